@@ -1,0 +1,39 @@
+// Bearer-token authentication. Tokens live in a file in the data dir ("token,user,uid,groups"
+// per line, like kube-apiserver's static token file) so later issues can add node credentials.
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+
+export interface User { name: string; uid: string; groups: string[] }
+
+export class TokenAuth {
+  private tokens = new Map<string, User>();
+  private file: string;
+  constructor(file: string) {
+    this.file = file;
+    if (!existsSync(file)) writeFileSync(file, `${randomBytes(24).toString('hex')},admin,admin,system:masters\n`, { mode: 0o600 });
+    this.reload();
+  }
+  reload() {
+    this.tokens.clear();
+    for (const line of readFileSync(this.file, 'utf8').split('\n')) {
+      const [token, name, uid, groups] = line.trim().split(',');
+      if (token && name) this.tokens.set(token, { name, uid: uid ?? name, groups: (groups ?? '').split(';').filter(Boolean) });
+    }
+  }
+  /** The admin's token (first line whose groups include system:masters). */
+  adminToken(): string {
+    for (const [t, u] of this.tokens) if (u.groups.includes('system:masters')) return t;
+    throw new Error('no admin token in ' + this.file);
+  }
+  authenticate(header: string | undefined): User | null {
+    if (!header) return null;
+    const m = header.match(/^Bearer\s+(\S+)$/i);
+    if (!m) return null;
+    const given = Buffer.from(m[1]);
+    for (const [t, u] of this.tokens) {
+      const b = Buffer.from(t);
+      if (b.length === given.length && timingSafeEqual(b, given)) return u;
+    }
+    return null;
+  }
+}

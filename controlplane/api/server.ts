@@ -1,0 +1,353 @@
+// The Kubernetes-compatible API server: TLS, authentication, discovery, OpenAPI, and the REST
+// verbs (get, list, watch, create, update, patch, delete, deletecollection) for every resource.
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { findResource, groupVersion, type Resource } from './resources.ts';
+import { ApiError, badRequest, internal, methodNotAllowed, notFoundPath, serviceUnavailable, unauthorized } from './status.ts';
+import { aggregatedDiscovery, AGGREGATED_TYPE, apiGroupList, apiResourceList, apiVersions } from './discovery.ts';
+import { buildOpenApi, type OpenApiIndex } from './openapi.ts';
+import { boolParam, decodeBody, intParam, mediaType, readBody, sendError, sendJson, wantsTable, warningHeaders } from './http.ts';
+import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
+import { toTable, type IncludeObject } from './table.ts';
+import { toScale, type Ctx, type DeleteOpts, type ListOpts, type PatchType, type Registry } from './registry.ts';
+import type { TokenAuth, User } from './auth.ts';
+import type { Metrics } from './metrics.ts';
+
+type Obj = Record<string, any>;
+
+export interface ApiServerOptions {
+  registry: Registry;
+  auth: TokenAuth;
+  metrics: Metrics;
+  tls: { cert: string; key: string };
+  /** Address clients are told to use (discovery's serverAddressByClientCIDRs). */
+  advertise: string;
+  isReady: () => boolean;
+}
+
+export const SERVER_VERSION = {
+  major: '1', minor: '32', gitVersion: 'v1.32.0-skiff', gitCommit: 'skiff', gitTreeState: 'clean',
+  buildDate: '2026-11-22T00:00:00Z', goVersion: 'node', compiler: 'skiff', platform: 'linux/amd64',
+};
+
+const PATCH_TYPES: Record<string, PatchType> = {
+  'application/json-patch+json': 'json',
+  'application/merge-patch+json': 'merge',
+  'application/strategic-merge-patch+json': 'strategic',
+  'application/apply-patch+yaml': 'apply',
+  'application/apply-patch+json': 'apply',
+};
+
+interface Route {
+  res: Resource;
+  namespace?: string;
+  name?: string;
+  sub?: string;
+  watchPath: boolean;
+}
+
+function parseResourcePath(parts: string[]): Route | { error: ApiError } | null {
+  // parts: ['api','v1',...] or ['apis',group,version,...]
+  let group = '', version: string, rest: string[];
+  if (parts[0] === 'api') { version = parts[1]; rest = parts.slice(2); }
+  else { group = parts[1]; version = parts[2]; rest = parts.slice(3); }
+  let watchPath = false;
+  if (rest[0] === 'watch') { watchPath = true; rest = rest.slice(1); }
+  let namespace: string | undefined;
+  if (rest[0] === 'namespaces' && rest.length >= 3 && findResource(group, version, rest[2])?.namespaced) {
+    namespace = rest[1];
+    rest = rest.slice(2);
+  }
+  const res = findResource(group, version, rest[0]);
+  if (!res) return null;
+  if (rest.length > 3) return null;
+  const name = rest[1];
+  const sub = rest[2];
+  if (sub && !res.subresources.includes(sub)) return null;
+  if (name !== undefined && name === '') return null;
+  return { res, namespace, name, sub, watchPath };
+}
+
+export class ApiServer {
+  readonly server: Server;
+  private o: ApiServerOptions;
+  private openapi: OpenApiIndex;
+  private watches = new Set<() => void>();
+
+  constructor(o: ApiServerOptions) {
+    this.o = o;
+    this.openapi = buildOpenApi();
+    this.server = createServer({ cert: o.tls.cert, key: o.tls.key, requestTimeout: 0 }, (req, res) => {
+      this.handle(req, res).catch((e) => {
+        const err = e instanceof ApiError ? e : internal(String((e as Error)?.stack ?? e));
+        if (!(e instanceof ApiError)) console.error('request failed:', req.method, req.url, e);
+        if (!res.headersSent) sendError(res, err);
+        else res.destroy();
+      });
+    });
+    this.server.keepAliveTimeout = 65_000;
+  }
+
+  listen(port: number, host: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => { this.server.off('error', reject); resolve(); });
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const stop of this.watches) stop();
+    this.server.closeAllConnections?.();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse) {
+    const started = process.hrtime.bigint();
+    const url = new URL(req.url ?? '/', 'https://x');
+    const path = url.pathname.replace(/\/+$/, '') || '/';
+    let verb = req.method ?? 'GET';
+    let resource = '';
+    res.on('finish', () => {
+      const secs = Number(process.hrtime.bigint() - started) / 1e9;
+      this.o.metrics.request(verb, resource, res.statusCode, secs);
+    });
+    // Unauthenticated health and version endpoints, as Kubernetes allows by default.
+    if (/^\/(healthz|livez|readyz)(\/.*)?$/.test(path)) {
+      const ok = path.startsWith('/readyz') ? this.o.isReady() : true;
+      res.writeHead(ok ? 200 : 500, { 'Content-Type': 'text/plain; charset=utf-8' });
+      res.end(ok ? 'ok' : 'not ready');
+      return;
+    }
+    if (path === '/version') return sendJson(res, 200, SERVER_VERSION);
+    const user = this.o.auth.authenticate(req.headers.authorization);
+    if (!user) return sendError(res, unauthorized());
+    if (path === '/metrics') {
+      res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4' });
+      res.end(this.o.metrics.render());
+      return;
+    }
+    const accept = String(req.headers.accept ?? '');
+    if (path === '/api' || path === '/apis') {
+      if (accept.includes('as=APIGroupDiscoveryList') && accept.includes('v=v2'))
+        return sendJson(res, 200, aggregatedDiscovery(path === '/api'), { Vary: 'Accept' }, AGGREGATED_TYPE);
+      return sendJson(res, 200, path === '/api' ? apiVersions(this.o.advertise) : apiGroupList(), { Vary: 'Accept' });
+    }
+    if (path === '/openapi/v3') return sendJson(res, 200, this.openapi.root);
+    if (path.startsWith('/openapi/v3/')) {
+      const doc = this.openapi.docs.get(path.slice('/openapi/v3/'.length));
+      if (!doc) return sendError(res, notFoundPath(path));
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'public, immutable', Etag: `"${doc.hash}"` });
+      res.end(doc.body);
+      return;
+    }
+    const parts = path.split('/').filter(Boolean);
+    if ((parts[0] === 'api' && parts.length === 2) || (parts[0] === 'apis' && parts.length === 3)) {
+      const list = parts[0] === 'api' ? apiResourceList('', parts[1]) : apiResourceList(parts[1], parts[2]);
+      if (!list) return sendError(res, notFoundPath(path));
+      return sendJson(res, 200, list);
+    }
+    if (parts[0] === 'apis' && parts.length === 2) {
+      const g = apiGroupList().groups.find((x) => x.name === parts[1]);
+      if (!g) return sendError(res, notFoundPath(path));
+      return sendJson(res, 200, { kind: 'APIGroup', apiVersion: 'v1', ...g });
+    }
+    if (!((parts[0] === 'api' && parts.length > 2) || (parts[0] === 'apis' && parts.length > 3))) return sendError(res, notFoundPath(path));
+    const route = parseResourcePath(parts);
+    if (!route) return sendError(res, notFoundPath(path));
+    if ('error' in route) return sendError(res, route.error);
+    resource = route.res.plural + (route.sub ? '/' + route.sub : '');
+    const q = url.searchParams;
+    const ctx = this.ctx(req, q, user);
+    const watching = route.watchPath || boolParam(q, 'watch');
+    if (req.method === 'GET' && watching) verb = 'WATCH';
+    else if (req.method === 'GET' && !route.name) verb = 'LIST';
+    try {
+      await this.dispatch(req, res, route, q, ctx, accept, watching);
+    } catch (e) {
+      if (e instanceof ApiError) return sendError(res, e, ctx.warnings);
+      throw e;
+    }
+  }
+
+  private ctx(req: IncomingMessage, q: URLSearchParams, user: User): Ctx {
+    const dryRun = q.getAll('dryRun');
+    if (dryRun.some((d) => d !== 'All')) throw badRequest(`dryRun: Unsupported value: "${dryRun.find((d) => d !== 'All')}": supported values: "All"`);
+    const fv = q.get('fieldValidation') ?? 'Warn';
+    if (!['Strict', 'Warn', 'Ignore'].includes(fv)) throw badRequest(`fieldValidation: Unsupported value: "${fv}": supported values: "Ignore", "Strict", "Warn"`);
+    const ua = String(req.headers['user-agent'] ?? 'unknown');
+    const manager = q.get('fieldManager') ?? ua.split('/')[0];
+    if (manager.length > 128) throw badRequest('fieldManager: Too long: may not be more than 128 bytes');
+    return { user: user.name, manager, dryRun: dryRun.length > 0, fieldValidation: fv as Ctx['fieldValidation'], warnings: [] };
+  }
+
+  private listOpts(route: Route, q: URLSearchParams): ListOpts {
+    const fields = parseFieldSelector(route.res.kind, q.get('fieldSelector'));
+    if (route.name) fields.push({ field: 'metadata.name', op: '=', value: route.name });
+    return {
+      labels: parseLabelSelector(q.get('labelSelector')),
+      fields,
+      limit: intParam(q, 'limit'),
+      continueToken: q.get('continue') || undefined,
+      resourceVersion: q.get('resourceVersion') ?? undefined,
+      resourceVersionMatch: q.get('resourceVersionMatch') ?? undefined,
+    };
+  }
+
+  private respond(res: ServerResponse, code: number, obj: Obj, route: Route, accept: string, ctx: Ctx, q: URLSearchParams) {
+    if (wantsTable(accept) && obj.kind !== 'Status' && obj.kind !== 'Scale') {
+      const include = (q.get('includeObject') ?? 'Metadata') as IncludeObject;
+      return sendJson(res, code, toTable(route.res.kind, groupVersion(route.res), [obj], { resourceVersion: obj.metadata?.resourceVersion }, include), warningHeaders(ctx.warnings));
+    }
+    sendJson(res, code, obj, warningHeaders(ctx.warnings));
+  }
+
+  private async dispatch(req: IncomingMessage, res: ServerResponse, route: Route, q: URLSearchParams, ctx: Ctx, accept: string, watching: boolean) {
+    const reg = this.o.registry;
+    const { res: r, namespace: ns, name, sub } = route;
+    if (r.namespaced && name && !ns && req.method !== 'GET') throw notFoundPath(req.url ?? '');
+    if (r.namespaced && name && !ns) throw notFoundPath(req.url ?? '');
+    const method = req.method ?? 'GET';
+
+    if (sub === 'log' || sub === 'exec' || sub === 'attach' || sub === 'portforward') {
+      throw serviceUnavailable(`${sub} for pod "${name}" is not available: no agent connection to the pod's node`);
+    }
+
+    if (method === 'GET') {
+      if (watching) return this.watch(req, res, route, q, accept);
+      if (!name) {
+        const list = await reg.list(r, ns, this.listOpts(route, q));
+        const meta: Obj = { resourceVersion: list.resourceVersion };
+        if (list.continue) meta.continue = list.continue;
+        if (list.remaining !== undefined) meta.remainingItemCount = list.remaining;
+        if (wantsTable(accept)) {
+          const include = (q.get('includeObject') ?? 'Metadata') as IncludeObject;
+          return sendJson(res, 200, toTable(r.kind, groupVersion(r), list.items, meta, include));
+        }
+        return sendJson(res, 200, { kind: `${r.kind}List`, apiVersion: groupVersion(r), metadata: meta, items: list.items });
+      }
+      if (sub === 'scale') return sendJson(res, 200, await reg.getScale(r, ns, name));
+      return this.respond(res, 200, await reg.get(r, ns, name), route, accept, ctx, q);
+    }
+
+    if (method === 'POST') {
+      const body = decodeBody(await readBody(req), mediaType(req));
+      if (name && sub === 'binding' && r.kind === 'Pod') {
+        await reg.bind(ns!, name, body, r, ctx);
+        return sendJson(res, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
+      }
+      if (name && sub === 'eviction' && r.kind === 'Pod') {
+        const b = body as Obj;
+        await reg.delete(r, ns, name, { gracePeriodSeconds: b?.deleteOptions?.gracePeriodSeconds }, ctx);
+        return sendJson(res, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
+      }
+      if (r.kind === 'Pod' && !name && (body as Obj)?.kind === 'Binding') throw badRequest('use the pods/binding subresource');
+      if (name) throw methodNotAllowed(`the server does not allow this method on the requested resource`);
+      const created = await reg.create(r, ns, body, ctx);
+      return this.respond(res, 201, created, route, accept, ctx, q);
+    }
+
+    if (method === 'PUT') {
+      if (!name) throw methodNotAllowed('the server does not allow this method on the requested resource');
+      const body = decodeBody(await readBody(req), mediaType(req));
+      if (sub === 'scale') return sendJson(res, 200, await reg.updateScale(r, ns, name, body, ctx), warningHeaders(ctx.warnings));
+      if (sub === 'finalize' && r.kind === 'Namespace') {
+        const { obj } = await reg.update(r, undefined, name, body, ctx);
+        return this.respond(res, 200, obj, route, accept, ctx, q);
+      }
+      const { obj, created } = await reg.update(r, ns, name, body, ctx, sub);
+      return this.respond(res, created ? 201 : 200, obj, route, accept, ctx, q);
+    }
+
+    if (method === 'PATCH') {
+      if (!name) throw methodNotAllowed('the server does not allow this method on the requested resource');
+      const type = PATCH_TYPES[mediaType(req)];
+      if (!type) throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${Object.keys(PATCH_TYPES).join(', ')}`);
+      if (type === 'apply' && !q.get('fieldManager')) throw badRequest('PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch');
+      if (type !== 'apply' && q.get('force')) throw badRequest('PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be specified for non-apply patch');
+      const body = decodeBody(await readBody(req), type === 'apply' ? 'application/apply-patch+yaml' : 'application/json');
+      const { obj, created } = await reg.patch(r, ns, name, type, body, ctx, { sub, force: boolParam(q, 'force') });
+      if (sub === 'scale') return sendJson(res, 200, toScale(r, obj));
+      return this.respond(res, created ? 201 : 200, obj, route, accept, ctx, q);
+    }
+
+    if (method === 'DELETE') {
+      const buf = await readBody(req);
+      let opts: Obj = {};
+      if (buf.length) {
+        const b = decodeBody(buf, 'application/json');
+        if (typeof b !== 'object' || b === null) throw badRequest('DeleteOptions must be an object');
+        opts = b as Obj;
+      }
+      const grace = intParam(q, 'gracePeriodSeconds') ?? opts.gracePeriodSeconds;
+      if (grace !== undefined && (typeof grace !== 'number' || grace < 0)) throw badRequest('gracePeriodSeconds must be a non-negative integer');
+      const propagation = q.get('propagationPolicy') ?? opts.propagationPolicy ?? (opts.orphanDependents === true ? 'Orphan' : undefined);
+      if (propagation !== undefined && !['Orphan', 'Background', 'Foreground'].includes(propagation))
+        throw badRequest(`DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "${propagation}": supported values: "Foreground", "Background", "Orphan", "nil"`);
+      if ((opts.dryRun ?? []).length) ctx.dryRun = true;
+      const del: DeleteOpts = { gracePeriodSeconds: grace, propagationPolicy: propagation, preconditions: opts.preconditions };
+      if (!name) {
+        const items = await reg.deleteCollection(r, ns, this.listOpts(route, q), del, ctx);
+        return sendJson(res, 200, { kind: `${r.kind}List`, apiVersion: groupVersion(r), metadata: {}, items });
+      }
+      const { obj, gone } = await reg.delete(r, ns, name, del, ctx);
+      return this.respond(res, gone ? 200 : 202, obj, route, accept, ctx, q);
+    }
+    throw methodNotAllowed(`${method} is not supported`);
+  }
+
+  private async watch(req: IncomingMessage, res: ServerResponse, route: Route, q: URLSearchParams, accept: string) {
+    const opts = this.listOpts(route, q);
+    const timeout = intParam(q, 'timeoutSeconds') ?? 1800 + Math.floor(Math.random() * 1800);
+    const bookmarks = boolParam(q, 'allowWatchBookmarks');
+    const table = wantsTable(accept);
+    const include = (q.get('includeObject') ?? 'Metadata') as IncludeObject;
+    const sendInitial = q.get('sendInitialEvents');
+    let first = true;
+    let lastRv = opts.resourceVersion ?? '0';
+    let started = false;
+    const start = () => {
+      if (started) return;
+      started = true;
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private' });
+    };
+    const write = (type: string, obj: Obj) => {
+      start();
+      if (obj.metadata?.resourceVersion) lastRv = obj.metadata.resourceVersion;
+      let out = obj;
+      if (table && type !== 'ERROR' && type !== 'BOOKMARK') {
+        out = toTable(route.res.kind, groupVersion(route.res), [obj], { resourceVersion: obj.metadata?.resourceVersion }, include, first);
+        first = false;
+      }
+      res.write(JSON.stringify({ type, object: out }) + '\n');
+    };
+    this.o.metrics.openWatches++;
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      this.o.metrics.openWatches--;
+      clearTimeout(timer);
+      clearInterval(bm);
+      w.close();
+      this.watches.delete(finish);
+      if (!res.writableEnded) { start(); res.end(); }
+    };
+    this.watches.add(finish);
+    const w = this.o.registry.watch(route.res, route.namespace, {
+      labels: opts.labels, fields: opts.fields, resourceVersion: opts.resourceVersion,
+      sendInitialEvents: sendInitial === null ? undefined : sendInitial === 'true',
+    }, write, (e) => {
+      if (!started && e.code !== 410) { done = true; this.o.metrics.openWatches--; clearTimeout(timer); clearInterval(bm); this.watches.delete(finish); w.close(); return sendError(res, e); }
+      write('ERROR', e.toStatus());
+      finish();
+    });
+    const timer = setTimeout(finish, timeout * 1000);
+    const bm = setInterval(() => {
+      if (bookmarks) write('BOOKMARK', { kind: route.res.kind, apiVersion: groupVersion(route.res), metadata: { resourceVersion: lastRv } });
+    }, 15_000);
+    req.on('close', finish);
+    res.on('close', finish);
+    await w.ready;
+    if (!done) { start(); (res as unknown as { flushHeaders(): void }).flushHeaders(); }
+  }
+}

@@ -1,0 +1,62 @@
+// Kubernetes Status errors: every failure the API returns is one of these.
+
+export interface Cause { reason?: string; message: string; field?: string }
+
+export class ApiError extends Error {
+  readonly code: number;
+  readonly reason: string;
+  readonly details?: { name?: string; group?: string; kind?: string; causes?: Cause[]; retryAfterSeconds?: number };
+  constructor(code: number, reason: string, message: string, details?: ApiError['details']) {
+    super(message);
+    this.code = code;
+    this.reason = reason;
+    this.details = details;
+  }
+  toStatus(): Record<string, unknown> {
+    return {
+      kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: this.message, reason: this.reason,
+      ...(this.details ? { details: this.details } : {}), code: this.code,
+    };
+  }
+}
+
+type Target = { kind: string; group: string; plural: string; name?: string };
+const what = (t: Target) => (t.group ? `${t.plural}.${t.group}` : t.plural);
+
+export const badRequest = (msg: string) => new ApiError(400, 'BadRequest', msg);
+export const unauthorized = () => new ApiError(401, 'Unauthorized', 'Unauthorized');
+export const forbidden = (msg: string) => new ApiError(403, 'Forbidden', msg);
+export const notFound = (t: Target, name: string) =>
+  new ApiError(404, 'NotFound', `${what(t)} "${name}" not found`, { name, group: t.group, kind: t.plural });
+export const notFoundPath = (path: string) => new ApiError(404, 'NotFound', `the server could not find the requested resource (${path})`);
+export const methodNotAllowed = (msg: string) => new ApiError(405, 'MethodNotAllowed', msg);
+export const alreadyExists = (t: Target, name: string) =>
+  new ApiError(409, 'AlreadyExists', `${what(t)} "${name}" already exists`, { name, group: t.group, kind: t.plural });
+export const conflict = (t: Target, name: string, msg: string) =>
+  new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${what(t)} "${name}": ${msg}`, { name, group: t.group, kind: t.plural });
+export const gone = (msg: string) => new ApiError(410, 'Expired', msg);
+export const tooLarge = (msg: string) => new ApiError(413, 'RequestEntityTooLarge', msg);
+export const unsupportedMedia = (msg: string) => new ApiError(415, 'UnsupportedMediaType', msg);
+export const internal = (msg: string) => new ApiError(500, 'InternalError', `Internal error occurred: ${msg}`);
+export const serviceUnavailable = (msg: string) => new ApiError(503, 'ServiceUnavailable', msg);
+
+export function invalid(t: { kind: string; group: string }, name: string, causes: Cause[]): ApiError {
+  const msgs = causes.map((c) => (c.field ? `${c.field}: ${c.message}` : c.message));
+  const list = msgs.length === 1 ? msgs[0] : `[${msgs.join(', ')}]`;
+  return new ApiError(422, 'Invalid', `${t.kind}${t.group ? '.' + t.group : ''} "${name}" is invalid: ${list}`, {
+    name, group: t.group, kind: t.kind, causes: causes.map((c) => ({ reason: c.reason ?? 'FieldValueInvalid', message: c.message, field: c.field })),
+  });
+}
+
+/** Error collector used by validation: one entry per bad field, as Kubernetes reports them. */
+export class Errs {
+  readonly list: Cause[] = [];
+  add(field: string, reason: 'FieldValueRequired' | 'FieldValueInvalid' | 'FieldValueNotSupported' | 'FieldValueDuplicate' | 'FieldValueForbidden' | 'FieldValueTypeInvalid' | 'FieldValueTooLong', message: string) {
+    this.list.push({ field, reason, message });
+  }
+  required(field: string) { this.add(field, 'FieldValueRequired', 'Required value'); }
+  invalid(field: string, value: unknown, detail: string) {
+    this.add(field, 'FieldValueInvalid', `Invalid value: ${JSON.stringify(value)}: ${detail}`);
+  }
+  get empty() { return this.list.length === 0; }
+}

@@ -1,0 +1,127 @@
+// `skiff server`: wires store, allocators, API, PKI and the built-in control loops together.
+import { mkdirSync } from 'node:fs';
+import { hostname, networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import { EmbeddedStore } from '../store/embedded.ts';
+import { EtcdStore } from '../store/etcd.ts';
+import type { Store } from '../store/store.ts';
+import { ServiceAllocator } from '../allocator/service-allocator.ts';
+import { Registry, type Ctx } from '../api/registry.ts';
+import { ApiServer } from '../api/server.ts';
+import { TokenAuth } from '../api/auth.ts';
+import { Metrics } from '../api/metrics.ts';
+import { RESOURCES } from '../api/resources.ts';
+import { ApiError } from '../api/status.ts';
+import { ensurePki } from '../pki/pki.ts';
+import { kubeconfig, writeKubeconfig } from './kubeconfig.ts';
+import { finalizeNamespaces } from '../controllers/namespace.ts';
+import { Compactor } from './compactor.ts';
+
+export interface ServerConfig {
+  dataDir: string;
+  bindAddress: string;
+  securePort: number;
+  advertiseAddress?: string;
+  writeKubeconfig?: string;
+  datastoreEndpoint?: string;
+  datastoreCafile?: string;
+  datastoreCertfile?: string;
+  datastoreKeyfile?: string;
+  serviceCidr: string;
+  clusterCidr: string;
+  serviceNodePortRange: string;
+  /** Keep store history at least this long before compacting (ms). */
+  compactAfterMs?: number;
+}
+
+export const DEFAULTS = {
+  dataDir: '/var/lib/skiff/server', bindAddress: '0.0.0.0', securePort: 6443, writeKubeconfig: '/etc/skiff/admin.kubeconfig',
+  serviceCidr: '10.96.0.0/12', clusterCidr: '10.244.0.0/16', serviceNodePortRange: '30000-32767',
+};
+
+const bootCtx: Ctx = { user: 'system:apiserver', manager: 'skiff-apiserver', dryRun: false, fieldValidation: 'Strict', warnings: [] };
+const res = (kind: string) => RESOURCES.find((r) => r.kind === kind)!;
+
+function localAddresses(): string[] {
+  const out: string[] = [];
+  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) out.push(a.address);
+  return out;
+}
+
+async function ensure(reg: Registry, kind: string, ns: string | undefined, obj: Record<string, unknown>) {
+  try { await reg.create(res(kind), ns, obj, bootCtx); } catch (e) { if (!(e instanceof ApiError && e.code === 409)) throw e; }
+}
+
+export interface RunningServer {
+  api: ApiServer;
+  registry: Registry;
+  store: Store;
+  url: string;
+  adminToken: string;
+  caCert: string;
+  stop(): Promise<void>;
+}
+
+export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
+  mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
+  const store: Store = cfg.datastoreEndpoint
+    ? new EtcdStore({ endpoints: cfg.datastoreEndpoint.split(',').map((s) => s.trim()).filter(Boolean), caFile: cfg.datastoreCafile, certFile: cfg.datastoreCertfile, keyFile: cfg.datastoreKeyfile })
+    : new EmbeddedStore(join(cfg.dataDir, 'db'));
+  const alloc = new ServiceAllocator(store, cfg.serviceCidr, cfg.serviceNodePortRange);
+  const registry = new Registry(store, alloc);
+  const kubernetesIP = alloc.ipAt(1);
+  const addrs = localAddresses();
+  const advertise = cfg.advertiseAddress ?? (cfg.bindAddress !== '0.0.0.0' ? cfg.bindAddress : addrs[0] ?? '127.0.0.1');
+  const pki = await ensurePki(join(cfg.dataDir, 'tls'), {
+    dns: ['localhost', hostname(), 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
+    ips: [...new Set(['127.0.0.1', kubernetesIP, advertise, ...addrs, ...(cfg.bindAddress !== '0.0.0.0' ? [cfg.bindAddress] : [])])],
+  });
+  const auth = new TokenAuth(join(cfg.dataDir, 'tokens.csv'));
+  const metrics = new Metrics();
+  let ready = false;
+  const api = new ApiServer({ registry, auth, metrics, tls: { cert: pki.serverCert, key: pki.serverKey }, advertise: `${advertise}:${cfg.securePort}`, isReady: () => ready });
+  await api.listen(cfg.securePort, cfg.bindAddress);
+  const port = (api.server.address() as { port: number }).port;
+  const localHost = cfg.bindAddress === '0.0.0.0' ? '127.0.0.1' : cfg.bindAddress;
+  const url = `https://${localHost}:${port}`;
+  if (cfg.writeKubeconfig) writeKubeconfig(cfg.writeKubeconfig, kubeconfig(url, pki.caCert, auth.adminToken()));
+
+  // Built-in objects every cluster has.
+  for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) await ensure(registry, 'Namespace', undefined, { metadata: { name: ns } });
+  await ensure(registry, 'Service', 'default', {
+    metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } },
+    spec: { clusterIP: kubernetesIP, ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: cfg.securePort }] },
+  });
+  ready = true;
+
+  const compactor = new Compactor(store, cfg.compactAfterMs ?? 5 * 60_000);
+  const loops: NodeJS.Timeout[] = [];
+  const every = (ms: number, fn: () => Promise<unknown>) => {
+    let running = false;
+    loops.push(setInterval(() => {
+      if (running) return;
+      running = true;
+      fn().catch((e) => console.error('control loop:', (e as Error).message)).finally(() => { running = false; });
+    }, ms));
+  };
+  every(2_000, () => finalizeNamespaces(registry));
+  every(60_000, () => compactor.tick());
+  every(60_000, async () => {
+    const svc = await registry.list(res('Service'), undefined, { labels: [], fields: [] });
+    const ips = new Set<string>(), ports = new Set<number>();
+    for (const s of svc.items) {
+      if (s.spec?.clusterIP) ips.add(s.spec.clusterIP);
+      for (const p of s.spec?.ports ?? []) if (p.nodePort) ports.add(p.nodePort);
+    }
+    await alloc.repair({ ips, ports });
+  });
+
+  return {
+    api, registry, store, url, adminToken: auth.adminToken(), caCert: pki.caCert,
+    async stop() {
+      for (const l of loops) clearInterval(l);
+      await api.close();
+      await store.close();
+    },
+  };
+}
