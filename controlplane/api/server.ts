@@ -95,8 +95,13 @@ export class ApiServer {
     });
   }
 
+  /** Ends every open watch (clients resume from their last resourceVersion). */
+  closeWatches(): void {
+    for (const stop of [...this.watches]) stop();
+  }
+
   async close(): Promise<void> {
-    for (const stop of this.watches) stop();
+    this.closeWatches();
     this.server.closeAllConnections?.();
     await new Promise<void>((r) => this.server.close(() => r()));
   }

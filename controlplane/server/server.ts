@@ -90,7 +90,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) await ensure(registry, 'Namespace', undefined, { metadata: { name: ns } });
   await ensure(registry, 'Service', 'default', {
     metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } },
-    spec: { clusterIP: kubernetesIP, ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: cfg.securePort }] },
+    spec: { clusterIP: kubernetesIP, ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: port }] },
   });
   ready = true;
 

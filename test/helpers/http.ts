@@ -7,7 +7,7 @@ export function api(base: { server: string; token: string; ca: string }, method:
   return new Promise((resolve, reject) => {
     const req = request(base.server + path, {
       method, ca: base.ca,
-      headers: { ...(auth ? { Authorization: `Bearer ${base.token}` } : {}), ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}), ...headers },
+      headers: { ...(auth ? { Authorization: `Bearer ${base.token}` } : {}), ...(body !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)) } : {}), ...headers },
     }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c) => chunks.push(c));
