@@ -2,6 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseAllDocuments } from 'yaml';
 import { ApiError, badRequest, tooLarge, unsupportedMedia } from './status.ts';
+import { decodeProtobuf, ProtobufError } from './protobuf/decode.ts';
 
 export const MAX_BODY = 3 * 1024 * 1024;
 
@@ -24,6 +25,15 @@ export function mediaType(req: IncomingMessage): string {
 
 /** Decodes a JSON or YAML body (one document). */
 export function decodeBody(buf: Buffer, type: string): unknown {
+  if (type === 'application/vnd.kubernetes.protobuf') {
+    try { return decodeProtobuf(buf); } catch (e) {
+      if (e instanceof ProtobufError) {
+        if (/not supported/.test(e.message)) throw new ApiError(415, 'UnsupportedMediaType', e.message);
+        throw badRequest(`error decoding protobuf body: ${e.message}`);
+      }
+      throw e;
+    }
+  }
   const text = buf.toString('utf8');
   if (!text.trim()) throw badRequest('the body of the request was empty');
   if (type === 'application/json' || type.endsWith('+json') || type === '*/*' || type === '') {
@@ -40,7 +50,7 @@ export function decodeBody(buf: Buffer, type: string): unknown {
     if (d.errors.length) throw badRequest(`error converting YAML to JSON: ${d.errors[0].message.split('\n')[0]}`);
     return d.toJS({ maxAliasCount: 100 });
   }
-  throw unsupportedMedia(`the body of the request was in an unknown format - accepted media types include: application/json, application/yaml`);
+  throw unsupportedMedia(`the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf`);
 }
 
 export function sendJson(res: ServerResponse, code: number, body: unknown, extraHeaders: Record<string, string> = {}, contentType = 'application/json') {

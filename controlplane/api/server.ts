@@ -279,7 +279,7 @@ export class ApiServer {
       const buf = await readBody(req);
       let opts: Obj = {};
       if (buf.length) {
-        const b = decodeBody(buf, 'application/json');
+        const b = decodeBody(buf, mediaType(req));
         if (typeof b !== 'object' || b === null) throw badRequest('DeleteOptions must be an object');
         opts = b as Obj;
       }

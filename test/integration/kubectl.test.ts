@@ -101,7 +101,7 @@ describe('kubectl against skiff server', () => {
     // kubectl checks label syntax itself; a patch reaches the server's own validation.
     const bad = await k(['patch', 'deploy', 'web', '-n', 'shop', '--type=merge', '-p', '{"metadata":{"labels":{"tier":"-bad-"}}}']);
     assert.notEqual(bad.exitCode, 0);
-    assert.match(bad.stderr, /Deployment\.apps "web" is invalid: metadata\.labels: Invalid value: "-bad-"/);
+    assert.match(bad.stderr, /Deployment "web" is invalid: metadata\.labels: Invalid value: "-bad-"/);
   });
 
   test('patch with each patch type, and scale', async () => {

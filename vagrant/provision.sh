@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Provisioning for a fresh Debian machine (a Vagrant VM, a test sandbox node, or CI), and the
+# two entry points the README names:
+#   provision.sh up     install what is missing, then start `skiff server` on the embedded store
+#   provision.sh test   install what is missing, then run the whole test suite
+#   provision.sh deps   only install what is missing
+# Idempotent: packages already present are not fetched again.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+cmd=${1:-deps}
+
+say() { printf '==> %s\n' "$*"; }
+die() { printf 'provision: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "run as root (sudo bash vagrant/provision.sh $cmd)"
+
+# Debian packages Skiff uses on a node. etcd is for the etcd backend tests and benchmarks.
+packages=(openssl iproute2 nftables conntrack containerd runc busybox-static containernetworking-plugins ca-certificates)
+[ "$cmd" = test ] && packages+=(etcd-server etcd-client)
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! command -v kubectl >/dev/null 2>&1; then
+  apt-get install -y -qq kubectl >/dev/null 2>&1 || die "kubectl is not installed and no configured apt source has it; install kubectl 1.32 and run again"
+fi
+
+# Node 24 comes from the registry's `node` package (node_modules/.bin/node), pinned in package-lock.json.
+cd "$root"
+if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm dependencies (Node 24 among them)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+node_modules/.bin/node --version >/dev/null || die "node_modules/.bin/node does not run"
+
+case "$cmd" in
+  deps) ;;
+  up)
+    mkdir -p /var/log/skiff /run/skiff
+    if [ -f /run/skiff/server.pid ] && kill -0 "$(cat /run/skiff/server.pid)" 2>/dev/null; then
+      say "skiff server already running (pid $(cat /run/skiff/server.pid))"
+    else
+      say "starting skiff server (log: /var/log/skiff/server.log)"
+      nohup "$root/controlplane/cli/skiff" server "${@:2}" >>/var/log/skiff/server.log 2>&1 &
+      echo $! > /run/skiff/server.pid
+    fi
+    for _ in $(seq 1 100); do
+      [ -s /etc/skiff/admin.kubeconfig ] && KUBECONFIG=/etc/skiff/admin.kubeconfig kubectl get --raw /readyz >/dev/null 2>&1 && break
+      sleep 0.2
+    done
+    KUBECONFIG=/etc/skiff/admin.kubeconfig kubectl get --raw /readyz >/dev/null 2>&1 || { tail -20 /var/log/skiff/server.log; die "skiff server did not become ready"; }
+    say "skiff server is up. Point kubectl at it:"
+    echo "    export KUBECONFIG=/etc/skiff/admin.kubeconfig"
+    echo "    kubectl get namespaces"
+    ;;
+  test)
+    exec node_modules/.bin/node --disable-warning=ExperimentalWarning test/run.ts "${@:2}"
+    ;;
+  *) die "unknown command '$cmd' (up, test or deps)" ;;
+esac
