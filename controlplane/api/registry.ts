@@ -142,7 +142,7 @@ export class Registry {
     const out: { items: Obj[]; resourceVersion: string; continue?: string; remaining?: number } = { items, resourceVersion: String(atRev) };
     if (more && next) {
       out.continue = Buffer.from(JSON.stringify({ rv: atRev, start: next })).toString('base64');
-      if (!filtering) out.remaining = Math.max(0, (await this.store.count(prefix)) - items.length);
+      if (!filtering) out.remaining = await this.store.count(prefix, next);
     }
     return out;
   }

@@ -67,7 +67,7 @@ export class EmbeddedStore implements Store {
                ) m ON kv.id = m.mid WHERE kv.deleted = 0 AND kv.name >= ? ORDER BY kv.name LIMIT ?`),
       count: p(`SELECT COUNT(*) AS n FROM kv JOIN (
                  SELECT MAX(id) AS mid FROM kv WHERE name >= ? AND name < ? GROUP BY name
-               ) m ON kv.id = m.mid WHERE kv.deleted = 0`),
+               ) m ON kv.id = m.mid WHERE kv.deleted = 0 AND kv.name >= ?`),
       history: p('SELECT * FROM kv WHERE id > ? AND name >= ? AND name < ? ORDER BY id LIMIT 1000'),
       compact: p(`DELETE FROM kv WHERE id <= ? AND (deleted = 1 OR id NOT IN (
                     SELECT MAX(id) FROM kv WHERE id <= ? GROUP BY name))`),
@@ -106,8 +106,8 @@ export class EmbeddedStore implements Store {
     return { items: rows.map((r) => this.toKv(r)), revision, more };
   }
 
-  async count(prefix: string): Promise<number> {
-    return Number((this.st.count.get(prefix, prefixEnd(prefix)) as { n: number }).n);
+  async count(prefix: string, startKey?: string): Promise<number> {
+    return Number((this.st.count.get(prefix, prefixEnd(prefix), startKey ?? prefix) as { n: number }).n);
   }
 
   /** Runs `fn` in one IMMEDIATE transaction; SQLite's commit is the fsync point. */

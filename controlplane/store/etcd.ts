@@ -65,9 +65,9 @@ export class EtcdStore implements Store {
     } catch (e) { return this.wrap(e); }
   }
 
-  async count(prefix: string): Promise<number> {
+  async count(prefix: string, startKey?: string): Promise<number> {
     try {
-      const r = await this.client.kv.range({ key: b(this.root + prefix), range_end: b(this.root + prefixEnd(prefix)), count_only: true });
+      const r = await this.client.kv.range({ key: b(this.root + (startKey ?? prefix)), range_end: b(this.root + prefixEnd(prefix)), count_only: true });
       return Number(r.count);
     } catch (e) { return this.wrap(e); }
   }

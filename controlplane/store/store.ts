@@ -57,8 +57,8 @@ export interface Store {
   readonly kind: 'embedded' | 'etcd';
   get(key: string): Promise<KeyValue | null>;
   list(prefix: string, opts?: ListOptions): Promise<ListResult>;
-  /** Count of live keys under a prefix. */
-  count(prefix: string): Promise<number>;
+  /** Count of live keys under a prefix (from startKey on, when given). */
+  count(prefix: string, startKey?: string): Promise<number>;
   /** Create; fails with AlreadyExists if the key is live. Returns the new revision. */
   create(key: string, value: string): Promise<KeyValue>;
   /** Update guarded by modRevision; Conflict carries the current value. */
