@@ -1,0 +1,69 @@
+// Root-namespace primitives for sandboxes: network namespaces and the blackhole safety routes.
+// Every route and namespace a sandbox makes is recorded by the caller, so `down` can remove
+// exactly what was made, also after a crash.
+import { execa } from 'execa';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const STATE_ROOT = '/run/skiff/sandbox';
+
+async function run(cmd: string, args: string[]): Promise<string> {
+  const r = await execa(cmd, args, { reject: false });
+  if (r.exitCode !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${String(r.stderr).trim()}`);
+  return String(r.stdout);
+}
+
+export async function blackholes(): Promise<string[]> {
+  const out = await run('ip', ['-4', 'route', 'show', 'type', 'blackhole']);
+  return out.split('\n').map((l) => l.trim().split(/\s+/)[1]).filter(Boolean);
+}
+
+/** Adds `ip route add blackhole R` for each range not already blackholed. Returns those it added. */
+export async function addBlackholes(ranges: string[]): Promise<string[]> {
+  const have = new Set(await blackholes());
+  const added: string[] = [];
+  for (const r of ranges) {
+    if (have.has(r)) continue;
+    await run('ip', ['route', 'add', 'blackhole', r]);
+    added.push(r);
+  }
+  return added;
+}
+
+/** Ranges other live sandboxes (state files other than `self`) still need. */
+function rangesInUse(self: string): Set<string> {
+  const used = new Set<string>();
+  if (!existsSync(STATE_ROOT)) return used;
+  for (const f of readdirSync(STATE_ROOT)) {
+    if (!f.endsWith('.json') || f === `${self}.json`) continue;
+    try { for (const r of JSON.parse(readFileSync(join(STATE_ROOT, f), 'utf8')).ranges ?? []) used.add(r); } catch { /* unreadable: ignore */ }
+  }
+  return used;
+}
+
+export async function removeBlackholes(ranges: string[], self: string): Promise<void> {
+  const keep = rangesInUse(self);
+  const have = new Set(await blackholes());
+  for (const r of ranges) if (have.has(r) && !keep.has(r)) await run('ip', ['route', 'del', 'blackhole', r]);
+}
+
+export async function netnsList(): Promise<string[]> {
+  const out = await run('ip', ['netns', 'list']);
+  return out.split('\n').map((l) => l.split(/\s+/)[0]).filter(Boolean);
+}
+
+export async function addNetns(name: string): Promise<void> {
+  await run('ip', ['netns', 'add', name]);
+  await run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+}
+
+export async function delNetns(name: string): Promise<void> {
+  if ((await netnsList()).includes(name)) await run('ip', ['netns', 'del', name]);
+}
+
+/** Runs a command inside a namespace with nsenter (keeps the cgroup mounts, unlike ip netns exec). */
+export function inNetns(ns: string, cmd: string, args: string[]) {
+  return execa('nsenter', [`--net=/run/netns/${ns}`, cmd, ...args], { reject: false });
+}
+
+export { run };

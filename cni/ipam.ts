@@ -1,0 +1,96 @@
+// IP address management on disk: one file per allocated address under
+// <dataDir>/networks/<network>/, holding "<containerID>\n<ifname>". A directory lock makes
+// concurrent ADDs (containerd runs them in parallel) hand out each address once, and the files
+// survive restarts.
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { intToIp, ipToInt, type Cidr } from '../controlplane/allocator/cidr.ts';
+import { CniError, CODES } from './errors.ts';
+
+export interface Allocation { ip: string; containerID: string; ifname: string }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+}
+
+export class Ipam {
+  readonly dir: string;
+  private subnet: Cidr;
+  constructor(dataDir: string, network: string, subnet: Cidr) {
+    this.dir = join(dataDir, 'networks', network);
+    this.subnet = subnet;
+  }
+
+  /** Runs fn holding the network's lock (a directory: mkdir is atomic). */
+  async locked<T>(fn: () => Promise<T> | T): Promise<T> {
+    mkdirSync(this.dir, { recursive: true });
+    const lock = join(this.dir, '.lock');
+    const deadline = Date.now() + 30_000;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        mkdirSync(lock);
+        writeFileSync(join(lock, 'pid'), String(process.pid));
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new CniError(CODES.ioFailure, `cannot lock ${this.dir}`, String(e));
+        let holder = 0;
+        try { holder = Number(readFileSync(join(lock, 'pid'), 'utf8')); } catch { /* being written */ }
+        if (holder && !alive(holder)) { rmSync(lock, { recursive: true, force: true }); continue; }
+        if (Date.now() > deadline) throw new CniError(CODES.tryAgain, `timed out waiting for the IPAM lock in ${this.dir}`);
+        await sleep(Math.min(50, 2 + attempt * 2));
+      }
+    }
+    try { return await fn(); } finally { rmSync(join(lock, 'pid'), { force: true }); rmdirSync(lock); }
+  }
+
+  list(): Allocation[] {
+    let names: string[] = [];
+    try { names = readdirSync(this.dir); } catch { return []; }
+    const out: Allocation[] = [];
+    for (const n of names) {
+      if (!/^\d+\.\d+\.\d+\.\d+$/.test(n)) continue;
+      const [containerID = '', ifname = ''] = readFileSync(join(this.dir, n), 'utf8').split('\n');
+      out.push({ ip: n, containerID, ifname });
+    }
+    return out;
+  }
+
+  /** Allocates (or returns the existing) address for containerID/ifname. Call under the lock. */
+  allocate(containerID: string, ifname: string): string {
+    const taken = this.list();
+    const mine = taken.find((a) => a.containerID === containerID && a.ifname === ifname);
+    if (mine) return mine.ip;
+    const used = new Set(taken.map((a) => a.ip));
+    // Skip the network address, the gateway (.1) and broadcast; continue after the last handed out.
+    const first = this.subnet.base + 2, last = this.subnet.base + this.subnet.size - 2;
+    let start = first;
+    try { start = ipToInt(readFileSync(join(this.dir, 'last_reserved_ip'), 'utf8').trim()) + 1; } catch { /* first use */ }
+    if (start < first || start > last) start = first;
+    for (let i = 0; i <= last - first; i++) {
+      const n = first + ((start - first + i) % (last - first + 1));
+      const ip = intToIp(n);
+      if (used.has(ip)) continue;
+      const tmp = join(this.dir, `.${ip}.tmp`);
+      writeFileSync(tmp, `${containerID}\n${ifname}`);
+      renameSync(tmp, join(this.dir, ip));
+      writeFileSync(join(this.dir, 'last_reserved_ip'), ip);
+      return ip;
+    }
+    throw new CniError(CODES.generic, `no free address left in ${intToIp(this.subnet.base)}/${this.subnet.bits}`);
+  }
+
+  /** Frees what containerID/ifname holds; returns the addresses released. Call under the lock. */
+  release(containerID: string, ifname: string): string[] {
+    const out: string[] = [];
+    for (const a of this.list()) {
+      if (a.containerID === containerID && a.ifname === ifname) { rmSync(join(this.dir, a.ip), { force: true }); out.push(a.ip); }
+    }
+    return out;
+  }
+
+  find(containerID: string, ifname: string): string | undefined {
+    return this.list().find((a) => a.containerID === containerID && a.ifname === ifname)?.ip;
+  }
+}

@@ -1,0 +1,107 @@
+// The Skiff CNI plugin: a bridge (skiff0) with the gateway address, a veth pair per pod, IPAM
+// on disk. Implements ADD, DEL, CHECK, VERSION, STATUS and GC of CNI 1.1.
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { CniError, CODES } from './errors.ts';
+import { parseConf, SUPPORTED_VERSIONS, type NetConf } from './config.ts';
+import { Ipam } from './ipam.ts';
+import { addVeth, configurePod, deleteLink, ensureBridge, linkShow } from './netlink.ts';
+
+export interface Env { command: string; containerID: string; netns: string; ifname: string }
+
+export function hostVethName(containerID: string, ifname: string): string {
+  return 'veth' + createHash('sha1').update(`${containerID}/${ifname}`).digest('hex').slice(0, 8);
+}
+
+function need(env: Env, ...keys: (keyof Env)[]) {
+  for (const k of keys) if (!env[k]) throw new CniError(CODES.invalidEnv, `CNI_${k === 'containerID' ? 'CONTAINERID' : k.toUpperCase()} is required for ${env.command}`);
+}
+
+async function add(conf: NetConf, env: Env) {
+  need(env, 'containerID', 'netns', 'ifname');
+  if (!existsSync(env.netns)) throw new CniError(CODES.unknownContainer, `network namespace ${env.netns} does not exist`);
+  const ipam = new Ipam(conf.dataDir, conf.name, conf.subnet);
+  const prefix = conf.subnet.bits;
+  const { ip, bridge } = await ipam.locked(async () => {
+    const ip = ipam.allocate(env.containerID, env.ifname);
+    const bridge = await ensureBridge(conf.bridge, `${conf.gateway}/${prefix}`, conf.mtu);
+    return { ip, bridge };
+  });
+  const hostIf = hostVethName(env.containerID, env.ifname);
+  try {
+    const { host } = await addVeth(env.netns, env.ifname, hostIf, conf.bridge, conf.mtu, conf.hairpin);
+    const pod = await configurePod(env.netns, env.ifname, `${ip}/${prefix}`, conf.gateway);
+    return {
+      cniVersion: conf.cniVersion,
+      interfaces: [
+        { name: conf.bridge, mac: bridge.address },
+        { name: hostIf, mac: host.address },
+        { name: env.ifname, mac: pod.address, sandbox: env.netns },
+      ],
+      ips: [{ ...(conf.cniVersion.startsWith('0.') ? { version: '4' } : {}), address: `${ip}/${prefix}`, gateway: conf.gateway, interface: 2 }],
+      routes: [{ dst: '0.0.0.0/0', gw: conf.gateway }],
+      dns: {},
+    };
+  } catch (e) {
+    // Leave nothing half-made: the address and the host end go back.
+    await deleteLink(hostIf).catch(() => {});
+    await ipam.locked(() => ipam.release(env.containerID, env.ifname));
+    if (e instanceof CniError) throw e;
+    throw new CniError(CODES.ioFailure, `failed to set up pod network: ${(e as Error).message}`);
+  }
+}
+
+async function del(conf: NetConf, env: Env) {
+  need(env, 'containerID', 'ifname');
+  // Idempotent: a missing namespace, veth or allocation is not an error.
+  if (env.netns && existsSync(env.netns)) await deleteLink(env.ifname, env.netns).catch(() => {});
+  await deleteLink(hostVethName(env.containerID, env.ifname));
+  if (conf.subnet.bits < 32 && conf.subnet.size > 1) {
+    const ipam = new Ipam(conf.dataDir, conf.name, conf.subnet);
+    await ipam.locked(() => ipam.release(env.containerID, env.ifname));
+  }
+}
+
+async function check(conf: NetConf, env: Env) {
+  need(env, 'containerID', 'netns', 'ifname');
+  if (!conf.prevResult) throw new CniError(CODES.invalidConfig, 'CHECK needs prevResult');
+  const ipam = new Ipam(conf.dataDir, conf.name, conf.subnet);
+  const ip = ipam.find(env.containerID, env.ifname);
+  if (!ip) throw new CniError(CODES.unknownContainer, `no address is allocated to ${env.containerID}/${env.ifname}`);
+  const pod = await linkShow(env.ifname, env.netns);
+  if (!pod) throw new CniError(CODES.unknownContainer, `interface ${env.ifname} is missing in ${env.netns}`);
+  if (!(pod.addr_info ?? []).some((a) => a.local === ip)) throw new CniError(CODES.generic, `interface ${env.ifname} does not carry ${ip}`);
+  if (!(await linkShow(hostVethName(env.containerID, env.ifname)))) throw new CniError(CODES.generic, 'host end of the veth is missing');
+  const expected = (conf.prevResult.ips ?? []).map((x: { address: string }) => x.address.split('/')[0]);
+  if (expected.length && !expected.includes(ip)) throw new CniError(CODES.generic, `prevResult names ${expected.join(',')} but ${ip} is allocated`);
+}
+
+async function gc(conf: NetConf) {
+  const valid = new Set((conf.validAttachments ?? []).map((a) => `${a.containerID}/${a.ifname}`));
+  const ipam = new Ipam(conf.dataDir, conf.name, conf.subnet);
+  await ipam.locked(async () => {
+    for (const a of ipam.list()) {
+      if (valid.has(`${a.containerID}/${a.ifname}`)) continue;
+      ipam.release(a.containerID, a.ifname);
+      await deleteLink(hostVethName(a.containerID, a.ifname));
+    }
+  });
+}
+
+/** Runs one CNI command; returns what goes to stdout (or throws a CniError). */
+export async function run(env: Env, stdin: string): Promise<unknown> {
+  switch (env.command) {
+    case 'VERSION': return { cniVersion: '1.1.0', supportedVersions: SUPPORTED_VERSIONS };
+    case 'ADD': return add(parseConf(stdin, true), env);
+    case 'DEL': await del(parseConf(stdin, false), env); return undefined;
+    case 'CHECK': await check(parseConf(stdin, true), env); return undefined;
+    case 'STATUS': {
+      const conf = parseConf(stdin, false);
+      if (!conf.subnet.bits) throw new CniError(CODES.notAvailable, 'no pod subnet configured yet');
+      return undefined;
+    }
+    case 'GC': await gc(parseConf(stdin, true)); return undefined;
+    case '': throw new CniError(CODES.invalidEnv, 'CNI_COMMAND is not set');
+    default: throw new CniError(CODES.invalidEnv, `unknown CNI_COMMAND "${env.command}"`);
+  }
+}
