@@ -1,0 +1,70 @@
+// A CRI v1 client over gRPC on containerd's unix socket (@grpc/grpc-js + proto-loader, with
+// the .proto subset in this folder). Each method is a promise; errors keep gRPC's code.
+import * as grpc from '@grpc/grpc-js';
+import * as loader from '@grpc/proto-loader';
+import { fileURLToPath } from 'node:url';
+
+const PROTO = fileURLToPath(new URL('./api.proto', import.meta.url));
+type Obj = Record<string, any>;
+
+let pkg: Obj | null = null;
+function load(): Obj {
+  if (!pkg) {
+    const def = loader.loadSync(PROTO, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
+    pkg = (grpc.loadPackageDefinition(def) as Obj).runtime.v1;
+  }
+  return pkg!;
+}
+
+export class CriError extends Error {
+  readonly grpcCode: number;
+  constructor(method: string, e: grpc.ServiceError) {
+    super(`CRI ${method}: ${e.details || e.message}`);
+    this.grpcCode = e.code;
+  }
+}
+
+export class CriClient {
+  private rt: grpc.Client;
+  private img: grpc.Client;
+  readonly endpoint: string;
+  constructor(socket: string) {
+    const p = load();
+    this.endpoint = socket.startsWith('unix://') ? socket : `unix://${socket}`;
+    const opts = { 'grpc.max_receive_message_length': 16 * 1024 * 1024 };
+    this.rt = new p.RuntimeService(this.endpoint, grpc.credentials.createInsecure(), opts);
+    this.img = new p.ImageService(this.endpoint, grpc.credentials.createInsecure(), opts);
+  }
+
+  private call<T = Obj>(client: grpc.Client, method: string, req: Obj, timeoutMs = 30_000): Promise<T> {
+    return new Promise((resolve, reject) => {
+      (client as unknown as Record<string, Function>)[method](req, { deadline: Date.now() + timeoutMs }, (err: grpc.ServiceError | null, res: T) => {
+        if (err) reject(new CriError(method, err));
+        else resolve(res);
+      });
+    });
+  }
+
+  version() { return this.call(this.rt, 'Version', { version: 'v1' }, 5_000); }
+  status() { return this.call(this.rt, 'Status', { verbose: false }, 5_000); }
+  runPodSandbox(config: Obj, runtimeHandler = '') { return this.call<{ pod_sandbox_id: string }>(this.rt, 'RunPodSandbox', { config, runtime_handler: runtimeHandler }, 120_000); }
+  stopPodSandbox(id: string) { return this.call(this.rt, 'StopPodSandbox', { pod_sandbox_id: id }, 120_000); }
+  removePodSandbox(id: string) { return this.call(this.rt, 'RemovePodSandbox', { pod_sandbox_id: id }, 60_000); }
+  podSandboxStatus(id: string) { return this.call(this.rt, 'PodSandboxStatus', { pod_sandbox_id: id, verbose: false }); }
+  listPodSandbox(filter: Obj = {}) { return this.call<{ items: Obj[] }>(this.rt, 'ListPodSandbox', { filter }); }
+  createContainer(podSandboxId: string, config: Obj, sandboxConfig: Obj) {
+    return this.call<{ container_id: string }>(this.rt, 'CreateContainer', { pod_sandbox_id: podSandboxId, config, sandbox_config: sandboxConfig }, 120_000);
+  }
+  startContainer(id: string) { return this.call(this.rt, 'StartContainer', { container_id: id }, 120_000); }
+  stopContainer(id: string, timeoutSec: number) { return this.call(this.rt, 'StopContainer', { container_id: id, timeout: timeoutSec }, (timeoutSec + 30) * 1000); }
+  removeContainer(id: string) { return this.call(this.rt, 'RemoveContainer', { container_id: id }, 60_000); }
+  listContainers(filter: Obj = {}) { return this.call<{ containers: Obj[] }>(this.rt, 'ListContainers', { filter }); }
+  containerStatus(id: string) { return this.call(this.rt, 'ContainerStatus', { container_id: id, verbose: false }); }
+  execSync(id: string, cmd: string[], timeoutSec = 10) { return this.call<{ stdout: Buffer; stderr: Buffer; exit_code: number }>(this.rt, 'ExecSync', { container_id: id, cmd, timeout: timeoutSec }, (timeoutSec + 10) * 1000); }
+  listImages() { return this.call<{ images: Obj[] }>(this.img, 'ListImages', { filter: {} }); }
+  imageStatus(image: string) { return this.call<{ image: Obj | null }>(this.img, 'ImageStatus', { image: { image }, verbose: false }); }
+  pullImage(image: string, sandboxConfig?: Obj) { return this.call<{ image_ref: string }>(this.img, 'PullImage', { image: { image }, sandbox_config: sandboxConfig }, 300_000); }
+  removeImage(image: string) { return this.call(this.img, 'RemoveImage', { image: { image } }); }
+
+  close() { this.rt.close(); this.img.close(); }
+}

@@ -1,0 +1,32 @@
+// Installs the Skiff CNI plugin (and the `loopback` plugin containerd 1.6 always calls) into the
+// node's CNI bin dir as wrappers that run on the pinned Node, and writes the conflist.
+import { mkdirSync, writeFileSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface CniSettings { podCidr: string; mtu: number; bridge: string; dataDir: string }
+
+export function renderConflist(s: CniSettings): string {
+  return JSON.stringify({
+    cniVersion: '1.0.0', name: 'skiff',
+    plugins: [{ type: 'skiff', bridge: s.bridge, subnet: s.podCidr, mtu: s.mtu, dataDir: s.dataDir, hairpinMode: true }],
+  }, null, 2);
+}
+
+function wrapper(as: string): string {
+  return `#!/bin/sh
+# Installed by skiff agent: the ${as} CNI plugin on the Node Skiff pins.
+SKIFF_CNI_AS=${as} exec ${join(ROOT, 'node_modules/.bin/node')} --disable-warning=ExperimentalWarning ${join(ROOT, 'cni/main.ts')}
+`;
+}
+
+export function installCni(binDir: string, confDir: string, s: CniSettings): void {
+  mkdirSync(binDir, { recursive: true });
+  mkdirSync(confDir, { recursive: true });
+  for (const name of ['skiff', 'loopback']) writeFileSync(join(binDir, name), wrapper(name), { mode: 0o755 });
+  // Only our network: a stale conflist from another plugin would win by name order.
+  for (const f of readdirSync(confDir)) if (f !== '10-skiff.conflist') rmSync(join(confDir, f), { force: true });
+  writeFileSync(join(confDir, '10-skiff.conflist'), renderConflist(s));
+}

@@ -1,0 +1,56 @@
+// Teardown helpers that remove what a node's containerd left behind: pods through CRI first,
+// then shim processes (found by their socket address, killed by PID), then mounts under the
+// node's state directory, deepest first.
+import { readFileSync, readdirSync } from 'node:fs';
+import { execa } from 'execa';
+import { CriClient } from '../cri/client.ts';
+
+export async function removeAllPods(socket: string): Promise<number> {
+  const cri = new CriClient(socket);
+  let n = 0;
+  try {
+    const { items } = await cri.listPodSandbox();
+    for (const p of items) {
+      await cri.stopPodSandbox(p.id).catch(() => {});
+      await cri.removePodSandbox(p.id).catch(() => {});
+      n++;
+    }
+  } catch { /* containerd already gone */ } finally { cri.close(); }
+  return n;
+}
+
+/** PIDs of processes whose command line mentions `marker` (a path unique to one node). */
+export function pidsMentioning(marker: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    try {
+      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8');
+      if (cmd.includes(marker)) out.push(Number(d));
+    } catch { /* exited */ }
+  }
+  return out;
+}
+
+export async function killPids(pids: number[], graceMs = 3000): Promise<void> {
+  for (const p of pids) { try { process.kill(p, 'SIGTERM'); } catch { /* gone */ } }
+  const end = Date.now() + graceMs;
+  const alive = () => pids.filter((p) => { try { process.kill(p, 0); return true; } catch { return false; } });
+  while (alive().length && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  for (const p of alive()) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
+}
+
+export function mountsUnder(dir: string): string[] {
+  const prefix = dir.endsWith('/') ? dir : dir + '/';
+  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
+    .map((l) => l.split(' ')[4]).filter((m) => m && (m === dir || m.startsWith(prefix)))
+    .map((m) => m.replace(/\\040/g, ' ')).sort((a, b) => b.length - a.length);
+}
+
+export async function unmountUnder(dir: string): Promise<void> {
+  for (let round = 0; round < 5; round++) {
+    const mounts = mountsUnder(dir);
+    if (!mounts.length) return;
+    for (const m of mounts) await execa('umount', ['-l', m], { reject: false });
+  }
+}

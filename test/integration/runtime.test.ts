@@ -1,0 +1,79 @@
+// A node's own containerd inside a network namespace made for the test: CRI answers, the
+// built-in images exist, a pod sandbox gets an address from the Skiff CNI plugin and a busybox
+// httpd in it answers HTTP from the node's namespace; containerd killed with -9 comes back.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { netnsSet } from '../helpers/netns.ts';
+import { tempDir } from '../helpers/server.ts';
+import { startRuntime } from '../../agent/runtime.ts';
+import { removeAllPods, pidsMentioning, killPids, unmountUnder } from '../../agent/sandbox/cleanup.ts';
+import { BUSYBOX_IMAGE, PAUSE_IMAGE } from '../../agent/images/builtin.ts';
+
+test('containerd under the agent: CRI, images, a pod on the Skiff CNI serving HTTP, restart after kill -9', { timeout: 300_000 }, async () => {
+  const ns = await netnsSet('rt', ['node'], ['10.244.0.0/16']);
+  const node = ns.names[0];
+  const dir = tempDir('runtime');
+  let rt: Awaited<ReturnType<typeof startRuntime>> | null = null;
+  try {
+    rt = await startRuntime({ dataDir: join(dir, 'agent'), podCidr: '10.244.9.0/24', mtu: 1500, imageCache: join(dir, 'images'), wrap: ['nsenter', `--net=/run/netns/${node}`] });
+    const v = await rt.cri.version();
+    assert.equal(v.runtime_name, 'containerd');
+    assert.equal(v.runtime_api_version, 'v1');
+    const st = await rt.cri.status();
+    const cond = Object.fromEntries(st.status.conditions.map((c: any) => [c.type, c.status]));
+    assert.equal(cond.RuntimeReady, true);
+    assert.equal(cond.NetworkReady, true, JSON.stringify(st.status));
+    for (const img of [PAUSE_IMAGE, BUSYBOX_IMAGE]) assert.ok((await rt.cri.imageStatus(img)).image, `${img} imported`);
+
+    const sandboxConfig = {
+      metadata: { name: 'web', uid: 'uid-web', namespace: 'default', attempt: 0 },
+      hostname: 'web', log_directory: join(dir, 'logs', 'web'),
+      linux: { cgroup_parent: '/skiff-test/podweb', security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
+    };
+    const { pod_sandbox_id: id } = await rt.cri.runPodSandbox(sandboxConfig);
+    const status = await rt.cri.podSandboxStatus(id);
+    const ip = status.status.network.ip;
+    assert.match(ip, /^10\.244\.9\.\d+$/, 'address from the node subnet');
+    const { container_id: cid } = await rt.cri.createContainer(id, {
+      metadata: { name: 'httpd', attempt: 0 }, image: { image: BUSYBOX_IMAGE },
+      command: ['httpd', '-f', '-p', '8080', '-h', '/var/www'], log_path: 'httpd/0.log',
+      linux: { resources: {}, security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
+    }, sandboxConfig);
+    await rt.cri.startContainer(cid);
+    let body = '';
+    for (let i = 0; i < 50 && !body.includes('skiff busybox httpd'); i++) {
+      const r = await ns.exec(node, 'busybox', ['wget', '-q', '-O', '-', `http://${ip}:8080/`]);
+      body = String(r.stdout);
+      if (!body) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.match(body, /skiff busybox httpd/, 'the pod answers HTTP from the node namespace');
+    const exec = await rt.cri.execSync(cid, ['sh', '-c', 'hostname; ip -o -4 addr show eth0'], 10);
+    assert.equal(exec.exit_code, 0);
+    assert.match(exec.stdout.toString(), new RegExp(`web\\n[\\s\\S]*${ip.replace(/\./g, '\\.')}`));
+
+    // kill -9 of containerd: the supervisor notices and starts it again; the pod survives.
+    const before = rt.supervisor!.pid!;
+    process.kill(before, 'SIGKILL');
+    const end = Date.now() + 30_000;
+    while ((rt.supervisor!.pid === before || !(await rt.supervisor!.ready())) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+    assert.notEqual(rt.supervisor!.pid, before, 'a new containerd');
+    assert.equal(rt.supervisor!.restarts, 1);
+    const again = await rt.cri.containerStatus(cid);
+    assert.equal(again.status.state, 'CONTAINER_RUNNING', 'the container kept running across the restart');
+
+    await rt.cri.stopContainer(cid, 1);
+    await rt.cri.removeContainer(cid);
+    await rt.cri.stopPodSandbox(id);
+    await rt.cri.removePodSandbox(id);
+    const links = JSON.parse(String((await ns.exec(node, 'ip', ['-j', 'link', 'show'])).stdout)).map((l: any) => l.ifname).sort();
+    assert.deepEqual(links, ['lo', 'skiff0'], 'the veth went with the sandbox');
+  } finally {
+    if (rt) { await removeAllPods(rt.socket); await rt.stop(); }
+    await killPids(pidsMentioning(dir));
+    await unmountUnder(dir);
+    await ns.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
