@@ -4,6 +4,8 @@
 #   provision.sh up     install what is missing, then start `skiff server` on the embedded store
 #   provision.sh test   install what is missing, then run the whole test suite
 #   provision.sh deps   only install what is missing
+#   provision.sh node   prepare this host (or sandbox node namespace) to run a Skiff node;
+#                       `skiff sandbox up` runs it inside every node namespace
 # Idempotent: packages already present are not fetched again.
 set -euo pipefail
 
@@ -16,8 +18,16 @@ die() { printf 'provision: %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "run as root (sudo bash vagrant/provision.sh $cmd)"
 
+# Per-node kernel settings (per network namespace where the setting is namespaced).
+node_setup() {
+  sysctl -qw net.ipv4.ip_forward=1
+  sysctl -qw net.ipv4.conf.all.rp_filter=0 2>/dev/null || true
+  mkdir -p /var/lib/skiff /run/skiff
+}
+if [ "$cmd" = node ]; then node_setup; exit 0; fi
+
 # Debian packages Skiff uses on a node. etcd is for the etcd backend tests and benchmarks.
-packages=(openssl iproute2 nftables conntrack containerd runc busybox-static containernetworking-plugins ca-certificates)
+packages=(openssl iproute2 nftables conntrack containerd runc busybox-static containernetworking-plugins ca-certificates gcc libc6-dev util-linux)
 [ "$cmd" = test ] && packages+=(etcd-server etcd-client)
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 

@@ -1,7 +1,7 @@
 // Bearer-token authentication. Tokens live in a file in the data dir ("token,user,uid,groups"
 // per line, like kube-apiserver's static token file) so later issues can add node credentials.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 
 export interface User { name: string; uid: string; groups: string[] }
 
@@ -20,6 +20,16 @@ export class TokenAuth {
       if (token && name) this.tokens.set(token, { name, uid: uid ?? name, groups: (groups ?? '').split(';').filter(Boolean) });
     }
   }
+  /** Returns the node's token, creating one (user system:node:NAME, group system:nodes) if needed. */
+  nodeToken(node: string): string {
+    const user = `system:node:${node}`;
+    for (const [t, u] of this.tokens) if (u.name === user) return t;
+    const token = randomBytes(24).toString('hex');
+    appendFileSync(this.file, `${token},${user},${user},system:nodes\n`);
+    this.tokens.set(token, { name: user, uid: user, groups: ['system:nodes'] });
+    return token;
+  }
+
   /** The admin's token (first line whose groups include system:masters). */
   adminToken(): string {
     for (const [t, u] of this.tokens) if (u.groups.includes('system:masters')) return t;

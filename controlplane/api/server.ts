@@ -3,7 +3,10 @@
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { findResource, groupVersion, type Resource } from './resources.ts';
-import { ApiError, badRequest, internal, methodNotAllowed, notFoundPath, serviceUnavailable, unauthorized } from './status.ts';
+import { ApiError, badRequest, forbidden, internal, methodNotAllowed, notFoundPath, serviceUnavailable, unauthorized } from './status.ts';
+import { authorize } from './authz.ts';
+import { secretMatches } from '../server/join.ts';
+import { dnsSubdomainErrors } from './validate.ts';
 import { aggregatedDiscovery, AGGREGATED_TYPE, apiGroupList, apiResourceList, apiVersions } from './discovery.ts';
 import { buildOpenApi, type OpenApiIndex } from './openapi.ts';
 import { boolParam, decodeBody, intParam, mediaType, readBody, sendError, sendJson, wantsTable, warningHeaders } from './http.ts';
@@ -23,6 +26,8 @@ export interface ApiServerOptions {
   /** Address clients are told to use (discovery's serverAddressByClientCIDRs). */
   advertise: string;
   isReady: () => boolean;
+  /** Node joining: the CA to hand out, the join secret, and how to mint a node credential. */
+  join?: { caPem: string; secret: string; nodeToken(node: string): string };
 }
 
 export const SERVER_VERSION = {
@@ -124,6 +129,7 @@ export class ApiServer {
       return;
     }
     if (path === '/version') return sendJson(res, 200, SERVER_VERSION);
+    if (path.startsWith('/skiff/v1/')) return this.joinEndpoints(req, res, path);
     const user = this.o.auth.authenticate(req.headers.authorization);
     if (!user) return sendError(res, unauthorized());
     if (path === '/metrics') {
@@ -167,7 +173,7 @@ export class ApiServer {
     if (req.method === 'GET' && watching) verb = 'WATCH';
     else if (req.method === 'GET' && !route.name) verb = 'LIST';
     try {
-      await this.dispatch(req, res, route, q, ctx, accept, watching);
+      await this.dispatch(req, res, route, q, ctx, accept, watching, user);
     } catch (e) {
       if (e instanceof ApiError) return sendError(res, e, ctx.warnings);
       throw e;
@@ -206,9 +212,38 @@ export class ApiServer {
     sendJson(res, code, obj, warningHeaders(ctx.warnings));
   }
 
-  private async dispatch(req: IncomingMessage, res: ServerResponse, route: Route, q: URLSearchParams, ctx: Ctx, accept: string, watching: boolean) {
+  private authorize(user: User, route: Route, verb: string, name = route.name) {
+    const d = authorize(user, { verb, group: route.res.group, resource: route.res.plural, subresource: route.sub, namespace: route.namespace, name });
+    if (!d.allowed) {
+      const what = `${route.res.plural}${route.res.group ? '.' + route.res.group : ''}${name ? ` "${name}"` : ''}`;
+      throw forbidden(`${what} is forbidden: User "${user.name}" cannot ${verb} resource "${route.res.plural}${route.sub ? '/' + route.sub : ''}" in API group "${route.res.group}"${route.namespace ? ` in the namespace "${route.namespace}"` : ''}: ${d.reason}`);
+    }
+  }
+
+  private async joinEndpoints(req: IncomingMessage, res: ServerResponse, path: string) {
+    const j = this.o.join;
+    if (!j) return sendError(res, notFoundPath(path));
+    if (path === '/skiff/v1/cacerts' && req.method === 'GET') {
+      res.writeHead(200, { 'Content-Type': 'application/x-pem-file' });
+      res.end(j.caPem);
+      return;
+    }
+    if (path === '/skiff/v1/join' && req.method === 'POST') {
+      if (!secretMatches(req.headers.authorization, j.secret)) return sendError(res, new ApiError(401, 'Unauthorized', 'join token rejected'));
+      const body = decodeBody(await readBody(req), 'application/json') as { nodeName?: string };
+      const name = body?.nodeName ?? '';
+      if (dnsSubdomainErrors(name)) return sendError(res, badRequest(`invalid node name "${name}"`));
+      return sendJson(res, 200, { nodeName: name, token: j.nodeToken(name) });
+    }
+    return sendError(res, notFoundPath(path));
+  }
+
+  private async dispatch(req: IncomingMessage, res: ServerResponse, route: Route, q: URLSearchParams, ctx: Ctx, accept: string, watching: boolean, user: User) {
     const reg = this.o.registry;
     const { res: r, namespace: ns, name, sub } = route;
+    const m = req.method ?? 'GET';
+    const verb = m === 'GET' ? (watching ? 'watch' : name ? 'get' : 'list') : m === 'POST' ? 'create' : m === 'PUT' ? 'update' : m === 'PATCH' ? 'patch' : m === 'DELETE' ? (name ? 'delete' : 'deletecollection') : m.toLowerCase();
+    if (verb !== 'create') this.authorize(user, route, verb);
     if (r.namespaced && name && !ns && req.method !== 'GET') throw notFoundPath(req.url ?? '');
     if (r.namespaced && name && !ns) throw notFoundPath(req.url ?? '');
     const method = req.method ?? 'GET';
@@ -236,6 +271,7 @@ export class ApiServer {
 
     if (method === 'POST') {
       const body = decodeBody(await readBody(req), mediaType(req));
+      this.authorize(user, route, 'create', name ?? (body as Obj)?.metadata?.name);
       if (name && sub === 'binding' && r.kind === 'Pod') {
         await reg.bind(ns!, name, body, r, ctx);
         return sendJson(res, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });

@@ -2,6 +2,7 @@
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { hostname } from 'node:os';
 import { DEFAULTS, startServer } from '../server/server.ts';
 import { kubeconfig } from '../server/kubeconfig.ts';
 import { TokenAuth } from '../api/auth.ts';
@@ -10,7 +11,10 @@ const USAGE = `usage: skiff <command> [flags]
 
 commands:
   server       run the control plane (API server on the embedded store or etcd)
+  agent        run a node: join a server, run containerd, register the Node
+  token        print the join token of a server's data dir
   kubeconfig   print the admin kubeconfig of a server's data dir
+  sandbox      up | down | kubectl | exec | list: a multi-node cluster in network namespaces
   help         show this text
 `;
 
@@ -68,9 +72,98 @@ function printKubeconfig(args: string[]) {
   process.stdout.write(kubeconfig(String(v.server), ca, new TokenAuth(join(dir, 'tokens.csv')).adminToken()));
 }
 
+async function agent(args: string[]) {
+  const v = parse(args, {
+    server: { type: 'string' }, token: { type: 'string' }, 'node-name': { type: 'string', default: hostname() },
+    'node-ip': { type: 'string' }, 'data-dir': { type: 'string', default: '/var/lib/skiff/agent' },
+    'pod-cidr': { type: 'string' }, 'container-runtime-endpoint': { type: 'string' },
+    'image-cache': { type: 'string', default: '/var/lib/skiff/images' }, mtu: { type: 'string', default: '1500' },
+  });
+  if (!v.server) fail('agent: --server is required');
+  if (!v.token) fail('agent: --token is required (run `skiff token` on the server)');
+  if (!v['pod-cidr']) fail('agent: --pod-cidr is required for now (the control plane leases subnets in a later release)');
+  const { runAgent } = await import('../../agent/agent.ts');
+  const { JoinError } = await import('../../agent/join.ts');
+  try {
+    const a = await runAgent({
+      server: String(v.server), token: String(v.token), nodeName: String(v['node-name']), nodeIp: v['node-ip'] as string | undefined,
+      dataDir: String(v['data-dir']), podCidr: String(v['pod-cidr']), endpoint: v['container-runtime-endpoint'] as string | undefined,
+      imageCache: String(v['image-cache']), mtu: Number(v.mtu),
+    });
+    const stop = async () => { await a.stop().catch(() => {}); process.exit(0); };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  } catch (e) {
+    if (e instanceof JoinError) fail(`agent: ${e.message}`);
+    fail(`agent: ${(e as Error).message}`);
+  }
+}
+
+function token(args: string[]) {
+  const v = parse(args, { 'data-dir': { type: 'string', default: DEFAULTS.dataDir } });
+  try { process.stdout.write(readFileSync(join(String(v['data-dir']), 'token'), 'utf8')); } catch { fail(`no join token in ${v['data-dir']} (has "skiff server" run there?)`); }
+}
+
+async function sandbox(args: string[]) {
+  const sb = await import('../../agent/sandbox/sandbox.ts');
+  const [sub, ...rest] = args;
+  const dash = rest.indexOf('--');
+  const own = dash >= 0 ? rest.slice(0, dash) : rest;
+  const tail = dash >= 0 ? rest.slice(dash + 1) : [];
+  const nameOpt = { name: { type: 'string' as const, default: 'skiff' } };
+  const exec = async (ns: string, argv: string[]) => {
+    const { execa } = await import('execa');
+    const r = await execa('nsenter', [`--net=/run/netns/${ns}`, ...argv], { stdio: 'inherit', reject: false });
+    process.exitCode = r.exitCode ?? 1;
+  };
+  const state = (name: string) => sb.loadState(name) ?? fail(`no sandbox named "${name}" (skiff sandbox up --name ${name})`);
+  switch (sub) {
+    case 'up': {
+      const v = parse(own, { ...nameOpt, nodes: { type: 'string', default: '3' } });
+      try {
+        const s = await sb.sandboxUp({ name: String(v.name), nodes: Number(v.nodes) });
+        console.log(`sandbox "${s.name}" is up: ${s.nodes.map((n) => `${n.name} ${n.ip}`).join(', ')}`);
+        console.log(`try: skiff sandbox kubectl${s.name === 'skiff' ? '' : ` --name ${s.name}`} -- get nodes -o wide`);
+      } catch (e) { fail(`sandbox up: ${(e as Error).message}`); }
+      process.exit(0);
+    }
+    case 'down': {
+      const v = parse(own, nameOpt);
+      try { await sb.sandboxDown(String(v.name)); } catch (e) { fail(`sandbox down: ${(e as Error).message}`); }
+      return;
+    }
+    case 'kubectl': {
+      const s = state(String(parse(own, nameOpt).name));
+      return exec(s.nodes[0].ns, ['kubectl', '--kubeconfig', s.kubeconfig, ...tail]);
+    }
+    case 'exec': {
+      const v = parseArgs({ args: own, options: nameOpt, allowPositionals: true, strict: true });
+      const node = v.positionals[0] ?? fail('sandbox exec: which node? (skiff sandbox exec NODE -- CMD)');
+      if (!tail.length) fail('sandbox exec: no command after --');
+      const s = state(String(v.values.name));
+      let n;
+      try { n = sb.sandboxNode(s, node); } catch (e) { fail((e as Error).message); }
+      return exec(n.ns, tail);
+    }
+    case 'list': {
+      const { readdirSync, existsSync } = await import('node:fs');
+      const { STATE_ROOT } = await import('../../agent/sandbox/host.ts');
+      for (const f of existsSync(STATE_ROOT) ? readdirSync(STATE_ROOT) : []) {
+        const s = sb.loadState(f.replace(/\.json$/, ''));
+        if (s?.nodes) console.log(`${s.name}\t${s.nodes.length} node(s)\t${s.server ?? ''}`);
+      }
+      return;
+    }
+    default: fail('usage: skiff sandbox up [--name N] [--nodes 3] | down [--name N] | kubectl [--name N] -- ARGS | exec [--name N] NODE -- CMD | list');
+  }
+}
+
 const [cmd, ...rest] = process.argv.slice(2);
 switch (cmd) {
   case 'server': await server(rest); break;
+  case 'agent': await agent(rest); break;
+  case 'token': token(rest); break;
+  case 'sandbox': await sandbox(rest); break;
   case 'kubeconfig': printKubeconfig(rest); break;
   case 'help': case '--help': case '-h': case undefined: process.stdout.write(USAGE); break;
   default: fail(`unknown command "${cmd}"\n${USAGE}`);

@@ -16,6 +16,7 @@ import { ensurePki } from '../pki/pki.ts';
 import { kubeconfig, writeKubeconfig } from './kubeconfig.ts';
 import { finalizeNamespaces } from '../controllers/namespace.ts';
 import { Compactor } from './compactor.ts';
+import { ensureJoinToken, parseToken } from './join.ts';
 
 export interface ServerConfig {
   dataDir: string;
@@ -59,6 +60,7 @@ export interface RunningServer {
   url: string;
   adminToken: string;
   caCert: string;
+  joinToken: string;
   stop(): Promise<void>;
 }
 
@@ -79,7 +81,11 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   const auth = new TokenAuth(join(cfg.dataDir, 'tokens.csv'));
   const metrics = new Metrics();
   let ready = false;
-  const api = new ApiServer({ registry, auth, metrics, tls: { cert: pki.serverCert, key: pki.serverKey }, advertise: `${advertise}:${cfg.securePort}`, isReady: () => ready });
+  const joinToken = ensureJoinToken(cfg.dataDir, pki.caCert);
+  const api = new ApiServer({
+    registry, auth, metrics, tls: { cert: pki.serverCert, key: pki.serverKey }, advertise: `${advertise}:${cfg.securePort}`, isReady: () => ready,
+    join: { caPem: pki.caCert, secret: parseToken(joinToken).secret, nodeToken: (n) => auth.nodeToken(n) },
+  });
   await api.listen(cfg.securePort, cfg.bindAddress);
   const port = (api.server.address() as { port: number }).port;
   const localHost = cfg.bindAddress === '0.0.0.0' ? '127.0.0.1' : cfg.bindAddress;
@@ -117,7 +123,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   });
 
   return {
-    api, registry, store, url, adminToken: auth.adminToken(), caCert: pki.caCert,
+    api, registry, store, url, adminToken: auth.adminToken(), caCert: pki.caCert, joinToken,
     async stop() {
       for (const l of loops) clearInterval(l);
       await api.close();

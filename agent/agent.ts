@@ -1,0 +1,129 @@
+// `skiff agent`: joins the cluster, runs the node's containerd, registers the Node, renews its
+// Lease every 10 s and keeps the Ready condition true only while containerd answers.
+import { cpus, hostname, networkInterfaces, release, totalmem } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ApiClient, ApiStatusError } from './api.ts';
+import { joinCluster } from './join.ts';
+import { startRuntime, type NodeRuntime } from './runtime.ts';
+import { renderConditions, renderNode, type Condition, type NodeFacts } from './node-status.ts';
+
+export interface AgentConfig {
+  server: string;
+  token: string;
+  nodeName: string;
+  nodeIp?: string;
+  dataDir: string;
+  podCidr: string;
+  endpoint?: string;
+  imageCache: string;
+  mtu: number;
+  leaseSeconds?: number;
+}
+
+const microTime = () => new Date().toISOString().replace('Z', '000Z').replace(/\.(\d{3})000Z$/, '.$1000Z');
+const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+const read = (f: string, d = '') => { try { return readFileSync(f, 'utf8').trim(); } catch { return d; } };
+
+function osImage(): string {
+  const m = read('/etc/os-release').match(/^PRETTY_NAME="?([^"\n]*)"?/m);
+  return m ? m[1] : 'Linux';
+}
+
+function firstIPv4(): string {
+  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  return '127.0.0.1';
+}
+
+export async function runAgent(cfg: AgentConfig, log: (s: string) => void = (s) => console.log(s)): Promise<{ stop(): Promise<void>; runtime: NodeRuntime; api: ApiClient }> {
+  const creds = await joinCluster(cfg.server, cfg.token, cfg.nodeName, cfg.dataDir);
+  const api = new ApiClient(creds.server, creds.ca, creds.token);
+  log(`joined ${creds.server} as ${cfg.nodeName}`);
+  const runtime = await startRuntime({ dataDir: cfg.dataDir, podCidr: cfg.podCidr, mtu: cfg.mtu, imageCache: cfg.imageCache, endpoint: cfg.endpoint, log });
+  const version = await runtime.cri.version();
+  const facts: NodeFacts = {
+    name: cfg.nodeName, ip: cfg.nodeIp ?? firstIPv4(), hostname: cfg.nodeName, cpus: cpus().length, memoryBytes: totalmem(), maxPods: 110,
+    podCidr: cfg.podCidr, kernelVersion: release(), osImage: osImage(),
+    machineID: read('/etc/machine-id', cfg.nodeName), bootID: read('/proc/sys/kernel/random/boot_id'),
+    runtimeVersion: `${version.runtime_name}://${version.runtime_version}`, runtimeReady: false, networkReady: false, runtimeMessage: '',
+  };
+  const nodePath = `/api/v1/nodes/${cfg.nodeName}`;
+  let conditions: Condition[] = [];
+
+  const probe = async () => {
+    try {
+      const st = await runtime.cri.status();
+      const c = Object.fromEntries((st.status?.conditions ?? []).map((x: any) => [x.type, x]));
+      facts.runtimeReady = !!c.RuntimeReady?.status;
+      facts.networkReady = !!c.NetworkReady?.status;
+      facts.runtimeMessage = [c.RuntimeReady, c.NetworkReady].filter((x) => x && !x.status).map((x) => `${x.type}=false reason:${x.reason} message:${x.message}`).join('; ');
+    } catch (e) {
+      facts.runtimeReady = false;
+      facts.networkReady = false;
+      facts.runtimeMessage = `container runtime is down: ${(e as Error).message}`;
+    }
+  };
+
+  let uid = '';
+  const pushStatus = async () => {
+    conditions = renderConditions(facts, conditions, now());
+    const node = renderNode(facts, conditions);
+    try {
+      const cur = await api.mergePatch(`${nodePath}/status`, { status: node.status });
+      uid = cur.metadata.uid;
+    } catch (e) {
+      if (!(e instanceof ApiStatusError && e.code === 404)) throw e;
+      const created = await api.create('/api/v1/nodes', node);
+      uid = created.metadata.uid;
+      await api.mergePatch(`${nodePath}/status`, { status: node.status });
+      log(`registered node ${cfg.nodeName}`);
+    }
+  };
+
+  const leasePath = `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${cfg.nodeName}`;
+  const renewLease = async () => {
+    try {
+      await api.mergePatch(leasePath, { spec: { holderIdentity: cfg.nodeName, renewTime: microTime() } });
+    } catch (e) {
+      if (!(e instanceof ApiStatusError && e.code === 404)) throw e;
+      await api.create('/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', {
+        metadata: { name: cfg.nodeName, ownerReferences: uid ? [{ apiVersion: 'v1', kind: 'Node', name: cfg.nodeName, uid }] : [] },
+        spec: { holderIdentity: cfg.nodeName, leaseDurationSeconds: 40, renewTime: microTime() },
+      });
+    }
+  };
+
+  await probe();
+  await pushStatus();
+  await renewLease();
+  const timers: NodeJS.Timeout[] = [];
+  const every = (ms: number, what: string, fn: () => Promise<void>) => {
+    let busy = false;
+    timers.push(setInterval(() => {
+      if (busy) return;
+      busy = true;
+      fn().catch((e) => log(`${what}: ${(e as Error).message}`)).finally(() => { busy = false; });
+    }, ms));
+  };
+  let lastReady = facts.runtimeReady && facts.networkReady;
+  let lastPush = Date.now();
+  every(2_000, 'runtime probe', async () => {
+    await probe();
+    const ready = facts.runtimeReady && facts.networkReady;
+    if (ready !== lastReady || Date.now() - lastPush > 60_000) {
+      if (ready !== lastReady) log(`node ${ready ? 'Ready' : 'NotReady'}${ready ? '' : ': ' + facts.runtimeMessage}`);
+      lastReady = ready;
+      lastPush = Date.now();
+      await pushStatus();
+    }
+  });
+  every((cfg.leaseSeconds ?? 10) * 1000, 'lease', renewLease);
+  return {
+    runtime, api,
+    async stop() { for (const t of timers) clearInterval(t); await runtime.stop(); api.close(); },
+  };
+}
+
+export function defaultImageCache(): string {
+  return existsSync('/var/lib/skiff') ? '/var/lib/skiff/images' : join('/var/lib/skiff', 'images');
+}

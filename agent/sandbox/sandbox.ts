@@ -1,0 +1,167 @@
+// `skiff sandbox`: a multi-node Skiff cluster on one machine, made of network namespaces.
+// An underlay namespace holds a bridge; each node namespace joins it through a veth and runs an
+// agent (with its own containerd); the first node also runs the server. Blackhole routes for
+// every range go into the root namespace before anything else, no namespace has a route out,
+// and a state file records each thing as it is made, so `down` removes exactly that, also after
+// a crash or a half-finished `up`.
+import { execa } from 'execa';
+import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { addBlackholes, addNetns, delNetns, inNetns, removeBlackholes, run, STATE_ROOT } from './host.ts';
+import { killPids, pidsMentioning, removeAllPods, unmountUnder } from './cleanup.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const SKIFF = join(ROOT, 'controlplane/cli/skiff');
+export const SANDBOX_DATA = '/var/lib/skiff/sandbox';
+
+export interface SandboxNode { name: string; ns: string; ip: string; podCidr: string }
+export interface SandboxState {
+  name: string;
+  index: number;
+  ranges: string[];
+  addedRoutes: string[];
+  namespaces: string[];
+  nodes: SandboxNode[];
+  dir: string;
+  pids: { role: string; pid: number }[];
+  kubeconfig: string;
+  server?: string;
+}
+
+const stateFile = (name: string) => join(STATE_ROOT, `${name}.json`);
+
+export function loadState(name: string): SandboxState | null {
+  try { return JSON.parse(readFileSync(stateFile(name), 'utf8')); } catch { return null; }
+}
+
+function save(s: SandboxState) {
+  mkdirSync(STATE_ROOT, { recursive: true });
+  writeFileSync(stateFile(s.name), JSON.stringify(s, null, 2));
+}
+
+function freeIndex(): number {
+  const used = new Set<number>();
+  if (existsSync(STATE_ROOT)) for (const f of readdirSync(STATE_ROOT)) {
+    try { const s = JSON.parse(readFileSync(join(STATE_ROOT, f), 'utf8')); if (typeof s.index === 'number') used.add(s.index); } catch { /* skip */ }
+  }
+  for (let i = 0; i < 200; i++) if (!used.has(i)) return i;
+  throw new Error('no free sandbox index');
+}
+
+export function nsName(sandbox: string, role: string): string {
+  return `skiff-${sandbox}-${role}`.slice(0, 32);
+}
+
+export interface UpOptions { name: string; nodes: number; log?: (s: string) => void; readyTimeoutMs?: number }
+
+export async function sandboxUp(o: UpOptions): Promise<SandboxState> {
+  const log = o.log ?? ((s: string) => console.log(s));
+  if (!/^[a-z0-9]([-a-z0-9]{0,10}[a-z0-9])?$/.test(o.name)) throw new Error(`invalid sandbox name "${o.name}" (lowercase letters, digits and '-', at most 12)`);
+  if (!Number.isInteger(o.nodes) || o.nodes < 1 || o.nodes > 50) throw new Error('--nodes must be between 1 and 50');
+  if (loadState(o.name)) throw new Error(`sandbox "${o.name}" exists; run \`skiff sandbox down --name ${o.name}\` first`);
+  const index = freeIndex();
+  const underlay = `10.250.${index}.0/24`;
+  const dir = join(SANDBOX_DATA, o.name);
+  const s: SandboxState = {
+    name: o.name, index, ranges: ['10.244.0.0/16', '10.96.0.0/12', underlay, `10.251.${index}.0/24`],
+    addedRoutes: [], namespaces: [], nodes: [], dir, pids: [], kubeconfig: join(dir, 'admin.kubeconfig'),
+  };
+  save(s);
+  try {
+    // 1. The safety net, before anything else.
+    s.addedRoutes = await addBlackholes(s.ranges);
+    save(s);
+    // 2. Underlay and nodes.
+    const ul = nsName(o.name, 'ul');
+    await addNetns(ul); s.namespaces.push(ul); save(s);
+    await run('ip', ['-n', ul, 'link', 'add', 'br0', 'type', 'bridge']);
+    await run('ip', ['-n', ul, 'link', 'set', 'br0', 'up']);
+    for (let i = 1; i <= o.nodes; i++) {
+      const node: SandboxNode = { name: `node${i}`, ns: nsName(o.name, `n${i}`), ip: `10.250.${index}.${10 + i}`, podCidr: `10.244.${i}.0/24` };
+      await addNetns(node.ns); s.namespaces.push(node.ns); s.nodes.push(node); save(s);
+      // The veth is made inside the underlay and its node end moved into the node: no link ever touches the root namespace.
+      await run('ip', ['-n', ul, 'link', 'add', `v${i}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', node.ns]);
+      await run('ip', ['-n', ul, 'link', 'set', `v${i}`, 'master', 'br0', 'up']);
+      await run('ip', ['-n', node.ns, 'addr', 'add', `${node.ip}/24`, 'dev', 'eth0']);
+      await run('ip', ['-n', node.ns, 'link', 'set', 'eth0', 'up']);
+      const prov = await inNetns(node.ns, 'bash', [join(ROOT, 'vagrant/provision.sh'), 'node']);
+      if (prov.exitCode !== 0) throw new Error(`provisioning ${node.name} failed: ${prov.stderr}`);
+    }
+    mkdirSync(dir, { recursive: true });
+    // 3. The server on the first node, then an agent on every node.
+    const first = s.nodes[0];
+    const spawn = (role: string, ns: string, args: string[]) => {
+      const out = createWriteStream(join(dir, `${role}.log`), { flags: 'a' });
+      const p = execa('nsenter', [`--net=/run/netns/${ns}`, SKIFF, ...args], { detached: true, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', reject: false, cleanup: false });
+      p.stdout?.pipe(out); p.stderr?.pipe(out);
+      p.unref();
+      s.pids.push({ role, pid: p.pid! });
+      save(s);
+      return p;
+    };
+    s.server = `https://${first.ip}:6443`;
+    spawn('server', first.ns, ['server', '--data-dir', join(dir, 'server'), '--bind-address', first.ip, '--secure-port', '6443', '--write-kubeconfig', s.kubeconfig]);
+    save(s);
+    const tokenFile = join(dir, 'server', 'token');
+    await waitFor(async () => existsSync(tokenFile) && (await inNetns(first.ns, 'kubectl', ['--kubeconfig', s.kubeconfig, 'get', '--raw', '/readyz'])).exitCode === 0, 60_000, 'the server');
+    log(`server up at ${s.server}`);
+    const token = readFileSync(tokenFile, 'utf8').trim();
+    for (const n of s.nodes) {
+      spawn(`agent-${n.name}`, n.ns, ['agent', '--server', s.server, '--token', token, '--node-name', n.name, '--node-ip', n.ip,
+        '--data-dir', join(dir, n.name), '--pod-cidr', n.podCidr, '--image-cache', '/var/lib/skiff/images']);
+    }
+    await waitFor(async () => {
+      const r = await inNetns(first.ns, 'kubectl', ['--kubeconfig', s.kubeconfig, 'get', 'nodes', '-o', 'json']);
+      if (r.exitCode !== 0) return false;
+      const items = JSON.parse(String(r.stdout)).items as any[];
+      return items.length === o.nodes && items.every((n) => n.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'));
+    }, o.readyTimeoutMs ?? 180_000, `${o.nodes} Ready nodes`);
+    log(`${o.nodes} node(s) Ready`);
+    return s;
+  } catch (e) {
+    (e as Error).message += `\n(state kept in ${stateFile(o.name)}; \`skiff sandbox down --name ${o.name}\` removes everything; logs in ${dir})`;
+    throw e;
+  }
+}
+
+async function waitFor(cond: () => Promise<boolean>, ms: number, what: string) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await cond().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out after ${ms / 1000}s waiting for ${what}`);
+}
+
+export async function sandboxDown(name: string, log: (s: string) => void = (s) => console.log(s)): Promise<void> {
+  const s = loadState(name);
+  if (!s) throw new Error(`no sandbox named "${name}"`);
+  // Pods first (their shims outlive containerd), then agents and containerd, then the server.
+  for (const n of s.nodes) {
+    const sock = join(s.dir, n.name, 'containerd', 'containerd.sock');
+    if (existsSync(sock)) {
+      const removed = await removeAllPods(sock);
+      if (removed) log(`${n.name}: removed ${removed} pod sandbox(es)`);
+    }
+  }
+  await killPids(s.pids.filter((p) => p.role.startsWith('agent')).map((p) => p.pid));
+  const ctrd: number[] = [];
+  for (const n of s.nodes) { const f = join(s.dir, n.name, 'containerd', 'containerd.pid'); if (existsSync(f)) ctrd.push(Number(readFileSync(f, 'utf8'))); }
+  await killPids(ctrd.filter((p) => pidsMentioning(s.dir).includes(p)));
+  await killPids(s.pids.filter((p) => p.role === 'server').map((p) => p.pid));
+  // Anything else still running from this sandbox's directory (shims), by PID.
+  await killPids(pidsMentioning(s.dir));
+  await unmountUnder(s.dir);
+  for (const ns of [...s.namespaces].reverse()) await delNetns(ns);
+  rmSync(s.dir, { recursive: true, force: true });
+  rmSync(stateFile(name), { force: true });
+  await removeBlackholes(s.addedRoutes, name);
+  log(`sandbox "${name}" removed`);
+}
+
+export function sandboxNode(s: SandboxState, node: string): SandboxNode {
+  const n = s.nodes.find((x) => x.name === node || x.ns === node);
+  if (!n) throw new Error(`sandbox "${s.name}" has no node "${node}" (nodes: ${s.nodes.map((x) => x.name).join(', ')})`);
+  return n;
+}

@@ -1,0 +1,128 @@
+// `skiff sandbox` end to end: three Ready nodes, a pod made through CRI on a node serves HTTP,
+// node credentials are confined, bad join tokens are refused, and `down` leaves nothing behind,
+// also after an `up` killed halfway.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { SKIFF } from '../helpers/server.ts';
+import { loadState, type SandboxState } from '../../agent/sandbox/sandbox.ts';
+import { blackholes, netnsList, STATE_ROOT } from '../../agent/sandbox/host.ts';
+import { mountsUnder, pidsMentioning } from '../../agent/sandbox/cleanup.ts';
+import { CriClient } from '../../agent/cri/client.ts';
+import { BUSYBOX_IMAGE } from '../../agent/images/builtin.ts';
+import { readdirSync } from 'node:fs';
+
+const skiff = (args: string[], timeout = 300_000) => execa(SKIFF, args, { reject: false, all: true, timeout });
+const rootLinks = async () => String((await execa('ip', ['-br', 'link'])).stdout).split('\n').map((l) => l.split(/\s+/)[0]).sort();
+const rootTables = async () => String((await execa('nft', ['list', 'tables'], { reject: false })).stdout).trim();
+
+function rangesOfOthers(self: string): Set<string> {
+  const out = new Set<string>();
+  for (const f of existsSync(STATE_ROOT) ? readdirSync(STATE_ROOT) : []) {
+    if (f === `${self}.json`) continue;
+    try { for (const r of JSON.parse(readFileSync(join(STATE_ROOT, f), 'utf8')).ranges ?? []) out.add(r); } catch { /* gone */ }
+  }
+  return out;
+}
+
+async function assertGone(s: SandboxState, linksBefore: string[], tablesBefore: string) {
+  const ns = await netnsList();
+  for (const n of s.namespaces) assert.ok(!ns.includes(n), `namespace ${n} left behind`);
+  const routes = await blackholes();
+  const others = rangesOfOthers(s.name);
+  for (const r of s.addedRoutes) assert.ok(!routes.includes(r) || others.has(r), `blackhole ${r} left behind`);
+  assert.deepEqual(await rootLinks(), linksBefore, 'no link added to the root namespace');
+  assert.equal(await rootTables(), tablesBefore, 'no nft table added to the root namespace');
+  assert.deepEqual(pidsMentioning(s.dir), [], 'no process left');
+  assert.deepEqual(mountsUnder(s.dir), [], 'no mount left');
+  assert.ok(!existsSync(s.dir), 'state dir removed');
+  assert.equal(loadState(s.name), null, 'state file removed');
+}
+
+test('skiff sandbox: up --nodes 3, pods through CRI, node credentials, down leaves nothing', { timeout: 600_000 }, async () => {
+  const linksBefore = await rootLinks();
+  const tablesBefore = await rootTables();
+  const up = await skiff(['sandbox', 'up', '--name', 'e2e', '--nodes', '3']);
+  const s = loadState('e2e');
+  try {
+    assert.equal(up.exitCode, 0, up.all);
+    assert.ok(s);
+    const k = (args: string[]) => skiff(['sandbox', 'kubectl', '--name', 'e2e', '--', ...args]);
+    const nodes = await k(['get', 'nodes', '--no-headers']);
+    assert.equal(nodes.exitCode, 0, nodes.all);
+    const lines = String(nodes.stdout).trim().split('\n');
+    assert.equal(lines.length, 3);
+    for (const l of lines) assert.match(l, /^node\d\s+Ready\s/);
+    const node = JSON.parse(String((await k(['get', 'node', 'node2', '-o', 'json'])).stdout));
+    assert.equal(node.spec.podCIDR, '10.244.2.0/24');
+    assert.match(node.status.nodeInfo.containerRuntimeVersion, /^containerd:\/\/1\./);
+    assert.deepEqual(node.status.addresses[0], { type: 'InternalIP', address: s!.nodes[1].ip });
+    assert.ok(Number(node.status.capacity.cpu) >= 1);
+    const lease = JSON.parse(String((await k(['get', 'lease', 'node2', '-n', 'kube-node-lease', '-o', 'json'])).stdout));
+    assert.equal(lease.spec.holderIdentity, 'node2');
+    assert.equal(lease.metadata.ownerReferences[0].uid, node.metadata.uid);
+    await new Promise((r) => setTimeout(r, 11_000));
+    const renewed = JSON.parse(String((await k(['get', 'lease', 'node2', '-n', 'kube-node-lease', '-o', 'json'])).stdout));
+    assert.notEqual(renewed.spec.renewTime, lease.spec.renewTime, 'the lease is renewed every 10 s');
+
+    // A pod sandbox through CRI on node3 serves HTTP to its node.
+    const n3 = s!.nodes[2];
+    const cri = new CriClient(join(s!.dir, 'node3', 'containerd', 'containerd.sock'));
+    try {
+      const cfg = { metadata: { name: 'web', uid: 'u1', namespace: 'default', attempt: 0 }, hostname: 'web', log_directory: join(s!.dir, 'node3', 'logs'), linux: { cgroup_parent: '/skiff-e2e-node3/podu1' } };
+      const { pod_sandbox_id: id } = await cri.runPodSandbox(cfg);
+      const ip = (await cri.podSandboxStatus(id)).status.network.ip;
+      assert.match(ip, /^10\.244\.3\.\d+$/);
+      const { container_id: cid } = await cri.createContainer(id, { metadata: { name: 'httpd' }, image: { image: BUSYBOX_IMAGE }, command: ['httpd', '-f', '-p', '80', '-h', '/var/www'], log_path: 'httpd.log', linux: { resources: {} } }, cfg);
+      await cri.startContainer(cid);
+      let body = '';
+      for (let i = 0; i < 50 && !body; i++) {
+        body = String((await skiff(['sandbox', 'exec', '--name', 'e2e', 'node3', '--', 'busybox', 'wget', '-q', '-O', '-', `http://${ip}/`])).stdout);
+        if (!body) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.match(body, /skiff busybox httpd/);
+      assert.equal(n3.name, 'node3');
+    } finally { cri.close(); }
+
+    // A node's credential is confined to its own Node and Lease.
+    const creds = JSON.parse(readFileSync(join(s!.dir, 'node1', 'credentials.json'), 'utf8'));
+    const asNode = (args: string[]) => skiff(['sandbox', 'exec', '--name', 'e2e', 'node1', '--', 'kubectl', '--server', s!.server!, '--certificate-authority', join(s!.dir, 'node1', 'ca.crt'), '--token', creds.token, ...args]);
+    await execa('sh', ['-c', `cat > ${join(s!.dir, 'node1', 'ca.crt')}`], { input: creds.ca });
+    assert.equal((await asNode(['label', 'node', 'node1', 'mine=yes'])).exitCode, 0);
+    const other = await asNode(['label', 'node', 'node2', 'mine=no']);
+    assert.match(String(other.all), /Forbidden.*system:node:node1/);
+    assert.match(String((await asNode(['get', 'secrets', '-A'])).all), /Forbidden/);
+
+    // Joining with a wrong secret or a wrong CA hash is refused, with a clear message and a non-zero exit.
+    const token = readFileSync(join(s!.dir, 'server', 'token'), 'utf8').trim();
+    const badSecret = token.replace(/:[0-9a-f]+$/, ':' + '0'.repeat(48));
+    const badHash = token.replace(/^skiff-v1:[0-9a-f]{64}/, 'skiff-v1:' + 'a'.repeat(64));
+    for (const [tok, msg] of [[badSecret, /rejected the join token/], [badHash, /does not match the join token/], ['garbage', /malformed join token/]] as const) {
+      const r = await skiff(['sandbox', 'exec', '--name', 'e2e', 'node2', '--', SKIFF, 'agent', '--server', s!.server!, '--token', tok, '--node-name', 'intruder', '--pod-cidr', '10.244.99.0/24', '--data-dir', join(s!.dir, 'intruder')], 60_000);
+      assert.notEqual(r.exitCode, 0);
+      assert.match(String(r.all), msg);
+    }
+    assert.match(String((await k(['get', 'nodes', '-o', 'name'])).stdout), /^(?!.*intruder)/s);
+  } finally {
+    const down = await skiff(['sandbox', 'down', '--name', 'e2e']);
+    assert.equal(down.exitCode, 0, down.all);
+  }
+  await assertGone(s!, linksBefore, tablesBefore);
+});
+
+test('skiff sandbox: an up killed halfway is cleaned by down', { timeout: 300_000 }, async () => {
+  const linksBefore = await rootLinks();
+  const tablesBefore = await rootTables();
+  const up = execa(SKIFF, ['sandbox', 'up', '--name', 'half', '--nodes', '2'], { reject: false });
+  const end = Date.now() + 60_000;
+  while (Date.now() < end && !(loadState('half')?.pids ?? []).some((p) => p.role === 'server')) await new Promise((r) => setTimeout(r, 20));
+  up.kill('SIGKILL');
+  await up;
+  const s = loadState('half');
+  assert.ok(s && s.namespaces.length >= 2, 'up got far enough to leave things behind');
+  const down = await skiff(['sandbox', 'down', '--name', 'half']);
+  assert.equal(down.exitCode, 0, down.all);
+  await assertGone(s!, linksBefore, tablesBefore);
+});
