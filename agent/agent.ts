@@ -1,7 +1,8 @@
 // `skiff agent`: joins the cluster, runs the node's containerd, registers the Node, renews its
 // Lease every 10 s and keeps the Ready condition true only while containerd answers.
 import { cpus, hostname, networkInterfaces, release, totalmem } from 'node:os';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { registryHosts, writeMirrors } from './images/mirror.ts';
 import { join } from 'node:path';
 import { ApiClient, ApiStatusError } from './api.ts';
 import { joinCluster } from './join.ts';
@@ -93,6 +94,16 @@ export async function runAgent(cfg: AgentConfig, log: (s: string) => void = (s) 
     }
   };
 
+  // Imported images come from the server's registry.
+  const caFile = join(cfg.dataDir, 'ca.crt');
+  writeFileSync(caFile, creds.ca);
+  const certsDir = join(cfg.dataDir, 'containerd', 'certs.d');
+  const syncMirrors = async () => {
+    const list = await api.get<{ images: { name: string }[] }>('/skiff/v1/images');
+    writeMirrors(certsDir, registryHosts(list.images.map((i) => i.name)), creds.server, caFile, creds.token);
+  };
+  await syncMirrors().catch((e) => log(`registry mirrors: ${(e as Error).message}`));
+
   await probe();
   await pushStatus();
   await renewLease();
@@ -118,6 +129,7 @@ export async function runAgent(cfg: AgentConfig, log: (s: string) => void = (s) 
     }
   });
   every((cfg.leaseSeconds ?? 10) * 1000, 'lease', renewLease);
+  every(15_000, 'registry mirrors', syncMirrors);
   return {
     runtime, api,
     async stop() { for (const t of timers) clearInterval(t); await runtime.stop(); api.close(); },

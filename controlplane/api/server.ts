@@ -7,6 +7,8 @@ import { ApiError, badRequest, forbidden, internal, methodNotAllowed, notFoundPa
 import { authorize } from './authz.ts';
 import { secretMatches } from '../server/join.ts';
 import { dnsSubdomainErrors } from './validate.ts';
+import { serveImages, serveRegistry } from '../registry/http.ts';
+import type { ImageStore } from '../registry/store.ts';
 import { aggregatedDiscovery, AGGREGATED_TYPE, apiGroupList, apiResourceList, apiVersions } from './discovery.ts';
 import { buildOpenApi, type OpenApiIndex } from './openapi.ts';
 import { boolParam, decodeBody, intParam, mediaType, readBody, sendError, sendJson, wantsTable, warningHeaders } from './http.ts';
@@ -26,6 +28,8 @@ export interface ApiServerOptions {
   /** Address clients are told to use (discovery's serverAddressByClientCIDRs). */
   advertise: string;
   isReady: () => boolean;
+  /** Imported images, served as an OCI registry under /v2/. */
+  images?: ImageStore;
   /** Node joining: the CA to hand out, the join secret, and how to mint a node credential. */
   join?: { caPem: string; secret: string; nodeToken(node: string): string };
 }
@@ -129,9 +133,24 @@ export class ApiServer {
       return;
     }
     if (path === '/version') return sendJson(res, 200, SERVER_VERSION);
-    if (path.startsWith('/skiff/v1/')) return this.joinEndpoints(req, res, path);
+    if (path === '/skiff/v1/cacerts' || path === '/skiff/v1/join') return this.joinEndpoints(req, res, path);
     const user = this.o.auth.authenticate(req.headers.authorization);
-    if (!user) return sendError(res, unauthorized());
+    if (!user) {
+      if (path.startsWith('/v2')) { res.writeHead(401, { 'Content-Type': 'application/json', 'Docker-Distribution-API-Version': 'registry/2.0' }); res.end('{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}'); return; }
+      return sendError(res, unauthorized());
+    }
+    if (path === '/v2' || path.startsWith('/v2/')) {
+      resource = 'registry';
+      if (!this.o.images) return sendError(res, notFoundPath(path));
+      if (!user.groups.includes('system:masters') && !user.groups.includes('system:nodes')) return sendError(res, forbidden('registry access needs a node or admin credential'));
+      return serveRegistry(this.o.images, req, res, url);
+    }
+    if (path === '/skiff/v1/images') {
+      resource = 'images';
+      if (!this.o.images) return sendError(res, notFoundPath(path));
+      if (!user.groups.includes('system:masters') && !(req.method === 'GET' && user.groups.includes('system:nodes'))) return sendError(res, forbidden(`User "${user.name}" may not ${req.method === 'GET' ? 'list' : 'import'} images`));
+      return serveImages(this.o.images, req, res);
+    }
     if (path === '/metrics') {
       res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4' });
       res.end(this.o.metrics.render());

@@ -14,6 +14,7 @@ commands:
   agent        run a node: join a server, run containerd, register the Node
   token        print the join token of a server's data dir
   kubeconfig   print the admin kubeconfig of a server's data dir
+  image        import FILE | ls: images for every node, served by the server's registry
   sandbox      up | down | kubectl | exec | list: a multi-node cluster in network namespaces
   help         show this text
 `;
@@ -158,12 +159,27 @@ async function sandbox(args: string[]) {
   }
 }
 
+async function image(args: string[]) {
+  const { imageImport, imageList, targetFromKubeconfig } = await import('./image.ts');
+  const [sub, ...rest] = args;
+  const v = parseArgs({ args: rest, options: { kubeconfig: { type: 'string', default: process.env.KUBECONFIG ?? DEFAULTS.writeKubeconfig } }, allowPositionals: true, strict: true });
+  try {
+    const t = targetFromKubeconfig(String(v.values.kubeconfig));
+    if (sub === 'import') {
+      if (v.positionals.length !== 1) fail('usage: skiff image import FILE [--kubeconfig F]');
+      await imageImport(v.positionals[0], t, (s) => console.log(s), (s) => process.stderr.write(s + '\n'));
+    } else if (sub === 'ls') await imageList(t, (s) => console.log(s));
+    else fail('usage: skiff image import FILE | skiff image ls');
+  } catch (e) { fail(`image ${sub}: ${(e as Error).message}`); }
+}
+
 const [cmd, ...rest] = process.argv.slice(2);
 switch (cmd) {
   case 'server': await server(rest); break;
   case 'agent': await agent(rest); break;
   case 'token': token(rest); break;
   case 'sandbox': await sandbox(rest); break;
+  case 'image': await image(rest); break;
   case 'kubeconfig': printKubeconfig(rest); break;
   case 'help': case '--help': case '-h': case undefined: process.stdout.write(USAGE); break;
   default: fail(`unknown command "${cmd}"\n${USAGE}`);

@@ -17,6 +17,7 @@ import { kubeconfig, writeKubeconfig } from './kubeconfig.ts';
 import { finalizeNamespaces } from '../controllers/namespace.ts';
 import { Compactor } from './compactor.ts';
 import { ensureJoinToken, parseToken } from './join.ts';
+import { ImageStore } from '../registry/store.ts';
 
 export interface ServerConfig {
   dataDir: string;
@@ -84,6 +85,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   const joinToken = ensureJoinToken(cfg.dataDir, pki.caCert);
   const api = new ApiServer({
     registry, auth, metrics, tls: { cert: pki.serverCert, key: pki.serverKey }, advertise: `${advertise}:${cfg.securePort}`, isReady: () => ready,
+    images: new ImageStore(join(cfg.dataDir, 'registry')),
     join: { caPem: pki.caCert, secret: parseToken(joinToken).secret, nodeToken: (n) => auth.nodeToken(n) },
   });
   await api.listen(cfg.securePort, cfg.bindAddress);

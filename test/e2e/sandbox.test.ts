@@ -12,7 +12,22 @@ import { blackholes, netnsList, STATE_ROOT } from '../../agent/sandbox/host.ts';
 import { mountsUnder, pidsMentioning } from '../../agent/sandbox/cleanup.ts';
 import { CriClient } from '../../agent/cri/client.ts';
 import { BUSYBOX_IMAGE } from '../../agent/images/builtin.ts';
-import { readdirSync } from 'node:fs';
+import { readdirSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { buildImage, layoutTar } from '../../agent/images/oci.ts';
+import { tar } from '../../agent/images/tar.ts';
+
+/** A `docker save` archive: manifest.json, config and one layer tar. */
+function dockerSave(tag: string): Buffer {
+  const layer = tar([{ type: 'file', path: 'hello.txt', data: Buffer.from('from docker save\n') }]);
+  const diff = 'sha256:' + createHash('sha256').update(layer).digest('hex');
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['/hello'] }, rootfs: { type: 'layers', diff_ids: [diff] } }));
+  const cfgName = createHash('sha256').update(config).digest('hex') + '.json';
+  return tar([
+    { type: 'file', path: 'manifest.json', data: Buffer.from(JSON.stringify([{ Config: cfgName, RepoTags: [tag], Layers: ['abc/layer.tar'] }])) },
+    { type: 'file', path: cfgName, data: config }, { type: 'dir', path: 'abc' }, { type: 'file', path: 'abc/layer.tar', data: layer },
+  ]);
+}
 
 const skiff = (args: string[], timeout = 300_000) => execa(SKIFF, args, { reject: false, all: true, timeout });
 const rootLinks = async () => String((await execa('ip', ['-br', 'link'])).stdout).split('\n').map((l) => l.split(/\s+/)[0]).sort();
@@ -85,6 +100,40 @@ test('skiff sandbox: up --nodes 3, pods through CRI, node credentials, down leav
       assert.match(body, /skiff busybox httpd/);
       assert.equal(n3.name, 'node3');
     } finally { cri.close(); }
+
+    // Images: an OCI layout and a `docker save` archive imported on node1 are pulled by node2
+    // through the server's registry; a truncated archive is refused and changes nothing.
+    const work = join(s!.dir, 'images-test');
+    mkdirSync(work, { recursive: true });
+    const hello = buildImage({ name: 'skiff.local/hello:1', entries: [{ type: 'file', path: 'hello.txt', data: Buffer.from('hello\n') }], cmd: ['/hello'] });
+    writeFileSync(join(work, 'hello.tar'), layoutTar([hello]));
+    writeFileSync(join(work, 'docker.tar'), dockerSave('example/hello-docker:2'));
+    writeFileSync(join(work, 'trunc.tar'), layoutTar([hello]).subarray(0, 3000));
+    const img = (args: string[]) => skiff(['sandbox', 'exec', '--name', 'e2e', 'node1', '--', SKIFF, 'image', ...args, '--kubeconfig', s!.kubeconfig]);
+    const imp = await img(['import', join(work, 'hello.tar')]);
+    assert.equal(imp.exitCode, 0, imp.all);
+    assert.match(String(imp.stdout), /imported skiff\.local\/hello:1 sha256:[0-9a-f]{64}/);
+    assert.match(String(imp.stderr), /100% of/);
+    const dock = await img(['import', join(work, 'docker.tar')]);
+    assert.match(String(dock.stdout), /imported docker\.io\/example\/hello-docker:2/, dock.all);
+    const bad = await img(['import', join(work, 'trunc.tar')]);
+    assert.notEqual(bad.exitCode, 0);
+    assert.match(String(bad.stderr), /refused: not a valid image tarball: truncated archive/);
+    const ls = String((await img(['ls'])).stdout).trim().split('\n');
+    assert.equal(ls.length, 3, 'header and the two good images only: ' + ls.join('|'));
+    const cri2 = new CriClient(join(s!.dir, 'node2', 'containerd', 'containerd.sock'));
+    try {
+      const pulled = await cri2.pullImage('skiff.local/hello:1');
+      assert.match(pulled.image_ref, /^sha256:/);
+      assert.deepEqual((await cri2.imageStatus('skiff.local/hello:1')).image!.repo_tags, ['skiff.local/hello:1']);
+      // The docker.io mirror appears once the agent has seen the import (it polls every 15 s).
+      let ref = '';
+      for (let i = 0; i < 40 && !ref; i++) {
+        ref = await cri2.pullImage('docker.io/example/hello-docker:2').then((r) => r.image_ref, () => '');
+        if (!ref) await new Promise((r) => setTimeout(r, 1000));
+      }
+      assert.match(ref, /^sha256:/, 'a docker.io image is pulled from the Skiff registry, not from the internet');
+    } finally { cri2.close(); }
 
     // A node's credential is confined to its own Node and Lease.
     const creds = JSON.parse(readFileSync(join(s!.dir, 'node1', 'credentials.json'), 'utf8'));
