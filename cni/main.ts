@@ -1,10 +1,8 @@
-// Entry point containerd executes (through the wrapper in cni/bin): CNI environment and stdin
-// in, a result or a CNI error JSON out. The same file serves the `loopback` plugin when invoked
-// under that name.
-import { basename } from 'node:path';
+// Entry point containerd executes (through the wrapper the agent installs): CNI environment
+// and stdin in, a result or a CNI error JSON out. (`loopback` is the shell script in cni/bin.)
+import { appendFileSync } from 'node:fs';
 import { CniError, CODES } from './errors.ts';
 import { run } from './plugin.ts';
-import { loopback } from './loopback.ts';
 
 const env = {
   command: process.env.CNI_COMMAND ?? '', containerID: process.env.CNI_CONTAINERID ?? '',
@@ -20,9 +18,11 @@ if (env.command !== 'VERSION') {
 let version = '1.1.0';
 try { version = JSON.parse(stdin).cniVersion ?? version; } catch { /* reported by the plugin */ }
 
-const as = process.env.SKIFF_CNI_AS ?? basename(process.argv[1] ?? '');
+// SKIFF_CNI_TRACE=FILE appends one line per invocation with its duration (for benchmarks).
+const started = performance.now();
+if (process.env.SKIFF_CNI_TRACE) process.on('exit', () => appendFileSync(process.env.SKIFF_CNI_TRACE!, `${new Date().toISOString()} ${env.command} ${env.containerID.slice(0, 12)} ${(performance.now() - started).toFixed(0)}ms (process ${(process.uptime() * 1000).toFixed(0)}ms)\n`));
 try {
-  const out = as === 'loopback' ? await loopback(env, stdin) : await run(env, stdin);
+  const out = await run(env, stdin);
   if (out !== undefined) process.stdout.write(JSON.stringify(out) + '\n');
   process.exitCode = 0;
 } catch (e) {

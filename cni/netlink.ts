@@ -1,13 +1,35 @@
 // The kernel side, through iproute2 (`ip`, `bridge`). Under nsenter, sysfs shows another
 // namespace's devices, so everything goes through netlink via these commands.
-import { execa } from 'execa';
+import { execFile } from 'node:child_process';
 import { CniError, CODES } from './errors.ts';
+
+// node:child_process rather than execa: the plugin starts for every pod, and execa's import
+// alone costs more than the plugin's own work.
+function exec(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { encoding: 'utf8' }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
 
 async function ip(args: string[], netns?: string): Promise<string> {
   const argv = netns ? ['nsenter', `--net=${netns}`, 'ip', ...args] : ['ip', ...args];
-  const r = await execa(argv[0], argv.slice(1), { reject: false });
-  if (r.exitCode !== 0) throw Object.assign(new Error(`${argv.join(' ')}: ${String(r.stderr).trim()}`), { stderr: String(r.stderr) });
-  return String(r.stdout);
+  const r = await exec(argv[0], argv.slice(1));
+  if (r.code !== 0) throw Object.assign(new Error(`${argv.join(' ')}: ${r.stderr.trim()}`), { stderr: r.stderr });
+  return r.stdout;
+}
+
+/** Several `ip` commands in one process (`ip -batch -`): each spawn costs milliseconds. */
+function ipBatch(lines: string[], netns?: string): Promise<void> {
+  const argv = netns ? ['nsenter', `--net=${netns}`, 'ip', '-batch', '-'] : ['ip', '-batch', '-'];
+  return new Promise((resolve, reject) => {
+    const child = execFile(argv[0], argv.slice(1), { encoding: 'utf8' }, (err, _out, stderr) => {
+      if (err) reject(Object.assign(new Error(`ip -batch (${lines.join('; ')}): ${stderr.trim()}`), { stderr }));
+      else resolve();
+    });
+    child.stdin!.end(lines.join('\n') + '\n');
+  });
 }
 
 const exists = (e: unknown) => /File exists|already assigned/.test(String((e as { stderr?: string }).stderr ?? ''));
@@ -35,25 +57,32 @@ export async function ensureBridge(name: string, gatewayCidr: string, mtu: numbe
   if (!(br.addr_info ?? []).some((a) => `${a.local}/${a.prefixlen}` === gatewayCidr)) {
     try { await ip(['addr', 'add', gatewayCidr, 'dev', name]); } catch (e) { if (!exists(e)) throw e; }
   }
-  if (br.mtu !== mtu) await ip(['link', 'set', name, 'mtu', String(mtu)]);
-  await ip(['link', 'set', name, 'up']);
-  return (await linkShow(name))!;
+  if (br.mtu !== mtu || br.operstate === 'DOWN' || !(br as { flags?: string[] }).flags?.includes('UP')) {
+    await ip(['link', 'set', name, 'mtu', String(mtu), 'up']);
+    return (await linkShow(name))!;
+  }
+  return br;
 }
 
 /** A veth pair: `podIf` inside the pod's namespace, `hostIf` on the bridge with hairpin mode. */
 export async function addVeth(netns: string, podIf: string, hostIf: string, bridge: string, mtu: number, hairpin: boolean): Promise<{ host: Link; pod: Link }> {
-  const stale = await linkShow(hostIf);
-  if (stale) await ip(['link', 'del', hostIf]);
-  await ip(['link', 'add', hostIf, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', podIf, 'mtu', String(mtu), 'netns', netns]);
-  await ip(['link', 'set', hostIf, 'master', bridge, 'up']);
-  if (hairpin) await execa('bridge', ['link', 'set', 'dev', hostIf, 'hairpin', 'on']);
-  return { host: (await linkShow(hostIf))!, pod: (await linkShow(podIf, netns))! };
+  const lines = [
+    `link add ${hostIf} mtu ${mtu} type veth peer name ${podIf} mtu ${mtu} netns ${netns}`,
+    `link set ${hostIf} master ${bridge} up`,
+    ...(hairpin ? [`link set dev ${hostIf} type bridge_slave hairpin on`] : []),
+  ];
+  try { await ipBatch(lines); } catch (e) {
+    // A leftover host end (a repeated ADD): remove it, and the stale pod end with it, then retry.
+    if (!exists(e)) throw e;
+    await deleteLink(hostIf);
+    await deleteLink(podIf, netns);
+    await ipBatch(lines);
+  }
+  return { host: (await linkShow(hostIf))!, pod: null as unknown as Link };
 }
 
 export async function configurePod(netns: string, podIf: string, cidr: string, gateway: string): Promise<Link> {
-  await ip(['addr', 'replace', cidr, 'dev', podIf], netns);
-  await ip(['link', 'set', podIf, 'up'], netns);
-  await ip(['route', 'replace', 'default', 'via', gateway, 'dev', podIf], netns);
+  await ipBatch([`addr replace ${cidr} dev ${podIf}`, `link set ${podIf} up`, `route replace default via ${gateway} dev ${podIf}`], netns);
   return (await linkShow(podIf, netns))!;
 }
 

@@ -1,6 +1,6 @@
-// Installs the Skiff CNI plugin (and the `loopback` plugin containerd 1.6 always calls) into the
-// node's CNI bin dir as wrappers that run on the pinned Node, and writes the conflist.
-import { mkdirSync, writeFileSync, readdirSync, rmSync } from 'node:fs';
+// Installs the Skiff CNI plugin (a wrapper that runs it on the pinned Node) and the `loopback`
+// plugin containerd 1.6 always calls into the node's CNI bin dir, and writes the conflist.
+import { chmodSync, copyFileSync, mkdirSync, writeFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -15,17 +15,20 @@ export function renderConflist(s: CniSettings): string {
   }, null, 2);
 }
 
-function wrapper(as: string): string {
+function wrapper(cacheDir: string): string {
   return `#!/bin/sh
-# Installed by skiff agent: the ${as} CNI plugin on the Node Skiff pins.
-SKIFF_CNI_AS=${as} exec ${join(ROOT, 'node_modules/.bin/node')} --disable-warning=ExperimentalWarning ${join(ROOT, 'cni/main.ts')}
+# Installed by skiff agent: the Skiff CNI plugin on the Node Skiff pins. The compile cache
+# roughly halves the plugin's start-up, which every pod pays.
+NODE_COMPILE_CACHE=${cacheDir} exec ${join(ROOT, 'node_modules/.bin/node')} --disable-warning=ExperimentalWarning ${join(ROOT, 'cni/main.ts')}
 `;
 }
 
 export function installCni(binDir: string, confDir: string, s: CniSettings): void {
   mkdirSync(binDir, { recursive: true });
   mkdirSync(confDir, { recursive: true });
-  for (const name of ['skiff', 'loopback']) writeFileSync(join(binDir, name), wrapper(name), { mode: 0o755 });
+  writeFileSync(join(binDir, 'skiff'), wrapper(join(s.dataDir, '..', 'node-compile-cache')), { mode: 0o755 });
+  copyFileSync(join(ROOT, 'cni/bin/loopback'), join(binDir, 'loopback'));
+  chmodSync(join(binDir, 'loopback'), 0o755);
   // Only our network: a stale conflist from another plugin would win by name order.
   for (const f of readdirSync(confDir)) if (f !== '10-skiff.conflist') rmSync(join(confDir, f), { force: true });
   writeFileSync(join(confDir, '10-skiff.conflist'), renderConflist(s));

@@ -24,8 +24,10 @@ export async function addBlackholes(ranges: string[]): Promise<string[]> {
   const added: string[] = [];
   for (const r of ranges) {
     if (have.has(r)) continue;
-    await run('ip', ['route', 'add', 'blackhole', r]);
-    added.push(r);
+    const res = await execa('ip', ['route', 'add', 'blackhole', r], { reject: false });
+    // Another sandbox may add the same range at the same moment: then it is in place, and theirs.
+    if (res.exitCode !== 0 && !/File exists/.test(String(res.stderr))) throw new Error(`ip route add blackhole ${r}: ${String(res.stderr).trim()}`);
+    if (res.exitCode === 0) added.push(r);
   }
   return added;
 }
