@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Provisioning for a fresh Debian machine (a Vagrant VM, a test sandbox node, or CI), and the
 # two entry points the README names:
-#   provision.sh up     install what is missing, then start `skiff server` on the embedded store
+#   provision.sh up     install what is missing, then bring up a 3-node `skiff sandbox` (network
+#                       namespaces on this machine, embedded store) and show how to use kubectl
+#   provision.sh host   install what is missing, then run `skiff up` (server + agent) on this host:
+#                       for a VM or a machine dedicated to Skiff
 #   provision.sh test   install what is missing, then run the whole test suite
 #   provision.sh deps   only install what is missing
 #   provision.sh node   prepare this host (or sandbox node namespace) to run a Skiff node;
@@ -54,25 +57,38 @@ node_modules/.bin/node --version >/dev/null || die "node_modules/.bin/node does 
 case "$cmd" in
   deps) ;;
   up)
-    mkdir -p /var/log/skiff /run/skiff
-    if [ -f /run/skiff/server.pid ] && kill -0 "$(cat /run/skiff/server.pid)" 2>/dev/null; then
-      say "skiff server already running (pid $(cat /run/skiff/server.pid))"
+    node_setup
+    if "$root/controlplane/cli/skiff" sandbox list | grep -q '^skiff\b'; then
+      say "sandbox 'skiff' is already up"
     else
-      say "starting skiff server (log: /var/log/skiff/server.log)"
-      nohup "$root/controlplane/cli/skiff" server "${@:2}" >>/var/log/skiff/server.log 2>&1 &
-      echo $! > /run/skiff/server.pid
+      say "bringing up a 3-node sandbox cluster (network namespaces, no VMs)"
+      "$root/controlplane/cli/skiff" sandbox up --nodes "${SKIFF_NODES:-3}"
+    fi
+    "$root/controlplane/cli/skiff" sandbox kubectl -- get nodes -o wide
+    say "drive it with:  controlplane/cli/skiff sandbox kubectl -- get pods -A"
+    say "remove it with: controlplane/cli/skiff sandbox down"
+    ;;
+  host)
+    node_setup
+    mkdir -p /var/log/skiff /run/skiff
+    if [ -f /run/skiff/up.pid ] && kill -0 "$(cat /run/skiff/up.pid)" 2>/dev/null; then
+      say "skiff already running (pid $(cat /run/skiff/up.pid))"
+    else
+      say "starting skiff up: server and agent (log: /var/log/skiff/skiff.log)"
+      nohup "$root/controlplane/cli/skiff" up "${@:2}" >>/var/log/skiff/skiff.log 2>&1 &
+      echo $! > /run/skiff/up.pid
     fi
     for _ in $(seq 1 100); do
       [ -s /etc/skiff/admin.kubeconfig ] && KUBECONFIG=/etc/skiff/admin.kubeconfig kubectl get --raw /readyz >/dev/null 2>&1 && break
       sleep 0.2
     done
-    KUBECONFIG=/etc/skiff/admin.kubeconfig kubectl get --raw /readyz >/dev/null 2>&1 || { tail -20 /var/log/skiff/server.log; die "skiff server did not become ready"; }
-    say "skiff server is up. Point kubectl at it:"
+    KUBECONFIG=/etc/skiff/admin.kubeconfig kubectl get --raw /readyz >/dev/null 2>&1 || { tail -20 /var/log/skiff/skiff.log; die "skiff did not become ready"; }
+    say "skiff is up. Point kubectl at it:"
     echo "    export KUBECONFIG=/etc/skiff/admin.kubeconfig"
     echo "    kubectl get namespaces"
     ;;
   test)
     exec node_modules/.bin/node --disable-warning=ExperimentalWarning test/run.ts "${@:2}"
     ;;
-  *) die "unknown command '$cmd' (up, test or deps)" ;;
+  *) die "unknown command '$cmd' (up, host, test, deps or node)" ;;
 esac

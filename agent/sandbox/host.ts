@@ -2,7 +2,7 @@
 // Every route and namespace a sandbox makes is recorded by the caller, so `down` can remove
 // exactly what was made, also after a crash.
 import { execa } from 'execa';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const STATE_ROOT = '/run/skiff/sandbox';
@@ -27,7 +27,7 @@ export async function addBlackholes(ranges: string[]): Promise<string[]> {
     const res = await execa('ip', ['route', 'add', 'blackhole', r], { reject: false });
     // Another sandbox may add the same range at the same moment: then it is in place, and theirs.
     if (res.exitCode !== 0 && !/File exists/.test(String(res.stderr))) throw new Error(`ip route add blackhole ${r}: ${String(res.stderr).trim()}`);
-    if (res.exitCode === 0) added.push(r);
+    if (res.exitCode === 0) { added.push(r); mark(r, true); }
   }
   return added;
 }
@@ -38,15 +38,37 @@ function rangesInUse(self: string): Set<string> {
   if (!existsSync(STATE_ROOT)) return used;
   for (const f of readdirSync(STATE_ROOT)) {
     if (!f.endsWith('.json') || f === `${self}.json`) continue;
-    try { for (const r of JSON.parse(readFileSync(join(STATE_ROOT, f), 'utf8')).ranges ?? []) used.add(r); } catch { /* unreadable: ignore */ }
+    try {
+      const st = JSON.parse(readFileSync(join(STATE_ROOT, f), 'utf8'));
+      // A throwaway set (tests, benchmarks) records its process; once that is gone, so is its claim.
+      if (st.ownerPid && !pidAlive(st.ownerPid)) continue;
+      for (const r of st.ranges ?? []) used.add(r);
+    } catch { /* unreadable: ignore */ }
   }
   return used;
+}
+
+// Routes a sandbox added are marked, so the last sandbox using a range removes it even when
+// another sandbox added it, and a blackhole that was there before any sandbox stays.
+const MARKS = '/run/skiff/blackholes';
+function mark(range: string, on: boolean) {
+  const f = join(MARKS, range.replace('/', '_'));
+  if (on) { mkdirSync(MARKS, { recursive: true }); writeFileSync(f, ''); } else rmSync(f, { force: true });
+}
+const marked = (range: string) => existsSync(join(MARKS, range.replace('/', '_')));
+
+function pidAlive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
 }
 
 export async function removeBlackholes(ranges: string[], self: string): Promise<void> {
   const keep = rangesInUse(self);
   const have = new Set(await blackholes());
-  for (const r of ranges) if (have.has(r) && !keep.has(r)) await run('ip', ['route', 'del', 'blackhole', r]);
+  for (const r of ranges) {
+    if (keep.has(r) || !marked(r)) continue;
+    if (have.has(r)) await run('ip', ['route', 'del', 'blackhole', r]);
+    mark(r, false);
+  }
 }
 
 export async function netnsList(): Promise<string[]> {

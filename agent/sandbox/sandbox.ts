@@ -156,7 +156,7 @@ export async function sandboxDown(name: string, log: (s: string) => void = (s) =
   for (const ns of [...s.namespaces].reverse()) await delNetns(ns);
   rmSync(s.dir, { recursive: true, force: true });
   rmSync(stateFile(name), { force: true });
-  await removeBlackholes(s.addedRoutes, name);
+  await removeBlackholes(s.ranges, name);
   log(`sandbox "${name}" removed`);
 }
 

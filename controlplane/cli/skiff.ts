@@ -11,6 +11,7 @@ const USAGE = `usage: skiff <command> [flags]
 
 commands:
   server       run the control plane (API server on the embedded store or etcd)
+  up           server and agent together on this host (a VM or a machine dedicated to Skiff)
   agent        run a node: join a server, run containerd, register the Node
   token        print the join token of a server's data dir
   kubeconfig   print the admin kubeconfig of a server's data dir
@@ -100,6 +101,29 @@ async function agent(args: string[]) {
   }
 }
 
+async function up(args: string[]) {
+  const v = parse(args, {
+    'data-dir': { type: 'string', default: '/var/lib/skiff' }, 'bind-address': { type: 'string', default: '0.0.0.0' },
+    'secure-port': { type: 'string', default: '6443' }, 'advertise-address': { type: 'string' }, 'node-name': { type: 'string', default: hostname() },
+    'pod-cidr': { type: 'string', default: '10.244.0.0/24' }, 'write-kubeconfig': { type: 'string', default: DEFAULTS.writeKubeconfig },
+  });
+  const dir = String(v['data-dir']);
+  const s = await startServer({
+    dataDir: join(dir, 'server'), bindAddress: String(v['bind-address']), securePort: Number(v['secure-port']), advertiseAddress: v['advertise-address'] as string | undefined,
+    writeKubeconfig: String(v['write-kubeconfig']), serviceCidr: DEFAULTS.serviceCidr, clusterCidr: DEFAULTS.clusterCidr, serviceNodePortRange: DEFAULTS.serviceNodePortRange,
+  }).catch((e) => fail(`up: ${(e as Error).message}`));
+  console.log(`skiff server listening on ${s.url}`);
+  const { runAgent } = await import('../../agent/agent.ts');
+  const a = await runAgent({
+    server: s.url, token: s.joinToken, nodeName: String(v['node-name']), nodeIp: v['advertise-address'] as string | undefined,
+    dataDir: join(dir, 'agent'), podCidr: String(v['pod-cidr']), imageCache: join(dir, 'images'), mtu: 1500,
+  }).catch((e) => fail(`up: agent: ${(e as Error).message}`));
+  console.log(`node ${v['node-name']} joined; kubeconfig: ${v['write-kubeconfig']}`);
+  const stop = async () => { await a.stop().catch(() => {}); await s.stop().catch(() => {}); process.exit(0); };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
 function token(args: string[]) {
   const v = parse(args, { 'data-dir': { type: 'string', default: DEFAULTS.dataDir } });
   try { process.stdout.write(readFileSync(join(String(v['data-dir']), 'token'), 'utf8')); } catch { fail(`no join token in ${v['data-dir']} (has "skiff server" run there?)`); }
@@ -177,6 +201,7 @@ const [cmd, ...rest] = process.argv.slice(2);
 switch (cmd) {
   case 'server': await server(rest); break;
   case 'agent': await agent(rest); break;
+  case 'up': await up(rest); break;
   case 'token': token(rest); break;
   case 'sandbox': await sandbox(rest); break;
   case 'image': await image(rest); break;

@@ -47,7 +47,7 @@ async function assertGone(s: SandboxState, linksBefore: string[], tablesBefore: 
   for (const n of s.namespaces) assert.ok(!ns.includes(n), `namespace ${n} left behind`);
   const routes = await blackholes();
   const others = rangesOfOthers(s.name);
-  for (const r of s.addedRoutes) assert.ok(!routes.includes(r) || others.has(r), `blackhole ${r} left behind`);
+  for (const r of s.ranges) assert.ok(!routes.includes(r) || others.has(r), `blackhole ${r} left behind`);
   assert.deepEqual(await rootLinks(), linksBefore, 'no link added to the root namespace');
   assert.equal(await rootTables(), tablesBefore, 'no nft table added to the root namespace');
   assert.deepEqual(pidsMentioning(s.dir), [], 'no process left');
@@ -143,6 +143,20 @@ test('skiff sandbox: up --nodes 3, pods through CRI, node credentials, down leav
     const other = await asNode(['label', 'node', 'node2', 'mine=no']);
     assert.match(String(other.all), /Forbidden.*system:node:node1/);
     assert.match(String((await asNode(['get', 'secrets', '-A'])).all), /Forbidden/);
+
+    // A second sandbox coexists, and taking it down leaves the first one working.
+    const second = await skiff(['sandbox', 'up', '--name', 'e2e2', '--nodes', '1']);
+    try {
+      assert.equal(second.exitCode, 0, second.all);
+      const s2 = loadState('e2e2')!;
+      assert.notEqual(s2.nodes[0].ip, s!.nodes[0].ip, 'its own underlay');
+      assert.match(String((await skiff(['sandbox', 'kubectl', '--name', 'e2e2', '--', 'get', 'nodes', '--no-headers'])).stdout), /^node1\s+Ready/);
+    } finally {
+      assert.equal((await skiff(['sandbox', 'down', '--name', 'e2e2'])).exitCode, 0);
+    }
+    const routes = await blackholes();
+    for (const r of s!.ranges) assert.ok(routes.includes(r), `${r} still guards the first sandbox`);
+    assert.match(String((await k(['get', 'nodes', '--no-headers'])).stdout), /node3\s+Ready/);
 
     // Joining with a wrong secret or a wrong CA hash is refused, with a clear message and a non-zero exit.
     const token = readFileSync(join(s!.dir, 'server', 'token'), 'utf8').trim();

@@ -10,16 +10,16 @@ export async function netnsSet(tag: string, names: string[], ranges: string[]): 
   const id = `t${process.pid}-${tag}`;
   mkdirSync(STATE_ROOT, { recursive: true });
   // Record the ranges first, so a concurrent sandbox's teardown keeps our routes.
-  writeFileSync(`${STATE_ROOT}/${id}.json`, JSON.stringify({ ranges }));
-  const added = await addBlackholes(ranges);
+  writeFileSync(`${STATE_ROOT}/${id}.json`, JSON.stringify({ ranges, ownerPid: process.pid }));
   const full = names.map((n) => `${id}-${n}`.slice(0, 40));
   const made: string[] = [];
   const cleanup = async () => {
     for (const n of made.reverse()) await delNetns(n).catch(() => {});
     rmSync(`${STATE_ROOT}/${id}.json`, { force: true });
-    await removeBlackholes(added, id);
+    await removeBlackholes(ranges, id);
   };
   try {
+    await addBlackholes(ranges);
     for (const n of full) { await addNetns(n); made.push(n); }
   } catch (e) { await cleanup(); throw e; }
   return { names: full, exec: (ns, cmd, args) => inNetns(ns, cmd, args), cleanup };

@@ -4,14 +4,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { netnsSet } from '../helpers/netns.ts';
 import { tempDir } from '../helpers/server.ts';
 import { startRuntime } from '../../agent/runtime.ts';
-import { removeAllPods, pidsMentioning, killPids, unmountUnder } from '../../agent/sandbox/cleanup.ts';
+import { removeAllPods, pidsMentioning, killPids, unmountUnder, mountsUnder } from '../../agent/sandbox/cleanup.ts';
 import { BUSYBOX_IMAGE, PAUSE_IMAGE } from '../../agent/images/builtin.ts';
 
-test('containerd under the agent: CRI, images, a pod on the Skiff CNI serving HTTP, restart after kill -9', { timeout: 300_000 }, async () => {
+test('containerd under the agent: CRI, images, a pod on the Skiff CNI serving HTTP, restart after kill -9, 100 concurrent sandboxes', { timeout: 300_000 }, async () => {
   const ns = await netnsSet('rt', ['node'], ['10.244.0.0/16']);
   const node = ns.names[0];
   const dir = tempDir('runtime');
@@ -69,6 +69,23 @@ test('containerd under the agent: CRI, images, a pod on the Skiff CNI serving HT
     await rt.cri.removePodSandbox(id);
     const links = JSON.parse(String((await ns.exec(node, 'ip', ['-j', 'link', 'show'])).stdout)).map((l: any) => l.ifname).sort();
     assert.deepEqual(links, ['lo', 'skiff0'], 'the veth went with the sandbox');
+
+    // 100 sandboxes at once through CRI: distinct addresses; after removal nothing is left.
+    const cfgs = Array.from({ length: 100 }, (_, i) => ({
+      metadata: { name: `many-${i}`, uid: `uid-many-${i}`, namespace: 'default', attempt: 0 },
+      log_directory: join(dir, 'logs', `many-${i}`), linux: { cgroup_parent: `/skiff-test/podmany${i}` },
+    }));
+    const ids = await Promise.all(cfgs.map((c) => rt!.cri.runPodSandbox(c).then((r) => r.pod_sandbox_id)));
+    const ips = await Promise.all(ids.map(async (i) => (await rt!.cri.podSandboxStatus(i)).status.network.ip));
+    assert.equal(new Set(ips).size, 100, 'no duplicate address');
+    assert.ok(ips.every((x) => /^10\.244\.9\.\d+$/.test(x)));
+    await Promise.all(ids.map(async (i) => { await rt!.cri.stopPodSandbox(i); await rt!.cri.removePodSandbox(i); }));
+    const after = JSON.parse(String((await ns.exec(node, 'ip', ['-j', 'link', 'show'])).stdout)).map((l: any) => l.ifname).sort();
+    assert.deepEqual(after, ['lo', 'skiff0'], 'no leaked veth');
+    const ipam = join(dir, 'agent', 'cni', 'ipam', 'networks', 'skiff');
+    assert.deepEqual(readdirSync(ipam).filter((f) => /^\d/.test(f)), [], 'no leaked IPAM file');
+    assert.deepEqual(mountsUnder(join(dir, 'agent', 'containerd', 'state')).filter((m) => m.includes('netns')), [], 'no leaked netns');
+    assert.equal((await rt.cri.listPodSandbox()).items.length, 0);
   } finally {
     if (rt) { await removeAllPods(rt.socket); await rt.stop(); }
     await killPids(pidsMentioning(dir));
