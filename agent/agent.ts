@@ -3,6 +3,8 @@
 import { cpus, hostname, networkInterfaces, release, totalmem } from 'node:os';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { registryHosts, writeMirrors } from './images/mirror.ts';
+import { ChannelClient } from './channel.ts';
+import { Kubelet } from './kubelet/kubelet.ts';
 import { join } from 'node:path';
 import { ApiClient, ApiStatusError } from './api.ts';
 import { joinCluster } from './join.ts';
@@ -129,10 +131,18 @@ export async function runAgent(cfg: AgentConfig, log: (s: string) => void = (s) 
     }
   });
   every((cfg.leaseSeconds ?? 10) * 1000, 'lease', renewLease);
+
+  // Desired pods arrive on the push channel; the kubelet makes the runtime match them.
+  const info = await api.get<{ channelPort: number }>('/skiff/v1/info');
+  const channelTarget = `${new URL(creds.server).hostname}:${info.channelPort}`;
+  const channel = new ChannelClient(channelTarget, creds.ca, creds.token, cfg.nodeName, log);
+  channel.start();
+  const kubelet = new Kubelet({ nodeName: cfg.nodeName, nodeIP: facts.ip, dataDir: cfg.dataDir, cri: runtime.cri, api, state: channel.state, log });
+  kubelet.start();
   every(15_000, 'registry mirrors', syncMirrors);
   return {
     runtime, api,
-    async stop() { for (const t of timers) clearInterval(t); await runtime.stop(); api.close(); },
+    async stop() { for (const t of timers) clearInterval(t); kubelet.stop(); channel.stop(); await runtime.stop(); api.close(); },
   };
 }
 

@@ -2,7 +2,7 @@
 // and reports whether CRI answers. Stopping the agent stops containerd but not the pods:
 // their shims keep running and the next containerd adopts them.
 import { execa, type ResultPromise } from 'execa';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { renderContainerdConfig, type ContainerdPaths } from './config.ts';
 import { CriClient } from '../cri/client.ts';
@@ -25,13 +25,39 @@ export class ContainerdSupervisor {
     this.wrap = wrap;
   }
 
-  get pid(): number | undefined { return this.proc?.pid; }
+  get pid(): number | undefined { return this.adoptedPid ?? this.proc?.pid; }
 
   async start(): Promise<void> {
     for (const d of [this.paths.root, this.paths.state, this.paths.runcRoot, this.paths.cniBin, this.paths.cniConf, this.paths.registryConfig, dirname(this.paths.socket)]) mkdirSync(d, { recursive: true });
     writeFileSync(join(this.dir, 'config.toml'), renderContainerdConfig(this.paths));
-    this.spawn();
+    // After an agent crash its containerd is still running: adopt it rather than start a second.
+    const old = this.runningFromBefore();
+    if (old) this.adopt(old); else this.spawn();
     await this.waitReady(60_000);
+  }
+
+  private runningFromBefore(): number | null {
+    try {
+      const pid = Number(readFileSync(join(this.dir, 'containerd.pid'), 'utf8'));
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      return cmd.includes(join(this.dir, 'config.toml')) ? pid : null;
+    } catch { return null; }
+  }
+
+  private adoptedPid: number | null = null;
+  private adopt(pid: number) {
+    this.adoptedPid = pid;
+    const t = setInterval(() => {
+      try { process.kill(pid, 0); } catch {
+        clearInterval(t);
+        this.adoptedPid = null;
+        if (this.stopping) return;
+        this.onLog('adopted containerd exited; starting a new one');
+        this.restarts++;
+        this.spawn();
+      }
+    }, 1000);
+    t.unref();
   }
 
   private spawn() {
@@ -66,6 +92,7 @@ export class ContainerdSupervisor {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    if (this.adoptedPid) { try { process.kill(this.adoptedPid, 'SIGTERM'); } catch { /* gone */ } return; }
     const p = this.proc;
     if (!p || p.exitCode !== undefined && p.exitCode !== null) return;
     p.kill('SIGTERM');

@@ -91,15 +91,7 @@ export async function sandboxUp(o: UpOptions): Promise<SandboxState> {
     mkdirSync(dir, { recursive: true });
     // 3. The server on the first node, then an agent on every node.
     const first = s.nodes[0];
-    const spawn = (role: string, ns: string, args: string[]) => {
-      const out = createWriteStream(join(dir, `${role}.log`), { flags: 'a' });
-      const p = execa('nsenter', [`--net=/run/netns/${ns}`, SKIFF, ...args], { detached: true, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', reject: false, cleanup: false });
-      p.stdout?.pipe(out); p.stderr?.pipe(out);
-      p.unref();
-      s.pids.push({ role, pid: p.pid! });
-      save(s);
-      return p;
-    };
+    const spawn = (role: string, ns: string, args: string[]) => spawnIn(s, role, ns, args);
     s.server = `https://${first.ip}:6443`;
     spawn('server', first.ns, ['server', '--data-dir', join(dir, 'server'), '--bind-address', first.ip, '--secure-port', '6443', '--write-kubeconfig', s.kubeconfig]);
     save(s);
@@ -107,10 +99,7 @@ export async function sandboxUp(o: UpOptions): Promise<SandboxState> {
     await waitFor(async () => existsSync(tokenFile) && (await inNetns(first.ns, 'kubectl', ['--kubeconfig', s.kubeconfig, 'get', '--raw', '/readyz'])).exitCode === 0, 60_000, 'the server');
     log(`server up at ${s.server}`);
     const token = readFileSync(tokenFile, 'utf8').trim();
-    for (const n of s.nodes) {
-      spawn(`agent-${n.name}`, n.ns, ['agent', '--server', s.server, '--token', token, '--node-name', n.name, '--node-ip', n.ip,
-        '--data-dir', join(dir, n.name), '--pod-cidr', n.podCidr, '--image-cache', '/var/lib/skiff/images']);
-    }
+    for (const n of s.nodes) spawn(`agent-${n.name}`, n.ns, agentArgs(s, n, token));
     await waitFor(async () => {
       const r = await inNetns(first.ns, 'kubectl', ['--kubeconfig', s.kubeconfig, 'get', 'nodes', '-o', 'json']);
       if (r.exitCode !== 0) return false;
@@ -123,6 +112,34 @@ export async function sandboxUp(o: UpOptions): Promise<SandboxState> {
     (e as Error).message += `\n(state kept in ${stateFile(o.name)}; \`skiff sandbox down --name ${o.name}\` removes everything; logs in ${dir})`;
     throw e;
   }
+}
+
+function spawnIn(s: SandboxState, role: string, ns: string, args: string[]) {
+  const out = createWriteStream(join(s.dir, `${role}.log`), { flags: 'a' });
+  const p = execa('nsenter', [`--net=/run/netns/${ns}`, SKIFF, ...args], { detached: true, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', reject: false, cleanup: false });
+  p.stdout?.pipe(out); p.stderr?.pipe(out);
+  p.unref();
+  s.pids.push({ role, pid: p.pid! });
+  save(s);
+  return p;
+}
+
+function agentArgs(s: SandboxState, n: SandboxNode, token: string): string[] {
+  return ['agent', '--server', s.server!, '--token', token, '--node-name', n.name, '--node-ip', n.ip,
+    '--data-dir', join(s.dir, n.name), '--pod-cidr', n.podCidr, '--image-cache', '/var/lib/skiff/images'];
+}
+
+/** Kills a node's agent (SIGKILL by default, by PID) and starts a new one, as after a crash. */
+export async function restartAgent(name: string, node: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<number> {
+  const s = loadState(name);
+  if (!s) throw new Error(`no sandbox named "${name}"`);
+  const n = sandboxNode(s, node);
+  const role = `agent-${n.name}`;
+  for (const p of s.pids.filter((x) => x.role === role)) { try { process.kill(p.pid, signal); } catch { /* gone */ } }
+  s.pids = s.pids.filter((x) => x.role !== role);
+  await new Promise((r) => setTimeout(r, 300));
+  const token = readFileSync(join(s.dir, 'server', 'token'), 'utf8').trim();
+  return spawnIn(s, role, n.ns, agentArgs(s, n, token)).pid!;
 }
 
 async function waitFor(cond: () => Promise<boolean>, ms: number, what: string) {

@@ -20,6 +20,9 @@ export function authorize(user: User, a: Attributes): { allowed: boolean; reason
     if (a.resource === 'leases' && a.group === 'coordination.k8s.io' && a.namespace === 'kube-node-lease' && a.name === node && ['get', 'create', 'update', 'patch'].includes(a.verb))
       return { allowed: true, reason: '' };
     if (a.resource === 'events' && ['create', 'update', 'patch'].includes(a.verb)) return { allowed: true, reason: '' };
+    // Pod status and the final delete: the server checks that the pod is bound to this node.
+    if (a.resource === 'pods' && !a.group && a.name && ((a.subresource === 'status' && ['get', 'update', 'patch'].includes(a.verb)) || (!a.subresource && a.verb === 'delete')))
+      return { allowed: true, reason: 'own pods only' };
     return { allowed: false, reason: `node "${node}" may not ${a.verb} ${a.resource}${a.subresource ? '/' + a.subresource : ''}${a.name ? ` "${a.name}"` : ''}` };
   }
   return { allowed: false, reason: 'no rule allows this user' };

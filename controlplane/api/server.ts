@@ -82,6 +82,8 @@ export class ApiServer {
   private o: ApiServerOptions;
   private openapi: OpenApiIndex;
   private watches = new Set<() => void>();
+  /** Where agents find the push channel (set once it listens). */
+  channelPort = 0;
 
   constructor(o: ApiServerOptions) {
     this.o = o;
@@ -133,6 +135,7 @@ export class ApiServer {
       return;
     }
     if (path === '/version') return sendJson(res, 200, SERVER_VERSION);
+    if (path === '/skiff/v1/info') return sendJson(res, 200, { channelPort: this.channelPort });
     if (path === '/skiff/v1/cacerts' || path === '/skiff/v1/join') return this.joinEndpoints(req, res, path);
     const user = this.o.auth.authenticate(req.headers.authorization);
     if (!user) {
@@ -263,6 +266,11 @@ export class ApiServer {
     const m = req.method ?? 'GET';
     const verb = m === 'GET' ? (watching ? 'watch' : name ? 'get' : 'list') : m === 'POST' ? 'create' : m === 'PUT' ? 'update' : m === 'PATCH' ? 'patch' : m === 'DELETE' ? (name ? 'delete' : 'deletecollection') : m.toLowerCase();
     if (verb !== 'create') this.authorize(user, route, verb);
+    if (r.kind === 'Pod' && name && user.groups.includes('system:nodes') && !user.groups.includes('system:masters') && (sub === 'status' || verb === 'delete')) {
+      const pod = await reg.get(r, ns, name);
+      const node = user.name.slice('system:node:'.length);
+      if (pod.spec?.nodeName !== node) throw forbidden(`pods "${name}" is forbidden: node "${node}" may only change pods bound to it`);
+    }
     if (r.namespaced && name && !ns && req.method !== 'GET') throw notFoundPath(req.url ?? '');
     if (r.namespaced && name && !ns) throw notFoundPath(req.url ?? '');
     const method = req.method ?? 'GET';

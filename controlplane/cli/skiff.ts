@@ -47,6 +47,7 @@ async function server(args: string[]) {
     'service-cidr': { type: 'string', default: DEFAULTS.serviceCidr },
     'cluster-cidr': { type: 'string', default: DEFAULTS.clusterCidr },
     'service-node-port-range': { type: 'string', default: DEFAULTS.serviceNodePortRange },
+    'agent-port': { type: 'string' },
   });
   const port = Number(v['secure-port']);
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--secure-port: invalid port "${v['secure-port']}"`);
@@ -58,8 +59,9 @@ async function server(args: string[]) {
     datastoreCafile: v['datastore-cafile'] as string | undefined, datastoreCertfile: v['datastore-certfile'] as string | undefined,
     datastoreKeyfile: v['datastore-keyfile'] as string | undefined,
     serviceCidr: String(v['service-cidr']), clusterCidr: String(v['cluster-cidr']), serviceNodePortRange: String(v['service-node-port-range']),
+    agentPort: v['agent-port'] !== undefined ? Number(v['agent-port']) : undefined,
   }).catch((e) => fail(`server: ${(e as Error).message}`));
-  console.log(`skiff server listening on ${s.url} (store: ${s.store.kind})`);
+  console.log(`skiff server listening on ${s.url} (store: ${s.store.kind}); agent channel on port ${s.channelPort}`);
   if (v['write-kubeconfig']) console.log(`kubeconfig: ${v['write-kubeconfig']}   (export KUBECONFIG=${v['write-kubeconfig']})`);
   const shutdown = async () => { await s.stop().catch(() => {}); process.exit(0); };
   process.on('SIGTERM', shutdown);

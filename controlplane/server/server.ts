@@ -18,6 +18,7 @@ import { finalizeNamespaces } from '../controllers/namespace.ts';
 import { Compactor } from './compactor.ts';
 import { ensureJoinToken, parseToken } from './join.ts';
 import { ImageStore } from '../registry/store.ts';
+import { ChannelServer } from '../channel/server.ts';
 
 export interface ServerConfig {
   dataDir: string;
@@ -34,6 +35,8 @@ export interface ServerConfig {
   serviceNodePortRange: string;
   /** Keep store history at least this long before compacting (ms). */
   compactAfterMs?: number;
+  /** Port of the agents' push channel (gRPC); default: secure port + 1 (0 picks one). */
+  agentPort?: number;
 }
 
 export const DEFAULTS = {
@@ -62,6 +65,7 @@ export interface RunningServer {
   adminToken: string;
   caCert: string;
   joinToken: string;
+  channelPort: number;
   stop(): Promise<void>;
 }
 
@@ -90,6 +94,9 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   });
   await api.listen(cfg.securePort, cfg.bindAddress);
   const port = (api.server.address() as { port: number }).port;
+  const channel = new ChannelServer(registry, auth, { cert: pki.serverCert, key: pki.serverKey });
+  const channelPort = await channel.listen(cfg.bindAddress, cfg.agentPort ?? (cfg.securePort ? cfg.securePort + 1 : 0));
+  api.channelPort = channelPort;
   const localHost = cfg.bindAddress === '0.0.0.0' ? '127.0.0.1' : cfg.bindAddress;
   const url = `https://${localHost}:${port}`;
   if (cfg.writeKubeconfig) writeKubeconfig(cfg.writeKubeconfig, kubeconfig(url, pki.caCert, auth.adminToken()));
@@ -125,9 +132,10 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   });
 
   return {
-    api, registry, store, url, adminToken: auth.adminToken(), caCert: pki.caCert, joinToken,
+    api, registry, store, url, adminToken: auth.adminToken(), caCert: pki.caCert, joinToken, channelPort,
     async stop() {
       for (const l of loops) clearInterval(l);
+      await channel.close();
       await api.close();
       await store.close();
     },

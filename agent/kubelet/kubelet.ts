@@ -1,0 +1,312 @@
+// The pod workers: a level-triggered loop that makes the runtime match the node's desired pods
+// (from the push channel): sandboxes and containers through CRI, volumes, restarts with
+// back-off, graceful deletion, orphan removal, and the pod status sent back through the API.
+import { join } from 'node:path';
+import { mkdirSync, readFileSync } from 'node:fs';
+import type { CriClient } from '../cri/client.ts';
+import { ApiStatusError, type ApiClient } from '../api.ts';
+import type { DesiredState } from '../channel.ts';
+import { Backoff } from './backoff.ts';
+import { expandCommand, resolveEnv, EnvError } from './env.ts';
+import { computeStatus, type PodRuntime, type RuntimeContainer } from './status.ts';
+import { LABEL, containerConfig, sandboxConfig, type NodeSettings } from './pod-spec.ts';
+import { prepareVolume, removePodVolumes, VolumeError } from './volumes.ts';
+
+type Obj = Record<string, any>;
+
+export interface KubeletOptions {
+  nodeName: string;
+  nodeIP: string;
+  dataDir: string;
+  cri: CriClient;
+  api: ApiClient;
+  state: DesiredState;
+  clusterDNS?: string;
+  clusterDomain?: string;
+  log: (s: string) => void;
+}
+
+const nsToIso = (ns: string | number | undefined) => {
+  const n = BigInt(ns ?? 0);
+  return n > 0n ? new Date(Number(n / 1000000n)).toISOString().replace(/\.\d+Z$/, 'Z') : undefined;
+};
+const nowIso = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+
+function hostResolv(): NodeSettings['hostResolv'] {
+  try {
+    const text = readFileSync('/etc/resolv.conf', 'utf8');
+    const servers: string[] = [], searches: string[] = [], options: string[] = [];
+    for (const l of text.split('\n')) {
+      const [k, ...v] = l.trim().split(/\s+/);
+      if (k === 'nameserver') servers.push(v[0]);
+      else if (k === 'search') searches.push(...v);
+      else if (k === 'options') options.push(...v);
+    }
+    return { servers, searches, options };
+  } catch { return undefined; }
+}
+
+export class Kubelet {
+  private o: KubeletOptions;
+  private node: NodeSettings;
+  private backoff = new Backoff();
+  private waiting = new Map<string, Map<string, { reason: string; message: string }>>();
+  private reported = new Map<string, string>();
+  private statusCache = new Map<string, Obj>();
+  private sandboxIPs = new Map<string, string>();
+  private busy = false;
+  private again = false;
+  private timer: NodeJS.Timeout | null = null;
+  private deleting = new Set<string>();
+  syncs = 0;
+
+  constructor(o: KubeletOptions) {
+    this.o = o;
+    this.node = { nodeName: o.nodeName, clusterDNS: o.clusterDNS ?? '10.96.0.10', clusterDomain: o.clusterDomain ?? 'cluster.local', logRoot: join(o.dataDir, 'pods-logs'), hostResolv: hostResolv() };
+    mkdirSync(this.node.logRoot, { recursive: true });
+  }
+
+  start() {
+    this.o.state.onChange(() => this.kick());
+    this.timer = setInterval(() => this.kick(), 1000);
+    this.kick();
+  }
+
+  stop() { if (this.timer) clearInterval(this.timer); }
+
+  kick() {
+    if (this.busy) { this.again = true; return; }
+    this.busy = true;
+    this.syncAll().catch((e) => this.o.log(`sync: ${(e as Error).message}`)).finally(() => {
+      this.busy = false;
+      if (this.again) { this.again = false; this.kick(); }
+    });
+  }
+
+  private async syncAll() {
+    this.syncs++;
+    const { items: sandboxes } = await this.o.cri.listPodSandbox();
+    const { containers } = await this.o.cri.listContainers();
+    const byUid = new Map<string, { sandboxes: Obj[]; containers: Obj[] }>();
+    const slot = (uid: string) => { let e = byUid.get(uid); if (!e) byUid.set(uid, (e = { sandboxes: [], containers: [] })); return e; };
+    for (const s of sandboxes) slot(s.labels?.[LABEL.podUid] ?? s.metadata?.uid ?? '').sandboxes.push(s);
+    for (const c of containers) slot(c.labels?.[LABEL.podUid] ?? '').containers.push(c);
+    const desired = [...this.o.state.pods.values()];
+    const wanted = new Set(desired.map((p) => p.metadata.uid));
+    await Promise.all(desired.map((p) => this.syncPod(p, byUid.get(p.metadata.uid) ?? { sandboxes: [], containers: [] })
+      .catch((e) => this.o.log(`pod ${p.metadata.namespace}/${p.metadata.name}: ${(e as Error).message}`))));
+    // Orphans: runtime pods nobody wants any more (only once the desired state is known).
+    if (!this.o.state.synced) return;
+    for (const [uid, rt] of byUid) {
+      if (wanted.has(uid) || !uid) continue;
+      await this.killPod(rt.sandboxes, rt.containers, 2).catch((e) => this.o.log(`orphan ${uid}: ${(e as Error).message}`));
+      removePodVolumes(join(this.o.dataDir, 'pods', uid));
+      this.forget(uid);
+    }
+  }
+
+  private forget(uid: string) {
+    this.backoff.forget(uid);
+    this.waiting.delete(uid);
+    this.reported.delete(uid);
+  }
+
+  private async killPod(sandboxes: Obj[], containers: Obj[], graceSec: number) {
+    await Promise.all(containers.filter((c) => c.state === 'CONTAINER_RUNNING').map((c) => this.o.cri.stopContainer(c.id, graceSec).catch(() => {})));
+    for (const s of sandboxes) {
+      await this.o.cri.stopPodSandbox(s.id).catch(() => {});
+      await this.o.cri.removePodSandbox(s.id).catch(() => {});
+      this.sandboxIPs.delete(s.id);
+    }
+  }
+
+  private sources(pod: Obj, podIP?: string) {
+    const ns = pod.metadata.namespace;
+    return {
+      pod, podIP, hostIP: this.o.nodeIP,
+      configMap: (n: string) => this.o.state.configMaps.get(`${ns}/${n}`),
+      secret: (n: string) => this.o.state.secrets.get(`${ns}/${n}`),
+      field: (path: string) => {
+        const m = pod.metadata;
+        const lab = path.match(/^metadata\.(labels|annotations)(?:\['(.+)'\])?$/);
+        if (lab) return lab[2] !== undefined ? (m[lab[1]]?.[lab[2]] ?? '') : Object.entries(m[lab[1]] ?? {}).map(([k, v]) => `${k}="${v}"`).join('\n');
+        return ({ 'metadata.name': m.name, 'metadata.namespace': m.namespace, 'metadata.uid': m.uid, 'spec.nodeName': pod.spec?.nodeName, 'status.podIP': podIP, 'status.hostIP': this.o.nodeIP } as Record<string, string | undefined>)[path] ?? '';
+      },
+    };
+  }
+
+  private setWaiting(uid: string, container: string, reason: string | null, message = '') {
+    let m = this.waiting.get(uid);
+    if (!m) this.waiting.set(uid, (m = new Map()));
+    if (reason) m.set(container, { reason, message }); else m.delete(container);
+  }
+
+  private async containerDetail(c: Obj): Promise<RuntimeContainer> {
+    const cached = this.statusCache.get(c.id);
+    if (cached && cached.state === 'CONTAINER_EXITED') return cached as RuntimeContainer;
+    const st = (await this.o.cri.containerStatus(c.id)).status;
+    const rc: RuntimeContainer = {
+      name: c.metadata?.name ?? c.labels?.[LABEL.container], id: c.id, attempt: Number(c.metadata?.attempt ?? 0), state: st.state,
+      startedAt: nsToIso(st.started_at), finishedAt: nsToIso(st.finished_at), exitCode: st.exit_code, reason: st.reason, message: st.message,
+      image: st.image?.image ?? '', imageRef: st.image_ref ?? '',
+    };
+    this.statusCache.set(c.id, rc);
+    return rc;
+  }
+
+  private async syncPod(pod: Obj, rt: { sandboxes: Obj[]; containers: Obj[] }) {
+    const uid = pod.metadata.uid;
+    const podDir = join(this.o.dataDir, 'pods', uid);
+    if (pod.metadata.deletionTimestamp) return this.deletePod(pod, rt, podDir);
+    const spec = pod.spec ?? {};
+    const terminal = pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
+    let sandbox = rt.sandboxes.find((s) => s.state === 'SANDBOX_READY');
+    const cfgAttempt = Math.max(0, ...rt.sandboxes.map((s) => Number(s.metadata?.attempt ?? 0) + 1));
+    const volumePaths = new Map<string, string>();
+    try {
+      for (const v of spec.volumes ?? []) volumePaths.set(v.name, prepareVolume(podDir, v, this.sources(pod)));
+      for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) this.setWaiting(uid, c.name, null);
+    } catch (e) {
+      if (!(e instanceof VolumeError)) throw e;
+      for (const c of spec.containers ?? []) this.setWaiting(uid, c.name, 'ContainerCreating', (e as Error).message);
+      return this.report(pod, rt, undefined);
+    }
+    if (!sandbox && !terminal) {
+      for (const s of rt.sandboxes) { await this.o.cri.stopPodSandbox(s.id).catch(() => {}); await this.o.cri.removePodSandbox(s.id).catch(() => {}); }
+      const id = (await this.o.cri.runPodSandbox(sandboxConfig(pod, cfgAttempt, this.node))).pod_sandbox_id;
+      sandbox = { id, state: 'SANDBOX_READY', metadata: { attempt: cfgAttempt } };
+      rt = { sandboxes: [sandbox], containers: [] };
+    }
+    if (!sandbox) return this.report(pod, rt, undefined);
+    let podIP = this.sandboxIPs.get(sandbox.id);
+    if (podIP === undefined) {
+      podIP = (await this.o.cri.podSandboxStatus(sandbox.id)).status?.network?.ip ?? '';
+      this.sandboxIPs.set(sandbox.id, podIP!);
+    }
+    const sbCfg = sandboxConfig(pod, Number(sandbox.metadata?.attempt ?? 0), this.node);
+    const mine = rt.containers.filter((c) => c.pod_sandbox_id === sandbox!.id);
+    const latestOf = (name: string) => mine.filter((c) => (c.metadata?.name ?? c.labels?.[LABEL.container]) === name).sort((a, b) => Number(b.metadata?.attempt ?? 0) - Number(a.metadata?.attempt ?? 0));
+    const policy = spec.restartPolicy ?? 'Always';
+    const now = Date.now();
+
+    const runOne = async (c: Obj, attempt: number, isInit: boolean): Promise<void> => {
+      const key = `${uid}/${c.name}`;
+      // Image: present, or pulled per imagePullPolicy.
+      const present = !!(await this.o.cri.imageStatus(c.image)).image;
+      if (!present || c.imagePullPolicy === 'Always') {
+        if (c.imagePullPolicy === 'Never' && !present) { this.setWaiting(uid, c.name, 'ErrImageNeverPull', `container image "${c.image}" is not present with pull policy of Never`); return; }
+        const until = this.pullBackoff.get(key) ?? 0;
+        if (now < until) { this.setWaiting(uid, c.name, 'ImagePullBackOff', `Back-off pulling image "${c.image}"`); return; }
+        try { await this.o.cri.pullImage(c.image, sbCfg); this.pullBackoff.delete(key); } catch (e) {
+          if (!present) {
+            const prev = this.pullDelay.get(key) ?? 5_000;
+            this.pullDelay.set(key, Math.min(prev * 2, 300_000));
+            this.pullBackoff.set(key, now + prev);
+            this.setWaiting(uid, c.name, 'ErrImagePull', `failed to pull image "${c.image}": ${(e as Error).message.replace(/^CRI PullImage: /, '')}`);
+            return;
+          }
+        }
+      }
+      let env;
+      try { env = resolveEnv(c, this.sources(pod, podIP)); } catch (e) {
+        if (e instanceof EnvError) { this.setWaiting(uid, c.name, 'CreateContainerConfigError', e.message); return; }
+        throw e;
+      }
+      const mounts = (c.volumeMounts ?? []).map((m: Obj) => {
+        const base = volumePaths.get(m.name);
+        if (!base) throw new Error(`volume ${m.name} not found`);
+        return { container_path: m.mountPath, host_path: m.subPath ? join(base, m.subPath) : base, readonly: !!m.readOnly };
+      });
+      for (const m of mounts) if (m.host_path.startsWith(podDir)) mkdirSync(m.host_path, { recursive: true });
+      try {
+        const cfg = containerConfig(pod, c, attempt, env, expandCommand(c.command, env), expandCommand(c.args, env), mounts);
+        const { container_id } = await this.o.cri.createContainer(sandbox!.id, cfg, sbCfg);
+        await this.o.cri.startContainer(container_id);
+      } catch (e) {
+        this.setWaiting(uid, c.name, 'RunContainerError', (e as Error).message);
+      }
+      void isInit;
+    };
+
+    // Init containers run one at a time, in order, each to success.
+    let initDone = true;
+    for (const c of spec.initContainers ?? []) {
+      const [latest] = latestOf(c.name);
+      if (!latest) { if (!terminal) await runOne(c, 0, true); initDone = false; break; }
+      if (latest.state !== 'CONTAINER_EXITED') { if (latest.state === 'CONTAINER_CREATED') await this.o.cri.startContainer(latest.id).catch(() => {}); initDone = false; break; }
+      const d = await this.containerDetail(latest);
+      if (d.exitCode === 0) continue;
+      initDone = false;
+      if (policy !== 'Never' && !terminal) await this.restart(pod, c, d, runOne, uid);
+      break;
+    }
+    if (initDone && !terminal) {
+      for (const c of spec.containers ?? []) {
+        const [latest, ...older] = latestOf(c.name);
+        for (const o of older.slice(1)) await this.o.cri.removeContainer(o.id).catch(() => {});
+        if (!latest) { await runOne(c, 0, false); continue; }
+        if (latest.state === 'CONTAINER_CREATED') { await this.o.cri.startContainer(latest.id).catch(() => {}); continue; }
+        if (latest.state !== 'CONTAINER_EXITED') continue;
+        const d = await this.containerDetail(latest);
+        if (policy === 'Always' || (policy === 'OnFailure' && d.exitCode !== 0)) await this.restart(pod, c, d, runOne, uid);
+      }
+    }
+    return this.report(pod, { sandboxes: [sandbox], containers: (await this.o.cri.listContainers({ pod_sandbox_id: sandbox.id })).containers }, podIP);
+  }
+
+  private pullBackoff = new Map<string, number>();
+  private pullDelay = new Map<string, number>();
+
+  private async restart(pod: Obj, c: Obj, d: RuntimeContainer, runOne: (c: Obj, attempt: number, init: boolean) => Promise<void>, uid: string) {
+    const exitAt = d.finishedAt ? Date.parse(d.finishedAt) : Date.now();
+    const ran = d.startedAt && d.finishedAt ? Date.parse(d.finishedAt) - Date.parse(d.startedAt) : 0;
+    const until = this.backoff.exited(`${uid}/${c.name}`, exitAt, ran);
+    const wait = until - Date.now();
+    if (wait > 0) {
+      this.setWaiting(uid, c.name, 'CrashLoopBackOff', `back-off ${Math.ceil((until - exitAt) / 1000)}s restarting failed container=${c.name} pod=${pod.metadata.name}_${pod.metadata.namespace}(${uid})`);
+      return;
+    }
+    await runOne(c, d.attempt + 1, false);
+  }
+
+  private async deletePod(pod: Obj, rt: { sandboxes: Obj[]; containers: Obj[] }, podDir: string) {
+    const uid = pod.metadata.uid;
+    if (this.deleting.has(uid)) return;
+    this.deleting.add(uid);
+    try {
+      const grace = Math.max(0, Number(pod.metadata.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30));
+      await this.killPod(rt.sandboxes, rt.containers, grace);
+      removePodVolumes(podDir);
+      const path = `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}`;
+      await this.o.api.req('DELETE', path, { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0, preconditions: { uid } }).catch((e) => {
+        if (!(e instanceof ApiStatusError && (e.code === 404 || e.code === 409))) throw e;
+      });
+      this.forget(uid);
+    } finally { this.deleting.delete(uid); }
+  }
+
+  private async report(pod: Obj, rt: { sandboxes: Obj[]; containers: Obj[] }, podIP: string | undefined) {
+    const uid = pod.metadata.uid;
+    const byName = new Map<string, { latest: RuntimeContainer; previous?: RuntimeContainer }>();
+    const sorted = [...rt.containers].sort((a, b) => Number(b.metadata?.attempt ?? 0) - Number(a.metadata?.attempt ?? 0));
+    for (const c of sorted) {
+      const name = c.metadata?.name ?? c.labels?.[LABEL.container];
+      const e = byName.get(name);
+      if (!e) byName.set(name, { latest: await this.containerDetail(c) });
+      else if (!e.previous) e.previous = await this.containerDetail(c);
+    }
+    const runtime: PodRuntime = {
+      sandboxReady: rt.sandboxes.some((s) => s.state === 'SANDBOX_READY'), podIP, hostIP: this.o.nodeIP,
+      startTime: undefined, containers: byName, waiting: this.waiting.get(uid) ?? new Map(),
+    };
+    const status = computeStatus(pod, runtime, pod.status ?? {}, nowIso());
+    const comparable = JSON.stringify({ ...status, conditions: status.conditions.map((c: Obj) => ({ ...c, lastTransitionTime: undefined })) });
+    if (this.reported.get(uid) === comparable) return;
+    try {
+      await this.o.api.mergePatch(`/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}/status`, { status });
+      this.reported.set(uid, comparable);
+    } catch (e) {
+      if (!(e instanceof ApiStatusError && e.code === 404)) throw e;
+    }
+  }
+}

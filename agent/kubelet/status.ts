@@ -1,0 +1,96 @@
+// Pod status from what the runtime reports: phase, conditions, container statuses with the
+// reasons users see (ContainerCreating, CrashLoopBackOff, ErrImagePull, Completed, Error,
+// OOMKilled). Pure.
+type Obj = Record<string, any>;
+
+export interface RuntimeContainer {
+  name: string;
+  id: string;
+  attempt: number;
+  state: 'CONTAINER_CREATED' | 'CONTAINER_RUNNING' | 'CONTAINER_EXITED' | 'CONTAINER_UNKNOWN';
+  startedAt?: string;
+  finishedAt?: string;
+  exitCode?: number;
+  reason?: string;
+  message?: string;
+  image: string;
+  imageRef: string;
+}
+
+export interface PodRuntime {
+  sandboxReady: boolean;
+  podIP?: string;
+  hostIP: string;
+  startTime?: string;
+  /** Latest and previous instance of each container by name. */
+  containers: Map<string, { latest: RuntimeContainer; previous?: RuntimeContainer }>;
+  /** Why a container is not running yet (image pull errors, back-off, env errors). */
+  waiting: Map<string, { reason: string; message: string }>;
+}
+
+function terminated(c: RuntimeContainer): Obj {
+  const reason = c.reason === 'OOMKilled' ? 'OOMKilled' : c.exitCode === 0 ? 'Completed' : 'Error';
+  return { terminated: { exitCode: c.exitCode ?? 0, reason, ...(c.message ? { message: c.message } : {}), startedAt: c.startedAt ?? null, finishedAt: c.finishedAt ?? null, containerID: `containerd://${c.id}` } };
+}
+
+function containerStatus(spec: Obj, rt: PodRuntime, isInit: boolean): Obj {
+  const entry = rt.containers.get(spec.name);
+  const wait = rt.waiting.get(spec.name);
+  const latest = entry?.latest;
+  let state: Obj;
+  if (wait) state = { waiting: wait };
+  else if (!latest) state = { waiting: { reason: rt.sandboxReady ? 'ContainerCreating' : 'PodInitializing' } };
+  else if (latest.state === 'CONTAINER_RUNNING') state = { running: { startedAt: latest.startedAt } };
+  else if (latest.state === 'CONTAINER_EXITED') state = terminated(latest);
+  else state = { waiting: { reason: 'ContainerCreating' } };
+  const lastState = entry?.previous && entry.previous.state === 'CONTAINER_EXITED' ? terminated(entry.previous) : {};
+  const running = !!state.running;
+  return {
+    name: spec.name, state, lastState,
+    ready: isInit ? latest?.state === 'CONTAINER_EXITED' && latest.exitCode === 0 : running,
+    restartCount: latest?.attempt ?? 0, image: spec.image, imageID: latest?.imageRef ?? '',
+    ...(latest ? { containerID: `containerd://${latest.id}` } : {}), started: running,
+  };
+}
+
+export function computeStatus(pod: Obj, rt: PodRuntime, old: Obj, now: string): Obj {
+  const spec = pod.spec ?? {};
+  const init = (spec.initContainers ?? []).map((c: Obj) => containerStatus(c, rt, true));
+  const app = (spec.containers ?? []).map((c: Obj) => containerStatus(c, rt, false));
+  const initDone = init.every((s: Obj) => s.state.terminated?.exitCode === 0);
+  const policy = spec.restartPolicy ?? 'Always';
+  let phase = 'Pending';
+  const term = app.map((s: Obj) => s.state.terminated);
+  const initFailed = init.some((s: Obj) => s.state.terminated && s.state.terminated.exitCode !== 0) && policy === 'Never';
+  if (initFailed) phase = 'Failed';
+  else if (initDone && app.some((s: Obj) => s.state.running)) phase = 'Running';
+  else if (initDone && app.length && term.every(Boolean)) {
+    const allOk = term.every((t: Obj) => t.exitCode === 0);
+    if (policy === 'Never') phase = allOk ? 'Succeeded' : 'Failed';
+    else if (policy === 'OnFailure' && allOk) phase = 'Succeeded';
+    else phase = 'Running';
+  }
+  if (old.phase === 'Succeeded' || old.phase === 'Failed') phase = old.phase;
+  const allReady = app.length > 0 && app.every((s: Obj) => s.ready);
+  const cond = (type: string, ok: boolean, reason?: string): Obj => {
+    const prev = (old.conditions ?? []).find((c: Obj) => c.type === type);
+    const status = ok ? 'True' : 'False';
+    return { type, status, lastProbeTime: null, lastTransitionTime: prev && prev.status === status ? prev.lastTransitionTime : now, ...(reason && !ok ? { reason } : {}) };
+  };
+  const conditions = [
+    cond('PodReadyToStartContainers', rt.sandboxReady),
+    cond('Initialized', initDone, 'ContainersNotInitialized'),
+    cond('Ready', allReady && phase === 'Running', 'ContainersNotReady'),
+    cond('ContainersReady', allReady, 'ContainersNotReady'),
+    cond('PodScheduled', true),
+  ];
+  return {
+    ...old,
+    phase, conditions,
+    hostIP: rt.hostIP, hostIPs: [{ ip: rt.hostIP }],
+    ...(rt.podIP ? { podIP: rt.podIP, podIPs: [{ ip: rt.podIP }] } : {}),
+    startTime: old.startTime ?? rt.startTime ?? now,
+    ...(init.length ? { initContainerStatuses: init } : {}),
+    containerStatuses: app,
+  };
+}

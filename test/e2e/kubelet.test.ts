@@ -1,0 +1,267 @@
+// The kubelet end to end on `skiff sandbox up --nodes 2`, driven by real kubectl: pods run
+// under containerd with env and files from ConfigMaps, Secrets and the downward API, shared
+// emptyDirs, init containers in order, restart policies with back-off, image errors, OOM
+// kills, graceful deletion, adoption after an agent is killed, and a push channel that never
+// hands a node another node's Secret.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { ROOT, SKIFF } from '../helpers/server.ts';
+import { loadState, restartAgent, type SandboxState } from '../../agent/sandbox/sandbox.ts';
+
+const NAME = 'kube';
+let s: SandboxState;
+const skiff = (args: string[], opts: { input?: string } = {}) => execa(SKIFF, args, { reject: false, all: true, input: opts.input, timeout: 120_000 });
+const k = (args: string[], input?: string) => skiff(['sandbox', 'kubectl', '--name', NAME, '--', ...args], { input });
+const onNode = (node: string, cmd: string[]) => skiff(['sandbox', 'exec', '--name', NAME, node, '--', ...cmd]);
+const json = async (args: string[]) => JSON.parse(String((await k([...args, '-o', 'json'])).stdout));
+
+async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try { const v = await fn(); if (v) return v as T; } catch (e) { last = e; }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+const podIP = (name: string) => until(`${name} running with an IP`, async () => {
+  const p = await json(['get', 'pod', name]);
+  return p.status?.phase === 'Running' && p.status.podIP ? p.status.podIP as string : undefined;
+});
+const httpGet = async (node: string, url: string) => String((await onNode(node, ['busybox', 'wget', '-q', '-O', '-', url])).stdout);
+
+before(async () => {
+  const up = await skiff(['sandbox', 'up', '--name', NAME, '--nodes', '2']);
+  assert.equal(up.exitCode, 0, up.all);
+  s = loadState(NAME)!;
+});
+after(async () => { await skiff(['sandbox', 'down', '--name', NAME]); });
+
+test('a busybox httpd pod runs and serves HTTP to its node; env and files come from ConfigMap, Secret and fieldRefs', async () => {
+  const apply = await k(['apply', '-f', '-'], `
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg}
+data: {greeting: hello, page.html: "<h1>v1</h1>"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: sec}
+stringData: {password: s3cret}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, labels: {app: web, tier: front}}
+spec:
+  nodeName: node2
+  containers:
+  - name: httpd
+    image: skiff.local/busybox:1.36
+    command: ["sh", "-c", "echo \\"$GREETING $PASSWORD $POD_NAME $POD_NS $NODE $POD_IP $(GREETING)x\\" > /var/www/env.txt; exec httpd -f -p 80 -h /var/www"]
+    env:
+    - {name: GREETING, valueFrom: {configMapKeyRef: {name: cfg, key: greeting}}}
+    - {name: PASSWORD, valueFrom: {secretKeyRef: {name: sec, key: password}}}
+    - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+    - {name: POD_NS, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}
+    - {name: NODE, valueFrom: {fieldRef: {fieldPath: spec.nodeName}}}
+    - {name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}
+    volumeMounts:
+    - {name: conf, mountPath: /var/www/conf}
+    - {name: secret, mountPath: /var/www/secret}
+    - {name: info, mountPath: /var/www/info}
+  volumes:
+  - {name: conf, configMap: {name: cfg}}
+  - {name: secret, secret: {secretName: sec}}
+  - name: info
+    downwardAPI:
+      items: [{path: labels, fieldRef: {fieldPath: metadata.labels}}]
+`);
+  assert.equal(apply.exitCode, 0, apply.all);
+  const ip = await podIP('web');
+  assert.match(ip, /^10\.244\.2\.\d+$/);
+  const env = await until('env.txt', async () => (await httpGet('node2', `http://${ip}/env.txt`)) || undefined);
+  assert.equal(env.trim(), `hello s3cret web default node2 ${ip} hellox`);
+  assert.equal(await httpGet('node2', `http://${ip}/conf/greeting`), 'hello');
+  assert.equal(await httpGet('node2', `http://${ip}/secret/password`), 's3cret');
+  assert.match(await httpGet('node2', `http://${ip}/info/labels`), /app="web"\ntier="front"/);
+  const pod = await json(['get', 'pod', 'web']);
+  assert.equal(pod.status.hostIP, s.nodes[1].ip);
+  assert.equal(pod.status.qosClass, 'BestEffort');
+  assert.deepEqual(pod.status.conditions.filter((c: any) => c.status === 'True').map((c: any) => c.type).sort(), ['ContainersReady', 'Initialized', 'PodReadyToStartContainers', 'PodScheduled', 'Ready']);
+  assert.match(pod.status.containerStatuses[0].containerID, /^containerd:\/\//);
+  const table = String((await k(['get', 'pod', 'web', '-o', 'wide'])).stdout);
+  assert.match(table, /web\s+1\/1\s+Running\s+0\s+\S+\s+10\.244\.2\.\d+\s+node2/);
+
+  // A changed ConfigMap reaches the mounted file in the running container.
+  await k(['patch', 'configmap', 'cfg', '-p', '{"data":{"greeting":"updated"}}']);
+  await until('updated file', async () => (await httpGet('node2', `http://${ip}/conf/greeting`)) === 'updated', 30_000);
+  assert.equal(JSON.parse(String((await k(['get', 'pod', 'web', '-o', 'json'])).stdout)).status.containerStatuses[0].restartCount, 0, 'no restart for a ConfigMap change');
+});
+
+test('two containers share an emptyDir; init containers run in order before them', async () => {
+  await k(['apply', '-f', '-'], `
+apiVersion: v1
+kind: Pod
+metadata: {name: shared}
+spec:
+  nodeName: node1
+  initContainers:
+  - {name: first, image: skiff.local/busybox:1.36, command: ["sh", "-c", "echo first > /data/order"], volumeMounts: [{name: data, mountPath: /data}]}
+  - {name: second, image: skiff.local/busybox:1.36, command: ["sh", "-c", "echo second >> /data/order"], volumeMounts: [{name: data, mountPath: /data}]}
+  containers:
+  - {name: writer, image: skiff.local/busybox:1.36, command: ["sh", "-c", "while true; do date +%s > /data/now; sleep 1; done"], volumeMounts: [{name: data, mountPath: /data}]}
+  - {name: server, image: skiff.local/busybox:1.36, command: ["httpd", "-f", "-p", "8080", "-h", "/data"], volumeMounts: [{name: data, mountPath: /data}]}
+  volumes: [{name: data, emptyDir: {}}]
+`);
+  const ip = await podIP('shared');
+  assert.equal(await until('order', async () => (await httpGet('node1', `http://${ip}:8080/order`)) || undefined), 'first\nsecond');
+  const now = await until('now', async () => (await httpGet('node1', `http://${ip}:8080/now`)) || undefined);
+  assert.ok(Math.abs(Number(now) - Date.now() / 1000) < 30, 'the writer writes what the server serves');
+  const pod = await json(['get', 'pod', 'shared']);
+  assert.deepEqual(pod.status.initContainerStatuses.map((c: any) => [c.name, c.state.terminated?.reason]), [['first', 'Completed'], ['second', 'Completed']]);
+  assert.match(String((await k(['get', 'pod', 'shared'])).stdout), /shared\s+2\/2\s+Running/);
+});
+
+test('restart policies: Always restarts with back-off, OnFailure and Never stop; image and memory failures are reported', async () => {
+  await k(['apply', '-f', '-'], `
+apiVersion: v1
+kind: Pod
+metadata: {name: crash}
+spec:
+  nodeName: node1
+  containers: [{name: c, image: skiff.local/busybox:1.36, command: ["sh", "-c", "echo boom; exit 3"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: onfailure}
+spec:
+  nodeName: node1
+  restartPolicy: OnFailure
+  containers: [{name: c, image: skiff.local/busybox:1.36, command: ["sh", "-c", "test -f /data/again && exit 0; touch /data/again; exit 1"], volumeMounts: [{name: data, mountPath: /data}]}]
+  volumes: [{name: data, emptyDir: {}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: never}
+spec:
+  nodeName: node2
+  restartPolicy: Never
+  containers: [{name: c, image: skiff.local/busybox:1.36, command: ["sh", "-c", "exit 7"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: noimage}
+spec:
+  nodeName: node2
+  containers: [{name: c, image: skiff.local/not-there:1}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: hog}
+spec:
+  nodeName: node2
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: skiff.local/busybox:1.36
+    command: ["sh", "-c", "a=$(head -c 104857600 /dev/zero | tr '\\\\000' a); echo done"]
+    resources: {limits: {memory: 32Mi}}
+`);
+  const crash = await until('CrashLoopBackOff', async () => {
+    const p = await json(['get', 'pod', 'crash']);
+    const c = p.status?.containerStatuses?.[0];
+    return c?.restartCount >= 1 && c.state?.waiting?.reason === 'CrashLoopBackOff' ? c : undefined;
+  });
+  assert.equal(crash.lastState.terminated.exitCode, 3);
+  assert.equal(crash.lastState.terminated.reason, 'Error');
+  assert.match(crash.state.waiting.message, /back-off \d+s restarting failed container=c/);
+  const on = await until('OnFailure succeeds on the second run', async () => {
+    const p = await json(['get', 'pod', 'onfailure']);
+    return p.status?.phase === 'Succeeded' ? p : undefined;
+  });
+  assert.equal(on.status.containerStatuses[0].restartCount, 1);
+  const nv = await until('Never fails', async () => { const p = await json(['get', 'pod', 'never']); return p.status?.phase === 'Failed' ? p : undefined; });
+  assert.equal(nv.status.containerStatuses[0].state.terminated.exitCode, 7);
+  assert.equal(nv.status.containerStatuses[0].restartCount, 0);
+  const img = await until('image pull error', async () => {
+    const p = await json(['get', 'pod', 'noimage']);
+    const r = p.status?.containerStatuses?.[0]?.state?.waiting?.reason;
+    return r === 'ErrImagePull' || r === 'ImagePullBackOff' ? r : undefined;
+  });
+  assert.match(img, /ErrImagePull|ImagePullBackOff/);
+  const oom = await until('OOMKilled', async () => {
+    const p = await json(['get', 'pod', 'hog']);
+    return p.status?.containerStatuses?.[0]?.state?.terminated;
+  });
+  assert.equal(oom.reason, 'OOMKilled');
+  const table = String((await k(['get', 'pods'])).stdout);
+  assert.match(table, /never\s+0\/1\s+Error/);
+  assert.match(table, /onfailure\s+0\/1\s+Completed/);
+  assert.match(table, /hog\s+0\/1\s+OOMKilled/);
+});
+
+test('deletion stops the containers within the grace period and removes the pod', async () => {
+  await k(['apply', '-f', '-'], `
+apiVersion: v1
+kind: Pod
+metadata: {name: graceful}
+spec:
+  nodeName: node1
+  terminationGracePeriodSeconds: 5
+  containers: [{name: c, image: skiff.local/busybox:1.36, command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"]}]
+`);
+  const ip = await podIP('graceful');
+  const t0 = Date.now();
+  const del = await k(['delete', 'pod', 'graceful', '--timeout=60s']);
+  assert.equal(del.exitCode, 0, del.all);
+  assert.ok(Date.now() - t0 < 20_000, 'TERM was honoured well within the grace period');
+  assert.match(String((await k(['get', 'pod', 'graceful'])).all), /NotFound/);
+  const links = String((await onNode('node1', ['ip', '-br', 'addr'])).stdout);
+  assert.ok(!links.includes(ip + '/'), 'the pod address is gone');
+});
+
+test('after kill -9 of the agent the new one adopts the running pods without restarting them', async () => {
+  const before = await json(['get', 'pod', 'web']);
+  const id = before.status.containerStatuses[0].containerID;
+  await restartAgent(NAME, 'node2');
+  await new Promise((r) => setTimeout(r, 8000));
+  const after = await json(['get', 'pod', 'web']);
+  assert.equal(after.status.containerStatuses[0].containerID, id, 'same container');
+  assert.equal(after.status.containerStatuses[0].restartCount, 0);
+  assert.equal(after.status.phase, 'Running');
+  const ip = after.status.podIP;
+  assert.match(await httpGet('node2', `http://${ip}/conf/greeting`), /updated/);
+});
+
+test("the push channel never sends a node another node's pods or Secrets", async () => {
+  await k(['apply', '-f', '-'], `
+apiVersion: v1
+kind: Secret
+metadata: {name: only-node1}
+stringData: {k: v}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: uses-secret}
+spec:
+  nodeName: node1
+  containers: [{name: c, image: skiff.local/busybox:1.36, command: ["sleep", "3600"], env: [{name: X, valueFrom: {secretKeyRef: {name: only-node1, key: k}}}]}]
+`);
+  await podIP('uses-secret');
+  const dump = async (node: string) => {
+    const n = s.nodes.find((x) => x.name === node)!;
+    const r = await onNode(node, [join(ROOT, 'node_modules/.bin/node'), '--disable-warning=ExperimentalWarning', join(ROOT, 'test/helpers/channel-dump.ts'), join(s.dir, n.name, 'credentials.json'), `${s.nodes[0].ip}:6444`, node]);
+    return JSON.parse(String(r.stdout));
+  };
+  const n1 = await dump('node1'), n2 = await dump('node2');
+  assert.ok(n1.secrets.includes('default/only-node1'));
+  assert.ok(!n2.secrets.includes('default/only-node1'), "node2 never receives node1's secret");
+  assert.ok(n2.secrets.includes('default/sec'), 'node2 gets the secret its own pod uses');
+  assert.ok(n1.pods.includes('default/uses-secret') && !n2.pods.includes('default/uses-secret'));
+  assert.ok(!n1.pods.includes('default/web'));
+  // And a node's credential cannot subscribe as another node.
+  const stolen = await onNode('node2', [join(ROOT, 'node_modules/.bin/node'), '--disable-warning=ExperimentalWarning', join(ROOT, 'test/helpers/channel-dump.ts'), join(s.dir, 'node2', 'credentials.json'), `${s.nodes[0].ip}:6444`, 'node1']);
+  assert.match(String(stolen.all), /may not watch node node1/);
+});
