@@ -11,6 +11,7 @@ import { expandCommand, resolveEnv, EnvError } from './env.ts';
 import { computeStatus, type PodRuntime, type RuntimeContainer } from './status.ts';
 import { LABEL, containerConfig, sandboxConfig, type NodeSettings } from './pod-spec.ts';
 import { prepareVolume, removePodVolumes, VolumeError } from './volumes.ts';
+import { Prober } from './prober.ts';
 
 type Obj = Record<string, any>;
 
@@ -59,9 +60,16 @@ export class Kubelet {
   private timer: NodeJS.Timeout | null = null;
   private deleting = new Set<string>();
   syncs = 0;
+  private prober = new Prober();
 
   constructor(o: KubeletOptions) {
     this.o = o;
+    // A failed liveness or startup probe kills the container; the next sync restarts it per policy.
+    this.prober.onUnhealthy = (id, kind, message) => {
+      this.o.log(`container ${id.slice(0, 12)}: ${message}; killing it`);
+      void this.o.cri.stopContainer(id, 2).catch(() => {}).finally(() => this.kick());
+    };
+    this.prober.onChange = () => this.kick();
     this.node = { nodeName: o.nodeName, clusterDNS: o.clusterDNS ?? '10.96.0.10', clusterDomain: o.clusterDomain ?? 'cluster.local', logRoot: join(o.dataDir, 'pods-logs'), hostResolv: hostResolv() };
     mkdirSync(this.node.logRoot, { recursive: true });
   }
@@ -91,6 +99,7 @@ export class Kubelet {
     const slot = (uid: string) => { let e = byUid.get(uid); if (!e) byUid.set(uid, (e = { sandboxes: [], containers: [] })); return e; };
     for (const s of sandboxes) slot(s.labels?.[LABEL.podUid] ?? s.metadata?.uid ?? '').sandboxes.push(s);
     for (const c of containers) slot(c.labels?.[LABEL.podUid] ?? '').containers.push(c);
+    this.prober.prune(new Set(containers.filter((c) => c.state === 'CONTAINER_RUNNING').map((c) => c.id)));
     const desired = [...this.o.state.pods.values()];
     const wanted = new Set(desired.map((p) => p.metadata.uid));
     await Promise.all(desired.map((p) => this.syncPod(p, byUid.get(p.metadata.uid) ?? { sandboxes: [], containers: [] })
@@ -246,6 +255,13 @@ export class Kubelet {
         for (const o of older.slice(1)) await this.o.cri.removeContainer(o.id).catch(() => {});
         if (!latest) { await runOne(c, 0, false); continue; }
         if (latest.state === 'CONTAINER_CREATED') { await this.o.cri.startContainer(latest.id).catch(() => {}); continue; }
+        if (latest.state === 'CONTAINER_RUNNING') {
+          this.prober.ensure(latest.id, c, { podIP: podIP ?? '', container: c, exec: async (cmd, t) => {
+            const r = await this.o.cri.execSync(latest.id, cmd, t);
+            return { exitCode: r.exit_code, output: Buffer.concat([r.stdout ?? Buffer.alloc(0), r.stderr ?? Buffer.alloc(0)]).toString() };
+          } });
+          continue;
+        }
         if (latest.state !== 'CONTAINER_EXITED') continue;
         const d = await this.containerDetail(latest);
         if (policy === 'Always' || (policy === 'OnFailure' && d.exitCode !== 0)) await this.restart(pod, c, d, runOne, uid);
@@ -295,9 +311,14 @@ export class Kubelet {
       if (!e) byName.set(name, { latest: await this.containerDetail(c) });
       else if (!e.previous) e.previous = await this.containerDetail(c);
     }
+    const ready = new Map<string, boolean>(), started = new Map<string, boolean>();
+    for (const c of pod.spec?.containers ?? []) {
+      const l = byName.get(c.name)?.latest;
+      if (l?.state === 'CONTAINER_RUNNING') { ready.set(c.name, this.prober.ready(l.id, c)); started.set(c.name, this.prober.started(l.id, c)); }
+    }
     const runtime: PodRuntime = {
       sandboxReady: rt.sandboxes.some((s) => s.state === 'SANDBOX_READY'), podIP, hostIP: this.o.nodeIP,
-      startTime: undefined, containers: byName, waiting: this.waiting.get(uid) ?? new Map(),
+      startTime: undefined, containers: byName, waiting: this.waiting.get(uid) ?? new Map(), ready, started,
     };
     const status = computeStatus(pod, runtime, pod.status ?? {}, nowIso());
     const comparable = JSON.stringify({ ...status, conditions: status.conditions.map((c: Obj) => ({ ...c, lastTransitionTime: undefined })) });

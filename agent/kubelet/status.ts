@@ -26,6 +26,9 @@ export interface PodRuntime {
   containers: Map<string, { latest: RuntimeContainer; previous?: RuntimeContainer }>;
   /** Why a container is not running yet (image pull errors, back-off, env errors). */
   waiting: Map<string, { reason: string; message: string }>;
+  /** Probe verdicts for running containers (absent = no probe = ready/started). */
+  ready?: Map<string, boolean>;
+  started?: Map<string, boolean>;
 }
 
 function terminated(c: RuntimeContainer): Obj {
@@ -47,9 +50,9 @@ function containerStatus(spec: Obj, rt: PodRuntime, isInit: boolean): Obj {
   const running = !!state.running;
   return {
     name: spec.name, state, lastState,
-    ready: isInit ? latest?.state === 'CONTAINER_EXITED' && latest.exitCode === 0 : running,
+    ready: isInit ? latest?.state === 'CONTAINER_EXITED' && latest.exitCode === 0 : running && (rt.ready?.get(spec.name) ?? true),
     restartCount: latest?.attempt ?? 0, image: spec.image, imageID: latest?.imageRef ?? '',
-    ...(latest ? { containerID: `containerd://${latest.id}` } : {}), started: running,
+    ...(latest ? { containerID: `containerd://${latest.id}` } : {}), started: running && (rt.started?.get(spec.name) ?? true),
   };
 }
 
@@ -60,16 +63,19 @@ export function computeStatus(pod: Obj, rt: PodRuntime, old: Obj, now: string): 
   const initDone = init.every((s: Obj) => s.state.terminated?.exitCode === 0);
   const policy = spec.restartPolicy ?? 'Always';
   let phase = 'Pending';
-  const term = app.map((s: Obj) => s.state.terminated);
-  const initFailed = init.some((s: Obj) => s.state.terminated && s.state.terminated.exitCode !== 0) && policy === 'Never';
+  // Phase follows what ran, not the waiting reasons shown on top of it.
+  const latest = (spec.containers ?? []).map((c: Obj) => rt.containers.get(c.name)?.latest);
+  const initFailed = policy === 'Never' && (spec.initContainers ?? []).some((c: Obj) => {
+    const l = rt.containers.get(c.name)?.latest;
+    return l?.state === 'CONTAINER_EXITED' && l.exitCode !== 0;
+  });
   if (initFailed) phase = 'Failed';
-  else if (initDone && app.some((s: Obj) => s.state.running)) phase = 'Running';
-  else if (initDone && app.length && term.every(Boolean)) {
-    const allOk = term.every((t: Obj) => t.exitCode === 0);
+  else if (initDone && latest.length && latest.every((l: RuntimeContainer | undefined) => l?.state === 'CONTAINER_EXITED')) {
+    const allOk = latest.every((l: RuntimeContainer | undefined) => l!.exitCode === 0);
     if (policy === 'Never') phase = allOk ? 'Succeeded' : 'Failed';
     else if (policy === 'OnFailure' && allOk) phase = 'Succeeded';
     else phase = 'Running';
-  }
+  } else if (initDone && latest.some(Boolean)) phase = 'Running';
   if (old.phase === 'Succeeded' || old.phase === 'Failed') phase = old.phase;
   const allReady = app.length > 0 && app.every((s: Obj) => s.ready);
   const cond = (type: string, ok: boolean, reason?: string): Obj => {

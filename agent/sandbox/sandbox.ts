@@ -5,7 +5,8 @@
 // and a state file records each thing as it is made, so `down` removes exactly that, also after
 // a crash or a half-finished `up`.
 import { execa } from 'execa';
-import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { addBlackholes, addNetns, delNetns, inNetns, removeBlackholes, run, STATE_ROOT } from './host.ts';
@@ -91,15 +92,15 @@ export async function sandboxUp(o: UpOptions): Promise<SandboxState> {
     mkdirSync(dir, { recursive: true });
     // 3. The server on the first node, then an agent on every node.
     const first = s.nodes[0];
-    const spawn = (role: string, ns: string, args: string[]) => spawnIn(s, role, ns, args);
+    const start = (role: string, ns: string, args: string[]) => spawnIn(s, role, ns, args);
     s.server = `https://${first.ip}:6443`;
-    spawn('server', first.ns, ['server', '--data-dir', join(dir, 'server'), '--bind-address', first.ip, '--secure-port', '6443', '--write-kubeconfig', s.kubeconfig]);
+    start('server', first.ns, ['server', '--data-dir', join(dir, 'server'), '--bind-address', first.ip, '--secure-port', '6443', '--write-kubeconfig', s.kubeconfig]);
     save(s);
     const tokenFile = join(dir, 'server', 'token');
     await waitFor(async () => existsSync(tokenFile) && (await inNetns(first.ns, 'kubectl', ['--kubeconfig', s.kubeconfig, 'get', '--raw', '/readyz'])).exitCode === 0, 60_000, 'the server');
     log(`server up at ${s.server}`);
     const token = readFileSync(tokenFile, 'utf8').trim();
-    for (const n of s.nodes) spawn(`agent-${n.name}`, n.ns, agentArgs(s, n, token));
+    for (const n of s.nodes) start(`agent-${n.name}`, n.ns, agentArgs(s, n, token));
     await waitFor(async () => {
       const r = await inNetns(first.ns, 'kubectl', ['--kubeconfig', s.kubeconfig, 'get', 'nodes', '-o', 'json']);
       if (r.exitCode !== 0) return false;
@@ -115,9 +116,11 @@ export async function sandboxUp(o: UpOptions): Promise<SandboxState> {
 }
 
 function spawnIn(s: SandboxState, role: string, ns: string, args: string[]) {
-  const out = createWriteStream(join(s.dir, `${role}.log`), { flags: 'a' });
-  const p = execa('nsenter', [`--net=/run/netns/${ns}`, SKIFF, ...args], { detached: true, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', reject: false, cleanup: false });
-  p.stdout?.pipe(out); p.stderr?.pipe(out);
+  // The log file itself is the child's stdout/stderr: a pipe would die with `sandbox up`, and
+  // the next line the daemon wrote would kill it with SIGPIPE.
+  const fd = openSync(join(s.dir, `${role}.log`), 'a');
+  const p = spawn('nsenter', [`--net=/run/netns/${ns}`, SKIFF, ...args], { detached: true, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
   p.unref();
   s.pids.push({ role, pid: p.pid! });
   save(s);

@@ -202,6 +202,57 @@ spec:
   assert.match(table, /hog\s+0\/1\s+OOMKilled/);
 });
 
+test('probes: liveness failure restarts the container; readiness drives Ready and comes back', async () => {
+  await k(['apply', '-f', '-'], `
+apiVersion: v1
+kind: Pod
+metadata: {name: live}
+spec:
+  nodeName: node1
+  containers:
+  - name: c
+    image: skiff.local/busybox:1.36
+    command: ["sh", "-c", "touch /tmp/healthy; sleep 2; rm /tmp/healthy; sleep 3600"]
+    livenessProbe: {exec: {command: [cat, /tmp/healthy]}, periodSeconds: 1, failureThreshold: 2}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: ready}
+spec:
+  nodeName: node2
+  containers:
+  - name: web
+    image: skiff.local/busybox:1.36
+    command: ["httpd", "-f", "-p", "8080", "-h", "/var/www"]
+    ports: [{name: http, containerPort: 8080}]
+    readinessProbe: {httpGet: {path: /ready.html, port: http}, periodSeconds: 1, failureThreshold: 1}
+  - name: helper
+    image: skiff.local/busybox:1.36
+    command: ["sh", "-c", "sleep 3600"]
+    volumeMounts: [{name: www, mountPath: /www}]
+  volumes: [{name: www, emptyDir: {}}]
+`);
+  const restarted = await until('liveness restart', async () => {
+    const p = await json(['get', 'pod', 'live']);
+    return (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 ? p : undefined;
+  }, 90_000);
+  assert.ok(restarted.status.containerStatuses[0].lastState.terminated, 'the killed instance is in lastState');
+  await podIP('ready');
+  const readyCond = async () => (await json(['get', 'pod', 'ready'])).status.conditions.find((c: any) => c.type === 'Ready').status;
+  await new Promise((r) => setTimeout(r, 2500));
+  assert.equal(await readyCond(), 'False', 'not ready while /ready.html is missing');
+  assert.match(String((await k(['get', 'pod', 'ready'])).stdout), /ready\s+1\/2\s+Running/);
+  const id = (await json(['get', 'pod', 'ready'])).status.containerStatuses.find((c: any) => c.name === 'web').containerID.slice(13);
+  const crictl = (args: string[]) => execa(join(ROOT, 'node_modules/.bin/node'), ['--disable-warning=ExperimentalWarning', '-e', `import('${join(ROOT, 'agent/cri/client.ts')}').then(async (m) => { const c = new m.CriClient('${join(s.dir, 'node2', 'containerd', 'containerd.sock')}'); await c.execSync('${id}', ${JSON.stringify(args)}, 5); c.close(); })`]);
+  await crictl(['sh', '-c', 'echo ok > /var/www/ready.html']);
+  await until('Ready=True', async () => (await readyCond()) === 'True', 20_000);
+  await crictl(['rm', '/var/www/ready.html']);
+  await until('Ready=False again', async () => (await readyCond()) === 'False', 20_000);
+  await crictl(['sh', '-c', 'echo ok > /var/www/ready.html']);
+  await until('Ready=True again', async () => (await readyCond()) === 'True', 20_000);
+  assert.equal((await json(['get', 'pod', 'ready'])).status.containerStatuses.find((c: any) => c.name === 'web').restartCount, 0, 'readiness never restarts');
+});
+
 test('deletion stops the containers within the grace period and removes the pod', async () => {
   await k(['apply', '-f', '-'], `
 apiVersion: v1

@@ -11,7 +11,6 @@ import { loadState, type SandboxState } from '../../agent/sandbox/sandbox.ts';
 import { blackholes, netnsList, STATE_ROOT } from '../../agent/sandbox/host.ts';
 import { mountsUnder, pidsMentioning } from '../../agent/sandbox/cleanup.ts';
 import { CriClient } from '../../agent/cri/client.ts';
-import { BUSYBOX_IMAGE } from '../../agent/images/builtin.ts';
 import { readdirSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { buildImage, layoutTar } from '../../agent/images/oci.ts';
@@ -82,24 +81,22 @@ test('skiff sandbox: up --nodes 3, pods through CRI, node credentials, down leav
     const renewed = JSON.parse(String((await k(['get', 'lease', 'node2', '-n', 'kube-node-lease', '-o', 'json'])).stdout));
     assert.notEqual(renewed.spec.renewTime, lease.spec.renewTime, 'the lease is renewed every 10 s');
 
-    // A pod sandbox through CRI on node3 serves HTTP to its node.
+    // A pod on node3 (sandbox and container made through CRI by its agent) serves HTTP to its node.
     const n3 = s!.nodes[2];
-    const cri = new CriClient(join(s!.dir, 'node3', 'containerd', 'containerd.sock'));
-    try {
-      const cfg = { metadata: { name: 'web', uid: 'u1', namespace: 'default', attempt: 0 }, hostname: 'web', log_directory: join(s!.dir, 'node3', 'logs'), linux: { cgroup_parent: '/skiff-e2e-node3/podu1' } };
-      const { pod_sandbox_id: id } = await cri.runPodSandbox(cfg);
-      const ip = (await cri.podSandboxStatus(id)).status.network.ip;
-      assert.match(ip, /^10\.244\.3\.\d+$/);
-      const { container_id: cid } = await cri.createContainer(id, { metadata: { name: 'httpd' }, image: { image: BUSYBOX_IMAGE }, command: ['httpd', '-f', '-p', '80', '-h', '/var/www'], log_path: 'httpd.log', linux: { resources: {} } }, cfg);
-      await cri.startContainer(cid);
-      let body = '';
-      for (let i = 0; i < 50 && !body; i++) {
-        body = String((await skiff(['sandbox', 'exec', '--name', 'e2e', 'node3', '--', 'busybox', 'wget', '-q', '-O', '-', `http://${ip}/`])).stdout);
-        if (!body) await new Promise((r) => setTimeout(r, 100));
-      }
-      assert.match(body, /skiff busybox httpd/);
-      assert.equal(n3.name, 'node3');
-    } finally { cri.close(); }
+    const made = await execa(SKIFF, ['sandbox', 'kubectl', '--name', 'e2e', '--', 'apply', '-f', '-'], { input: 'apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  nodeName: node3\n  containers: [{name: httpd, image: skiff.local/busybox:1.36, command: [httpd, -f, -p, "80", -h, /var/www]}]\n', reject: false, all: true });
+    assert.equal(made.exitCode, 0, made.all);
+    let ip = '';
+    for (let i = 0; i < 120 && !ip; i++) {
+      ip = String((await k(['get', 'pod', 'web', '-o', 'jsonpath={.status.podIP}'])).stdout);
+      if (!ip) await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.match(ip, /^10\.244\.3\.\d+$/);
+    let body = '';
+    for (let i = 0; i < 50 && !body; i++) {
+      body = String((await skiff(['sandbox', 'exec', '--name', 'e2e', n3.name, '--', 'busybox', 'wget', '-q', '-O', '-', `http://${ip}/`])).stdout);
+      if (!body) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.match(body, /skiff busybox httpd/);
 
     // Images: an OCI layout and a `docker save` archive imported on node1 are pulled by node2
     // through the server's registry; a truncated archive is refused and changes nothing.
