@@ -5,6 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { registryHosts, writeMirrors } from './images/mirror.ts';
 import { ChannelClient } from './channel.ts';
 import { Kubelet } from './kubelet/kubelet.ts';
+import { TunnelClient } from './tunnel.ts';
 import { join } from 'node:path';
 import { ApiClient, ApiStatusError } from './api.ts';
 import { joinCluster } from './join.ts';
@@ -139,10 +140,12 @@ export async function runAgent(cfg: AgentConfig, log: (s: string) => void = (s) 
   channel.start();
   const kubelet = new Kubelet({ nodeName: cfg.nodeName, nodeIP: facts.ip, dataDir: cfg.dataDir, cri: runtime.cri, api, state: channel.state, log });
   kubelet.start();
+  const tunnel = new TunnelClient(channelTarget, creds.ca, { node: cfg.nodeName, token: creds.token, logRoot: join(cfg.dataDir, 'pods-logs'), cri: runtime.cri, log });
+  tunnel.start();
   every(15_000, 'registry mirrors', syncMirrors);
   return {
     runtime, api,
-    async stop() { for (const t of timers) clearInterval(t); kubelet.stop(); channel.stop(); await runtime.stop(); api.close(); },
+    async stop() { for (const t of timers) clearInterval(t); kubelet.stop(); channel.stop(); tunnel.stop(); await runtime.stop(); api.close(); },
   };
 }
 

@@ -9,6 +9,7 @@ import { secretMatches } from '../server/join.ts';
 import { dnsSubdomainErrors } from './validate.ts';
 import { serveImages, serveRegistry } from '../registry/http.ts';
 import type { ImageStore } from '../registry/store.ts';
+import type { Tunnels } from '../channel/tunnel.ts';
 import { aggregatedDiscovery, AGGREGATED_TYPE, apiGroupList, apiResourceList, apiVersions } from './discovery.ts';
 import { buildOpenApi, type OpenApiIndex } from './openapi.ts';
 import { boolParam, decodeBody, intParam, mediaType, readBody, sendError, sendJson, wantsTable, warningHeaders } from './http.ts';
@@ -84,6 +85,8 @@ export class ApiServer {
   private watches = new Set<() => void>();
   /** Where agents find the push channel (set once it listens). */
   channelPort = 0;
+  /** The agents' reverse tunnels, for pods/log. */
+  tunnels: Tunnels | null = null;
 
   constructor(o: ApiServerOptions) {
     this.o = o;
@@ -275,8 +278,9 @@ export class ApiServer {
     if (r.namespaced && name && !ns) throw notFoundPath(req.url ?? '');
     const method = req.method ?? 'GET';
 
-    if (sub === 'log' || sub === 'exec' || sub === 'attach' || sub === 'portforward') {
-      throw serviceUnavailable(`${sub} for pod "${name}" is not available: no agent connection to the pod's node`);
+    if (sub === 'log' && method === 'GET') return this.podLog(req, res, route, q);
+    if (sub === 'exec' || sub === 'attach' || sub === 'portforward') {
+      throw serviceUnavailable(`${sub} for pod "${name}" is not supported by this server yet`);
     }
 
     if (method === 'GET') {
@@ -361,6 +365,38 @@ export class ApiServer {
       return this.respond(res, gone ? 200 : 202, obj, route, accept, ctx, q);
     }
     throw methodNotAllowed(`${method} is not supported`);
+  }
+
+  /** GET pods/NAME/log: asks the agent of the pod's node over its tunnel and streams the answer. */
+  private async podLog(req: IncomingMessage, res: ServerResponse, route: Route, q: URLSearchParams) {
+    const pod = await this.o.registry.get(route.res, route.namespace, route.name!);
+    const node = pod.spec?.nodeName;
+    if (!node) throw badRequest(`pod ${route.name} does not have a host assigned`);
+    const names = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].map((c: Obj) => c.name);
+    let container = q.get('container');
+    if (!container) {
+      if ((pod.spec?.containers ?? []).length !== 1) throw badRequest(`a container name must be specified for pod ${route.name}, choose one of: [${(pod.spec?.containers ?? []).map((c: Obj) => c.name).join(' ')}]`);
+      container = pod.spec.containers[0].name as string;
+    }
+    if (!names.includes(container)) throw badRequest(`container ${container} is not valid for pod ${route.name}`);
+    if (!this.tunnels?.connected(node)) throw serviceUnavailable(`no agent connection to node "${node}"`);
+    const stream = this.tunnels.request(node, {
+      type: 'logs', namespace: route.namespace, name: route.name, uid: pod.metadata.uid, container,
+      follow: boolParam(q, 'follow'), previous: boolParam(q, 'previous'), timestamps: boolParam(q, 'timestamps'),
+      tailLines: intParam(q, 'tailLines'), sinceSeconds: intParam(q, 'sinceSeconds'), sinceTime: q.get('sinceTime') ?? undefined, limitBytes: intParam(q, 'limitBytes'),
+    });
+    let started = false;
+    const begin = () => { if (!started) { started = true; res.writeHead(200, { 'Content-Type': 'text/plain', 'Transfer-Encoding': 'chunked' }); } };
+    stream.onData((b) => { begin(); res.write(b); });
+    req.on('close', () => stream.cancel());
+    try {
+      await stream.done;
+      begin();
+      res.end();
+    } catch (e) {
+      if (started) { res.end(); return; }
+      throw badRequest((e as Error).message);
+    }
   }
 
   private async watch(req: IncomingMessage, res: ServerResponse, route: Route, q: URLSearchParams, accept: string) {

@@ -9,6 +9,7 @@ import type { Ctx, Registry, WatchEventType } from '../api/registry.ts';
 import { ApiError } from '../api/status.ts';
 import type { TokenAuth } from '../api/auth.ts';
 import { podRefs } from './refs.ts';
+import { Tunnels } from './tunnel.ts';
 
 type Obj = Record<string, any>;
 const PROTO = fileURLToPath(new URL('./channel.proto', import.meta.url));
@@ -71,6 +72,7 @@ export class ChannelServer {
   readonly server = new grpc.Server();
   private streams = new Set<() => void>();
   port = 0;
+  readonly tunnels: Tunnels;
   private reg: Registry;
   private auth: TokenAuth;
   private tls: { cert: string; key: string };
@@ -79,7 +81,11 @@ export class ChannelServer {
     this.auth = auth;
     this.tls = tls;
     const pkg = loadChannelPackage();
-    this.server.addService(pkg.NodeChannel.service, { Watch: (call: grpc.ServerWritableStream<Obj, Obj>) => void this.watch(call) });
+    this.tunnels = new Tunnels(auth);
+    this.server.addService(pkg.NodeChannel.service, {
+      Watch: (call: grpc.ServerWritableStream<Obj, Obj>) => void this.watch(call),
+      Tunnel: (call: grpc.ServerDuplexStream<Obj, Obj>) => this.tunnels.handle(call),
+    });
   }
 
   async listen(host: string, port: number): Promise<number> {
@@ -90,6 +96,7 @@ export class ChannelServer {
 
   async close() {
     for (const s of [...this.streams]) s();
+    this.tunnels.close();
     await new Promise<void>((r) => this.server.tryShutdown(() => r()));
   }
 

@@ -253,6 +253,33 @@ spec:
   assert.equal((await json(['get', 'pod', 'ready'])).status.containerStatuses.find((c: any) => c.name === 'web').restartCount, 0, 'readiness never restarts');
 });
 
+test('kubectl logs: whole, --tail, --timestamps, --previous and -f, through the agent\'s tunnel', async () => {
+  await k(['apply', '-f', '-'], `
+apiVersion: v1
+kind: Pod
+metadata: {name: talker}
+spec:
+  nodeName: node2
+  containers:
+  - {name: c, image: skiff.local/busybox:1.36, command: ["sh", "-c", "for i in 1 2 3; do echo line $i; done; echo oops >&2; i=4; while true; do sleep 1; echo tick $i; i=$((i+1)); done"]}
+`);
+  await podIP('talker');
+  const logs = await until('logs', async () => { const r = await k(['logs', 'talker']); return String(r.stdout).includes('oops') ? String(r.stdout) : undefined; });
+  assert.match(logs, /^line 1\nline 2\nline 3\noops\n/);
+  assert.equal(String((await k(['logs', 'talker', '--tail=2'])).stdout).split('\n').length, 2);
+  assert.match(String((await k(['logs', 'talker', '--timestamps', '--tail=1'])).stdout), /^\d{4}-\d\d-\d\dT\S+ tick \d+$/);
+  const follow = execa(SKIFF, ['sandbox', 'kubectl', '--name', NAME, '--', 'logs', '-f', 'talker', '--tail=1'], { reject: false });
+  let seen = '';
+  follow.stdout!.on('data', (c: Buffer) => { seen += c.toString(); });
+  await until('two new lines while following', async () => (seen.match(/tick/g) ?? []).length >= 3, 15_000);
+  follow.kill();
+  await follow;
+  const prev = await until('previous instance of the crash pod', async () => { const r = await k(['logs', 'crash', '--previous']); return r.exitCode === 0 ? String(r.stdout) : undefined; });
+  assert.equal(prev, 'boom');
+  const bad = await k(['get', '--raw', '/api/v1/namespaces/default/pods/shared/log']);
+  assert.match(String(bad.all), /a container name must be specified for pod shared, choose one of: \[writer server\]/);
+});
+
 test('deletion stops the containers within the grace period and removes the pod', async () => {
   await k(['apply', '-f', '-'], `
 apiVersion: v1

@@ -131,3 +131,11 @@ test('file volumes and channel references', () => {
   assert.deepEqual([...refs.configMaps].sort(), ['ns/c1', 'ns/c2']);
   assert.deepEqual([...refs.secrets].sort(), ['ns/pull', 'ns/s1', 'ns/s2', 'ns/s3']);
 });
+
+test('CRI log lines: partial lines joined, timestamps on request, since filter', async () => {
+  const { formatLines } = await import('../../agent/kubelet/logs.ts');
+  const text = '2026-01-01T00:00:00.1Z stdout F hello\n2026-01-01T00:00:01.2Z stderr P part-\n2026-01-01T00:00:01.3Z stderr F one\n2026-01-01T00:00:02Z stdout F late\n2026-01-01T00:00:03Z stdout F unfinished-no-newline';
+  assert.deepEqual(formatLines(text, {}), { lines: ['hello\n', 'part-one\n', 'late\n'], rest: '2026-01-01T00:00:03Z stdout F unfinished-no-newline' });
+  assert.deepEqual(formatLines(text, { timestamps: true }).lines[0], '2026-01-01T00:00:00.1Z hello\n');
+  assert.deepEqual(formatLines(text, { since: Date.parse('2026-01-01T00:00:01.5Z') }).lines, ['late\n']);
+});

@@ -1,0 +1,65 @@
+// The agent end of the reverse tunnel: dials the server, says which node it is, and answers
+// requests coming down the stream (container logs), reconnecting with back-off.
+import * as grpc from '@grpc/grpc-js';
+import { loadChannelPackage } from '../controlplane/channel/server.ts';
+import { LogError, streamLogs, type LogRequest } from './kubelet/logs.ts';
+import type { CriClient } from './cri/client.ts';
+
+type Obj = Record<string, any>;
+
+export class TunnelClient {
+  private client: grpc.Client;
+  private call: grpc.ClientDuplexStream<Obj, Obj> | null = null;
+  private stopped = false;
+  private backoff = 500;
+  private active = new Map<string, { stop: boolean }>();
+  private o: { node: string; token: string; logRoot: string; cri: CriClient; log: (s: string) => void };
+
+  constructor(target: string, ca: string, o: TunnelClient['o']) {
+    const pkg = loadChannelPackage();
+    this.client = new pkg.NodeChannel(target, grpc.credentials.createSsl(Buffer.from(ca)), { 'grpc.ssl_target_name_override': 'kubernetes', 'grpc.default_authority': 'kubernetes', 'grpc.keepalive_time_ms': 30_000 });
+    this.o = o;
+  }
+
+  start() { this.connect(); }
+
+  private connect() {
+    if (this.stopped) return;
+    const md = new grpc.Metadata();
+    md.set('authorization', `Bearer ${this.o.token}`);
+    const call = (this.client as unknown as { Tunnel(md: grpc.Metadata): grpc.ClientDuplexStream<Obj, Obj> }).Tunnel(md);
+    this.call = call;
+    call.write({ kind: 'hello', node_name: this.o.node });
+    call.on('data', (f: Obj) => { this.backoff = 500; void this.handle(call, f); });
+    const retry = () => {
+      if (this.stopped || this.call !== call) return;
+      this.call = null;
+      setTimeout(() => this.connect(), this.backoff);
+      this.backoff = Math.min(this.backoff * 2, 10_000);
+    };
+    call.on('error', (e: grpc.ServiceError) => { if (e.code !== grpc.status.CANCELLED) this.o.log(`tunnel: ${e.details || e.message}`); retry(); });
+    call.on('end', retry);
+  }
+
+  private async handle(call: grpc.ClientDuplexStream<Obj, Obj>, f: Obj) {
+    if (f.kind === 'end') { const a = this.active.get(f.stream_id); if (a) a.stop = true; return; }
+    if (f.kind !== 'request') return;
+    const id = f.stream_id;
+    const state = { stop: false };
+    this.active.set(id, state);
+    try {
+      const req = JSON.parse(f.request_json);
+      if (req.type !== 'logs') throw new LogError(`unknown request "${req.type}"`);
+      const r = req as LogRequest & { type: string };
+      await streamLogs(this.o.logRoot, r, (s) => call.write({ stream_id: id, kind: 'data', data: Buffer.from(s) }), () => state.stop || this.stopped, async () => {
+        const { containers } = await this.o.cri.listContainers({ label_selector: { 'io.kubernetes.pod.uid': r.uid, 'io.kubernetes.container.name': r.container } });
+        return containers.some((c) => c.state === 'CONTAINER_RUNNING');
+      });
+      call.write({ stream_id: id, kind: 'end' });
+    } catch (e) {
+      call.write({ stream_id: id, kind: 'error', error: (e as Error).message });
+    } finally { this.active.delete(id); }
+  }
+
+  stop() { this.stopped = true; this.call?.end(); this.client.close(); }
+}
