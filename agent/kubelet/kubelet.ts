@@ -12,6 +12,7 @@ import { computeStatus, type PodRuntime, type RuntimeContainer } from './status.
 import { LABEL, containerConfig, sandboxConfig, type NodeSettings } from './pod-spec.ts';
 import { prepareVolume, removePodVolumes, VolumeError } from './volumes.ts';
 import { Prober } from './prober.ts';
+import { runProbe } from './probe.ts';
 
 type Obj = Record<string, any>;
 
@@ -291,7 +292,10 @@ export class Kubelet {
     this.deleting.add(uid);
     try {
       const grace = Math.max(0, Number(pod.metadata.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30));
-      await this.killPod(rt.sandboxes, rt.containers, grace);
+      const started = Date.now();
+      await this.preStop(pod, rt, grace);
+      const left = Math.max(0, grace - Math.ceil((Date.now() - started) / 1000));
+      await this.killPod(rt.sandboxes, rt.containers, left);
       removePodVolumes(podDir);
       const path = `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}`;
       await this.o.api.req('DELETE', path, { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0, preconditions: { uid } }).catch((e) => {
@@ -299,6 +303,23 @@ export class Kubelet {
       });
       this.forget(uid);
     } finally { this.deleting.delete(uid); }
+  }
+
+  /** preStop hooks of running containers (exec, httpGet, sleep), within the grace period. */
+  private async preStop(pod: Obj, rt: { sandboxes: Obj[]; containers: Obj[] }, graceSec: number) {
+    const hooks: Promise<unknown>[] = [];
+    const sandbox = rt.sandboxes.find((s) => s.state === 'SANDBOX_READY');
+    const podIP = sandbox ? this.sandboxIPs.get(sandbox.id) ?? '' : '';
+    for (const c of pod.spec?.containers ?? []) {
+      const h = c.lifecycle?.preStop;
+      const running = rt.containers.find((x) => x.state === 'CONTAINER_RUNNING' && (x.metadata?.name ?? x.labels?.[LABEL.container]) === c.name);
+      if (!h || !running) continue;
+      if (h.exec) hooks.push(this.o.cri.execSync(running.id, h.exec.command ?? [], Math.max(1, graceSec)).catch(() => {}));
+      else if (h.httpGet) hooks.push(runProbe({ httpGet: h.httpGet, timeoutSeconds: Math.max(1, graceSec) }, { podIP, container: c, exec: async () => ({ exitCode: 1, output: '' }) }));
+      else if (h.sleep) hooks.push(new Promise((r) => setTimeout(r, Math.min(graceSec, Number(h.sleep.seconds ?? 0)) * 1000)));
+    }
+    if (!hooks.length) return;
+    await Promise.race([Promise.all(hooks), new Promise((r) => setTimeout(r, graceSec * 1000))]);
   }
 
   private async report(pod: Obj, rt: { sandboxes: Obj[]; containers: Obj[] }, podIP: string | undefined) {

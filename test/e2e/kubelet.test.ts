@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { ROOT, SKIFF } from '../helpers/server.ts';
 import { loadState, restartAgent, type SandboxState } from '../../agent/sandbox/sandbox.ts';
@@ -288,13 +289,22 @@ metadata: {name: graceful}
 spec:
   nodeName: node1
   terminationGracePeriodSeconds: 5
-  containers: [{name: c, image: skiff.local/busybox:1.36, command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"]}]
+  containers:
+  - name: c
+    image: skiff.local/busybox:1.36
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"]
+    volumeMounts: [{name: out, mountPath: /out}]
+    lifecycle: {preStop: {exec: {command: ["sh", "-c", "echo prestop-ran > /out/hook"]}}}
+  volumes: [{name: out, hostPath: {path: /tmp/skiff-e2e-prestop, type: DirectoryOrCreate}}]
 `);
   const ip = await podIP('graceful');
+  await execa('rm', ['-f', '/tmp/skiff-e2e-prestop/hook']);
   const t0 = Date.now();
   const del = await k(['delete', 'pod', 'graceful', '--timeout=60s']);
   assert.equal(del.exitCode, 0, del.all);
   assert.ok(Date.now() - t0 < 20_000, 'TERM was honoured well within the grace period');
+  assert.equal(readFileSync('/tmp/skiff-e2e-prestop/hook', 'utf8').trim(), 'prestop-ran', 'preStop ran before the stop');
+  await execa('rm', ['-rf', '/tmp/skiff-e2e-prestop']);
   assert.match(String((await k(['get', 'pod', 'graceful'])).all), /NotFound/);
   const links = String((await onNode('node1', ['ip', '-br', 'addr'])).stdout);
   assert.ok(!links.includes(ip + '/'), 'the pod address is gone');
