@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { ContainerdSupervisor } from './containerd/supervisor.ts';
 import { CriClient } from './cri/client.ts';
 import { installCni } from './network/cni-install.ts';
+import { startCniServer } from './network/cni-server.ts';
 import { builtinImagesTar, PAUSE_IMAGE, BUSYBOX_IMAGE, BUSYBOX_LATEST } from './images/builtin.ts';
 
 export interface RuntimeOptions {
@@ -46,12 +47,16 @@ export async function startRuntime(o: RuntimeOptions): Promise<NodeRuntime> {
     }, o.wrap ?? []);
     supervisor.onLog = o.log ?? (() => {});
   }
-  installCni(cniBin, cniConf, { podCidr: o.podCidr, mtu: o.mtu ?? 1500, bridge: 'skiff0', dataDir: join(o.dataDir, 'cni', 'ipam') });
+  // The plugin's code runs in this process behind a socket when the caller is in the node's
+  // network namespace (the agent); a test wrapping containerd in nsenter uses the standalone one.
+  const cniSocket = o.wrap?.length ? undefined : join(o.dataDir, 'cni', 'cni.sock');
+  const cniServer = cniSocket ? await startCniServer(cniSocket) : null;
+  installCni(cniBin, cniConf, { podCidr: o.podCidr, mtu: o.mtu ?? 1500, bridge: 'skiff0', dataDir: join(o.dataDir, 'cni', 'ipam') }, cniSocket);
   await supervisor?.start();
   const cri = new CriClient(socket);
   await importImages(socket, await builtinImagesTar(o.imageCache), cri);
   return {
     cri, socket, supervisor,
-    async stop() { cri.close(); await supervisor?.stop(); },
+    async stop() { cri.close(); cniServer?.close(); await supervisor?.stop(); },
   };
 }

@@ -1,6 +1,7 @@
 // Installs the Skiff CNI plugin (a wrapper that runs it on the pinned Node) and the `loopback`
 // plugin containerd 1.6 always calls into the node's CNI bin dir, and writes the conflist.
-import { chmodSync, copyFileSync, mkdirSync, writeFileSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, renameSync, writeFileSync, readdirSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -23,10 +24,22 @@ NODE_COMPILE_CACHE=${cacheDir} exec ${join(ROOT, 'node_modules/.bin/node')} --di
 `;
 }
 
-export function installCni(binDir: string, confDir: string, s: CniSettings): void {
+/**
+ * Installs the plugin. With `socket`, the `skiff` binary is the small C client that asks the
+ * agent (cni-server.ts) and falls back to the standalone plugin (`skiff-node`) when the agent is
+ * not there; without a C compiler, the standalone plugin is installed as `skiff` directly.
+ */
+export function installCni(binDir: string, confDir: string, s: CniSettings, socket?: string): void {
   mkdirSync(binDir, { recursive: true });
   mkdirSync(confDir, { recursive: true });
-  writeFileSync(join(binDir, 'skiff'), wrapper(join(s.dataDir, '..', 'node-compile-cache')), { mode: 0o755 });
+  const standalone = wrapper(join(s.dataDir, '..', 'node-compile-cache'));
+  writeFileSync(join(binDir, 'skiff-node'), standalone, { mode: 0o755 });
+  let client = false;
+  if (socket) {
+    const r = spawnSync('gcc', ['-static', '-Os', '-s', `-DSOCKET="${socket}"`, `-DFALLBACK="${join(binDir, 'skiff-node')}"`, '-o', join(binDir, 'skiff.tmp'), join(ROOT, 'cni/client.c')], { encoding: 'utf8' });
+    if (r.status === 0) { renameSync(join(binDir, 'skiff.tmp'), join(binDir, 'skiff')); client = true; }
+  }
+  if (!client) writeFileSync(join(binDir, 'skiff'), standalone, { mode: 0o755 });
   copyFileSync(join(ROOT, 'cni/bin/loopback'), join(binDir, 'loopback'));
   chmodSync(join(binDir, 'loopback'), 0o755);
   // Only our network: a stale conflist from another plugin would win by name order.
