@@ -107,12 +107,12 @@ export class Kubelet {
       .catch((e) => this.o.log(`pod ${p.metadata.namespace}/${p.metadata.name}: ${(e as Error).message}`))));
     // Orphans: runtime pods nobody wants any more (only once the desired state is known).
     if (!this.o.state.synced) return;
-    for (const [uid, rt] of byUid) {
-      if (wanted.has(uid) || !uid) continue;
+    // In parallel: one slow stop must not hold up the others (or new pods).
+    await Promise.all([...byUid].filter(([uid]) => uid && !wanted.has(uid)).map(async ([uid, rt]) => {
       await this.killPod(rt.sandboxes, rt.containers, 2).catch((e) => this.o.log(`orphan ${uid}: ${(e as Error).message}`));
       removePodVolumes(join(this.o.dataDir, 'pods', uid));
       this.forget(uid);
-    }
+    }));
   }
 
   private forget(uid: string) {

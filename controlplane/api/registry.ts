@@ -398,6 +398,9 @@ export class Registry {
     if (res.kind === 'Pod' && o.spec?.nodeName && !['Succeeded', 'Failed'].includes(o.status?.phase)) {
       grace = opts.gracePeriodSeconds ?? o.spec.terminationGracePeriodSeconds ?? 30;
       if (o.metadata.deletionGracePeriodSeconds !== undefined) grace = Math.min(grace, o.metadata.deletionGracePeriodSeconds);
+      // A spec grace of 0 still lets the node stop the pod (as Kubernetes does, with 1 s); only
+      // an explicit gracePeriodSeconds=0 (force, or the agent's own confirmation) removes it at once.
+      if (grace === 0 && opts.gracePeriodSeconds !== 0) grace = 1;
     }
     const isNamespace = res.kind === 'Namespace' && (o.spec?.finalizers ?? []).length > 0;
     if (finalizers.length || grace > 0 || isNamespace) {
