@@ -1,7 +1,7 @@
 // etcd v3 backend through the etcd3 client: for clusters that outgrow one host, and for several
 // `skiff server` processes sharing one etcd. Writes are transactions guarded by mod_revision.
 import { readFileSync } from 'node:fs';
-import { Etcd3, type IKeyValue, type Watcher } from 'etcd3';
+import { Etcd3, type IKeyValue, type IRequestOp, type ITxnResponse, type Watcher } from 'etcd3';
 import {
   StoreError, prefixEnd,
   type KeyValue, type ListOptions, type ListResult, type Store, type WatchCallbacks, type WatchHandle,
@@ -89,21 +89,30 @@ export class EtcdStore implements Store {
     } catch (e) { return this.wrap(e); }
   }
 
-  async update(key: string, value: string, expectedModRevision: number): Promise<KeyValue> {
+  /**
+   * One write guarded by the key's mod revision (0: only that the key exists). A failed guard
+   * reads the key back to tell NotFound from Conflict.
+   */
+  private async guarded(key: string, expectedModRevision: number, op: IRequestOp): Promise<ITxnResponse> {
     const k = b(this.root + key);
+    const r = await this.client.kv.txn({
+      compare: expectedModRevision
+        ? [{ key: k, target: 'Mod', result: 'Equal', mod_revision: expectedModRevision }]
+        : [{ key: k, target: 'Create', result: 'Greater', create_revision: 0 }],
+      success: [op],
+      failure: [{ request_range: { key: k } }],
+    });
+    if (!r.succeeded) {
+      const cur = r.responses[0].response_range.kvs[0];
+      if (!cur) throw new StoreError('NotFound', `${key} not found`);
+      throw new StoreError('Conflict', `${key} was modified`, this.kv(cur));
+    }
+    return r;
+  }
+
+  async update(key: string, value: string, expectedModRevision: number): Promise<KeyValue> {
     try {
-      const r = await this.client.kv.txn({
-        compare: expectedModRevision
-          ? [{ key: k, target: 'Mod', result: 'Equal', mod_revision: expectedModRevision }]
-          : [{ key: k, target: 'Create', result: 'Greater', create_revision: 0 }],
-        success: [{ request_put: { key: k, value: b(value), prev_kv: true } }],
-        failure: [{ request_range: { key: k } }],
-      });
-      if (!r.succeeded) {
-        const cur = r.responses[0].response_range.kvs[0];
-        if (!cur) throw new StoreError('NotFound', `${key} not found`);
-        throw new StoreError('Conflict', `${key} was modified`, this.kv(cur));
-      }
+      const r = await this.guarded(key, expectedModRevision, { request_put: { key: b(this.root + key), value: b(value), prev_kv: true } });
       const prev = r.responses[0].response_put.prev_kv;
       const rev = Number(r.header.revision);
       return { key, value, createRevision: prev ? Number(prev.create_revision) : rev, modRevision: rev };
@@ -111,20 +120,8 @@ export class EtcdStore implements Store {
   }
 
   async delete(key: string, expectedModRevision: number): Promise<{ prev: KeyValue; revision: number }> {
-    const k = b(this.root + key);
     try {
-      const r = await this.client.kv.txn({
-        compare: expectedModRevision
-          ? [{ key: k, target: 'Mod', result: 'Equal', mod_revision: expectedModRevision }]
-          : [{ key: k, target: 'Create', result: 'Greater', create_revision: 0 }],
-        success: [{ request_delete_range: { key: k, prev_kv: true } }],
-        failure: [{ request_range: { key: k } }],
-      });
-      if (!r.succeeded) {
-        const cur = r.responses[0].response_range.kvs[0];
-        if (!cur) throw new StoreError('NotFound', `${key} not found`);
-        throw new StoreError('Conflict', `${key} was modified`, this.kv(cur));
-      }
+      const r = await this.guarded(key, expectedModRevision, { request_delete_range: { key: b(this.root + key), prev_kv: true } });
       const prev = r.responses[0].response_delete_range.prev_kvs[0];
       if (!prev) throw new StoreError('NotFound', `${key} not found`);
       return { prev: this.kv(prev), revision: Number(r.header.revision) };
