@@ -101,6 +101,8 @@ export class Kubelet {
     for (const s of sandboxes) slot(s.labels?.[LABEL.podUid] ?? s.metadata?.uid ?? '').sandboxes.push(s);
     for (const c of containers) slot(c.labels?.[LABEL.podUid] ?? '').containers.push(c);
     this.prober.prune(new Set(containers.filter((c) => c.state === 'CONTAINER_RUNNING').map((c) => c.id)));
+    const present = new Set(containers.map((c) => c.id));
+    for (const id of this.statusCache.keys()) if (!present.has(id)) this.statusCache.delete(id);
     const desired = [...this.o.state.pods.values()];
     const wanted = new Set(desired.map((p) => p.metadata.uid));
     await Promise.all(desired.map((p) => this.syncPod(p, byUid.get(p.metadata.uid) ?? { sandboxes: [], containers: [] })
@@ -152,8 +154,10 @@ export class Kubelet {
   }
 
   private async containerDetail(c: Obj): Promise<RuntimeContainer> {
+    // What ContainerStatus adds (start and exit times, exit code, reason) only changes with the
+    // state the relist already shows: ask again only when that state moved.
     const cached = this.statusCache.get(c.id);
-    if (cached && cached.state === 'CONTAINER_EXITED') return cached as RuntimeContainer;
+    if (cached && (cached.state === 'CONTAINER_EXITED' || cached.state === c.state)) return cached as RuntimeContainer;
     const st = (await this.o.cri.containerStatus(c.id)).status;
     const rc: RuntimeContainer = {
       name: c.metadata?.name ?? c.labels?.[LABEL.container], id: c.id, attempt: Number(c.metadata?.attempt ?? 0), state: st.state,

@@ -265,7 +265,7 @@ spec:
   - {name: c, image: skiff.local/busybox:1.36, command: ["sh", "-c", "for i in 1 2 3; do echo line $i; done; echo oops >&2; i=4; while true; do sleep 1; echo tick $i; i=$((i+1)); done"]}
 `);
   await podIP('talker');
-  const logs = await until('logs', async () => { const r = await k(['logs', 'talker']); return String(r.stdout).includes('oops') ? String(r.stdout) : undefined; });
+  const logs = await until('logs', async () => { const r = String((await k(['logs', 'talker'])).stdout); return r.includes('oops') && r.includes('tick 4') ? r : undefined; });
   // stdout and stderr are separate pipes: their lines interleave by arrival, each stream in order.
   assert.match(logs.split('\n').filter((l) => l !== 'oops').join('\n'), /^line 1\nline 2\nline 3\ntick 4/);
   assert.ok(logs.split('\n').includes('oops'), 'stderr is in the log');
