@@ -148,7 +148,3 @@ export async function runAgent(cfg: AgentConfig, log: (s: string) => void = (s) 
     async stop() { for (const t of timers) clearInterval(t); kubelet.stop(); channel.stop(); tunnel.stop(); await runtime.stop(); api.close(); },
   };
 }
-
-export function defaultImageCache(): string {
-  return existsSync('/var/lib/skiff') ? '/var/lib/skiff/images' : join('/var/lib/skiff', 'images');
-}

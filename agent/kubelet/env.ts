@@ -20,7 +20,7 @@ export function expand(s: string, vars: Map<string, string>): string {
   });
 }
 
-function fieldRef(pod: Obj, path: string, src: EnvSources): string {
+export function fieldRef(pod: Obj, path: string, src: Pick<EnvSources, 'podIP' | 'hostIP'>): string {
   const meta = pod.metadata ?? {};
   const m = path.match(/^metadata\.(labels|annotations)\['(.+)'\]$/);
   if (m) return meta[m[1]]?.[m[2]] ?? '';

@@ -7,7 +7,7 @@ import type { CriClient } from '../cri/client.ts';
 import { ApiStatusError, type ApiClient } from '../api.ts';
 import type { DesiredState } from '../channel.ts';
 import { Backoff } from './backoff.ts';
-import { expandCommand, resolveEnv, EnvError } from './env.ts';
+import { expandCommand, fieldRef, resolveEnv, EnvError } from './env.ts';
 import { computeStatus, type PodRuntime, type RuntimeContainer } from './status.ts';
 import { LABEL, containerConfig, sandboxConfig, type NodeSettings } from './pod-spec.ts';
 import { prepareVolume, removePodVolumes, VolumeError } from './volumes.ts';
@@ -138,12 +138,8 @@ export class Kubelet {
       pod, podIP, hostIP: this.o.nodeIP,
       configMap: (n: string) => this.o.state.configMaps.get(`${ns}/${n}`),
       secret: (n: string) => this.o.state.secrets.get(`${ns}/${n}`),
-      field: (path: string) => {
-        const m = pod.metadata;
-        const lab = path.match(/^metadata\.(labels|annotations)(?:\['(.+)'\])?$/);
-        if (lab) return lab[2] !== undefined ? (m[lab[1]]?.[lab[2]] ?? '') : Object.entries(m[lab[1]] ?? {}).map(([k, v]) => `${k}="${v}"`).join('\n');
-        return ({ 'metadata.name': m.name, 'metadata.namespace': m.namespace, 'metadata.uid': m.uid, 'spec.nodeName': pod.spec?.nodeName, 'status.podIP': podIP, 'status.hostIP': this.o.nodeIP } as Record<string, string | undefined>)[path] ?? '';
-      },
+      // Downward-API files: the same paths as env fieldRefs; an unsupported path gives an empty file.
+      field: (path: string) => { try { return fieldRef(pod, path, { podIP, hostIP: this.o.nodeIP }); } catch { return ''; } },
     };
   }
 

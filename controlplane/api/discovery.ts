@@ -2,7 +2,6 @@
 import { groups, groupVersion, type Resource } from './resources.ts';
 
 const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
-const verbsFor = (r: Resource) => (r.kind === 'Event' || r.kind === 'Endpoints' ? VERBS : VERBS);
 
 /** Subresources: what each answers with and which verbs it takes. */
 function subresourceInfo(r: Resource, sub: string): { kind: string; group: string; version: string; verbs: string[] } {
@@ -38,7 +37,7 @@ export function apiResourceList(group: string, version: string) {
   const resources: Record<string, unknown>[] = [];
   for (const r of g.resources) {
     resources.push({
-      name: r.plural, singularName: r.singular, namespaced: r.namespaced, kind: r.kind, verbs: verbsFor(r),
+      name: r.plural, singularName: r.singular, namespaced: r.namespaced, kind: r.kind, verbs: VERBS,
       ...(r.shortNames.length ? { shortNames: r.shortNames } : {}), ...(r.categories.length ? { categories: r.categories } : {}),
       storageVersionHash: Buffer.from(`${groupVersion(r)}/${r.kind}`).toString('base64').slice(0, 11),
     });
@@ -60,7 +59,7 @@ function discoveryGroup(group: string, version: string, resources: Resource[]) {
       version, freshness: 'Current',
       resources: resources.map((r) => ({
         resource: r.plural, responseKind: { group: r.group, version: r.version, kind: r.kind },
-        scope: r.namespaced ? 'Namespaced' : 'Cluster', singularResource: r.singular, verbs: verbsFor(r),
+        scope: r.namespaced ? 'Namespaced' : 'Cluster', singularResource: r.singular, verbs: VERBS,
         ...(r.shortNames.length ? { shortNames: r.shortNames } : {}), ...(r.categories.length ? { categories: r.categories } : {}),
         subresources: r.subresources.map((s) => {
           const info = subresourceInfo(r, s);

@@ -11,7 +11,7 @@ import {
 import { applyDefaults, generateJobSelector } from './defaults.ts';
 import { validateKind, validateMeta } from './validate.ts';
 import { checkSchema, pruneUnknown, type FieldProblem } from './schema/check.ts';
-import { matchFields, matchLabels, type FieldReq, type Requirement } from './selectors.ts';
+import { formatLabelSelector, matchFields, matchLabels, type FieldReq, type Requirement } from './selectors.ts';
 import { serverSideApply, trackUpdate } from './apply.ts';
 import { applyJsonPatch, applyMergePatch, strategicMerge, PatchError } from './patch.ts';
 
@@ -590,15 +590,6 @@ function randomSuffix(): string {
   return [...randomBytes(5)].map((b) => alphabet[b % alphabet.length]).join('');
 }
 
-function selectorString(sel: Obj | undefined): string {
-  const parts = Object.entries(sel?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
-  for (const r of sel?.matchExpressions ?? []) {
-    if (r.operator === 'Exists') parts.push(r.key);
-    else if (r.operator === 'DoesNotExist') parts.push(`!${r.key}`);
-    else parts.push(`${r.key} ${String(r.operator).toLowerCase()} (${(r.values ?? []).join(',')})`);
-  }
-  return parts.join(',');
-}
 
 export function toScale(res: Resource, o: Obj): Obj {
   const sel = res.kind === 'ReplicationController' ? { matchLabels: o.spec?.selector } : o.spec?.selector;
@@ -606,7 +597,7 @@ export function toScale(res: Resource, o: Obj): Obj {
     kind: 'Scale', apiVersion: 'autoscaling/v1',
     metadata: { name: o.metadata.name, namespace: o.metadata.namespace, uid: o.metadata.uid, resourceVersion: o.metadata.resourceVersion, creationTimestamp: o.metadata.creationTimestamp },
     spec: { replicas: o.spec?.replicas ?? 0 },
-    status: { replicas: o.status?.replicas ?? 0, selector: selectorString(sel) },
+    status: { replicas: o.status?.replicas ?? 0, selector: formatLabelSelector(sel) },
   };
 }
 

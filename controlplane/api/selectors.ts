@@ -62,6 +62,17 @@ export function matchLabels(reqs: Requirement[], labels: Record<string, string> 
   });
 }
 
+/** A LabelSelector object as the string form `kubectl` prints and Scale.status.selector carries. */
+export function formatLabelSelector(sel: Record<string, any> | undefined): string {
+  const parts = Object.entries(sel?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
+  for (const r of sel?.matchExpressions ?? []) {
+    if (r.operator === 'Exists') parts.push(r.key);
+    else if (r.operator === 'DoesNotExist') parts.push(`!${r.key}`);
+    else parts.push(`${r.key} ${String(r.operator).toLowerCase()} (${(r.values ?? []).join(',')})`);
+  }
+  return parts.join(',');
+}
+
 export interface FieldReq { field: string; op: '=' | '!='; value: string }
 
 /** Field paths each kind supports in fieldSelector (metadata.name and metadata.namespace always). */

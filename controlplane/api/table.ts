@@ -1,4 +1,5 @@
 // Server-side printing: the Table (meta.k8s.io/v1) columns kubectl shows for each kind.
+import { formatLabelSelector } from './selectors.ts';
 type Obj = Record<string, any>;
 
 export interface Column { name: string; type: string; format?: string; description: string; priority: number }
@@ -28,17 +29,7 @@ const NAME = col('Name', 'string', 0, 'name');
 const AGE = col('Age', 'string');
 const none = (s: string | undefined) => (s ? s : '<none>');
 
-function selectorString(sel: Obj | undefined): string {
-  if (!sel) return '<none>';
-  const parts = Object.entries(sel.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
-  for (const r of sel.matchExpressions ?? []) {
-    const op = r.operator;
-    if (op === 'Exists') parts.push(r.key);
-    else if (op === 'DoesNotExist') parts.push(`!${r.key}`);
-    else parts.push(`${r.key} ${op.toLowerCase()} (${(r.values ?? []).join(',')})`);
-  }
-  return parts.length ? parts.join(',') : '<none>';
-}
+const selectorString = (sel: Obj | undefined) => formatLabelSelector(sel) || '<none>';
 const mapSelector = (m: Obj | undefined) => (m && Object.keys(m).length ? Object.entries(m).map(([k, v]) => `${k}=${v}`).join(',') : '<none>');
 const containersOf = (spec: Obj | undefined) => (spec?.containers ?? []).map((c: Obj) => c.name).join(',');
 const imagesOf = (spec: Obj | undefined) => (spec?.containers ?? []).map((c: Obj) => c.image).join(',');
