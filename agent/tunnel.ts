@@ -1,9 +1,11 @@
 // The agent end of the reverse tunnel: dials the server, says which node it is, and answers
-// requests coming down the stream (container logs), reconnecting with back-off.
+// requests coming down the stream (container logs; exec, attach and port-forward sessions,
+// whose client frames follow the request as data), reconnecting with back-off.
 import * as grpc from '@grpc/grpc-js';
 import { loadChannelPackage } from '../controlplane/channel/server.ts';
 import { LogError, streamLogs, type LogRequest } from './kubelet/logs.ts';
 import type { CriClient } from './cri/client.ts';
+import { startExec, startPortForward, type StreamSession } from './streaming/session.ts';
 
 type Obj = Record<string, any>;
 
@@ -12,7 +14,7 @@ export class TunnelClient {
   private call: grpc.ClientDuplexStream<Obj, Obj> | null = null;
   private stopped = false;
   private backoff = 500;
-  private active = new Map<string, { stop: boolean }>();
+  private active = new Map<string, { stop: boolean; session?: StreamSession; pending: Buffer[] }>();
   private o: { node: string; token: string; logRoot: string; cri: CriClient; log: (s: string) => void };
 
   constructor(target: string, ca: string, o: TunnelClient['o']) {
@@ -42,19 +44,33 @@ export class TunnelClient {
   }
 
   private async handle(call: grpc.ClientDuplexStream<Obj, Obj>, f: Obj) {
-    if (f.kind === 'end') { const a = this.active.get(f.stream_id); if (a) a.stop = true; return; }
+    const a = this.active.get(f.stream_id);
+    if (f.kind === 'end') { if (a) { a.stop = true; a.session?.close(); } return; }
+    if (f.kind === 'data') {
+      const b = Buffer.from(f.data ?? []);
+      if (a?.session) a.session.input(b); else a?.pending.push(b);
+      return;
+    }
     if (f.kind !== 'request') return;
     const id = f.stream_id;
-    const state = { stop: false };
+    const state: { stop: boolean; session?: StreamSession; pending: Buffer[] } = { stop: false, pending: [] };
     this.active.set(id, state);
+    const send = (b: Buffer | string) => call.write({ stream_id: id, kind: 'data', data: Buffer.from(b) });
     try {
       const req = JSON.parse(f.request_json);
-      if (req.type !== 'logs') throw new LogError(`unknown request "${req.type}"`);
-      const r = req as LogRequest & { type: string };
-      await streamLogs(this.o.logRoot, r, (s) => call.write({ stream_id: id, kind: 'data', data: Buffer.from(s) }), () => state.stop || this.stopped, async () => {
-        const { containers } = await this.o.cri.listContainers({ label_selector: { 'io.kubernetes.pod.uid': r.uid, 'io.kubernetes.container.name': r.container } });
-        return containers.some((c) => c.state === 'CONTAINER_RUNNING');
-      });
+      if (req.type === 'logs') {
+        const r = req as LogRequest & { type: string };
+        await streamLogs(this.o.logRoot, r, send, () => state.stop || this.stopped, async () => {
+          const { containers } = await this.o.cri.listContainers({ label_selector: { 'io.kubernetes.pod.uid': r.uid, 'io.kubernetes.container.name': r.container } });
+          return containers.some((c) => c.state === 'CONTAINER_RUNNING');
+        });
+      } else if (req.type === 'exec' || req.type === 'attach' || req.type === 'portforward') {
+        const session = req.type === 'portforward' ? await startPortForward(this.o.cri, req, send) : await startExec(this.o.cri, req, send);
+        state.session = session;
+        for (const b of state.pending.splice(0)) session.input(b);
+        if (state.stop) session.close();
+        await session.done;
+      } else throw new LogError(`unknown request "${req.type}"`);
       call.write({ stream_id: id, kind: 'end' });
     } catch (e) {
       call.write({ stream_id: id, kind: 'error', error: (e as Error).message });

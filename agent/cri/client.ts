@@ -61,6 +61,10 @@ export class CriClient {
   listContainers(filter: Obj = {}) { return this.call<{ containers: Obj[] }>(this.rt, 'ListContainers', { filter }); }
   containerStatus(id: string) { return this.call(this.rt, 'ContainerStatus', { container_id: id, verbose: false }); }
   execSync(id: string, cmd: string[], timeoutSec = 10) { return this.call<{ stdout: Buffer; stderr: Buffer; exit_code: number }>(this.rt, 'ExecSync', { container_id: id, cmd, timeout: timeoutSec }, (timeoutSec + 10) * 1000); }
+  exec(req: { container_id: string; cmd: string[]; tty: boolean; stdin: boolean; stdout: boolean; stderr: boolean }) { return this.call<{ url: string }>(this.rt, 'Exec', req, 10_000); }
+  attach(req: { container_id: string; tty: boolean; stdin: boolean; stdout: boolean; stderr: boolean }) { return this.call<{ url: string }>(this.rt, 'Attach', req, 10_000); }
+  portForward(podSandboxId: string, port: number) { return this.call<{ url: string }>(this.rt, 'PortForward', { pod_sandbox_id: podSandboxId, port: [port] }, 10_000); }
+  reopenContainerLog(id: string) { return this.call(this.rt, 'ReopenContainerLog', { container_id: id }, 10_000); }
   listImages() { return this.call<{ images: Obj[] }>(this.img, 'ListImages', { filter: {} }); }
   imageStatus(image: string) { return this.call<{ image: Obj | null }>(this.img, 'ImageStatus', { image: { image }, verbose: false }); }
   pullImage(image: string, sandboxConfig?: Obj) { return this.call<{ image_ref: string }>(this.img, 'PullImage', { image: { image }, sandbox_config: sandboxConfig }, 300_000); }

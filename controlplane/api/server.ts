@@ -1,7 +1,11 @@
 // The Kubernetes-compatible API server: TLS, authentication, discovery, OpenAPI, and the REST
 // verbs (get, list, watch, create, update, patch, delete, deletecollection) for every resource.
 import { createServer, type Server } from 'node:https';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { EXEC_PROTOCOLS, relayExec } from '../streaming/exec.ts';
+import { PORTFORWARD_TUNNEL_PROTOCOL, servePortForward } from '../streaming/portforward.ts';
 import { findResource, groupVersion, type Resource } from './resources.ts';
 import { ApiError, badRequest, forbidden, internal, methodNotAllowed, notFoundPath, serviceUnavailable, unauthorized } from './status.ts';
 import { authorize } from './authz.ts';
@@ -85,8 +89,15 @@ export class ApiServer {
   private watches = new Set<() => void>();
   /** Where agents find the push channel (set once it listens). */
   channelPort = 0;
-  /** The agents' reverse tunnels, for pods/log. */
+  /** The agents' reverse tunnels, for pods/log, exec, attach and portforward. */
   tunnels: Tunnels | null = null;
+  private wss = new WebSocketServer({
+    noServer: true,
+    handleProtocols: (offered, req) => {
+      const want = (req.url ?? '').split('?')[0].endsWith('/portforward') ? [PORTFORWARD_TUNNEL_PROTOCOL] : EXEC_PROTOCOLS;
+      return want.find((p) => offered.has(p)) ?? false;
+    },
+  });
 
   constructor(o: ApiServerOptions) {
     this.o = o;
@@ -100,6 +111,15 @@ export class ApiServer {
       });
     });
     this.server.keepAliveTimeout = 65_000;
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      socket.on('error', () => socket.destroy());
+      this.upgrade(req, socket, head).catch((e) => {
+        const err = e instanceof ApiError ? e : internal(String((e as Error)?.message ?? e));
+        if (!(e instanceof ApiError)) console.error('upgrade failed:', req.url, e);
+        const body = JSON.stringify(err.toStatus());
+        if (socket.writable) socket.end(`HTTP/1.1 ${err.code} ${STATUS_CODES[err.code] ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      });
+    });
   }
 
   listen(port: number, host: string): Promise<void> {
@@ -280,7 +300,7 @@ export class ApiServer {
 
     if (sub === 'log' && method === 'GET') return this.podLog(req, res, route, q);
     if (sub === 'exec' || sub === 'attach' || sub === 'portforward') {
-      throw serviceUnavailable(`${sub} for pod "${name}" is not supported by this server yet`);
+      throw badRequest(`${sub} needs a connection upgrade (WebSocket ${sub === 'portforward' ? PORTFORWARD_TUNNEL_PROTOCOL : EXEC_PROTOCOLS[0]})`);
     }
 
     if (method === 'GET') {
@@ -365,6 +385,67 @@ export class ApiServer {
       return this.respond(res, gone ? 200 : 202, obj, route, accept, ctx, q);
     }
     throw methodNotAllowed(`${method} is not supported`);
+  }
+
+  /**
+   * pods/NAME/exec, attach and portforward: an upgraded connection (WebSocket, or SPDY for
+   * port-forward) relayed through the tunnel of the pod's node to its agent, which streams
+   * through CRI.
+   */
+  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
+    const url = new URL(req.url ?? '/', 'https://x');
+    const user = this.o.auth.authenticate(req.headers.authorization);
+    if (!user) throw unauthorized();
+    const route = parseResourcePath(url.pathname.split('/').filter(Boolean));
+    if (!route || 'error' in route || route.res.kind !== 'Pod' || !route.name || !route.namespace || !['exec', 'attach', 'portforward'].includes(route.sub ?? '')) throw notFoundPath(url.pathname);
+    const sub = route.sub as 'exec' | 'attach' | 'portforward';
+    this.authorize(user, route, 'create');
+    const q = url.searchParams;
+    const pod = await this.o.registry.get(route.res, route.namespace, route.name);
+    const node = pod.spec?.nodeName;
+    if (!node) throw badRequest(`pod ${route.name} does not have a host assigned`);
+    const phase = pod.status?.phase;
+    if (phase === 'Succeeded' || phase === 'Failed') throw badRequest(`cannot ${sub === 'portforward' ? 'port-forward to' : sub + ' into'} a container in a completed pod; current phase is ${phase}`);
+    const tunnels = this.tunnels;
+    if (!tunnels?.connected(node)) throw serviceUnavailable(`no agent connection to node "${node}"`);
+    const websocket = String(req.headers.upgrade ?? '').toLowerCase() === 'websocket';
+    const uid = pod.metadata.uid;
+    if (sub === 'portforward') {
+      const open = (port: number) => tunnels.request(node, { type: 'portforward', uid, port });
+      const log = (s: string) => console.error(`${route.namespace}/${route.name}: ${s}`);
+      if (websocket) {
+        this.wss.handleUpgrade(req, socket, head, (ws) => {
+          const pf = servePortForward((b) => { if (ws.readyState === ws.OPEN) ws.send(b); }, open, log);
+          ws.on('message', (d: Buffer) => pf.feed(Buffer.from(d)));
+          ws.on('close', pf.close);
+          ws.on('error', pf.close);
+        });
+        return;
+      }
+      if (String(req.headers.upgrade ?? '').toLowerCase() !== 'spdy/3.1') throw badRequest('port-forward needs a WebSocket or SPDY/3.1 upgrade');
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\n\r\n');
+      const pf = servePortForward((b) => { if (!socket.destroyed) socket.write(b); }, open, log);
+      socket.on('data', (d: Buffer) => pf.feed(d));
+      socket.on('close', pf.close);
+      if (head.length) pf.feed(head);
+      return;
+    }
+    const containers: Obj[] = pod.spec?.containers ?? [];
+    const all = [...(pod.spec?.initContainers ?? []), ...containers].map((c: Obj) => c.name as string);
+    let container = q.get('container');
+    if (!container) {
+      if (containers.length !== 1) throw badRequest(`a container name must be specified for pod ${route.name}, choose one of: [${containers.map((c) => c.name).join(' ')}]`);
+      container = containers[0].name as string;
+    }
+    if (!all.includes(container)) throw badRequest(`container ${container} is not valid for pod ${route.name}`);
+    const command = q.getAll('command');
+    if (sub === 'exec' && command.length === 0) throw badRequest('you must specify at least one command for the container');
+    const stdin = boolParam(q, 'stdin'), stdout = boolParam(q, 'stdout'), stderr = boolParam(q, 'stderr'), tty = boolParam(q, 'tty');
+    if (!stdin && !stdout && !stderr) throw badRequest('you must specify at least one of stdin, stdout, stderr');
+    if (!websocket) throw badRequest(`${sub} needs a WebSocket upgrade (${EXEC_PROTOCOLS.join(', ')})`);
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      relayExec(ws, tunnels.request(node, { type: sub, uid, container, command, stdin, stdout, stderr, tty }));
+    });
   }
 
   /** GET pods/NAME/log: asks the agent of the pod's node over its tunnel and streams the answer. */

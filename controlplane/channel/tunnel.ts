@@ -1,5 +1,6 @@
 // The server end of the agents' reverse tunnels: one bidirectional stream per node, over which
-// requests (container logs) go down and their answers come back as data frames.
+// requests (container logs, exec/attach/port-forward sessions) go down and their answers come
+// back as data frames; interactive sessions also send the client's frames down as data.
 import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import type { TokenAuth } from '../api/auth.ts';
@@ -9,6 +10,8 @@ type Duplex = grpc.ServerDuplexStream<Obj, Obj>;
 
 export interface TunnelStream {
   onData(fn: (b: Buffer) => void): void;
+  /** Sends a frame of the client's to the agent's side of this stream. */
+  send(b: Buffer): void;
   done: Promise<void>;
   cancel(): void;
 }
@@ -65,6 +68,7 @@ export class Tunnels {
     call.write({ stream_id: id, kind: 'request', request_json: JSON.stringify(req) });
     return {
       onData: (fn) => listeners.push(fn),
+      send: (b) => { if (this.streams.has(id)) call.write({ stream_id: id, kind: 'data', data: b }); },
       done,
       cancel: () => { if (this.streams.has(id)) { call.write({ stream_id: id, kind: 'end' }); cleanup(); resolveDone(); } },
     };

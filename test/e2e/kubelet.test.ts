@@ -9,29 +9,12 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { ROOT, SKIFF } from '../helpers/server.ts';
+import { sandboxClient, until } from '../helpers/sandbox.ts';
 import { loadState, restartAgent, type SandboxState } from '../../agent/sandbox/sandbox.ts';
 
 const NAME = 'kube';
 let s: SandboxState;
-const skiff = (args: string[], opts: { input?: string } = {}) => execa(SKIFF, args, { reject: false, all: true, input: opts.input, timeout: 120_000 });
-const k = (args: string[], input?: string) => skiff(['sandbox', 'kubectl', '--name', NAME, '--', ...args], { input });
-const onNode = (node: string, cmd: string[]) => skiff(['sandbox', 'exec', '--name', NAME, node, '--', ...cmd]);
-const json = async (args: string[]) => JSON.parse(String((await k([...args, '-o', 'json'])).stdout));
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try { const v = await fn(); if (v) return v as T; } catch (e) { last = e; }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-const podIP = (name: string) => until(`${name} running with an IP`, async () => {
-  const p = await json(['get', 'pod', name]);
-  return p.status?.phase === 'Running' && p.status.podIP ? p.status.podIP as string : undefined;
-});
-const httpGet = async (node: string, url: string) => String((await onNode(node, ['busybox', 'wget', '-q', '-O', '-', url])).stdout);
+const { skiff, k, onNode, json, podIP, httpGet } = sandboxClient(NAME);
 
 before(async () => {
   const up = await skiff(['sandbox', 'up', '--name', NAME, '--nodes', '2']);
