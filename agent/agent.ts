@@ -5,6 +5,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { registryHosts, writeMirrors } from './images/mirror.ts';
 import { ChannelClient } from './channel.ts';
 import { Kubelet } from './kubelet/kubelet.ts';
+import { TaskExitWatcher } from './containerd/events.ts';
+import { LogRotator } from './kubelet/log-rotation.ts';
 import { TunnelClient } from './tunnel.ts';
 import { join } from 'node:path';
 import { ApiClient, ApiStatusError } from './api.ts';
@@ -140,11 +142,20 @@ export async function runAgent(cfg: AgentConfig, log: (s: string) => void = (s) 
   channel.start();
   const kubelet = new Kubelet({ nodeName: cfg.nodeName, nodeIP: facts.ip, dataDir: cfg.dataDir, cri: runtime.cri, api, state: channel.state, log });
   kubelet.start();
+  // A container's main task ending wakes the kubelet at once (exec'd processes are ignored).
+  const exits = new TaskExitWatcher(runtime.socket, (e) => {
+    if (e.execId && e.execId !== e.containerId) return;
+    log(`container ${e.containerId.slice(0, 12)} exited with status ${e.exitStatus}`);
+    kubelet.kick();
+  }, log);
+  exits.start();
+  const rotator = new LogRotator(runtime.cri, log);
+  rotator.start();
   const tunnel = new TunnelClient(channelTarget, creds.ca, { node: cfg.nodeName, token: creds.token, logRoot: join(cfg.dataDir, 'pods-logs'), cri: runtime.cri, log });
   tunnel.start();
   every(15_000, 'registry mirrors', syncMirrors);
   return {
     runtime, api,
-    async stop() { for (const t of timers) clearInterval(t); kubelet.stop(); channel.stop(); tunnel.stop(); await runtime.stop(); api.close(); },
+    async stop() { for (const t of timers) clearInterval(t); kubelet.stop(); exits.stop(); rotator.stop(); channel.stop(); tunnel.stop(); await runtime.stop(); api.close(); },
   };
 }

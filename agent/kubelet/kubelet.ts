@@ -1,6 +1,8 @@
 // The pod workers: a level-triggered loop that makes the runtime match the node's desired pods
 // (from the push channel): sandboxes and containers through CRI, volumes, restarts with
 // back-off, graceful deletion, orphan removal, and the pod status sent back through the API.
+// One relist (every second, on channel changes, and on containerd's task-exit events) hands
+// each pod to its own worker, so a slow pod (a long grace period, a pull) holds up no other.
 import { join } from 'node:path';
 import { mkdirSync, readFileSync } from 'node:fs';
 import type { CriClient } from '../cri/client.ts';
@@ -60,6 +62,7 @@ export class Kubelet {
   private again = false;
   private timer: NodeJS.Timeout | null = null;
   private deleting = new Set<string>();
+  private workers = new Map<string, { again: boolean }>();
   syncs = 0;
   private prober = new Prober();
 
@@ -105,16 +108,31 @@ export class Kubelet {
     for (const id of this.statusCache.keys()) if (!present.has(id)) this.statusCache.delete(id);
     const desired = [...this.o.state.pods.values()];
     const wanted = new Set(desired.map((p) => p.metadata.uid));
-    await Promise.all(desired.map((p) => this.syncPod(p, byUid.get(p.metadata.uid) ?? { sandboxes: [], containers: [] })
-      .catch((e) => this.o.log(`pod ${p.metadata.namespace}/${p.metadata.name}: ${(e as Error).message}`))));
+    for (const p of desired) {
+      this.work(p.metadata.uid, `pod ${p.metadata.namespace}/${p.metadata.name}`, () => this.syncPod(p, byUid.get(p.metadata.uid) ?? { sandboxes: [], containers: [] }));
+    }
     // Orphans: runtime pods nobody wants any more (only once the desired state is known).
     if (!this.o.state.synced) return;
-    // In parallel: one slow stop must not hold up the others (or new pods).
-    await Promise.all([...byUid].filter(([uid]) => uid && !wanted.has(uid)).map(async ([uid, rt]) => {
-      await this.killPod(rt.sandboxes, rt.containers, 2).catch((e) => this.o.log(`orphan ${uid}: ${(e as Error).message}`));
-      removePodVolumes(join(this.o.dataDir, 'pods', uid));
-      this.forget(uid);
-    }));
+    for (const [uid, rt] of byUid) {
+      if (!uid || wanted.has(uid)) continue;
+      this.work(uid, `orphan ${uid}`, async () => {
+        await this.killPod(rt.sandboxes, rt.containers, 2);
+        removePodVolumes(join(this.o.dataDir, 'pods', uid));
+        this.forget(uid);
+      });
+    }
+  }
+
+  /** Runs a pod's sync on its worker; a sync asked for while one runs is redone (after a fresh relist). */
+  private work(uid: string, what: string, fn: () => Promise<void>) {
+    const w = this.workers.get(uid);
+    if (w) { w.again = true; return; }
+    const mine = { again: false };
+    this.workers.set(uid, mine);
+    fn().catch((e) => this.o.log(`${what}: ${(e as Error).message}`)).finally(() => {
+      this.workers.delete(uid);
+      if (mine.again) this.kick();
+    });
   }
 
   private forget(uid: string) {

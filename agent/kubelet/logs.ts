@@ -1,6 +1,6 @@
 // Container logs as `kubectl logs` wants them, read from the CRI log files
 // (<pod log dir>/<container>/<attempt>.log, lines "RFC3339Nano stdout|stderr P|F text"):
-// previous instance, tail, since, timestamps, byte limit, and follow.
+// previous instance, tail, since, timestamps, byte limit, and follow (across rotations).
 import { existsSync, readdirSync, readFileSync, statSync, openSync, readSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -63,7 +63,9 @@ export async function streamLogs(logRoot: string, r: LogRequest, write: (s: stri
   let idle = 0;
   while (!stopped() && budget > 0) {
     await new Promise((res) => setTimeout(res, 200));
-    const size = statSync(file).size;
+    let size = 0;
+    try { size = statSync(file).size; } catch { /* between a rotation's rename and reopen */ }
+    if (size < offset) offset = 0; // rotated: the live file started again
     if (size > offset) {
       const fd = openSync(file, 'r');
       const buf = Buffer.alloc(size - offset);

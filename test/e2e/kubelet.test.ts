@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { ROOT, SKIFF } from '../helpers/server.ts';
 import { sandboxClient, until } from '../helpers/sandbox.ts';
@@ -337,4 +337,23 @@ spec:
   // And a node's credential cannot subscribe as another node.
   const stolen = await onNode('node2', [join(ROOT, 'node_modules/.bin/node'), '--disable-warning=ExperimentalWarning', join(ROOT, 'test/helpers/channel-dump.ts'), join(s.dir, 'node2', 'credentials.json'), `${s.nodes[0].ip}:6444`, 'node1']);
   assert.match(String(stolen.all), /may not watch node node1/);
+});
+
+test('container logs rotate past 10 MiB (ReopenContainerLog), at most 5 files stay, and kubectl logs goes on', async () => {
+  const line = 'x'.repeat(120);
+  await k(['apply', '-f', '-'], `
+apiVersion: v1
+kind: Pod
+metadata: {name: chatty}
+spec:
+  nodeName: node1
+  containers: [{name: c, image: skiff.local/busybox:1.36, command: [sh, -c, 'yes ${line} | head -n 120000; sleep 15; echo after-rotation; sleep 3600']}]
+`);
+  await podIP('chatty');
+  const pod = await json(['get', 'pod', 'chatty']);
+  const dir = join(s.dir, 'node1', 'pods-logs', `default_chatty_${pod.metadata.uid}`, 'c');
+  const files = await until('a rotated log file', async () => { const f = readdirSync(dir); return f.some((x) => /^0\.log\.\d{8}-\d{6}$/.test(x)) && f; }, 40_000);
+  assert.ok(files.length <= 5, files.join(' '));
+  assert.ok(files.includes('0.log'), 'the runtime reopened the live file');
+  await until('logs written after the rotation', async () => String((await k(['logs', 'chatty', '--tail=1'])).stdout).trim() === 'after-rotation', 40_000);
 });

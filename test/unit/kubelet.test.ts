@@ -7,6 +7,7 @@ import { cgroupParent, containerConfig, dnsConfig, resources, sandboxConfig } fr
 import { initialState, observe } from '../../agent/kubelet/probe.ts';
 import { volumeFiles } from '../../agent/kubelet/volumes.ts';
 import { podRefs } from '../../controlplane/channel/refs.ts';
+import { rotatedToDelete } from '../../agent/kubelet/log-rotation.ts';
 
 const pod = {
   metadata: { name: 'p', namespace: 'ns', uid: 'u-1', labels: { app: 'x' } },
@@ -138,4 +139,12 @@ test('CRI log lines: partial lines joined, timestamps on request, since filter',
   assert.deepEqual(formatLines(text, {}), { lines: ['hello\n', 'part-one\n', 'late\n'], rest: '2026-01-01T00:00:03Z stdout F unfinished-no-newline' });
   assert.deepEqual(formatLines(text, { timestamps: true }).lines[0], '2026-01-01T00:00:00.1Z hello\n');
   assert.deepEqual(formatLines(text, { since: Date.parse('2026-01-01T00:00:01.5Z') }).lines, ['late\n']);
+});
+
+test('log rotation keeps the newest rotated files so that five remain with the live one', () => {
+  const sibs = ['0.log', '0.log.20261122-010000', '0.log.20261122-010010', '0.log.20261122-010020', '0.log.20261122-010030', '0.log.20261122-010040', '1.log', '1.log.20261122-000000'];
+  assert.deepEqual(rotatedToDelete('0.log', sibs, 5), ['0.log.20261122-010000']);
+  assert.deepEqual(rotatedToDelete('0.log', sibs, 2), ['0.log.20261122-010000', '0.log.20261122-010010', '0.log.20261122-010020', '0.log.20261122-010030']);
+  assert.deepEqual(rotatedToDelete('1.log', sibs, 5), []);
+  assert.deepEqual(rotatedToDelete('2.log', sibs, 5), []);
 });

@@ -18,7 +18,8 @@ test('the header dictionary has the length and Adler-32 the specification gives'
 });
 
 test('header blocks round-trip with lower-cased names', () => {
-  for (const h of [{}, { streamType: 'error', port: '8080', requestID: '3' }, { a: '' }]) {
+  const cases: Record<string, string>[] = [{}, { streamType: 'error', port: '8080', requestID: '3' }, { a: '' }];
+  for (const h of cases) {
     const back = decodeHeaders(encodeHeaders(h));
     assert.deepEqual(back, Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v])));
   }
