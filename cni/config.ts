@@ -15,6 +15,8 @@ export interface NetConf {
   dataDir: string;
   hairpin: boolean;
   prevResult?: Record<string, any>;
+  /** runtimeConfig.portMappings, from the portMappings capability. */
+  portMappings?: unknown;
   validAttachments?: { containerID: string; ifname: string }[];
 }
 
@@ -39,7 +41,7 @@ export function parseConf(raw: string, needSubnet: boolean): NetConf {
     cniVersion: version, name: c.name, type: String(c.type ?? ''), bridge,
     subnet: subnet ?? parseCidr('0.0.0.0/0'), gateway: subnet ? nthIp(subnet, 1) : '', mtu,
     dataDir: typeof c.dataDir === 'string' ? c.dataDir : '/var/lib/skiff/cni', hairpin: c.hairpinMode !== false,
-    prevResult: c.prevResult, validAttachments: c['cni.dev/valid-attachments'],
+    prevResult: c.prevResult, validAttachments: c['cni.dev/valid-attachments'], portMappings: c.runtimeConfig?.portMappings,
   };
 }
 

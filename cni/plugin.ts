@@ -1,10 +1,11 @@
 // The Skiff CNI plugin: a bridge (skiff0) with the gateway address, a veth pair per pod, IPAM
-// on disk. Implements ADD, DEL, CHECK, VERSION, STATUS and GC of CNI 1.1.
+// on disk, hostPort mappings in nftables. Implements ADD, DEL, CHECK, VERSION, STATUS and GC of CNI 1.1.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { CniError, CODES } from './errors.ts';
 import { parseConf, SUPPORTED_VERSIONS, type NetConf } from './config.ts';
 import { Ipam } from './ipam.ts';
+import { mapPorts, parseMappings, unmapPorts } from './hostport.ts';
 import { addVeth, configurePod, deleteLink, ensureBridge, linkShow } from './netlink.ts';
 
 export interface Env { command: string; containerID: string; netns: string; ifname: string }
@@ -31,6 +32,7 @@ async function add(conf: NetConf, env: Env) {
   try {
     const { host } = await addVeth(env.netns, env.ifname, hostIf, conf.bridge, conf.mtu, conf.hairpin);
     const pod = await configurePod(env.netns, env.ifname, `${ip}/${prefix}`, conf.gateway);
+    await mapPorts(conf.dataDir, env.containerID, ip, parseMappings(conf.portMappings));
     return {
       cniVersion: conf.cniVersion,
       interfaces: [
@@ -45,6 +47,7 @@ async function add(conf: NetConf, env: Env) {
   } catch (e) {
     // Leave nothing half-made: the address and the host end go back.
     await deleteLink(hostIf).catch(() => {});
+    await unmapPorts(conf.dataDir, env.containerID).catch(() => {});
     await ipam.locked(() => ipam.release(env.containerID, env.ifname));
     if (e instanceof CniError) throw e;
     throw new CniError(CODES.ioFailure, `failed to set up pod network: ${(e as Error).message}`);
@@ -56,6 +59,7 @@ async function del(conf: NetConf, env: Env) {
   // Idempotent: a missing namespace, veth or allocation is not an error.
   if (env.netns && existsSync(env.netns)) await deleteLink(env.ifname, env.netns).catch(() => {});
   await deleteLink(hostVethName(env.containerID, env.ifname));
+  if (conf.dataDir) await unmapPorts(conf.dataDir, env.containerID);
   if (conf.subnet.bits < 32 && conf.subnet.size > 1) {
     const ipam = new Ipam(conf.dataDir, conf.name, conf.subnet);
     await ipam.locked(() => ipam.release(env.containerID, env.ifname));
@@ -84,6 +88,7 @@ async function gc(conf: NetConf) {
       if (valid.has(`${a.containerID}/${a.ifname}`)) continue;
       ipam.release(a.containerID, a.ifname);
       await deleteLink(hostVethName(a.containerID, a.ifname));
+      await unmapPorts(conf.dataDir, a.containerID);
     }
   });
 }

@@ -11,7 +11,7 @@ import type { DesiredState } from '../channel.ts';
 import { Backoff } from './backoff.ts';
 import { expandCommand, fieldRef, resolveEnv, EnvError } from './env.ts';
 import { computeStatus, type PodRuntime, type RuntimeContainer } from './status.ts';
-import { LABEL, containerConfig, sandboxConfig, type NodeSettings } from './pod-spec.ts';
+import { LABEL, containerConfig, nonRootViolation, sandboxConfig, type NodeSettings } from './pod-spec.ts';
 import { prepareVolume, removePodVolumes, VolumeError } from './volumes.ts';
 import { Prober } from './prober.ts';
 import { runProbe } from './probe.ts';
@@ -201,7 +201,13 @@ export class Kubelet {
     }
     if (!sandbox && !terminal) {
       for (const s of rt.sandboxes) { await this.o.cri.stopPodSandbox(s.id).catch(() => {}); await this.o.cri.removePodSandbox(s.id).catch(() => {}); }
-      const id = (await this.o.cri.runPodSandbox(sandboxConfig(pod, cfgAttempt, this.node))).pod_sandbox_id;
+      let id: string;
+      try { id = (await this.o.cri.runPodSandbox(sandboxConfig(pod, cfgAttempt, this.node))).pod_sandbox_id; } catch (e) {
+        const msg = `Failed to create pod sandbox: ${(e as Error).message.replace(/^CRI RunPodSandbox: /, '')}`;
+        for (const c of spec.containers ?? []) this.setWaiting(uid, c.name, 'ContainerCreating', msg);
+        await this.report(pod, { sandboxes: [], containers: [] }, undefined);
+        throw new Error(msg);
+      }
       sandbox = { id, state: 'SANDBOX_READY', metadata: { attempt: cfgAttempt } };
       rt = { sandboxes: [sandbox], containers: [] };
     }
@@ -220,7 +226,8 @@ export class Kubelet {
     const runOne = async (c: Obj, attempt: number, isInit: boolean): Promise<void> => {
       const key = `${uid}/${c.name}`;
       // Image: present, or pulled per imagePullPolicy.
-      const present = !!(await this.o.cri.imageStatus(c.image)).image;
+      const status = (await this.o.cri.imageStatus(c.image)).image;
+      const present = !!status;
       if (!present || c.imagePullPolicy === 'Always') {
         if (c.imagePullPolicy === 'Never' && !present) { this.setWaiting(uid, c.name, 'ErrImageNeverPull', `container image "${c.image}" is not present with pull policy of Never`); return; }
         const until = this.pullBackoff.get(key) ?? 0;
@@ -235,6 +242,9 @@ export class Kubelet {
           }
         }
       }
+      const img = status ?? (await this.o.cri.imageStatus(c.image)).image ?? {};
+      const nonRoot = nonRootViolation(pod, c, { uid: img.uid ? Number(img.uid.value) : undefined, username: img.username || undefined });
+      if (nonRoot) { this.setWaiting(uid, c.name, 'CreateContainerConfigError', nonRoot); return; }
       let env;
       try { env = resolveEnv(c, this.sources(pod, podIP)); } catch (e) {
         if (e instanceof EnvError) { this.setWaiting(uid, c.name, 'CreateContainerConfigError', e.message); return; }

@@ -87,3 +87,19 @@ export function containerConfig(pod: Obj, c: Obj, attempt: number, env: { key: s
     linux: { resources: resources(c), security_context: securityContext(pod, c) },
   };
 }
+
+/**
+ * The runAsNonRoot check kubelet makes before creating a container: the effective user (the
+ * securityContext's, else the image's) must be known and not 0. Returns the message, or null.
+ */
+export function nonRootViolation(pod: Obj, c: Obj, image: { uid?: number; username?: string }): string | null {
+  const cs = c.securityContext ?? {}, ps = pod.spec?.securityContext ?? {};
+  if (!(cs.runAsNonRoot ?? ps.runAsNonRoot)) return null;
+  const where = `(pod: "${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})", container: ${c.name})`;
+  const user = cs.runAsUser ?? ps.runAsUser;
+  if (user !== undefined) return Number(user) === 0 ? `container's runAsUser breaks non-root policy ${where}` : null;
+  if (image.uid !== undefined) return image.uid === 0 ? `container has runAsNonRoot and image will run as root ${where}` : null;
+  const name = image.username ?? '';
+  if (name === '' || name === 'root') return `container has runAsNonRoot and image will run as root ${where}`;
+  return `container has runAsNonRoot and image has non-numeric user (${name}), cannot verify user is non-root ${where}`;
+}

@@ -12,7 +12,7 @@ export interface CniSettings { podCidr: string; mtu: number; bridge: string; dat
 export function renderConflist(s: CniSettings): string {
   return JSON.stringify({
     cniVersion: '1.0.0', name: 'skiff',
-    plugins: [{ type: 'skiff', bridge: s.bridge, subnet: s.podCidr, mtu: s.mtu, dataDir: s.dataDir, hairpinMode: true }],
+    plugins: [{ type: 'skiff', bridge: s.bridge, subnet: s.podCidr, mtu: s.mtu, dataDir: s.dataDir, hairpinMode: true, capabilities: { portMappings: true } }],
   }, null, 2);
 }
 

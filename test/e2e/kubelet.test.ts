@@ -357,3 +357,51 @@ spec:
   assert.ok(files.includes('0.log'), 'the runtime reopened the live file');
   await until('logs written after the rotation', async () => String((await k(['logs', 'chatty', '--tail=1'])).stdout).trim() === 'after-rotation', 40_000);
 });
+
+test('hostPort: a node port reaches the pod from other nodes and the node itself; a taken port is refused; runAsNonRoot is enforced', async () => {
+  const pod = (name: string) => `
+apiVersion: v1
+kind: Pod
+metadata: {name: ${name}}
+spec:
+  nodeName: node1
+  containers:
+  - name: web
+    image: skiff.local/busybox:1.36
+    command: [sh, -c, 'mkdir -p /www && echo via-hostport > /www/index.html && exec httpd -f -p 8080 -h /www']
+    ports: [{containerPort: 8080, hostPort: 30080}]
+`;
+  await k(['apply', '-f', '-'], pod('hp1'));
+  await podIP('hp1');
+  const node1 = s.nodes[0].ip;
+  assert.equal((await httpGet('node2', `http://${node1}:30080/`)).trim(), 'via-hostport');
+  assert.equal((await httpGet('node1', `http://${node1}:30080/`)).trim(), 'via-hostport');
+  await k(['apply', '-f', '-'], pod('hp2'));
+  const waiting = await until('hp2 to report the port conflict', async () => {
+    const p = await json(['get', 'pod', 'hp2']);
+    const w = p.status?.containerStatuses?.[0]?.state?.waiting;
+    return w?.message?.includes('already mapped') && w;
+  }, 30_000);
+  assert.equal(waiting.reason, 'ContainerCreating');
+  await k(['delete', 'pod', 'hp1', 'hp2', '--grace-period=1', '--wait=true']);
+  const map = await onNode('node1', ['nft', 'list', 'map', 'ip', 'skiff-hostport', 'ports']);
+  assert.doesNotMatch(String(map.stdout), /30080/);
+
+  await k(['apply', '-f', '-'], `
+apiVersion: v1
+kind: Pod
+metadata: {name: nonroot}
+spec:
+  nodeName: node1
+  securityContext: {runAsNonRoot: true}
+  containers:
+  - {name: as-image, image: skiff.local/busybox:1.36, command: [sleep, "3600"]}
+  - {name: as-1000, image: skiff.local/busybox:1.36, command: [sleep, "3600"], securityContext: {runAsUser: 1000}}
+`);
+  const st = await until('the non-root verdicts', async () => {
+    const p = await json(['get', 'pod', 'nonroot']);
+    const cs = Object.fromEntries((p.status?.containerStatuses ?? []).map((c: any) => [c.name, c]));
+    return cs['as-image']?.state?.waiting?.reason === 'CreateContainerConfigError' && cs['as-1000']?.state?.running && cs;
+  }, 30_000);
+  assert.match(st['as-image'].state.waiting.message, /container has runAsNonRoot and image will run as root/);
+});

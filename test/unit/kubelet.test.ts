@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { expand, expandCommand, resolveEnv, quantity, EnvError } from '../../agent/kubelet/env.ts';
 import { Backoff } from '../../agent/kubelet/backoff.ts';
 import { computeStatus, type PodRuntime, type RuntimeContainer } from '../../agent/kubelet/status.ts';
-import { cgroupParent, containerConfig, dnsConfig, resources, sandboxConfig } from '../../agent/kubelet/pod-spec.ts';
+import { cgroupParent, containerConfig, dnsConfig, nonRootViolation, resources, sandboxConfig } from '../../agent/kubelet/pod-spec.ts';
 import { initialState, observe } from '../../agent/kubelet/probe.ts';
 import { volumeFiles } from '../../agent/kubelet/volumes.ts';
 import { podRefs } from '../../controlplane/channel/refs.ts';
@@ -147,4 +147,25 @@ test('log rotation keeps the newest rotated files so that five remain with the l
   assert.deepEqual(rotatedToDelete('0.log', sibs, 2), ['0.log.20261122-010000', '0.log.20261122-010010', '0.log.20261122-010020', '0.log.20261122-010030']);
   assert.deepEqual(rotatedToDelete('1.log', sibs, 5), []);
   assert.deepEqual(rotatedToDelete('2.log', sibs, 5), []);
+});
+
+test('runAsNonRoot: the effective user must be known and not root', () => {
+  const pod = (podSc: object, cSc: object) => ({ metadata: { name: 'p', namespace: 'd', uid: 'u' }, spec: { securityContext: podSc, containers: [{ name: 'c', securityContext: cSc }] } });
+  const cases: [object, object, { uid?: number; username?: string }, RegExp | null][] = [
+    [{}, {}, {}, null],
+    [{ runAsNonRoot: true }, {}, {}, /image will run as root/],
+    [{ runAsNonRoot: true }, {}, { uid: 0 }, /image will run as root/],
+    [{ runAsNonRoot: true }, {}, { uid: 1000 }, null],
+    [{ runAsNonRoot: true }, {}, { username: 'nobody' }, /non-numeric user \(nobody\)/],
+    [{ runAsNonRoot: true, runAsUser: 0 }, {}, { uid: 1000 }, /runAsUser breaks non-root policy/],
+    [{ runAsNonRoot: true }, { runAsUser: 1000 }, { uid: 0 }, null],
+    [{}, { runAsNonRoot: true, runAsUser: 0 }, {}, /runAsUser breaks non-root policy \(pod: "p_d\(u\)", container: c\)/],
+    [{ runAsNonRoot: true }, { runAsNonRoot: false }, {}, null],
+  ];
+  for (const [ps, cs, img, want] of cases) {
+    const p = pod(ps, cs);
+    const got = nonRootViolation(p, p.spec.containers[0], img);
+    if (want) assert.match(got ?? '', want, JSON.stringify([ps, cs, img]));
+    else assert.equal(got, null, JSON.stringify([ps, cs, img]));
+  }
 });
