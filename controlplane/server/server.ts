@@ -15,6 +15,7 @@ import { ApiError } from '../api/status.ts';
 import { ensurePki } from '../pki/pki.ts';
 import { kubeconfig, writeKubeconfig } from './kubeconfig.ts';
 import { finalizeNamespaces } from '../controllers/namespace.ts';
+import { startControllers } from '../controllers/manager.ts';
 import { Compactor } from './compactor.ts';
 import { ensureJoinToken, parseToken } from './join.ts';
 import { ImageStore } from '../registry/store.ts';
@@ -37,6 +38,8 @@ export interface ServerConfig {
   compactAfterMs?: number;
   /** Port of the agents' push channel (gRPC); default: secure port + 1 (0 picks one). */
   agentPort?: number;
+  /** Run the controllers and the scheduler (default true). */
+  controllers?: boolean;
 }
 
 export const DEFAULTS = {
@@ -121,6 +124,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     }, ms));
   };
   every(2_000, () => finalizeNamespaces(registry));
+  const controllers = cfg.controllers === false ? null : await startControllers(registry, { apiServer: { ip: advertise, port }, log: (m) => console.error(m) });
   every(60_000, () => compactor.tick());
   every(60_000, async () => {
     const svc = await registry.list(res('Service'), undefined, { labels: [], fields: [] });
@@ -136,6 +140,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     api, registry, store, url, adminToken: auth.adminToken(), caCert: pki.caCert, joinToken, channelPort,
     async stop() {
       for (const l of loops) clearInterval(l);
+      controllers?.stop();
       await channel.close();
       await api.close();
       await store.close();

@@ -1,0 +1,98 @@
+// Service endpoints: EndpointSlices (discovery.k8s.io/v1) and the legacy Endpoints for every
+// Service with a selector, kept minimal (an unchanged slice is not rewritten). The `kubernetes`
+// Service's endpoints are the API server's own address.
+import type { Ctx, Registry } from '../api/registry.ts';
+import { RESOURCES } from '../api/resources.ts';
+import { ApiError } from '../api/status.ts';
+import { Informer, keyOf } from './informer.ts';
+import { WorkQueue } from './queue.ts';
+import { ctxFor } from './replicaset.ts';
+import { endpointGroups, desiredSlices, endpointsSubsets, planSlices, selectsPod, SERVICE_NAME, MANAGED_BY, CONTROLLER } from './endpoints-plan.ts';
+
+type Obj = Record<string, any>;
+const SLICES = RESOURCES.find((r) => r.kind === 'EndpointSlice')!;
+const ENDPOINTS = RESOURCES.find((r) => r.kind === 'Endpoints')!;
+
+export class EndpointsController {
+  private reg: Registry;
+  private services: Informer;
+  private pods: Informer;
+  private nodes: Informer;
+  private slices: Informer;
+  private queue: WorkQueue;
+  private ctx: Ctx = ctxFor('endpointslice-controller');
+  private apiServer: { ip: string; port: number };
+
+  constructor(reg: Registry, inf: { services: Informer; pods: Informer; nodes: Informer; slices: Informer }, apiServer: { ip: string; port: number }, log: (s: string) => void) {
+    this.reg = reg;
+    this.services = inf.services;
+    this.pods = inf.pods;
+    this.nodes = inf.nodes;
+    this.slices = inf.slices;
+    this.apiServer = apiServer;
+    this.queue = new WorkQueue((k) => this.sync(k), (s) => log(`endpoints ${s}`));
+  }
+
+  start() {
+    this.services.onChange((_t, s) => this.queue.add(keyOf(s)));
+    this.pods.onChange((_t, p, old) => {
+      for (const s of this.services.list(p.metadata.namespace)) if (selectsPod(s, p) || (old && selectsPod(s, old))) this.queue.add(keyOf(s));
+    });
+    this.slices.onChange((_t, sl) => {
+      const svc = sl.metadata.labels?.[SERVICE_NAME];
+      if (svc && sl.metadata.labels?.[MANAGED_BY] === CONTROLLER) this.queue.add(`${sl.metadata.namespace}/${svc}`);
+    });
+    // A node's zone label feeds the endpoints of its pods.
+    this.nodes.onChange((type, n, old) => {
+      if (type === 'MODIFIED' && old?.metadata.labels?.['topology.kubernetes.io/zone'] === n.metadata.labels?.['topology.kubernetes.io/zone']) return;
+      for (const s of this.services.list()) this.queue.add(keyOf(s));
+    });
+    for (const s of this.services.list()) this.queue.add(keyOf(s));
+  }
+
+  stop() { this.queue.stop(); }
+
+  private async sync(key: string) {
+    const [ns, name] = key.split('/');
+    const svc = this.services.get(key);
+    const mine = this.slices.list(ns).filter((s) => s.metadata.labels?.[SERVICE_NAME] === name && s.metadata.labels?.[MANAGED_BY] === CONTROLLER);
+    if (!svc || svc.metadata.deletionTimestamp) return; // owner references take the slices away
+    if (ns === 'default' && name === 'kubernetes') return this.apiServerEndpoints(svc, mine);
+    if (!svc.spec?.selector || !Object.keys(svc.spec.selector).length || svc.spec?.type === 'ExternalName') return;
+    const nodes = new Map(this.nodes.list().map((n) => [n.metadata.name, n]));
+    const groups = endpointGroups(svc, this.pods.list(ns), nodes);
+    await this.applySlices(svc, mine, desiredSlices(svc, groups));
+    await this.putEndpoints(svc, endpointsSubsets(groups));
+  }
+
+  private async apiServerEndpoints(svc: Obj, mine: Obj[]) {
+    const port = { name: 'https', port: this.apiServer.port, protocol: 'TCP' };
+    const ep = { addresses: [this.apiServer.ip], conditions: { ready: true, serving: true, terminating: false } };
+    await this.applySlices(svc, mine, [{ ports: [port], endpoints: [ep] }]);
+    await this.putEndpoints(svc, [{ addresses: [{ ip: this.apiServer.ip }], ports: [port] }]);
+  }
+
+  private async applySlices(svc: Obj, mine: Obj[], desired: { ports: Obj[]; endpoints: Obj[] }[]) {
+    const plan = planSlices(svc, mine, desired);
+    const ns = svc.metadata.namespace;
+    for (const s of plan.update) await this.reg.update(SLICES, ns, s.metadata.name, s, this.ctx).catch(ignoreGone);
+    for (const s of plan.create) await this.reg.create(SLICES, ns, s, this.ctx);
+    for (const n of plan.remove) await this.reg.delete(SLICES, ns, n, {}, this.ctx).catch(ignoreGone);
+  }
+
+  private async putEndpoints(svc: Obj, subsets: Obj[]) {
+    const ns = svc.metadata.namespace, name = svc.metadata.name;
+    let cur: Obj | null = null;
+    try { cur = await this.reg.get(ENDPOINTS, ns, name); } catch (e) { if (!(e instanceof ApiError && e.code === 404)) throw e; }
+    if (cur && JSON.stringify(cur.subsets ?? []) === JSON.stringify(subsets)) return;
+    const body = {
+      apiVersion: 'v1', kind: 'Endpoints',
+      metadata: { name, namespace: ns, labels: svc.metadata.labels ?? {}, ...(cur ? { resourceVersion: cur.metadata.resourceVersion } : {}) },
+      subsets,
+    };
+    if (cur) await this.reg.update(ENDPOINTS, ns, name, body, this.ctx).catch(ignoreGone);
+    else await this.reg.create(ENDPOINTS, ns, body, this.ctx).catch(ignoreGone);
+  }
+}
+
+function ignoreGone(e: unknown) { if (!(e instanceof ApiError && (e.code === 404 || e.code === 409))) throw e; }

@@ -1,0 +1,41 @@
+// The controllers and the scheduler that run inside `skiff server`, over shared caches.
+import type { Registry } from '../api/registry.ts';
+import { RESOURCES } from '../api/resources.ts';
+import { Informer } from './informer.ts';
+import { ReplicaSetController } from './replicaset.ts';
+import { DeploymentController } from './deployment.ts';
+import { EndpointsController } from './endpoints.ts';
+import { GarbageCollector } from './garbage-collector.ts';
+import { startServiceAccounts } from './service-accounts.ts';
+import { Scheduler } from '../scheduler/scheduler.ts';
+
+export interface ControllerManager { scheduler: Scheduler; stop(): void }
+
+export async function startControllers(reg: Registry, o: { apiServer: { ip: string; port: number }; log: (s: string) => void }): Promise<ControllerManager> {
+  const informers = new Map<string, Informer>();
+  const inf = (kind: string) => {
+    let i = informers.get(kind);
+    if (!i) informers.set(kind, (i = new Informer(reg, RESOURCES.find((r) => r.kind === kind)!)));
+    return i;
+  };
+  const kinds = ['Pod', 'Node', 'Namespace', 'ServiceAccount', 'Service', 'EndpointSlice', 'ReplicaSet', 'ReplicationController', 'Deployment', 'DaemonSet', 'StatefulSet', 'Job', 'CronJob', 'PersistentVolumeClaim', 'ControllerRevision'];
+  for (const k of kinds) if (RESOURCES.some((r) => r.kind === k)) inf(k);
+  for (const i of informers.values()) i.start();
+  await Promise.all([...informers.values()].map((i) => i.ready));
+
+  const scheduler = new Scheduler(reg, inf('Pod'), inf('Node'), (s) => o.log(`scheduler: ${s}`));
+  const rs = new ReplicaSetController(reg, 'ReplicaSet', inf('ReplicaSet'), inf('Pod'), o.log);
+  const rc = new ReplicaSetController(reg, 'ReplicationController', inf('ReplicationController'), inf('Pod'), o.log);
+  const deploy = new DeploymentController(reg, inf('Deployment'), inf('ReplicaSet'), o.log);
+  const endpoints = new EndpointsController(reg, { services: inf('Service'), pods: inf('Pod'), nodes: inf('Node'), slices: inf('EndpointSlice') }, o.apiServer, o.log);
+  const gc = new GarbageCollector(reg, [...informers.values()].filter((i) => i.res.kind !== 'Namespace' && i.res.kind !== 'Node'), (s) => o.log(s));
+  for (const c of [scheduler, rs, rc, deploy, endpoints, gc]) c.start();
+  startServiceAccounts(reg, inf('Namespace'), inf('ServiceAccount'), o.log);
+  return {
+    scheduler,
+    stop() {
+      for (const c of [scheduler, rs, rc, deploy, endpoints, gc]) c.stop();
+      for (const i of informers.values()) i.stop();
+    },
+  };
+}
