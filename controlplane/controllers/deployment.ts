@@ -8,7 +8,7 @@ import { ApiError } from '../api/status.ts';
 import { Informer, keyOf } from './informer.ts';
 import { WorkQueue } from './queue.ts';
 import { EventRecorder } from './events.ts';
-import { controllerOf, ownerRef, selects } from './ownership.ts';
+import { controllerOf, ownerRef, selects, ignoreGone } from './ownership.ts';
 import { planDeployment, REVISION } from './deployment-plan.ts';
 import { ctxFor, writeStatus } from './replicaset.ts';
 
@@ -91,5 +91,3 @@ export class DeploymentController {
     await writeStatus(this.reg, DEPLOY, fresh, plan.status, this.ctx);
   }
 }
-
-function ignoreGone(e: unknown) { if (!(e instanceof ApiError && (e.code === 404 || e.code === 409))) throw e; }

@@ -7,6 +7,7 @@ import { ApiError } from '../api/status.ts';
 import { Informer, keyOf } from './informer.ts';
 import { WorkQueue } from './queue.ts';
 import { ctxFor } from './replicaset.ts';
+import { ignoreGone } from './ownership.ts';
 import { endpointGroups, desiredSlices, endpointsSubsets, planSlices, selectsPod, SERVICE_NAME, MANAGED_BY, CONTROLLER } from './endpoints-plan.ts';
 
 type Obj = Record<string, any>;
@@ -94,5 +95,3 @@ export class EndpointsController {
     else await this.reg.create(ENDPOINTS, ns, body, this.ctx).catch(ignoreGone);
   }
 }
-
-function ignoreGone(e: unknown) { if (!(e instanceof ApiError && (e.code === 404 || e.code === 409))) throw e; }

@@ -1,5 +1,6 @@
 // Owner references and label selectors as the workload controllers use them. Pure.
 import { matchesLabelSelector } from '../scheduler/algorithm.ts';
+import { ApiError } from '../api/status.ts';
 
 type Obj = Record<string, any>;
 
@@ -35,3 +36,6 @@ export function isAvailable(p: Obj, minReadySeconds: number, now: number): boole
   if (!minReadySeconds) return true;
   return Date.parse(c.lastTransitionTime ?? 0) + minReadySeconds * 1000 <= now;
 }
+
+/** For writes racing with others: a vanished object or a stale resourceVersion is not an error. */
+export function ignoreGone(e: unknown) { if (!(e instanceof ApiError && (e.code === 404 || e.code === 409))) throw e; }

@@ -1,0 +1,154 @@
+// The controllers' pure parts as tables: replica plans, the Deployment algorithm step by step,
+// endpoints and slices, and the garbage collector's decisions.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { deletionRank, planReplicas } from '../../controlplane/controllers/replicaset.ts';
+import { HASH_LABEL, REVISION, planDeployment, resolveIntOrPercent, surgeAndUnavailable, templateHash } from '../../controlplane/controllers/deployment-plan.ts';
+import { desiredSlices, endpointGroups, endpointsSubsets, planSlices } from '../../controlplane/controllers/endpoints-plan.ts';
+import { planGc } from '../../controlplane/controllers/garbage-collector.ts';
+
+type Obj = Record<string, any>;
+const T0 = Date.parse('2026-11-22T00:00:00Z');
+const ready = (since = '2026-11-22T00:00:00Z') => ({ phase: 'Running', conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: since }] });
+const pod = (name: string, o: { labels?: Obj; owner?: string; status?: Obj; node?: string; created?: string; deleting?: boolean; ip?: string; ports?: Obj[] } = {}): Obj => ({
+  metadata: { name, namespace: 'ns', uid: `uid-${name}`, labels: o.labels ?? { app: 'a' }, creationTimestamp: o.created ?? '2026-11-22T00:00:00Z',
+    ...(o.owner ? { ownerReferences: [{ uid: o.owner, controller: true, kind: 'ReplicaSet', name: 'rs' }] } : {}), ...(o.deleting ? { deletionTimestamp: 'x' } : {}) },
+  spec: { ...(o.node ? { nodeName: o.node } : {}), containers: [{ name: 'c', ports: o.ports ?? [] }] },
+  status: { ...(o.status ?? {}), ...(o.ip ? { podIP: o.ip } : {}) },
+});
+const rs = (replicas: number, extra: Obj = {}): Obj => ({ kind: 'ReplicaSet', metadata: { name: 'rs', namespace: 'ns', uid: 'rs1', generation: 2 }, spec: { replicas, selector: { matchLabels: { app: 'a' } }, template: { metadata: { labels: { app: 'a' } } }, ...extra } });
+
+test('replica plans: create, delete in rank order, adopt, release, count', () => {
+  let p = planReplicas(rs(3), [pod('a', { owner: 'rs1', status: ready() })], T0);
+  assert.equal(p.create, 2);
+  assert.deepEqual(p.status, { replicas: 1, fullyLabeledReplicas: 1, readyReplicas: 1, availableReplicas: 1, observedGeneration: 2 });
+  p = planReplicas(rs(1), [pod('orphan'), pod('other', { labels: { app: 'b' } }), pod('gone', { owner: 'rs1', labels: { app: 'b' } })], T0);
+  assert.deepEqual(p.adopt.map((x) => x.metadata.name), ['orphan']);
+  assert.deepEqual(p.release.map((x) => x.metadata.name), ['gone']);
+  assert.equal(p.create, 0);
+  const pods = [
+    pod('old-ready', { owner: 'rs1', node: 'n', status: ready(), created: '2026-11-22T00:00:00Z' }),
+    pod('new-ready', { owner: 'rs1', node: 'n', status: ready(), created: '2026-11-22T00:01:00Z' }),
+    pod('not-ready', { owner: 'rs1', node: 'n', status: { phase: 'Running' } }),
+    pod('unscheduled', { owner: 'rs1' }),
+    pod('terminating', { owner: 'rs1', deleting: true }),
+  ];
+  p = planReplicas(rs(1), pods, T0);
+  assert.deepEqual(p.remove.map((x) => x.metadata.name), ['unscheduled', 'not-ready', 'new-ready'], 'terminating pods are not counted');
+  assert.ok(deletionRank(pods[3], pods[0]) < 0);
+  const slow = planReplicas(rs(1, { minReadySeconds: 30 }), [pod('a', { owner: 'rs1', status: ready('2026-11-22T00:00:00Z') })], T0 + 10_000);
+  assert.equal(slow.status.availableReplicas, 0, 'not yet available for minReadySeconds');
+});
+
+test('maxSurge rounds up, maxUnavailable down; both zero means one unavailable', () => {
+  assert.equal(resolveIntOrPercent('25%', 10, true, '25%'), 3);
+  assert.equal(resolveIntOrPercent('25%', 10, false, '25%'), 2);
+  assert.equal(resolveIntOrPercent(2, 10, false, '25%'), 2);
+  assert.deepEqual(surgeAndUnavailable({ spec: { replicas: 4, strategy: { rollingUpdate: { maxSurge: 0, maxUnavailable: 0 } } } }), { maxSurge: 0, maxUnavailable: 1 });
+  assert.deepEqual(surgeAndUnavailable({ spec: { replicas: 3, strategy: { type: 'Recreate' } } }), { maxSurge: 0, maxUnavailable: 3 });
+});
+
+const deploy = (image: string, o: Obj = {}): Obj => ({
+  kind: 'Deployment', apiVersion: 'apps/v1',
+  metadata: { name: 'web', namespace: 'ns', uid: 'd1', generation: 2, annotations: o.annotations ?? {} },
+  spec: { replicas: 4, selector: { matchLabels: { app: 'a' } }, strategy: { rollingUpdate: { maxSurge: 1, maxUnavailable: 1 } }, template: { metadata: { labels: { app: 'a' } }, spec: { containers: [{ name: 'c', image }] } }, ...(o.spec ?? {}) },
+  status: o.status ?? {},
+});
+const ownedRs = (d: Obj, name: string, replicas: number, available: number, revision: number, created: string): Obj => ({
+  metadata: { name, namespace: 'ns', uid: name, creationTimestamp: created, labels: { ...d.spec.template.metadata.labels, [HASH_LABEL]: name.split('-')[1] }, annotations: { [REVISION]: String(revision) }, ownerReferences: [{ uid: 'd1', controller: true }] },
+  spec: { replicas, template: { ...d.spec.template, metadata: { labels: { ...d.spec.template.metadata.labels, [HASH_LABEL]: name.split('-')[1] } } } },
+  status: { replicas, availableReplicas: available, readyReplicas: available },
+});
+
+test('a rolling update proceeds within maxSurge and maxUnavailable', () => {
+  const v1 = deploy('busybox:1'), v2 = deploy('busybox:2');
+  const h1 = templateHash(v1.spec.template), h2 = templateHash(v2.spec.template);
+  const old = ownedRs(v1, `web-${h1}`, 4, 4, 1, '2026-11-22T00:00:00Z');
+  // Step 1: the new ReplicaSet starts at the surge allowance, with the next revision.
+  let p = planDeployment(v2, [old], T0);
+  assert.equal(p.create?.metadata.name, `web-${h2}`);
+  assert.equal(p.create?.spec.replicas, 1);
+  assert.equal(p.create?.metadata.annotations[REVISION], '2');
+  assert.equal(p.create?.spec.selector.matchLabels[HASH_LABEL], h2);
+  // Step 2: new one not yet available: old may drop by maxUnavailable only (4 - 1 = 3 available must stay).
+  const fresh = ownedRs(v2, `web-${h2}`, 1, 0, 2, '2026-11-22T00:01:00Z');
+  p = planDeployment(v2, [old, fresh], T0);
+  assert.deepEqual(p.scale, [{ name: `web-${h1}`, replicas: 3 }]);
+  // Step 3: with 3 old + 1 new available, new grows to 2 (total 5 = 4 + surge) and old drops to 2.
+  p = planDeployment(v2, [ownedRs(v1, `web-${h1}`, 3, 3, 1, '2026-11-22T00:00:00Z'), ownedRs(v2, `web-${h2}`, 1, 1, 2, '2026-11-22T00:01:00Z')], T0);
+  assert.deepEqual(p.scale, [{ name: `web-${h1}`, replicas: 2 }, { name: `web-${h2}`, replicas: 2 }]);
+  // Done: everything new and available — the status kubectl rollout status waits for.
+  p = planDeployment(v2, [ownedRs(v1, `web-${h1}`, 0, 0, 1, '2026-11-22T00:00:00Z'), ownedRs(v2, `web-${h2}`, 4, 4, 2, '2026-11-22T00:01:00Z')], T0);
+  assert.deepEqual(p.scale, []);
+  assert.deepEqual({ ...p.status, conditions: undefined }, { observedGeneration: 2, replicas: 4, updatedReplicas: 4, readyReplicas: 4, availableReplicas: 4, unavailableReplicas: 0, conditions: undefined });
+  assert.deepEqual(p.status.conditions.map((c: Obj) => [c.type, c.status, c.reason]), [['Available', 'True', 'MinimumReplicasAvailable'], ['Progressing', 'True', 'NewReplicaSetAvailable']]);
+});
+
+test('undo reuses the old ReplicaSet with a new revision; history beyond the limit goes; Recreate empties old first', () => {
+  const v1 = deploy('busybox:1'), v2 = deploy('busybox:2');
+  const h1 = templateHash(v1.spec.template), h2 = templateHash(v2.spec.template);
+  assert.equal(templateHash({ ...v1.spec.template, metadata: { ...v1.spec.template.metadata, creationTimestamp: null } }), h1, 'nulls do not change the hash');
+  const both = [ownedRs(v1, `web-${h1}`, 0, 0, 1, '2026-11-22T00:00:00Z'), ownedRs(v2, `web-${h2}`, 4, 4, 2, '2026-11-22T00:01:00Z')];
+  const p = planDeployment(v1, both, T0);
+  assert.equal(p.create, undefined);
+  assert.equal(p.revision, '3');
+  assert.deepEqual(p.scale.find((s) => s.name === `web-${h1}`)?.annotations?.[REVISION], '3');
+  const limited = planDeployment(deploy('busybox:2', { spec: { revisionHistoryLimit: 0 } }), both, T0);
+  assert.deepEqual(limited.remove, [`web-${h1}`]);
+  const rec = deploy('busybox:2', { spec: { strategy: { type: 'Recreate' } } });
+  const r1 = planDeployment(rec, [ownedRs(v1, `web-${h1}`, 4, 4, 1, '2026-11-22T00:00:00Z')], T0);
+  assert.equal(r1.create?.spec.replicas, 0, 'Recreate starts the new set empty while old pods run');
+});
+
+test('a rollout that makes no progress past progressDeadlineSeconds is reported', () => {
+  const v2 = deploy('busybox:2', { spec: { progressDeadlineSeconds: 60 } });
+  const h2 = templateHash(v2.spec.template);
+  const stuck = [ownedRs(v2, `web-${h2}`, 4, 0, 1, '2026-11-22T00:00:00Z')];
+  v2.status = { replicas: 4, updatedReplicas: 4, availableReplicas: 0, readyReplicas: 0, conditions: [{ type: 'Progressing', status: 'True', reason: 'ReplicaSetUpdated', lastUpdateTime: '2026-11-22T00:00:00Z', lastTransitionTime: '2026-11-22T00:00:00Z' }] };
+  const p = planDeployment(v2, stuck, T0 + 120_000);
+  const prog = p.status.conditions.find((c: Obj) => c.type === 'Progressing');
+  assert.deepEqual([prog.status, prog.reason], ['False', 'ProgressDeadlineExceeded']);
+});
+
+test('endpoints: named ports per pod, readiness conditions, slices of at most 100, minimal updates', () => {
+  const svc = { metadata: { name: 's', namespace: 'ns', uid: 'svc1' }, spec: { selector: { app: 'a' }, ports: [{ name: 'http', port: 80, targetPort: 'web' }] } };
+  const pods = [
+    pod('p1', { ip: '10.0.0.1', node: 'n1', status: ready(), ports: [{ name: 'web', containerPort: 8080 }] }),
+    pod('p2', { ip: '10.0.0.2', node: 'n2', status: { phase: 'Running' }, ports: [{ name: 'web', containerPort: 9090 }] }),
+    pod('p3', { ip: '10.0.0.3', status: ready(), deleting: true, ports: [{ name: 'web', containerPort: 8080 }] }),
+    pod('noport', { ip: '10.0.0.4', status: ready() }),
+    pod('noip', { status: ready(), ports: [{ name: 'web', containerPort: 8080 }] }),
+  ];
+  const nodes = new Map([['n1', { metadata: { name: 'n1', labels: { 'topology.kubernetes.io/zone': 'z1' } } }]]);
+  const groups = endpointGroups(svc, pods, nodes);
+  assert.deepEqual(groups.map((g) => [g.ports[0].port, g.endpoints.map((e) => [e.addresses[0], e.conditions.ready, e.conditions.serving, e.conditions.terminating, e.zone ?? ''])]), [
+    [8080, [['10.0.0.1', true, true, false, 'z1'], ['10.0.0.3', false, true, true, '']]],
+    [9090, [['10.0.0.2', false, false, false, '']]],
+  ]);
+  assert.deepEqual(endpointsSubsets(groups).map((s) => [s.addresses?.map((a: Obj) => a.ip), s.notReadyAddresses?.map((a: Obj) => a.ip)]), [[['10.0.0.1'], ['10.0.0.3']], [undefined, ['10.0.0.2']]]);
+  const many = Array.from({ length: 250 }, (_, i) => pod(`m${String(i).padStart(3, '0')}`, { ip: `10.1.${i >> 8}.${i & 255}`, status: ready(), ports: [{ name: 'web', containerPort: 8080 }] }));
+  const want = desiredSlices(svc, endpointGroups(svc, many, new Map()));
+  assert.deepEqual(want.map((s) => s.endpoints.length), [100, 100, 50]);
+  const first = planSlices(svc, [], want);
+  assert.equal(first.create.length, 3);
+  const existing = first.create.map((s, i) => ({ ...s, metadata: { ...s.metadata, name: `s-${i}` } }));
+  const again = planSlices(svc, existing, want);
+  assert.deepEqual([again.create.length, again.update.length, again.remove.length], [0, 0, 0], 'nothing changed, nothing written');
+  const fewer = planSlices(svc, existing, want.slice(0, 2));
+  assert.deepEqual(fewer.remove, ['s-2']);
+});
+
+test('garbage collection: orphans of gone owners, foreground and orphan propagation', () => {
+  const kinds = new Set(['ReplicaSet', 'Pod', 'Deployment']);
+  const o = (kind: string, uid: string, owners: string[] = [], extra: Obj = {}) => ({ kind, metadata: { name: uid, namespace: 'ns', uid, ownerReferences: owners.map((u) => ({ uid: u, kind: 'ReplicaSet', name: u, blockOwnerDeletion: true })), ...extra } });
+  let p = planGc([o('Pod', 'p1', ['rs-gone']), o('Pod', 'p2', ['rs1']), o('ReplicaSet', 'rs1')], kinds);
+  assert.deepEqual(p.remove.map((x) => x.metadata.uid), ['p1']);
+  p = planGc([o('Pod', 'p2', ['rs1']), o('ReplicaSet', 'rs1', [], { deletionTimestamp: 'x', finalizers: ['foregroundDeletion'] })], kinds);
+  assert.deepEqual([p.remove.map((x) => x.metadata.uid), p.finalize.length], [['p2'], 0], 'dependents first');
+  p = planGc([o('ReplicaSet', 'rs1', [], { deletionTimestamp: 'x', finalizers: ['foregroundDeletion'] })], kinds);
+  assert.deepEqual(p.finalize.map((f) => f.finalizer), ['foregroundDeletion']);
+  p = planGc([o('Pod', 'p2', ['rs1']), o('ReplicaSet', 'rs1', [], { deletionTimestamp: 'x', finalizers: ['orphan'] })], kinds);
+  assert.deepEqual([p.remove.length, p.orphan.map((x) => x.dependent.metadata.uid)], [0, ['p2']]);
+  const foreign = { kind: 'Pod', metadata: { name: 'f', namespace: 'ns', uid: 'f', ownerReferences: [{ uid: 'x', kind: 'SomeCRD', name: 'x' }] } };
+  assert.equal(planGc([foreign], kinds).remove.length, 0, 'owners of kinds not watched are not judged');
+});
