@@ -20,7 +20,7 @@ export interface AgentConfig {
   nodeName: string;
   nodeIp?: string;
   dataDir: string;
-  podCidr: string;
+  podCidr?: string;
   endpoint?: string;
   imageCache: string;
   mtu: number;
@@ -41,15 +41,32 @@ function firstIPv4(): string {
   return '127.0.0.1';
 }
 
+/** Without --pod-cidr the node registers bare and waits for the control plane to give it a subnet. */
+async function leasePodCidr(api: ApiClient, name: string, log: (s: string) => void): Promise<string> {
+  const path = `/api/v1/nodes/${name}`;
+  try { await api.get(path); } catch (e) {
+    if (!(e instanceof ApiStatusError && e.code === 404)) throw e;
+    await api.create('/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' } } })
+      .catch((e2) => { if (!(e2 instanceof ApiStatusError && e2.code === 409)) throw e2; });
+  }
+  for (let i = 0; ; i++) {
+    const node = await api.get<Record<string, any>>(path);
+    if (node.spec?.podCIDR) { log(`pod subnet ${node.spec.podCIDR} from the control plane`); return node.spec.podCIDR; }
+    if (i === 120) throw new Error('the control plane gave this node no pod subnet within 60 s');
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 export async function runAgent(cfg: AgentConfig, log: (s: string) => void = (s) => console.log(s)): Promise<{ stop(): Promise<void>; runtime: NodeRuntime; api: ApiClient }> {
   const creds = await joinCluster(cfg.server, cfg.token, cfg.nodeName, cfg.dataDir);
   const api = new ApiClient(creds.server, creds.ca, creds.token);
   log(`joined ${creds.server} as ${cfg.nodeName}`);
-  const runtime = await startRuntime({ dataDir: cfg.dataDir, podCidr: cfg.podCidr, mtu: cfg.mtu, imageCache: cfg.imageCache, endpoint: cfg.endpoint, log });
+  const podCidr = cfg.podCidr ?? await leasePodCidr(api, cfg.nodeName, log);
+  const runtime = await startRuntime({ dataDir: cfg.dataDir, podCidr, mtu: cfg.mtu, imageCache: cfg.imageCache, endpoint: cfg.endpoint, log });
   const version = await runtime.cri.version();
   const facts: NodeFacts = {
     name: cfg.nodeName, ip: cfg.nodeIp ?? firstIPv4(), hostname: cfg.nodeName, cpus: cpus().length, memoryBytes: totalmem(), maxPods: 110,
-    podCidr: cfg.podCidr, kernelVersion: release(), osImage: osImage(),
+    podCidr, kernelVersion: release(), osImage: osImage(),
     machineID: read('/etc/machine-id', cfg.nodeName), bootID: read('/proc/sys/kernel/random/boot_id'),
     runtimeVersion: `${version.runtime_name}://${version.runtime_version}`, runtimeReady: false, networkReady: false, runtimeMessage: '',
   };
@@ -133,7 +150,13 @@ export async function runAgent(cfg: AgentConfig, log: (s: string) => void = (s) 
       await pushStatus();
     }
   });
-  every((cfg.leaseSeconds ?? 10) * 1000, 'lease', renewLease);
+  every((cfg.leaseSeconds ?? 10) * 1000, 'lease', async () => {
+    await renewLease();
+    // The node controller marks a node whose lease went stale Ready=Unknown; say otherwise at once.
+    const node = await api.get<Record<string, any>>(nodePath);
+    const ready = (node.status?.conditions ?? []).find((c: Condition) => c.type === 'Ready')?.status;
+    if (ready !== ((facts.runtimeReady && facts.networkReady) ? 'True' : 'False')) await pushStatus();
+  });
 
   // Desired pods arrive on the push channel; the kubelet makes the runtime match them.
   const info = await api.get<{ channelPort: number }>('/skiff/v1/info');

@@ -48,8 +48,15 @@ async function server(args: string[]) {
     'cluster-cidr': { type: 'string', default: DEFAULTS.clusterCidr },
     'service-node-port-range': { type: 'string', default: DEFAULTS.serviceNodePortRange },
     'agent-port': { type: 'string' },
+    'node-monitor-grace-period': { type: 'string', default: '40' },
+    'default-toleration-seconds': { type: 'string', default: '300' },
   });
   const port = Number(v['secure-port']);
+  const seconds = (flag: string) => {
+    const n = Number(v[flag]);
+    if (!Number.isInteger(n) || n < 1) fail(`--${flag}: expected a whole number of seconds, got "${v[flag]}"`);
+    return n;
+  };
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--secure-port: invalid port "${v['secure-port']}"`);
   const s = await startServer({
     dataDir: String(v['data-dir']), bindAddress: String(v['bind-address']), securePort: port,
@@ -60,6 +67,7 @@ async function server(args: string[]) {
     datastoreKeyfile: v['datastore-keyfile'] as string | undefined,
     serviceCidr: String(v['service-cidr']), clusterCidr: String(v['cluster-cidr']), serviceNodePortRange: String(v['service-node-port-range']),
     agentPort: v['agent-port'] !== undefined ? Number(v['agent-port']) : undefined,
+    nodeMonitorGracePeriodSeconds: seconds('node-monitor-grace-period'), defaultTolerationSeconds: seconds('default-toleration-seconds'),
   }).catch((e) => fail(`server: ${(e as Error).message}`));
   console.log(`skiff server listening on ${s.url} (store: ${s.store.kind}); agent channel on port ${s.channelPort}`);
   if (v['write-kubeconfig']) console.log(`kubeconfig: ${v['write-kubeconfig']}   (export KUBECONFIG=${v['write-kubeconfig']})`);
@@ -85,13 +93,12 @@ async function agent(args: string[]) {
   });
   if (!v.server) fail('agent: --server is required');
   if (!v.token) fail('agent: --token is required (run `skiff token` on the server)');
-  if (!v['pod-cidr']) fail('agent: --pod-cidr is required for now (the control plane leases subnets in a later release)');
   const { runAgent } = await import('../../agent/agent.ts');
   const { JoinError } = await import('../../agent/join.ts');
   try {
     const a = await runAgent({
       server: String(v.server), token: String(v.token), nodeName: String(v['node-name']), nodeIp: v['node-ip'] as string | undefined,
-      dataDir: String(v['data-dir']), podCidr: String(v['pod-cidr']), endpoint: v['container-runtime-endpoint'] as string | undefined,
+      dataDir: String(v['data-dir']), podCidr: v['pod-cidr'] ? String(v['pod-cidr']) : undefined, endpoint: v['container-runtime-endpoint'] as string | undefined,
       imageCache: String(v['image-cache']), mtu: Number(v.mtu),
     });
     const stop = async () => { await a.stop().catch(() => {}); process.exit(0); };
@@ -146,9 +153,9 @@ async function sandbox(args: string[]) {
   const state = (name: string) => sb.loadState(name) ?? fail(`no sandbox named "${name}" (skiff sandbox up --name ${name})`);
   switch (sub) {
     case 'up': {
-      const v = parse(own, { ...nameOpt, nodes: { type: 'string', default: '3' } });
+      const v = parse(own, { ...nameOpt, nodes: { type: 'string', default: '3' }, 'server-arg': { type: 'string', multiple: true } });
       try {
-        const s = await sb.sandboxUp({ name: String(v.name), nodes: Number(v.nodes) });
+        const s = await sb.sandboxUp({ name: String(v.name), nodes: Number(v.nodes), serverArgs: (v['server-arg'] as string[] | undefined) ?? [] });
         console.log(`sandbox "${s.name}" is up: ${s.nodes.map((n) => `${n.name} ${n.ip}`).join(', ')}`);
         console.log(`try: skiff sandbox kubectl${s.name === 'skiff' ? '' : ` --name ${s.name}`} -- get nodes -o wide`);
       } catch (e) { fail(`sandbox up: ${(e as Error).message}`); }
@@ -181,7 +188,7 @@ async function sandbox(args: string[]) {
       }
       return;
     }
-    default: fail('usage: skiff sandbox up [--name N] [--nodes 3] | down [--name N] | kubectl [--name N] -- ARGS | exec [--name N] NODE -- CMD | list');
+    default: fail('usage: skiff sandbox up [--name N] [--nodes 3] [--server-arg=--FLAG=V ...] | down [--name N] | kubectl [--name N] -- ARGS | exec [--name N] NODE -- CMD | list');
   }
 }
 

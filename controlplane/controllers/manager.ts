@@ -7,18 +7,31 @@ import { DeploymentController } from './deployment.ts';
 import { EndpointsController } from './endpoints.ts';
 import { GarbageCollector } from './garbage-collector.ts';
 import { startServiceAccounts } from './service-accounts.ts';
+import { DaemonSetController } from './daemonset.ts';
+import { JobController } from './job.ts';
+import { CronJobController } from './cronjob.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
+import { NodeLifecycleController } from './node-lifecycle.ts';
+import type { PodCidrAllocator } from '../allocator/podcidr-allocator.ts';
 
 export interface ControllerManager { scheduler: Scheduler; stop(): void }
 
-export async function startControllers(reg: Registry, o: { apiServer: { ip: string; port: number }; log: (s: string) => void }): Promise<ControllerManager> {
+export interface ControllerOptions {
+  apiServer: { ip: string; port: number };
+  podCidrs: PodCidrAllocator;
+  nodeMonitorGracePeriodSeconds: number;
+  defaultTolerationSeconds: number;
+  log: (s: string) => void;
+}
+
+export async function startControllers(reg: Registry, o: ControllerOptions): Promise<ControllerManager> {
   const informers = new Map<string, Informer>();
   const inf = (kind: string) => {
     let i = informers.get(kind);
     if (!i) informers.set(kind, (i = new Informer(reg, RESOURCES.find((r) => r.kind === kind)!)));
     return i;
   };
-  const kinds = ['Pod', 'Node', 'Namespace', 'ServiceAccount', 'Service', 'EndpointSlice', 'ReplicaSet', 'ReplicationController', 'Deployment', 'DaemonSet', 'StatefulSet', 'Job', 'CronJob', 'PersistentVolumeClaim', 'ControllerRevision'];
+  const kinds = ['Pod', 'Node', 'Namespace', 'ServiceAccount', 'Service', 'EndpointSlice', 'ReplicaSet', 'ReplicationController', 'Deployment', 'DaemonSet', 'StatefulSet', 'Job', 'CronJob', 'PersistentVolumeClaim', 'ControllerRevision', 'Lease'];
   for (const k of kinds) if (RESOURCES.some((r) => r.kind === k)) inf(k);
   for (const i of informers.values()) i.start();
   await Promise.all([...informers.values()].map((i) => i.ready));
@@ -28,13 +41,18 @@ export async function startControllers(reg: Registry, o: { apiServer: { ip: stri
   const rc = new ReplicaSetController(reg, 'ReplicationController', inf('ReplicationController'), inf('Pod'), o.log);
   const deploy = new DeploymentController(reg, inf('Deployment'), inf('ReplicaSet'), o.log);
   const endpoints = new EndpointsController(reg, { services: inf('Service'), pods: inf('Pod'), nodes: inf('Node'), slices: inf('EndpointSlice') }, o.apiServer, o.log);
+  const ds = new DaemonSetController(reg, inf('DaemonSet'), inf('Pod'), inf('Node'), o.log);
+  const job = new JobController(reg, inf('Job'), inf('Pod'), o.log);
+  const cron = new CronJobController(reg, inf('CronJob'), inf('Job'), o.log);
+  const nodes = new NodeLifecycleController(reg, { nodes: inf('Node'), pods: inf('Pod'), leases: inf('Lease') }, o.podCidrs,
+    { gracePeriodSeconds: o.nodeMonitorGracePeriodSeconds, defaultTolerationSeconds: o.defaultTolerationSeconds }, o.log);
   const gc = new GarbageCollector(reg, [...informers.values()].filter((i) => i.res.kind !== 'Namespace' && i.res.kind !== 'Node'), (s) => o.log(s));
-  for (const c of [scheduler, rs, rc, deploy, endpoints, gc]) c.start();
+  for (const c of [scheduler, rs, rc, deploy, ds, job, cron, endpoints, nodes, gc]) c.start();
   startServiceAccounts(reg, inf('Namespace'), inf('ServiceAccount'), o.log);
   return {
     scheduler,
     stop() {
-      for (const c of [scheduler, rs, rc, deploy, endpoints, gc]) c.stop();
+      for (const c of [scheduler, rs, rc, deploy, ds, job, cron, endpoints, nodes, gc]) c.stop();
       for (const i of informers.values()) i.stop();
     },
   };

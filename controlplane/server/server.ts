@@ -16,6 +16,7 @@ import { ensurePki } from '../pki/pki.ts';
 import { kubeconfig, writeKubeconfig } from './kubeconfig.ts';
 import { finalizeNamespaces } from '../controllers/namespace.ts';
 import { startControllers } from '../controllers/manager.ts';
+import { PodCidrAllocator } from '../allocator/podcidr-allocator.ts';
 import { Compactor } from './compactor.ts';
 import { ensureJoinToken, parseToken } from './join.ts';
 import { ImageStore } from '../registry/store.ts';
@@ -40,6 +41,10 @@ export interface ServerConfig {
   agentPort?: number;
   /** Run the controllers and the scheduler (default true). */
   controllers?: boolean;
+  /** A node whose Lease is older than this is Ready=Unknown and tainted unreachable (s, default 40). */
+  nodeMonitorGracePeriodSeconds?: number;
+  /** How long pods that do not tolerate not-ready/unreachable stay on such a node (s, default 300). */
+  defaultTolerationSeconds?: number;
 }
 
 export const DEFAULTS = {
@@ -124,7 +129,11 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     }, ms));
   };
   every(2_000, () => finalizeNamespaces(registry));
-  const controllers = cfg.controllers === false ? null : await startControllers(registry, { apiServer: { ip: advertise, port }, log: (m) => console.error(m) });
+  const controllers = cfg.controllers === false ? null : await startControllers(registry, {
+    apiServer: { ip: advertise, port }, podCidrs: new PodCidrAllocator(store, cfg.clusterCidr),
+    nodeMonitorGracePeriodSeconds: cfg.nodeMonitorGracePeriodSeconds ?? 40, defaultTolerationSeconds: cfg.defaultTolerationSeconds ?? 300,
+    log: (m) => console.error(m),
+  });
   every(60_000, () => compactor.tick());
   every(60_000, async () => {
     const svc = await registry.list(res('Service'), undefined, { labels: [], fields: [] });

@@ -152,3 +152,79 @@ test('garbage collection: orphans of gone owners, foreground and orphan propagat
   const foreign = { kind: 'Pod', metadata: { name: 'f', namespace: 'ns', uid: 'f', ownerReferences: [{ uid: 'x', kind: 'SomeCRD', name: 'x' }] } };
   assert.equal(planGc([foreign], kinds).remove.length, 0, 'owners of kinds not watched are not judged');
 });
+
+test('DaemonSet plans: eligible nodes, extras and ineligible pods go, rolling within maxUnavailable', async () => {
+  const { planDaemonSet, REVISION_LABEL } = await import('../../controlplane/controllers/daemonset.ts');
+  const ds: Obj = { metadata: { name: 'd', namespace: 'ns', uid: 'ds1', generation: 1 }, spec: { selector: { matchLabels: { app: 'd' } }, template: { metadata: { labels: { app: 'd' } }, spec: { nodeSelector: { role: 'edge' }, containers: [{ name: 'c', image: 'x' }] } } } };
+  const node = (name: string, labels: Obj, taints: Obj[] = []) => ({ metadata: { name, labels }, spec: { taints } });
+  const nodes = [node('a', { role: 'edge' }), node('b', { role: 'edge' }, [{ key: 'k', effect: 'NoSchedule' }]), node('c', { role: 'core' }), node('d', { role: 'edge' }, [{ key: 'node.kubernetes.io/unreachable', effect: 'NoExecute' }])];
+  const hash = templateHash(ds.spec.template);
+  const dpod = (name: string, n: string, h = hash, st: Obj = ready()) => ({ ...pod(name, { owner: 'ds1', node: n, status: st }), metadata: { ...pod(name, { owner: 'ds1', node: n }).metadata, ownerReferences: [{ uid: 'ds1', controller: true }], labels: { app: 'd', [REVISION_LABEL]: h } } });
+  const p = planDaemonSet(ds, nodes, [dpod('on-c', 'c'), dpod('a1', 'a'), dpod('a2', 'a', hash, { phase: 'Running' })], T0);
+  assert.deepEqual(p.create.map((x) => x.spec.nodeName), ['d'], 'b has an untolerated taint, c does not match, d is tolerated by every daemon pod');
+  assert.deepEqual(p.remove.map((x) => x.metadata.name).sort(), ['a2', 'on-c']);
+  assert.equal(p.status.desiredNumberScheduled, 2);
+  const roll = planDaemonSet(ds, [nodes[0], nodes[3]], [dpod('a1', 'a', 'old'), dpod('d1', 'd', 'old')], T0);
+  assert.equal(roll.remove.length, 1, 'one at a time (maxUnavailable 1)');
+});
+
+test('Job plans: parallelism, completions, Indexed, backoff limit, deadline, TTL', async () => {
+  const { planJob, formatIndexes } = await import('../../controlplane/controllers/job.ts');
+  assert.equal(formatIndexes([4, 0, 1, 2, 6, 7]), '0-2,4,6-7');
+  const job = (spec: Obj, status: Obj = {}): Obj => ({ metadata: { name: 'j', namespace: 'ns', uid: 'j1' }, spec: { template: { metadata: { labels: {} }, spec: { containers: [{ name: 'c' }] } }, ...spec }, status });
+  const jp = (name: string, phase: string, idx?: number) => ({ ...pod(name, { status: { phase } }), metadata: { ...pod(name).metadata, ownerReferences: [{ uid: 'j1', controller: true }], annotations: idx === undefined ? {} : { 'batch.kubernetes.io/job-completion-index': String(idx) } } });
+  let p = planJob(job({ completions: 5, parallelism: 2 }), [jp('s1', 'Succeeded'), jp('r1', 'Running')], T0);
+  assert.deepEqual([p.create.length, p.status.succeeded, p.status.active], [1, 1, 1]);
+  p = planJob(job({ completions: 2, parallelism: 2 }), [jp('s1', 'Succeeded'), jp('s2', 'Succeeded')], T0);
+  assert.equal(p.status.conditions.at(-1).type, 'Complete');
+  p = planJob(job({ completions: 3, parallelism: 3, completionMode: 'Indexed' }), [jp('i1', 'Succeeded', 1)], T0);
+  assert.deepEqual(p.create.map((x) => x.metadata.annotations['batch.kubernetes.io/job-completion-index']), ['0', '2']);
+  assert.equal(p.status.completedIndexes, '1');
+  p = planJob(job({ backoffLimit: 1 }), [jp('f1', 'Failed'), jp('f2', 'Failed')], T0);
+  assert.equal(p.status.conditions.at(-1).reason, 'BackoffLimitExceeded');
+  p = planJob(job({ activeDeadlineSeconds: 10 }, { startTime: '2026-11-22T00:00:00Z' }), [jp('r', 'Running')], T0 + 11_000);
+  assert.deepEqual([p.status.conditions.at(-1).reason, p.remove.length], ['DeadlineExceeded', 1]);
+  p = planJob(job({ ttlSecondsAfterFinished: 5 }, { completionTime: '2026-11-22T00:00:00Z', conditions: [{ type: 'Complete', status: 'True' }] }), [], T0 + 6_000);
+  assert.equal(p.deleteJob, true);
+});
+
+test('cron schedules and CronJob plans', async () => {
+  const { parseCron, scheduledBetween, nextAfter } = await import('../../controlplane/controllers/cron.ts');
+  const { planCronJob } = await import('../../controlplane/controllers/cronjob.ts');
+  const at = (s: string) => Date.parse(s);
+  assert.equal(new Date(nextAfter(parseCron('*/15 * * * *'), at('2026-11-22T10:07:30Z'))!).toISOString(), '2026-11-22T10:15:00.000Z');
+  assert.equal(new Date(nextAfter(parseCron('0 9 * * mon-fri'), at('2026-11-21T10:00:00Z'))!).toISOString(), '2026-11-23T09:00:00.000Z', 'Saturday → Monday');
+  assert.equal(new Date(nextAfter(parseCron('@monthly'), at('2026-11-22T00:00:00Z'))!).toISOString(), '2026-12-01T00:00:00.000Z');
+  assert.deepEqual(scheduledBetween(parseCron('0 * * * *'), at('2026-11-22T08:30:00Z'), at('2026-11-22T10:00:00Z')).map((t) => new Date(t).toISOString().slice(11, 16)), ['09:00', '10:00']);
+  assert.throws(() => parseCron('61 * * * *'), /out of range/);
+  assert.throws(() => parseCron('* * *'), /expected 5 fields/);
+  const cj = (spec: Obj, status: Obj = {}) => ({ metadata: { name: 'c', namespace: 'ns', uid: 'c1', creationTimestamp: '2026-11-22T09:58:30Z' }, spec: { schedule: '* * * * *', jobTemplate: { spec: {} }, ...spec }, status });
+  const now = at('2026-11-22T10:00:10Z');
+  let p = planCronJob(cj({}), [], now);
+  assert.equal(p.create?.metadata.name, `c-${Math.floor(at('2026-11-22T10:00:00Z') / 60_000)}`);
+  const running = { metadata: { name: 'c-1', namespace: 'ns', uid: 'x', ownerReferences: [{ uid: 'c1', controller: true, kind: 'CronJob' }] }, status: {} };
+  p = planCronJob(cj({ concurrencyPolicy: 'Forbid' }), [running], now);
+  assert.equal(p.create, undefined);
+  p = planCronJob(cj({ concurrencyPolicy: 'Replace' }), [running], now);
+  assert.deepEqual([!!p.create, p.remove.map((j) => j.metadata.name)], [true, ['c-1']]);
+  p = planCronJob(cj({ startingDeadlineSeconds: 5 }), [], now);
+  assert.equal(p.create, undefined, 'too late to start');
+  assert.equal(planCronJob(cj({ suspend: true }), [], now).create, undefined);
+});
+
+test('node health: taints follow Ready; evictions honour tolerationSeconds', async () => {
+  const { nodeTaints, evictions, UNREACHABLE } = await import('../../controlplane/controllers/node-lifecycle.ts');
+  const n = (ready: string, taints: Obj[] = []) => ({ metadata: { name: 'n' }, spec: { taints }, status: { conditions: [{ type: 'Ready', status: ready }] } });
+  assert.deepEqual(nodeTaints(n('Unknown', [{ key: 'mine', effect: 'NoSchedule' }]), T0), [{ key: 'mine', effect: 'NoSchedule' }, { key: UNREACHABLE, effect: 'NoExecute', timeAdded: '2026-11-22T00:00:00Z' }]);
+  assert.equal(nodeTaints(n('True'), T0), null);
+  assert.deepEqual(nodeTaints(n('True', [{ key: UNREACHABLE, effect: 'NoExecute' }]), T0), []);
+  const tainted = n('Unknown', [{ key: UNREACHABLE, effect: 'NoExecute', timeAdded: '2026-11-22T00:00:00Z' }]);
+  const pods = [
+    { ...pod('plain'), spec: {} },
+    { ...pod('patient'), spec: { tolerations: [{ key: UNREACHABLE, operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 600 }] } },
+    { ...pod('forever'), spec: { tolerations: [{ operator: 'Exists' }] } },
+  ];
+  assert.deepEqual(evictions(tainted, pods, T0 + 10_000, 300).map((p) => p.metadata.name), []);
+  assert.deepEqual(evictions(tainted, pods, T0 + 301_000, 300).map((p) => p.metadata.name), ['plain']);
+  assert.deepEqual(evictions(tainted, pods, T0 + 601_000, 300).map((p) => p.metadata.name), ['plain', 'patient']);
+});
