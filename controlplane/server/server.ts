@@ -1,6 +1,7 @@
 // `skiff server`: wires store, allocators, API, PKI and the built-in control loops together.
 import { mkdirSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { EmbeddedStore } from '../store/embedded.ts';
 import { EtcdStore } from '../store/etcd.ts';
@@ -15,7 +16,8 @@ import { ApiError } from '../api/status.ts';
 import { ensurePki } from '../pki/pki.ts';
 import { kubeconfig, writeKubeconfig } from './kubeconfig.ts';
 import { finalizeNamespaces } from '../controllers/namespace.ts';
-import { startControllers } from '../controllers/manager.ts';
+import { startControllers, type ControllerManager } from '../controllers/manager.ts';
+import { LeaderElector } from '../controllers/leader.ts';
 import { PodCidrAllocator } from '../allocator/podcidr-allocator.ts';
 import { Compactor } from './compactor.ts';
 import { ensureJoinToken, parseToken } from './join.ts';
@@ -129,11 +131,17 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     }, ms));
   };
   every(2_000, () => finalizeNamespaces(registry));
-  const controllers = cfg.controllers === false ? null : await startControllers(registry, {
-    apiServer: { ip: advertise, port }, podCidrs: new PodCidrAllocator(store, cfg.clusterCidr),
-    nodeMonitorGracePeriodSeconds: cfg.nodeMonitorGracePeriodSeconds ?? 40, defaultTolerationSeconds: cfg.defaultTolerationSeconds ?? 300,
-    log: (m) => console.error(m),
-  });
+  // Controllers and the scheduler run on the one server that holds the leader Lease.
+  let controllers: ControllerManager | null = null;
+  const podCidrs = new PodCidrAllocator(store, cfg.clusterCidr);
+  const elector = cfg.controllers === false ? null : new LeaderElector(registry, `${hostname()}_${port}_${randomUUID().slice(0, 8)}`, async () => {
+    controllers = await startControllers(registry, {
+      apiServer: { ip: advertise, port }, podCidrs,
+      nodeMonitorGracePeriodSeconds: cfg.nodeMonitorGracePeriodSeconds ?? 40, defaultTolerationSeconds: cfg.defaultTolerationSeconds ?? 300,
+      log: (m) => console.error(m),
+    });
+  }, () => { controllers?.stop(); controllers = null; }, (m) => console.error(m));
+  elector?.start();
   every(60_000, () => compactor.tick());
   every(60_000, async () => {
     const svc = await registry.list(res('Service'), undefined, { labels: [], fields: [] });
@@ -149,7 +157,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     api, registry, store, url, adminToken: auth.adminToken(), caCert: pki.caCert, joinToken, channelPort,
     async stop() {
       for (const l of loops) clearInterval(l);
-      controllers?.stop();
+      await elector?.stop();
       await channel.close();
       await api.close();
       await store.close();
