@@ -293,6 +293,7 @@ export class Registry {
     delete m.resourceVersion;
     if (sub !== 'status') applyDefaults(res.kind, next);
     if (res.kind === 'Job') generateJobSelector(next);
+    if (res.kind === 'Service' && sub !== 'status') dropTypeDependentFields(old, next);
     this.validate(res, next, old);
     if (managed !== 'apply') trackUpdate(old, next, res.schema, { manager: ctx.manager, apiVersion: groupVersion(res), subresource: sub === 'status' ? 'status' : undefined, now: now() });
     // Nothing changed: no write, same resourceVersion (as Kubernetes does).
@@ -606,4 +607,25 @@ function fromScale(old: Obj, scale: Obj): Obj {
   next.spec.replicas = scale.spec?.replicas;
   if (scale.metadata?.resourceVersion) next.metadata.resourceVersion = scale.metadata.resourceVersion;
   return next;
+}
+
+/**
+ * As Kubernetes does on update: fields the new type has no use for, left unchanged by the user,
+ * are cleared (nodePorts when leaving NodePort/LoadBalancer, the LB class and health-check port
+ * when leaving LoadBalancer), so `type: ClusterIP` alone is a valid change.
+ */
+function dropTypeDependentFields(old: Obj, next: Obj) {
+  const os = old.spec ?? {}, ns = next.spec ?? {};
+  if (os.type === ns.type) return;
+  if (ns.type !== 'NodePort' && ns.type !== 'LoadBalancer') {
+    for (const p of ns.ports ?? []) {
+      const before = (os.ports ?? []).find((q: Obj) => q.port === p.port && (q.protocol ?? 'TCP') === (p.protocol ?? 'TCP'));
+      if (p.nodePort && before?.nodePort === p.nodePort) delete p.nodePort;
+    }
+  }
+  if (ns.type !== 'LoadBalancer') {
+    if (ns.healthCheckNodePort && ns.healthCheckNodePort === os.healthCheckNodePort) delete ns.healthCheckNodePort;
+    if (ns.loadBalancerClass && ns.loadBalancerClass === os.loadBalancerClass) delete ns.loadBalancerClass;
+    if (ns.allocateLoadBalancerNodePorts !== undefined && ns.allocateLoadBalancerNodePorts === os.allocateLoadBalancerNodePorts) delete ns.allocateLoadBalancerNodePorts;
+  }
 }

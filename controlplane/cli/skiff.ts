@@ -50,6 +50,7 @@ async function server(args: string[]) {
     'agent-port': { type: 'string' },
     'node-monitor-grace-period': { type: 'string', default: '40' },
     'default-toleration-seconds': { type: 'string', default: '300' },
+    'lb-pool': { type: 'string', default: '' },
   });
   const port = Number(v['secure-port']);
   const seconds = (flag: string) => {
@@ -68,6 +69,7 @@ async function server(args: string[]) {
     serviceCidr: String(v['service-cidr']), clusterCidr: String(v['cluster-cidr']), serviceNodePortRange: String(v['service-node-port-range']),
     agentPort: v['agent-port'] !== undefined ? Number(v['agent-port']) : undefined,
     nodeMonitorGracePeriodSeconds: seconds('node-monitor-grace-period'), defaultTolerationSeconds: seconds('default-toleration-seconds'),
+    lbPool: String(v['lb-pool'] ?? ''),
   }).catch((e) => fail(`server: ${(e as Error).message}`));
   console.log(`skiff server listening on ${s.url} (store: ${s.store.kind}); agent channel on port ${s.channelPort}`);
   if (v['write-kubeconfig']) console.log(`kubeconfig: ${v['write-kubeconfig']}   (export KUBECONFIG=${v['write-kubeconfig']})`);

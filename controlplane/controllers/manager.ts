@@ -13,12 +13,15 @@ import { CronJobController } from './cronjob.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
 import { NodeLifecycleController } from './node-lifecycle.ts';
 import type { PodCidrAllocator } from '../allocator/podcidr-allocator.ts';
+import type { LbAllocator } from '../allocator/lb-allocator.ts';
+import { LoadBalancerController } from './loadbalancer.ts';
 
 export interface ControllerManager { scheduler: Scheduler; stop(): void }
 
 export interface ControllerOptions {
   apiServer: { ip: string; port: number };
   podCidrs: PodCidrAllocator;
+  lbPool: LbAllocator | null;
   nodeMonitorGracePeriodSeconds: number;
   defaultTolerationSeconds: number;
   log: (s: string) => void;
@@ -46,13 +49,16 @@ export async function startControllers(reg: Registry, o: ControllerOptions): Pro
   const cron = new CronJobController(reg, inf('CronJob'), inf('Job'), o.log);
   const nodes = new NodeLifecycleController(reg, { nodes: inf('Node'), pods: inf('Pod'), leases: inf('Lease') }, o.podCidrs,
     { gracePeriodSeconds: o.nodeMonitorGracePeriodSeconds, defaultTolerationSeconds: o.defaultTolerationSeconds }, o.log);
+  const lb = o.lbPool ? new LoadBalancerController(reg, inf('Service'), o.lbPool, o.log) : null;
   const gc = new GarbageCollector(reg, [...informers.values()].filter((i) => i.res.kind !== 'Namespace' && i.res.kind !== 'Node'), (s) => o.log(s));
   for (const c of [scheduler, rs, rc, deploy, ds, job, cron, endpoints, nodes, gc]) c.start();
+  lb?.start();
   startServiceAccounts(reg, inf('Namespace'), inf('ServiceAccount'), o.log);
   return {
     scheduler,
     stop() {
       for (const c of [scheduler, rs, rc, deploy, ds, job, cron, endpoints, nodes, gc]) c.stop();
+      lb?.stop();
       for (const i of informers.values()) i.stop();
     },
   };

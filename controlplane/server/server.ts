@@ -19,6 +19,7 @@ import { finalizeNamespaces } from '../controllers/namespace.ts';
 import { startControllers, type ControllerManager } from '../controllers/manager.ts';
 import { LeaderElector } from '../controllers/leader.ts';
 import { PodCidrAllocator } from '../allocator/podcidr-allocator.ts';
+import { LbAllocator } from '../allocator/lb-allocator.ts';
 import { Compactor } from './compactor.ts';
 import { ensureJoinToken, parseToken } from './join.ts';
 import { ImageStore } from '../registry/store.ts';
@@ -47,6 +48,8 @@ export interface ServerConfig {
   nodeMonitorGracePeriodSeconds?: number;
   /** How long pods that do not tolerate not-ready/unreachable stay on such a node (s, default 300). */
   defaultTolerationSeconds?: number;
+  /** Addresses for LoadBalancer Services: CIDRs and a-b ranges, comma-separated (none: no allocation). */
+  lbPool?: string;
 }
 
 export const DEFAULTS = {
@@ -134,9 +137,10 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   // Controllers and the scheduler run on the one server that holds the leader Lease.
   let controllers: ControllerManager | null = null;
   const podCidrs = new PodCidrAllocator(store, cfg.clusterCidr);
+  const lbPool = cfg.lbPool ? new LbAllocator(store, cfg.lbPool) : null;
   const elector = cfg.controllers === false ? null : new LeaderElector(registry, `${hostname()}_${port}_${randomUUID().slice(0, 8)}`, async () => {
     controllers = await startControllers(registry, {
-      apiServer: { ip: advertise, port }, podCidrs,
+      apiServer: { ip: advertise, port }, podCidrs, lbPool,
       nodeMonitorGracePeriodSeconds: cfg.nodeMonitorGracePeriodSeconds ?? 40, defaultTolerationSeconds: cfg.defaultTolerationSeconds ?? 300,
       log: (m) => console.error(m),
     });
