@@ -136,6 +136,7 @@ export class Kubelet {
   }
 
   private forget(uid: string) {
+    this.claimVolumes.delete(uid);
     this.backoff.forget(uid);
     this.waiting.delete(uid);
     this.reported.delete(uid);
@@ -192,7 +193,8 @@ export class Kubelet {
     const cfgAttempt = Math.max(0, ...rt.sandboxes.map((s) => Number(s.metadata?.attempt ?? 0) + 1));
     const volumePaths = new Map<string, string>();
     try {
-      for (const v of spec.volumes ?? []) volumePaths.set(v.name, prepareVolume(podDir, v, this.sources(pod)));
+      const volumes = await this.resolveClaims(pod);
+      for (const v of volumes) volumePaths.set(v.name, prepareVolume(podDir, v, this.sources(pod)));
       for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) this.setWaiting(uid, c.name, null);
     } catch (e) {
       if (!(e instanceof VolumeError)) throw e;
@@ -297,6 +299,31 @@ export class Kubelet {
       }
     }
     return this.report(pod, { sandboxes: [sandbox], containers: (await this.o.cri.listContainers({ pod_sandbox_id: sandbox.id })).containers }, podIP);
+  }
+
+  private claimVolumes = new Map<string, Obj[]>();
+
+  /** PersistentVolumeClaim volumes become the directory of their bound volume (once bound). */
+  private async resolveClaims(pod: Obj): Promise<Obj[]> {
+    const uid = pod.metadata.uid;
+    const vols: Obj[] = pod.spec?.volumes ?? [];
+    if (!vols.some((v) => v.persistentVolumeClaim)) return vols;
+    const known = this.claimVolumes.get(uid);
+    if (known) return known;
+    const out: Obj[] = [];
+    for (const v of vols) {
+      if (!v.persistentVolumeClaim) { out.push(v); continue; }
+      const name = v.persistentVolumeClaim.claimName;
+      const pvc = await this.o.api.get<Obj>(`/api/v1/namespaces/${pod.metadata.namespace}/persistentvolumeclaims/${name}`).catch(() => null);
+      if (!pvc) throw new VolumeError(`persistentvolumeclaim "${name}" not found`);
+      if (!pvc.spec?.volumeName || pvc.status?.phase !== 'Bound') throw new VolumeError(`waiting for persistentvolumeclaim "${name}" to be bound`);
+      const pv = await this.o.api.get<Obj>(`/api/v1/persistentvolumes/${pvc.spec.volumeName}`);
+      const path = pv.spec?.hostPath?.path ?? pv.spec?.local?.path;
+      if (!path) throw new VolumeError(`volume ${pv.metadata.name} is neither hostPath nor local; this node cannot mount it`);
+      out.push({ name: v.name, hostPath: { path, type: 'DirectoryOrCreate' } });
+    }
+    this.claimVolumes.set(uid, out);
+    return out;
   }
 
   private pullBackoff = new Map<string, number>();

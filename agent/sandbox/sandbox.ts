@@ -94,7 +94,7 @@ export async function sandboxUp(o: UpOptions): Promise<SandboxState> {
     const first = s.nodes[0];
     const start = (role: string, ns: string, args: string[]) => spawnIn(s, role, ns, args);
     s.server = `https://${first.ip}:6443`;
-    start('server', first.ns, ['server', '--data-dir', join(dir, 'server'), '--bind-address', first.ip, '--secure-port', '6443', '--write-kubeconfig', s.kubeconfig, '--lb-pool', s.ranges[3], ...(o.serverArgs ?? [])]);
+    start('server', first.ns, ['server', '--data-dir', join(dir, 'server'), '--bind-address', first.ip, '--secure-port', '6443', '--write-kubeconfig', s.kubeconfig, '--lb-pool', s.ranges[3], '--local-path-root', join(dir, 'local-path'), ...(o.serverArgs ?? [])]);
     save(s);
     const tokenFile = join(dir, 'server', 'token');
     await waitFor(async () => existsSync(tokenFile) && (await inNetns(first.ns, 'kubectl', ['--kubeconfig', s.kubeconfig, 'get', '--raw', '/readyz'])).exitCode === 0, 60_000, 'the server');

@@ -6,7 +6,8 @@ import type { User } from './auth.ts';
 export interface Attributes { verb: string; group: string; resource: string; subresource?: string; namespace?: string; name?: string }
 
 const READ = new Set(['get', 'list', 'watch']);
-const NODE_READS = new Set(['nodes', 'pods', 'services', 'endpoints', 'endpointslices', 'namespaces', 'configmaps', 'ingresses', 'ingressclasses', 'networkpolicies', 'leases']);
+// (PVCs and PVs: the kubelet resolves a pod's claims to the node directory behind them.)
+const NODE_READS = new Set(['nodes', 'pods', 'services', 'endpoints', 'endpointslices', 'namespaces', 'configmaps', 'ingresses', 'ingressclasses', 'networkpolicies', 'leases', 'persistentvolumeclaims', 'persistentvolumes']);
 
 export function authorize(user: User, a: Attributes): { allowed: boolean; reason: string } {
   if (user.groups.includes('system:masters')) return { allowed: true, reason: '' };

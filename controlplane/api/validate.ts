@@ -139,9 +139,10 @@ function validateContainers(list: Obj[] | undefined, field: string, volumes: Set
   });
 }
 
-export function validatePodSpec(spec: Obj | undefined, field: string, errs: Errs) {
+/** `extraVolumes`: names that become volumes later (a StatefulSet's volumeClaimTemplates). */
+export function validatePodSpec(spec: Obj | undefined, field: string, errs: Errs, extraVolumes: string[] = []) {
   if (!spec) { errs.required(field); return; }
-  const volumes = new Set<string>();
+  const volumes = new Set<string>(extraVolumes);
   (spec.volumes ?? []).forEach((v: Obj, i: number) => {
     if (!v.name) errs.required(`${field}.volumes[${i}].name`);
     else {
@@ -191,7 +192,7 @@ function validateWorkload(o: Obj, errs: Errs, needsSelector: boolean) {
     }
   }
   if (!s.template) errs.required('spec.template');
-  else validatePodSpec(s.template.spec, 'spec.template.spec', errs);
+  else validatePodSpec(s.template.spec, 'spec.template.spec', errs, (s.volumeClaimTemplates ?? []).map((t: Obj) => t.metadata?.name).filter(Boolean));
   if (s.template) validateLabels(s.template.metadata?.labels, 'spec.template.metadata.labels', errs);
 }
 

@@ -51,6 +51,7 @@ async function server(args: string[]) {
     'node-monitor-grace-period': { type: 'string', default: '40' },
     'default-toleration-seconds': { type: 'string', default: '300' },
     'lb-pool': { type: 'string', default: '' },
+    'local-path-root': { type: 'string', default: '/var/lib/skiff/local-path' },
   });
   const port = Number(v['secure-port']);
   const seconds = (flag: string) => {
@@ -69,7 +70,7 @@ async function server(args: string[]) {
     serviceCidr: String(v['service-cidr']), clusterCidr: String(v['cluster-cidr']), serviceNodePortRange: String(v['service-node-port-range']),
     agentPort: v['agent-port'] !== undefined ? Number(v['agent-port']) : undefined,
     nodeMonitorGracePeriodSeconds: seconds('node-monitor-grace-period'), defaultTolerationSeconds: seconds('default-toleration-seconds'),
-    lbPool: String(v['lb-pool'] ?? ''),
+    lbPool: String(v['lb-pool'] ?? ''), localPathRoot: String(v['local-path-root']),
   }).catch((e) => fail(`server: ${(e as Error).message}`));
   console.log(`skiff server listening on ${s.url} (store: ${s.store.kind}); agent channel on port ${s.channelPort}`);
   if (v['write-kubeconfig']) console.log(`kubeconfig: ${v['write-kubeconfig']}   (export KUBECONFIG=${v['write-kubeconfig']})`);

@@ -15,12 +15,16 @@ import { NodeLifecycleController } from './node-lifecycle.ts';
 import type { PodCidrAllocator } from '../allocator/podcidr-allocator.ts';
 import type { LbAllocator } from '../allocator/lb-allocator.ts';
 import { LoadBalancerController } from './loadbalancer.ts';
+import { StatefulSetController } from './statefulset.ts';
+import { LocalPathProvisioner, claimNode } from './local-path.ts';
 
 export interface ControllerManager { scheduler: Scheduler; stop(): void }
 
 export interface ControllerOptions {
   apiServer: { ip: string; port: number };
   podCidrs: PodCidrAllocator;
+  /** Where the local-path provisioner puts volumes on nodes. */
+  localPathRoot: string;
   lbPool: LbAllocator | null;
   nodeMonitorGracePeriodSeconds: number;
   defaultTolerationSeconds: number;
@@ -34,7 +38,7 @@ export async function startControllers(reg: Registry, o: ControllerOptions): Pro
     if (!i) informers.set(kind, (i = new Informer(reg, RESOURCES.find((r) => r.kind === kind)!)));
     return i;
   };
-  const kinds = ['Pod', 'Node', 'Namespace', 'ServiceAccount', 'Service', 'EndpointSlice', 'ReplicaSet', 'ReplicationController', 'Deployment', 'DaemonSet', 'StatefulSet', 'Job', 'CronJob', 'PersistentVolumeClaim', 'ControllerRevision', 'Lease'];
+  const kinds = ['Pod', 'Node', 'Namespace', 'ServiceAccount', 'Service', 'EndpointSlice', 'ReplicaSet', 'ReplicationController', 'Deployment', 'DaemonSet', 'StatefulSet', 'Job', 'CronJob', 'PersistentVolumeClaim', 'PersistentVolume', 'ControllerRevision', 'Lease'];
   for (const k of kinds) if (RESOURCES.some((r) => r.kind === k)) inf(k);
   for (const i of informers.values()) i.start();
   await Promise.all([...informers.values()].map((i) => i.ready));
@@ -49,15 +53,26 @@ export async function startControllers(reg: Registry, o: ControllerOptions): Pro
   const cron = new CronJobController(reg, inf('CronJob'), inf('Job'), o.log);
   const nodes = new NodeLifecycleController(reg, { nodes: inf('Node'), pods: inf('Pod'), leases: inf('Lease') }, o.podCidrs,
     { gracePeriodSeconds: o.nodeMonitorGracePeriodSeconds, defaultTolerationSeconds: o.defaultTolerationSeconds }, o.log);
+  const sts = new StatefulSetController(reg, inf('StatefulSet'), inf('Pod'), inf('PersistentVolumeClaim'), o.log);
+  const storage = new LocalPathProvisioner(reg, { claims: inf('PersistentVolumeClaim'), volumes: inf('PersistentVolume'), pods: inf('Pod') }, o.localPathRoot, o.log);
+  scheduler.volumeNode = (pod) => {
+    for (const v of pod.spec?.volumes ?? []) {
+      const claim = v.persistentVolumeClaim?.claimName && inf('PersistentVolumeClaim').get(`${pod.metadata.namespace}/${v.persistentVolumeClaim.claimName}`);
+      const node = claim ? claimNode(claim, inf('PersistentVolume').get(claim.spec?.volumeName ?? '')) : undefined;
+      if (node) return node;
+    }
+    return undefined;
+  };
   const lb = o.lbPool ? new LoadBalancerController(reg, inf('Service'), o.lbPool, o.log) : null;
   const gc = new GarbageCollector(reg, [...informers.values()].filter((i) => i.res.kind !== 'Namespace' && i.res.kind !== 'Node'), (s) => o.log(s));
-  for (const c of [scheduler, rs, rc, deploy, ds, job, cron, endpoints, nodes, gc]) c.start();
+  for (const c of [scheduler, rs, rc, deploy, ds, sts, job, cron, endpoints, nodes, gc]) c.start();
+  await storage.start();
   lb?.start();
   startServiceAccounts(reg, inf('Namespace'), inf('ServiceAccount'), o.log);
   return {
     scheduler,
     stop() {
-      for (const c of [scheduler, rs, rc, deploy, ds, job, cron, endpoints, nodes, gc]) c.stop();
+      for (const c of [scheduler, rs, rc, deploy, ds, sts, job, cron, endpoints, nodes, gc, storage]) c.stop();
       lb?.stop();
       for (const i of informers.values()) i.stop();
     },

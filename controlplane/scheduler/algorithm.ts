@@ -153,11 +153,12 @@ export function scoreNode(pod: Obj, info: NodeInfo, maxOwnerCount: number): numb
   return least + spread + affinity + (soft ? 0 : 100) - anti;
 }
 
-export function schedule(pod: Obj, infos: NodeInfo[]): Decision {
+/** `only`: the nodes the pod's bound local volumes allow (others fail with a volume conflict). */
+export function schedule(pod: Obj, infos: NodeInfo[], only?: Record<string, true>): Decision {
   const reasons: Record<string, number> = {};
   const fit: NodeInfo[] = [];
   for (const info of infos) {
-    const why = filterNode(pod, info);
+    const why = only && !only[info.node.metadata.name] ? 'node(s) had volume node affinity conflict' : filterNode(pod, info);
     if (why) reasons[why] = (reasons[why] ?? 0) + 1;
     else fit.push(info);
   }

@@ -31,6 +31,8 @@ export class Scheduler {
   private scheduled = false;
   private timer: NodeJS.Timeout | null = null;
   bound = 0;
+  /** The node a pod's bound volumes pin it to (local volumes), if any. */
+  volumeNode: (pod: Obj) => string | undefined = () => undefined;
 
   constructor(reg: Registry, pods: Informer, nodes: Informer, log: (s: string) => void) {
     this.reg = reg;
@@ -92,7 +94,8 @@ export class Scheduler {
         for (const key of batch) {
           const pod = this.pods.get(key);
           if (!pod || !isPending(pod) || this.assumed.has(key)) continue;
-          const d = schedule(pod, infos);
+          const pinned = this.volumeNode(pod);
+          const d = pinned ? schedule(pod, infos, { [pinned]: true }) : schedule(pod, infos);
           if (d.node) {
             addPod(snap.get(d.node)!, pod);
             this.assumed.set(key, d.node);

@@ -50,6 +50,8 @@ export interface ServerConfig {
   defaultTolerationSeconds?: number;
   /** Addresses for LoadBalancer Services: CIDRs and a-b ranges, comma-separated (none: no allocation). */
   lbPool?: string;
+  /** Node directory for local-path volumes (default /var/lib/skiff/local-path). */
+  localPathRoot?: string;
 }
 
 export const DEFAULTS = {
@@ -140,7 +142,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   const lbPool = cfg.lbPool ? new LbAllocator(store, cfg.lbPool) : null;
   const elector = cfg.controllers === false ? null : new LeaderElector(registry, `${hostname()}_${port}_${randomUUID().slice(0, 8)}`, async () => {
     controllers = await startControllers(registry, {
-      apiServer: { ip: advertise, port }, podCidrs, lbPool,
+      apiServer: { ip: advertise, port }, podCidrs, lbPool, localPathRoot: cfg.localPathRoot ?? '/var/lib/skiff/local-path',
       nodeMonitorGracePeriodSeconds: cfg.nodeMonitorGracePeriodSeconds ?? 40, defaultTolerationSeconds: cfg.defaultTolerationSeconds ?? 300,
       log: (m) => console.error(m),
     });

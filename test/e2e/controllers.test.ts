@@ -177,3 +177,66 @@ spec:
   const sa = await json(['get', 'serviceaccount', 'default']);
   assert.equal(sa.metadata.name, 'default');
 });
+
+test('a StatefulSet creates web-0..2 in order with their claims, keeps data across scale-down, deletes in reverse', async () => {
+  await k(['apply', '-f', '-'], `
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec: {clusterIP: None, selector: {app: sts}, ports: [{port: 80}]}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: web}
+spec:
+  serviceName: web
+  replicas: 3
+  selector: {matchLabels: {app: sts}}
+  template:
+    metadata: {labels: {app: sts}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: c
+        image: skiff.local/busybox:1.36
+        command: [sh, -c, 'hostname >> /data/names; exec sleep 3600']
+        readinessProbe: {exec: {command: ["true"]}, initialDelaySeconds: 1, periodSeconds: 1}
+        volumeMounts: [{name: data, mountPath: /data}]
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+`);
+  const r = await k(['rollout', 'status', 'sts/web', '--timeout=90s']);
+  assert.equal(r.exitCode, 0, r.all);
+  const pods = ((await json(['get', 'pods', '-l', 'app=sts'])).items as Obj[]).sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+  assert.deepEqual(pods.map((p) => p.metadata.name), ['web-0', 'web-1', 'web-2']);
+  const created = pods.map((p) => Date.parse(p.metadata.creationTimestamp));
+  const readyAt = pods.map((p) => Date.parse(p.status.conditions.find((c: Obj) => c.type === 'Ready').lastTransitionTime));
+  assert.ok(created[1] >= readyAt[0] && created[2] >= readyAt[1], 'each pod is created after the one before is Ready');
+  assert.deepEqual(pods.map((p) => [p.spec.hostname, p.spec.subdomain]), [['web-0', 'web'], ['web-1', 'web'], ['web-2', 'web']]);
+  const claims = (await json(['get', 'pvc'])).items as Obj[];
+  assert.deepEqual(claims.map((c) => [c.metadata.name, c.status.phase, c.spec.storageClassName]).sort(), [['data-web-0', 'Bound', 'local-path'], ['data-web-1', 'Bound', 'local-path'], ['data-web-2', 'Bound', 'local-path']]);
+  const node1 = pods[1].spec.nodeName;
+
+  // Scale down removes web-2 first, then web-1; the claims stay.
+  assert.equal((await k(['scale', 'sts/web', '--replicas=1'])).exitCode, 0);
+  const order: string[] = [];
+  await until('only web-0 left', async () => {
+    const names = ((await json(['get', 'pods', '-l', 'app=sts'])).items as Obj[]).filter((p) => !p.metadata.deletionTimestamp).map((p) => p.metadata.name);
+    for (const n of ['web-2', 'web-1']) if (!names.includes(n) && !order.includes(n)) order.push(n);
+    return names.length === 1 && names[0] === 'web-0';
+  }, 60_000);
+  assert.deepEqual(order, ['web-2', 'web-1']);
+  assert.equal(((await json(['get', 'pvc'])).items as Obj[]).length, 3, 'claims are kept on scale-down');
+  // Back up: web-1 returns to its volume on the same node, with its data.
+  assert.equal((await k(['scale', 'sts/web', '--replicas=3'])).exitCode, 0);
+  assert.equal((await k(['rollout', 'status', 'sts/web', '--timeout=90s'])).exitCode, 0);
+  assert.equal((await json(['get', 'pod', 'web-1'])).spec.nodeName, node1);
+  assert.equal(String((await k(['exec', 'web-1', '--', 'cat', '/data/names'])).stdout).trim(), 'web-1\nweb-1');
+  // A claim deleted after scale-down takes its volume with it (reclaimPolicy Delete).
+  assert.equal((await k(['scale', 'sts/web', '--replicas=2'])).exitCode, 0);
+  await until('web-2 gone', async () => !((await json(['get', 'pods', '-l', 'app=sts'])).items as Obj[]).some((p) => p.metadata.name === 'web-2'), 60_000);
+  const pv2 = ((await json(['get', 'pvc', 'data-web-2'])).spec.volumeName) as string;
+  await k(['delete', 'pvc', 'data-web-2']);
+  await until('its volume deleted', async () => !((await json(['get', 'pv'])).items as Obj[]).some((v) => v.metadata.name === pv2), 60_000);
+});

@@ -228,3 +228,24 @@ test('node health: taints follow Ready; evictions honour tolerationSeconds', asy
   assert.deepEqual(evictions(tainted, pods, T0 + 301_000, 300).map((p) => p.metadata.name), ['plain']);
   assert.deepEqual(evictions(tainted, pods, T0 + 601_000, 300).map((p) => p.metadata.name), ['plain', 'patient']);
 });
+
+test('StatefulSet plans: claims first, ordered creation, reverse scale-down, partitioned rolling update', async () => {
+  const { planStatefulSet } = await import('../../controlplane/controllers/statefulset.ts');
+  const { REVISION_LABEL } = await import('../../controlplane/controllers/daemonset.ts');
+  const sts = (replicas: number, extra: Obj = {}): Obj => ({ metadata: { name: 'web', namespace: 'ns', uid: 's1', generation: 1 }, spec: { replicas, serviceName: 'web', selector: { matchLabels: { app: 'w' } }, template: { metadata: { labels: { app: 'w' } }, spec: { containers: [{ name: 'c', image: 'x' }] } }, volumeClaimTemplates: [{ metadata: { name: 'data' }, spec: {} }], ...extra } });
+  const rev = `web-${templateHash(sts(1).spec.template)}`;
+  const sp = (i: number, st: Obj = ready(), r = rev) => ({ metadata: { name: `web-${i}`, namespace: 'ns', uid: `u${i}`, labels: { app: 'w', [REVISION_LABEL]: r }, ownerReferences: [{ uid: 's1', controller: true }] }, spec: {}, status: st });
+  let p = planStatefulSet(sts(3), [], new Set());
+  assert.deepEqual(p.claims.map((c) => c.metadata.name), ['data-web-0', 'data-web-1', 'data-web-2']);
+  const all = new Set(['data-web-0', 'data-web-1', 'data-web-2']);
+  p = planStatefulSet(sts(3), [sp(0, { phase: 'Pending' })], all);
+  assert.deepEqual(p.create.length, 0, 'web-1 waits for web-0 to be Ready');
+  p = planStatefulSet(sts(3), [sp(0)], all);
+  assert.deepEqual(p.create.map((x) => [x.metadata.name, x.spec.hostname, x.spec.subdomain, x.spec.volumes[0].persistentVolumeClaim.claimName]), [['web-1', 'web-1', 'web', 'data-web-1']]);
+  p = planStatefulSet(sts(3, { podManagementPolicy: 'Parallel' }), [], all);
+  assert.equal(p.create.length, 3);
+  p = planStatefulSet(sts(1), [sp(0), sp(1), sp(2)], all);
+  assert.deepEqual(p.remove.map((x) => x.metadata.name), ['web-2'], 'highest ordinal first, one at a time');
+  p = planStatefulSet(sts(3, { updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 1 } } }), [sp(0, ready(), 'old'), sp(1, ready(), 'old'), sp(2, ready(), 'old')], all);
+  assert.deepEqual(p.remove.map((x) => x.metadata.name), ['web-2'], 'reverse order, not below the partition');
+});

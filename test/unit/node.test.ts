@@ -71,5 +71,5 @@ test('containerd config isolates one node; registry mirrors carry CA and credent
   assert.match(h, /Authorization = "Bearer tok"/);
   assert.deepEqual(registryHosts(['docker.io/library/nginx:1', 'skiff.local/a:1', 'ghcr.io/x/y:2']), ['docker.io', 'ghcr.io', 'skiff.local']);
   const cl = JSON.parse(renderConflist({ podCidr: '10.244.1.0/24', mtu: 1450, bridge: 'skiff0', dataDir: '/ipam' }));
-  assert.deepEqual(cl.plugins[0], { type: 'skiff', bridge: 'skiff0', subnet: '10.244.1.0/24', mtu: 1450, dataDir: '/ipam', hairpinMode: true });
+  assert.deepEqual(cl.plugins[0], { type: 'skiff', bridge: 'skiff0', subnet: '10.244.1.0/24', mtu: 1450, dataDir: '/ipam', hairpinMode: true, capabilities: { portMappings: true } });
 });
