@@ -3,35 +3,17 @@
 // printed beside etcdctl's own put throughput on the same etcd (`etcdctl check perf`, 60 s) and
 // raw etcd3-client puts with the same concurrency, so the ratio shows what the API layer costs.
 // Everything runs on 127.0.0.1. Usage: node bench/api.ts [--objects N] [--skip-etcdctl]
-import { Agent, request } from 'node:https';
+import { request } from 'node:https';
 import { rmSync } from 'node:fs';
 import { execa } from 'execa';
 import { Etcd3 } from 'etcd3';
 import { credentials, spawnServer, tempDir } from '../test/helpers/server.ts';
 import { freePort, startEtcd } from '../test/helpers/etcd.ts';
+import { agent, call, pct, type Base } from './client.ts';
 
 const args = process.argv.slice(2);
 const N = Number(args[args.indexOf('--objects') + 1]) || 2000;
 const CONCURRENCY = 20, WATCHERS = 100, EVENTS = 200;
-
-type Base = { server: string; token: string; ca: string };
-const agent = new Agent({ keepAlive: true, maxSockets: 200 });
-
-function call(base: Base, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = request(base.server + path, { method, ca: base.ca, agent, headers: { Authorization: `Bearer ${base.token}`, ...(data ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) } : {}) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString() || '{}') }));
-    });
-    req.on('error', reject);
-    if (data) req.write(data);
-    req.end();
-  });
-}
-
-const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]; };
 
 async function load(n: number, op: (i: number) => Promise<void>): Promise<{ perSec: number; p50: number; p99: number }> {
   const lat: number[] = [];
