@@ -9,6 +9,7 @@ import { PORTFORWARD_TUNNEL_PROTOCOL, servePortForward } from '../streaming/port
 import { findResource, groupVersion, type Resource } from './resources.ts';
 import { ApiError, badRequest, forbidden, internal, methodNotAllowed, notFoundPath, serviceUnavailable, unauthorized } from './status.ts';
 import { authorize } from './authz.ts';
+import { blockingBudget, budgetStatus } from '../controllers/disruption.ts';
 import { secretMatches } from '../server/join.ts';
 import { dnsSubdomainErrors } from './validate.ts';
 import { serveImages, serveRegistry } from '../registry/http.ts';
@@ -329,6 +330,18 @@ export class ApiServer {
       }
       if (name && sub === 'eviction' && r.kind === 'Pod') {
         const b = body as Obj;
+        // PodDisruptionBudgets: refuse (429, kubectl drain retries) while a budget has nothing left.
+        const pod = await reg.get(r, ns, name);
+        const pdbRes = findResource('policy', 'v1', 'poddisruptionbudgets')!;
+        const pdbs = (await reg.list(pdbRes, ns, { labels: [], fields: [] })).items;
+        if (pdbs.length && !pod.metadata.deletionTimestamp) {
+          const pods = (await reg.list(r, ns, { labels: [], fields: [] })).items;
+          const blocking = blockingBudget(pod, pdbs, pods);
+          if (blocking) {
+            const st = budgetStatus(blocking, pods);
+            throw new ApiError(429, 'TooManyRequests', 'Cannot evict pod as it would violate the pod\'s disruption budget.', { causes: [{ reason: 'DisruptionBudget', message: `The disruption budget ${blocking.metadata.name} needs ${st.desiredHealthy} healthy pods and has ${st.currentHealthy} currently` }] });
+          }
+        }
         await reg.delete(r, ns, name, { gracePeriodSeconds: b?.deleteOptions?.gracePeriodSeconds }, ctx);
         return sendJson(res, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
       }

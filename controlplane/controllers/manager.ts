@@ -16,6 +16,7 @@ import type { PodCidrAllocator } from '../allocator/podcidr-allocator.ts';
 import type { LbAllocator } from '../allocator/lb-allocator.ts';
 import { LoadBalancerController } from './loadbalancer.ts';
 import { StatefulSetController } from './statefulset.ts';
+import { DisruptionController } from './disruption.ts';
 import { LocalPathProvisioner, claimNode } from './local-path.ts';
 
 export interface ControllerManager { scheduler: Scheduler; stop(): void }
@@ -38,7 +39,7 @@ export async function startControllers(reg: Registry, o: ControllerOptions): Pro
     if (!i) informers.set(kind, (i = new Informer(reg, RESOURCES.find((r) => r.kind === kind)!)));
     return i;
   };
-  const kinds = ['Pod', 'Node', 'Namespace', 'ServiceAccount', 'Service', 'EndpointSlice', 'ReplicaSet', 'ReplicationController', 'Deployment', 'DaemonSet', 'StatefulSet', 'Job', 'CronJob', 'PersistentVolumeClaim', 'PersistentVolume', 'ControllerRevision', 'Lease'];
+  const kinds = ['Pod', 'Node', 'Namespace', 'ServiceAccount', 'Service', 'EndpointSlice', 'ReplicaSet', 'ReplicationController', 'Deployment', 'DaemonSet', 'StatefulSet', 'Job', 'CronJob', 'PersistentVolumeClaim', 'PersistentVolume', 'ControllerRevision', 'Lease', 'PodDisruptionBudget'];
   for (const k of kinds) if (RESOURCES.some((r) => r.kind === k)) inf(k);
   for (const i of informers.values()) i.start();
   await Promise.all([...informers.values()].map((i) => i.ready));
@@ -63,16 +64,17 @@ export async function startControllers(reg: Registry, o: ControllerOptions): Pro
     }
     return undefined;
   };
+  const pdb = new DisruptionController(reg, inf('PodDisruptionBudget'), inf('Pod'), o.log);
   const lb = o.lbPool ? new LoadBalancerController(reg, inf('Service'), o.lbPool, o.log) : null;
   const gc = new GarbageCollector(reg, [...informers.values()].filter((i) => i.res.kind !== 'Namespace' && i.res.kind !== 'Node'), (s) => o.log(s));
-  for (const c of [scheduler, rs, rc, deploy, ds, sts, job, cron, endpoints, nodes, gc]) c.start();
+  for (const c of [scheduler, rs, rc, deploy, ds, sts, job, cron, endpoints, nodes, pdb, gc]) c.start();
   await storage.start();
   lb?.start();
   startServiceAccounts(reg, inf('Namespace'), inf('ServiceAccount'), o.log);
   return {
     scheduler,
     stop() {
-      for (const c of [scheduler, rs, rc, deploy, ds, sts, job, cron, endpoints, nodes, gc, storage]) c.stop();
+      for (const c of [scheduler, rs, rc, deploy, ds, sts, job, cron, endpoints, nodes, pdb, gc, storage]) c.stop();
       lb?.stop();
       for (const i of informers.values()) i.stop();
     },

@@ -128,19 +128,27 @@ spec:
 
   await k(['apply', '-f', '-'], deployment('skiff.local/busybox:1.36', 'drainme', 6));
   assert.equal((await k(['rollout', 'status', 'deploy/drainme', '--timeout=90s'])).exitCode, 0);
-  assert.ok((await podsOf('app=drainme')).some((p) => p.spec.nodeName === 'node1'));
+  assert.ok((await podsOf('app=drainme')).filter((p) => p.spec.nodeName === 'node1').length >= 2);
+  await k(['apply', '-f', '-'], `
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: drainme}
+spec: {minAvailable: 5, selector: {matchLabels: {app: drainme}}}
+`);
+  await until('the budget allows one disruption', async () => (await json(['get', 'pdb', 'drainme'])).status?.disruptionsAllowed === 1);
   assert.equal((await k(['cordon', 'node1'])).exitCode, 0);
   assert.equal((await json(['get', 'node', 'node1'])).spec.unschedulable, true);
   const drain = await k(['drain', 'node1', '--ignore-daemonsets', '--delete-emptydir-data', '--timeout=90s']);
   assert.equal(drain.exitCode, 0, drain.all);
   assert.match(String(drain.all), /evicted/);
+  assert.match(String(drain.all), /Cannot evict pod as it would violate the pod's disruption budget/, 'the second eviction waited for the budget');
   await until('all six ready elsewhere', async () => {
     const ps = (await podsOf('app=drainme')).filter((p) => !p.metadata.deletionTimestamp);
     return ps.length === 6 && ps.every((p) => isReady(p) && p.spec.nodeName !== 'node1');
   }, 90_000);
   assert.equal((await k(['uncordon', 'node1'])).exitCode, 0);
   // Deleting the Deployment takes its ReplicaSets and pods with it (background propagation).
-  await k(['delete', 'deploy', 'drainme']);
+  await k(['delete', 'deploy,pdb', 'drainme']);
   await until('the cascade', async () => (await podsOf('app=drainme')).length === 0 && (await json(['get', 'rs', '-l', 'app=drainme'])).items.length === 0, 60_000);
 });
 

@@ -249,3 +249,15 @@ test('StatefulSet plans: claims first, ordered creation, reverse scale-down, par
   p = planStatefulSet(sts(3, { updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 1 } } }), [sp(0, ready(), 'old'), sp(1, ready(), 'old'), sp(2, ready(), 'old')], all);
   assert.deepEqual(p.remove.map((x) => x.metadata.name), ['web-2'], 'reverse order, not below the partition');
 });
+
+test('disruption budgets: minAvailable and maxUnavailable (numbers and percentages); unready pods may always go', async () => {
+  const { budgetStatus, blockingBudget } = await import('../../controlplane/controllers/disruption.ts');
+  const pdb = (spec: Obj): Obj => ({ metadata: { name: 'b', namespace: 'ns', generation: 1 }, spec: { selector: { matchLabels: { app: 'a' } }, ...spec } });
+  const pods = [pod('r1', { status: ready() }), pod('r2', { status: ready() }), pod('r3', { status: ready() }), pod('u', { status: { phase: 'Running' } })];
+  assert.deepEqual(budgetStatus(pdb({ minAvailable: 2 }), pods), { observedGeneration: 1, currentHealthy: 3, desiredHealthy: 2, expectedPods: 4, disruptionsAllowed: 1 });
+  assert.equal(budgetStatus(pdb({ minAvailable: '100%' }), pods).disruptionsAllowed, 0);
+  assert.equal(budgetStatus(pdb({ maxUnavailable: 1 }), pods).disruptionsAllowed, 0, 'one is already unavailable');
+  assert.equal(budgetStatus(pdb({ maxUnavailable: '50%' }), pods).disruptionsAllowed, 1);
+  assert.equal(blockingBudget(pods[0], [pdb({ minAvailable: 3 })], pods)?.metadata.name, 'b');
+  assert.equal(blockingBudget(pods[3], [pdb({ minAvailable: 3 })], pods), undefined);
+});
