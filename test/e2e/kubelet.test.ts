@@ -67,6 +67,10 @@ spec:
   assert.match(ip, /^10\.244\.2\.\d+$/);
   const env = await until('env.txt', async () => (await httpGet('node2', `http://${ip}/env.txt`)) || undefined);
   assert.equal(env.trim(), `hello s3cret web default node2 ${ip} hellox`);
+  // And from inside the container itself, through kubectl exec.
+  const inside = await k(['exec', 'web', '--', 'sh', '-c', 'echo $GREETING $PASSWORD $POD_NAME $POD_IP; cat /var/www/conf/greeting /var/www/secret/password']);
+  assert.equal(inside.exitCode, 0, inside.all);
+  assert.equal(String(inside.stdout), `hello s3cret web ${ip}\nhellos3cret`);
   assert.equal(await httpGet('node2', `http://${ip}/conf/greeting`), 'hello');
   assert.equal(await httpGet('node2', `http://${ip}/secret/password`), 's3cret');
   assert.match(await httpGet('node2', `http://${ip}/info/labels`), /app="web"\ntier="front"/);
