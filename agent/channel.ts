@@ -6,6 +6,12 @@ import { loadChannelPackage } from '../controlplane/channel/server.ts';
 
 type Obj = Record<string, any>;
 
+/** What the kubelet acts on in a pod: everything but its status and bookkeeping. */
+export function podIntent(p: Obj): string {
+  const m = p.metadata ?? {};
+  return JSON.stringify([m.uid, m.labels, m.annotations, m.deletionTimestamp, m.deletionGracePeriodSeconds, p.spec]);
+}
+
 export class DesiredState {
   pods = new Map<string, Obj>();
   configMaps = new Map<string, Obj>();
@@ -83,9 +89,15 @@ export class ChannelClient {
         const target = (this.pendingSnapshot ?? this.state).map(ev.kind);
         if (!target) return;
         const k = `${ev.namespace}/${ev.name}`;
-        if (ev.type === 'UPSERT') target.set(k, JSON.parse(ev.object_json));
-        else target.delete(k);
-        if (!this.pendingSnapshot) { this.state.synced = true; this.state.changed(); }
+        let quiet = false;
+        if (ev.type === 'UPSERT') {
+          const obj = JSON.parse(ev.object_json);
+          // A pod whose status alone changed (mostly the agent's own report) needs no sync.
+          const before = target.get(k);
+          quiet = ev.kind === 'Pod' && !!before && podIntent(before) === podIntent(obj);
+          target.set(k, obj);
+        } else target.delete(k);
+        if (!this.pendingSnapshot) { this.state.synced = true; if (!quiet) this.state.changed(); }
       }
     }
   }

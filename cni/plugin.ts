@@ -23,11 +23,9 @@ async function add(conf: NetConf, env: Env) {
   if (!existsSync(env.netns)) throw new CniError(CODES.unknownContainer, `network namespace ${env.netns} does not exist`);
   const ipam = new Ipam(conf.dataDir, conf.name, conf.subnet);
   const prefix = conf.subnet.bits;
-  const { ip, bridge } = await ipam.locked(async () => {
-    const ip = ipam.allocate(env.containerID, env.ifname);
-    const bridge = await ensureBridge(conf.bridge, `${conf.gateway}/${prefix}`, conf.mtu);
-    return { ip, bridge };
-  });
+  // Only the allocation needs the lock; making sure of the bridge is idempotent and may race.
+  const ip = await ipam.locked(() => ipam.allocate(env.containerID, env.ifname));
+  const bridge = await ensureBridge(conf.bridge, `${conf.gateway}/${prefix}`, conf.mtu);
   const hostIf = hostVethName(env.containerID, env.ifname);
   try {
     const { host } = await addVeth(env.netns, env.ifname, hostIf, conf.bridge, conf.mtu, conf.hairpin);

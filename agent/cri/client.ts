@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 
 const PROTO = fileURLToPath(new URL('./api.proto', import.meta.url));
 type Obj = Record<string, any>;
+// SKIFF_TRACE_CRI=1: every CRI call's duration on stderr (for finding where pod start time goes).
+const TRACE = !!process.env.SKIFF_TRACE_CRI;
 
 let pkg: Obj | null = null;
 function load(): Obj {
@@ -37,8 +39,10 @@ export class CriClient {
   }
 
   private call<T = Obj>(client: grpc.Client, method: string, req: Obj, timeoutMs = 30_000): Promise<T> {
+    const started = TRACE ? performance.now() : 0;
     return new Promise((resolve, reject) => {
       (client as unknown as Record<string, Function>)[method](req, { deadline: Date.now() + timeoutMs }, (err: grpc.ServiceError | null, res: T) => {
+        if (TRACE) console.error(`cri ${method} ${(performance.now() - started).toFixed(1)} ms${err ? ' (error)' : ''}`);
         if (err) reject(new CriError(method, err));
         else resolve(res);
       });

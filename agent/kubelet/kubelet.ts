@@ -224,6 +224,7 @@ export class Kubelet {
     const latestOf = (name: string) => mine.filter((c) => (c.metadata?.name ?? c.labels?.[LABEL.container]) === name).sort((a, b) => Number(b.metadata?.attempt ?? 0) - Number(a.metadata?.attempt ?? 0));
     const policy = spec.restartPolicy ?? 'Always';
     const now = Date.now();
+    let touched = false;
 
     const runOne = async (c: Obj, attempt: number, isInit: boolean): Promise<void> => {
       const key = `${uid}/${c.name}`;
@@ -260,6 +261,7 @@ export class Kubelet {
       for (const m of mounts) if (m.host_path.startsWith(podDir)) mkdirSync(m.host_path, { recursive: true });
       try {
         const cfg = containerConfig(pod, c, attempt, env, expandCommand(c.command, env), expandCommand(c.args, env), mounts);
+        touched = true;
         const { container_id } = await this.o.cri.createContainer(sandbox!.id, cfg, sbCfg);
         await this.o.cri.startContainer(container_id);
       } catch (e) {
@@ -273,7 +275,7 @@ export class Kubelet {
     for (const c of spec.initContainers ?? []) {
       const [latest] = latestOf(c.name);
       if (!latest) { if (!terminal) await runOne(c, 0, true); initDone = false; break; }
-      if (latest.state !== 'CONTAINER_EXITED') { if (latest.state === 'CONTAINER_CREATED') await this.o.cri.startContainer(latest.id).catch(() => {}); initDone = false; break; }
+      if (latest.state !== 'CONTAINER_EXITED') { if (latest.state === 'CONTAINER_CREATED') { touched = true; await this.o.cri.startContainer(latest.id).catch(() => {}); } initDone = false; break; }
       const d = await this.containerDetail(latest);
       if (d.exitCode === 0) continue;
       initDone = false;
@@ -285,7 +287,7 @@ export class Kubelet {
         const [latest, ...older] = latestOf(c.name);
         for (const o of older.slice(1)) await this.o.cri.removeContainer(o.id).catch(() => {});
         if (!latest) { await runOne(c, 0, false); continue; }
-        if (latest.state === 'CONTAINER_CREATED') { await this.o.cri.startContainer(latest.id).catch(() => {}); continue; }
+        if (latest.state === 'CONTAINER_CREATED') { touched = true; await this.o.cri.startContainer(latest.id).catch(() => {}); continue; }
         if (latest.state === 'CONTAINER_RUNNING') {
           this.prober.ensure(latest.id, c, { podIP: podIP ?? '', container: c, exec: async (cmd, t) => {
             const r = await this.o.cri.execSync(latest.id, cmd, t);
@@ -298,7 +300,9 @@ export class Kubelet {
         if (policy === 'Always' || (policy === 'OnFailure' && d.exitCode !== 0)) await this.restart(pod, c, d, runOne, uid);
       }
     }
-    return this.report(pod, { sandboxes: [sandbox], containers: (await this.o.cri.listContainers({ pod_sandbox_id: sandbox.id })).containers }, podIP);
+    // The relist's view is still right unless this sync made or started containers.
+    const containers = touched || !rt.containers.length ? (await this.o.cri.listContainers({ pod_sandbox_id: sandbox.id })).containers : mine;
+    return this.report(pod, { sandboxes: [sandbox], containers }, podIP);
   }
 
   private claimVolumes = new Map<string, Obj[]>();

@@ -23,7 +23,9 @@ export function startCniServer(socket: string): Promise<Server> {
       let version = '1.1.0';
       try { version = JSON.parse(stdin).cniVersion ?? version; } catch { /* reported by run() */ }
       try {
+        const started = performance.now();
         const out = await run(env, stdin);
+        if (process.env.SKIFF_TRACE_CRI) console.error(`cni ${env.command} ${(performance.now() - started).toFixed(1)} ms`);
         conn.end('0' + (out === undefined ? '' : JSON.stringify(out) + '\n'));
       } catch (e) {
         const err = e instanceof CniError ? e : new CniError(CODES.generic, (e as Error)?.message ?? String(e));
