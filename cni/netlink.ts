@@ -20,13 +20,16 @@ async function ip(args: string[], netns?: string): Promise<string> {
   return r.stdout;
 }
 
-/** Several `ip` commands in one process (`ip -batch -`): each spawn costs milliseconds. */
-function ipBatch(lines: string[], netns?: string): Promise<void> {
-  const argv = netns ? ['nsenter', `--net=${netns}`, 'ip', '-batch', '-'] : ['ip', '-batch', '-'];
+/**
+ * Several `ip` commands in one process (`ip -j -batch -`): each spawn costs milliseconds. Show
+ * commands among them print one JSON array per line; the links they name are returned.
+ */
+function ipBatch(lines: string[], netns?: string): Promise<Link[]> {
+  const argv = netns ? ['nsenter', `--net=${netns}`, 'ip', '-j', '-batch', '-'] : ['ip', '-j', '-batch', '-'];
   return new Promise((resolve, reject) => {
-    const child = execFile(argv[0], argv.slice(1), { encoding: 'utf8' }, (err, _out, stderr) => {
-      if (err) reject(Object.assign(new Error(`ip -batch (${lines.join('; ')}): ${stderr.trim()}`), { stderr }));
-      else resolve();
+    const child = execFile(argv[0], argv.slice(1), { encoding: 'utf8' }, (err, out, stderr) => {
+      if (err) { reject(Object.assign(new Error(`ip -batch (${lines.join('; ')}): ${stderr.trim()}`), { stderr })); return; }
+      try { resolve(out.split('\n').filter((l) => l.trim().startsWith('[')).flatMap((l) => JSON.parse(l) as Link[])); } catch (e) { reject(e); }
     });
     child.stdin!.end(lines.join('\n') + '\n');
   });
@@ -46,8 +49,14 @@ export async function linkShow(name: string, netns?: string): Promise<Link | nul
   }
 }
 
+// Bridges this process has already seen up with their address: a pod's ADD then skips the look.
+const readyBridges = new Map<string, Link>();
+
 /** The bridge with the gateway address, up; tolerant of a concurrent creator. */
 export async function ensureBridge(name: string, gatewayCidr: string, mtu: number): Promise<Link> {
+  const key = `${name}/${gatewayCidr}/${mtu}`;
+  const known = readyBridges.get(key);
+  if (known) return known;
   let br = await linkShow(name);
   if (!br) {
     try { await ip(['link', 'add', name, 'mtu', String(mtu), 'type', 'bridge']); } catch (e) { if (!exists(e)) throw e; }
@@ -59,31 +68,37 @@ export async function ensureBridge(name: string, gatewayCidr: string, mtu: numbe
   }
   if (br.mtu !== mtu || br.operstate === 'DOWN' || !(br as { flags?: string[] }).flags?.includes('UP')) {
     await ip(['link', 'set', name, 'mtu', String(mtu), 'up']);
-    return (await linkShow(name))!;
+    br = (await linkShow(name))!;
   }
+  readyBridges.set(key, br);
   return br;
 }
 
+/** Forgets what ensureBridge remembered (the bridge went away under us). */
+export function forgetBridges() { readyBridges.clear(); }
+
 /** A veth pair: `podIf` inside the pod's namespace, `hostIf` on the bridge with hairpin mode. */
-export async function addVeth(netns: string, podIf: string, hostIf: string, bridge: string, mtu: number, hairpin: boolean): Promise<{ host: Link; pod: Link }> {
+export async function addVeth(netns: string, podIf: string, hostIf: string, bridge: string, mtu: number, hairpin: boolean): Promise<{ host: Link }> {
   const lines = [
     `link add ${hostIf} mtu ${mtu} type veth peer name ${podIf} mtu ${mtu} netns ${netns}`,
     `link set ${hostIf} master ${bridge} up`,
     ...(hairpin ? [`link set dev ${hostIf} type bridge_slave hairpin on`] : []),
+    `addr show dev ${hostIf}`,
   ];
-  try { await ipBatch(lines); } catch (e) {
+  let links: Link[];
+  try { links = await ipBatch(lines); } catch (e) {
     // A leftover host end (a repeated ADD): remove it, and the stale pod end with it, then retry.
     if (!exists(e)) throw e;
     await deleteLink(hostIf);
     await deleteLink(podIf, netns);
-    await ipBatch(lines);
+    links = await ipBatch(lines);
   }
-  return { host: (await linkShow(hostIf))!, pod: null as unknown as Link };
+  return { host: links[links.length - 1] };
 }
 
 export async function configurePod(netns: string, podIf: string, cidr: string, gateway: string): Promise<Link> {
-  await ipBatch([`addr replace ${cidr} dev ${podIf}`, `link set ${podIf} up`, `route replace default via ${gateway} dev ${podIf}`], netns);
-  return (await linkShow(podIf, netns))!;
+  const links = await ipBatch([`addr replace ${cidr} dev ${podIf}`, `link set ${podIf} up`, `route replace default via ${gateway} dev ${podIf}`, `addr show dev ${podIf}`], netns);
+  return links[links.length - 1];
 }
 
 export async function deleteLink(name: string, netns?: string): Promise<void> {

@@ -6,7 +6,7 @@ import { CniError, CODES } from './errors.ts';
 import { parseConf, SUPPORTED_VERSIONS, type NetConf } from './config.ts';
 import { Ipam } from './ipam.ts';
 import { mapPorts, parseMappings, unmapPorts } from './hostport.ts';
-import { addVeth, configurePod, deleteLink, ensureBridge, linkShow } from './netlink.ts';
+import { addVeth, configurePod, deleteLink, ensureBridge, forgetBridges, linkShow, type Link } from './netlink.ts';
 
 export interface Env { command: string; containerID: string; netns: string; ifname: string }
 
@@ -25,10 +25,17 @@ async function add(conf: NetConf, env: Env) {
   const prefix = conf.subnet.bits;
   // Only the allocation needs the lock; making sure of the bridge is idempotent and may race.
   const ip = await ipam.locked(() => ipam.allocate(env.containerID, env.ifname));
-  const bridge = await ensureBridge(conf.bridge, `${conf.gateway}/${prefix}`, conf.mtu);
+  let bridge = await ensureBridge(conf.bridge, `${conf.gateway}/${prefix}`, conf.mtu);
   const hostIf = hostVethName(env.containerID, env.ifname);
   try {
-    const { host } = await addVeth(env.netns, env.ifname, hostIf, conf.bridge, conf.mtu, conf.hairpin);
+    let host: Link;
+    try { ({ host } = await addVeth(env.netns, env.ifname, hostIf, conf.bridge, conf.mtu, conf.hairpin)); } catch (e) {
+      // The bridge we remembered is gone (deleted under us): make it again once.
+      if (!/Cannot find device|does not exist/.test(String((e as Error).message))) throw e;
+      forgetBridges();
+      bridge = await ensureBridge(conf.bridge, `${conf.gateway}/${prefix}`, conf.mtu);
+      ({ host } = await addVeth(env.netns, env.ifname, hostIf, conf.bridge, conf.mtu, conf.hairpin));
+    }
     const pod = await configurePod(env.netns, env.ifname, `${ip}/${prefix}`, conf.gateway);
     await mapPorts(conf.dataDir, env.containerID, ip, parseMappings(conf.portMappings));
     return {
