@@ -2,7 +2,7 @@
 // <dataDir>/networks/<network>/, holding "<containerID>\n<ifname>". A directory lock makes
 // concurrent ADDs (containerd runs them in parallel) hand out each address once, and the files
 // survive restarts.
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync, rmdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { intToIp, ipToInt, type Cidr } from '../controlplane/allocator/cidr.ts';
 import { CniError, CODES } from './errors.ts';
@@ -10,6 +10,7 @@ import { CniError, CODES } from './errors.ts';
 export interface Allocation { ip: string; containerID: string; ifname: string }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const lockAge = (lock: string) => { try { return Date.now() - statSync(lock).mtimeMs; } catch { return 0; } };
 
 function alive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
@@ -37,7 +38,9 @@ export class Ipam {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new CniError(CODES.ioFailure, `cannot lock ${this.dir}`, String(e));
         let holder = 0;
         try { holder = Number(readFileSync(join(lock, 'pid'), 'utf8')); } catch { /* being written */ }
-        if (holder && !alive(holder)) { rmSync(lock, { recursive: true, force: true }); continue; }
+        // Stale only if its holder is dead and it is old: a holder that just released and exited
+        // must not make us remove the lock the next holder has just taken.
+        if (holder && !alive(holder) && lockAge(lock) > 2000) { rmSync(lock, { recursive: true, force: true }); continue; }
         if (Date.now() > deadline) throw new CniError(CODES.tryAgain, `timed out waiting for the IPAM lock in ${this.dir}`);
         await sleep(Math.min(50, 2 + attempt * 2));
       }

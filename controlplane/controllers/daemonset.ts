@@ -10,6 +10,7 @@ import { PodOwnerController } from './pod-owner.ts';
 import { podFromTemplate, writeStatus } from './replicaset.ts';
 import { resolveIntOrPercent, templateHash } from './deployment-plan.ts';
 import { matchesNodeSelector, tolerates } from '../scheduler/algorithm.ts';
+import { applyRevisions } from './controller-revisions.ts';
 
 type Obj = Record<string, any>;
 export const REVISION_LABEL = 'controller-revision-hash';
@@ -90,9 +91,11 @@ export function planDaemonSet(ds: Obj, nodes: Obj[], pods: Obj[], now: number): 
 
 export class DaemonSetController extends PodOwnerController {
   private nodes: Informer;
-  constructor(reg: Registry, owners: Informer, pods: Informer, nodes: Informer, log: (s: string) => void) {
+  private revisions: Informer;
+  constructor(reg: Registry, owners: Informer, pods: Informer, nodes: Informer, revisions: Informer, log: (s: string) => void) {
     super(reg, 'DaemonSet', 'daemonset-controller', owners, pods, log);
     this.nodes = nodes;
+    this.revisions = revisions;
   }
 
   override start() {
@@ -108,6 +111,7 @@ export class DaemonSetController extends PodOwnerController {
         await this.setPodOwners(p, [...(p.metadata.ownerReferences ?? []), ownerRef(ds)]);
       }
     }
+    if (!ds.metadata.deletionTimestamp) await applyRevisions(this.reg, this.revisions, ds, templateHash(ds.spec?.template ?? {}), this.ctx);
     const plan = planDaemonSet(ds, this.nodes.list(), pods, Date.now());
     await this.deletePods(ds, [...new Map(plan.remove.map((p) => [p.metadata.uid, p])).values()]);
     await this.createPods(ds, plan.create);

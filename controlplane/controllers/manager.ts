@@ -49,12 +49,12 @@ export async function startControllers(reg: Registry, o: ControllerOptions): Pro
   const rc = new ReplicaSetController(reg, 'ReplicationController', inf('ReplicationController'), inf('Pod'), o.log);
   const deploy = new DeploymentController(reg, inf('Deployment'), inf('ReplicaSet'), o.log);
   const endpoints = new EndpointsController(reg, { services: inf('Service'), pods: inf('Pod'), nodes: inf('Node'), slices: inf('EndpointSlice') }, o.apiServer, o.log);
-  const ds = new DaemonSetController(reg, inf('DaemonSet'), inf('Pod'), inf('Node'), o.log);
+  const ds = new DaemonSetController(reg, inf('DaemonSet'), inf('Pod'), inf('Node'), inf('ControllerRevision'), o.log);
   const job = new JobController(reg, inf('Job'), inf('Pod'), o.log);
   const cron = new CronJobController(reg, inf('CronJob'), inf('Job'), o.log);
   const nodes = new NodeLifecycleController(reg, { nodes: inf('Node'), pods: inf('Pod'), leases: inf('Lease') }, o.podCidrs,
     { gracePeriodSeconds: o.nodeMonitorGracePeriodSeconds, defaultTolerationSeconds: o.defaultTolerationSeconds }, o.log);
-  const sts = new StatefulSetController(reg, inf('StatefulSet'), inf('Pod'), inf('PersistentVolumeClaim'), o.log);
+  const sts = new StatefulSetController(reg, inf('StatefulSet'), inf('Pod'), inf('PersistentVolumeClaim'), inf('ControllerRevision'), o.log);
   const storage = new LocalPathProvisioner(reg, { claims: inf('PersistentVolumeClaim'), volumes: inf('PersistentVolume'), pods: inf('Pod') }, o.localPathRoot, o.log);
   scheduler.volumeNode = (pod) => {
     for (const v of pod.spec?.volumes ?? []) {

@@ -11,6 +11,7 @@ import { PodOwnerController } from './pod-owner.ts';
 import { podFromTemplate, writeStatus } from './replicaset.ts';
 import { templateHash } from './deployment-plan.ts';
 import { REVISION_LABEL } from './daemonset.ts';
+import { applyRevisions } from './controller-revisions.ts';
 
 type Obj = Record<string, any>;
 const PVCS = RESOURCES.find((r) => r.kind === 'PersistentVolumeClaim')!;
@@ -99,9 +100,11 @@ export function planStatefulSet(sts: Obj, pods: Obj[], claims: Set<string>): Sta
 
 export class StatefulSetController extends PodOwnerController {
   private claimsInf: Informer;
-  constructor(reg: Registry, owners: Informer, pods: Informer, claims: Informer, log: (s: string) => void) {
+  private revisions: Informer;
+  constructor(reg: Registry, owners: Informer, pods: Informer, claims: Informer, revisions: Informer, log: (s: string) => void) {
     super(reg, 'StatefulSet', 'statefulset-controller', owners, pods, log);
     this.claimsInf = claims;
+    this.revisions = revisions;
   }
 
   override start() {
@@ -111,6 +114,7 @@ export class StatefulSetController extends PodOwnerController {
   }
 
   protected async reconcile(sts: Obj, pods: Obj[]) {
+    if (!sts.metadata.deletionTimestamp) await applyRevisions(this.reg, this.revisions, sts, templateHash(sts.spec?.template ?? {}), this.ctx);
     const claims = new Set(this.claimsInf.list(sts.metadata.namespace).map((c) => c.metadata.name as string));
     const plan = planStatefulSet(sts, pods, claims);
     for (const c of plan.claims) {

@@ -247,4 +247,13 @@ spec:
   const pv2 = ((await json(['get', 'pvc', 'data-web-2'])).spec.volumeName) as string;
   await k(['delete', 'pvc', 'data-web-2']);
   await until('its volume deleted', async () => !((await json(['get', 'pv'])).items as Obj[]).some((v) => v.metadata.name === pv2), 60_000);
+  // A new image rolls out (web-1, then web-0), shows in the history, and undo brings the old one back.
+  assert.equal((await k(['set', 'image', 'sts/web', 'c=skiff.local/busybox:latest'])).exitCode, 0);
+  assert.equal((await k(['rollout', 'status', 'sts/web', '--timeout=120s'])).exitCode, 0);
+  assert.deepEqual(((await json(['get', 'pods', '-l', 'app=sts'])).items as Obj[]).map((p) => p.spec.containers[0].image), ['skiff.local/busybox:latest', 'skiff.local/busybox:latest']);
+  assert.match(String((await k(['rollout', 'history', 'sts/web'])).stdout), /1\s+<none>\n2\s+<none>/);
+  const undo = await k(['rollout', 'undo', 'sts/web']);
+  assert.equal(undo.exitCode, 0, undo.all);
+  assert.equal((await k(['rollout', 'status', 'sts/web', '--timeout=120s'])).exitCode, 0);
+  assert.equal((await json(['get', 'sts', 'web'])).spec.template.spec.containers[0].image, 'skiff.local/busybox:1.36');
 });

@@ -261,3 +261,15 @@ test('disruption budgets: minAvailable and maxUnavailable (numbers and percentag
   assert.equal(blockingBudget(pods[0], [pdb({ minAvailable: 3 })], pods)?.metadata.name, 'b');
   assert.equal(blockingBudget(pods[3], [pdb({ minAvailable: 3 })], pods), undefined);
 });
+
+test('ControllerRevisions: one per template, the returning one moves to the top, history limited', async () => {
+  const { planRevisions } = await import('../../controlplane/controllers/controller-revisions.ts');
+  const owner: Obj = { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'web', namespace: 'ns', uid: 's1' }, spec: { revisionHistoryLimit: 1, template: { spec: { containers: [{ name: 'c', image: 'v2' }] } } } };
+  const cr = (hash: string, revision: number) => ({ metadata: { name: `web-${hash}`, namespace: 'ns', ownerReferences: [{ uid: 's1', controller: true }] }, revision });
+  let p = planRevisions(owner, 'h2', { app: 'w' }, [cr('h1', 1)]);
+  assert.deepEqual([p.create?.metadata.name, p.create?.revision, p.create?.data.spec.template.$patch], ['web-h2', 2, 'replace']);
+  p = planRevisions(owner, 'h1', { app: 'w' }, [cr('h1', 1), cr('h2', 2)]);
+  assert.deepEqual([p.create, p.bump], [undefined, { name: 'web-h1', revision: 3 }]);
+  p = planRevisions(owner, 'h3', {}, [cr('h1', 1), cr('h2', 2)]);
+  assert.deepEqual(p.remove, ['web-h1'], 'revisionHistoryLimit 1 keeps one old revision');
+});
