@@ -1,7 +1,7 @@
 // `skiff agent`: joins the cluster, runs the node's containerd, registers the Node, renews its
 // Lease every 10 s and keeps the Ready condition true only while containerd answers.
-import { cpus, hostname, networkInterfaces, release, totalmem } from 'node:os';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, networkInterfaces, release, totalmem } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { registryHosts, writeMirrors } from './images/mirror.ts';
 import { ChannelClient } from './channel.ts';
 import { Kubelet } from './kubelet/kubelet.ts';

@@ -20,3 +20,22 @@ export function call(base: Base, method: string, path: string, body?: unknown): 
 
 export const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]; };
 
+
+/** Follows a watch (path with watch=1), calling onEvent per event; returns a stop function. */
+export function watchEvents(base: Base, path: string, onEvent: (ev: { type: string; object: any }) => void): () => void {
+  const req = request(base.server + path, { ca: base.ca, headers: { Authorization: `Bearer ${base.token}` } }, (res) => {
+    let buf = '';
+    res.on('data', (c: Buffer) => {
+      buf += c.toString();
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        if (line.trim()) onEvent(JSON.parse(line));
+      }
+    });
+  });
+  req.on('error', () => {});
+  req.end();
+  return () => req.destroy();
+}

@@ -1,9 +1,9 @@
 // Runs inside a sandbox node's namespace (started by bench/pods.ts): watches pods of one
 // label, then creates N pods at once through the API and prints, as JSON, each pod's time
 // from its create request to the watch event that shows it Ready (milliseconds).
-import { request } from 'node:https';
 import { api } from '../test/helpers/http.ts';
 import { credentials } from '../test/helpers/server.ts';
+import { watchEvents } from './client.ts';
 
 const [kubeconfig, label, nodeList, count] = process.argv.slice(2);
 const creds = credentials(kubeconfig);
@@ -14,25 +14,14 @@ const ready = new Map<string, number>();
 let finish!: () => void;
 const allReady = new Promise<void>((r) => { finish = r; });
 
-const watch = request(`${creds.server}/api/v1/namespaces/default/pods?watch=1&labelSelector=bench%3D${label}`, { ca: creds.ca, headers: { Authorization: `Bearer ${creds.token}` } }, (res) => {
-  let buf = '';
-  res.on('data', (d) => {
-    buf += d;
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      const ev = JSON.parse(line);
-      const p = ev.object;
-      const name = p?.metadata?.name;
-      if (name && !ready.has(name) && p.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True')) {
-        ready.set(name, performance.now());
-        if (ready.size === n) finish();
-      }
-    }
-  });
+const stopWatch = watchEvents(creds, `/api/v1/namespaces/default/pods?watch=1&labelSelector=bench%3D${label}`, (ev) => {
+  const p = ev.object;
+  const name = p?.metadata?.name;
+  if (name && !ready.has(name) && p.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True')) {
+    ready.set(name, performance.now());
+    if (ready.size === n) finish();
+  }
 });
-watch.end();
 await new Promise((r) => setTimeout(r, 300));
 
 await Promise.all(Array.from({ length: n }, async (_, i) => {
@@ -46,5 +35,5 @@ await Promise.all(Array.from({ length: n }, async (_, i) => {
   if (r.status !== 201) throw new Error(`create ${name}: ${r.status} ${r.body}`);
 }));
 await Promise.race([allReady, new Promise((r) => setTimeout(r, 120_000))]);
-watch.destroy();
+stopWatch();
 console.log(JSON.stringify([...ready].map(([name, t]) => t - sent.get(name)!)));

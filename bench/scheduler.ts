@@ -4,10 +4,9 @@
 // time and RSS while it holds 10,000 pods and 1,000 Services (with their EndpointSlices).
 // The server runs as a child process on 127.0.0.1. Usage: node bench/scheduler.ts [--pods N] [--nodes N]
 import { readFileSync, rmSync } from 'node:fs';
-import { request } from 'node:https';
 import { credentials, spawnServer, tempDir } from '../test/helpers/server.ts';
 import { freePort } from '../test/helpers/etcd.ts';
-import { call, type Base } from './client.ts';
+import { call, watchEvents, type Base } from './client.ts';
 
 const args = process.argv.slice(2);
 const PODS = Number(args[args.indexOf('--pods') + 1]) || 3000;
@@ -28,22 +27,10 @@ const procStat = (pid: number) => {
 
 function watchBindings(base: Base, onBound: () => void): () => void {
   const seen = new Set<string>();
-  const req = request(`${base.server}/api/v1/namespaces/bench/pods?watch=1&resourceVersion=0`, { ca: base.ca, headers: { Authorization: `Bearer ${base.token}` } }, (res) => {
-    let buf = '';
-    res.on('data', (c: Buffer) => {
-      buf += c.toString();
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const ev = JSON.parse(buf.slice(0, i));
-        buf = buf.slice(i + 1);
-        const p = ev.object;
-        if (p?.spec?.nodeName && !seen.has(p.metadata.name)) { seen.add(p.metadata.name); onBound(); }
-      }
-    });
+  return watchEvents(base, '/api/v1/namespaces/bench/pods?watch=1&resourceVersion=0', (ev) => {
+    const p = ev.object;
+    if (p?.spec?.nodeName && !seen.has(p.metadata.name)) { seen.add(p.metadata.name); onBound(); }
   });
-  req.on('error', () => {});
-  req.end();
-  return () => req.destroy();
 }
 
 const dir = tempDir('bench-sched');

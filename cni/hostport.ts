@@ -4,10 +4,10 @@
 // itself (output). Each ADD writes the whole table definition again in the same transaction
 // as its elements, so concurrent ADDs stay idempotent; a port already mapped to another pod
 // fails the ADD. The mappings of each container are kept on disk for its DEL.
-import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CniError, CODES } from './errors.ts';
+import { exec } from './netlink.ts';
 
 export interface PortMapping { hostPort: number; containerPort: number; protocol: 'tcp' | 'udp' | 'sctp' }
 
@@ -50,14 +50,9 @@ export function delScript(maps: PortMapping[]): string {
   return maps.map((m) => `delete element ip ${TABLE} ports { ${m.protocol} . ${m.hostPort} }`).join('\n') + '\n';
 }
 
-function nft(script: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = execFile('nft', ['-f', '-'], { encoding: 'utf8' }, (err, _out, stderr) => {
-      if (err) reject(new Error(String(stderr || err.message).trim().split('\n')[0]));
-      else resolve();
-    });
-    child.stdin!.end(script);
-  });
+async function nft(script: string): Promise<void> {
+  const r = await exec('nft', ['-f', '-'], script);
+  if (r.code !== 0) throw new Error(r.stderr.trim().split('\n')[0] || `nft exited with ${r.code}`);
 }
 
 const stateFile = (dataDir: string, containerID: string) => join(dataDir, 'hostports', containerID);

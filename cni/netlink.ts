@@ -5,11 +5,13 @@ import { CniError, CODES } from './errors.ts';
 
 // node:child_process rather than execa: the plugin starts for every pod, and execa's import
 // alone costs more than the plugin's own work.
-function exec(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Runs a command (with `input` on its stdin); never rejects: the exit code says. */
+export function exec(cmd: string, args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { encoding: 'utf8' }, (err, stdout, stderr) => {
+    const child = execFile(cmd, args, { encoding: 'utf8' }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
     });
+    if (input !== undefined) child.stdin!.end(input);
   });
 }
 
@@ -24,15 +26,11 @@ async function ip(args: string[], netns?: string): Promise<string> {
  * Several `ip` commands in one process (`ip -j -batch -`): each spawn costs milliseconds. Show
  * commands among them print one JSON array per line; the links they name are returned.
  */
-function ipBatch(lines: string[], netns?: string): Promise<Link[]> {
+async function ipBatch(lines: string[], netns?: string): Promise<Link[]> {
   const argv = netns ? ['nsenter', `--net=${netns}`, 'ip', '-j', '-batch', '-'] : ['ip', '-j', '-batch', '-'];
-  return new Promise((resolve, reject) => {
-    const child = execFile(argv[0], argv.slice(1), { encoding: 'utf8' }, (err, out, stderr) => {
-      if (err) { reject(Object.assign(new Error(`ip -batch (${lines.join('; ')}): ${stderr.trim()}`), { stderr })); return; }
-      try { resolve(out.split('\n').filter((l) => l.trim().startsWith('[')).flatMap((l) => JSON.parse(l) as Link[])); } catch (e) { reject(e); }
-    });
-    child.stdin!.end(lines.join('\n') + '\n');
-  });
+  const r = await exec(argv[0], argv.slice(1), lines.join('\n') + '\n');
+  if (r.code !== 0) throw Object.assign(new Error(`ip -batch (${lines.join('; ')}): ${r.stderr.trim()}`), { stderr: r.stderr });
+  return r.stdout.split('\n').filter((l) => l.trim().startsWith('[')).flatMap((l) => JSON.parse(l) as Link[]);
 }
 
 const exists = (e: unknown) => /File exists|already assigned/.test(String((e as { stderr?: string }).stderr ?? ''));

@@ -61,9 +61,7 @@ export class Kubelet {
   private busy = false;
   private again = false;
   private timer: NodeJS.Timeout | null = null;
-  private deleting = new Set<string>();
   private workers = new Map<string, { again: boolean }>();
-  syncs = 0;
   private prober = new Prober();
 
   constructor(o: KubeletOptions) {
@@ -96,7 +94,6 @@ export class Kubelet {
   }
 
   private async syncAll() {
-    this.syncs++;
     const { items: sandboxes } = await this.o.cri.listPodSandbox();
     const { containers } = await this.o.cri.listContainers();
     const byUid = new Map<string, { sandboxes: Obj[]; containers: Obj[] }>();
@@ -347,21 +344,17 @@ export class Kubelet {
 
   private async deletePod(pod: Obj, rt: { sandboxes: Obj[]; containers: Obj[] }, podDir: string) {
     const uid = pod.metadata.uid;
-    if (this.deleting.has(uid)) return;
-    this.deleting.add(uid);
-    try {
-      const grace = Math.max(0, Number(pod.metadata.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30));
-      const started = Date.now();
-      await this.preStop(pod, rt, grace);
-      const left = Math.max(0, grace - Math.ceil((Date.now() - started) / 1000));
-      await this.killPod(rt.sandboxes, rt.containers, left);
-      removePodVolumes(podDir);
-      const path = `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}`;
-      await this.o.api.req('DELETE', path, { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0, preconditions: { uid } }).catch((e) => {
-        if (!(e instanceof ApiStatusError && (e.code === 404 || e.code === 409))) throw e;
-      });
-      this.forget(uid);
-    } finally { this.deleting.delete(uid); }
+    const grace = Math.max(0, Number(pod.metadata.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30));
+    const started = Date.now();
+    await this.preStop(pod, rt, grace);
+    const left = Math.max(0, grace - Math.ceil((Date.now() - started) / 1000));
+    await this.killPod(rt.sandboxes, rt.containers, left);
+    removePodVolumes(podDir);
+    const path = `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}`;
+    await this.o.api.req('DELETE', path, { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0, preconditions: { uid } }).catch((e) => {
+      if (!(e instanceof ApiStatusError && (e.code === 404 || e.code === 409))) throw e;
+    });
+    this.forget(uid);
   }
 
   /** preStop hooks of running containers (exec, httpGet, sleep), within the grace period. */

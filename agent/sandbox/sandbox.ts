@@ -4,7 +4,6 @@
 // every range go into the root namespace before anything else, no namespace has a route out,
 // and a state file records each thing as it is made, so `down` removes exactly that, also after
 // a crash or a half-finished `up`.
-import { execa } from 'execa';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';

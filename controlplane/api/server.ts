@@ -83,6 +83,17 @@ function parseResourcePath(parts: string[]): Route | { error: ApiError } | null 
   return { res, namespace, name, sub, watchPath };
 }
 
+/** The container a pods/log, exec or attach request means: the one named, or the only one. */
+function containerOf(pod: Obj, named: string | null): string {
+  const containers: Obj[] = pod.spec?.containers ?? [];
+  if (!named) {
+    if (containers.length !== 1) throw badRequest(`a container name must be specified for pod ${pod.metadata.name}, choose one of: [${containers.map((c) => c.name).join(' ')}]`);
+    return containers[0].name as string;
+  }
+  if (![...(pod.spec?.initContainers ?? []), ...containers].some((c: Obj) => c.name === named)) throw badRequest(`container ${named} is not valid for pod ${pod.metadata.name}`);
+  return named;
+}
+
 export class ApiServer {
   readonly server: Server;
   private o: ApiServerOptions;
@@ -443,14 +454,7 @@ export class ApiServer {
       if (head.length) pf.feed(head);
       return;
     }
-    const containers: Obj[] = pod.spec?.containers ?? [];
-    const all = [...(pod.spec?.initContainers ?? []), ...containers].map((c: Obj) => c.name as string);
-    let container = q.get('container');
-    if (!container) {
-      if (containers.length !== 1) throw badRequest(`a container name must be specified for pod ${route.name}, choose one of: [${containers.map((c) => c.name).join(' ')}]`);
-      container = containers[0].name as string;
-    }
-    if (!all.includes(container)) throw badRequest(`container ${container} is not valid for pod ${route.name}`);
+    const container = containerOf(pod, q.get('container'));
     const command = q.getAll('command');
     if (sub === 'exec' && command.length === 0) throw badRequest('you must specify at least one command for the container');
     const stdin = boolParam(q, 'stdin'), stdout = boolParam(q, 'stdout'), stderr = boolParam(q, 'stderr'), tty = boolParam(q, 'tty');
@@ -466,13 +470,7 @@ export class ApiServer {
     const pod = await this.o.registry.get(route.res, route.namespace, route.name!);
     const node = pod.spec?.nodeName;
     if (!node) throw badRequest(`pod ${route.name} does not have a host assigned`);
-    const names = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].map((c: Obj) => c.name);
-    let container = q.get('container');
-    if (!container) {
-      if ((pod.spec?.containers ?? []).length !== 1) throw badRequest(`a container name must be specified for pod ${route.name}, choose one of: [${(pod.spec?.containers ?? []).map((c: Obj) => c.name).join(' ')}]`);
-      container = pod.spec.containers[0].name as string;
-    }
-    if (!names.includes(container)) throw badRequest(`container ${container} is not valid for pod ${route.name}`);
+    const container = containerOf(pod, q.get('container'));
     if (!this.tunnels?.connected(node)) throw serviceUnavailable(`no agent connection to node "${node}"`);
     const stream = this.tunnels.request(node, {
       type: 'logs', namespace: route.namespace, name: route.name, uid: pod.metadata.uid, container,

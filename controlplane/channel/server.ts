@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as loader from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
 import { RESOURCES } from '../api/resources.ts';
-import type { Ctx, Registry, WatchEventType } from '../api/registry.ts';
+import type { Registry, WatchEventType } from '../api/registry.ts';
 import { ApiError } from '../api/status.ts';
 import type { TokenAuth } from '../api/auth.ts';
 import { podRefs } from './refs.ts';

@@ -2,6 +2,7 @@
 // Forbid, Replace), startingDeadlineSeconds and suspend; finished Jobs beyond the history
 // limits are deleted; status lists active Jobs and the last schedule and success times.
 // planCronJob is the pure part.
+import { kubeTime } from '../api/time.ts';
 import type { Ctx, Registry } from '../api/registry.ts';
 import { RESOURCES } from '../api/resources.ts';
 import { Informer, keyOf } from './informer.ts';
@@ -15,7 +16,6 @@ import { nextAfter, parseCron, scheduledBetween } from './cron.ts';
 type Obj = Record<string, any>;
 const JOBS = RESOURCES.find((r) => r.kind === 'Job')!;
 const CRONJOBS = RESOURCES.find((r) => r.kind === 'CronJob')!;
-const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
 export const SCHEDULED_AT = 'batch.kubernetes.io/cronjob-scheduled-timestamp';
 
 const jobState = (j: Obj) => (j.status?.conditions ?? []).find((c: Obj) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True')?.type as 'Complete' | 'Failed' | undefined;
@@ -31,7 +31,7 @@ export function planCronJob(cj: Obj, jobs: Obj[], now: number): CronPlan {
   plan.status = {
     active: active.length ? active.map((j) => ({ kind: 'Job', namespace: j.metadata.namespace, name: j.metadata.name, uid: j.metadata.uid, apiVersion: 'batch/v1', resourceVersion: j.metadata.resourceVersion })) : null,
     ...(prev.lastScheduleTime ? { lastScheduleTime: prev.lastScheduleTime } : {}),
-    ...(lastSuccess ? { lastSuccessfulTime: iso(lastSuccess) } : {}),
+    ...(lastSuccess ? { lastSuccessfulTime: kubeTime(lastSuccess) } : {}),
   };
   // History limits, oldest first.
   for (const [state, limit] of [['Complete', cj.spec?.successfulJobsHistoryLimit ?? 3], ['Failed', cj.spec?.failedJobsHistoryLimit ?? 1]] as const) {
@@ -40,16 +40,16 @@ export function planCronJob(cj: Obj, jobs: Obj[], now: number): CronPlan {
   }
   let cron;
   try { cron = parseCron(cj.spec?.schedule ?? ''); } catch (e) { plan.message = `invalid schedule "${cj.spec?.schedule}": ${(e as Error).message}`; return plan; }
-  const since = prev.lastScheduleTime ? Date.parse(prev.lastScheduleTime) : Date.parse(cj.metadata.creationTimestamp ?? iso(now));
+  const since = prev.lastScheduleTime ? Date.parse(prev.lastScheduleTime) : Date.parse(cj.metadata.creationTimestamp ?? kubeTime(now));
   const next = nextAfter(cron, now);
   if (next !== null) plan.nextMs = next - now;
   if (cj.spec?.suspend) return plan;
   const due = scheduledBetween(cron, since, now);
   if (!due.length) return plan;
   const at = due[due.length - 1];
-  plan.status.lastScheduleTime = iso(at);
+  plan.status.lastScheduleTime = kubeTime(at);
   const deadline = cj.spec?.startingDeadlineSeconds;
-  if (deadline !== undefined && deadline !== null && at + deadline * 1000 < now) { plan.message = `missed the start of the run scheduled at ${iso(at)} (startingDeadlineSeconds)`; return plan; }
+  if (deadline !== undefined && deadline !== null && at + deadline * 1000 < now) { plan.message = `missed the start of the run scheduled at ${kubeTime(at)} (startingDeadlineSeconds)`; return plan; }
   const name = `${cj.metadata.name}-${Math.floor(at / 60_000)}`;
   if (mine.some((j) => j.metadata.name === name)) return plan;
   const policy = cj.spec?.concurrencyPolicy ?? 'Allow';
@@ -58,7 +58,7 @@ export function planCronJob(cj: Obj, jobs: Obj[], now: number): CronPlan {
   const t = cj.spec?.jobTemplate ?? {};
   plan.create = {
     apiVersion: 'batch/v1', kind: 'Job',
-    metadata: { name, namespace: cj.metadata.namespace, labels: t.metadata?.labels ?? {}, annotations: { ...(t.metadata?.annotations ?? {}), [SCHEDULED_AT]: iso(at) }, ownerReferences: [ownerRef(cj)] },
+    metadata: { name, namespace: cj.metadata.namespace, labels: t.metadata?.labels ?? {}, annotations: { ...(t.metadata?.annotations ?? {}), [SCHEDULED_AT]: kubeTime(at) }, ownerReferences: [ownerRef(cj)] },
     spec: structuredClone(t.spec ?? {}),
   };
   return plan;

@@ -1,6 +1,7 @@
 // The Deployment algorithm, pure: the ReplicaSet for the current template (named by the
 // template's hash), rolling update within maxSurge/maxUnavailable or Recreate, revisions for
 // `kubectl rollout history/undo`, history cleanup, and the status kubectl reads.
+import { kubeTime } from '../api/time.ts';
 import { createHash } from 'node:crypto';
 import { controllerOf, ownerRef } from './ownership.ts';
 
@@ -89,7 +90,7 @@ function condition(type: string, status: string, reason: string, message: string
 }
 
 export function planDeployment(d: Obj, all: Obj[], nowMs: number): DeploymentPlan {
-  const now = new Date(nowMs).toISOString().replace(/\.\d+Z$/, 'Z');
+  const now = kubeTime(nowMs);
   const owned = all.filter((rs) => controllerOf(rs)?.uid === d.metadata.uid);
   const desired = d.spec?.replicas ?? 1;
   const hash = templateHash(d.spec?.template ?? {}, d.status?.collisionCount ?? 0);

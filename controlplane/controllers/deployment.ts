@@ -10,7 +10,8 @@ import { WorkQueue } from './queue.ts';
 import { EventRecorder } from './events.ts';
 import { controllerOf, ownerRef, selects, ignoreGone } from './ownership.ts';
 import { planDeployment, REVISION } from './deployment-plan.ts';
-import { ctxFor, writeStatus } from './replicaset.ts';
+import { writeStatus } from './replicaset.ts';
+import { ctxFor } from './pod-owner.ts';
 
 type Obj = Record<string, any>;
 const DEPLOY = RESOURCES.find((r) => r.kind === 'Deployment')!;

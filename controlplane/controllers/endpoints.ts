@@ -6,7 +6,7 @@ import { RESOURCES } from '../api/resources.ts';
 import { ApiError } from '../api/status.ts';
 import { Informer, keyOf } from './informer.ts';
 import { WorkQueue } from './queue.ts';
-import { ctxFor } from './replicaset.ts';
+import { ctxFor } from './pod-owner.ts';
 import { ignoreGone } from './ownership.ts';
 import { endpointGroups, desiredSlices, endpointsSubsets, planSlices, selectsPod, SERVICE_NAME, MANAGED_BY, CONTROLLER } from './endpoints-plan.ts';
 

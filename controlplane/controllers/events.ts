@@ -1,5 +1,6 @@
 // Events (core/v1) for what controllers and the scheduler do, as `kubectl describe` shows them.
 // The same (object, type, reason, message) is one Event whose count and lastTimestamp grow.
+import { kubeTime } from '../api/time.ts';
 import { createHash } from 'node:crypto';
 import { RESOURCES } from '../api/resources.ts';
 import type { Ctx, Registry } from '../api/registry.ts';
@@ -7,7 +8,6 @@ import { ApiError } from '../api/status.ts';
 
 type Obj = Record<string, any>;
 const EVENTS = RESOURCES.find((r) => r.kind === 'Event')!;
-const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 
 export class EventRecorder {
   private reg: Registry;
@@ -29,12 +29,12 @@ export class EventRecorder {
         let cur: Obj | null = null;
         try { cur = await this.reg.get(EVENTS, ns, name); } catch (e) { if (!(e instanceof ApiError && e.code === 404)) throw e; }
         try {
-          if (cur) await this.reg.update(EVENTS, ns, name, { ...cur, count: (cur.count ?? 1) + 1, lastTimestamp: now() }, this.ctx);
+          if (cur) await this.reg.update(EVENTS, ns, name, { ...cur, count: (cur.count ?? 1) + 1, lastTimestamp: kubeTime() }, this.ctx);
           else {
             await this.reg.create(EVENTS, ns, {
               apiVersion: 'v1', kind: 'Event', metadata: { name, namespace: ns },
               involvedObject: { kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name, uid: obj.metadata.uid, apiVersion: obj.apiVersion, resourceVersion: obj.metadata.resourceVersion },
-              type, reason, message, count: 1, firstTimestamp: now(), lastTimestamp: now(),
+              type, reason, message, count: 1, firstTimestamp: kubeTime(), lastTimestamp: kubeTime(),
               source: { component: this.component }, reportingComponent: this.component, reportingInstance: this.component,
             }, this.ctx);
           }

@@ -7,7 +7,7 @@ import type { Ctx, Registry } from '../api/registry.ts';
 import type { Resource } from '../api/resources.ts';
 import { ApiError } from '../api/status.ts';
 import type { Informer } from './informer.ts';
-import { ctxFor } from './replicaset.ts';
+import { ctxFor } from './pod-owner.ts';
 
 type Obj = Record<string, any>;
 
@@ -85,7 +85,7 @@ export class GarbageCollector {
       const objects: Obj[] = [];
       for (const inf of this.informers) {
         resOf.set(inf.res.kind, inf.res);
-        for (const o of inf.list()) objects.push({ ...o, kind: inf.res.kind });
+        objects.push(...inf.list()); // (registry objects carry their kind)
       }
       const plan = planGc(objects, new Set(resOf.keys()));
       const tolerate = (e: unknown) => { if (!(e instanceof ApiError && (e.code === 404 || e.code === 409))) this.log(`gc: ${(e as Error).message}`); };

@@ -3,6 +3,7 @@
 // JOB_COMPLETION_INDEX and a stable hostname); failures are retried with back-off
 // (10 s doubling to 6 min) until backoffLimit, activeDeadlineSeconds stops it, and
 // ttlSecondsAfterFinished deletes it. planJob is the pure part.
+import { kubeTime } from '../api/time.ts';
 import type { Registry } from '../api/registry.ts';
 import { RESOURCES } from '../api/resources.ts';
 import type { Informer } from './informer.ts';
@@ -14,7 +15,6 @@ import { podFromTemplate, writeStatus } from './replicaset.ts';
 type Obj = Record<string, any>;
 const JOBS = RESOURCES.find((r) => r.kind === 'Job')!;
 export const INDEX_ANNOTATION = 'batch.kubernetes.io/job-completion-index';
-const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
 
 export interface JobPlan { create: Obj[]; remove: Obj[]; status: Obj; requeueMs?: number; deleteJob?: boolean }
 
@@ -57,12 +57,12 @@ export function planJob(job: Obj, pods: Obj[], now: number): JobPlan {
   const parallelism = job.spec?.parallelism ?? 1;
   const backoffLimit = job.spec?.backoffLimit ?? 6;
   const prev = job.status ?? {};
-  const startTime = prev.startTime ?? iso(now);
+  const startTime = prev.startTime ?? kubeTime(now);
   const succeededIdx = indexed ? [...new Set(succeededPods.map(indexOf).filter((i) => i >= 0 && i < (completions ?? 0)))] : [];
   const succeeded = Math.max(indexed ? succeededIdx.length : succeededPods.length, indexed ? 0 : prev.succeeded ?? 0);
   const failed = Math.max(failedPods.length, prev.failed ?? 0);
   const conditions: Obj[] = [...(prev.conditions ?? [])];
-  const cond = (type: string, reason: string, message: string) => ({ type, status: 'True', lastProbeTime: iso(now), lastTransitionTime: iso(now), reason, message });
+  const cond = (type: string, reason: string, message: string) => ({ type, status: 'True', lastProbeTime: kubeTime(now), lastTransitionTime: kubeTime(now), reason, message });
   plan.status = {
     startTime, active: active.length, succeeded, failed, ready: active.filter(isReady).length,
     ...(indexed ? { completedIndexes: formatIndexes(succeededIdx) } : {}), conditions,
@@ -71,7 +71,7 @@ export function planJob(job: Obj, pods: Obj[], now: number): JobPlan {
 
   if (finished(job)) {
     plan.remove = active;
-    const done = Date.parse(prev.completionTime ?? conditions.find((c) => c.status === 'True')?.lastTransitionTime ?? iso(now));
+    const done = Date.parse(prev.completionTime ?? conditions.find((c) => c.status === 'True')?.lastTransitionTime ?? kubeTime(now));
     const ttl = job.spec?.ttlSecondsAfterFinished;
     if (ttl !== undefined && ttl !== null) {
       if (done + ttl * 1000 <= now) plan.deleteJob = true; else plan.requeueMs = done + ttl * 1000 - now;
@@ -98,7 +98,7 @@ export function planJob(job: Obj, pods: Obj[], now: number): JobPlan {
     conditions.push(cond('Complete', '', ''));
     delete conditions[conditions.length - 1].reason;
     delete conditions[conditions.length - 1].message;
-    plan.status.completionTime = iso(now);
+    plan.status.completionTime = kubeTime(now);
     plan.remove = active;
     plan.status.active = 0;
     return plan;

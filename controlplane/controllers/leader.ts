@@ -49,8 +49,6 @@ export class LeaderElector {
     this.ctx = { user: 'system:kube-controller-manager', manager: 'leader-election', dryRun: false, fieldValidation: 'Ignore', warnings: [] };
   }
 
-  get isLeader() { return this.leading; }
-
   start() {
     const tick = () => { void this.attempt().finally(() => { if (this.timer) this.timer = setTimeout(tick, this.retry * 1000); }); };
     this.timer = setTimeout(tick, 0);

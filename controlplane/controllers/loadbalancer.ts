@@ -56,16 +56,16 @@ export class LoadBalancerController {
     let ip: string | null;
     try { ip = await this.pool.allocate(key, svc.metadata.uid, requested); } catch (e) {
       if (!(e instanceof LbPoolError)) throw e;
-      await this.events.record({ ...svc, kind: 'Service', apiVersion: 'v1' }, 'Warning', 'AllocationFailed', e.message);
+      await this.events.record(svc, 'Warning', 'AllocationFailed', e.message);
       return;
     }
     if (!ip) {
-      await this.events.record({ ...svc, kind: 'Service', apiVersion: 'v1' }, 'Warning', 'AllocationFailed', requested ? `requested address ${requested} is already in use` : `no free address in the load-balancer pool (${this.pool.pool.length} addresses)`);
+      await this.events.record(svc, 'Warning', 'AllocationFailed', requested ? `requested address ${requested} is already in use` : `no free address in the load-balancer pool (${this.pool.pool.length} addresses)`);
       return;
     }
     if (have && have !== ip) await this.pool.release(have);
     await this.setIngress(svc, ip);
-    await this.events.record({ ...svc, kind: 'Service', apiVersion: 'v1' }, 'Normal', 'IPAllocated', `Assigned IP ["${ip}"]`);
+    await this.events.record(svc, 'Normal', 'IPAllocated', `Assigned IP ["${ip}"]`);
   }
 
   private async setIngress(svc: Obj, ip: string | null) {

@@ -113,7 +113,7 @@ export class LocalPathProvisioner {
         const node = consumerNode(pvc, pods);
         if (!node) continue; // WaitForFirstConsumer
         try { pv = await this.reg.create(PVS, undefined, volumeFor(pvc, node, storageClass.reclaimPolicy, this.root), this.ctx); } catch (e) { if (!(e instanceof ApiError && e.code === 409)) throw e; continue; }
-        void this.events.record({ ...pvc, kind: 'PersistentVolumeClaim', apiVersion: 'v1' }, 'Normal', 'ProvisioningSucceeded', `Successfully provisioned volume ${pvName} on node ${node}`);
+        void this.events.record(pvc, 'Normal', 'ProvisioningSucceeded', `Successfully provisioned volume ${pvName} on node ${node}`);
       }
       await this.reg.patch(PVS, undefined, pvName, 'merge', { status: { phase: 'Bound' } }, this.ctx, { sub: 'status' }).catch(ignoreGone);
       await this.reg.patch(PVCS, pvc.metadata.namespace, pvc.metadata.name, 'merge', { spec: { volumeName: pvName } }, this.ctx).catch(ignoreGone);

@@ -19,7 +19,7 @@ import { StatefulSetController } from './statefulset.ts';
 import { DisruptionController } from './disruption.ts';
 import { LocalPathProvisioner, claimNode } from './local-path.ts';
 
-export interface ControllerManager { scheduler: Scheduler; stop(): void }
+export interface ControllerManager { stop(): void }
 
 export interface ControllerOptions {
   apiServer: { ip: string; port: number };
@@ -72,7 +72,6 @@ export async function startControllers(reg: Registry, o: ControllerOptions): Pro
   lb?.start();
   startServiceAccounts(reg, inf('Namespace'), inf('ServiceAccount'), o.log);
   return {
-    scheduler,
     stop() {
       for (const c of [scheduler, rs, rc, deploy, ds, sts, job, cron, endpoints, nodes, pdb, gc, storage]) c.stop();
       lb?.stop();

@@ -4,6 +4,7 @@
 // at once (endpoints drop them); Ready=False → taint not-ready:NoExecute. Pods on a node with a
 // NoExecute taint are evicted once their toleration runs out (tolerationSeconds, or the default
 // for pods that do not tolerate it at all). nodeTaints and evictions are the pure parts.
+import { kubeTime } from '../api/time.ts';
 import type { Ctx, Registry } from '../api/registry.ts';
 import { RESOURCES } from '../api/resources.ts';
 import type { Informer } from './informer.ts';
@@ -17,7 +18,6 @@ const NODES = RESOURCES.find((r) => r.kind === 'Node')!;
 const PODS = RESOURCES.find((r) => r.kind === 'Pod')!;
 export const UNREACHABLE = 'node.kubernetes.io/unreachable';
 export const NOT_READY = 'node.kubernetes.io/not-ready';
-const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
 
 export const readyOf = (n: Obj): string => (n.status?.conditions ?? []).find((c: Obj) => c.type === 'Ready')?.status ?? 'Unknown';
 
@@ -28,7 +28,7 @@ export function nodeTaints(node: Obj, now: number): Obj[] | null {
   const want = ready === 'Unknown' ? UNREACHABLE : ready === 'False' ? NOT_READY : null;
   const others = cur.filter((t) => !((t.key === UNREACHABLE || t.key === NOT_READY) && t.effect === 'NoExecute'));
   const existing = cur.find((t) => t.key === want && t.effect === 'NoExecute');
-  const next = want ? [...others, existing ?? { key: want, effect: 'NoExecute', timeAdded: iso(now) }] : others;
+  const next = want ? [...others, existing ?? { key: want, effect: 'NoExecute', timeAdded: kubeTime(now) }] : others;
   return JSON.stringify(next) === JSON.stringify(cur) ? null : next;
 }
 
@@ -40,7 +40,7 @@ export function evictions(node: Obj, pods: Obj[], now: number, defaultSeconds: n
     const tol = (p.spec?.tolerations ?? []).find((x: Obj) => (!x.effect || x.effect === 'NoExecute') && (x.operator === 'Exists' ? !x.key || x.key === t.key : x.key === t.key && (x.value ?? '') === (t.value ?? '')));
     const secs = tol ? tol.tolerationSeconds : (t.key === UNREACHABLE || t.key === NOT_READY ? defaultSeconds : 0);
     if (secs === undefined || secs === null) return false;
-    return Date.parse(t.timeAdded ?? iso(now)) + Number(secs) * 1000 <= now;
+    return Date.parse(t.timeAdded ?? kubeTime(now)) + Number(secs) * 1000 <= now;
   }));
 }
 
@@ -97,25 +97,32 @@ export class NodeLifecycleController {
       if (!n.spec?.podCIDR) {
         const subnet = await this.cidrs.allocate(name);
         await this.reg.patch(NODES, undefined, name, 'merge', { spec: { podCIDR: subnet, podCIDRs: [subnet] } }, this.ctx).catch(ignoreGone);
-        void this.events.record({ ...n, kind: 'Node', apiVersion: 'v1' }, 'Normal', 'CIDRAssignmentSucceeded', `Node ${name} got pod subnet ${subnet}`);
+        void this.events.record(n, 'Normal', 'CIDRAssignmentSucceeded', `Node ${name} got pod subnet ${subnet}`);
       } else if (claims.get(n.spec.podCIDR) !== name && !(await this.cidrs.claim(n.spec.podCIDR, name))) {
-        void this.events.record({ ...n, kind: 'Node', apiVersion: 'v1' }, 'Warning', 'CIDRNotAvailable', `pod subnet ${n.spec.podCIDR} of node ${name} belongs to node ${claims.get(n.spec.podCIDR)}`);
+        void this.events.record(n, 'Warning', 'CIDRNotAvailable', `pod subnet ${n.spec.podCIDR} of node ${name} belongs to node ${claims.get(n.spec.podCIDR)}`);
       }
     }
     // Health from leases (a fresh server gives nodes a grace period before judging them).
     const grace = this.o.gracePeriodSeconds * 1000;
+    const podsByNode = new Map<string, Obj[]>();
+    for (const p of this.pods.list()) {
+      if (!p.spec?.nodeName) continue;
+      let l = podsByNode.get(p.spec.nodeName);
+      if (!l) podsByNode.set(p.spec.nodeName, (l = []));
+      l.push(p);
+    }
     for (const n of nodes) {
       const name = n.metadata.name;
       const lease = this.leases.get(`kube-node-lease/${name}`);
-      const renewed = lease?.spec?.renewTime ? Date.parse(lease.spec.renewTime) : Date.parse(n.metadata.creationTimestamp ?? iso(now));
+      const renewed = lease?.spec?.renewTime ? Date.parse(lease.spec.renewTime) : Date.parse(n.metadata.creationTimestamp ?? kubeTime(now));
       const stale = now - Math.max(renewed, this.started) > grace;
-      const podsHere = this.pods.list().filter((p) => p.spec?.nodeName === name);
+      const podsHere = podsByNode.get(name) ?? [];
       if (stale && readyOf(n) !== 'Unknown') {
-        const conditions = (n.status?.conditions ?? []).map((c: Obj) => ({ ...c, status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.', lastTransitionTime: iso(now) }));
-        if (!conditions.some((c: Obj) => c.type === 'Ready')) conditions.push({ type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.', lastTransitionTime: iso(now), lastHeartbeatTime: iso(renewed) });
+        const conditions = (n.status?.conditions ?? []).map((c: Obj) => ({ ...c, status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.', lastTransitionTime: kubeTime(now) }));
+        if (!conditions.some((c: Obj) => c.type === 'Ready')) conditions.push({ type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.', lastTransitionTime: kubeTime(now), lastHeartbeatTime: kubeTime(renewed) });
         await this.reg.patch(NODES, undefined, name, 'merge', { status: { conditions } }, this.ctx, { sub: 'status' }).catch(ignoreGone);
         this.log(`node ${name}: lease not renewed for ${Math.round((now - renewed) / 1000)} s; Ready=Unknown`);
-        void this.events.record({ ...n, kind: 'Node', apiVersion: 'v1' }, 'Normal', 'NodeNotReady', `Node ${name} status is now: NodeNotReady`);
+        void this.events.record(n, 'Normal', 'NodeNotReady', `Node ${name} status is now: NodeNotReady`);
         for (const p of podsHere) await this.podNotReady(p, now);
         continue; // taints on the next pass, from the updated object
       }
@@ -123,7 +130,7 @@ export class NodeLifecycleController {
       if (taints) await this.reg.patch(NODES, undefined, name, 'merge', { spec: { taints: taints.length ? taints : null } }, this.ctx).catch(ignoreGone);
       for (const p of evictions(n, podsHere, now, this.o.defaultTolerationSeconds)) {
         await this.reg.delete(PODS, p.metadata.namespace, p.metadata.name, { preconditions: { uid: p.metadata.uid } }, this.ctx).catch(ignoreGone);
-        void this.events.record({ ...p, kind: 'Pod', apiVersion: 'v1' }, 'Normal', 'TaintManagerEviction', `Marking for deletion Pod ${p.metadata.namespace}/${p.metadata.name}`);
+        void this.events.record(p, 'Normal', 'TaintManagerEviction', `Marking for deletion Pod ${p.metadata.namespace}/${p.metadata.name}`);
       }
     }
   }
@@ -132,7 +139,7 @@ export class NodeLifecycleController {
     const conditions = (p.status?.conditions ?? []).filter((c: Obj) => c.type === 'Ready' || c.type === 'ContainersReady').filter((c: Obj) => c.status !== 'False');
     if (!conditions.length) return;
     await this.reg.patch(PODS, p.metadata.namespace, p.metadata.name, 'strategic', {
-      status: { conditions: conditions.map((c: Obj) => ({ type: c.type, status: 'False', reason: 'NodeNotReady', message: 'the node this pod runs on stopped reporting', lastTransitionTime: iso(now) })) },
+      status: { conditions: conditions.map((c: Obj) => ({ type: c.type, status: 'False', reason: 'NodeNotReady', message: 'the node this pod runs on stopped reporting', lastTransitionTime: kubeTime(now) })) },
     }, this.ctx, { sub: 'status' }).catch(ignoreGone);
   }
 }

@@ -4,12 +4,9 @@
 // planReplicas is the pure part; ReplicaSetController applies it through the registry.
 import type { Ctx, Registry } from '../api/registry.ts';
 import type { Resource } from '../api/resources.ts';
-import { ApiError } from '../api/status.ts';
 import type { Informer } from './informer.ts';
-import { controllerOf, isActive, isAvailable, isReady, ownerRef, selects } from './ownership.ts';
+import { controllerOf, ignoreGone, isActive, isAvailable, isReady, ownerRef, selects } from './ownership.ts';
 import { PodOwnerController } from './pod-owner.ts';
-
-export { ctxFor } from './pod-owner.ts';
 
 type Obj = Record<string, any>;
 
@@ -75,8 +72,7 @@ export function podFromTemplate(owner: Obj, extraLabels: Record<string, string> 
 export async function writeStatus(reg: Registry, res: Resource, obj: Obj, status: Obj, ctx: Ctx): Promise<void> {
   const cur = obj.status ?? {};
   if (Object.entries(status).every(([k, v]) => JSON.stringify(cur[k]) === JSON.stringify(v))) return;
-  try { await reg.patch(res, obj.metadata.namespace, obj.metadata.name, 'merge', { status }, ctx, { sub: 'status' }); }
-  catch (e) { if (!(e instanceof ApiError && (e.code === 404 || e.code === 409))) throw e; }
+  await reg.patch(res, obj.metadata.namespace, obj.metadata.name, 'merge', { status }, ctx, { sub: 'status' }).catch(ignoreGone);
 }
 
 export class ReplicaSetController extends PodOwnerController {

@@ -3,7 +3,7 @@ import type { Registry } from '../api/registry.ts';
 import { RESOURCES } from '../api/resources.ts';
 import { ApiError } from '../api/status.ts';
 import type { Informer } from './informer.ts';
-import { ctxFor } from './replicaset.ts';
+import { ctxFor } from './pod-owner.ts';
 
 const SA = RESOURCES.find((r) => r.kind === 'ServiceAccount')!;
 

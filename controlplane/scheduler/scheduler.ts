@@ -2,6 +2,7 @@
 // on a snapshot of nodes and their bound pods, bound through pods/binding, and an unschedulable
 // pod gets PodScheduled=False with the reasons and a FailedScheduling event. Pending pods are
 // tried again whenever a node or a bound pod changes, and every 10 s.
+import { kubeTime } from '../api/time.ts';
 import type { Registry, Ctx } from '../api/registry.ts';
 import { RESOURCES } from '../api/resources.ts';
 import { ApiError } from '../api/status.ts';
@@ -11,7 +12,6 @@ import { addPod, nodeInfo, schedule, type NodeInfo } from './algorithm.ts';
 
 type Obj = Record<string, any>;
 const PODS = RESOURCES.find((r) => r.kind === 'Pod')!;
-const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 const ctx: Ctx = { user: 'system:kube-scheduler', manager: 'kube-scheduler', dryRun: false, fieldValidation: 'Ignore', warnings: [] };
 
 const terminal = (p: Obj) => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
@@ -30,7 +30,6 @@ export class Scheduler {
   private running = false;
   private scheduled = false;
   private timer: NodeJS.Timeout | null = null;
-  bound = 0;
   /** The node a pod's bound volumes pin it to (local volumes), if any. */
   volumeNode: (pod: Obj) => string | undefined = () => undefined;
 
@@ -112,7 +111,6 @@ export class Scheduler {
     const key = keyOf(pod);
     try {
       await this.reg.bind(pod.metadata.namespace, pod.metadata.name, { apiVersion: 'v1', kind: 'Binding', metadata: { name: pod.metadata.name }, target: { kind: 'Node', name: node } }, PODS, ctx);
-      this.bound++;
       this.failed.delete(key);
       void this.events.record(pod, 'Normal', 'Scheduled', `Successfully assigned ${pod.metadata.namespace}/${pod.metadata.name} to ${node}`);
     } catch (e) {
@@ -129,7 +127,7 @@ export class Scheduler {
     try {
       if (!(cond?.status === 'False' && cond.message === message)) {
         await this.reg.patch(PODS, pod.metadata.namespace, pod.metadata.name, 'strategic', {
-          status: { conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message, lastProbeTime: null, lastTransitionTime: cond?.status === 'False' ? cond.lastTransitionTime : now() }] },
+          status: { conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message, lastProbeTime: null, lastTransitionTime: cond?.status === 'False' ? cond.lastTransitionTime : kubeTime() }] },
         }, ctx, { sub: 'status' });
       }
       await this.events.record(pod, 'Warning', 'FailedScheduling', message);

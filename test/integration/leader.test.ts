@@ -7,19 +7,10 @@ import { rmSync } from 'node:fs';
 import { startEtcd, freePort } from '../helpers/etcd.ts';
 import { credentials, spawnServer, tempDir } from '../helpers/server.ts';
 import { api } from '../helpers/http.ts';
+import { until } from '../helpers/sandbox.ts';
 
 type Creds = ReturnType<typeof credentials>;
 const LEASE = '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/skiff-controller-manager';
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms: number): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v) return v as T;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 const deployment = (name: string) => JSON.stringify({
   apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name },

@@ -4,17 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { credentials, startTestServer } from '../helpers/server.ts';
 import { api } from '../helpers/http.ts';
+import { until } from '../helpers/sandbox.ts';
 import { poolAddresses } from '../../controlplane/allocator/lb-allocator.ts';
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v) return v as T;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 test('pool specs: CIDRs without network and broadcast, ranges, single addresses', () => {
   assert.deepEqual(poolAddresses('10.0.0.0/30'), ['10.0.0.1', '10.0.0.2']);

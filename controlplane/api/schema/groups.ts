@@ -1,7 +1,7 @@
 // apps, batch, networking, discovery, coordination, rbac, autoscaling and policy types.
 import { any, bool, int, intOrStr, keyed, list, obj, str, strMap, time, type Schema } from './dsl.ts';
 import { Condition, LabelSelector, ObjectMeta, topLevel } from './meta.ts';
-import { LoadBalancerStatus, ObjectReference, PersistentVolumeClaimSpec, PodTemplateSpec } from './core.ts';
+import { ObjectReference, PersistentVolumeClaimSpec, PodTemplateSpec } from './core.ts';
 
 const A = 'io.k8s.api.apps.v1.';
 const conds = (n: string) => keyed(obj(n, {
