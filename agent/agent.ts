@@ -27,9 +27,19 @@ export interface AgentConfig {
   leaseSeconds?: number;
 }
 
-const microTime = () => new Date().toISOString().replace('Z', '000Z').replace(/\.(\d{3})000Z$/, '.$1000Z');
+const microTime = () =>
+  new Date()
+    .toISOString()
+    .replace('Z', '000Z')
+    .replace(/\.(\d{3})000Z$/, '.$1000Z');
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-const read = (f: string, d = '') => { try { return readFileSync(f, 'utf8').trim(); } catch { return d; } };
+const read = (f: string, d = '') => {
+  try {
+    return readFileSync(f, 'utf8').trim();
+  } catch {
+    return d;
+  }
+};
 
 function osImage(): string {
   const m = read('/etc/os-release').match(/^PRETTY_NAME="?([^"\n]*)"?/m);
@@ -37,38 +47,76 @@ function osImage(): string {
 }
 
 function firstIPv4(): string {
-  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  for (const list of Object.values(networkInterfaces()))
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   return '127.0.0.1';
 }
 
 /** Without --pod-cidr the node registers bare and waits for the control plane to give it a subnet. */
 async function leasePodCidr(api: ApiClient, name: string, log: (s: string) => void): Promise<string> {
   const path = `/api/v1/nodes/${name}`;
-  try { await api.get(path); } catch (e) {
+  try {
+    await api.get(path);
+  } catch (e) {
     if (!(e instanceof ApiStatusError && e.code === 404)) throw e;
-    await api.create('/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' } } })
-      .catch((e2) => { if (!(e2 instanceof ApiStatusError && e2.code === 409)) throw e2; });
+    await api
+      .create('/api/v1/nodes', {
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: {
+          name,
+          labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' },
+        },
+      })
+      .catch((e2) => {
+        if (!(e2 instanceof ApiStatusError && e2.code === 409)) throw e2;
+      });
   }
   for (let i = 0; ; i++) {
+    // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
     const node = await api.get<Record<string, any>>(path);
-    if (node.spec?.podCIDR) { log(`pod subnet ${node.spec.podCIDR} from the control plane`); return node.spec.podCIDR; }
+    if (node.spec?.podCIDR) {
+      log(`pod subnet ${node.spec.podCIDR} from the control plane`);
+      return node.spec.podCIDR;
+    }
     if (i === 120) throw new Error('the control plane gave this node no pod subnet within 60 s');
     await new Promise((r) => setTimeout(r, 500));
   }
 }
 
-export async function runAgent(cfg: AgentConfig, log: (s: string) => void = (s) => console.log(s)): Promise<{ stop(): Promise<void>; runtime: NodeRuntime; api: ApiClient }> {
+export async function runAgent(
+  cfg: AgentConfig,
+  log: (s: string) => void = (s) => console.log(s),
+): Promise<{ stop(): Promise<void>; runtime: NodeRuntime; api: ApiClient }> {
   const creds = await joinCluster(cfg.server, cfg.token, cfg.nodeName, cfg.dataDir);
   const api = new ApiClient(creds.server, creds.ca, creds.token);
   log(`joined ${creds.server} as ${cfg.nodeName}`);
-  const podCidr = cfg.podCidr ?? await leasePodCidr(api, cfg.nodeName, log);
-  const runtime = await startRuntime({ dataDir: cfg.dataDir, podCidr, mtu: cfg.mtu, imageCache: cfg.imageCache, endpoint: cfg.endpoint, log });
+  const podCidr = cfg.podCidr ?? (await leasePodCidr(api, cfg.nodeName, log));
+  const runtime = await startRuntime({
+    dataDir: cfg.dataDir,
+    podCidr,
+    mtu: cfg.mtu,
+    imageCache: cfg.imageCache,
+    endpoint: cfg.endpoint,
+    log,
+  });
   const version = await runtime.cri.version();
   const facts: NodeFacts = {
-    name: cfg.nodeName, ip: cfg.nodeIp ?? firstIPv4(), hostname: cfg.nodeName, cpus: cpus().length, memoryBytes: totalmem(), maxPods: 110,
-    podCidr, kernelVersion: release(), osImage: osImage(),
-    machineID: read('/etc/machine-id', cfg.nodeName), bootID: read('/proc/sys/kernel/random/boot_id'),
-    runtimeVersion: `${version.runtime_name}://${version.runtime_version}`, runtimeReady: false, networkReady: false, runtimeMessage: '',
+    name: cfg.nodeName,
+    ip: cfg.nodeIp ?? firstIPv4(),
+    hostname: cfg.nodeName,
+    cpus: cpus().length,
+    memoryBytes: totalmem(),
+    maxPods: 110,
+    podCidr,
+    kernelVersion: release(),
+    osImage: osImage(),
+    machineID: read('/etc/machine-id', cfg.nodeName),
+    bootID: read('/proc/sys/kernel/random/boot_id'),
+    runtimeVersion: `${version.runtime_name}://${version.runtime_version}`,
+    runtimeReady: false,
+    networkReady: false,
+    runtimeMessage: '',
   };
   const nodePath = `/api/v1/nodes/${cfg.nodeName}`;
   let conditions: Condition[] = [];
@@ -76,10 +124,14 @@ export async function runAgent(cfg: AgentConfig, log: (s: string) => void = (s) 
   const probe = async () => {
     try {
       const st = await runtime.cri.status();
+      // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
       const c = Object.fromEntries((st.status?.conditions ?? []).map((x: any) => [x.type, x]));
       facts.runtimeReady = !!c.RuntimeReady?.status;
       facts.networkReady = !!c.NetworkReady?.status;
-      facts.runtimeMessage = [c.RuntimeReady, c.NetworkReady].filter((x) => x && !x.status).map((x) => `${x.type}=false reason:${x.reason} message:${x.message}`).join('; ');
+      facts.runtimeMessage = [c.RuntimeReady, c.NetworkReady]
+        .filter((x) => x && !x.status)
+        .map((x) => `${x.type}=false reason:${x.reason} message:${x.message}`)
+        .join('; ');
     } catch (e) {
       facts.runtimeReady = false;
       facts.networkReady = false;
@@ -110,7 +162,10 @@ export async function runAgent(cfg: AgentConfig, log: (s: string) => void = (s) 
     } catch (e) {
       if (!(e instanceof ApiStatusError && e.code === 404)) throw e;
       await api.create('/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', {
-        metadata: { name: cfg.nodeName, ownerReferences: uid ? [{ apiVersion: 'v1', kind: 'Node', name: cfg.nodeName, uid }] : [] },
+        metadata: {
+          name: cfg.nodeName,
+          ownerReferences: uid ? [{ apiVersion: 'v1', kind: 'Node', name: cfg.nodeName, uid }] : [],
+        },
         spec: { holderIdentity: cfg.nodeName, leaseDurationSeconds: 40, renewTime: microTime() },
       });
     }
@@ -132,11 +187,17 @@ export async function runAgent(cfg: AgentConfig, log: (s: string) => void = (s) 
   const timers: NodeJS.Timeout[] = [];
   const every = (ms: number, what: string, fn: () => Promise<void>) => {
     let busy = false;
-    timers.push(setInterval(() => {
-      if (busy) return;
-      busy = true;
-      fn().catch((e) => log(`${what}: ${(e as Error).message}`)).finally(() => { busy = false; });
-    }, ms));
+    timers.push(
+      setInterval(() => {
+        if (busy) return;
+        busy = true;
+        fn()
+          .catch((e) => log(`${what}: ${(e as Error).message}`))
+          .finally(() => {
+            busy = false;
+          });
+      }, ms),
+    );
   };
   let lastReady = facts.runtimeReady && facts.networkReady;
   let lastPush = Date.now();
@@ -153,9 +214,10 @@ export async function runAgent(cfg: AgentConfig, log: (s: string) => void = (s) 
   every((cfg.leaseSeconds ?? 10) * 1000, 'lease', async () => {
     await renewLease();
     // The node controller marks a node whose lease went stale Ready=Unknown; say otherwise at once.
+    // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
     const node = await api.get<Record<string, any>>(nodePath);
     const ready = (node.status?.conditions ?? []).find((c: Condition) => c.type === 'Ready')?.status;
-    if (ready !== ((facts.runtimeReady && facts.networkReady) ? 'True' : 'False')) await pushStatus();
+    if (ready !== (facts.runtimeReady && facts.networkReady ? 'True' : 'False')) await pushStatus();
   });
 
   // Desired pods arrive on the push channel; the kubelet makes the runtime match them.
@@ -163,22 +225,50 @@ export async function runAgent(cfg: AgentConfig, log: (s: string) => void = (s) 
   const channelTarget = `${new URL(creds.server).hostname}:${info.channelPort}`;
   const channel = new ChannelClient(channelTarget, creds.ca, creds.token, cfg.nodeName, log);
   channel.start();
-  const kubelet = new Kubelet({ nodeName: cfg.nodeName, nodeIP: facts.ip, dataDir: cfg.dataDir, cri: runtime.cri, api, state: channel.state, log });
+  const kubelet = new Kubelet({
+    nodeName: cfg.nodeName,
+    nodeIP: facts.ip,
+    dataDir: cfg.dataDir,
+    cri: runtime.cri,
+    api,
+    state: channel.state,
+    log,
+  });
   kubelet.start();
   // A container's main task ending wakes the kubelet at once (exec'd processes are ignored).
-  const exits = new TaskExitWatcher(runtime.socket, (e) => {
-    if (e.execId && e.execId !== e.containerId) return;
-    log(`container ${e.containerId.slice(0, 12)} exited with status ${e.exitStatus}`);
-    kubelet.kick();
-  }, log);
+  const exits = new TaskExitWatcher(
+    runtime.socket,
+    (e) => {
+      if (e.execId && e.execId !== e.containerId) return;
+      log(`container ${e.containerId.slice(0, 12)} exited with status ${e.exitStatus}`);
+      kubelet.kick();
+    },
+    log,
+  );
   exits.start();
   const rotator = new LogRotator(runtime.cri, log);
   rotator.start();
-  const tunnel = new TunnelClient(channelTarget, creds.ca, { node: cfg.nodeName, token: creds.token, logRoot: join(cfg.dataDir, 'pods-logs'), cri: runtime.cri, log });
+  const tunnel = new TunnelClient(channelTarget, creds.ca, {
+    node: cfg.nodeName,
+    token: creds.token,
+    logRoot: join(cfg.dataDir, 'pods-logs'),
+    cri: runtime.cri,
+    log,
+  });
   tunnel.start();
   every(15_000, 'registry mirrors', syncMirrors);
   return {
-    runtime, api,
-    async stop() { for (const t of timers) clearInterval(t); kubelet.stop(); exits.stop(); rotator.stop(); channel.stop(); tunnel.stop(); await runtime.stop(); api.close(); },
+    runtime,
+    api,
+    async stop() {
+      for (const t of timers) clearInterval(t);
+      kubelet.stop();
+      exits.stop();
+      rotator.stop();
+      channel.stop();
+      tunnel.stop();
+      await runtime.stop();
+      api.close();
+    },
   };
 }

@@ -3,8 +3,7 @@
 // resuming from the last resourceVersion it applied (a full snapshot when that is too old).
 import * as grpc from '@grpc/grpc-js';
 import { loadChannelPackage } from '../controlplane/channel/server.ts';
-
-type Obj = Record<string, any>;
+import type { Obj } from '../controlplane/shared/kube/object.ts';
 
 /** What the kubelet acts on in a pod: everything but its status and bookkeeping. */
 export function podIntent(p: Obj): string {
@@ -19,10 +18,21 @@ export class DesiredState {
   resourceVersion = '';
   synced = false;
   private listeners = new Set<() => void>();
-  onChange(fn: () => void) { this.listeners.add(fn); return () => this.listeners.delete(fn); }
-  changed() { for (const l of this.listeners) l(); }
+  onChange(fn: () => void) {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+  changed() {
+    for (const l of this.listeners) l();
+  }
   map(kind: string): Map<string, Obj> | null {
-    return kind === 'Pod' ? this.pods : kind === 'ConfigMap' ? this.configMaps : kind === 'Secret' ? this.secrets : null;
+    return kind === 'Pod'
+      ? this.pods
+      : kind === 'ConfigMap'
+        ? this.configMaps
+        : kind === 'Secret'
+          ? this.secrets
+          : null;
   }
 }
 
@@ -42,22 +52,33 @@ export class ChannelClient {
     const pkg = loadChannelPackage();
     // The server certificate names "kubernetes" among its SANs; verifying against it avoids
     // using an IP as TLS server name (which Node warns about).
-    this.client = new pkg.NodeChannel(target, grpc.credentials.createSsl(Buffer.from(ca)), { 'grpc.keepalive_time_ms': 30_000, 'grpc.ssl_target_name_override': 'kubernetes', 'grpc.default_authority': 'kubernetes' });
+    this.client = new pkg.NodeChannel(target, grpc.credentials.createSsl(Buffer.from(ca)), {
+      'grpc.keepalive_time_ms': 30_000,
+      'grpc.ssl_target_name_override': 'kubernetes',
+      'grpc.default_authority': 'kubernetes',
+    });
     this.node = node;
     this.token = token;
     this.log = log;
   }
 
-  start() { this.connect(); }
+  start() {
+    this.connect();
+  }
 
   private connect() {
     if (this.stopped) return;
     this.connects++;
     const md = new grpc.Metadata();
     md.set('authorization', `Bearer ${this.token}`);
-    const call = (this.client as unknown as { Watch(req: Obj, md: grpc.Metadata): grpc.ClientReadableStream<Obj> }).Watch({ node_name: this.node, resource_version: this.state.resourceVersion }, md);
+    const call = (
+      this.client as unknown as { Watch(req: Obj, md: grpc.Metadata): grpc.ClientReadableStream<Obj> }
+    ).Watch({ node_name: this.node, resource_version: this.state.resourceVersion }, md);
     this.call = call;
-    call.on('data', (ev: Obj) => { this.backoff = 500; this.apply(ev); });
+    call.on('data', (ev: Obj) => {
+      this.backoff = 500;
+      this.apply(ev);
+    });
     call.on('error', (e: grpc.ServiceError) => {
       if (this.stopped || e.code === grpc.status.CANCELLED) return;
       if (e.code === grpc.status.OUT_OF_RANGE) this.state.resourceVersion = '';
@@ -65,7 +86,9 @@ export class ChannelClient {
       setTimeout(() => this.connect(), this.backoff);
       this.backoff = Math.min(this.backoff * 2, 10_000);
     });
-    call.on('end', () => { if (!this.stopped) setTimeout(() => this.connect(), this.backoff); });
+    call.on('end', () => {
+      if (!this.stopped) setTimeout(() => this.connect(), this.backoff);
+    });
   }
 
   private apply(ev: Obj) {
@@ -76,7 +99,9 @@ export class ChannelClient {
       case 'SNAPSHOT_END': {
         const snap = this.pendingSnapshot ?? new DesiredState();
         this.pendingSnapshot = null;
-        this.state.pods = snap.pods; this.state.configMaps = snap.configMaps; this.state.secrets = snap.secrets;
+        this.state.pods = snap.pods;
+        this.state.configMaps = snap.configMaps;
+        this.state.secrets = snap.secrets;
         this.state.resourceVersion = ev.resource_version;
         this.state.synced = true;
         this.state.changed();
@@ -85,7 +110,8 @@ export class ChannelClient {
       case 'BOOKMARK':
         if (!this.pendingSnapshot) this.state.resourceVersion = ev.resource_version;
         return;
-      case 'UPSERT': case 'DELETE': {
+      case 'UPSERT':
+      case 'DELETE': {
         const target = (this.pendingSnapshot ?? this.state).map(ev.kind);
         if (!target) return;
         const k = `${ev.namespace}/${ev.name}`;
@@ -97,10 +123,17 @@ export class ChannelClient {
           quiet = ev.kind === 'Pod' && !!before && podIntent(before) === podIntent(obj);
           target.set(k, obj);
         } else target.delete(k);
-        if (!this.pendingSnapshot) { this.state.synced = true; if (!quiet) this.state.changed(); }
+        if (!this.pendingSnapshot) {
+          this.state.synced = true;
+          if (!quiet) this.state.changed();
+        }
       }
     }
   }
 
-  stop() { this.stopped = true; this.call?.cancel(); this.client.close(); }
+  stop() {
+    this.stopped = true;
+    this.call?.cancel();
+    this.client.close();
+  }
 }

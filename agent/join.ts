@@ -6,20 +6,38 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseToken } from '../controlplane/server/join.ts';
 
-export interface Credentials { server: string; ca: string; token: string; nodeName: string }
+export interface Credentials {
+  server: string;
+  ca: string;
+  token: string;
+  nodeName: string;
+}
 
 export class JoinError extends Error {}
 
-function fetch(url: string, opts: { ca?: string; insecure?: boolean; method?: string; auth?: string; body?: string }): Promise<{ status: number; body: string }> {
+function fetch(
+  url: string,
+  opts: { ca?: string; insecure?: boolean; method?: string; auth?: string; body?: string },
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const r = request(url, {
-      method: opts.method ?? 'GET', ca: opts.ca, rejectUnauthorized: !opts.insecure, timeout: 15_000,
-      headers: { ...(opts.auth ? { Authorization: `Bearer ${opts.auth}` } : {}), ...(opts.body ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(opts.body) } : {}) },
-    }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
+    const r = request(
+      url,
+      {
+        method: opts.method ?? 'GET',
+        ca: opts.ca,
+        rejectUnauthorized: !opts.insecure,
+        timeout: 15_000,
+        headers: {
+          ...(opts.auth ? { Authorization: `Bearer ${opts.auth}` } : {}),
+          ...(opts.body ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(opts.body) } : {}),
+        },
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
     r.on('timeout', () => r.destroy(new Error('timed out')));
     r.on('error', reject);
     if (opts.body) r.write(opts.body);
@@ -27,7 +45,12 @@ function fetch(url: string, opts: { ca?: string; insecure?: boolean; method?: st
   });
 }
 
-export async function joinCluster(server: string, token: string, nodeName: string, dataDir: string): Promise<Credentials> {
+export async function joinCluster(
+  server: string,
+  token: string,
+  nodeName: string,
+  dataDir: string,
+): Promise<Credentials> {
   const file = join(dataDir, 'credentials.json');
   const t = parseTokenOrFail(token);
   if (existsSync(file)) {
@@ -45,9 +68,19 @@ export async function joinCluster(server: string, token: string, nodeName: strin
     throw new JoinError(`cannot reach ${server}: ${(e as Error).message}`);
   }
   let got: string;
-  try { got = hashOf(ca); } catch { throw new JoinError('the server sent something that is not a certificate'); }
-  if (got !== t.caHash) throw new JoinError(`the server's CA (${got}) does not match the join token (${t.caHash}): refusing to trust it`);
-  const r = await fetch(`${server}/skiff/v1/join`, { ca, method: 'POST', auth: t.secret, body: JSON.stringify({ nodeName }) });
+  try {
+    got = hashOf(ca);
+  } catch {
+    throw new JoinError('the server sent something that is not a certificate');
+  }
+  if (got !== t.caHash)
+    throw new JoinError(`the server's CA (${got}) does not match the join token (${t.caHash}): refusing to trust it`);
+  const r = await fetch(`${server}/skiff/v1/join`, {
+    ca,
+    method: 'POST',
+    auth: t.secret,
+    body: JSON.stringify({ nodeName }),
+  });
   if (r.status === 401) throw new JoinError('the server rejected the join token');
   if (r.status !== 200) throw new JoinError(`join failed: ${r.status} ${r.body.slice(0, 200)}`);
   const creds: Credentials = { server, ca, token: JSON.parse(r.body).token, nodeName };
@@ -61,5 +94,9 @@ function hashOf(pem: string): string {
 }
 
 function parseTokenOrFail(token: string) {
-  try { return parseToken(token); } catch (e) { throw new JoinError((e as Error).message); }
+  try {
+    return parseToken(token);
+  } catch (e) {
+    throw new JoinError((e as Error).message);
+  }
 }

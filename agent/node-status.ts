@@ -23,17 +23,44 @@ export const AGENT_VERSION = 'v1.32.0-skiff';
 /** Memory kept back for the system when computing allocatable. */
 const RESERVED_MEMORY = 256 * 1024 * 1024;
 
-export interface Condition { type: string; status: 'True' | 'False' | 'Unknown'; reason: string; message: string; lastHeartbeatTime: string; lastTransitionTime: string }
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastHeartbeatTime: string;
+  lastTransitionTime: string;
+}
 
 export function renderConditions(f: NodeFacts, previous: Condition[], now: string): Condition[] {
   const ready = f.runtimeReady && f.networkReady;
   const want: Omit<Condition, 'lastHeartbeatTime' | 'lastTransitionTime'>[] = [
-    { type: 'MemoryPressure', status: 'False', reason: 'KubeletHasSufficientMemory', message: 'agent has sufficient memory available' },
-    { type: 'DiskPressure', status: 'False', reason: 'KubeletHasNoDiskPressure', message: 'agent has no disk pressure' },
-    { type: 'PIDPressure', status: 'False', reason: 'KubeletHasSufficientPID', message: 'agent has sufficient PID available' },
+    {
+      type: 'MemoryPressure',
+      status: 'False',
+      reason: 'KubeletHasSufficientMemory',
+      message: 'agent has sufficient memory available',
+    },
+    {
+      type: 'DiskPressure',
+      status: 'False',
+      reason: 'KubeletHasNoDiskPressure',
+      message: 'agent has no disk pressure',
+    },
+    {
+      type: 'PIDPressure',
+      status: 'False',
+      reason: 'KubeletHasSufficientPID',
+      message: 'agent has sufficient PID available',
+    },
     ready
       ? { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'skiff agent is posting ready status' }
-      : { type: 'Ready', status: 'False', reason: 'KubeletNotReady', message: f.runtimeMessage || 'container runtime is not ready' },
+      : {
+          type: 'Ready',
+          status: 'False',
+          reason: 'KubeletNotReady',
+          message: f.runtimeMessage || 'container runtime is not ready',
+        },
   ];
   return want.map((c) => {
     const prev = previous.find((p) => p.type === c.type);
@@ -42,16 +69,21 @@ export function renderConditions(f: NodeFacts, previous: Condition[], now: strin
   });
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
 export function renderNode(f: NodeFacts, conditions: Condition[]): Record<string, any> {
   const mem = Math.floor(f.memoryBytes / 1024);
   const alloc = Math.max(0, Math.floor((f.memoryBytes - RESERVED_MEMORY) / 1024));
   return {
-    apiVersion: 'v1', kind: 'Node',
+    apiVersion: 'v1',
+    kind: 'Node',
     metadata: {
       name: f.name,
       labels: {
-        'kubernetes.io/hostname': f.name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64',
-        'beta.kubernetes.io/os': 'linux', 'beta.kubernetes.io/arch': 'amd64',
+        'kubernetes.io/hostname': f.name,
+        'kubernetes.io/os': 'linux',
+        'kubernetes.io/arch': 'amd64',
+        'beta.kubernetes.io/os': 'linux',
+        'beta.kubernetes.io/arch': 'amd64',
       },
     },
     spec: f.podCidr ? { podCIDR: f.podCidr, podCIDRs: [f.podCidr] } : {},
@@ -59,12 +91,22 @@ export function renderNode(f: NodeFacts, conditions: Condition[]): Record<string
       capacity: { cpu: String(f.cpus), memory: `${mem}Ki`, pods: String(f.maxPods), 'ephemeral-storage': '0' },
       allocatable: { cpu: String(f.cpus), memory: `${alloc}Ki`, pods: String(f.maxPods), 'ephemeral-storage': '0' },
       conditions,
-      addresses: [{ type: 'InternalIP', address: f.ip }, { type: 'Hostname', address: f.hostname }],
+      addresses: [
+        { type: 'InternalIP', address: f.ip },
+        { type: 'Hostname', address: f.hostname },
+      ],
       daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },
       nodeInfo: {
-        machineID: f.machineID, systemUUID: f.machineID, bootID: f.bootID, kernelVersion: f.kernelVersion, osImage: f.osImage,
-        containerRuntimeVersion: f.runtimeVersion, kubeletVersion: AGENT_VERSION, kubeProxyVersion: AGENT_VERSION,
-        operatingSystem: 'linux', architecture: 'amd64',
+        machineID: f.machineID,
+        systemUUID: f.machineID,
+        bootID: f.bootID,
+        kernelVersion: f.kernelVersion,
+        osImage: f.osImage,
+        containerRuntimeVersion: f.runtimeVersion,
+        kubeletVersion: AGENT_VERSION,
+        kubeProxyVersion: AGENT_VERSION,
+        operatingSystem: 'linux',
+        architecture: 'amd64',
       },
     },
   };

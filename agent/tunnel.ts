@@ -6,8 +6,7 @@ import { loadChannelPackage } from '../controlplane/channel/server.ts';
 import { LogError, streamLogs, type LogRequest } from './kubelet/logs.ts';
 import type { CriClient } from './cri/client.ts';
 import { startExec, startPortForward, type StreamSession } from './streaming/session.ts';
-
-type Obj = Record<string, any>;
+import type { Obj } from '../controlplane/shared/kube/object.ts';
 
 export class TunnelClient {
   private client: grpc.Client;
@@ -19,36 +18,57 @@ export class TunnelClient {
 
   constructor(target: string, ca: string, o: TunnelClient['o']) {
     const pkg = loadChannelPackage();
-    this.client = new pkg.NodeChannel(target, grpc.credentials.createSsl(Buffer.from(ca)), { 'grpc.ssl_target_name_override': 'kubernetes', 'grpc.default_authority': 'kubernetes', 'grpc.keepalive_time_ms': 30_000 });
+    this.client = new pkg.NodeChannel(target, grpc.credentials.createSsl(Buffer.from(ca)), {
+      'grpc.ssl_target_name_override': 'kubernetes',
+      'grpc.default_authority': 'kubernetes',
+      'grpc.keepalive_time_ms': 30_000,
+    });
     this.o = o;
   }
 
-  start() { this.connect(); }
+  start() {
+    this.connect();
+  }
 
   private connect() {
     if (this.stopped) return;
     const md = new grpc.Metadata();
     md.set('authorization', `Bearer ${this.o.token}`);
-    const call = (this.client as unknown as { Tunnel(md: grpc.Metadata): grpc.ClientDuplexStream<Obj, Obj> }).Tunnel(md);
+    const call = (this.client as unknown as { Tunnel(md: grpc.Metadata): grpc.ClientDuplexStream<Obj, Obj> }).Tunnel(
+      md,
+    );
     this.call = call;
     call.write({ kind: 'hello', node_name: this.o.node });
-    call.on('data', (f: Obj) => { this.backoff = 500; void this.handle(call, f); });
+    call.on('data', (f: Obj) => {
+      this.backoff = 500;
+      void this.handle(call, f);
+    });
     const retry = () => {
       if (this.stopped || this.call !== call) return;
       this.call = null;
       setTimeout(() => this.connect(), this.backoff);
       this.backoff = Math.min(this.backoff * 2, 10_000);
     };
-    call.on('error', (e: grpc.ServiceError) => { if (e.code !== grpc.status.CANCELLED) this.o.log(`tunnel: ${e.details || e.message}`); retry(); });
+    call.on('error', (e: grpc.ServiceError) => {
+      if (e.code !== grpc.status.CANCELLED) this.o.log(`tunnel: ${e.details || e.message}`);
+      retry();
+    });
     call.on('end', retry);
   }
 
   private async handle(call: grpc.ClientDuplexStream<Obj, Obj>, f: Obj) {
     const a = this.active.get(f.stream_id);
-    if (f.kind === 'end') { if (a) { a.stop = true; a.session?.close(); } return; }
+    if (f.kind === 'end') {
+      if (a) {
+        a.stop = true;
+        a.session?.close();
+      }
+      return;
+    }
     if (f.kind === 'data') {
       const b = Buffer.from(f.data ?? []);
-      if (a?.session) a.session.input(b); else a?.pending.push(b);
+      if (a?.session) a.session.input(b);
+      else a?.pending.push(b);
       return;
     }
     if (f.kind !== 'request') return;
@@ -60,12 +80,23 @@ export class TunnelClient {
       const req = JSON.parse(f.request_json);
       if (req.type === 'logs') {
         const r = req as LogRequest & { type: string };
-        await streamLogs(this.o.logRoot, r, send, () => state.stop || this.stopped, async () => {
-          const { containers } = await this.o.cri.listContainers({ label_selector: { 'io.kubernetes.pod.uid': r.uid, 'io.kubernetes.container.name': r.container } });
-          return containers.some((c) => c.state === 'CONTAINER_RUNNING');
-        });
+        await streamLogs(
+          this.o.logRoot,
+          r,
+          send,
+          () => state.stop || this.stopped,
+          async () => {
+            const { containers } = await this.o.cri.listContainers({
+              label_selector: { 'io.kubernetes.pod.uid': r.uid, 'io.kubernetes.container.name': r.container },
+            });
+            return containers.some((c) => c.state === 'CONTAINER_RUNNING');
+          },
+        );
       } else if (req.type === 'exec' || req.type === 'attach' || req.type === 'portforward') {
-        const session = req.type === 'portforward' ? await startPortForward(this.o.cri, req, send) : await startExec(this.o.cri, req, send);
+        const session =
+          req.type === 'portforward'
+            ? await startPortForward(this.o.cri, req, send)
+            : await startExec(this.o.cri, req, send);
         state.session = session;
         for (const b of state.pending.splice(0)) session.input(b);
         if (state.stop) session.close();
@@ -74,8 +105,14 @@ export class TunnelClient {
       call.write({ stream_id: id, kind: 'end' });
     } catch (e) {
       call.write({ stream_id: id, kind: 'error', error: (e as Error).message });
-    } finally { this.active.delete(id); }
+    } finally {
+      this.active.delete(id);
+    }
   }
 
-  stop() { this.stopped = true; this.call?.end(); this.client.close(); }
+  stop() {
+    this.stopped = true;
+    this.call?.end();
+    this.client.close();
+  }
 }

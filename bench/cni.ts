@@ -15,31 +15,73 @@ import { SKIFF } from '../test/helpers/server.ts';
 
 const args = process.argv.slice(2);
 const PODS = Number(args[args.indexOf('--pods') + 1]) || 50;
-const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]; };
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
 
 const ns = await netnsSet('bench-cni', ['node'], ['10.244.0.0/16']);
 const dir = mkdtempSync(join(tmpdir(), 'skiff-bench-cni-'));
 const results: Record<string, { add: number[]; del: number[] }> = {};
 try {
-  const rt = await startRuntime({ dataDir: join(dir, 'agent'), podCidr: '10.244.20.0/24', mtu: 1500, imageCache: '/var/lib/skiff/images', wrap: ['nsenter', `--net=/run/netns/${ns.names[0]}`] });
-  const bin = join(dir, 'agent', 'cni', 'bin'), conf = join(dir, 'agent', 'cni', 'conf');
+  const rt = await startRuntime({
+    dataDir: join(dir, 'agent'),
+    podCidr: '10.244.20.0/24',
+    mtu: 1500,
+    imageCache: '/var/lib/skiff/images',
+    wrap: ['nsenter', `--net=/run/netns/${ns.names[0]}`],
+  });
+  const bin = join(dir, 'agent', 'cni', 'bin'),
+    conf = join(dir, 'agent', 'cni', 'conf');
   const skiffLoopback = readFileSync(join(bin, 'loopback'));
   for (const plugin of ['skiff', 'debian']) {
     rmSync(join(conf, '10-skiff.conflist'), { force: true });
     rmSync(join(conf, '10-debian.conflist'), { force: true });
     unlinkSync(join(bin, 'loopback'));
     if (plugin === 'debian') {
-      for (const p of ['bridge', 'host-local']) { rmSync(join(bin, p), { force: true }); symlinkSync(`/usr/lib/cni/${p}`, join(bin, p)); }
+      for (const p of ['bridge', 'host-local']) {
+        rmSync(join(bin, p), { force: true });
+        symlinkSync(`/usr/lib/cni/${p}`, join(bin, p));
+      }
       symlinkSync('/usr/lib/cni/loopback', join(bin, 'loopback'));
-      writeFileSync(join(conf, '10-debian.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'debian', plugins: [{ type: 'bridge', bridge: 'cni0', isGateway: true, hairpinMode: true, ipam: { type: 'host-local', subnet: '10.244.21.0/24', dataDir: join(dir, 'host-local') } }] }));
+      writeFileSync(
+        join(conf, '10-debian.conflist'),
+        JSON.stringify({
+          cniVersion: '1.0.0',
+          name: 'debian',
+          plugins: [
+            {
+              type: 'bridge',
+              bridge: 'cni0',
+              isGateway: true,
+              hairpinMode: true,
+              ipam: { type: 'host-local', subnet: '10.244.21.0/24', dataDir: join(dir, 'host-local') },
+            },
+          ],
+        }),
+      );
     } else {
       writeFileSync(join(bin, 'loopback'), skiffLoopback, { mode: 0o755 });
-      writeFileSync(join(conf, '10-skiff.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'skiff', plugins: [{ type: 'skiff', bridge: 'skiff0', subnet: '10.244.20.0/24', mtu: 1500, dataDir: join(dir, 'ipam') }] }));
+      writeFileSync(
+        join(conf, '10-skiff.conflist'),
+        JSON.stringify({
+          cniVersion: '1.0.0',
+          name: 'skiff',
+          plugins: [
+            { type: 'skiff', bridge: 'skiff0', subnet: '10.244.20.0/24', mtu: 1500, dataDir: join(dir, 'ipam') },
+          ],
+        }),
+      );
     }
     await new Promise((r) => setTimeout(r, 1500)); // containerd reloads CNI config on change
-    const add: number[] = [], del: number[] = [];
+    const add: number[] = [],
+      del: number[] = [];
     for (let i = 0; i < PODS; i++) {
-      const cfg = { metadata: { name: `b${i}`, uid: `${plugin}-${i}`, namespace: 'bench', attempt: 0 }, log_directory: join(dir, 'logs'), linux: { cgroup_parent: `/skiff-bench/${plugin}${i}` } };
+      const cfg = {
+        metadata: { name: `b${i}`, uid: `${plugin}-${i}`, namespace: 'bench', attempt: 0 },
+        log_directory: join(dir, 'logs'),
+        linux: { cgroup_parent: `/skiff-bench/${plugin}${i}` },
+      };
       let t = performance.now();
       const { pod_sandbox_id: id } = await rt.cri.runPodSandbox(cfg);
       add.push(performance.now() - t);
@@ -64,7 +106,9 @@ const row = (name: string, r: { add: number[]; del: number[] }) =>
 console.log(`CNI benchmark: ${PODS} sandboxes each, one at a time, same containerd`);
 console.log(row('skiff (Node plugin)', results.skiff));
 console.log(row('debian bridge+host-local', results.debian));
-console.log(`ratio skiff/debian RunPodSandbox p50: ${(pct(results.skiff.add, 50) / pct(results.debian.add, 50)).toFixed(2)}, Stop+Remove p50: ${(pct(results.skiff.del, 50) / pct(results.debian.del, 50)).toFixed(2)}`);
+console.log(
+  `ratio skiff/debian RunPodSandbox p50: ${(pct(results.skiff.add, 50) / pct(results.debian.add, 50)).toFixed(2)}, Stop+Remove p50: ${(pct(results.skiff.del, 50) / pct(results.debian.del, 50)).toFixed(2)}`,
+);
 
 // Agent RSS in a one-node sandbox.
 const up = await execa(SKIFF, ['sandbox', 'up', '--name', 'benchrss', '--nodes', '1'], { reject: false, all: true });
@@ -72,11 +116,14 @@ try {
   if (up.exitCode !== 0) throw new Error(String(up.all));
   const s = loadState('benchrss')!;
   await new Promise((r) => setTimeout(r, 5000));
-  const rss = (pid: number) => Number((readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/) ?? [])[1] ?? 0) / 1024;
+  const rss = (pid: number) =>
+    Number((readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/) ?? [])[1] ?? 0) / 1024;
   const agent = s.pids.find((p) => p.role.startsWith('agent'))!.pid;
   const server = s.pids.find((p) => p.role === 'server')!.pid;
   const ctrd = Number(readFileSync(join(s.dir, 'node1', 'containerd', 'containerd.pid'), 'utf8'));
-  console.log(`RSS: agent ${rss(agent).toFixed(0)} MiB, its containerd ${rss(ctrd).toFixed(0)} MiB, server ${rss(server).toFixed(0)} MiB (idle node, no pods)`);
+  console.log(
+    `RSS: agent ${rss(agent).toFixed(0)} MiB, its containerd ${rss(ctrd).toFixed(0)} MiB, server ${rss(server).toFixed(0)} MiB (idle node, no pods)`,
+  );
 } finally {
   await execa(SKIFF, ['sandbox', 'down', '--name', 'benchrss'], { reject: false });
 }

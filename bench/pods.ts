@@ -11,14 +11,35 @@ import { loadState } from '../agent/sandbox/sandbox.ts';
 
 const NAME = 'benchpods';
 const N = 30;
-const k = (args: string[], input?: string) => execa(SKIFF, ['sandbox', 'kubectl', '--name', NAME, '--', ...args], { input, reject: false });
-const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]; };
+const k = (args: string[], input?: string) =>
+  execa(SKIFF, ['sandbox', 'kubectl', '--name', NAME, '--', ...args], { input, reject: false });
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
 
 async function round(label: string, nodes: string[]) {
   // The driver runs inside node1's namespace: requests never leave the sandbox.
   const st = loadState(NAME)!;
-  const r = await execa(SKIFF, ['sandbox', 'exec', '--name', NAME, 'node1', '--', join(ROOT, 'node_modules/.bin/node'), '--disable-warning=ExperimentalWarning',
-    join(ROOT, 'bench/pod-start-driver.ts'), st.kubeconfig, label, nodes.join(','), String(N)], { reject: false, all: true });
+  const r = await execa(
+    SKIFF,
+    [
+      'sandbox',
+      'exec',
+      '--name',
+      NAME,
+      'node1',
+      '--',
+      join(ROOT, 'node_modules/.bin/node'),
+      '--disable-warning=ExperimentalWarning',
+      join(ROOT, 'bench/pod-start-driver.ts'),
+      st.kubeconfig,
+      label,
+      nodes.join(','),
+      String(N),
+    ],
+    { reject: false, all: true },
+  );
   if (r.exitCode !== 0) throw new Error(String(r.all));
   const lat = JSON.parse(String(r.stdout).trim().split('\n').pop()!) as number[];
   return { label, ready: lat.length, p50: pct(lat, 50), p99: pct(lat, 99) };
@@ -35,9 +56,13 @@ try {
   const rss = rssOf('agent-node1');
   await k(['delete', 'pods', '-l', 'bench=one', '--wait=true']);
   const three = await round('three', ['node1', 'node2', 'node3']);
-  console.log(`Pod start latency, create to Ready, ${N} pods submitted at once (create request to the watch event showing Ready):`);
+  console.log(
+    `Pod start latency, create to Ready, ${N} pods submitted at once (create request to the watch event showing Ready):`,
+  );
   for (const r of [one, three]) {
-    console.log(`  ${r.label === 'one' ? '1 node ' : '3 nodes'}: p50 ${(r.p50 / 1000).toFixed(2)} s, p99 ${(r.p99 / 1000).toFixed(2)} s (${r.ready}/${N} Ready) | SLO p99<=5 s: ${r.p99 <= 5000 ? 'met' : 'missed'} | goal p50<=0.5 s ${r.p50 <= 500 ? 'met' : 'missed'}, p99<=1.5 s ${r.p99 <= 1500 ? 'met' : 'missed'}`);
+    console.log(
+      `  ${r.label === 'one' ? '1 node ' : '3 nodes'}: p50 ${(r.p50 / 1000).toFixed(2)} s, p99 ${(r.p99 / 1000).toFixed(2)} s (${r.ready}/${N} Ready) | SLO p99<=5 s: ${r.p99 <= 5000 ? 'met' : 'missed'} | goal p50<=0.5 s ${r.p50 <= 500 ? 'met' : 'missed'}, p99<=1.5 s ${r.p99 <= 1500 ? 'met' : 'missed'}`,
+    );
   }
   console.log(`Agent RSS with ${N} pods running on its node: ${rss.toFixed(0)} MiB`);
 } finally {

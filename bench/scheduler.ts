@@ -11,11 +11,17 @@ import { call, watchEvents, type Base } from './client.ts';
 const args = process.argv.slice(2);
 const PODS = Number(args[args.indexOf('--pods') + 1]) || 3000;
 const NODES = Number(args[args.indexOf('--nodes') + 1]) || 100;
-const TOTAL_PODS = 10_000, SERVICES = 1000, CONCURRENCY = 32;
+const TOTAL_PODS = 10_000,
+  SERVICES = 1000,
+  CONCURRENCY = 32;
 
 async function pool(n: number, op: (i: number) => Promise<void>) {
   let next = 0;
-  await Promise.all(Array.from({ length: CONCURRENCY }, async () => { while (next < n) await op(next++); }));
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < n) await op(next++);
+    }),
+  );
 }
 
 const procStat = (pid: number) => {
@@ -29,7 +35,10 @@ function watchBindings(base: Base, onBound: () => void): () => void {
   const seen = new Set<string>();
   return watchEvents(base, '/api/v1/namespaces/bench/pods?watch=1&resourceVersion=0', (ev) => {
     const p = ev.object;
-    if (p?.spec?.nodeName && !seen.has(p.metadata.name)) { seen.add(p.metadata.name); onBound(); }
+    if (p?.spec?.nodeName && !seen.has(p.metadata.name)) {
+      seen.add(p.metadata.name);
+      onBound();
+    }
   });
 }
 
@@ -42,21 +51,51 @@ try {
   await call(base, 'POST', '/api/v1/namespaces', { metadata: { name: 'bench' } });
   await pool(NODES, async (i) => {
     const name = `fake-${String(i).padStart(3, '0')}`;
-    const r = await call(base, 'POST', '/api/v1/nodes', { metadata: { name, labels: { 'kubernetes.io/hostname': name } } });
+    const r = await call(base, 'POST', '/api/v1/nodes', {
+      metadata: { name, labels: { 'kubernetes.io/hostname': name } },
+    });
     if (r.status !== 201) throw new Error(`node: ${r.status}`);
-    const st = await call(base, 'PATCH', `/api/v1/nodes/${name}/status`, { status: { capacity: { cpu: '32', memory: '128Gi', pods: '110' }, allocatable: { cpu: '32', memory: '128Gi', pods: '110' }, conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', lastHeartbeatTime: new Date().toISOString(), lastTransitionTime: new Date().toISOString() }] } });
+    const st = await call(base, 'PATCH', `/api/v1/nodes/${name}/status`, {
+      status: {
+        capacity: { cpu: '32', memory: '128Gi', pods: '110' },
+        allocatable: { cpu: '32', memory: '128Gi', pods: '110' },
+        conditions: [
+          {
+            type: 'Ready',
+            status: 'True',
+            reason: 'KubeletReady',
+            lastHeartbeatTime: new Date().toISOString(),
+            lastTransitionTime: new Date().toISOString(),
+          },
+        ],
+      },
+    });
     if (st.status !== 200) throw new Error(`node status: ${st.status} ${JSON.stringify(st.json)}`);
   });
   // Pods owned by 30 "ReplicaSets" worth of owners, so spreading has work to do.
-  let bound = 0, lastBound = 0;
-  const stop = watchBindings(base, () => { bound++; lastBound = performance.now(); });
+  let bound = 0,
+    lastBound = 0;
+  const stop = watchBindings(base, () => {
+    bound++;
+    lastBound = performance.now();
+  });
   await new Promise((r) => setTimeout(r, 500));
   const before = procStat(pid);
   const t0 = performance.now();
   await pool(PODS, async (i) => {
     const r = await call(base, 'POST', '/api/v1/namespaces/bench/pods', {
-      metadata: { name: `p-${i}`, labels: { app: `a${i % 30}` }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `a${i % 30}`, uid: `owner-${i % 30}`, controller: true }] },
-      spec: { containers: [{ name: 'c', image: 'skiff.local/busybox:1.36', resources: { requests: { cpu: '100m', memory: '64Mi' } } }] },
+      metadata: {
+        name: `p-${i}`,
+        labels: { app: `a${i % 30}` },
+        ownerReferences: [
+          { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `a${i % 30}`, uid: `owner-${i % 30}`, controller: true },
+        ],
+      },
+      spec: {
+        containers: [
+          { name: 'c', image: 'skiff.local/busybox:1.36', resources: { requests: { cpu: '100m', memory: '64Mi' } } },
+        ],
+      },
     });
     if (r.status !== 201) throw new Error(`pod: ${r.status}`);
   });
@@ -66,23 +105,37 @@ try {
   stop();
   const secs = (lastBound - t0) / 1000;
   const after = procStat(pid);
-  console.log(`Scheduler: ${bound}/${PODS} pods bound over ${NODES} nodes in ${secs.toFixed(2)} s (creates took ${((created - t0) / 1000).toFixed(2)} s)`);
-  console.log(`  throughput ${(bound / secs).toFixed(0)} pods/s | upstream scheduler_perf threshold 100 pods/s: ${bound / secs >= 100 ? 'met' : 'missed'} (${(bound / secs / 100).toFixed(1)}x)`);
-  console.log(`  server CPU during the run ${(after.cpuSec - before.cpuSec).toFixed(1)} s, RSS ${after.rssMiB.toFixed(0)} MiB`);
+  console.log(
+    `Scheduler: ${bound}/${PODS} pods bound over ${NODES} nodes in ${secs.toFixed(2)} s (creates took ${((created - t0) / 1000).toFixed(2)} s)`,
+  );
+  console.log(
+    `  throughput ${(bound / secs).toFixed(0)} pods/s | upstream scheduler_perf threshold 100 pods/s: ${bound / secs >= 100 ? 'met' : 'missed'} (${(bound / secs / 100).toFixed(1)}x)`,
+  );
+  console.log(
+    `  server CPU during the run ${(after.cpuSec - before.cpuSec).toFixed(1)} s, RSS ${after.rssMiB.toFixed(0)} MiB`,
+  );
 
   // Scale: 10k pods and 1k Services with selectors over them.
   await pool(TOTAL_PODS - PODS, async (i) => {
-    await call(base, 'POST', '/api/v1/namespaces/bench/pods', { metadata: { name: `q-${i}`, labels: { app: `a${i % SERVICES}` } }, spec: { containers: [{ name: 'c', image: 'skiff.local/busybox:1.36' }] } });
+    await call(base, 'POST', '/api/v1/namespaces/bench/pods', {
+      metadata: { name: `q-${i}`, labels: { app: `a${i % SERVICES}` } },
+      spec: { containers: [{ name: 'c', image: 'skiff.local/busybox:1.36' }] },
+    });
   });
   await pool(SERVICES, async (i) => {
-    await call(base, 'POST', '/api/v1/namespaces/bench/services', { metadata: { name: `s-${i}` }, spec: { selector: { app: `a${i}` }, ports: [{ port: 80 }] } });
+    await call(base, 'POST', '/api/v1/namespaces/bench/services', {
+      metadata: { name: `s-${i}` },
+      spec: { selector: { app: `a${i}` }, ports: [{ port: 80 }] },
+    });
   });
   await new Promise((r) => setTimeout(r, 10_000));
   const idle1 = procStat(pid);
   await new Promise((r) => setTimeout(r, 10_000));
   const idle2 = procStat(pid);
   const slices = (await call(base, 'GET', '/apis/discovery.k8s.io/v1/namespaces/bench/endpointslices?limit=1')).json;
-  console.log(`With ${TOTAL_PODS} pods and ${SERVICES} Services (${slices.metadata?.remainingItemCount !== undefined ? slices.metadata.remainingItemCount + 1 : '?'} EndpointSlices): server RSS ${idle2.rssMiB.toFixed(0)} MiB, CPU at rest ${((idle2.cpuSec - idle1.cpuSec) / 10 * 100).toFixed(1)}% of a core`);
+  console.log(
+    `With ${TOTAL_PODS} pods and ${SERVICES} Services (${slices.metadata?.remainingItemCount !== undefined ? slices.metadata.remainingItemCount + 1 : '?'} EndpointSlices): server RSS ${idle2.rssMiB.toFixed(0)} MiB, CPU at rest ${(((idle2.cpuSec - idle1.cpuSec) / 10) * 100).toFixed(1)}% of a core`,
+  );
 } finally {
   srv.proc.kill('SIGTERM');
   await srv.proc;

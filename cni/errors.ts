@@ -1,7 +1,16 @@
 // CNI error results (spec section "Error"), printed on stdout with a non-zero exit.
 export const CODES = {
-  incompatibleVersion: 1, unsupportedField: 2, unknownContainer: 3, invalidEnv: 4, ioFailure: 5,
-  decodeFailure: 6, invalidConfig: 7, tryAgain: 11, notAvailable: 50, notReady: 51, generic: 999,
+  incompatibleVersion: 1,
+  unsupportedField: 2,
+  unknownContainer: 3,
+  invalidEnv: 4,
+  ioFailure: 5,
+  decodeFailure: 6,
+  invalidConfig: 7,
+  tryAgain: 11,
+  notAvailable: 50,
+  notReady: 51,
+  generic: 999,
 } as const;
 
 export class CniError extends Error {

@@ -9,7 +9,11 @@ import { join } from 'node:path';
 import { CniError, CODES } from './errors.ts';
 import { exec } from './netlink.ts';
 
-export interface PortMapping { hostPort: number; containerPort: number; protocol: 'tcp' | 'udp' | 'sctp' }
+export interface PortMapping {
+  hostPort: number;
+  containerPort: number;
+  protocol: 'tcp' | 'udp' | 'sctp';
+}
 
 const TABLE = 'skiff-hostport';
 
@@ -19,13 +23,21 @@ export function parseMappings(raw: unknown): PortMapping[] {
   if (!Array.isArray(raw)) throw new CniError(CODES.invalidConfig, 'runtimeConfig.portMappings must be a list');
   return raw.map((entry: Record<string, unknown>) => {
     // containerd's Go structs arrive with capitalised keys (HostPort); the spec spells hostPort.
-    const m = Object.fromEntries(Object.entries(entry ?? {}).map(([k, v]) => [k.charAt(0).toLowerCase() + k.slice(1), v]));
-    const hostPort = Number(m.hostPort), containerPort = Number(m.containerPort);
+    const m = Object.fromEntries(
+      Object.entries(entry ?? {}).map(([k, v]) => [k.charAt(0).toLowerCase() + k.slice(1), v]),
+    );
+    const hostPort = Number(m.hostPort),
+      containerPort = Number(m.containerPort);
     const protocol = String(m.protocol || 'tcp').toLowerCase();
-    for (const [k, v] of [['hostPort', hostPort], ['containerPort', containerPort]] as const) {
-      if (!Number.isInteger(v) || v < 1 || v > 65535) throw new CniError(CODES.invalidConfig, `portMappings: invalid ${k} ${JSON.stringify(m[k])}`);
+    for (const [k, v] of [
+      ['hostPort', hostPort],
+      ['containerPort', containerPort],
+    ] as const) {
+      if (!Number.isInteger(v) || v < 1 || v > 65535)
+        throw new CniError(CODES.invalidConfig, `portMappings: invalid ${k} ${JSON.stringify(m[k])}`);
     }
-    if (protocol !== 'tcp' && protocol !== 'udp' && protocol !== 'sctp') throw new CniError(CODES.invalidConfig, `portMappings: unsupported protocol "${m.protocol}"`);
+    if (protocol !== 'tcp' && protocol !== 'udp' && protocol !== 'sctp')
+      throw new CniError(CODES.invalidConfig, `portMappings: unsupported protocol "${m.protocol}"`);
     return { hostPort, containerPort, protocol };
   });
 }
@@ -42,7 +54,8 @@ export function addScript(podIP: string, maps: PortMapping[]): string {
     `add rule ip ${TABLE} prerouting fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to meta l4proto . th dport map @ports`,
     `add rule ip ${TABLE} output fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to meta l4proto . th dport map @ports`,
   ];
-  for (const m of maps) lines.push(`add element ip ${TABLE} ports { ${m.protocol} . ${m.hostPort} : ${podIP} . ${m.containerPort} }`);
+  for (const m of maps)
+    lines.push(`add element ip ${TABLE} ports { ${m.protocol} . ${m.hostPort} : ${podIP} . ${m.containerPort} }`);
   return lines.join('\n') + '\n';
 }
 
@@ -59,9 +72,15 @@ const stateFile = (dataDir: string, containerID: string) => join(dataDir, 'hostp
 
 export async function mapPorts(dataDir: string, containerID: string, podIP: string, maps: PortMapping[]) {
   if (!maps.length) return;
-  try { await nft(addScript(podIP, maps)); } catch (e) {
+  try {
+    await nft(addScript(podIP, maps));
+  } catch (e) {
     const msg = (e as Error).message;
-    if (/File exists/.test(msg)) throw new CniError(CODES.generic, `a hostPort of this pod is already mapped to another pod on this node (${maps.map((m) => `${m.hostPort}/${m.protocol}`).join(', ')})`);
+    if (/File exists/.test(msg))
+      throw new CniError(
+        CODES.generic,
+        `a hostPort of this pod is already mapped to another pod on this node (${maps.map((m) => `${m.hostPort}/${m.protocol}`).join(', ')})`,
+      );
     throw new CniError(CODES.ioFailure, `failed to map host ports: ${msg}`);
   }
   mkdirSync(join(dataDir, 'hostports'), { recursive: true });
@@ -70,7 +89,11 @@ export async function mapPorts(dataDir: string, containerID: string, podIP: stri
 
 export async function unmapPorts(dataDir: string, containerID: string) {
   let maps: PortMapping[];
-  try { maps = JSON.parse(readFileSync(stateFile(dataDir, containerID), 'utf8')); } catch { return; }
+  try {
+    maps = JSON.parse(readFileSync(stateFile(dataDir, containerID), 'utf8'));
+  } catch {
+    return;
+  }
   // Each element separately: one already gone must not keep the others.
   for (const m of maps) await nft(delScript([m])).catch(() => {});
   rmSync(stateFile(dataDir, containerID), { force: true });

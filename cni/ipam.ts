@@ -7,13 +7,28 @@ import { join } from 'node:path';
 import { intToIp, ipToInt, type Cidr } from '../controlplane/allocator/cidr.ts';
 import { CniError, CODES } from './errors.ts';
 
-export interface Allocation { ip: string; containerID: string; ifname: string }
+export interface Allocation {
+  ip: string;
+  containerID: string;
+  ifname: string;
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const lockAge = (lock: string) => { try { return Date.now() - statSync(lock).mtimeMs; } catch { return 0; } };
+const lockAge = (lock: string) => {
+  try {
+    return Date.now() - statSync(lock).mtimeMs;
+  } catch {
+    return 0;
+  }
+};
 
 function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 export class Ipam {
@@ -35,22 +50,40 @@ export class Ipam {
         writeFileSync(join(lock, 'pid'), String(process.pid));
         break;
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new CniError(CODES.ioFailure, `cannot lock ${this.dir}`, String(e));
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST')
+          throw new CniError(CODES.ioFailure, `cannot lock ${this.dir}`, String(e));
         let holder = 0;
-        try { holder = Number(readFileSync(join(lock, 'pid'), 'utf8')); } catch { /* being written */ }
+        try {
+          holder = Number(readFileSync(join(lock, 'pid'), 'utf8'));
+        } catch {
+          /* being written */
+        }
         // Stale only if its holder is dead and it is old: a holder that just released and exited
         // must not make us remove the lock the next holder has just taken.
-        if (holder && !alive(holder) && lockAge(lock) > 2000) { rmSync(lock, { recursive: true, force: true }); continue; }
-        if (Date.now() > deadline) throw new CniError(CODES.tryAgain, `timed out waiting for the IPAM lock in ${this.dir}`);
+        if (holder && !alive(holder) && lockAge(lock) > 2000) {
+          rmSync(lock, { recursive: true, force: true });
+          continue;
+        }
+        if (Date.now() > deadline)
+          throw new CniError(CODES.tryAgain, `timed out waiting for the IPAM lock in ${this.dir}`);
         await sleep(Math.min(50, 2 + attempt * 2));
       }
     }
-    try { return await fn(); } finally { rmSync(join(lock, 'pid'), { force: true }); rmdirSync(lock); }
+    try {
+      return await fn();
+    } finally {
+      rmSync(join(lock, 'pid'), { force: true });
+      rmdirSync(lock);
+    }
   }
 
   list(): Allocation[] {
     let names: string[] = [];
-    try { names = readdirSync(this.dir); } catch { return []; }
+    try {
+      names = readdirSync(this.dir);
+    } catch {
+      return [];
+    }
     const out: Allocation[] = [];
     for (const n of names) {
       if (!/^\d+\.\d+\.\d+\.\d+$/.test(n)) continue;
@@ -67,9 +100,14 @@ export class Ipam {
     if (mine) return mine.ip;
     const used = new Set(taken.map((a) => a.ip));
     // Skip the network address, the gateway (.1) and broadcast; continue after the last handed out.
-    const first = this.subnet.base + 2, last = this.subnet.base + this.subnet.size - 2;
+    const first = this.subnet.base + 2,
+      last = this.subnet.base + this.subnet.size - 2;
     let start = first;
-    try { start = ipToInt(readFileSync(join(this.dir, 'last_reserved_ip'), 'utf8').trim()) + 1; } catch { /* first use */ }
+    try {
+      start = ipToInt(readFileSync(join(this.dir, 'last_reserved_ip'), 'utf8').trim()) + 1;
+    } catch {
+      /* first use */
+    }
     if (start < first || start > last) start = first;
     for (let i = 0; i <= last - first; i++) {
       const n = first + ((start - first + i) % (last - first + 1));
@@ -88,7 +126,10 @@ export class Ipam {
   release(containerID: string, ifname: string): string[] {
     const out: string[] = [];
     for (const a of this.list()) {
-      if (a.containerID === containerID && a.ifname === ifname) { rmSync(join(this.dir, a.ip), { force: true }); out.push(a.ip); }
+      if (a.containerID === containerID && a.ifname === ifname) {
+        rmSync(join(this.dir, a.ip), { force: true });
+        out.push(a.ip);
+      }
     }
     return out;
   }

@@ -5,8 +5,10 @@ import { CniError, CODES } from './errors.ts';
 import { run } from './plugin.ts';
 
 const env = {
-  command: process.env.CNI_COMMAND ?? '', containerID: process.env.CNI_CONTAINERID ?? '',
-  netns: process.env.CNI_NETNS ?? '', ifname: process.env.CNI_IFNAME ?? '',
+  command: process.env.CNI_COMMAND ?? '',
+  containerID: process.env.CNI_CONTAINERID ?? '',
+  netns: process.env.CNI_NETNS ?? '',
+  ifname: process.env.CNI_IFNAME ?? '',
 };
 // Read stdin to its end asynchronously: a synchronous read of a pipe can hit EAGAIN under load.
 let stdin = '';
@@ -16,11 +18,21 @@ if (env.command !== 'VERSION') {
   stdin = Buffer.concat(chunks).toString('utf8');
 }
 let version = '1.1.0';
-try { version = JSON.parse(stdin).cniVersion ?? version; } catch { /* reported by the plugin */ }
+try {
+  version = JSON.parse(stdin).cniVersion ?? version;
+} catch {
+  /* reported by the plugin */
+}
 
 // SKIFF_CNI_TRACE=FILE appends one line per invocation with its duration (for benchmarks).
 const started = performance.now();
-if (process.env.SKIFF_CNI_TRACE) process.on('exit', () => appendFileSync(process.env.SKIFF_CNI_TRACE!, `${new Date().toISOString()} ${env.command} ${env.containerID.slice(0, 12)} ${(performance.now() - started).toFixed(0)}ms (process ${(process.uptime() * 1000).toFixed(0)}ms)\n`));
+if (process.env.SKIFF_CNI_TRACE)
+  process.on('exit', () =>
+    appendFileSync(
+      process.env.SKIFF_CNI_TRACE!,
+      `${new Date().toISOString()} ${env.command} ${env.containerID.slice(0, 12)} ${(performance.now() - started).toFixed(0)}ms (process ${(process.uptime() * 1000).toFixed(0)}ms)\n`,
+    ),
+  );
 try {
   const out = await run(env, stdin);
   if (out !== undefined) process.stdout.write(JSON.stringify(out) + '\n');

@@ -6,7 +6,11 @@ import { CniError, CODES } from './errors.ts';
 // node:child_process rather than execa: the plugin starts for every pod, and execa's import
 // alone costs more than the plugin's own work.
 /** Runs a command (with `input` on its stdin); never rejects: the exit code says. */
-export function exec(cmd: string, args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+export function exec(
+  cmd: string,
+  args: string[],
+  input?: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = execFile(cmd, args, { encoding: 'utf8' }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
@@ -29,13 +33,23 @@ async function ip(args: string[], netns?: string): Promise<string> {
 async function ipBatch(lines: string[], netns?: string): Promise<Link[]> {
   const argv = netns ? ['nsenter', `--net=${netns}`, 'ip', '-j', '-batch', '-'] : ['ip', '-j', '-batch', '-'];
   const r = await exec(argv[0], argv.slice(1), lines.join('\n') + '\n');
-  if (r.code !== 0) throw Object.assign(new Error(`ip -batch (${lines.join('; ')}): ${r.stderr.trim()}`), { stderr: r.stderr });
-  return r.stdout.split('\n').filter((l) => l.trim().startsWith('[')).flatMap((l) => JSON.parse(l) as Link[]);
+  if (r.code !== 0)
+    throw Object.assign(new Error(`ip -batch (${lines.join('; ')}): ${r.stderr.trim()}`), { stderr: r.stderr });
+  return r.stdout
+    .split('\n')
+    .filter((l) => l.trim().startsWith('['))
+    .flatMap((l) => JSON.parse(l) as Link[]);
 }
 
 const exists = (e: unknown) => /File exists|already assigned/.test(String((e as { stderr?: string }).stderr ?? ''));
 
-export interface Link { ifname: string; address: string; mtu: number; operstate: string; addr_info?: { local: string; prefixlen: number; family: string }[] }
+export interface Link {
+  ifname: string;
+  address: string;
+  mtu: number;
+  operstate: string;
+  addr_info?: { local: string; prefixlen: number; family: string }[];
+}
 
 export async function linkShow(name: string, netns?: string): Promise<Link | null> {
   try {
@@ -57,12 +71,20 @@ export async function ensureBridge(name: string, gatewayCidr: string, mtu: numbe
   if (known) return known;
   let br = await linkShow(name);
   if (!br) {
-    try { await ip(['link', 'add', name, 'mtu', String(mtu), 'type', 'bridge']); } catch (e) { if (!exists(e)) throw e; }
+    try {
+      await ip(['link', 'add', name, 'mtu', String(mtu), 'type', 'bridge']);
+    } catch (e) {
+      if (!exists(e)) throw e;
+    }
     br = await linkShow(name);
   }
   if (!br) throw new CniError(CODES.ioFailure, `bridge ${name} could not be created`);
   if (!(br.addr_info ?? []).some((a) => `${a.local}/${a.prefixlen}` === gatewayCidr)) {
-    try { await ip(['addr', 'add', gatewayCidr, 'dev', name]); } catch (e) { if (!exists(e)) throw e; }
+    try {
+      await ip(['addr', 'add', gatewayCidr, 'dev', name]);
+    } catch (e) {
+      if (!exists(e)) throw e;
+    }
   }
   if (br.mtu !== mtu || br.operstate === 'DOWN' || !(br as { flags?: string[] }).flags?.includes('UP')) {
     await ip(['link', 'set', name, 'mtu', String(mtu), 'up']);
@@ -73,10 +95,19 @@ export async function ensureBridge(name: string, gatewayCidr: string, mtu: numbe
 }
 
 /** Forgets what ensureBridge remembered (the bridge went away under us). */
-export function forgetBridges() { readyBridges.clear(); }
+export function forgetBridges() {
+  readyBridges.clear();
+}
 
 /** A veth pair: `podIf` inside the pod's namespace, `hostIf` on the bridge with hairpin mode. */
-export async function addVeth(netns: string, podIf: string, hostIf: string, bridge: string, mtu: number, hairpin: boolean): Promise<{ host: Link }> {
+export async function addVeth(
+  netns: string,
+  podIf: string,
+  hostIf: string,
+  bridge: string,
+  mtu: number,
+  hairpin: boolean,
+): Promise<{ host: Link }> {
   const lines = [
     `link add ${hostIf} mtu ${mtu} type veth peer name ${podIf} mtu ${mtu} netns ${netns}`,
     `link set ${hostIf} master ${bridge} up`,
@@ -84,7 +115,9 @@ export async function addVeth(netns: string, podIf: string, hostIf: string, brid
     `addr show dev ${hostIf}`,
   ];
   let links: Link[];
-  try { links = await ipBatch(lines); } catch (e) {
+  try {
+    links = await ipBatch(lines);
+  } catch (e) {
     // A leftover host end (a repeated ADD): remove it, and the stale pod end with it, then retry.
     if (!exists(e)) throw e;
     await deleteLink(hostIf);
@@ -95,13 +128,26 @@ export async function addVeth(netns: string, podIf: string, hostIf: string, brid
 }
 
 export async function configurePod(netns: string, podIf: string, cidr: string, gateway: string): Promise<Link> {
-  const links = await ipBatch([`addr replace ${cidr} dev ${podIf}`, `link set ${podIf} up`, `route replace default via ${gateway} dev ${podIf}`, `addr show dev ${podIf}`], netns);
+  const links = await ipBatch(
+    [
+      `addr replace ${cidr} dev ${podIf}`,
+      `link set ${podIf} up`,
+      `route replace default via ${gateway} dev ${podIf}`,
+      `addr show dev ${podIf}`,
+    ],
+    netns,
+  );
   return links[links.length - 1];
 }
 
 export async function deleteLink(name: string, netns?: string): Promise<void> {
-  try { await ip(['link', 'del', name], netns); } catch (e) {
-    if (!/does not exist|Cannot find device|No such file|Invalid argument|cannot open/i.test(String((e as Error).message))) throw e;
+  try {
+    await ip(['link', 'del', name], netns);
+  } catch (e) {
+    if (
+      !/does not exist|Cannot find device|No such file|Invalid argument|cannot open/i.test(String((e as Error).message))
+    )
+      throw e;
   }
 }
 
@@ -110,5 +156,9 @@ export async function loopbackUp(netns: string): Promise<void> {
 }
 
 export async function loopbackDown(netns: string): Promise<void> {
-  try { await ip(['link', 'set', 'lo', 'down'], netns); } catch { /* namespace gone: nothing to do */ }
+  try {
+    await ip(['link', 'set', 'lo', 'down'], netns);
+  } catch {
+    /* namespace gone: nothing to do */
+  }
 }

@@ -8,19 +8,30 @@ import { Ipam } from './ipam.ts';
 import { mapPorts, parseMappings, unmapPorts } from './hostport.ts';
 import { addVeth, configurePod, deleteLink, ensureBridge, forgetBridges, linkShow, type Link } from './netlink.ts';
 
-export interface Env { command: string; containerID: string; netns: string; ifname: string }
+export interface Env {
+  command: string;
+  containerID: string;
+  netns: string;
+  ifname: string;
+}
 
 export function hostVethName(containerID: string, ifname: string): string {
   return 'veth' + createHash('sha1').update(`${containerID}/${ifname}`).digest('hex').slice(0, 8);
 }
 
 function need(env: Env, ...keys: (keyof Env)[]) {
-  for (const k of keys) if (!env[k]) throw new CniError(CODES.invalidEnv, `CNI_${k === 'containerID' ? 'CONTAINERID' : k.toUpperCase()} is required for ${env.command}`);
+  for (const k of keys)
+    if (!env[k])
+      throw new CniError(
+        CODES.invalidEnv,
+        `CNI_${k === 'containerID' ? 'CONTAINERID' : k.toUpperCase()} is required for ${env.command}`,
+      );
 }
 
 async function add(conf: NetConf, env: Env) {
   need(env, 'containerID', 'netns', 'ifname');
-  if (!existsSync(env.netns)) throw new CniError(CODES.unknownContainer, `network namespace ${env.netns} does not exist`);
+  if (!existsSync(env.netns))
+    throw new CniError(CODES.unknownContainer, `network namespace ${env.netns} does not exist`);
   const ipam = new Ipam(conf.dataDir, conf.name, conf.subnet);
   const prefix = conf.subnet.bits;
   // Only the allocation needs the lock; making sure of the bridge is idempotent and may race.
@@ -29,7 +40,9 @@ async function add(conf: NetConf, env: Env) {
   const hostIf = hostVethName(env.containerID, env.ifname);
   try {
     let host: Link;
-    try { ({ host } = await addVeth(env.netns, env.ifname, hostIf, conf.bridge, conf.mtu, conf.hairpin)); } catch (e) {
+    try {
+      ({ host } = await addVeth(env.netns, env.ifname, hostIf, conf.bridge, conf.mtu, conf.hairpin));
+    } catch (e) {
       // The bridge we remembered is gone (deleted under us): make it again once.
       if (!/Cannot find device|does not exist/.test(String((e as Error).message))) throw e;
       forgetBridges();
@@ -45,7 +58,14 @@ async function add(conf: NetConf, env: Env) {
         { name: hostIf, mac: host.address },
         { name: env.ifname, mac: pod.address, sandbox: env.netns },
       ],
-      ips: [{ ...(conf.cniVersion.startsWith('0.') ? { version: '4' } : {}), address: `${ip}/${prefix}`, gateway: conf.gateway, interface: 2 }],
+      ips: [
+        {
+          ...(conf.cniVersion.startsWith('0.') ? { version: '4' } : {}),
+          address: `${ip}/${prefix}`,
+          gateway: conf.gateway,
+          interface: 2,
+        },
+      ],
       routes: [{ dst: '0.0.0.0/0', gw: conf.gateway }],
       dns: {},
     };
@@ -79,10 +99,13 @@ async function check(conf: NetConf, env: Env) {
   if (!ip) throw new CniError(CODES.unknownContainer, `no address is allocated to ${env.containerID}/${env.ifname}`);
   const pod = await linkShow(env.ifname, env.netns);
   if (!pod) throw new CniError(CODES.unknownContainer, `interface ${env.ifname} is missing in ${env.netns}`);
-  if (!(pod.addr_info ?? []).some((a) => a.local === ip)) throw new CniError(CODES.generic, `interface ${env.ifname} does not carry ${ip}`);
-  if (!(await linkShow(hostVethName(env.containerID, env.ifname)))) throw new CniError(CODES.generic, 'host end of the veth is missing');
+  if (!(pod.addr_info ?? []).some((a) => a.local === ip))
+    throw new CniError(CODES.generic, `interface ${env.ifname} does not carry ${ip}`);
+  if (!(await linkShow(hostVethName(env.containerID, env.ifname))))
+    throw new CniError(CODES.generic, 'host end of the veth is missing');
   const expected = (conf.prevResult.ips ?? []).map((x: { address: string }) => x.address.split('/')[0]);
-  if (expected.length && !expected.includes(ip)) throw new CniError(CODES.generic, `prevResult names ${expected.join(',')} but ${ip} is allocated`);
+  if (expected.length && !expected.includes(ip))
+    throw new CniError(CODES.generic, `prevResult names ${expected.join(',')} but ${ip} is allocated`);
 }
 
 async function gc(conf: NetConf) {
@@ -101,17 +124,27 @@ async function gc(conf: NetConf) {
 /** Runs one CNI command; returns what goes to stdout (or throws a CniError). */
 export async function run(env: Env, stdin: string): Promise<unknown> {
   switch (env.command) {
-    case 'VERSION': return { cniVersion: '1.1.0', supportedVersions: SUPPORTED_VERSIONS };
-    case 'ADD': return add(parseConf(stdin, true), env);
-    case 'DEL': await del(parseConf(stdin, false), env); return undefined;
-    case 'CHECK': await check(parseConf(stdin, true), env); return undefined;
+    case 'VERSION':
+      return { cniVersion: '1.1.0', supportedVersions: SUPPORTED_VERSIONS };
+    case 'ADD':
+      return add(parseConf(stdin, true), env);
+    case 'DEL':
+      await del(parseConf(stdin, false), env);
+      return undefined;
+    case 'CHECK':
+      await check(parseConf(stdin, true), env);
+      return undefined;
     case 'STATUS': {
       const conf = parseConf(stdin, false);
       if (!conf.subnet.bits) throw new CniError(CODES.notAvailable, 'no pod subnet configured yet');
       return undefined;
     }
-    case 'GC': await gc(parseConf(stdin, true)); return undefined;
-    case '': throw new CniError(CODES.invalidEnv, 'CNI_COMMAND is not set');
-    default: throw new CniError(CODES.invalidEnv, `unknown CNI_COMMAND "${env.command}"`);
+    case 'GC':
+      await gc(parseConf(stdin, true));
+      return undefined;
+    case '':
+      throw new CniError(CODES.invalidEnv, 'CNI_COMMAND is not set');
+    default:
+      throw new CniError(CODES.invalidEnv, `unknown CNI_COMMAND "${env.command}"`);
   }
 }

@@ -4,11 +4,15 @@ import * as grpc from '@grpc/grpc-js';
 import * as loader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
 import { fileURLToPath } from 'node:url';
+import type { Obj } from '../../controlplane/shared/kube/object.ts';
 
 const PROTO = fileURLToPath(new URL('./events.proto', import.meta.url));
-type Obj = Record<string, any>;
 
-export interface TaskExit { containerId: string; execId: string; exitStatus: number }
+export interface TaskExit {
+  containerId: string;
+  execId: string;
+  exitStatus: number;
+}
 
 let cached: { Events: grpc.ServiceClientConstructor; TaskExit: protobuf.Type } | null = null;
 function load() {
@@ -45,20 +49,33 @@ export class TaskExitWatcher {
 
   start() {
     if (this.stopped) return;
-    const call = (this.client as unknown as { Subscribe(req: Obj): grpc.ClientReadableStream<Obj> }).Subscribe({ filters: [`namespace==${this.namespace},topic=="/tasks/exit"`] });
+    const call = (this.client as unknown as { Subscribe(req: Obj): grpc.ClientReadableStream<Obj> }).Subscribe({
+      filters: [`namespace==${this.namespace},topic=="/tasks/exit"`],
+    });
     this.call = call;
     call.on('data', (env: Obj) => {
       if (env.topic !== '/tasks/exit' || !env.event?.value) return;
-      try { this.onExit(decodeTaskExit(env.event.value)); } catch (e) { this.log(`containerd events: ${(e as Error).message}`); }
+      try {
+        this.onExit(decodeTaskExit(env.event.value));
+      } catch (e) {
+        this.log(`containerd events: ${(e as Error).message}`);
+      }
     });
     const again = () => {
       if (this.stopped || this.call !== call) return;
       this.call = null;
       setTimeout(() => this.start(), 1000);
     };
-    call.on('error', (e: grpc.ServiceError) => { if (e.code !== grpc.status.CANCELLED) this.log(`containerd events: ${e.details || e.message}; resubscribing`); again(); });
+    call.on('error', (e: grpc.ServiceError) => {
+      if (e.code !== grpc.status.CANCELLED) this.log(`containerd events: ${e.details || e.message}; resubscribing`);
+      again();
+    });
     call.on('end', again);
   }
 
-  stop() { this.stopped = true; this.call?.cancel(); this.client.close(); }
+  stop() {
+    this.stopped = true;
+    this.call?.cancel();
+    this.client.close();
+  }
 }

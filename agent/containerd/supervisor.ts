@@ -25,14 +25,26 @@ export class ContainerdSupervisor {
     this.wrap = wrap;
   }
 
-  get pid(): number | undefined { return this.adoptedPid ?? this.proc?.pid; }
+  get pid(): number | undefined {
+    return this.adoptedPid ?? this.proc?.pid;
+  }
 
   async start(): Promise<void> {
-    for (const d of [this.paths.root, this.paths.state, this.paths.runcRoot, this.paths.cniBin, this.paths.cniConf, this.paths.registryConfig, dirname(this.paths.socket)]) mkdirSync(d, { recursive: true });
+    for (const d of [
+      this.paths.root,
+      this.paths.state,
+      this.paths.runcRoot,
+      this.paths.cniBin,
+      this.paths.cniConf,
+      this.paths.registryConfig,
+      dirname(this.paths.socket),
+    ])
+      mkdirSync(d, { recursive: true });
     writeFileSync(join(this.dir, 'config.toml'), renderContainerdConfig(this.paths));
     // After an agent crash its containerd is still running: adopt it rather than start a second.
     const old = this.runningFromBefore();
-    if (old) this.adopt(old); else this.spawn();
+    if (old) this.adopt(old);
+    else this.spawn();
     await this.waitReady(60_000);
   }
 
@@ -41,14 +53,18 @@ export class ContainerdSupervisor {
       const pid = Number(readFileSync(join(this.dir, 'containerd.pid'), 'utf8'));
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
       return cmd.includes(join(this.dir, 'config.toml')) ? pid : null;
-    } catch { return null; }
+    } catch {
+      return null;
+    }
   }
 
   private adoptedPid: number | null = null;
   private adopt(pid: number) {
     this.adoptedPid = pid;
     const t = setInterval(() => {
-      try { process.kill(pid, 0); } catch {
+      try {
+        process.kill(pid, 0);
+      } catch {
         clearInterval(t);
         this.adoptedPid = null;
         if (this.stopping) return;
@@ -61,9 +77,14 @@ export class ContainerdSupervisor {
   }
 
   private spawn() {
-
     const argv = [...this.wrap, 'containerd', '--config', join(this.dir, 'config.toml')];
-    const p = execa(argv[0], argv.slice(1), { reject: false, stdin: 'ignore', stdout: { file: join(this.dir, 'containerd.log'), append: true }, stderr: { file: join(this.dir, 'containerd.log'), append: true }, cleanup: false });
+    const p = execa(argv[0], argv.slice(1), {
+      reject: false,
+      stdin: 'ignore',
+      stdout: { file: join(this.dir, 'containerd.log'), append: true },
+      stderr: { file: join(this.dir, 'containerd.log'), append: true },
+      cleanup: false,
+    });
 
     this.proc = p;
     writeFileSync(join(this.dir, 'containerd.pid'), String(p.pid));
@@ -71,14 +92,24 @@ export class ContainerdSupervisor {
       if (this.proc !== p || this.stopping) return;
       this.onLog(`containerd exited (${r.signal ?? r.exitCode}); restarting in ${this.backoffMs} ms`);
       this.restarts++;
-      setTimeout(() => { if (!this.stopping) this.spawn(); }, this.backoffMs);
+      setTimeout(() => {
+        if (!this.stopping) this.spawn();
+      }, this.backoffMs);
       this.backoffMs = Math.min(this.backoffMs * 2, 10_000);
     });
   }
 
   async ready(): Promise<boolean> {
     const c = new CriClient(this.paths.socket);
-    try { await c.version(); this.backoffMs = 500; return true; } catch { return false; } finally { c.close(); }
+    try {
+      await c.version();
+      this.backoffMs = 500;
+      return true;
+    } catch {
+      return false;
+    } finally {
+      c.close();
+    }
   }
 
   async waitReady(timeoutMs: number): Promise<void> {
@@ -87,14 +118,23 @@ export class ContainerdSupervisor {
       if (await this.ready()) return;
       await new Promise((r) => setTimeout(r, 100));
     }
-    throw new Error(`containerd did not answer on ${this.paths.socket} within ${timeoutMs} ms (log: ${join(this.dir, 'containerd.log')})`);
+    throw new Error(
+      `containerd did not answer on ${this.paths.socket} within ${timeoutMs} ms (log: ${join(this.dir, 'containerd.log')})`,
+    );
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
-    if (this.adoptedPid) { try { process.kill(this.adoptedPid, 'SIGTERM'); } catch { /* gone */ } return; }
+    if (this.adoptedPid) {
+      try {
+        process.kill(this.adoptedPid, 'SIGTERM');
+      } catch {
+        /* gone */
+      }
+      return;
+    }
     const p = this.proc;
-    if (!p || p.exitCode !== undefined && p.exitCode !== null) return;
+    if (!p || (p.exitCode !== undefined && p.exitCode !== null)) return;
     p.kill('SIGTERM');
     const t = setTimeout(() => p.kill('SIGKILL'), 10_000);
     await p;

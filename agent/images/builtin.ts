@@ -13,10 +13,20 @@ export const BUSYBOX_LATEST = 'skiff.local/busybox:latest';
 const PAUSE_SRC = fileURLToPath(new URL('./pause.c', import.meta.url));
 
 const BASE_FILES = (): TarEntry[] => [
-  { type: 'dir', path: 'etc' }, { type: 'dir', path: 'tmp', mode: 0o1777 }, { type: 'dir', path: 'proc' },
-  { type: 'dir', path: 'sys' }, { type: 'dir', path: 'dev' }, { type: 'dir', path: 'root', mode: 0o700 },
-  { type: 'dir', path: 'var' }, { type: 'dir', path: 'var/www' }, { type: 'dir', path: 'home' },
-  { type: 'file', path: 'etc/passwd', data: Buffer.from('root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n') },
+  { type: 'dir', path: 'etc' },
+  { type: 'dir', path: 'tmp', mode: 0o1777 },
+  { type: 'dir', path: 'proc' },
+  { type: 'dir', path: 'sys' },
+  { type: 'dir', path: 'dev' },
+  { type: 'dir', path: 'root', mode: 0o700 },
+  { type: 'dir', path: 'var' },
+  { type: 'dir', path: 'var/www' },
+  { type: 'dir', path: 'home' },
+  {
+    type: 'file',
+    path: 'etc/passwd',
+    data: Buffer.from('root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n'),
+  },
   { type: 'file', path: 'etc/group', data: Buffer.from('root:x:0:\nnogroup:x:65534:\n') },
   { type: 'file', path: 'etc/hostname', data: Buffer.from('skiff\n') },
   { type: 'file', path: 'var/www/index.html', data: Buffer.from('skiff busybox httpd\n') },
@@ -26,7 +36,10 @@ async function pauseBinary(cache: string): Promise<Buffer> {
   const out = join(cache, 'pause');
   if (!existsSync(out)) {
     const r = await execa('gcc', ['-static', '-Os', '-s', '-o', out, PAUSE_SRC], { reject: false });
-    if (r.exitCode !== 0) throw new Error(`building the pause image needs gcc and a static libc (apt-get install gcc libc6-dev): ${r.stderr}`);
+    if (r.exitCode !== 0)
+      throw new Error(
+        `building the pause image needs gcc and a static libc (apt-get install gcc libc6-dev): ${r.stderr}`,
+      );
   }
   return readFileSync(out);
 }
@@ -34,9 +47,12 @@ async function pauseBinary(cache: string): Promise<Buffer> {
 async function busyboxEntries(): Promise<TarEntry[]> {
   const bb = '/bin/busybox';
   if (!existsSync(bb)) throw new Error('busybox-static is not installed (apt-get install busybox-static)');
-  const applets = String((await execa(bb, ['--list'])).stdout).split('\n').filter((a) => /^[a-z0-9_.[-]+$/.test(a) && a !== 'busybox');
+  const applets = String((await execa(bb, ['--list'])).stdout)
+    .split('\n')
+    .filter((a) => /^[a-z0-9_.[-]+$/.test(a) && a !== 'busybox');
   return [
-    ...BASE_FILES(), { type: 'dir', path: 'bin' },
+    ...BASE_FILES(),
+    { type: 'dir', path: 'bin' },
     { type: 'file', path: 'bin/busybox', data: readFileSync(bb), mode: 0o755 },
     ...applets.map((a): TarEntry => ({ type: 'symlink', path: `bin/${a}`, target: 'busybox' })),
   ];
@@ -45,7 +61,8 @@ async function busyboxEntries(): Promise<TarEntry[]> {
 export async function builtinImages(cache: string): Promise<BuiltImage[]> {
   mkdirSync(cache, { recursive: true });
   const pause = buildImage({
-    name: PAUSE_IMAGE, entrypoint: ['/pause'],
+    name: PAUSE_IMAGE,
+    entrypoint: ['/pause'],
     entries: [{ type: 'file', path: 'pause', data: await pauseBinary(cache), mode: 0o755 }],
   });
   const entries = await busyboxEntries();

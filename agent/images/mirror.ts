@@ -23,7 +23,13 @@ export function registryHosts(imageNames: string[]): string[] {
 }
 
 /** Writes hosts.toml files; returns the hosts whose file changed. */
-export function writeMirrors(certsDir: string, hosts: string[], server: string, caFile: string, token: string): string[] {
+export function writeMirrors(
+  certsDir: string,
+  hosts: string[],
+  server: string,
+  caFile: string,
+  token: string,
+): string[] {
   const changed: string[] = [];
   for (const host of hosts) {
     const dir = join(certsDir, host);

@@ -11,10 +11,13 @@ export class Backoff {
     const prev = this.entries.get(key);
     if (prev && prev.exitAt === exitAt) return prev.until;
     let delay = 0;
-    if (prev && ranForMs < BACKOFF_RESET_MS) delay = prev.delayMs === 0 ? BACKOFF_INITIAL_MS : Math.min(prev.delayMs * 2, BACKOFF_MAX_MS);
+    if (prev && ranForMs < BACKOFF_RESET_MS)
+      delay = prev.delayMs === 0 ? BACKOFF_INITIAL_MS : Math.min(prev.delayMs * 2, BACKOFF_MAX_MS);
     const until = exitAt + delay;
     this.entries.set(key, { delayMs: delay, until, exitAt });
     return until;
   }
-  forget(prefix: string) { for (const k of [...this.entries.keys()]) if (k.startsWith(prefix)) this.entries.delete(k); }
+  forget(prefix: string) {
+    for (const k of [...this.entries.keys()]) if (k.startsWith(prefix)) this.entries.delete(k);
+  }
 }

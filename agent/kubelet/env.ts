@@ -1,6 +1,6 @@
+import type { Obj } from '../../controlplane/shared/kube/object.ts';
 // Container environment: env (value, valueFrom) and envFrom resolved against the pod, its
 // ConfigMaps and Secrets, with Kubernetes' $(VAR) expansion. Pure.
-type Obj = Record<string, any>;
 
 export class EnvError extends Error {}
 
@@ -25,18 +25,34 @@ export function fieldRef(pod: Obj, path: string, src: Pick<EnvSources, 'podIP' |
   const m = path.match(/^metadata\.(labels|annotations)\['(.+)'\]$/);
   if (m) return meta[m[1]]?.[m[2]] ?? '';
   switch (path) {
-    case 'metadata.name': return meta.name ?? '';
-    case 'metadata.namespace': return meta.namespace ?? '';
-    case 'metadata.uid': return meta.uid ?? '';
-    case 'spec.nodeName': return pod.spec?.nodeName ?? '';
-    case 'spec.serviceAccountName': return pod.spec?.serviceAccountName ?? '';
-    case 'status.podIP': return src.podIP ?? '';
-    case 'status.podIPs': return src.podIP ?? '';
-    case 'status.hostIP': return src.hostIP ?? '';
-    case 'status.hostIPs': return src.hostIP ?? '';
-    case 'metadata.labels': return Object.entries(meta.labels ?? {}).map(([k, v]) => `${k}="${v}"`).join('\n');
-    case 'metadata.annotations': return Object.entries(meta.annotations ?? {}).map(([k, v]) => `${k}="${v}"`).join('\n');
-    default: throw new EnvError(`unsupported fieldRef ${path}`);
+    case 'metadata.name':
+      return meta.name ?? '';
+    case 'metadata.namespace':
+      return meta.namespace ?? '';
+    case 'metadata.uid':
+      return meta.uid ?? '';
+    case 'spec.nodeName':
+      return pod.spec?.nodeName ?? '';
+    case 'spec.serviceAccountName':
+      return pod.spec?.serviceAccountName ?? '';
+    case 'status.podIP':
+      return src.podIP ?? '';
+    case 'status.podIPs':
+      return src.podIP ?? '';
+    case 'status.hostIP':
+      return src.hostIP ?? '';
+    case 'status.hostIPs':
+      return src.hostIP ?? '';
+    case 'metadata.labels':
+      return Object.entries(meta.labels ?? {})
+        .map(([k, v]) => `${k}="${v}"`)
+        .join('\n');
+    case 'metadata.annotations':
+      return Object.entries(meta.annotations ?? {})
+        .map(([k, v]) => `${k}="${v}"`)
+        .join('\n');
+    default:
+      throw new EnvError(`unsupported fieldRef ${path}`);
   }
 }
 
@@ -46,7 +62,21 @@ export function quantity(q: string | number | undefined): number {
   const s = String(q);
   const m = s.match(/^([0-9.]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/);
   if (!m) return Number(s) || 0;
-  const f: Record<string, number> = { m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4, Pi: 1024 ** 5, Ei: 1024 ** 6 };
+  const f: Record<string, number> = {
+    m: 1e-3,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+    P: 1e15,
+    E: 1e18,
+    Ki: 1024,
+    Mi: 1024 ** 2,
+    Gi: 1024 ** 3,
+    Ti: 1024 ** 4,
+    Pi: 1024 ** 5,
+    Ei: 1024 ** 6,
+  };
   return Number(m[1]) * (m[2] ? f[m[2]] : 1);
 }
 
@@ -65,13 +95,20 @@ export function resolveEnv(container: Obj, src: EnvSources): { key: string; valu
     const prefix = from.prefix ?? '';
     if (from.configMapRef) {
       const cm = src.configMap(from.configMapRef.name);
-      if (!cm) { if (!from.configMapRef.optional) throw new EnvError(`configmap "${from.configMapRef.name}" not found`); continue; }
+      if (!cm) {
+        if (!from.configMapRef.optional) throw new EnvError(`configmap "${from.configMapRef.name}" not found`);
+        continue;
+      }
       for (const [k, v] of Object.entries(cm.data ?? {})) vars.set(prefix + k, String(v));
     }
     if (from.secretRef) {
       const s = src.secret(from.secretRef.name);
-      if (!s) { if (!from.secretRef.optional) throw new EnvError(`secret "${from.secretRef.name}" not found`); continue; }
-      for (const [k, v] of Object.entries(s.data ?? {})) vars.set(prefix + k, Buffer.from(String(v), 'base64').toString());
+      if (!s) {
+        if (!from.secretRef.optional) throw new EnvError(`secret "${from.secretRef.name}" not found`);
+        continue;
+      }
+      for (const [k, v] of Object.entries(s.data ?? {}))
+        vars.set(prefix + k, Buffer.from(String(v), 'base64').toString());
     }
   }
   for (const e of container.env ?? []) {
@@ -81,11 +118,25 @@ export function resolveEnv(container: Obj, src: EnvSources): { key: string; valu
       if (vf.configMapKeyRef) {
         const cm = src.configMap(vf.configMapKeyRef.name);
         value = cm?.data?.[vf.configMapKeyRef.key];
-        if (value === undefined) { if (vf.configMapKeyRef.optional) continue; throw new EnvError(cm ? `couldn't find key ${vf.configMapKeyRef.key} in ConfigMap ${src.pod.metadata.namespace}/${vf.configMapKeyRef.name}` : `configmap "${vf.configMapKeyRef.name}" not found`); }
+        if (value === undefined) {
+          if (vf.configMapKeyRef.optional) continue;
+          throw new EnvError(
+            cm
+              ? `couldn't find key ${vf.configMapKeyRef.key} in ConfigMap ${src.pod.metadata.namespace}/${vf.configMapKeyRef.name}`
+              : `configmap "${vf.configMapKeyRef.name}" not found`,
+          );
+        }
       } else if (vf.secretKeyRef) {
         const s = src.secret(vf.secretKeyRef.name);
         const raw = s?.data?.[vf.secretKeyRef.key];
-        if (raw === undefined) { if (vf.secretKeyRef.optional) continue; throw new EnvError(s ? `couldn't find key ${vf.secretKeyRef.key} in Secret ${src.pod.metadata.namespace}/${vf.secretKeyRef.name}` : `secret "${vf.secretKeyRef.name}" not found`); }
+        if (raw === undefined) {
+          if (vf.secretKeyRef.optional) continue;
+          throw new EnvError(
+            s
+              ? `couldn't find key ${vf.secretKeyRef.key} in Secret ${src.pod.metadata.namespace}/${vf.secretKeyRef.name}`
+              : `secret "${vf.secretKeyRef.name}" not found`,
+          );
+        }
         value = Buffer.from(raw, 'base64').toString();
       } else if (vf.fieldRef) value = fieldRef(src.pod, vf.fieldRef.fieldPath, src);
       else if (vf.resourceFieldRef) value = resourceRef(src.pod, container, vf.resourceFieldRef);

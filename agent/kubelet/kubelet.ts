@@ -15,8 +15,7 @@ import { LABEL, containerConfig, nonRootViolation, sandboxConfig, type NodeSetti
 import { prepareVolume, removePodVolumes, VolumeError } from './volumes.ts';
 import { Prober } from './prober.ts';
 import { runProbe } from './probe.ts';
-
-type Obj = Record<string, any>;
+import type { Obj } from '../../controlplane/shared/kube/object.ts';
 
 export interface KubeletOptions {
   nodeName: string;
@@ -39,7 +38,9 @@ const nowIso = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 function hostResolv(): NodeSettings['hostResolv'] {
   try {
     const text = readFileSync('/etc/resolv.conf', 'utf8');
-    const servers: string[] = [], searches: string[] = [], options: string[] = [];
+    const servers: string[] = [],
+      searches: string[] = [],
+      options: string[] = [];
     for (const l of text.split('\n')) {
       const [k, ...v] = l.trim().split(/\s+/);
       if (k === 'nameserver') servers.push(v[0]);
@@ -47,7 +48,9 @@ function hostResolv(): NodeSettings['hostResolv'] {
       else if (k === 'options') options.push(...v);
     }
     return { servers, searches, options };
-  } catch { return undefined; }
+  } catch {
+    return undefined;
+  }
 }
 
 export class Kubelet {
@@ -69,10 +72,19 @@ export class Kubelet {
     // A failed liveness or startup probe kills the container; the next sync restarts it per policy.
     this.prober.onUnhealthy = (id, kind, message) => {
       this.o.log(`container ${id.slice(0, 12)}: ${message}; killing it`);
-      void this.o.cri.stopContainer(id, 2).catch(() => {}).finally(() => this.kick());
+      void this.o.cri
+        .stopContainer(id, 2)
+        .catch(() => {})
+        .finally(() => this.kick());
     };
     this.prober.onChange = () => this.kick();
-    this.node = { nodeName: o.nodeName, clusterDNS: o.clusterDNS ?? '10.96.0.10', clusterDomain: o.clusterDomain ?? 'cluster.local', logRoot: join(o.dataDir, 'pods-logs'), hostResolv: hostResolv() };
+    this.node = {
+      nodeName: o.nodeName,
+      clusterDNS: o.clusterDNS ?? '10.96.0.10',
+      clusterDomain: o.clusterDomain ?? 'cluster.local',
+      logRoot: join(o.dataDir, 'pods-logs'),
+      hostResolv: hostResolv(),
+    };
     mkdirSync(this.node.logRoot, { recursive: true });
   }
 
@@ -82,22 +94,36 @@ export class Kubelet {
     this.kick();
   }
 
-  stop() { if (this.timer) clearInterval(this.timer); }
+  stop() {
+    if (this.timer) clearInterval(this.timer);
+  }
 
   kick() {
-    if (this.busy) { this.again = true; return; }
+    if (this.busy) {
+      this.again = true;
+      return;
+    }
     this.busy = true;
-    this.syncAll().catch((e) => this.o.log(`sync: ${(e as Error).message}`)).finally(() => {
-      this.busy = false;
-      if (this.again) { this.again = false; this.kick(); }
-    });
+    this.syncAll()
+      .catch((e) => this.o.log(`sync: ${(e as Error).message}`))
+      .finally(() => {
+        this.busy = false;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
+      });
   }
 
   private async syncAll() {
     const { items: sandboxes } = await this.o.cri.listPodSandbox();
     const { containers } = await this.o.cri.listContainers();
     const byUid = new Map<string, { sandboxes: Obj[]; containers: Obj[] }>();
-    const slot = (uid: string) => { let e = byUid.get(uid); if (!e) byUid.set(uid, (e = { sandboxes: [], containers: [] })); return e; };
+    const slot = (uid: string) => {
+      let e = byUid.get(uid);
+      if (!e) byUid.set(uid, (e = { sandboxes: [], containers: [] }));
+      return e;
+    };
     for (const s of sandboxes) slot(s.labels?.[LABEL.podUid] ?? s.metadata?.uid ?? '').sandboxes.push(s);
     for (const c of containers) slot(c.labels?.[LABEL.podUid] ?? '').containers.push(c);
     this.prober.prune(new Set(containers.filter((c) => c.state === 'CONTAINER_RUNNING').map((c) => c.id)));
@@ -106,7 +132,9 @@ export class Kubelet {
     const desired = [...this.o.state.pods.values()];
     const wanted = new Set(desired.map((p) => p.metadata.uid));
     for (const p of desired) {
-      this.work(p.metadata.uid, `pod ${p.metadata.namespace}/${p.metadata.name}`, () => this.syncPod(p, byUid.get(p.metadata.uid) ?? { sandboxes: [], containers: [] }));
+      this.work(p.metadata.uid, `pod ${p.metadata.namespace}/${p.metadata.name}`, () =>
+        this.syncPod(p, byUid.get(p.metadata.uid) ?? { sandboxes: [], containers: [] }),
+      );
     }
     // Orphans: runtime pods nobody wants any more (only once the desired state is known).
     if (!this.o.state.synced) return;
@@ -123,13 +151,18 @@ export class Kubelet {
   /** Runs a pod's sync on its worker; a sync asked for while one runs is redone (after a fresh relist). */
   private work(uid: string, what: string, fn: () => Promise<void>) {
     const w = this.workers.get(uid);
-    if (w) { w.again = true; return; }
+    if (w) {
+      w.again = true;
+      return;
+    }
     const mine = { again: false };
     this.workers.set(uid, mine);
-    fn().catch((e) => this.o.log(`${what}: ${(e as Error).message}`)).finally(() => {
-      this.workers.delete(uid);
-      if (mine.again) this.kick();
-    });
+    fn()
+      .catch((e) => this.o.log(`${what}: ${(e as Error).message}`))
+      .finally(() => {
+        this.workers.delete(uid);
+        if (mine.again) this.kick();
+      });
   }
 
   private forget(uid: string) {
@@ -140,7 +173,11 @@ export class Kubelet {
   }
 
   private async killPod(sandboxes: Obj[], containers: Obj[], graceSec: number) {
-    await Promise.all(containers.filter((c) => c.state === 'CONTAINER_RUNNING').map((c) => this.o.cri.stopContainer(c.id, graceSec).catch(() => {})));
+    await Promise.all(
+      containers
+        .filter((c) => c.state === 'CONTAINER_RUNNING')
+        .map((c) => this.o.cri.stopContainer(c.id, graceSec).catch(() => {})),
+    );
     for (const s of sandboxes) {
       await this.o.cri.stopPodSandbox(s.id).catch(() => {});
       await this.o.cri.removePodSandbox(s.id).catch(() => {});
@@ -151,18 +188,27 @@ export class Kubelet {
   private sources(pod: Obj, podIP?: string) {
     const ns = pod.metadata.namespace;
     return {
-      pod, podIP, hostIP: this.o.nodeIP,
+      pod,
+      podIP,
+      hostIP: this.o.nodeIP,
       configMap: (n: string) => this.o.state.configMaps.get(`${ns}/${n}`),
       secret: (n: string) => this.o.state.secrets.get(`${ns}/${n}`),
       // Downward-API files: the same paths as env fieldRefs; an unsupported path gives an empty file.
-      field: (path: string) => { try { return fieldRef(pod, path, { podIP, hostIP: this.o.nodeIP }); } catch { return ''; } },
+      field: (path: string) => {
+        try {
+          return fieldRef(pod, path, { podIP, hostIP: this.o.nodeIP });
+        } catch {
+          return '';
+        }
+      },
     };
   }
 
   private setWaiting(uid: string, container: string, reason: string | null, message = '') {
     let m = this.waiting.get(uid);
     if (!m) this.waiting.set(uid, (m = new Map()));
-    if (reason) m.set(container, { reason, message }); else m.delete(container);
+    if (reason) m.set(container, { reason, message });
+    else m.delete(container);
   }
 
   private async containerDetail(c: Obj): Promise<RuntimeContainer> {
@@ -172,9 +218,17 @@ export class Kubelet {
     if (cached && (cached.state === 'CONTAINER_EXITED' || cached.state === c.state)) return cached as RuntimeContainer;
     const st = (await this.o.cri.containerStatus(c.id)).status;
     const rc: RuntimeContainer = {
-      name: c.metadata?.name ?? c.labels?.[LABEL.container], id: c.id, attempt: Number(c.metadata?.attempt ?? 0), state: st.state,
-      startedAt: nsToIso(st.started_at), finishedAt: nsToIso(st.finished_at), exitCode: st.exit_code, reason: st.reason, message: st.message,
-      image: st.image?.image ?? '', imageRef: st.image_ref ?? '',
+      name: c.metadata?.name ?? c.labels?.[LABEL.container],
+      id: c.id,
+      attempt: Number(c.metadata?.attempt ?? 0),
+      state: st.state,
+      startedAt: nsToIso(st.started_at),
+      finishedAt: nsToIso(st.finished_at),
+      exitCode: st.exit_code,
+      reason: st.reason,
+      message: st.message,
+      image: st.image?.image ?? '',
+      imageRef: st.image_ref ?? '',
     };
     this.statusCache.set(c.id, rc);
     return rc;
@@ -199,9 +253,14 @@ export class Kubelet {
       return this.report(pod, rt, undefined);
     }
     if (!sandbox && !terminal) {
-      for (const s of rt.sandboxes) { await this.o.cri.stopPodSandbox(s.id).catch(() => {}); await this.o.cri.removePodSandbox(s.id).catch(() => {}); }
+      for (const s of rt.sandboxes) {
+        await this.o.cri.stopPodSandbox(s.id).catch(() => {});
+        await this.o.cri.removePodSandbox(s.id).catch(() => {});
+      }
       let id: string;
-      try { id = (await this.o.cri.runPodSandbox(sandboxConfig(pod, cfgAttempt, this.node))).pod_sandbox_id; } catch (e) {
+      try {
+        id = (await this.o.cri.runPodSandbox(sandboxConfig(pod, cfgAttempt, this.node))).pod_sandbox_id;
+      } catch (e) {
         const msg = `Failed to create pod sandbox: ${(e as Error).message.replace(/^CRI RunPodSandbox: /, '')}`;
         for (const c of spec.containers ?? []) this.setWaiting(uid, c.name, 'ContainerCreating', msg);
         await this.report(pod, { sandboxes: [], containers: [] }, undefined);
@@ -218,7 +277,10 @@ export class Kubelet {
     }
     const sbCfg = sandboxConfig(pod, Number(sandbox.metadata?.attempt ?? 0), this.node);
     const mine = rt.containers.filter((c) => c.pod_sandbox_id === sandbox!.id);
-    const latestOf = (name: string) => mine.filter((c) => (c.metadata?.name ?? c.labels?.[LABEL.container]) === name).sort((a, b) => Number(b.metadata?.attempt ?? 0) - Number(a.metadata?.attempt ?? 0));
+    const latestOf = (name: string) =>
+      mine
+        .filter((c) => (c.metadata?.name ?? c.labels?.[LABEL.container]) === name)
+        .sort((a, b) => Number(b.metadata?.attempt ?? 0) - Number(a.metadata?.attempt ?? 0));
     const policy = spec.restartPolicy ?? 'Always';
     const now = Date.now();
     let touched = false;
@@ -229,35 +291,77 @@ export class Kubelet {
       const status = (await this.o.cri.imageStatus(c.image)).image;
       const present = !!status;
       if (!present || c.imagePullPolicy === 'Always') {
-        if (c.imagePullPolicy === 'Never' && !present) { this.setWaiting(uid, c.name, 'ErrImageNeverPull', `container image "${c.image}" is not present with pull policy of Never`); return; }
+        if (c.imagePullPolicy === 'Never' && !present) {
+          this.setWaiting(
+            uid,
+            c.name,
+            'ErrImageNeverPull',
+            `container image "${c.image}" is not present with pull policy of Never`,
+          );
+          return;
+        }
         const until = this.pullBackoff.get(key) ?? 0;
-        if (now < until) { this.setWaiting(uid, c.name, 'ImagePullBackOff', `Back-off pulling image "${c.image}"`); return; }
-        try { await this.o.cri.pullImage(c.image, sbCfg); this.pullBackoff.delete(key); } catch (e) {
+        if (now < until) {
+          this.setWaiting(uid, c.name, 'ImagePullBackOff', `Back-off pulling image "${c.image}"`);
+          return;
+        }
+        try {
+          await this.o.cri.pullImage(c.image, sbCfg);
+          this.pullBackoff.delete(key);
+        } catch (e) {
           if (!present) {
             const prev = this.pullDelay.get(key) ?? 5_000;
             this.pullDelay.set(key, Math.min(prev * 2, 300_000));
             this.pullBackoff.set(key, now + prev);
-            this.setWaiting(uid, c.name, 'ErrImagePull', `failed to pull image "${c.image}": ${(e as Error).message.replace(/^CRI PullImage: /, '')}`);
+            this.setWaiting(
+              uid,
+              c.name,
+              'ErrImagePull',
+              `failed to pull image "${c.image}": ${(e as Error).message.replace(/^CRI PullImage: /, '')}`,
+            );
             return;
           }
         }
       }
       const img = status ?? (await this.o.cri.imageStatus(c.image)).image ?? {};
-      const nonRoot = nonRootViolation(pod, c, { uid: img.uid ? Number(img.uid.value) : undefined, username: img.username || undefined });
-      if (nonRoot) { this.setWaiting(uid, c.name, 'CreateContainerConfigError', nonRoot); return; }
-      let env;
-      try { env = resolveEnv(c, this.sources(pod, podIP)); } catch (e) {
-        if (e instanceof EnvError) { this.setWaiting(uid, c.name, 'CreateContainerConfigError', e.message); return; }
+      const nonRoot = nonRootViolation(pod, c, {
+        uid: img.uid ? Number(img.uid.value) : undefined,
+        username: img.username || undefined,
+      });
+      if (nonRoot) {
+        this.setWaiting(uid, c.name, 'CreateContainerConfigError', nonRoot);
+        return;
+      }
+      let env: ReturnType<typeof resolveEnv>;
+      try {
+        env = resolveEnv(c, this.sources(pod, podIP));
+      } catch (e) {
+        if (e instanceof EnvError) {
+          this.setWaiting(uid, c.name, 'CreateContainerConfigError', e.message);
+          return;
+        }
         throw e;
       }
       const mounts = (c.volumeMounts ?? []).map((m: Obj) => {
         const base = volumePaths.get(m.name);
         if (!base) throw new Error(`volume ${m.name} not found`);
-        return { container_path: m.mountPath, host_path: m.subPath ? join(base, m.subPath) : base, readonly: !!m.readOnly };
+        return {
+          container_path: m.mountPath,
+          host_path: m.subPath ? join(base, m.subPath) : base,
+          readonly: !!m.readOnly,
+        };
       });
       for (const m of mounts) if (m.host_path.startsWith(podDir)) mkdirSync(m.host_path, { recursive: true });
       try {
-        const cfg = containerConfig(pod, c, attempt, env, expandCommand(c.command, env), expandCommand(c.args, env), mounts);
+        const cfg = containerConfig(
+          pod,
+          c,
+          attempt,
+          env,
+          expandCommand(c.command, env),
+          expandCommand(c.args, env),
+          mounts,
+        );
         touched = true;
         const { container_id } = await this.o.cri.createContainer(sandbox!.id, cfg, sbCfg);
         await this.o.cri.startContainer(container_id);
@@ -271,8 +375,19 @@ export class Kubelet {
     let initDone = true;
     for (const c of spec.initContainers ?? []) {
       const [latest] = latestOf(c.name);
-      if (!latest) { if (!terminal) await runOne(c, 0, true); initDone = false; break; }
-      if (latest.state !== 'CONTAINER_EXITED') { if (latest.state === 'CONTAINER_CREATED') { touched = true; await this.o.cri.startContainer(latest.id).catch(() => {}); } initDone = false; break; }
+      if (!latest) {
+        if (!terminal) await runOne(c, 0, true);
+        initDone = false;
+        break;
+      }
+      if (latest.state !== 'CONTAINER_EXITED') {
+        if (latest.state === 'CONTAINER_CREATED') {
+          touched = true;
+          await this.o.cri.startContainer(latest.id).catch(() => {});
+        }
+        initDone = false;
+        break;
+      }
       const d = await this.containerDetail(latest);
       if (d.exitCode === 0) continue;
       initDone = false;
@@ -283,22 +398,40 @@ export class Kubelet {
       for (const c of spec.containers ?? []) {
         const [latest, ...older] = latestOf(c.name);
         for (const o of older.slice(1)) await this.o.cri.removeContainer(o.id).catch(() => {});
-        if (!latest) { await runOne(c, 0, false); continue; }
-        if (latest.state === 'CONTAINER_CREATED') { touched = true; await this.o.cri.startContainer(latest.id).catch(() => {}); continue; }
+        if (!latest) {
+          await runOne(c, 0, false);
+          continue;
+        }
+        if (latest.state === 'CONTAINER_CREATED') {
+          touched = true;
+          await this.o.cri.startContainer(latest.id).catch(() => {});
+          continue;
+        }
         if (latest.state === 'CONTAINER_RUNNING') {
-          this.prober.ensure(latest.id, c, { podIP: podIP ?? '', container: c, exec: async (cmd, t) => {
-            const r = await this.o.cri.execSync(latest.id, cmd, t);
-            return { exitCode: r.exit_code, output: Buffer.concat([r.stdout ?? Buffer.alloc(0), r.stderr ?? Buffer.alloc(0)]).toString() };
-          } });
+          this.prober.ensure(latest.id, c, {
+            podIP: podIP ?? '',
+            container: c,
+            exec: async (cmd, t) => {
+              const r = await this.o.cri.execSync(latest.id, cmd, t);
+              return {
+                exitCode: r.exit_code,
+                output: Buffer.concat([r.stdout ?? Buffer.alloc(0), r.stderr ?? Buffer.alloc(0)]).toString(),
+              };
+            },
+          });
           continue;
         }
         if (latest.state !== 'CONTAINER_EXITED') continue;
         const d = await this.containerDetail(latest);
-        if (policy === 'Always' || (policy === 'OnFailure' && d.exitCode !== 0)) await this.restart(pod, c, d, runOne, uid);
+        if (policy === 'Always' || (policy === 'OnFailure' && d.exitCode !== 0))
+          await this.restart(pod, c, d, runOne, uid);
       }
     }
     // The relist's view is still right unless this sync made or started containers.
-    const containers = touched || !rt.containers.length ? (await this.o.cri.listContainers({ pod_sandbox_id: sandbox.id })).containers : mine;
+    const containers =
+      touched || !rt.containers.length
+        ? (await this.o.cri.listContainers({ pod_sandbox_id: sandbox.id })).containers
+        : mine;
     return this.report(pod, { sandboxes: [sandbox], containers }, podIP);
   }
 
@@ -313,14 +446,21 @@ export class Kubelet {
     if (known) return known;
     const out: Obj[] = [];
     for (const v of vols) {
-      if (!v.persistentVolumeClaim) { out.push(v); continue; }
+      if (!v.persistentVolumeClaim) {
+        out.push(v);
+        continue;
+      }
       const name = v.persistentVolumeClaim.claimName;
-      const pvc = await this.o.api.get<Obj>(`/api/v1/namespaces/${pod.metadata.namespace}/persistentvolumeclaims/${name}`).catch(() => null);
+      const pvc = await this.o.api
+        .get<Obj>(`/api/v1/namespaces/${pod.metadata.namespace}/persistentvolumeclaims/${name}`)
+        .catch(() => null);
       if (!pvc) throw new VolumeError(`persistentvolumeclaim "${name}" not found`);
-      if (!pvc.spec?.volumeName || pvc.status?.phase !== 'Bound') throw new VolumeError(`waiting for persistentvolumeclaim "${name}" to be bound`);
+      if (!pvc.spec?.volumeName || pvc.status?.phase !== 'Bound')
+        throw new VolumeError(`waiting for persistentvolumeclaim "${name}" to be bound`);
       const pv = await this.o.api.get<Obj>(`/api/v1/persistentvolumes/${pvc.spec.volumeName}`);
       const path = pv.spec?.hostPath?.path ?? pv.spec?.local?.path;
-      if (!path) throw new VolumeError(`volume ${pv.metadata.name} is neither hostPath nor local; this node cannot mount it`);
+      if (!path)
+        throw new VolumeError(`volume ${pv.metadata.name} is neither hostPath nor local; this node cannot mount it`);
       out.push({ name: v.name, hostPath: { path, type: 'DirectoryOrCreate' } });
     }
     this.claimVolumes.set(uid, out);
@@ -330,13 +470,24 @@ export class Kubelet {
   private pullBackoff = new Map<string, number>();
   private pullDelay = new Map<string, number>();
 
-  private async restart(pod: Obj, c: Obj, d: RuntimeContainer, runOne: (c: Obj, attempt: number, init: boolean) => Promise<void>, uid: string) {
+  private async restart(
+    pod: Obj,
+    c: Obj,
+    d: RuntimeContainer,
+    runOne: (c: Obj, attempt: number, init: boolean) => Promise<void>,
+    uid: string,
+  ) {
     const exitAt = d.finishedAt ? Date.parse(d.finishedAt) : Date.now();
     const ran = d.startedAt && d.finishedAt ? Date.parse(d.finishedAt) - Date.parse(d.startedAt) : 0;
     const until = this.backoff.exited(`${uid}/${c.name}`, exitAt, ran);
     const wait = until - Date.now();
     if (wait > 0) {
-      this.setWaiting(uid, c.name, 'CrashLoopBackOff', `back-off ${Math.ceil((until - exitAt) / 1000)}s restarting failed container=${c.name} pod=${pod.metadata.name}_${pod.metadata.namespace}(${uid})`);
+      this.setWaiting(
+        uid,
+        c.name,
+        'CrashLoopBackOff',
+        `back-off ${Math.ceil((until - exitAt) / 1000)}s restarting failed container=${c.name} pod=${pod.metadata.name}_${pod.metadata.namespace}(${uid})`,
+      );
       return;
     }
     await runOne(c, d.attempt + 1, false);
@@ -344,16 +495,21 @@ export class Kubelet {
 
   private async deletePod(pod: Obj, rt: { sandboxes: Obj[]; containers: Obj[] }, podDir: string) {
     const uid = pod.metadata.uid;
-    const grace = Math.max(0, Number(pod.metadata.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30));
+    const grace = Math.max(
+      0,
+      Number(pod.metadata.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30),
+    );
     const started = Date.now();
     await this.preStop(pod, rt, grace);
     const left = Math.max(0, grace - Math.ceil((Date.now() - started) / 1000));
     await this.killPod(rt.sandboxes, rt.containers, left);
     removePodVolumes(podDir);
     const path = `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}`;
-    await this.o.api.req('DELETE', path, { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0, preconditions: { uid } }).catch((e) => {
-      if (!(e instanceof ApiStatusError && (e.code === 404 || e.code === 409))) throw e;
-    });
+    await this.o.api
+      .req('DELETE', path, { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0, preconditions: { uid } })
+      .catch((e) => {
+        if (!(e instanceof ApiStatusError && (e.code === 404 || e.code === 409))) throw e;
+      });
     this.forget(uid);
   }
 
@@ -361,14 +517,24 @@ export class Kubelet {
   private async preStop(pod: Obj, rt: { sandboxes: Obj[]; containers: Obj[] }, graceSec: number) {
     const hooks: Promise<unknown>[] = [];
     const sandbox = rt.sandboxes.find((s) => s.state === 'SANDBOX_READY');
-    const podIP = sandbox ? this.sandboxIPs.get(sandbox.id) ?? '' : '';
+    const podIP = sandbox ? (this.sandboxIPs.get(sandbox.id) ?? '') : '';
     for (const c of pod.spec?.containers ?? []) {
       const h = c.lifecycle?.preStop;
-      const running = rt.containers.find((x) => x.state === 'CONTAINER_RUNNING' && (x.metadata?.name ?? x.labels?.[LABEL.container]) === c.name);
+      const running = rt.containers.find(
+        (x) => x.state === 'CONTAINER_RUNNING' && (x.metadata?.name ?? x.labels?.[LABEL.container]) === c.name,
+      );
       if (!h || !running) continue;
-      if (h.exec) hooks.push(this.o.cri.execSync(running.id, h.exec.command ?? [], Math.max(1, graceSec)).catch(() => {}));
-      else if (h.httpGet) hooks.push(runProbe({ httpGet: h.httpGet, timeoutSeconds: Math.max(1, graceSec) }, { podIP, container: c, exec: async () => ({ exitCode: 1, output: '' }) }));
-      else if (h.sleep) hooks.push(new Promise((r) => setTimeout(r, Math.min(graceSec, Number(h.sleep.seconds ?? 0)) * 1000)));
+      if (h.exec)
+        hooks.push(this.o.cri.execSync(running.id, h.exec.command ?? [], Math.max(1, graceSec)).catch(() => {}));
+      else if (h.httpGet)
+        hooks.push(
+          runProbe(
+            { httpGet: h.httpGet, timeoutSeconds: Math.max(1, graceSec) },
+            { podIP, container: c, exec: async () => ({ exitCode: 1, output: '' }) },
+          ),
+        );
+      else if (h.sleep)
+        hooks.push(new Promise((r) => setTimeout(r, Math.min(graceSec, Number(h.sleep.seconds ?? 0)) * 1000)));
     }
     if (!hooks.length) return;
     await Promise.race([Promise.all(hooks), new Promise((r) => setTimeout(r, graceSec * 1000))]);
@@ -377,27 +543,44 @@ export class Kubelet {
   private async report(pod: Obj, rt: { sandboxes: Obj[]; containers: Obj[] }, podIP: string | undefined) {
     const uid = pod.metadata.uid;
     const byName = new Map<string, { latest: RuntimeContainer; previous?: RuntimeContainer }>();
-    const sorted = [...rt.containers].sort((a, b) => Number(b.metadata?.attempt ?? 0) - Number(a.metadata?.attempt ?? 0));
+    const sorted = [...rt.containers].sort(
+      (a, b) => Number(b.metadata?.attempt ?? 0) - Number(a.metadata?.attempt ?? 0),
+    );
     for (const c of sorted) {
       const name = c.metadata?.name ?? c.labels?.[LABEL.container];
       const e = byName.get(name);
       if (!e) byName.set(name, { latest: await this.containerDetail(c) });
       else if (!e.previous) e.previous = await this.containerDetail(c);
     }
-    const ready = new Map<string, boolean>(), started = new Map<string, boolean>();
+    const ready = new Map<string, boolean>(),
+      started = new Map<string, boolean>();
     for (const c of pod.spec?.containers ?? []) {
       const l = byName.get(c.name)?.latest;
-      if (l?.state === 'CONTAINER_RUNNING') { ready.set(c.name, this.prober.ready(l.id, c)); started.set(c.name, this.prober.started(l.id, c)); }
+      if (l?.state === 'CONTAINER_RUNNING') {
+        ready.set(c.name, this.prober.ready(l.id, c));
+        started.set(c.name, this.prober.started(l.id, c));
+      }
     }
     const runtime: PodRuntime = {
-      sandboxReady: rt.sandboxes.some((s) => s.state === 'SANDBOX_READY'), podIP, hostIP: this.o.nodeIP,
-      startTime: undefined, containers: byName, waiting: this.waiting.get(uid) ?? new Map(), ready, started,
+      sandboxReady: rt.sandboxes.some((s) => s.state === 'SANDBOX_READY'),
+      podIP,
+      hostIP: this.o.nodeIP,
+      startTime: undefined,
+      containers: byName,
+      waiting: this.waiting.get(uid) ?? new Map(),
+      ready,
+      started,
     };
     const status = computeStatus(pod, runtime, pod.status ?? {}, nowIso());
-    const comparable = JSON.stringify({ ...status, conditions: status.conditions.map((c: Obj) => ({ ...c, lastTransitionTime: undefined })) });
+    const comparable = JSON.stringify({
+      ...status,
+      conditions: status.conditions.map((c: Obj) => ({ ...c, lastTransitionTime: undefined })),
+    });
     if (this.reported.get(uid) === comparable) return;
     try {
-      await this.o.api.mergePatch(`/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}/status`, { status });
+      await this.o.api.mergePatch(`/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}/status`, {
+        status,
+      });
       this.reported.set(uid, comparable);
     } catch (e) {
       if (!(e instanceof ApiStatusError && e.code === 404)) throw e;

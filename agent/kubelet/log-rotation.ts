@@ -8,7 +8,12 @@ import type { CriClient } from '../cri/client.ts';
 export const LOG_MAX_BYTES = 10 * 1024 * 1024;
 export const LOG_MAX_FILES = 5;
 
-const stamp = (d: Date) => d.toISOString().replace(/[-:]/g, '').replace('T', '-').replace(/\.\d+Z$/, '');
+const stamp = (d: Date) =>
+  d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace('T', '-')
+    .replace(/\.\d+Z$/, '');
 
 /** Which rotated files of one live log to delete so that maxFiles remain in all. Pure. */
 export function rotatedToDelete(live: string, siblings: string[], maxFiles: number): string[] {
@@ -25,10 +30,19 @@ export class LogRotator {
   maxBytes = LOG_MAX_BYTES;
   maxFiles = LOG_MAX_FILES;
 
-  constructor(cri: CriClient, log: (s: string) => void) { this.cri = cri; this.log = log; }
+  constructor(cri: CriClient, log: (s: string) => void) {
+    this.cri = cri;
+    this.log = log;
+  }
 
-  start(periodMs = 10_000) { this.timer = setInterval(() => { void this.once(); }, periodMs); }
-  stop() { if (this.timer) clearInterval(this.timer); }
+  start(periodMs = 10_000) {
+    this.timer = setInterval(() => {
+      void this.once();
+    }, periodMs);
+  }
+  stop() {
+    if (this.timer) clearInterval(this.timer);
+  }
 
   async once() {
     if (this.busy) return;
@@ -43,19 +57,34 @@ export class LogRotator {
           path = String((await this.cri.containerStatus(c.id).catch(() => null))?.status?.log_path ?? '');
           this.paths.set(c.id, path);
         }
-        if (path) await this.rotate(c.id, path).catch((e) => this.log(`log rotation of ${c.id.slice(0, 12)}: ${(e as Error).message}`));
+        if (path)
+          await this.rotate(c.id, path).catch((e) =>
+            this.log(`log rotation of ${c.id.slice(0, 12)}: ${(e as Error).message}`),
+          );
       }
-    } finally { this.busy = false; }
+    } finally {
+      this.busy = false;
+    }
   }
 
   private async rotate(id: string, path: string) {
     let size = 0;
-    try { size = statSync(path).size; } catch { return; }
+    try {
+      size = statSync(path).size;
+    } catch {
+      return;
+    }
     if (size < this.maxBytes) return;
     const rotated = `${path}.${stamp(new Date())}`;
     renameSync(path, rotated);
-    try { await this.cri.reopenContainerLog(id); } catch (e) { renameSync(rotated, path); throw e; }
+    try {
+      await this.cri.reopenContainerLog(id);
+    } catch (e) {
+      renameSync(rotated, path);
+      throw e;
+    }
     const dir = dirname(path);
-    for (const f of rotatedToDelete(basename(path), readdirSync(dir), this.maxFiles)) rmSync(join(dir, f), { force: true });
+    for (const f of rotatedToDelete(basename(path), readdirSync(dir), this.maxFiles))
+      rmSync(join(dir, f), { force: true });
   }
 }

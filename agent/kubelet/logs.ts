@@ -5,15 +5,26 @@ import { existsSync, readdirSync, readFileSync, statSync, openSync, readSync, cl
 import { join } from 'node:path';
 
 export interface LogRequest {
-  namespace: string; name: string; uid: string; container: string;
-  follow?: boolean; previous?: boolean; tailLines?: number; sinceSeconds?: number; sinceTime?: string;
-  timestamps?: boolean; limitBytes?: number;
+  namespace: string;
+  name: string;
+  uid: string;
+  container: string;
+  follow?: boolean;
+  previous?: boolean;
+  tailLines?: number;
+  sinceSeconds?: number;
+  sinceTime?: string;
+  timestamps?: boolean;
+  limitBytes?: number;
 }
 
 export class LogError extends Error {}
 
 /** Turns CRI log lines into output: P fragments joined, optional timestamps. Pure. */
-export function formatLines(text: string, o: { timestamps?: boolean; since?: number }): { lines: string[]; rest: string } {
+export function formatLines(
+  text: string,
+  o: { timestamps?: boolean; since?: number },
+): { lines: string[]; rest: string } {
   const out: string[] = [];
   const parts = text.split('\n');
   const rest = parts.pop() ?? '';
@@ -22,7 +33,10 @@ export function formatLines(text: string, o: { timestamps?: boolean; since?: num
     const m = line.match(/^(\S+) (stdout|stderr) ([PF]) ?(.*)$/);
     if (!m) continue;
     if (o.since && Date.parse(m[1]) < o.since) continue;
-    if (m[3] === 'P') { pending += m[4]; continue; }
+    if (m[3] === 'P') {
+      pending += m[4];
+      continue;
+    }
     const msg = pending + m[4];
     pending = '';
     out.push(`${o.timestamps ? m[1] + ' ' : ''}${msg}\n`);
@@ -32,17 +46,31 @@ export function formatLines(text: string, o: { timestamps?: boolean; since?: num
 
 export function logFile(logRoot: string, r: LogRequest): string {
   const dir = join(logRoot, `${r.namespace}_${r.name}_${r.uid}`, r.container);
-  const attempts = existsSync(dir) ? readdirSync(dir).map((f) => f.match(/^(\d+)\.log$/)?.[1]).filter(Boolean).map(Number).sort((a, b) => b - a) : [];
-  if (!attempts.length) throw new LogError(`container "${r.container}" in pod "${r.name}" is waiting to start: no logs yet`);
+  const attempts = existsSync(dir)
+    ? readdirSync(dir)
+        .map((f) => f.match(/^(\d+)\.log$/)?.[1])
+        .filter(Boolean)
+        .map(Number)
+        .sort((a, b) => b - a)
+    : [];
+  if (!attempts.length)
+    throw new LogError(`container "${r.container}" in pod "${r.name}" is waiting to start: no logs yet`);
   if (r.previous) {
-    if (attempts.length < 2) throw new LogError(`previous terminated container "${r.container}" in pod "${r.name}" not found`);
+    if (attempts.length < 2)
+      throw new LogError(`previous terminated container "${r.container}" in pod "${r.name}" not found`);
     return join(dir, `${attempts[1]}.log`);
   }
   return join(dir, `${attempts[0]}.log`);
 }
 
 /** Streams the log: writes formatted output; with follow, keeps going until stopped() or running() is false. */
-export async function streamLogs(logRoot: string, r: LogRequest, write: (s: string) => void, stopped: () => boolean, running: () => Promise<boolean>): Promise<void> {
+export async function streamLogs(
+  logRoot: string,
+  r: LogRequest,
+  write: (s: string) => void,
+  stopped: () => boolean,
+  running: () => Promise<boolean>,
+): Promise<void> {
   const file = logFile(logRoot, r);
   const since = r.sinceTime ? Date.parse(r.sinceTime) : r.sinceSeconds ? Date.now() - r.sinceSeconds * 1000 : undefined;
   let budget = r.limitBytes ?? Infinity;
@@ -64,7 +92,11 @@ export async function streamLogs(logRoot: string, r: LogRequest, write: (s: stri
   while (!stopped() && budget > 0) {
     await new Promise((res) => setTimeout(res, 200));
     let size = 0;
-    try { size = statSync(file).size; } catch { /* between a rotation's rename and reopen */ }
+    try {
+      size = statSync(file).size;
+    } catch {
+      /* between a rotation's rename and reopen */
+    }
     if (size < offset) offset = 0; // rotated: the live file started again
     if (size > offset) {
       const fd = openSync(file, 'r');

@@ -3,15 +3,22 @@
 // security context). Pure: the runtime-facing code only sends what these return.
 import { quantity } from './env.ts';
 import { qosClass } from '../../controlplane/api/defaults.ts';
-
-type Obj = Record<string, any>;
+import type { Obj } from '../../controlplane/shared/kube/object.ts';
 
 export const LABEL = {
-  podUid: 'io.kubernetes.pod.uid', podName: 'io.kubernetes.pod.name', podNamespace: 'io.kubernetes.pod.namespace',
+  podUid: 'io.kubernetes.pod.uid',
+  podName: 'io.kubernetes.pod.name',
+  podNamespace: 'io.kubernetes.pod.namespace',
   container: 'io.kubernetes.container.name',
 };
 
-export interface NodeSettings { nodeName: string; clusterDNS: string; clusterDomain: string; logRoot: string; hostResolv?: { servers: string[]; searches: string[]; options: string[] } }
+export interface NodeSettings {
+  nodeName: string;
+  clusterDNS: string;
+  clusterDomain: string;
+  logRoot: string;
+  hostResolv?: { servers: string[]; searches: string[]; options: string[] };
+}
 
 export function dnsConfig(pod: Obj, n: NodeSettings): Obj | undefined {
   const ns = pod.metadata.namespace;
@@ -20,39 +27,70 @@ export function dnsConfig(pod: Obj, n: NodeSettings): Obj | undefined {
   const extraOpts = (custom.options ?? []).map((o: Obj) => (o.value !== undefined ? `${o.name}:${o.value}` : o.name));
   let base: { servers: string[]; searches: string[]; options: string[] };
   if (policy === 'None') base = { servers: [], searches: [], options: [] };
-  else if (policy === 'Default' || (pod.spec?.hostNetwork && policy === 'ClusterFirst')) base = n.hostResolv ?? { servers: [], searches: [], options: [] };
-  else base = { servers: [n.clusterDNS], searches: [`${ns}.svc.${n.clusterDomain}`, `svc.${n.clusterDomain}`, n.clusterDomain], options: ['ndots:5'] };
+  else if (policy === 'Default' || (pod.spec?.hostNetwork && policy === 'ClusterFirst'))
+    base = n.hostResolv ?? { servers: [], searches: [], options: [] };
+  else
+    base = {
+      servers: [n.clusterDNS],
+      searches: [`${ns}.svc.${n.clusterDomain}`, `svc.${n.clusterDomain}`, n.clusterDomain],
+      options: ['ndots:5'],
+    };
   const merge = (a: string[], b: string[]) => [...new Set([...a, ...b])];
-  return { servers: merge(base.servers, custom.nameservers ?? []), searches: merge(base.searches, custom.searches ?? []), options: merge(base.options, extraOpts) };
+  return {
+    servers: merge(base.servers, custom.nameservers ?? []),
+    searches: merge(base.searches, custom.searches ?? []),
+    options: merge(base.options, extraOpts),
+  };
 }
 
 export function cgroupParent(pod: Obj, n: NodeSettings): string {
   const qos = qosClass((pod.spec?.containers ?? []).map((c: Obj) => c.resources ?? {}));
   const uid = String(pod.metadata.uid).replace(/-/g, '_');
-  return qos === 'Guaranteed' ? `/skiff-${n.nodeName}/pod${uid}` : `/skiff-${n.nodeName}/${qos.toLowerCase()}/pod${uid}`;
+  return qos === 'Guaranteed'
+    ? `/skiff-${n.nodeName}/pod${uid}`
+    : `/skiff-${n.nodeName}/${qos.toLowerCase()}/pod${uid}`;
 }
 
 export function sandboxConfig(pod: Obj, attempt: number, n: NodeSettings): Obj {
-  const m = pod.metadata, spec = pod.spec ?? {};
+  const m = pod.metadata,
+    spec = pod.spec ?? {};
   const hostNet = !!spec.hostNetwork;
   return {
     metadata: { name: m.name, uid: m.uid, namespace: m.namespace, attempt },
     hostname: hostNet ? '' : (spec.hostname ?? m.name),
     log_directory: `${n.logRoot}/${m.namespace}_${m.name}_${m.uid}`,
     dns_config: dnsConfig(pod, n),
-    port_mappings: (spec.containers ?? []).flatMap((c: Obj) => (c.ports ?? []).filter((p: Obj) => p.hostPort).map((p: Obj) => ({ protocol: p.protocol ?? 'TCP', container_port: p.containerPort, host_port: p.hostPort, host_ip: p.hostIP ?? '' }))),
+    port_mappings: (spec.containers ?? []).flatMap((c: Obj) =>
+      (c.ports ?? [])
+        .filter((p: Obj) => p.hostPort)
+        .map((p: Obj) => ({
+          protocol: p.protocol ?? 'TCP',
+          container_port: p.containerPort,
+          host_port: p.hostPort,
+          host_ip: p.hostIP ?? '',
+        })),
+    ),
     labels: { ...(m.labels ?? {}), [LABEL.podUid]: m.uid, [LABEL.podName]: m.name, [LABEL.podNamespace]: m.namespace },
     annotations: { ...(m.annotations ?? {}), 'kubernetes.io/config.source': 'api' },
     linux: {
       cgroup_parent: cgroupParent(pod, n),
-      security_context: { namespace_options: { network: hostNet ? 'NODE' : 'POD', pid: spec.hostPID ? 'NODE' : spec.shareProcessNamespace ? 'POD' : 'CONTAINER', ipc: spec.hostIPC ? 'NODE' : 'POD' } },
+      security_context: {
+        namespace_options: {
+          network: hostNet ? 'NODE' : 'POD',
+          pid: spec.hostPID ? 'NODE' : spec.shareProcessNamespace ? 'POD' : 'CONTAINER',
+          ipc: spec.hostIPC ? 'NODE' : 'POD',
+        },
+      },
     },
   };
 }
 
 export function resources(c: Obj): Obj {
-  const req = c.resources?.requests ?? {}, lim = c.resources?.limits ?? {};
-  const cpuReq = quantity(req.cpu ?? lim.cpu), cpuLim = quantity(lim.cpu), mem = quantity(lim.memory);
+  const req = c.resources?.requests ?? {},
+    lim = c.resources?.limits ?? {};
+  const cpuReq = quantity(req.cpu ?? lim.cpu),
+    cpuLim = quantity(lim.cpu),
+    mem = quantity(lim.memory);
   return {
     cpu_shares: cpuReq ? Math.max(2, Math.floor(cpuReq * 1024)) : 2,
     ...(cpuLim ? { cpu_period: 100000, cpu_quota: Math.max(1000, Math.floor(cpuLim * 100000)) } : {}),
@@ -61,8 +99,10 @@ export function resources(c: Obj): Obj {
 }
 
 export function securityContext(pod: Obj, c: Obj): Obj {
-  const ps = pod.spec?.securityContext ?? {}, cs = c.securityContext ?? {};
-  const user = cs.runAsUser ?? ps.runAsUser, group = cs.runAsGroup ?? ps.runAsGroup;
+  const ps = pod.spec?.securityContext ?? {},
+    cs = c.securityContext ?? {};
+  const user = cs.runAsUser ?? ps.runAsUser,
+    group = cs.runAsGroup ?? ps.runAsGroup;
   return {
     privileged: !!cs.privileged,
     readonly_rootfs: !!cs.readOnlyRootFilesystem,
@@ -70,20 +110,48 @@ export function securityContext(pod: Obj, c: Obj): Obj {
     ...(user !== undefined ? { run_as_user: { value: user } } : {}),
     ...(group !== undefined ? { run_as_group: { value: group } } : {}),
     supplemental_groups: ps.supplementalGroups ?? [],
-    ...(cs.capabilities ? { capabilities: { add_capabilities: cs.capabilities.add ?? [], drop_capabilities: cs.capabilities.drop ?? [] } } : {}),
-    namespace_options: { network: pod.spec?.hostNetwork ? 'NODE' : 'POD', pid: pod.spec?.hostPID ? 'NODE' : pod.spec?.shareProcessNamespace ? 'POD' : 'CONTAINER', ipc: pod.spec?.hostIPC ? 'NODE' : 'POD' },
+    ...(cs.capabilities
+      ? { capabilities: { add_capabilities: cs.capabilities.add ?? [], drop_capabilities: cs.capabilities.drop ?? [] } }
+      : {}),
+    namespace_options: {
+      network: pod.spec?.hostNetwork ? 'NODE' : 'POD',
+      pid: pod.spec?.hostPID ? 'NODE' : pod.spec?.shareProcessNamespace ? 'POD' : 'CONTAINER',
+      ipc: pod.spec?.hostIPC ? 'NODE' : 'POD',
+    },
   };
 }
 
-export function containerConfig(pod: Obj, c: Obj, attempt: number, env: { key: string; value: string }[], command: string[], args: string[], mounts: Obj[]): Obj {
+export function containerConfig(
+  pod: Obj,
+  c: Obj,
+  attempt: number,
+  env: { key: string; value: string }[],
+  command: string[],
+  args: string[],
+  mounts: Obj[],
+): Obj {
   return {
     metadata: { name: c.name, attempt },
     image: { image: c.image },
-    command, args, working_dir: c.workingDir ?? '', envs: env, mounts,
-    labels: { [LABEL.podUid]: pod.metadata.uid, [LABEL.podName]: pod.metadata.name, [LABEL.podNamespace]: pod.metadata.namespace, [LABEL.container]: c.name },
-    annotations: { 'io.kubernetes.container.restartCount': String(attempt), 'io.kubernetes.container.terminationMessagePath': c.terminationMessagePath ?? '/dev/termination-log' },
+    command,
+    args,
+    working_dir: c.workingDir ?? '',
+    envs: env,
+    mounts,
+    labels: {
+      [LABEL.podUid]: pod.metadata.uid,
+      [LABEL.podName]: pod.metadata.name,
+      [LABEL.podNamespace]: pod.metadata.namespace,
+      [LABEL.container]: c.name,
+    },
+    annotations: {
+      'io.kubernetes.container.restartCount': String(attempt),
+      'io.kubernetes.container.terminationMessagePath': c.terminationMessagePath ?? '/dev/termination-log',
+    },
     log_path: `${c.name}/${attempt}.log`,
-    stdin: !!c.stdin, stdin_once: !!c.stdinOnce, tty: !!c.tty,
+    stdin: !!c.stdin,
+    stdin_once: !!c.stdinOnce,
+    tty: !!c.tty,
     linux: { resources: resources(c), security_context: securityContext(pod, c) },
   };
 }
@@ -93,12 +161,14 @@ export function containerConfig(pod: Obj, c: Obj, attempt: number, env: { key: s
  * securityContext's, else the image's) must be known and not 0. Returns the message, or null.
  */
 export function nonRootViolation(pod: Obj, c: Obj, image: { uid?: number; username?: string }): string | null {
-  const cs = c.securityContext ?? {}, ps = pod.spec?.securityContext ?? {};
+  const cs = c.securityContext ?? {},
+    ps = pod.spec?.securityContext ?? {};
   if (!(cs.runAsNonRoot ?? ps.runAsNonRoot)) return null;
   const where = `(pod: "${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})", container: ${c.name})`;
   const user = cs.runAsUser ?? ps.runAsUser;
   if (user !== undefined) return Number(user) === 0 ? `container's runAsUser breaks non-root policy ${where}` : null;
-  if (image.uid !== undefined) return image.uid === 0 ? `container has runAsNonRoot and image will run as root ${where}` : null;
+  if (image.uid !== undefined)
+    return image.uid === 0 ? `container has runAsNonRoot and image will run as root ${where}` : null;
   const name = image.username ?? '';
   if (name === '' || name === 'root') return `container has runAsNonRoot and image will run as root ${where}`;
   return `container has runAsNonRoot and image has non-numeric user (${name}), cannot verify user is non-root ${where}`;

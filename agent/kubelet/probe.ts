@@ -3,8 +3,7 @@
 // machine is pure; the actions are thin.
 import { request } from 'node:http';
 import { connect } from 'node:net';
-
-type Obj = Record<string, any>;
+import type { Obj } from '../../controlplane/shared/kube/object.ts';
 
 export type ProbeKind = 'startup' | 'liveness' | 'readiness';
 export type ProbeResult = 'success' | 'failure';
@@ -36,8 +35,15 @@ export function initialState(kind: ProbeKind): ProbeState {
 export function observe(s: ProbeState, r: ProbeResult, message: string, p: Obj): ProbeState {
   const t = probeSettings(p);
   const next = { ...s, lastMessage: message };
-  if (r === 'success') { next.successes = s.successes + 1; next.failures = 0; if (next.successes >= t.successThreshold) next.status = 'success'; }
-  else { next.failures = s.failures + 1; next.successes = 0; if (next.failures >= t.failureThreshold) next.status = 'failure'; }
+  if (r === 'success') {
+    next.successes = s.successes + 1;
+    next.failures = 0;
+    if (next.successes >= t.successThreshold) next.status = 'success';
+  } else {
+    next.failures = s.failures + 1;
+    next.successes = 0;
+    if (next.failures >= t.failureThreshold) next.status = 'failure';
+  }
   return next;
 }
 
@@ -61,28 +67,45 @@ export async function runProbe(p: Obj, t: ProbeTarget): Promise<{ result: ProbeR
   try {
     if (p.exec) {
       const r = await t.exec(p.exec.command ?? [], Math.max(1, Math.ceil(timeoutMs / 1000)));
-      return r.exitCode === 0 ? { result: 'success', message: '' } : { result: 'failure', message: `command exited with ${r.exitCode}: ${r.output.slice(0, 200)}` };
+      return r.exitCode === 0
+        ? { result: 'success', message: '' }
+        : { result: 'failure', message: `command exited with ${r.exitCode}: ${r.output.slice(0, 200)}` };
     }
     if (p.httpGet) {
       const port = resolvePort(p.httpGet.port, t.container);
       const host = p.httpGet.host || t.podIP;
-      if ((p.httpGet.scheme ?? 'HTTP') !== 'HTTP') return { result: 'failure', message: 'HTTPS probes are not supported yet' };
+      if ((p.httpGet.scheme ?? 'HTTP') !== 'HTTP')
+        return { result: 'failure', message: 'HTTPS probes are not supported yet' };
       const code = await new Promise<number>((resolve, reject) => {
         const headers: Record<string, string> = { 'User-Agent': 'kube-probe/1.32' };
         for (const h of p.httpGet.httpHeaders ?? []) headers[h.name] = h.value;
-        const req = request({ host, port, path: p.httpGet.path ?? '/', method: 'GET', headers, timeout: timeoutMs }, (res) => { res.resume(); resolve(res.statusCode ?? 0); });
+        const req = request(
+          { host, port, path: p.httpGet.path ?? '/', method: 'GET', headers, timeout: timeoutMs },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
         req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
         req.on('error', reject);
         req.end();
       });
-      return code >= 200 && code < 400 ? { result: 'success', message: '' } : { result: 'failure', message: `HTTP probe failed with statuscode: ${code}` };
+      return code >= 200 && code < 400
+        ? { result: 'success', message: '' }
+        : { result: 'failure', message: `HTTP probe failed with statuscode: ${code}` };
     }
     if (p.tcpSocket) {
       const port = resolvePort(p.tcpSocket.port, t.container);
       await new Promise<void>((resolve, reject) => {
         const s = connect({ host: p.tcpSocket.host || t.podIP, port, timeout: timeoutMs });
-        s.on('connect', () => { s.destroy(); resolve(); });
-        s.on('timeout', () => { s.destroy(); reject(new Error(`dial tcp ${port}: i/o timeout`)); });
+        s.on('connect', () => {
+          s.destroy();
+          resolve();
+        });
+        s.on('timeout', () => {
+          s.destroy();
+          reject(new Error(`dial tcp ${port}: i/o timeout`));
+        });
         s.on('error', reject);
       });
       return { result: 'success', message: '' };

@@ -1,10 +1,21 @@
 // Runs a container's probes on their schedule and keeps their states. Startup gates the other
 // two; liveness failure asks the kubelet to restart the container; readiness drives `ready`.
-import { initialState, observe, probeSettings, runProbe, type ProbeKind, type ProbeState, type ProbeTarget } from './probe.ts';
+import {
+  initialState,
+  observe,
+  probeSettings,
+  runProbe,
+  type ProbeKind,
+  type ProbeState,
+  type ProbeTarget,
+} from './probe.ts';
+import type { Obj } from '../../controlplane/shared/kube/object.ts';
 
-type Obj = Record<string, any>;
-
-interface Worker { timers: NodeJS.Timeout[]; states: Map<ProbeKind, ProbeState>; startedAt: number }
+interface Worker {
+  timers: NodeJS.Timeout[];
+  states: Map<ProbeKind, ProbeState>;
+  startedAt: number;
+}
 
 export class Prober {
   private workers = new Map<string, Worker>();
@@ -18,7 +29,11 @@ export class Prober {
     if (this.workers.has(containerId)) return;
     const w: Worker = { timers: [], states: new Map(), startedAt: Date.now() };
     this.workers.set(containerId, w);
-    const kinds: [ProbeKind, Obj | undefined][] = [['startup', container.startupProbe], ['liveness', container.livenessProbe], ['readiness', container.readinessProbe]];
+    const kinds: [ProbeKind, Obj | undefined][] = [
+      ['startup', container.startupProbe],
+      ['liveness', container.livenessProbe],
+      ['readiness', container.readinessProbe],
+    ];
     for (const [kind, p] of kinds) {
       if (!p) continue;
       w.states.set(kind, initialState(kind));
@@ -35,12 +50,21 @@ export class Prober {
           w.states.set(kind, after);
           if (after.status !== before.status) this.onChange();
           if ((kind === 'liveness' || kind === 'startup') && after.status === 'failure') {
-            this.onUnhealthy(containerId, kind, `${kind === 'liveness' ? 'Liveness' : 'Startup'} probe failed: ${message}`);
+            this.onUnhealthy(
+              containerId,
+              kind,
+              `${kind === 'liveness' ? 'Liveness' : 'Startup'} probe failed: ${message}`,
+            );
             this.forget(containerId);
           }
-        } finally { running = false; }
+        } finally {
+          running = false;
+        }
       };
-      const start = setTimeout(() => { void tick(); w.timers.push(setInterval(() => void tick(), t.periodMs)); }, t.initialDelayMs);
+      const start = setTimeout(() => {
+        void tick();
+        w.timers.push(setInterval(() => void tick(), t.periodMs));
+      }, t.initialDelayMs);
       w.timers.push(start);
     }
   }
@@ -61,10 +85,15 @@ export class Prober {
   forget(containerId: string) {
     const w = this.workers.get(containerId);
     if (!w) return;
-    for (const t of w.timers) { clearTimeout(t); clearInterval(t); }
+    for (const t of w.timers) {
+      clearTimeout(t);
+      clearInterval(t);
+    }
     this.workers.delete(containerId);
   }
 
   /** Stops probing containers that are not in `alive`. */
-  prune(alive: Set<string>) { for (const id of [...this.workers.keys()]) if (!alive.has(id)) this.forget(id); }
+  prune(alive: Set<string>) {
+    for (const id of [...this.workers.keys()]) if (!alive.has(id)) this.forget(id);
+  }
 }

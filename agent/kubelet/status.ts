@@ -1,7 +1,7 @@
+import type { Obj } from '../../controlplane/shared/kube/object.ts';
 // Pod status from what the runtime reports: phase, conditions, container statuses with the
 // reasons users see (ContainerCreating, CrashLoopBackOff, ErrImagePull, Completed, Error,
 // OOMKilled). Pure.
-type Obj = Record<string, any>;
 
 export interface RuntimeContainer {
   name: string;
@@ -33,7 +33,16 @@ export interface PodRuntime {
 
 function terminated(c: RuntimeContainer): Obj {
   const reason = c.reason === 'OOMKilled' ? 'OOMKilled' : c.exitCode === 0 ? 'Completed' : 'Error';
-  return { terminated: { exitCode: c.exitCode ?? 0, reason, ...(c.message ? { message: c.message } : {}), startedAt: c.startedAt ?? null, finishedAt: c.finishedAt ?? null, containerID: `containerd://${c.id}` } };
+  return {
+    terminated: {
+      exitCode: c.exitCode ?? 0,
+      reason,
+      ...(c.message ? { message: c.message } : {}),
+      startedAt: c.startedAt ?? null,
+      finishedAt: c.finishedAt ?? null,
+      containerID: `containerd://${c.id}`,
+    },
+  };
 }
 
 function containerStatus(spec: Obj, rt: PodRuntime, isInit: boolean): Obj {
@@ -49,10 +58,17 @@ function containerStatus(spec: Obj, rt: PodRuntime, isInit: boolean): Obj {
   const lastState = entry?.previous && entry.previous.state === 'CONTAINER_EXITED' ? terminated(entry.previous) : {};
   const running = !!state.running;
   return {
-    name: spec.name, state, lastState,
-    ready: isInit ? latest?.state === 'CONTAINER_EXITED' && latest.exitCode === 0 : running && (rt.ready?.get(spec.name) ?? true),
-    restartCount: latest?.attempt ?? 0, image: spec.image, imageID: latest?.imageRef ?? '',
-    ...(latest ? { containerID: `containerd://${latest.id}` } : {}), started: running && (rt.started?.get(spec.name) ?? true),
+    name: spec.name,
+    state,
+    lastState,
+    ready: isInit
+      ? latest?.state === 'CONTAINER_EXITED' && latest.exitCode === 0
+      : running && (rt.ready?.get(spec.name) ?? true),
+    restartCount: latest?.attempt ?? 0,
+    image: spec.image,
+    imageID: latest?.imageRef ?? '',
+    ...(latest ? { containerID: `containerd://${latest.id}` } : {}),
+    started: running && (rt.started?.get(spec.name) ?? true),
   };
 }
 
@@ -65,12 +81,18 @@ export function computeStatus(pod: Obj, rt: PodRuntime, old: Obj, now: string): 
   let phase = 'Pending';
   // Phase follows what ran, not the waiting reasons shown on top of it.
   const latest = (spec.containers ?? []).map((c: Obj) => rt.containers.get(c.name)?.latest);
-  const initFailed = policy === 'Never' && (spec.initContainers ?? []).some((c: Obj) => {
-    const l = rt.containers.get(c.name)?.latest;
-    return l?.state === 'CONTAINER_EXITED' && l.exitCode !== 0;
-  });
+  const initFailed =
+    policy === 'Never' &&
+    (spec.initContainers ?? []).some((c: Obj) => {
+      const l = rt.containers.get(c.name)?.latest;
+      return l?.state === 'CONTAINER_EXITED' && l.exitCode !== 0;
+    });
   if (initFailed) phase = 'Failed';
-  else if (initDone && latest.length && latest.every((l: RuntimeContainer | undefined) => l?.state === 'CONTAINER_EXITED')) {
+  else if (
+    initDone &&
+    latest.length &&
+    latest.every((l: RuntimeContainer | undefined) => l?.state === 'CONTAINER_EXITED')
+  ) {
     const allOk = latest.every((l: RuntimeContainer | undefined) => l!.exitCode === 0);
     if (policy === 'Never') phase = allOk ? 'Succeeded' : 'Failed';
     else if (policy === 'OnFailure' && allOk) phase = 'Succeeded';
@@ -81,7 +103,13 @@ export function computeStatus(pod: Obj, rt: PodRuntime, old: Obj, now: string): 
   const cond = (type: string, ok: boolean, reason?: string): Obj => {
     const prev = (old.conditions ?? []).find((c: Obj) => c.type === type);
     const status = ok ? 'True' : 'False';
-    return { type, status, lastProbeTime: null, lastTransitionTime: prev && prev.status === status ? prev.lastTransitionTime : now, ...(reason && !ok ? { reason } : {}) };
+    return {
+      type,
+      status,
+      lastProbeTime: null,
+      lastTransitionTime: prev && prev.status === status ? prev.lastTransitionTime : now,
+      ...(reason && !ok ? { reason } : {}),
+    };
   };
   const conditions = [
     cond('PodReadyToStartContainers', rt.sandboxReady),
@@ -92,8 +120,10 @@ export function computeStatus(pod: Obj, rt: PodRuntime, old: Obj, now: string): 
   ];
   return {
     ...old,
-    phase, conditions,
-    hostIP: rt.hostIP, hostIPs: [{ ip: rt.hostIP }],
+    phase,
+    conditions,
+    hostIP: rt.hostIP,
+    hostIPs: [{ ip: rt.hostIP }],
     ...(rt.podIP ? { podIP: rt.podIP, podIPs: [{ ip: rt.podIP }] } : {}),
     startTime: old.startTime ?? rt.startTime ?? now,
     ...(init.length ? { initContainerStatuses: init } : {}),

@@ -2,12 +2,24 @@
 // checks), configMap, secret, downwardAPI and projected files. File volumes are written as
 // kubelet does: a timestamped directory, a `..data` symlink swapped atomically, and per-key
 // links into it, so a changed ConfigMap shows up in running containers.
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  chmodSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { quantity } from './env.ts';
-
-type Obj = Record<string, any>;
+import type { Obj } from '../../controlplane/shared/kube/object.ts';
 
 export class VolumeError extends Error {}
 
@@ -45,16 +57,23 @@ export function volumeFiles(v: Obj, src: FileSources): Files | null {
   const out: Files = new Map();
   const addCm = (ref: Obj, mode: number) => {
     const cm = src.configMap(ref.name);
-    if (!cm) { if (ref.optional) return; throw new VolumeError(`configmap "${ref.name}" not found`); }
+    if (!cm) {
+      if (ref.optional) return;
+      throw new VolumeError(`configmap "${ref.name}" not found`);
+    }
     keysToFiles(cmData(cm), ref.items, mode, out, `configmap "${ref.name}"`);
   };
   const addSecret = (name: string, ref: Obj, mode: number) => {
     const s = src.secret(name);
-    if (!s) { if (ref.optional) return; throw new VolumeError(`secret "${name}" not found`); }
+    if (!s) {
+      if (ref.optional) return;
+      throw new VolumeError(`secret "${name}" not found`);
+    }
     keysToFiles(secretData(s), ref.items, mode, out, `secret "${name}"`);
   };
   const addDownward = (items: Obj[], mode: number) => {
-    for (const it of items ?? []) if (it.fieldRef) out.set(it.path, { data: Buffer.from(src.field(it.fieldRef.fieldPath)), mode: it.mode ?? mode });
+    for (const it of items ?? [])
+      if (it.fieldRef) out.set(it.path, { data: Buffer.from(src.field(it.fieldRef.fieldPath)), mode: it.mode ?? mode });
   };
   if (v.configMap) addCm(v.configMap, v.configMap.defaultMode ?? 0o644);
   else if (v.secret) addSecret(v.secret.secretName, v.secret, v.secret.defaultMode ?? 0o644);
@@ -75,7 +94,17 @@ export function writeAtomic(dir: string, files: Files): boolean {
   mkdirSync(dir, { recursive: true });
   const sig = JSON.stringify([...files].map(([p, f]) => [p, f.mode, f.data.toString('base64')]).sort());
   const sigFile = join(dir, '..signature');
-  try { if (existsSync(sigFile) && statSync(sigFile).isFile() && readdirSync(dir).length && readFileSync(sigFile, 'utf8') === sig) return false; } catch { /* rewrite */ }
+  try {
+    if (
+      existsSync(sigFile) &&
+      statSync(sigFile).isFile() &&
+      readdirSync(dir).length &&
+      readFileSync(sigFile, 'utf8') === sig
+    )
+      return false;
+  } catch {
+    /* rewrite */
+  }
   const ts = join(dir, `..${Date.now()}_${process.hrtime.bigint()}`);
   mkdirSync(ts);
   for (const [p, f] of files) {
@@ -97,14 +126,20 @@ export function writeAtomic(dir: string, files: Files): boolean {
   for (const top of tops) {
     const link = join(dir, top);
     let ok = false;
-    try { ok = lstatSync(link).isSymbolicLink() && readlinkSync(link) === join('..data', top); } catch { /* missing */ }
-    if (!ok) { rmSync(link, { force: true, recursive: true }); symlinkSync(join('..data', top), link); }
+    try {
+      ok = lstatSync(link).isSymbolicLink() && readlinkSync(link) === join('..data', top);
+    } catch {
+      /* missing */
+    }
+    if (!ok) {
+      rmSync(link, { force: true, recursive: true });
+      symlinkSync(join('..data', top), link);
+    }
   }
   if (old) rmSync(join(dir, old), { recursive: true, force: true });
   writeFileSync(sigFile, sig);
   return true;
 }
-
 
 /** Makes a volume's host directory ready; returns its path. */
 export function prepareVolume(podDir: string, v: Obj, src: FileSources): string {
@@ -114,10 +149,15 @@ export function prepareVolume(podDir: string, v: Obj, src: FileSources): string 
     const t = v.hostPath.type ?? '';
     const exists = existsSync(p);
     if (t === 'DirectoryOrCreate' && !exists) mkdirSync(p, { recursive: true, mode: 0o755 });
-    else if (t === 'FileOrCreate' && !exists) { mkdirSync(dirname(p), { recursive: true }); writeFileSync(p, ''); }
-    else if (t === 'Directory' && !(exists && statSync(p).isDirectory())) throw new VolumeError(`hostPath type check failed: ${p} is not a directory`);
-    else if (t === 'File' && !(exists && statSync(p).isFile())) throw new VolumeError(`hostPath type check failed: ${p} is not a file`);
-    else if (t === 'Socket' && !(exists && statSync(p).isSocket())) throw new VolumeError(`hostPath type check failed: ${p} is not a socket`);
+    else if (t === 'FileOrCreate' && !exists) {
+      mkdirSync(dirname(p), { recursive: true });
+      writeFileSync(p, '');
+    } else if (t === 'Directory' && !(exists && statSync(p).isDirectory()))
+      throw new VolumeError(`hostPath type check failed: ${p} is not a directory`);
+    else if (t === 'File' && !(exists && statSync(p).isFile()))
+      throw new VolumeError(`hostPath type check failed: ${p} is not a file`);
+    else if (t === 'Socket' && !(exists && statSync(p).isSocket()))
+      throw new VolumeError(`hostPath type check failed: ${p} is not a socket`);
     return p;
   }
   if (v.emptyDir) {
@@ -132,15 +172,23 @@ export function prepareVolume(podDir: string, v: Obj, src: FileSources): string 
     return dir;
   }
   const files = volumeFiles(v, src);
-  if (files) { writeAtomic(dir, files); return dir; }
+  if (files) {
+    writeAtomic(dir, files);
+    return dir;
+  }
   throw new VolumeError(`volume "${v.name}": this volume type is not supported by the Skiff agent yet`);
 }
 
 /** Removes a pod's volume directories (unmounting tmpfs first). */
 export function removePodVolumes(podDir: string) {
   const vols = join(podDir, 'volumes');
-  if (existsSync(vols)) for (const v of readdirSync(vols)) {
-    try { execFileSync('umount', [join(vols, v)], { stdio: 'ignore' }); } catch { /* not a mount */ }
-  }
+  if (existsSync(vols))
+    for (const v of readdirSync(vols)) {
+      try {
+        execFileSync('umount', [join(vols, v)], { stdio: 'ignore' });
+      } catch {
+        /* not a mount */
+      }
+    }
   rmSync(podDir, { recursive: true, force: true });
 }

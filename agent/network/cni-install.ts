@@ -7,13 +7,33 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-export interface CniSettings { podCidr: string; mtu: number; bridge: string; dataDir: string }
+export interface CniSettings {
+  podCidr: string;
+  mtu: number;
+  bridge: string;
+  dataDir: string;
+}
 
 export function renderConflist(s: CniSettings): string {
-  return JSON.stringify({
-    cniVersion: '1.0.0', name: 'skiff',
-    plugins: [{ type: 'skiff', bridge: s.bridge, subnet: s.podCidr, mtu: s.mtu, dataDir: s.dataDir, hairpinMode: true, capabilities: { portMappings: true } }],
-  }, null, 2);
+  return JSON.stringify(
+    {
+      cniVersion: '1.0.0',
+      name: 'skiff',
+      plugins: [
+        {
+          type: 'skiff',
+          bridge: s.bridge,
+          subnet: s.podCidr,
+          mtu: s.mtu,
+          dataDir: s.dataDir,
+          hairpinMode: true,
+          capabilities: { portMappings: true },
+        },
+      ],
+    },
+    null,
+    2,
+  );
 }
 
 function wrapper(cacheDir: string): string {
@@ -36,8 +56,24 @@ export function installCni(binDir: string, confDir: string, s: CniSettings, sock
   writeFileSync(join(binDir, 'skiff-node'), standalone, { mode: 0o755 });
   let client = false;
   if (socket) {
-    const r = spawnSync('gcc', ['-static', '-Os', '-s', `-DSOCKET="${socket}"`, `-DFALLBACK="${join(binDir, 'skiff-node')}"`, '-o', join(binDir, 'skiff.tmp'), join(ROOT, 'cni/client.c')], { encoding: 'utf8' });
-    if (r.status === 0) { renameSync(join(binDir, 'skiff.tmp'), join(binDir, 'skiff')); client = true; }
+    const r = spawnSync(
+      'gcc',
+      [
+        '-static',
+        '-Os',
+        '-s',
+        `-DSOCKET="${socket}"`,
+        `-DFALLBACK="${join(binDir, 'skiff-node')}"`,
+        '-o',
+        join(binDir, 'skiff.tmp'),
+        join(ROOT, 'cni/client.c'),
+      ],
+      { encoding: 'utf8' },
+    );
+    if (r.status === 0) {
+      renameSync(join(binDir, 'skiff.tmp'), join(binDir, 'skiff'));
+      client = true;
+    }
   }
   if (!client) writeFileSync(join(binDir, 'skiff'), standalone, { mode: 0o755 });
   copyFileSync(join(ROOT, 'cni/bin/loopback'), join(binDir, 'loopback'));

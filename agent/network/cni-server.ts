@@ -17,15 +17,31 @@ export function startCniServer(socket: string): Promise<Server> {
     conn.on('end', async () => {
       const all = Buffer.concat(chunks);
       const cut = all.indexOf(Buffer.from([0, 0]));
-      const vars = Object.fromEntries(all.subarray(0, cut < 0 ? 0 : cut).toString().split('\0').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+      const vars = Object.fromEntries(
+        all
+          .subarray(0, Math.max(cut, 0))
+          .toString()
+          .split('\0')
+          .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+      );
       const stdin = cut < 0 ? '' : all.subarray(cut + 2).toString();
-      const env = { command: vars.CNI_COMMAND ?? '', containerID: vars.CNI_CONTAINERID ?? '', netns: vars.CNI_NETNS ?? '', ifname: vars.CNI_IFNAME ?? '' };
+      const env = {
+        command: vars.CNI_COMMAND ?? '',
+        containerID: vars.CNI_CONTAINERID ?? '',
+        netns: vars.CNI_NETNS ?? '',
+        ifname: vars.CNI_IFNAME ?? '',
+      };
       let version = '1.1.0';
-      try { version = JSON.parse(stdin).cniVersion ?? version; } catch { /* reported by run() */ }
+      try {
+        version = JSON.parse(stdin).cniVersion ?? version;
+      } catch {
+        /* reported by run() */
+      }
       try {
         const started = performance.now();
         const out = await run(env, stdin);
-        if (process.env.SKIFF_TRACE_CRI) console.error(`cni ${env.command} ${(performance.now() - started).toFixed(1)} ms`);
+        if (process.env.SKIFF_TRACE_CRI)
+          console.error(`cni ${env.command} ${(performance.now() - started).toFixed(1)} ms`);
         conn.end('0' + (out === undefined ? '' : JSON.stringify(out) + '\n'));
       } catch (e) {
         const err = e instanceof CniError ? e : new CniError(CODES.generic, (e as Error)?.message ?? String(e));

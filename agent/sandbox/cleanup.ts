@@ -15,7 +15,11 @@ export async function removeAllPods(socket: string): Promise<number> {
       await cri.removePodSandbox(p.id).catch(() => {});
       n++;
     }
-  } catch { /* containerd already gone */ } finally { cri.close(); }
+  } catch {
+    /* containerd already gone */
+  } finally {
+    cri.close();
+  }
   return n;
 }
 
@@ -27,24 +31,49 @@ export function pidsMentioning(marker: string): number[] {
     try {
       const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8');
       if (cmd.includes(marker)) out.push(Number(d));
-    } catch { /* exited */ }
+    } catch {
+      /* exited */
+    }
   }
   return out;
 }
 
 export async function killPids(pids: number[], graceMs = 3000): Promise<void> {
-  for (const p of pids) { try { process.kill(p, 'SIGTERM'); } catch { /* gone */ } }
+  for (const p of pids) {
+    try {
+      process.kill(p, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
+  }
   const end = Date.now() + graceMs;
-  const alive = () => pids.filter((p) => { try { process.kill(p, 0); return true; } catch { return false; } });
+  const alive = () =>
+    pids.filter((p) => {
+      try {
+        process.kill(p, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    });
   while (alive().length && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-  for (const p of alive()) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
+  for (const p of alive()) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
 }
 
 export function mountsUnder(dir: string): string[] {
   const prefix = dir.endsWith('/') ? dir : dir + '/';
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
-    .map((l) => l.split(' ')[4]).filter((m) => m && (m === dir || m.startsWith(prefix)))
-    .map((m) => m.replace(/\\040/g, ' ')).sort((a, b) => b.length - a.length);
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((m) => m && (m === dir || m.startsWith(prefix)))
+    .map((m) => m.replace(/\\040/g, ' '))
+    .sort((a, b) => b.length - a.length);
 }
 
 export async function unmountUnder(dir: string): Promise<void> {

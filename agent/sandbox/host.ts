@@ -15,7 +15,10 @@ async function run(cmd: string, args: string[]): Promise<string> {
 
 export async function blackholes(): Promise<string[]> {
   const out = await run('ip', ['-4', 'route', 'show', 'type', 'blackhole']);
-  return out.split('\n').map((l) => l.trim().split(/\s+/)[1]).filter(Boolean);
+  return out
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/)[1])
+    .filter(Boolean);
 }
 
 /** Adds `ip route add blackhole R` for each range not already blackholed. Returns those it added. */
@@ -26,8 +29,12 @@ export async function addBlackholes(ranges: string[]): Promise<string[]> {
     if (have.has(r)) continue;
     const res = await execa('ip', ['route', 'add', 'blackhole', r], { reject: false });
     // Another sandbox may add the same range at the same moment: then it is in place, and theirs.
-    if (res.exitCode !== 0 && !/File exists/.test(String(res.stderr))) throw new Error(`ip route add blackhole ${r}: ${String(res.stderr).trim()}`);
-    if (res.exitCode === 0) { added.push(r); mark(r, true); }
+    if (res.exitCode !== 0 && !/File exists/.test(String(res.stderr)))
+      throw new Error(`ip route add blackhole ${r}: ${String(res.stderr).trim()}`);
+    if (res.exitCode === 0) {
+      added.push(r);
+      mark(r, true);
+    }
   }
   return added;
 }
@@ -43,7 +50,9 @@ function rangesInUse(self: string): Set<string> {
       // A throwaway set (tests, benchmarks) records its process; once that is gone, so is its claim.
       if (st.ownerPid && !pidAlive(st.ownerPid)) continue;
       for (const r of st.ranges ?? []) used.add(r);
-    } catch { /* unreadable: ignore */ }
+    } catch {
+      /* unreadable: ignore */
+    }
   }
   return used;
 }
@@ -53,12 +62,20 @@ function rangesInUse(self: string): Set<string> {
 const MARKS = '/run/skiff/blackholes';
 function mark(range: string, on: boolean) {
   const f = join(MARKS, range.replace('/', '_'));
-  if (on) { mkdirSync(MARKS, { recursive: true }); writeFileSync(f, ''); } else rmSync(f, { force: true });
+  if (on) {
+    mkdirSync(MARKS, { recursive: true });
+    writeFileSync(f, '');
+  } else rmSync(f, { force: true });
 }
 const marked = (range: string) => existsSync(join(MARKS, range.replace('/', '_')));
 
 function pidAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 export async function removeBlackholes(ranges: string[], self: string): Promise<void> {
@@ -73,7 +90,10 @@ export async function removeBlackholes(ranges: string[], self: string): Promise<
 
 export async function netnsList(): Promise<string[]> {
   const out = await run('ip', ['netns', 'list']);
-  return out.split('\n').map((l) => l.split(/\s+/)[0]).filter(Boolean);
+  return out
+    .split('\n')
+    .map((l) => l.split(/\s+/)[0])
+    .filter(Boolean);
 }
 
 export async function addNetns(name: string): Promise<void> {

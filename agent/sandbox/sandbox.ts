@@ -15,7 +15,12 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SKIFF = join(ROOT, 'controlplane/cli/skiff');
 export const SANDBOX_DATA = '/var/lib/skiff/sandbox';
 
-export interface SandboxNode { name: string; ns: string; ip: string; podCidr: string }
+export interface SandboxNode {
+  name: string;
+  ns: string;
+  ip: string;
+  podCidr: string;
+}
 export interface SandboxState {
   name: string;
   index: number;
@@ -32,7 +37,11 @@ export interface SandboxState {
 const stateFile = (name: string) => join(STATE_ROOT, `${name}.json`);
 
 export function loadState(name: string): SandboxState | null {
-  try { return JSON.parse(readFileSync(stateFile(name), 'utf8')); } catch { return null; }
+  try {
+    return JSON.parse(readFileSync(stateFile(name), 'utf8'));
+  } catch {
+    return null;
+  }
 }
 
 function save(s: SandboxState) {
@@ -42,9 +51,15 @@ function save(s: SandboxState) {
 
 function freeIndex(): number {
   const used = new Set<number>();
-  if (existsSync(STATE_ROOT)) for (const f of readdirSync(STATE_ROOT)) {
-    try { const s = JSON.parse(readFileSync(join(STATE_ROOT, f), 'utf8')); if (typeof s.index === 'number') used.add(s.index); } catch { /* skip */ }
-  }
+  if (existsSync(STATE_ROOT))
+    for (const f of readdirSync(STATE_ROOT)) {
+      try {
+        const s = JSON.parse(readFileSync(join(STATE_ROOT, f), 'utf8'));
+        if (typeof s.index === 'number') used.add(s.index);
+      } catch {
+        /* skip */
+      }
+    }
   for (let i = 0; i < 200; i++) if (!used.has(i)) return i;
   throw new Error('no free sandbox index');
 }
@@ -53,19 +68,34 @@ export function nsName(sandbox: string, role: string): string {
   return `skiff-${sandbox}-${role}`.slice(0, 32);
 }
 
-export interface UpOptions { name: string; nodes: number; log?: (s: string) => void; readyTimeoutMs?: number; /** Extra `skiff server` flags. */ serverArgs?: string[] }
+export interface UpOptions {
+  name: string;
+  nodes: number;
+  log?: (s: string) => void;
+  readyTimeoutMs?: number /** Extra `skiff server` flags. */;
+  serverArgs?: string[];
+}
 
 export async function sandboxUp(o: UpOptions): Promise<SandboxState> {
   const log = o.log ?? ((s: string) => console.log(s));
-  if (!/^[a-z0-9]([-a-z0-9]{0,10}[a-z0-9])?$/.test(o.name)) throw new Error(`invalid sandbox name "${o.name}" (lowercase letters, digits and '-', at most 12)`);
+  if (!/^[a-z0-9]([-a-z0-9]{0,10}[a-z0-9])?$/.test(o.name))
+    throw new Error(`invalid sandbox name "${o.name}" (lowercase letters, digits and '-', at most 12)`);
   if (!Number.isInteger(o.nodes) || o.nodes < 1 || o.nodes > 50) throw new Error('--nodes must be between 1 and 50');
-  if (loadState(o.name)) throw new Error(`sandbox "${o.name}" exists; run \`skiff sandbox down --name ${o.name}\` first`);
+  if (loadState(o.name))
+    throw new Error(`sandbox "${o.name}" exists; run \`skiff sandbox down --name ${o.name}\` first`);
   const index = freeIndex();
   const underlay = `10.250.${index}.0/24`;
   const dir = join(SANDBOX_DATA, o.name);
   const s: SandboxState = {
-    name: o.name, index, ranges: ['10.244.0.0/16', '10.96.0.0/12', underlay, `10.251.${index}.0/24`],
-    addedRoutes: [], namespaces: [], nodes: [], dir, pids: [], kubeconfig: join(dir, 'admin.kubeconfig'),
+    name: o.name,
+    index,
+    ranges: ['10.244.0.0/16', '10.96.0.0/12', underlay, `10.251.${index}.0/24`],
+    addedRoutes: [],
+    namespaces: [],
+    nodes: [],
+    dir,
+    pids: [],
+    kubeconfig: join(dir, 'admin.kubeconfig'),
   };
   save(s);
   try {
@@ -74,12 +104,22 @@ export async function sandboxUp(o: UpOptions): Promise<SandboxState> {
     save(s);
     // 2. Underlay and nodes.
     const ul = nsName(o.name, 'ul');
-    await addNetns(ul); s.namespaces.push(ul); save(s);
+    await addNetns(ul);
+    s.namespaces.push(ul);
+    save(s);
     await run('ip', ['-n', ul, 'link', 'add', 'br0', 'type', 'bridge']);
     await run('ip', ['-n', ul, 'link', 'set', 'br0', 'up']);
     for (let i = 1; i <= o.nodes; i++) {
-      const node: SandboxNode = { name: `node${i}`, ns: nsName(o.name, `n${i}`), ip: `10.250.${index}.${10 + i}`, podCidr: `10.244.${i}.0/24` };
-      await addNetns(node.ns); s.namespaces.push(node.ns); s.nodes.push(node); save(s);
+      const node: SandboxNode = {
+        name: `node${i}`,
+        ns: nsName(o.name, `n${i}`),
+        ip: `10.250.${index}.${10 + i}`,
+        podCidr: `10.244.${i}.0/24`,
+      };
+      await addNetns(node.ns);
+      s.namespaces.push(node.ns);
+      s.nodes.push(node);
+      save(s);
       // The veth is made inside the underlay and its node end moved into the node: no link ever touches the root namespace.
       await run('ip', ['-n', ul, 'link', 'add', `v${i}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', node.ns]);
       await run('ip', ['-n', ul, 'link', 'set', `v${i}`, 'master', 'br0', 'up']);
@@ -93,23 +133,54 @@ export async function sandboxUp(o: UpOptions): Promise<SandboxState> {
     const first = s.nodes[0];
     const start = (role: string, ns: string, args: string[]) => spawnIn(s, role, ns, args);
     s.server = `https://${first.ip}:6443`;
-    start('server', first.ns, ['server', '--data-dir', join(dir, 'server'), '--bind-address', first.ip, '--secure-port', '6443', '--write-kubeconfig', s.kubeconfig, '--lb-pool', s.ranges[3], '--local-path-root', join(dir, 'local-path'), ...(o.serverArgs ?? [])]);
+    start('server', first.ns, [
+      'server',
+      '--data-dir',
+      join(dir, 'server'),
+      '--bind-address',
+      first.ip,
+      '--secure-port',
+      '6443',
+      '--write-kubeconfig',
+      s.kubeconfig,
+      '--lb-pool',
+      s.ranges[3],
+      '--local-path-root',
+      join(dir, 'local-path'),
+      ...(o.serverArgs ?? []),
+    ]);
     save(s);
     const tokenFile = join(dir, 'server', 'token');
-    await waitFor(async () => existsSync(tokenFile) && (await inNetns(first.ns, 'kubectl', ['--kubeconfig', s.kubeconfig, 'get', '--raw', '/readyz'])).exitCode === 0, 60_000, 'the server');
+    await waitFor(
+      async () =>
+        existsSync(tokenFile) &&
+        (await inNetns(first.ns, 'kubectl', ['--kubeconfig', s.kubeconfig, 'get', '--raw', '/readyz'])).exitCode === 0,
+      60_000,
+      'the server',
+    );
     log(`server up at ${s.server}`);
     const token = readFileSync(tokenFile, 'utf8').trim();
     for (const n of s.nodes) start(`agent-${n.name}`, n.ns, agentArgs(s, n, token));
-    await waitFor(async () => {
-      const r = await inNetns(first.ns, 'kubectl', ['--kubeconfig', s.kubeconfig, 'get', 'nodes', '-o', 'json']);
-      if (r.exitCode !== 0) return false;
-      const items = JSON.parse(String(r.stdout)).items as any[];
-      return items.length === o.nodes && items.every((n) => n.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'));
-    }, o.readyTimeoutMs ?? 180_000, `${o.nodes} Ready nodes`);
+    await waitFor(
+      async () => {
+        const r = await inNetns(first.ns, 'kubectl', ['--kubeconfig', s.kubeconfig, 'get', 'nodes', '-o', 'json']);
+        if (r.exitCode !== 0) return false;
+        // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
+        const items = JSON.parse(String(r.stdout)).items as any[];
+        return (
+          items.length === o.nodes &&
+          // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
+          items.every((n) => n.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'))
+        );
+      },
+      o.readyTimeoutMs ?? 180_000,
+      `${o.nodes} Ready nodes`,
+    );
     log(`${o.nodes} node(s) Ready`);
     return s;
   } catch (e) {
-    (e as Error).message += `\n(state kept in ${stateFile(o.name)}; \`skiff sandbox down --name ${o.name}\` removes everything; logs in ${dir})`;
+    (e as Error).message +=
+      `\n(state kept in ${stateFile(o.name)}; \`skiff sandbox down --name ${o.name}\` removes everything; logs in ${dir})`;
     throw e;
   }
 }
@@ -127,8 +198,23 @@ function spawnIn(s: SandboxState, role: string, ns: string, args: string[]) {
 }
 
 function agentArgs(s: SandboxState, n: SandboxNode, token: string): string[] {
-  return ['agent', '--server', s.server!, '--token', token, '--node-name', n.name, '--node-ip', n.ip,
-    '--data-dir', join(s.dir, n.name), '--pod-cidr', n.podCidr, '--image-cache', '/var/lib/skiff/images'];
+  return [
+    'agent',
+    '--server',
+    s.server!,
+    '--token',
+    token,
+    '--node-name',
+    n.name,
+    '--node-ip',
+    n.ip,
+    '--data-dir',
+    join(s.dir, n.name),
+    '--pod-cidr',
+    n.podCidr,
+    '--image-cache',
+    '/var/lib/skiff/images',
+  ];
 }
 
 /** Kills a node's agent (SIGKILL by default, by PID) and starts a new one, as after a crash. */
@@ -137,7 +223,13 @@ export async function restartAgent(name: string, node: string, signal: NodeJS.Si
   if (!s) throw new Error(`no sandbox named "${name}"`);
   const n = sandboxNode(s, node);
   const role = `agent-${n.name}`;
-  for (const p of s.pids.filter((x) => x.role === role)) { try { process.kill(p.pid, signal); } catch { /* gone */ } }
+  for (const p of s.pids.filter((x) => x.role === role)) {
+    try {
+      process.kill(p.pid, signal);
+    } catch {
+      /* gone */
+    }
+  }
   s.pids = s.pids.filter((x) => x.role !== role);
   await new Promise((r) => setTimeout(r, 300));
   const token = readFileSync(join(s.dir, 'server', 'token'), 'utf8').trim();
@@ -166,7 +258,10 @@ export async function sandboxDown(name: string, log: (s: string) => void = (s) =
   }
   await killPids(s.pids.filter((p) => p.role.startsWith('agent')).map((p) => p.pid));
   const ctrd: number[] = [];
-  for (const n of s.nodes) { const f = join(s.dir, n.name, 'containerd', 'containerd.pid'); if (existsSync(f)) ctrd.push(Number(readFileSync(f, 'utf8'))); }
+  for (const n of s.nodes) {
+    const f = join(s.dir, n.name, 'containerd', 'containerd.pid');
+    if (existsSync(f)) ctrd.push(Number(readFileSync(f, 'utf8')));
+  }
   await killPids(ctrd.filter((p) => pidsMentioning(s.dir).includes(p)));
   await killPids(s.pids.filter((p) => p.role === 'server').map((p) => p.pid));
   // Anything else still running from this sandbox's directory (shims), by PID.
@@ -181,6 +276,7 @@ export async function sandboxDown(name: string, log: (s: string) => void = (s) =
 
 export function sandboxNode(s: SandboxState, node: string): SandboxNode {
   const n = s.nodes.find((x) => x.name === node || x.ns === node);
-  if (!n) throw new Error(`sandbox "${s.name}" has no node "${node}" (nodes: ${s.nodes.map((x) => x.name).join(', ')})`);
+  if (!n)
+    throw new Error(`sandbox "${s.name}" has no node "${node}" (nodes: ${s.nodes.map((x) => x.name).join(', ')})`);
   return n;
 }

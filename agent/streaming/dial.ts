@@ -23,18 +23,32 @@ export function dialSpdy(url: string, protocols: string[], timeoutMs = 10_000): 
     req.on('error', reject);
     req.on('response', (res) => {
       let body = '';
-      res.on('data', (d) => { body += d; });
+      res.on('data', (d) => {
+        body += d;
+      });
       res.on('end', () => reject(new Error(`streaming server refused the upgrade: ${res.statusCode} ${body.trim()}`)));
     });
     req.on('upgrade', (res, socket: Socket, head: Buffer) => {
       socket.setTimeout(0);
-      const session = new SpdySession((b) => { if (!socket.destroyed) socket.write(b); }, 'client');
-      const closed = new Promise<void>((r) => socket.on('close', () => { session.close(); r(); }));
+      const session = new SpdySession((b) => {
+        if (!socket.destroyed) socket.write(b);
+      }, 'client');
+      const closed = new Promise<void>((r) =>
+        socket.on('close', () => {
+          session.close();
+          r();
+        }),
+      );
       socket.on('error', () => socket.destroy());
       socket.on('data', (d: Buffer) => session.feed(d));
       session.onClose = () => socket.destroy();
       if (head.length) session.feed(head);
-      resolve({ session, protocol: String(res.headers['x-stream-protocol-version'] ?? ''), closed, close: () => socket.destroy() });
+      resolve({
+        session,
+        protocol: String(res.headers['x-stream-protocol-version'] ?? ''),
+        closed,
+        close: () => socket.destroy(),
+      });
     });
     req.end();
   });

@@ -19,7 +19,11 @@ export interface ExecRequest {
   tty: boolean;
 }
 
-export interface PortForwardRequest { type: 'portforward'; uid: string; port: number }
+export interface PortForwardRequest {
+  type: 'portforward';
+  uid: string;
+  port: number;
+}
 
 export interface StreamSession {
   /** A frame from the client: channel byte, then payload. */
@@ -34,7 +38,9 @@ export class StreamRequestError extends Error {}
 const frame = (ch: number, b: Buffer) => Buffer.concat([Buffer.from([ch]), b]);
 
 async function runningContainer(cri: CriClient, uid: string, name: string): Promise<string> {
-  const { containers } = await cri.listContainers({ label_selector: { 'io.kubernetes.pod.uid': uid, 'io.kubernetes.container.name': name } });
+  const { containers } = await cri.listContainers({
+    label_selector: { 'io.kubernetes.pod.uid': uid, 'io.kubernetes.container.name': name },
+  });
   const c = containers.find((x) => x.state === 'CONTAINER_RUNNING');
   if (!c) throw new StreamRequestError(`container ${name} is not running`);
   return c.id;
@@ -42,9 +48,23 @@ async function runningContainer(cri: CriClient, uid: string, name: string): Prom
 
 export async function startExec(cri: CriClient, r: ExecRequest, send: (frame: Buffer) => void): Promise<StreamSession> {
   const id = await runningContainer(cri, r.uid, r.container);
-  const { url } = r.type === 'exec'
-    ? await cri.exec({ container_id: id, cmd: r.command ?? [], tty: r.tty, stdin: r.stdin, stdout: r.stdout, stderr: r.stderr && !r.tty })
-    : await cri.attach({ container_id: id, tty: r.tty, stdin: r.stdin, stdout: r.stdout, stderr: r.stderr && !r.tty });
+  const { url } =
+    r.type === 'exec'
+      ? await cri.exec({
+          container_id: id,
+          cmd: r.command ?? [],
+          tty: r.tty,
+          stdin: r.stdin,
+          stdout: r.stdout,
+          stderr: r.stderr && !r.tty,
+        })
+      : await cri.attach({
+          container_id: id,
+          tty: r.tty,
+          stdin: r.stdin,
+          stdout: r.stdout,
+          stderr: r.stderr && !r.tty,
+        });
   const conn = await dialSpdy(url, ['v4.channel.k8s.io']);
   try {
     // The runtime waits for exactly the streams the request named.
@@ -54,15 +74,20 @@ export async function startExec(cri: CriClient, r: ExecRequest, send: (frame: Bu
     if (r.stderr && !r.tty) want.push(['stderr', CH.stderr]);
     if (r.tty) want.push(['resize', CH.resize]);
     const streams = new Map<number, SpdyStream>();
-    await Promise.all(want.map(async ([type, ch]) => {
-      const s = await conn.session.open({ streamType: type });
-      streams.set(ch, s);
-      if (ch === CH.stdout || ch === CH.stderr || ch === CH.error) s.onData = (d) => send(frame(ch, d));
-    }));
+    await Promise.all(
+      want.map(async ([type, ch]) => {
+        const s = await conn.session.open({ streamType: type });
+        streams.set(ch, s);
+        if (ch === CH.stdout || ch === CH.stderr || ch === CH.error) s.onData = (d) => send(frame(ch, d));
+      }),
+    );
     return {
       input(f) {
         if (f.length === 0) return;
-        if (f[0] === CH.close) { if (f.length > 1) streams.get(f[1])?.end(); return; }
+        if (f[0] === CH.close) {
+          if (f.length > 1) streams.get(f[1])?.end();
+          return;
+        }
         const s = streams.get(f[0]);
         if (s && (f[0] === CH.stdin || f[0] === CH.resize)) s.write(f.subarray(1));
       },
@@ -75,8 +100,15 @@ export async function startExec(cri: CriClient, r: ExecRequest, send: (frame: Bu
   }
 }
 
-export async function startPortForward(cri: CriClient, r: PortForwardRequest, send: (frame: Buffer) => void): Promise<StreamSession> {
-  const { items } = await cri.listPodSandbox({ label_selector: { 'io.kubernetes.pod.uid': r.uid }, state: { state: 'SANDBOX_READY' } });
+export async function startPortForward(
+  cri: CriClient,
+  r: PortForwardRequest,
+  send: (frame: Buffer) => void,
+): Promise<StreamSession> {
+  const { items } = await cri.listPodSandbox({
+    label_selector: { 'io.kubernetes.pod.uid': r.uid },
+    state: { state: 'SANDBOX_READY' },
+  });
   if (!items.length) throw new StreamRequestError(`pod sandbox for uid ${r.uid} is not ready`);
   const { url } = await cri.portForward(items[0].id, r.port);
   const conn: StreamConnection = await dialSpdy(url, ['portforward.k8s.io']);
@@ -88,7 +120,9 @@ export async function startPortForward(cri: CriClient, r: PortForwardRequest, se
     error.onData = (d) => send(frame(PF.error, d));
     data.onData = (d) => send(frame(PF.data, d));
     // The pod closed its side: the session is over once the error stream said its piece.
-    data.onEnd = () => { setTimeout(() => conn.close(), 100); };
+    data.onEnd = () => {
+      setTimeout(() => conn.close(), 100);
+    };
     return {
       input(f) {
         if (f.length === 0) return;

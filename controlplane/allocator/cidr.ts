@@ -1,10 +1,15 @@
 // IPv4 CIDR arithmetic for the allocators.
 
-export interface Cidr { base: number; bits: number; size: number }
+export interface Cidr {
+  base: number;
+  bits: number;
+  size: number;
+}
 
 export function ipToInt(ip: string): number {
   const p = ip.split('.');
-  if (p.length !== 4 || p.some((x) => !/^\d{1,3}$/.test(x) || Number(x) > 255)) throw new Error(`invalid IPv4 address "${ip}"`);
+  if (p.length !== 4 || p.some((x) => !/^\d{1,3}$/.test(x) || Number(x) > 255))
+    throw new Error(`invalid IPv4 address "${ip}"`);
   return p.reduce((a, x) => a * 256 + Number(x), 0);
 }
 
@@ -23,7 +28,11 @@ export function parseCidr(s: string): Cidr {
 
 export function cidrContains(c: Cidr, ip: string): boolean {
   let n: number;
-  try { n = ipToInt(ip); } catch { return false; }
+  try {
+    n = ipToInt(ip);
+  } catch {
+    return false;
+  }
   return n >= c.base && n < c.base + c.size;
 }
 

@@ -15,18 +15,29 @@ export class PodCidrAllocator {
   constructor(store: Store, clusterCidr: string, maskBits = 24) {
     this.store = store;
     this.cluster = parseCidr(clusterCidr);
-    if (maskBits < this.cluster.bits) throw new Error(`node subnet /${maskBits} is larger than the cluster CIDR ${clusterCidr}`);
+    if (maskBits < this.cluster.bits)
+      throw new Error(`node subnet /${maskBits} is larger than the cluster CIDR ${clusterCidr}`);
     this.maskBits = maskBits;
   }
 
   /** The n-th subnet of the cluster CIDR. */
-  subnet(n: number): string { return formatCidr({ base: this.cluster.base + n * 2 ** (32 - this.maskBits), bits: this.maskBits, size: 2 ** (32 - this.maskBits) }); }
-  get count(): number { return 2 ** (this.maskBits - this.cluster.bits); }
+  subnet(n: number): string {
+    return formatCidr({
+      base: this.cluster.base + n * 2 ** (32 - this.maskBits),
+      bits: this.maskBits,
+      size: 2 ** (32 - this.maskBits),
+    });
+  }
+  get count(): number {
+    return 2 ** (this.maskBits - this.cluster.bits);
+  }
 
   /** Who holds each subnet. */
   async claims(): Promise<Map<string, string>> {
     const { items } = await this.store.list(PREFIX);
-    return new Map(items.map((kv) => [kv.key.slice(PREFIX.length).replace('-', '/'), JSON.parse(kv.value).node as string]));
+    return new Map(
+      items.map((kv) => [kv.key.slice(PREFIX.length).replace('-', '/'), JSON.parse(kv.value).node as string]),
+    );
   }
 
   /** Claims a given subnet for a node: true if it is (now) the node's. */
@@ -58,4 +69,3 @@ export class PodCidrAllocator {
     if (cur) await this.store.delete(cur.key, cur.modRevision).catch(() => {});
   }
 }
-

@@ -12,7 +12,11 @@ const PORT_PREFIX = '/registry/ranges/servicenodeports/';
 export class AllocationError extends Error {
   readonly field: string;
   readonly value: unknown;
-  constructor(field: string, value: unknown, message: string) { super(message); this.field = field; this.value = value; }
+  constructor(field: string, value: unknown, message: string) {
+    super(message);
+    this.field = field;
+    this.value = value;
+  }
 }
 
 export class ServiceAllocator {
@@ -27,14 +31,17 @@ export class ServiceAllocator {
     this.store = store;
     this.cidr = parseCidr(serviceCidr);
     const m = nodePortRange.match(/^(\d+)-(\d+)$/);
-    if (!m || Number(m[1]) > Number(m[2]) || Number(m[2]) > 65535) throw new Error(`invalid node port range "${nodePortRange}"`);
+    if (!m || Number(m[1]) > Number(m[2]) || Number(m[2]) > 65535)
+      throw new Error(`invalid node port range "${nodePortRange}"`);
     this.portMin = Number(m[1]);
     this.portMax = Number(m[2]);
     this.staticBand = Math.min(Math.max(16, Math.floor(this.cidr.size / 16)), 256);
   }
 
   /** The IP `n` addresses into the service range (1 = the API's own ClusterIP). */
-  ipAt(n: number): string { return nthIp(this.cidr, n); }
+  ipAt(n: number): string {
+    return nthIp(this.cidr, n);
+  }
 
   private async claim(key: string, owner: string): Promise<boolean> {
     try {
@@ -48,13 +55,29 @@ export class ServiceAllocator {
 
   async allocateIP(owner: string, requested?: string): Promise<string> {
     if (requested) {
-      if (!cidrContains(this.cidr, requested)) throw new AllocationError('spec.clusterIPs', requested, `failed to allocate IP ${requested}: the provided IP (${requested}) is not in the valid range. The range of valid IPs is ${nthIp(this.cidr, 0)}/${this.cidr.bits}`);
+      if (!cidrContains(this.cidr, requested))
+        throw new AllocationError(
+          'spec.clusterIPs',
+          requested,
+          `failed to allocate IP ${requested}: the provided IP (${requested}) is not in the valid range. The range of valid IPs is ${nthIp(this.cidr, 0)}/${this.cidr.bits}`,
+        );
       const off = ipToInt(requested) - this.cidr.base;
-      if (off === 0 || off === this.cidr.size - 1) throw new AllocationError('spec.clusterIPs', requested, `failed to allocate IP ${requested}: the provided IP is reserved`);
-      if (!(await this.claim(IP_PREFIX + requested, owner))) throw new AllocationError('spec.clusterIPs', requested, `failed to allocate IP ${requested}: provided IP is already allocated`);
+      if (off === 0 || off === this.cidr.size - 1)
+        throw new AllocationError(
+          'spec.clusterIPs',
+          requested,
+          `failed to allocate IP ${requested}: the provided IP is reserved`,
+        );
+      if (!(await this.claim(IP_PREFIX + requested, owner)))
+        throw new AllocationError(
+          'spec.clusterIPs',
+          requested,
+          `failed to allocate IP ${requested}: provided IP is already allocated`,
+        );
       return requested;
     }
-    const first = this.staticBand, span = this.cidr.size - 1 - first;
+    const first = this.staticBand,
+      span = this.cidr.size - 1 - first;
     const start = randomInt(span);
     for (let i = 0; i < span; i++) {
       const ip = nthIp(this.cidr, first + ((start + i) % span));
@@ -65,8 +88,14 @@ export class ServiceAllocator {
 
   async allocateNodePort(owner: string, requested?: number): Promise<number> {
     if (requested) {
-      if (requested < this.portMin || requested > this.portMax) throw new AllocationError('spec.ports[].nodePort', requested, `provided port is not in the valid range. The range of valid ports is ${this.portMin}-${this.portMax}`);
-      if (!(await this.claim(PORT_PREFIX + requested, owner))) throw new AllocationError('spec.ports[].nodePort', requested, 'provided port is already allocated');
+      if (requested < this.portMin || requested > this.portMax)
+        throw new AllocationError(
+          'spec.ports[].nodePort',
+          requested,
+          `provided port is not in the valid range. The range of valid ports is ${this.portMin}-${this.portMax}`,
+        );
+      if (!(await this.claim(PORT_PREFIX + requested, owner)))
+        throw new AllocationError('spec.ports[].nodePort', requested, 'provided port is already allocated');
       return requested;
     }
     const span = this.portMax - this.portMin + 1;
@@ -79,23 +108,39 @@ export class ServiceAllocator {
   }
 
   private async release(key: string) {
-    try { await this.store.delete(key, 0); } catch (e) { if (!(e instanceof StoreError && e.code === 'NotFound')) throw e; }
+    try {
+      await this.store.delete(key, 0);
+    } catch (e) {
+      if (!(e instanceof StoreError && e.code === 'NotFound')) throw e;
+    }
   }
-  releaseIP(ip: string) { return this.release(IP_PREFIX + ip); }
-  releaseNodePort(port: number) { return this.release(PORT_PREFIX + port); }
+  releaseIP(ip: string) {
+    return this.release(IP_PREFIX + ip);
+  }
+  releaseNodePort(port: number) {
+    return this.release(PORT_PREFIX + port);
+  }
 
   /** Frees allocations older than `minAgeMs` whose value no live Service holds. */
   async repair(inUse: { ips: Set<string>; ports: Set<number> }, minAgeMs = 60_000): Promise<number> {
     let freed = 0;
     const now = Date.now();
-    for (const [prefix, used] of [[IP_PREFIX, (k: string) => inUse.ips.has(k)], [PORT_PREFIX, (k: string) => inUse.ports.has(Number(k))]] as const) {
+    for (const [prefix, used] of [
+      [IP_PREFIX, (k: string) => inUse.ips.has(k)],
+      [PORT_PREFIX, (k: string) => inUse.ports.has(Number(k))],
+    ] as const) {
       const { items } = await this.store.list(prefix);
       for (const kv of items) {
         const id = kv.key.slice(prefix.length);
         if (used(id)) continue;
         const at = Date.parse(JSON.parse(kv.value).at ?? 0);
         if (now - at < minAgeMs) continue;
-        try { await this.store.delete(kv.key, kv.modRevision); freed++; } catch { /* raced with a new owner */ }
+        try {
+          await this.store.delete(kv.key, kv.modRevision);
+          freed++;
+        } catch {
+          /* raced with a new owner */
+        }
       }
     }
     return freed;

@@ -3,21 +3,27 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 
-export interface User { name: string; uid: string; groups: string[] }
+export interface User {
+  name: string;
+  uid: string;
+  groups: string[];
+}
 
 export class TokenAuth {
   private tokens = new Map<string, User>();
   private file: string;
   constructor(file: string) {
     this.file = file;
-    if (!existsSync(file)) writeFileSync(file, `${randomBytes(24).toString('hex')},admin,admin,system:masters\n`, { mode: 0o600 });
+    if (!existsSync(file))
+      writeFileSync(file, `${randomBytes(24).toString('hex')},admin,admin,system:masters\n`, { mode: 0o600 });
     this.reload();
   }
   reload() {
     this.tokens.clear();
     for (const line of readFileSync(this.file, 'utf8').split('\n')) {
       const [token, name, uid, groups] = line.trim().split(',');
-      if (token && name) this.tokens.set(token, { name, uid: uid ?? name, groups: (groups ?? '').split(';').filter(Boolean) });
+      if (token && name)
+        this.tokens.set(token, { name, uid: uid ?? name, groups: (groups ?? '').split(';').filter(Boolean) });
     }
   }
   /** Returns the node's token, creating one (user system:node:NAME, group system:nodes) if needed. */

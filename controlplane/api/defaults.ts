@@ -1,13 +1,20 @@
+import type { Obj } from '../shared/kube/object.ts';
 // Defaulting: the fields Kubernetes fills in when users omit them, applied on create and update.
-type Obj = Record<string, any>;
 
-const setDefault = (o: Obj, k: string, v: unknown) => { if (o[k] === undefined || o[k] === null) o[k] = v; };
+const setDefault = (o: Obj, k: string, v: unknown) => {
+  if (o[k] === undefined || o[k] === null) o[k] = v;
+};
 
 function defaultProbe(p: Obj | undefined) {
   if (!p) return;
-  setDefault(p, 'timeoutSeconds', 1); setDefault(p, 'periodSeconds', 10);
-  setDefault(p, 'successThreshold', 1); setDefault(p, 'failureThreshold', 3);
-  if (p.httpGet) { setDefault(p.httpGet, 'path', '/'); setDefault(p.httpGet, 'scheme', 'HTTP'); }
+  setDefault(p, 'timeoutSeconds', 1);
+  setDefault(p, 'periodSeconds', 10);
+  setDefault(p, 'successThreshold', 1);
+  setDefault(p, 'failureThreshold', 3);
+  if (p.httpGet) {
+    setDefault(p.httpGet, 'path', '/');
+    setDefault(p.httpGet, 'scheme', 'HTTP');
+  }
 }
 
 export function imagePullPolicyFor(image: string | undefined): string {
@@ -32,7 +39,9 @@ function defaultContainer(c: Obj) {
   for (const e of c.env ?? []) {
     if (e?.valueFrom?.fieldRef) setDefault(e.valueFrom.fieldRef, 'apiVersion', 'v1');
   }
-  defaultProbe(c.livenessProbe); defaultProbe(c.readinessProbe); defaultProbe(c.startupProbe);
+  defaultProbe(c.livenessProbe);
+  defaultProbe(c.readinessProbe);
+  defaultProbe(c.startupProbe);
 }
 
 export function defaultPodSpec(s: Obj | undefined) {
@@ -125,9 +134,15 @@ const DEFAULTERS: Record<string, (o: Obj) => void> = {
     setDefault(s, 'progressDeadlineSeconds', 600);
     defaultTemplate(s);
   },
-  ReplicaSet(o) { o.spec ??= {}; setDefault(o.spec, 'replicas', 1); defaultTemplate(o.spec); },
+  ReplicaSet(o) {
+    o.spec ??= {};
+    setDefault(o.spec, 'replicas', 1);
+    defaultTemplate(o.spec);
+  },
   ReplicationController(o) {
-    o.spec ??= {}; setDefault(o.spec, 'replicas', 1); defaultTemplate(o.spec);
+    o.spec ??= {};
+    setDefault(o.spec, 'replicas', 1);
+    defaultTemplate(o.spec);
     if (!o.spec.selector && o.spec.template?.metadata?.labels) o.spec.selector = { ...o.spec.template.metadata.labels };
   },
   DaemonSet(o) {
@@ -156,23 +171,51 @@ const DEFAULTERS: Record<string, (o: Obj) => void> = {
     s.persistentVolumeClaimRetentionPolicy ??= {};
     setDefault(s.persistentVolumeClaimRetentionPolicy, 'whenDeleted', 'Retain');
     setDefault(s.persistentVolumeClaimRetentionPolicy, 'whenScaled', 'Retain');
-    for (const t of s.volumeClaimTemplates ?? []) { t.apiVersion ??= 'v1'; t.kind ??= 'PersistentVolumeClaim'; t.spec ??= {}; setDefault(t.spec, 'volumeMode', 'Filesystem'); }
+    for (const t of s.volumeClaimTemplates ?? []) {
+      t.apiVersion ??= 'v1';
+      t.kind ??= 'PersistentVolumeClaim';
+      t.spec ??= {};
+      setDefault(t.spec, 'volumeMode', 'Filesystem');
+    }
     defaultTemplate(s);
   },
-  Job(o) { defaultJobSpec(o.spec ??= {}); },
+  Job(o) {
+    defaultJobSpec((o.spec ??= {}));
+  },
   CronJob(o) {
     const s = (o.spec ??= {});
     setDefault(s, 'concurrencyPolicy', 'Allow');
     setDefault(s, 'suspend', false);
     setDefault(s, 'successfulJobsHistoryLimit', 3);
     setDefault(s, 'failedJobsHistoryLimit', 1);
-    if (s.jobTemplate) { s.jobTemplate.spec ??= {}; defaultJobSpec(s.jobTemplate.spec, false); }
+    if (s.jobTemplate) {
+      s.jobTemplate.spec ??= {};
+      defaultJobSpec(s.jobTemplate.spec, false);
+    }
   },
-  PersistentVolume(o) { o.spec ??= {}; setDefault(o.spec, 'persistentVolumeReclaimPolicy', 'Retain'); setDefault(o.spec, 'volumeMode', 'Filesystem'); o.status ??= {}; setDefault(o.status, 'phase', 'Pending'); },
-  PersistentVolumeClaim(o) { o.spec ??= {}; setDefault(o.spec, 'volumeMode', 'Filesystem'); o.status ??= {}; setDefault(o.status, 'phase', 'Pending'); },
-  Ingress(o) { o.status ??= { loadBalancer: {} }; },
-  StorageClass(o) { setDefault(o, 'reclaimPolicy', 'Delete'); setDefault(o, 'volumeBindingMode', 'Immediate'); },
-  Lease(o) { o.spec ??= {}; },
+  PersistentVolume(o) {
+    o.spec ??= {};
+    setDefault(o.spec, 'persistentVolumeReclaimPolicy', 'Retain');
+    setDefault(o.spec, 'volumeMode', 'Filesystem');
+    o.status ??= {};
+    setDefault(o.status, 'phase', 'Pending');
+  },
+  PersistentVolumeClaim(o) {
+    o.spec ??= {};
+    setDefault(o.spec, 'volumeMode', 'Filesystem');
+    o.status ??= {};
+    setDefault(o.status, 'phase', 'Pending');
+  },
+  Ingress(o) {
+    o.status ??= { loadBalancer: {} };
+  },
+  StorageClass(o) {
+    setDefault(o, 'reclaimPolicy', 'Delete');
+    setDefault(o, 'volumeBindingMode', 'Immediate');
+  },
+  Lease(o) {
+    o.spec ??= {};
+  },
 };
 
 function defaultJobSpec(s: Obj, withCompletions = true) {
@@ -201,8 +244,10 @@ export function generateJobSelector(o: Obj) {
   s.template.metadata ??= {};
   s.template.metadata.labels = {
     ...(s.template.metadata.labels ?? {}),
-    'batch.kubernetes.io/controller-uid': uid, 'batch.kubernetes.io/job-name': o.metadata.name,
-    'controller-uid': uid, 'job-name': o.metadata.name,
+    'batch.kubernetes.io/controller-uid': uid,
+    'batch.kubernetes.io/job-name': o.metadata.name,
+    'controller-uid': uid,
+    'job-name': o.metadata.name,
   };
 }
 
@@ -210,7 +255,8 @@ export function qosClass(resources: Obj[]): 'Guaranteed' | 'Burstable' | 'BestEf
   let any = false;
   let guaranteed = resources.length > 0;
   for (const r of resources) {
-    const req = r.requests ?? {}, lim = r.limits ?? {};
+    const req = r.requests ?? {},
+      lim = r.limits ?? {};
     if (Object.keys(req).length || Object.keys(lim).length) any = true;
     for (const k of ['cpu', 'memory']) {
       const l = lim[k];

@@ -2,13 +2,24 @@
 // Kubernetes' FieldsV1 notation: "f:name" for a field, "k:{...}" for an item of an associative
 // list, "v:..." for a member of a set. Sets are kept as Sets of JSON-encoded paths.
 import { child, type Schema } from './schema/dsl.ts';
+import type { Obj } from '../shared/kube/object.ts';
 
-type Obj = Record<string, any>;
 export type FieldSet = Set<string>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Top-level and metadata fields that belong to the system, not to a manager. */
-const META_SYSTEM = new Set(['name', 'namespace', 'uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'managedFields', 'selfLink']);
+const META_SYSTEM = new Set([
+  'name',
+  'namespace',
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+  'managedFields',
+  'selfLink',
+]);
 
 function keyOf(item: Obj, keys: string[]): string {
   const o: Obj = {};
@@ -62,7 +73,11 @@ export function valueAt(obj: unknown, path: string[]): unknown {
     if (el.startsWith('f:')) cur = isObj(cur) ? cur[el.slice(2)] : undefined;
     else if (el.startsWith('k:')) {
       const key = JSON.parse(el.slice(2));
-      cur = Array.isArray(cur) ? cur.find((it) => isObj(it) && Object.entries(key).every(([k, v]) => JSON.stringify(it[k]) === JSON.stringify(v))) : undefined;
+      cur = Array.isArray(cur)
+        ? cur.find(
+            (it) => isObj(it) && Object.entries(key).every(([k, v]) => JSON.stringify(it[k]) === JSON.stringify(v)),
+          )
+        : undefined;
     } else if (el.startsWith('v:')) {
       const val = el.slice(2);
       return Array.isArray(cur) && cur.some((it) => JSON.stringify(it) === val) ? true : undefined;
@@ -79,7 +94,10 @@ export function removeAt(obj: Obj, path: string[]): void {
   if (el.startsWith('f:')) {
     const k = el.slice(2);
     if (!isObj(obj)) return;
-    if (last) { delete obj[k]; return; }
+    if (last) {
+      delete obj[k];
+      return;
+    }
     const c = obj[k];
     if (isObj(c) || Array.isArray(c)) {
       removeAt(c as Obj, rest);
@@ -96,7 +114,9 @@ export function removeAt(obj: Obj, path: string[]): void {
   }
   if (el.startsWith('k:')) {
     const key = JSON.parse(el.slice(2));
-    const i = arr.findIndex((it) => isObj(it) && Object.entries(key).every(([k, v]) => JSON.stringify(it[k]) === JSON.stringify(v)));
+    const i = arr.findIndex(
+      (it) => isObj(it) && Object.entries(key).every(([k, v]) => JSON.stringify(it[k]) === JSON.stringify(v)),
+    );
     if (i < 0) return;
     if (last) arr.splice(i, 1);
     else removeAt(arr[i] as Obj, rest);
@@ -118,7 +138,10 @@ export function fromFieldsV1(tree: unknown): FieldSet {
   const rec = (node: unknown, path: string[]) => {
     if (!isObj(node)) return;
     const keys = Object.keys(node);
-    if (keys.length === 0 && path.length) { out.add(JSON.stringify(path)); return; }
+    if (keys.length === 0 && path.length) {
+      out.add(JSON.stringify(path));
+      return;
+    }
     for (const k of keys) rec(node[k], [...path, k]);
   };
   rec(tree, []);
@@ -131,7 +154,13 @@ export function pathString(path: string[]): string {
   for (const el of path) {
     if (el === '.') continue;
     if (el.startsWith('f:')) s += '.' + el.slice(2);
-    else if (el.startsWith('k:')) s += '[' + Object.entries(JSON.parse(el.slice(2))).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(',') + ']';
+    else if (el.startsWith('k:'))
+      s +=
+        '[' +
+        Object.entries(JSON.parse(el.slice(2)))
+          .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+          .join(',') +
+        ']';
     else if (el.startsWith('v:')) s += `[=${el.slice(2)}]`;
   }
   return s;

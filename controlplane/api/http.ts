@@ -8,25 +8,36 @@ export const MAX_BODY = 3 * 1024 * 1024;
 
 export async function readBody(req: IncomingMessage): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_BODY) { req.resume(); throw tooLarge('Request entity too large: limit is 3145728'); }
+  if (declared > MAX_BODY) {
+    req.resume();
+    throw tooLarge('Request entity too large: limit is 3145728');
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of req) {
     size += (c as Buffer).length;
-    if (size > MAX_BODY) { req.resume(); throw tooLarge('Request entity too large: limit is 3145728'); }
+    if (size > MAX_BODY) {
+      req.resume();
+      throw tooLarge('Request entity too large: limit is 3145728');
+    }
     chunks.push(c as Buffer);
   }
   return Buffer.concat(chunks);
 }
 
 export function mediaType(req: IncomingMessage): string {
-  return String(req.headers['content-type'] ?? 'application/json').split(';')[0].trim().toLowerCase();
+  return String(req.headers['content-type'] ?? 'application/json')
+    .split(';')[0]
+    .trim()
+    .toLowerCase();
 }
 
 /** Decodes a JSON or YAML body (one document). */
 export function decodeBody(buf: Buffer, type: string): unknown {
   if (type === 'application/vnd.kubernetes.protobuf') {
-    try { return decodeProtobuf(buf); } catch (e) {
+    try {
+      return decodeProtobuf(buf);
+    } catch (e) {
       if (e instanceof ProtobufError) {
         if (/not supported/.test(e.message)) throw new ApiError(415, 'UnsupportedMediaType', e.message);
         throw badRequest(`error decoding protobuf body: ${e.message}`);
@@ -37,25 +48,46 @@ export function decodeBody(buf: Buffer, type: string): unknown {
   const text = buf.toString('utf8');
   if (!text.trim()) throw badRequest('the body of the request was empty');
   if (type === 'application/json' || type.endsWith('+json') || type === '*/*' || type === '') {
-    try { return JSON.parse(text); } catch (e) {
+    try {
+      return JSON.parse(text);
+    } catch (e) {
       throw badRequest(`error decoding request body: ${(e as Error).message}`);
     }
   }
-  if (type === 'application/yaml' || type === 'application/apply-patch+yaml' || type === 'application/x-yaml' || type === 'text/yaml') {
+  if (
+    type === 'application/yaml' ||
+    type === 'application/apply-patch+yaml' ||
+    type === 'application/x-yaml' ||
+    type === 'text/yaml'
+  ) {
     const docs = parseAllDocuments(text);
     if (!Array.isArray(docs)) throw badRequest('error decoding YAML body');
     const real = docs.filter((d) => d.contents !== null);
-    if (real.length !== 1) throw badRequest(`error decoding YAML body: expected exactly one document, found ${real.length}`);
+    if (real.length !== 1)
+      throw badRequest(`error decoding YAML body: expected exactly one document, found ${real.length}`);
     const d = real[0];
     if (d.errors.length) throw badRequest(`error converting YAML to JSON: ${d.errors[0].message.split('\n')[0]}`);
     return d.toJS({ maxAliasCount: 100 });
   }
-  throw unsupportedMedia(`the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf`);
+  throw unsupportedMedia(
+    `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf`,
+  );
 }
 
-export function sendJson(res: ServerResponse, code: number, body: unknown, extraHeaders: Record<string, string> = {}, contentType = 'application/json') {
+export function sendJson(
+  res: ServerResponse,
+  code: number,
+  body: unknown,
+  extraHeaders: Record<string, string> = {},
+  contentType = 'application/json',
+) {
   const data = JSON.stringify(body);
-  res.writeHead(code, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(data), 'Cache-Control': 'no-cache, private', ...extraHeaders });
+  res.writeHead(code, {
+    'Content-Type': contentType,
+    'Content-Length': Buffer.byteLength(data),
+    'Cache-Control': 'no-cache, private',
+    ...extraHeaders,
+  });
   res.end(data);
 }
 
@@ -72,7 +104,11 @@ export function wantsTable(accept: string | undefined): boolean {
   if (!accept) return false;
   return accept.split(',').some((part) => {
     const params = part.split(';').map((x) => x.trim());
-    return params.includes('as=Table') && params.includes('g=meta.k8s.io') && (params.includes('v=v1') || params.includes('v=v1beta1'));
+    return (
+      params.includes('as=Table') &&
+      params.includes('g=meta.k8s.io') &&
+      (params.includes('v=v1') || params.includes('v=v1beta1'))
+    );
   });
 }
 

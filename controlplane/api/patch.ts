@@ -2,13 +2,16 @@
 // strategic merge patch, whose list semantics come from the schema (schema/dsl.ts).
 import { child, type ArraySchema, type Schema } from './schema/dsl.ts';
 
+// biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
 type Json = any;
 const isObj = (v: unknown): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export class PatchError extends Error {}
 
 // ---- RFC 6902 ----
-function unescapePtr(s: string) { return s.replace(/~1/g, '/').replace(/~0/g, '~'); }
+function unescapePtr(s: string) {
+  return s.replace(/~1/g, '/').replace(/~0/g, '~');
+}
 function parsePtr(p: string): string[] {
   if (p === '') return [];
   if (!p.startsWith('/')) throw new PatchError(`invalid JSON pointer "${p}"`);
@@ -26,14 +29,16 @@ function getAt(doc: Json, path: string[]): Json {
 function parentOf(doc: Json, path: string[], op: string): { parent: Json; key: string } {
   if (path.length === 0) throw new PatchError(`${op} operation cannot apply to the document root`);
   const parent = getAt(doc, path.slice(0, -1));
-  if (!Array.isArray(parent) && !isObj(parent)) throw new PatchError(`${op} operation does not apply: doc is missing path: "/${path.join('/')}"`);
+  if (!Array.isArray(parent) && !isObj(parent))
+    throw new PatchError(`${op} operation does not apply: doc is missing path: "/${path.join('/')}"`);
   return { parent, key: path[path.length - 1] };
 }
 function arrIndex(arr: Json[], key: string, allowEnd: boolean, op: string): number {
   if (key === '-' && allowEnd) return arr.length;
   if (!/^(0|[1-9]\d*)$/.test(key)) throw new PatchError(`${op} operation: invalid array index "${key}"`);
   const i = Number(key);
-  if (i > arr.length || (!allowEnd && i === arr.length)) throw new PatchError(`${op} operation: index ${i} is out of bounds`);
+  if (i > arr.length || (!allowEnd && i === arr.length))
+    throw new PatchError(`${op} operation: index ${i} is out of bounds`);
   return i;
 }
 
@@ -41,10 +46,14 @@ export function applyJsonPatch(doc: Json, ops: unknown): Json {
   if (!Array.isArray(ops)) throw new PatchError('a JSON patch must be an array of operations');
   let out = structuredClone(doc);
   for (const raw of ops) {
-    if (!isObj(raw) || typeof raw.op !== 'string' || typeof raw.path !== 'string') throw new PatchError(`invalid JSON patch operation: ${JSON.stringify(raw)}`);
+    if (!isObj(raw) || typeof raw.op !== 'string' || typeof raw.path !== 'string')
+      throw new PatchError(`invalid JSON patch operation: ${JSON.stringify(raw)}`);
     const path = parsePtr(raw.path);
     const add = (p: string[], value: Json) => {
-      if (p.length === 0) { out = value; return; }
+      if (p.length === 0) {
+        out = value;
+        return;
+      }
       const { parent, key } = parentOf(out, p, 'add');
       if (Array.isArray(parent)) parent.splice(arrIndex(parent, key, true, 'add'), 0, value);
       else parent[key] = value;
@@ -52,30 +61,45 @@ export function applyJsonPatch(doc: Json, ops: unknown): Json {
     const remove = (p: string[], op: string): Json => {
       const { parent, key } = parentOf(out, p, op);
       if (Array.isArray(parent)) return parent.splice(arrIndex(parent, key, false, op), 1)[0];
-      if (!(key in parent)) throw new PatchError(`${op} operation does not apply: doc is missing path: "/${p.join('/')}"`);
+      if (!(key in parent))
+        throw new PatchError(`${op} operation does not apply: doc is missing path: "/${p.join('/')}"`);
       const v = parent[key];
       delete parent[key];
       return v;
     };
     switch (raw.op) {
-      case 'add': if (!('value' in raw)) throw new PatchError('add operation needs a value'); add(path, structuredClone(raw.value)); break;
-      case 'remove': remove(path, 'remove'); break;
+      case 'add':
+        if (!('value' in raw)) throw new PatchError('add operation needs a value');
+        add(path, structuredClone(raw.value));
+        break;
+      case 'remove':
+        remove(path, 'remove');
+        break;
       case 'replace':
         if (!('value' in raw)) throw new PatchError('replace operation needs a value');
-        if (path.length === 0) { out = structuredClone(raw.value); break; }
-        remove(path, 'replace'); add(path, structuredClone(raw.value)); break;
-      case 'move': case 'copy': {
+        if (path.length === 0) {
+          out = structuredClone(raw.value);
+          break;
+        }
+        remove(path, 'replace');
+        add(path, structuredClone(raw.value));
+        break;
+      case 'move':
+      case 'copy': {
         if (typeof raw.from !== 'string') throw new PatchError(`${raw.op} operation needs "from"`);
         const from = parsePtr(raw.from);
         const v = raw.op === 'move' ? remove(from, 'move') : structuredClone(getAt(out, from));
-        if (v === undefined) throw new PatchError(`${raw.op} operation does not apply: doc is missing from path: "${raw.from}"`);
+        if (v === undefined)
+          throw new PatchError(`${raw.op} operation does not apply: doc is missing from path: "${raw.from}"`);
         add(path, v);
         break;
       }
       case 'test':
-        if (JSON.stringify(getAt(out, path)) !== JSON.stringify(raw.value)) throw new PatchError(`testing value ${raw.path} failed`);
+        if (JSON.stringify(getAt(out, path)) !== JSON.stringify(raw.value))
+          throw new PatchError(`testing value ${raw.path} failed`);
         break;
-      default: throw new PatchError(`unexpected kind: ${raw.op}`);
+      default:
+        throw new PatchError(`unexpected kind: ${raw.op}`);
     }
   }
   return out;
@@ -104,9 +128,13 @@ function mergeKeyed(orig: Json[], patch: Json[], s: ArraySchema): Json[] {
   const out = structuredClone(orig) as Json[];
   for (const item of patch) {
     if (!isObj(item)) throw new PatchError(`a merge list item must be an object, found ${JSON.stringify(item)}`);
-    if (!(key in item)) throw new PatchError(`map: ${JSON.stringify(item)} does not contain declared merge key: ${key}`);
+    if (!(key in item))
+      throw new PatchError(`map: ${JSON.stringify(item)} does not contain declared merge key: ${key}`);
     const idx = out.findIndex((o) => isObj(o) && o[key] === item[key]);
-    if (item.$patch === 'delete') { if (idx >= 0) out.splice(idx, 1); continue; }
+    if (item.$patch === 'delete') {
+      if (idx >= 0) out.splice(idx, 1);
+      continue;
+    }
     if (idx >= 0) out[idx] = strategicMerge(out[idx], item, s.items);
     else out.push(stripDirectives(strategicMerge({}, item, s.items)));
   }
@@ -137,16 +165,23 @@ export function strategicMerge(orig: Json, patch: Json, schema: Schema | undefin
   const orders: [string, Json[]][] = [];
   for (const [k, v] of Object.entries(patch)) {
     if (k === '$patch' || k === '$retainKeys') continue;
-    if (k.startsWith(ELEMENT_ORDER)) { orders.push([k.slice(ELEMENT_ORDER.length), v]); continue; }
+    if (k.startsWith(ELEMENT_ORDER)) {
+      orders.push([k.slice(ELEMENT_ORDER.length), v]);
+      continue;
+    }
     if (k.startsWith(DELETE_PRIMITIVE)) {
       const f = k.slice(DELETE_PRIMITIVE.length);
       if (Array.isArray(out[f]) && Array.isArray(v)) out[f] = out[f].filter((x: Json) => !v.includes(x));
       continue;
     }
-    if (v === null) { delete out[k]; continue; }
+    if (v === null) {
+      delete out[k];
+      continue;
+    }
     const sub = child(schema, k);
     if (Array.isArray(v)) {
-      if (sub?.t === 'array' && sub.listType === 'map' && sub.patchKey) out[k] = mergeKeyed(Array.isArray(out[k]) ? out[k] : [], v, sub);
+      if (sub?.t === 'array' && sub.listType === 'map' && sub.patchKey)
+        out[k] = mergeKeyed(Array.isArray(out[k]) ? out[k] : [], v, sub);
       else if (sub?.t === 'array' && sub.listType === 'set') {
         const base = Array.isArray(out[k]) ? out[k] : [];
         out[k] = [...base, ...v.filter((x) => !base.some((b: Json) => JSON.stringify(b) === JSON.stringify(x)))];
@@ -163,7 +198,8 @@ export function strategicMerge(orig: Json, patch: Json, schema: Schema | undefin
   }
   for (const [f, order] of orders) {
     const sub = child(schema, f);
-    if (Array.isArray(out[f]) && Array.isArray(order)) out[f] = reorder(out[f], order, sub?.t === 'array' ? sub.patchKey : undefined);
+    if (Array.isArray(out[f]) && Array.isArray(order))
+      out[f] = reorder(out[f], order, sub?.t === 'array' ? sub.patchKey : undefined);
   }
   if (Array.isArray(patch.$retainKeys)) {
     for (const k of Object.keys(out)) if (!patch.$retainKeys.includes(k)) delete out[k];

@@ -6,7 +6,16 @@ import { StoreError, type KeyValue, type Store, type WatchHandle } from '../stor
 import { AllocationError, type ServiceAllocator } from '../allocator/service-allocator.ts';
 import { groupVersion, type Resource } from './resources.ts';
 import {
-  ApiError, Errs, alreadyExists, badRequest, conflict, forbidden, gone, internal, invalid, notFound,
+  ApiError,
+  Errs,
+  alreadyExists,
+  badRequest,
+  conflict,
+  forbidden,
+  gone,
+  internal,
+  invalid,
+  notFound,
 } from './status.ts';
 import { applyDefaults, generateJobSelector } from './defaults.ts';
 import { validateKind, validateMeta } from './validate.ts';
@@ -14,8 +23,8 @@ import { checkSchema, pruneUnknown, type FieldProblem } from './schema/check.ts'
 import { formatLabelSelector, matchFields, matchLabels, type FieldReq, type Requirement } from './selectors.ts';
 import { serverSideApply, trackUpdate } from './apply.ts';
 import { applyJsonPatch, applyMergePatch, strategicMerge, PatchError } from './patch.ts';
+import type { Obj } from '../shared/kube/object.ts';
 
-type Obj = Record<string, any>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export interface Ctx {
@@ -48,7 +57,9 @@ export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ER
 
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 
-export function nameOf(o: Obj): string { return o?.metadata?.name ?? ''; }
+export function nameOf(o: Obj): string {
+  return o?.metadata?.name ?? '';
+}
 
 export class Registry {
   readonly store: Store;
@@ -89,26 +100,42 @@ export class Registry {
     return this.decode(res, await this.getKv(res, ns, name));
   }
 
-  async list(res: Resource, ns: string | undefined, opts: ListOpts): Promise<{ items: Obj[]; resourceVersion: string; continue?: string; remaining?: number }> {
+  async list(
+    res: Resource,
+    ns: string | undefined,
+    opts: ListOpts,
+  ): Promise<{ items: Obj[]; resourceVersion: string; continue?: string; remaining?: number }> {
     let revision = 0;
     let startKey: string | undefined;
     const prefix = this.prefix(res, ns);
     if (opts.continueToken) {
       let tok: { rv: number; start: string };
-      try { tok = JSON.parse(Buffer.from(opts.continueToken, 'base64').toString()); } catch { throw badRequest('continue key is not valid: illegal base64 data'); }
-      if (typeof tok?.rv !== 'number' || typeof tok.start !== 'string' || !tok.start.startsWith(prefix)) throw badRequest('continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
+      try {
+        tok = JSON.parse(Buffer.from(opts.continueToken, 'base64').toString());
+      } catch {
+        throw badRequest('continue key is not valid: illegal base64 data');
+      }
+      if (typeof tok?.rv !== 'number' || typeof tok.start !== 'string' || !tok.start.startsWith(prefix))
+        throw badRequest('continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
       revision = tok.rv;
       startKey = tok.start;
       if (revision < (await this.store.compactedRevision()))
-        throw gone('The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.');
+        throw gone(
+          'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.',
+        );
     } else if (opts.resourceVersion && opts.resourceVersion !== '0') {
       const rv = Number(opts.resourceVersion);
       if (!Number.isInteger(rv) || rv < 0) throw badRequest(`invalid resource version: ${opts.resourceVersion}`);
       if (opts.resourceVersionMatch === 'Exact') {
-        if (rv < (await this.store.compactedRevision())) throw gone(`too old resource version: ${rv} (${await this.store.compactedRevision()})`);
+        if (rv < (await this.store.compactedRevision()))
+          throw gone(`too old resource version: ${rv} (${await this.store.compactedRevision()})`);
         revision = rv;
       } else if (rv > (await this.store.currentRevision())) {
-        throw new ApiError(504, 'Timeout', `Too large resource version: ${rv}, current: ${await this.store.currentRevision()}`);
+        throw new ApiError(
+          504,
+          'Timeout',
+          `Too large resource version: ${rv}, current: ${await this.store.currentRevision()}`,
+        );
       }
     }
     const limit = opts.limit && opts.limit > 0 ? opts.limit : 0;
@@ -119,10 +146,13 @@ export class Registry {
     const filtering = opts.labels.length > 0 || opts.fields.length > 0;
     for (;;) {
       const chunk = limit ? Math.max(limit - items.length, filtering ? 500 : 0) : 0;
-      const page = await this.store.list(prefix, { revision: atRev, limit: chunk || undefined, startKey: next }).catch((e) => {
-        if (e instanceof StoreError && e.code === 'Compacted') throw gone(`The resourceVersion for the provided list is too old: ${e.message}`);
-        throw e;
-      });
+      const page = await this.store
+        .list(prefix, { revision: atRev, limit: chunk || undefined, startKey: next })
+        .catch((e) => {
+          if (e instanceof StoreError && e.code === 'Compacted')
+            throw gone(`The resourceVersion for the provided list is too old: ${e.message}`);
+          throw e;
+        });
       atRev = page.revision;
       let lastKey: string | undefined;
       for (const kv of page.items) {
@@ -132,14 +162,20 @@ export class Registry {
         items.push(o);
         if (limit && items.length === limit) {
           const rest = page.items.indexOf(kv) < page.items.length - 1 || page.more;
-          if (rest) { more = true; next = kv.key + '\u0000'; }
+          if (rest) {
+            more = true;
+            next = kv.key + '\u0000';
+          }
           break;
         }
       }
       if (more || !page.more || (limit && items.length === limit)) break;
       next = lastKey + '\u0000';
     }
-    const out: { items: Obj[]; resourceVersion: string; continue?: string; remaining?: number } = { items, resourceVersion: String(atRev) };
+    const out: { items: Obj[]; resourceVersion: string; continue?: string; remaining?: number } = {
+      items,
+      resourceVersion: String(atRev),
+    };
     if (more && next) {
       out.continue = Buffer.from(JSON.stringify({ rv: atRev, start: next })).toString('base64');
       if (!filtering) out.remaining = await this.store.count(prefix, next);
@@ -153,7 +189,9 @@ export class Registry {
     const kv = await this.store.get(`/registry/core/namespaces/${ns}`);
     if (!kv) throw notFound({ kind: 'Namespace', group: '', plural: 'namespaces' }, ns);
     if (creating && JSON.parse(kv.value).metadata?.deletionTimestamp)
-      throw forbidden(`${res.plural} "${''}" is forbidden: unable to create new content in namespace ${ns} because it is being terminated`);
+      throw forbidden(
+        `${res.plural} "${''}" is forbidden: unable to create new content in namespace ${ns} because it is being terminated`,
+      );
   }
 
   /** Structural checks (unknown fields, types), honouring fieldValidation. */
@@ -162,7 +200,12 @@ export class Registry {
     checkSchema(body, res.schema, '', problems);
     const types = problems.filter((p) => p.kind === 'type');
     const unknown = problems.filter((p) => p.kind === 'unknown');
-    if (types.length) throw invalid(res, nameOf(body), types.map((p) => ({ field: p.path, message: p.message, reason: 'FieldValueTypeInvalid' })));
+    if (types.length)
+      throw invalid(
+        res,
+        nameOf(body),
+        types.map((p) => ({ field: p.path, message: p.message, reason: 'FieldValueTypeInvalid' })),
+      );
     if (unknown.length) {
       if (ctx.fieldValidation === 'Strict') {
         throw new ApiError(400, 'BadRequest', `strict decoding error: ${unknown.map((u) => u.message).join(', ')}`);
@@ -175,7 +218,9 @@ export class Registry {
 
   private checkTypeMeta(res: Resource, body: Obj) {
     if (body.apiVersion !== undefined && body.apiVersion !== groupVersion(res))
-      throw badRequest(`the API version in the data (${body.apiVersion}) does not match the expected API version (${groupVersion(res)})`);
+      throw badRequest(
+        `the API version in the data (${body.apiVersion}) does not match the expected API version (${groupVersion(res)})`,
+      );
     if (body.kind !== undefined && body.kind !== res.kind)
       throw badRequest(`the kind in the data (${body.kind}) does not match the expected kind (${res.kind})`);
   }
@@ -188,10 +233,16 @@ export class Registry {
   }
 
   // ---- create ----
-  async create(res: Resource, ns: string | undefined, input: unknown, ctx: Ctx, applied?: { managedFields: Obj[] }): Promise<Obj> {
+  async create(
+    res: Resource,
+    ns: string | undefined,
+    input: unknown,
+    ctx: Ctx,
+    applied?: { managedFields: Obj[] },
+  ): Promise<Obj> {
     if (!isObj(input)) throw badRequest(`Object 'Kind' is missing in '${JSON.stringify(input)?.slice(0, 100)}'`);
     this.checkTypeMeta(res, input);
-    let body = this.structural(res, structuredClone(input), ctx);
+    const body = this.structural(res, structuredClone(input), ctx);
     const meta: Obj = (body.metadata = isObj(body.metadata) ? body.metadata : {});
     if (res.namespaced) {
       if (meta.namespace && ns && meta.namespace !== ns)
@@ -238,7 +289,14 @@ export class Registry {
   }
 
   // ---- update ----
-  async update(res: Resource, ns: string | undefined, name: string, input: unknown, ctx: Ctx, sub?: string): Promise<{ obj: Obj; created: boolean }> {
+  async update(
+    res: Resource,
+    ns: string | undefined,
+    name: string,
+    input: unknown,
+    ctx: Ctx,
+    sub?: string,
+  ): Promise<{ obj: Obj; created: boolean }> {
     if (!isObj(input)) throw badRequest('the body of the request was in an unknown format');
     this.checkTypeMeta(res, input);
     const body = this.structural(res, structuredClone(input), ctx);
@@ -256,19 +314,32 @@ export class Registry {
     }
     const rv = body.metadata.resourceVersion;
     if (rv !== undefined && rv !== '' && String(rv) !== String(kv.modRevision))
-      throw conflict(res, name, 'the object has been modified; please apply your changes to the latest version and try again');
+      throw conflict(
+        res,
+        name,
+        'the object has been modified; please apply your changes to the latest version and try again',
+      );
     const old = this.decode(res, kv);
     const obj = await this.commitUpdate(res, old, kv.modRevision, body, ctx, sub);
     return { obj, created: false };
   }
 
   /** Merges what an update may change into the old object, validates, and writes guarded by rev. */
-  private async commitUpdate(res: Resource, old: Obj, rev: number, body: Obj, ctx: Ctx, sub?: string, managed?: 'apply'): Promise<Obj> {
+  private async commitUpdate(
+    res: Resource,
+    old: Obj,
+    rev: number,
+    body: Obj,
+    ctx: Ctx,
+    sub?: string,
+    managed?: 'apply',
+  ): Promise<Obj> {
     let next: Obj;
     if (sub === 'status') {
       next = structuredClone(old);
       next.status = body.status;
-      if (body.metadata?.managedFields !== undefined && managed) next.metadata.managedFields = body.metadata.managedFields;
+      if (body.metadata?.managedFields !== undefined && managed)
+        next.metadata.managedFields = body.metadata.managedFields;
     } else {
       next = structuredClone(body);
       if (res.subresources.includes('status') && !['Namespace'].includes(res.kind)) next.status = old.status;
@@ -279,13 +350,21 @@ export class Registry {
     const m = next.metadata;
     const om = old.metadata;
     m.name = om.name;
-    if (res.namespaced) m.namespace = om.namespace; else delete m.namespace;
+    if (res.namespaced) m.namespace = om.namespace;
+    else delete m.namespace;
     m.uid = om.uid;
     m.creationTimestamp = om.creationTimestamp;
-    if (om.deletionTimestamp) { m.deletionTimestamp = om.deletionTimestamp; m.deletionGracePeriodSeconds = om.deletionGracePeriodSeconds; }
-    else { delete m.deletionTimestamp; delete m.deletionGracePeriodSeconds; }
+    if (om.deletionTimestamp) {
+      m.deletionTimestamp = om.deletionTimestamp;
+      m.deletionGracePeriodSeconds = om.deletionGracePeriodSeconds;
+    } else {
+      delete m.deletionTimestamp;
+      delete m.deletionGracePeriodSeconds;
+    }
     if (om.deletionTimestamp && (m.finalizers ?? []).some((f: string) => !(om.finalizers ?? []).includes(f)))
-      throw forbidden(`no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify((m.finalizers ?? []).filter((f: string) => !(om.finalizers ?? []).includes(f)))}`);
+      throw forbidden(
+        `no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify((m.finalizers ?? []).filter((f: string) => !(om.finalizers ?? []).includes(f)))}`,
+      );
     if (res.generation) {
       m.generation = om.generation ?? 1;
       if (sub !== 'status' && JSON.stringify(specOf(next)) !== JSON.stringify(specOf(old))) m.generation++;
@@ -295,7 +374,13 @@ export class Registry {
     if (res.kind === 'Job') generateJobSelector(next);
     if (res.kind === 'Service' && sub !== 'status') dropTypeDependentFields(old, next);
     this.validate(res, next, old);
-    if (managed !== 'apply') trackUpdate(old, next, res.schema, { manager: ctx.manager, apiVersion: groupVersion(res), subresource: sub === 'status' ? 'status' : undefined, now: now() });
+    if (managed !== 'apply')
+      trackUpdate(old, next, res.schema, {
+        manager: ctx.manager,
+        apiVersion: groupVersion(res),
+        subresource: sub === 'status' ? 'status' : undefined,
+        now: now(),
+      });
     // Nothing changed: no write, same resourceVersion (as Kubernetes does).
     const oldCmp = { ...old, metadata: { ...old.metadata, resourceVersion: undefined, managedFields: undefined } };
     const nextCmp = { ...next, metadata: { ...next.metadata, resourceVersion: undefined, managedFields: undefined } };
@@ -307,7 +392,10 @@ export class Registry {
       const last = await this.finalDelete(res, old, rev);
       return { ...next, metadata: { ...next.metadata, resourceVersion: last.metadata.resourceVersion } };
     }
-    if (ctx.dryRun) { next.metadata.resourceVersion = old.metadata.resourceVersion; return next; }
+    if (ctx.dryRun) {
+      next.metadata.resourceVersion = old.metadata.resourceVersion;
+      return next;
+    }
     const allocated = await this.allocate(res, next, old);
     try {
       const kv = await this.store.update(this.key(res, om.namespace, om.name), this.encode(next), rev);
@@ -315,25 +403,49 @@ export class Registry {
       return this.decode(res, kv);
     } catch (e) {
       await this.release(allocated);
-      if (e instanceof StoreError && e.code === 'Conflict') throw conflict(res, om.name, 'the object has been modified; please apply your changes to the latest version and try again');
+      if (e instanceof StoreError && e.code === 'Conflict')
+        throw conflict(
+          res,
+          om.name,
+          'the object has been modified; please apply your changes to the latest version and try again',
+        );
       if (e instanceof StoreError && e.code === 'NotFound') throw notFound(res, om.name);
       throw e;
     }
   }
 
   // ---- patch ----
-  async patch(res: Resource, ns: string | undefined, name: string, type: PatchType, patch: unknown, ctx: Ctx, opts: { sub?: string; force?: boolean } = {}): Promise<{ obj: Obj; created: boolean }> {
+  async patch(
+    res: Resource,
+    ns: string | undefined,
+    name: string,
+    type: PatchType,
+    patch: unknown,
+    ctx: Ctx,
+    opts: { sub?: string; force?: boolean } = {},
+  ): Promise<{ obj: Obj; created: boolean }> {
     for (let attempt = 0; ; attempt++) {
       const kv = await this.store.get(this.key(res, ns, name));
       if (!kv) {
         if (type === 'apply' && !opts.sub) {
           if (!isObj(patch)) throw badRequest('apply patch must be an object');
           this.checkTypeMeta(res, patch);
-          if (patch.metadata?.name && patch.metadata.name !== name) throw badRequest(`the name of the object (${patch.metadata.name}) does not match the name on the URL (${name})`);
+          if (patch.metadata?.name && patch.metadata.name !== name)
+            throw badRequest(
+              `the name of the object (${patch.metadata.name}) does not match the name on the URL (${name})`,
+            );
           const body = this.structural(res, structuredClone(patch), ctx);
           body.metadata = { ...(body.metadata ?? {}), name };
-          const { obj } = serverSideApply({ metadata: {} }, body, res.schema, { manager: ctx.manager, apiVersion: groupVersion(res), force: !!opts.force, now: now() });
-          return { obj: await this.create(res, ns, obj, ctx, { managedFields: obj.metadata.managedFields }), created: true };
+          const { obj } = serverSideApply({ metadata: {} }, body, res.schema, {
+            manager: ctx.manager,
+            apiVersion: groupVersion(res),
+            force: !!opts.force,
+            now: now(),
+          });
+          return {
+            obj: await this.create(res, ns, obj, ctx, { managedFields: obj.metadata.managedFields }),
+            created: true,
+          };
         }
         throw notFound(res, name);
       }
@@ -350,15 +462,32 @@ export class Registry {
           if (!isObj(patch)) throw new PatchError('apply patch must be an object');
           this.checkTypeMeta(res, patch);
           const cfg = this.structural(res, structuredClone(patch), ctx);
-          const r = serverSideApply(old, cfg, res.schema, { manager: ctx.manager, apiVersion: groupVersion(res), force: !!opts.force, subresource: opts.sub, now: now() });
+          const r = serverSideApply(old, cfg, res.schema, {
+            manager: ctx.manager,
+            apiVersion: groupVersion(res),
+            force: !!opts.force,
+            subresource: opts.sub,
+            now: now(),
+          });
           if (r.conflicts.length) {
             const msg = `Apply failed with ${r.conflicts.length} conflict${r.conflicts.length > 1 ? 's' : ''}: ${r.conflicts.map((c) => `conflict with "${c.manager}": ${c.field}`).join('\n')}`;
-            throw new ApiError(409, 'Conflict', msg, { causes: r.conflicts.map((c) => ({ reason: 'FieldManagerConflict', message: `conflict with "${c.manager}"`, field: c.field })) });
+            throw new ApiError(409, 'Conflict', msg, {
+              causes: r.conflicts.map((c) => ({
+                reason: 'FieldManagerConflict',
+                message: `conflict with "${c.manager}"`,
+                field: c.field,
+              })),
+            });
           }
           next = r.obj;
         }
       } catch (e) {
-        if (e instanceof PatchError) throw new ApiError(422, 'Invalid', `the server rejected our request due to an error in our request: ${e.message}`);
+        if (e instanceof PatchError)
+          throw new ApiError(
+            422,
+            'Invalid',
+            `the server rejected our request due to an error in our request: ${e.message}`,
+          );
         if (e instanceof ApiError) throw e;
         throw badRequest(`unable to apply patch: ${(e as Error).message}`);
       }
@@ -367,38 +496,78 @@ export class Registry {
       const explicitRv = next.metadata?.resourceVersion;
       if (explicitRv !== undefined && String(explicitRv) !== String(kv.modRevision)) {
         if (type === 'apply') delete next.metadata.resourceVersion;
-        else throw conflict(res, name, 'the object has been modified; please apply your changes to the latest version and try again');
+        else
+          throw conflict(
+            res,
+            name,
+            'the object has been modified; please apply your changes to the latest version and try again',
+          );
       }
-      if (next.metadata?.name !== undefined && next.metadata.name !== name) throw badRequest(`the name of the object (${next.metadata.name}) does not match the name on the URL (${name})`);
+      if (next.metadata?.name !== undefined && next.metadata.name !== name)
+        throw badRequest(`the name of the object (${next.metadata.name}) does not match the name on the URL (${name})`);
       try {
-        const checked = type === 'apply' ? next : this.structural(res, next, { ...ctx, fieldValidation: ctx.fieldValidation });
-        const obj = await this.commitUpdate(res, old, kv.modRevision, checked, ctx, opts.sub === 'scale' ? undefined : opts.sub, type === 'apply' ? 'apply' : undefined);
+        const checked =
+          type === 'apply' ? next : this.structural(res, next, { ...ctx, fieldValidation: ctx.fieldValidation });
+        const obj = await this.commitUpdate(
+          res,
+          old,
+          kv.modRevision,
+          checked,
+          ctx,
+          opts.sub === 'scale' ? undefined : opts.sub,
+          type === 'apply' ? 'apply' : undefined,
+        );
         return { obj, created: false };
       } catch (e) {
         // A patch without an explicit resourceVersion is retried against the newer object.
-        if (e instanceof ApiError && e.code === 409 && e.reason === 'Conflict' && explicitRv === undefined && attempt < 5) continue;
+        if (
+          e instanceof ApiError &&
+          e.code === 409 &&
+          e.reason === 'Conflict' &&
+          explicitRv === undefined &&
+          attempt < 5
+        )
+          continue;
         throw e;
       }
     }
   }
 
   // ---- delete ----
-  async delete(res: Resource, ns: string | undefined, name: string, opts: DeleteOpts, ctx: Ctx): Promise<{ obj: Obj; gone: boolean }> {
+  async delete(
+    res: Resource,
+    ns: string | undefined,
+    name: string,
+    opts: DeleteOpts,
+    ctx: Ctx,
+  ): Promise<{ obj: Obj; gone: boolean }> {
     const kv = await this.getKv(res, ns, name);
     const o = this.decode(res, kv);
-    if (res.kind === 'Namespace' && ['default', 'kube-system', 'kube-public'].includes(name)) throw forbidden(`namespaces "${name}" is forbidden: this namespace may not be deleted`);
+    if (res.kind === 'Namespace' && ['default', 'kube-system', 'kube-public'].includes(name))
+      throw forbidden(`namespaces "${name}" is forbidden: this namespace may not be deleted`);
     if (opts.preconditions?.uid && opts.preconditions.uid !== o.metadata.uid)
-      throw conflict(res, name, `Precondition failed: UID in precondition: ${opts.preconditions.uid}, UID in object meta: ${o.metadata.uid}`);
+      throw conflict(
+        res,
+        name,
+        `Precondition failed: UID in precondition: ${opts.preconditions.uid}, UID in object meta: ${o.metadata.uid}`,
+      );
     if (opts.preconditions?.resourceVersion && opts.preconditions.resourceVersion !== o.metadata.resourceVersion)
-      throw conflict(res, name, `Precondition failed: ResourceVersion in precondition: ${opts.preconditions.resourceVersion}, ResourceVersion in object meta: ${o.metadata.resourceVersion}`);
+      throw conflict(
+        res,
+        name,
+        `Precondition failed: ResourceVersion in precondition: ${opts.preconditions.resourceVersion}, ResourceVersion in object meta: ${o.metadata.resourceVersion}`,
+      );
     const finalizers = [...(o.metadata.finalizers ?? [])];
-    if (opts.propagationPolicy === 'Orphan' && !finalizers.includes('orphan') && this.gcRunning) finalizers.push('orphan');
-    if (opts.propagationPolicy === 'Foreground' && !finalizers.includes('foregroundDeletion') && this.gcRunning) finalizers.push('foregroundDeletion');
+    if (opts.propagationPolicy === 'Orphan' && !finalizers.includes('orphan') && this.gcRunning)
+      finalizers.push('orphan');
+    if (opts.propagationPolicy === 'Foreground' && !finalizers.includes('foregroundDeletion') && this.gcRunning)
+      finalizers.push('foregroundDeletion');
     // Graceful pod deletion: a pod on a node stays until its agent has stopped it.
     let grace = 0;
     if (res.kind === 'Pod' && o.spec?.nodeName && !['Succeeded', 'Failed'].includes(o.status?.phase)) {
       grace = opts.gracePeriodSeconds ?? o.spec.terminationGracePeriodSeconds ?? 30;
-      if (o.metadata.deletionGracePeriodSeconds !== undefined) grace = Math.min(grace, o.metadata.deletionGracePeriodSeconds);
+      if (o.metadata.deletionGracePeriodSeconds !== undefined)
+        grace = Math.min(grace, o.metadata.deletionGracePeriodSeconds);
       // A spec grace of 0 still lets the node stop the pod (as Kubernetes does, with 1 s); only
       // an explicit gracePeriodSeconds=0 (force, or the agent's own confirmation) removes it at once.
       if (grace === 0 && opts.gracePeriodSeconds !== 0) grace = 1;
@@ -406,7 +575,8 @@ export class Registry {
     const isNamespace = res.kind === 'Namespace' && (o.spec?.finalizers ?? []).length > 0;
     if (finalizers.length || grace > 0 || isNamespace) {
       const next = structuredClone(o);
-      if (!next.metadata.deletionTimestamp) next.metadata.deletionTimestamp = new Date(Date.now() + grace * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+      if (!next.metadata.deletionTimestamp)
+        next.metadata.deletionTimestamp = new Date(Date.now() + grace * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
       next.metadata.deletionGracePeriodSeconds = grace;
       next.metadata.finalizers = finalizers.length ? finalizers : undefined;
       if (!next.metadata.finalizers) delete next.metadata.finalizers;
@@ -418,7 +588,12 @@ export class Registry {
         const out = await this.store.update(kv.key, this.encode(next), kv.modRevision);
         return { obj: this.decode(res, out), gone: false };
       } catch (e) {
-        if (e instanceof StoreError && e.code === 'Conflict') throw conflict(res, name, 'the object has been modified; please apply your changes to the latest version and try again');
+        if (e instanceof StoreError && e.code === 'Conflict')
+          throw conflict(
+            res,
+            name,
+            'the object has been modified; please apply your changes to the latest version and try again',
+          );
         throw e;
       }
     }
@@ -436,38 +611,63 @@ export class Registry {
       await this.releaseDropped(res, null, last);
       return last;
     } catch (e) {
-      if (e instanceof StoreError && e.code === 'Conflict') throw conflict(res, o.metadata.name, 'the object has been modified; please apply your changes to the latest version and try again');
+      if (e instanceof StoreError && e.code === 'Conflict')
+        throw conflict(
+          res,
+          o.metadata.name,
+          'the object has been modified; please apply your changes to the latest version and try again',
+        );
       if (e instanceof StoreError && e.code === 'NotFound') throw notFound(res, o.metadata.name);
       throw e;
     }
   }
 
-  async deleteCollection(res: Resource, ns: string | undefined, list: ListOpts, opts: DeleteOpts, ctx: Ctx): Promise<Obj[]> {
+  async deleteCollection(
+    res: Resource,
+    ns: string | undefined,
+    list: ListOpts,
+    opts: DeleteOpts,
+    ctx: Ctx,
+  ): Promise<Obj[]> {
     const { items } = await this.list(res, ns, list);
     const out: Obj[] = [];
     for (const o of items) {
-      try { out.push((await this.delete(res, o.metadata.namespace, o.metadata.name, opts, ctx)).obj); }
-      catch (e) { if (!(e instanceof ApiError && e.code === 404)) throw e; }
+      try {
+        out.push((await this.delete(res, o.metadata.namespace, o.metadata.name, opts, ctx)).obj);
+      } catch (e) {
+        if (!(e instanceof ApiError && e.code === 404)) throw e;
+      }
     }
     return out;
   }
 
   // ---- subresources ----
   async bind(ns: string, name: string, binding: unknown, res: Resource, ctx: Ctx): Promise<void> {
-    if (!isObj(binding) || !isObj(binding.target) || !binding.target.name) throw invalid({ kind: 'Binding', group: '' }, name, [{ field: 'target.name', message: 'Required value', reason: 'FieldValueRequired' }]);
+    if (!isObj(binding) || !isObj(binding.target) || !binding.target.name)
+      throw invalid({ kind: 'Binding', group: '' }, name, [
+        { field: 'target.name', message: 'Required value', reason: 'FieldValueRequired' },
+      ]);
     for (let i = 0; i < 5; i++) {
       const kv = await this.getKv(res, ns, name);
       const pod = this.decode(res, kv);
-      if (pod.spec.nodeName) throw conflict(res, name, `pod ${name} is already assigned to node "${pod.spec.nodeName}"`);
-      if (pod.metadata.deletionTimestamp) throw conflict(res, name, `pod ${name} is being deleted, cannot be assigned to a host`);
+      if (pod.spec.nodeName)
+        throw conflict(res, name, `pod ${name} is already assigned to node "${pod.spec.nodeName}"`);
+      if (pod.metadata.deletionTimestamp)
+        throw conflict(res, name, `pod ${name} is being deleted, cannot be assigned to a host`);
       pod.spec.nodeName = binding.target.name;
       pod.status ??= {};
-      pod.status.conditions = [...(pod.status.conditions ?? []).filter((c: Obj) => c.type !== 'PodScheduled'),
-        { type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: now() }];
+      pod.status.conditions = [
+        ...(pod.status.conditions ?? []).filter((c: Obj) => c.type !== 'PodScheduled'),
+        { type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: now() },
+      ];
       trackUpdate(this.decode(res, kv), pod, res.schema, { manager: ctx.manager, apiVersion: 'v1', now: now() });
       delete pod.metadata.resourceVersion;
-      try { await this.store.update(kv.key, this.encode(pod), kv.modRevision); return; }
-      catch (e) { if (!(e instanceof StoreError && e.code === 'Conflict')) throw e; }
+      try {
+        await this.store.update(kv.key, this.encode(pod), kv.modRevision);
+        return;
+      } catch (e) {
+        if (!(e instanceof StoreError && e.code === 'Conflict')) throw e;
+      }
     }
     throw conflict(res, name, 'too many concurrent updates');
   }
@@ -481,9 +681,19 @@ export class Registry {
     const kv = await this.getKv(res, ns, name);
     const old = this.decode(res, kv);
     const rv = body.metadata?.resourceVersion;
-    if (rv && rv !== old.metadata.resourceVersion) throw conflict(res, name, 'the object has been modified; please apply your changes to the latest version and try again');
+    if (rv && rv !== old.metadata.resourceVersion)
+      throw conflict(
+        res,
+        name,
+        'the object has been modified; please apply your changes to the latest version and try again',
+      );
     if (typeof body.spec?.replicas !== 'number' || body.spec.replicas < 0)
-      throw invalid({ kind: 'Scale', group: 'autoscaling' }, name, [{ field: 'spec.replicas', message: `Invalid value: ${body.spec?.replicas}: must be greater than or equal to 0` }]);
+      throw invalid({ kind: 'Scale', group: 'autoscaling' }, name, [
+        {
+          field: 'spec.replicas',
+          message: `Invalid value: ${body.spec?.replicas}: must be greater than or equal to 0`,
+        },
+      ]);
     const next = fromScale(old, body);
     return toScale(res, await this.commitUpdate(res, old, kv.modRevision, next, ctx));
   }
@@ -497,28 +707,43 @@ export class Registry {
     const oldSpec = old?.spec;
     try {
       if (s.type === 'ExternalName') {
-        delete s.clusterIP; delete s.clusterIPs;
+        delete s.clusterIP;
+        delete s.clusterIPs;
       } else if (s.clusterIP === 'None') {
         s.clusterIPs = ['None'];
       } else if (oldSpec?.clusterIP && oldSpec.clusterIP !== 'None' && oldSpec.type !== 'ExternalName') {
-        s.clusterIP = oldSpec.clusterIP; s.clusterIPs = [oldSpec.clusterIP];
+        s.clusterIP = oldSpec.clusterIP;
+        s.clusterIPs = [oldSpec.clusterIP];
       } else {
         out.ip = await this.alloc.allocateIP(owner, s.clusterIP || undefined);
-        s.clusterIP = out.ip; s.clusterIPs = [out.ip];
+        s.clusterIP = out.ip;
+        s.clusterIPs = [out.ip];
       }
-      const needPorts = s.type === 'NodePort' || (s.type === 'LoadBalancer' && s.allocateLoadBalancerNodePorts !== false);
+      const needPorts =
+        s.type === 'NodePort' || (s.type === 'LoadBalancer' && s.allocateLoadBalancerNodePorts !== false);
       const oldPorts = new Set<number>((oldSpec?.ports ?? []).map((p: Obj) => p.nodePort).filter(Boolean));
       for (const p of s.ports ?? []) {
-        if (!needPorts) { if (s.type !== 'LoadBalancer') delete p.nodePort; continue; }
+        if (!needPorts) {
+          if (s.type !== 'LoadBalancer') delete p.nodePort;
+          continue;
+        }
         if (p.nodePort && oldPorts.has(p.nodePort)) continue;
-        const oldSame = (oldSpec?.ports ?? []).find((q: Obj) => q.port === p.port && (q.protocol ?? 'TCP') === (p.protocol ?? 'TCP') && q.nodePort);
-        if (!p.nodePort && oldSame && (s.ports as Obj[]).filter((q) => q.nodePort === oldSame.nodePort).length === 0) { p.nodePort = oldSame.nodePort; continue; }
+        const oldSame = (oldSpec?.ports ?? []).find(
+          (q: Obj) => q.port === p.port && (q.protocol ?? 'TCP') === (p.protocol ?? 'TCP') && q.nodePort,
+        );
+        if (!p.nodePort && oldSame && (s.ports as Obj[]).filter((q) => q.nodePort === oldSame.nodePort).length === 0) {
+          p.nodePort = oldSame.nodePort;
+          continue;
+        }
         p.nodePort = await this.alloc.allocateNodePort(owner, p.nodePort || undefined);
         out.ports.push(p.nodePort);
       }
     } catch (e) {
       await this.release(out);
-      if (e instanceof AllocationError) throw invalid(res, o.metadata.name, [{ field: e.field, message: `Invalid value: ${JSON.stringify(e.value)}: ${e.message}` }]);
+      if (e instanceof AllocationError)
+        throw invalid(res, o.metadata.name, [
+          { field: e.field, message: `Invalid value: ${JSON.stringify(e.value)}: ${e.message}` },
+        ]);
       throw e;
     }
     return out;
@@ -536,12 +761,18 @@ export class Registry {
     const oldIp = old.spec?.clusterIP;
     if (oldIp && oldIp !== 'None' && oldIp !== keepIp) await this.alloc.releaseIP(oldIp);
     const keep = new Set((next?.spec?.ports ?? []).map((p: Obj) => p.nodePort));
-    for (const p of old.spec?.ports ?? []) if (p.nodePort && !keep.has(p.nodePort)) await this.alloc.releaseNodePort(p.nodePort);
+    for (const p of old.spec?.ports ?? [])
+      if (p.nodePort && !keep.has(p.nodePort)) await this.alloc.releaseNodePort(p.nodePort);
   }
 
   // ---- watch ----
-  watch(res: Resource, ns: string | undefined, opts: { labels: Requirement[]; fields: FieldReq[]; resourceVersion?: string; sendInitialEvents?: boolean },
-    emit: (type: WatchEventType, obj: Obj) => void, onError: (e: ApiError) => void): { close(): void; ready: Promise<void> } {
+  watch(
+    res: Resource,
+    ns: string | undefined,
+    opts: { labels: Requirement[]; fields: FieldReq[]; resourceVersion?: string; sendInitialEvents?: boolean },
+    emit: (type: WatchEventType, obj: Obj) => void,
+    onError: (e: ApiError) => void,
+  ): { close(): void; ready: Promise<void> } {
     const match = (o: Obj) => matchLabels(opts.labels, o.metadata?.labels) && matchFields(opts.fields, o);
     let handle: WatchHandle | null = null;
     let closed = false;
@@ -552,9 +783,17 @@ export class Registry {
       const initial = opts.sendInitialEvents ?? (!rvParam || rvParam === '0');
       if (initial) {
         const page = await this.store.list(prefix);
-        for (const kv of page.items) { const o = this.decode(res, kv); if (match(o)) emit('ADDED', o); }
+        for (const kv of page.items) {
+          const o = this.decode(res, kv);
+          if (match(o)) emit('ADDED', o);
+        }
         from = page.revision;
-        if (opts.sendInitialEvents) emit('BOOKMARK', { kind: res.kind, apiVersion: groupVersion(res), metadata: { resourceVersion: String(from), annotations: { 'k8s.io/initial-events-end': 'true' } } });
+        if (opts.sendInitialEvents)
+          emit('BOOKMARK', {
+            kind: res.kind,
+            apiVersion: groupVersion(res),
+            metadata: { resourceVersion: String(from), annotations: { 'k8s.io/initial-events-end': 'true' } },
+          });
       } else {
         from = Number(rvParam);
         if (!Number.isInteger(from) || from < 0) throw badRequest(`invalid resource version: ${rvParam}`);
@@ -566,23 +805,41 @@ export class Registry {
         onEvent: (ev) => {
           const o = this.decode(res, ev.kv);
           const p = ev.prev ? this.decode(res, ev.prev) : null;
-          if (ev.type === 'delete') { if (match(p ?? o)) emit('DELETED', o); return; }
-          const now = match(o), before = p ? match(p) : false;
+          if (ev.type === 'delete') {
+            if (match(p ?? o)) emit('DELETED', o);
+            return;
+          }
+          const now = match(o),
+            before = p ? match(p) : false;
           if (now && before) emit('MODIFIED', o);
           else if (now) emit('ADDED', o);
           else if (before) emit('DELETED', o);
         },
-        onError: (e) => onError(e.code === 'Compacted' ? gone(`too old resource version: ${opts.resourceVersion} (${e.message})`) : internal(e.message)),
+        onError: (e) =>
+          onError(
+            e.code === 'Compacted'
+              ? gone(`too old resource version: ${opts.resourceVersion} (${e.message})`)
+              : internal(e.message),
+          ),
       });
     };
     const ready = start().catch((e) => onError(e instanceof ApiError ? e : internal(String((e as Error).message))));
-    return { close: () => { closed = true; handle?.close(); }, ready };
+    return {
+      close: () => {
+        closed = true;
+        handle?.close();
+      },
+      ready,
+    };
   }
 }
 
 function specOf(o: Obj) {
   const { metadata, status, apiVersion, kind, ...rest } = o;
-  void metadata; void status; void apiVersion; void kind;
+  void metadata;
+  void status;
+  void apiVersion;
+  void kind;
   return rest;
 }
 
@@ -591,12 +848,18 @@ function randomSuffix(): string {
   return [...randomBytes(5)].map((b) => alphabet[b % alphabet.length]).join('');
 }
 
-
 export function toScale(res: Resource, o: Obj): Obj {
   const sel = res.kind === 'ReplicationController' ? { matchLabels: o.spec?.selector } : o.spec?.selector;
   return {
-    kind: 'Scale', apiVersion: 'autoscaling/v1',
-    metadata: { name: o.metadata.name, namespace: o.metadata.namespace, uid: o.metadata.uid, resourceVersion: o.metadata.resourceVersion, creationTimestamp: o.metadata.creationTimestamp },
+    kind: 'Scale',
+    apiVersion: 'autoscaling/v1',
+    metadata: {
+      name: o.metadata.name,
+      namespace: o.metadata.namespace,
+      uid: o.metadata.uid,
+      resourceVersion: o.metadata.resourceVersion,
+      creationTimestamp: o.metadata.creationTimestamp,
+    },
     spec: { replicas: o.spec?.replicas ?? 0 },
     status: { replicas: o.status?.replicas ?? 0, selector: formatLabelSelector(sel) },
   };
@@ -615,17 +878,24 @@ function fromScale(old: Obj, scale: Obj): Obj {
  * when leaving LoadBalancer), so `type: ClusterIP` alone is a valid change.
  */
 function dropTypeDependentFields(old: Obj, next: Obj) {
-  const os = old.spec ?? {}, ns = next.spec ?? {};
+  const os = old.spec ?? {},
+    ns = next.spec ?? {};
   if (os.type === ns.type) return;
   if (ns.type !== 'NodePort' && ns.type !== 'LoadBalancer') {
     for (const p of ns.ports ?? []) {
-      const before = (os.ports ?? []).find((q: Obj) => q.port === p.port && (q.protocol ?? 'TCP') === (p.protocol ?? 'TCP'));
+      const before = (os.ports ?? []).find(
+        (q: Obj) => q.port === p.port && (q.protocol ?? 'TCP') === (p.protocol ?? 'TCP'),
+      );
       if (p.nodePort && before?.nodePort === p.nodePort) delete p.nodePort;
     }
   }
   if (ns.type !== 'LoadBalancer') {
     if (ns.healthCheckNodePort && ns.healthCheckNodePort === os.healthCheckNodePort) delete ns.healthCheckNodePort;
     if (ns.loadBalancerClass && ns.loadBalancerClass === os.loadBalancerClass) delete ns.loadBalancerClass;
-    if (ns.allocateLoadBalancerNodePorts !== undefined && ns.allocateLoadBalancerNodePorts === os.allocateLoadBalancerNodePorts) delete ns.allocateLoadBalancerNodePorts;
+    if (
+      ns.allocateLoadBalancerNodePorts !== undefined &&
+      ns.allocateLoadBalancerNodePorts === os.allocateLoadBalancerNodePorts
+    )
+      delete ns.allocateLoadBalancerNodePorts;
   }
 }

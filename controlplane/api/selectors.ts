@@ -10,11 +10,16 @@ export type Requirement =
 /** Splits on commas that are not inside parentheses. */
 function splitTop(s: string): string[] {
   const out: string[] = [];
-  let depth = 0, cur = '';
+  let depth = 0,
+    cur = '';
   for (const ch of s) {
     if (ch === '(') depth++;
     if (ch === ')') depth--;
-    if (ch === ',' && depth === 0) { out.push(cur); cur = ''; continue; }
+    if (ch === ',' && depth === 0) {
+      out.push(cur);
+      cur = '';
+      continue;
+    }
     cur += ch;
   }
   out.push(cur);
@@ -26,22 +31,40 @@ export function parseLabelSelector(s: string | null | undefined): Requirement[] 
   const reqs: Requirement[] = [];
   for (const part of splitTop(s)) {
     let m: RegExpMatchArray | null;
-    const checkKey = (k: string) => { const e = qualifiedNameErrors(k); if (e) throw badRequest(`unable to parse requirement: invalid label key "${k}": ${e}`); };
-    const checkVal = (v: string) => { const e = labelValueErrors(v); if (e) throw badRequest(`unable to parse requirement: invalid label value: "${v}": ${e}`); };
-    if ((m = part.match(/^!\s*([^\s!=(),]+)$/))) { checkKey(m[1]); reqs.push({ key: m[1], op: '!exists' }); continue; }
+    const checkKey = (k: string) => {
+      const e = qualifiedNameErrors(k);
+      if (e) throw badRequest(`unable to parse requirement: invalid label key "${k}": ${e}`);
+    };
+    const checkVal = (v: string) => {
+      const e = labelValueErrors(v);
+      if (e) throw badRequest(`unable to parse requirement: invalid label value: "${v}": ${e}`);
+    };
+    if ((m = part.match(/^!\s*([^\s!=(),]+)$/))) {
+      checkKey(m[1]);
+      reqs.push({ key: m[1], op: '!exists' });
+      continue;
+    }
     if ((m = part.match(/^([^\s!=(),]+)\s+(in|notin)\s+\(([^()]*)\)$/))) {
       checkKey(m[1]);
-      const values = m[3].split(',').map((x) => x.trim()).filter((x) => x !== '' || m![3].trim() === '');
+      const values = m[3]
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x !== '' || m![3].trim() === '');
       values.forEach(checkVal);
       reqs.push({ key: m[1], op: m[2] as 'in' | 'notin', values });
       continue;
     }
     if ((m = part.match(/^([^\s!=(),]+)\s*(==|=|!=)\s*([^\s!=(),]*)$/))) {
-      checkKey(m[1]); checkVal(m[3]);
+      checkKey(m[1]);
+      checkVal(m[3]);
       reqs.push({ key: m[1], op: m[2] === '!=' ? '!=' : '=', value: m[3] });
       continue;
     }
-    if ((m = part.match(/^([^\s!=(),]+)$/))) { checkKey(m[1]); reqs.push({ key: m[1], op: 'exists' }); continue; }
+    if ((m = part.match(/^([^\s!=(),]+)$/))) {
+      checkKey(m[1]);
+      reqs.push({ key: m[1], op: 'exists' });
+      continue;
+    }
     throw badRequest(`unable to parse requirement: found '${part}', expected: in, notin, =, ==, !=, or end of string`);
   }
   return reqs;
@@ -50,19 +73,28 @@ export function parseLabelSelector(s: string | null | undefined): Requirement[] 
 export function matchLabels(reqs: Requirement[], labels: Record<string, string> | undefined): boolean {
   const l = labels ?? {};
   return reqs.every((r) => {
-    const has = Object.prototype.hasOwnProperty.call(l, r.key);
+    const has = Object.hasOwn(l, r.key);
     switch (r.op) {
-      case '=': return has && l[r.key] === r.value;
-      case '!=': return !has || l[r.key] !== r.value;
-      case 'in': return has && r.values.includes(l[r.key]);
-      case 'notin': return !has || !r.values.includes(l[r.key]);
-      case 'exists': return has;
-      case '!exists': return !has;
+      case '=':
+        return has && l[r.key] === r.value;
+      case '!=':
+        return !has || l[r.key] !== r.value;
+      case 'in':
+        return has && r.values.includes(l[r.key]);
+      case 'notin':
+        return !has || !r.values.includes(l[r.key]);
+      case 'exists':
+        return has;
+      case '!exists':
+        return !has;
+      default:
+        return false;
     }
   });
 }
 
 /** A LabelSelector object as the string form `kubectl` prints and Scale.status.selector carries. */
+// biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
 export function formatLabelSelector(sel: Record<string, any> | undefined): string {
   const parts = Object.entries(sel?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
   for (const r of sel?.matchExpressions ?? []) {
@@ -73,12 +105,37 @@ export function formatLabelSelector(sel: Record<string, any> | undefined): strin
   return parts.join(',');
 }
 
-export interface FieldReq { field: string; op: '=' | '!='; value: string }
+export interface FieldReq {
+  field: string;
+  op: '=' | '!=';
+  value: string;
+}
 
 /** Field paths each kind supports in fieldSelector (metadata.name and metadata.namespace always). */
 const FIELDS: Record<string, string[]> = {
-  Pod: ['spec.nodeName', 'spec.restartPolicy', 'spec.schedulerName', 'spec.serviceAccountName', 'spec.hostNetwork', 'status.phase', 'status.podIP', 'status.nominatedNodeName'],
-  Event: ['involvedObject.kind', 'involvedObject.namespace', 'involvedObject.name', 'involvedObject.uid', 'involvedObject.apiVersion', 'involvedObject.resourceVersion', 'involvedObject.fieldPath', 'reason', 'reportingComponent', 'source', 'type'],
+  Pod: [
+    'spec.nodeName',
+    'spec.restartPolicy',
+    'spec.schedulerName',
+    'spec.serviceAccountName',
+    'spec.hostNetwork',
+    'status.phase',
+    'status.podIP',
+    'status.nominatedNodeName',
+  ],
+  Event: [
+    'involvedObject.kind',
+    'involvedObject.namespace',
+    'involvedObject.name',
+    'involvedObject.uid',
+    'involvedObject.apiVersion',
+    'involvedObject.resourceVersion',
+    'involvedObject.fieldPath',
+    'reason',
+    'reportingComponent',
+    'source',
+    'type',
+  ],
   Secret: ['type'],
   Node: ['spec.unschedulable'],
   Namespace: ['status.phase'],
@@ -91,15 +148,21 @@ const FIELDS: Record<string, string[]> = {
 export function parseFieldSelector(kind: string, s: string | null | undefined): FieldReq[] {
   if (!s) return [];
   const allowed = new Set(['metadata.name', 'metadata.namespace', ...(FIELDS[kind] ?? [])]);
-  return s.split(',').map((x) => x.trim()).filter(Boolean).map((part) => {
-    const m = part.match(/^([^=!]+?)\s*(==|=|!=)\s*(.*)$/);
-    if (!m) throw badRequest(`invalid selector: '${part}'; can't understand '${part}'`);
-    if (!allowed.has(m[1])) throw badRequest(`field label not supported: ${m[1]}`);
-    return { field: m[1], op: m[2] === '!=' ? '!=' : '=', value: m[3] } as FieldReq;
-  });
+  return s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)
+    .map((part) => {
+      const m = part.match(/^([^=!]+?)\s*(==|=|!=)\s*(.*)$/);
+      if (!m) throw badRequest(`invalid selector: '${part}'; can't understand '${part}'`);
+      if (!allowed.has(m[1])) throw badRequest(`field label not supported: ${m[1]}`);
+      return { field: m[1], op: m[2] === '!=' ? '!=' : '=', value: m[3] } as FieldReq;
+    });
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
 function fieldValue(obj: Record<string, any>, path: string): string {
+  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
   let v: any = obj;
   for (const p of path.split('.')) v = v?.[p];
   if (path === 'source' && obj.source) v = obj.source.component;
@@ -107,6 +170,7 @@ function fieldValue(obj: Record<string, any>, path: string): string {
   return String(v);
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
 export function matchFields(reqs: FieldReq[], obj: Record<string, any>): boolean {
   return reqs.every((r) => (fieldValue(obj, r.field) === r.value) === (r.op === '='));
 }

@@ -7,7 +7,16 @@ import { WebSocketServer } from 'ws';
 import { EXEC_PROTOCOLS, relayExec } from '../streaming/exec.ts';
 import { PORTFORWARD_TUNNEL_PROTOCOL, servePortForward } from '../streaming/portforward.ts';
 import { findResource, groupVersion, type Resource } from './resources.ts';
-import { ApiError, badRequest, forbidden, internal, methodNotAllowed, notFoundPath, serviceUnavailable, unauthorized } from './status.ts';
+import {
+  ApiError,
+  badRequest,
+  forbidden,
+  internal,
+  methodNotAllowed,
+  notFoundPath,
+  serviceUnavailable,
+  unauthorized,
+} from './status.ts';
 import { authorize } from './authz.ts';
 import { blockingBudget, budgetStatus } from '../controllers/disruption.ts';
 import { secretMatches } from '../server/join.ts';
@@ -17,14 +26,23 @@ import type { ImageStore } from '../registry/store.ts';
 import type { Tunnels } from '../channel/tunnel.ts';
 import { aggregatedDiscovery, AGGREGATED_TYPE, apiGroupList, apiResourceList, apiVersions } from './discovery.ts';
 import { buildOpenApi, type OpenApiIndex } from './openapi.ts';
-import { boolParam, decodeBody, intParam, mediaType, readBody, sendError, sendJson, wantsTable, warningHeaders } from './http.ts';
+import {
+  boolParam,
+  decodeBody,
+  intParam,
+  mediaType,
+  readBody,
+  sendError,
+  sendJson,
+  wantsTable,
+  warningHeaders,
+} from './http.ts';
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import { toTable, type IncludeObject } from './table.ts';
 import { toScale, type Ctx, type DeleteOpts, type ListOpts, type PatchType, type Registry } from './registry.ts';
 import type { TokenAuth, User } from './auth.ts';
 import type { Metrics } from './metrics.ts';
-
-type Obj = Record<string, any>;
+import type { Obj } from '../shared/kube/object.ts';
 
 export interface ApiServerOptions {
   registry: Registry;
@@ -41,8 +59,15 @@ export interface ApiServerOptions {
 }
 
 export const SERVER_VERSION = {
-  major: '1', minor: '32', gitVersion: 'v1.32.0-skiff', gitCommit: 'skiff', gitTreeState: 'clean',
-  buildDate: '2026-11-22T00:00:00Z', goVersion: 'node', compiler: 'skiff', platform: 'linux/amd64',
+  major: '1',
+  minor: '32',
+  gitVersion: 'v1.32.0-skiff',
+  gitCommit: 'skiff',
+  gitTreeState: 'clean',
+  buildDate: '2026-11-22T00:00:00Z',
+  goVersion: 'node',
+  compiler: 'skiff',
+  platform: 'linux/amd64',
 };
 
 const PATCH_TYPES: Record<string, PatchType> = {
@@ -63,11 +88,22 @@ interface Route {
 
 function parseResourcePath(parts: string[]): Route | { error: ApiError } | null {
   // parts: ['api','v1',...] or ['apis',group,version,...]
-  let group = '', version: string, rest: string[];
-  if (parts[0] === 'api') { version = parts[1]; rest = parts.slice(2); }
-  else { group = parts[1]; version = parts[2]; rest = parts.slice(3); }
+  let group = '',
+    version: string,
+    rest: string[];
+  if (parts[0] === 'api') {
+    version = parts[1];
+    rest = parts.slice(2);
+  } else {
+    group = parts[1];
+    version = parts[2];
+    rest = parts.slice(3);
+  }
   let watchPath = false;
-  if (rest[0] === 'watch') { watchPath = true; rest = rest.slice(1); }
+  if (rest[0] === 'watch') {
+    watchPath = true;
+    rest = rest.slice(1);
+  }
   let namespace: string | undefined;
   if (rest[0] === 'namespaces' && rest.length >= 3 && findResource(group, version, rest[2])?.namespaced) {
     namespace = rest[1];
@@ -87,10 +123,14 @@ function parseResourcePath(parts: string[]): Route | { error: ApiError } | null 
 function containerOf(pod: Obj, named: string | null): string {
   const containers: Obj[] = pod.spec?.containers ?? [];
   if (!named) {
-    if (containers.length !== 1) throw badRequest(`a container name must be specified for pod ${pod.metadata.name}, choose one of: [${containers.map((c) => c.name).join(' ')}]`);
+    if (containers.length !== 1)
+      throw badRequest(
+        `a container name must be specified for pod ${pod.metadata.name}, choose one of: [${containers.map((c) => c.name).join(' ')}]`,
+      );
     return containers[0].name as string;
   }
-  if (![...(pod.spec?.initContainers ?? []), ...containers].some((c: Obj) => c.name === named)) throw badRequest(`container ${named} is not valid for pod ${pod.metadata.name}`);
+  if (![...(pod.spec?.initContainers ?? []), ...containers].some((c: Obj) => c.name === named))
+    throw badRequest(`container ${named} is not valid for pod ${pod.metadata.name}`);
   return named;
 }
 
@@ -106,7 +146,9 @@ export class ApiServer {
   private wss = new WebSocketServer({
     noServer: true,
     handleProtocols: (offered, req) => {
-      const want = (req.url ?? '').split('?')[0].endsWith('/portforward') ? [PORTFORWARD_TUNNEL_PROTOCOL] : EXEC_PROTOCOLS;
+      const want = (req.url ?? '').split('?')[0].endsWith('/portforward')
+        ? [PORTFORWARD_TUNNEL_PROTOCOL]
+        : EXEC_PROTOCOLS;
       return want.find((p) => offered.has(p)) ?? false;
     },
   });
@@ -129,7 +171,10 @@ export class ApiServer {
         const err = e instanceof ApiError ? e : internal(String((e as Error)?.message ?? e));
         if (!(e instanceof ApiError)) console.error('upgrade failed:', req.url, e);
         const body = JSON.stringify(err.toStatus());
-        if (socket.writable) socket.end(`HTTP/1.1 ${err.code} ${STATUS_CODES[err.code] ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+        if (socket.writable)
+          socket.end(
+            `HTTP/1.1 ${err.code} ${STATUS_CODES[err.code] ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+          );
       });
     });
   }
@@ -137,7 +182,10 @@ export class ApiServer {
   listen(port: number, host: string): Promise<void> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(port, host, () => { this.server.off('error', reject); resolve(); });
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
     });
   }
 
@@ -174,19 +222,28 @@ export class ApiServer {
     if (path === '/skiff/v1/cacerts' || path === '/skiff/v1/join') return this.joinEndpoints(req, res, path);
     const user = this.o.auth.authenticate(req.headers.authorization);
     if (!user) {
-      if (path.startsWith('/v2')) { res.writeHead(401, { 'Content-Type': 'application/json', 'Docker-Distribution-API-Version': 'registry/2.0' }); res.end('{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}'); return; }
+      if (path.startsWith('/v2')) {
+        res.writeHead(401, { 'Content-Type': 'application/json', 'Docker-Distribution-API-Version': 'registry/2.0' });
+        res.end('{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}');
+        return;
+      }
       return sendError(res, unauthorized());
     }
     if (path === '/v2' || path.startsWith('/v2/')) {
       resource = 'registry';
       if (!this.o.images) return sendError(res, notFoundPath(path));
-      if (!user.groups.includes('system:masters') && !user.groups.includes('system:nodes')) return sendError(res, forbidden('registry access needs a node or admin credential'));
+      if (!user.groups.includes('system:masters') && !user.groups.includes('system:nodes'))
+        return sendError(res, forbidden('registry access needs a node or admin credential'));
       return serveRegistry(this.o.images, req, res, url);
     }
     if (path === '/skiff/v1/images') {
       resource = 'images';
       if (!this.o.images) return sendError(res, notFoundPath(path));
-      if (!user.groups.includes('system:masters') && !(req.method === 'GET' && user.groups.includes('system:nodes'))) return sendError(res, forbidden(`User "${user.name}" may not ${req.method === 'GET' ? 'list' : 'import'} images`));
+      if (!user.groups.includes('system:masters') && !(req.method === 'GET' && user.groups.includes('system:nodes')))
+        return sendError(
+          res,
+          forbidden(`User "${user.name}" may not ${req.method === 'GET' ? 'list' : 'import'} images`),
+        );
       return serveImages(this.o.images, req, res);
     }
     if (path === '/metrics') {
@@ -204,7 +261,11 @@ export class ApiServer {
     if (path.startsWith('/openapi/v3/')) {
       const doc = this.openapi.docs.get(path.slice('/openapi/v3/'.length));
       if (!doc) return sendError(res, notFoundPath(path));
-      res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'public, immutable', Etag: `"${doc.hash}"` });
+      res.writeHead(200, {
+        'Content-Type': 'application/json',
+        'Cache-Control': 'public, immutable',
+        Etag: `"${doc.hash}"`,
+      });
       res.end(doc.body);
       return;
     }
@@ -219,7 +280,8 @@ export class ApiServer {
       if (!g) return sendError(res, notFoundPath(path));
       return sendJson(res, 200, { kind: 'APIGroup', apiVersion: 'v1', ...g });
     }
-    if (!((parts[0] === 'api' && parts.length > 2) || (parts[0] === 'apis' && parts.length > 3))) return sendError(res, notFoundPath(path));
+    if (!((parts[0] === 'api' && parts.length > 2) || (parts[0] === 'apis' && parts.length > 3)))
+      return sendError(res, notFoundPath(path));
     const route = parseResourcePath(parts);
     if (!route) return sendError(res, notFoundPath(path));
     if ('error' in route) return sendError(res, route.error);
@@ -239,13 +301,21 @@ export class ApiServer {
 
   private ctx(req: IncomingMessage, q: URLSearchParams, user: User): Ctx {
     const dryRun = q.getAll('dryRun');
-    if (dryRun.some((d) => d !== 'All')) throw badRequest(`dryRun: Unsupported value: "${dryRun.find((d) => d !== 'All')}": supported values: "All"`);
+    if (dryRun.some((d) => d !== 'All'))
+      throw badRequest(`dryRun: Unsupported value: "${dryRun.find((d) => d !== 'All')}": supported values: "All"`);
     const fv = q.get('fieldValidation') ?? 'Warn';
-    if (!['Strict', 'Warn', 'Ignore'].includes(fv)) throw badRequest(`fieldValidation: Unsupported value: "${fv}": supported values: "Ignore", "Strict", "Warn"`);
+    if (!['Strict', 'Warn', 'Ignore'].includes(fv))
+      throw badRequest(`fieldValidation: Unsupported value: "${fv}": supported values: "Ignore", "Strict", "Warn"`);
     const ua = String(req.headers['user-agent'] ?? 'unknown');
     const manager = q.get('fieldManager') ?? ua.split('/')[0];
     if (manager.length > 128) throw badRequest('fieldManager: Too long: may not be more than 128 bytes');
-    return { user: user.name, manager, dryRun: dryRun.length > 0, fieldValidation: fv as Ctx['fieldValidation'], warnings: [] };
+    return {
+      user: user.name,
+      manager,
+      dryRun: dryRun.length > 0,
+      fieldValidation: fv as Ctx['fieldValidation'],
+      warnings: [],
+    };
   }
 
   private listOpts(route: Route, q: URLSearchParams): ListOpts {
@@ -261,19 +331,47 @@ export class ApiServer {
     };
   }
 
-  private respond(res: ServerResponse, code: number, obj: Obj, route: Route, accept: string, ctx: Ctx, q: URLSearchParams) {
+  private respond(
+    res: ServerResponse,
+    code: number,
+    obj: Obj,
+    route: Route,
+    accept: string,
+    ctx: Ctx,
+    q: URLSearchParams,
+  ) {
     if (wantsTable(accept) && obj.kind !== 'Status' && obj.kind !== 'Scale') {
       const include = (q.get('includeObject') ?? 'Metadata') as IncludeObject;
-      return sendJson(res, code, toTable(route.res.kind, groupVersion(route.res), [obj], { resourceVersion: obj.metadata?.resourceVersion }, include), warningHeaders(ctx.warnings));
+      return sendJson(
+        res,
+        code,
+        toTable(
+          route.res.kind,
+          groupVersion(route.res),
+          [obj],
+          { resourceVersion: obj.metadata?.resourceVersion },
+          include,
+        ),
+        warningHeaders(ctx.warnings),
+      );
     }
     sendJson(res, code, obj, warningHeaders(ctx.warnings));
   }
 
   private authorize(user: User, route: Route, verb: string, name = route.name) {
-    const d = authorize(user, { verb, group: route.res.group, resource: route.res.plural, subresource: route.sub, namespace: route.namespace, name });
+    const d = authorize(user, {
+      verb,
+      group: route.res.group,
+      resource: route.res.plural,
+      subresource: route.sub,
+      namespace: route.namespace,
+      name,
+    });
     if (!d.allowed) {
       const what = `${route.res.plural}${route.res.group ? '.' + route.res.group : ''}${name ? ` "${name}"` : ''}`;
-      throw forbidden(`${what} is forbidden: User "${user.name}" cannot ${verb} resource "${route.res.plural}${route.sub ? '/' + route.sub : ''}" in API group "${route.res.group}"${route.namespace ? ` in the namespace "${route.namespace}"` : ''}: ${d.reason}`);
+      throw forbidden(
+        `${what} is forbidden: User "${user.name}" cannot ${verb} resource "${route.res.plural}${route.sub ? '/' + route.sub : ''}" in API group "${route.res.group}"${route.namespace ? ` in the namespace "${route.namespace}"` : ''}: ${d.reason}`,
+      );
     }
   }
 
@@ -286,7 +384,8 @@ export class ApiServer {
       return;
     }
     if (path === '/skiff/v1/join' && req.method === 'POST') {
-      if (!secretMatches(req.headers.authorization, j.secret)) return sendError(res, new ApiError(401, 'Unauthorized', 'join token rejected'));
+      if (!secretMatches(req.headers.authorization, j.secret))
+        return sendError(res, new ApiError(401, 'Unauthorized', 'join token rejected'));
       const body = decodeBody(await readBody(req), 'application/json') as { nodeName?: string };
       const name = body?.nodeName ?? '';
       if (dnsSubdomainErrors(name)) return sendError(res, badRequest(`invalid node name "${name}"`));
@@ -295,16 +394,49 @@ export class ApiServer {
     return sendError(res, notFoundPath(path));
   }
 
-  private async dispatch(req: IncomingMessage, res: ServerResponse, route: Route, q: URLSearchParams, ctx: Ctx, accept: string, watching: boolean, user: User) {
+  private async dispatch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: Route,
+    q: URLSearchParams,
+    ctx: Ctx,
+    accept: string,
+    watching: boolean,
+    user: User,
+  ) {
     const reg = this.o.registry;
     const { res: r, namespace: ns, name, sub } = route;
     const m = req.method ?? 'GET';
-    const verb = m === 'GET' ? (watching ? 'watch' : name ? 'get' : 'list') : m === 'POST' ? 'create' : m === 'PUT' ? 'update' : m === 'PATCH' ? 'patch' : m === 'DELETE' ? (name ? 'delete' : 'deletecollection') : m.toLowerCase();
+    const verb =
+      m === 'GET'
+        ? watching
+          ? 'watch'
+          : name
+            ? 'get'
+            : 'list'
+        : m === 'POST'
+          ? 'create'
+          : m === 'PUT'
+            ? 'update'
+            : m === 'PATCH'
+              ? 'patch'
+              : m === 'DELETE'
+                ? name
+                  ? 'delete'
+                  : 'deletecollection'
+                : m.toLowerCase();
     if (verb !== 'create') this.authorize(user, route, verb);
-    if (r.kind === 'Pod' && name && user.groups.includes('system:nodes') && !user.groups.includes('system:masters') && (sub === 'status' || verb === 'delete')) {
+    if (
+      r.kind === 'Pod' &&
+      name &&
+      user.groups.includes('system:nodes') &&
+      !user.groups.includes('system:masters') &&
+      (sub === 'status' || verb === 'delete')
+    ) {
       const pod = await reg.get(r, ns, name);
       const node = user.name.slice('system:node:'.length);
-      if (pod.spec?.nodeName !== node) throw forbidden(`pods "${name}" is forbidden: node "${node}" may only change pods bound to it`);
+      if (pod.spec?.nodeName !== node)
+        throw forbidden(`pods "${name}" is forbidden: node "${node}" may only change pods bound to it`);
     }
     if (r.namespaced && name && !ns && req.method !== 'GET') throw notFoundPath(req.url ?? '');
     if (r.namespaced && name && !ns) throw notFoundPath(req.url ?? '');
@@ -312,7 +444,9 @@ export class ApiServer {
 
     if (sub === 'log' && method === 'GET') return this.podLog(req, res, route, q);
     if (sub === 'exec' || sub === 'attach' || sub === 'portforward') {
-      throw badRequest(`${sub} needs a connection upgrade (WebSocket ${sub === 'portforward' ? PORTFORWARD_TUNNEL_PROTOCOL : EXEC_PROTOCOLS[0]})`);
+      throw badRequest(
+        `${sub} needs a connection upgrade (WebSocket ${sub === 'portforward' ? PORTFORWARD_TUNNEL_PROTOCOL : EXEC_PROTOCOLS[0]})`,
+      );
     }
 
     if (method === 'GET') {
@@ -326,7 +460,12 @@ export class ApiServer {
           const include = (q.get('includeObject') ?? 'Metadata') as IncludeObject;
           return sendJson(res, 200, toTable(r.kind, groupVersion(r), list.items, meta, include));
         }
-        return sendJson(res, 200, { kind: `${r.kind}List`, apiVersion: groupVersion(r), metadata: meta, items: list.items });
+        return sendJson(res, 200, {
+          kind: `${r.kind}List`,
+          apiVersion: groupVersion(r),
+          metadata: meta,
+          items: list.items,
+        });
       }
       if (sub === 'scale') return sendJson(res, 200, await reg.getScale(r, ns, name));
       return this.respond(res, 200, await reg.get(r, ns, name), route, accept, ctx, q);
@@ -350,13 +489,26 @@ export class ApiServer {
           const blocking = blockingBudget(pod, pdbs, pods);
           if (blocking) {
             const st = budgetStatus(blocking, pods);
-            throw new ApiError(429, 'TooManyRequests', 'Cannot evict pod as it would violate the pod\'s disruption budget.', { causes: [{ reason: 'DisruptionBudget', message: `The disruption budget ${blocking.metadata.name} needs ${st.desiredHealthy} healthy pods and has ${st.currentHealthy} currently` }] });
+            throw new ApiError(
+              429,
+              'TooManyRequests',
+              "Cannot evict pod as it would violate the pod's disruption budget.",
+              {
+                causes: [
+                  {
+                    reason: 'DisruptionBudget',
+                    message: `The disruption budget ${blocking.metadata.name} needs ${st.desiredHealthy} healthy pods and has ${st.currentHealthy} currently`,
+                  },
+                ],
+              },
+            );
           }
         }
         await reg.delete(r, ns, name, { gracePeriodSeconds: b?.deleteOptions?.gracePeriodSeconds }, ctx);
         return sendJson(res, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
       }
-      if (r.kind === 'Pod' && !name && (body as Obj)?.kind === 'Binding') throw badRequest('use the pods/binding subresource');
+      if (r.kind === 'Pod' && !name && (body as Obj)?.kind === 'Binding')
+        throw badRequest('use the pods/binding subresource');
       if (name) throw methodNotAllowed(`the server does not allow this method on the requested resource`);
       const created = await reg.create(r, ns, body, ctx);
       return this.respond(res, 201, created, route, accept, ctx, q);
@@ -365,7 +517,8 @@ export class ApiServer {
     if (method === 'PUT') {
       if (!name) throw methodNotAllowed('the server does not allow this method on the requested resource');
       const body = decodeBody(await readBody(req), mediaType(req));
-      if (sub === 'scale') return sendJson(res, 200, await reg.updateScale(r, ns, name, body, ctx), warningHeaders(ctx.warnings));
+      if (sub === 'scale')
+        return sendJson(res, 200, await reg.updateScale(r, ns, name, body, ctx), warningHeaders(ctx.warnings));
       if (sub === 'finalize' && r.kind === 'Namespace') {
         const { obj } = await reg.update(r, undefined, name, body, ctx);
         return this.respond(res, 200, obj, route, accept, ctx, q);
@@ -377,10 +530,24 @@ export class ApiServer {
     if (method === 'PATCH') {
       if (!name) throw methodNotAllowed('the server does not allow this method on the requested resource');
       const type = PATCH_TYPES[mediaType(req)];
-      if (!type) throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${Object.keys(PATCH_TYPES).join(', ')}`);
-      if (type === 'apply' && !q.get('fieldManager')) throw badRequest('PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch');
-      if (type !== 'apply' && q.get('force')) throw badRequest('PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be specified for non-apply patch');
-      const body = decodeBody(await readBody(req), type === 'apply' ? 'application/apply-patch+yaml' : 'application/json');
+      if (!type)
+        throw new ApiError(
+          415,
+          'UnsupportedMediaType',
+          `the body of the request was in an unknown format - accepted media types include: ${Object.keys(PATCH_TYPES).join(', ')}`,
+        );
+      if (type === 'apply' && !q.get('fieldManager'))
+        throw badRequest(
+          'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch',
+        );
+      if (type !== 'apply' && q.get('force'))
+        throw badRequest(
+          'PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be specified for non-apply patch',
+        );
+      const body = decodeBody(
+        await readBody(req),
+        type === 'apply' ? 'application/apply-patch+yaml' : 'application/json',
+      );
       const { obj, created } = await reg.patch(r, ns, name, type, body, ctx, { sub, force: boolParam(q, 'force') });
       if (sub === 'scale') return sendJson(res, 200, toScale(r, obj));
       return this.respond(res, created ? 201 : 200, obj, route, accept, ctx, q);
@@ -395,12 +562,20 @@ export class ApiServer {
         opts = b as Obj;
       }
       const grace = intParam(q, 'gracePeriodSeconds') ?? opts.gracePeriodSeconds;
-      if (grace !== undefined && (typeof grace !== 'number' || grace < 0)) throw badRequest('gracePeriodSeconds must be a non-negative integer');
-      const propagation = q.get('propagationPolicy') ?? opts.propagationPolicy ?? (opts.orphanDependents === true ? 'Orphan' : undefined);
+      if (grace !== undefined && (typeof grace !== 'number' || grace < 0))
+        throw badRequest('gracePeriodSeconds must be a non-negative integer');
+      const propagation =
+        q.get('propagationPolicy') ?? opts.propagationPolicy ?? (opts.orphanDependents === true ? 'Orphan' : undefined);
       if (propagation !== undefined && !['Orphan', 'Background', 'Foreground'].includes(propagation))
-        throw badRequest(`DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "${propagation}": supported values: "Foreground", "Background", "Orphan", "nil"`);
+        throw badRequest(
+          `DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "${propagation}": supported values: "Foreground", "Background", "Orphan", "nil"`,
+        );
       if ((opts.dryRun ?? []).length) ctx.dryRun = true;
-      const del: DeleteOpts = { gracePeriodSeconds: grace, propagationPolicy: propagation, preconditions: opts.preconditions };
+      const del: DeleteOpts = {
+        gracePeriodSeconds: grace,
+        propagationPolicy: propagation,
+        preconditions: opts.preconditions,
+      };
       if (!name) {
         const items = await reg.deleteCollection(r, ns, this.listOpts(route, q), del, ctx);
         return sendJson(res, 200, { kind: `${r.kind}List`, apiVersion: groupVersion(r), metadata: {}, items });
@@ -421,7 +596,15 @@ export class ApiServer {
     const user = this.o.auth.authenticate(req.headers.authorization);
     if (!user) throw unauthorized();
     const route = parseResourcePath(url.pathname.split('/').filter(Boolean));
-    if (!route || 'error' in route || route.res.kind !== 'Pod' || !route.name || !route.namespace || !['exec', 'attach', 'portforward'].includes(route.sub ?? '')) throw notFoundPath(url.pathname);
+    if (
+      !route ||
+      'error' in route ||
+      route.res.kind !== 'Pod' ||
+      !route.name ||
+      !route.namespace ||
+      !['exec', 'attach', 'portforward'].includes(route.sub ?? '')
+    )
+      throw notFoundPath(url.pathname);
     const sub = route.sub as 'exec' | 'attach' | 'portforward';
     this.authorize(user, route, 'create');
     const q = url.searchParams;
@@ -429,7 +612,10 @@ export class ApiServer {
     const node = pod.spec?.nodeName;
     if (!node) throw badRequest(`pod ${route.name} does not have a host assigned`);
     const phase = pod.status?.phase;
-    if (phase === 'Succeeded' || phase === 'Failed') throw badRequest(`cannot ${sub === 'portforward' ? 'port-forward to' : sub + ' into'} a container in a completed pod; current phase is ${phase}`);
+    if (phase === 'Succeeded' || phase === 'Failed')
+      throw badRequest(
+        `cannot ${sub === 'portforward' ? 'port-forward to' : sub + ' into'} a container in a completed pod; current phase is ${phase}`,
+      );
     const tunnels = this.tunnels;
     if (!tunnels?.connected(node)) throw serviceUnavailable(`no agent connection to node "${node}"`);
     const websocket = String(req.headers.upgrade ?? '').toLowerCase() === 'websocket';
@@ -439,16 +625,31 @@ export class ApiServer {
       const log = (s: string) => console.error(`${route.namespace}/${route.name}: ${s}`);
       if (websocket) {
         this.wss.handleUpgrade(req, socket, head, (ws) => {
-          const pf = servePortForward((b) => { if (ws.readyState === ws.OPEN) ws.send(b); }, open, log);
+          const pf = servePortForward(
+            (b) => {
+              if (ws.readyState === ws.OPEN) ws.send(b);
+            },
+            open,
+            log,
+          );
           ws.on('message', (d: Buffer) => pf.feed(Buffer.from(d)));
           ws.on('close', pf.close);
           ws.on('error', pf.close);
         });
         return;
       }
-      if (String(req.headers.upgrade ?? '').toLowerCase() !== 'spdy/3.1') throw badRequest('port-forward needs a WebSocket or SPDY/3.1 upgrade');
-      socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\n\r\n');
-      const pf = servePortForward((b) => { if (!socket.destroyed) socket.write(b); }, open, log);
+      if (String(req.headers.upgrade ?? '').toLowerCase() !== 'spdy/3.1')
+        throw badRequest('port-forward needs a WebSocket or SPDY/3.1 upgrade');
+      socket.write(
+        'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\n\r\n',
+      );
+      const pf = servePortForward(
+        (b) => {
+          if (!socket.destroyed) socket.write(b);
+        },
+        open,
+        log,
+      );
       socket.on('data', (d: Buffer) => pf.feed(d));
       socket.on('close', pf.close);
       if (head.length) pf.feed(head);
@@ -456,8 +657,12 @@ export class ApiServer {
     }
     const container = containerOf(pod, q.get('container'));
     const command = q.getAll('command');
-    if (sub === 'exec' && command.length === 0) throw badRequest('you must specify at least one command for the container');
-    const stdin = boolParam(q, 'stdin'), stdout = boolParam(q, 'stdout'), stderr = boolParam(q, 'stderr'), tty = boolParam(q, 'tty');
+    if (sub === 'exec' && command.length === 0)
+      throw badRequest('you must specify at least one command for the container');
+    const stdin = boolParam(q, 'stdin'),
+      stdout = boolParam(q, 'stdout'),
+      stderr = boolParam(q, 'stderr'),
+      tty = boolParam(q, 'tty');
     if (!stdin && !stdout && !stderr) throw badRequest('you must specify at least one of stdin, stdout, stderr');
     if (!websocket) throw badRequest(`${sub} needs a WebSocket upgrade (${EXEC_PROTOCOLS.join(', ')})`);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
@@ -473,20 +678,40 @@ export class ApiServer {
     const container = containerOf(pod, q.get('container'));
     if (!this.tunnels?.connected(node)) throw serviceUnavailable(`no agent connection to node "${node}"`);
     const stream = this.tunnels.request(node, {
-      type: 'logs', namespace: route.namespace, name: route.name, uid: pod.metadata.uid, container,
-      follow: boolParam(q, 'follow'), previous: boolParam(q, 'previous'), timestamps: boolParam(q, 'timestamps'),
-      tailLines: intParam(q, 'tailLines'), sinceSeconds: intParam(q, 'sinceSeconds'), sinceTime: q.get('sinceTime') ?? undefined, limitBytes: intParam(q, 'limitBytes'),
+      type: 'logs',
+      namespace: route.namespace,
+      name: route.name,
+      uid: pod.metadata.uid,
+      container,
+      follow: boolParam(q, 'follow'),
+      previous: boolParam(q, 'previous'),
+      timestamps: boolParam(q, 'timestamps'),
+      tailLines: intParam(q, 'tailLines'),
+      sinceSeconds: intParam(q, 'sinceSeconds'),
+      sinceTime: q.get('sinceTime') ?? undefined,
+      limitBytes: intParam(q, 'limitBytes'),
     });
     let started = false;
-    const begin = () => { if (!started) { started = true; res.writeHead(200, { 'Content-Type': 'text/plain', 'Transfer-Encoding': 'chunked' }); } };
-    stream.onData((b) => { begin(); res.write(b); });
+    const begin = () => {
+      if (!started) {
+        started = true;
+        res.writeHead(200, { 'Content-Type': 'text/plain', 'Transfer-Encoding': 'chunked' });
+      }
+    };
+    stream.onData((b) => {
+      begin();
+      res.write(b);
+    });
     req.on('close', () => stream.cancel());
     try {
       await stream.done;
       begin();
       res.end();
     } catch (e) {
-      if (started) { res.end(); return; }
+      if (started) {
+        res.end();
+        return;
+      }
       throw badRequest((e as Error).message);
     }
   }
@@ -504,14 +729,25 @@ export class ApiServer {
     const start = () => {
       if (started) return;
       started = true;
-      res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private' });
+      res.writeHead(200, {
+        'Content-Type': 'application/json',
+        'Transfer-Encoding': 'chunked',
+        'Cache-Control': 'no-cache, private',
+      });
     };
     const write = (type: string, obj: Obj) => {
       start();
       if (obj.metadata?.resourceVersion) lastRv = obj.metadata.resourceVersion;
       let out = obj;
       if (table && type !== 'ERROR' && type !== 'BOOKMARK') {
-        out = toTable(route.res.kind, groupVersion(route.res), [obj], { resourceVersion: obj.metadata?.resourceVersion }, include, first);
+        out = toTable(
+          route.res.kind,
+          groupVersion(route.res),
+          [obj],
+          { resourceVersion: obj.metadata?.resourceVersion },
+          include,
+          first,
+        );
         first = false;
       }
       res.write(JSON.stringify({ type, object: out }) + '\n');
@@ -526,24 +762,51 @@ export class ApiServer {
       clearInterval(bm);
       w.close();
       this.watches.delete(finish);
-      if (!res.writableEnded) { start(); res.end(); }
+      if (!res.writableEnded) {
+        start();
+        res.end();
+      }
     };
     this.watches.add(finish);
-    const w = this.o.registry.watch(route.res, route.namespace, {
-      labels: opts.labels, fields: opts.fields, resourceVersion: opts.resourceVersion,
-      sendInitialEvents: sendInitial === null ? undefined : sendInitial === 'true',
-    }, write, (e) => {
-      if (!started && e.code !== 410) { done = true; this.o.metrics.openWatches--; clearTimeout(timer); clearInterval(bm); this.watches.delete(finish); w.close(); return sendError(res, e); }
-      write('ERROR', e.toStatus());
-      finish();
-    });
+    const w = this.o.registry.watch(
+      route.res,
+      route.namespace,
+      {
+        labels: opts.labels,
+        fields: opts.fields,
+        resourceVersion: opts.resourceVersion,
+        sendInitialEvents: sendInitial === null ? undefined : sendInitial === 'true',
+      },
+      write,
+      (e) => {
+        if (!started && e.code !== 410) {
+          done = true;
+          this.o.metrics.openWatches--;
+          clearTimeout(timer);
+          clearInterval(bm);
+          this.watches.delete(finish);
+          w.close();
+          return sendError(res, e);
+        }
+        write('ERROR', e.toStatus());
+        finish();
+      },
+    );
     const timer = setTimeout(finish, timeout * 1000);
     const bm = setInterval(() => {
-      if (bookmarks) write('BOOKMARK', { kind: route.res.kind, apiVersion: groupVersion(route.res), metadata: { resourceVersion: lastRv } });
+      if (bookmarks)
+        write('BOOKMARK', {
+          kind: route.res.kind,
+          apiVersion: groupVersion(route.res),
+          metadata: { resourceVersion: lastRv },
+        });
     }, 15_000);
     req.on('close', finish);
     res.on('close', finish);
     await w.ready;
-    if (!done) { start(); (res as unknown as { flushHeaders(): void }).flushHeaders(); }
+    if (!done) {
+      start();
+      (res as unknown as { flushHeaders(): void }).flushHeaders();
+    }
   }
 }

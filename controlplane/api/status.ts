@@ -1,6 +1,10 @@
 // Kubernetes Status errors: every failure the API returns is one of these.
 
-export interface Cause { reason?: string; message: string; field?: string }
+export interface Cause {
+  reason?: string;
+  message: string;
+  field?: string;
+}
 
 export class ApiError extends Error {
   readonly code: number;
@@ -14,8 +18,14 @@ export class ApiError extends Error {
   }
   toStatus(): Record<string, unknown> {
     return {
-      kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: this.message, reason: this.reason,
-      ...(this.details ? { details: this.details } : {}), code: this.code,
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: this.message,
+      reason: this.reason,
+      ...(this.details ? { details: this.details } : {}),
+      code: this.code,
     };
   }
 }
@@ -28,12 +38,17 @@ export const unauthorized = () => new ApiError(401, 'Unauthorized', 'Unauthorize
 export const forbidden = (msg: string) => new ApiError(403, 'Forbidden', msg);
 export const notFound = (t: Target, name: string) =>
   new ApiError(404, 'NotFound', `${what(t)} "${name}" not found`, { name, group: t.group, kind: t.plural });
-export const notFoundPath = (path: string) => new ApiError(404, 'NotFound', `the server could not find the requested resource (${path})`);
+export const notFoundPath = (path: string) =>
+  new ApiError(404, 'NotFound', `the server could not find the requested resource (${path})`);
 export const methodNotAllowed = (msg: string) => new ApiError(405, 'MethodNotAllowed', msg);
 export const alreadyExists = (t: Target, name: string) =>
   new ApiError(409, 'AlreadyExists', `${what(t)} "${name}" already exists`, { name, group: t.group, kind: t.plural });
 export const conflict = (t: Target, name: string, msg: string) =>
-  new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${what(t)} "${name}": ${msg}`, { name, group: t.group, kind: t.plural });
+  new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${what(t)} "${name}": ${msg}`, {
+    name,
+    group: t.group,
+    kind: t.plural,
+  });
 export const gone = (msg: string) => new ApiError(410, 'Expired', msg);
 export const tooLarge = (msg: string) => new ApiError(413, 'RequestEntityTooLarge', msg);
 export const unsupportedMedia = (msg: string) => new ApiError(415, 'UnsupportedMediaType', msg);
@@ -44,19 +59,37 @@ export function invalid(t: { kind: string; group: string }, name: string, causes
   const msgs = causes.map((c) => (c.field ? `${c.field}: ${c.message}` : c.message));
   const list = msgs.length === 1 ? msgs[0] : `[${msgs.join(', ')}]`;
   return new ApiError(422, 'Invalid', `${t.kind}${t.group ? '.' + t.group : ''} "${name}" is invalid: ${list}`, {
-    name, group: t.group, kind: t.kind, causes: causes.map((c) => ({ reason: c.reason ?? 'FieldValueInvalid', message: c.message, field: c.field })),
+    name,
+    group: t.group,
+    kind: t.kind,
+    causes: causes.map((c) => ({ reason: c.reason ?? 'FieldValueInvalid', message: c.message, field: c.field })),
   });
 }
 
 /** Error collector used by validation: one entry per bad field, as Kubernetes reports them. */
 export class Errs {
   readonly list: Cause[] = [];
-  add(field: string, reason: 'FieldValueRequired' | 'FieldValueInvalid' | 'FieldValueNotSupported' | 'FieldValueDuplicate' | 'FieldValueForbidden' | 'FieldValueTypeInvalid' | 'FieldValueTooLong', message: string) {
+  add(
+    field: string,
+    reason:
+      | 'FieldValueRequired'
+      | 'FieldValueInvalid'
+      | 'FieldValueNotSupported'
+      | 'FieldValueDuplicate'
+      | 'FieldValueForbidden'
+      | 'FieldValueTypeInvalid'
+      | 'FieldValueTooLong',
+    message: string,
+  ) {
     this.list.push({ field, reason, message });
   }
-  required(field: string) { this.add(field, 'FieldValueRequired', 'Required value'); }
+  required(field: string) {
+    this.add(field, 'FieldValueRequired', 'Required value');
+  }
   invalid(field: string, value: unknown, detail: string) {
     this.add(field, 'FieldValueInvalid', `Invalid value: ${JSON.stringify(value)}: ${detail}`);
   }
-  get empty() { return this.list.length === 0; }
+  get empty() {
+    return this.list.length === 0;
+  }
 }

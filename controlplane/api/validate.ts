@@ -1,7 +1,6 @@
 // Semantic validation: names, labels, annotations and the per-kind rules Kubernetes enforces.
-import { Errs } from './status.ts';
-
-type Obj = Record<string, any>;
+import type { Errs } from './status.ts';
+import type { Obj } from '../shared/kube/object.ts';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -13,13 +12,15 @@ const C_IDENTIFIER_LIKE = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
 
 export function dnsLabelErrors(v: string): string | null {
   if (v.length > 63) return 'must be no more than 63 characters';
-  if (!DNS1123_LABEL.test(v)) return "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+  if (!DNS1123_LABEL.test(v))
+    return "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
   return null;
 }
 
 export function dnsSubdomainErrors(v: string): string | null {
   if (v.length > 253) return 'must be no more than 253 characters';
-  if (!DNS1123_SUBDOMAIN.test(v)) return "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+  if (!DNS1123_SUBDOMAIN.test(v))
+    return "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
   return null;
 }
 
@@ -31,13 +32,18 @@ function pathSegmentErrors(v: string): string | null {
 
 /** Which name rule a kind's metadata.name follows. */
 const NAME_RULE: Record<string, (v: string) => string | null> = {
-  Namespace: dnsLabelErrors, Service: dnsLabelErrors,
-  Role: pathSegmentErrors, ClusterRole: pathSegmentErrors, RoleBinding: pathSegmentErrors, ClusterRoleBinding: pathSegmentErrors,
+  Namespace: dnsLabelErrors,
+  Service: dnsLabelErrors,
+  Role: pathSegmentErrors,
+  ClusterRole: pathSegmentErrors,
+  RoleBinding: pathSegmentErrors,
+  ClusterRoleBinding: pathSegmentErrors,
 };
 
 export function qualifiedNameErrors(key: string): string | null {
   const parts = key.split('/');
-  if (parts.length > 2) return "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character, with an optional DNS subdomain prefix and '/'";
+  if (parts.length > 2)
+    return "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character, with an optional DNS subdomain prefix and '/'";
   const [prefix, name] = parts.length === 2 ? parts : [undefined, parts[0]];
   if (prefix !== undefined) {
     if (!prefix) return 'prefix part must be non-empty';
@@ -46,13 +52,15 @@ export function qualifiedNameErrors(key: string): string | null {
   }
   if (!name) return 'name part must be non-empty';
   if (name.length > 63) return 'name part must be no more than 63 characters';
-  if (!QUALIFIED_NAME.test(name)) return "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+  if (!QUALIFIED_NAME.test(name))
+    return "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
   return null;
 }
 
 export function labelValueErrors(v: string): string | null {
   if (v.length > 63) return 'must be no more than 63 characters';
-  if (!LABEL_VALUE.test(v)) return "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
+  if (!LABEL_VALUE.test(v))
+    return "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
   return null;
 }
 
@@ -62,14 +70,18 @@ function validateLabels(labels: unknown, field: string, errs: Errs) {
     const ke = qualifiedNameErrors(k);
     if (ke) errs.invalid(field, k, ke);
     if (typeof v !== 'string') errs.invalid(`${field}`, v, 'label values must be strings');
-    else { const ve = labelValueErrors(v); if (ve) errs.invalid(field, v, ve); }
+    else {
+      const ve = labelValueErrors(v);
+      if (ve) errs.invalid(field, v, ve);
+    }
   }
 }
 
 export function validateMeta(kind: string, meta: Obj, namespaced: boolean, errs: Errs) {
   const name = meta.name;
   if (!name) {
-    if (!meta.generateName) errs.add('metadata.name', 'FieldValueRequired', 'Required value: name or generateName is required');
+    if (!meta.generateName)
+      errs.add('metadata.name', 'FieldValueRequired', 'Required value: name or generateName is required');
   } else {
     const e = (NAME_RULE[kind] ?? dnsSubdomainErrors)(name);
     if (e) errs.invalid('metadata.name', name, e);
@@ -83,17 +95,30 @@ export function validateMeta(kind: string, meta: Obj, namespaced: boolean, errs:
       if (ke) errs.invalid('metadata.annotations', k, ke);
       size += k.length + String(v).length;
     }
-    if (size > 256 * 1024) errs.add('metadata.annotations', 'FieldValueTooLong', 'Too long: must have at most 262144 bytes');
+    if (size > 256 * 1024)
+      errs.add('metadata.annotations', 'FieldValueTooLong', 'Too long: must have at most 262144 bytes');
   }
   for (const [i, f] of (meta.finalizers ?? []).entries()) {
-    if (typeof f !== 'string' || qualifiedNameErrors(f)) errs.invalid(`metadata.finalizers[${i}]`, f, 'must be a qualified name');
+    if (typeof f !== 'string' || qualifiedNameErrors(f))
+      errs.invalid(`metadata.finalizers[${i}]`, f, 'must be a qualified name');
   }
 }
 
-function validPort(p: unknown) { return typeof p === 'number' && Number.isInteger(p) && p >= 1 && p <= 65535; }
+function validPort(p: unknown) {
+  return typeof p === 'number' && Number.isInteger(p) && p >= 1 && p <= 65535;
+}
 
-function validateContainers(list: Obj[] | undefined, field: string, volumes: Set<string>, errs: Errs, required: boolean) {
-  if (!list || list.length === 0) { if (required) errs.required(field); return; }
+function validateContainers(
+  list: Obj[] | undefined,
+  field: string,
+  volumes: Set<string>,
+  errs: Errs,
+  required: boolean,
+) {
+  if (!list || list.length === 0) {
+    if (required) errs.required(field);
+    return;
+  }
   const names = new Set<string>();
   list.forEach((c, i) => {
     const f = `${field}[${i}]`;
@@ -107,32 +132,48 @@ function validateContainers(list: Obj[] | undefined, field: string, volumes: Set
     if (!c.image || !String(c.image).trim()) errs.required(`${f}.image`);
     const pnames = new Set<string>();
     (c.ports ?? []).forEach((p: Obj, j: number) => {
-      if (!validPort(p.containerPort)) errs.invalid(`${f}.ports[${j}].containerPort`, p.containerPort, 'must be between 1 and 65535, inclusive');
-      if (p.hostPort !== undefined && p.hostPort !== 0 && !validPort(p.hostPort)) errs.invalid(`${f}.ports[${j}].hostPort`, p.hostPort, 'must be between 1 and 65535, inclusive');
+      if (!validPort(p.containerPort))
+        errs.invalid(`${f}.ports[${j}].containerPort`, p.containerPort, 'must be between 1 and 65535, inclusive');
+      if (p.hostPort !== undefined && p.hostPort !== 0 && !validPort(p.hostPort))
+        errs.invalid(`${f}.ports[${j}].hostPort`, p.hostPort, 'must be between 1 and 65535, inclusive');
       if (p.name) {
-        if (p.name.length > 15 || !IANA_SVC_NAME.test(p.name)) errs.invalid(`${f}.ports[${j}].name`, p.name, 'must be no more than 15 characters and a lowercase IANA service name');
-        if (pnames.has(p.name)) errs.add(`${f}.ports[${j}].name`, 'FieldValueDuplicate', `Duplicate value: "${p.name}"`);
+        if (p.name.length > 15 || !IANA_SVC_NAME.test(p.name))
+          errs.invalid(
+            `${f}.ports[${j}].name`,
+            p.name,
+            'must be no more than 15 characters and a lowercase IANA service name',
+          );
+        if (pnames.has(p.name))
+          errs.add(`${f}.ports[${j}].name`, 'FieldValueDuplicate', `Duplicate value: "${p.name}"`);
         pnames.add(p.name);
       }
     });
     (c.env ?? []).forEach((e: Obj, j: number) => {
       if (!e.name) errs.required(`${f}.env[${j}].name`);
-      else if (!C_IDENTIFIER_LIKE.test(e.name)) errs.invalid(`${f}.env[${j}].name`, e.name, "a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit");
-      if (e.value !== undefined && e.valueFrom !== undefined) errs.invalid(`${f}.env[${j}].valueFrom`, '', 'may not be specified when `value` is not empty');
+      else if (!C_IDENTIFIER_LIKE.test(e.name))
+        errs.invalid(
+          `${f}.env[${j}].name`,
+          e.name,
+          "a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit",
+        );
+      if (e.value !== undefined && e.valueFrom !== undefined)
+        errs.invalid(`${f}.env[${j}].valueFrom`, '', 'may not be specified when `value` is not empty');
     });
     const mounts = new Set<string>();
     (c.volumeMounts ?? []).forEach((m: Obj, j: number) => {
       if (!m.name) errs.required(`${f}.volumeMounts[${j}].name`);
-      else if (!volumes.has(m.name)) errs.add(`${f}.volumeMounts[${j}].name`, 'FieldValueNotSupported', `Not found: "${m.name}"`);
+      else if (!volumes.has(m.name))
+        errs.add(`${f}.volumeMounts[${j}].name`, 'FieldValueNotSupported', `Not found: "${m.name}"`);
       if (!m.mountPath) errs.required(`${f}.volumeMounts[${j}].mountPath`);
-      else if (mounts.has(m.mountPath)) errs.invalid(`${f}.volumeMounts[${j}].mountPath`, m.mountPath, 'must be unique');
+      else if (mounts.has(m.mountPath))
+        errs.invalid(`${f}.volumeMounts[${j}].mountPath`, m.mountPath, 'must be unique');
       mounts.add(m.mountPath);
     });
     for (const probe of ['livenessProbe', 'readinessProbe', 'startupProbe']) {
       const p = c[probe];
       if (!p) continue;
       const handlers = ['exec', 'httpGet', 'tcpSocket', 'grpc'].filter((h) => p[h]);
-      if (handlers.length !== 1) errs.required(`${f}.${probe}`) ;
+      if (handlers.length !== 1) errs.required(`${f}.${probe}`);
       if (probe !== 'readinessProbe' && p.successThreshold !== undefined && p.successThreshold !== 1)
         errs.invalid(`${f}.${probe}.successThreshold`, p.successThreshold, 'must be 1');
     }
@@ -141,27 +182,42 @@ function validateContainers(list: Obj[] | undefined, field: string, volumes: Set
 
 /** `extraVolumes`: names that become volumes later (a StatefulSet's volumeClaimTemplates). */
 export function validatePodSpec(spec: Obj | undefined, field: string, errs: Errs, extraVolumes: string[] = []) {
-  if (!spec) { errs.required(field); return; }
+  if (!spec) {
+    errs.required(field);
+    return;
+  }
   const volumes = new Set<string>(extraVolumes);
   (spec.volumes ?? []).forEach((v: Obj, i: number) => {
     if (!v.name) errs.required(`${field}.volumes[${i}].name`);
     else {
       const e = dnsLabelErrors(v.name);
       if (e) errs.invalid(`${field}.volumes[${i}].name`, v.name, e);
-      if (volumes.has(v.name)) errs.add(`${field}.volumes[${i}].name`, 'FieldValueDuplicate', `Duplicate value: "${v.name}"`);
+      if (volumes.has(v.name))
+        errs.add(`${field}.volumes[${i}].name`, 'FieldValueDuplicate', `Duplicate value: "${v.name}"`);
       volumes.add(v.name);
     }
     const sources = Object.keys(v).filter((k) => k !== 'name');
-    if (sources.length > 1) errs.add(`${field}.volumes[${i}]`, 'FieldValueForbidden', 'Forbidden: may not specify more than 1 volume type');
+    if (sources.length > 1)
+      errs.add(`${field}.volumes[${i}]`, 'FieldValueForbidden', 'Forbidden: may not specify more than 1 volume type');
   });
   validateContainers(spec.initContainers, `${field}.initContainers`, volumes, errs, false);
   validateContainers(spec.containers, `${field}.containers`, volumes, errs, true);
   if (spec.terminationGracePeriodSeconds !== undefined && spec.terminationGracePeriodSeconds < 0)
-    errs.invalid(`${field}.terminationGracePeriodSeconds`, spec.terminationGracePeriodSeconds, 'must be greater than or equal to 0');
+    errs.invalid(
+      `${field}.terminationGracePeriodSeconds`,
+      spec.terminationGracePeriodSeconds,
+      'must be greater than or equal to 0',
+    );
   if (spec.dnsPolicy === 'None' && !spec.dnsConfig?.nameservers?.length)
     errs.required(`${field}.dnsConfig.nameservers`);
-  if (spec.hostname) { const e = dnsLabelErrors(spec.hostname); if (e) errs.invalid(`${field}.hostname`, spec.hostname, e); }
-  if (spec.subdomain) { const e = dnsLabelErrors(spec.subdomain); if (e) errs.invalid(`${field}.subdomain`, spec.subdomain, e); }
+  if (spec.hostname) {
+    const e = dnsLabelErrors(spec.hostname);
+    if (e) errs.invalid(`${field}.hostname`, spec.hostname, e);
+  }
+  if (spec.subdomain) {
+    const e = dnsLabelErrors(spec.subdomain);
+    if (e) errs.invalid(`${field}.subdomain`, spec.subdomain, e);
+  }
   validateLabels(spec.nodeSelector, `${field}.nodeSelector`, errs);
 }
 
@@ -180,7 +236,8 @@ function selectorMatches(sel: Obj | undefined, labels: Obj | undefined): boolean
 
 function validateWorkload(o: Obj, errs: Errs, needsSelector: boolean) {
   const s = o.spec ?? {};
-  if (s.replicas !== undefined && s.replicas < 0) errs.invalid('spec.replicas', s.replicas, 'must be greater than or equal to 0');
+  if (s.replicas !== undefined && s.replicas < 0)
+    errs.invalid('spec.replicas', s.replicas, 'must be greater than or equal to 0');
   if (needsSelector) {
     const sel = s.selector;
     if (!sel || (!Object.keys(sel.matchLabels ?? {}).length && !(sel.matchExpressions ?? []).length)) {
@@ -188,11 +245,21 @@ function validateWorkload(o: Obj, errs: Errs, needsSelector: boolean) {
     } else {
       validateLabels(sel.matchLabels, 'spec.selector.matchLabels', errs);
       if (!selectorMatches(sel, s.template?.metadata?.labels))
-        errs.invalid('spec.template.metadata.labels', s.template?.metadata?.labels ?? {}, '`selector` does not match template `labels`');
+        errs.invalid(
+          'spec.template.metadata.labels',
+          s.template?.metadata?.labels ?? {},
+          '`selector` does not match template `labels`',
+        );
     }
   }
   if (!s.template) errs.required('spec.template');
-  else validatePodSpec(s.template.spec, 'spec.template.spec', errs, (s.volumeClaimTemplates ?? []).map((t: Obj) => t.metadata?.name).filter(Boolean));
+  else
+    validatePodSpec(
+      s.template.spec,
+      'spec.template.spec',
+      errs,
+      (s.volumeClaimTemplates ?? []).map((t: Obj) => t.metadata?.name).filter(Boolean),
+    );
   if (s.template) validateLabels(s.template.metadata?.labels, 'spec.template.metadata.labels', errs);
 }
 
@@ -204,12 +271,18 @@ const VALIDATORS: Record<string, (o: Obj, errs: Errs, old?: Obj) => void> = {
       const strip = (s: Obj) => {
         const c = structuredClone(s ?? {});
         for (const k of ['containers', 'initContainers']) for (const x of c[k] ?? []) delete x.image;
-        delete c.activeDeadlineSeconds; delete c.tolerations; delete c.schedulingGates;
+        delete c.activeDeadlineSeconds;
+        delete c.tolerations;
+        delete c.schedulingGates;
         if (!old.spec?.nodeName) delete c.nodeName;
         return JSON.stringify(c);
       };
       if (strip(o.spec) !== strip(old.spec))
-        errs.add('spec', 'FieldValueForbidden', 'Forbidden: pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)');
+        errs.add(
+          'spec',
+          'FieldValueForbidden',
+          'Forbidden: pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)',
+        );
     }
   },
   Service(o, errs, old) {
@@ -217,7 +290,10 @@ const VALIDATORS: Record<string, (o: Obj, errs: Errs, old?: Obj) => void> = {
     const type = s.type;
     if (type === 'ExternalName') {
       if (!s.externalName) errs.required('spec.externalName');
-      else { const e = dnsSubdomainErrors(String(s.externalName).replace(/\.$/, '')); if (e) errs.invalid('spec.externalName', s.externalName, e); }
+      else {
+        const e = dnsSubdomainErrors(String(s.externalName).replace(/\.$/, ''));
+        if (e) errs.invalid('spec.externalName', s.externalName, e);
+      }
     } else if (!(s.ports ?? []).length && s.clusterIP !== 'None') {
       errs.required('spec.ports');
     }
@@ -225,7 +301,7 @@ const VALIDATORS: Record<string, (o: Obj, errs: Errs, old?: Obj) => void> = {
     const seen = new Set<string>();
     (s.ports ?? []).forEach((p: Obj, i: number) => {
       if (!validPort(p.port)) errs.invalid(`spec.ports[${i}].port`, p.port, 'must be between 1 and 65535, inclusive');
-      if ((s.ports.length > 1) && !p.name) errs.required(`spec.ports[${i}].name`);
+      if (s.ports.length > 1 && !p.name) errs.required(`spec.ports[${i}].name`);
       if (p.name) {
         const e = dnsLabelErrors(p.name);
         if (e) errs.invalid(`spec.ports[${i}].name`, p.name, e);
@@ -233,44 +309,84 @@ const VALIDATORS: Record<string, (o: Obj, errs: Errs, old?: Obj) => void> = {
         names.add(p.name);
       }
       const key = `${p.port}/${p.protocol}`;
-      if (seen.has(key)) errs.add(`spec.ports[${i}]`, 'FieldValueDuplicate', `Duplicate value: {"port":${p.port},"protocol":"${p.protocol}"}`);
+      if (seen.has(key))
+        errs.add(
+          `spec.ports[${i}]`,
+          'FieldValueDuplicate',
+          `Duplicate value: {"port":${p.port},"protocol":"${p.protocol}"}`,
+        );
       seen.add(key);
-      if (typeof p.targetPort === 'number' && !validPort(p.targetPort)) errs.invalid(`spec.ports[${i}].targetPort`, p.targetPort, 'must be between 1 and 65535, inclusive');
+      if (typeof p.targetPort === 'number' && !validPort(p.targetPort))
+        errs.invalid(`spec.ports[${i}].targetPort`, p.targetPort, 'must be between 1 and 65535, inclusive');
       if (p.nodePort !== undefined && type !== 'NodePort' && type !== 'LoadBalancer' && p.nodePort !== 0)
-        errs.add(`spec.ports[${i}].nodePort`, 'FieldValueForbidden', 'Forbidden: may not be used when `type` is \'ClusterIP\'');
+        errs.add(
+          `spec.ports[${i}].nodePort`,
+          'FieldValueForbidden',
+          "Forbidden: may not be used when `type` is 'ClusterIP'",
+        );
     });
     if (s.clusterIP === 'None' && (type === 'NodePort' || type === 'LoadBalancer'))
       errs.invalid('spec.clusterIP', 'None', `may not be set to 'None' for ${type} services`);
     validateLabels(s.selector, 'spec.selector', errs);
-    if (old && old.spec?.clusterIP && s.clusterIP !== undefined && s.clusterIP !== old.spec.clusterIP && old.spec.type !== 'ExternalName' && type !== 'ExternalName')
+    if (
+      old?.spec?.clusterIP &&
+      s.clusterIP !== undefined &&
+      s.clusterIP !== old.spec.clusterIP &&
+      old.spec.type !== 'ExternalName' &&
+      type !== 'ExternalName'
+    )
       errs.invalid('spec.clusterIPs[0]', s.clusterIP, 'field is immutable');
   },
   ConfigMap(o, errs) {
-    for (const src of ['data', 'binaryData']) for (const k of Object.keys(o[src] ?? {})) {
-      if (k.length > 253 || !CONFIG_KEY.test(k)) errs.invalid(`${src}[${k}]`, k, "a valid config key must consist of alphanumeric characters, '-', '_' or '.'");
-    }
+    for (const src of ['data', 'binaryData'])
+      for (const k of Object.keys(o[src] ?? {})) {
+        if (k.length > 253 || !CONFIG_KEY.test(k))
+          errs.invalid(
+            `${src}[${k}]`,
+            k,
+            "a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
+          );
+      }
   },
   Secret(o, errs) {
     for (const [k, v] of Object.entries(o.data ?? {})) {
-      if (k.length > 253 || !CONFIG_KEY.test(k)) errs.invalid(`data[${k}]`, k, "a valid config key must consist of alphanumeric characters, '-', '_' or '.'");
-      if (typeof v !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(v)) errs.invalid(`data[${k}]`, '<value>', 'must be base64 encoded');
+      if (k.length > 253 || !CONFIG_KEY.test(k))
+        errs.invalid(`data[${k}]`, k, "a valid config key must consist of alphanumeric characters, '-', '_' or '.'");
+      if (typeof v !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(v))
+        errs.invalid(`data[${k}]`, '<value>', 'must be base64 encoded');
     }
   },
   Deployment(o, errs, old) {
     validateWorkload(o, errs, true);
-    if (old && JSON.stringify(old.spec?.selector) !== JSON.stringify(o.spec?.selector)) errs.invalid('spec.selector', o.spec?.selector, 'field is immutable');
+    if (old && JSON.stringify(old.spec?.selector) !== JSON.stringify(o.spec?.selector))
+      errs.invalid('spec.selector', o.spec?.selector, 'field is immutable');
   },
-  ReplicaSet(o, errs) { validateWorkload(o, errs, true); },
-  ReplicationController(o, errs) { validateWorkload(o, errs, false); },
-  DaemonSet(o, errs) { validateWorkload(o, errs, true); },
-  StatefulSet(o, errs) { validateWorkload(o, errs, true); },
+  ReplicaSet(o, errs) {
+    validateWorkload(o, errs, true);
+  },
+  ReplicationController(o, errs) {
+    validateWorkload(o, errs, false);
+  },
+  DaemonSet(o, errs) {
+    validateWorkload(o, errs, true);
+  },
+  StatefulSet(o, errs) {
+    validateWorkload(o, errs, true);
+  },
   Job(o, errs) {
     const s = o.spec ?? {};
     if (!s.template) errs.required('spec.template');
     else validatePodSpec(s.template.spec, 'spec.template.spec', errs);
     const rp = s.template?.spec?.restartPolicy;
-    if (rp && rp !== 'Never' && rp !== 'OnFailure') errs.add('spec.template.spec.restartPolicy', 'FieldValueNotSupported', `Unsupported value: "${rp}": supported values: "OnFailure", "Never"`);
-    for (const k of ['parallelism', 'completions', 'backoffLimit']) if (s[k] !== undefined && s[k] !== null && s[k] < 0) errs.invalid(`spec.${k}`, s[k], 'must be greater than or equal to 0');
+    if (rp && rp !== 'Never' && rp !== 'OnFailure')
+      errs.add(
+        'spec.template.spec.restartPolicy',
+        'FieldValueNotSupported',
+        `Unsupported value: "${rp}": supported values: "OnFailure", "Never"`,
+      );
+    for (const k of ['parallelism', 'completions', 'backoffLimit'])
+      if (s[k] !== undefined && s[k] !== null && s[k] < 0)
+        errs.invalid(`spec.${k}`, s[k], 'must be greater than or equal to 0');
   },
   CronJob(o, errs) {
     const s = o.spec ?? {};
@@ -285,7 +401,8 @@ const VALIDATORS: Record<string, (o: Obj, errs: Errs, old?: Obj) => void> = {
       (r.http?.paths ?? []).forEach((p: Obj, j: number) => {
         const f = `spec.rules[${i}].http.paths[${j}]`;
         if (!p.pathType) errs.required(`${f}.pathType`);
-        if (p.pathType !== 'ImplementationSpecific' && p.path !== undefined && !String(p.path).startsWith('/')) errs.invalid(`${f}.path`, p.path, "must be an absolute path");
+        if (p.pathType !== 'ImplementationSpecific' && p.path !== undefined && !String(p.path).startsWith('/'))
+          errs.invalid(`${f}.path`, p.path, 'must be an absolute path');
         if (!p.backend?.service && !p.backend?.resource) errs.required(`${f}.backend`);
         if (p.backend?.service && !p.backend.service.port) errs.required(`${f}.backend.service.port`);
       });

@@ -1,24 +1,41 @@
+import type { Obj } from '../shared/kube/object.ts';
 // Which ConfigMaps and Secrets a pod needs on its node: volumes (including projected), env
 // valueFrom and envFrom of every container. Pure, so the channel can tell exactly which Secrets
 // a node may be sent.
-type Obj = Record<string, any>;
 
-export interface Refs { configMaps: Set<string>; secrets: Set<string> }
+export interface Refs {
+  configMaps: Set<string>;
+  secrets: Set<string>;
+}
 
 export function podRefs(pod: Obj): Refs {
   const ns = pod.metadata?.namespace ?? '';
-  const configMaps = new Set<string>(), secrets = new Set<string>();
-  const cm = (n: unknown) => { if (typeof n === 'string' && n) configMaps.add(`${ns}/${n}`); };
-  const sec = (n: unknown) => { if (typeof n === 'string' && n) secrets.add(`${ns}/${n}`); };
+  const configMaps = new Set<string>(),
+    secrets = new Set<string>();
+  const cm = (n: unknown) => {
+    if (typeof n === 'string' && n) configMaps.add(`${ns}/${n}`);
+  };
+  const sec = (n: unknown) => {
+    if (typeof n === 'string' && n) secrets.add(`${ns}/${n}`);
+  };
   const spec = pod.spec ?? {};
   for (const v of spec.volumes ?? []) {
     cm(v.configMap?.name);
     sec(v.secret?.secretName);
-    for (const src of v.projected?.sources ?? []) { cm(src.configMap?.name); sec(src.secret?.name); }
+    for (const src of v.projected?.sources ?? []) {
+      cm(src.configMap?.name);
+      sec(src.secret?.name);
+    }
   }
   for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) {
-    for (const e of c.env ?? []) { cm(e.valueFrom?.configMapKeyRef?.name); sec(e.valueFrom?.secretKeyRef?.name); }
-    for (const e of c.envFrom ?? []) { cm(e.configMapRef?.name); sec(e.secretRef?.name); }
+    for (const e of c.env ?? []) {
+      cm(e.valueFrom?.configMapKeyRef?.name);
+      sec(e.valueFrom?.secretKeyRef?.name);
+    }
+    for (const e of c.envFrom ?? []) {
+      cm(e.configMapRef?.name);
+      sec(e.secretRef?.name);
+    }
   }
   for (const s of spec.imagePullSecrets ?? []) sec(s.name);
   return { configMaps, secrets };

@@ -4,8 +4,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import type { TokenAuth } from '../api/auth.ts';
+import type { Obj } from '../shared/kube/object.ts';
 
-type Obj = Record<string, any>;
 type Duplex = grpc.ServerDuplexStream<Obj, Obj>;
 
 export interface TunnelStream {
@@ -22,14 +22,19 @@ export class Tunnels {
   private byNode = new Map<string, Duplex>();
   private streams = new Map<string, { data: (b: Buffer) => void; end: () => void; fail: (e: Error) => void }>();
   private auth: TokenAuth;
-  constructor(auth: TokenAuth) { this.auth = auth; }
+  constructor(auth: TokenAuth) {
+    this.auth = auth;
+  }
 
   handle(call: Duplex) {
     const user = this.auth.authenticate(String(call.metadata.get('authorization')[0] ?? ''));
     let node = '';
     call.on('data', (f: Obj) => {
       if (f.kind === 'hello') {
-        if (!user || user.name !== `system:node:${f.node_name}`) { call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: 'a node may only open its own tunnel' }); return; }
+        if (!user || user.name !== `system:node:${f.node_name}`) {
+          call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: 'a node may only open its own tunnel' });
+          return;
+        }
         node = f.node_name;
         this.byNode.get(node)?.end();
         this.byNode.set(node, call);
@@ -44,12 +49,17 @@ export class Tunnels {
     const gone = () => {
       if (node && this.byNode.get(node) === call) this.byNode.delete(node);
     };
-    call.on('end', () => { gone(); call.end(); });
+    call.on('end', () => {
+      gone();
+      call.end();
+    });
     call.on('error', gone);
     call.on('cancelled', gone);
   }
 
-  connected(node: string) { return this.byNode.has(node); }
+  connected(node: string) {
+    return this.byNode.has(node);
+  }
 
   /** Sends a request to a node's agent; the answer arrives as data, then done resolves. */
   request(node: string, req: Obj): TunnelStream {
@@ -58,21 +68,43 @@ export class Tunnels {
     const id = randomUUID();
     const listeners: ((b: Buffer) => void)[] = [];
     let resolveDone!: () => void, rejectDone!: (e: Error) => void;
-    const done = new Promise<void>((res, rej) => { resolveDone = res; rejectDone = rej; });
+    const done = new Promise<void>((res, rej) => {
+      resolveDone = res;
+      rejectDone = rej;
+    });
     const cleanup = () => this.streams.delete(id);
     this.streams.set(id, {
-      data: (b) => { for (const l of listeners) l(b); },
-      end: () => { cleanup(); resolveDone(); },
-      fail: (e) => { cleanup(); rejectDone(e); },
+      data: (b) => {
+        for (const l of listeners) l(b);
+      },
+      end: () => {
+        cleanup();
+        resolveDone();
+      },
+      fail: (e) => {
+        cleanup();
+        rejectDone(e);
+      },
     });
     call.write({ stream_id: id, kind: 'request', request_json: JSON.stringify(req) });
     return {
       onData: (fn) => listeners.push(fn),
-      send: (b) => { if (this.streams.has(id)) call.write({ stream_id: id, kind: 'data', data: b }); },
+      send: (b) => {
+        if (this.streams.has(id)) call.write({ stream_id: id, kind: 'data', data: b });
+      },
       done,
-      cancel: () => { if (this.streams.has(id)) { call.write({ stream_id: id, kind: 'end' }); cleanup(); resolveDone(); } },
+      cancel: () => {
+        if (this.streams.has(id)) {
+          call.write({ stream_id: id, kind: 'end' });
+          cleanup();
+          resolveDone();
+        }
+      },
     };
   }
 
-  close() { for (const c of this.byNode.values()) c.end(); this.byNode.clear(); }
+  close() {
+    for (const c of this.byNode.values()) c.end();
+    this.byNode.clear();
+  }
 }

@@ -27,7 +27,10 @@ function fail(msg: string): never {
 
 function parse(args: string[], options: ParseArgsOptionsConfig) {
   try {
-    return parseArgs({ args, options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values as Record<
+      string,
+      string | boolean | undefined
+    >;
   } catch (e) {
     fail((e as Error).message.split('\n')[0]);
   }
@@ -61,38 +64,61 @@ async function server(args: string[]) {
   };
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--secure-port: invalid port "${v['secure-port']}"`);
   const s = await startServer({
-    dataDir: String(v['data-dir']), bindAddress: String(v['bind-address']), securePort: port,
+    dataDir: String(v['data-dir']),
+    bindAddress: String(v['bind-address']),
+    securePort: port,
     advertiseAddress: v['advertise-address'] as string | undefined,
     writeKubeconfig: v['write-kubeconfig'] ? String(v['write-kubeconfig']) : undefined,
     datastoreEndpoint: String(v['datastore-endpoint'] ?? ''),
-    datastoreCafile: v['datastore-cafile'] as string | undefined, datastoreCertfile: v['datastore-certfile'] as string | undefined,
+    datastoreCafile: v['datastore-cafile'] as string | undefined,
+    datastoreCertfile: v['datastore-certfile'] as string | undefined,
     datastoreKeyfile: v['datastore-keyfile'] as string | undefined,
-    serviceCidr: String(v['service-cidr']), clusterCidr: String(v['cluster-cidr']), serviceNodePortRange: String(v['service-node-port-range']),
+    serviceCidr: String(v['service-cidr']),
+    clusterCidr: String(v['cluster-cidr']),
+    serviceNodePortRange: String(v['service-node-port-range']),
     agentPort: v['agent-port'] !== undefined ? Number(v['agent-port']) : undefined,
-    nodeMonitorGracePeriodSeconds: seconds('node-monitor-grace-period'), defaultTolerationSeconds: seconds('default-toleration-seconds'),
-    lbPool: String(v['lb-pool'] ?? ''), localPathRoot: String(v['local-path-root']),
+    nodeMonitorGracePeriodSeconds: seconds('node-monitor-grace-period'),
+    defaultTolerationSeconds: seconds('default-toleration-seconds'),
+    lbPool: String(v['lb-pool'] ?? ''),
+    localPathRoot: String(v['local-path-root']),
   }).catch((e) => fail(`server: ${(e as Error).message}`));
   console.log(`skiff server listening on ${s.url} (store: ${s.store.kind}); agent channel on port ${s.channelPort}`);
-  if (v['write-kubeconfig']) console.log(`kubeconfig: ${v['write-kubeconfig']}   (export KUBECONFIG=${v['write-kubeconfig']})`);
-  const shutdown = async () => { await s.stop().catch(() => {}); process.exit(0); };
+  if (v['write-kubeconfig'])
+    console.log(`kubeconfig: ${v['write-kubeconfig']}   (export KUBECONFIG=${v['write-kubeconfig']})`);
+  const shutdown = async () => {
+    await s.stop().catch(() => {});
+    process.exit(0);
+  };
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
 }
 
 function printKubeconfig(args: string[]) {
-  const v = parse(args, { 'data-dir': { type: 'string', default: DEFAULTS.dataDir }, server: { type: 'string', default: 'https://127.0.0.1:6443' } });
+  const v = parse(args, {
+    'data-dir': { type: 'string', default: DEFAULTS.dataDir },
+    server: { type: 'string', default: 'https://127.0.0.1:6443' },
+  });
   const dir = String(v['data-dir']);
   let ca: string;
-  try { ca = readFileSync(join(dir, 'tls', 'ca.crt'), 'utf8'); } catch { fail(`no server state in ${dir} (run "skiff server" first)`); }
+  try {
+    ca = readFileSync(join(dir, 'tls', 'ca.crt'), 'utf8');
+  } catch {
+    fail(`no server state in ${dir} (run "skiff server" first)`);
+  }
   process.stdout.write(kubeconfig(String(v.server), ca, new TokenAuth(join(dir, 'tokens.csv')).adminToken()));
 }
 
 async function agent(args: string[]) {
   const v = parse(args, {
-    server: { type: 'string' }, token: { type: 'string' }, 'node-name': { type: 'string', default: hostname() },
-    'node-ip': { type: 'string' }, 'data-dir': { type: 'string', default: '/var/lib/skiff/agent' },
-    'pod-cidr': { type: 'string' }, 'container-runtime-endpoint': { type: 'string' },
-    'image-cache': { type: 'string', default: '/var/lib/skiff/images' }, mtu: { type: 'string', default: '1500' },
+    server: { type: 'string' },
+    token: { type: 'string' },
+    'node-name': { type: 'string', default: hostname() },
+    'node-ip': { type: 'string' },
+    'data-dir': { type: 'string', default: '/var/lib/skiff/agent' },
+    'pod-cidr': { type: 'string' },
+    'container-runtime-endpoint': { type: 'string' },
+    'image-cache': { type: 'string', default: '/var/lib/skiff/images' },
+    mtu: { type: 'string', default: '1500' },
   });
   if (!v.server) fail('agent: --server is required');
   if (!v.token) fail('agent: --token is required (run `skiff token` on the server)');
@@ -100,11 +126,20 @@ async function agent(args: string[]) {
   const { JoinError } = await import('../../agent/join.ts');
   try {
     const a = await runAgent({
-      server: String(v.server), token: String(v.token), nodeName: String(v['node-name']), nodeIp: v['node-ip'] as string | undefined,
-      dataDir: String(v['data-dir']), podCidr: v['pod-cidr'] ? String(v['pod-cidr']) : undefined, endpoint: v['container-runtime-endpoint'] as string | undefined,
-      imageCache: String(v['image-cache']), mtu: Number(v.mtu),
+      server: String(v.server),
+      token: String(v.token),
+      nodeName: String(v['node-name']),
+      nodeIp: v['node-ip'] as string | undefined,
+      dataDir: String(v['data-dir']),
+      podCidr: v['pod-cidr'] ? String(v['pod-cidr']) : undefined,
+      endpoint: v['container-runtime-endpoint'] as string | undefined,
+      imageCache: String(v['image-cache']),
+      mtu: Number(v.mtu),
     });
-    const stop = async () => { await a.stop().catch(() => {}); process.exit(0); };
+    const stop = async () => {
+      await a.stop().catch(() => {});
+      process.exit(0);
+    };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   } catch (e) {
@@ -115,30 +150,54 @@ async function agent(args: string[]) {
 
 async function up(args: string[]) {
   const v = parse(args, {
-    'data-dir': { type: 'string', default: '/var/lib/skiff' }, 'bind-address': { type: 'string', default: '0.0.0.0' },
-    'secure-port': { type: 'string', default: '6443' }, 'advertise-address': { type: 'string' }, 'node-name': { type: 'string', default: hostname() },
-    'pod-cidr': { type: 'string', default: '10.244.0.0/24' }, 'write-kubeconfig': { type: 'string', default: DEFAULTS.writeKubeconfig },
+    'data-dir': { type: 'string', default: '/var/lib/skiff' },
+    'bind-address': { type: 'string', default: '0.0.0.0' },
+    'secure-port': { type: 'string', default: '6443' },
+    'advertise-address': { type: 'string' },
+    'node-name': { type: 'string', default: hostname() },
+    'pod-cidr': { type: 'string', default: '10.244.0.0/24' },
+    'write-kubeconfig': { type: 'string', default: DEFAULTS.writeKubeconfig },
   });
   const dir = String(v['data-dir']);
   const s = await startServer({
-    dataDir: join(dir, 'server'), bindAddress: String(v['bind-address']), securePort: Number(v['secure-port']), advertiseAddress: v['advertise-address'] as string | undefined,
-    writeKubeconfig: String(v['write-kubeconfig']), serviceCidr: DEFAULTS.serviceCidr, clusterCidr: DEFAULTS.clusterCidr, serviceNodePortRange: DEFAULTS.serviceNodePortRange,
+    dataDir: join(dir, 'server'),
+    bindAddress: String(v['bind-address']),
+    securePort: Number(v['secure-port']),
+    advertiseAddress: v['advertise-address'] as string | undefined,
+    writeKubeconfig: String(v['write-kubeconfig']),
+    serviceCidr: DEFAULTS.serviceCidr,
+    clusterCidr: DEFAULTS.clusterCidr,
+    serviceNodePortRange: DEFAULTS.serviceNodePortRange,
   }).catch((e) => fail(`up: ${(e as Error).message}`));
   console.log(`skiff server listening on ${s.url}`);
   const { runAgent } = await import('../../agent/agent.ts');
   const a = await runAgent({
-    server: s.url, token: s.joinToken, nodeName: String(v['node-name']), nodeIp: v['advertise-address'] as string | undefined,
-    dataDir: join(dir, 'agent'), podCidr: String(v['pod-cidr']), imageCache: join(dir, 'images'), mtu: 1500,
+    server: s.url,
+    token: s.joinToken,
+    nodeName: String(v['node-name']),
+    nodeIp: v['advertise-address'] as string | undefined,
+    dataDir: join(dir, 'agent'),
+    podCidr: String(v['pod-cidr']),
+    imageCache: join(dir, 'images'),
+    mtu: 1500,
   }).catch((e) => fail(`up: agent: ${(e as Error).message}`));
   console.log(`node ${v['node-name']} joined; kubeconfig: ${v['write-kubeconfig']}`);
-  const stop = async () => { await a.stop().catch(() => {}); await s.stop().catch(() => {}); process.exit(0); };
+  const stop = async () => {
+    await a.stop().catch(() => {});
+    await s.stop().catch(() => {});
+    process.exit(0);
+  };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }
 
 function token(args: string[]) {
   const v = parse(args, { 'data-dir': { type: 'string', default: DEFAULTS.dataDir } });
-  try { process.stdout.write(readFileSync(join(String(v['data-dir']), 'token'), 'utf8')); } catch { fail(`no join token in ${v['data-dir']} (has "skiff server" run there?)`); }
+  try {
+    process.stdout.write(readFileSync(join(String(v['data-dir']), 'token'), 'utf8'));
+  } catch {
+    fail(`no join token in ${v['data-dir']} (has "skiff server" run there?)`);
+  }
 }
 
 async function sandbox(args: string[]) {
@@ -153,20 +212,35 @@ async function sandbox(args: string[]) {
     const r = await execa('nsenter', [`--net=/run/netns/${ns}`, ...argv], { stdio: 'inherit', reject: false });
     process.exitCode = r.exitCode ?? 1;
   };
-  const state = (name: string) => sb.loadState(name) ?? fail(`no sandbox named "${name}" (skiff sandbox up --name ${name})`);
+  const state = (name: string) =>
+    sb.loadState(name) ?? fail(`no sandbox named "${name}" (skiff sandbox up --name ${name})`);
   switch (sub) {
     case 'up': {
-      const v = parse(own, { ...nameOpt, nodes: { type: 'string', default: '3' }, 'server-arg': { type: 'string', multiple: true } });
+      const v = parse(own, {
+        ...nameOpt,
+        nodes: { type: 'string', default: '3' },
+        'server-arg': { type: 'string', multiple: true },
+      });
       try {
-        const s = await sb.sandboxUp({ name: String(v.name), nodes: Number(v.nodes), serverArgs: (v['server-arg'] as string[] | undefined) ?? [] });
+        const s = await sb.sandboxUp({
+          name: String(v.name),
+          nodes: Number(v.nodes),
+          serverArgs: (v['server-arg'] as string[] | undefined) ?? [],
+        });
         console.log(`sandbox "${s.name}" is up: ${s.nodes.map((n) => `${n.name} ${n.ip}`).join(', ')}`);
         console.log(`try: skiff sandbox kubectl${s.name === 'skiff' ? '' : ` --name ${s.name}`} -- get nodes -o wide`);
-      } catch (e) { fail(`sandbox up: ${(e as Error).message}`); }
-      process.exit(0);
+      } catch (e) {
+        fail(`sandbox up: ${(e as Error).message}`);
+      }
+      return process.exit(0);
     }
     case 'down': {
       const v = parse(own, nameOpt);
-      try { await sb.sandboxDown(String(v.name)); } catch (e) { fail(`sandbox down: ${(e as Error).message}`); }
+      try {
+        await sb.sandboxDown(String(v.name));
+      } catch (e) {
+        fail(`sandbox down: ${(e as Error).message}`);
+      }
       return;
     }
     case 'kubectl': {
@@ -178,8 +252,12 @@ async function sandbox(args: string[]) {
       const node = v.positionals[0] ?? fail('sandbox exec: which node? (skiff sandbox exec NODE -- CMD)');
       if (!tail.length) fail('sandbox exec: no command after --');
       const s = state(String(v.values.name));
-      let n;
-      try { n = sb.sandboxNode(s, node); } catch (e) { fail((e as Error).message); }
+      let n: ReturnType<typeof sb.sandboxNode>;
+      try {
+        n = sb.sandboxNode(s, node);
+      } catch (e) {
+        fail((e as Error).message);
+      }
       return exec(n.ns, tail);
     }
     case 'list': {
@@ -191,33 +269,68 @@ async function sandbox(args: string[]) {
       }
       return;
     }
-    default: fail('usage: skiff sandbox up [--name N] [--nodes 3] [--server-arg=--FLAG=V ...] | down [--name N] | kubectl [--name N] -- ARGS | exec [--name N] NODE -- CMD | list');
+    default:
+      fail(
+        'usage: skiff sandbox up [--name N] [--nodes 3] [--server-arg=--FLAG=V ...] | down [--name N] | kubectl [--name N] -- ARGS | exec [--name N] NODE -- CMD | list',
+      );
   }
 }
 
 async function image(args: string[]) {
   const { imageImport, imageList, targetFromKubeconfig } = await import('./image.ts');
   const [sub, ...rest] = args;
-  const v = parseArgs({ args: rest, options: { kubeconfig: { type: 'string', default: process.env.KUBECONFIG ?? DEFAULTS.writeKubeconfig } }, allowPositionals: true, strict: true });
+  const v = parseArgs({
+    args: rest,
+    options: { kubeconfig: { type: 'string', default: process.env.KUBECONFIG ?? DEFAULTS.writeKubeconfig } },
+    allowPositionals: true,
+    strict: true,
+  });
   try {
     const t = targetFromKubeconfig(String(v.values.kubeconfig));
     if (sub === 'import') {
       if (v.positionals.length !== 1) fail('usage: skiff image import FILE [--kubeconfig F]');
-      await imageImport(v.positionals[0], t, (s) => console.log(s), (s) => process.stderr.write(s + '\n'));
+      await imageImport(
+        v.positionals[0],
+        t,
+        (s) => console.log(s),
+        (s) => process.stderr.write(s + '\n'),
+      );
     } else if (sub === 'ls') await imageList(t, (s) => console.log(s));
     else fail('usage: skiff image import FILE | skiff image ls');
-  } catch (e) { fail(`image ${sub}: ${(e as Error).message}`); }
+  } catch (e) {
+    fail(`image ${sub}: ${(e as Error).message}`);
+  }
 }
 
 const [cmd, ...rest] = process.argv.slice(2);
 switch (cmd) {
-  case 'server': await server(rest); break;
-  case 'agent': await agent(rest); break;
-  case 'up': await up(rest); break;
-  case 'token': token(rest); break;
-  case 'sandbox': await sandbox(rest); break;
-  case 'image': await image(rest); break;
-  case 'kubeconfig': printKubeconfig(rest); break;
-  case 'help': case '--help': case '-h': case undefined: process.stdout.write(USAGE); break;
-  default: fail(`unknown command "${cmd}"\n${USAGE}`);
+  case 'server':
+    await server(rest);
+    break;
+  case 'agent':
+    await agent(rest);
+    break;
+  case 'up':
+    await up(rest);
+    break;
+  case 'token':
+    token(rest);
+    break;
+  case 'sandbox':
+    await sandbox(rest);
+    break;
+  case 'image':
+    await image(rest);
+    break;
+  case 'kubeconfig':
+    printKubeconfig(rest);
+    break;
+  case 'help':
+  case '--help':
+  case '-h':
+  case undefined:
+    process.stdout.write(USAGE);
+    break;
+  default:
+    fail(`unknown command "${cmd}"\n${USAGE}`);
 }

@@ -7,22 +7,34 @@ import type { Ctx, Registry } from '../api/registry.ts';
 import { RESOURCES } from '../api/resources.ts';
 import type { Informer } from './informer.ts';
 import { controllerOf, ignoreGone, ownerRef } from './ownership.ts';
+import type { Obj } from '../shared/kube/object.ts';
 
-type Obj = Record<string, any>;
 const REVISIONS = RESOURCES.find((r) => r.kind === 'ControllerRevision')!;
 
-export interface RevisionPlan { create?: Obj; bump?: { name: string; revision: number }; remove: string[] }
+export interface RevisionPlan {
+  create?: Obj;
+  bump?: { name: string; revision: number };
+  remove: string[];
+}
 
 export function planRevisions(owner: Obj, hash: string, labels: Record<string, string>, existing: Obj[]): RevisionPlan {
-  const mine = existing.filter((r) => controllerOf(r)?.uid === owner.metadata.uid).sort((a, b) => a.revision - b.revision);
+  const mine = existing
+    .filter((r) => controllerOf(r)?.uid === owner.metadata.uid)
+    .sort((a, b) => a.revision - b.revision);
   const name = `${owner.metadata.name}-${hash}`;
   const max = Math.max(0, ...mine.map((r) => Number(r.revision ?? 0)));
   const plan: RevisionPlan = { remove: [] };
   const cur = mine.find((r) => r.metadata.name === name);
   if (!cur) {
     plan.create = {
-      apiVersion: 'apps/v1', kind: 'ControllerRevision',
-      metadata: { name, namespace: owner.metadata.namespace, labels: { ...labels, 'controller-revision-hash': hash }, ownerReferences: [ownerRef(owner)] },
+      apiVersion: 'apps/v1',
+      kind: 'ControllerRevision',
+      metadata: {
+        name,
+        namespace: owner.metadata.namespace,
+        labels: { ...labels, 'controller-revision-hash': hash },
+        ownerReferences: [ownerRef(owner)],
+      },
       data: { spec: { template: { ...structuredClone(owner.spec?.template ?? {}), $patch: 'replace' } } },
       revision: max + 1,
     };
@@ -33,13 +45,25 @@ export function planRevisions(owner: Obj, hash: string, labels: Record<string, s
   return plan;
 }
 
-export async function applyRevisions(reg: Registry, revisions: Informer, owner: Obj, hash: string, ctx: Ctx): Promise<void> {
-  const plan = planRevisions(owner, hash, owner.spec?.selector?.matchLabels ?? {}, revisions.list(owner.metadata.namespace));
+export async function applyRevisions(
+  reg: Registry,
+  revisions: Informer,
+  owner: Obj,
+  hash: string,
+  ctx: Ctx,
+): Promise<void> {
+  const plan = planRevisions(
+    owner,
+    hash,
+    owner.spec?.selector?.matchLabels ?? {},
+    revisions.list(owner.metadata.namespace),
+  );
   const ns = owner.metadata.namespace;
   if (plan.create) await reg.create(REVISIONS, ns, plan.create, ctx).catch(ignoreGone);
   if (plan.bump) {
     const cur = revisions.get(`${ns}/${plan.bump.name}`);
-    if (cur) await reg.update(REVISIONS, ns, plan.bump.name, { ...cur, revision: plan.bump.revision }, ctx).catch(ignoreGone);
+    if (cur)
+      await reg.update(REVISIONS, ns, plan.bump.name, { ...cur, revision: plan.bump.revision }, ctx).catch(ignoreGone);
   }
   for (const n of plan.remove) await reg.delete(REVISIONS, ns, n, {}, ctx).catch(ignoreGone);
 }

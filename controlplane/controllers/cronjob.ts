@@ -5,42 +5,74 @@
 import { kubeTime } from '../api/time.ts';
 import type { Ctx, Registry } from '../api/registry.ts';
 import { RESOURCES } from '../api/resources.ts';
-import { Informer, keyOf } from './informer.ts';
+import { type Informer, keyOf } from './informer.ts';
 import { WorkQueue } from './queue.ts';
 import { EventRecorder } from './events.ts';
 import { controllerOf, ignoreGone, ownerRef } from './ownership.ts';
 import { ctxFor } from './pod-owner.ts';
 import { writeStatus } from './replicaset.ts';
 import { nextAfter, parseCron, scheduledBetween } from './cron.ts';
+import type { Obj } from '../shared/kube/object.ts';
 
-type Obj = Record<string, any>;
 const JOBS = RESOURCES.find((r) => r.kind === 'Job')!;
 const CRONJOBS = RESOURCES.find((r) => r.kind === 'CronJob')!;
 export const SCHEDULED_AT = 'batch.kubernetes.io/cronjob-scheduled-timestamp';
 
-const jobState = (j: Obj) => (j.status?.conditions ?? []).find((c: Obj) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True')?.type as 'Complete' | 'Failed' | undefined;
+const jobState = (j: Obj) =>
+  (j.status?.conditions ?? []).find((c: Obj) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True')
+    ?.type as 'Complete' | 'Failed' | undefined;
 
-export interface CronPlan { create?: Obj; remove: Obj[]; status: Obj; nextMs?: number; message?: string }
+export interface CronPlan {
+  create?: Obj;
+  remove: Obj[];
+  status: Obj;
+  nextMs?: number;
+  message?: string;
+}
 
 export function planCronJob(cj: Obj, jobs: Obj[], now: number): CronPlan {
   const mine = jobs.filter((j) => controllerOf(j)?.uid === cj.metadata.uid);
   const active = mine.filter((j) => !jobState(j) && !j.metadata.deletionTimestamp);
   const plan: CronPlan = { remove: [], status: {} };
   const prev = cj.status ?? {};
-  const lastSuccess = mine.filter((j) => jobState(j) === 'Complete').map((j) => Date.parse(j.status?.completionTime ?? 0)).reduce((a, b) => Math.max(a, b), prev.lastSuccessfulTime ? Date.parse(prev.lastSuccessfulTime) : 0);
+  const lastSuccess = mine
+    .filter((j) => jobState(j) === 'Complete')
+    .map((j) => Date.parse(j.status?.completionTime ?? 0))
+    .reduce((a, b) => Math.max(a, b), prev.lastSuccessfulTime ? Date.parse(prev.lastSuccessfulTime) : 0);
   plan.status = {
-    active: active.length ? active.map((j) => ({ kind: 'Job', namespace: j.metadata.namespace, name: j.metadata.name, uid: j.metadata.uid, apiVersion: 'batch/v1', resourceVersion: j.metadata.resourceVersion })) : null,
+    active: active.length
+      ? active.map((j) => ({
+          kind: 'Job',
+          namespace: j.metadata.namespace,
+          name: j.metadata.name,
+          uid: j.metadata.uid,
+          apiVersion: 'batch/v1',
+          resourceVersion: j.metadata.resourceVersion,
+        }))
+      : null,
     ...(prev.lastScheduleTime ? { lastScheduleTime: prev.lastScheduleTime } : {}),
     ...(lastSuccess ? { lastSuccessfulTime: kubeTime(lastSuccess) } : {}),
   };
   // History limits, oldest first.
-  for (const [state, limit] of [['Complete', cj.spec?.successfulJobsHistoryLimit ?? 3], ['Failed', cj.spec?.failedJobsHistoryLimit ?? 1]] as const) {
-    const done = mine.filter((j) => jobState(j) === state && !j.metadata.deletionTimestamp).sort((a, b) => Date.parse(a.metadata.creationTimestamp ?? 0) - Date.parse(b.metadata.creationTimestamp ?? 0));
+  for (const [state, limit] of [
+    ['Complete', cj.spec?.successfulJobsHistoryLimit ?? 3],
+    ['Failed', cj.spec?.failedJobsHistoryLimit ?? 1],
+  ] as const) {
+    const done = mine
+      .filter((j) => jobState(j) === state && !j.metadata.deletionTimestamp)
+      .sort((a, b) => Date.parse(a.metadata.creationTimestamp ?? 0) - Date.parse(b.metadata.creationTimestamp ?? 0));
     plan.remove.push(...done.slice(0, Math.max(0, done.length - limit)));
   }
-  let cron;
-  try { cron = parseCron(cj.spec?.schedule ?? ''); } catch (e) { plan.message = `invalid schedule "${cj.spec?.schedule}": ${(e as Error).message}`; return plan; }
-  const since = prev.lastScheduleTime ? Date.parse(prev.lastScheduleTime) : Date.parse(cj.metadata.creationTimestamp ?? kubeTime(now));
+  let cron: ReturnType<typeof parseCron>;
+  try {
+    cron = parseCron(cj.spec?.schedule ?? '');
+  } catch (e) {
+    plan.message = `invalid schedule "${cj.spec?.schedule}": ${(e as Error).message}`;
+    return plan;
+  }
+  const since = prev.lastScheduleTime
+    ? Date.parse(prev.lastScheduleTime)
+    : Date.parse(cj.metadata.creationTimestamp ?? kubeTime(now));
   const next = nextAfter(cron, now);
   if (next !== null) plan.nextMs = next - now;
   if (cj.spec?.suspend) return plan;
@@ -49,16 +81,30 @@ export function planCronJob(cj: Obj, jobs: Obj[], now: number): CronPlan {
   const at = due[due.length - 1];
   plan.status.lastScheduleTime = kubeTime(at);
   const deadline = cj.spec?.startingDeadlineSeconds;
-  if (deadline !== undefined && deadline !== null && at + deadline * 1000 < now) { plan.message = `missed the start of the run scheduled at ${kubeTime(at)} (startingDeadlineSeconds)`; return plan; }
+  if (deadline !== undefined && deadline !== null && at + deadline * 1000 < now) {
+    plan.message = `missed the start of the run scheduled at ${kubeTime(at)} (startingDeadlineSeconds)`;
+    return plan;
+  }
   const name = `${cj.metadata.name}-${Math.floor(at / 60_000)}`;
   if (mine.some((j) => j.metadata.name === name)) return plan;
   const policy = cj.spec?.concurrencyPolicy ?? 'Allow';
-  if (policy === 'Forbid' && active.length) { plan.status.lastScheduleTime = prev.lastScheduleTime; plan.message = 'skipped: a previous run is still active (Forbid)'; return plan; }
+  if (policy === 'Forbid' && active.length) {
+    plan.status.lastScheduleTime = prev.lastScheduleTime;
+    plan.message = 'skipped: a previous run is still active (Forbid)';
+    return plan;
+  }
   if (policy === 'Replace') plan.remove.push(...active);
   const t = cj.spec?.jobTemplate ?? {};
   plan.create = {
-    apiVersion: 'batch/v1', kind: 'Job',
-    metadata: { name, namespace: cj.metadata.namespace, labels: t.metadata?.labels ?? {}, annotations: { ...(t.metadata?.annotations ?? {}), [SCHEDULED_AT]: kubeTime(at) }, ownerReferences: [ownerRef(cj)] },
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: {
+      name,
+      namespace: cj.metadata.namespace,
+      labels: t.metadata?.labels ?? {},
+      annotations: { ...(t.metadata?.annotations ?? {}), [SCHEDULED_AT]: kubeTime(at) },
+      ownerReferences: [ownerRef(cj)],
+    },
     spec: structuredClone(t.spec ?? {}),
   };
   return plan;
@@ -77,7 +123,10 @@ export class CronJobController {
     this.cronjobs = cronjobs;
     this.jobs = jobs;
     this.events = new EventRecorder(reg, 'cronjob-controller');
-    this.queue = new WorkQueue((k) => this.sync(k), (s) => log(`CronJob ${s}`));
+    this.queue = new WorkQueue(
+      (k) => this.sync(k),
+      (s) => log(`CronJob ${s}`),
+    );
   }
 
   start() {
@@ -89,21 +138,27 @@ export class CronJobController {
     for (const c of this.cronjobs.list()) this.queue.add(keyOf(c));
   }
 
-  stop() { this.queue.stop(); }
+  stop() {
+    this.queue.stop();
+  }
 
   private async sync(key: string) {
     const cj = this.cronjobs.get(key);
     if (!cj) return;
     const plan = planCronJob(cj, this.jobs.list(cj.metadata.namespace), Date.now());
     for (const j of plan.remove) {
-      await this.reg.delete(JOBS, j.metadata.namespace, j.metadata.name, { propagationPolicy: 'Background' }, this.ctx).catch(ignoreGone);
+      await this.reg
+        .delete(JOBS, j.metadata.namespace, j.metadata.name, { propagationPolicy: 'Background' }, this.ctx)
+        .catch(ignoreGone);
       void this.events.record(cj, 'Normal', 'SuccessfulDelete', `Deleted job ${j.metadata.name}`);
     }
     if (plan.create) {
       try {
         await this.reg.create(JOBS, cj.metadata.namespace, plan.create, this.ctx);
         void this.events.record(cj, 'Normal', 'SuccessfulCreate', `Created job ${plan.create.metadata.name}`);
-      } catch (e) { ignoreGone(e); }
+      } catch (e) {
+        ignoreGone(e);
+      }
     }
     if (plan.message) void this.events.record(cj, 'Warning', 'JobSkipped', plan.message);
     await writeStatus(this.reg, CRONJOBS, cj, plan.status, this.ctx);

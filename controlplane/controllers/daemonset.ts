@@ -11,8 +11,8 @@ import { podFromTemplate, writeStatus } from './replicaset.ts';
 import { resolveIntOrPercent, templateHash } from './deployment-plan.ts';
 import { matchesNodeSelector, tolerates } from '../scheduler/algorithm.ts';
 import { applyRevisions } from './controller-revisions.ts';
+import type { Obj } from '../shared/kube/object.ts';
 
-type Obj = Record<string, any>;
 export const REVISION_LABEL = 'controller-revision-hash';
 
 /** Tolerations kube's DaemonSet controller adds to every daemon pod. */
@@ -25,7 +25,11 @@ export const DAEMON_TOLERATIONS = [
   { key: 'node.kubernetes.io/unschedulable', operator: 'Exists', effect: 'NoSchedule' },
 ];
 
-export interface DaemonPlan { create: Obj[]; remove: Obj[]; status: Obj }
+export interface DaemonPlan {
+  create: Obj[];
+  remove: Obj[];
+  status: Obj;
+}
 
 export function daemonPod(ds: Obj, node: string, hash: string): Obj {
   const p = podFromTemplate(ds, { [REVISION_LABEL]: hash });
@@ -56,24 +60,40 @@ export function planDaemonSet(ds: Obj, nodes: Obj[], pods: Obj[], now: number): 
   const want = nodes.filter((n) => eligible(ds, n));
   const wantNames = new Set(want.map((n) => n.metadata.name));
   let misscheduled = 0;
-  for (const [n, ps] of byNode) if (!wantNames.has(n)) { plan.remove.push(...ps); misscheduled++; }
+  for (const [n, ps] of byNode)
+    if (!wantNames.has(n)) {
+      plan.remove.push(...ps);
+      misscheduled++;
+    }
   // Failed daemon pods are replaced.
   plan.remove.push(...mine.filter((p) => p.status?.phase === 'Failed' && !p.metadata.deletionTimestamp));
   const current: Obj[] = [];
   for (const n of want) {
-    const ps = (byNode.get(n.metadata.name) ?? []).sort((a, b) => Date.parse(a.metadata.creationTimestamp ?? 0) - Date.parse(b.metadata.creationTimestamp ?? 0));
-    if (!ps.length) { if (!ds.metadata.deletionTimestamp) plan.create.push(daemonPod(ds, n.metadata.name, hash)); continue; }
+    const ps = (byNode.get(n.metadata.name) ?? []).sort(
+      (a, b) => Date.parse(a.metadata.creationTimestamp ?? 0) - Date.parse(b.metadata.creationTimestamp ?? 0),
+    );
+    if (!ps.length) {
+      if (!ds.metadata.deletionTimestamp) plan.create.push(daemonPod(ds, n.metadata.name, hash));
+      continue;
+    }
     current.push(ps[0]);
     plan.remove.push(...ps.slice(1));
   }
   if ((ds.spec?.updateStrategy?.type ?? 'RollingUpdate') === 'RollingUpdate') {
-    const maxUnavailable = Math.max(1, resolveIntOrPercent(ds.spec?.updateStrategy?.rollingUpdate?.maxUnavailable, want.length, false, '1'));
+    const maxUnavailable = Math.max(
+      1,
+      resolveIntOrPercent(ds.spec?.updateStrategy?.rollingUpdate?.maxUnavailable, want.length, false, '1'),
+    );
     const unavailable = want.length - current.filter((p) => isAvailable(p, minReady, now)).length;
     let budget = maxUnavailable - unavailable;
     // Old pods that are not available go first (they cost nothing), then available ones within budget.
     const old = current.filter((p) => p.metadata.labels?.[REVISION_LABEL] !== hash);
     for (const p of old.filter((x) => !isAvailable(x, minReady, now))) plan.remove.push(p);
-    for (const p of old.filter((x) => isAvailable(x, minReady, now))) { if (budget <= 0) break; plan.remove.push(p); budget--; }
+    for (const p of old.filter((x) => isAvailable(x, minReady, now))) {
+      if (budget <= 0) break;
+      plan.remove.push(p);
+      budget--;
+    }
   }
   const updated = current.filter((p) => p.metadata.labels?.[REVISION_LABEL] === hash);
   plan.status = {
@@ -92,7 +112,14 @@ export function planDaemonSet(ds: Obj, nodes: Obj[], pods: Obj[], now: number): 
 export class DaemonSetController extends PodOwnerController {
   private nodes: Informer;
   private revisions: Informer;
-  constructor(reg: Registry, owners: Informer, pods: Informer, nodes: Informer, revisions: Informer, log: (s: string) => void) {
+  constructor(
+    reg: Registry,
+    owners: Informer,
+    pods: Informer,
+    nodes: Informer,
+    revisions: Informer,
+    log: (s: string) => void,
+  ) {
     super(reg, 'DaemonSet', 'daemonset-controller', owners, pods, log);
     this.nodes = nodes;
     this.revisions = revisions;
@@ -100,18 +127,25 @@ export class DaemonSetController extends PodOwnerController {
 
   override start() {
     super.start();
-    this.nodes.onChange(() => { for (const o of this.owners.list()) this.queue.add(keyOf(o)); });
+    this.nodes.onChange(() => {
+      for (const o of this.owners.list()) this.queue.add(keyOf(o));
+    });
     this.resyncEvery(5000);
   }
 
   protected async reconcile(ds: Obj, pods: Obj[]) {
     // Adopt orphans the selector matches (after an orphaning delete and re-create).
     for (const p of pods) {
-      if (!controllerOf(p) && isActive(p) && Object.entries(ds.spec?.selector?.matchLabels ?? {}).every(([k, v]) => p.metadata.labels?.[k] === v)) {
+      if (
+        !controllerOf(p) &&
+        isActive(p) &&
+        Object.entries(ds.spec?.selector?.matchLabels ?? {}).every(([k, v]) => p.metadata.labels?.[k] === v)
+      ) {
         await this.setPodOwners(p, [...(p.metadata.ownerReferences ?? []), ownerRef(ds)]);
       }
     }
-    if (!ds.metadata.deletionTimestamp) await applyRevisions(this.reg, this.revisions, ds, templateHash(ds.spec?.template ?? {}), this.ctx);
+    if (!ds.metadata.deletionTimestamp)
+      await applyRevisions(this.reg, this.revisions, ds, templateHash(ds.spec?.template ?? {}), this.ctx);
     const plan = planDaemonSet(ds, this.nodes.list(), pods, Date.now());
     await this.deletePods(ds, [...new Map(plan.remove.map((p) => [p.metadata.uid, p])).values()]);
     await this.createPods(ds, plan.create);

@@ -5,15 +5,15 @@
 import type { Ctx, Registry } from '../api/registry.ts';
 import { RESOURCES } from '../api/resources.ts';
 import { ApiError } from '../api/status.ts';
-import { Informer, keyOf } from './informer.ts';
+import { type Informer, keyOf } from './informer.ts';
 import { WorkQueue } from './queue.ts';
 import { EventRecorder } from './events.ts';
 import { controllerOf, ownerRef, selects, ignoreGone } from './ownership.ts';
 import { planDeployment, REVISION } from './deployment-plan.ts';
 import { writeStatus } from './replicaset.ts';
 import { ctxFor } from './pod-owner.ts';
+import type { Obj } from '../shared/kube/object.ts';
 
-type Obj = Record<string, any>;
 const DEPLOY = RESOURCES.find((r) => r.kind === 'Deployment')!;
 const RS = RESOURCES.find((r) => r.kind === 'ReplicaSet')!;
 
@@ -31,7 +31,10 @@ export class DeploymentController {
     this.deploys = deploys;
     this.rss = rss;
     this.events = new EventRecorder(reg, 'deployment-controller');
-    this.queue = new WorkQueue((k) => this.sync(k), (s) => log(`Deployment ${s}`));
+    this.queue = new WorkQueue(
+      (k) => this.sync(k),
+      (s) => log(`Deployment ${s}`),
+    );
   }
 
   start() {
@@ -43,10 +46,15 @@ export class DeploymentController {
       }
     });
     for (const d of this.deploys.list()) this.queue.add(keyOf(d));
-    this.timer = setInterval(() => { for (const d of this.deploys.list()) this.queue.add(keyOf(d)); }, 5000);
+    this.timer = setInterval(() => {
+      for (const d of this.deploys.list()) this.queue.add(keyOf(d));
+    }, 5000);
   }
 
-  stop() { this.queue.stop(); if (this.timer) clearInterval(this.timer); }
+  stop() {
+    this.queue.stop();
+    if (this.timer) clearInterval(this.timer);
+  }
 
   private async sync(key: string) {
     const d = this.deploys.get(key);
@@ -56,7 +64,21 @@ export class DeploymentController {
     // Adopt ReplicaSets that match and have no controller (e.g. after an orphaning delete).
     for (const rs of inNs) {
       if (!controllerOf(rs) && selects(d, rs.metadata.labels) && !d.metadata.deletionTimestamp) {
-        await this.reg.patch(RS, ns, rs.metadata.name, 'merge', { metadata: { ownerReferences: [...(rs.metadata.ownerReferences ?? []), ownerRef(d)], resourceVersion: rs.metadata.resourceVersion } }, this.ctx).catch(ignoreGone);
+        await this.reg
+          .patch(
+            RS,
+            ns,
+            rs.metadata.name,
+            'merge',
+            {
+              metadata: {
+                ownerReferences: [...(rs.metadata.ownerReferences ?? []), ownerRef(d)],
+                resourceVersion: rs.metadata.resourceVersion,
+              },
+            },
+            this.ctx,
+          )
+          .catch(ignoreGone);
         return;
       }
     }
@@ -64,13 +86,24 @@ export class DeploymentController {
     if (plan.create) {
       try {
         await this.reg.create(RS, ns, plan.create, this.ctx);
-        void this.events.record(d, 'Normal', 'ScalingReplicaSet', `Scaled up replica set ${plan.create.metadata.name} to ${plan.create.spec.replicas}`);
+        void this.events.record(
+          d,
+          'Normal',
+          'ScalingReplicaSet',
+          `Scaled up replica set ${plan.create.metadata.name} to ${plan.create.spec.replicas}`,
+        );
       } catch (e) {
         if (!(e instanceof ApiError && e.code === 409)) throw e;
         // A ReplicaSet of that name that is not ours: a hash collision; the next hash is tried.
         const other = this.rss.get(`${ns}/${plan.create.metadata.name}`);
         if (other && controllerOf(other)?.uid !== d.metadata.uid) {
-          await writeStatus(this.reg, DEPLOY, d, { ...plan.status, collisionCount: (d.status?.collisionCount ?? 0) + 1 }, this.ctx);
+          await writeStatus(
+            this.reg,
+            DEPLOY,
+            d,
+            { ...plan.status, collisionCount: (d.status?.collisionCount ?? 0) + 1 },
+            this.ctx,
+          );
           return;
         }
       }
@@ -82,11 +115,27 @@ export class DeploymentController {
       if (s.annotations) patch.metadata.annotations = s.annotations;
       await this.reg.patch(RS, ns, s.name, 'merge', patch, this.ctx).catch(ignoreGone);
       const before = rs.spec?.replicas ?? 0;
-      if (before !== s.replicas) void this.events.record(d, 'Normal', 'ScalingReplicaSet', `Scaled ${s.replicas > before ? 'up' : 'down'} replica set ${s.name} to ${s.replicas} from ${before}`);
+      if (before !== s.replicas)
+        void this.events.record(
+          d,
+          'Normal',
+          'ScalingReplicaSet',
+          `Scaled ${s.replicas > before ? 'up' : 'down'} replica set ${s.name} to ${s.replicas} from ${before}`,
+        );
     }
-    for (const name of plan.remove) await this.reg.delete(RS, ns, name, { propagationPolicy: 'Background' }, this.ctx).catch(ignoreGone);
+    for (const name of plan.remove)
+      await this.reg.delete(RS, ns, name, { propagationPolicy: 'Background' }, this.ctx).catch(ignoreGone);
     if (plan.revision && d.metadata.annotations?.[REVISION] !== plan.revision) {
-      await this.reg.patch(DEPLOY, ns, d.metadata.name, 'merge', { metadata: { annotations: { [REVISION]: plan.revision } } }, this.ctx).catch(ignoreGone);
+      await this.reg
+        .patch(
+          DEPLOY,
+          ns,
+          d.metadata.name,
+          'merge',
+          { metadata: { annotations: { [REVISION]: plan.revision } } },
+          this.ctx,
+        )
+        .catch(ignoreGone);
     }
     const fresh = this.deploys.get(key) ?? d;
     await writeStatus(this.reg, DEPLOY, fresh, plan.status, this.ctx);

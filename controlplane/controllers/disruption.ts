@@ -10,25 +10,42 @@ import { matchesLabelSelector } from '../scheduler/algorithm.ts';
 import { resolveIntOrPercent } from './deployment-plan.ts';
 import { ctxFor } from './pod-owner.ts';
 import { writeStatus } from './replicaset.ts';
+import type { Obj } from '../shared/kube/object.ts';
 
-type Obj = Record<string, any>;
 const PDBS = RESOURCES.find((r) => r.kind === 'PodDisruptionBudget')!;
 
 export function budgetStatus(pdb: Obj, pods: Obj[]): Obj {
-  const selected = pods.filter((p) => p.metadata.namespace === pdb.metadata.namespace && matchesLabelSelector(pdb.spec?.selector, p.metadata.labels)
-    && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed');
+  const selected = pods.filter(
+    (p) =>
+      p.metadata.namespace === pdb.metadata.namespace &&
+      matchesLabelSelector(pdb.spec?.selector, p.metadata.labels) &&
+      p.status?.phase !== 'Succeeded' &&
+      p.status?.phase !== 'Failed',
+  );
   const expected = selected.length;
   const healthy = selected.filter((p) => !p.metadata.deletionTimestamp && isReady(p)).length;
   let desired: number;
-  if (pdb.spec?.maxUnavailable !== undefined) desired = Math.max(0, expected - resolveIntOrPercent(pdb.spec.maxUnavailable, expected, true, '0'));
+  if (pdb.spec?.maxUnavailable !== undefined)
+    desired = Math.max(0, expected - resolveIntOrPercent(pdb.spec.maxUnavailable, expected, true, '0'));
   else desired = resolveIntOrPercent(pdb.spec?.minAvailable ?? 1, expected, true, '1');
-  return { observedGeneration: pdb.metadata.generation ?? 1, currentHealthy: healthy, desiredHealthy: desired, expectedPods: expected, disruptionsAllowed: Math.max(0, healthy - desired) };
+  return {
+    observedGeneration: pdb.metadata.generation ?? 1,
+    currentHealthy: healthy,
+    desiredHealthy: desired,
+    expectedPods: expected,
+    disruptionsAllowed: Math.max(0, healthy - desired),
+  };
 }
 
 /** The budget that forbids evicting this pod now, if any. Unready pods may always go. */
 export function blockingBudget(pod: Obj, pdbs: Obj[], pods: Obj[]): Obj | undefined {
   if (!isReady(pod)) return undefined;
-  return pdbs.find((b) => b.metadata.namespace === pod.metadata.namespace && matchesLabelSelector(b.spec?.selector, pod.metadata.labels) && budgetStatus(b, pods).disruptionsAllowed <= 0);
+  return pdbs.find(
+    (b) =>
+      b.metadata.namespace === pod.metadata.namespace &&
+      matchesLabelSelector(b.spec?.selector, pod.metadata.labels) &&
+      budgetStatus(b, pods).disruptionsAllowed <= 0,
+  );
 }
 
 export class DisruptionController {
@@ -46,16 +63,32 @@ export class DisruptionController {
     this.log = log;
   }
 
-  start() { this.timer = setInterval(() => { void this.pass(); }, 1000); }
-  stop() { if (this.timer) clearInterval(this.timer); }
+  start() {
+    this.timer = setInterval(() => {
+      void this.pass();
+    }, 1000);
+  }
+  stop() {
+    if (this.timer) clearInterval(this.timer);
+  }
 
   private async pass() {
     if (this.busy) return;
     this.busy = true;
     try {
       for (const b of this.pdbs.list()) {
-        await writeStatus(this.reg, PDBS, b, budgetStatus(b, this.pods.list(b.metadata.namespace)), ctxFor('disruption-controller'));
+        await writeStatus(
+          this.reg,
+          PDBS,
+          b,
+          budgetStatus(b, this.pods.list(b.metadata.namespace)),
+          ctxFor('disruption-controller'),
+        );
       }
-    } catch (e) { this.log(`disruption: ${(e as Error).message}`); } finally { this.busy = false; }
+    } catch (e) {
+      this.log(`disruption: ${(e as Error).message}`);
+    } finally {
+      this.busy = false;
+    }
   }
 }

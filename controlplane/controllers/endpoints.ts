@@ -4,13 +4,22 @@
 import type { Ctx, Registry } from '../api/registry.ts';
 import { RESOURCES } from '../api/resources.ts';
 import { ApiError } from '../api/status.ts';
-import { Informer, keyOf } from './informer.ts';
+import { type Informer, keyOf } from './informer.ts';
 import { WorkQueue } from './queue.ts';
 import { ctxFor } from './pod-owner.ts';
 import { ignoreGone } from './ownership.ts';
-import { endpointGroups, desiredSlices, endpointsSubsets, planSlices, selectsPod, SERVICE_NAME, MANAGED_BY, CONTROLLER } from './endpoints-plan.ts';
+import {
+  endpointGroups,
+  desiredSlices,
+  endpointsSubsets,
+  planSlices,
+  selectsPod,
+  SERVICE_NAME,
+  MANAGED_BY,
+  CONTROLLER,
+} from './endpoints-plan.ts';
+import type { Obj } from '../shared/kube/object.ts';
 
-type Obj = Record<string, any>;
 const SLICES = RESOURCES.find((r) => r.kind === 'EndpointSlice')!;
 const ENDPOINTS = RESOURCES.find((r) => r.kind === 'Endpoints')!;
 
@@ -24,20 +33,29 @@ export class EndpointsController {
   private ctx: Ctx = ctxFor('endpointslice-controller');
   private apiServer: { ip: string; port: number };
 
-  constructor(reg: Registry, inf: { services: Informer; pods: Informer; nodes: Informer; slices: Informer }, apiServer: { ip: string; port: number }, log: (s: string) => void) {
+  constructor(
+    reg: Registry,
+    inf: { services: Informer; pods: Informer; nodes: Informer; slices: Informer },
+    apiServer: { ip: string; port: number },
+    log: (s: string) => void,
+  ) {
     this.reg = reg;
     this.services = inf.services;
     this.pods = inf.pods;
     this.nodes = inf.nodes;
     this.slices = inf.slices;
     this.apiServer = apiServer;
-    this.queue = new WorkQueue((k) => this.sync(k), (s) => log(`endpoints ${s}`));
+    this.queue = new WorkQueue(
+      (k) => this.sync(k),
+      (s) => log(`endpoints ${s}`),
+    );
   }
 
   start() {
     this.services.onChange((_t, s) => this.queue.add(keyOf(s)));
     this.pods.onChange((_t, p, old) => {
-      for (const s of this.services.list(p.metadata.namespace)) if (selectsPod(s, p) || (old && selectsPod(s, old))) this.queue.add(keyOf(s));
+      for (const s of this.services.list(p.metadata.namespace))
+        if (selectsPod(s, p) || (old && selectsPod(s, old))) this.queue.add(keyOf(s));
     });
     this.slices.onChange((_t, sl) => {
       const svc = sl.metadata.labels?.[SERVICE_NAME];
@@ -45,18 +63,26 @@ export class EndpointsController {
     });
     // A node's zone label feeds the endpoints of its pods.
     this.nodes.onChange((type, n, old) => {
-      if (type === 'MODIFIED' && old?.metadata.labels?.['topology.kubernetes.io/zone'] === n.metadata.labels?.['topology.kubernetes.io/zone']) return;
+      if (
+        type === 'MODIFIED' &&
+        old?.metadata.labels?.['topology.kubernetes.io/zone'] === n.metadata.labels?.['topology.kubernetes.io/zone']
+      )
+        return;
       for (const s of this.services.list()) this.queue.add(keyOf(s));
     });
     for (const s of this.services.list()) this.queue.add(keyOf(s));
   }
 
-  stop() { this.queue.stop(); }
+  stop() {
+    this.queue.stop();
+  }
 
   private async sync(key: string) {
     const [ns, name] = key.split('/');
     const svc = this.services.get(key);
-    const mine = this.slices.list(ns).filter((s) => s.metadata.labels?.[SERVICE_NAME] === name && s.metadata.labels?.[MANAGED_BY] === CONTROLLER);
+    const mine = this.slices
+      .list(ns)
+      .filter((s) => s.metadata.labels?.[SERVICE_NAME] === name && s.metadata.labels?.[MANAGED_BY] === CONTROLLER);
     if (!svc || svc.metadata.deletionTimestamp) return; // owner references take the slices away
     if (ns === 'default' && name === 'kubernetes') return this.apiServerEndpoints(svc, mine);
     if (!svc.spec?.selector || !Object.keys(svc.spec.selector).length || svc.spec?.type === 'ExternalName') return;
@@ -82,13 +108,24 @@ export class EndpointsController {
   }
 
   private async putEndpoints(svc: Obj, subsets: Obj[]) {
-    const ns = svc.metadata.namespace, name = svc.metadata.name;
+    const ns = svc.metadata.namespace,
+      name = svc.metadata.name;
     let cur: Obj | null = null;
-    try { cur = await this.reg.get(ENDPOINTS, ns, name); } catch (e) { if (!(e instanceof ApiError && e.code === 404)) throw e; }
+    try {
+      cur = await this.reg.get(ENDPOINTS, ns, name);
+    } catch (e) {
+      if (!(e instanceof ApiError && e.code === 404)) throw e;
+    }
     if (cur && JSON.stringify(cur.subsets ?? []) === JSON.stringify(subsets)) return;
     const body = {
-      apiVersion: 'v1', kind: 'Endpoints',
-      metadata: { name, namespace: ns, labels: svc.metadata.labels ?? {}, ...(cur ? { resourceVersion: cur.metadata.resourceVersion } : {}) },
+      apiVersion: 'v1',
+      kind: 'Endpoints',
+      metadata: {
+        name,
+        namespace: ns,
+        labels: svc.metadata.labels ?? {},
+        ...(cur ? { resourceVersion: cur.metadata.resourceVersion } : {}),
+      },
       subsets,
     };
     if (cur) await this.reg.update(ENDPOINTS, ns, name, body, this.ctx).catch(ignoreGone);

@@ -5,8 +5,8 @@ import { createHash } from 'node:crypto';
 import { RESOURCES } from '../api/resources.ts';
 import type { Ctx, Registry } from '../api/registry.ts';
 import { ApiError } from '../api/status.ts';
+import type { Obj } from '../shared/kube/object.ts';
 
-type Obj = Record<string, any>;
 const EVENTS = RESOURCES.find((r) => r.kind === 'Event')!;
 
 export class EventRecorder {
@@ -17,29 +17,72 @@ export class EventRecorder {
   constructor(reg: Registry, component: string) {
     this.reg = reg;
     this.component = component;
-    this.ctx = { user: `system:${component}`, manager: component, dryRun: false, fieldValidation: 'Ignore', warnings: [] };
+    this.ctx = {
+      user: `system:${component}`,
+      manager: component,
+      dryRun: false,
+      fieldValidation: 'Ignore',
+      warnings: [],
+    };
   }
 
   async record(obj: Obj, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
     const ns = obj.metadata.namespace || 'default';
-    const id = createHash('sha256').update(`${obj.metadata.uid}/${type}/${reason}/${message}`).digest('hex').slice(0, 16);
+    const id = createHash('sha256')
+      .update(`${obj.metadata.uid}/${type}/${reason}/${message}`)
+      .digest('hex')
+      .slice(0, 16);
     const name = `${obj.metadata.name}.${id}`;
     try {
       for (let i = 0; i < 3; i++) {
         let cur: Obj | null = null;
-        try { cur = await this.reg.get(EVENTS, ns, name); } catch (e) { if (!(e instanceof ApiError && e.code === 404)) throw e; }
         try {
-          if (cur) await this.reg.update(EVENTS, ns, name, { ...cur, count: (cur.count ?? 1) + 1, lastTimestamp: kubeTime() }, this.ctx);
+          cur = await this.reg.get(EVENTS, ns, name);
+        } catch (e) {
+          if (!(e instanceof ApiError && e.code === 404)) throw e;
+        }
+        try {
+          if (cur)
+            await this.reg.update(
+              EVENTS,
+              ns,
+              name,
+              { ...cur, count: (cur.count ?? 1) + 1, lastTimestamp: kubeTime() },
+              this.ctx,
+            );
           else {
-            await this.reg.create(EVENTS, ns, {
-              apiVersion: 'v1', kind: 'Event', metadata: { name, namespace: ns },
-              involvedObject: { kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name, uid: obj.metadata.uid, apiVersion: obj.apiVersion, resourceVersion: obj.metadata.resourceVersion },
-              type, reason, message, count: 1, firstTimestamp: kubeTime(), lastTimestamp: kubeTime(),
-              source: { component: this.component }, reportingComponent: this.component, reportingInstance: this.component,
-            }, this.ctx);
+            await this.reg.create(
+              EVENTS,
+              ns,
+              {
+                apiVersion: 'v1',
+                kind: 'Event',
+                metadata: { name, namespace: ns },
+                involvedObject: {
+                  kind: obj.kind,
+                  namespace: obj.metadata.namespace,
+                  name: obj.metadata.name,
+                  uid: obj.metadata.uid,
+                  apiVersion: obj.apiVersion,
+                  resourceVersion: obj.metadata.resourceVersion,
+                },
+                type,
+                reason,
+                message,
+                count: 1,
+                firstTimestamp: kubeTime(),
+                lastTimestamp: kubeTime(),
+                source: { component: this.component },
+                reportingComponent: this.component,
+                reportingInstance: this.component,
+              },
+              this.ctx,
+            );
           }
           return;
-        } catch (e) { if (!(e instanceof ApiError && (e.code === 409))) throw e; }
+        } catch (e) {
+          if (!(e instanceof ApiError && e.code === 409)) throw e;
+        }
       }
     } catch (e) {
       // An event that cannot be written must not fail the controller's work.
@@ -47,4 +90,3 @@ export class EventRecorder {
     }
   }
 }
-

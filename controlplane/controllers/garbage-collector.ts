@@ -8,26 +8,34 @@ import type { Resource } from '../api/resources.ts';
 import { ApiError } from '../api/status.ts';
 import type { Informer } from './informer.ts';
 import { ctxFor } from './pod-owner.ts';
+import type { Obj } from '../shared/kube/object.ts';
 
-type Obj = Record<string, any>;
-
-export interface GcActions { remove: Obj[]; unblock: Obj[]; orphan: { dependent: Obj; ownerUid: string }[]; finalize: { owner: Obj; finalizer: string }[] }
+export interface GcActions {
+  remove: Obj[];
+  unblock: Obj[];
+  orphan: { dependent: Obj; ownerUid: string }[];
+  finalize: { owner: Obj; finalizer: string }[];
+}
 
 /** Pure: what to do, given every watched object (with its kind) and which kinds are watched. */
 export function planGc(objects: Obj[], watchedKinds: Set<string>): GcActions {
   const byUid = new Map(objects.map((o) => [o.metadata.uid, o]));
   const dependents = new Map<string, Obj[]>();
-  for (const o of objects) for (const r of o.metadata.ownerReferences ?? []) {
-    let l = dependents.get(r.uid);
-    if (!l) dependents.set(r.uid, (l = []));
-    l.push(o);
-  }
+  for (const o of objects)
+    for (const r of o.metadata.ownerReferences ?? []) {
+      let l = dependents.get(r.uid);
+      if (!l) dependents.set(r.uid, (l = []));
+      l.push(o);
+    }
   const out: GcActions = { remove: [], unblock: [], orphan: [], finalize: [] };
   for (const o of objects) {
     const refs: Obj[] = o.metadata.ownerReferences ?? [];
     if (!refs.length || o.metadata.deletionTimestamp) continue;
     // Only refs to kinds we watch can be judged; a ref to an unknown kind keeps the object.
-    if (refs.every((r) => watchedKinds.has(r.kind) && !byUid.has(r.uid))) { out.remove.push(o); continue; }
+    if (refs.every((r) => watchedKinds.has(r.kind) && !byUid.has(r.uid))) {
+      out.remove.push(o);
+      continue;
+    }
     for (const r of refs) {
       const owner = byUid.get(r.uid);
       if (!owner?.metadata.deletionTimestamp) continue;
@@ -41,8 +49,11 @@ export function planGc(objects: Obj[], watchedKinds: Set<string>): GcActions {
     const fin: string[] = owner.metadata.finalizers ?? [];
     const deps = dependents.get(owner.metadata.uid) ?? [];
     if (fin.includes('orphan') && deps.length === 0) out.finalize.push({ owner, finalizer: 'orphan' });
-    const blocking = deps.filter((d) => (d.metadata.ownerReferences ?? []).some((r: Obj) => r.uid === owner.metadata.uid && r.blockOwnerDeletion));
-    if (fin.includes('foregroundDeletion') && blocking.length === 0) out.finalize.push({ owner, finalizer: 'foregroundDeletion' });
+    const blocking = deps.filter((d) =>
+      (d.metadata.ownerReferences ?? []).some((r: Obj) => r.uid === owner.metadata.uid && r.blockOwnerDeletion),
+    );
+    if (fin.includes('foregroundDeletion') && blocking.length === 0)
+      out.finalize.push({ owner, finalizer: 'foregroundDeletion' });
   }
   return out;
 }
@@ -70,15 +81,24 @@ export class GarbageCollector {
     this.soon();
   }
 
-  stop() { if (this.timer) clearInterval(this.timer); if (this.pendingScan) clearTimeout(this.pendingScan); }
+  stop() {
+    if (this.timer) clearInterval(this.timer);
+    if (this.pendingScan) clearTimeout(this.pendingScan);
+  }
 
   private soon() {
     if (this.pendingScan) return;
-    this.pendingScan = setTimeout(() => { this.pendingScan = null; void this.scan(); }, 200);
+    this.pendingScan = setTimeout(() => {
+      this.pendingScan = null;
+      void this.scan();
+    }, 200);
   }
 
   private async scan() {
-    if (this.busy) { this.again = true; return; }
+    if (this.busy) {
+      this.again = true;
+      return;
+    }
     this.busy = true;
     try {
       const resOf = new Map<string, Resource>();
@@ -88,7 +108,9 @@ export class GarbageCollector {
         objects.push(...inf.list()); // (registry objects carry their kind)
       }
       const plan = planGc(objects, new Set(resOf.keys()));
-      const tolerate = (e: unknown) => { if (!(e instanceof ApiError && (e.code === 404 || e.code === 409))) this.log(`gc: ${(e as Error).message}`); };
+      const tolerate = (e: unknown) => {
+        if (!(e instanceof ApiError && (e.code === 404 || e.code === 409))) this.log(`gc: ${(e as Error).message}`);
+      };
       // The caches may lag (an owner created a moment ago): ask the store before deleting.
       const ownerGone = async (o: Obj) => {
         for (const r of o.metadata.ownerReferences ?? []) {
@@ -96,24 +118,62 @@ export class GarbageCollector {
           if (!res) return false;
           try {
             const owner = await this.reg.get(res, res.namespaced ? o.metadata.namespace : undefined, r.name);
-            if (owner.metadata.uid === r.uid && !(owner.metadata.finalizers ?? []).includes('foregroundDeletion')) return false;
-          } catch (e) { if (!(e instanceof ApiError && e.code === 404)) return false; }
+            if (owner.metadata.uid === r.uid && !(owner.metadata.finalizers ?? []).includes('foregroundDeletion'))
+              return false;
+          } catch (e) {
+            if (!(e instanceof ApiError && e.code === 404)) return false;
+          }
         }
         return true;
       };
-      plan.remove = (await Promise.all(plan.remove.map(async (o) => ((await ownerGone(o)) ? o : null)))).filter((o): o is Obj => !!o);
-      await Promise.all(plan.remove.map((o) => this.reg.delete(resOf.get(o.kind)!, o.metadata.namespace, o.metadata.name, { propagationPolicy: 'Background', preconditions: { uid: o.metadata.uid } }, this.ctx).catch(tolerate)));
+      plan.remove = (await Promise.all(plan.remove.map(async (o) => ((await ownerGone(o)) ? o : null)))).filter(
+        (o): o is Obj => !!o,
+      );
+      await Promise.all(
+        plan.remove.map((o) =>
+          this.reg
+            .delete(
+              resOf.get(o.kind)!,
+              o.metadata.namespace,
+              o.metadata.name,
+              { propagationPolicy: 'Background', preconditions: { uid: o.metadata.uid } },
+              this.ctx,
+            )
+            .catch(tolerate),
+        ),
+      );
       for (const { dependent: o, ownerUid } of plan.orphan) {
         const refs = (o.metadata.ownerReferences ?? []).filter((r: Obj) => r.uid !== ownerUid);
-        await this.reg.patch(resOf.get(o.kind)!, o.metadata.namespace, o.metadata.name, 'merge', { metadata: { ownerReferences: refs.length ? refs : null, resourceVersion: o.metadata.resourceVersion } }, this.ctx).catch(tolerate);
+        await this.reg
+          .patch(
+            resOf.get(o.kind)!,
+            o.metadata.namespace,
+            o.metadata.name,
+            'merge',
+            { metadata: { ownerReferences: refs.length ? refs : null, resourceVersion: o.metadata.resourceVersion } },
+            this.ctx,
+          )
+          .catch(tolerate);
       }
       for (const { owner, finalizer } of plan.finalize) {
         const fin = (owner.metadata.finalizers ?? []).filter((f: string) => f !== finalizer);
-        await this.reg.patch(resOf.get(owner.kind)!, owner.metadata.namespace, owner.metadata.name, 'merge', { metadata: { finalizers: fin.length ? fin : null, resourceVersion: owner.metadata.resourceVersion } }, this.ctx).catch(tolerate);
+        await this.reg
+          .patch(
+            resOf.get(owner.kind)!,
+            owner.metadata.namespace,
+            owner.metadata.name,
+            'merge',
+            { metadata: { finalizers: fin.length ? fin : null, resourceVersion: owner.metadata.resourceVersion } },
+            this.ctx,
+          )
+          .catch(tolerate);
       }
     } finally {
       this.busy = false;
-      if (this.again) { this.again = false; this.soon(); }
+      if (this.again) {
+        this.again = false;
+        this.soon();
+      }
     }
   }
 }

@@ -3,10 +3,10 @@
 // relisted after a 410). Controllers read from it and are told which objects changed.
 import type { Registry } from '../api/registry.ts';
 import type { Resource } from '../api/resources.ts';
+import type { Obj } from '../shared/kube/object.ts';
 
-type Obj = Record<string, any>;
-
-export const keyOf = (o: Obj) => (o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name);
+export const keyOf = (o: Obj) =>
+  o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name;
 
 export class Informer {
   readonly res: Resource;
@@ -24,50 +24,75 @@ export class Informer {
   constructor(reg: Registry, res: Resource) {
     this.reg = reg;
     this.res = res;
-    this.ready = new Promise((r) => { this.readyResolve = r; });
+    this.ready = new Promise((r) => {
+      this.readyResolve = r;
+    });
   }
 
-  onChange(fn: (type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: Obj, old?: Obj) => void) { this.handlers.push(fn); }
+  onChange(fn: (type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: Obj, old?: Obj) => void) {
+    this.handlers.push(fn);
+  }
 
   start() {
     if (this.stopped) return;
     const resume = this.lastRv && !this.initial ? this.lastRv : undefined;
     const seen = new Set<string>();
-    const w = this.reg.watch(this.res, undefined, { labels: [], fields: [], resourceVersion: resume, sendInitialEvents: resume ? undefined : true }, (type, o) => {
-      if (type === 'BOOKMARK') {
-        if (o.metadata?.annotations?.['k8s.io/initial-events-end'] === 'true') {
-          // Objects that vanished while we were not watching.
-          for (const [k, old] of [...this.items]) if (!seen.has(k)) { this.items.delete(k); this.emit('DELETED', old); }
-          this.initial = false;
-          this.readyResolve();
+    const w = this.reg.watch(
+      this.res,
+      undefined,
+      { labels: [], fields: [], resourceVersion: resume, sendInitialEvents: resume ? undefined : true },
+      (type, o) => {
+        if (type === 'BOOKMARK') {
+          if (o.metadata?.annotations?.['k8s.io/initial-events-end'] === 'true') {
+            // Objects that vanished while we were not watching.
+            for (const [k, old] of [...this.items])
+              if (!seen.has(k)) {
+                this.items.delete(k);
+                this.emit('DELETED', old);
+              }
+            this.initial = false;
+            this.readyResolve();
+          }
+          if (o.metadata?.resourceVersion) this.lastRv = o.metadata.resourceVersion;
+          return;
         }
         if (o.metadata?.resourceVersion) this.lastRv = o.metadata.resourceVersion;
-        return;
-      }
-      if (o.metadata?.resourceVersion) this.lastRv = o.metadata.resourceVersion;
-      const k = keyOf(o);
-      if (this.initial) seen.add(k);
-      const old = this.items.get(k);
-      if (type === 'DELETED') { this.items.delete(k); this.emit('DELETED', o, old); return; }
-      if (old && old.metadata.resourceVersion === o.metadata.resourceVersion) return;
-      this.items.set(k, o);
-      this.emit(old ? 'MODIFIED' : 'ADDED', o, old);
-    }, () => {
-      // Too old (compacted) or a store error: relist from scratch after a pause.
-      this.watch?.close();
-      this.initial = true;
-      if (!this.stopped) setTimeout(() => this.start(), 1000);
-    });
+        const k = keyOf(o);
+        if (this.initial) seen.add(k);
+        const old = this.items.get(k);
+        if (type === 'DELETED') {
+          this.items.delete(k);
+          this.emit('DELETED', o, old);
+          return;
+        }
+        if (old && old.metadata.resourceVersion === o.metadata.resourceVersion) return;
+        this.items.set(k, o);
+        this.emit(old ? 'MODIFIED' : 'ADDED', o, old);
+      },
+      () => {
+        // Too old (compacted) or a store error: relist from scratch after a pause.
+        this.watch?.close();
+        this.initial = true;
+        if (!this.stopped) setTimeout(() => this.start(), 1000);
+      },
+    );
     this.watch = w;
   }
 
-  private emit(type: 'ADDED' | 'MODIFIED' | 'DELETED', o: Obj, old?: Obj) { for (const h of this.handlers) h(type, o, old); }
+  private emit(type: 'ADDED' | 'MODIFIED' | 'DELETED', o: Obj, old?: Obj) {
+    for (const h of this.handlers) h(type, o, old);
+  }
 
-  get(key: string): Obj | undefined { return this.items.get(key); }
+  get(key: string): Obj | undefined {
+    return this.items.get(key);
+  }
   list(namespace?: string): Obj[] {
     const all = [...this.items.values()];
     return namespace === undefined ? all : all.filter((o) => o.metadata.namespace === namespace);
   }
 
-  stop() { this.stopped = true; this.watch?.close(); }
+  stop() {
+    this.stopped = true;
+    this.watch?.close();
+  }
 }

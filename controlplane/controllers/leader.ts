@@ -5,12 +5,17 @@
 import type { Ctx, Registry } from '../api/registry.ts';
 import { RESOURCES } from '../api/resources.ts';
 import { ApiError } from '../api/status.ts';
+import type { Obj } from '../shared/kube/object.ts';
 
-type Obj = Record<string, any>;
 const LEASES = RESOURCES.find((r) => r.kind === 'Lease')!;
 const micro = (ms: number) => new Date(ms).toISOString().replace('Z', '000Z');
 
-export interface LeaderOptions { name?: string; namespace?: string; durationSeconds?: number; retrySeconds?: number }
+export interface LeaderOptions {
+  name?: string;
+  namespace?: string;
+  durationSeconds?: number;
+  retrySeconds?: number;
+}
 
 /** Pure: may `me` hold the lease now? */
 export function canHold(lease: Obj | null, me: string, now: number): boolean {
@@ -36,7 +41,14 @@ export class LeaderElector {
   private onStop: () => void;
   private log: (s: string) => void;
 
-  constructor(reg: Registry, identity: string, onStart: () => Promise<void>, onStop: () => void, log: (s: string) => void, o: LeaderOptions = {}) {
+  constructor(
+    reg: Registry,
+    identity: string,
+    onStart: () => Promise<void>,
+    onStop: () => void,
+    log: (s: string) => void,
+    o: LeaderOptions = {},
+  ) {
     this.reg = reg;
     this.me = identity;
     this.name = o.name ?? 'skiff-controller-manager';
@@ -46,11 +58,21 @@ export class LeaderElector {
     this.onStart = onStart;
     this.onStop = onStop;
     this.log = log;
-    this.ctx = { user: 'system:kube-controller-manager', manager: 'leader-election', dryRun: false, fieldValidation: 'Ignore', warnings: [] };
+    this.ctx = {
+      user: 'system:kube-controller-manager',
+      manager: 'leader-election',
+      dryRun: false,
+      fieldValidation: 'Ignore',
+      warnings: [],
+    };
   }
 
   start() {
-    const tick = () => { void this.attempt().finally(() => { if (this.timer) this.timer = setTimeout(tick, this.retry * 1000); }); };
+    const tick = () => {
+      void this.attempt().finally(() => {
+        if (this.timer) this.timer = setTimeout(tick, this.retry * 1000);
+      });
+    };
     this.timer = setTimeout(tick, 0);
   }
 
@@ -58,14 +80,35 @@ export class LeaderElector {
     const now = Date.now();
     try {
       let lease: Obj | null = null;
-      try { lease = await this.reg.get(LEASES, this.ns, this.name); } catch (e) { if (!(e instanceof ApiError && e.code === 404)) throw e; }
-      if (!canHold(lease, this.me, now)) { if (this.leading) this.lose('another server holds the lease'); return; }
+      try {
+        lease = await this.reg.get(LEASES, this.ns, this.name);
+      } catch (e) {
+        if (!(e instanceof ApiError && e.code === 404)) throw e;
+      }
+      if (!canHold(lease, this.me, now)) {
+        if (this.leading) this.lose('another server holds the lease');
+        return;
+      }
       const taking = lease?.spec?.holderIdentity !== this.me;
       const spec = {
-        holderIdentity: this.me, leaseDurationSeconds: this.duration, renewTime: micro(now),
-        acquireTime: taking ? micro(now) : lease!.spec.acquireTime, leaseTransitions: (lease?.spec?.leaseTransitions ?? 0) + (taking && lease ? 1 : 0),
+        holderIdentity: this.me,
+        leaseDurationSeconds: this.duration,
+        renewTime: micro(now),
+        acquireTime: taking ? micro(now) : lease!.spec.acquireTime,
+        leaseTransitions: (lease?.spec?.leaseTransitions ?? 0) + (taking && lease ? 1 : 0),
       };
-      if (!lease) await this.reg.create(LEASES, this.ns, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: this.name, namespace: this.ns }, spec }, this.ctx);
+      if (!lease)
+        await this.reg.create(
+          LEASES,
+          this.ns,
+          {
+            apiVersion: 'coordination.k8s.io/v1',
+            kind: 'Lease',
+            metadata: { name: this.name, namespace: this.ns },
+            spec,
+          },
+          this.ctx,
+        );
       else await this.reg.update(LEASES, this.ns, this.name, { ...lease, spec }, this.ctx);
       this.lastRenew = now;
       if (!this.leading) {
@@ -75,8 +118,10 @@ export class LeaderElector {
       }
     } catch (e) {
       // A conflict means someone else wrote first; an error of the store counts against us too.
-      if (!(e instanceof ApiError && (e.code === 409 || e.code === 404))) this.log(`leader election: ${(e as Error).message}`);
-      if (this.leading && Date.now() - this.lastRenew > this.duration * 1000) this.lose('could not renew the lease in time');
+      if (!(e instanceof ApiError && (e.code === 409 || e.code === 404)))
+        this.log(`leader election: ${(e as Error).message}`);
+      if (this.leading && Date.now() - this.lastRenew > this.duration * 1000)
+        this.lose('could not renew the lease in time');
     }
   }
 
@@ -95,7 +140,16 @@ export class LeaderElector {
     this.onStop();
     try {
       const lease = await this.reg.get(LEASES, this.ns, this.name);
-      if (lease.spec?.holderIdentity === this.me) await this.reg.update(LEASES, this.ns, this.name, { ...lease, spec: { ...lease.spec, holderIdentity: '', renewTime: micro(0) } }, this.ctx);
-    } catch { /* the next leader waits out the duration */ }
+      if (lease.spec?.holderIdentity === this.me)
+        await this.reg.update(
+          LEASES,
+          this.ns,
+          this.name,
+          { ...lease, spec: { ...lease.spec, holderIdentity: '', renewTime: micro(0) } },
+          this.ctx,
+        );
+    } catch {
+      /* the next leader waits out the duration */
+    }
   }
 }

@@ -10,8 +10,8 @@ import { EventRecorder } from './events.ts';
 import { ignoreGone } from './ownership.ts';
 import { ctxFor } from './pod-owner.ts';
 import { LbPoolError, type LbAllocator } from '../allocator/lb-allocator.ts';
+import type { Obj } from '../shared/kube/object.ts';
 
-type Obj = Record<string, any>;
 const SERVICES = RESOURCES.find((r) => r.kind === 'Service')!;
 
 export class LoadBalancerController {
@@ -28,18 +28,28 @@ export class LoadBalancerController {
     this.services = services;
     this.pool = pool;
     this.events = new EventRecorder(reg, 'service-lb-controller');
-    this.queue = new WorkQueue((k) => this.sync(k), (s) => log(`loadbalancer ${s}`), 1);
+    this.queue = new WorkQueue(
+      (k) => this.sync(k),
+      (s) => log(`loadbalancer ${s}`),
+      1,
+    );
   }
 
   start() {
     this.services.onChange((_t, s) => this.queue.add(keyOf(s)));
     for (const s of this.services.list()) this.queue.add(keyOf(s));
     // Addresses of Services that are gone or changed type, and Services waiting for a free one.
-    this.timer = setInterval(() => { this.queue.add('#repair'); for (const s of this.services.list()) if (wantsLb(s) && !ingressOf(s)) this.queue.add(keyOf(s)); }, 10_000);
+    this.timer = setInterval(() => {
+      this.queue.add('#repair');
+      for (const s of this.services.list()) if (wantsLb(s) && !ingressOf(s)) this.queue.add(keyOf(s));
+    }, 10_000);
     this.queue.add('#repair');
   }
 
-  stop() { this.queue.stop(); if (this.timer) clearInterval(this.timer); }
+  stop() {
+    this.queue.stop();
+    if (this.timer) clearInterval(this.timer);
+  }
 
   private async sync(key: string) {
     if (key === '#repair') return this.repair();
@@ -54,13 +64,22 @@ export class LoadBalancerController {
     const requested = svc.spec?.loadBalancerIP || undefined;
     if (have && (!requested || requested === have) && claims.get(have)?.uid === svc.metadata.uid) return;
     let ip: string | null;
-    try { ip = await this.pool.allocate(key, svc.metadata.uid, requested); } catch (e) {
+    try {
+      ip = await this.pool.allocate(key, svc.metadata.uid, requested);
+    } catch (e) {
       if (!(e instanceof LbPoolError)) throw e;
       await this.events.record(svc, 'Warning', 'AllocationFailed', e.message);
       return;
     }
     if (!ip) {
-      await this.events.record(svc, 'Warning', 'AllocationFailed', requested ? `requested address ${requested} is already in use` : `no free address in the load-balancer pool (${this.pool.pool.length} addresses)`);
+      await this.events.record(
+        svc,
+        'Warning',
+        'AllocationFailed',
+        requested
+          ? `requested address ${requested} is already in use`
+          : `no free address in the load-balancer pool (${this.pool.pool.length} addresses)`,
+      );
       return;
     }
     if (have && have !== ip) await this.pool.release(have);
@@ -69,7 +88,17 @@ export class LoadBalancerController {
   }
 
   private async setIngress(svc: Obj, ip: string | null) {
-    await this.reg.patch(SERVICES, svc.metadata.namespace, svc.metadata.name, 'merge', { status: { loadBalancer: { ingress: ip ? [{ ip, ipMode: 'VIP' }] : null } } }, this.ctx, { sub: 'status' }).catch(ignoreGone);
+    await this.reg
+      .patch(
+        SERVICES,
+        svc.metadata.namespace,
+        svc.metadata.name,
+        'merge',
+        { status: { loadBalancer: { ingress: ip ? [{ ip, ipMode: 'VIP' }] : null } } },
+        this.ctx,
+        { sub: 'status' },
+      )
+      .catch(ignoreGone);
   }
 
   private async repair() {

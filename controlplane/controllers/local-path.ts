@@ -11,42 +11,72 @@ import type { Informer } from './informer.ts';
 import { ignoreGone } from './ownership.ts';
 import { ctxFor } from './pod-owner.ts';
 import { EventRecorder } from './events.ts';
+import type { Obj } from '../shared/kube/object.ts';
 
-type Obj = Record<string, any>;
 const res = (k: string) => RESOURCES.find((r) => r.kind === k)!;
-const PVCS = res('PersistentVolumeClaim'), PVS = res('PersistentVolume'), PODS = res('Pod'), CLASSES = res('StorageClass');
+const PVCS = res('PersistentVolumeClaim'),
+  PVS = res('PersistentVolume'),
+  PODS = res('Pod'),
+  CLASSES = res('StorageClass');
 export const CLASS = 'local-path';
 export const PROVISIONER = 'skiff.io/local-path';
 export const DEFAULT_ROOT = '/var/lib/skiff/local-path';
 const SELECTED = 'volume.kubernetes.io/selected-node';
 
 export const storageClass = {
-  apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass',
+  apiVersion: 'storage.k8s.io/v1',
+  kind: 'StorageClass',
   metadata: { name: CLASS, annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } },
-  provisioner: PROVISIONER, reclaimPolicy: 'Delete', volumeBindingMode: 'WaitForFirstConsumer',
+  provisioner: PROVISIONER,
+  reclaimPolicy: 'Delete',
+  volumeBindingMode: 'WaitForFirstConsumer',
 };
 
 /** The node a claim should be provisioned on: its selected-node annotation, else a scheduled pod using it. */
 export function consumerNode(pvc: Obj, pods: Obj[]): string | undefined {
   const sel = pvc.metadata.annotations?.[SELECTED];
   if (sel) return sel;
-  const user = pods.find((p) => p.metadata.namespace === pvc.metadata.namespace && p.spec?.nodeName && !p.metadata.deletionTimestamp
-    && (p.spec.volumes ?? []).some((v: Obj) => v.persistentVolumeClaim?.claimName === pvc.metadata.name));
+  const user = pods.find(
+    (p) =>
+      p.metadata.namespace === pvc.metadata.namespace &&
+      p.spec?.nodeName &&
+      !p.metadata.deletionTimestamp &&
+      (p.spec.volumes ?? []).some((v: Obj) => v.persistentVolumeClaim?.claimName === pvc.metadata.name),
+  );
   return user?.spec.nodeName;
 }
 
 export function volumeFor(pvc: Obj, node: string, reclaimPolicy: string, root = DEFAULT_ROOT): Obj {
   const name = `pvc-${pvc.metadata.uid}`;
   return {
-    apiVersion: 'v1', kind: 'PersistentVolume',
-    metadata: { name, annotations: { 'pv.kubernetes.io/provisioned-by': PROVISIONER }, labels: { 'skiff.io/node': node } },
+    apiVersion: 'v1',
+    kind: 'PersistentVolume',
+    metadata: {
+      name,
+      annotations: { 'pv.kubernetes.io/provisioned-by': PROVISIONER },
+      labels: { 'skiff.io/node': node },
+    },
     spec: {
       capacity: { storage: pvc.spec?.resources?.requests?.storage ?? '1Gi' },
       accessModes: pvc.spec?.accessModes ?? ['ReadWriteOnce'],
-      persistentVolumeReclaimPolicy: reclaimPolicy, storageClassName: CLASS, volumeMode: 'Filesystem',
-      claimRef: { kind: 'PersistentVolumeClaim', apiVersion: 'v1', namespace: pvc.metadata.namespace, name: pvc.metadata.name, uid: pvc.metadata.uid },
+      persistentVolumeReclaimPolicy: reclaimPolicy,
+      storageClassName: CLASS,
+      volumeMode: 'Filesystem',
+      claimRef: {
+        kind: 'PersistentVolumeClaim',
+        apiVersion: 'v1',
+        namespace: pvc.metadata.namespace,
+        name: pvc.metadata.name,
+        uid: pvc.metadata.uid,
+      },
       hostPath: { path: `${root}/${name}_${pvc.metadata.namespace}_${pvc.metadata.name}`, type: 'DirectoryOrCreate' },
-      nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [node] }] }] } },
+      nodeAffinity: {
+        required: {
+          nodeSelectorTerms: [
+            { matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [node] }] },
+          ],
+        },
+      },
     },
   };
 }
@@ -54,7 +84,9 @@ export function volumeFor(pvc: Obj, node: string, reclaimPolicy: string, root = 
 /** The node a bound claim's volume lives on (for the scheduler), if any. */
 export function claimNode(pvc: Obj | undefined, pv: Obj | undefined): string | undefined {
   if (!pvc?.spec?.volumeName || !pv) return undefined;
-  return pv.spec?.nodeAffinity?.required?.nodeSelectorTerms?.[0]?.matchExpressions?.find((e: Obj) => e.key === 'kubernetes.io/hostname')?.values?.[0];
+  return pv.spec?.nodeAffinity?.required?.nodeSelectorTerms?.[0]?.matchExpressions?.find(
+    (e: Obj) => e.key === 'kubernetes.io/hostname',
+  )?.values?.[0];
 }
 
 export class LocalPathProvisioner {
@@ -69,7 +101,12 @@ export class LocalPathProvisioner {
   private busy = false;
   private root: string;
 
-  constructor(reg: Registry, inf: { claims: Informer; volumes: Informer; pods: Informer }, root: string, log: (s: string) => void) {
+  constructor(
+    reg: Registry,
+    inf: { claims: Informer; volumes: Informer; pods: Informer },
+    root: string,
+    log: (s: string) => void,
+  ) {
     this.reg = reg;
     this.root = root;
     this.claims = inf.claims;
@@ -80,19 +117,33 @@ export class LocalPathProvisioner {
   }
 
   async start() {
-    try { await this.reg.create(CLASSES, undefined, storageClass, this.ctx); } catch (e) { if (!(e instanceof ApiError && e.code === 409)) throw e; }
-    const soon = () => { void this.pass(); };
+    try {
+      await this.reg.create(CLASSES, undefined, storageClass, this.ctx);
+    } catch (e) {
+      if (!(e instanceof ApiError && e.code === 409)) throw e;
+    }
+    const soon = () => {
+      void this.pass();
+    };
     for (const i of [this.claims, this.volumes, this.pods]) i.onChange(soon);
     this.timer = setInterval(soon, 2000);
     soon();
   }
 
-  stop() { if (this.timer) clearInterval(this.timer); }
+  stop() {
+    if (this.timer) clearInterval(this.timer);
+  }
 
   private async pass() {
     if (this.busy) return;
     this.busy = true;
-    try { await this.reconcile(); } catch (e) { this.log(`local-path: ${(e as Error).message}`); } finally { this.busy = false; }
+    try {
+      await this.reconcile();
+    } catch (e) {
+      this.log(`local-path: ${(e as Error).message}`);
+    } finally {
+      this.busy = false;
+    }
   }
 
   private async reconcile() {
@@ -102,7 +153,16 @@ export class LocalPathProvisioner {
       const cls = pvc.spec?.storageClassName;
       if (cls === undefined || cls === null) {
         // The default class, as the DefaultStorageClass admission sets it.
-        await this.reg.patch(PVCS, pvc.metadata.namespace, pvc.metadata.name, 'merge', { spec: { storageClassName: CLASS } }, this.ctx).catch(ignoreGone);
+        await this.reg
+          .patch(
+            PVCS,
+            pvc.metadata.namespace,
+            pvc.metadata.name,
+            'merge',
+            { spec: { storageClassName: CLASS } },
+            this.ctx,
+          )
+          .catch(ignoreGone);
         continue;
       }
       if (cls !== CLASS) continue;
@@ -112,12 +172,41 @@ export class LocalPathProvisioner {
       if (!pv) {
         const node = consumerNode(pvc, pods);
         if (!node) continue; // WaitForFirstConsumer
-        try { pv = await this.reg.create(PVS, undefined, volumeFor(pvc, node, storageClass.reclaimPolicy, this.root), this.ctx); } catch (e) { if (!(e instanceof ApiError && e.code === 409)) throw e; continue; }
-        void this.events.record(pvc, 'Normal', 'ProvisioningSucceeded', `Successfully provisioned volume ${pvName} on node ${node}`);
+        try {
+          pv = await this.reg.create(
+            PVS,
+            undefined,
+            volumeFor(pvc, node, storageClass.reclaimPolicy, this.root),
+            this.ctx,
+          );
+        } catch (e) {
+          if (!(e instanceof ApiError && e.code === 409)) throw e;
+          continue;
+        }
+        void this.events.record(
+          pvc,
+          'Normal',
+          'ProvisioningSucceeded',
+          `Successfully provisioned volume ${pvName} on node ${node}`,
+        );
       }
-      await this.reg.patch(PVS, undefined, pvName, 'merge', { status: { phase: 'Bound' } }, this.ctx, { sub: 'status' }).catch(ignoreGone);
-      await this.reg.patch(PVCS, pvc.metadata.namespace, pvc.metadata.name, 'merge', { spec: { volumeName: pvName } }, this.ctx).catch(ignoreGone);
-      await this.reg.patch(PVCS, pvc.metadata.namespace, pvc.metadata.name, 'merge', { status: { phase: 'Bound', accessModes: pv!.spec.accessModes, capacity: pv!.spec.capacity } }, this.ctx, { sub: 'status' }).catch(ignoreGone);
+      await this.reg
+        .patch(PVS, undefined, pvName, 'merge', { status: { phase: 'Bound' } }, this.ctx, { sub: 'status' })
+        .catch(ignoreGone);
+      await this.reg
+        .patch(PVCS, pvc.metadata.namespace, pvc.metadata.name, 'merge', { spec: { volumeName: pvName } }, this.ctx)
+        .catch(ignoreGone);
+      await this.reg
+        .patch(
+          PVCS,
+          pvc.metadata.namespace,
+          pvc.metadata.name,
+          'merge',
+          { status: { phase: 'Bound', accessModes: pv!.spec.accessModes, capacity: pv!.spec.capacity } },
+          this.ctx,
+          { sub: 'status' },
+        )
+        .catch(ignoreGone);
     }
     // Volumes whose claim is gone.
     for (const pv of this.volumes.list()) {
@@ -126,7 +215,12 @@ export class LocalPathProvisioner {
       const claim = this.claims.get(`${ref.namespace}/${ref.name}`);
       if (claim && claim.metadata.uid === ref.uid) continue;
       if (pv.spec.persistentVolumeReclaimPolicy !== 'Delete') {
-        if (pv.status?.phase !== 'Released') await this.reg.patch(PVS, undefined, pv.metadata.name, 'merge', { status: { phase: 'Released' } }, this.ctx, { sub: 'status' }).catch(ignoreGone);
+        if (pv.status?.phase !== 'Released')
+          await this.reg
+            .patch(PVS, undefined, pv.metadata.name, 'merge', { status: { phase: 'Released' } }, this.ctx, {
+              sub: 'status',
+            })
+            .catch(ignoreGone);
         continue;
       }
       await this.cleanup(pv);
@@ -141,15 +235,33 @@ export class LocalPathProvisioner {
     if (!helper) {
       const dir = pv.spec.hostPath.path as string;
       const parent = dir.slice(0, dir.lastIndexOf('/'));
-      await this.reg.create(PODS, 'kube-system', {
-        apiVersion: 'v1', kind: 'Pod', metadata: { name: helperName, namespace: 'kube-system', labels: { app: 'local-path-helper' } },
-        spec: {
-          nodeName: node, restartPolicy: 'Never', terminationGracePeriodSeconds: 1,
-          tolerations: [{ operator: 'Exists' }],
-          volumes: [{ name: 'root', hostPath: { path: parent, type: 'DirectoryOrCreate' } }],
-          containers: [{ name: 'rm', image: 'skiff.local/busybox:1.36', command: ['rm', '-rf', `/root-dir/${dir.slice(parent.length + 1)}`], volumeMounts: [{ name: 'root', mountPath: '/root-dir' }] }],
-        },
-      }, this.ctx).catch(ignoreGone);
+      await this.reg
+        .create(
+          PODS,
+          'kube-system',
+          {
+            apiVersion: 'v1',
+            kind: 'Pod',
+            metadata: { name: helperName, namespace: 'kube-system', labels: { app: 'local-path-helper' } },
+            spec: {
+              nodeName: node,
+              restartPolicy: 'Never',
+              terminationGracePeriodSeconds: 1,
+              tolerations: [{ operator: 'Exists' }],
+              volumes: [{ name: 'root', hostPath: { path: parent, type: 'DirectoryOrCreate' } }],
+              containers: [
+                {
+                  name: 'rm',
+                  image: 'skiff.local/busybox:1.36',
+                  command: ['rm', '-rf', `/root-dir/${dir.slice(parent.length + 1)}`],
+                  volumeMounts: [{ name: 'root', mountPath: '/root-dir' }],
+                },
+              ],
+            },
+          },
+          this.ctx,
+        )
+        .catch(ignoreGone);
       return;
     }
     if (helper.status?.phase === 'Succeeded') {

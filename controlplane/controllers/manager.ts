@@ -19,7 +19,9 @@ import { StatefulSetController } from './statefulset.ts';
 import { DisruptionController } from './disruption.ts';
 import { LocalPathProvisioner, claimNode } from './local-path.ts';
 
-export interface ControllerManager { stop(): void }
+export interface ControllerManager {
+  stop(): void;
+}
 
 export interface ControllerOptions {
   apiServer: { ip: string; port: number };
@@ -39,7 +41,26 @@ export async function startControllers(reg: Registry, o: ControllerOptions): Pro
     if (!i) informers.set(kind, (i = new Informer(reg, RESOURCES.find((r) => r.kind === kind)!)));
     return i;
   };
-  const kinds = ['Pod', 'Node', 'Namespace', 'ServiceAccount', 'Service', 'EndpointSlice', 'ReplicaSet', 'ReplicationController', 'Deployment', 'DaemonSet', 'StatefulSet', 'Job', 'CronJob', 'PersistentVolumeClaim', 'PersistentVolume', 'ControllerRevision', 'Lease', 'PodDisruptionBudget'];
+  const kinds = [
+    'Pod',
+    'Node',
+    'Namespace',
+    'ServiceAccount',
+    'Service',
+    'EndpointSlice',
+    'ReplicaSet',
+    'ReplicationController',
+    'Deployment',
+    'DaemonSet',
+    'StatefulSet',
+    'Job',
+    'CronJob',
+    'PersistentVolumeClaim',
+    'PersistentVolume',
+    'ControllerRevision',
+    'Lease',
+    'PodDisruptionBudget',
+  ];
   for (const k of kinds) if (RESOURCES.some((r) => r.kind === k)) inf(k);
   for (const i of informers.values()) i.start();
   await Promise.all([...informers.values()].map((i) => i.ready));
@@ -48,17 +69,41 @@ export async function startControllers(reg: Registry, o: ControllerOptions): Pro
   const rs = new ReplicaSetController(reg, 'ReplicaSet', inf('ReplicaSet'), inf('Pod'), o.log);
   const rc = new ReplicaSetController(reg, 'ReplicationController', inf('ReplicationController'), inf('Pod'), o.log);
   const deploy = new DeploymentController(reg, inf('Deployment'), inf('ReplicaSet'), o.log);
-  const endpoints = new EndpointsController(reg, { services: inf('Service'), pods: inf('Pod'), nodes: inf('Node'), slices: inf('EndpointSlice') }, o.apiServer, o.log);
+  const endpoints = new EndpointsController(
+    reg,
+    { services: inf('Service'), pods: inf('Pod'), nodes: inf('Node'), slices: inf('EndpointSlice') },
+    o.apiServer,
+    o.log,
+  );
   const ds = new DaemonSetController(reg, inf('DaemonSet'), inf('Pod'), inf('Node'), inf('ControllerRevision'), o.log);
   const job = new JobController(reg, inf('Job'), inf('Pod'), o.log);
   const cron = new CronJobController(reg, inf('CronJob'), inf('Job'), o.log);
-  const nodes = new NodeLifecycleController(reg, { nodes: inf('Node'), pods: inf('Pod'), leases: inf('Lease') }, o.podCidrs,
-    { gracePeriodSeconds: o.nodeMonitorGracePeriodSeconds, defaultTolerationSeconds: o.defaultTolerationSeconds }, o.log);
-  const sts = new StatefulSetController(reg, inf('StatefulSet'), inf('Pod'), inf('PersistentVolumeClaim'), inf('ControllerRevision'), o.log);
-  const storage = new LocalPathProvisioner(reg, { claims: inf('PersistentVolumeClaim'), volumes: inf('PersistentVolume'), pods: inf('Pod') }, o.localPathRoot, o.log);
+  const nodes = new NodeLifecycleController(
+    reg,
+    { nodes: inf('Node'), pods: inf('Pod'), leases: inf('Lease') },
+    o.podCidrs,
+    { gracePeriodSeconds: o.nodeMonitorGracePeriodSeconds, defaultTolerationSeconds: o.defaultTolerationSeconds },
+    o.log,
+  );
+  const sts = new StatefulSetController(
+    reg,
+    inf('StatefulSet'),
+    inf('Pod'),
+    inf('PersistentVolumeClaim'),
+    inf('ControllerRevision'),
+    o.log,
+  );
+  const storage = new LocalPathProvisioner(
+    reg,
+    { claims: inf('PersistentVolumeClaim'), volumes: inf('PersistentVolume'), pods: inf('Pod') },
+    o.localPathRoot,
+    o.log,
+  );
   scheduler.volumeNode = (pod) => {
     for (const v of pod.spec?.volumes ?? []) {
-      const claim = v.persistentVolumeClaim?.claimName && inf('PersistentVolumeClaim').get(`${pod.metadata.namespace}/${v.persistentVolumeClaim.claimName}`);
+      const claim =
+        v.persistentVolumeClaim?.claimName &&
+        inf('PersistentVolumeClaim').get(`${pod.metadata.namespace}/${v.persistentVolumeClaim.claimName}`);
       const node = claim ? claimNode(claim, inf('PersistentVolume').get(claim.spec?.volumeName ?? '')) : undefined;
       if (node) return node;
     }
@@ -66,7 +111,11 @@ export async function startControllers(reg: Registry, o: ControllerOptions): Pro
   };
   const pdb = new DisruptionController(reg, inf('PodDisruptionBudget'), inf('Pod'), o.log);
   const lb = o.lbPool ? new LoadBalancerController(reg, inf('Service'), o.lbPool, o.log) : null;
-  const gc = new GarbageCollector(reg, [...informers.values()].filter((i) => i.res.kind !== 'Namespace' && i.res.kind !== 'Node'), (s) => o.log(s));
+  const gc = new GarbageCollector(
+    reg,
+    [...informers.values()].filter((i) => i.res.kind !== 'Namespace' && i.res.kind !== 'Node'),
+    (s) => o.log(s),
+  );
   for (const c of [scheduler, rs, rc, deploy, ds, sts, job, cron, endpoints, nodes, pdb, gc]) c.start();
   await storage.start();
   lb?.start();

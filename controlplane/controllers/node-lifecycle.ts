@@ -12,14 +12,15 @@ import { EventRecorder } from './events.ts';
 import { ignoreGone } from './ownership.ts';
 import { ctxFor } from './pod-owner.ts';
 import type { PodCidrAllocator } from '../allocator/podcidr-allocator.ts';
+import type { Obj } from '../shared/kube/object.ts';
 
-type Obj = Record<string, any>;
 const NODES = RESOURCES.find((r) => r.kind === 'Node')!;
 const PODS = RESOURCES.find((r) => r.kind === 'Pod')!;
 export const UNREACHABLE = 'node.kubernetes.io/unreachable';
 export const NOT_READY = 'node.kubernetes.io/not-ready';
 
-export const readyOf = (n: Obj): string => (n.status?.conditions ?? []).find((c: Obj) => c.type === 'Ready')?.status ?? 'Unknown';
+export const readyOf = (n: Obj): string =>
+  (n.status?.conditions ?? []).find((c: Obj) => c.type === 'Ready')?.status ?? 'Unknown';
 
 /** The node's taints as health wants them: ours added or removed, others kept. */
 export function nodeTaints(node: Obj, now: number): Obj[] | null {
@@ -36,15 +37,28 @@ export function nodeTaints(node: Obj, now: number): Obj[] | null {
 export function evictions(node: Obj, pods: Obj[], now: number, defaultSeconds: number): Obj[] {
   const taints: Obj[] = (node.spec?.taints ?? []).filter((t: Obj) => t.effect === 'NoExecute');
   if (!taints.length) return [];
-  return pods.filter((p) => !p.metadata.deletionTimestamp && taints.some((t) => {
-    const tol = (p.spec?.tolerations ?? []).find((x: Obj) => (!x.effect || x.effect === 'NoExecute') && (x.operator === 'Exists' ? !x.key || x.key === t.key : x.key === t.key && (x.value ?? '') === (t.value ?? '')));
-    const secs = tol ? tol.tolerationSeconds : (t.key === UNREACHABLE || t.key === NOT_READY ? defaultSeconds : 0);
-    if (secs === undefined || secs === null) return false;
-    return Date.parse(t.timeAdded ?? kubeTime(now)) + Number(secs) * 1000 <= now;
-  }));
+  return pods.filter(
+    (p) =>
+      !p.metadata.deletionTimestamp &&
+      taints.some((t) => {
+        const tol = (p.spec?.tolerations ?? []).find(
+          (x: Obj) =>
+            (!x.effect || x.effect === 'NoExecute') &&
+            (x.operator === 'Exists'
+              ? !x.key || x.key === t.key
+              : x.key === t.key && (x.value ?? '') === (t.value ?? '')),
+        );
+        const secs = tol ? tol.tolerationSeconds : t.key === UNREACHABLE || t.key === NOT_READY ? defaultSeconds : 0;
+        if (secs === undefined || secs === null) return false;
+        return Date.parse(t.timeAdded ?? kubeTime(now)) + Number(secs) * 1000 <= now;
+      }),
+  );
 }
 
-export interface NodeLifecycleOptions { gracePeriodSeconds: number; defaultTolerationSeconds: number }
+export interface NodeLifecycleOptions {
+  gracePeriodSeconds: number;
+  defaultTolerationSeconds: number;
+}
 
 export class NodeLifecycleController {
   private reg: Registry;
@@ -60,7 +74,13 @@ export class NodeLifecycleController {
   private busy = false;
   private started = Date.now();
 
-  constructor(reg: Registry, inf: { nodes: Informer; pods: Informer; leases: Informer }, cidrs: PodCidrAllocator, o: NodeLifecycleOptions, log: (s: string) => void) {
+  constructor(
+    reg: Registry,
+    inf: { nodes: Informer; pods: Informer; leases: Informer },
+    cidrs: PodCidrAllocator,
+    o: NodeLifecycleOptions,
+    log: (s: string) => void,
+  ) {
     this.reg = reg;
     this.nodes = inf.nodes;
     this.pods = inf.pods;
@@ -72,17 +92,29 @@ export class NodeLifecycleController {
   }
 
   start() {
-    this.nodes.onChange((type, n) => { if (type === 'ADDED' && !n.spec?.podCIDR) void this.tick(); });
-    this.timer = setInterval(() => { void this.tick(); }, 1000);
+    this.nodes.onChange((type, n) => {
+      if (type === 'ADDED' && !n.spec?.podCIDR) void this.tick();
+    });
+    this.timer = setInterval(() => {
+      void this.tick();
+    }, 1000);
     void this.tick();
   }
 
-  stop() { if (this.timer) clearInterval(this.timer); }
+  stop() {
+    if (this.timer) clearInterval(this.timer);
+  }
 
   private async tick() {
     if (this.busy) return;
     this.busy = true;
-    try { await this.pass(); } catch (e) { this.log(`node lifecycle: ${(e as Error).message}`); } finally { this.busy = false; }
+    try {
+      await this.pass();
+    } catch (e) {
+      this.log(`node lifecycle: ${(e as Error).message}`);
+    } finally {
+      this.busy = false;
+    }
   }
 
   private async pass() {
@@ -91,15 +123,26 @@ export class NodeLifecycleController {
     const names = new Set(nodes.map((n) => n.metadata.name));
     // Subnets: give, confirm, and take back from nodes that are gone.
     const claims = await this.cidrs.claims();
-    for (const [subnet, holder] of claims) if (!names.has(holder)) { await this.cidrs.release(subnet); this.log(`released pod subnet ${subnet} of deleted node ${holder}`); }
+    for (const [subnet, holder] of claims)
+      if (!names.has(holder)) {
+        await this.cidrs.release(subnet);
+        this.log(`released pod subnet ${subnet} of deleted node ${holder}`);
+      }
     for (const n of nodes) {
       const name = n.metadata.name;
       if (!n.spec?.podCIDR) {
         const subnet = await this.cidrs.allocate(name);
-        await this.reg.patch(NODES, undefined, name, 'merge', { spec: { podCIDR: subnet, podCIDRs: [subnet] } }, this.ctx).catch(ignoreGone);
+        await this.reg
+          .patch(NODES, undefined, name, 'merge', { spec: { podCIDR: subnet, podCIDRs: [subnet] } }, this.ctx)
+          .catch(ignoreGone);
         void this.events.record(n, 'Normal', 'CIDRAssignmentSucceeded', `Node ${name} got pod subnet ${subnet}`);
       } else if (claims.get(n.spec.podCIDR) !== name && !(await this.cidrs.claim(n.spec.podCIDR, name))) {
-        void this.events.record(n, 'Warning', 'CIDRNotAvailable', `pod subnet ${n.spec.podCIDR} of node ${name} belongs to node ${claims.get(n.spec.podCIDR)}`);
+        void this.events.record(
+          n,
+          'Warning',
+          'CIDRNotAvailable',
+          `pod subnet ${n.spec.podCIDR} of node ${name} belongs to node ${claims.get(n.spec.podCIDR)}`,
+        );
       }
     }
     // Health from leases (a fresh server gives nodes a grace period before judging them).
@@ -114,32 +157,80 @@ export class NodeLifecycleController {
     for (const n of nodes) {
       const name = n.metadata.name;
       const lease = this.leases.get(`kube-node-lease/${name}`);
-      const renewed = lease?.spec?.renewTime ? Date.parse(lease.spec.renewTime) : Date.parse(n.metadata.creationTimestamp ?? kubeTime(now));
+      const renewed = lease?.spec?.renewTime
+        ? Date.parse(lease.spec.renewTime)
+        : Date.parse(n.metadata.creationTimestamp ?? kubeTime(now));
       const stale = now - Math.max(renewed, this.started) > grace;
       const podsHere = podsByNode.get(name) ?? [];
       if (stale && readyOf(n) !== 'Unknown') {
-        const conditions = (n.status?.conditions ?? []).map((c: Obj) => ({ ...c, status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.', lastTransitionTime: kubeTime(now) }));
-        if (!conditions.some((c: Obj) => c.type === 'Ready')) conditions.push({ type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown', message: 'Kubelet stopped posting node status.', lastTransitionTime: kubeTime(now), lastHeartbeatTime: kubeTime(renewed) });
-        await this.reg.patch(NODES, undefined, name, 'merge', { status: { conditions } }, this.ctx, { sub: 'status' }).catch(ignoreGone);
+        const conditions = (n.status?.conditions ?? []).map((c: Obj) => ({
+          ...c,
+          status: 'Unknown',
+          reason: 'NodeStatusUnknown',
+          message: 'Kubelet stopped posting node status.',
+          lastTransitionTime: kubeTime(now),
+        }));
+        if (!conditions.some((c: Obj) => c.type === 'Ready'))
+          conditions.push({
+            type: 'Ready',
+            status: 'Unknown',
+            reason: 'NodeStatusUnknown',
+            message: 'Kubelet stopped posting node status.',
+            lastTransitionTime: kubeTime(now),
+            lastHeartbeatTime: kubeTime(renewed),
+          });
+        await this.reg
+          .patch(NODES, undefined, name, 'merge', { status: { conditions } }, this.ctx, { sub: 'status' })
+          .catch(ignoreGone);
         this.log(`node ${name}: lease not renewed for ${Math.round((now - renewed) / 1000)} s; Ready=Unknown`);
         void this.events.record(n, 'Normal', 'NodeNotReady', `Node ${name} status is now: NodeNotReady`);
         for (const p of podsHere) await this.podNotReady(p, now);
         continue; // taints on the next pass, from the updated object
       }
       const taints = nodeTaints(n, now);
-      if (taints) await this.reg.patch(NODES, undefined, name, 'merge', { spec: { taints: taints.length ? taints : null } }, this.ctx).catch(ignoreGone);
+      if (taints)
+        await this.reg
+          .patch(NODES, undefined, name, 'merge', { spec: { taints: taints.length ? taints : null } }, this.ctx)
+          .catch(ignoreGone);
       for (const p of evictions(n, podsHere, now, this.o.defaultTolerationSeconds)) {
-        await this.reg.delete(PODS, p.metadata.namespace, p.metadata.name, { preconditions: { uid: p.metadata.uid } }, this.ctx).catch(ignoreGone);
-        void this.events.record(p, 'Normal', 'TaintManagerEviction', `Marking for deletion Pod ${p.metadata.namespace}/${p.metadata.name}`);
+        await this.reg
+          .delete(PODS, p.metadata.namespace, p.metadata.name, { preconditions: { uid: p.metadata.uid } }, this.ctx)
+          .catch(ignoreGone);
+        void this.events.record(
+          p,
+          'Normal',
+          'TaintManagerEviction',
+          `Marking for deletion Pod ${p.metadata.namespace}/${p.metadata.name}`,
+        );
       }
     }
   }
 
   private async podNotReady(p: Obj, now: number) {
-    const conditions = (p.status?.conditions ?? []).filter((c: Obj) => c.type === 'Ready' || c.type === 'ContainersReady').filter((c: Obj) => c.status !== 'False');
+    const conditions = (p.status?.conditions ?? [])
+      .filter((c: Obj) => c.type === 'Ready' || c.type === 'ContainersReady')
+      .filter((c: Obj) => c.status !== 'False');
     if (!conditions.length) return;
-    await this.reg.patch(PODS, p.metadata.namespace, p.metadata.name, 'strategic', {
-      status: { conditions: conditions.map((c: Obj) => ({ type: c.type, status: 'False', reason: 'NodeNotReady', message: 'the node this pod runs on stopped reporting', lastTransitionTime: kubeTime(now) })) },
-    }, this.ctx, { sub: 'status' }).catch(ignoreGone);
+    await this.reg
+      .patch(
+        PODS,
+        p.metadata.namespace,
+        p.metadata.name,
+        'strategic',
+        {
+          status: {
+            conditions: conditions.map((c: Obj) => ({
+              type: c.type,
+              status: 'False',
+              reason: 'NodeNotReady',
+              message: 'the node this pod runs on stopped reporting',
+              lastTransitionTime: kubeTime(now),
+            })),
+          },
+        },
+        this.ctx,
+        { sub: 'status' },
+      )
+      .catch(ignoreGone);
   }
 }

@@ -1,13 +1,20 @@
 // Owner references and label selectors as the workload controllers use them. Pure.
 import { matchesLabelSelector } from '../scheduler/algorithm.ts';
 import { ApiError } from '../api/status.ts';
+import type { Obj } from '../shared/kube/object.ts';
 
-type Obj = Record<string, any>;
-
-export const controllerOf = (o: Obj): Obj | undefined => (o.metadata?.ownerReferences ?? []).find((r: Obj) => r.controller);
+export const controllerOf = (o: Obj): Obj | undefined =>
+  (o.metadata?.ownerReferences ?? []).find((r: Obj) => r.controller);
 
 export function ownerRef(owner: Obj, blockOwnerDeletion = true): Obj {
-  return { apiVersion: owner.apiVersion, kind: owner.kind, name: owner.metadata.name, uid: owner.metadata.uid, controller: true, blockOwnerDeletion };
+  return {
+    apiVersion: owner.apiVersion,
+    kind: owner.kind,
+    name: owner.metadata.name,
+    uid: owner.metadata.uid,
+    controller: true,
+    blockOwnerDeletion,
+  };
 }
 
 /** ReplicationControllers select by a plain map; everything else by a LabelSelector. */
@@ -27,7 +34,8 @@ export function selects(owner: Obj, labels: Record<string, string> | undefined):
 
 export const isTerminal = (p: Obj) => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
 export const isActive = (p: Obj) => !isTerminal(p) && !p.metadata.deletionTimestamp;
-export const isReady = (p: Obj) => (p.status?.conditions ?? []).some((c: Obj) => c.type === 'Ready' && c.status === 'True');
+export const isReady = (p: Obj) =>
+  (p.status?.conditions ?? []).some((c: Obj) => c.type === 'Ready' && c.status === 'True');
 
 /** Ready for at least minReadySeconds at `now` (ms). */
 export function isAvailable(p: Obj, minReadySeconds: number, now: number): boolean {
@@ -38,4 +46,6 @@ export function isAvailable(p: Obj, minReadySeconds: number, now: number): boole
 }
 
 /** For writes racing with others: a vanished object or a stale resourceVersion is not an error. */
-export function ignoreGone(e: unknown) { if (!(e instanceof ApiError && (e.code === 404 || e.code === 409))) throw e; }
+export function ignoreGone(e: unknown) {
+  if (!(e instanceof ApiError && (e.code === 404 || e.code === 409))) throw e;
+}

@@ -20,7 +20,10 @@ export class WorkQueue {
 
   add(key: string) {
     if (this.stopped) return;
-    if (this.active.has(key)) { this.again.add(key); return; }
+    if (this.active.has(key)) {
+      this.again.add(key);
+      return;
+    }
     this.pending.add(key);
     this.pump();
   }
@@ -28,7 +31,13 @@ export class WorkQueue {
   /** Queues the key after ms (a timer per key; a sooner request wins). */
   addAfter(key: string, ms: number) {
     if (this.stopped || this.timers.has(key)) return;
-    this.timers.set(key, setTimeout(() => { this.timers.delete(key); this.add(key); }, ms));
+    this.timers.set(
+      key,
+      setTimeout(() => {
+        this.timers.delete(key);
+        this.add(key);
+      }, ms),
+    );
   }
 
   private pump() {
@@ -37,19 +46,28 @@ export class WorkQueue {
       this.pending.delete(key);
       this.active.add(key);
       this.running++;
-      this.work(key).then(() => this.failures.delete(key), (e) => {
-        const n = (this.failures.get(key) ?? 0) + 1;
-        this.failures.set(key, n);
-        this.log(`${key}: ${(e as Error).message}`);
-        this.addAfter(key, Math.min(5 * 2 ** n, 60_000));
-      }).finally(() => {
-        this.running--;
-        this.active.delete(key);
-        if (this.again.delete(key)) this.pending.add(key);
-        this.pump();
-      });
+      this.work(key)
+        .then(
+          () => this.failures.delete(key),
+          (e) => {
+            const n = (this.failures.get(key) ?? 0) + 1;
+            this.failures.set(key, n);
+            this.log(`${key}: ${(e as Error).message}`);
+            this.addAfter(key, Math.min(5 * 2 ** n, 60_000));
+          },
+        )
+        .finally(() => {
+          this.running--;
+          this.active.delete(key);
+          if (this.again.delete(key)) this.pending.add(key);
+          this.pump();
+        });
     }
   }
 
-  stop() { this.stopped = true; for (const t of this.timers.values()) clearTimeout(t); this.timers.clear(); }
+  stop() {
+    this.stopped = true;
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+  }
 }

@@ -5,7 +5,13 @@ import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export interface Pki { caCert: string; serverCert: string; serverKey: string; caKey: string; dir: string }
+export interface Pki {
+  caCert: string;
+  serverCert: string;
+  serverKey: string;
+  caKey: string;
+  dir: string;
+}
 
 async function openssl(args: string[], cwd: string) {
   await execa('openssl', args, { cwd });
@@ -17,24 +23,73 @@ export async function ensurePki(dir: string, sans: { dns: string[]; ips: string[
   const f = (n: string) => join(dir, n);
   if (!existsSync(f('ca.crt')) || !existsSync(f('ca.key'))) {
     await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ca.key'], dir);
-    await openssl(['req', '-x509', '-new', '-key', 'ca.key', '-sha256', '-days', '3650', '-subj', `/CN=skiff-ca@${Math.floor(Date.now() / 1000)}`,
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature', '-out', 'ca.crt'], dir);
+    await openssl(
+      [
+        'req',
+        '-x509',
+        '-new',
+        '-key',
+        'ca.key',
+        '-sha256',
+        '-days',
+        '3650',
+        '-subj',
+        `/CN=skiff-ca@${Math.floor(Date.now() / 1000)}`,
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
+        '-out',
+        'ca.crt',
+      ],
+      dir,
+    );
   }
   const wanted = [...sans.dns.map((d) => `DNS:${d}`), ...sans.ips.map((i) => `IP:${i}`)];
   let regenerate = !existsSync(f('server.crt')) || !existsSync(f('server.key'));
   if (!regenerate) {
     const cert = new X509Certificate(readFileSync(f('server.crt')));
     const have = (cert.subjectAltName ?? '').split(', ').map((s) => s.replace('IP Address:', 'IP:'));
-    regenerate = wanted.some((w) => !have.includes(w)) || !cert.checkIssued(new X509Certificate(readFileSync(f('ca.crt'))));
+    regenerate =
+      wanted.some((w) => !have.includes(w)) || !cert.checkIssued(new X509Certificate(readFileSync(f('ca.crt'))));
   }
   if (regenerate) {
-    writeFileSync(f('server.ext'), `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=${wanted.join(',')}\n`);
+    writeFileSync(
+      f('server.ext'),
+      `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=${wanted.join(',')}\n`,
+    );
     await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'server.key'], dir);
     await openssl(['req', '-new', '-key', 'server.key', '-subj', '/CN=kube-apiserver', '-out', 'server.csr'], dir);
-    await openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', '0x' + randomBytes(8).toString('hex'),
-      '-days', '825', '-sha256', '-extfile', 'server.ext', '-out', 'server.crt'], dir);
+    await openssl(
+      [
+        'x509',
+        '-req',
+        '-in',
+        'server.csr',
+        '-CA',
+        'ca.crt',
+        '-CAkey',
+        'ca.key',
+        '-set_serial',
+        '0x' + randomBytes(8).toString('hex'),
+        '-days',
+        '825',
+        '-sha256',
+        '-extfile',
+        'server.ext',
+        '-out',
+        'server.crt',
+      ],
+      dir,
+    );
   }
-  return { dir, caCert: readFileSync(f('ca.crt'), 'utf8'), caKey: readFileSync(f('ca.key'), 'utf8'), serverCert: readFileSync(f('server.crt'), 'utf8'), serverKey: readFileSync(f('server.key'), 'utf8') };
+  return {
+    dir,
+    caCert: readFileSync(f('ca.crt'), 'utf8'),
+    caKey: readFileSync(f('ca.key'), 'utf8'),
+    serverCert: readFileSync(f('server.crt'), 'utf8'),
+    serverKey: readFileSync(f('server.key'), 'utf8'),
+  };
 }
 
 /** sha256 of the CA certificate's DER bytes, as join tokens carry it. */

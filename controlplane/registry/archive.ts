@@ -6,8 +6,15 @@ import { readTar, TarError } from './tar-reader.ts';
 
 export class ArchiveError extends Error {}
 
-export interface ImportedImage { name: string; manifestDigest: string; mediaType: string }
-export interface Archive { images: ImportedImage[]; blobs: Map<string, Buffer> }
+export interface ImportedImage {
+  name: string;
+  manifestDigest: string;
+  mediaType: string;
+}
+export interface Archive {
+  images: ImportedImage[];
+  blobs: Map<string, Buffer>;
+}
 
 const sha = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex');
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -27,24 +34,33 @@ export function normalizeName(ref: string): string {
   if (!name.includes('/') || (!first.includes('.') && !first.includes(':') && first !== 'localhost')) {
     name = name.includes('/') ? `docker.io/${name}` : `docker.io/library/${name}`;
   }
-  if (!/^[a-z0-9.:-]+(\/[a-z0-9._-]+)+:[\w][\w.-]{0,127}$/.test(name)) throw new ArchiveError(`invalid image name "${ref}"`);
+  if (!/^[a-z0-9.:-]+(\/[a-z0-9._-]+)+:[\w][\w.-]{0,127}$/.test(name))
+    throw new ArchiveError(`invalid image name "${ref}"`);
   return name;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
 function json(b: Buffer | undefined, what: string): any {
   if (!b) throw new ArchiveError(`${what} is missing`);
-  try { return JSON.parse(b.toString()); } catch { throw new ArchiveError(`${what} is not valid JSON`); }
+  try {
+    return JSON.parse(b.toString());
+  } catch {
+    throw new ArchiveError(`${what} is not valid JSON`);
+  }
 }
 
 function checkManifest(digest: string, blobs: Map<string, Buffer>): string {
   const m = json(blobs.get(digest), `manifest ${digest}`);
   const mediaType = m.mediaType ?? OCI_MANIFEST;
-  if (mediaType === OCI_INDEX) throw new ArchiveError('multi-platform image indexes are not supported yet; import a single-platform image');
-  if (!m.config?.digest || !Array.isArray(m.layers)) throw new ArchiveError(`manifest ${digest} has no config or layers`);
+  if (mediaType === OCI_INDEX)
+    throw new ArchiveError('multi-platform image indexes are not supported yet; import a single-platform image');
+  if (!m.config?.digest || !Array.isArray(m.layers))
+    throw new ArchiveError(`manifest ${digest} has no config or layers`);
   for (const d of [m.config, ...m.layers]) {
     const b = blobs.get(d.digest);
     if (!b) throw new ArchiveError(`blob ${d.digest} named by manifest ${digest} is missing from the archive`);
-    if (typeof d.size === 'number' && d.size !== b.length) throw new ArchiveError(`blob ${d.digest} has ${b.length} bytes, the manifest says ${d.size}`);
+    if (typeof d.size === 'number' && d.size !== b.length)
+      throw new ArchiveError(`blob ${d.digest} has ${b.length} bytes, the manifest says ${d.size}`);
   }
   return mediaType;
 }
@@ -64,7 +80,11 @@ function fromOciLayout(files: Map<string, Buffer>): Archive {
     const ref = d.annotations?.['io.containerd.image.name'] ?? d.annotations?.['org.opencontainers.image.ref.name'];
     if (!ref) continue;
     if (!blobs.has(d.digest)) throw new ArchiveError(`manifest ${d.digest} is missing from the archive`);
-    images.push({ name: normalizeName(ref.includes('/') || ref.includes(':') ? ref : `skiff.local/imported:${ref}`), manifestDigest: d.digest, mediaType: checkManifest(d.digest, blobs) });
+    images.push({
+      name: normalizeName(ref.includes('/') || ref.includes(':') ? ref : `skiff.local/imported:${ref}`),
+      manifestDigest: d.digest,
+      mediaType: checkManifest(d.digest, blobs),
+    });
   }
   if (!images.length) throw new ArchiveError('index.json names no image (annotation io.containerd.image.name)');
   return { images, blobs };
@@ -86,30 +106,47 @@ function fromDockerSave(files: Map<string, Buffer>): Archive {
     const cfg = json(config, entry.Config);
     const diffIds: string[] = cfg.rootfs?.diff_ids ?? [];
     layers.forEach((l: Buffer, i: number) => {
-      if (diffIds[i] && diffIds[i] !== sha(l)) throw new ArchiveError(`layer ${entry.Layers[i]} does not match its diff_id (corrupt archive)`);
+      if (diffIds[i] && diffIds[i] !== sha(l))
+        throw new ArchiveError(`layer ${entry.Layers[i]} does not match its diff_id (corrupt archive)`);
       blobs.set(sha(l), l);
     });
     blobs.set(sha(config), config);
-    const manifest = Buffer.from(JSON.stringify({
-      schemaVersion: 2, mediaType: DOCKER_MANIFEST,
-      config: { mediaType: 'application/vnd.docker.container.image.v1+json', digest: sha(config), size: config.length },
-      layers: layers.map((l: Buffer) => ({ mediaType: 'application/vnd.docker.image.rootfs.diff.tar', digest: sha(l), size: l.length })),
-    }));
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: DOCKER_MANIFEST,
+        config: {
+          mediaType: 'application/vnd.docker.container.image.v1+json',
+          digest: sha(config),
+          size: config.length,
+        },
+        layers: layers.map((l: Buffer) => ({
+          mediaType: 'application/vnd.docker.image.rootfs.diff.tar',
+          digest: sha(l),
+          size: l.length,
+        })),
+      }),
+    );
     blobs.set(sha(manifest), manifest);
-    for (const tag of entry.RepoTags ?? []) images.push({ name: normalizeName(tag), manifestDigest: sha(manifest), mediaType: DOCKER_MANIFEST });
+    for (const tag of entry.RepoTags ?? [])
+      images.push({ name: normalizeName(tag), manifestDigest: sha(manifest), mediaType: DOCKER_MANIFEST });
   }
   if (!images.length) throw new ArchiveError('manifest.json names no tagged image');
   return { images, blobs };
 }
 
 export function readArchive(buf: Buffer): Archive {
-  let entries;
-  try { entries = readTar(buf); } catch (e) {
+  let entries: ReturnType<typeof readTar>;
+  try {
+    entries = readTar(buf);
+  } catch (e) {
     if (e instanceof TarError) throw new ArchiveError(`not a valid image tarball: ${e.message}`);
     throw e;
   }
   const files = new Map(entries.filter((e) => e.type === 'file').map((e) => [e.path, e.data]));
   if (files.has('index.json') && files.has('oci-layout')) return fromOciLayout(files);
   if (files.has('manifest.json')) return fromDockerSave(files);
-  throw new ArchiveError('neither an OCI image layout (oci-layout, index.json) nor a `docker save` archive (manifest.json)');
+  throw new ArchiveError(
+    'neither an OCI image layout (oci-layout, index.json) nor a `docker save` archive (manifest.json)',
+  );
 }

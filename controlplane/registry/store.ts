@@ -4,7 +4,12 @@ import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSyn
 import { join } from 'node:path';
 import type { Archive } from './archive.ts';
 
-export interface TagEntry { digest: string; mediaType: string; size: number; importedAt: string }
+export interface TagEntry {
+  digest: string;
+  mediaType: string;
+  size: number;
+  importedAt: string;
+}
 
 export class ImageStore {
   private dir: string;
@@ -12,9 +17,15 @@ export class ImageStore {
     this.dir = dir;
     mkdirSync(join(dir, 'blobs'), { recursive: true });
   }
-  private indexFile() { return join(this.dir, 'index.json'); }
+  private indexFile() {
+    return join(this.dir, 'index.json');
+  }
   tags(): Record<string, TagEntry> {
-    try { return JSON.parse(readFileSync(this.indexFile(), 'utf8')); } catch { return {}; }
+    try {
+      return JSON.parse(readFileSync(this.indexFile(), 'utf8'));
+    } catch {
+      return {};
+    }
   }
   blobPath(digest: string): string | null {
     const m = digest.match(/^sha256:([0-9a-f]{64})$/);
@@ -22,7 +33,10 @@ export class ImageStore {
     const p = join(this.dir, 'blobs', m[1]);
     return existsSync(p) ? p : null;
   }
-  blobSize(digest: string): number { const p = this.blobPath(digest); return p ? statSync(p).size : -1; }
+  blobSize(digest: string): number {
+    const p = this.blobPath(digest);
+    return p ? statSync(p).size : -1;
+  }
 
   add(a: Archive): string[] {
     for (const [digest, data] of a.blobs) {

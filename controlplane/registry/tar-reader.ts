@@ -1,7 +1,12 @@
 // Reads tar archives (ustar, GNU long names, PAX path headers) from a buffer. Truncated or
 // malformed archives are errors, never partial results.
 
-export interface TarFile { path: string; type: 'file' | 'dir' | 'symlink' | 'other'; data: Buffer; linkname: string }
+export interface TarFile {
+  path: string;
+  type: 'file' | 'dir' | 'symlink' | 'other';
+  data: Buffer;
+  linkname: string;
+}
 
 export class TarError extends Error {}
 
@@ -12,7 +17,8 @@ function str(b: Buffer, off: number, len: number): string {
 }
 
 function num(b: Buffer, off: number, len: number): number {
-  if (b[off] & 0x80) { // base-256
+  if (b[off] & 0x80) {
+    // base-256
     let n = 0;
     for (let i = off + 1; i < off + len; i++) n = n * 256 + b[i];
     return n;
@@ -53,24 +59,38 @@ export function readTar(buf: Buffer): TarFile[] {
   let ended = false;
   while (off + 512 <= buf.length) {
     const h = buf.subarray(off, off + 512);
-    if (h.every((x) => x === 0)) { ended = true; break; }
+    if (h.every((x) => x === 0)) {
+      ended = true;
+      break;
+    }
     if (!checksumOk(h)) throw new TarError(`corrupt tar header at offset ${off}`);
     const size = num(h, 124, 12);
     const type = String.fromCharCode(h[156] || 48);
     const dataStart = off + 512;
     const dataEnd = dataStart + size;
-    if (dataEnd > buf.length) throw new TarError(`truncated archive: an entry needs ${size} bytes at offset ${dataStart}, the file ends at ${buf.length}`);
+    if (dataEnd > buf.length)
+      throw new TarError(
+        `truncated archive: an entry needs ${size} bytes at offset ${dataStart}, the file ends at ${buf.length}`,
+      );
     const data = buf.subarray(dataStart, dataEnd);
     off = dataStart + Math.ceil(size / 512) * 512;
-    if (type === 'L') { longName = str(data, 0, data.length); continue; }
-    if (type === 'x') { paxPath = pax(data).path ?? null; continue; }
+    if (type === 'L') {
+      longName = str(data, 0, data.length);
+      continue;
+    }
+    if (type === 'x') {
+      paxPath = pax(data).path ?? null;
+      continue;
+    }
     if (type === 'g') continue;
     const prefix = str(h, 345, 155);
     let path = paxPath ?? longName ?? (prefix ? `${prefix}/${str(h, 0, 100)}` : str(h, 0, 100));
     longName = paxPath = null;
     path = path.replace(/^\.\//, '');
     files.push({
-      path, data, linkname: str(h, 157, 100),
+      path,
+      data,
+      linkname: str(h, 157, 100),
       type: type === '0' || type === '7' ? 'file' : type === '5' ? 'dir' : type === '2' ? 'symlink' : 'other',
     });
   }

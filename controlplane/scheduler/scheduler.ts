@@ -6,16 +6,26 @@ import { kubeTime } from '../api/time.ts';
 import type { Registry, Ctx } from '../api/registry.ts';
 import { RESOURCES } from '../api/resources.ts';
 import { ApiError } from '../api/status.ts';
-import { Informer, keyOf } from '../controllers/informer.ts';
+import { type Informer, keyOf } from '../controllers/informer.ts';
 import { EventRecorder } from '../controllers/events.ts';
 import { addPod, nodeInfo, schedule, type NodeInfo } from './algorithm.ts';
+import type { Obj } from '../shared/kube/object.ts';
 
-type Obj = Record<string, any>;
 const PODS = RESOURCES.find((r) => r.kind === 'Pod')!;
-const ctx: Ctx = { user: 'system:kube-scheduler', manager: 'kube-scheduler', dryRun: false, fieldValidation: 'Ignore', warnings: [] };
+const ctx: Ctx = {
+  user: 'system:kube-scheduler',
+  manager: 'kube-scheduler',
+  dryRun: false,
+  fieldValidation: 'Ignore',
+  warnings: [],
+};
 
 const terminal = (p: Obj) => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
-export const isPending = (p: Obj) => !p.spec?.nodeName && !p.metadata.deletionTimestamp && !terminal(p) && (p.spec?.schedulerName ?? 'default-scheduler') === 'default-scheduler';
+export const isPending = (p: Obj) =>
+  !p.spec?.nodeName &&
+  !p.metadata.deletionTimestamp &&
+  !terminal(p) &&
+  (p.spec?.schedulerName ?? 'default-scheduler') === 'default-scheduler';
 
 export class Scheduler {
   private reg: Registry;
@@ -44,7 +54,11 @@ export class Scheduler {
   start() {
     this.pods.onChange((type, p) => {
       const k = keyOf(p);
-      if (type !== 'DELETED' && isPending(p)) { this.queue.add(k); this.kick(); return; }
+      if (type !== 'DELETED' && isPending(p)) {
+        this.queue.add(k);
+        this.kick();
+        return;
+      }
       if (p.spec?.nodeName) this.assumed.delete(k);
       this.failed.delete(k);
       // A bound pod going away (or finishing) may make room for a pending one.
@@ -55,7 +69,9 @@ export class Scheduler {
     this.retryAll();
   }
 
-  stop() { if (this.timer) clearInterval(this.timer); }
+  stop() {
+    if (this.timer) clearInterval(this.timer);
+  }
 
   private retryAll() {
     for (const p of this.pods.list()) if (isPending(p)) this.queue.add(keyOf(p));
@@ -65,7 +81,10 @@ export class Scheduler {
   private kick() {
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => { this.scheduled = false; void this.run(); });
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.run();
+    });
   }
 
   private snapshot(): Map<string, NodeInfo> {
@@ -104,18 +123,37 @@ export class Scheduler {
         }
         await Promise.all(binds);
       }
-    } finally { this.running = false; }
+    } finally {
+      this.running = false;
+    }
   }
 
   private async bind(pod: Obj, node: string) {
     const key = keyOf(pod);
     try {
-      await this.reg.bind(pod.metadata.namespace, pod.metadata.name, { apiVersion: 'v1', kind: 'Binding', metadata: { name: pod.metadata.name }, target: { kind: 'Node', name: node } }, PODS, ctx);
+      await this.reg.bind(
+        pod.metadata.namespace,
+        pod.metadata.name,
+        {
+          apiVersion: 'v1',
+          kind: 'Binding',
+          metadata: { name: pod.metadata.name },
+          target: { kind: 'Node', name: node },
+        },
+        PODS,
+        ctx,
+      );
       this.failed.delete(key);
-      void this.events.record(pod, 'Normal', 'Scheduled', `Successfully assigned ${pod.metadata.namespace}/${pod.metadata.name} to ${node}`);
+      void this.events.record(
+        pod,
+        'Normal',
+        'Scheduled',
+        `Successfully assigned ${pod.metadata.namespace}/${pod.metadata.name} to ${node}`,
+      );
     } catch (e) {
       this.assumed.delete(key);
-      if (!(e instanceof ApiError && (e.code === 404 || e.code === 409))) this.log(`binding ${key} to ${node}: ${(e as Error).message}`);
+      if (!(e instanceof ApiError && (e.code === 404 || e.code === 409)))
+        this.log(`binding ${key} to ${node}: ${(e as Error).message}`);
     }
   }
 
@@ -126,9 +164,28 @@ export class Scheduler {
     const cond = (pod.status?.conditions ?? []).find((c: Obj) => c.type === 'PodScheduled');
     try {
       if (!(cond?.status === 'False' && cond.message === message)) {
-        await this.reg.patch(PODS, pod.metadata.namespace, pod.metadata.name, 'strategic', {
-          status: { conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message, lastProbeTime: null, lastTransitionTime: cond?.status === 'False' ? cond.lastTransitionTime : kubeTime() }] },
-        }, ctx, { sub: 'status' });
+        await this.reg.patch(
+          PODS,
+          pod.metadata.namespace,
+          pod.metadata.name,
+          'strategic',
+          {
+            status: {
+              conditions: [
+                {
+                  type: 'PodScheduled',
+                  status: 'False',
+                  reason: 'Unschedulable',
+                  message,
+                  lastProbeTime: null,
+                  lastTransitionTime: cond?.status === 'False' ? cond.lastTransitionTime : kubeTime(),
+                },
+              ],
+            },
+          },
+          ctx,
+          { sub: 'status' },
+        );
       }
       await this.events.record(pod, 'Warning', 'FailedScheduling', message);
     } catch (e) {

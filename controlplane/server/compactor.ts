@@ -6,7 +6,10 @@ export class Compactor {
   private marks: { at: number; rev: number }[] = [];
   private store: Store;
   private retainMs: number;
-  constructor(store: Store, retainMs: number) { this.store = store; this.retainMs = retainMs; }
+  constructor(store: Store, retainMs: number) {
+    this.store = store;
+    this.retainMs = retainMs;
+  }
 
   async tick(now = Date.now()): Promise<number | null> {
     this.marks.push({ at: now, rev: await this.store.currentRevision() });

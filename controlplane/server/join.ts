@@ -8,7 +8,10 @@ import { caHash } from '../pki/pki.ts';
 
 export const TOKEN_PREFIX = 'skiff-v1';
 
-export interface JoinToken { caHash: string; secret: string }
+export interface JoinToken {
+  caHash: string;
+  secret: string;
+}
 
 export function formatToken(t: JoinToken): string {
   return `${TOKEN_PREFIX}:${t.caHash.replace(/^sha256:/, '')}:${t.secret}`;
@@ -16,7 +19,10 @@ export function formatToken(t: JoinToken): string {
 
 export function parseToken(s: string): JoinToken {
   const m = s.trim().match(/^skiff-v1:([0-9a-f]{64}):([0-9a-f]{32,})$/);
-  if (!m) throw new Error('malformed join token (expected skiff-v1:<ca sha256>:<secret>; `skiff token` prints it on the server)');
+  if (!m)
+    throw new Error(
+      'malformed join token (expected skiff-v1:<ca sha256>:<secret>; `skiff token` prints it on the server)',
+    );
   return { caHash: `sha256:${m[1]}`, secret: m[2] };
 }
 
@@ -32,6 +38,7 @@ export function ensureJoinToken(dataDir: string, caPem: string): string {
 export function secretMatches(header: string | undefined, secret: string): boolean {
   const m = header?.match(/^Bearer\s+(\S+)$/i);
   if (!m) return false;
-  const a = Buffer.from(m[1]), b = Buffer.from(secret);
+  const a = Buffer.from(m[1]),
+    b = Buffer.from(secret);
   return a.length === b.length && timingSafeEqual(a, b);
 }

@@ -5,8 +5,12 @@ import { stringify } from 'yaml';
 
 export function kubeconfig(server: string, caPem: string, token: string, user = 'admin', cluster = 'skiff'): string {
   return stringify({
-    apiVersion: 'v1', kind: 'Config', preferences: {},
-    clusters: [{ name: cluster, cluster: { server, 'certificate-authority-data': Buffer.from(caPem).toString('base64') } }],
+    apiVersion: 'v1',
+    kind: 'Config',
+    preferences: {},
+    clusters: [
+      { name: cluster, cluster: { server, 'certificate-authority-data': Buffer.from(caPem).toString('base64') } },
+    ],
     users: [{ name: user, user: { token } }],
     contexts: [{ name: cluster, context: { cluster, user } }],
     'current-context': cluster,

@@ -55,21 +55,37 @@ export interface ServerConfig {
 }
 
 export const DEFAULTS = {
-  dataDir: '/var/lib/skiff/server', bindAddress: '0.0.0.0', securePort: 6443, writeKubeconfig: '/etc/skiff/admin.kubeconfig',
-  serviceCidr: '10.96.0.0/12', clusterCidr: '10.244.0.0/16', serviceNodePortRange: '30000-32767',
+  dataDir: '/var/lib/skiff/server',
+  bindAddress: '0.0.0.0',
+  securePort: 6443,
+  writeKubeconfig: '/etc/skiff/admin.kubeconfig',
+  serviceCidr: '10.96.0.0/12',
+  clusterCidr: '10.244.0.0/16',
+  serviceNodePortRange: '30000-32767',
 };
 
-const bootCtx: Ctx = { user: 'system:apiserver', manager: 'skiff-apiserver', dryRun: false, fieldValidation: 'Strict', warnings: [] };
+const bootCtx: Ctx = {
+  user: 'system:apiserver',
+  manager: 'skiff-apiserver',
+  dryRun: false,
+  fieldValidation: 'Strict',
+  warnings: [],
+};
 const res = (kind: string) => RESOURCES.find((r) => r.kind === kind)!;
 
 function localAddresses(): string[] {
   const out: string[] = [];
-  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) out.push(a.address);
+  for (const list of Object.values(networkInterfaces()))
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) out.push(a.address);
   return out;
 }
 
 async function ensure(reg: Registry, kind: string, ns: string | undefined, obj: Record<string, unknown>) {
-  try { await reg.create(res(kind), ns, obj, bootCtx); } catch (e) { if (!(e instanceof ApiError && e.code === 409)) throw e; }
+  try {
+    await reg.create(res(kind), ns, obj, bootCtx);
+  } catch (e) {
+    if (!(e instanceof ApiError && e.code === 409)) throw e;
+  }
 }
 
 export interface RunningServer {
@@ -87,23 +103,52 @@ export interface RunningServer {
 export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
   const store: Store = cfg.datastoreEndpoint
-    ? new EtcdStore({ endpoints: cfg.datastoreEndpoint.split(',').map((s) => s.trim()).filter(Boolean), caFile: cfg.datastoreCafile, certFile: cfg.datastoreCertfile, keyFile: cfg.datastoreKeyfile })
+    ? new EtcdStore({
+        endpoints: cfg.datastoreEndpoint
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+        caFile: cfg.datastoreCafile,
+        certFile: cfg.datastoreCertfile,
+        keyFile: cfg.datastoreKeyfile,
+      })
     : new EmbeddedStore(join(cfg.dataDir, 'db'));
   const alloc = new ServiceAllocator(store, cfg.serviceCidr, cfg.serviceNodePortRange);
   const registry = new Registry(store, alloc);
   const kubernetesIP = alloc.ipAt(1);
   const addrs = localAddresses();
-  const advertise = cfg.advertiseAddress ?? (cfg.bindAddress !== '0.0.0.0' ? cfg.bindAddress : addrs[0] ?? '127.0.0.1');
+  const advertise =
+    cfg.advertiseAddress ?? (cfg.bindAddress !== '0.0.0.0' ? cfg.bindAddress : (addrs[0] ?? '127.0.0.1'));
   const pki = await ensurePki(join(cfg.dataDir, 'tls'), {
-    dns: ['localhost', hostname(), 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
-    ips: [...new Set(['127.0.0.1', kubernetesIP, advertise, ...addrs, ...(cfg.bindAddress !== '0.0.0.0' ? [cfg.bindAddress] : [])])],
+    dns: [
+      'localhost',
+      hostname(),
+      'kubernetes',
+      'kubernetes.default',
+      'kubernetes.default.svc',
+      'kubernetes.default.svc.cluster.local',
+    ],
+    ips: [
+      ...new Set([
+        '127.0.0.1',
+        kubernetesIP,
+        advertise,
+        ...addrs,
+        ...(cfg.bindAddress !== '0.0.0.0' ? [cfg.bindAddress] : []),
+      ]),
+    ],
   });
   const auth = new TokenAuth(join(cfg.dataDir, 'tokens.csv'));
   const metrics = new Metrics();
   let ready = false;
   const joinToken = ensureJoinToken(cfg.dataDir, pki.caCert);
   const api = new ApiServer({
-    registry, auth, metrics, tls: { cert: pki.serverCert, key: pki.serverKey }, advertise: `${advertise}:${cfg.securePort}`, isReady: () => ready,
+    registry,
+    auth,
+    metrics,
+    tls: { cert: pki.serverCert, key: pki.serverKey },
+    advertise: `${advertise}:${cfg.securePort}`,
+    isReady: () => ready,
     images: new ImageStore(join(cfg.dataDir, 'registry')),
     join: { caPem: pki.caCert, secret: parseToken(joinToken).secret, nodeToken: (n) => auth.nodeToken(n) },
   });
@@ -118,7 +163,8 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   if (cfg.writeKubeconfig) writeKubeconfig(cfg.writeKubeconfig, kubeconfig(url, pki.caCert, auth.adminToken()));
 
   // Built-in objects every cluster has.
-  for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) await ensure(registry, 'Namespace', undefined, { metadata: { name: ns } });
+  for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease'])
+    await ensure(registry, 'Namespace', undefined, { metadata: { name: ns } });
   await ensure(registry, 'Service', 'default', {
     metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } },
     spec: { clusterIP: kubernetesIP, ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: port }] },
@@ -129,29 +175,52 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   const loops: NodeJS.Timeout[] = [];
   const every = (ms: number, fn: () => Promise<unknown>) => {
     let running = false;
-    loops.push(setInterval(() => {
-      if (running) return;
-      running = true;
-      fn().catch((e) => console.error('control loop:', (e as Error).message)).finally(() => { running = false; });
-    }, ms));
+    loops.push(
+      setInterval(() => {
+        if (running) return;
+        running = true;
+        fn()
+          .catch((e) => console.error('control loop:', (e as Error).message))
+          .finally(() => {
+            running = false;
+          });
+      }, ms),
+    );
   };
   every(2_000, () => finalizeNamespaces(registry));
   // Controllers and the scheduler run on the one server that holds the leader Lease.
   let controllers: ControllerManager | null = null;
   const podCidrs = new PodCidrAllocator(store, cfg.clusterCidr);
   const lbPool = cfg.lbPool ? new LbAllocator(store, cfg.lbPool) : null;
-  const elector = cfg.controllers === false ? null : new LeaderElector(registry, `${hostname()}_${port}_${randomUUID().slice(0, 8)}`, async () => {
-    controllers = await startControllers(registry, {
-      apiServer: { ip: advertise, port }, podCidrs, lbPool, localPathRoot: cfg.localPathRoot ?? '/var/lib/skiff/local-path',
-      nodeMonitorGracePeriodSeconds: cfg.nodeMonitorGracePeriodSeconds ?? 40, defaultTolerationSeconds: cfg.defaultTolerationSeconds ?? 300,
-      log: (m) => console.error(m),
-    });
-  }, () => { controllers?.stop(); controllers = null; }, (m) => console.error(m));
+  const elector =
+    cfg.controllers === false
+      ? null
+      : new LeaderElector(
+          registry,
+          `${hostname()}_${port}_${randomUUID().slice(0, 8)}`,
+          async () => {
+            controllers = await startControllers(registry, {
+              apiServer: { ip: advertise, port },
+              podCidrs,
+              lbPool,
+              localPathRoot: cfg.localPathRoot ?? '/var/lib/skiff/local-path',
+              nodeMonitorGracePeriodSeconds: cfg.nodeMonitorGracePeriodSeconds ?? 40,
+              defaultTolerationSeconds: cfg.defaultTolerationSeconds ?? 300,
+              log: (m) => console.error(m),
+            });
+          },
+          () => {
+            controllers?.stop();
+            controllers = null;
+          },
+          (m) => console.error(m),
+        );
   elector?.start();
   every(60_000, () => compactor.tick());
   every(60_000, async () => {
     const svc = await registry.list(res('Service'), undefined, { labels: [], fields: [] });
-    const ips = new Set<string>(), ports = new Set<number>();
+    const ips = new Set<string>(),
+      ports = new Set<number>();
     for (const s of svc.items) {
       if (s.spec?.clusterIP) ips.add(s.spec.clusterIP);
       for (const p of s.spec?.ports ?? []) if (p.nodePort) ports.add(p.nodePort);
@@ -160,7 +229,14 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   });
 
   return {
-    api, registry, store, url, adminToken: auth.adminToken(), caCert: pki.caCert, joinToken, channelPort,
+    api,
+    registry,
+    store,
+    url,
+    adminToken: auth.adminToken(),
+    caCert: pki.caCert,
+    joinToken,
+    channelPort,
     async stop() {
       for (const l of loops) clearInterval(l);
       await elector?.stop();

@@ -7,8 +7,15 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  StoreError, prefixEnd,
-  type KeyValue, type ListOptions, type ListResult, type Store, type WatchCallbacks, type WatchEvent, type WatchHandle,
+  StoreError,
+  prefixEnd,
+  type KeyValue,
+  type ListOptions,
+  type ListResult,
+  type Store,
+  type WatchCallbacks,
+  type WatchEvent,
+  type WatchHandle,
 } from './store.ts';
 
 interface Row {
@@ -57,7 +64,9 @@ export class EmbeddedStore implements Store {
     this.st = {
       latest: p('SELECT * FROM kv WHERE name = ? ORDER BY id DESC LIMIT 1'),
       byId: p('SELECT * FROM kv WHERE id = ?'),
-      insert: p('INSERT INTO kv(name, deleted, create_revision, prev_revision, value) VALUES (?, ?, ?, ?, ?) RETURNING id'),
+      insert: p(
+        'INSERT INTO kv(name, deleted, create_revision, prev_revision, value) VALUES (?, ?, ?, ?, ?) RETURNING id',
+      ),
       setCreate: p('UPDATE kv SET create_revision = id WHERE id = ?'),
       rev: p("SELECT seq FROM sqlite_sequence WHERE name = 'kv'"),
       compactRev: p("SELECT v FROM meta WHERE k = 'compact_revision'"),
@@ -98,9 +107,16 @@ export class EmbeddedStore implements Store {
     const revision = opts.revision && opts.revision > 0 ? opts.revision : current;
     if (revision > current) throw new StoreError('Unavailable', `revision ${revision} is in the future`);
     const compacted = (this.st.compactRev.get() as { v: number }).v;
-    if (opts.revision && opts.revision < compacted) throw new StoreError('Compacted', `revision ${opts.revision} has been compacted`);
+    if (opts.revision && opts.revision < compacted)
+      throw new StoreError('Compacted', `revision ${opts.revision} has been compacted`);
     const limit = opts.limit && opts.limit > 0 ? opts.limit : -1;
-    const rows = this.st.list.all(prefix, prefixEnd(prefix), revision, opts.startKey ?? prefix, limit > 0 ? limit + 1 : -1) as unknown as Row[];
+    const rows = this.st.list.all(
+      prefix,
+      prefixEnd(prefix),
+      revision,
+      opts.startKey ?? prefix,
+      limit > 0 ? limit + 1 : -1,
+    ) as unknown as Row[];
     const more = limit > 0 && rows.length > limit;
     if (more) rows.length = limit;
     return { items: rows.map((r) => this.toKv(r)), revision, more };
@@ -139,7 +155,8 @@ export class EmbeddedStore implements Store {
     const { kv, prev } = this.txn(() => {
       const cur = this.live(key);
       if (!cur) throw new StoreError('NotFound', `${key} not found`);
-      if (expectedModRevision && cur.id !== expectedModRevision) throw new StoreError('Conflict', `${key} was modified`, this.toKv(cur));
+      if (expectedModRevision && cur.id !== expectedModRevision)
+        throw new StoreError('Conflict', `${key} was modified`, this.toKv(cur));
       const id = Number((this.st.insert.get(key, 0, cur.create_revision, cur.id, value) as { id: number }).id);
       return { kv: { key, value, createRevision: cur.create_revision, modRevision: id }, prev: this.toKv(cur) };
     });
@@ -151,7 +168,8 @@ export class EmbeddedStore implements Store {
     const out = this.txn(() => {
       const cur = this.live(key);
       if (!cur) throw new StoreError('NotFound', `${key} not found`);
-      if (expectedModRevision && cur.id !== expectedModRevision) throw new StoreError('Conflict', `${key} was modified`, this.toKv(cur));
+      if (expectedModRevision && cur.id !== expectedModRevision)
+        throw new StoreError('Conflict', `${key} was modified`, this.toKv(cur));
       const id = Number((this.st.insert.get(key, 1, cur.create_revision, cur.id, cur.value) as { id: number }).id);
       return { prev: this.toKv(cur), revision: id };
     });
@@ -178,7 +196,12 @@ export class EmbeddedStore implements Store {
   watch(prefix: string, fromRevision: number, cb: WatchCallbacks): WatchHandle {
     const w: Watcher = { prefix, cb, pending: [], closed: false };
     this.watchers.add(w);
-    const handle = { close: () => { w.closed = true; this.watchers.delete(w); } };
+    const handle = {
+      close: () => {
+        w.closed = true;
+        this.watchers.delete(w);
+      },
+    };
     // Replay history synchronously (the DB is in-process), then flush what arrived meanwhile.
     queueMicrotask(() => {
       if (w.closed) return;
@@ -191,7 +214,10 @@ export class EmbeddedStore implements Store {
       let last = fromRevision > 0 ? fromRevision : this.rev();
       for (;;) {
         const rows = this.st.history.all(last, prefix, prefixEnd(prefix)) as unknown as Row[];
-        for (const r of rows) { cb.onEvent(this.rowEvent(r)); last = r.id; }
+        for (const r of rows) {
+          cb.onEvent(this.rowEvent(r));
+          last = r.id;
+        }
         if (rows.length < 1000) break;
       }
       const pending = w.pending ?? [];

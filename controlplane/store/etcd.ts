@@ -3,8 +3,14 @@
 import { readFileSync } from 'node:fs';
 import { Etcd3, type IKeyValue, type IRequestOp, type ITxnResponse, type Watcher } from 'etcd3';
 import {
-  StoreError, prefixEnd,
-  type KeyValue, type ListOptions, type ListResult, type Store, type WatchCallbacks, type WatchHandle,
+  StoreError,
+  prefixEnd,
+  type KeyValue,
+  type ListOptions,
+  type ListResult,
+  type Store,
+  type WatchCallbacks,
+  type WatchHandle,
 } from './store.ts';
 
 export interface EtcdOptions {
@@ -29,17 +35,24 @@ export class EtcdStore implements Store {
   private compacted = 0;
 
   constructor(o: EtcdOptions) {
-    const tls = o.caFile ? {
-      rootCertificate: readFileSync(o.caFile),
-      ...(o.certFile ? { certChain: readFileSync(o.certFile) } : {}),
-      ...(o.keyFile ? { privateKey: readFileSync(o.keyFile) } : {}),
-    } : undefined;
+    const tls = o.caFile
+      ? {
+          rootCertificate: readFileSync(o.caFile),
+          ...(o.certFile ? { certChain: readFileSync(o.certFile) } : {}),
+          ...(o.keyFile ? { privateKey: readFileSync(o.keyFile) } : {}),
+        }
+      : undefined;
     this.client = new Etcd3({ hosts: o.endpoints, ...(tls ? { credentials: tls } : {}), dialTimeout: 5000 });
     this.root = o.prefix ?? '';
   }
 
   private kv(k: IKeyValue): KeyValue {
-    return { key: k.key.toString().slice(this.root.length), value: k.value.toString(), createRevision: Number(k.create_revision), modRevision: Number(k.mod_revision) };
+    return {
+      key: k.key.toString().slice(this.root.length),
+      value: k.value.toString(),
+      createRevision: Number(k.create_revision),
+      modRevision: Number(k.mod_revision),
+    };
   }
 
   private wrap(e: unknown): never {
@@ -52,24 +65,40 @@ export class EtcdStore implements Store {
     try {
       const r = await this.client.kv.range({ key: b(this.root + key) });
       return r.kvs.length ? this.kv(r.kvs[0]) : null;
-    } catch (e) { return this.wrap(e); }
+    } catch (e) {
+      return this.wrap(e);
+    }
   }
 
   async list(prefix: string, opts: ListOptions = {}): Promise<ListResult> {
     try {
       const r = await this.client.kv.range({
-        key: b(this.root + (opts.startKey ?? prefix)), range_end: b(this.root + prefixEnd(prefix)),
-        ...(opts.limit ? { limit: opts.limit } : {}), ...(opts.revision ? { revision: opts.revision } : {}),
+        key: b(this.root + (opts.startKey ?? prefix)),
+        range_end: b(this.root + prefixEnd(prefix)),
+        ...(opts.limit ? { limit: opts.limit } : {}),
+        ...(opts.revision ? { revision: opts.revision } : {}),
       });
-      return { items: r.kvs.map((k) => this.kv(k)), revision: opts.revision || Number(r.header.revision), more: !!r.more };
-    } catch (e) { return this.wrap(e); }
+      return {
+        items: r.kvs.map((k) => this.kv(k)),
+        revision: opts.revision || Number(r.header.revision),
+        more: !!r.more,
+      };
+    } catch (e) {
+      return this.wrap(e);
+    }
   }
 
   async count(prefix: string, startKey?: string): Promise<number> {
     try {
-      const r = await this.client.kv.range({ key: b(this.root + (startKey ?? prefix)), range_end: b(this.root + prefixEnd(prefix)), count_only: true });
+      const r = await this.client.kv.range({
+        key: b(this.root + (startKey ?? prefix)),
+        range_end: b(this.root + prefixEnd(prefix)),
+        count_only: true,
+      });
       return Number(r.count);
-    } catch (e) { return this.wrap(e); }
+    } catch (e) {
+      return this.wrap(e);
+    }
   }
 
   async create(key: string, value: string): Promise<KeyValue> {
@@ -86,7 +115,9 @@ export class EtcdStore implements Store {
       }
       const rev = Number(r.header.revision);
       return { key, value, createRevision: rev, modRevision: rev };
-    } catch (e) { return this.wrap(e); }
+    } catch (e) {
+      return this.wrap(e);
+    }
   }
 
   /**
@@ -112,52 +143,81 @@ export class EtcdStore implements Store {
 
   async update(key: string, value: string, expectedModRevision: number): Promise<KeyValue> {
     try {
-      const r = await this.guarded(key, expectedModRevision, { request_put: { key: b(this.root + key), value: b(value), prev_kv: true } });
+      const r = await this.guarded(key, expectedModRevision, {
+        request_put: { key: b(this.root + key), value: b(value), prev_kv: true },
+      });
       const prev = r.responses[0].response_put.prev_kv;
       const rev = Number(r.header.revision);
       return { key, value, createRevision: prev ? Number(prev.create_revision) : rev, modRevision: rev };
-    } catch (e) { return this.wrap(e); }
+    } catch (e) {
+      return this.wrap(e);
+    }
   }
 
   async delete(key: string, expectedModRevision: number): Promise<{ prev: KeyValue; revision: number }> {
     try {
-      const r = await this.guarded(key, expectedModRevision, { request_delete_range: { key: b(this.root + key), prev_kv: true } });
+      const r = await this.guarded(key, expectedModRevision, {
+        request_delete_range: { key: b(this.root + key), prev_kv: true },
+      });
       const prev = r.responses[0].response_delete_range.prev_kvs[0];
       if (!prev) throw new StoreError('NotFound', `${key} not found`);
       return { prev: this.kv(prev), revision: Number(r.header.revision) };
-    } catch (e) { return this.wrap(e); }
+    } catch (e) {
+      return this.wrap(e);
+    }
   }
 
   watch(prefix: string, fromRevision: number, cb: WatchCallbacks): WatchHandle {
     let watcher: Watcher | null = null;
     let closed = false;
-    const builder = this.client.watch().prefix(this.root + prefix).withPreviousKV();
+    const builder = this.client
+      .watch()
+      .prefix(this.root + prefix)
+      .withPreviousKV();
     if (fromRevision > 0) builder.startRevision(String(fromRevision + 1));
-    builder.create().then((w) => {
-      if (closed) { void w.cancel(); return; }
-      watcher = w;
-      w.on('put', (kv: IKeyValue, prev?: IKeyValue) => cb.onEvent({ type: 'put', kv: this.kv(kv), prev: prev ? this.kv(prev) : null }));
-      w.on('delete', (kv: IKeyValue, prev?: IKeyValue) => {
-        const last = prev ? this.kv(prev) : { ...this.kv(kv), value: '{}' };
-        cb.onEvent({ type: 'delete', kv: { ...last, modRevision: Number(kv.mod_revision) }, prev: last });
+    builder
+      .create()
+      .then((w) => {
+        if (closed) {
+          void w.cancel();
+          return;
+        }
+        watcher = w;
+        w.on('put', (kv: IKeyValue, prev?: IKeyValue) =>
+          cb.onEvent({ type: 'put', kv: this.kv(kv), prev: prev ? this.kv(prev) : null }),
+        );
+        w.on('delete', (kv: IKeyValue, prev?: IKeyValue) => {
+          const last = prev ? this.kv(prev) : { ...this.kv(kv), value: '{}' };
+          cb.onEvent({ type: 'delete', kv: { ...last, modRevision: Number(kv.mod_revision) }, prev: last });
+        });
+        w.on('error', (e: Error) => {
+          if (closed) return;
+          closed = true;
+          // etcd cancels a watch whose start revision was compacted; any cancel makes the client relist.
+          cb.onError(new StoreError('Compacted', `watch ended: ${e.message}`));
+        });
+      })
+      .catch((e) => {
+        if (!closed) {
+          closed = true;
+          cb.onError(new StoreError(isCompacted(e) ? 'Compacted' : 'Unavailable', String(e?.message ?? e)));
+        }
       });
-      w.on('error', (e: Error) => {
-        if (closed) return;
+    return {
+      close: () => {
         closed = true;
-        // etcd cancels a watch whose start revision was compacted; any cancel makes the client relist.
-        cb.onError(new StoreError('Compacted', `watch ended: ${e.message}`));
-      });
-    }).catch((e) => {
-      if (!closed) { closed = true; cb.onError(new StoreError(isCompacted(e) ? 'Compacted' : 'Unavailable', String(e?.message ?? e))); }
-    });
-    return { close: () => { closed = true; void watcher?.cancel(); } };
+        void watcher?.cancel();
+      },
+    };
   }
 
   async currentRevision(): Promise<number> {
     try {
       const r = await this.client.kv.range({ key: b(this.root + '/'), limit: 1, count_only: true });
       return Number(r.header.revision);
-    } catch (e) { return this.wrap(e); }
+    } catch (e) {
+      return this.wrap(e);
+    }
   }
 
   async compactedRevision(): Promise<number> {
@@ -170,7 +230,10 @@ export class EtcdStore implements Store {
       this.compacted = Math.max(this.compacted, revision);
     } catch (e) {
       // Another server compacted further already.
-      if (isCompacted(e)) { this.compacted = Math.max(this.compacted, revision); return; }
+      if (isCompacted(e)) {
+        this.compacted = Math.max(this.compacted, revision);
+        return;
+      }
       this.wrap(e);
     }
   }

@@ -9,14 +9,29 @@ export const EXEC_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'];
 const ERROR_CHANNEL = 3;
 
 export function relayExec(ws: WebSocket, stream: TunnelStream) {
-  ws.on('message', (data: Buffer, binary: boolean) => { if (binary) stream.send(Buffer.from(data)); });
+  ws.on('message', (data: Buffer, binary: boolean) => {
+    if (binary) stream.send(Buffer.from(data));
+  });
   ws.on('close', () => stream.cancel());
   ws.on('error', () => stream.cancel());
-  stream.onData((b) => { if (ws.readyState === ws.OPEN) ws.send(b); });
-  stream.done.then(() => ws.close(1000), (e: Error) => {
-    if (ws.readyState !== ws.OPEN) return;
-    const status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: e.message, reason: 'InternalError', code: 500 };
-    ws.send(Buffer.concat([Buffer.from([ERROR_CHANNEL]), Buffer.from(JSON.stringify(status))]));
-    ws.close(1000);
+  stream.onData((b) => {
+    if (ws.readyState === ws.OPEN) ws.send(b);
   });
+  stream.done.then(
+    () => ws.close(1000),
+    (e: Error) => {
+      if (ws.readyState !== ws.OPEN) return;
+      const status = {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: e.message,
+        reason: 'InternalError',
+        code: 500,
+      };
+      ws.send(Buffer.concat([Buffer.from([ERROR_CHANNEL]), Buffer.from(JSON.stringify(status))]));
+      ws.close(1000);
+    },
+  );
 }

@@ -8,10 +8,18 @@ import type { TunnelStream } from '../channel/tunnel.ts';
 
 export const PORTFORWARD_TUNNEL_PROTOCOL = 'SPDY/3.1+portforward.k8s.io';
 
-interface Pair { error?: SpdyStream; data?: SpdyStream; tunnel?: TunnelStream }
+interface Pair {
+  error?: SpdyStream;
+  data?: SpdyStream;
+  tunnel?: TunnelStream;
+}
 
 /** Serves one kubectl port-forward connection; returns a function to feed it bytes and one to close it. */
-export function servePortForward(send: (b: Buffer) => void, open: (port: number) => TunnelStream, log: (s: string) => void) {
+export function servePortForward(
+  send: (b: Buffer) => void,
+  open: (port: number) => TunnelStream,
+  log: (s: string) => void,
+) {
   const session = new SpdySession(send, 'server');
   const pairs = new Map<string, Pair>();
   session.onStream = (s) => {
@@ -36,8 +44,15 @@ export function servePortForward(send: (b: Buffer) => void, open: (port: number)
       else if (b[0] === 1) error.write(b.subarray(1));
     });
     data.onData = (d) => t.send(Buffer.concat([Buffer.from([0]), d]));
-    data.onEnd = (reset) => { if (reset) t.cancel(); else t.send(Buffer.from([255, 0])); };
-    const finish = () => { pairs.delete(key); data.end(); error.end(); };
+    data.onEnd = (reset) => {
+      if (reset) t.cancel();
+      else t.send(Buffer.from([255, 0]));
+    };
+    const finish = () => {
+      pairs.delete(key);
+      data.end();
+      error.end();
+    };
     t.done.then(finish, (e: Error) => {
       log(`port-forward to port ${port}: ${e.message}`);
       error.write(Buffer.from(`error forwarding port ${port}: ${e.message}`));

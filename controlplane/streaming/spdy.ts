@@ -9,7 +9,12 @@ import { SPDY_DICTIONARY } from './spdy-dictionary.ts';
 export type SpdyHeaders = Record<string, string>;
 
 const VERSION = 3;
-const SYN_STREAM = 1, SYN_REPLY = 2, RST_STREAM = 3, SETTINGS = 4, PING = 6, GOAWAY = 7, HEADERS = 8, WINDOW_UPDATE = 9;
+const SYN_STREAM = 1,
+  SYN_REPLY = 2,
+  RST_STREAM = 3,
+  PING = 6,
+  GOAWAY = 7,
+  HEADERS = 8;
 const FLAG_FIN = 1;
 const RST_CANCEL = 5;
 const MAX_DATA = 32 * 1024;
@@ -33,12 +38,15 @@ export class SpdyStream {
     this.session = session;
     this.id = id;
     this.headers = headers;
-    this.reply = new Promise((r) => { this.replied = r; });
+    this.reply = new Promise((r) => {
+      this.replied = r;
+    });
   }
 
   write(b: Buffer) {
     if (this.localClosed) return;
-    for (let off = 0; off < b.length; off += MAX_DATA) this.session.sendData(this.id, b.subarray(off, off + MAX_DATA), false);
+    for (let off = 0; off < b.length; off += MAX_DATA)
+      this.session.sendData(this.id, b.subarray(off, off + MAX_DATA), false);
   }
 
   /** Half-closes our side (FIN). */
@@ -55,9 +63,13 @@ export class SpdyStream {
   }
 
   /** Answers a stream the peer opened. */
-  accept() { this.session.sendReply(this.id); }
+  accept() {
+    this.session.sendReply(this.id);
+  }
 
-  /** @internal */ gotReply() { this.replied(); }
+  /** @internal */ gotReply() {
+    this.replied();
+  }
   /** @internal */ remoteEnd(reset: boolean) {
     if (this.remoteClosed) return;
     this.remoteClosed = true;
@@ -115,8 +127,14 @@ export class SpdySession {
       return control(SYN_STREAM, 0, Buffer.concat([body, block]));
     });
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, rej) => { timer = setTimeout(() => rej(new SpdyError(`no reply to stream ${id} within ${timeoutMs} ms`)), timeoutMs); });
-    try { await Promise.race([s.reply, timeout]); } finally { clearTimeout(timer); }
+    const timeout = new Promise<never>((_, rej) => {
+      timer = setTimeout(() => rej(new SpdyError(`no reply to stream ${id} within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      await Promise.race([s.reply, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
     return s;
   }
 
@@ -153,11 +171,18 @@ export class SpdySession {
     this.enqueue(async () => control(RST_STREAM, 0, body));
   }
 
-  /** @internal */ forget(id: number) { this.streams.delete(id); }
+  /** @internal */ forget(id: number) {
+    this.streams.delete(id);
+  }
 
   private enqueue(make: () => Promise<Buffer>) {
     if (this.closed) return;
-    this.outQueue = this.outQueue.then(async () => { const b = await make(); if (!this.closed) this.out(b); }).catch((e) => this.fail(e));
+    this.outQueue = this.outQueue
+      .then(async () => {
+        const b = await make();
+        if (!this.closed) this.out(b);
+      })
+      .catch((e) => this.fail(e));
   }
 
   private fail(e: Error) {
@@ -210,9 +235,15 @@ export class SpdySession {
         s.remoteEnd(true);
         return;
       }
-      case PING: this.enqueue(async () => f); return;
-      case GOAWAY: this.fail(new SpdyError('peer sent GOAWAY')); return;
-      case SETTINGS: case WINDOW_UPDATE: default: return;
+      case PING:
+        this.enqueue(async () => f);
+        return;
+      case GOAWAY:
+        this.fail(new SpdyError('peer sent GOAWAY'));
+        return;
+      default:
+        // SETTINGS (4) and WINDOW_UPDATE (9) need no answer: both sides use the default window.
+        return;
     }
   }
 
@@ -221,7 +252,9 @@ export class SpdySession {
     if (s.localClosed) this.streams.delete(s.id);
   }
 
-  private compress(h: SpdyHeaders): Promise<Buffer> { return zflush(this.deflate, encodeHeaders(h)); }
+  private compress(h: SpdyHeaders): Promise<Buffer> {
+    return zflush(this.deflate, encodeHeaders(h));
+  }
 
   private async decompress(block: Buffer): Promise<SpdyHeaders> {
     return decodeHeaders(await zflush(this.inflate, block));
@@ -243,7 +276,10 @@ function zflush(z: Deflate | Inflate, input: Buffer): Promise<Buffer> {
     const take = (c: Buffer) => chunks.push(c);
     z.on('data', take);
     z.write(input);
-    z.flush(constants.Z_SYNC_FLUSH, () => { z.off('data', take); resolve(Buffer.concat(chunks)); });
+    z.flush(constants.Z_SYNC_FLUSH, () => {
+      z.off('data', take);
+      resolve(Buffer.concat(chunks));
+    });
   });
 }
 
@@ -251,7 +287,8 @@ export function encodeHeaders(h: SpdyHeaders): Buffer {
   const entries = Object.entries(h);
   const parts: Buffer[] = [u32(entries.length)];
   for (const [k, v] of entries) {
-    const kb = Buffer.from(k.toLowerCase()), vb = Buffer.from(v);
+    const kb = Buffer.from(k.toLowerCase()),
+      vb = Buffer.from(v);
     parts.push(u32(kb.length), kb, u32(vb.length), vb);
   }
   return Buffer.concat(parts);
@@ -264,10 +301,14 @@ export function decodeHeaders(b: Buffer): SpdyHeaders {
   let p = 4;
   for (let i = 0; i < n; i++) {
     if (p + 4 > b.length) throw new SpdyError('truncated header block');
-    const kl = b.readUInt32BE(p); p += 4;
-    const k = b.subarray(p, p + kl).toString(); p += kl;
-    const vl = b.readUInt32BE(p); p += 4;
-    const v = b.subarray(p, p + vl).toString(); p += vl;
+    const kl = b.readUInt32BE(p);
+    p += 4;
+    const k = b.subarray(p, p + kl).toString();
+    p += kl;
+    const vl = b.readUInt32BE(p);
+    p += 4;
+    const v = b.subarray(p, p + vl).toString();
+    p += vl;
     out[k] = v.split('\0')[0];
   }
   return out;

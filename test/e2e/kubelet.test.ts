@@ -21,10 +21,14 @@ before(async () => {
   assert.equal(up.exitCode, 0, up.all);
   s = loadState(NAME)!;
 });
-after(async () => { await skiff(['sandbox', 'down', '--name', NAME]); });
+after(async () => {
+  await skiff(['sandbox', 'down', '--name', NAME]);
+});
 
 test('a busybox httpd pod runs and serves HTTP to its node; env and files come from ConfigMap, Secret and fieldRefs', async () => {
-  const apply = await k(['apply', '-f', '-'], `
+  const apply = await k(
+    ['apply', '-f', '-'],
+    `
 apiVersion: v1
 kind: ConfigMap
 metadata: {name: cfg}
@@ -61,14 +65,22 @@ spec:
   - name: info
     downwardAPI:
       items: [{path: labels, fieldRef: {fieldPath: metadata.labels}}]
-`);
+`,
+  );
   assert.equal(apply.exitCode, 0, apply.all);
   const ip = await podIP('web');
   assert.match(ip, /^10\.244\.2\.\d+$/);
   const env = await until('env.txt', async () => (await httpGet('node2', `http://${ip}/env.txt`)) || undefined);
   assert.equal(env.trim(), `hello s3cret web default node2 ${ip} hellox`);
   // And from inside the container itself, through kubectl exec.
-  const inside = await k(['exec', 'web', '--', 'sh', '-c', 'echo $GREETING $PASSWORD $POD_NAME $POD_IP; cat /var/www/conf/greeting /var/www/secret/password']);
+  const inside = await k([
+    'exec',
+    'web',
+    '--',
+    'sh',
+    '-c',
+    'echo $GREETING $PASSWORD $POD_NAME $POD_IP; cat /var/www/conf/greeting /var/www/secret/password',
+  ]);
   assert.equal(inside.exitCode, 0, inside.all);
   assert.equal(String(inside.stdout), `hello s3cret web ${ip}\nhellos3cret`);
   assert.equal(await httpGet('node2', `http://${ip}/conf/greeting`), 'hello');
@@ -77,7 +89,15 @@ spec:
   const pod = await json(['get', 'pod', 'web']);
   assert.equal(pod.status.hostIP, s.nodes[1].ip);
   assert.equal(pod.status.qosClass, 'BestEffort');
-  assert.deepEqual(pod.status.conditions.filter((c: any) => c.status === 'True').map((c: any) => c.type).sort(), ['ContainersReady', 'Initialized', 'PodReadyToStartContainers', 'PodScheduled', 'Ready']);
+  assert.deepEqual(
+    pod.status.conditions
+      // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
+      .filter((c: any) => c.status === 'True')
+      // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
+      .map((c: any) => c.type)
+      .sort(),
+    ['ContainersReady', 'Initialized', 'PodReadyToStartContainers', 'PodScheduled', 'Ready'],
+  );
   assert.match(pod.status.containerStatuses[0].containerID, /^containerd:\/\//);
   const table = String((await k(['get', 'pod', 'web', '-o', 'wide'])).stdout);
   assert.match(table, /web\s+1\/1\s+Running\s+0\s+\S+\s+10\.244\.2\.\d+\s+node2/);
@@ -85,11 +105,17 @@ spec:
   // A changed ConfigMap reaches the mounted file in the running container.
   await k(['patch', 'configmap', 'cfg', '-p', '{"data":{"greeting":"updated"}}']);
   await until('updated file', async () => (await httpGet('node2', `http://${ip}/conf/greeting`)) === 'updated', 30_000);
-  assert.equal(JSON.parse(String((await k(['get', 'pod', 'web', '-o', 'json'])).stdout)).status.containerStatuses[0].restartCount, 0, 'no restart for a ConfigMap change');
+  assert.equal(
+    JSON.parse(String((await k(['get', 'pod', 'web', '-o', 'json'])).stdout)).status.containerStatuses[0].restartCount,
+    0,
+    'no restart for a ConfigMap change',
+  );
 });
 
 test('two containers share an emptyDir; init containers run in order before them', async () => {
-  await k(['apply', '-f', '-'], `
+  await k(
+    ['apply', '-f', '-'],
+    `
 apiVersion: v1
 kind: Pod
 metadata: {name: shared}
@@ -102,18 +128,31 @@ spec:
   - {name: writer, image: skiff.local/busybox:1.36, command: ["sh", "-c", "while true; do date +%s > /data/now; sleep 1; done"], volumeMounts: [{name: data, mountPath: /data}]}
   - {name: server, image: skiff.local/busybox:1.36, command: ["httpd", "-f", "-p", "8080", "-h", "/data"], volumeMounts: [{name: data, mountPath: /data}]}
   volumes: [{name: data, emptyDir: {}}]
-`);
+`,
+  );
   const ip = await podIP('shared');
-  assert.equal(await until('order', async () => (await httpGet('node1', `http://${ip}:8080/order`)) || undefined), 'first\nsecond');
+  assert.equal(
+    await until('order', async () => (await httpGet('node1', `http://${ip}:8080/order`)) || undefined),
+    'first\nsecond',
+  );
   const now = await until('now', async () => (await httpGet('node1', `http://${ip}:8080/now`)) || undefined);
   assert.ok(Math.abs(Number(now) - Date.now() / 1000) < 30, 'the writer writes what the server serves');
   const pod = await json(['get', 'pod', 'shared']);
-  assert.deepEqual(pod.status.initContainerStatuses.map((c: any) => [c.name, c.state.terminated?.reason]), [['first', 'Completed'], ['second', 'Completed']]);
+  assert.deepEqual(
+    // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
+    pod.status.initContainerStatuses.map((c: any) => [c.name, c.state.terminated?.reason]),
+    [
+      ['first', 'Completed'],
+      ['second', 'Completed'],
+    ],
+  );
   assert.match(String((await k(['get', 'pod', 'shared'])).stdout), /shared\s+2\/2\s+Running/);
 });
 
 test('restart policies: Always restarts with back-off, OnFailure and Never stop; image and memory failures are reported', async () => {
-  await k(['apply', '-f', '-'], `
+  await k(
+    ['apply', '-f', '-'],
+    `
 apiVersion: v1
 kind: Pod
 metadata: {name: crash}
@@ -156,7 +195,8 @@ spec:
     image: skiff.local/busybox:1.36
     command: ["sh", "-c", "a=$(head -c 104857600 /dev/zero | tr '\\\\000' a); echo done"]
     resources: {limits: {memory: 32Mi}}
-`);
+`,
+  );
   const crash = await until('CrashLoopBackOff', async () => {
     const p = await json(['get', 'pod', 'crash']);
     const c = p.status?.containerStatuses?.[0];
@@ -170,7 +210,10 @@ spec:
     return p.status?.phase === 'Succeeded' ? p : undefined;
   });
   assert.equal(on.status.containerStatuses[0].restartCount, 1);
-  const nv = await until('Never fails', async () => { const p = await json(['get', 'pod', 'never']); return p.status?.phase === 'Failed' ? p : undefined; });
+  const nv = await until('Never fails', async () => {
+    const p = await json(['get', 'pod', 'never']);
+    return p.status?.phase === 'Failed' ? p : undefined;
+  });
   assert.equal(nv.status.containerStatuses[0].state.terminated.exitCode, 7);
   assert.equal(nv.status.containerStatuses[0].restartCount, 0);
   const img = await until('image pull error', async () => {
@@ -191,7 +234,9 @@ spec:
 });
 
 test('probes: liveness failure restarts the container; readiness drives Ready and comes back', async () => {
-  await k(['apply', '-f', '-'], `
+  await k(
+    ['apply', '-f', '-'],
+    `
 apiVersion: v1
 kind: Pod
 metadata: {name: live}
@@ -219,30 +264,52 @@ spec:
     command: ["sh", "-c", "sleep 3600"]
     volumeMounts: [{name: www, mountPath: /www}]
   volumes: [{name: www, emptyDir: {}}]
-`);
-  const restarted = await until('liveness restart', async () => {
-    const p = await json(['get', 'pod', 'live']);
-    return (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 ? p : undefined;
-  }, 90_000);
+`,
+  );
+  const restarted = await until(
+    'liveness restart',
+    async () => {
+      const p = await json(['get', 'pod', 'live']);
+      return (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 1 ? p : undefined;
+    },
+    90_000,
+  );
   assert.ok(restarted.status.containerStatuses[0].lastState.terminated, 'the killed instance is in lastState');
   await podIP('ready');
-  const readyCond = async () => (await json(['get', 'pod', 'ready'])).status.conditions.find((c: any) => c.type === 'Ready').status;
+  const readyCond = async () =>
+    // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
+    (await json(['get', 'pod', 'ready'])).status.conditions.find((c: any) => c.type === 'Ready').status;
   await new Promise((r) => setTimeout(r, 2500));
   assert.equal(await readyCond(), 'False', 'not ready while /ready.html is missing');
   assert.match(String((await k(['get', 'pod', 'ready'])).stdout), /ready\s+1\/2\s+Running/);
-  const id = (await json(['get', 'pod', 'ready'])).status.containerStatuses.find((c: any) => c.name === 'web').containerID.slice(13);
-  const crictl = (args: string[]) => execa(join(ROOT, 'node_modules/.bin/node'), ['--disable-warning=ExperimentalWarning', '-e', `import('${join(ROOT, 'agent/cri/client.ts')}').then(async (m) => { const c = new m.CriClient('${join(s.dir, 'node2', 'containerd', 'containerd.sock')}'); await c.execSync('${id}', ${JSON.stringify(args)}, 5); c.close(); })`]);
+  const id = (await json(['get', 'pod', 'ready'])).status.containerStatuses
+    // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
+    .find((c: any) => c.name === 'web')
+    .containerID.slice(13);
+  const crictl = (args: string[]) =>
+    execa(join(ROOT, 'node_modules/.bin/node'), [
+      '--disable-warning=ExperimentalWarning',
+      '-e',
+      `import('${join(ROOT, 'agent/cri/client.ts')}').then(async (m) => { const c = new m.CriClient('${join(s.dir, 'node2', 'containerd', 'containerd.sock')}'); await c.execSync('${id}', ${JSON.stringify(args)}, 5); c.close(); })`,
+    ]);
   await crictl(['sh', '-c', 'echo ok > /var/www/ready.html']);
   await until('Ready=True', async () => (await readyCond()) === 'True', 20_000);
   await crictl(['rm', '/var/www/ready.html']);
   await until('Ready=False again', async () => (await readyCond()) === 'False', 20_000);
   await crictl(['sh', '-c', 'echo ok > /var/www/ready.html']);
   await until('Ready=True again', async () => (await readyCond()) === 'True', 20_000);
-  assert.equal((await json(['get', 'pod', 'ready'])).status.containerStatuses.find((c: any) => c.name === 'web').restartCount, 0, 'readiness never restarts');
+  assert.equal(
+    // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
+    (await json(['get', 'pod', 'ready'])).status.containerStatuses.find((c: any) => c.name === 'web').restartCount,
+    0,
+    'readiness never restarts',
+  );
 });
 
-test('kubectl logs: whole, --tail, --timestamps, --previous and -f, through the agent\'s tunnel', async () => {
-  await k(['apply', '-f', '-'], `
+test("kubectl logs: whole, --tail, --timestamps, --previous and -f, through the agent's tunnel", async () => {
+  await k(
+    ['apply', '-f', '-'],
+    `
 apiVersion: v1
 kind: Pod
 metadata: {name: talker}
@@ -250,28 +317,50 @@ spec:
   nodeName: node2
   containers:
   - {name: c, image: skiff.local/busybox:1.36, command: ["sh", "-c", "for i in 1 2 3; do echo line $i; done; echo oops >&2; i=4; while true; do sleep 1; echo tick $i; i=$((i+1)); done"]}
-`);
+`,
+  );
   await podIP('talker');
-  const logs = await until('logs', async () => { const r = String((await k(['logs', 'talker'])).stdout); return r.includes('oops') && r.includes('tick 4') ? r : undefined; });
+  const logs = await until('logs', async () => {
+    const r = String((await k(['logs', 'talker'])).stdout);
+    return r.includes('oops') && r.includes('tick 4') ? r : undefined;
+  });
   // stdout and stderr are separate pipes: their lines interleave by arrival, each stream in order.
-  assert.match(logs.split('\n').filter((l) => l !== 'oops').join('\n'), /^line 1\nline 2\nline 3\ntick 4/);
+  assert.match(
+    logs
+      .split('\n')
+      .filter((l) => l !== 'oops')
+      .join('\n'),
+    /^line 1\nline 2\nline 3\ntick 4/,
+  );
   assert.ok(logs.split('\n').includes('oops'), 'stderr is in the log');
   assert.equal(String((await k(['logs', 'talker', '--tail=2'])).stdout).split('\n').length, 2);
-  assert.match(String((await k(['logs', 'talker', '--timestamps', '--tail=1'])).stdout), /^\d{4}-\d\d-\d\dT\S+ tick \d+$/);
-  const follow = execa(SKIFF, ['sandbox', 'kubectl', '--name', NAME, '--', 'logs', '-f', 'talker', '--tail=1'], { reject: false });
+  assert.match(
+    String((await k(['logs', 'talker', '--timestamps', '--tail=1'])).stdout),
+    /^\d{4}-\d\d-\d\dT\S+ tick \d+$/,
+  );
+  const follow = execa(SKIFF, ['sandbox', 'kubectl', '--name', NAME, '--', 'logs', '-f', 'talker', '--tail=1'], {
+    reject: false,
+  });
   let seen = '';
-  follow.stdout!.on('data', (c: Buffer) => { seen += c.toString(); });
+  follow.stdout!.on('data', (c: Buffer) => {
+    seen += c.toString();
+  });
   await until('two new lines while following', async () => (seen.match(/tick/g) ?? []).length >= 3, 15_000);
   follow.kill();
   await follow;
-  const prev = await until('previous instance of the crash pod', async () => { const r = await k(['logs', 'crash', '--previous']); return r.exitCode === 0 ? String(r.stdout) : undefined; });
+  const prev = await until('previous instance of the crash pod', async () => {
+    const r = await k(['logs', 'crash', '--previous']);
+    return r.exitCode === 0 ? String(r.stdout) : undefined;
+  });
   assert.equal(prev, 'boom');
   const bad = await k(['get', '--raw', '/api/v1/namespaces/default/pods/shared/log']);
   assert.match(String(bad.all), /a container name must be specified for pod shared, choose one of: \[writer server\]/);
 });
 
 test('deletion stops the containers within the grace period and removes the pod', async () => {
-  await k(['apply', '-f', '-'], `
+  await k(
+    ['apply', '-f', '-'],
+    `
 apiVersion: v1
 kind: Pod
 metadata: {name: graceful}
@@ -285,14 +374,19 @@ spec:
     volumeMounts: [{name: out, mountPath: /out}]
     lifecycle: {preStop: {exec: {command: ["sh", "-c", "echo prestop-ran > /out/hook"]}}}
   volumes: [{name: out, hostPath: {path: /tmp/skiff-e2e-prestop, type: DirectoryOrCreate}}]
-`);
+`,
+  );
   const ip = await podIP('graceful');
   await execa('rm', ['-f', '/tmp/skiff-e2e-prestop/hook']);
   const t0 = Date.now();
   const del = await k(['delete', 'pod', 'graceful', '--timeout=60s']);
   assert.equal(del.exitCode, 0, del.all);
   assert.ok(Date.now() - t0 < 20_000, 'TERM was honoured well within the grace period');
-  assert.equal(readFileSync('/tmp/skiff-e2e-prestop/hook', 'utf8').trim(), 'prestop-ran', 'preStop ran before the stop');
+  assert.equal(
+    readFileSync('/tmp/skiff-e2e-prestop/hook', 'utf8').trim(),
+    'prestop-ran',
+    'preStop ran before the stop',
+  );
   await execa('rm', ['-rf', '/tmp/skiff-e2e-prestop']);
   assert.match(String((await k(['get', 'pod', 'graceful'])).all), /NotFound/);
   const links = String((await onNode('node1', ['ip', '-br', 'addr'])).stdout);
@@ -313,7 +407,9 @@ test('after kill -9 of the agent the new one adopts the running pods without res
 });
 
 test("the push channel never sends a node another node's pods or Secrets", async () => {
-  await k(['apply', '-f', '-'], `
+  await k(
+    ['apply', '-f', '-'],
+    `
 apiVersion: v1
 kind: Secret
 metadata: {name: only-node1}
@@ -325,41 +421,71 @@ metadata: {name: uses-secret}
 spec:
   nodeName: node1
   containers: [{name: c, image: skiff.local/busybox:1.36, command: ["sleep", "3600"], env: [{name: X, valueFrom: {secretKeyRef: {name: only-node1, key: k}}}]}]
-`);
+`,
+  );
   await podIP('uses-secret');
   const dump = async (node: string) => {
     const n = s.nodes.find((x) => x.name === node)!;
-    const r = await onNode(node, [join(ROOT, 'node_modules/.bin/node'), '--disable-warning=ExperimentalWarning', join(ROOT, 'test/helpers/channel-dump.ts'), join(s.dir, n.name, 'credentials.json'), `${s.nodes[0].ip}:6444`, node]);
+    const r = await onNode(node, [
+      join(ROOT, 'node_modules/.bin/node'),
+      '--disable-warning=ExperimentalWarning',
+      join(ROOT, 'test/helpers/channel-dump.ts'),
+      join(s.dir, n.name, 'credentials.json'),
+      `${s.nodes[0].ip}:6444`,
+      node,
+    ]);
     return JSON.parse(String(r.stdout));
   };
-  const n1 = await dump('node1'), n2 = await dump('node2');
+  const n1 = await dump('node1'),
+    n2 = await dump('node2');
   assert.ok(n1.secrets.includes('default/only-node1'));
   assert.ok(!n2.secrets.includes('default/only-node1'), "node2 never receives node1's secret");
   assert.ok(n2.secrets.includes('default/sec'), 'node2 gets the secret its own pod uses');
   assert.ok(n1.pods.includes('default/uses-secret') && !n2.pods.includes('default/uses-secret'));
   assert.ok(!n1.pods.includes('default/web'));
   // And a node's credential cannot subscribe as another node.
-  const stolen = await onNode('node2', [join(ROOT, 'node_modules/.bin/node'), '--disable-warning=ExperimentalWarning', join(ROOT, 'test/helpers/channel-dump.ts'), join(s.dir, 'node2', 'credentials.json'), `${s.nodes[0].ip}:6444`, 'node1']);
+  const stolen = await onNode('node2', [
+    join(ROOT, 'node_modules/.bin/node'),
+    '--disable-warning=ExperimentalWarning',
+    join(ROOT, 'test/helpers/channel-dump.ts'),
+    join(s.dir, 'node2', 'credentials.json'),
+    `${s.nodes[0].ip}:6444`,
+    'node1',
+  ]);
   assert.match(String(stolen.all), /may not watch node node1/);
 });
 
 test('container logs rotate past 10 MiB (ReopenContainerLog), at most 5 files stay, and kubectl logs goes on', async () => {
   const line = 'x'.repeat(120);
-  await k(['apply', '-f', '-'], `
+  await k(
+    ['apply', '-f', '-'],
+    `
 apiVersion: v1
 kind: Pod
 metadata: {name: chatty}
 spec:
   nodeName: node1
   containers: [{name: c, image: skiff.local/busybox:1.36, command: [sh, -c, 'yes ${line} | head -n 120000; sleep 15; echo after-rotation; sleep 3600']}]
-`);
+`,
+  );
   await podIP('chatty');
   const pod = await json(['get', 'pod', 'chatty']);
   const dir = join(s.dir, 'node1', 'pods-logs', `default_chatty_${pod.metadata.uid}`, 'c');
-  const files = await until('a rotated log file', async () => { const f = readdirSync(dir); return f.some((x) => /^0\.log\.\d{8}-\d{6}$/.test(x)) && f; }, 40_000);
+  const files = await until(
+    'a rotated log file',
+    async () => {
+      const f = readdirSync(dir);
+      return f.some((x) => /^0\.log\.\d{8}-\d{6}$/.test(x)) && f;
+    },
+    40_000,
+  );
   assert.ok(files.length <= 5, files.join(' '));
   assert.ok(files.includes('0.log'), 'the runtime reopened the live file');
-  await until('logs written after the rotation', async () => String((await k(['logs', 'chatty', '--tail=1'])).stdout).trim() === 'after-rotation', 40_000);
+  await until(
+    'logs written after the rotation',
+    async () => String((await k(['logs', 'chatty', '--tail=1'])).stdout).trim() === 'after-rotation',
+    40_000,
+  );
 });
 
 test('hostPort: a node port reaches the pod from other nodes and the node itself; a taken port is refused; runAsNonRoot is enforced', async () => {
@@ -381,17 +507,23 @@ spec:
   assert.equal((await httpGet('node2', `http://${node1}:30080/`)).trim(), 'via-hostport');
   assert.equal((await httpGet('node1', `http://${node1}:30080/`)).trim(), 'via-hostport');
   await k(['apply', '-f', '-'], pod('hp2'));
-  const waiting = await until('hp2 to report the port conflict', async () => {
-    const p = await json(['get', 'pod', 'hp2']);
-    const w = p.status?.containerStatuses?.[0]?.state?.waiting;
-    return w?.message?.includes('already mapped') && w;
-  }, 30_000);
+  const waiting = await until(
+    'hp2 to report the port conflict',
+    async () => {
+      const p = await json(['get', 'pod', 'hp2']);
+      const w = p.status?.containerStatuses?.[0]?.state?.waiting;
+      return w?.message?.includes('already mapped') && w;
+    },
+    30_000,
+  );
   assert.equal(waiting.reason, 'ContainerCreating');
   await k(['delete', 'pod', 'hp1', 'hp2', '--grace-period=1', '--wait=true']);
   const map = await onNode('node1', ['nft', 'list', 'map', 'ip', 'skiff-hostport', 'ports']);
   assert.doesNotMatch(String(map.stdout), /30080/);
 
-  await k(['apply', '-f', '-'], `
+  await k(
+    ['apply', '-f', '-'],
+    `
 apiVersion: v1
 kind: Pod
 metadata: {name: nonroot}
@@ -401,11 +533,19 @@ spec:
   containers:
   - {name: as-image, image: skiff.local/busybox:1.36, command: [sleep, "3600"]}
   - {name: as-1000, image: skiff.local/busybox:1.36, command: [sleep, "3600"], securityContext: {runAsUser: 1000}}
-`);
-  const st = await until('the non-root verdicts', async () => {
-    const p = await json(['get', 'pod', 'nonroot']);
-    const cs = Object.fromEntries((p.status?.containerStatuses ?? []).map((c: any) => [c.name, c]));
-    return cs['as-image']?.state?.waiting?.reason === 'CreateContainerConfigError' && cs['as-1000']?.state?.running && cs;
-  }, 30_000);
+`,
+  );
+  const st = await until(
+    'the non-root verdicts',
+    async () => {
+      const p = await json(['get', 'pod', 'nonroot']);
+      // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
+      const cs = Object.fromEntries((p.status?.containerStatuses ?? []).map((c: any) => [c.name, c]));
+      return (
+        cs['as-image']?.state?.waiting?.reason === 'CreateContainerConfigError' && cs['as-1000']?.state?.running && cs
+      );
+    },
+    30_000,
+  );
   assert.match(st['as-image'].state.waiting.message, /container has runAsNonRoot and image will run as root/);
 });

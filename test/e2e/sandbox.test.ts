@@ -20,23 +20,44 @@ import { tar } from '../../agent/images/tar.ts';
 function dockerSave(tag: string): Buffer {
   const layer = tar([{ type: 'file', path: 'hello.txt', data: Buffer.from('from docker save\n') }]);
   const diff = 'sha256:' + createHash('sha256').update(layer).digest('hex');
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['/hello'] }, rootfs: { type: 'layers', diff_ids: [diff] } }));
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      config: { Cmd: ['/hello'] },
+      rootfs: { type: 'layers', diff_ids: [diff] },
+    }),
+  );
   const cfgName = createHash('sha256').update(config).digest('hex') + '.json';
   return tar([
-    { type: 'file', path: 'manifest.json', data: Buffer.from(JSON.stringify([{ Config: cfgName, RepoTags: [tag], Layers: ['abc/layer.tar'] }])) },
-    { type: 'file', path: cfgName, data: config }, { type: 'dir', path: 'abc' }, { type: 'file', path: 'abc/layer.tar', data: layer },
+    {
+      type: 'file',
+      path: 'manifest.json',
+      data: Buffer.from(JSON.stringify([{ Config: cfgName, RepoTags: [tag], Layers: ['abc/layer.tar'] }])),
+    },
+    { type: 'file', path: cfgName, data: config },
+    { type: 'dir', path: 'abc' },
+    { type: 'file', path: 'abc/layer.tar', data: layer },
   ]);
 }
 
 const skiff = (args: string[], timeout = 300_000) => execa(SKIFF, args, { reject: false, all: true, timeout });
-const rootLinks = async () => String((await execa('ip', ['-br', 'link'])).stdout).split('\n').map((l) => l.split(/\s+/)[0]).sort();
+const rootLinks = async () =>
+  String((await execa('ip', ['-br', 'link'])).stdout)
+    .split('\n')
+    .map((l) => l.split(/\s+/)[0])
+    .sort();
 const rootTables = async () => String((await execa('nft', ['list', 'tables'], { reject: false })).stdout).trim();
 
 function rangesOfOthers(self: string): Set<string> {
   const out = new Set<string>();
   for (const f of existsSync(STATE_ROOT) ? readdirSync(STATE_ROOT) : []) {
     if (f === `${self}.json`) continue;
-    try { for (const r of JSON.parse(readFileSync(join(STATE_ROOT, f), 'utf8')).ranges ?? []) out.add(r); } catch { /* gone */ }
+    try {
+      for (const r of JSON.parse(readFileSync(join(STATE_ROOT, f), 'utf8')).ranges ?? []) out.add(r);
+    } catch {
+      /* gone */
+    }
   }
   return out;
 }
@@ -55,7 +76,9 @@ async function assertGone(s: SandboxState, linksBefore: string[], tablesBefore: 
   assert.equal(loadState(s.name), null, 'state file removed');
 }
 
-test('skiff sandbox: up --nodes 3, pods through CRI, node credentials, down leaves nothing', { timeout: 600_000 }, async () => {
+test('skiff sandbox: up --nodes 3, pods through CRI, node credentials, down leaves nothing', {
+  timeout: 600_000,
+}, async () => {
   const linksBefore = await rootLinks();
   const tablesBefore = await rootTables();
   const up = await skiff(['sandbox', 'up', '--name', 'e2e', '--nodes', '3']);
@@ -74,16 +97,25 @@ test('skiff sandbox: up --nodes 3, pods through CRI, node credentials, down leav
     assert.match(node.status.nodeInfo.containerRuntimeVersion, /^containerd:\/\/1\./);
     assert.deepEqual(node.status.addresses[0], { type: 'InternalIP', address: s!.nodes[1].ip });
     assert.ok(Number(node.status.capacity.cpu) >= 1);
-    const lease = JSON.parse(String((await k(['get', 'lease', 'node2', '-n', 'kube-node-lease', '-o', 'json'])).stdout));
+    const lease = JSON.parse(
+      String((await k(['get', 'lease', 'node2', '-n', 'kube-node-lease', '-o', 'json'])).stdout),
+    );
     assert.equal(lease.spec.holderIdentity, 'node2');
     assert.equal(lease.metadata.ownerReferences[0].uid, node.metadata.uid);
     await new Promise((r) => setTimeout(r, 11_000));
-    const renewed = JSON.parse(String((await k(['get', 'lease', 'node2', '-n', 'kube-node-lease', '-o', 'json'])).stdout));
+    const renewed = JSON.parse(
+      String((await k(['get', 'lease', 'node2', '-n', 'kube-node-lease', '-o', 'json'])).stdout),
+    );
     assert.notEqual(renewed.spec.renewTime, lease.spec.renewTime, 'the lease is renewed every 10 s');
 
     // A pod on node3 (sandbox and container made through CRI by its agent) serves HTTP to its node.
     const n3 = s!.nodes[2];
-    const made = await execa(SKIFF, ['sandbox', 'kubectl', '--name', 'e2e', '--', 'apply', '-f', '-'], { input: 'apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  nodeName: node3\n  containers: [{name: httpd, image: skiff.local/busybox:1.36, command: [httpd, -f, -p, "80", -h, /var/www]}]\n', reject: false, all: true });
+    const made = await execa(SKIFF, ['sandbox', 'kubectl', '--name', 'e2e', '--', 'apply', '-f', '-'], {
+      input:
+        'apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  nodeName: node3\n  containers: [{name: httpd, image: skiff.local/busybox:1.36, command: [httpd, -f, -p, "80", -h, /var/www]}]\n',
+      reject: false,
+      all: true,
+    });
     assert.equal(made.exitCode, 0, made.all);
     let ip = '';
     for (let i = 0; i < 120 && !ip; i++) {
@@ -93,7 +125,24 @@ test('skiff sandbox: up --nodes 3, pods through CRI, node credentials, down leav
     assert.match(ip, /^10\.244\.3\.\d+$/);
     let body = '';
     for (let i = 0; i < 50 && !body; i++) {
-      body = String((await skiff(['sandbox', 'exec', '--name', 'e2e', n3.name, '--', 'busybox', 'wget', '-q', '-O', '-', `http://${ip}/`])).stdout);
+      body = String(
+        (
+          await skiff([
+            'sandbox',
+            'exec',
+            '--name',
+            'e2e',
+            n3.name,
+            '--',
+            'busybox',
+            'wget',
+            '-q',
+            '-O',
+            '-',
+            `http://${ip}/`,
+          ])
+        ).stdout,
+      );
       if (!body) await new Promise((r) => setTimeout(r, 100));
     }
     assert.match(body, /skiff busybox httpd/);
@@ -102,11 +151,28 @@ test('skiff sandbox: up --nodes 3, pods through CRI, node credentials, down leav
     // through the server's registry; a truncated archive is refused and changes nothing.
     const work = join(s!.dir, 'images-test');
     mkdirSync(work, { recursive: true });
-    const hello = buildImage({ name: 'skiff.local/hello:1', entries: [{ type: 'file', path: 'hello.txt', data: Buffer.from('hello\n') }], cmd: ['/hello'] });
+    const hello = buildImage({
+      name: 'skiff.local/hello:1',
+      entries: [{ type: 'file', path: 'hello.txt', data: Buffer.from('hello\n') }],
+      cmd: ['/hello'],
+    });
     writeFileSync(join(work, 'hello.tar'), layoutTar([hello]));
     writeFileSync(join(work, 'docker.tar'), dockerSave('example/hello-docker:2'));
     writeFileSync(join(work, 'trunc.tar'), layoutTar([hello]).subarray(0, 3000));
-    const img = (args: string[]) => skiff(['sandbox', 'exec', '--name', 'e2e', 'node1', '--', SKIFF, 'image', ...args, '--kubeconfig', s!.kubeconfig]);
+    const img = (args: string[]) =>
+      skiff([
+        'sandbox',
+        'exec',
+        '--name',
+        'e2e',
+        'node1',
+        '--',
+        SKIFF,
+        'image',
+        ...args,
+        '--kubeconfig',
+        s!.kubeconfig,
+      ]);
     const imp = await img(['import', join(work, 'hello.tar')]);
     assert.equal(imp.exitCode, 0, imp.all);
     assert.match(String(imp.stdout), /imported skiff\.local\/hello:1 sha256:[0-9a-f]{64}/);
@@ -116,7 +182,9 @@ test('skiff sandbox: up --nodes 3, pods through CRI, node credentials, down leav
     const bad = await img(['import', join(work, 'trunc.tar')]);
     assert.notEqual(bad.exitCode, 0);
     assert.match(String(bad.stderr), /refused: not a valid image tarball: truncated archive/);
-    const ls = String((await img(['ls'])).stdout).trim().split('\n');
+    const ls = String((await img(['ls'])).stdout)
+      .trim()
+      .split('\n');
     assert.equal(ls.length, 3, 'header and the two good images only: ' + ls.join('|'));
     const cri2 = new CriClient(join(s!.dir, 'node2', 'containerd', 'containerd.sock'));
     try {
@@ -126,15 +194,36 @@ test('skiff sandbox: up --nodes 3, pods through CRI, node credentials, down leav
       // The docker.io mirror appears once the agent has seen the import (it polls every 15 s).
       let ref = '';
       for (let i = 0; i < 40 && !ref; i++) {
-        ref = await cri2.pullImage('docker.io/example/hello-docker:2').then((r) => r.image_ref, () => '');
+        ref = await cri2.pullImage('docker.io/example/hello-docker:2').then(
+          (r) => r.image_ref,
+          () => '',
+        );
         if (!ref) await new Promise((r) => setTimeout(r, 1000));
       }
       assert.match(ref, /^sha256:/, 'a docker.io image is pulled from the Skiff registry, not from the internet');
-    } finally { cri2.close(); }
+    } finally {
+      cri2.close();
+    }
 
     // A node's credential is confined to its own Node and Lease.
     const creds = JSON.parse(readFileSync(join(s!.dir, 'node1', 'credentials.json'), 'utf8'));
-    const asNode = (args: string[]) => skiff(['sandbox', 'exec', '--name', 'e2e', 'node1', '--', 'kubectl', '--server', s!.server!, '--certificate-authority', join(s!.dir, 'node1', 'ca.crt'), '--token', creds.token, ...args]);
+    const asNode = (args: string[]) =>
+      skiff([
+        'sandbox',
+        'exec',
+        '--name',
+        'e2e',
+        'node1',
+        '--',
+        'kubectl',
+        '--server',
+        s!.server!,
+        '--certificate-authority',
+        join(s!.dir, 'node1', 'ca.crt'),
+        '--token',
+        creds.token,
+        ...args,
+      ]);
     await execa('sh', ['-c', `cat > ${join(s!.dir, 'node1', 'ca.crt')}`], { input: creds.ca });
     assert.equal((await asNode(['label', 'node', 'node1', 'mine=yes'])).exitCode, 0);
     const other = await asNode(['label', 'node', 'node2', 'mine=no']);
@@ -147,7 +236,10 @@ test('skiff sandbox: up --nodes 3, pods through CRI, node credentials, down leav
       assert.equal(second.exitCode, 0, second.all);
       const s2 = loadState('e2e2')!;
       assert.notEqual(s2.nodes[0].ip, s!.nodes[0].ip, 'its own underlay');
-      assert.match(String((await skiff(['sandbox', 'kubectl', '--name', 'e2e2', '--', 'get', 'nodes', '--no-headers'])).stdout), /^node1\s+Ready/);
+      assert.match(
+        String((await skiff(['sandbox', 'kubectl', '--name', 'e2e2', '--', 'get', 'nodes', '--no-headers'])).stdout),
+        /^node1\s+Ready/,
+      );
     } finally {
       assert.equal((await skiff(['sandbox', 'down', '--name', 'e2e2'])).exitCode, 0);
     }
@@ -159,8 +251,34 @@ test('skiff sandbox: up --nodes 3, pods through CRI, node credentials, down leav
     const token = readFileSync(join(s!.dir, 'server', 'token'), 'utf8').trim();
     const badSecret = token.replace(/:[0-9a-f]+$/, ':' + '0'.repeat(48));
     const badHash = token.replace(/^skiff-v1:[0-9a-f]{64}/, 'skiff-v1:' + 'a'.repeat(64));
-    for (const [tok, msg] of [[badSecret, /rejected the join token/], [badHash, /does not match the join token/], ['garbage', /malformed join token/]] as const) {
-      const r = await skiff(['sandbox', 'exec', '--name', 'e2e', 'node2', '--', SKIFF, 'agent', '--server', s!.server!, '--token', tok, '--node-name', 'intruder', '--pod-cidr', '10.244.99.0/24', '--data-dir', join(s!.dir, 'intruder')], 60_000);
+    for (const [tok, msg] of [
+      [badSecret, /rejected the join token/],
+      [badHash, /does not match the join token/],
+      ['garbage', /malformed join token/],
+    ] as const) {
+      const r = await skiff(
+        [
+          'sandbox',
+          'exec',
+          '--name',
+          'e2e',
+          'node2',
+          '--',
+          SKIFF,
+          'agent',
+          '--server',
+          s!.server!,
+          '--token',
+          tok,
+          '--node-name',
+          'intruder',
+          '--pod-cidr',
+          '10.244.99.0/24',
+          '--data-dir',
+          join(s!.dir, 'intruder'),
+        ],
+        60_000,
+      );
       assert.notEqual(r.exitCode, 0);
       assert.match(String(r.all), msg);
     }
@@ -177,7 +295,8 @@ test('skiff sandbox: an up killed halfway is cleaned by down', { timeout: 300_00
   const tablesBefore = await rootTables();
   const up = execa(SKIFF, ['sandbox', 'up', '--name', 'half', '--nodes', '2'], { reject: false });
   const end = Date.now() + 60_000;
-  while (Date.now() < end && !(loadState('half')?.pids ?? []).some((p) => p.role === 'server')) await new Promise((r) => setTimeout(r, 20));
+  while (Date.now() < end && !(loadState('half')?.pids ?? []).some((p) => p.role === 'server'))
+    await new Promise((r) => setTimeout(r, 20));
   up.kill('SIGKILL');
   await up;
   const s = loadState('half');

@@ -19,7 +19,9 @@ const forwards: ResultPromise[] = [];
 before(async () => {
   const up = await skiff(['sandbox', 'up', '--name', NAME, '--nodes', '2']);
   assert.equal(up.exitCode, 0, up.all);
-  const apply = await k(['apply', '-f', '-'], `
+  const apply = await k(
+    ['apply', '-f', '-'],
+    `
 apiVersion: v1
 kind: Pod
 metadata: {name: web}
@@ -41,7 +43,8 @@ spec:
     stdin: true
     stdinOnce: true
     command: [sh, -c, 'while read l; do echo got:$l; done; echo bye']
-`);
+`,
+  );
   assert.equal(apply.exitCode, 0, apply.all);
   await podIP('web');
   await podIP('talk');
@@ -60,7 +63,12 @@ test('kubectl exec: stdout and stderr apart, the exit code, stdin to its end', a
   assert.match(String(r.stderr), /^err\ncommand terminated with exit code 3/);
   const cat = await k(['exec', '-i', 'web', '--', 'sh', '-c', 'wc -c; echo done'], 'x'.repeat(200_000));
   assert.equal(cat.exitCode, 0, cat.all);
-  assert.deepEqual(String(cat.stdout).split('\n').map((l) => l.trim()), ['200000', 'done']);
+  assert.deepEqual(
+    String(cat.stdout)
+      .split('\n')
+      .map((l) => l.trim()),
+    ['200000', 'done'],
+  );
   const missing = await k(['exec', 'web', '-c', 'nope', '--', 'true']);
   assert.notEqual(missing.exitCode, 0);
   assert.match(String(missing.all), /container nope is not valid for pod web/);
@@ -69,7 +77,11 @@ test('kubectl exec: stdout and stderr apart, the exit code, stdin to its end', a
 test('kubectl exec -it: a terminal with its size, and the exit code', async () => {
   // script(1) gives kubectl a terminal; its stdin stays open so nothing stray is typed.
   const kubectl = `${SKIFF} sandbox kubectl --name ${NAME} -- exec -it web -- sh -c 'sleep 1; tty; stty size; exit 7'`;
-  const r = await execa('sh', ['-c', `sleep 5 | script -qec "stty cols 91 rows 27; ${kubectl}" /dev/null`], { reject: false, all: true, timeout: 60_000 });
+  const r = await execa('sh', ['-c', `sleep 5 | script -qec "stty cols 91 rows 27; ${kubectl}" /dev/null`], {
+    reject: false,
+    all: true,
+    timeout: 60_000,
+  });
   const out = String(r.stdout).replace(/\r/g, '');
   assert.match(out, /\/dev\/pts\/\d+\n27 91\n/, out);
   assert.match(out, /command terminated with exit code 7/);
@@ -92,19 +104,46 @@ test('kubectl cp copies a file in through exec (tar on stdin)', async () => {
 });
 
 test('kubectl port-forward reaches the httpd, also for a large body; a closed port is an error', async () => {
-  const make = await k(['exec', 'web', '--', 'sh', '-c', 'dd if=/dev/urandom of=/www/big bs=1024 count=2048 2>/dev/null && md5sum /www/big']);
+  const make = await k([
+    'exec',
+    'web',
+    '--',
+    'sh',
+    '-c',
+    'dd if=/dev/urandom of=/www/big bs=1024 count=2048 2>/dev/null && md5sum /www/big',
+  ]);
   const want = String(make.stdout).split(/\s+/)[0];
-  const pf = execa(SKIFF, ['sandbox', 'kubectl', '--name', NAME, '--', 'port-forward', 'pod/web', '18080:8080'], { reject: false, all: true });
+  const pf = execa(SKIFF, ['sandbox', 'kubectl', '--name', NAME, '--', 'port-forward', 'pod/web', '18080:8080'], {
+    reject: false,
+    all: true,
+  });
   forwards.push(pf);
   // kubectl listens in node1's namespace, where `sandbox kubectl` runs it.
-  await until('the forward to answer', async () => (await onNode('node1', ['busybox', 'wget', '-q', '-O', '-', 'http://127.0.0.1:18080/'])).stdout === 'hello-forward', 30_000);
-  for (let i = 0; i < 3; i++) assert.equal(String((await onNode('node1', ['busybox', 'wget', '-q', '-O', '-', 'http://127.0.0.1:18080/'])).stdout), 'hello-forward');
+  await until(
+    'the forward to answer',
+    async () =>
+      (await onNode('node1', ['busybox', 'wget', '-q', '-O', '-', 'http://127.0.0.1:18080/'])).stdout ===
+      'hello-forward',
+    30_000,
+  );
+  for (let i = 0; i < 3; i++)
+    assert.equal(
+      String((await onNode('node1', ['busybox', 'wget', '-q', '-O', '-', 'http://127.0.0.1:18080/'])).stdout),
+      'hello-forward',
+    );
   const big = await onNode('node1', ['sh', '-c', 'busybox wget -q -O - http://127.0.0.1:18080/big | md5sum']);
   assert.equal(String(big.stdout).split(/\s+/)[0], want);
 
-  const closed = execa(SKIFF, ['sandbox', 'kubectl', '--name', NAME, '--', 'port-forward', 'pod/web', '18081:9999'], { reject: false, all: true });
+  const closed = execa(SKIFF, ['sandbox', 'kubectl', '--name', NAME, '--', 'port-forward', 'pod/web', '18081:9999'], {
+    reject: false,
+    all: true,
+  });
   forwards.push(closed);
-  await until('the second forward to listen', async () => (await onNode('node1', ['sh', '-c', 'ss -ltn | grep -q 127.0.0.1:18081'])).exitCode === 0, 30_000);
+  await until(
+    'the second forward to listen',
+    async () => (await onNode('node1', ['sh', '-c', 'ss -ltn | grep -q 127.0.0.1:18081'])).exitCode === 0,
+    30_000,
+  );
   // (busybox wget -T crashes on this busybox; timeout(1) bounds it instead.)
   await onNode('node1', ['busybox', 'timeout', '10', 'busybox', 'wget', '-q', '-O', '-', 'http://127.0.0.1:18081/']);
   const end = await closed;

@@ -21,18 +21,55 @@ test('skiff up: one host runs server and agent, and its node is Ready', { timeou
     await execa('ip', ['-n', host, 'addr', 'add', '10.250.201.1/24', 'dev', 'd0']);
     await execa('ip', ['-n', host, 'link', 'set', 'd0', 'up']);
     await execa('ip', ['-n', host, 'link', 'set', 'd1', 'up']);
-    proc = execa('nsenter', [`--net=/run/netns/${host}`, SKIFF, 'up', '--data-dir', dir, '--bind-address', '10.250.201.1', '--advertise-address', '10.250.201.1', '--node-name', 'vm1', '--write-kubeconfig', kubeconfig], { reject: false, all: true });
+    proc = execa(
+      'nsenter',
+      [
+        `--net=/run/netns/${host}`,
+        SKIFF,
+        'up',
+        '--data-dir',
+        dir,
+        '--bind-address',
+        '10.250.201.1',
+        '--advertise-address',
+        '10.250.201.1',
+        '--node-name',
+        'vm1',
+        '--write-kubeconfig',
+        kubeconfig,
+      ],
+      { reject: false, all: true },
+    );
     let ready = false;
     for (let i = 0; i < 240 && !ready; i++) {
-      const r = await ns.exec(host, 'kubectl', ['--kubeconfig', kubeconfig, 'get', 'node', 'vm1', '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']);
+      const r = await ns.exec(host, 'kubectl', [
+        '--kubeconfig',
+        kubeconfig,
+        'get',
+        'node',
+        'vm1',
+        '-o',
+        'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
+      ]);
       ready = String(r.stdout) === 'True';
       if (!ready) await new Promise((r) => setTimeout(r, 250));
     }
     assert.ok(ready, 'node vm1 Ready');
-    const n = await ns.exec(host, 'kubectl', ['--kubeconfig', kubeconfig, 'get', 'node', 'vm1', '-o', 'jsonpath={.status.addresses[0].address} {.spec.podCIDR}']);
+    const n = await ns.exec(host, 'kubectl', [
+      '--kubeconfig',
+      kubeconfig,
+      'get',
+      'node',
+      'vm1',
+      '-o',
+      'jsonpath={.status.addresses[0].address} {.spec.podCIDR}',
+    ]);
     assert.equal(String(n.stdout), '10.250.201.1 10.244.0.0/24');
   } finally {
-    if (proc) { proc.kill('SIGTERM'); await proc; }
+    if (proc) {
+      proc.kill('SIGTERM');
+      await proc;
+    }
     await killPids(pidsMentioning(dir));
     await unmountUnder(dir);
     await ns.cleanup();

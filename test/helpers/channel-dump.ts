@@ -10,6 +10,12 @@ c.start();
 const end = Date.now() + 15_000;
 while (!c.state.synced && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
 await new Promise((r) => setTimeout(r, 500));
-process.stdout.write(JSON.stringify({ pods: [...c.state.pods.keys()], secrets: [...c.state.secrets.keys()], configMaps: [...c.state.configMaps.keys()] }) + '\n');
+process.stdout.write(
+  JSON.stringify({
+    pods: [...c.state.pods.keys()],
+    secrets: [...c.state.secrets.keys()],
+    configMaps: [...c.state.configMaps.keys()],
+  }) + '\n',
+);
 c.stop();
 process.exit(0);

@@ -26,7 +26,10 @@ export interface EtcdCluster {
 async function waitHealthy(endpoint: string, timeoutMs = 30_000) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const r = await execa('etcdctl', ['--endpoints', endpoint, 'endpoint', 'health'], { reject: false, env: { ETCDCTL_API: '3' } });
+    const r = await execa('etcdctl', ['--endpoints', endpoint, 'endpoint', 'health'], {
+      reject: false,
+      env: { ETCDCTL_API: '3' },
+    });
     if (r.exitCode === 0) return;
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -36,26 +39,59 @@ async function waitHealthy(endpoint: string, timeoutMs = 30_000) {
 export async function startEtcd(size = 1): Promise<EtcdCluster> {
   const base = tempDir('etcd');
   const members = [] as EtcdCluster['members'];
-  for (let i = 0; i < size; i++) members.push({ name: `m${i}`, proc: null, client: await freePort(), peer: await freePort(), dir: join(base, `m${i}`) });
+  for (let i = 0; i < size; i++)
+    members.push({
+      name: `m${i}`,
+      proc: null,
+      client: await freePort(),
+      peer: await freePort(),
+      dir: join(base, `m${i}`),
+    });
   const initial = members.map((m) => `${m.name}=http://127.0.0.1:${m.peer}`).join(',');
   for (const m of members) {
-    m.proc = execa('etcd', [
-      '--name', m.name, '--data-dir', m.dir,
-      '--listen-client-urls', `http://127.0.0.1:${m.client}`, '--advertise-client-urls', `http://127.0.0.1:${m.client}`,
-      '--listen-peer-urls', `http://127.0.0.1:${m.peer}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${m.peer}`,
-      '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', `skiff-test-${process.pid}`,
-      '--log-level', 'error', '--logger', 'zap',
-    ], { reject: false, stdio: 'ignore', env: { ETCD_UNSUPPORTED_ARCH: process.arch === 'x64' ? '' : process.arch } });
+    m.proc = execa(
+      'etcd',
+      [
+        '--name',
+        m.name,
+        '--data-dir',
+        m.dir,
+        '--listen-client-urls',
+        `http://127.0.0.1:${m.client}`,
+        '--advertise-client-urls',
+        `http://127.0.0.1:${m.client}`,
+        '--listen-peer-urls',
+        `http://127.0.0.1:${m.peer}`,
+        '--initial-advertise-peer-urls',
+        `http://127.0.0.1:${m.peer}`,
+        '--initial-cluster',
+        initial,
+        '--initial-cluster-state',
+        'new',
+        '--initial-cluster-token',
+        `skiff-test-${process.pid}`,
+        '--log-level',
+        'error',
+        '--logger',
+        'zap',
+      ],
+      { reject: false, stdio: 'ignore', env: { ETCD_UNSUPPORTED_ARCH: process.arch === 'x64' ? '' : process.arch } },
+    );
   }
   const endpoints = members.map((m) => `http://127.0.0.1:${m.client}`);
   await Promise.all(endpoints.map((e) => waitHealthy(e)));
   const kill = async (i: number) => {
     const p = members[i].proc;
-    if (p && p.exitCode === null) { p.kill('SIGKILL'); await p; }
+    if (p && p.exitCode === null) {
+      p.kill('SIGKILL');
+      await p;
+    }
     members[i].proc = null;
   };
   return {
-    endpoints, members, kill,
+    endpoints,
+    members,
+    kill,
     async stop() {
       for (let i = 0; i < members.length; i++) await kill(i);
       rmSync(base, { recursive: true, force: true });

@@ -1,21 +1,45 @@
 // Raw HTTPS requests to the API with the admin token, for wire-level assertions.
 import { request } from 'node:https';
 
-export interface Reply { status: number; headers: Record<string, string | string[] | undefined>; body: string; json(): any }
+export interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
+  json(): any;
+}
 
-export function api(base: { server: string; token: string; ca: string }, method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}, auth = true): Promise<Reply> {
+export function api(
+  base: { server: string; token: string; ca: string },
+  method: string,
+  path: string,
+  body?: string | Buffer,
+  headers: Record<string, string> = {},
+  auth = true,
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = request(base.server + path, {
-      method, ca: base.ca,
-      headers: { ...(auth ? { Authorization: `Bearer ${base.token}` } : {}), ...(body !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)) } : {}), ...headers },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString();
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text, json: () => JSON.parse(text) });
-      });
-    });
+    const req = request(
+      base.server + path,
+      {
+        method,
+        ca: base.ca,
+        headers: {
+          ...(auth ? { Authorization: `Bearer ${base.token}` } : {}),
+          ...(body !== undefined
+            ? { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)) }
+            : {}),
+          ...headers,
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString();
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text, json: () => JSON.parse(text) });
+        });
+      },
+    );
     req.on('error', reject);
     if (body !== undefined) req.write(body);
     req.end();

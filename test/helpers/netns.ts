@@ -4,7 +4,11 @@ import { addBlackholes, addNetns, delNetns, removeBlackholes, inNetns } from '..
 import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { STATE_ROOT } from '../../agent/sandbox/host.ts';
 
-export interface NetnsSet { names: string[]; exec(ns: string, cmd: string, args: string[]): ReturnType<typeof inNetns>; cleanup(): Promise<void> }
+export interface NetnsSet {
+  names: string[];
+  exec(ns: string, cmd: string, args: string[]): ReturnType<typeof inNetns>;
+  cleanup(): Promise<void>;
+}
 
 export async function netnsSet(tag: string, names: string[], ranges: string[]): Promise<NetnsSet> {
   const id = `t${process.pid}-${tag}`;
@@ -20,7 +24,13 @@ export async function netnsSet(tag: string, names: string[], ranges: string[]): 
   };
   try {
     await addBlackholes(ranges);
-    for (const n of full) { await addNetns(n); made.push(n); }
-  } catch (e) { await cleanup(); throw e; }
+    for (const n of full) {
+      await addNetns(n);
+      made.push(n);
+    }
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
   return { names: full, exec: (ns, cmd, args) => inNetns(ns, cmd, args), cleanup };
 }

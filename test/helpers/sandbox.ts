@@ -7,21 +7,29 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined | f
   const end = Date.now() + ms;
   let last: unknown;
   for (;;) {
-    try { const v = await fn(); if (v) return v as T; } catch (e) { last = e; }
+    try {
+      const v = await fn();
+      if (v) return v as T;
+    } catch (e) {
+      last = e;
+    }
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }
 
 export function sandboxClient(name: string) {
-  const skiff = (args: string[], opts: { input?: string } = {}) => execa(SKIFF, args, { reject: false, all: true, input: opts.input, timeout: 120_000 });
+  const skiff = (args: string[], opts: { input?: string } = {}) =>
+    execa(SKIFF, args, { reject: false, all: true, input: opts.input, timeout: 120_000 });
   const k = (args: string[], input?: string) => skiff(['sandbox', 'kubectl', '--name', name, '--', ...args], { input });
   const onNode = (node: string, cmd: string[]) => skiff(['sandbox', 'exec', '--name', name, node, '--', ...cmd]);
   const json = async (args: string[]) => JSON.parse(String((await k([...args, '-o', 'json'])).stdout));
-  const podIP = (pod: string) => until(`${pod} running with an IP`, async () => {
-    const p = await json(['get', 'pod', pod]);
-    return p.status?.phase === 'Running' && p.status.podIP ? p.status.podIP as string : undefined;
-  });
-  const httpGet = async (node: string, url: string) => String((await onNode(node, ['busybox', 'wget', '-q', '-O', '-', url])).stdout);
+  const podIP = (pod: string) =>
+    until(`${pod} running with an IP`, async () => {
+      const p = await json(['get', 'pod', pod]);
+      return p.status?.phase === 'Running' && p.status.podIP ? (p.status.podIP as string) : undefined;
+    });
+  const httpGet = async (node: string, url: string) =>
+    String((await onNode(node, ['busybox', 'wget', '-q', '-O', '-', url])).stdout);
   return { skiff, k, onNode, json, podIP, httpGet };
 }

@@ -14,7 +14,10 @@ export interface TestServer {
   server: RunningServer;
   dir: string;
   kubeconfig: string;
-  kubectl(args: string[], opts?: { input?: string; timeout?: number }): Promise<{ stdout: string; stderr: string; exitCode: number }>;
+  kubectl(
+    args: string[],
+    opts?: { input?: string; timeout?: number },
+  ): Promise<{ stdout: string; stderr: string; exitCode: number }>;
   stop(): Promise<void>;
 }
 
@@ -24,7 +27,12 @@ export function tempDir(prefix: string): string {
 
 export function kubectlWith(kubeconfig: string) {
   return async (args: string[], opts: { input?: string; timeout?: number } = {}) => {
-    const r = await execa('kubectl', args, { env: { KUBECONFIG: kubeconfig, HOME: dirname(kubeconfig) }, input: opts.input, reject: false, timeout: opts.timeout ?? 60_000 });
+    const r = await execa('kubectl', args, {
+      env: { KUBECONFIG: kubeconfig, HOME: dirname(kubeconfig) },
+      input: opts.input,
+      reject: false,
+      timeout: opts.timeout ?? 60_000,
+    });
     return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode ?? -1 };
   };
 }
@@ -33,19 +41,50 @@ export async function startTestServer(extra: Partial<ServerConfig> = {}): Promis
   const dir = tempDir('server');
   const kubeconfig = join(dir, 'admin.kubeconfig');
   const server = await startServer({
-    dataDir: join(dir, 'data'), bindAddress: '127.0.0.1', securePort: 0, writeKubeconfig: kubeconfig,
-    serviceCidr: '10.96.0.0/12', clusterCidr: '10.244.0.0/16', serviceNodePortRange: '30000-32767', ...extra,
+    dataDir: join(dir, 'data'),
+    bindAddress: '127.0.0.1',
+    securePort: 0,
+    writeKubeconfig: kubeconfig,
+    serviceCidr: '10.96.0.0/12',
+    clusterCidr: '10.244.0.0/16',
+    serviceNodePortRange: '30000-32767',
+    ...extra,
   });
   return {
-    server, dir, kubeconfig, kubectl: kubectlWith(kubeconfig),
-    async stop() { await server.stop(); rmSync(dir, { recursive: true, force: true }); },
+    server,
+    dir,
+    kubeconfig,
+    kubectl: kubectlWith(kubeconfig),
+    async stop() {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 
 /** A `skiff server` child process; `kill()` sends SIGKILL. */
-export async function spawnServer(dataDir: string, port: number, extraArgs: string[] = []): Promise<{ proc: ResultPromise; kubeconfig: string; url: string }> {
+export async function spawnServer(
+  dataDir: string,
+  port: number,
+  extraArgs: string[] = [],
+): Promise<{ proc: ResultPromise; kubeconfig: string; url: string }> {
   const kubeconfig = join(dataDir, 'admin.kubeconfig');
-  const proc = execa(SKIFF, ['server', '--data-dir', join(dataDir, 'data'), '--bind-address', '127.0.0.1', '--secure-port', String(port), '--write-kubeconfig', kubeconfig, ...extraArgs], { reject: false, all: true });
+  const proc = execa(
+    SKIFF,
+    [
+      'server',
+      '--data-dir',
+      join(dataDir, 'data'),
+      '--bind-address',
+      '127.0.0.1',
+      '--secure-port',
+      String(port),
+      '--write-kubeconfig',
+      kubeconfig,
+      ...extraArgs,
+    ],
+    { reject: false, all: true },
+  );
   const url = `https://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -53,8 +92,13 @@ export async function spawnServer(dataDir: string, port: number, extraArgs: stri
     try {
       const r = await fetchInsecure(`${url}/readyz`);
       if (r === 'ok') break;
-    } catch { /* not up yet */ }
-    if (Date.now() > deadline) { proc.kill('SIGKILL'); throw new Error('server did not become ready'); }
+    } catch {
+      /* not up yet */
+    }
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error('server did not become ready');
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   return { proc, kubeconfig, url };

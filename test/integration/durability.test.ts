@@ -21,9 +21,16 @@ test('acknowledged creates survive kill -9 of the server', async () => {
       const name = `cm-${next++}`;
       inflight.add(name);
       try {
-        const r = await api(base, 'POST', '/api/v1/namespaces/default/configmaps', JSON.stringify({ metadata: { name }, data: { n: name } }));
+        const r = await api(
+          base,
+          'POST',
+          '/api/v1/namespaces/default/configmaps',
+          JSON.stringify({ metadata: { name }, data: { n: name } }),
+        );
         if (r.status === 201) acked.add(name);
-      } catch { /* connection cut by the kill */ }
+      } catch {
+        /* connection cut by the kill */
+      }
       if (!killed) inflight.delete(name);
     }
   };
@@ -39,11 +46,19 @@ test('acknowledged creates survive kill -9 of the server', async () => {
   try {
     const list = await api(credentials(srv.kubeconfig), 'GET', '/api/v1/namespaces/default/configmaps');
     assert.equal(list.status, 200);
-    const present = new Set<string>(list.json().items.map((i: any) => i.metadata.name).filter((n: string) => n.startsWith('cm-')));
+    const present = new Set<string>(
+      list
+        .json()
+        // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
+        .items.map((i: any) => i.metadata.name)
+        .filter((n: string) => n.startsWith('cm-')),
+    );
     for (const name of acked) assert.ok(present.has(name), `acknowledged ${name} is missing`);
     for (const name of present) assert.ok(acked.has(name) || inflight.has(name), `${name} was never sent`);
     assert.ok(present.size <= acked.size + 8, 'at most the in-flight requests beyond the acknowledged ones');
-    for (const i of list.json().items.filter((x: any) => x.metadata.name.startsWith('cm-'))) assert.equal(i.data.n, i.metadata.name, 'content intact');
+    // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
+    for (const i of list.json().items.filter((x: any) => x.metadata.name.startsWith('cm-')))
+      assert.equal(i.data.n, i.metadata.name, 'content intact');
   } finally {
     srv.proc.kill('SIGTERM');
     await srv.proc;

@@ -12,39 +12,75 @@ import { until } from '../helpers/sandbox.ts';
 type Creds = ReturnType<typeof credentials>;
 const LEASE = '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/skiff-controller-manager';
 
-const deployment = (name: string) => JSON.stringify({
-  apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name },
-  spec: { replicas: 5, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'c', image: 'skiff.local/busybox:1.36' }] } } },
-});
-const podCount = async (c: Creds, app: string) => (await api(c, 'GET', `/api/v1/namespaces/default/pods?labelSelector=app%3D${app}`)).json().items.length as number;
+const deployment = (name: string) =>
+  JSON.stringify({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name },
+    spec: {
+      replicas: 5,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: { containers: [{ name: 'c', image: 'skiff.local/busybox:1.36' }] },
+      },
+    },
+  });
+const podCount = async (c: Creds, app: string) =>
+  (await api(c, 'GET', `/api/v1/namespaces/default/pods?labelSelector=app%3D${app}`)).json().items.length as number;
 
 test('two servers on a three-member etcd: one leads the controllers; the other takes over within 15 s of a kill', async () => {
   const etcd = await startEtcd(3);
   const ports = [await freePort(), await freePort()];
   const dirs = ports.map((p) => tempDir(`leader-${p}`));
-  const servers = await Promise.all(ports.map((p, i) => spawnServer(dirs[i], p, ['--datastore-endpoint', etcd.endpoints.join(','), '--agent-port', '0'])));
+  const servers = await Promise.all(
+    ports.map((p, i) =>
+      spawnServer(dirs[i], p, ['--datastore-endpoint', etcd.endpoints.join(','), '--agent-port', '0']),
+    ),
+  );
   try {
     const creds = servers.map((s) => credentials(s.kubeconfig));
-    const holder = await until('a leader', async () => (await api(creds[0], 'GET', LEASE)).json().spec?.holderIdentity, 20_000);
+    const holder = await until(
+      'a leader',
+      async () => (await api(creds[0], 'GET', LEASE)).json().spec?.holderIdentity,
+      20_000,
+    );
     const leader = ports.findIndex((p) => holder.includes(`_${p}_`));
     assert.ok(leader >= 0, `holder ${holder} is one of the two servers`);
     const other = 1 - leader;
-    assert.equal((await api(creds[other], 'POST', '/apis/apps/v1/namespaces/default/deployments', deployment('first'))).status, 201);
+    assert.equal(
+      (await api(creds[other], 'POST', '/apis/apps/v1/namespaces/default/deployments', deployment('first'))).status,
+      201,
+    );
     await until('five pods', async () => (await podCount(creds[other], 'first')) === 5, 20_000);
     await new Promise((r) => setTimeout(r, 3000));
     assert.equal(await podCount(creds[other], 'first'), 5, 'one controller manager: never more than the replicas');
 
     const t0 = Date.now();
     servers[leader].proc.kill('SIGKILL');
-    await until('the other server to lead', async () => (await api(creds[other], 'GET', LEASE)).json().spec?.holderIdentity?.includes(`_${ports[other]}_`), 20_000);
+    await until(
+      'the other server to lead',
+      async () => (await api(creds[other], 'GET', LEASE)).json().spec?.holderIdentity?.includes(`_${ports[other]}_`),
+      20_000,
+    );
     const took = Date.now() - t0;
     assert.ok(took < 15_000, `took over after ${took} ms`);
-    assert.equal((await api(creds[other], 'POST', '/apis/apps/v1/namespaces/default/deployments', deployment('second'))).status, 201);
-    await until('the new leader runs the controllers', async () => (await podCount(creds[other], 'second')) === 5, 20_000);
+    assert.equal(
+      (await api(creds[other], 'POST', '/apis/apps/v1/namespaces/default/deployments', deployment('second'))).status,
+      201,
+    );
+    await until(
+      'the new leader runs the controllers',
+      async () => (await podCount(creds[other], 'second')) === 5,
+      20_000,
+    );
     const lease = (await api(creds[other], 'GET', LEASE)).json();
     assert.equal(lease.spec.leaseTransitions, 1);
   } finally {
-    for (const s of servers) { s.proc.kill('SIGKILL'); await s.proc; }
+    for (const s of servers) {
+      s.proc.kill('SIGKILL');
+      await s.proc;
+    }
     await etcd.stop();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }

@@ -9,7 +9,16 @@ test('pods bound to a node are deleted gracefully, also with a spec grace of 0',
   const s = await startTestServer();
   const base = credentials(s.kubeconfig);
   const pods = '/api/v1/namespaces/default/pods';
-  const mk = (name: string, spec: object) => api(base, 'POST', pods, JSON.stringify({ metadata: { name }, spec: { containers: [{ name: 'c', image: 'skiff.local/busybox:1.36' }], ...spec } }));
+  const mk = (name: string, spec: object) =>
+    api(
+      base,
+      'POST',
+      pods,
+      JSON.stringify({
+        metadata: { name },
+        spec: { containers: [{ name: 'c', image: 'skiff.local/busybox:1.36' }], ...spec },
+      }),
+    );
   try {
     assert.equal((await mk('bound', { nodeName: 'n1', terminationGracePeriodSeconds: 0 })).status, 201);
     assert.equal((await mk('loose', {})).status, 201);

@@ -11,17 +11,26 @@ import { startRuntime } from '../../agent/runtime.ts';
 import { removeAllPods, pidsMentioning, killPids, unmountUnder, mountsUnder } from '../../agent/sandbox/cleanup.ts';
 import { BUSYBOX_IMAGE, PAUSE_IMAGE } from '../../agent/images/builtin.ts';
 
-test('containerd under the agent: CRI, images, a pod on the Skiff CNI serving HTTP, restart after kill -9, 100 concurrent sandboxes', { timeout: 300_000 }, async () => {
+test('containerd under the agent: CRI, images, a pod on the Skiff CNI serving HTTP, restart after kill -9, 100 concurrent sandboxes', {
+  timeout: 300_000,
+}, async () => {
   const ns = await netnsSet('rt', ['node'], ['10.244.0.0/16']);
   const node = ns.names[0];
   const dir = tempDir('runtime');
   let rt: Awaited<ReturnType<typeof startRuntime>> | null = null;
   try {
-    rt = await startRuntime({ dataDir: join(dir, 'agent'), podCidr: '10.244.9.0/24', mtu: 1500, imageCache: join(dir, 'images'), wrap: ['nsenter', `--net=/run/netns/${node}`] });
+    rt = await startRuntime({
+      dataDir: join(dir, 'agent'),
+      podCidr: '10.244.9.0/24',
+      mtu: 1500,
+      imageCache: join(dir, 'images'),
+      wrap: ['nsenter', `--net=/run/netns/${node}`],
+    });
     const v = await rt.cri.version();
     assert.equal(v.runtime_name, 'containerd');
     assert.equal(v.runtime_api_version, 'v1');
     const st = await rt.cri.status();
+    // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
     const cond = Object.fromEntries(st.status.conditions.map((c: any) => [c.type, c.status]));
     assert.equal(cond.RuntimeReady, true);
     assert.equal(cond.NetworkReady, true, JSON.stringify(st.status));
@@ -29,18 +38,31 @@ test('containerd under the agent: CRI, images, a pod on the Skiff CNI serving HT
 
     const sandboxConfig = {
       metadata: { name: 'web', uid: 'uid-web', namespace: 'default', attempt: 0 },
-      hostname: 'web', log_directory: join(dir, 'logs', 'web'),
-      linux: { cgroup_parent: '/skiff-test/podweb', security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
+      hostname: 'web',
+      log_directory: join(dir, 'logs', 'web'),
+      linux: {
+        cgroup_parent: '/skiff-test/podweb',
+        security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } },
+      },
     };
     const { pod_sandbox_id: id } = await rt.cri.runPodSandbox(sandboxConfig);
     const status = await rt.cri.podSandboxStatus(id);
     const ip = status.status.network.ip;
     assert.match(ip, /^10\.244\.9\.\d+$/, 'address from the node subnet');
-    const { container_id: cid } = await rt.cri.createContainer(id, {
-      metadata: { name: 'httpd', attempt: 0 }, image: { image: BUSYBOX_IMAGE },
-      command: ['httpd', '-f', '-p', '8080', '-h', '/var/www'], log_path: 'httpd/0.log',
-      linux: { resources: {}, security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
-    }, sandboxConfig);
+    const { container_id: cid } = await rt.cri.createContainer(
+      id,
+      {
+        metadata: { name: 'httpd', attempt: 0 },
+        image: { image: BUSYBOX_IMAGE },
+        command: ['httpd', '-f', '-p', '8080', '-h', '/var/www'],
+        log_path: 'httpd/0.log',
+        linux: {
+          resources: {},
+          security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } },
+        },
+      },
+      sandboxConfig,
+    );
     await rt.cri.startContainer(cid);
     let body = '';
     for (let i = 0; i < 50 && !body.includes('skiff busybox httpd'); i++) {
@@ -57,7 +79,8 @@ test('containerd under the agent: CRI, images, a pod on the Skiff CNI serving HT
     const before = rt.supervisor!.pid!;
     process.kill(before, 'SIGKILL');
     const end = Date.now() + 30_000;
-    while ((rt.supervisor!.pid === before || !(await rt.supervisor!.ready())) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+    while ((rt.supervisor!.pid === before || !(await rt.supervisor!.ready())) && Date.now() < end)
+      await new Promise((r) => setTimeout(r, 100));
     assert.notEqual(rt.supervisor!.pid, before, 'a new containerd');
     assert.equal(rt.supervisor!.restarts, 1);
     const again = await rt.cri.containerStatus(cid);
@@ -67,27 +90,50 @@ test('containerd under the agent: CRI, images, a pod on the Skiff CNI serving HT
     await rt.cri.removeContainer(cid);
     await rt.cri.stopPodSandbox(id);
     await rt.cri.removePodSandbox(id);
-    const links = JSON.parse(String((await ns.exec(node, 'ip', ['-j', 'link', 'show'])).stdout)).map((l: any) => l.ifname).sort();
+    const links = JSON.parse(String((await ns.exec(node, 'ip', ['-j', 'link', 'show'])).stdout))
+      // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
+      .map((l: any) => l.ifname)
+      .sort();
     assert.deepEqual(links, ['lo', 'skiff0'], 'the veth went with the sandbox');
 
     // 100 sandboxes at once through CRI: distinct addresses; after removal nothing is left.
     const cfgs = Array.from({ length: 100 }, (_, i) => ({
       metadata: { name: `many-${i}`, uid: `uid-many-${i}`, namespace: 'default', attempt: 0 },
-      log_directory: join(dir, 'logs', `many-${i}`), linux: { cgroup_parent: `/skiff-test/podmany${i}` },
+      log_directory: join(dir, 'logs', `many-${i}`),
+      linux: { cgroup_parent: `/skiff-test/podmany${i}` },
     }));
     const ids = await Promise.all(cfgs.map((c) => rt!.cri.runPodSandbox(c).then((r) => r.pod_sandbox_id)));
     const ips = await Promise.all(ids.map(async (i) => (await rt!.cri.podSandboxStatus(i)).status.network.ip));
     assert.equal(new Set(ips).size, 100, 'no duplicate address');
     assert.ok(ips.every((x) => /^10\.244\.9\.\d+$/.test(x)));
-    await Promise.all(ids.map(async (i) => { await rt!.cri.stopPodSandbox(i); await rt!.cri.removePodSandbox(i); }));
-    const after = JSON.parse(String((await ns.exec(node, 'ip', ['-j', 'link', 'show'])).stdout)).map((l: any) => l.ifname).sort();
+    await Promise.all(
+      ids.map(async (i) => {
+        await rt!.cri.stopPodSandbox(i);
+        await rt!.cri.removePodSandbox(i);
+      }),
+    );
+    const after = JSON.parse(String((await ns.exec(node, 'ip', ['-j', 'link', 'show'])).stdout))
+      // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
+      .map((l: any) => l.ifname)
+      .sort();
     assert.deepEqual(after, ['lo', 'skiff0'], 'no leaked veth');
     const ipam = join(dir, 'agent', 'cni', 'ipam', 'networks', 'skiff');
-    assert.deepEqual(readdirSync(ipam).filter((f) => /^\d/.test(f)), [], 'no leaked IPAM file');
-    assert.deepEqual(mountsUnder(join(dir, 'agent', 'containerd', 'state')).filter((m) => m.includes('netns')), [], 'no leaked netns');
+    assert.deepEqual(
+      readdirSync(ipam).filter((f) => /^\d/.test(f)),
+      [],
+      'no leaked IPAM file',
+    );
+    assert.deepEqual(
+      mountsUnder(join(dir, 'agent', 'containerd', 'state')).filter((m) => m.includes('netns')),
+      [],
+      'no leaked netns',
+    );
     assert.equal((await rt.cri.listPodSandbox()).items.length, 0);
   } finally {
-    if (rt) { await removeAllPods(rt.socket); await rt.stop(); }
+    if (rt) {
+      await removeAllPods(rt.socket);
+      await rt.stop();
+    }
     await killPids(pidsMentioning(dir));
     await unmountUnder(dir);
     await ns.cleanup();

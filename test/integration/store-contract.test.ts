@@ -13,13 +13,27 @@ const code = (c: string) => (e: unknown) => e instanceof StoreError && e.code ==
 function collect(store: Store, prefix: string, from: number) {
   const events: WatchEvent[] = [];
   let error: StoreError | null = null;
-  const h = store.watch(prefix, from, { onEvent: (e) => events.push(e), onError: (e) => { error = e; } });
-  return { events, h, get error() { return error; } };
+  const h = store.watch(prefix, from, {
+    onEvent: (e) => events.push(e),
+    onError: (e) => {
+      error = e;
+    },
+  });
+  return {
+    events,
+    h,
+    get error() {
+      return error;
+    },
+  };
 }
 
 async function until(cond: () => boolean, ms = 5000) {
   const end = Date.now() + ms;
-  while (!cond()) { if (Date.now() > end) throw new Error('timed out'); await new Promise((r) => setTimeout(r, 20)); }
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 function contract(name: string, make: () => Promise<{ store: Store; cleanup: () => Promise<void> }>) {
@@ -27,7 +41,10 @@ function contract(name: string, make: () => Promise<{ store: Store; cleanup: () 
     let store: Store;
     let cleanup: () => Promise<void>;
     before(async () => ({ store, cleanup } = await make()));
-    after(async () => { await store.close(); await cleanup(); });
+    after(async () => {
+      await store.close();
+      await cleanup();
+    });
 
     test('create, get, update guarded by revision, delete', async () => {
       const a = await store.create('/t/a', 'v1');
@@ -36,7 +53,10 @@ function contract(name: string, make: () => Promise<{ store: Store; cleanup: () 
       const b = await store.update('/t/a', 'v2', a.modRevision);
       assert.ok(b.modRevision > a.modRevision);
       assert.equal(b.createRevision, a.createRevision);
-      await assert.rejects(store.update('/t/a', 'stale', a.modRevision), (e: unknown) => code('Conflict')(e) && (e as StoreError).current?.value === 'v2');
+      await assert.rejects(
+        store.update('/t/a', 'stale', a.modRevision),
+        (e: unknown) => code('Conflict')(e) && (e as StoreError).current?.value === 'v2',
+      );
       await assert.rejects(store.update('/t/none', 'x', 1), code('NotFound'));
       assert.equal((await store.get('/t/a'))?.value, 'v2');
       await assert.rejects(store.delete('/t/a', a.modRevision), code('Conflict'));
@@ -52,19 +72,35 @@ function contract(name: string, make: () => Promise<{ store: Store; cleanup: () 
       for (const n of ['x1', 'x2', 'x3', 'x4']) await store.create(`/l/${n}`, n);
       await store.create('/lz/other', 'no');
       const all = await store.list('/l/');
-      assert.deepEqual(all.items.map((i) => i.value), ['x1', 'x2', 'x3', 'x4']);
+      assert.deepEqual(
+        all.items.map((i) => i.value),
+        ['x1', 'x2', 'x3', 'x4'],
+      );
       const page = await store.list('/l/', { limit: 2 });
-      assert.deepEqual(page.items.map((i) => i.value), ['x1', 'x2']);
+      assert.deepEqual(
+        page.items.map((i) => i.value),
+        ['x1', 'x2'],
+      );
       assert.equal(page.more, true);
       const rest = await store.list('/l/', { startKey: page.items[1].key + '\u0000', revision: page.revision });
-      assert.deepEqual(rest.items.map((i) => i.value), ['x3', 'x4']);
+      assert.deepEqual(
+        rest.items.map((i) => i.value),
+        ['x3', 'x4'],
+      );
       const rev = all.revision;
       const x1 = all.items[0];
       await store.update('/l/x1', 'changed', x1.modRevision);
       await store.delete('/l/x2', 0);
       const old = await store.list('/l/', { revision: rev });
-      assert.deepEqual(old.items.map((i) => i.value), ['x1', 'x2', 'x3', 'x4'], 'the past is readable until compacted');
-      assert.deepEqual((await store.list('/l/')).items.map((i) => i.value), ['changed', 'x3', 'x4']);
+      assert.deepEqual(
+        old.items.map((i) => i.value),
+        ['x1', 'x2', 'x3', 'x4'],
+        'the past is readable until compacted',
+      );
+      assert.deepEqual(
+        (await store.list('/l/')).items.map((i) => i.value),
+        ['changed', 'x3', 'x4'],
+      );
       assert.equal(await store.count('/l/'), 3);
     });
 
@@ -78,11 +114,17 @@ function contract(name: string, make: () => Promise<{ store: Store; cleanup: () 
       await store.delete('/w/a', 0);
       await store.create('/other/x', 'ignored');
       await until(() => w.events.length === 4);
-      assert.deepEqual(w.events.map((e) => `${e.type} ${e.kv.key} ${e.type === 'delete' ? e.prev.value : e.kv.value}`),
-        ['put /w/a 1', 'put /w/a 2', 'put /w/b 3', 'delete /w/a 2']);
+      assert.deepEqual(
+        w.events.map((e) => `${e.type} ${e.kv.key} ${e.type === 'delete' ? e.prev.value : e.kv.value}`),
+        ['put /w/a 1', 'put /w/a 2', 'put /w/b 3', 'delete /w/a 2'],
+      );
       assert.equal(w.events[1].prev?.value, '1');
       const revs = w.events.map((e) => e.kv.modRevision);
-      assert.deepEqual([...revs].sort((a, b) => a - b), revs, 'in revision order');
+      assert.deepEqual(
+        [...revs].sort((a, b) => a - b),
+        revs,
+        'in revision order',
+      );
       w.h.close();
     });
 

@@ -5,10 +5,24 @@ import { fieldsOf, fromFieldsV1, toFieldsV1 } from '../../controlplane/api/field
 import { Deployment } from '../../controlplane/api/schema/groups.ts';
 import { ConfigMap } from '../../controlplane/api/schema/core.ts';
 
-const opts = (manager: string, force = false) => ({ manager, apiVersion: 'apps/v1', force, now: '2026-01-01T00:00:00Z' });
+const opts = (manager: string, force = false) => ({
+  manager,
+  apiVersion: 'apps/v1',
+  force,
+  now: '2026-01-01T00:00:00Z',
+});
 const cfg = (replicas: number, image = 'a:1', extraEnv = true) => ({
-  apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd' },
-  spec: { replicas, selector: { matchLabels: { app: 'd' } }, template: { metadata: { labels: { app: 'd' } }, spec: { containers: [{ name: 'a', image, ...(extraEnv ? { env: [{ name: 'X', value: '1' }] } : {}) }] } } },
+  apiVersion: 'apps/v1',
+  kind: 'Deployment',
+  metadata: { name: 'd' },
+  spec: {
+    replicas,
+    selector: { matchLabels: { app: 'd' } },
+    template: {
+      metadata: { labels: { app: 'd' } },
+      spec: { containers: [{ name: 'a', image, ...(extraEnv ? { env: [{ name: 'X', value: '1' }] } : {}) }] },
+    },
+  },
 });
 
 test('field sets round-trip through FieldsV1', () => {
@@ -33,11 +47,15 @@ test('apply creates ownership, re-apply is a no-op, dropped fields are removed',
 test('a field another manager owns with a different value conflicts unless forced', () => {
   const a = serverSideApply({ metadata: {} }, cfg(2), Deployment, opts('alice')).obj;
   const b = serverSideApply(a, cfg(5), Deployment, opts('bob'));
-  assert.deepEqual(b.conflicts.map((c) => `${c.manager} ${c.field}`), ['alice .spec.replicas']);
+  assert.deepEqual(
+    b.conflicts.map((c) => `${c.manager} ${c.field}`),
+    ['alice .spec.replicas'],
+  );
   const same = serverSideApply(a, cfg(2), Deployment, opts('bob'));
   assert.equal(same.conflicts.length, 0, 'same value is shared ownership, not a conflict');
   const forced = serverSideApply(a, cfg(5), Deployment, opts('bob', true));
   assert.equal(forced.obj.spec.replicas, 5);
+  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
   const alice = forced.obj.metadata.managedFields.find((m: any) => m.manager === 'alice');
   assert.equal(alice.fieldsV1['f:spec']['f:replicas'], undefined, 'forced field leaves the old owner');
 });
@@ -47,17 +65,26 @@ test('an update takes ownership of what it changed', () => {
   const next = structuredClone(a);
   next.spec.replicas = 7;
   trackUpdate(a, next, Deployment, { manager: 'kubectl-scale', apiVersion: 'apps/v1', now: 'x' });
+  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
   const scale = next.metadata.managedFields.find((m: any) => m.manager === 'kubectl-scale');
   assert.equal(scale.operation, 'Update');
   assert.deepEqual(scale.fieldsV1, { 'f:spec': { 'f:replicas': {} } });
   const back = serverSideApply(next, cfg(2), Deployment, opts('alice'));
-  assert.deepEqual(back.conflicts.map((c) => c.manager), ['kubectl-scale']);
+  assert.deepEqual(
+    back.conflicts.map((c) => c.manager),
+    ['kubectl-scale'],
+  );
 });
 
 test('maps merge key by key; the applier keeps other managers keys', () => {
   const base = { metadata: { name: 'c' }, data: { a: '1', b: '2' } };
   const live = { ...base, metadata: { name: 'c' } };
   trackUpdate(null, live, ConfigMap, { manager: 'creator', apiVersion: 'v1', now: 'x' });
-  const r = serverSideApply(live, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' }, data: { c: '3' } }, ConfigMap, { ...opts('alice'), apiVersion: 'v1' });
+  const r = serverSideApply(
+    live,
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' }, data: { c: '3' } },
+    ConfigMap,
+    { ...opts('alice'), apiVersion: 'v1' },
+  );
   assert.deepEqual(r.obj.data, { a: '1', b: '2', c: '3' });
 });

@@ -7,8 +7,12 @@ import { tar } from '../../agent/images/tar.ts';
 
 test('image names normalize as containerd does', () => {
   const cases: [string, string][] = [
-    ['nginx', 'docker.io/library/nginx:latest'], ['nginx:1.25', 'docker.io/library/nginx:1.25'], ['me/app:2', 'docker.io/me/app:2'],
-    ['skiff.local/busybox:1.36', 'skiff.local/busybox:1.36'], ['localhost:5000/x', 'localhost:5000/x:latest'], ['ghcr.io/o/r:v1', 'ghcr.io/o/r:v1'],
+    ['nginx', 'docker.io/library/nginx:latest'],
+    ['nginx:1.25', 'docker.io/library/nginx:1.25'],
+    ['me/app:2', 'docker.io/me/app:2'],
+    ['skiff.local/busybox:1.36', 'skiff.local/busybox:1.36'],
+    ['localhost:5000/x', 'localhost:5000/x:latest'],
+    ['ghcr.io/o/r:v1', 'ghcr.io/o/r:v1'],
   ];
   for (const [i, o] of cases) assert.equal(normalizeName(i), o);
   for (const bad of ['', 'UPPER/case', 'a b']) assert.throws(() => normalizeName(bad), ArchiveError);
@@ -16,15 +20,34 @@ test('image names normalize as containerd does', () => {
 
 test('tar round trip, including long paths and symlinks', () => {
   const long = 'a/'.repeat(60) + 'file.txt';
-  const files = readTar(tar([{ type: 'dir', path: 'a' }, { type: 'file', path: long, data: Buffer.from('x') }, { type: 'symlink', path: 'l', target: 'file.txt' }]));
-  assert.deepEqual(files.map((f) => [f.type, f.path]), [['dir', 'a/'], ['file', long], ['symlink', 'l']]);
+  const files = readTar(
+    tar([
+      { type: 'dir', path: 'a' },
+      { type: 'file', path: long, data: Buffer.from('x') },
+      { type: 'symlink', path: 'l', target: 'file.txt' },
+    ]),
+  );
+  assert.deepEqual(
+    files.map((f) => [f.type, f.path]),
+    [
+      ['dir', 'a/'],
+      ['file', long],
+      ['symlink', 'l'],
+    ],
+  );
   assert.equal(files[2].linkname, 'file.txt');
 });
 
 test('OCI layouts are read and checked; corruption anywhere rejects the whole archive', () => {
-  const img = buildImage({ name: 'skiff.local/t:1', entries: [{ type: 'file', path: 'f', data: Buffer.from('data') }] });
+  const img = buildImage({
+    name: 'skiff.local/t:1',
+    entries: [{ type: 'file', path: 'f', data: Buffer.from('data') }],
+  });
   const good = readArchive(layoutTar([img]));
-  assert.deepEqual(good.images.map((i) => i.name), ['skiff.local/t:1']);
+  assert.deepEqual(
+    good.images.map((i) => i.name),
+    ['skiff.local/t:1'],
+  );
   assert.equal(good.blobs.size, 3);
   const bytes = layoutTar([img]);
   const flipped = Buffer.from(bytes);
@@ -33,5 +56,8 @@ test('OCI layouts are read and checked; corruption anywhere rejects the whole ar
   assert.throws(() => readArchive(flipped), /does not match its digest/);
   assert.throws(() => readArchive(bytes.subarray(0, bytes.length - 2000)), /truncated archive/);
   assert.throws(() => readArchive(Buffer.from('hello world')), ArchiveError);
-  assert.throws(() => readArchive(tar([{ type: 'file', path: 'readme', data: Buffer.from('x') }])), /neither an OCI image layout/);
+  assert.throws(
+    () => readArchive(tar([{ type: 'file', path: 'readme', data: Buffer.from('x') }])),
+    /neither an OCI image layout/,
+  );
 });

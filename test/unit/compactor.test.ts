@@ -4,12 +4,16 @@ import { Compactor } from '../../controlplane/server/compactor.ts';
 import type { Store } from '../../controlplane/store/store.ts';
 
 test('compaction keeps the retention window of history', async () => {
-  let rev = 10, compacted = 0;
+  let rev = 10,
+    compacted = 0;
   const calls: number[] = [];
   const store = {
     currentRevision: async () => rev,
     compactedRevision: async () => compacted,
-    compact: async (r: number) => { calls.push(r); compacted = r; },
+    compact: async (r: number) => {
+      calls.push(r);
+      compacted = r;
+    },
   } as unknown as Store;
   const c = new Compactor(store, 5 * 60_000);
   const t0 = 1_000_000;

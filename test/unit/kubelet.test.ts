@@ -3,7 +3,14 @@ import assert from 'node:assert/strict';
 import { expand, expandCommand, resolveEnv, quantity, EnvError } from '../../agent/kubelet/env.ts';
 import { Backoff } from '../../agent/kubelet/backoff.ts';
 import { computeStatus, type PodRuntime, type RuntimeContainer } from '../../agent/kubelet/status.ts';
-import { cgroupParent, containerConfig, dnsConfig, nonRootViolation, resources, sandboxConfig } from '../../agent/kubelet/pod-spec.ts';
+import {
+  cgroupParent,
+  containerConfig,
+  dnsConfig,
+  nonRootViolation,
+  resources,
+  sandboxConfig,
+} from '../../agent/kubelet/pod-spec.ts';
 import { initialState, observe } from '../../agent/kubelet/probe.ts';
 import { volumeFiles } from '../../agent/kubelet/volumes.ts';
 import { podRefs } from '../../controlplane/channel/refs.ts';
@@ -11,38 +18,75 @@ import { rotatedToDelete } from '../../agent/kubelet/log-rotation.ts';
 
 const pod = {
   metadata: { name: 'p', namespace: 'ns', uid: 'u-1', labels: { app: 'x' } },
-  spec: { nodeName: 'n1', serviceAccountName: 'default', containers: [{ name: 'c', image: 'i', resources: { limits: { cpu: '500m', memory: '64Mi' } } }] },
+  spec: {
+    nodeName: 'n1',
+    serviceAccountName: 'default',
+    containers: [{ name: 'c', image: 'i', resources: { limits: { cpu: '500m', memory: '64Mi' } } }],
+  },
 };
 const sources = {
-  pod, podIP: '10.244.1.5', hostIP: '10.250.0.11',
+  pod,
+  podIP: '10.244.1.5',
+  hostIP: '10.250.0.11',
   configMap: (n: string) => (n === 'cm' ? { data: { a: 'A', b: 'B' } } : undefined),
   secret: (n: string) => (n === 's' ? { data: { pw: Buffer.from('pa55').toString('base64') } } : undefined),
 };
 
 test('$(VAR) expansion as Kubernetes does it', () => {
-  const v = new Map([['A', 'x'], ['B', 'y']]);
-  const cases: [string, string][] = [['$(A)', 'x'], ['$(A)-$(B)', 'x-y'], ['$(C)', '$(C)'], ['$$(A)', '$(A)'], ['a$b', 'a$b'], ['$(A', '$(A']];
+  const v = new Map([
+    ['A', 'x'],
+    ['B', 'y'],
+  ]);
+  const cases: [string, string][] = [
+    ['$(A)', 'x'],
+    ['$(A)-$(B)', 'x-y'],
+    ['$(C)', '$(C)'],
+    ['$$(A)', '$(A)'],
+    ['a$b', 'a$b'],
+    ['$(A', '$(A'],
+  ];
   for (const [i, o] of cases) assert.equal(expand(i, v), o, i);
 });
 
 test('env resolution: literal, configMap, secret, fieldRef, resourceFieldRef, envFrom, optional and missing refs', () => {
-  const env = resolveEnv({
-    resources: { limits: { cpu: '500m', memory: '64Mi' } },
-    envFrom: [{ configMapRef: { name: 'cm' }, prefix: 'CM_' }],
-    env: [
-      { name: 'LIT', value: 'v-$(CM_a)' }, { name: 'FROM_CM', valueFrom: { configMapKeyRef: { name: 'cm', key: 'b' } } },
-      { name: 'PW', valueFrom: { secretKeyRef: { name: 's', key: 'pw' } } }, { name: 'IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
-      { name: 'APP', valueFrom: { fieldRef: { fieldPath: "metadata.labels['app']" } } }, { name: 'NODE', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
-      { name: 'MEM', valueFrom: { resourceFieldRef: { resource: 'limits.memory', divisor: '1Mi' } } },
-      { name: 'CPU', valueFrom: { resourceFieldRef: { resource: 'limits.cpu', divisor: '1m' } } },
-      { name: 'OPT', valueFrom: { configMapKeyRef: { name: 'nope', key: 'x', optional: true } } },
-    ],
-  }, sources);
+  const env = resolveEnv(
+    {
+      resources: { limits: { cpu: '500m', memory: '64Mi' } },
+      envFrom: [{ configMapRef: { name: 'cm' }, prefix: 'CM_' }],
+      env: [
+        { name: 'LIT', value: 'v-$(CM_a)' },
+        { name: 'FROM_CM', valueFrom: { configMapKeyRef: { name: 'cm', key: 'b' } } },
+        { name: 'PW', valueFrom: { secretKeyRef: { name: 's', key: 'pw' } } },
+        { name: 'IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+        { name: 'APP', valueFrom: { fieldRef: { fieldPath: "metadata.labels['app']" } } },
+        { name: 'NODE', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+        { name: 'MEM', valueFrom: { resourceFieldRef: { resource: 'limits.memory', divisor: '1Mi' } } },
+        { name: 'CPU', valueFrom: { resourceFieldRef: { resource: 'limits.cpu', divisor: '1m' } } },
+        { name: 'OPT', valueFrom: { configMapKeyRef: { name: 'nope', key: 'x', optional: true } } },
+      ],
+    },
+    sources,
+  );
   assert.deepEqual(Object.fromEntries(env.map((e) => [e.key, e.value])), {
-    CM_a: 'A', CM_b: 'B', LIT: 'v-A', FROM_CM: 'B', PW: 'pa55', IP: '10.244.1.5', APP: 'x', NODE: 'n1', MEM: '64', CPU: '500',
+    CM_a: 'A',
+    CM_b: 'B',
+    LIT: 'v-A',
+    FROM_CM: 'B',
+    PW: 'pa55',
+    IP: '10.244.1.5',
+    APP: 'x',
+    NODE: 'n1',
+    MEM: '64',
+    CPU: '500',
   });
-  assert.throws(() => resolveEnv({ env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 'missing', key: 'k' } } }] }, sources), EnvError);
-  assert.throws(() => resolveEnv({ env: [{ name: 'X', valueFrom: { configMapKeyRef: { name: 'cm', key: 'zz' } } }] }, sources), /couldn't find key zz/);
+  assert.throws(
+    () => resolveEnv({ env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 'missing', key: 'k' } } }] }, sources),
+    EnvError,
+  );
+  assert.throws(
+    () => resolveEnv({ env: [{ name: 'X', valueFrom: { configMapKeyRef: { name: 'cm', key: 'zz' } } }] }, sources),
+    /couldn't find key zz/,
+  );
   assert.deepEqual(expandCommand(['echo', '$(LIT)'], env), ['echo', 'v-A']);
   assert.equal(quantity('1Gi'), 1024 ** 3);
   assert.equal(quantity('250m'), 0.25);
@@ -52,15 +96,33 @@ test('crash-loop back-off: immediate, then 10 s doubling to 300 s, reset after 1
   const b = new Backoff();
   let t = 1_000_000;
   const delays: number[] = [];
-  for (let i = 0; i < 8; i++) { const until = b.exited('c', t, 1000); delays.push(until - t); t = until + 1000; }
+  for (let i = 0; i < 8; i++) {
+    const until = b.exited('c', t, 1000);
+    delays.push(until - t);
+    t = until + 1000;
+  }
   assert.deepEqual(delays, [0, 10_000, 20_000, 40_000, 80_000, 160_000, 300_000, 300_000]);
   assert.equal(b.exited('c', t + 5, 11 * 60_000) - (t + 5), 0, 'a long run resets the back-off');
   assert.equal(b.exited('c', t + 5, 1000), t + 5, 'the same exit is not counted twice');
 });
 
-const rc = (over: Partial<RuntimeContainer>): RuntimeContainer => ({ name: 'c', id: 'id1', attempt: 0, state: 'CONTAINER_RUNNING', image: 'i', imageRef: 'sha256:x', startedAt: 't0', ...over });
-const rt = (containers: [string, RuntimeContainer, RuntimeContainer?][], waiting: [string, string][] = []): PodRuntime => ({
-  sandboxReady: true, podIP: '10.244.1.5', hostIP: '10.250.0.11',
+const rc = (over: Partial<RuntimeContainer>): RuntimeContainer => ({
+  name: 'c',
+  id: 'id1',
+  attempt: 0,
+  state: 'CONTAINER_RUNNING',
+  image: 'i',
+  imageRef: 'sha256:x',
+  startedAt: 't0',
+  ...over,
+});
+const rt = (
+  containers: [string, RuntimeContainer, RuntimeContainer?][],
+  waiting: [string, string][] = [],
+): PodRuntime => ({
+  sandboxReady: true,
+  podIP: '10.244.1.5',
+  hostIP: '10.250.0.11',
   containers: new Map(containers.map(([n, latest, previous]) => [n, { latest, previous }])),
   waiting: new Map(waiting.map(([n, r]) => [n, { reason: r, message: '' }])),
 });
@@ -69,18 +131,37 @@ test('pod status: phase, conditions and container states by restart policy', () 
   const running = computeStatus(pod, rt([['c', rc({})]]), {}, 'now');
   assert.equal(running.phase, 'Running');
   assert.equal(running.podIP, '10.244.1.5');
-  assert.deepEqual(running.conditions.map((c: any) => `${c.type}=${c.status}`), ['PodReadyToStartContainers=True', 'Initialized=True', 'Ready=True', 'ContainersReady=True', 'PodScheduled=True']);
+  assert.deepEqual(
+    // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
+    running.conditions.map((c: any) => `${c.type}=${c.status}`),
+    ['PodReadyToStartContainers=True', 'Initialized=True', 'Ready=True', 'ContainersReady=True', 'PodScheduled=True'],
+  );
   const exited = (code: number) => rc({ state: 'CONTAINER_EXITED', exitCode: code, finishedAt: 't1' });
-  const never = (code: number) => computeStatus({ ...pod, spec: { ...pod.spec, restartPolicy: 'Never' } }, rt([['c', exited(code)]]), {}, 'now');
+  const never = (code: number) =>
+    computeStatus({ ...pod, spec: { ...pod.spec, restartPolicy: 'Never' } }, rt([['c', exited(code)]]), {}, 'now');
   assert.equal(never(0).phase, 'Succeeded');
   assert.equal(never(1).phase, 'Failed');
   assert.equal(never(1).containerStatuses[0].state.terminated.reason, 'Error');
-  assert.equal(computeStatus({ ...pod, spec: { ...pod.spec, restartPolicy: 'OnFailure' } }, rt([['c', exited(0)]]), {}, 'now').phase, 'Succeeded');
-  const crash = computeStatus(pod, rt([['c', exited(2), rc({ attempt: 0, state: 'CONTAINER_EXITED', exitCode: 2 })]], [['c', 'CrashLoopBackOff']]), {}, 'now');
+  assert.equal(
+    computeStatus({ ...pod, spec: { ...pod.spec, restartPolicy: 'OnFailure' } }, rt([['c', exited(0)]]), {}, 'now')
+      .phase,
+    'Succeeded',
+  );
+  const crash = computeStatus(
+    pod,
+    rt([['c', exited(2), rc({ attempt: 0, state: 'CONTAINER_EXITED', exitCode: 2 })]], [['c', 'CrashLoopBackOff']]),
+    {},
+    'now',
+  );
   assert.equal(crash.phase, 'Running');
   assert.equal(crash.containerStatuses[0].state.waiting.reason, 'CrashLoopBackOff');
   assert.equal(crash.containerStatuses[0].lastState.terminated.exitCode, 2);
-  const oom = computeStatus({ ...pod, spec: { ...pod.spec, restartPolicy: 'Never' } }, rt([['c', rc({ state: 'CONTAINER_EXITED', exitCode: 137, reason: 'OOMKilled' })]]), {}, 'now');
+  const oom = computeStatus(
+    { ...pod, spec: { ...pod.spec, restartPolicy: 'Never' } },
+    rt([['c', rc({ state: 'CONTAINER_EXITED', exitCode: 137, reason: 'OOMKilled' })]]),
+    {},
+    'now',
+  );
   assert.equal(oom.containerStatuses[0].state.terminated.reason, 'OOMKilled');
   const creating = computeStatus(pod, rt([]), {}, 'now');
   assert.equal(creating.phase, 'Pending');
@@ -90,16 +171,43 @@ test('pod status: phase, conditions and container states by restart policy', () 
 });
 
 test('CRI configs from a pod: DNS per dnsPolicy, cgroup per QoS, resources, labels', () => {
-  const node = { nodeName: 'n1', clusterDNS: '10.96.0.10', clusterDomain: 'cluster.local', logRoot: '/logs', hostResolv: { servers: ['1.1.1.1'], searches: [], options: [] } };
-  assert.deepEqual(dnsConfig(pod, node), { servers: ['10.96.0.10'], searches: ['ns.svc.cluster.local', 'svc.cluster.local', 'cluster.local'], options: ['ndots:5'] });
+  const node = {
+    nodeName: 'n1',
+    clusterDNS: '10.96.0.10',
+    clusterDomain: 'cluster.local',
+    logRoot: '/logs',
+    hostResolv: { servers: ['1.1.1.1'], searches: [], options: [] },
+  };
+  assert.deepEqual(dnsConfig(pod, node), {
+    servers: ['10.96.0.10'],
+    searches: ['ns.svc.cluster.local', 'svc.cluster.local', 'cluster.local'],
+    options: ['ndots:5'],
+  });
   assert.deepEqual(dnsConfig({ ...pod, spec: { dnsPolicy: 'Default' } }, node)!.servers, ['1.1.1.1']);
-  assert.deepEqual(dnsConfig({ ...pod, spec: { dnsPolicy: 'None', dnsConfig: { nameservers: ['9.9.9.9'], options: [{ name: 'ndots', value: '2' }] } } }, node), { servers: ['9.9.9.9'], searches: [], options: ['ndots:2'] });
+  assert.deepEqual(
+    dnsConfig(
+      {
+        ...pod,
+        spec: { dnsPolicy: 'None', dnsConfig: { nameservers: ['9.9.9.9'], options: [{ name: 'ndots', value: '2' }] } },
+      },
+      node,
+    ),
+    { servers: ['9.9.9.9'], searches: [], options: ['ndots:2'] },
+  );
   assert.equal(cgroupParent(pod, node), '/skiff-n1/podu_1', 'limits without requests: Guaranteed');
-  assert.equal(cgroupParent({ ...pod, spec: { containers: [{ resources: { requests: { cpu: '1' } } }] } }, node), '/skiff-n1/burstable/podu_1');
+  assert.equal(
+    cgroupParent({ ...pod, spec: { containers: [{ resources: { requests: { cpu: '1' } } }] } }, node),
+    '/skiff-n1/burstable/podu_1',
+  );
   const sb = sandboxConfig(pod, 0, node);
   assert.equal(sb.log_directory, '/logs/ns_p_u-1');
   assert.equal(sb.labels['io.kubernetes.pod.uid'], 'u-1');
-  assert.deepEqual(resources(pod.spec.containers[0]), { cpu_shares: 512, cpu_period: 100000, cpu_quota: 50000, memory_limit_in_bytes: 64 * 1024 * 1024 });
+  assert.deepEqual(resources(pod.spec.containers[0]), {
+    cpu_shares: 512,
+    cpu_period: 100000,
+    cpu_quota: 50000,
+    memory_limit_in_bytes: 64 * 1024 * 1024,
+  });
   const cc = containerConfig(pod, pod.spec.containers[0], 3, [], ['sh'], [], []);
   assert.equal(cc.log_path, 'c/3.log');
   assert.equal(cc.metadata.attempt, 3);
@@ -109,48 +217,97 @@ test('probe state machine: thresholds in a row flip the status', () => {
   const p = { failureThreshold: 3, successThreshold: 2 };
   let s = initialState('readiness');
   assert.equal(s.status, 'failure', 'not ready until proven');
-  s = observe(s, 'success', '', p); assert.equal(s.status, 'failure');
-  s = observe(s, 'success', '', p); assert.equal(s.status, 'success');
-  s = observe(s, 'failure', 'x', p); s = observe(s, 'failure', 'x', p); assert.equal(s.status, 'success');
-  s = observe(s, 'success', '', p); s = observe(s, 'failure', 'x', p); s = observe(s, 'failure', 'x', p); assert.equal(s.status, 'success', 'a success resets the count');
-  s = observe(s, 'failure', 'boom', p); assert.equal(s.status, 'failure');
+  s = observe(s, 'success', '', p);
+  assert.equal(s.status, 'failure');
+  s = observe(s, 'success', '', p);
+  assert.equal(s.status, 'success');
+  s = observe(s, 'failure', 'x', p);
+  s = observe(s, 'failure', 'x', p);
+  assert.equal(s.status, 'success');
+  s = observe(s, 'success', '', p);
+  s = observe(s, 'failure', 'x', p);
+  s = observe(s, 'failure', 'x', p);
+  assert.equal(s.status, 'success', 'a success resets the count');
+  s = observe(s, 'failure', 'boom', p);
+  assert.equal(s.status, 'failure');
   assert.equal(s.lastMessage, 'boom');
   assert.equal(initialState('liveness').status, null);
 });
 
 test('file volumes and channel references', () => {
-  const files = volumeFiles({ name: 'v', projected: { sources: [{ configMap: { name: 'cm', items: [{ key: 'a', path: 'dir/a.txt' }] } }, { secret: { name: 's' } }] } }, { ...sources, field: () => '' })!;
+  const files = volumeFiles(
+    {
+      name: 'v',
+      projected: {
+        sources: [{ configMap: { name: 'cm', items: [{ key: 'a', path: 'dir/a.txt' }] } }, { secret: { name: 's' } }],
+      },
+    },
+    { ...sources, field: () => '' },
+  )!;
   assert.deepEqual([...files.keys()].sort(), ['dir/a.txt', 'pw']);
   assert.equal(files.get('pw')!.data.toString(), 'pa55');
   assert.throws(() => volumeFiles({ configMap: { name: 'missing' } }, { ...sources, field: () => '' }), /not found/);
-  assert.equal(volumeFiles({ configMap: { name: 'missing', optional: true } }, { ...sources, field: () => '' })!.size, 0);
-  const refs = podRefs({ metadata: { namespace: 'ns' }, spec: {
-    volumes: [{ configMap: { name: 'c1' } }, { secret: { secretName: 's1' } }, { projected: { sources: [{ secret: { name: 's2' } }] } }],
-    containers: [{ env: [{ valueFrom: { secretKeyRef: { name: 's3' } } }], envFrom: [{ configMapRef: { name: 'c2' } }] }],
-    imagePullSecrets: [{ name: 'pull' }],
-  } });
+  assert.equal(
+    volumeFiles({ configMap: { name: 'missing', optional: true } }, { ...sources, field: () => '' })!.size,
+    0,
+  );
+  const refs = podRefs({
+    metadata: { namespace: 'ns' },
+    spec: {
+      volumes: [
+        { configMap: { name: 'c1' } },
+        { secret: { secretName: 's1' } },
+        { projected: { sources: [{ secret: { name: 's2' } }] } },
+      ],
+      containers: [
+        { env: [{ valueFrom: { secretKeyRef: { name: 's3' } } }], envFrom: [{ configMapRef: { name: 'c2' } }] },
+      ],
+      imagePullSecrets: [{ name: 'pull' }],
+    },
+  });
   assert.deepEqual([...refs.configMaps].sort(), ['ns/c1', 'ns/c2']);
   assert.deepEqual([...refs.secrets].sort(), ['ns/pull', 'ns/s1', 'ns/s2', 'ns/s3']);
 });
 
 test('CRI log lines: partial lines joined, timestamps on request, since filter', async () => {
   const { formatLines } = await import('../../agent/kubelet/logs.ts');
-  const text = '2026-01-01T00:00:00.1Z stdout F hello\n2026-01-01T00:00:01.2Z stderr P part-\n2026-01-01T00:00:01.3Z stderr F one\n2026-01-01T00:00:02Z stdout F late\n2026-01-01T00:00:03Z stdout F unfinished-no-newline';
-  assert.deepEqual(formatLines(text, {}), { lines: ['hello\n', 'part-one\n', 'late\n'], rest: '2026-01-01T00:00:03Z stdout F unfinished-no-newline' });
+  const text =
+    '2026-01-01T00:00:00.1Z stdout F hello\n2026-01-01T00:00:01.2Z stderr P part-\n2026-01-01T00:00:01.3Z stderr F one\n2026-01-01T00:00:02Z stdout F late\n2026-01-01T00:00:03Z stdout F unfinished-no-newline';
+  assert.deepEqual(formatLines(text, {}), {
+    lines: ['hello\n', 'part-one\n', 'late\n'],
+    rest: '2026-01-01T00:00:03Z stdout F unfinished-no-newline',
+  });
   assert.deepEqual(formatLines(text, { timestamps: true }).lines[0], '2026-01-01T00:00:00.1Z hello\n');
   assert.deepEqual(formatLines(text, { since: Date.parse('2026-01-01T00:00:01.5Z') }).lines, ['late\n']);
 });
 
 test('log rotation keeps the newest rotated files so that five remain with the live one', () => {
-  const sibs = ['0.log', '0.log.20261122-010000', '0.log.20261122-010010', '0.log.20261122-010020', '0.log.20261122-010030', '0.log.20261122-010040', '1.log', '1.log.20261122-000000'];
+  const sibs = [
+    '0.log',
+    '0.log.20261122-010000',
+    '0.log.20261122-010010',
+    '0.log.20261122-010020',
+    '0.log.20261122-010030',
+    '0.log.20261122-010040',
+    '1.log',
+    '1.log.20261122-000000',
+  ];
   assert.deepEqual(rotatedToDelete('0.log', sibs, 5), ['0.log.20261122-010000']);
-  assert.deepEqual(rotatedToDelete('0.log', sibs, 2), ['0.log.20261122-010000', '0.log.20261122-010010', '0.log.20261122-010020', '0.log.20261122-010030']);
+  assert.deepEqual(rotatedToDelete('0.log', sibs, 2), [
+    '0.log.20261122-010000',
+    '0.log.20261122-010010',
+    '0.log.20261122-010020',
+    '0.log.20261122-010030',
+  ]);
   assert.deepEqual(rotatedToDelete('1.log', sibs, 5), []);
   assert.deepEqual(rotatedToDelete('2.log', sibs, 5), []);
 });
 
 test('runAsNonRoot: the effective user must be known and not root', () => {
-  const pod = (podSc: object, cSc: object) => ({ metadata: { name: 'p', namespace: 'd', uid: 'u' }, spec: { securityContext: podSc, containers: [{ name: 'c', securityContext: cSc }] } });
+  const pod = (podSc: object, cSc: object) => ({
+    metadata: { name: 'p', namespace: 'd', uid: 'u' },
+    spec: { securityContext: podSc, containers: [{ name: 'c', securityContext: cSc }] },
+  });
   const cases: [object, object, { uid?: number; username?: string }, RegExp | null][] = [
     [{}, {}, {}, null],
     [{ runAsNonRoot: true }, {}, {}, /image will run as root/],
@@ -159,7 +316,12 @@ test('runAsNonRoot: the effective user must be known and not root', () => {
     [{ runAsNonRoot: true }, {}, { username: 'nobody' }, /non-numeric user \(nobody\)/],
     [{ runAsNonRoot: true, runAsUser: 0 }, {}, { uid: 1000 }, /runAsUser breaks non-root policy/],
     [{ runAsNonRoot: true }, { runAsUser: 1000 }, { uid: 0 }, null],
-    [{}, { runAsNonRoot: true, runAsUser: 0 }, {}, /runAsUser breaks non-root policy \(pod: "p_d\(u\)", container: c\)/],
+    [
+      {},
+      { runAsNonRoot: true, runAsUser: 0 },
+      {},
+      /runAsUser breaks non-root policy \(pod: "p_d\(u\)", container: c\)/,
+    ],
     [{ runAsNonRoot: true }, { runAsNonRoot: false }, {}, null],
   ];
   for (const [ps, cs, img, want] of cases) {

@@ -7,10 +7,23 @@ const labels = { app: 'web', tier: 'front', 'example.com/team': 'a' };
 
 test('label selectors match as Kubernetes does', () => {
   const cases: [string, boolean][] = [
-    ['', true], ['app=web', true], ['app==web', true], ['app!=web', false], ['app!=db', true],
-    ['missing!=x', true], ['app in (web,db)', true], ['app in (db)', false], ['app notin (db)', true],
-    ['app notin (web)', false], ['tier', true], ['missing', false], ['!missing', true], ['!tier', false],
-    ['app=web,tier=front', true], ['app=web,tier=back', false], ['example.com/team=a', true],
+    ['', true],
+    ['app=web', true],
+    ['app==web', true],
+    ['app!=web', false],
+    ['app!=db', true],
+    ['missing!=x', true],
+    ['app in (web,db)', true],
+    ['app in (db)', false],
+    ['app notin (db)', true],
+    ['app notin (web)', false],
+    ['tier', true],
+    ['missing', false],
+    ['!missing', true],
+    ['!tier', false],
+    ['app=web,tier=front', true],
+    ['app=web,tier=back', false],
+    ['example.com/team=a', true],
     ['app in (web, db),!missing', true],
   ];
   for (const [sel, want] of cases) assert.equal(matchLabels(parseLabelSelector(sel), labels), want, sel);
@@ -18,7 +31,11 @@ test('label selectors match as Kubernetes does', () => {
 
 test('bad label selectors are 400s', () => {
   for (const sel of ['app=web=x', 'app in web', '=x', 'app=a b', 'in (x)', 'Bad Key=x']) {
-    assert.throws(() => parseLabelSelector(sel), (e: unknown) => e instanceof ApiError && e.code === 400, sel);
+    assert.throws(
+      () => parseLabelSelector(sel),
+      (e: unknown) => e instanceof ApiError && e.code === 400,
+      sel,
+    );
   }
 });
 

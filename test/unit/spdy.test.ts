@@ -7,8 +7,12 @@ import { SPDY_DICTIONARY } from '../../controlplane/streaming/spdy-dictionary.ts
 import { SpdySession, decodeHeaders, encodeHeaders, type SpdyStream } from '../../controlplane/streaming/spdy.ts';
 
 function adler32(b: Buffer): number {
-  let a = 1, s = 0;
-  for (const c of b) { a = (a + c) % 65521; s = (s + a) % 65521; }
+  let a = 1,
+    s = 0;
+  for (const c of b) {
+    a = (a + c) % 65521;
+    s = (s + a) % 65521;
+  }
   return ((s << 16) | a) >>> 0;
 }
 
@@ -28,7 +32,9 @@ test('header blocks round-trip with lower-cased names', () => {
 function pair() {
   let server!: SpdySession;
   // Bytes are delivered in odd-sized pieces to exercise reassembly.
-  const client = new SpdySession((b) => { for (let i = 0; i < b.length; i += 7) server.feed(b.subarray(i, i + 7)); }, 'client');
+  const client = new SpdySession((b) => {
+    for (let i = 0; i < b.length; i += 7) server.feed(b.subarray(i, i + 7));
+  }, 'client');
   server = new SpdySession((b) => client.feed(b), 'server');
   return { client, server };
 }
@@ -40,14 +46,25 @@ test('streams open, carry data both ways, and half-close', async () => {
   server.onStream = (s) => {
     seen.push(s);
     s.accept();
-    s.onData = (d) => { got.push(d.toString()); s.write(Buffer.from(d.toString().toUpperCase())); };
+    s.onData = (d) => {
+      got.push(d.toString());
+      s.write(Buffer.from(d.toString().toUpperCase()));
+    };
     s.onEnd = () => s.end();
   };
   const a = await client.open({ streamType: 'data', port: '80' });
   const b = await client.open({ streamType: 'error', port: '80' });
-  assert.deepEqual(seen.map((s) => [s.id, s.headers.streamtype]), [[1, 'data'], [3, 'error']]);
+  assert.deepEqual(
+    seen.map((s) => [s.id, s.headers.streamtype]),
+    [
+      [1, 'data'],
+      [3, 'error'],
+    ],
+  );
   const echoed: string[] = [];
-  const ended = new Promise<boolean>((r) => { a.onEnd = r; });
+  const ended = new Promise<boolean>((r) => {
+    a.onEnd = r;
+  });
   a.onData = (d) => echoed.push(d.toString());
   a.write(Buffer.from('hello'));
   a.write(Buffer.alloc(100_000, 'z'));
@@ -55,10 +72,13 @@ test('streams open, carry data both ways, and half-close', async () => {
   assert.equal(await ended, false);
   assert.equal(echoed.join(''), 'HELLO' + 'Z'.repeat(100_000));
   assert.equal(got.join('').length, 100_005);
-  const reset = new Promise<boolean>((r) => { seen[1].onEnd = r; });
+  const reset = new Promise<boolean>((r) => {
+    seen[1].onEnd = r;
+  });
   b.reset();
   assert.equal(await reset, true);
-  client.close(); server.close();
+  client.close();
+  server.close();
 });
 
 test('a stream the peer never answers times out', async () => {

@@ -8,10 +8,16 @@ export class ProtobufError extends Error {}
 
 const MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00]);
 
-interface Raw { num: number; wire: number; varint?: bigint; bytes?: Buffer }
+interface Raw {
+  num: number;
+  wire: number;
+  varint?: bigint;
+  bytes?: Buffer;
+}
 
 function readVarint(b: Buffer, pos: { i: number }): bigint {
-  let r = 0n, shift = 0n;
+  let r = 0n,
+    shift = 0n;
   for (let n = 0; n < 10; n++) {
     if (pos.i >= b.length) throw new ProtobufError('truncated varint');
     const x = b[pos.i++];
@@ -27,7 +33,8 @@ function fields(b: Buffer): Raw[] {
   const pos = { i: 0 };
   while (pos.i < b.length) {
     const key = readVarint(b, pos);
-    const num = Number(key >> 3n), wire = Number(key & 7n);
+    const num = Number(key >> 3n),
+      wire = Number(key & 7n);
     if (num === 0) throw new ProtobufError('field number 0');
     if (wire === 0) out.push({ num, wire, varint: readVarint(b, pos) });
     else if (wire === 2) {
@@ -35,16 +42,25 @@ function fields(b: Buffer): Raw[] {
       if (pos.i + len > b.length) throw new ProtobufError('truncated field');
       out.push({ num, wire, bytes: b.subarray(pos.i, pos.i + len) });
       pos.i += len;
-    } else if (wire === 1) { pos.i += 8; out.push({ num, wire }); }
-    else if (wire === 5) { pos.i += 4; out.push({ num, wire }); }
-    else throw new ProtobufError(`unsupported wire type ${wire}`);
+    } else if (wire === 1) {
+      pos.i += 8;
+      out.push({ num, wire });
+    } else if (wire === 5) {
+      pos.i += 4;
+      out.push({ num, wire });
+    } else throw new ProtobufError(`unsupported wire type ${wire}`);
     if (pos.i > b.length) throw new ProtobufError('truncated field');
   }
   return out;
 }
 
-const isEmpty = (v: unknown) => v === undefined || v === '' || v === 0 || v === false
-  || (Array.isArray(v) && v.length === 0) || (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0);
+const isEmpty = (v: unknown) =>
+  v === undefined ||
+  v === '' ||
+  v === 0 ||
+  v === false ||
+  (Array.isArray(v) && v.length === 0) ||
+  (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0);
 
 function toInt(v: bigint): number {
   // int32/int64 fields are two's complement varints.
@@ -54,19 +70,28 @@ function toInt(v: bigint): number {
 
 function scalar(r: Raw, f: Field, where: string): unknown {
   switch (f.type) {
-    case 'string': return need(r, 2, where).toString('utf8');
-    case 'bytes': return need(r, 2, where).toString('base64');
-    case 'int': if (r.wire !== 0) throw new ProtobufError(`${where}: expected a varint`); return toInt(r.varint!);
-    case 'bool': if (r.wire !== 0) throw new ProtobufError(`${where}: expected a varint`); return r.varint !== 0n;
+    case 'string':
+      return need(r, 2, where).toString('utf8');
+    case 'bytes':
+      return need(r, 2, where).toString('base64');
+    case 'int':
+      if (r.wire !== 0) throw new ProtobufError(`${where}: expected a varint`);
+      return toInt(r.varint!);
+    case 'bool':
+      if (r.wire !== 0) throw new ProtobufError(`${where}: expected a varint`);
+      return r.varint !== 0n;
     case 'time': {
       const t = message(need(r, 2, where), 'Time', where);
       const secs = Number(t.seconds ?? 0);
       return secs ? new Date(secs * 1000).toISOString().replace(/\.\d+Z$/, 'Z') : undefined;
     }
-    case 'quantity': return quantityOf(need(r, 2, where), where);
+    case 'quantity':
+      return quantityOf(need(r, 2, where), where);
     case 'intstr': {
       const m = fields(need(r, 2, where));
-      let type = 0, intVal = 0, strVal = '';
+      let type = 0,
+        intVal = 0,
+        strVal = '';
       for (const x of m) {
         if (x.num === 1) type = toInt(x.varint ?? 0n);
         else if (x.num === 2) intVal = toInt(x.varint ?? 0n);
@@ -74,7 +99,8 @@ function scalar(r: Raw, f: Field, where: string): unknown {
       }
       return type === 1 ? strVal : intVal;
     }
-    default: return message(need(r, 2, where), f.type, where);
+    default:
+      return message(need(r, 2, where), f.type, where);
   }
 }
 
@@ -89,10 +115,17 @@ function need(r: Raw, wire: number, where: string): Buffer {
 }
 
 function mapEntry(b: Buffer, valueType: string, where: string): [string, unknown] {
-  let k = '', v: unknown = valueType === 'quantity' ? '0' : '';
+  let k = '',
+    v: unknown = valueType === 'quantity' ? '0' : '';
   for (const x of fields(b)) {
     if (x.num === 1) k = need(x, 2, where).toString();
-    else if (x.num === 2) v = valueType === 'bytes' ? need(x, 2, where).toString('base64') : valueType === 'quantity' ? quantityOf(need(x, 2, where), where) : need(x, 2, where).toString();
+    else if (x.num === 2)
+      v =
+        valueType === 'bytes'
+          ? need(x, 2, where).toString('base64')
+          : valueType === 'quantity'
+            ? quantityOf(need(x, 2, where), where)
+            : need(x, 2, where).toString();
   }
   return [k, v];
 }
@@ -112,7 +145,8 @@ function message(b: Buffer, type: string, where: string): Record<string, unknown
     if (!f) {
       // An unknown field is fine only when it holds Go's zero value.
       const zero = (r.wire === 0 && r.varint === 0n) || (r.wire === 2 && r.bytes!.length === 0);
-      if (!zero) throw new ProtobufError(`field ${r.num} of ${type} (at ${where}) is not supported in protobuf; send JSON`);
+      if (!zero)
+        throw new ProtobufError(`field ${r.num} of ${type} (at ${where}) is not supported in protobuf; send JSON`);
       continue;
     }
     if (f.type.startsWith('map<')) {
@@ -140,7 +174,11 @@ export function isProtobuf(buf: Buffer): boolean {
 /** Decodes a protobuf request body into Kubernetes JSON (apiVersion, kind, metadata, ...). */
 export function decodeProtobuf(buf: Buffer): Record<string, unknown> {
   if (!isProtobuf(buf)) throw new ProtobufError('missing the k8s protobuf envelope');
-  const env = message(buf.subarray(4), 'Unknown', 'Unknown') as { typeMeta?: { apiVersion?: string; kind?: string }; raw?: string; contentEncoding?: string };
+  const env = message(buf.subarray(4), 'Unknown', 'Unknown') as {
+    typeMeta?: { apiVersion?: string; kind?: string };
+    raw?: string;
+    contentEncoding?: string;
+  };
   const kind = env.typeMeta?.kind ?? '';
   if (!TOP_LEVEL.has(kind)) throw new ProtobufError(`protobuf bodies of kind "${kind}" are not supported; send JSON`);
   if (env.contentEncoding) throw new ProtobufError(`content encoding "${env.contentEncoding}" is not supported`);

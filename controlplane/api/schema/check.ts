@@ -2,7 +2,11 @@
 // name the field, as Kubernetes' strict field validation reports them.
 import type { Schema } from './dsl.ts';
 
-export interface FieldProblem { path: string; kind: 'unknown' | 'type' | 'duplicate'; message: string }
+export interface FieldProblem {
+  path: string;
+  kind: 'unknown' | 'type' | 'duplicate';
+  message: string;
+}
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -16,13 +20,21 @@ function typeOf(v: unknown): string {
 export function checkSchema(value: unknown, s: Schema, path: string, out: FieldProblem[]): void {
   if (value === null || value === undefined) return; // null means "unset" in Kubernetes JSON
   const bad = (expected: string) =>
-    out.push({ path, kind: 'type', message: `${path}: Invalid value: "${typeOf(value)}": ${path} in body must be of type ${expected}: "${typeOf(value)}"` });
+    out.push({
+      path,
+      kind: 'type',
+      message: `${path}: Invalid value: "${typeOf(value)}": ${path} in body must be of type ${expected}: "${typeOf(value)}"`,
+    });
   switch (s.t) {
     case 'string':
     case 'time':
       if (typeof value !== 'string') bad('string');
       else if (s.t === 'string' && s.enum && !s.enum.includes(value))
-        out.push({ path, kind: 'type', message: `${path}: Unsupported value: "${value}": supported values: ${s.enum.map((e) => `"${e}"`).join(', ')}` });
+        out.push({
+          path,
+          kind: 'type',
+          message: `${path}: Unsupported value: "${value}": supported values: ${s.enum.map((e) => `"${e}"`).join(', ')}`,
+        });
       return;
     case 'integer':
       if (typeof value !== 'number' || !Number.isInteger(value)) bad('integer');
@@ -34,7 +46,8 @@ export function checkSchema(value: unknown, s: Schema, path: string, out: FieldP
       if (typeof value !== 'boolean') bad('boolean');
       return;
     case 'intOrString':
-      if (typeof value !== 'string' && !(typeof value === 'number' && Number.isInteger(value))) bad('integer or string');
+      if (typeof value !== 'string' && !(typeof value === 'number' && Number.isInteger(value)))
+        bad('integer or string');
       return;
     case 'quantity':
       if (typeof value !== 'string' && typeof value !== 'number') bad('string');
@@ -42,15 +55,24 @@ export function checkSchema(value: unknown, s: Schema, path: string, out: FieldP
     case 'any':
       return;
     case 'map':
-      if (!isObj(value)) { bad("object"); return; }
+      if (!isObj(value)) {
+        bad('object');
+        return;
+      }
       for (const [k, v] of Object.entries(value)) checkSchema(v, s.values, `${path}.${k}`, out);
       return;
     case 'array':
-      if (!Array.isArray(value)) { bad("array"); return; }
-      value.forEach((v, i) => checkSchema(v, s.items, `${path}[${i}]`, out));
+      if (!Array.isArray(value)) {
+        bad('array');
+        return;
+      }
+      for (const [i, v] of value.entries()) checkSchema(v, s.items, `${path}[${i}]`, out);
       return;
     case 'object':
-      if (!isObj(value)) { bad("object"); return; }
+      if (!isObj(value)) {
+        bad('object');
+        return;
+      }
       for (const [k, v] of Object.entries(value)) {
         const sub = s.props[k];
         const p = path ? `${path}.${k}` : k;

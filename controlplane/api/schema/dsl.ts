@@ -11,7 +11,13 @@ export type Schema =
   | { t: 'quantity'; name?: string }
   | { t: 'time'; name?: string }
   | { t: 'any'; name?: string }
-  | { t: 'object'; props: Record<string, Schema>; required?: string[]; name?: string; /** map granular for SSA */ atomic?: boolean }
+  | {
+      t: 'object';
+      props: Record<string, Schema>;
+      required?: string[];
+      name?: string /** map granular for SSA */;
+      atomic?: boolean;
+    }
   | { t: 'map'; values: Schema; name?: string }
   | ArraySchema;
 
@@ -50,7 +56,12 @@ export const list = (items: Schema): ArraySchema => ({ t: 'array', items, listTy
 export const set = (items: Schema): ArraySchema => ({ t: 'array', items, listType: 'set', patchStrategy: 'merge' });
 /** An associative list keyed by `keys` (first key is the SMP merge key). */
 export const keyed = (items: Schema, ...keys: string[]): ArraySchema => ({
-  t: 'array', items, listType: 'map', keys, patchKey: keys[0], patchStrategy: 'merge',
+  t: 'array',
+  items,
+  listType: 'map',
+  keys,
+  patchKey: keys[0],
+  patchStrategy: 'merge',
   ...(keys.includes('protocol') ? { keyDefaults: { protocol: 'TCP' } } : {}),
 });
 
@@ -61,7 +72,8 @@ export function fillKeyDefaults(v: unknown, s: Schema | undefined): void {
     if (s.t !== 'array') return;
     for (const item of v) {
       if (s.keyDefaults && item && typeof item === 'object') {
-        for (const [k, d] of Object.entries(s.keyDefaults)) if ((item as Record<string, unknown>)[k] === undefined) (item as Record<string, unknown>)[k] = d;
+        for (const [k, d] of Object.entries(s.keyDefaults))
+          if ((item as Record<string, unknown>)[k] === undefined) (item as Record<string, unknown>)[k] = d;
       }
       fillKeyDefaults(item, s.items);
     }
