@@ -12,8 +12,9 @@ import { addBlackholes, addNetns, delNetns, inNetns, removeBlackholes, run, STAT
 import { killPids, pidsMentioning, removeAllPods, unmountUnder } from './cleanup.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const SKIFF = join(ROOT, 'controlplane/cli/skiff');
+const SKIFF = join(ROOT, 'bin/skiff');
 export const SANDBOX_DATA = '/var/lib/skiff/sandbox';
+export const DEFAULT_IMAGE_CACHE = '/var/lib/skiff/images';
 
 export interface SandboxNode {
   name: string;
@@ -32,6 +33,8 @@ export interface SandboxState {
   pids: { role: string; pid: number }[];
   kubeconfig: string;
   server?: string;
+  /** Where the agents build and find the built-in images (shared by all nodes). */
+  imageCache?: string;
 }
 
 const stateFile = (name: string) => join(STATE_ROOT, `${name}.json`);
@@ -74,6 +77,8 @@ export interface UpOptions {
   log?: (s: string) => void;
   readyTimeoutMs?: number /** Extra `skiff server` flags. */;
   serverArgs?: string[];
+  /** The built-in image cache the agents share (default /var/lib/skiff/images). */
+  imageCache?: string;
 }
 
 export async function sandboxUp(o: UpOptions): Promise<SandboxState> {
@@ -96,6 +101,7 @@ export async function sandboxUp(o: UpOptions): Promise<SandboxState> {
     dir,
     pids: [],
     kubeconfig: join(dir, 'admin.kubeconfig'),
+    imageCache: o.imageCache,
   };
   save(s);
   try {
@@ -213,7 +219,7 @@ function agentArgs(s: SandboxState, n: SandboxNode, token: string): string[] {
     '--pod-cidr',
     n.podCidr,
     '--image-cache',
-    '/var/lib/skiff/images',
+    s.imageCache ?? DEFAULT_IMAGE_CACHE,
   ];
 }
 
