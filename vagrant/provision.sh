@@ -58,15 +58,15 @@ case "$cmd" in
   deps) ;;
   up)
     node_setup
-    if "$root/controlplane/cli/skiff" sandbox list | grep -q '^skiff\b'; then
+    if "$root/bin/skiff" sandbox list | grep -q '^skiff\b'; then
       say "sandbox 'skiff' is already up"
     else
       say "bringing up a 3-node sandbox cluster (network namespaces, no VMs)"
-      "$root/controlplane/cli/skiff" sandbox up --nodes "${SKIFF_NODES:-3}"
+      "$root/bin/skiff" sandbox up --nodes "${SKIFF_NODES:-3}"
     fi
-    "$root/controlplane/cli/skiff" sandbox kubectl -- get nodes -o wide
-    say "drive it with:  controlplane/cli/skiff sandbox kubectl -- get pods -A"
-    say "remove it with: controlplane/cli/skiff sandbox down"
+    "$root/bin/skiff" sandbox kubectl -- get nodes -o wide
+    say "drive it with:  bin/skiff sandbox kubectl -- get pods -A"
+    say "remove it with: bin/skiff sandbox down"
     ;;
   host)
     node_setup
@@ -75,7 +75,7 @@ case "$cmd" in
       say "skiff already running (pid $(cat /run/skiff/up.pid))"
     else
       say "starting skiff up: server and agent (log: /var/log/skiff/skiff.log)"
-      nohup "$root/controlplane/cli/skiff" up "${@:2}" >>/var/log/skiff/skiff.log 2>&1 &
+      nohup "$root/bin/skiff" up "${@:2}" >>/var/log/skiff/skiff.log 2>&1 &
       echo $! > /run/skiff/up.pid
     fi
     for _ in $(seq 1 100); do

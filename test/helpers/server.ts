@@ -8,7 +8,7 @@ import { execa, type ResultPromise } from 'execa';
 import { startServer, type RunningServer, type ServerConfig } from '../../controlplane/server/server.ts';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
-export const SKIFF = join(ROOT, 'controlplane/cli/skiff');
+export const SKIFF = join(ROOT, 'bin/skiff');
 
 export interface TestServer {
   server: RunningServer;
@@ -102,6 +102,29 @@ export async function spawnServer(
     await new Promise((r) => setTimeout(r, 100));
   }
   return { proc, kubeconfig, url };
+}
+
+export type SpawnedServer = Awaited<ReturnType<typeof spawnServer>>;
+
+/**
+ * Starts several servers at the same moment. Either all come up, or every one that did is
+ * killed before the error is thrown: a failed start leaves no process behind to hang the run.
+ */
+export async function spawnServers(specs: { dataDir: string; port: number; args?: string[] }[]) {
+  const started = await Promise.allSettled(specs.map((s) => spawnServer(s.dataDir, s.port, s.args)));
+  const up = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) {
+    await Promise.all(up.map((s) => stopSpawned(s)));
+    throw failed.reason;
+  }
+  return up;
+}
+
+/** SIGKILLs a spawned server and waits for it to be gone. */
+export async function stopSpawned(s: SpawnedServer): Promise<void> {
+  s.proc.kill('SIGKILL');
+  await s.proc;
 }
 
 import { request } from 'node:https';

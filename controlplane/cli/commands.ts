@@ -1,42 +1,15 @@
-// The `skiff` command: one binary, subcommands for each role.
-import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+// The control plane's subcommands: `skiff server`, `up` (server and agent on one host), `token`,
+// `kubeconfig` and `image`.
+import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { DEFAULTS, startServer } from '../server/server.ts';
 import { kubeconfig } from '../server/kubeconfig.ts';
 import { TokenAuth } from '../api/auth.ts';
+import { fail, parse } from '../shared/cli.ts';
 
-const USAGE = `usage: skiff <command> [flags]
-
-commands:
-  server       run the control plane (API server on the embedded store or etcd)
-  up           server and agent together on this host (a VM or a machine dedicated to Skiff)
-  agent        run a node: join a server, run containerd, register the Node
-  token        print the join token of a server's data dir
-  kubeconfig   print the admin kubeconfig of a server's data dir
-  image        import FILE | ls: images for every node, served by the server's registry
-  sandbox      up | down | kubectl | exec | list: a multi-node cluster in network namespaces
-  help         show this text
-`;
-
-function fail(msg: string): never {
-  process.stderr.write(`skiff: ${msg}\n`);
-  process.exit(1);
-}
-
-function parse(args: string[], options: ParseArgsOptionsConfig) {
-  try {
-    return parseArgs({ args, options, strict: true, allowPositionals: false }).values as Record<
-      string,
-      string | boolean | undefined
-    >;
-  } catch (e) {
-    fail((e as Error).message.split('\n')[0]);
-  }
-}
-
-async function server(args: string[]) {
+export async function server(args: string[]) {
   const v = parse(args, {
     'data-dir': { type: 'string', default: DEFAULTS.dataDir },
     'bind-address': { type: 'string', default: DEFAULTS.bindAddress },
@@ -93,7 +66,7 @@ async function server(args: string[]) {
   process.on('SIGINT', shutdown);
 }
 
-function printKubeconfig(args: string[]) {
+export function printKubeconfig(args: string[]) {
   const v = parse(args, {
     'data-dir': { type: 'string', default: DEFAULTS.dataDir },
     server: { type: 'string', default: 'https://127.0.0.1:6443' },
@@ -108,47 +81,7 @@ function printKubeconfig(args: string[]) {
   process.stdout.write(kubeconfig(String(v.server), ca, new TokenAuth(join(dir, 'tokens.csv')).adminToken()));
 }
 
-async function agent(args: string[]) {
-  const v = parse(args, {
-    server: { type: 'string' },
-    token: { type: 'string' },
-    'node-name': { type: 'string', default: hostname() },
-    'node-ip': { type: 'string' },
-    'data-dir': { type: 'string', default: '/var/lib/skiff/agent' },
-    'pod-cidr': { type: 'string' },
-    'container-runtime-endpoint': { type: 'string' },
-    'image-cache': { type: 'string', default: '/var/lib/skiff/images' },
-    mtu: { type: 'string', default: '1500' },
-  });
-  if (!v.server) fail('agent: --server is required');
-  if (!v.token) fail('agent: --token is required (run `skiff token` on the server)');
-  const { runAgent } = await import('../../agent/agent.ts');
-  const { JoinError } = await import('../../agent/join.ts');
-  try {
-    const a = await runAgent({
-      server: String(v.server),
-      token: String(v.token),
-      nodeName: String(v['node-name']),
-      nodeIp: v['node-ip'] as string | undefined,
-      dataDir: String(v['data-dir']),
-      podCidr: v['pod-cidr'] ? String(v['pod-cidr']) : undefined,
-      endpoint: v['container-runtime-endpoint'] as string | undefined,
-      imageCache: String(v['image-cache']),
-      mtu: Number(v.mtu),
-    });
-    const stop = async () => {
-      await a.stop().catch(() => {});
-      process.exit(0);
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  } catch (e) {
-    if (e instanceof JoinError) fail(`agent: ${e.message}`);
-    fail(`agent: ${(e as Error).message}`);
-  }
-}
-
-async function up(args: string[]) {
+export async function up(args: string[]) {
   const v = parse(args, {
     'data-dir': { type: 'string', default: '/var/lib/skiff' },
     'bind-address': { type: 'string', default: '0.0.0.0' },
@@ -191,7 +124,7 @@ async function up(args: string[]) {
   process.on('SIGINT', stop);
 }
 
-function token(args: string[]) {
+export function token(args: string[]) {
   const v = parse(args, { 'data-dir': { type: 'string', default: DEFAULTS.dataDir } });
   try {
     process.stdout.write(readFileSync(join(String(v['data-dir']), 'token'), 'utf8'));
@@ -200,83 +133,7 @@ function token(args: string[]) {
   }
 }
 
-async function sandbox(args: string[]) {
-  const sb = await import('../../agent/sandbox/sandbox.ts');
-  const [sub, ...rest] = args;
-  const dash = rest.indexOf('--');
-  const own = dash >= 0 ? rest.slice(0, dash) : rest;
-  const tail = dash >= 0 ? rest.slice(dash + 1) : [];
-  const nameOpt = { name: { type: 'string' as const, default: 'skiff' } };
-  const exec = async (ns: string, argv: string[]) => {
-    const { execa } = await import('execa');
-    const r = await execa('nsenter', [`--net=/run/netns/${ns}`, ...argv], { stdio: 'inherit', reject: false });
-    process.exitCode = r.exitCode ?? 1;
-  };
-  const state = (name: string) =>
-    sb.loadState(name) ?? fail(`no sandbox named "${name}" (skiff sandbox up --name ${name})`);
-  switch (sub) {
-    case 'up': {
-      const v = parse(own, {
-        ...nameOpt,
-        nodes: { type: 'string', default: '3' },
-        'server-arg': { type: 'string', multiple: true },
-      });
-      try {
-        const s = await sb.sandboxUp({
-          name: String(v.name),
-          nodes: Number(v.nodes),
-          serverArgs: (v['server-arg'] as string[] | undefined) ?? [],
-        });
-        console.log(`sandbox "${s.name}" is up: ${s.nodes.map((n) => `${n.name} ${n.ip}`).join(', ')}`);
-        console.log(`try: skiff sandbox kubectl${s.name === 'skiff' ? '' : ` --name ${s.name}`} -- get nodes -o wide`);
-      } catch (e) {
-        fail(`sandbox up: ${(e as Error).message}`);
-      }
-      return process.exit(0);
-    }
-    case 'down': {
-      const v = parse(own, nameOpt);
-      try {
-        await sb.sandboxDown(String(v.name));
-      } catch (e) {
-        fail(`sandbox down: ${(e as Error).message}`);
-      }
-      return;
-    }
-    case 'kubectl': {
-      const s = state(String(parse(own, nameOpt).name));
-      return exec(s.nodes[0].ns, ['kubectl', '--kubeconfig', s.kubeconfig, ...tail]);
-    }
-    case 'exec': {
-      const v = parseArgs({ args: own, options: nameOpt, allowPositionals: true, strict: true });
-      const node = v.positionals[0] ?? fail('sandbox exec: which node? (skiff sandbox exec NODE -- CMD)');
-      if (!tail.length) fail('sandbox exec: no command after --');
-      const s = state(String(v.values.name));
-      let n: ReturnType<typeof sb.sandboxNode>;
-      try {
-        n = sb.sandboxNode(s, node);
-      } catch (e) {
-        fail((e as Error).message);
-      }
-      return exec(n.ns, tail);
-    }
-    case 'list': {
-      const { readdirSync, existsSync } = await import('node:fs');
-      const { STATE_ROOT } = await import('../../agent/sandbox/host.ts');
-      for (const f of existsSync(STATE_ROOT) ? readdirSync(STATE_ROOT) : []) {
-        const s = sb.loadState(f.replace(/\.json$/, ''));
-        if (s?.nodes) console.log(`${s.name}\t${s.nodes.length} node(s)\t${s.server ?? ''}`);
-      }
-      return;
-    }
-    default:
-      fail(
-        'usage: skiff sandbox up [--name N] [--nodes 3] [--server-arg=--FLAG=V ...] | down [--name N] | kubectl [--name N] -- ARGS | exec [--name N] NODE -- CMD | list',
-      );
-  }
-}
-
-async function image(args: string[]) {
+export async function image(args: string[]) {
   const { imageImport, imageList, targetFromKubeconfig } = await import('./image.ts');
   const [sub, ...rest] = args;
   const v = parseArgs({
@@ -300,37 +157,4 @@ async function image(args: string[]) {
   } catch (e) {
     fail(`image ${sub}: ${(e as Error).message}`);
   }
-}
-
-const [cmd, ...rest] = process.argv.slice(2);
-switch (cmd) {
-  case 'server':
-    await server(rest);
-    break;
-  case 'agent':
-    await agent(rest);
-    break;
-  case 'up':
-    await up(rest);
-    break;
-  case 'token':
-    token(rest);
-    break;
-  case 'sandbox':
-    await sandbox(rest);
-    break;
-  case 'image':
-    await image(rest);
-    break;
-  case 'kubeconfig':
-    printKubeconfig(rest);
-    break;
-  case 'help':
-  case '--help':
-  case '-h':
-  case undefined:
-    process.stdout.write(USAGE);
-    break;
-  default:
-    fail(`unknown command "${cmd}"\n${USAGE}`);
 }

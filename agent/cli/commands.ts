@@ -1,0 +1,122 @@
+// The node's subcommands: `skiff agent` and `skiff sandbox` (a cluster in network namespaces).
+import { parseArgs } from 'node:util';
+import { hostname } from 'node:os';
+import { fail, parse } from '../../controlplane/shared/cli.ts';
+
+export async function agent(args: string[]) {
+  const v = parse(args, {
+    server: { type: 'string' },
+    token: { type: 'string' },
+    'node-name': { type: 'string', default: hostname() },
+    'node-ip': { type: 'string' },
+    'data-dir': { type: 'string', default: '/var/lib/skiff/agent' },
+    'pod-cidr': { type: 'string' },
+    'container-runtime-endpoint': { type: 'string' },
+    'image-cache': { type: 'string', default: '/var/lib/skiff/images' },
+    mtu: { type: 'string', default: '1500' },
+  });
+  if (!v.server) fail('agent: --server is required');
+  if (!v.token) fail('agent: --token is required (run `skiff token` on the server)');
+  const { runAgent } = await import('../agent.ts');
+  const { JoinError } = await import('../join.ts');
+  try {
+    const a = await runAgent({
+      server: String(v.server),
+      token: String(v.token),
+      nodeName: String(v['node-name']),
+      nodeIp: v['node-ip'] as string | undefined,
+      dataDir: String(v['data-dir']),
+      podCidr: v['pod-cidr'] ? String(v['pod-cidr']) : undefined,
+      endpoint: v['container-runtime-endpoint'] as string | undefined,
+      imageCache: String(v['image-cache']),
+      mtu: Number(v.mtu),
+    });
+    const stop = async () => {
+      await a.stop().catch(() => {});
+      process.exit(0);
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  } catch (e) {
+    if (e instanceof JoinError) fail(`agent: ${e.message}`);
+    fail(`agent: ${(e as Error).message}`);
+  }
+}
+
+export async function sandbox(args: string[]) {
+  const sb = await import('../sandbox/sandbox.ts');
+  const [sub, ...rest] = args;
+  const dash = rest.indexOf('--');
+  const own = dash >= 0 ? rest.slice(0, dash) : rest;
+  const tail = dash >= 0 ? rest.slice(dash + 1) : [];
+  const nameOpt = { name: { type: 'string' as const, default: 'skiff' } };
+  const exec = async (ns: string, argv: string[]) => {
+    const { execa } = await import('execa');
+    const r = await execa('nsenter', [`--net=/run/netns/${ns}`, ...argv], { stdio: 'inherit', reject: false });
+    process.exitCode = r.exitCode ?? 1;
+  };
+  const state = (name: string) =>
+    sb.loadState(name) ?? fail(`no sandbox named "${name}" (skiff sandbox up --name ${name})`);
+  switch (sub) {
+    case 'up': {
+      const v = parse(own, {
+        ...nameOpt,
+        nodes: { type: 'string', default: '3' },
+        'server-arg': { type: 'string', multiple: true },
+        'image-cache': { type: 'string', default: sb.DEFAULT_IMAGE_CACHE },
+      });
+      try {
+        const s = await sb.sandboxUp({
+          name: String(v.name),
+          nodes: Number(v.nodes),
+          serverArgs: (v['server-arg'] as string[] | undefined) ?? [],
+          imageCache: String(v['image-cache']),
+        });
+        console.log(`sandbox "${s.name}" is up: ${s.nodes.map((n) => `${n.name} ${n.ip}`).join(', ')}`);
+        console.log(`try: skiff sandbox kubectl${s.name === 'skiff' ? '' : ` --name ${s.name}`} -- get nodes -o wide`);
+      } catch (e) {
+        fail(`sandbox up: ${(e as Error).message}`);
+      }
+      return process.exit(0);
+    }
+    case 'down': {
+      const v = parse(own, nameOpt);
+      try {
+        await sb.sandboxDown(String(v.name));
+      } catch (e) {
+        fail(`sandbox down: ${(e as Error).message}`);
+      }
+      return;
+    }
+    case 'kubectl': {
+      const s = state(String(parse(own, nameOpt).name));
+      return exec(s.nodes[0].ns, ['kubectl', '--kubeconfig', s.kubeconfig, ...tail]);
+    }
+    case 'exec': {
+      const v = parseArgs({ args: own, options: nameOpt, allowPositionals: true, strict: true });
+      const node = v.positionals[0] ?? fail('sandbox exec: which node? (skiff sandbox exec NODE -- CMD)');
+      if (!tail.length) fail('sandbox exec: no command after --');
+      const s = state(String(v.values.name));
+      let n: ReturnType<typeof sb.sandboxNode>;
+      try {
+        n = sb.sandboxNode(s, node);
+      } catch (e) {
+        fail((e as Error).message);
+      }
+      return exec(n.ns, tail);
+    }
+    case 'list': {
+      const { readdirSync, existsSync } = await import('node:fs');
+      const { STATE_ROOT } = await import('../sandbox/host.ts');
+      for (const f of existsSync(STATE_ROOT) ? readdirSync(STATE_ROOT) : []) {
+        const s = sb.loadState(f.replace(/\.json$/, ''));
+        if (s?.nodes) console.log(`${s.name}\t${s.nodes.length} node(s)\t${s.server ?? ''}`);
+      }
+      return;
+    }
+    default:
+      fail(
+        'usage: skiff sandbox up [--name N] [--nodes 3] [--server-arg=--FLAG=V ...] | down [--name N] | kubectl [--name N] -- ARGS | exec [--name N] NODE -- CMD | list',
+      );
+  }
+}
