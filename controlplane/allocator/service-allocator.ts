@@ -121,6 +121,24 @@ export class ServiceAllocator {
     return this.release(PORT_PREFIX + port);
   }
 
+  /**
+   * Frees the claim on ip if `owner` holds it and has held it for at least minAgeMs: used when the
+   * owner's object is known not to exist (a server died between claiming and writing it).
+   */
+  async reclaimIP(ip: string, owner: string, minAgeMs: number): Promise<boolean> {
+    const kv = await this.store.get(IP_PREFIX + ip);
+    if (!kv) return false;
+    const claim = JSON.parse(kv.value) as { owner?: string; at?: string };
+    if (claim.owner !== owner || Date.now() - Date.parse(claim.at ?? '') < minAgeMs) return false;
+    try {
+      await this.store.delete(kv.key, kv.modRevision);
+      return true;
+    } catch (e) {
+      if (e instanceof StoreError) return false; // changed or gone meanwhile: look again next time
+      throw e;
+    }
+  }
+
   /** Frees allocations older than `minAgeMs` whose value no live Service holds. */
   async repair(inUse: { ips: Set<string>; ports: Set<number> }, minAgeMs = 60_000): Promise<number> {
     let freed = 0;

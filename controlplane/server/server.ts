@@ -7,12 +7,11 @@ import { EmbeddedStore } from '../store/embedded.ts';
 import { EtcdStore } from '../store/etcd.ts';
 import type { Store } from '../store/store.ts';
 import { ServiceAllocator } from '../allocator/service-allocator.ts';
-import { Registry, type Ctx } from '../api/registry.ts';
+import { Registry } from '../api/registry.ts';
 import { ApiServer } from '../api/server.ts';
 import { TokenAuth } from '../api/auth.ts';
 import { Metrics } from '../api/metrics.ts';
 import { RESOURCES } from '../api/resources.ts';
-import { ApiError } from '../api/status.ts';
 import { ensurePki } from '../pki/pki.ts';
 import { kubeconfig, writeKubeconfig } from './kubeconfig.ts';
 import { finalizeNamespaces } from '../controllers/namespace.ts';
@@ -22,6 +21,7 @@ import { PodCidrAllocator } from '../allocator/podcidr-allocator.ts';
 import { LbAllocator } from '../allocator/lb-allocator.ts';
 import { Compactor } from './compactor.ts';
 import { ensureJoinToken, parseToken } from './join.ts';
+import { bootstrapObjects } from './bootstrap.ts';
 import { ImageStore } from '../registry/store.ts';
 import { ChannelServer } from '../channel/server.ts';
 
@@ -64,13 +64,6 @@ export const DEFAULTS = {
   serviceNodePortRange: '30000-32767',
 };
 
-const bootCtx: Ctx = {
-  user: 'system:apiserver',
-  manager: 'skiff-apiserver',
-  dryRun: false,
-  fieldValidation: 'Strict',
-  warnings: [],
-};
 const res = (kind: string) => RESOURCES.find((r) => r.kind === kind)!;
 
 function localAddresses(): string[] {
@@ -78,14 +71,6 @@ function localAddresses(): string[] {
   for (const list of Object.values(networkInterfaces()))
     for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) out.push(a.address);
   return out;
-}
-
-async function ensure(reg: Registry, kind: string, ns: string | undefined, obj: Record<string, unknown>) {
-  try {
-    await reg.create(res(kind), ns, obj, bootCtx);
-  } catch (e) {
-    if (!(e instanceof ApiError && e.code === 409)) throw e;
-  }
 }
 
 export interface RunningServer {
@@ -162,13 +147,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   const url = `https://${localHost}:${port}`;
   if (cfg.writeKubeconfig) writeKubeconfig(cfg.writeKubeconfig, kubeconfig(url, pki.caCert, auth.adminToken()));
 
-  // Built-in objects every cluster has.
-  for (const ns of ['default', 'kube-system', 'kube-public', 'kube-node-lease'])
-    await ensure(registry, 'Namespace', undefined, { metadata: { name: ns } });
-  await ensure(registry, 'Service', 'default', {
-    metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } },
-    spec: { clusterIP: kubernetesIP, ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: port }] },
-  });
+  await bootstrapObjects(registry, alloc, port);
   ready = true;
 
   const compactor = new Compactor(store, cfg.compactAfterMs ?? 5 * 60_000);

@@ -79,7 +79,6 @@ export async function startEtcd(size = 1): Promise<EtcdCluster> {
     );
   }
   const endpoints = members.map((m) => `http://127.0.0.1:${m.client}`);
-  await Promise.all(endpoints.map((e) => waitHealthy(e)));
   const kill = async (i: number) => {
     const p = members[i].proc;
     if (p && p.exitCode === null) {
@@ -88,13 +87,16 @@ export async function startEtcd(size = 1): Promise<EtcdCluster> {
     }
     members[i].proc = null;
   };
-  return {
-    endpoints,
-    members,
-    kill,
-    async stop() {
-      for (let i = 0; i < members.length; i++) await kill(i);
-      rmSync(base, { recursive: true, force: true });
-    },
+  const stop = async () => {
+    for (let i = 0; i < members.length; i++) await kill(i);
+    rmSync(base, { recursive: true, force: true });
   };
+  // A member that never gets healthy must not outlive the test: stop them all, then fail.
+  const health = await Promise.allSettled(endpoints.map((e) => waitHealthy(e)));
+  const sick = health.find((h) => h.status === 'rejected');
+  if (sick) {
+    await stop();
+    throw sick.reason;
+  }
+  return { endpoints, members, kill, stop };
 }

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { startEtcd, freePort } from '../helpers/etcd.ts';
-import { credentials, spawnServer, tempDir } from '../helpers/server.ts';
+import { credentials, spawnServers, stopSpawned, tempDir, type SpawnedServer } from '../helpers/server.ts';
 import { api } from '../helpers/http.ts';
 import { until } from '../helpers/sandbox.ts';
 
@@ -33,12 +33,10 @@ test('two servers on a three-member etcd: one leads the controllers; the other t
   const etcd = await startEtcd(3);
   const ports = [await freePort(), await freePort()];
   const dirs = ports.map((p) => tempDir(`leader-${p}`));
-  const servers = await Promise.all(
-    ports.map((p, i) =>
-      spawnServer(dirs[i], p, ['--datastore-endpoint', etcd.endpoints.join(','), '--agent-port', '0']),
-    ),
-  );
+  let servers: SpawnedServer[] = [];
   try {
+    const args = ['--datastore-endpoint', etcd.endpoints.join(','), '--agent-port', '0'];
+    servers = await spawnServers(ports.map((port, i) => ({ dataDir: dirs[i], port, args })));
     const creds = servers.map((s) => credentials(s.kubeconfig));
     const holder = await until(
       'a leader',
@@ -77,10 +75,7 @@ test('two servers on a three-member etcd: one leads the controllers; the other t
     const lease = (await api(creds[other], 'GET', LEASE)).json();
     assert.equal(lease.spec.leaseTransitions, 1);
   } finally {
-    for (const s of servers) {
-      s.proc.kill('SIGKILL');
-      await s.proc;
-    }
+    await Promise.all(servers.map(stopSpawned));
     await etcd.stop();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
