@@ -1,16 +1,32 @@
-// The whole test suite: type check, then every test file under test/ with node:test.
-// Ends with the line "N passed, N failed" that CI reads.
-import { run } from 'node:test';
-import { spec } from 'node:test/reporters';
+// The whole test suite: type check, format and lint, then every test file under test/unit,
+// test/integration and test/e2e, two files at a time, each in its own process group under a
+// wall-clock limit. Ends with the line "N passed, N failed, N skipped" that CI reads.
+//
+// A file counts as failed, by name, when it outlives its limit (its whole process group is
+// killed, so servers and etcd members it started cannot hang the run), exits without node:test's
+// summary, exits non-zero, or reports fewer tests than it declares (it ended early). A run in
+// which no test ran fails.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, existsSync } from 'node:fs';
-import { join, dirname } from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readSource, runFile, verdict, type Outcome } from './runner.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const only = process.argv.slice(2);
-let passed = 0,
-  failed = 0;
+const totals = { passed: 0, failed: 0, skipped: 0 };
+const failures: string[] = [];
+
+function step(name: string, ok: boolean, hint: string) {
+  if (ok) {
+    totals.passed++;
+    console.log(`✔ ${name}`);
+  } else {
+    totals.failed++;
+    failures.push(name);
+    console.log(`✖ ${name} (${hint})`);
+  }
+}
 
 if (!only.length || only.includes('typecheck')) {
   const tsc = spawnSync(
@@ -18,50 +34,51 @@ if (!only.length || only.includes('typecheck')) {
     [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.json')],
     { stdio: 'inherit' },
   );
-  if (tsc.status === 0) {
-    passed++;
-    console.log('✔ typecheck (tsc --noEmit, strict)');
-  } else {
-    failed++;
-    console.log('✖ typecheck failed');
-  }
+  step('typecheck (tsc --noEmit, strict)', tsc.status === 0, 'see the errors above');
 }
 
 if (!only.length || only.includes('lint')) {
-  // Formatting and lint (Biome): a formatting difference or a lint error fails the run.
   const biome = spawnSync(join(root, 'node_modules/.bin/biome'), ['ci', '--colors=off', root], { stdio: 'inherit' });
-  if (biome.status === 0) {
-    passed++;
-    console.log('✔ format and lint (biome ci)');
-  } else {
-    failed++;
-    console.log('✖ format or lint failed (node_modules/.bin/biome check --write . fixes the formatting)');
+  step('format and lint (biome ci)', biome.status === 0, 'node_modules/.bin/biome check --write . fixes formatting');
+}
+
+/** Wall-clock limit of one test file, by layer. */
+const LIMIT_MS: Record<string, number> = { unit: 3 * 60_000, integration: 12 * 60_000, e2e: 25 * 60_000 };
+const files: { path: string; layer: string }[] = [];
+for (const layer of ['unit', 'integration', 'e2e']) {
+  const dir = join(root, 'test', layer);
+  if (!existsSync(dir)) continue;
+  for (const f of readdirSync(dir).sort()) if (f.endsWith('.test.ts')) files.push({ path: join(dir, f), layer });
+}
+const selected = only.filter((o) => o !== 'typecheck' && o !== 'lint');
+const chosen = selected.length ? files.filter((f) => selected.some((s) => f.path.includes(s))) : files;
+
+function account(path: string, o: Outcome) {
+  const name = relative(root, path);
+  console.log(`\n── ${name} (${(o.ms / 1000).toFixed(1)} s)\n${o.output.trimEnd()}`);
+  const v = verdict(o, readSource(path));
+  totals.passed += v.passed;
+  totals.failed += v.failed;
+  totals.skipped += v.skipped;
+  for (const p of v.problems) {
+    failures.push(`${name}: ${p}`);
+    console.log(`✖ ${name}: ${p}`);
   }
 }
 
-const layers = ['unit', 'integration', 'e2e'];
-const files: string[] = [];
-for (const layer of layers) {
-  const dir = join(root, 'test', layer);
-  if (!existsSync(dir)) continue;
-  for (const f of readdirSync(dir).sort()) if (f.endsWith('.test.ts')) files.push(join(dir, f));
-}
-const selected = only.filter((o) => o !== 'typecheck' && o !== 'lint');
-const chosen = selected.length ? files.filter((f) => selected.some((s) => f.includes(s))) : files;
+const queue = [...chosen];
+const workers = Array.from({ length: Math.min(2, queue.length) }, async () => {
+  for (let f = queue.shift(); f; f = queue.shift()) {
+    console.log(`▶ ${relative(root, f.path)}`);
+    account(f.path, await runFile(f.path, LIMIT_MS[f.layer], root));
+  }
+});
+await Promise.all(workers);
 
-process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --disable-warning=ExperimentalWarning`.trim();
-const stream = run({ files: chosen, concurrency: 2, timeout: 15 * 60_000 });
-stream.on('test:pass', (d) => {
-  if (d.details.type !== 'suite') passed++;
-});
-stream.on('test:fail', (d) => {
-  if (d.details.type !== 'suite') failed++;
-});
-stream.compose(spec).pipe(process.stdout);
-stream.on('end', () => {
-  // Let the reporter flush before the closing line.
-  setTimeout(() => {
-    console.log(`\n${passed} passed, ${failed} failed`);
-    process.exitCode = failed ? 1 : 0;
-  }, 200);
-});
+if (totals.passed + totals.failed === 0) {
+  totals.failed++;
+  failures.push('no test ran');
+}
+if (failures.length) console.log(`\nFailures:\n${failures.map((f) => `  ✖ ${f}`).join('\n')}`);
+console.log(`\n${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+process.exitCode = totals.failed ? 1 : 0;
