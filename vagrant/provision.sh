@@ -19,7 +19,7 @@ cmd=${1:-deps}
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'provision: %s\n' "$*" >&2; exit 1; }
 
-[ "$(id -u)" = 0 ] || die "run as root (sudo bash vagrant/provision.sh $cmd)"
+[ "$(id -u)" = 0 ] || die "run as root (for example: su -c 'bash vagrant/provision.sh $cmd')"
 
 # Per-node kernel settings (per network namespace where the setting is namespaced).
 node_setup() {
