@@ -14,7 +14,8 @@ before(async () => {
   assert.equal(up.exitCode, 0, up.all);
 });
 after(async () => {
-  await skiff(['sandbox', 'down', '--name', NAME]);
+  const down = await skiff(['sandbox', 'down', '--name', NAME]);
+  assert.equal(down.exitCode, 0, down.all);
 });
 
 const isReady = (p: Obj) => (p.status?.conditions ?? []).some((c: Obj) => c.type === 'Ready' && c.status === 'True');

@@ -22,7 +22,8 @@ before(async () => {
   s = loadState(NAME)!;
 });
 after(async () => {
-  await skiff(['sandbox', 'down', '--name', NAME]);
+  const down = await skiff(['sandbox', 'down', '--name', NAME]);
+  assert.equal(down.exitCode, 0, down.all);
 });
 
 test('a busybox httpd pod runs and serves HTTP to its node; env and files come from ConfigMap, Secret and fieldRefs', async () => {

@@ -26,7 +26,8 @@ before(async () => {
   assert.equal(up.exitCode, 0, up.all);
 });
 after(async () => {
-  await skiff(['sandbox', 'down', '--name', NAME]);
+  const down = await skiff(['sandbox', 'down', '--name', NAME]);
+  assert.equal(down.exitCode, 0, down.all);
 });
 
 const nodeObj = (name: string) => `{"apiVersion":"v1","kind":"Node","metadata":{"name":"${name}"}}`;
@@ -42,12 +43,17 @@ test('a registering node gets its own pod subnet, released when the node is dele
   for (const s of [a, b])
     assert.ok(!['10.244.1.0/24', '10.244.2.0/24', '10.244.3.0/24'].includes(s), `${s} is already a node's`);
   await k(['delete', 'node', 'extra-a']);
-  await new Promise((r) => setTimeout(r, 2500));
-  await k(['create', '-f', '-'], nodeObj('extra-c'));
-  assert.equal(
-    await until('extra-c subnet', async () => (await json(['get', 'node', 'extra-c'])).spec?.podCIDR),
-    a,
-    'the released subnet is given again',
+  // The release is asynchronous: register nodes until one gets the released subnet (deadline).
+  await until(
+    'the released subnet to be given to a new node',
+    async () => {
+      await k(['create', '-f', '-'], nodeObj('extra-c'));
+      const got = await until('extra-c subnet', async () => (await json(['get', 'node', 'extra-c'])).spec?.podCIDR);
+      if (got === a) return true;
+      await k(['delete', 'node', 'extra-c', '--wait']);
+      return false;
+    },
+    30_000,
   );
   await k(['delete', 'node', 'extra-b', 'extra-c']);
 });

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { SKIFF } from '../helpers/server.ts';
+import { until } from '../helpers/sandbox.ts';
 import { loadState, type SandboxState } from '../../agent/sandbox/sandbox.ts';
 import { blackholes, netnsList, STATE_ROOT } from '../../agent/sandbox/host.ts';
 import { mountsUnder, pidsMentioning } from '../../agent/sandbox/cleanup.ts';
@@ -102,11 +103,14 @@ test('skiff sandbox: up --nodes 3, pods through CRI, node credentials, down leav
     );
     assert.equal(lease.spec.holderIdentity, 'node2');
     assert.equal(lease.metadata.ownerReferences[0].uid, node.metadata.uid);
-    await new Promise((r) => setTimeout(r, 11_000));
-    const renewed = JSON.parse(
-      String((await k(['get', 'lease', 'node2', '-n', 'kube-node-lease', '-o', 'json'])).stdout),
+    await until(
+      'the lease to be renewed (every 10 s)',
+      async () => {
+        const now = await k(['get', 'lease', 'node2', '-n', 'kube-node-lease', '-o', 'json']);
+        return JSON.parse(String(now.stdout)).spec.renewTime !== lease.spec.renewTime;
+      },
+      20_000,
     );
-    assert.notEqual(renewed.spec.renewTime, lease.spec.renewTime, 'the lease is renewed every 10 s');
 
     // A pod on node3 (sandbox and container made through CRI by its agent) serves HTTP to its node.
     const n3 = s!.nodes[2];

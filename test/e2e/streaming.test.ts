@@ -52,7 +52,8 @@ spec:
 after(async () => {
   for (const f of forwards) if (f.pid && f.exitCode === null) process.kill(f.pid);
   await Promise.allSettled(forwards);
-  await skiff(['sandbox', 'down', '--name', NAME]);
+  const down = await skiff(['sandbox', 'down', '--name', NAME]);
+  assert.equal(down.exitCode, 0, down.all);
   rmSync(scratch, { recursive: true, force: true });
 });
 

@@ -16,6 +16,7 @@ export function api(
   body?: string | Buffer,
   headers: Record<string, string> = {},
   auth = true,
+  timeoutMs = 30_000,
 ): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = request(
@@ -41,6 +42,8 @@ export function api(
       },
     );
     req.on('error', reject);
+    // Every request has a deadline: a server that stops answering fails the test, not the run.
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${path}: no answer within ${timeoutMs} ms`)));
     if (body !== undefined) req.write(body);
     req.end();
   });

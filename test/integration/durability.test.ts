@@ -35,7 +35,15 @@ test('acknowledged creates survive kill -9 of the server', async () => {
     }
   };
   const workers = Array.from({ length: 8 }, worker);
-  while (acked.size < 300) await new Promise((r) => setTimeout(r, 5));
+  const deadline = Date.now() + 60_000;
+  while (acked.size < 300) {
+    if (Date.now() > deadline) {
+      killed = true;
+      srv.proc.kill('SIGKILL');
+      throw new Error(`only ${acked.size} creates acknowledged within 60 s`);
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
   killed = true;
   srv.proc.kill('SIGKILL');
   await Promise.all(workers);

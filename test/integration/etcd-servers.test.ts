@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { startEtcd } from '../helpers/etcd.ts';
 import { credentials, startTestServer } from '../helpers/server.ts';
 import { api } from '../helpers/http.ts';
+import { request } from 'node:https';
 
 test('two servers on one etcd share objects and never allocate one ClusterIP or NodePort twice', async () => {
   const etcd = await startEtcd(1);
@@ -37,20 +38,33 @@ test('two servers on one etcd share objects and never allocate one ClusterIP or 
       JSON.stringify({ metadata: { name: 'dup' }, spec: { clusterIP: taken, ports: [{ port: 80 }] } }),
     );
     assert.equal(dup.status, 422);
-    const watched = await new Promise<string>((resolve) => {
-      void api(ca, 'GET', '/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=3').then((r) =>
-        resolve(r.body),
-      );
-      setTimeout(
-        () =>
+    // Watch from the list's revision, so no initial list: an ADDED can only come from the watch.
+    const rv = (await api(ca, 'GET', '/api/v1/namespaces/default/configmaps')).json().metadata.resourceVersion;
+    const watched = await new Promise<string>((resolve, reject) => {
+      const req = request(
+        `${ca.server}/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=${rv}&timeoutSeconds=10`,
+        { ca: ca.ca, headers: { Authorization: `Bearer ${ca.token}` }, timeout: 15_000 },
+        (res) => {
+          let body = '';
+          res.on('data', (c) => {
+            body += c;
+            if (/"name":"from-b"/.test(body)) {
+              req.destroy();
+              resolve(body);
+            }
+          });
+          res.on('end', () => resolve(body));
+          // The watch is established: now write through the other server.
           void api(
             cb,
             'POST',
             '/api/v1/namespaces/default/configmaps',
             JSON.stringify({ metadata: { name: 'from-b' } }),
-          ),
-        500,
+          );
+        },
       );
+      req.on('error', reject);
+      req.end();
     });
     assert.match(watched, /"type":"ADDED".*"name":"from-b"/, 'a watch on one server sees a write through the other');
   } finally {

@@ -38,14 +38,14 @@ describe('kubectl against skiff server', () => {
     const again = await ok(['apply', '-f', '-'], manifest);
     assert.match(again, /deployment\.apps\/web unchanged/);
     assert.match(again, /service\/web unchanged/);
+    const before = JSON.parse(await ok(['get', 'deploy', 'web', '-n', 'shop', '-o', 'json']));
     const changed = await ok(['apply', '-f', '-'], manifest.replace('replicas: 2', 'replicas: 4'));
     assert.match(changed, /deployment\.apps\/web configured/);
     const d = JSON.parse(await ok(['get', 'deploy', 'web', '-n', 'shop', '-o', 'json']));
     assert.equal(d.spec.replicas, 4);
     assert.equal(d.metadata.generation, 2, 'a spec change bumps generation');
-    const uid = d.metadata.uid;
-    const after = JSON.parse(await ok(['get', 'deploy', 'web', '-n', 'shop', '-o', 'json']));
-    assert.equal(after.metadata.uid, uid, 'updated in place');
+    assert.equal(d.metadata.uid, before.metadata.uid, 'updated in place, not deleted and re-created');
+    assert.notEqual(d.metadata.resourceVersion, before.metadata.resourceVersion);
   });
 
   test('server-side apply with field managers, conflicts and force', async () => {
