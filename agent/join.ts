@@ -4,7 +4,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { request } from 'node:https';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseToken } from '../controlplane/server/join.ts';
+import { parseToken } from '../controlplane/shared/join-token.ts';
 
 export interface Credentials {
   server: string;

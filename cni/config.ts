@@ -1,6 +1,6 @@
 // Parsing and checking the network configuration containerd hands the plugin on stdin.
 import { CniError, CODES } from './errors.ts';
-import { parseCidr, formatCidr, nthIp, type Cidr } from '../controlplane/allocator/cidr.ts';
+import { parseCidr, formatCidr, nthIp, type Cidr } from '../controlplane/shared/cidr.ts';
 
 export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
 

@@ -4,7 +4,7 @@
 // survive restarts.
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { intToIp, ipToInt, type Cidr } from '../controlplane/allocator/cidr.ts';
+import { intToIp, ipToInt, type Cidr } from '../controlplane/shared/cidr.ts';
 import { LockTimeoutError, withDirLock } from '../controlplane/shared/dir-lock.ts';
 import { CniError, CODES } from './errors.ts';
 

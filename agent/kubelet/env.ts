@@ -1,3 +1,4 @@
+import { quantity } from '../../controlplane/shared/resources.ts';
 import type { Obj } from '../../controlplane/shared/kube/object.ts';
 // Container environment: env (value, valueFrom) and envFrom resolved against the pod, its
 // ConfigMaps and Secrets, with Kubernetes' $(VAR) expansion. Pure.
@@ -54,30 +55,6 @@ export function fieldRef(pod: Obj, path: string, src: Pick<EnvSources, 'podIP' |
     default:
       throw new EnvError(`unsupported fieldRef ${path}`);
   }
-}
-
-/** Resource quantities to a number in the divisor's unit (cpu in cores, memory in bytes). */
-export function quantity(q: string | number | undefined): number {
-  if (q === undefined || q === null) return 0;
-  const s = String(q);
-  const m = s.match(/^([0-9.]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/);
-  if (!m) return Number(s) || 0;
-  const f: Record<string, number> = {
-    m: 1e-3,
-    k: 1e3,
-    M: 1e6,
-    G: 1e9,
-    T: 1e12,
-    P: 1e15,
-    E: 1e18,
-    Ki: 1024,
-    Mi: 1024 ** 2,
-    Gi: 1024 ** 3,
-    Ti: 1024 ** 4,
-    Pi: 1024 ** 5,
-    Ei: 1024 ** 6,
-  };
-  return Number(m[1]) * (m[2] ? f[m[2]] : 1);
 }
 
 function resourceRef(pod: Obj, container: Obj, ref: Obj): string {

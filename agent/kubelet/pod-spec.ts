@@ -1,8 +1,7 @@
 // CRI configurations rendered from a Pod: the sandbox (metadata, hostname, DNS from dnsPolicy,
 // cgroup parent per QoS class, labels) and each container (command, env, mounts, resources,
 // security context). Pure: the runtime-facing code only sends what these return.
-import { quantity } from './env.ts';
-import { qosClass } from '../../controlplane/api/defaults.ts';
+import { qosClass, quantity } from '../../controlplane/shared/resources.ts';
 import type { Obj } from '../../controlplane/shared/kube/object.ts';
 
 export const LABEL = {

@@ -18,7 +18,7 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { quantity } from './env.ts';
+import { quantity } from '../../controlplane/shared/resources.ts';
 import type { Obj } from '../../controlplane/shared/kube/object.ts';
 
 export class VolumeError extends Error {}

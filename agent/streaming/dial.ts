@@ -2,7 +2,7 @@
 // PortForward call returns) and upgrades the connection to SPDY/3.1, as kubelet does.
 import { request } from 'node:http';
 import type { Socket } from 'node:net';
-import { SpdySession } from '../../controlplane/streaming/spdy.ts';
+import { SpdySession } from '../../controlplane/shared/spdy.ts';
 
 export interface StreamConnection {
   session: SpdySession;

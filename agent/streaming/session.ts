@@ -2,7 +2,7 @@
 // dials the runtime over SPDY, and relays channel frames (first byte = channel, as in the
 // Kubernetes channel protocol) between the tunnel and the runtime's streams.
 import type { CriClient } from '../cri/client.ts';
-import type { SpdyStream } from '../../controlplane/streaming/spdy.ts';
+import type { SpdyStream } from '../../controlplane/shared/spdy.ts';
 import { dialSpdy, type StreamConnection } from './dial.ts';
 
 export const CH = { stdin: 0, stdout: 1, stderr: 2, error: 3, resize: 4, close: 255 } as const;

@@ -1,7 +1,7 @@
 // LoadBalancer addresses from the pool given to the server (--lb-pool: CIDRs and a-b ranges,
 // comma-separated), each claimed as a store key /registry/ranges/lbips/<ip> naming its Service.
 import { StoreError, type Store } from '../store/store.ts';
-import { intToIp, ipToInt, parseCidr } from './cidr.ts';
+import { intToIp, ipToInt, parseCidr } from '../shared/cidr.ts';
 
 const PREFIX = '/registry/ranges/lbips/';
 

@@ -2,7 +2,7 @@
 // (/registry/ranges/podcidrs/<subnet>) holding the node's name, so a subnet is never given
 // twice, also with several servers on one etcd; released when the node goes.
 import { StoreError, type Store } from '../store/store.ts';
-import { formatCidr, parseCidr, type Cidr } from './cidr.ts';
+import { formatCidr, parseCidr, type Cidr } from '../shared/cidr.ts';
 
 const PREFIX = '/registry/ranges/podcidrs/';
 const keyOf = (subnet: string) => PREFIX + subnet.replace('/', '-');

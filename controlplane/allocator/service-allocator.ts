@@ -4,7 +4,7 @@
 // allocation and the Service write).
 import { randomInt } from 'node:crypto';
 import { StoreError, type Store } from '../store/store.ts';
-import { cidrContains, ipToInt, nthIp, parseCidr, type Cidr } from './cidr.ts';
+import { cidrContains, ipToInt, nthIp, parseCidr, type Cidr } from '../shared/cidr.ts';
 
 const IP_PREFIX = '/registry/ranges/serviceips/';
 const PORT_PREFIX = '/registry/ranges/servicenodeports/';

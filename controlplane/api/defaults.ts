@@ -1,3 +1,4 @@
+import { qosClass } from '../shared/resources.ts';
 import type { Obj } from '../shared/kube/object.ts';
 // Defaulting: the fields Kubernetes fills in when users omit them, applied on create and update.
 
@@ -249,23 +250,6 @@ export function generateJobSelector(o: Obj) {
     'controller-uid': uid,
     'job-name': o.metadata.name,
   };
-}
-
-export function qosClass(resources: Obj[]): 'Guaranteed' | 'Burstable' | 'BestEffort' {
-  let any = false;
-  let guaranteed = resources.length > 0;
-  for (const r of resources) {
-    const req = r.requests ?? {},
-      lim = r.limits ?? {};
-    if (Object.keys(req).length || Object.keys(lim).length) any = true;
-    for (const k of ['cpu', 'memory']) {
-      const l = lim[k];
-      const q = req[k] ?? l;
-      if (l === undefined || String(q) !== String(l)) guaranteed = false;
-    }
-  }
-  if (!any) return 'BestEffort';
-  return guaranteed ? 'Guaranteed' : 'Burstable';
 }
 
 export function applyDefaults(kind: string, o: Obj): void {

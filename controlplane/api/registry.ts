@@ -20,7 +20,8 @@ import {
 import { applyDefaults, generateJobSelector } from './defaults.ts';
 import { validateKind, validateMeta } from './validate.ts';
 import { checkSchema, pruneUnknown, type FieldProblem } from './schema/check.ts';
-import { formatLabelSelector, matchFields, matchLabels, type FieldReq, type Requirement } from './selectors.ts';
+import { matchFields, type FieldReq } from './selectors.ts';
+import { formatLabelSelector, matchRequirements, type Requirement } from '../shared/labels.ts';
 import { serverSideApply, trackUpdate } from './apply.ts';
 import { applyJsonPatch, applyMergePatch, strategicMerge, PatchError } from './patch.ts';
 import type { Obj } from '../shared/kube/object.ts';
@@ -158,7 +159,7 @@ export class Registry {
       for (const kv of page.items) {
         lastKey = kv.key;
         const o = this.decode(res, kv);
-        if (!matchLabels(opts.labels, o.metadata.labels) || !matchFields(opts.fields, o)) continue;
+        if (!matchRequirements(opts.labels, o.metadata.labels) || !matchFields(opts.fields, o)) continue;
         items.push(o);
         if (limit && items.length === limit) {
           const rest = page.items.indexOf(kv) < page.items.length - 1 || page.more;
@@ -773,7 +774,7 @@ export class Registry {
     emit: (type: WatchEventType, obj: Obj) => void,
     onError: (e: ApiError) => void,
   ): { close(): void; ready: Promise<void> } {
-    const match = (o: Obj) => matchLabels(opts.labels, o.metadata?.labels) && matchFields(opts.fields, o);
+    const match = (o: Obj) => matchRequirements(opts.labels, o.metadata?.labels) && matchFields(opts.fields, o);
     let handle: WatchHandle | null = null;
     let closed = false;
     const prefix = this.prefix(res, ns);

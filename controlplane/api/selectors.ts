@@ -1,11 +1,8 @@
 // Label and field selectors, parsed from the query string as the API server accepts them.
+// Matching labels is shared (controlplane/shared/labels.ts); field selectors are the API's own.
 import { badRequest } from './status.ts';
 import { labelValueErrors, qualifiedNameErrors } from './validate.ts';
-
-export type Requirement =
-  | { key: string; op: '=' | '!='; value: string }
-  | { key: string; op: 'in' | 'notin'; values: string[] }
-  | { key: string; op: 'exists' | '!exists' };
+import type { Requirement } from '../shared/labels.ts';
 
 /** Splits on commas that are not inside parentheses. */
 function splitTop(s: string): string[] {
@@ -68,41 +65,6 @@ export function parseLabelSelector(s: string | null | undefined): Requirement[] 
     throw badRequest(`unable to parse requirement: found '${part}', expected: in, notin, =, ==, !=, or end of string`);
   }
   return reqs;
-}
-
-export function matchLabels(reqs: Requirement[], labels: Record<string, string> | undefined): boolean {
-  const l = labels ?? {};
-  return reqs.every((r) => {
-    const has = Object.hasOwn(l, r.key);
-    switch (r.op) {
-      case '=':
-        return has && l[r.key] === r.value;
-      case '!=':
-        return !has || l[r.key] !== r.value;
-      case 'in':
-        return has && r.values.includes(l[r.key]);
-      case 'notin':
-        return !has || !r.values.includes(l[r.key]);
-      case 'exists':
-        return has;
-      case '!exists':
-        return !has;
-      default:
-        return false;
-    }
-  });
-}
-
-/** A LabelSelector object as the string form `kubectl` prints and Scale.status.selector carries. */
-// biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-export function formatLabelSelector(sel: Record<string, any> | undefined): string {
-  const parts = Object.entries(sel?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
-  for (const r of sel?.matchExpressions ?? []) {
-    if (r.operator === 'Exists') parts.push(r.key);
-    else if (r.operator === 'DoesNotExist') parts.push(`!${r.key}`);
-    else parts.push(`${r.key} ${String(r.operator).toLowerCase()} (${(r.values ?? []).join(',')})`);
-  }
-  return parts.join(',');
 }
 
 export interface FieldReq {

@@ -1,5 +1,5 @@
 // Server-side printing: the Table (meta.k8s.io/v1) columns kubectl shows for each kind.
-import { formatLabelSelector } from './selectors.ts';
+import { formatLabelSelector } from '../shared/labels.ts';
 import type { Obj } from '../shared/kube/object.ts';
 
 export interface Column {

@@ -1,6 +1,7 @@
 // Semantic validation: names, labels, annotations and the per-kind rules Kubernetes enforces.
 import type { Errs } from './status.ts';
 import type { Obj } from '../shared/kube/object.ts';
+import { matchesLabelSelector } from '../shared/labels.ts';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -221,19 +222,6 @@ export function validatePodSpec(spec: Obj | undefined, field: string, errs: Errs
   validateLabels(spec.nodeSelector, `${field}.nodeSelector`, errs);
 }
 
-function selectorMatches(sel: Obj | undefined, labels: Obj | undefined): boolean {
-  for (const [k, v] of Object.entries(sel?.matchLabels ?? {})) if (labels?.[k] !== v) return false;
-  for (const r of sel?.matchExpressions ?? []) {
-    const has = labels && r.key in labels;
-    const val = labels?.[r.key];
-    if (r.operator === 'In' && !(has && r.values?.includes(val))) return false;
-    if (r.operator === 'NotIn' && has && r.values?.includes(val)) return false;
-    if (r.operator === 'Exists' && !has) return false;
-    if (r.operator === 'DoesNotExist' && has) return false;
-  }
-  return true;
-}
-
 function validateWorkload(o: Obj, errs: Errs, needsSelector: boolean) {
   const s = o.spec ?? {};
   if (s.replicas !== undefined && s.replicas < 0)
@@ -244,7 +232,7 @@ function validateWorkload(o: Obj, errs: Errs, needsSelector: boolean) {
       errs.add('spec.selector', 'FieldValueRequired', 'Required value');
     } else {
       validateLabels(sel.matchLabels, 'spec.selector.matchLabels', errs);
-      if (!selectorMatches(sel, s.template?.metadata?.labels))
+      if (!matchesLabelSelector(sel, s.template?.metadata?.labels))
         errs.invalid(
           'spec.template.metadata.labels',
           s.template?.metadata?.labels ?? {},
@@ -422,5 +410,3 @@ function validCron(s: string): boolean {
 export function validateKind(kind: string, o: Obj, errs: Errs, old?: Obj) {
   VALIDATORS[kind]?.(o, errs, old);
 }
-
-export { selectorMatches };

@@ -6,7 +6,7 @@ import type { Registry } from '../api/registry.ts';
 import { RESOURCES } from '../api/resources.ts';
 import type { Informer } from './informer.ts';
 import { isReady } from './ownership.ts';
-import { matchesLabelSelector } from '../scheduler/algorithm.ts';
+import { matchesLabelSelector } from '../shared/labels.ts';
 import { resolveIntOrPercent } from './deployment-plan.ts';
 import { ctxFor } from './pod-owner.ts';
 import { writeStatus } from './replicaset.ts';

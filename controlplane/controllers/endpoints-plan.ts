@@ -4,6 +4,7 @@
 // EndpointSlices of at most 100 endpoints, and into the legacy Endpoints subsets.
 import { isReady, isTerminal } from './ownership.ts';
 import type { Obj } from '../shared/kube/object.ts';
+import { matchesSelectorMap } from '../shared/labels.ts';
 
 export const SERVICE_NAME = 'kubernetes.io/service-name';
 export const MANAGED_BY = 'endpointslice.kubernetes.io/managed-by';
@@ -18,7 +19,7 @@ export interface EndpointGroup {
 export function selectsPod(svc: Obj, pod: Obj): boolean {
   const sel = svc.spec?.selector;
   if (!sel || !Object.keys(sel).length || pod.metadata.namespace !== svc.metadata.namespace) return false;
-  return Object.entries(sel).every(([k, v]) => pod.metadata.labels?.[k] === v);
+  return matchesSelectorMap(sel, pod.metadata.labels);
 }
 
 function resolvePort(svcPort: Obj, pod: Obj): number | null {

@@ -1,5 +1,5 @@
 // Owner references and label selectors as the workload controllers use them. Pure.
-import { matchesLabelSelector } from '../scheduler/algorithm.ts';
+import { matchesLabelSelector } from '../shared/labels.ts';
 import { ApiError } from '../api/status.ts';
 import type { Obj } from '../shared/kube/object.ts';
 

@@ -4,8 +4,9 @@
 // taints (NoSchedule/NoExecute) against tolerations, requests against allocatable, host ports,
 // required pod anti-affinity by hostname. Scores: least allocated, spreading one owner's pods,
 // preferred node affinity, PreferNoSchedule taints, preferred pod anti-affinity by hostname.
-import { quantity } from '../../agent/kubelet/env.ts';
+import { quantity } from '../shared/resources.ts';
 import type { Obj } from '../shared/kube/object.ts';
+import { matchesLabelSelector } from '../shared/labels.ts';
 
 /** A node with the pods bound to it and their summed requests (kept up to date by addPod). */
 export interface NodeInfo {
@@ -103,13 +104,6 @@ export function tolerates(tolerations: Obj[] | undefined, taint: Obj): boolean {
     if (t.key !== taint.key) return false;
     return t.operator === 'Exists' || (t.value ?? '') === (taint.value ?? '');
   });
-}
-
-export function matchesLabelSelector(sel: Obj | undefined, labels: Record<string, string> | undefined): boolean {
-  if (!sel) return false;
-  const l = labels ?? {};
-  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (l[k] !== v) return false;
-  return (sel.matchExpressions ?? []).every((e: Obj) => matchExpr(e, l));
 }
 
 const isReady = (n: Obj) => (n.status?.conditions ?? []).some((c: Obj) => c.type === 'Ready' && c.status === 'True');

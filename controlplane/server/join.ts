@@ -5,26 +5,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { caHash } from '../pki/pki.ts';
-
-export const TOKEN_PREFIX = 'skiff-v1';
-
-export interface JoinToken {
-  caHash: string;
-  secret: string;
-}
-
-export function formatToken(t: JoinToken): string {
-  return `${TOKEN_PREFIX}:${t.caHash.replace(/^sha256:/, '')}:${t.secret}`;
-}
-
-export function parseToken(s: string): JoinToken {
-  const m = s.trim().match(/^skiff-v1:([0-9a-f]{64}):([0-9a-f]{32,})$/);
-  if (!m)
-    throw new Error(
-      'malformed join token (expected skiff-v1:<ca sha256>:<secret>; `skiff token` prints it on the server)',
-    );
-  return { caHash: `sha256:${m[1]}`, secret: m[2] };
-}
+import { formatToken } from '../shared/join-token.ts';
 
 /** The server's join token, created on first start and kept in the data dir. */
 export function ensureJoinToken(dataDir: string, caPem: string): string {

@@ -3,7 +3,7 @@
 // connection, paired by requestID; each pair becomes one tunnel session to the pod's agent,
 // which dials the port through CRI PortForward. Tunnel frames: channel 0 data, 1 error text,
 // 255 = the client closed its sending side.
-import { SpdySession, type SpdyStream } from './spdy.ts';
+import { SpdySession, type SpdyStream } from '../shared/spdy.ts';
 import type { TunnelStream } from '../channel/tunnel.ts';
 
 export const PORTFORWARD_TUNNEL_PROTOCOL = 'SPDY/3.1+portforward.k8s.io';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cidrContains, intToIp, ipToInt, nthIp, parseCidr } from '../../controlplane/allocator/cidr.ts';
+import { cidrContains, intToIp, ipToInt, nthIp, parseCidr } from '../../controlplane/shared/cidr.ts';
 
 test('CIDR arithmetic', () => {
   const c = parseCidr('10.96.0.0/12');

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { expand, expandCommand, resolveEnv, quantity, EnvError } from '../../agent/kubelet/env.ts';
+import { expand, expandCommand, resolveEnv, EnvError } from '../../agent/kubelet/env.ts';
+import { quantity } from '../../controlplane/shared/resources.ts';
 import { Backoff } from '../../agent/kubelet/backoff.ts';
 import { computeStatus, type PodRuntime, type RuntimeContainer } from '../../agent/kubelet/status.ts';
 import {

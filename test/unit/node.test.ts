@@ -4,7 +4,7 @@ import { renderConditions, renderNode, type NodeFacts } from '../../agent/node-s
 import { authorize } from '../../controlplane/api/authz.ts';
 import { renderContainerdConfig } from '../../agent/containerd/config.ts';
 import { renderHostsToml, registryHosts } from '../../agent/images/mirror.ts';
-import { formatToken, parseToken } from '../../controlplane/server/join.ts';
+import { formatToken, parseToken } from '../../controlplane/shared/join-token.ts';
 import { renderConflist } from '../../agent/network/cni-install.ts';
 
 const facts: NodeFacts = {

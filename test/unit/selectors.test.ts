@@ -1,6 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector } from '../../controlplane/api/selectors.ts';
+import { matchFields, parseFieldSelector, parseLabelSelector } from '../../controlplane/api/selectors.ts';
+import {
+  matchesLabelSelector,
+  matchesSelectorMap,
+  matchRequirements as matchLabels,
+} from '../../controlplane/shared/labels.ts';
 import { ApiError } from '../../controlplane/api/status.ts';
 
 const labels = { app: 'web', tier: 'front', 'example.com/team': 'a' };
@@ -49,4 +54,24 @@ test('field selectors: supported fields per kind, others refused', () => {
   assert.equal(matchFields(parseFieldSelector('Event', 'involvedObject.name=p,involvedObject.kind=Pod'), ev), true);
   assert.throws(() => parseFieldSelector('ConfigMap', 'data.x=1'), /field label not supported/);
   assert.throws(() => parseFieldSelector('Pod', 'garbage'), /invalid selector/);
+});
+
+test('one matcher for LabelSelector objects and map selectors; prototype names are plain labels', () => {
+  const labels = { app: 'web', tier: 'front' };
+  const cases: [Parameters<typeof matchesLabelSelector>[0], Record<string, string> | undefined, boolean][] = [
+    [undefined, labels, false], // no selector selects nothing
+    [{}, labels, true], // an empty one selects everything
+    [{ matchLabels: { app: 'web' } }, labels, true],
+    [{ matchLabels: { app: 'db' } }, labels, false],
+    [{ matchExpressions: [{ key: 'tier', operator: 'In', values: ['front', 'back'] }] }, labels, true],
+    [{ matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['front'] }] }, labels, false],
+    [{ matchExpressions: [{ key: 'zone', operator: 'DoesNotExist' }] }, labels, true],
+    [{ matchExpressions: [{ key: 'constructor', operator: 'Exists' }] }, labels, false],
+    [{ matchExpressions: [{ key: 'toString', operator: 'DoesNotExist' }] }, {}, true],
+    [{ matchExpressions: [{ key: 'app', operator: 'Bogus' as 'In' }] }, labels, false],
+  ];
+  for (const [sel, l, want] of cases) assert.equal(matchesLabelSelector(sel, l), want, JSON.stringify(sel));
+  assert.equal(matchesSelectorMap({ app: 'web' }, labels), true);
+  assert.equal(matchesSelectorMap({ __proto__: 'x' } as Record<string, string>, labels), true); // no own key
+  assert.equal(matchesSelectorMap({ app: 'web', hasOwnProperty: 'y' }, labels), false);
 });

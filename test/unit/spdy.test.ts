@@ -3,8 +3,8 @@
 // ways, half-close with FIN, and reset.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SPDY_DICTIONARY } from '../../controlplane/streaming/spdy-dictionary.ts';
-import { SpdySession, decodeHeaders, encodeHeaders, type SpdyStream } from '../../controlplane/streaming/spdy.ts';
+import { SPDY_DICTIONARY } from '../../controlplane/shared/spdy-dictionary.ts';
+import { SpdySession, decodeHeaders, encodeHeaders, type SpdyStream } from '../../controlplane/shared/spdy.ts';
 
 function adler32(b: Buffer): number {
   let a = 1,

@@ -8,7 +8,8 @@ import {
   validateKind,
   validateMeta,
 } from '../../controlplane/api/validate.ts';
-import { applyDefaults, imagePullPolicyFor, qosClass } from '../../controlplane/api/defaults.ts';
+import { applyDefaults, imagePullPolicyFor } from '../../controlplane/api/defaults.ts';
+import { qosClass } from '../../controlplane/shared/resources.ts';
 import { checkSchema, pruneUnknown, type FieldProblem } from '../../controlplane/api/schema/check.ts';
 import { Pod } from '../../controlplane/api/schema/core.ts';
 import { Errs } from '../../controlplane/api/status.ts';
