@@ -23,7 +23,7 @@ import { Compactor } from './compactor.ts';
 import { ensureJoinToken } from './join.ts';
 import { parseToken } from '../shared/join-token.ts';
 import { bootstrapObjects } from './bootstrap.ts';
-import { ImageStore } from '../registry/store.ts';
+import { ImageStore } from '../images/store.ts';
 import { ChannelServer } from '../channel/server.ts';
 
 export interface ServerConfig {

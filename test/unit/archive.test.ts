@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readArchive, normalizeName, ArchiveError } from '../../controlplane/registry/archive.ts';
-import { readTar } from '../../controlplane/registry/tar-reader.ts';
+import { readArchive, normalizeName, ArchiveError } from '../../controlplane/images/archive.ts';
+import { readTar } from '../../controlplane/images/tar-reader.ts';
 import { buildImage, layoutTar } from '../../agent/images/oci.ts';
 import { tar } from '../../agent/images/tar.ts';
 
