@@ -3,26 +3,35 @@
 // ready/serving/terminating, nodeName, zone and targetRef; grouped by resolved port set into
 // EndpointSlices of at most 100 endpoints, and into the legacy Endpoints subsets.
 import { isReady, isTerminal } from './ownership.ts';
-import type { Obj } from '../shared/kube/object.ts';
+import type {
+  Endpoint,
+  EndpointPort,
+  EndpointSlice,
+  EndpointSubset,
+  Node,
+  Pod,
+  Service,
+  ServicePort,
+} from '../shared/kube/index.ts';
+import { MANAGED_BY_LABEL as MANAGED_BY, SERVICE_NAME_LABEL as SERVICE_NAME } from '../shared/kube/index.ts';
 import { matchesSelectorMap } from '../shared/labels.ts';
 
-export const SERVICE_NAME = 'kubernetes.io/service-name';
-export const MANAGED_BY = 'endpointslice.kubernetes.io/managed-by';
+export { MANAGED_BY, SERVICE_NAME };
 export const CONTROLLER = 'endpointslice-controller.k8s.io';
 export const MAX_PER_SLICE = 100;
 
 export interface EndpointGroup {
-  ports: Obj[];
-  endpoints: Obj[];
+  ports: EndpointPort[];
+  endpoints: Endpoint[];
 }
 
-export function selectsPod(svc: Obj, pod: Obj): boolean {
+export function selectsPod(svc: Service, pod: Pod): boolean {
   const sel = svc.spec?.selector;
   if (!sel || !Object.keys(sel).length || pod.metadata.namespace !== svc.metadata.namespace) return false;
   return matchesSelectorMap(sel, pod.metadata.labels);
 }
 
-function resolvePort(svcPort: Obj, pod: Obj): number | null {
+function resolvePort(svcPort: ServicePort, pod: Pod): number | null {
   const t = svcPort.targetPort ?? svcPort.port;
   if (typeof t === 'number') return t;
   if (/^\d+$/.test(String(t))) return Number(t);
@@ -34,14 +43,14 @@ function resolvePort(svcPort: Obj, pod: Obj): number | null {
 }
 
 /** Endpoints grouped by their resolved port list, sorted for stable output. */
-export function endpointGroups(svc: Obj, pods: Obj[], nodes: Map<string, Obj>): EndpointGroup[] {
+export function endpointGroups(svc: Service, pods: Pod[], nodes: Map<string, Node>): EndpointGroup[] {
   const publish = !!svc.spec?.publishNotReadyAddresses;
   const groups = new Map<string, EndpointGroup>();
   const selected = pods
     .filter((p) => selectsPod(svc, p) && p.status?.podIP && !isTerminal(p))
-    .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+    .sort((a, b) => String(a.metadata.name).localeCompare(String(b.metadata.name)));
   for (const pod of selected) {
-    const ports: Obj[] = [];
+    const ports: EndpointPort[] = [];
     let ok = true;
     for (const sp of svc.spec?.ports ?? []) {
       const port = resolvePort(sp, pod);
@@ -64,9 +73,12 @@ export function endpointGroups(svc: Obj, pods: Obj[], nodes: Map<string, Obj>): 
     const ready = isReady(pod);
     const node = pod.spec?.nodeName ? nodes.get(pod.spec.nodeName) : undefined;
     const zone = node?.metadata?.labels?.['topology.kubernetes.io/zone'];
+    // A pod names itself in the Service's DNS (web-0.web.ns.svc) when its subdomain is the Service.
+    const hostname = pod.spec.hostname && pod.spec.subdomain === svc.metadata.name ? pod.spec.hostname : undefined;
     g.endpoints.push({
-      addresses: [pod.status.podIP],
+      addresses: [String(pod.status?.podIP)],
       conditions: { ready: publish || (ready && !terminating), serving: publish || ready, terminating },
+      ...(hostname ? { hostname } : {}),
       ...(pod.spec?.nodeName ? { nodeName: pod.spec.nodeName } : {}),
       ...(zone ? { zone } : {}),
       targetRef: { kind: 'Pod', namespace: pod.metadata.namespace, name: pod.metadata.name, uid: pod.metadata.uid },
@@ -76,8 +88,8 @@ export function endpointGroups(svc: Obj, pods: Obj[], nodes: Map<string, Obj>): 
 }
 
 /** Desired slices (name left to the caller), at most MAX_PER_SLICE endpoints each. */
-export function desiredSlices(svc: Obj, groups: EndpointGroup[]): { ports: Obj[]; endpoints: Obj[] }[] {
-  const out: { ports: Obj[]; endpoints: Obj[] }[] = [];
+export function desiredSlices(svc: Service, groups: EndpointGroup[]): EndpointGroup[] {
+  const out: EndpointGroup[] = [];
   for (const g of groups) {
     for (let i = 0; i < g.endpoints.length; i += MAX_PER_SLICE)
       out.push({ ports: g.ports, endpoints: g.endpoints.slice(i, i + MAX_PER_SLICE) });
@@ -86,26 +98,24 @@ export function desiredSlices(svc: Obj, groups: EndpointGroup[]): { ports: Obj[]
   if (!out.length)
     out.push({
       ports: (svc.spec?.ports ?? [])
-        .filter(
-          (p: Obj) => typeof (p.targetPort ?? p.port) === 'number' || /^\d+$/.test(String(p.targetPort ?? p.port)),
-        )
-        .map((p: Obj) => ({ name: p.name ?? '', port: Number(p.targetPort ?? p.port), protocol: p.protocol ?? 'TCP' })),
+        .filter((p) => typeof (p.targetPort ?? p.port) === 'number' || /^\d+$/.test(String(p.targetPort ?? p.port)))
+        .map((p) => ({ name: p.name ?? '', port: Number(p.targetPort ?? p.port), protocol: p.protocol ?? 'TCP' })),
       endpoints: [],
     });
   return out;
 }
 
 export interface SlicePlan {
-  create: Obj[];
-  update: Obj[];
+  create: EndpointSlice[];
+  update: EndpointSlice[];
   remove: string[];
 }
 
 /** Matches desired slices to existing ones (same ports, in order), changing only what differs. */
-export function planSlices(svc: Obj, existing: Obj[], desired: { ports: Obj[]; endpoints: Obj[] }[]): SlicePlan {
+export function planSlices(svc: Service, existing: EndpointSlice[], desired: EndpointGroup[]): SlicePlan {
   const plan: SlicePlan = { create: [], update: [], remove: [] };
-  const pool = [...existing].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
-  const labels = { [SERVICE_NAME]: svc.metadata.name, [MANAGED_BY]: CONTROLLER };
+  const pool = [...existing].sort((a, b) => String(a.metadata.name).localeCompare(String(b.metadata.name)));
+  const labels = { [SERVICE_NAME]: String(svc.metadata.name), [MANAGED_BY]: CONTROLLER };
   for (const want of desired) {
     const i = pool.findIndex((s) => JSON.stringify(s.ports ?? []) === JSON.stringify(want.ports));
     if (i >= 0) {
@@ -132,8 +142,8 @@ export function planSlices(svc: Obj, existing: Obj[], desired: { ports: Obj[]; e
             {
               apiVersion: 'v1',
               kind: 'Service',
-              name: svc.metadata.name,
-              uid: svc.metadata.uid,
+              name: String(svc.metadata.name),
+              uid: String(svc.metadata.uid),
               controller: true,
               blockOwnerDeletion: true,
             },
@@ -145,26 +155,30 @@ export function planSlices(svc: Obj, existing: Obj[], desired: { ports: Obj[]; e
       });
     }
   }
-  plan.remove = pool.map((s) => s.metadata.name);
+  plan.remove = pool.map((s) => String(s.metadata.name));
   return plan;
 }
 
 /** The legacy Endpoints object's subsets. */
-export function endpointsSubsets(groups: EndpointGroup[]): Obj[] {
+export function endpointsSubsets(groups: EndpointGroup[]): EndpointSubset[] {
   return groups
     .filter((g) => g.endpoints.length)
     .map((g) => {
-      const addr = (e: Obj) => ({
+      const addr = (e: Endpoint) => ({
         ip: e.addresses[0],
         ...(e.nodeName ? { nodeName: e.nodeName } : {}),
         targetRef: e.targetRef,
       });
-      const ready = g.endpoints.filter((e) => e.conditions.ready).map(addr);
-      const notReady = g.endpoints.filter((e) => !e.conditions.ready).map(addr);
+      const ready = g.endpoints.filter((e) => e.conditions?.ready).map(addr);
+      const notReady = g.endpoints.filter((e) => !e.conditions?.ready).map(addr);
       return {
         ...(ready.length ? { addresses: ready } : {}),
         ...(notReady.length ? { notReadyAddresses: notReady } : {}),
-        ports: g.ports.map((p) => ({ ...(p.name ? { name: p.name } : {}), port: p.port, protocol: p.protocol })),
+        ports: g.ports.map((p) => ({
+          ...(p.name ? { name: p.name } : {}),
+          port: Number(p.port),
+          protocol: p.protocol,
+        })),
       };
     });
 }

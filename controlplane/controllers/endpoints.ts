@@ -18,24 +18,30 @@ import {
   MANAGED_BY,
   CONTROLLER,
 } from './endpoints-plan.ts';
-import type { Obj } from '../shared/kube/object.ts';
+import type { Endpoints, EndpointSlice, EndpointSubset, Node, Pod, Service } from '../shared/kube/index.ts';
+import type { EndpointGroup } from './endpoints-plan.ts';
 
 const SLICES = RESOURCES.find((r) => r.kind === 'EndpointSlice')!;
 const ENDPOINTS = RESOURCES.find((r) => r.kind === 'Endpoints')!;
 
 export class EndpointsController {
   private reg: Registry;
-  private services: Informer;
-  private pods: Informer;
-  private nodes: Informer;
-  private slices: Informer;
+  private services: Informer<Service>;
+  private pods: Informer<Pod>;
+  private nodes: Informer<Node>;
+  private slices: Informer<EndpointSlice>;
   private queue: WorkQueue;
   private ctx: Ctx = ctxFor('endpointslice-controller');
   private apiServer: { ip: string; port: number };
 
   constructor(
     reg: Registry,
-    inf: { services: Informer; pods: Informer; nodes: Informer; slices: Informer },
+    inf: {
+      services: Informer<Service>;
+      pods: Informer<Pod>;
+      nodes: Informer<Node>;
+      slices: Informer<EndpointSlice>;
+    },
     apiServer: { ip: string; port: number },
     log: (s: string) => void,
   ) {
@@ -86,33 +92,34 @@ export class EndpointsController {
     if (!svc || svc.metadata.deletionTimestamp) return; // owner references take the slices away
     if (ns === 'default' && name === 'kubernetes') return this.apiServerEndpoints(svc, mine);
     if (!svc.spec?.selector || !Object.keys(svc.spec.selector).length || svc.spec?.type === 'ExternalName') return;
-    const nodes = new Map(this.nodes.list().map((n) => [n.metadata.name, n]));
+    const nodes = new Map(this.nodes.list().map((n) => [String(n.metadata.name), n]));
     const groups = endpointGroups(svc, this.pods.list(ns), nodes);
     await this.applySlices(svc, mine, desiredSlices(svc, groups));
     await this.putEndpoints(svc, endpointsSubsets(groups));
   }
 
-  private async apiServerEndpoints(svc: Obj, mine: Obj[]) {
-    const port = { name: 'https', port: this.apiServer.port, protocol: 'TCP' };
+  private async apiServerEndpoints(svc: Service, mine: EndpointSlice[]) {
+    const port = { name: 'https', port: this.apiServer.port, protocol: 'TCP' as const };
     const ep = { addresses: [this.apiServer.ip], conditions: { ready: true, serving: true, terminating: false } };
     await this.applySlices(svc, mine, [{ ports: [port], endpoints: [ep] }]);
     await this.putEndpoints(svc, [{ addresses: [{ ip: this.apiServer.ip }], ports: [port] }]);
   }
 
-  private async applySlices(svc: Obj, mine: Obj[], desired: { ports: Obj[]; endpoints: Obj[] }[]) {
+  private async applySlices(svc: Service, mine: EndpointSlice[], desired: EndpointGroup[]) {
     const plan = planSlices(svc, mine, desired);
     const ns = svc.metadata.namespace;
-    for (const s of plan.update) await this.reg.update(SLICES, ns, s.metadata.name, s, this.ctx).catch(ignoreGone);
+    for (const s of plan.update)
+      await this.reg.update(SLICES, ns, String(s.metadata.name), s, this.ctx).catch(ignoreGone);
     for (const s of plan.create) await this.reg.create(SLICES, ns, s, this.ctx);
     for (const n of plan.remove) await this.reg.delete(SLICES, ns, n, {}, this.ctx).catch(ignoreGone);
   }
 
-  private async putEndpoints(svc: Obj, subsets: Obj[]) {
-    const ns = svc.metadata.namespace,
-      name = svc.metadata.name;
-    let cur: Obj | null = null;
+  private async putEndpoints(svc: Service, subsets: EndpointSubset[]) {
+    const ns = svc.metadata.namespace;
+    const name = String(svc.metadata.name);
+    let cur: Endpoints | null = null;
     try {
-      cur = await this.reg.get(ENDPOINTS, ns, name);
+      cur = (await this.reg.get(ENDPOINTS, ns, name)) as Endpoints;
     } catch (e) {
       if (!(e instanceof ApiError && e.code === 404)) throw e;
     }

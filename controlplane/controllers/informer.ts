@@ -3,16 +3,19 @@
 // relisted after a 410). Controllers read from it and are told which objects changed.
 import type { Registry } from '../api/registry.ts';
 import type { Resource } from '../api/resources.ts';
-import type { Obj } from '../shared/kube/object.ts';
+import type { KubeObject, Obj } from '../shared/kube/index.ts';
 
-export const keyOf = (o: Obj) =>
-  o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name;
+export const keyOf = (o: KubeObject | Obj): string =>
+  o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : String(o.metadata.name);
 
-export class Informer {
+type Handler<T> = (type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: T, old?: T) => void;
+
+/** A cache of one kind; T is the kind's typed model (Obj where a controller is not typed yet). */
+export class Informer<T extends KubeObject | Obj = Obj> {
   readonly res: Resource;
   private reg: Registry;
-  private items = new Map<string, Obj>();
-  private handlers: ((type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: Obj, old?: Obj) => void)[] = [];
+  private items = new Map<string, T>();
+  private handlers: Handler<T>[] = [];
   private watch: { close(): void } | null = null;
   private lastRv = '';
   private stopped = false;
@@ -29,7 +32,7 @@ export class Informer {
     });
   }
 
-  onChange(fn: (type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: Obj, old?: Obj) => void) {
+  onChange(fn: Handler<T>) {
     this.handlers.push(fn);
   }
 
@@ -41,7 +44,8 @@ export class Informer {
       this.res,
       undefined,
       { labels: [], fields: [], resourceVersion: resume, sendInitialEvents: resume ? undefined : true },
-      (type, o) => {
+      (type, raw) => {
+        const o = raw as T; // the registry hands back objects of this informer's kind
         if (type === 'BOOKMARK') {
           if (o.metadata?.annotations?.['k8s.io/initial-events-end'] === 'true') {
             // Objects that vanished while we were not watching.
@@ -79,14 +83,14 @@ export class Informer {
     this.watch = w;
   }
 
-  private emit(type: 'ADDED' | 'MODIFIED' | 'DELETED', o: Obj, old?: Obj) {
+  private emit(type: 'ADDED' | 'MODIFIED' | 'DELETED', o: T, old?: T) {
     for (const h of this.handlers) h(type, o, old);
   }
 
-  get(key: string): Obj | undefined {
+  get(key: string): T | undefined {
     return this.items.get(key);
   }
-  list(namespace?: string): Obj[] {
+  list(namespace?: string): T[] {
     const all = [...this.items.values()];
     return namespace === undefined ? all : all.filter((o) => o.metadata.namespace === namespace);
   }

@@ -18,6 +18,7 @@ import { LoadBalancerController } from './loadbalancer.ts';
 import { StatefulSetController } from './statefulset.ts';
 import { DisruptionController } from './disruption.ts';
 import { LocalPathProvisioner, claimNode } from './local-path.ts';
+import type { EndpointSlice, KubeObject, Node, Obj, Pod, Service } from '../shared/kube/index.ts';
 
 export interface ControllerManager {
   stop(): void;
@@ -36,10 +37,10 @@ export interface ControllerOptions {
 
 export async function startControllers(reg: Registry, o: ControllerOptions): Promise<ControllerManager> {
   const informers = new Map<string, Informer>();
-  const inf = (kind: string) => {
+  const inf = <T extends KubeObject | Obj = Obj>(kind: string): Informer<T> => {
     let i = informers.get(kind);
     if (!i) informers.set(kind, (i = new Informer(reg, RESOURCES.find((r) => r.kind === kind)!)));
-    return i;
+    return i as unknown as Informer<T>; // one cache per kind, typed by the caller that names the kind
   };
   const kinds = [
     'Pod',
@@ -71,7 +72,12 @@ export async function startControllers(reg: Registry, o: ControllerOptions): Pro
   const deploy = new DeploymentController(reg, inf('Deployment'), inf('ReplicaSet'), o.log);
   const endpoints = new EndpointsController(
     reg,
-    { services: inf('Service'), pods: inf('Pod'), nodes: inf('Node'), slices: inf('EndpointSlice') },
+    {
+      services: inf<Service>('Service'),
+      pods: inf<Pod>('Pod'),
+      nodes: inf<Node>('Node'),
+      slices: inf<EndpointSlice>('EndpointSlice'),
+    },
     o.apiServer,
     o.log,
   );

@@ -18,7 +18,7 @@ import {
   planSlices,
 } from '../../controlplane/controllers/endpoints-plan.ts';
 import { planGc } from '../../controlplane/controllers/garbage-collector.ts';
-import type { Obj } from '../../controlplane/shared/kube/object.ts';
+import type { Obj, Pod } from '../../controlplane/shared/kube/index.ts';
 
 const T0 = Date.parse('2026-11-22T00:00:00Z');
 const ready = (since = '2026-11-22T00:00:00Z') => ({
@@ -288,15 +288,15 @@ test('endpoints: named ports per pod, readiness conditions, slices of at most 10
     pod('noip', { status: ready(), ports: [{ name: 'web', containerPort: 8080 }] }),
   ];
   const nodes = new Map([['n1', { metadata: { name: 'n1', labels: { 'topology.kubernetes.io/zone': 'z1' } } }]]);
-  const groups = endpointGroups(svc, pods, nodes);
+  const groups = endpointGroups(svc, pods as Pod[], nodes);
   assert.deepEqual(
     groups.map((g) => [
       g.ports[0].port,
       g.endpoints.map((e) => [
         e.addresses[0],
-        e.conditions.ready,
-        e.conditions.serving,
-        e.conditions.terminating,
+        e.conditions?.ready,
+        e.conditions?.serving,
+        e.conditions?.terminating,
         e.zone ?? '',
       ]),
     ]),
@@ -328,7 +328,7 @@ test('endpoints: named ports per pod, readiness conditions, slices of at most 10
       ports: [{ name: 'web', containerPort: 8080 }],
     }),
   );
-  const want = desiredSlices(svc, endpointGroups(svc, many, new Map()));
+  const want = desiredSlices(svc, endpointGroups(svc, many as Pod[], new Map()));
   assert.deepEqual(
     want.map((s) => s.endpoints.length),
     [100, 100, 50],
@@ -676,4 +676,25 @@ test('ControllerRevisions: one per template, the returning one moves to the top,
   assert.deepEqual([p.create, p.bump], [undefined, { name: 'web-h1', revision: 3 }]);
   p = planRevisions(owner, 'h3', {}, [cr('h1', 1), cr('h2', 2)]);
   assert.deepEqual(p.remove, ['web-h1'], 'revisionHistoryLimit 1 keeps one old revision');
+});
+
+test('endpoints carry the hostname of pods whose subdomain is the Service (StatefulSet DNS names)', () => {
+  const svc = {
+    metadata: { name: 'web', namespace: 'ns', uid: 'svc1' },
+    spec: { clusterIP: 'None', selector: { app: 'a' }, ports: [{ port: 80 }] },
+  };
+  const named = pod('web-0', { ip: '10.0.0.1', status: ready() });
+  named.spec.hostname = 'web-0';
+  named.spec.subdomain = 'web';
+  const elsewhere = pod('other-0', { ip: '10.0.0.2', status: ready() });
+  elsewhere.spec.hostname = 'other-0';
+  elsewhere.spec.subdomain = 'other';
+  const [g] = endpointGroups(svc, [named, elsewhere] as Pod[], new Map());
+  assert.deepEqual(
+    g.endpoints.map((e) => [e.addresses[0], e.hostname]),
+    [
+      ['10.0.0.2', undefined],
+      ['10.0.0.1', 'web-0'],
+    ],
+  );
 });
