@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readSource, runFile, verdict, type Outcome } from './runner.ts';
+import { longLines, readSource, runFile, stopAll, verdict, type Outcome } from './runner.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const only = process.argv.slice(2);
@@ -40,6 +40,11 @@ if (!only.length || only.includes('typecheck')) {
 if (!only.length || only.includes('lint')) {
   const biome = spawnSync(join(root, 'node_modules/.bin/biome'), ['ci', '--colors=off', root], { stdio: 'inherit' });
   step('format and lint (biome ci)', biome.status === 0, 'node_modules/.bin/biome check --write . fixes formatting');
+  // The formatter cannot break a long string or comment: lines over 120 characters are refused here.
+  const tracked = spawnSync('git', ['ls-files', '-co', '--exclude-standard', '*.ts'], { cwd: root, encoding: 'utf8' });
+  const long = longLines(root, tracked.stdout.split('\n').filter(Boolean), 120);
+  for (const l of long.slice(0, 20)) console.log(`  ${l}`);
+  step('lines of at most 120 characters', long.length === 0, `${long.length} longer`);
 }
 
 /** Wall-clock limit of one test file, by layer. */
@@ -51,7 +56,12 @@ for (const layer of ['unit', 'integration', 'e2e']) {
   for (const f of readdirSync(dir).sort()) if (f.endsWith('.test.ts')) files.push({ path: join(dir, f), layer });
 }
 const selected = only.filter((o) => o !== 'typecheck' && o !== 'lint');
-const chosen = selected.length ? files.filter((f) => selected.some((s) => f.path.includes(s))) : files;
+// Only `typecheck` or `lint` asked for: no test files.
+const chosen = selected.length
+  ? files.filter((f) => selected.some((s) => f.path.includes(s)))
+  : only.length
+    ? []
+    : files;
 
 function account(path: string, o: Outcome) {
   const name = relative(root, path);
@@ -65,6 +75,13 @@ function account(path: string, o: Outcome) {
     console.log(`✖ ${name}: ${p}`);
   }
 }
+
+// A runner stopped by a signal stops its files' process groups too (each file is its own group).
+for (const sig of ['SIGINT', 'SIGTERM'] as const)
+  process.on(sig, () => {
+    stopAll();
+    process.exit(130);
+  });
 
 const queue = [...chosen];
 const workers = Array.from({ length: Math.min(2, queue.length) }, async () => {

@@ -2,6 +2,7 @@
 // the file printed and how it ended, so the runner's own rules are unit-tested.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** The number of test() / it() calls written in a file: a lower bound of what it must report. */
 export function declared(source: string): number {
@@ -15,6 +16,19 @@ export interface Outcome {
   ms: number;
 }
 
+const running = new Set<number>();
+
+/** Kills the process group of every file still running (the runner itself is being stopped). */
+export function stopAll(): void {
+  for (const pgid of running) {
+    try {
+      process.kill(-pgid, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
 /** Runs `node --test FILE` in its own process group; past limitMs the whole group is killed. */
 export function runFile(path: string, limitMs: number, cwd: string): Promise<Outcome> {
   const started = Date.now();
@@ -24,6 +38,7 @@ export function runFile(path: string, limitMs: number, cwd: string): Promise<Out
     // Without NODE_TEST_CONTEXT: a runner started from inside a test must report, not relay.
     { cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_TEST_CONTEXT: undefined } },
   );
+  running.add(child.pid!);
   let output = '';
   child.stdout.on('data', (c) => (output += c));
   child.stderr.on('data', (c) => (output += c));
@@ -38,6 +53,7 @@ export function runFile(path: string, limitMs: number, cwd: string): Promise<Out
   }, limitMs);
   return new Promise((resolve) => {
     child.on('close', (code) => {
+      running.delete(child.pid!);
       clearTimeout(timer);
       resolve({ output, code, killed, ms: Date.now() - started });
     });
@@ -83,6 +99,22 @@ export function verdict(o: Outcome, source: string): Verdict {
   const want = declared(source);
   if (s.tests < want) fail(`reported ${s.tests} test(s) but declares ${want}: it ended early`, want - s.tests);
   return v;
+}
+
+/** `file:line (length)` of every line longer than max characters. */
+export function longLines(root: string, files: string[], max: number): string[] {
+  const out: string[] = [];
+  for (const f of files) {
+    let text = '';
+    try {
+      text = readFileSync(join(root, f), 'utf8');
+    } catch {
+      continue; // deleted in the work tree
+    }
+    for (const [i, line] of text.split('\n').entries())
+      if ([...line].length > max) out.push(`${f}:${i + 1} (${[...line].length})`);
+  }
+  return out;
 }
 
 export function readSource(path: string): string {
