@@ -1,5 +1,6 @@
 // Renders this node's Node object and status from facts the agent gathers: a pure function,
 // so what the agent reports is tested with plain inputs.
+import type { Node } from '../controlplane/shared/kube/index.ts';
 
 export interface NodeFacts {
   name: string;
@@ -69,8 +70,7 @@ export function renderConditions(f: NodeFacts, previous: Condition[], now: strin
   });
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-export function renderNode(f: NodeFacts, conditions: Condition[]): Record<string, any> {
+export function renderNode(f: NodeFacts, conditions: Condition[]): Node {
   const mem = Math.floor(f.memoryBytes / 1024);
   const alloc = Math.max(0, Math.floor((f.memoryBytes - RESERVED_MEMORY) / 1024));
   return {

@@ -43,12 +43,12 @@ test('node conditions: Ready follows the runtime; transition times move only on 
 
 test('the Node object carries capacity, addresses, labels and nodeInfo', () => {
   const n = renderNode(facts, []);
-  assert.equal(n.metadata.labels['kubernetes.io/hostname'], 'n1');
+  assert.equal(n.metadata.labels?.['kubernetes.io/hostname'], 'n1');
   assert.deepEqual(n.spec, { podCIDR: '10.244.1.0/24', podCIDRs: ['10.244.1.0/24'] });
-  assert.equal(n.status.capacity.memory, `${4 * 1024 * 1024}Ki`);
-  assert.equal(n.status.allocatable.memory, `${4 * 1024 * 1024 - 256 * 1024}Ki`);
-  assert.deepEqual(n.status.addresses[0], { type: 'InternalIP', address: '10.250.0.11' });
-  assert.equal(n.status.nodeInfo.containerRuntimeVersion, 'containerd://1.6.20');
+  assert.equal(n.status?.capacity?.memory, `${4 * 1024 * 1024}Ki`);
+  assert.equal(n.status?.allocatable?.memory, `${4 * 1024 * 1024 - 256 * 1024}Ki`);
+  assert.deepEqual(n.status?.addresses?.[0], { type: 'InternalIP', address: '10.250.0.11' });
+  assert.equal(n.status?.nodeInfo?.containerRuntimeVersion, 'containerd://1.6.20');
 });
 
 test('node credentials may only act as their node', () => {
