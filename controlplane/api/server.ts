@@ -38,6 +38,7 @@ import {
   warningHeaders,
 } from './http.ts';
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
+import { parseTarget, type RequestTarget } from './path.ts';
 import { toTable, type IncludeObject } from './table.ts';
 import { toScale, type Ctx, type DeleteOpts, type ListOpts, type PatchType, type Registry } from './registry.ts';
 import type { TokenAuth, User } from './auth.ts';
@@ -158,7 +159,8 @@ export class ApiServer {
     this.openapi = buildOpenApi();
     this.server = createServer({ cert: o.tls.cert, key: o.tls.key, requestTimeout: 0 }, (req, res) => {
       this.handle(req, res).catch((e) => {
-        const err = e instanceof ApiError ? e : internal(String((e as Error)?.stack ?? e));
+        // The stack goes to the server's log, never to the client.
+        const err = e instanceof ApiError ? e : internal('an unexpected error; see the server log');
         if (!(e instanceof ApiError)) console.error('request failed:', req.method, req.url, e);
         if (!res.headersSent) sendError(res, err);
         else res.destroy();
@@ -168,7 +170,7 @@ export class ApiServer {
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => socket.destroy());
       this.upgrade(req, socket, head).catch((e) => {
-        const err = e instanceof ApiError ? e : internal(String((e as Error)?.message ?? e));
+        const err = e instanceof ApiError ? e : internal('an unexpected error; see the server log');
         if (!(e instanceof ApiError)) console.error('upgrade failed:', req.url, e);
         const body = JSON.stringify(err.toStatus());
         if (socket.writable)
@@ -202,8 +204,14 @@ export class ApiServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse) {
     const started = process.hrtime.bigint();
-    const url = new URL(req.url ?? '/', 'https://x');
-    const path = url.pathname.replace(/\/+$/, '') || '/';
+    let target: RequestTarget;
+    try {
+      target = parseTarget(req.url ?? '/');
+    } catch (e) {
+      if (e instanceof ApiError) return sendError(res, e);
+      throw e;
+    }
+    const path = '/' + target.segments.join('/');
     let verb = req.method ?? 'GET';
     let resource = '';
     res.on('finish', () => {
@@ -234,7 +242,7 @@ export class ApiServer {
       if (!this.o.images) return sendError(res, notFoundPath(path));
       if (!user.groups.includes('system:masters') && !user.groups.includes('system:nodes'))
         return sendError(res, forbidden('registry access needs a node or admin credential'));
-      return serveRegistry(this.o.images, req, res, url);
+      return serveRegistry(this.o.images, req, res, new URL(req.url ?? '/', 'https://x'));
     }
     if (path === '/skiff/v1/images') {
       resource = 'images';
@@ -269,7 +277,7 @@ export class ApiServer {
       res.end(doc.body);
       return;
     }
-    const parts = path.split('/').filter(Boolean);
+    const parts = target.segments;
     if ((parts[0] === 'api' && parts.length === 2) || (parts[0] === 'apis' && parts.length === 3)) {
       const list = parts[0] === 'api' ? apiResourceList('', parts[1]) : apiResourceList(parts[1], parts[2]);
       if (!list) return sendError(res, notFoundPath(path));
@@ -283,18 +291,22 @@ export class ApiServer {
     if (!((parts[0] === 'api' && parts.length > 2) || (parts[0] === 'apis' && parts.length > 3)))
       return sendError(res, notFoundPath(path));
     const route = parseResourcePath(parts);
-    if (!route) return sendError(res, notFoundPath(path));
+    // A resource path ending in '/' names nothing (it is never the collection).
+    if (!route || target.trailingSlash) return sendError(res, notFoundPath(target.raw));
     if ('error' in route) return sendError(res, route.error);
     resource = route.res.plural + (route.sub ? '/' + route.sub : '');
-    const q = url.searchParams;
-    const ctx = this.ctx(req, q, user);
+    const q = target.query;
     const watching = route.watchPath || boolParam(q, 'watch');
     if (req.method === 'GET' && watching) verb = 'WATCH';
     else if (req.method === 'GET' && !route.name) verb = 'LIST';
+    const about = { name: route.name, group: route.res.group, kind: route.res.plural };
+    let warnings: string[] = [];
     try {
+      const ctx = this.ctx(req, q, user);
+      warnings = ctx.warnings;
       await this.dispatch(req, res, route, q, ctx, accept, watching, user);
     } catch (e) {
-      if (e instanceof ApiError) return sendError(res, e, ctx.warnings);
+      if (e instanceof ApiError) return sendError(res, e.withTarget(about), warnings);
       throw e;
     }
   }
@@ -592,10 +604,10 @@ export class ApiServer {
    * through CRI.
    */
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
-    const url = new URL(req.url ?? '/', 'https://x');
+    const target = parseTarget(req.url ?? '/');
     const user = this.o.auth.authenticate(req.headers.authorization);
     if (!user) throw unauthorized();
-    const route = parseResourcePath(url.pathname.split('/').filter(Boolean));
+    const route = target.trailingSlash ? null : parseResourcePath(target.segments);
     if (
       !route ||
       'error' in route ||
@@ -604,10 +616,10 @@ export class ApiServer {
       !route.namespace ||
       !['exec', 'attach', 'portforward'].includes(route.sub ?? '')
     )
-      throw notFoundPath(url.pathname);
+      throw notFoundPath(target.raw);
     const sub = route.sub as 'exec' | 'attach' | 'portforward';
     this.authorize(user, route, 'create');
-    const q = url.searchParams;
+    const q = target.query;
     const pod = await this.o.registry.get(route.res, route.namespace, route.name);
     const node = pod.spec?.nodeName;
     if (!node) throw badRequest(`pod ${route.name} does not have a host assigned`);
