@@ -160,6 +160,14 @@ function reorder(list: Json[], order: Json[], key: string | undefined): Json[] {
 
 export function strategicMerge(orig: Json, patch: Json, schema: Schema | undefined): Json {
   if (!isObj(patch)) return structuredClone(patch);
+  const directive = own(patch, '$patch');
+  if (directive !== undefined && !['replace', 'delete', 'merge'].includes(directive))
+    throw new PatchError(
+      `unknown patch type: ${JSON.stringify(directive)} in map: ${JSON.stringify(patch).slice(0, 200)}`,
+    );
+  const retain = own(patch, '$retainKeys');
+  if (retain !== undefined && !(Array.isArray(retain) && retain.every((k) => typeof k === 'string')))
+    throw new PatchError('$retainKeys must be a list of strings');
   if (patch.$patch === 'replace') return stripDirectives(patch);
   if (patch.$patch === 'delete') return undefined;
   const out: Record<string, Json> = isObj(orig) ? structuredClone(orig) : {};

@@ -115,7 +115,12 @@ export class Registry {
       } catch {
         throw badRequest('continue key is not valid: illegal base64 data');
       }
-      if (typeof tok?.rv !== 'number' || typeof tok.start !== 'string' || !tok.start.startsWith(prefix))
+      if (
+        !Number.isSafeInteger(tok?.rv) ||
+        tok.rv < 0 ||
+        typeof tok.start !== 'string' ||
+        !tok.start.startsWith(prefix)
+      )
         throw badRequest('continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
       revision = tok.rv;
       startKey = tok.start;
@@ -124,8 +129,7 @@ export class Registry {
           'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.',
         );
     } else if (opts.resourceVersion && opts.resourceVersion !== '0') {
-      const rv = Number(opts.resourceVersion);
-      if (!Number.isInteger(rv) || rv < 0) throw badRequest(`invalid resource version: ${opts.resourceVersion}`);
+      const rv = parseResourceVersion(opts.resourceVersion);
       if (opts.resourceVersionMatch === 'Exact') {
         if (rv < (await this.store.compactedRevision()))
           throw gone(`too old resource version: ${rv} (${await this.store.compactedRevision()})`);
@@ -492,6 +496,14 @@ export class Registry {
         throw badRequest(`unable to apply patch: ${(e as Error).message}`);
       }
       if (!isObj(next)) throw new ApiError(422, 'Invalid', 'the patch produced something that is not an object');
+      if (!isObj(next.metadata))
+        throw invalid(res, name, [
+          {
+            field: 'metadata',
+            message: 'Required value: the patch removed the metadata',
+            reason: 'FieldValueRequired',
+          },
+        ]);
       if (opts.sub === 'scale') next = fromScale(old, next);
       const explicitRv = next.metadata?.resourceVersion;
       if (explicitRv !== undefined && String(explicitRv) !== String(kv.modRevision)) {
@@ -795,8 +807,7 @@ export class Registry {
             metadata: { resourceVersion: String(from), annotations: { 'k8s.io/initial-events-end': 'true' } },
           });
       } else {
-        from = Number(rvParam);
-        if (!Number.isInteger(from) || from < 0) throw badRequest(`invalid resource version: ${rvParam}`);
+        from = parseResourceVersion(rvParam ?? '0');
         const compacted = await this.store.compactedRevision();
         if (from < compacted) throw gone(`too old resource version: ${from} (${compacted})`);
       }
@@ -841,6 +852,14 @@ function specOf(o: Obj) {
   void apiVersion;
   void kind;
   return rest;
+}
+
+/** A resourceVersion is a decimal integer the store can hold; anything else is the client's mistake. */
+export function parseResourceVersion(s: string): number {
+  const n = Number(s);
+  if (!/^\d+$/.test(s) || !Number.isSafeInteger(n))
+    throw badRequest(`invalid resource version: "${s.slice(0, 64)}": must be a non-negative integer in range`);
+  return n;
 }
 
 function randomSuffix(): string {

@@ -40,7 +40,15 @@ import {
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import { parseTarget, type RequestTarget } from './path.ts';
 import { toTable, type IncludeObject } from './table.ts';
-import { toScale, type Ctx, type DeleteOpts, type ListOpts, type PatchType, type Registry } from './registry.ts';
+import {
+  parseResourceVersion,
+  toScale,
+  type Ctx,
+  type DeleteOpts,
+  type ListOpts,
+  type PatchType,
+  type Registry,
+} from './registry.ts';
 import type { TokenAuth, User } from './auth.ts';
 import type { Metrics } from './metrics.ts';
 import type { Obj } from '../shared/kube/object.ts';
@@ -331,6 +339,8 @@ export class ApiServer {
   }
 
   private listOpts(route: Route, q: URLSearchParams): ListOpts {
+    const rv = q.get('resourceVersion');
+    if (rv) parseResourceVersion(rv);
     const fields = parseFieldSelector(route.res.kind, q.get('fieldSelector'));
     if (route.name) fields.push({ field: 'metadata.name', op: '=', value: route.name });
     return {
@@ -730,7 +740,9 @@ export class ApiServer {
 
   private async watch(req: IncomingMessage, res: ServerResponse, route: Route, q: URLSearchParams, accept: string) {
     const opts = this.listOpts(route, q);
-    const timeout = intParam(q, 'timeoutSeconds') ?? 1800 + Math.floor(Math.random() * 1800);
+    const asked = intParam(q, 'timeoutSeconds');
+    // Bounded like upstream's default (30-60 min); setTimeout cannot hold more than 2^31 ms anyway.
+    const timeout = asked && asked > 0 ? Math.min(asked, 3600) : 1800 + Math.floor(Math.random() * 1800);
     const bookmarks = boolParam(q, 'allowWatchBookmarks');
     const table = wantsTable(accept);
     const include = (q.get('includeObject') ?? 'Metadata') as IncludeObject;

@@ -11,6 +11,8 @@ async function snapshot(base: Base): Promise<string[]> {
   const ns = (await raw(base, 'GET', '/api/v1/namespaces')).json();
   const cms = (await raw(base, 'GET', '/api/v1/configmaps')).json();
   const leases = (await raw(base, 'GET', '/apis/coordination.k8s.io/v1/leases')).json();
+  // Leases are renewed by the leader election: their existence counts, not their version.
+  for (const l of leases.items) l.metadata.resourceVersion = l.metadata.uid;
   return [...ns.items, ...cms.items, ...leases.items]
     .map(
       (o: { kind?: string; metadata: { namespace?: string; name: string; resourceVersion: string } }) =>
