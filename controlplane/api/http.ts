@@ -3,29 +3,63 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseAllDocuments } from 'yaml';
 import { ApiError, badRequest, tooLarge, unsupportedMedia } from './status.ts';
 import { decodeProtobuf, ProtobufError } from './protobuf/decode.ts';
+import { limits } from './guard.ts';
 
 export const MAX_BODY = 3 * 1024 * 1024;
 /** Deepest nesting a body may have: far beyond any real object, far below what recursion survives. */
 export const MAX_DEPTH = 1000;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-export async function readBody(req: IncomingMessage): Promise<Buffer> {
+/**
+ * Reads a request body up to MAX_BODY, with a bound on the pause between chunks and on the
+ * whole; a body that stops arriving is a 408 (and the connection is closed after the answer).
+ */
+export function readBody(req: IncomingMessage): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > MAX_BODY) {
     req.resume();
-    throw tooLarge('Request entity too large: limit is 3145728');
+    return Promise.reject(tooLarge('Request entity too large: limit is 3145728'));
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req) {
-    size += (c as Buffer).length;
-    if (size > MAX_BODY) {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let idle: NodeJS.Timeout;
+    const fail = (e: ApiError) => {
+      cleanup();
       req.resume();
-      throw tooLarge('Request entity too large: limit is 3145728');
-    }
-    chunks.push(c as Buffer);
-  }
-  return Buffer.concat(chunks);
+      reject(e);
+    };
+    const timedOut = () => fail(new ApiError(408, 'Timeout', 'the request body was not received in time'));
+    const total = setTimeout(timedOut, limits.bodyTotalMs);
+    const arm = () => {
+      clearTimeout(idle);
+      idle = setTimeout(timedOut, limits.bodyIdleMs);
+    };
+    const onData = (c: Buffer) => {
+      arm();
+      size += c.length;
+      if (size > MAX_BODY) return fail(tooLarge('Request entity too large: limit is 3145728'));
+      chunks.push(c);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(Buffer.concat(chunks));
+    };
+    const onError = () => fail(badRequest('the request body could not be read'));
+    const cleanup = () => {
+      clearTimeout(idle);
+      clearTimeout(total);
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('aborted', onError);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('aborted', onError);
+    arm();
+  });
 }
 
 export function mediaType(req: IncomingMessage): string {
@@ -113,7 +147,11 @@ export function sendJson(
 }
 
 export function sendError(res: ServerResponse, e: ApiError, warnings: string[] = []) {
-  sendJson(res, e.code, e.toStatus(), warningHeaders(warnings));
+  const extra: Record<string, string> = warningHeaders(warnings);
+  // After a body timeout the rest of the body may still come: the connection cannot be reused.
+  if (e.code === 408) extra.Connection = 'close';
+  if (e.details?.retryAfterSeconds) extra['Retry-After'] = String(e.details.retryAfterSeconds);
+  sendJson(res, e.code, e.toStatus(), extra);
 }
 
 export function warningHeaders(warnings: string[]): Record<string, string> {

@@ -24,6 +24,7 @@ import { formatLabelSelector, matchFields, matchLabels, type FieldReq, type Requ
 import { serverSideApply, trackUpdate } from './apply.ts';
 import { applyJsonPatch, applyMergePatch, strategicMerge, PatchError } from './patch.ts';
 import type { Obj } from '../shared/kube/object.ts';
+import { bulkSlots, pageSize, SLICE_BYTES } from './pace.ts';
 
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -778,10 +779,56 @@ export class Registry {
   }
 
   // ---- watch ----
+  /**
+   * A watch's initial ADDED events, page by page at one revision (page size adapted to the
+   * objects' size), waiting for the consumer between slices. Returns the revision read at.
+   */
+  private async initialEvents(
+    res: Resource,
+    prefix: string,
+    match: (o: Obj) => boolean,
+    emit: (type: WatchEventType, obj: Obj) => void,
+    closed: () => boolean,
+    drain?: () => Promise<void>,
+  ): Promise<number> {
+    let rev = 0;
+    let startKey: string | undefined;
+    let limit = pageSize(0);
+    for (;;) {
+      if (closed()) return rev;
+      const page = await this.store.list(prefix, { revision: rev, limit, startKey });
+      rev = page.revision;
+      let bytes = 0,
+        total = 0;
+      for (const kv of page.items) {
+        if (closed()) return rev;
+        const o = this.decode(res, kv);
+        if (match(o)) emit('ADDED', o);
+        bytes += kv.value.length;
+        total += kv.value.length;
+        if (bytes > SLICE_BYTES) {
+          bytes = 0;
+          await drain?.();
+        }
+      }
+      if (!page.more || !page.items.length) return rev;
+      limit = pageSize(total / page.items.length);
+      startKey = page.items[page.items.length - 1].key + '\u0000';
+      await drain?.();
+    }
+  }
+
   watch(
     res: Resource,
     ns: string | undefined,
-    opts: { labels: Requirement[]; fields: FieldReq[]; resourceVersion?: string; sendInitialEvents?: boolean },
+    opts: {
+      labels: Requirement[];
+      fields: FieldReq[];
+      resourceVersion?: string;
+      sendInitialEvents?: boolean;
+      /** Resolves when the consumer can take more (the initial list is sent page by page). */
+      drain?: () => Promise<void>;
+    },
     emit: (type: WatchEventType, obj: Obj) => void,
     onError: (e: ApiError) => void,
   ): { close(): void; ready: Promise<void> } {
@@ -794,12 +841,15 @@ export class Registry {
       let from: number;
       const initial = opts.sendInitialEvents ?? (!rvParam || rvParam === '0');
       if (initial) {
-        const page = await this.store.list(prefix);
-        for (const kv of page.items) {
-          const o = this.decode(res, kv);
-          if (match(o)) emit('ADDED', o);
+        // Page by page at one revision, waiting for the consumer between pages: the initial
+        // list is never held whole per watcher.
+        const release = await bulkSlots.acquire(() => closed);
+        try {
+          from = await this.initialEvents(res, prefix, match, emit, () => closed, opts.drain);
+        } finally {
+          release();
         }
-        from = page.revision;
+        if (closed) return;
         if (opts.sendInitialEvents)
           emit('BOOKMARK', {
             kind: res.kind,
@@ -834,7 +884,13 @@ export class Registry {
           ),
       });
     };
-    const ready = start().catch((e) => onError(e instanceof ApiError ? e : internal(String((e as Error).message))));
+    const ready = start().catch((e) => {
+      if (e instanceof ApiError) return onError(e);
+      if (e instanceof StoreError && e.code === 'Compacted')
+        return onError(gone(`too old resource version: ${e.message}`));
+      console.error('watch failed:', e);
+      onError(internal('the watch could not be started; see the server log'));
+    });
     return {
       close: () => {
         closed = true;

@@ -39,6 +39,8 @@ import {
 } from './http.ts';
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import { parseTarget, type RequestTarget } from './path.ts';
+import { turn } from './pace.ts';
+import { Inflight, installGuards, tooManyRequests } from './guard.ts';
 import { toTable, type IncludeObject } from './table.ts';
 import {
   parseResourceVersion,
@@ -52,6 +54,11 @@ import {
 import type { TokenAuth, User } from './auth.ts';
 import type { Metrics } from './metrics.ts';
 import type { Obj } from '../shared/kube/object.ts';
+
+/** Bytes a watch may have queued for its client before it is closed as too slow. */
+const WATCH_MAX_QUEUED = 16 * 1024 * 1024;
+/** Below this, a watch's initial list sends its next page. */
+const WATCH_LOW_WATER = 1024 * 1024;
 
 export interface ApiServerOptions {
   registry: Registry;
@@ -128,6 +135,13 @@ function parseResourcePath(parts: string[]): Route | { error: ApiError } | null 
   return { res, namespace, name, sub, watchPath };
 }
 
+/** Impersonate-User, -Group, -Uid and -Extra-*: refused until RBAC can check who may impersonate. */
+function impersonating(req: IncomingMessage): boolean {
+  return Object.keys(req.headers).some((h) => h.startsWith('impersonate-'));
+}
+const impersonationRefused = () =>
+  forbidden('impersonation (Impersonate-* headers) is not supported: this server does not enforce RBAC yet');
+
 /** The container a pods/log, exec or attach request means: the one named, or the only one. */
 function containerOf(pod: Obj, named: string | null): string {
   const containers: Obj[] = pod.spec?.containers ?? [];
@@ -148,6 +162,7 @@ export class ApiServer {
   private o: ApiServerOptions;
   private openapi: OpenApiIndex;
   private watches = new Set<() => void>();
+  private inflight = new Inflight();
   /** Where agents find the push channel (set once it listens). */
   channelPort = 0;
   /** The agents' reverse tunnels, for pods/log, exec, attach and portforward. */
@@ -165,7 +180,10 @@ export class ApiServer {
   constructor(o: ApiServerOptions) {
     this.o = o;
     this.openapi = buildOpenApi();
-    this.server = createServer({ cert: o.tls.cert, key: o.tls.key, requestTimeout: 0 }, (req, res) => {
+    // requestTimeout stays off (watches and image uploads are long); headers and bodies have
+    // their own bounds (guard.ts, readBody), checked every second.
+    const opts = { cert: o.tls.cert, key: o.tls.key, requestTimeout: 0, connectionsCheckingInterval: 1000 };
+    this.server = createServer(opts, (req, res) => {
       this.handle(req, res).catch((e) => {
         // The stack goes to the server's log, never to the client.
         const err = e instanceof ApiError ? e : internal('an unexpected error; see the server log');
@@ -175,6 +193,7 @@ export class ApiServer {
       });
     });
     this.server.keepAliveTimeout = 65_000;
+    installGuards(this.server);
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => socket.destroy());
       this.upgrade(req, socket, head).catch((e) => {
@@ -233,6 +252,15 @@ export class ApiServer {
       res.end(ok ? 'ok' : 'not ready');
       return;
     }
+    const q0 = target.query;
+    const longRunning =
+      boolParam(q0, 'watch') ||
+      target.segments.includes('watch') ||
+      (target.segments.at(-1) === 'log' && boolParam(q0, 'follow'));
+    if (!longRunning) {
+      if (!this.inflight.enter()) return sendError(res, tooManyRequests());
+      res.once('close', () => this.inflight.leave());
+    }
     if (path === '/version') return sendJson(res, 200, SERVER_VERSION);
     if (path === '/skiff/v1/info') return sendJson(res, 200, { channelPort: this.channelPort });
     if (path === '/skiff/v1/cacerts' || path === '/skiff/v1/join') return this.joinEndpoints(req, res, path);
@@ -245,6 +273,7 @@ export class ApiServer {
       }
       return sendError(res, unauthorized());
     }
+    if (impersonating(req)) return sendError(res, impersonationRefused());
     if (path === '/v2' || path.startsWith('/v2/')) {
       resource = 'registry';
       if (!this.o.images) return sendError(res, notFoundPath(path));
@@ -617,6 +646,7 @@ export class ApiServer {
     const target = parseTarget(req.url ?? '/');
     const user = this.o.auth.authenticate(req.headers.authorization);
     if (!user) throw unauthorized();
+    if (impersonating(req)) throw impersonationRefused();
     const route = target.trailingSlash ? null : parseResourcePath(target.segments);
     if (
       !route ||
@@ -750,6 +780,7 @@ export class ApiServer {
     let first = true;
     let lastRv = opts.resourceVersion ?? '0';
     let started = false;
+    let done = false;
     const start = () => {
       if (started) return;
       started = true;
@@ -760,6 +791,7 @@ export class ApiServer {
       });
     };
     const write = (type: string, obj: Obj) => {
+      if (done) return;
       start();
       if (obj.metadata?.resourceVersion) lastRv = obj.metadata.resourceVersion;
       let out = obj;
@@ -775,23 +807,53 @@ export class ApiServer {
         first = false;
       }
       res.write(JSON.stringify({ type, object: out }) + '\n');
+      // A watcher that does not keep up is closed (as upstream's watch cache does); it re-lists.
+      if (res.writableLength > WATCH_MAX_QUEUED) {
+        console.error(
+          `watch ${route.res.plural}: closing a slow watcher (${res.writableLength} bytes queued, limit ${WATCH_MAX_QUEUED})`,
+        );
+        finish(true);
+      }
+    };
+    // Resolves once the client has taken what was queued (or the watch ended) and it is this
+    // watch's turn for its next slice of the initial list.
+    const drain = async () => {
+      if (!done && res.writableLength >= WATCH_LOW_WATER)
+        await new Promise<void>((resolve) => {
+          const go = () => {
+            res.off('drain', go);
+            res.off('close', go);
+            resolve();
+          };
+          res.on('drain', go);
+          res.on('close', go);
+        });
+      if (!done) await turn();
     };
     this.o.metrics.openWatches++;
-    let done = false;
-    const finish = () => {
-      if (done) return;
+    // `abort`: the client is gone or too slow, so everything is dropped at once (socket included).
+    const release = () => {
       done = true;
       this.o.metrics.openWatches--;
       clearTimeout(timer);
       clearInterval(bm);
       w.close();
-      this.watches.delete(finish);
+      this.watches.delete(stop);
+    };
+    const finish = (abort = false) => {
+      if (done) return;
+      release();
+      if (abort) {
+        res.destroy();
+        return;
+      }
       if (!res.writableEnded) {
         start();
         res.end();
       }
     };
-    this.watches.add(finish);
+    const stop = () => finish();
+    this.watches.add(stop);
     const w = this.o.registry.watch(
       route.res,
       route.namespace,
@@ -800,23 +862,20 @@ export class ApiServer {
         fields: opts.fields,
         resourceVersion: opts.resourceVersion,
         sendInitialEvents: sendInitial === null ? undefined : sendInitial === 'true',
+        drain,
       },
       write,
       (e) => {
-        if (!started && e.code !== 410) {
-          done = true;
-          this.o.metrics.openWatches--;
-          clearTimeout(timer);
-          clearInterval(bm);
-          this.watches.delete(finish);
-          w.close();
-          return sendError(res, e);
-        }
+        if (done) return;
         write('ERROR', e.toStatus());
         finish();
       },
     );
-    const timer = setTimeout(finish, timeout * 1000);
+    // Headers go out at once (the parameters were checked above): a watch whose initial list
+    // waits behind other watchers' lists is still an open, answered watch.
+    start();
+    (res as unknown as { flushHeaders(): void }).flushHeaders();
+    const timer = setTimeout(stop, timeout * 1000);
     const bm = setInterval(() => {
       if (bookmarks)
         write('BOOKMARK', {
@@ -825,12 +884,8 @@ export class ApiServer {
           metadata: { resourceVersion: lastRv },
         });
     }, 15_000);
-    req.on('close', finish);
-    res.on('close', finish);
+    // The client went away: drop the store watch, the queue and the socket now.
+    res.on('close', () => finish(true));
     await w.ready;
-    if (!done) {
-      start();
-      (res as unknown as { flushHeaders(): void }).flushHeaders();
-    }
   }
 }

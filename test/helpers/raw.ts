@@ -1,14 +1,27 @@
 // Wire-level requests that keep the request target exactly as written (no URL normalisation by
 // the client: dot-segments, backslashes and percent-escapes reach the server verbatim), and raw
 // bytes over TLS for what Node's client refuses to send. Every request has a deadline.
-import { request } from 'node:https';
-import { connect } from 'node:tls';
+import { request, type RequestOptions } from 'node:https';
+import { connect, createSecureContext, type SecureContext } from 'node:tls';
 import type { Reply } from './http.ts';
 
 export interface Base {
   server: string;
   token: string;
   ca: string;
+}
+
+// One TLS context per CA: building it (parsing the CA) per connection costs tens of milliseconds.
+const contexts = new Map<string, SecureContext>();
+export function tlsContext(ca: string): SecureContext {
+  let c = contexts.get(ca);
+  if (!c) contexts.set(ca, (c = createSecureContext({ ca })));
+  return c;
+}
+
+/** https.request options that reuse the CA's TLS context (the typings lack `secureContext`). */
+export function tlsOptions(ca: string): RequestOptions {
+  return { secureContext: tlsContext(ca) } as RequestOptions;
 }
 
 export function raw(
@@ -27,7 +40,7 @@ export function raw(
         port: u.port,
         method,
         path,
-        ca: base.ca,
+        ...tlsOptions(base.ca),
         agent: false,
         headers: {
           Authorization: `Bearer ${base.token}`,
@@ -64,7 +77,12 @@ export function raw(
 export function rawBytes(base: Base, bytes: Buffer | string, timeoutMs = 10_000, closeAfterMs = 0): Promise<string> {
   const u = new URL(base.server);
   return new Promise((resolve, reject) => {
-    const sock = connect({ host: u.hostname, port: Number(u.port), ca: base.ca, servername: 'localhost' });
+    const sock = connect({
+      host: u.hostname,
+      port: Number(u.port),
+      secureContext: tlsContext(base.ca),
+      servername: 'localhost',
+    });
     const chunks: Buffer[] = [];
     const done = () => {
       clearTimeout(timer);
