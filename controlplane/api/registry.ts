@@ -105,6 +105,8 @@ export class Registry {
     res: Resource,
     ns: string | undefined,
     opts: ListOpts,
+    /** When given, items are handed over page by page (and not returned) as they are read. */
+    sink?: (items: Obj[]) => Promise<void>,
   ): Promise<{ items: Obj[]; resourceVersion: string; continue?: string; remaining?: number }> {
     let revision = 0;
     let startKey: string | undefined;
@@ -145,12 +147,16 @@ export class Registry {
     }
     const limit = opts.limit && opts.limit > 0 ? opts.limit : 0;
     const items: Obj[] = [];
+    let count = 0;
     let next: string | undefined = startKey;
     let atRev = revision;
     let more = false;
+    let avg = 0;
     const filtering = opts.labels.length > 0 || opts.fields.length > 0;
     for (;;) {
-      const chunk = limit ? Math.max(limit - items.length, filtering ? 500 : 0) : 0;
+      let chunk = limit ? Math.max(limit - count, filtering ? 500 : 0) : 0;
+      // Streaming: store pages of about a slice each, handed to the sink as they are read.
+      if (sink) chunk = chunk ? Math.min(chunk, pageSize(avg)) : pageSize(avg);
       const page = await this.store
         .list(prefix, { revision: atRev, limit: chunk || undefined, startKey: next })
         .catch((e) => {
@@ -160,12 +166,15 @@ export class Registry {
         });
       atRev = page.revision;
       let lastKey: string | undefined;
+      let bytes = 0;
       for (const kv of page.items) {
         lastKey = kv.key;
+        bytes += kv.value.length;
         const o = this.decode(res, kv);
         if (!matchLabels(opts.labels, o.metadata.labels) || !matchFields(opts.fields, o)) continue;
         items.push(o);
-        if (limit && items.length === limit) {
+        count++;
+        if (limit && count === limit) {
           const rest = page.items.indexOf(kv) < page.items.length - 1 || page.more;
           if (rest) {
             more = true;
@@ -174,7 +183,9 @@ export class Registry {
           break;
         }
       }
-      if (more || !page.more || (limit && items.length === limit)) break;
+      if (page.items.length) avg = bytes / page.items.length;
+      if (sink && items.length) await sink(items.splice(0, items.length));
+      if (more || !page.more || (limit && count === limit)) break;
       next = lastKey + '\u0000';
     }
     const out: { items: Obj[]; resourceVersion: string; continue?: string; remaining?: number } = {

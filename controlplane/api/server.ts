@@ -40,6 +40,7 @@ import {
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import { parseTarget, type RequestTarget } from './path.ts';
 import { turn } from './pace.ts';
+import { streamList } from './list-stream.ts';
 import { Inflight, installGuards, tooManyRequests } from './guard.ts';
 import { toTable, type IncludeObject } from './table.ts';
 import {
@@ -503,20 +504,13 @@ export class ApiServer {
     if (method === 'GET') {
       if (watching) return this.watch(req, res, route, q, accept);
       if (!name) {
+        if (!wantsTable(accept)) return streamList(res, reg, r, ns, this.listOpts(route, q), {});
         const list = await reg.list(r, ns, this.listOpts(route, q));
         const meta: Obj = { resourceVersion: list.resourceVersion };
         if (list.continue) meta.continue = list.continue;
         if (list.remaining !== undefined) meta.remainingItemCount = list.remaining;
-        if (wantsTable(accept)) {
-          const include = (q.get('includeObject') ?? 'Metadata') as IncludeObject;
-          return sendJson(res, 200, toTable(r.kind, groupVersion(r), list.items, meta, include));
-        }
-        return sendJson(res, 200, {
-          kind: `${r.kind}List`,
-          apiVersion: groupVersion(r),
-          metadata: meta,
-          items: list.items,
-        });
+        const include = (q.get('includeObject') ?? 'Metadata') as IncludeObject;
+        return sendJson(res, 200, toTable(r.kind, groupVersion(r), list.items, meta, include));
       }
       if (sub === 'scale') return sendJson(res, 200, await reg.getScale(r, ns, name));
       return this.respond(res, 200, await reg.get(r, ns, name), route, accept, ctx, q);
