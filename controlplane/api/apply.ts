@@ -3,6 +3,7 @@
 import { child, fillKeyDefaults, type Schema } from './schema/dsl.ts';
 import { fieldsOf, fromFieldsV1, pathString, removeAt, toFieldsV1, valueAt, type FieldSet } from './fieldset.ts';
 import type { Obj } from '../shared/kube/object.ts';
+import { own, setOwn } from './own.ts';
 
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -49,7 +50,7 @@ export function mergeApplied(live: unknown, config: unknown, s: Schema | undefin
         delete out[k];
         continue;
       }
-      out[k] = mergeApplied(out[k], v, child(s, k));
+      setOwn(out, k, mergeApplied(own(out, k), v, child(s, k)));
     }
     return out;
   }

@@ -3,6 +3,7 @@
 // list, "v:..." for a member of a set. Sets are kept as Sets of JSON-encoded paths.
 import { child, type Schema } from './schema/dsl.ts';
 import type { Obj } from '../shared/kube/object.ts';
+import { own } from './own.ts';
 
 export type FieldSet = Set<string>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -70,7 +71,7 @@ export function valueAt(obj: unknown, path: string[]): unknown {
   for (const el of path) {
     if (el === '.') return cur === undefined ? undefined : true;
     if (cur === undefined || cur === null) return undefined;
-    if (el.startsWith('f:')) cur = isObj(cur) ? cur[el.slice(2)] : undefined;
+    if (el.startsWith('f:')) cur = isObj(cur) ? own(cur, el.slice(2)) : undefined;
     else if (el.startsWith('k:')) {
       const key = JSON.parse(el.slice(2));
       cur = Array.isArray(cur)
@@ -98,7 +99,7 @@ export function removeAt(obj: Obj, path: string[]): void {
       delete obj[k];
       return;
     }
-    const c = obj[k];
+    const c = own(obj, k);
     if (isObj(c) || Array.isArray(c)) {
       removeAt(c as Obj, rest);
       if ((isObj(c) && Object.keys(c).length === 0) || (Array.isArray(c) && c.length === 0)) delete obj[k];

@@ -3,26 +3,63 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseAllDocuments } from 'yaml';
 import { ApiError, badRequest, tooLarge, unsupportedMedia } from './status.ts';
 import { decodeProtobuf, ProtobufError } from './protobuf/decode.ts';
+import { limits } from './guard.ts';
 
 export const MAX_BODY = 3 * 1024 * 1024;
+/** Deepest nesting a body may have: far beyond any real object, far below what recursion survives. */
+export const MAX_DEPTH = 1000;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-export async function readBody(req: IncomingMessage): Promise<Buffer> {
+/**
+ * Reads a request body up to MAX_BODY, with a bound on the pause between chunks and on the
+ * whole; a body that stops arriving is a 408 (and the connection is closed after the answer).
+ */
+export function readBody(req: IncomingMessage): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > MAX_BODY) {
     req.resume();
-    throw tooLarge('Request entity too large: limit is 3145728');
+    return Promise.reject(tooLarge('Request entity too large: limit is 3145728'));
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req) {
-    size += (c as Buffer).length;
-    if (size > MAX_BODY) {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let idle: NodeJS.Timeout;
+    const fail = (e: ApiError) => {
+      cleanup();
       req.resume();
-      throw tooLarge('Request entity too large: limit is 3145728');
-    }
-    chunks.push(c as Buffer);
-  }
-  return Buffer.concat(chunks);
+      reject(e);
+    };
+    const timedOut = () => fail(new ApiError(408, 'Timeout', 'the request body was not received in time'));
+    const total = setTimeout(timedOut, limits.bodyTotalMs);
+    const arm = () => {
+      clearTimeout(idle);
+      idle = setTimeout(timedOut, limits.bodyIdleMs);
+    };
+    const onData = (c: Buffer) => {
+      arm();
+      size += c.length;
+      if (size > MAX_BODY) return fail(tooLarge('Request entity too large: limit is 3145728'));
+      chunks.push(c);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(Buffer.concat(chunks));
+    };
+    const onError = () => fail(badRequest('the request body could not be read'));
+    const cleanup = () => {
+      clearTimeout(idle);
+      clearTimeout(total);
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('aborted', onError);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('aborted', onError);
+    arm();
+  });
 }
 
 export function mediaType(req: IncomingMessage): string {
@@ -45,9 +82,16 @@ export function decodeBody(buf: Buffer, type: string): unknown {
       throw e;
     }
   }
-  const text = buf.toString('utf8');
+  let text: string;
+  try {
+    text = utf8.decode(buf);
+  } catch {
+    throw badRequest('error decoding request body: invalid UTF-8');
+  }
   if (!text.trim()) throw badRequest('the body of the request was empty');
   if (type === 'application/json' || type.endsWith('+json') || type === '*/*' || type === '') {
+    if (jsonDepth(text) > MAX_DEPTH)
+      throw badRequest(`error decoding request body: nesting deeper than ${MAX_DEPTH} levels`);
     try {
       return JSON.parse(text);
     } catch (e) {
@@ -60,14 +104,25 @@ export function decodeBody(buf: Buffer, type: string): unknown {
     type === 'application/x-yaml' ||
     type === 'text/yaml'
   ) {
-    const docs = parseAllDocuments(text);
-    if (!Array.isArray(docs)) throw badRequest('error decoding YAML body');
-    const real = docs.filter((d) => d.contents !== null);
-    if (real.length !== 1)
-      throw badRequest(`error decoding YAML body: expected exactly one document, found ${real.length}`);
-    const d = real[0];
-    if (d.errors.length) throw badRequest(`error converting YAML to JSON: ${d.errors[0].message.split('\n')[0]}`);
-    return d.toJS({ maxAliasCount: 100 });
+    let value: unknown;
+    try {
+      const docs = parseAllDocuments(text);
+      if (!Array.isArray(docs)) throw badRequest('error decoding YAML body');
+      const real = docs.filter((d) => d.contents !== null);
+      if (real.length !== 1)
+        throw badRequest(`error decoding YAML body: expected exactly one document, found ${real.length}`);
+      const d = real[0];
+      if (d.errors.length) throw badRequest(`error converting YAML to JSON: ${d.errors[0].message.split('\n')[0]}`);
+      value = d.toJS({ maxAliasCount: 100 });
+    } catch (e) {
+      if (e instanceof ApiError) throw e;
+      // Alias bombs, undefined aliases, recursion limits: all the client's document.
+      const msg = e instanceof RangeError ? 'the document is nested too deeply' : (e as Error).message;
+      throw badRequest(`error converting YAML to JSON: ${String(msg).split('\n')[0]}`);
+    }
+    if (valueDepth(value) > MAX_DEPTH)
+      throw badRequest(`error decoding YAML body: nesting deeper than ${MAX_DEPTH} levels`);
+    return value;
   }
   throw unsupportedMedia(
     `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf`,
@@ -92,7 +147,11 @@ export function sendJson(
 }
 
 export function sendError(res: ServerResponse, e: ApiError, warnings: string[] = []) {
-  sendJson(res, e.code, e.toStatus(), warningHeaders(warnings));
+  const extra: Record<string, string> = warningHeaders(warnings);
+  // After a body timeout the rest of the body may still come: the connection cannot be reused.
+  if (e.code === 408) extra.Connection = 'close';
+  if (e.details?.retryAfterSeconds) extra['Retry-After'] = String(e.details.retryAfterSeconds);
+  sendJson(res, e.code, e.toStatus(), extra);
 }
 
 export function warningHeaders(warnings: string[]): Record<string, string> {
@@ -115,8 +174,49 @@ export function wantsTable(accept: string | undefined): boolean {
 export function intParam(q: URLSearchParams, name: string): number | undefined {
   const v = q.get(name);
   if (v === null || v === '') return undefined;
-  if (!/^-?\d+$/.test(v)) throw badRequest(`invalid value for ${name}: "${v}"`);
+  if (!/^-?\d+$/.test(v) || !Number.isSafeInteger(Number(v)))
+    throw badRequest(`invalid value for ${name}: "${v.slice(0, 64)}": must be an integer in range`);
   return Number(v);
+}
+
+/**
+ * Deepest bracket nesting in JSON (or flow YAML) text, outside strings; counted without
+ * recursion so that the check itself cannot overflow.
+ */
+export function jsonDepth(text: string): number {
+  let depth = 0,
+    max = 0,
+    inString = false,
+    quote = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92 /* \\ */) i++;
+      else if (String.fromCharCode(c) === quote) inString = false;
+      continue;
+    }
+    if (c === 34 /* " */) {
+      inString = true;
+      quote = '"';
+    } else if (c === 123 || c === 91 /* { [ */) {
+      if (++depth > max) max = depth;
+    } else if (c === 125 || c === 93 /* } ] */) depth--;
+  }
+  return max;
+}
+
+/** Deepest nesting of a decoded value, walked with an explicit stack. */
+export function valueDepth(v: unknown): number {
+  let max = 0;
+  const stack: [unknown, number][] = [[v, 0]];
+  while (stack.length) {
+    const [x, d] = stack.pop()!;
+    if (x === null || typeof x !== 'object') continue;
+    if (d + 1 > max) max = d + 1;
+    if (max > MAX_DEPTH) return max;
+    for (const c of Array.isArray(x) ? x : Object.values(x)) stack.push([c, d + 1]);
+  }
+  return max;
 }
 
 export function boolParam(q: URLSearchParams, name: string): boolean {

@@ -1,6 +1,7 @@
 // The three classic patch formats: JSON patch (RFC 6902), JSON merge patch (RFC 7386) and
 // strategic merge patch, whose list semantics come from the schema (schema/dsl.ts).
 import { child, type ArraySchema, type Schema } from './schema/dsl.ts';
+import { own, setOwn } from './own.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
 type Json = any;
@@ -20,8 +21,8 @@ function parsePtr(p: string): string[] {
 function getAt(doc: Json, path: string[]): Json {
   let cur = doc;
   for (const seg of path) {
-    if (Array.isArray(cur)) cur = cur[Number(seg)];
-    else if (isObj(cur)) cur = cur[seg];
+    if (Array.isArray(cur)) cur = /^(0|[1-9]\d*)$/.test(seg) ? cur[Number(seg)] : undefined;
+    else if (isObj(cur)) cur = own(cur, seg);
     else return undefined;
   }
   return cur;
@@ -56,12 +57,12 @@ export function applyJsonPatch(doc: Json, ops: unknown): Json {
       }
       const { parent, key } = parentOf(out, p, 'add');
       if (Array.isArray(parent)) parent.splice(arrIndex(parent, key, true, 'add'), 0, value);
-      else parent[key] = value;
+      else setOwn(parent, key, value);
     };
     const remove = (p: string[], op: string): Json => {
       const { parent, key } = parentOf(out, p, op);
       if (Array.isArray(parent)) return parent.splice(arrIndex(parent, key, false, op), 1)[0];
-      if (!(key in parent))
+      if (!Object.hasOwn(parent, key))
         throw new PatchError(`${op} operation does not apply: doc is missing path: "/${p.join('/')}"`);
       const v = parent[key];
       delete parent[key];
@@ -111,7 +112,7 @@ export function applyMergePatch(target: Json, patch: Json): Json {
   const out: Record<string, Json> = isObj(target) ? structuredClone(target) : {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete out[k];
-    else out[k] = applyMergePatch(out[k], v);
+    else setOwn(out, k, applyMergePatch(own(out, k), v));
   }
   return out;
 }
@@ -128,9 +129,9 @@ function mergeKeyed(orig: Json[], patch: Json[], s: ArraySchema): Json[] {
   const out = structuredClone(orig) as Json[];
   for (const item of patch) {
     if (!isObj(item)) throw new PatchError(`a merge list item must be an object, found ${JSON.stringify(item)}`);
-    if (!(key in item))
+    if (!Object.hasOwn(item, key))
       throw new PatchError(`map: ${JSON.stringify(item)} does not contain declared merge key: ${key}`);
-    const idx = out.findIndex((o) => isObj(o) && o[key] === item[key]);
+    const idx = out.findIndex((o) => isObj(o) && own(o, key) === own(item, key));
     if (item.$patch === 'delete') {
       if (idx >= 0) out.splice(idx, 1);
       continue;
@@ -145,7 +146,7 @@ function stripDirectives(v: Json): Json {
   if (Array.isArray(v)) return v.map(stripDirectives);
   if (!isObj(v)) return v;
   const o: Record<string, Json> = {};
-  for (const [k, x] of Object.entries(v)) if (!k.startsWith('$')) o[k] = stripDirectives(x);
+  for (const [k, x] of Object.entries(v)) if (!k.startsWith('$')) setOwn(o, k, stripDirectives(x));
   return o;
 }
 
@@ -159,6 +160,14 @@ function reorder(list: Json[], order: Json[], key: string | undefined): Json[] {
 
 export function strategicMerge(orig: Json, patch: Json, schema: Schema | undefined): Json {
   if (!isObj(patch)) return structuredClone(patch);
+  const directive = own(patch, '$patch');
+  if (directive !== undefined && !['replace', 'delete', 'merge'].includes(directive))
+    throw new PatchError(
+      `unknown patch type: ${JSON.stringify(directive)} in map: ${JSON.stringify(patch).slice(0, 200)}`,
+    );
+  const retain = own(patch, '$retainKeys');
+  if (retain !== undefined && !(Array.isArray(retain) && retain.every((k) => typeof k === 'string')))
+    throw new PatchError('$retainKeys must be a list of strings');
   if (patch.$patch === 'replace') return stripDirectives(patch);
   if (patch.$patch === 'delete') return undefined;
   const out: Record<string, Json> = isObj(orig) ? structuredClone(orig) : {};
@@ -171,7 +180,13 @@ export function strategicMerge(orig: Json, patch: Json, schema: Schema | undefin
     }
     if (k.startsWith(DELETE_PRIMITIVE)) {
       const f = k.slice(DELETE_PRIMITIVE.length);
-      if (Array.isArray(out[f]) && Array.isArray(v)) out[f] = out[f].filter((x: Json) => !v.includes(x));
+      const cur = own(out, f);
+      if (Array.isArray(cur) && Array.isArray(v))
+        setOwn(
+          out,
+          f,
+          cur.filter((x: Json) => !v.includes(x)),
+        );
       continue;
     }
     if (v === null) {
@@ -179,27 +194,29 @@ export function strategicMerge(orig: Json, patch: Json, schema: Schema | undefin
       continue;
     }
     const sub = child(schema, k);
+    const cur = own(out, k);
     if (Array.isArray(v)) {
       if (sub?.t === 'array' && sub.listType === 'map' && sub.patchKey)
-        out[k] = mergeKeyed(Array.isArray(out[k]) ? out[k] : [], v, sub);
+        setOwn(out, k, mergeKeyed(Array.isArray(cur) ? cur : [], v, sub));
       else if (sub?.t === 'array' && sub.listType === 'set') {
-        const base = Array.isArray(out[k]) ? out[k] : [];
-        out[k] = [...base, ...v.filter((x) => !base.some((b: Json) => JSON.stringify(b) === JSON.stringify(x)))];
-      } else out[k] = stripDirectives(v);
+        const base = Array.isArray(cur) ? cur : [];
+        setOwn(out, k, [...base, ...v.filter((x) => !base.some((b: Json) => JSON.stringify(b) === JSON.stringify(x)))]);
+      } else setOwn(out, k, stripDirectives(v));
       continue;
     }
     if (isObj(v) && sub?.t !== 'any') {
-      const merged = strategicMerge(out[k], v, sub);
+      const merged = strategicMerge(cur, v, sub);
       if (merged === undefined) delete out[k];
-      else out[k] = merged;
+      else setOwn(out, k, merged);
       continue;
     }
-    out[k] = structuredClone(v);
+    setOwn(out, k, structuredClone(v));
   }
   for (const [f, order] of orders) {
     const sub = child(schema, f);
-    if (Array.isArray(out[f]) && Array.isArray(order))
-      out[f] = reorder(out[f], order, sub?.t === 'array' ? sub.patchKey : undefined);
+    const cur = own(out, f);
+    if (Array.isArray(cur) && Array.isArray(order))
+      setOwn(out, f, reorder(cur, order, sub?.t === 'array' ? sub.patchKey : undefined));
   }
   if (Array.isArray(patch.$retainKeys)) {
     for (const k of Object.keys(out)) if (!patch.$retainKeys.includes(k)) delete out[k];

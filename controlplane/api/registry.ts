@@ -25,6 +25,7 @@ import { formatLabelSelector, matchRequirements, type Requirement } from '../sha
 import { serverSideApply, trackUpdate } from './apply.ts';
 import { applyJsonPatch, applyMergePatch, strategicMerge, PatchError } from './patch.ts';
 import type { Obj } from '../shared/kube/object.ts';
+import { bulkSlots, pageSize, SLICE_BYTES } from './pace.ts';
 
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -105,6 +106,8 @@ export class Registry {
     res: Resource,
     ns: string | undefined,
     opts: ListOpts,
+    /** When given, items are handed over page by page (and not returned) as they are read. */
+    sink?: (items: Obj[]) => Promise<void>,
   ): Promise<{ items: Obj[]; resourceVersion: string; continue?: string; remaining?: number }> {
     let revision = 0;
     let startKey: string | undefined;
@@ -116,7 +119,12 @@ export class Registry {
       } catch {
         throw badRequest('continue key is not valid: illegal base64 data');
       }
-      if (typeof tok?.rv !== 'number' || typeof tok.start !== 'string' || !tok.start.startsWith(prefix))
+      if (
+        !Number.isSafeInteger(tok?.rv) ||
+        tok.rv < 0 ||
+        typeof tok.start !== 'string' ||
+        !tok.start.startsWith(prefix)
+      )
         throw badRequest('continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
       revision = tok.rv;
       startKey = tok.start;
@@ -125,8 +133,7 @@ export class Registry {
           'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.',
         );
     } else if (opts.resourceVersion && opts.resourceVersion !== '0') {
-      const rv = Number(opts.resourceVersion);
-      if (!Number.isInteger(rv) || rv < 0) throw badRequest(`invalid resource version: ${opts.resourceVersion}`);
+      const rv = parseResourceVersion(opts.resourceVersion);
       if (opts.resourceVersionMatch === 'Exact') {
         if (rv < (await this.store.compactedRevision()))
           throw gone(`too old resource version: ${rv} (${await this.store.compactedRevision()})`);
@@ -141,12 +148,16 @@ export class Registry {
     }
     const limit = opts.limit && opts.limit > 0 ? opts.limit : 0;
     const items: Obj[] = [];
+    let count = 0;
     let next: string | undefined = startKey;
     let atRev = revision;
     let more = false;
+    let avg = 0;
     const filtering = opts.labels.length > 0 || opts.fields.length > 0;
     for (;;) {
-      const chunk = limit ? Math.max(limit - items.length, filtering ? 500 : 0) : 0;
+      let chunk = limit ? Math.max(limit - count, filtering ? 500 : 0) : 0;
+      // Streaming: store pages of about a slice each, handed to the sink as they are read.
+      if (sink) chunk = chunk ? Math.min(chunk, pageSize(avg)) : pageSize(avg);
       const page = await this.store
         .list(prefix, { revision: atRev, limit: chunk || undefined, startKey: next })
         .catch((e) => {
@@ -156,12 +167,15 @@ export class Registry {
         });
       atRev = page.revision;
       let lastKey: string | undefined;
+      let bytes = 0;
       for (const kv of page.items) {
         lastKey = kv.key;
+        bytes += kv.value.length;
         const o = this.decode(res, kv);
         if (!matchRequirements(opts.labels, o.metadata.labels) || !matchFields(opts.fields, o)) continue;
         items.push(o);
-        if (limit && items.length === limit) {
+        count++;
+        if (limit && count === limit) {
           const rest = page.items.indexOf(kv) < page.items.length - 1 || page.more;
           if (rest) {
             more = true;
@@ -170,7 +184,9 @@ export class Registry {
           break;
         }
       }
-      if (more || !page.more || (limit && items.length === limit)) break;
+      if (page.items.length) avg = bytes / page.items.length;
+      if (sink && items.length) await sink(items.splice(0, items.length));
+      if (more || !page.more || (limit && count === limit)) break;
       next = lastKey + '\u0000';
     }
     const out: { items: Obj[]; resourceVersion: string; continue?: string; remaining?: number } = {
@@ -493,6 +509,14 @@ export class Registry {
         throw badRequest(`unable to apply patch: ${(e as Error).message}`);
       }
       if (!isObj(next)) throw new ApiError(422, 'Invalid', 'the patch produced something that is not an object');
+      if (!isObj(next.metadata))
+        throw invalid(res, name, [
+          {
+            field: 'metadata',
+            message: 'Required value: the patch removed the metadata',
+            reason: 'FieldValueRequired',
+          },
+        ]);
       if (opts.sub === 'scale') next = fromScale(old, next);
       const explicitRv = next.metadata?.resourceVersion;
       if (explicitRv !== undefined && String(explicitRv) !== String(kv.modRevision)) {
@@ -767,10 +791,56 @@ export class Registry {
   }
 
   // ---- watch ----
+  /**
+   * A watch's initial ADDED events, page by page at one revision (page size adapted to the
+   * objects' size), waiting for the consumer between slices. Returns the revision read at.
+   */
+  private async initialEvents(
+    res: Resource,
+    prefix: string,
+    match: (o: Obj) => boolean,
+    emit: (type: WatchEventType, obj: Obj) => void,
+    closed: () => boolean,
+    drain?: () => Promise<void>,
+  ): Promise<number> {
+    let rev = 0;
+    let startKey: string | undefined;
+    let limit = pageSize(0);
+    for (;;) {
+      if (closed()) return rev;
+      const page = await this.store.list(prefix, { revision: rev, limit, startKey });
+      rev = page.revision;
+      let bytes = 0,
+        total = 0;
+      for (const kv of page.items) {
+        if (closed()) return rev;
+        const o = this.decode(res, kv);
+        if (match(o)) emit('ADDED', o);
+        bytes += kv.value.length;
+        total += kv.value.length;
+        if (bytes > SLICE_BYTES) {
+          bytes = 0;
+          await drain?.();
+        }
+      }
+      if (!page.more || !page.items.length) return rev;
+      limit = pageSize(total / page.items.length);
+      startKey = page.items[page.items.length - 1].key + '\u0000';
+      await drain?.();
+    }
+  }
+
   watch(
     res: Resource,
     ns: string | undefined,
-    opts: { labels: Requirement[]; fields: FieldReq[]; resourceVersion?: string; sendInitialEvents?: boolean },
+    opts: {
+      labels: Requirement[];
+      fields: FieldReq[];
+      resourceVersion?: string;
+      sendInitialEvents?: boolean;
+      /** Resolves when the consumer can take more (the initial list is sent page by page). */
+      drain?: () => Promise<void>;
+    },
     emit: (type: WatchEventType, obj: Obj) => void,
     onError: (e: ApiError) => void,
   ): { close(): void; ready: Promise<void> } {
@@ -783,12 +853,15 @@ export class Registry {
       let from: number;
       const initial = opts.sendInitialEvents ?? (!rvParam || rvParam === '0');
       if (initial) {
-        const page = await this.store.list(prefix);
-        for (const kv of page.items) {
-          const o = this.decode(res, kv);
-          if (match(o)) emit('ADDED', o);
+        // Page by page at one revision, waiting for the consumer between pages: the initial
+        // list is never held whole per watcher.
+        const release = await bulkSlots.acquire(() => closed);
+        try {
+          from = await this.initialEvents(res, prefix, match, emit, () => closed, opts.drain);
+        } finally {
+          release();
         }
-        from = page.revision;
+        if (closed) return;
         if (opts.sendInitialEvents)
           emit('BOOKMARK', {
             kind: res.kind,
@@ -796,8 +869,7 @@ export class Registry {
             metadata: { resourceVersion: String(from), annotations: { 'k8s.io/initial-events-end': 'true' } },
           });
       } else {
-        from = Number(rvParam);
-        if (!Number.isInteger(from) || from < 0) throw badRequest(`invalid resource version: ${rvParam}`);
+        from = parseResourceVersion(rvParam ?? '0');
         const compacted = await this.store.compactedRevision();
         if (from < compacted) throw gone(`too old resource version: ${from} (${compacted})`);
       }
@@ -824,7 +896,13 @@ export class Registry {
           ),
       });
     };
-    const ready = start().catch((e) => onError(e instanceof ApiError ? e : internal(String((e as Error).message))));
+    const ready = start().catch((e) => {
+      if (e instanceof ApiError) return onError(e);
+      if (e instanceof StoreError && e.code === 'Compacted')
+        return onError(gone(`too old resource version: ${e.message}`));
+      console.error('watch failed:', e);
+      onError(internal('the watch could not be started; see the server log'));
+    });
     return {
       close: () => {
         closed = true;
@@ -842,6 +920,14 @@ function specOf(o: Obj) {
   void apiVersion;
   void kind;
   return rest;
+}
+
+/** A resourceVersion is a decimal integer the store can hold; anything else is the client's mistake. */
+export function parseResourceVersion(s: string): number {
+  const n = Number(s);
+  if (!/^\d+$/.test(s) || !Number.isSafeInteger(n))
+    throw badRequest(`invalid resource version: "${s.slice(0, 64)}": must be a non-negative integer in range`);
+  return n;
 }
 
 function randomSuffix(): string {

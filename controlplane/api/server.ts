@@ -38,11 +38,28 @@ import {
   warningHeaders,
 } from './http.ts';
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
+import { parseTarget, type RequestTarget } from './path.ts';
+import { turn } from './pace.ts';
+import { streamList } from './list-stream.ts';
+import { Inflight, installGuards, tooManyRequests } from './guard.ts';
 import { toTable, type IncludeObject } from './table.ts';
-import { toScale, type Ctx, type DeleteOpts, type ListOpts, type PatchType, type Registry } from './registry.ts';
+import {
+  parseResourceVersion,
+  toScale,
+  type Ctx,
+  type DeleteOpts,
+  type ListOpts,
+  type PatchType,
+  type Registry,
+} from './registry.ts';
 import type { TokenAuth, User } from './auth.ts';
 import type { Metrics } from './metrics.ts';
 import type { Obj } from '../shared/kube/object.ts';
+
+/** Bytes a watch may have queued for its client before it is closed as too slow. */
+const WATCH_MAX_QUEUED = 16 * 1024 * 1024;
+/** Below this, a watch's initial list sends its next page. */
+const WATCH_LOW_WATER = 1024 * 1024;
 
 export interface ApiServerOptions {
   registry: Registry;
@@ -119,6 +136,13 @@ function parseResourcePath(parts: string[]): Route | { error: ApiError } | null 
   return { res, namespace, name, sub, watchPath };
 }
 
+/** Impersonate-User, -Group, -Uid and -Extra-*: refused until RBAC can check who may impersonate. */
+function impersonating(req: IncomingMessage): boolean {
+  return Object.keys(req.headers).some((h) => h.startsWith('impersonate-'));
+}
+const impersonationRefused = () =>
+  forbidden('impersonation (Impersonate-* headers) is not supported: this server does not enforce RBAC yet');
+
 /** The container a pods/log, exec or attach request means: the one named, or the only one. */
 function containerOf(pod: Obj, named: string | null): string {
   const containers: Obj[] = pod.spec?.containers ?? [];
@@ -139,6 +163,7 @@ export class ApiServer {
   private o: ApiServerOptions;
   private openapi: OpenApiIndex;
   private watches = new Set<() => void>();
+  private inflight = new Inflight();
   /** Where agents find the push channel (set once it listens). */
   channelPort = 0;
   /** The agents' reverse tunnels, for pods/log, exec, attach and portforward. */
@@ -156,19 +181,24 @@ export class ApiServer {
   constructor(o: ApiServerOptions) {
     this.o = o;
     this.openapi = buildOpenApi();
-    this.server = createServer({ cert: o.tls.cert, key: o.tls.key, requestTimeout: 0 }, (req, res) => {
+    // requestTimeout stays off (watches and image uploads are long); headers and bodies have
+    // their own bounds (guard.ts, readBody), checked every second.
+    const opts = { cert: o.tls.cert, key: o.tls.key, requestTimeout: 0, connectionsCheckingInterval: 1000 };
+    this.server = createServer(opts, (req, res) => {
       this.handle(req, res).catch((e) => {
-        const err = e instanceof ApiError ? e : internal(String((e as Error)?.stack ?? e));
+        // The stack goes to the server's log, never to the client.
+        const err = e instanceof ApiError ? e : internal('an unexpected error; see the server log');
         if (!(e instanceof ApiError)) console.error('request failed:', req.method, req.url, e);
         if (!res.headersSent) sendError(res, err);
         else res.destroy();
       });
     });
     this.server.keepAliveTimeout = 65_000;
+    installGuards(this.server);
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => socket.destroy());
       this.upgrade(req, socket, head).catch((e) => {
-        const err = e instanceof ApiError ? e : internal(String((e as Error)?.message ?? e));
+        const err = e instanceof ApiError ? e : internal('an unexpected error; see the server log');
         if (!(e instanceof ApiError)) console.error('upgrade failed:', req.url, e);
         const body = JSON.stringify(err.toStatus());
         if (socket.writable)
@@ -202,8 +232,14 @@ export class ApiServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse) {
     const started = process.hrtime.bigint();
-    const url = new URL(req.url ?? '/', 'https://x');
-    const path = url.pathname.replace(/\/+$/, '') || '/';
+    let target: RequestTarget;
+    try {
+      target = parseTarget(req.url ?? '/');
+    } catch (e) {
+      if (e instanceof ApiError) return sendError(res, e);
+      throw e;
+    }
+    const path = '/' + target.segments.join('/');
     let verb = req.method ?? 'GET';
     let resource = '';
     res.on('finish', () => {
@@ -217,6 +253,15 @@ export class ApiServer {
       res.end(ok ? 'ok' : 'not ready');
       return;
     }
+    const q0 = target.query;
+    const longRunning =
+      boolParam(q0, 'watch') ||
+      target.segments.includes('watch') ||
+      (target.segments.at(-1) === 'log' && boolParam(q0, 'follow'));
+    if (!longRunning) {
+      if (!this.inflight.enter()) return sendError(res, tooManyRequests());
+      res.once('close', () => this.inflight.leave());
+    }
     if (path === '/version') return sendJson(res, 200, SERVER_VERSION);
     if (path === '/skiff/v1/info') return sendJson(res, 200, { channelPort: this.channelPort });
     if (path === '/skiff/v1/cacerts' || path === '/skiff/v1/join') return this.joinEndpoints(req, res, path);
@@ -229,12 +274,13 @@ export class ApiServer {
       }
       return sendError(res, unauthorized());
     }
+    if (impersonating(req)) return sendError(res, impersonationRefused());
     if (path === '/v2' || path.startsWith('/v2/')) {
       resource = 'registry';
       if (!this.o.images) return sendError(res, notFoundPath(path));
       if (!user.groups.includes('system:masters') && !user.groups.includes('system:nodes'))
         return sendError(res, forbidden('registry access needs a node or admin credential'));
-      return serveRegistry(this.o.images, req, res, url);
+      return serveRegistry(this.o.images, req, res, new URL(req.url ?? '/', 'https://x'));
     }
     if (path === '/skiff/v1/images') {
       resource = 'images';
@@ -269,7 +315,7 @@ export class ApiServer {
       res.end(doc.body);
       return;
     }
-    const parts = path.split('/').filter(Boolean);
+    const parts = target.segments;
     if ((parts[0] === 'api' && parts.length === 2) || (parts[0] === 'apis' && parts.length === 3)) {
       const list = parts[0] === 'api' ? apiResourceList('', parts[1]) : apiResourceList(parts[1], parts[2]);
       if (!list) return sendError(res, notFoundPath(path));
@@ -283,18 +329,22 @@ export class ApiServer {
     if (!((parts[0] === 'api' && parts.length > 2) || (parts[0] === 'apis' && parts.length > 3)))
       return sendError(res, notFoundPath(path));
     const route = parseResourcePath(parts);
-    if (!route) return sendError(res, notFoundPath(path));
+    // A resource path ending in '/' names nothing (it is never the collection).
+    if (!route || target.trailingSlash) return sendError(res, notFoundPath(target.raw));
     if ('error' in route) return sendError(res, route.error);
     resource = route.res.plural + (route.sub ? '/' + route.sub : '');
-    const q = url.searchParams;
-    const ctx = this.ctx(req, q, user);
+    const q = target.query;
     const watching = route.watchPath || boolParam(q, 'watch');
     if (req.method === 'GET' && watching) verb = 'WATCH';
     else if (req.method === 'GET' && !route.name) verb = 'LIST';
+    const about = { name: route.name, group: route.res.group, kind: route.res.plural };
+    let warnings: string[] = [];
     try {
+      const ctx = this.ctx(req, q, user);
+      warnings = ctx.warnings;
       await this.dispatch(req, res, route, q, ctx, accept, watching, user);
     } catch (e) {
-      if (e instanceof ApiError) return sendError(res, e, ctx.warnings);
+      if (e instanceof ApiError) return sendError(res, e.withTarget(about), warnings);
       throw e;
     }
   }
@@ -319,6 +369,8 @@ export class ApiServer {
   }
 
   private listOpts(route: Route, q: URLSearchParams): ListOpts {
+    const rv = q.get('resourceVersion');
+    if (rv) parseResourceVersion(rv);
     const fields = parseFieldSelector(route.res.kind, q.get('fieldSelector'));
     if (route.name) fields.push({ field: 'metadata.name', op: '=', value: route.name });
     return {
@@ -452,20 +504,13 @@ export class ApiServer {
     if (method === 'GET') {
       if (watching) return this.watch(req, res, route, q, accept);
       if (!name) {
+        if (!wantsTable(accept)) return streamList(res, reg, r, ns, this.listOpts(route, q), {});
         const list = await reg.list(r, ns, this.listOpts(route, q));
         const meta: Obj = { resourceVersion: list.resourceVersion };
         if (list.continue) meta.continue = list.continue;
         if (list.remaining !== undefined) meta.remainingItemCount = list.remaining;
-        if (wantsTable(accept)) {
-          const include = (q.get('includeObject') ?? 'Metadata') as IncludeObject;
-          return sendJson(res, 200, toTable(r.kind, groupVersion(r), list.items, meta, include));
-        }
-        return sendJson(res, 200, {
-          kind: `${r.kind}List`,
-          apiVersion: groupVersion(r),
-          metadata: meta,
-          items: list.items,
-        });
+        const include = (q.get('includeObject') ?? 'Metadata') as IncludeObject;
+        return sendJson(res, 200, toTable(r.kind, groupVersion(r), list.items, meta, include));
       }
       if (sub === 'scale') return sendJson(res, 200, await reg.getScale(r, ns, name));
       return this.respond(res, 200, await reg.get(r, ns, name), route, accept, ctx, q);
@@ -592,10 +637,11 @@ export class ApiServer {
    * through CRI.
    */
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
-    const url = new URL(req.url ?? '/', 'https://x');
+    const target = parseTarget(req.url ?? '/');
     const user = this.o.auth.authenticate(req.headers.authorization);
     if (!user) throw unauthorized();
-    const route = parseResourcePath(url.pathname.split('/').filter(Boolean));
+    if (impersonating(req)) throw impersonationRefused();
+    const route = target.trailingSlash ? null : parseResourcePath(target.segments);
     if (
       !route ||
       'error' in route ||
@@ -604,10 +650,10 @@ export class ApiServer {
       !route.namespace ||
       !['exec', 'attach', 'portforward'].includes(route.sub ?? '')
     )
-      throw notFoundPath(url.pathname);
+      throw notFoundPath(target.raw);
     const sub = route.sub as 'exec' | 'attach' | 'portforward';
     this.authorize(user, route, 'create');
-    const q = url.searchParams;
+    const q = target.query;
     const pod = await this.o.registry.get(route.res, route.namespace, route.name);
     const node = pod.spec?.nodeName;
     if (!node) throw badRequest(`pod ${route.name} does not have a host assigned`);
@@ -718,7 +764,9 @@ export class ApiServer {
 
   private async watch(req: IncomingMessage, res: ServerResponse, route: Route, q: URLSearchParams, accept: string) {
     const opts = this.listOpts(route, q);
-    const timeout = intParam(q, 'timeoutSeconds') ?? 1800 + Math.floor(Math.random() * 1800);
+    const asked = intParam(q, 'timeoutSeconds');
+    // Bounded like upstream's default (30-60 min); setTimeout cannot hold more than 2^31 ms anyway.
+    const timeout = asked && asked > 0 ? Math.min(asked, 3600) : 1800 + Math.floor(Math.random() * 1800);
     const bookmarks = boolParam(q, 'allowWatchBookmarks');
     const table = wantsTable(accept);
     const include = (q.get('includeObject') ?? 'Metadata') as IncludeObject;
@@ -726,6 +774,7 @@ export class ApiServer {
     let first = true;
     let lastRv = opts.resourceVersion ?? '0';
     let started = false;
+    let done = false;
     const start = () => {
       if (started) return;
       started = true;
@@ -736,6 +785,7 @@ export class ApiServer {
       });
     };
     const write = (type: string, obj: Obj) => {
+      if (done) return;
       start();
       if (obj.metadata?.resourceVersion) lastRv = obj.metadata.resourceVersion;
       let out = obj;
@@ -751,23 +801,53 @@ export class ApiServer {
         first = false;
       }
       res.write(JSON.stringify({ type, object: out }) + '\n');
+      // A watcher that does not keep up is closed (as upstream's watch cache does); it re-lists.
+      if (res.writableLength > WATCH_MAX_QUEUED) {
+        console.error(
+          `watch ${route.res.plural}: closing a slow watcher (${res.writableLength} bytes queued, limit ${WATCH_MAX_QUEUED})`,
+        );
+        finish(true);
+      }
+    };
+    // Resolves once the client has taken what was queued (or the watch ended) and it is this
+    // watch's turn for its next slice of the initial list.
+    const drain = async () => {
+      if (!done && res.writableLength >= WATCH_LOW_WATER)
+        await new Promise<void>((resolve) => {
+          const go = () => {
+            res.off('drain', go);
+            res.off('close', go);
+            resolve();
+          };
+          res.on('drain', go);
+          res.on('close', go);
+        });
+      if (!done) await turn();
     };
     this.o.metrics.openWatches++;
-    let done = false;
-    const finish = () => {
-      if (done) return;
+    // `abort`: the client is gone or too slow, so everything is dropped at once (socket included).
+    const release = () => {
       done = true;
       this.o.metrics.openWatches--;
       clearTimeout(timer);
       clearInterval(bm);
       w.close();
-      this.watches.delete(finish);
+      this.watches.delete(stop);
+    };
+    const finish = (abort = false) => {
+      if (done) return;
+      release();
+      if (abort) {
+        res.destroy();
+        return;
+      }
       if (!res.writableEnded) {
         start();
         res.end();
       }
     };
-    this.watches.add(finish);
+    const stop = () => finish();
+    this.watches.add(stop);
     const w = this.o.registry.watch(
       route.res,
       route.namespace,
@@ -776,23 +856,20 @@ export class ApiServer {
         fields: opts.fields,
         resourceVersion: opts.resourceVersion,
         sendInitialEvents: sendInitial === null ? undefined : sendInitial === 'true',
+        drain,
       },
       write,
       (e) => {
-        if (!started && e.code !== 410) {
-          done = true;
-          this.o.metrics.openWatches--;
-          clearTimeout(timer);
-          clearInterval(bm);
-          this.watches.delete(finish);
-          w.close();
-          return sendError(res, e);
-        }
+        if (done) return;
         write('ERROR', e.toStatus());
         finish();
       },
     );
-    const timer = setTimeout(finish, timeout * 1000);
+    // Headers go out at once (the parameters were checked above): a watch whose initial list
+    // waits behind other watchers' lists is still an open, answered watch.
+    start();
+    (res as unknown as { flushHeaders(): void }).flushHeaders();
+    const timer = setTimeout(stop, timeout * 1000);
     const bm = setInterval(() => {
       if (bookmarks)
         write('BOOKMARK', {
@@ -801,12 +878,8 @@ export class ApiServer {
           metadata: { resourceVersion: lastRv },
         });
     }, 15_000);
-    req.on('close', finish);
-    res.on('close', finish);
+    // The client went away: drop the store watch, the queue and the socket now.
+    res.on('close', () => finish(true));
     await w.ready;
-    if (!done) {
-      start();
-      (res as unknown as { flushHeaders(): void }).flushHeaders();
-    }
   }
 }

@@ -24,9 +24,19 @@ export class ApiError extends Error {
       status: 'Failure',
       message: this.message,
       reason: this.reason,
-      ...(this.details ? { details: this.details } : {}),
+      details: this.details ?? {},
       code: this.code,
     };
+  }
+  /** The same error with the name, group and kind of the request's target where it had none. */
+  withTarget(t: { name?: string; group?: string; kind?: string }): ApiError {
+    const d = this.details ?? {};
+    if (d.kind !== undefined || d.name !== undefined) return this;
+    const details = { ...d };
+    if (t.name !== undefined) details.name = t.name;
+    if (t.group !== undefined) details.group = t.group;
+    if (t.kind !== undefined) details.kind = t.kind;
+    return new ApiError(this.code, this.reason, this.message, details);
   }
 }
 

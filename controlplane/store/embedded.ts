@@ -71,9 +71,11 @@ export class EmbeddedStore implements Store {
       rev: p("SELECT seq FROM sqlite_sequence WHERE name = 'kv'"),
       compactRev: p("SELECT v FROM meta WHERE k = 'compact_revision'"),
       setCompactRev: p("UPDATE meta SET v = ? WHERE k = 'compact_revision'"),
-      list: p(`SELECT kv.* FROM kv JOIN (
-                 SELECT MAX(id) AS mid FROM kv WHERE name >= ? AND name < ? AND id <= ? GROUP BY name
-               ) m ON kv.id = m.mid WHERE kv.deleted = 0 AND kv.name >= ? ORDER BY kv.name LIMIT ?`),
+      // Walks the (name, id) index from the start key and stops at the limit, so a page costs
+      // its own size rather than a scan of the whole prefix.
+      list: p(`SELECT kv.* FROM kv WHERE kv.name >= ? AND kv.name < ?
+                 AND kv.id = (SELECT MAX(k2.id) FROM kv AS k2 WHERE k2.name = kv.name AND k2.id <= ?)
+                 AND kv.deleted = 0 ORDER BY kv.name LIMIT ?`),
       count: p(`SELECT COUNT(*) AS n FROM kv JOIN (
                  SELECT MAX(id) AS mid FROM kv WHERE name >= ? AND name < ? GROUP BY name
                ) m ON kv.id = m.mid WHERE kv.deleted = 0 AND kv.name >= ?`),
@@ -110,13 +112,8 @@ export class EmbeddedStore implements Store {
     if (opts.revision && opts.revision < compacted)
       throw new StoreError('Compacted', `revision ${opts.revision} has been compacted`);
     const limit = opts.limit && opts.limit > 0 ? opts.limit : -1;
-    const rows = this.st.list.all(
-      prefix,
-      prefixEnd(prefix),
-      revision,
-      opts.startKey ?? prefix,
-      limit > 0 ? limit + 1 : -1,
-    ) as unknown as Row[];
+    const start = opts.startKey && opts.startKey > prefix ? opts.startKey : prefix;
+    const rows = this.st.list.all(start, prefixEnd(prefix), revision, limit > 0 ? limit + 1 : -1) as unknown as Row[];
     const more = limit > 0 && rows.length > limit;
     if (more) rows.length = limit;
     return { items: rows.map((r) => this.toKv(r)), revision, more };

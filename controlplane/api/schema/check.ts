@@ -74,7 +74,7 @@ export function checkSchema(value: unknown, s: Schema, path: string, out: FieldP
         return;
       }
       for (const [k, v] of Object.entries(value)) {
-        const sub = s.props[k];
+        const sub = Object.hasOwn(s.props, k) ? s.props[k] : undefined;
         const p = path ? `${path}.${k}` : k;
         if (!sub) out.push({ path: p, kind: 'unknown', message: `unknown field "${p}"` });
         else checkSchema(v, sub, p, out);
@@ -92,7 +92,7 @@ export function pruneUnknown(value: unknown, s: Schema): unknown {
   }
   if (s.t === 'object' && !Array.isArray(value)) {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) if (s.props[k]) out[k] = pruneUnknown(v, s.props[k]);
+    for (const [k, v] of Object.entries(value)) if (Object.hasOwn(s.props, k)) out[k] = pruneUnknown(v, s.props[k]);
     return out;
   }
   return value;

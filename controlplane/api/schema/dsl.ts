@@ -85,7 +85,7 @@ export function fillKeyDefaults(v: unknown, s: Schema | undefined): void {
 /** Looks up the schema of a child field. */
 export function child(s: Schema | undefined, field: string): Schema | undefined {
   if (!s) return undefined;
-  if (s.t === 'object') return s.props[field];
+  if (s.t === 'object') return Object.hasOwn(s.props, field) ? s.props[field] : undefined;
   if (s.t === 'map') return s.values;
   if (s.t === 'any') return s;
   return undefined;
