@@ -53,6 +53,14 @@ function hostResolv(): NodeSettings['hostResolv'] {
   }
 }
 
+/** A pod being stopped: its grace, its deadline (ms) and a wake-up for when a delete shortens them. */
+interface Terminating {
+  grace: number;
+  deadline: number;
+  containers: Obj[];
+  wake: () => void;
+}
+
 export class Kubelet {
   private o: KubeletOptions;
   private node: NodeSettings;
@@ -66,6 +74,7 @@ export class Kubelet {
   private timer: NodeJS.Timeout | null = null;
   private workers = new Map<string, { again: boolean }>();
   private prober = new Prober();
+  private terminating = new Map<string, Terminating>();
 
   constructor(o: KubeletOptions) {
     this.o = o;
@@ -132,6 +141,7 @@ export class Kubelet {
     const desired = [...this.o.state.pods.values()];
     const wanted = new Set(desired.map((p) => p.metadata.uid));
     for (const p of desired) {
+      if (p.metadata.deletionTimestamp) this.shorten(p);
       this.work(p.metadata.uid, `pod ${p.metadata.namespace}/${p.metadata.name}`, () =>
         this.syncPod(p, byUid.get(p.metadata.uid) ?? { sandboxes: [], containers: [] }),
       );
@@ -163,6 +173,23 @@ export class Kubelet {
         this.workers.delete(uid);
         if (mine.again) this.kick();
       });
+  }
+
+  /**
+   * A second delete with a shorter grace period (the pod's new deletionGracePeriodSeconds) while
+   * the pod is stopping: the earlier deadline wins, its containers are stopped again with it.
+   */
+  private shorten(pod: Obj) {
+    const t = this.terminating.get(pod.metadata.uid);
+    const grace = Number(pod.metadata.deletionGracePeriodSeconds);
+    if (!t || !Number.isFinite(grace) || grace >= t.grace) return;
+    t.grace = grace;
+    const deadline = Date.now() + grace * 1000;
+    if (deadline >= t.deadline) return;
+    t.deadline = deadline;
+    t.wake();
+    for (const c of t.containers)
+      if (c.state === 'CONTAINER_RUNNING') void this.o.cri.stopContainer(c.id, grace).catch(() => {});
   }
 
   private forget(uid: string) {
@@ -499,10 +526,17 @@ export class Kubelet {
       0,
       Number(pod.metadata.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30),
     );
-    const started = Date.now();
-    await this.preStop(pod, rt, grace);
-    const left = Math.max(0, grace - Math.ceil((Date.now() - started) / 1000));
-    await this.killPod(rt.sandboxes, rt.containers, left);
+    const t: Terminating = { grace, deadline: Date.now() + grace * 1000, containers: rt.containers, wake: () => {} };
+    const shortened = new Promise<void>((r) => {
+      t.wake = r;
+    });
+    this.terminating.set(uid, t);
+    try {
+      await Promise.race([this.preStop(pod, rt, grace), shortened]);
+      await this.killPod(rt.sandboxes, rt.containers, Math.max(0, Math.ceil((t.deadline - Date.now()) / 1000)));
+    } finally {
+      this.terminating.delete(uid);
+    }
     removePodVolumes(podDir);
     const path = `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}`;
     await this.o.api

@@ -575,8 +575,14 @@ export class Registry {
     const isNamespace = res.kind === 'Namespace' && (o.spec?.finalizers ?? []).length > 0;
     if (finalizers.length || grace > 0 || isNamespace) {
       const next = structuredClone(o);
+      const was = o.metadata.deletionGracePeriodSeconds;
       if (!next.metadata.deletionTimestamp)
         next.metadata.deletionTimestamp = new Date(Date.now() + grace * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+      else if (was !== undefined && grace < was)
+        // A second delete may only shorten the grace: the deadline moves earlier by the difference.
+        next.metadata.deletionTimestamp = new Date(Date.parse(o.metadata.deletionTimestamp) - (was - grace) * 1000)
+          .toISOString()
+          .replace(/\.\d+Z$/, 'Z');
       next.metadata.deletionGracePeriodSeconds = grace;
       next.metadata.finalizers = finalizers.length ? finalizers : undefined;
       if (!next.metadata.finalizers) delete next.metadata.finalizers;

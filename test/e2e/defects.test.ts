@@ -1,0 +1,91 @@
+// What a new user hit with kubectl (issue 9), on `skiff sandbox up --nodes 1`: the kubelet's
+// Events in `kubectl describe`, `kubectl run --rm -i` against a short-lived container,
+// `kubectl debug` (ephemeral containers, node debugging, pod copies with volumes), a second
+// delete with a shorter grace period, and foreground cascading deletion.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { sandboxClient, until } from '../helpers/sandbox.ts';
+import type { Obj } from '../../controlplane/shared/kube/object.ts';
+
+const NAME = 'dfx';
+const { skiff, k, json } = sandboxClient(NAME);
+
+before(async () => {
+  const up = await skiff(['sandbox', 'up', '--name', NAME, '--nodes', '1']);
+  assert.equal(up.exitCode, 0, up.all);
+});
+after(async () => {
+  await skiff(['sandbox', 'down', '--name', NAME]);
+});
+
+// PID 1 without a TERM handler ignores TERM: only the kill at the end of the grace stops it.
+const STUBBORN = `["sh", "-c", "trap '' TERM; while true; do sleep 0.2; done"]`;
+
+test('a second delete with a shorter grace period stops a terminating pod at once', async () => {
+  const apply = await k(
+    ['apply', '-f', '-'],
+    `
+apiVersion: v1
+kind: Pod
+metadata: {name: slow}
+spec:
+  terminationGracePeriodSeconds: 120
+  containers: [{name: c, image: skiff.local/busybox:1.36, command: ${STUBBORN}}]
+`,
+  );
+  assert.equal(apply.exitCode, 0, apply.all);
+  await until('slow running', async () => (await json(['get', 'pod', 'slow'])).status?.phase === 'Running');
+  assert.equal((await k(['delete', 'pod', 'slow', '--wait=false'])).exitCode, 0);
+  await until('slow terminating', async () => !!(await json(['get', 'pod', 'slow'])).metadata.deletionTimestamp);
+  const t0 = Date.now();
+  const again = await k(['delete', 'pod', 'slow', '--grace-period=1', '--timeout=60s']);
+  assert.equal(again.exitCode, 0, again.all);
+  const took = Date.now() - t0;
+  assert.ok(took < 10_000, `the shorter grace won (gone after ${took} ms)`);
+});
+
+test('kubectl delete --cascade=foreground returns only once the pods are gone; the owner keeps its finalizer until then', async () => {
+  const apply = await k(
+    ['apply', '-f', '-'],
+    `
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: fg}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: fg}}
+  template:
+    metadata: {labels: {app: fg}}
+    spec:
+      terminationGracePeriodSeconds: 25
+      containers: [{name: c, image: skiff.local/busybox:1.36, command: ${STUBBORN}}]
+`,
+  );
+  assert.equal(apply.exitCode, 0, apply.all);
+  await until('fg pod running', async () => {
+    const pods = (await json(['get', 'pods', '-l', 'app=fg'])).items;
+    return pods.length === 1 && pods[0].status?.phase === 'Running';
+  });
+  const del = k(['delete', 'deploy', 'fg', '--cascade=foreground', '--timeout=90s']);
+  // While the pod terminates, the Deployment and ReplicaSet stay, each with foregroundDeletion.
+  await until('fg pod terminating', async () => {
+    const pods = (await json(['get', 'pods', '-l', 'app=fg'])).items;
+    return pods.length === 1 && !!pods[0].metadata.deletionTimestamp;
+  });
+  // (One kubectl call for both: the pod's grace is long enough for it, not for several.)
+  const owners = (await json(['get', 'deploy,rs'])).items.filter(
+    (o: Obj) => o.metadata.name === 'fg' || o.metadata.labels?.app === 'fg',
+  );
+  assert.deepEqual(
+    owners.map((o: Obj) => [o.kind, o.metadata.finalizers]),
+    [
+      ['Deployment', ['foregroundDeletion']],
+      ['ReplicaSet', ['foregroundDeletion']],
+    ],
+    'the Deployment and its ReplicaSet wait for the pod',
+  );
+  assert.equal((await json(['get', 'pods', '-l', 'app=fg'])).items.length, 1, 'the pod was still there');
+  const r = await del;
+  assert.equal(r.exitCode, 0, r.all);
+  assert.deepEqual((await json(['get', 'pods', '-l', 'app=fg'])).items, [], 'no pod outlives its Deployment');
+});
