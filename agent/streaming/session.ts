@@ -1,6 +1,7 @@
 // The agent's end of an exec, attach or port-forward session: it asks CRI for a streaming URL,
 // dials the runtime over SPDY, and relays channel frames (first byte = channel, as in the
 // Kubernetes channel protocol) between the tunnel and the runtime's streams.
+import { readFileSync } from 'node:fs';
 import type { CriClient } from '../cri/client.ts';
 import type { SpdyStream } from '../../controlplane/streaming/spdy.ts';
 import { dialSpdy, type StreamConnection } from './dial.ts';
@@ -46,7 +47,52 @@ async function runningContainer(cri: CriClient, uid: string, name: string): Prom
   return c.id;
 }
 
+/** The newest instance of a pod's container, in any state. */
+async function latestContainer(cri: CriClient, uid: string, name: string) {
+  const { containers } = await cri.listContainers({
+    label_selector: { 'io.kubernetes.pod.uid': uid, 'io.kubernetes.container.name': name },
+  });
+  return containers.sort((a, b) => Number(b.metadata?.attempt ?? 0) - Number(a.metadata?.attempt ?? 0))[0];
+}
+
+/** Splits a CRI log file ("time stream P|F text" lines) into each stream's bytes. Pure. */
+export function criLogStreams(text: string): { stdout: string; stderr: string } {
+  const out = { stdout: '', stderr: '' };
+  for (const line of text.split('\n')) {
+    const m = line.match(/^\S+ (stdout|stderr) ([PF])(?: (.*))?$/);
+    if (m) out[m[1] as 'stdout' | 'stderr'] += (m[3] ?? '') + (m[2] === 'F' ? '\n' : '');
+  }
+  return out;
+}
+
+/**
+ * Attach to a container that has already exited (kubectl run -i of a short command): what it
+ * wrote, from its log, then a clean end.
+ */
+async function replayExited(cri: CriClient, id: string, r: ExecRequest, send: (frame: Buffer) => void) {
+  const st = (await cri.containerStatus(id)).status;
+  let text = '';
+  try {
+    text = readFileSync(String(st.log_path ?? ''), 'utf8');
+  } catch {
+    /* no log (never started): nothing to show */
+  }
+  const { stdout, stderr } = criLogStreams(text);
+  if (r.stdout && stdout) send(frame(CH.stdout, Buffer.from(stdout)));
+  if (r.stderr && stderr) send(frame(r.tty ? CH.stdout : CH.stderr, Buffer.from(stderr)));
+  // As an attach that saw the end: a clean finish; the exit code is in the pod's status.
+  const status = { metadata: {}, status: 'Success' };
+  send(frame(CH.error, Buffer.from(JSON.stringify(status))));
+  return { input() {}, close() {}, done: Promise.resolve() };
+}
+
+class Exited extends Error {}
+
 export async function startExec(cri: CriClient, r: ExecRequest, send: (frame: Buffer) => void): Promise<StreamSession> {
+  if (r.type === 'attach') {
+    const latest = await latestContainer(cri, r.uid, r.container);
+    if (latest?.state === 'CONTAINER_EXITED') return replayExited(cri, latest.id, r, send);
+  }
   const id = await runningContainer(cri, r.uid, r.container);
   const { url } =
     r.type === 'exec'
@@ -74,13 +120,36 @@ export async function startExec(cri: CriClient, r: ExecRequest, send: (frame: Bu
     if (r.stderr && !r.tty) want.push(['stderr', CH.stderr]);
     if (r.tty) want.push(['resize', CH.resize]);
     const streams = new Map<number, SpdyStream>();
-    await Promise.all(
+    const opening = Promise.all(
       want.map(async ([type, ch]) => {
         const s = await conn.session.open({ streamType: type });
         streams.set(ch, s);
         if (ch === CH.stdout || ch === CH.stderr || ch === CH.error) s.onData = (d) => send(frame(ch, d));
       }),
     );
+    if (r.type === 'attach') {
+      // A container that exits while the streams are set up never answers them: watch for the
+      // exit, and show what it wrote instead of waiting for the streams' timeout.
+      let watching = true;
+      const exited = (async () => {
+        while (watching) {
+          await new Promise((res) => setTimeout(res, 100));
+          const st = await cri.containerStatus(id).catch(() => null);
+          if (watching && st?.status?.state === 'CONTAINER_EXITED') throw new Exited();
+        }
+      })();
+      try {
+        await Promise.race([opening, exited]);
+      } catch (e) {
+        if (!(e instanceof Exited)) throw e;
+        opening.catch(() => {});
+        conn.close();
+        return replayExited(cri, id, r, send);
+      } finally {
+        watching = false;
+        exited.catch(() => {});
+      }
+    } else await opening;
     return {
       input(f) {
         if (f.length === 0) return;

@@ -349,7 +349,8 @@ test('kubelet events: repeats coalesce into one event with a count, later repeat
   assert.equal(podRef(p, 'c').fieldPath, 'spec.containers{c}');
   assert.equal(podRef(p).fieldPath, undefined);
   const settle = () => new Promise((r) => setTimeout(r, 500));
-  for (let i = 0; i < 3; i++) rec.record(podRef(p, 'c'), 'Warning', 'BackOff', 'Back-off restarting failed container c');
+  for (let i = 0; i < 3; i++)
+    rec.record(podRef(p, 'c'), 'Warning', 'BackOff', 'Back-off restarting failed container c');
   rec.record(podRef(p, 'init'), 'Warning', 'BackOff', 'Back-off restarting failed container c');
   await settle();
   assert.equal(calls.length, 2, 'one create per distinct event');
@@ -368,4 +369,16 @@ test('kubelet events: repeats coalesce into one event with a count, later repeat
   rec.record(nodeRef('node1'), 'Normal', 'NodeReady', 'Node node1 status is now: NodeReady');
   await settle();
   assert.equal(calls[3][1], '/api/v1/namespaces/default/events', 'node events live in the default namespace');
+});
+
+test('attach to an exited container: its CRI log split back into stdout and stderr', async () => {
+  const { criLogStreams } = await import('../../agent/streaming/session.ts');
+  const log = [
+    '2026-11-30T17:00:00.000000001Z stdout F out',
+    '2026-11-30T17:00:00.000000002Z stderr P par',
+    '2026-11-30T17:00:00.000000003Z stderr F tial',
+    '2026-11-30T17:00:00.000000004Z stdout F',
+    '',
+  ].join('\n');
+  assert.deepEqual(criLogStreams(log), { stdout: 'out\n\n', stderr: 'partial\n' });
 });
