@@ -65,11 +65,10 @@ export function criLogStreams(text: string): { stdout: string; stderr: string } 
   return out;
 }
 
-/**
- * Attach to a container that has already exited (kubectl run -i of a short command): what it
- * wrote, from its log, then a clean end.
- */
-async function replayExited(cri: CriClient, id: string, r: ExecRequest, send: (frame: Buffer) => void) {
+const SUCCESS = frame(CH.error, Buffer.from(JSON.stringify({ metadata: {}, status: 'Success' })));
+
+/** What a container wrote, from its CRI log, as attach output frames. */
+async function replayOutput(cri: CriClient, id: string, r: ExecRequest, send: (frame: Buffer) => void) {
   const st = (await cri.containerStatus(id)).status;
   let text = '';
   try {
@@ -80,19 +79,49 @@ async function replayExited(cri: CriClient, id: string, r: ExecRequest, send: (f
   const { stdout, stderr } = criLogStreams(text);
   if (r.stdout && stdout) send(frame(CH.stdout, Buffer.from(stdout)));
   if (r.stderr && stderr) send(frame(r.tty ? CH.stdout : CH.stderr, Buffer.from(stderr)));
-  // As an attach that saw the end: a clean finish; the exit code is in the pod's status.
-  const status = { metadata: {}, status: 'Success' };
-  send(frame(CH.error, Buffer.from(JSON.stringify(status))));
+}
+
+/**
+ * Attach to a container that has already exited (kubectl run -i of a short command): what it
+ * wrote, then a clean end, as an attach that saw the end (the exit code is in the pod's status).
+ */
+async function replayExited(cri: CriClient, id: string, r: ExecRequest, send: (frame: Buffer) => void) {
+  await replayOutput(cri, id, r, send);
+  send(SUCCESS);
   return { input() {}, close() {}, done: Promise.resolve() };
 }
 
+/** An attach that ends this soon without any output most likely missed a short command's output. */
+const QUICK_END_MS = 3000;
+
 class Exited extends Error {}
 
-export async function startExec(cri: CriClient, r: ExecRequest, send: (frame: Buffer) => void): Promise<StreamSession> {
-  if (r.type === 'attach') {
-    const latest = await latestContainer(cri, r.uid, r.container);
-    if (latest?.state === 'CONTAINER_EXITED') return replayExited(cri, latest.id, r, send);
+/** Whether the container is (or within ms becomes) exited. */
+async function exitsWithin(cri: CriClient, id: string, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const st = await cri.containerStatus(id).catch(() => null);
+    if (st?.status?.state === 'CONTAINER_EXITED') return true;
+    if (Date.now() > end) return false;
+    await new Promise((res) => setTimeout(res, 100));
   }
+}
+
+export async function startExec(cri: CriClient, r: ExecRequest, send: (frame: Buffer) => void): Promise<StreamSession> {
+  if (r.type !== 'attach') return startStreams(cri, r, send);
+  const latest = await latestContainer(cri, r.uid, r.container);
+  if (latest?.state === 'CONTAINER_EXITED') return replayExited(cri, latest.id, r, send);
+  try {
+    return await startStreams(cri, r, send);
+  } catch (e) {
+    // It exited between the look and the attach (the runtime has no task to attach to).
+    const st = latest ? await cri.containerStatus(latest.id).catch(() => null) : null;
+    if (st?.status?.state === 'CONTAINER_EXITED') return replayExited(cri, latest.id, r, send);
+    throw e;
+  }
+}
+
+async function startStreams(cri: CriClient, r: ExecRequest, send: (frame: Buffer) => void): Promise<StreamSession> {
   const id = await runningContainer(cri, r.uid, r.container);
   const { url } =
     r.type === 'exec'
@@ -120,11 +149,20 @@ export async function startExec(cri: CriClient, r: ExecRequest, send: (frame: Bu
     if (r.stderr && !r.tty) want.push(['stderr', CH.stderr]);
     if (r.tty) want.push(['resize', CH.resize]);
     const streams = new Map<number, SpdyStream>();
+    const attach = r.type === 'attach';
+    const t0 = Date.now();
+    let relayed = false;
+    const held: Buffer[] = []; // an attach's error channel, sent at its end (after any replay)
     const opening = Promise.all(
       want.map(async ([type, ch]) => {
         const s = await conn.session.open({ streamType: type });
         streams.set(ch, s);
-        if (ch === CH.stdout || ch === CH.stderr || ch === CH.error) s.onData = (d) => send(frame(ch, d));
+        if (ch === CH.error) s.onData = (d) => (attach ? held.push(frame(ch, d)) : send(frame(ch, d)));
+        else if (ch === CH.stdout || ch === CH.stderr)
+          s.onData = (d) => {
+            relayed = true;
+            send(frame(ch, d));
+          };
       }),
     );
     if (r.type === 'attach') {
@@ -161,7 +199,18 @@ export async function startExec(cri: CriClient, r: ExecRequest, send: (frame: Bu
         if (s && (f[0] === CH.stdin || f[0] === CH.resize)) s.write(f.subarray(1));
       },
       close: () => conn.close(),
-      done: conn.closed,
+      done: attach
+        ? conn.closed.then(async () => {
+            // Attached to a command that had already written everything and exited at once: show
+            // what it wrote, from its log (nothing came through the attach, so nothing twice).
+            // (The runtime may say on the error channel that it found no task to attach to.)
+            if (!relayed && Date.now() - t0 < QUICK_END_MS && (await exitsWithin(cri, id, 2000))) {
+              await replayOutput(cri, id, r, send).catch(() => {});
+              return send(SUCCESS);
+            }
+            for (const f of held.length ? held : [SUCCESS]) send(f);
+          })
+        : conn.closed,
     };
   } catch (e) {
     conn.close();
