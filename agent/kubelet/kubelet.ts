@@ -306,7 +306,8 @@ export class Kubelet {
     try {
       const volumes = await this.resolveClaims(pod);
       for (const v of volumes) volumePaths.set(v.name, prepareVolume(podDir, v, this.sources(pod)));
-      for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) this.setWaiting(uid, c.name, null);
+      for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? []), ...(spec.ephemeralContainers ?? [])])
+        this.setWaiting(uid, c.name, null);
     } catch (e) {
       if (!(e instanceof VolumeError)) throw e;
       for (const c of spec.containers ?? []) this.setWaiting(uid, c.name, 'ContainerCreating', (e as Error).message);
@@ -349,7 +350,7 @@ export class Kubelet {
     const now = Date.now();
     let touched = false;
 
-    const runOne = async (c: Obj, attempt: number, isInit: boolean): Promise<void> => {
+    const runOne = async (c: Obj, attempt: number, isInit: boolean, targetId?: string): Promise<void> => {
       const key = `${uid}/${c.name}`;
       const warn = (reason: string, message: string) => {
         // A container stuck in one error: its events once per distinct error, with "Error: <reason>".
@@ -442,6 +443,7 @@ export class Kubelet {
           expandCommand(c.command, env),
           expandCommand(c.args, env),
           mounts,
+          targetId,
         );
         touched = true;
         const { container_id } = await this.o.cri.createContainer(sandbox!.id, cfg, sbCfg);
@@ -514,6 +516,14 @@ export class Kubelet {
           await this.restart(pod, c, d, runOne, uid);
       }
     }
+    // Ephemeral containers (kubectl debug): started once in the pod's sandbox, in the process
+    // namespace of their target container when one is named, and never restarted.
+    if (initDone && !terminal)
+      for (const ec of spec.ephemeralContainers ?? []) {
+        if (latestOf(ec.name).length) continue;
+        const [target] = ec.targetContainerName ? latestOf(ec.targetContainerName) : [];
+        await runOne(ec, 0, false, target?.state === 'CONTAINER_RUNNING' ? target.id : undefined);
+      }
     // The relist's view is still right unless this sync made or started containers.
     const containers =
       touched || !rt.containers.length

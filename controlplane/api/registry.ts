@@ -24,6 +24,7 @@ import { formatLabelSelector, matchFields, matchLabels, type FieldReq, type Requ
 import { serverSideApply, trackUpdate } from './apply.ts';
 import { applyJsonPatch, applyMergePatch, strategicMerge, PatchError } from './patch.ts';
 import type { Obj } from '../shared/kube/object.ts';
+import { validateEphemeralContainers, withEphemeralContainers } from './ephemeral.ts';
 
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -340,6 +341,8 @@ export class Registry {
       next.status = body.status;
       if (body.metadata?.managedFields !== undefined && managed)
         next.metadata.managedFields = body.metadata.managedFields;
+    } else if (sub === 'ephemeralcontainers') {
+      next = withEphemeralContainers(old, body);
     } else {
       next = structuredClone(body);
       if (res.subresources.includes('status') && !['Namespace'].includes(res.kind)) next.status = old.status;
@@ -373,12 +376,17 @@ export class Registry {
     if (sub !== 'status') applyDefaults(res.kind, next);
     if (res.kind === 'Job') generateJobSelector(next);
     if (res.kind === 'Service' && sub !== 'status') dropTypeDependentFields(old, next);
-    this.validate(res, next, old);
+    if (sub === 'ephemeralcontainers') {
+      // Only the ephemeral containers changed (the rest of the pod was validated before).
+      const errs = new Errs();
+      validateEphemeralContainers(next, old, errs);
+      if (!errs.empty) throw invalid(res, om.name, errs.list);
+    } else this.validate(res, next, old);
     if (managed !== 'apply')
       trackUpdate(old, next, res.schema, {
         manager: ctx.manager,
         apiVersion: groupVersion(res),
-        subresource: sub === 'status' ? 'status' : undefined,
+        subresource: sub === 'status' || sub === 'ephemeralcontainers' ? sub : undefined,
         now: now(),
       });
     // Nothing changed: no write, same resourceVersion (as Kubernetes does).

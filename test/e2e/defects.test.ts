@@ -4,6 +4,8 @@
 // delete with a shorter grace period, and foreground cascading deletion.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execa } from 'execa';
+import { SKIFF } from '../helpers/server.ts';
 import { sandboxClient, until } from '../helpers/sandbox.ts';
 import type { Obj } from '../../controlplane/shared/kube/object.ts';
 
@@ -186,4 +188,78 @@ test('kubectl run --rm -i of a short command returns its output at once, without
   assert.match(String(fail.stdout), /^out$/m);
   assert.match(String(fail.stderr), /^err$/m);
   assert.doesNotMatch(String(fail.all), /couldn't attach|falling back/);
+});
+
+test("kubectl debug: an ephemeral container in the target's process namespace (-it), a node, a copy of a pod with volumes", async () => {
+  const apply = await k(
+    ['apply', '-f', '-'],
+    `
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: dbg-cfg}
+data: {greeting: hello-from-cm}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: dbg}
+spec:
+  containers:
+  - name: app
+    image: skiff.local/busybox:1.36
+    command: [sleep, "3600"]
+    volumeMounts: [{name: scratch, mountPath: /scratch}, {name: cfg, mountPath: /cfg}]
+  volumes:
+  - {name: scratch, emptyDir: {}}
+  - {name: cfg, configMap: {name: dbg-cfg}}
+`,
+  );
+  assert.equal(apply.exitCode, 0, apply.all);
+  await until('dbg running', async () => (await json(['get', 'pod', 'dbg'])).status?.phase === 'Running');
+  // -it needs a terminal: script(1) gives kubectl one; its stdin stays open so nothing stray is typed.
+  const kubectl = `${SKIFF} sandbox kubectl --name ${NAME} -- debug pod/dbg -it --image=skiff.local/busybox --target=app -- sh -c 'echo hi; ps -o args'`;
+  const r = await execa('sh', ['-c', `sleep 10 | script -qec "${kubectl}" /dev/null`], {
+    reject: false,
+    all: true,
+    timeout: 120_000,
+  });
+  assert.equal(r.exitCode, 0, r.all);
+  assert.match(String(r.all), /^hi\r?$/m);
+  assert.match(String(r.all), /sleep 3600/, "the target container's processes are visible");
+  const pod = await json(['get', 'pod', 'dbg']);
+  assert.equal(pod.spec.ephemeralContainers.length, 1);
+  assert.equal(pod.spec.ephemeralContainers[0].targetContainerName, 'app');
+  const st = pod.status.ephemeralContainerStatuses?.[0];
+  assert.equal(st?.state?.terminated?.exitCode, 0, JSON.stringify(pod.status));
+  // Node debugging: a pod with the host's namespaces and / at /host (a protobuf body with volumes).
+  const node = await k([
+    'debug',
+    'node/node1',
+    '-i',
+    '--image=skiff.local/busybox',
+    '--',
+    'sh',
+    '-c',
+    'test -d /host/proc && echo node-ok',
+  ]);
+  assert.equal(node.exitCode, 0, node.all);
+  assert.match(String(node.stdout), /node-ok/);
+  // A copy of a pod with an emptyDir and a ConfigMap volume.
+  const copy = await k([
+    'debug',
+    'dbg',
+    '-i',
+    '--copy-to=dbg-copy',
+    '--container=app',
+    '--image=skiff.local/busybox:1.36',
+    '--',
+    'sh',
+    '-c',
+    'cat /cfg/greeting; echo; test -d /scratch && echo scratch-ok',
+  ]);
+  assert.equal(copy.exitCode, 0, copy.all);
+  assert.match(String(copy.stdout), /hello-from-cm\nscratch-ok/);
+  assert.deepEqual(
+    (await json(['get', 'pod', 'dbg-copy'])).spec.volumes.map((v: Obj) => v.name),
+    ['scratch', 'cfg'],
+  );
 });
