@@ -382,3 +382,30 @@ test('attach to an exited container: its CRI log split back into stdout and stde
   ].join('\n');
   assert.deepEqual(criLogStreams(log), { stdout: 'out\n\n', stderr: 'partial\n' });
 });
+
+test('ephemeral containers: statuses never ready and no effect on the phase; the target process namespace', async () => {
+  const { securityContext } = await import('../../agent/kubelet/pod-spec.ts');
+  const withDbg = { ...pod, spec: { ...pod.spec, ephemeralContainers: [{ name: 'dbg', image: 'b' }] } };
+  const st = computeStatus(
+    withDbg,
+    rt([
+      ['c', rc({})],
+      ['dbg', rc({ name: 'dbg', id: 'id2', state: 'CONTAINER_EXITED', exitCode: 0, finishedAt: 't1' })],
+    ]),
+    {},
+    'now',
+  );
+  assert.equal(st.phase, 'Running', 'an ephemeral container that ended does not end the pod');
+  assert.equal(st.ephemeralContainerStatuses.length, 1);
+  assert.equal(st.ephemeralContainerStatuses[0].ready, false);
+  assert.equal(st.ephemeralContainerStatuses[0].state.terminated.reason, 'Completed');
+  assert.equal(computeStatus(pod, rt([['c', rc({})]]), {}, 'now').ephemeralContainerStatuses, undefined);
+  const ns = (p: object, target?: string) => securityContext(p, { name: 'dbg' }, target).namespace_options;
+  assert.deepEqual(ns(pod, 'cid'), { network: 'POD', pid: 'TARGET', ipc: 'POD', target_id: 'cid' });
+  assert.equal(ns(pod).pid, 'CONTAINER');
+  assert.deepEqual(ns({ ...pod, spec: { ...pod.spec, shareProcessNamespace: true } }, 'cid'), {
+    network: 'POD',
+    pid: 'POD',
+    ipc: 'POD',
+  });
+});
