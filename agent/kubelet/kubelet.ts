@@ -326,7 +326,10 @@ export class Kubelet {
         id = (await this.o.cri.runPodSandbox(sandboxConfig(pod, cfgAttempt, this.node))).pod_sandbox_id;
       } catch (e) {
         const msg = `Failed to create pod sandbox: ${(e as Error).message.replace(/^CRI RunPodSandbox: /, '')}`;
-        this.event(pod, undefined, 'Warning', 'FailedCreatePodSandBox', msg);
+        // Retried every sync: one event per distinct failure (sandbox ids aside), not one a second.
+        this.once(`${uid}/sandbox`, msg.replace(/[0-9a-f]{64}/g, ''), () =>
+          this.event(pod, undefined, 'Warning', 'FailedCreatePodSandBox', msg),
+        );
         for (const c of spec.containers ?? []) this.setWaiting(uid, c.name, 'ContainerCreating', msg);
         await this.report(pod, { sandboxes: [], containers: [] }, undefined);
         throw new Error(msg);
