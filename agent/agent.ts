@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { registryHosts, writeMirrors } from './images/mirror.ts';
 import { ChannelClient } from './channel.ts';
 import { Kubelet } from './kubelet/kubelet.ts';
+import { EventRecorder, nodeRef } from './kubelet/events.ts';
 import { TaskExitWatcher } from './containerd/events.ts';
 import { LogRotator } from './kubelet/log-rotation.ts';
 import { TunnelClient } from './tunnel.ts';
@@ -184,6 +185,17 @@ export async function runAgent(
   await probe();
   await pushStatus();
   await renewLease();
+  // The node's own events, as upstream's kubelet writes them at start and on each Ready change.
+  const events = new EventRecorder(api, cfg.nodeName, log);
+  const nodeEvent = (ready: boolean) =>
+    events.record(
+      nodeRef(cfg.nodeName),
+      'Normal',
+      ready ? 'NodeReady' : 'NodeNotReady',
+      `Node ${cfg.nodeName} status is now: ${ready ? 'NodeReady' : 'NodeNotReady'}`,
+    );
+  events.record(nodeRef(cfg.nodeName), 'Normal', 'Starting', 'Starting kubelet.');
+  if (facts.runtimeReady && facts.networkReady) nodeEvent(true);
   const timers: NodeJS.Timeout[] = [];
   const every = (ms: number, what: string, fn: () => Promise<void>) => {
     let busy = false;
@@ -205,7 +217,10 @@ export async function runAgent(
     await probe();
     const ready = facts.runtimeReady && facts.networkReady;
     if (ready !== lastReady || Date.now() - lastPush > 60_000) {
-      if (ready !== lastReady) log(`node ${ready ? 'Ready' : 'NotReady'}${ready ? '' : ': ' + facts.runtimeMessage}`);
+      if (ready !== lastReady) {
+        log(`node ${ready ? 'Ready' : 'NotReady'}${ready ? '' : ': ' + facts.runtimeMessage}`);
+        nodeEvent(ready);
+      }
       lastReady = ready;
       lastPush = Date.now();
       await pushStatus();
@@ -232,6 +247,7 @@ export async function runAgent(
     cri: runtime.cri,
     api,
     state: channel.state,
+    events,
     log,
   });
   kubelet.start();

@@ -16,6 +16,7 @@ import { prepareVolume, removePodVolumes, VolumeError } from './volumes.ts';
 import { Prober } from './prober.ts';
 import { runProbe } from './probe.ts';
 import type { Obj } from '../../controlplane/shared/kube/object.ts';
+import { podRef, type EventRecorder, type EventType } from './events.ts';
 
 export interface KubeletOptions {
   nodeName: string;
@@ -24,6 +25,7 @@ export interface KubeletOptions {
   cri: CriClient;
   api: ApiClient;
   state: DesiredState;
+  events: EventRecorder;
   clusterDNS?: string;
   clusterDomain?: string;
   log: (s: string) => void;
@@ -53,6 +55,14 @@ function hostResolv(): NodeSettings['hostResolv'] {
   }
 }
 
+/** A pod being stopped: its grace, its deadline (ms) and a wake-up for when a delete shortens them. */
+interface Terminating {
+  grace: number;
+  deadline: number;
+  containers: Obj[];
+  wake: () => void;
+}
+
 export class Kubelet {
   private o: KubeletOptions;
   private node: NodeSettings;
@@ -66,18 +76,35 @@ export class Kubelet {
   private timer: NodeJS.Timeout | null = null;
   private workers = new Map<string, { again: boolean }>();
   private prober = new Prober();
+  private terminating = new Map<string, Terminating>();
+  /** Probed containers by id: whose pod and container, for their events. */
+  private probed = new Map<string, { pod: Obj; name: string }>();
+  /** Containers killed for a failed probe, while they still show as running. */
+  private killed = new Set<string>();
+  /** The last token announced per key (see once()). */
+  private announced = new Map<string, string>();
 
   constructor(o: KubeletOptions) {
     this.o = o;
     // A failed liveness or startup probe kills the container; the next sync restarts it per policy.
     this.prober.onUnhealthy = (id, kind, message) => {
       this.o.log(`container ${id.slice(0, 12)}: ${message}; killing it`);
+      const t = this.probed.get(id);
+      if (t)
+        this.event(t.pod, t.name, 'Normal', 'Killing', `Container ${t.name} failed ${kind} probe, will be restarted`);
+      // Until the relist shows it stopped, the container is not probed (or killed) again.
+      this.killed.add(id);
       void this.o.cri
         .stopContainer(id, 2)
         .catch(() => {})
         .finally(() => this.kick());
     };
     this.prober.onChange = () => this.kick();
+    this.prober.onFailure = (id, kind, message) => {
+      const t = this.probed.get(id);
+      const what = kind === 'liveness' ? 'Liveness' : kind === 'readiness' ? 'Readiness' : 'Startup';
+      if (t) this.event(t.pod, t.name, 'Warning', 'Unhealthy', `${what} probe failed: ${message}`);
+    };
     this.node = {
       nodeName: o.nodeName,
       clusterDNS: o.clusterDNS ?? '10.96.0.10',
@@ -126,12 +153,16 @@ export class Kubelet {
     };
     for (const s of sandboxes) slot(s.labels?.[LABEL.podUid] ?? s.metadata?.uid ?? '').sandboxes.push(s);
     for (const c of containers) slot(c.labels?.[LABEL.podUid] ?? '').containers.push(c);
-    this.prober.prune(new Set(containers.filter((c) => c.state === 'CONTAINER_RUNNING').map((c) => c.id)));
+    const running = new Set(containers.filter((c) => c.state === 'CONTAINER_RUNNING').map((c) => c.id));
+    this.prober.prune(running);
+    for (const id of this.probed.keys()) if (!running.has(id)) this.probed.delete(id);
+    for (const id of this.killed) if (!running.has(id)) this.killed.delete(id);
     const present = new Set(containers.map((c) => c.id));
     for (const id of this.statusCache.keys()) if (!present.has(id)) this.statusCache.delete(id);
     const desired = [...this.o.state.pods.values()];
     const wanted = new Set(desired.map((p) => p.metadata.uid));
     for (const p of desired) {
+      if (p.metadata.deletionTimestamp) this.shorten(p);
       this.work(p.metadata.uid, `pod ${p.metadata.namespace}/${p.metadata.name}`, () =>
         this.syncPod(p, byUid.get(p.metadata.uid) ?? { sandboxes: [], containers: [] }),
       );
@@ -165,7 +196,36 @@ export class Kubelet {
       });
   }
 
+  /**
+   * A second delete with a shorter grace period (the pod's new deletionGracePeriodSeconds) while
+   * the pod is stopping: the earlier deadline wins, its containers are stopped again with it.
+   */
+  private shorten(pod: Obj) {
+    const t = this.terminating.get(pod.metadata.uid);
+    const grace = Number(pod.metadata.deletionGracePeriodSeconds);
+    if (!t || !Number.isFinite(grace) || grace >= t.grace) return;
+    t.grace = grace;
+    const deadline = Date.now() + grace * 1000;
+    if (deadline >= t.deadline) return;
+    t.deadline = deadline;
+    t.wake();
+    for (const c of t.containers)
+      if (c.state === 'CONTAINER_RUNNING') void this.o.cri.stopContainer(c.id, grace).catch(() => {});
+  }
+
+  private event(pod: Obj, container: string | undefined, type: EventType, reason: string, message: string) {
+    this.o.events.record(podRef(pod, container), type, reason, message);
+  }
+
+  /** Runs fn when key's token changes: events for a state entered, not for every sync that finds it. */
+  private once(key: string, token: string, fn: () => void) {
+    if (this.announced.get(key) === token) return;
+    this.announced.set(key, token);
+    fn();
+  }
+
   private forget(uid: string) {
+    for (const k of this.announced.keys()) if (k.startsWith(`${uid}/`)) this.announced.delete(k);
     this.claimVolumes.delete(uid);
     this.backoff.forget(uid);
     this.waiting.delete(uid);
@@ -246,12 +306,16 @@ export class Kubelet {
     try {
       const volumes = await this.resolveClaims(pod);
       for (const v of volumes) volumePaths.set(v.name, prepareVolume(podDir, v, this.sources(pod)));
-      for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) this.setWaiting(uid, c.name, null);
+      for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? []), ...(spec.ephemeralContainers ?? [])])
+        this.setWaiting(uid, c.name, null);
     } catch (e) {
       if (!(e instanceof VolumeError)) throw e;
       for (const c of spec.containers ?? []) this.setWaiting(uid, c.name, 'ContainerCreating', (e as Error).message);
+      const msg = `MountVolume.SetUp failed: ${(e as Error).message}`;
+      this.once(`${uid}/mount`, msg, () => this.event(pod, undefined, 'Warning', 'FailedMount', msg));
       return this.report(pod, rt, undefined);
     }
+    this.announced.delete(`${uid}/mount`);
     if (!sandbox && !terminal) {
       for (const s of rt.sandboxes) {
         await this.o.cri.stopPodSandbox(s.id).catch(() => {});
@@ -262,6 +326,10 @@ export class Kubelet {
         id = (await this.o.cri.runPodSandbox(sandboxConfig(pod, cfgAttempt, this.node))).pod_sandbox_id;
       } catch (e) {
         const msg = `Failed to create pod sandbox: ${(e as Error).message.replace(/^CRI RunPodSandbox: /, '')}`;
+        // Retried every sync: one event per distinct failure (sandbox ids aside), not one a second.
+        this.once(`${uid}/sandbox`, msg.replace(/[0-9a-f]{64}/g, ''), () =>
+          this.event(pod, undefined, 'Warning', 'FailedCreatePodSandBox', msg),
+        );
         for (const c of spec.containers ?? []) this.setWaiting(uid, c.name, 'ContainerCreating', msg);
         await this.report(pod, { sandboxes: [], containers: [] }, undefined);
         throw new Error(msg);
@@ -285,43 +353,58 @@ export class Kubelet {
     const now = Date.now();
     let touched = false;
 
-    const runOne = async (c: Obj, attempt: number, isInit: boolean): Promise<void> => {
+    const runOne = async (c: Obj, attempt: number, isInit: boolean, targetId?: string): Promise<void> => {
       const key = `${uid}/${c.name}`;
+      const warn = (reason: string, message: string) => {
+        // A container stuck in one error: its events once per distinct error, with "Error: <reason>".
+        this.once(`${key}/error`, `${reason}:${message}`, () => {
+          if (reason === 'Failed') return this.event(pod, c.name, 'Warning', 'Failed', `Error: ${message}`);
+          this.event(pod, c.name, 'Warning', reason, message);
+          this.event(pod, c.name, 'Warning', 'Failed', `Error: ${reason}`);
+        });
+      };
       // Image: present, or pulled per imagePullPolicy.
       const status = (await this.o.cri.imageStatus(c.image)).image;
       const present = !!status;
       if (!present || c.imagePullPolicy === 'Always') {
         if (c.imagePullPolicy === 'Never' && !present) {
-          this.setWaiting(
-            uid,
-            c.name,
-            'ErrImageNeverPull',
-            `container image "${c.image}" is not present with pull policy of Never`,
-          );
+          const msg = `Container image "${c.image}" is not present with pull policy of Never`;
+          this.setWaiting(uid, c.name, 'ErrImageNeverPull', msg);
+          warn('ErrImageNeverPull', msg);
           return;
         }
         const until = this.pullBackoff.get(key) ?? 0;
         if (now < until) {
           this.setWaiting(uid, c.name, 'ImagePullBackOff', `Back-off pulling image "${c.image}"`);
+          this.once(`${key}/pull-backoff`, String(until), () => {
+            this.event(pod, c.name, 'Normal', 'BackOff', `Back-off pulling image "${c.image}"`);
+            this.event(pod, c.name, 'Warning', 'Failed', 'Error: ImagePullBackOff');
+          });
           return;
         }
+        const t0 = Date.now();
+        this.event(pod, c.name, 'Normal', 'Pulling', `Pulling image "${c.image}"`);
         try {
           await this.o.cri.pullImage(c.image, sbCfg);
           this.pullBackoff.delete(key);
+          const took = ((Date.now() - t0) / 1000).toFixed(3);
+          this.event(pod, c.name, 'Normal', 'Pulled', `Successfully pulled image "${c.image}" in ${took}s`);
         } catch (e) {
+          const why = (e as Error).message.replace(/^CRI PullImage: /, '');
+          this.event(pod, c.name, 'Warning', 'Failed', `Failed to pull image "${c.image}": ${why}`);
           if (!present) {
             const prev = this.pullDelay.get(key) ?? 5_000;
             this.pullDelay.set(key, Math.min(prev * 2, 300_000));
             this.pullBackoff.set(key, now + prev);
-            this.setWaiting(
-              uid,
-              c.name,
-              'ErrImagePull',
-              `failed to pull image "${c.image}": ${(e as Error).message.replace(/^CRI PullImage: /, '')}`,
-            );
+            this.setWaiting(uid, c.name, 'ErrImagePull', `failed to pull image "${c.image}": ${why}`);
+            this.event(pod, c.name, 'Warning', 'Failed', 'Error: ErrImagePull');
             return;
           }
         }
+      } else {
+        this.once(`${key}/pulled`, String(attempt), () =>
+          this.event(pod, c.name, 'Normal', 'Pulled', `Container image "${c.image}" already present on machine`),
+        );
       }
       const img = status ?? (await this.o.cri.imageStatus(c.image)).image ?? {};
       const nonRoot = nonRootViolation(pod, c, {
@@ -330,6 +413,7 @@ export class Kubelet {
       });
       if (nonRoot) {
         this.setWaiting(uid, c.name, 'CreateContainerConfigError', nonRoot);
+        warn('Failed', nonRoot);
         return;
       }
       let env: ReturnType<typeof resolveEnv>;
@@ -338,6 +422,7 @@ export class Kubelet {
       } catch (e) {
         if (e instanceof EnvError) {
           this.setWaiting(uid, c.name, 'CreateContainerConfigError', e.message);
+          warn('Failed', e.message);
           return;
         }
         throw e;
@@ -361,12 +446,17 @@ export class Kubelet {
           expandCommand(c.command, env),
           expandCommand(c.args, env),
           mounts,
+          targetId,
         );
         touched = true;
         const { container_id } = await this.o.cri.createContainer(sandbox!.id, cfg, sbCfg);
+        this.event(pod, c.name, 'Normal', 'Created', `Created container: ${c.name}`);
         await this.o.cri.startContainer(container_id);
+        this.event(pod, c.name, 'Normal', 'Started', `Started container ${c.name}`);
+        this.announced.delete(`${key}/error`);
       } catch (e) {
         this.setWaiting(uid, c.name, 'RunContainerError', (e as Error).message);
+        warn('Failed', (e as Error).message);
       }
       void isInit;
     };
@@ -408,6 +498,8 @@ export class Kubelet {
           continue;
         }
         if (latest.state === 'CONTAINER_RUNNING') {
+          if (this.killed.has(latest.id)) continue;
+          if (c.livenessProbe || c.readinessProbe || c.startupProbe) this.probed.set(latest.id, { pod, name: c.name });
           this.prober.ensure(latest.id, c, {
             podIP: podIP ?? '',
             container: c,
@@ -427,6 +519,14 @@ export class Kubelet {
           await this.restart(pod, c, d, runOne, uid);
       }
     }
+    // Ephemeral containers (kubectl debug): started once in the pod's sandbox, in the process
+    // namespace of their target container when one is named, and never restarted.
+    if (initDone && !terminal)
+      for (const ec of spec.ephemeralContainers ?? []) {
+        if (latestOf(ec.name).length) continue;
+        const [target] = ec.targetContainerName ? latestOf(ec.targetContainerName) : [];
+        await runOne(ec, 0, false, target?.state === 'CONTAINER_RUNNING' ? target.id : undefined);
+      }
     // The relist's view is still right unless this sync made or started containers.
     const containers =
       touched || !rt.containers.length
@@ -482,6 +582,15 @@ export class Kubelet {
     const until = this.backoff.exited(`${uid}/${c.name}`, exitAt, ran);
     const wait = until - Date.now();
     if (wait > 0) {
+      this.once(`${uid}/${c.name}/restart-backoff`, String(d.attempt), () =>
+        this.event(
+          pod,
+          c.name,
+          'Warning',
+          'BackOff',
+          `Back-off restarting failed container ${c.name} in pod ${pod.metadata.name}_${pod.metadata.namespace}(${uid})`,
+        ),
+      );
       this.setWaiting(
         uid,
         c.name,
@@ -499,10 +608,22 @@ export class Kubelet {
       0,
       Number(pod.metadata.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30),
     );
-    const started = Date.now();
-    await this.preStop(pod, rt, grace);
-    const left = Math.max(0, grace - Math.ceil((Date.now() - started) / 1000));
-    await this.killPod(rt.sandboxes, rt.containers, left);
+    for (const c of rt.containers) {
+      if (c.state !== 'CONTAINER_RUNNING') continue;
+      const name = c.metadata?.name ?? c.labels?.[LABEL.container];
+      this.event(pod, name, 'Normal', 'Killing', `Stopping container ${name}`);
+    }
+    const t: Terminating = { grace, deadline: Date.now() + grace * 1000, containers: rt.containers, wake: () => {} };
+    const shortened = new Promise<void>((r) => {
+      t.wake = r;
+    });
+    this.terminating.set(uid, t);
+    try {
+      await Promise.race([this.preStop(pod, rt, grace), shortened]);
+      await this.killPod(rt.sandboxes, rt.containers, Math.max(0, Math.ceil((t.deadline - Date.now()) / 1000)));
+    } finally {
+      this.terminating.delete(uid);
+    }
     removePodVolumes(podDir);
     const path = `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}`;
     await this.o.api

@@ -97,7 +97,8 @@ export function resources(c: Obj): Obj {
   };
 }
 
-export function securityContext(pod: Obj, c: Obj): Obj {
+/** A container's security context; targetId puts it in that container's process namespace (ephemeral containers). */
+export function securityContext(pod: Obj, c: Obj, targetId?: string): Obj {
   const ps = pod.spec?.securityContext ?? {},
     cs = c.securityContext ?? {};
   const user = cs.runAsUser ?? ps.runAsUser,
@@ -114,8 +115,9 @@ export function securityContext(pod: Obj, c: Obj): Obj {
       : {}),
     namespace_options: {
       network: pod.spec?.hostNetwork ? 'NODE' : 'POD',
-      pid: pod.spec?.hostPID ? 'NODE' : pod.spec?.shareProcessNamespace ? 'POD' : 'CONTAINER',
+      pid: pod.spec?.hostPID ? 'NODE' : pod.spec?.shareProcessNamespace ? 'POD' : targetId ? 'TARGET' : 'CONTAINER',
       ipc: pod.spec?.hostIPC ? 'NODE' : 'POD',
+      ...(targetId && !pod.spec?.hostPID && !pod.spec?.shareProcessNamespace ? { target_id: targetId } : {}),
     },
   };
 }
@@ -128,6 +130,7 @@ export function containerConfig(
   command: string[],
   args: string[],
   mounts: Obj[],
+  targetId?: string,
 ): Obj {
   return {
     metadata: { name: c.name, attempt },
@@ -151,7 +154,7 @@ export function containerConfig(
     stdin: !!c.stdin,
     stdin_once: !!c.stdinOnce,
     tty: !!c.tty,
-    linux: { resources: resources(c), security_context: securityContext(pod, c) },
+    linux: { resources: resources(c), security_context: securityContext(pod, c, targetId) },
   };
 }
 

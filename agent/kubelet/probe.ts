@@ -69,7 +69,10 @@ export async function runProbe(p: Obj, t: ProbeTarget): Promise<{ result: ProbeR
       const r = await t.exec(p.exec.command ?? [], Math.max(1, Math.ceil(timeoutMs / 1000)));
       return r.exitCode === 0
         ? { result: 'success', message: '' }
-        : { result: 'failure', message: `command exited with ${r.exitCode}: ${r.output.slice(0, 200)}` };
+        : {
+            result: 'failure',
+            message: `command exited with ${r.exitCode}${r.output ? `: ${r.output.slice(0, 200)}` : ''}`,
+          };
     }
     if (p.httpGet) {
       const port = resolvePort(p.httpGet.port, t.container);

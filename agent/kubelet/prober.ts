@@ -23,6 +23,8 @@ export class Prober {
   onUnhealthy: (containerId: string, kind: ProbeKind, message: string) => void = () => {};
   /** Called when readiness changes, so status can be reported. */
   onChange: () => void = () => {};
+  /** Called for every failed probe run (the kubelet's Unhealthy events). */
+  onFailure: (containerId: string, kind: ProbeKind, message: string) => void = () => {};
 
   /** Starts probing a running container once; later calls for the same id do nothing. */
   ensure(containerId: string, container: Obj, target: ProbeTarget) {
@@ -45,6 +47,7 @@ export class Prober {
         running = true;
         try {
           const { result, message } = await runProbe(p, target);
+          if (result === 'failure' && this.workers.has(containerId)) this.onFailure(containerId, kind, message);
           const before = w.states.get(kind)!;
           const after = observe(before, result, message, p);
           w.states.set(kind, after);

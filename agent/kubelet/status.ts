@@ -128,5 +128,14 @@ export function computeStatus(pod: Obj, rt: PodRuntime, old: Obj, now: string): 
     startTime: old.startTime ?? rt.startTime ?? now,
     ...(init.length ? { initContainerStatuses: init } : {}),
     containerStatuses: app,
+    // Ephemeral containers are never ready and never restarted; they do not change the phase.
+    ...(spec.ephemeralContainers?.length
+      ? {
+          ephemeralContainerStatuses: spec.ephemeralContainers.map((c: Obj) => ({
+            ...containerStatus(c, rt, false),
+            ready: false,
+          })),
+        }
+      : {}),
   };
 }

@@ -1,6 +1,7 @@
 // The agent's end of an exec, attach or port-forward session: it asks CRI for a streaming URL,
 // dials the runtime over SPDY, and relays channel frames (first byte = channel, as in the
 // Kubernetes channel protocol) between the tunnel and the runtime's streams.
+import { readFileSync } from 'node:fs';
 import type { CriClient } from '../cri/client.ts';
 import type { SpdyStream } from '../../controlplane/shared/spdy.ts';
 import { dialSpdy, type StreamConnection } from './dial.ts';
@@ -46,7 +47,81 @@ async function runningContainer(cri: CriClient, uid: string, name: string): Prom
   return c.id;
 }
 
+/** The newest instance of a pod's container, in any state. */
+async function latestContainer(cri: CriClient, uid: string, name: string) {
+  const { containers } = await cri.listContainers({
+    label_selector: { 'io.kubernetes.pod.uid': uid, 'io.kubernetes.container.name': name },
+  });
+  return containers.sort((a, b) => Number(b.metadata?.attempt ?? 0) - Number(a.metadata?.attempt ?? 0))[0];
+}
+
+/** Splits a CRI log file ("time stream P|F text" lines) into each stream's bytes. Pure. */
+export function criLogStreams(text: string): { stdout: string; stderr: string } {
+  const out = { stdout: '', stderr: '' };
+  for (const line of text.split('\n')) {
+    const m = line.match(/^\S+ (stdout|stderr) ([PF])(?: (.*))?$/);
+    if (m) out[m[1] as 'stdout' | 'stderr'] += (m[3] ?? '') + (m[2] === 'F' ? '\n' : '');
+  }
+  return out;
+}
+
+const SUCCESS = frame(CH.error, Buffer.from(JSON.stringify({ metadata: {}, status: 'Success' })));
+
+/** What a container wrote, from its CRI log, as attach output frames. */
+async function replayOutput(cri: CriClient, id: string, r: ExecRequest, send: (frame: Buffer) => void) {
+  const st = (await cri.containerStatus(id)).status;
+  let text = '';
+  try {
+    text = readFileSync(String(st.log_path ?? ''), 'utf8');
+  } catch {
+    /* no log (never started): nothing to show */
+  }
+  const { stdout, stderr } = criLogStreams(text);
+  if (r.stdout && stdout) send(frame(CH.stdout, Buffer.from(stdout)));
+  if (r.stderr && stderr) send(frame(r.tty ? CH.stdout : CH.stderr, Buffer.from(stderr)));
+}
+
+/**
+ * Attach to a container that has already exited (kubectl run -i of a short command): what it
+ * wrote, then a clean end, as an attach that saw the end (the exit code is in the pod's status).
+ */
+async function replayExited(cri: CriClient, id: string, r: ExecRequest, send: (frame: Buffer) => void) {
+  await replayOutput(cri, id, r, send);
+  send(SUCCESS);
+  return { input() {}, close() {}, done: Promise.resolve() };
+}
+
+/** An attach that ends this soon without any output most likely missed a short command's output. */
+const QUICK_END_MS = 3000;
+
+class Exited extends Error {}
+
+/** Whether the container is (or within ms becomes) exited. */
+async function exitsWithin(cri: CriClient, id: string, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const st = await cri.containerStatus(id).catch(() => null);
+    if (st?.status?.state === 'CONTAINER_EXITED') return true;
+    if (Date.now() > end) return false;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
 export async function startExec(cri: CriClient, r: ExecRequest, send: (frame: Buffer) => void): Promise<StreamSession> {
+  if (r.type !== 'attach') return startStreams(cri, r, send);
+  const latest = await latestContainer(cri, r.uid, r.container);
+  if (latest?.state === 'CONTAINER_EXITED') return replayExited(cri, latest.id, r, send);
+  try {
+    return await startStreams(cri, r, send);
+  } catch (e) {
+    // It exited between the look and the attach (the runtime has no task to attach to).
+    const st = latest ? await cri.containerStatus(latest.id).catch(() => null) : null;
+    if (st?.status?.state === 'CONTAINER_EXITED') return replayExited(cri, latest.id, r, send);
+    throw e;
+  }
+}
+
+async function startStreams(cri: CriClient, r: ExecRequest, send: (frame: Buffer) => void): Promise<StreamSession> {
   const id = await runningContainer(cri, r.uid, r.container);
   const { url } =
     r.type === 'exec'
@@ -74,13 +149,45 @@ export async function startExec(cri: CriClient, r: ExecRequest, send: (frame: Bu
     if (r.stderr && !r.tty) want.push(['stderr', CH.stderr]);
     if (r.tty) want.push(['resize', CH.resize]);
     const streams = new Map<number, SpdyStream>();
-    await Promise.all(
+    const attach = r.type === 'attach';
+    const t0 = Date.now();
+    let relayed = false;
+    const held: Buffer[] = []; // an attach's error channel, sent at its end (after any replay)
+    const opening = Promise.all(
       want.map(async ([type, ch]) => {
         const s = await conn.session.open({ streamType: type });
         streams.set(ch, s);
-        if (ch === CH.stdout || ch === CH.stderr || ch === CH.error) s.onData = (d) => send(frame(ch, d));
+        if (ch === CH.error) s.onData = (d) => (attach ? held.push(frame(ch, d)) : send(frame(ch, d)));
+        else if (ch === CH.stdout || ch === CH.stderr)
+          s.onData = (d) => {
+            relayed = true;
+            send(frame(ch, d));
+          };
       }),
     );
+    if (r.type === 'attach') {
+      // A container that exits while the streams are set up never answers them: watch for the
+      // exit, and show what it wrote instead of waiting for the streams' timeout.
+      let watching = true;
+      const exited = (async () => {
+        while (watching) {
+          await new Promise((res) => setTimeout(res, 100));
+          const st = await cri.containerStatus(id).catch(() => null);
+          if (watching && st?.status?.state === 'CONTAINER_EXITED') throw new Exited();
+        }
+      })();
+      try {
+        await Promise.race([opening, exited]);
+      } catch (e) {
+        if (!(e instanceof Exited)) throw e;
+        opening.catch(() => {});
+        conn.close();
+        return replayExited(cri, id, r, send);
+      } finally {
+        watching = false;
+        exited.catch(() => {});
+      }
+    } else await opening;
     return {
       input(f) {
         if (f.length === 0) return;
@@ -92,7 +199,18 @@ export async function startExec(cri: CriClient, r: ExecRequest, send: (frame: Bu
         if (s && (f[0] === CH.stdin || f[0] === CH.resize)) s.write(f.subarray(1));
       },
       close: () => conn.close(),
-      done: conn.closed,
+      done: attach
+        ? conn.closed.then(async () => {
+            // Attached to a command that had already written everything and exited at once: show
+            // what it wrote, from its log (nothing came through the attach, so nothing twice).
+            // (The runtime may say on the error channel that it found no task to attach to.)
+            if (!relayed && Date.now() - t0 < QUICK_END_MS && (await exitsWithin(cri, id, 2000))) {
+              await replayOutput(cri, id, r, send).catch(() => {});
+              return send(SUCCESS);
+            }
+            for (const f of held.length ? held : [SUCCESS]) send(f);
+          })
+        : conn.closed,
     };
   } catch (e) {
     conn.close();

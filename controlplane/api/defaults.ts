@@ -58,6 +58,7 @@ export function defaultPodSpec(s: Obj | undefined) {
   s.serviceAccount = s.serviceAccountName;
   for (const c of s.initContainers ?? []) defaultContainer(c);
   for (const c of s.containers ?? []) defaultContainer(c);
+  for (const c of s.ephemeralContainers ?? []) defaultContainer(c);
   for (const v of s.volumes ?? []) {
     if (v.configMap) setDefault(v.configMap, 'defaultMode', 0o644);
     if (v.secret) setDefault(v.secret, 'defaultMode', 0o644);

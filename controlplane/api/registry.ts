@@ -26,6 +26,7 @@ import { serverSideApply, trackUpdate } from './apply.ts';
 import { applyJsonPatch, applyMergePatch, strategicMerge, PatchError } from './patch.ts';
 import type { Obj } from '../shared/kube/object.ts';
 import { bulkSlots, pageSize, SLICE_BYTES } from './pace.ts';
+import { validateEphemeralContainers, withEphemeralContainers } from './ephemeral.ts';
 
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -357,6 +358,8 @@ export class Registry {
       next.status = body.status;
       if (body.metadata?.managedFields !== undefined && managed)
         next.metadata.managedFields = body.metadata.managedFields;
+    } else if (sub === 'ephemeralcontainers') {
+      next = withEphemeralContainers(old, body);
     } else {
       next = structuredClone(body);
       if (res.subresources.includes('status') && !['Namespace'].includes(res.kind)) next.status = old.status;
@@ -390,12 +393,17 @@ export class Registry {
     if (sub !== 'status') applyDefaults(res.kind, next);
     if (res.kind === 'Job') generateJobSelector(next);
     if (res.kind === 'Service' && sub !== 'status') dropTypeDependentFields(old, next);
-    this.validate(res, next, old);
+    if (sub === 'ephemeralcontainers') {
+      // Only the ephemeral containers changed (the rest of the pod was validated before).
+      const errs = new Errs();
+      validateEphemeralContainers(next, old, errs);
+      if (!errs.empty) throw invalid(res, om.name, errs.list);
+    } else this.validate(res, next, old);
     if (managed !== 'apply')
       trackUpdate(old, next, res.schema, {
         manager: ctx.manager,
         apiVersion: groupVersion(res),
-        subresource: sub === 'status' ? 'status' : undefined,
+        subresource: sub === 'status' || sub === 'ephemeralcontainers' ? sub : undefined,
         now: now(),
       });
     // Nothing changed: no write, same resourceVersion (as Kubernetes does).
@@ -600,8 +608,14 @@ export class Registry {
     const isNamespace = res.kind === 'Namespace' && (o.spec?.finalizers ?? []).length > 0;
     if (finalizers.length || grace > 0 || isNamespace) {
       const next = structuredClone(o);
+      const was = o.metadata.deletionGracePeriodSeconds;
       if (!next.metadata.deletionTimestamp)
         next.metadata.deletionTimestamp = new Date(Date.now() + grace * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+      else if (was !== undefined && grace < was)
+        // A second delete may only shorten the grace: the deadline moves earlier by the difference.
+        next.metadata.deletionTimestamp = new Date(Date.parse(o.metadata.deletionTimestamp) - (was - grace) * 1000)
+          .toISOString()
+          .replace(/\.\d+Z$/, 'Z');
       next.metadata.deletionGracePeriodSeconds = grace;
       next.metadata.finalizers = finalizers.length ? finalizers : undefined;
       if (!next.metadata.finalizers) delete next.metadata.finalizers;

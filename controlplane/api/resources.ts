@@ -50,7 +50,7 @@ export const RESOURCES: Resource[] = [
   r('', 'v1', 'pods', 'Pod', true, core.Pod, {
     short: ['po'],
     cat: all,
-    sub: ['status', 'log', 'binding', 'eviction', 'exec', 'portforward', 'attach'],
+    sub: ['status', 'log', 'binding', 'eviction', 'exec', 'portforward', 'attach', 'ephemeralcontainers'],
   }),
   r('', 'v1', 'services', 'Service', true, core.Service, { short: ['svc'], cat: all, sub: ['status'] }),
   r('', 'v1', 'endpoints', 'Endpoints', true, core.Endpoints, { short: ['ep'] }),

@@ -153,7 +153,8 @@ function containerOf(pod: Obj, named: string | null): string {
       );
     return containers[0].name as string;
   }
-  if (![...(pod.spec?.initContainers ?? []), ...containers].some((c: Obj) => c.name === named))
+  const all = [...(pod.spec?.initContainers ?? []), ...containers, ...(pod.spec?.ephemeralContainers ?? [])];
+  if (!all.some((c: Obj) => c.name === named))
     throw badRequest(`container ${named} is not valid for pod ${pod.metadata.name}`);
   return named;
 }

@@ -12,6 +12,8 @@ import type { Obj } from '../shared/kube/object.ts';
 
 export interface GcActions {
   remove: Obj[];
+  /** Of `remove`: dependents of a foreground deletion that have dependents of their own. */
+  foreground: Set<Obj>;
   unblock: Obj[];
   orphan: { dependent: Obj; ownerUid: string }[];
   finalize: { owner: Obj; finalizer: string }[];
@@ -27,7 +29,7 @@ export function planGc(objects: Obj[], watchedKinds: Set<string>): GcActions {
       if (!l) dependents.set(r.uid, (l = []));
       l.push(o);
     }
-  const out: GcActions = { remove: [], unblock: [], orphan: [], finalize: [] };
+  const out: GcActions = { remove: [], foreground: new Set(), unblock: [], orphan: [], finalize: [] };
   for (const o of objects) {
     const refs: Obj[] = o.metadata.ownerReferences ?? [];
     if (!refs.length || o.metadata.deletionTimestamp) continue;
@@ -41,7 +43,12 @@ export function planGc(objects: Obj[], watchedKinds: Set<string>): GcActions {
       if (!owner?.metadata.deletionTimestamp) continue;
       const fin: string[] = owner.metadata.finalizers ?? [];
       if (fin.includes('orphan')) out.orphan.push({ dependent: o, ownerUid: r.uid });
-      else if (fin.includes('foregroundDeletion')) out.remove.push(o);
+      else if (fin.includes('foregroundDeletion')) {
+        // As upstream: a dependent that owns others is deleted in the foreground too, so the
+        // owner waits for the whole tree (a Deployment for its ReplicaSet's pods).
+        out.remove.push(o);
+        if (dependents.has(o.metadata.uid)) out.foreground.add(o);
+      }
     }
   }
   for (const owner of objects) {
@@ -136,7 +143,10 @@ export class GarbageCollector {
               resOf.get(o.kind)!,
               o.metadata.namespace,
               o.metadata.name,
-              { propagationPolicy: 'Background', preconditions: { uid: o.metadata.uid } },
+              {
+                propagationPolicy: plan.foreground.has(o) ? 'Foreground' : 'Background',
+                preconditions: { uid: o.metadata.uid },
+              },
               this.ctx,
             )
             .catch(tolerate),

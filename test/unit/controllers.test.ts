@@ -371,6 +371,22 @@ test('garbage collection: orphans of gone owners, foreground and orphan propagat
     kinds,
   );
   assert.deepEqual([p.remove.map((x) => x.metadata.uid), p.finalize.length], [['p2'], 0], 'dependents first');
+  // A Deployment deleted in the foreground: its ReplicaSet (which owns a pod) goes in the foreground
+  // too, so the Deployment keeps its finalizer until the pod is gone from the store.
+  const dep = o('Deployment', 'd1', [], { deletionTimestamp: 'x', finalizers: ['foregroundDeletion'] });
+  p = planGc([dep, o('ReplicaSet', 'rs1', ['d1']), o('Pod', 'p2', ['rs1'])], kinds);
+  assert.deepEqual(
+    [p.remove.map((x) => x.metadata.uid), [...p.foreground].map((x) => x.metadata.uid), p.finalize.length],
+    [['rs1'], ['rs1'], 0],
+  );
+  const rsGoing = o('ReplicaSet', 'rs1', ['d1'], { deletionTimestamp: 'x', finalizers: ['foregroundDeletion'] });
+  p = planGc([dep, rsGoing, o('Pod', 'p2', ['rs1'], { deletionTimestamp: 'y' })], kinds);
+  assert.equal(p.finalize.length, 0, 'a terminating pod still blocks the ReplicaSet, which blocks the Deployment');
+  p = planGc([dep, rsGoing], kinds);
+  assert.deepEqual(
+    p.finalize.map((f) => f.owner.metadata.uid),
+    ['rs1'],
+  );
   p = planGc([o('ReplicaSet', 'rs1', [], { deletionTimestamp: 'x', finalizers: ['foregroundDeletion'] })], kinds);
   assert.deepEqual(
     p.finalize.map((f) => f.finalizer),

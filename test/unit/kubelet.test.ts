@@ -332,3 +332,81 @@ test('runAsNonRoot: the effective user must be known and not root', () => {
     else assert.equal(got, null, JSON.stringify([ps, cs, img]));
   }
 });
+
+test('kubelet events: repeats coalesce into one event with a count, later repeats patch it; fieldPaths as upstream', async () => {
+  const { EventRecorder, podRef, nodeRef } = await import('../../agent/kubelet/events.ts');
+  const calls: [string, string, Record<string, unknown>][] = [];
+  // A fake API client: only records the writes (the recorder's logic is what is tested here).
+  const api = {
+    create: async (path: string, body: Record<string, unknown>) => calls.push(['create', path, body]),
+    mergePatch: async (path: string, body: Record<string, unknown>) => calls.push(['patch', path, body]),
+  } as unknown as ConstructorParameters<typeof EventRecorder>[0];
+  const rec = new EventRecorder(api, 'node1', () => {});
+  const p = {
+    metadata: { name: 'web', namespace: 'ns', uid: 'u1', resourceVersion: '7' },
+    spec: { initContainers: [{ name: 'init' }], containers: [{ name: 'c' }] },
+  };
+  assert.equal(podRef(p, 'init').fieldPath, 'spec.initContainers{init}');
+  assert.equal(podRef(p, 'c').fieldPath, 'spec.containers{c}');
+  assert.equal(podRef(p).fieldPath, undefined);
+  const settle = () => new Promise((r) => setTimeout(r, 500));
+  for (let i = 0; i < 3; i++)
+    rec.record(podRef(p, 'c'), 'Warning', 'BackOff', 'Back-off restarting failed container c');
+  rec.record(podRef(p, 'init'), 'Warning', 'BackOff', 'Back-off restarting failed container c');
+  await settle();
+  assert.equal(calls.length, 2, 'one create per distinct event');
+  const [kind, path, ev] = calls[0];
+  assert.deepEqual([kind, path], ['create', '/api/v1/namespaces/ns/events']);
+  assert.equal(ev.count, 3);
+  assert.deepEqual(ev.source, { component: 'kubelet', host: 'node1' });
+  assert.deepEqual(ev.involvedObject, { ...podRef(p), fieldPath: 'spec.containers{c}' });
+  assert.match((ev.metadata as { name: string }).name, /^web\.[0-9a-f]+$/);
+  rec.record(podRef(p, 'c'), 'Warning', 'BackOff', 'Back-off restarting failed container c');
+  await settle();
+  assert.equal(calls.length, 3);
+  assert.equal(calls[2][0], 'patch');
+  assert.equal(calls[2][1], `/api/v1/namespaces/ns/events/${(ev.metadata as { name: string }).name}`);
+  assert.equal(calls[2][2].count, 4);
+  rec.record(nodeRef('node1'), 'Normal', 'NodeReady', 'Node node1 status is now: NodeReady');
+  await settle();
+  assert.equal(calls[3][1], '/api/v1/namespaces/default/events', 'node events live in the default namespace');
+});
+
+test('attach to an exited container: its CRI log split back into stdout and stderr', async () => {
+  const { criLogStreams } = await import('../../agent/streaming/session.ts');
+  const log = [
+    '2026-11-30T17:00:00.000000001Z stdout F out',
+    '2026-11-30T17:00:00.000000002Z stderr P par',
+    '2026-11-30T17:00:00.000000003Z stderr F tial',
+    '2026-11-30T17:00:00.000000004Z stdout F',
+    '',
+  ].join('\n');
+  assert.deepEqual(criLogStreams(log), { stdout: 'out\n\n', stderr: 'partial\n' });
+});
+
+test('ephemeral containers: statuses never ready and no effect on the phase; the target process namespace', async () => {
+  const { securityContext } = await import('../../agent/kubelet/pod-spec.ts');
+  const withDbg = { ...pod, spec: { ...pod.spec, ephemeralContainers: [{ name: 'dbg', image: 'b' }] } };
+  const st = computeStatus(
+    withDbg,
+    rt([
+      ['c', rc({})],
+      ['dbg', rc({ name: 'dbg', id: 'id2', state: 'CONTAINER_EXITED', exitCode: 0, finishedAt: 't1' })],
+    ]),
+    {},
+    'now',
+  );
+  assert.equal(st.phase, 'Running', 'an ephemeral container that ended does not end the pod');
+  assert.equal(st.ephemeralContainerStatuses.length, 1);
+  assert.equal(st.ephemeralContainerStatuses[0].ready, false);
+  assert.equal(st.ephemeralContainerStatuses[0].state.terminated.reason, 'Completed');
+  assert.equal(computeStatus(pod, rt([['c', rc({})]]), {}, 'now').ephemeralContainerStatuses, undefined);
+  const ns = (p: object, target?: string) => securityContext(p, { name: 'dbg' }, target).namespace_options;
+  assert.deepEqual(ns(pod, 'cid'), { network: 'POD', pid: 'TARGET', ipc: 'POD', target_id: 'cid' });
+  assert.equal(ns(pod).pid, 'CONTAINER');
+  assert.deepEqual(ns({ ...pod, spec: { ...pod.spec, shareProcessNamespace: true } }, 'cid'), {
+    network: 'POD',
+    pid: 'POD',
+    ipc: 'POD',
+  });
+});

@@ -77,3 +77,55 @@ test('unknown non-empty fields, unknown kinds and garbage are refused, never dro
     ProtobufError,
   );
 });
+
+test('a Pod as kubectl debug sends it: volumes (emptyDir {} kept), mounts, probes, security contexts', () => {
+  const volumes = [
+    field(1, msg(field(1, 'host-root'), field(2, field(1, msg(field(1, '/'), field(2, '')))))),
+    field(1, msg(field(1, 'scratch'), field(2, field(2, '')))),
+    field(1, msg(field(1, 'cfg'), field(2, field(19, msg(field(1, field(1, 'app-config')), field(3, 420)))))),
+  ];
+  const probe = msg(field(1, field(2, msg(field(1, '/healthz'), field(2, msg(field(1, 0), field(2, 8080)))))));
+  const container = msg(
+    field(1, 'debugger'),
+    field(2, 'skiff.local/busybox:1.36'),
+    field(9, msg(field(1, 'host-root'), field(3, '/host'))),
+    field(10, probe),
+    field(15, msg(field(2, 1), field(1, msg(field(1, 'NET_ADMIN'))))),
+    field(16, 1),
+    field(18, 1),
+    field(7, msg(field(1, 'POD'), field(3, field(1, msg(field(2, 'metadata.name')))))),
+  );
+  const spec = msg(
+    ...volumes,
+    field(2, container),
+    field(10, 'node1'),
+    field(12, 1),
+    field(14, field(4, Buffer.from([0x01, 0x02]))), // supplementalGroups, packed
+    field(22, msg(field(2, 'Exists'))),
+  );
+  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
+  const pod = decodeProtobuf(envelope('v1', 'Pod', msg(field(1, field(1, 'dbg')), field(2, spec)))) as any;
+  assert.deepEqual(pod.spec, {
+    volumes: [
+      { name: 'host-root', hostPath: { path: '/', type: '' } },
+      { name: 'scratch', emptyDir: {} },
+      { name: 'cfg', configMap: { name: 'app-config', defaultMode: 420 } },
+    ],
+    containers: [
+      {
+        name: 'debugger',
+        image: 'skiff.local/busybox:1.36',
+        volumeMounts: [{ name: 'host-root', mountPath: '/host' }],
+        livenessProbe: { httpGet: { path: '/healthz', port: 8080 } },
+        securityContext: { privileged: true, capabilities: { add: ['NET_ADMIN'] } },
+        stdin: true,
+        tty: true,
+        env: [{ name: 'POD', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+      },
+    ],
+    nodeName: 'node1',
+    hostPID: true,
+    securityContext: { supplementalGroups: [1, 2] },
+    tolerations: [{ operator: 'Exists' }],
+  });
+});

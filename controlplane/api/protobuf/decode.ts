@@ -155,6 +155,13 @@ function message(b: Buffer, type: string, where: string): Record<string, unknown
       m[k] = v;
       continue;
     }
+    if (f.repeated && f.type === 'int' && r.wire === 2) {
+      // A packed repeated integer (supplementalGroups): varints back to back.
+      const list = (out[f.name] ??= []) as unknown[];
+      const pos = { i: 0 };
+      while (pos.i < r.bytes!.length) list.push(toInt(readVarint(r.bytes!, pos)));
+      continue;
+    }
     const v = scalar(r, f, path);
     if (f.repeated) ((out[f.name] ??= []) as unknown[]).push(v);
     else if (f.inline && v && typeof v === 'object') Object.assign(out, v);
