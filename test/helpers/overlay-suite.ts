@@ -137,9 +137,17 @@ spec:
   });
 
   test(`${backend}: an agent killed with SIGKILL and restarted: a TCP stream between pods keeps flowing, nothing is deleted or re-added`, async () => {
-    await sh('p2', 'nc -l -p 7000 > /tmp/stream 2>/dev/null &');
-    await sh('p1', `(while true; do echo tick; sleep 0.05; done | nc ${ips.p2} 7000) >/dev/null 2>&1 &`);
-    const size = async () => Number((await sh('p2', 'wc -c < /tmp/stream')).trim());
+    // One connection, sink on node2, source on node1: a broken stream would restart the sink's container.
+    const mk = (podName: string, node: string, cmd: string) =>
+      k(
+        ['apply', '-f', '-'],
+        `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"${podName}"},"spec":{"nodeName":"${node}",` +
+          `"containers":[{"name":"c","image":"skiff.local/busybox:1.36","command":["sh","-c",${JSON.stringify(cmd)}]}]}}`,
+      );
+    await mk('sink', 'node2', 'nc -l -p 7000 > /tmp/stream');
+    ips.sink = await podIP('sink');
+    await mk('source', 'node1', `while true; do echo tick; sleep 0.05; done | nc ${ips.sink} 7000`);
+    const size = async () => Number((await sh('sink', 'wc -c < /tmp/stream')).trim());
     await until('the stream flowing', async () => (await size()) > 100);
     const ns1 = nsOf('node1');
     // Monitors of the kernel's route, neighbour and FDB changes; a sentinel route proves they listen.
@@ -148,7 +156,11 @@ spec:
     const monBr = spawnIn(ns1, ['bridge', 'monitor', 'fdb']);
     for (const m of [monIp, monBr]) m.stdout?.on('data', (d: Buffer) => (seen += d.toString()));
     await until('the monitors listening', async () => {
-      await onNode('node1', ['sh', '-c', 'ip route add blackhole 192.0.2.77/32 && ip route del blackhole 192.0.2.77/32']);
+      await onNode('node1', [
+        'sh',
+        '-c',
+        'ip route add blackhole 192.0.2.77/32 && ip route del blackhole 192.0.2.77/32',
+      ]);
       return seen.includes('192.0.2.77');
     });
     const logBefore = agentLog('node1').length;
@@ -159,6 +171,8 @@ spec:
     await until('the stream still flowing after the restart', async () => (await size()) > at + 500, 30_000);
     monIp.kill('SIGTERM');
     monBr.kill('SIGTERM');
+    const sink = JSON.parse(String((await k(['get', 'pod', 'sink', '-o', 'json'])).stdout));
+    assert.equal(sink.status.containerStatuses[0].restartCount, 0, 'the same connection throughout');
     const lines = seen.split('\n').filter((l) => /skiff\.1|proto 77|10\.244\.[23]\.0/.test(l));
     assert.doesNotMatch(newLog().split('overlay: programmed')[0], /overlay: applied/, 'the new agent changed nothing');
     assert.deepEqual(lines, [], 'no overlay route, neighbour or FDB entry changed');
