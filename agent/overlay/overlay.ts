@@ -65,6 +65,8 @@ export class Overlay {
   private lastErrors = '';
   private lastEgress = '';
   private programmed = false;
+  /** When the first Node change not yet handled arrived (for the log's latency figure). */
+  private changedAt = 0;
   readonly vtepMac: string;
   /** Reconcile passes that changed something (tests and the benchmark read it). */
   applied = 0;
@@ -78,7 +80,9 @@ export class Overlay {
     this.o.log(`overlay: ${backend} over ${underlay.iface} (${underlay.ip}, ${underlay.cidr}), MTU ${mtu}`);
     this.setSysctl('net/ipv4/ip_forward', '1');
     this.unsubscribe = this.o.view.subscribe((changes) => {
-      if (changes.some((c) => c.kind === 'nodes')) this.kick();
+      if (!changes.some((c) => c.kind === 'nodes')) return;
+      this.changedAt ||= performance.now();
+      this.kick();
     });
     this.timer = setInterval(() => this.kick(), 30_000);
     this.kick();
@@ -115,6 +119,8 @@ export class Overlay {
   private async reconcile() {
     const { view, nodeName, underlay, backend, wrap = [] } = this.o;
     if (!view.synced) return;
+    const since = this.changedAt;
+    this.changedAt = 0;
     const self = view.nodes.get(nodeName);
     if (self?.spec?.podCIDR && self.spec.podCIDR !== this.o.podCidr)
       this.o.log(`overlay: Node ${nodeName} has podCIDR ${self.spec.podCIDR} but this agent runs ${this.o.podCidr}`);

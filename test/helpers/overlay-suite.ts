@@ -144,7 +144,8 @@ spec:
         `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"${podName}"},"spec":{"nodeName":"${node}",` +
           `"containers":[{"name":"c","image":"skiff.local/busybox:1.36","command":["sh","-c",${JSON.stringify(cmd)}]}]}}`,
       );
-    await mk('sink', 'node2', 'nc -l -p 7000 > /tmp/stream');
+    // busybox nc ends the connection when its stdin ends: the sink's stdin stays open.
+    await mk('sink', 'node2', 'sleep 1000000 | nc -l -p 7000 > /tmp/stream');
     ips.sink = await podIP('sink');
     await mk('source', 'node1', `while true; do echo tick; sleep 0.05; done | nc ${ips.sink} 7000`);
     const size = async () => Number((await sh('sink', 'wc -c < /tmp/stream')).trim());
