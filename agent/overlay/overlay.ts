@@ -145,8 +145,9 @@ export class Overlay {
     if (plan.ip.length || plan.bridge.length) {
       const failed = await applyPlan(plan, wrap);
       this.applied++;
+      const took = since ? ` ${(performance.now() - since).toFixed(1)} ms after the view changed` : '';
       this.o.log(
-        `overlay: applied ${plan.ip.length + plan.bridge.length} change(s)${failed.length ? `; ${failed.join('; ')}` : ''}`,
+        `overlay: applied ${plan.ip.length + plan.bridge.length} change(s)${took}${failed.length ? `; ${failed.join('; ')}` : ''}`,
       );
       if (failed.length) return;
     }
