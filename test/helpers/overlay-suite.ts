@@ -180,6 +180,8 @@ spec:
   });
 
   test(`${backend}: a Node deleted from the API: its entries are gone on every other node; re-registered, reachable again`, async () => {
+    // node3 goes away for good: its agent stopped (else it registers its Node again), its Node deleted.
+    for (const p of loadState(name)!.pids.filter((x) => x.role === 'agent-node3')) process.kill(p.pid, 'SIGKILL');
     const r = await k(['delete', 'node', 'node3', '--wait=false']);
     assert.equal(r.exitCode, 0, r.all);
     const left = async (node: string) => {
