@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ApiClient } from '../api.ts';
 import type { NetworkView } from '../network/view.ts';
-import { applyEgress, renderEgress } from './egress.ts';
+import { applyEgress, egressDigest, kernelEgressDigest, renderEgress } from './egress.ts';
 import { diffOverlay } from './diff.ts';
 import { applyPlan, readOverlay, type Underlay, type Wrap } from './kernel.ts';
 import { exec } from '../../cni/netlink.ts';
@@ -158,6 +158,8 @@ export class Overlay {
       clusterCidr: this.o.clusterCidr,
       nodeIps: [underlay.ip, ...nodeIps],
     });
+    // After a restart the table in the kernel is adopted when it is already the one to write.
+    if (!this.lastEgress && egressDigest(egress) === (await kernelEgressDigest(wrap))) this.lastEgress = egress;
     if (egress !== this.lastEgress) {
       await applyEgress(egress, wrap);
       this.lastEgress = egress;

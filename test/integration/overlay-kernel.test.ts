@@ -8,7 +8,7 @@ import { netnsSet } from '../helpers/netns.ts';
 import { diffOverlay } from '../../agent/overlay/diff.ts';
 import { applyPlan, findUnderlay, readOverlay } from '../../agent/overlay/kernel.ts';
 import { type Backend, renderOverlay } from '../../agent/overlay/render.ts';
-import { applyEgress, renderEgress } from '../../agent/overlay/egress.ts';
+import { applyEgress, egressDigest, kernelEgressDigest, renderEgress } from '../../agent/overlay/egress.ts';
 import type { Node } from '../../controlplane/shared/kube/index.ts';
 
 const UL = '10.246.77.0/24';
@@ -96,6 +96,11 @@ test('vxlan and host-gw programmed from the view, idempotent, peers removed, bac
     const listed = await sh(A, 'nft list table ip skiff-egress');
     assert.match(listed, /masquerade/);
     assert.equal((listed.match(/masquerade/g) ?? []).length, 1);
+    assert.equal(
+      await kernelEgressDigest(wrapOf(A)),
+      egressDigest(eg),
+      'a restarted agent can tell the table is current',
+    );
   } finally {
     await ns.cleanup();
   }
