@@ -16,13 +16,17 @@ async function run(wrap: Wrap, cmd: string, args: string[], input?: string) {
 type J = any;
 
 export async function readOverlay(wrap: Wrap = [], dev = VXLAN_DEV): Promise<ActualNet> {
-  const r = await run(
-    wrap,
-    'ip',
-    ['-j', '-d', '-batch', '-'],
-    ['link show', 'addr show', `route show table main proto ${ROUTE_PROTO}`, 'neigh show nud permanent'].join('\n') +
-      '\n',
-  );
+  // Both reads at once: the FDB one fails harmlessly when the device does not exist.
+  const [r, fdb] = await Promise.all([
+    run(
+      wrap,
+      'ip',
+      ['-j', '-d', '-batch', '-'],
+      ['link show', 'addr show', `route show table main proto ${ROUTE_PROTO}`, 'neigh show nud permanent'].join('\n') +
+        '\n',
+    ),
+    run(wrap, 'bridge', ['-j', 'fdb', 'show', 'dev', dev]),
+  ]);
   if (r.code !== 0) throw new Error(`ip -j -batch: ${r.stderr.trim()}`);
   const [links, addrs, routes, neighs] = r.stdout
     .split('\n')
@@ -48,7 +52,6 @@ export async function readOverlay(wrap: Wrap = [], dev = VXLAN_DEV): Promise<Act
     out.addresses = (a?.addr_info ?? [])
       .filter((x: J) => x.family === 'inet')
       .map((x: J) => `${x.local}/${x.prefixlen}`);
-    const fdb = await run(wrap, 'bridge', ['-j', 'fdb', 'show', 'dev', dev]);
     if (fdb.code !== 0) throw new Error(`bridge -j fdb show: ${fdb.stderr.trim()}`);
     out.fdb = (JSON.parse(fdb.stdout || '[]') as J[])
       .filter((x) => x.dst && x.mac !== '00:00:00:00:00:00')
