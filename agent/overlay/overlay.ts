@@ -68,8 +68,6 @@ export class Overlay {
   /** When the first Node change not yet handled arrived (for the log's latency figure). */
   private changedAt = 0;
   readonly vtepMac: string;
-  /** Reconcile passes that changed something (tests and the benchmark read it). */
-  applied = 0;
   constructor(o: OverlayOptions) {
     this.o = o;
     this.vtepMac = vtepMacFor(o.nodeName, (s) => createHash('sha256').update(s).digest());
@@ -101,7 +99,11 @@ export class Overlay {
     }
     this.running = true;
     this.reconcile()
-      .catch((e) => this.o.log(`overlay: ${(e as Error).message}`))
+      .catch((e) => {
+        // A failed pass (kernel or API) is tried again soon, not only at the next resync.
+        this.o.log(`overlay: ${(e as Error).message}; retrying in 2 s`);
+        setTimeout(() => this.kick(), 2_000).unref();
+      })
       .finally(() => {
         this.running = false;
         if (this.again) {
@@ -109,11 +111,6 @@ export class Overlay {
           this.kick();
         }
       });
-  }
-
-  /** Resolves when the next complete pass has finished (tests). */
-  async settle(): Promise<void> {
-    while (this.running) await new Promise((r) => setTimeout(r, 5));
   }
 
   private async reconcile() {
@@ -144,12 +141,11 @@ export class Overlay {
     const plan = diffOverlay(want, have);
     if (plan.ip.length || plan.bridge.length) {
       const failed = await applyPlan(plan, wrap);
-      this.applied++;
       const took = since ? ` ${(performance.now() - since).toFixed(1)} ms after the view changed` : '';
       this.o.log(
         `overlay: applied ${plan.ip.length + plan.bridge.length} change(s)${took}${failed.length ? `; ${failed.join('; ')}` : ''}`,
       );
-      if (failed.length) return;
+      if (failed.length) throw new Error('some changes failed (see above)');
     }
     if (want.vxlan) await this.checkVxlanTraps();
     const nodeIps = [...view.nodes.values()].map((n) => peerOf(n)?.nodeIp).filter((x): x is string => !!x);
