@@ -13,8 +13,13 @@ export async function agent(args: string[]) {
     'pod-cidr': { type: 'string' },
     'container-runtime-endpoint': { type: 'string' },
     'image-cache': { type: 'string', default: '/var/lib/skiff/images' },
-    mtu: { type: 'string', default: '1500' },
+    mtu: { type: 'string' },
+    iface: { type: 'string' },
+    backend: { type: 'string', default: 'vxlan' },
+    'run-dir': { type: 'string', default: '/run/skiff' },
   });
+  if (v.backend !== 'vxlan' && v.backend !== 'host-gw')
+    fail(`agent: --backend must be vxlan or host-gw, not "${v.backend}"`);
   if (!v.server) fail('agent: --server is required');
   if (!v.token) fail('agent: --token is required (run `skiff token` on the server)');
   const { runAgent } = await import('../agent.ts');
@@ -29,7 +34,10 @@ export async function agent(args: string[]) {
       podCidr: v['pod-cidr'] ? String(v['pod-cidr']) : undefined,
       endpoint: v['container-runtime-endpoint'] as string | undefined,
       imageCache: String(v['image-cache']),
-      mtu: Number(v.mtu),
+      mtu: v.mtu ? Number(v.mtu) : undefined,
+      iface: v.iface as string | undefined,
+      backend: v.backend as 'vxlan' | 'host-gw',
+      runDir: String(v['run-dir']),
     });
     const stop = async () => {
       await a.stop().catch(() => {});
@@ -64,6 +72,7 @@ export async function sandbox(args: string[]) {
         nodes: { type: 'string', default: '3' },
         'server-arg': { type: 'string', multiple: true },
         'image-cache': { type: 'string', default: sb.DEFAULT_IMAGE_CACHE },
+        'agent-arg': { type: 'string', multiple: true },
       });
       try {
         const s = await sb.sandboxUp({
@@ -71,6 +80,7 @@ export async function sandbox(args: string[]) {
           nodes: Number(v.nodes),
           serverArgs: (v['server-arg'] as string[] | undefined) ?? [],
           imageCache: String(v['image-cache']),
+          agentArgs: (v['agent-arg'] as string[] | undefined) ?? [],
         });
         console.log(`sandbox "${s.name}" is up: ${s.nodes.map((n) => `${n.name} ${n.ip}`).join(', ')}`);
         console.log(`try: skiff sandbox kubectl${s.name === 'skiff' ? '' : ` --name ${s.name}`} -- get nodes -o wide`);
@@ -97,13 +107,13 @@ export async function sandbox(args: string[]) {
       const node = v.positionals[0] ?? fail('sandbox exec: which node? (skiff sandbox exec NODE -- CMD)');
       if (!tail.length) fail('sandbox exec: no command after --');
       const s = state(String(v.values.name));
-      let n: ReturnType<typeof sb.sandboxNode>;
+      let ns: string;
       try {
-        n = sb.sandboxNode(s, node);
+        ns = sb.execNamespace(s, node);
       } catch (e) {
         fail((e as Error).message);
       }
-      return exec(n.ns, tail);
+      return exec(ns, tail);
     }
     case 'list': {
       const { readdirSync, existsSync } = await import('node:fs');
@@ -116,7 +126,7 @@ export async function sandbox(args: string[]) {
     }
     default:
       fail(
-        'usage: skiff sandbox up [--name N] [--nodes 3] [--server-arg=--FLAG=V ...] | down [--name N] | kubectl [--name N] -- ARGS | exec [--name N] NODE -- CMD | list',
+        'usage: skiff sandbox up [--name N] [--nodes 3] [--server-arg=--FLAG=V ...] [--agent-arg=--FLAG=V ...] [--image-cache DIR] | down [--name N] | kubectl [--name N] -- ARGS | exec [--name N] NODE|outside -- CMD | list',
       );
   }
 }

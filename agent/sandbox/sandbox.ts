@@ -35,6 +35,10 @@ export interface SandboxState {
   server?: string;
   /** Where the agents build and find the built-in images (shared by all nodes). */
   imageCache?: string;
+  /** Extra `skiff agent` flags every node's agent gets (also after a restart). */
+  agentArgs?: string[];
+  /** A host on the underlay with no Skiff on it: the client (or server) outside the cluster. */
+  outside?: { ns: string; ip: string };
 }
 
 const stateFile = (name: string) => join(STATE_ROOT, `${name}.json`);
@@ -79,6 +83,8 @@ export interface UpOptions {
   serverArgs?: string[];
   /** The built-in image cache the agents share (default /var/lib/skiff/images). */
   imageCache?: string;
+  /** Extra `skiff agent` flags, e.g. `--backend=host-gw`. */
+  agentArgs?: string[];
 }
 
 export async function sandboxUp(o: UpOptions): Promise<SandboxState> {
@@ -102,6 +108,7 @@ export async function sandboxUp(o: UpOptions): Promise<SandboxState> {
     pids: [],
     kubeconfig: join(dir, 'admin.kubeconfig'),
     imageCache: o.imageCache,
+    agentArgs: o.agentArgs ?? [],
   };
   save(s);
   try {
@@ -134,6 +141,17 @@ export async function sandboxUp(o: UpOptions): Promise<SandboxState> {
       const prov = await inNetns(node.ns, 'bash', [join(ROOT, 'vagrant/provision.sh'), 'node']);
       if (prov.exitCode !== 0) throw new Error(`provisioning ${node.name} failed: ${prov.stderr}`);
     }
+    // The outside host: on the underlay like a node, but nothing of Skiff runs there.
+    const out = { ns: nsName(o.name, 'out'), ip: `10.250.${index}.200` };
+    await addNetns(out.ns);
+    s.namespaces.push(out.ns);
+    s.outside = out;
+    save(s);
+    await run('ip', ['-n', ul, 'link', 'add', 'vout', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', out.ns]);
+    await run('ip', ['-n', ul, 'link', 'set', 'vout', 'master', 'br0', 'up']);
+    await run('ip', ['-n', out.ns, 'addr', 'add', `${out.ip}/24`, 'dev', 'eth0']);
+    await run('ip', ['-n', out.ns, 'link', 'set', 'eth0', 'up']);
+    await run('ip', ['-n', out.ns, 'link', 'set', 'lo', 'up']);
     mkdirSync(dir, { recursive: true });
     // 3. The server on the first node, then an agent on every node.
     const first = s.nodes[0];
@@ -220,6 +238,9 @@ function agentArgs(s: SandboxState, n: SandboxNode, token: string): string[] {
     n.podCidr,
     '--image-cache',
     s.imageCache ?? DEFAULT_IMAGE_CACHE,
+    '--run-dir',
+    join(s.dir, n.name, 'run'),
+    ...(s.agentArgs ?? []),
   ];
 }
 
@@ -278,6 +299,15 @@ export async function sandboxDown(name: string, log: (s: string) => void = (s) =
   rmSync(stateFile(name), { force: true });
   await removeBlackholes(s.ranges, name);
   log(`sandbox "${name}" removed`);
+}
+
+/** The namespace `sandbox exec` runs in: a node's, or the outside host's. */
+export function execNamespace(s: SandboxState, target: string): string {
+  if (target === 'outside') {
+    if (!s.outside) throw new Error(`sandbox "${s.name}" has no outside host (made before it existed)`);
+    return s.outside.ns;
+  }
+  return sandboxNode(s, target).ns;
 }
 
 export function sandboxNode(s: SandboxState, node: string): SandboxNode {

@@ -110,9 +110,9 @@ export async function up(args: string[]) {
     nodeName: String(v['node-name']),
     nodeIp: v['advertise-address'] as string | undefined,
     dataDir: join(dir, 'agent'),
+    runDir: '/run/skiff',
     podCidr: String(v['pod-cidr']),
     imageCache: join(dir, 'images'),
-    mtu: 1500,
   }).catch((e) => fail(`up: agent: ${(e as Error).message}`));
   console.log(`node ${v['node-name']} joined; kubeconfig: ${v['write-kubeconfig']}`);
   const stop = async () => {
