@@ -216,11 +216,10 @@ export function renderService(svc: Service, slices: EndpointSlice[], facts: Prox
         return c;
       });
       if (affinity)
-        eps.forEach((e, i) =>
-          rules.push(
-            r([{ m: 'inSet', field: 'saddr', set: affinitySet(id, e.ip, e.port) }], { a: 'goto', chain: targets[i] }),
-          ),
-        );
+        for (const [i, e] of eps.entries()) {
+          const set = affinitySet(id, e.ip, e.port);
+          rules.push(r([{ m: 'inSet', field: 'saddr', set }], { a: 'goto', chain: targets[i] }));
+        }
       rules.push(r([], { a: 'numgen', chains: targets }));
       return { name, rules };
     };
