@@ -132,7 +132,7 @@ export function trace(rules: Fragment, pkt: Packet, opts: TraceOptions): Trace {
     return 'continue';
   };
 
-  const hook = (h: HookName, from: number, to: number): Outcome => {
+  const hook = (h: HookName, from: number, to: number): Trace['verdict'] => {
     const base = rules.chains
       .filter((c): c is Chain & { hook: NonNullable<Chain['hook']> } => !!c.hook && c.hook.hook === h)
       .filter((c) => c.hook.priority >= from && c.hook.priority <= to)
