@@ -32,6 +32,8 @@ export interface SandboxState {
   pids: { role: string; pid: number }[];
   kubeconfig: string;
   server?: string;
+  /** Extra `skiff agent` flags every node's agent gets (also after a restart). */
+  agentArgs?: string[];
 }
 
 const stateFile = (name: string) => join(STATE_ROOT, `${name}.json`);
@@ -74,6 +76,8 @@ export interface UpOptions {
   log?: (s: string) => void;
   readyTimeoutMs?: number /** Extra `skiff server` flags. */;
   serverArgs?: string[];
+  /** Extra `skiff agent` flags, e.g. `--backend=host-gw`. */
+  agentArgs?: string[];
 }
 
 export async function sandboxUp(o: UpOptions): Promise<SandboxState> {
@@ -96,6 +100,7 @@ export async function sandboxUp(o: UpOptions): Promise<SandboxState> {
     dir,
     pids: [],
     kubeconfig: join(dir, 'admin.kubeconfig'),
+    agentArgs: o.agentArgs ?? [],
   };
   save(s);
   try {
@@ -214,6 +219,9 @@ function agentArgs(s: SandboxState, n: SandboxNode, token: string): string[] {
     n.podCidr,
     '--image-cache',
     '/var/lib/skiff/images',
+    '--run-dir',
+    join(s.dir, n.name, 'run'),
+    ...(s.agentArgs ?? []),
   ];
 }
 
