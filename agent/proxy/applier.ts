@@ -43,6 +43,7 @@ export interface ApplierOptions {
   resyncMs?: number;
   log?: (s: string) => void;
   onSynced?: (r: SyncResult) => void;
+  onFailed?: (e: Error) => void;
 }
 
 const sliceService = (s: EndpointSlice) => {
@@ -51,7 +52,8 @@ const sliceService = (s: EndpointSlice) => {
 };
 
 export class ProxyApplier {
-  private readonly o: Required<Omit<ApplierOptions, 'onSynced'>> & Pick<ApplierOptions, 'onSynced'>;
+  private readonly o: Required<Omit<ApplierOptions, 'onSynced' | 'onFailed'>> &
+    Pick<ApplierOptions, 'onSynced' | 'onFailed'>;
   /** What the table holds per Service, as last written. */
   private applied = new Map<string, Fragment>();
   private factsKey = '';
@@ -176,6 +178,7 @@ export class ProxyApplier {
       this.o.log(`proxy sync failed (${full ? 'full' : 'partial'}): ${(e as Error).message}; a full sync follows`);
       this.needFull = true;
       for (const k of keys) this.dirty.add(k);
+      this.o.onFailed?.(e as Error);
     } finally {
       this.running = false;
       if (this.pending.chains.length || this.pending.sets.length) {
@@ -203,7 +206,8 @@ export class ProxyApplier {
     this.timer = setTimeout(() => this.run(), 0);
   }
 
-  private slicesOf(key: string, src: ProxySource): EndpointSlice[] {
+  /** A Service's EndpointSlices (from the index the applier keeps). */
+  slicesFor(key: string, src: ProxySource = this.o.source()): EndpointSlice[] {
     const out: EndpointSlice[] = [];
     for (const k of this.slicesBySvc.get(key) ?? []) {
       const s = src.endpointSlices.get(k);
@@ -231,7 +235,7 @@ export class ProxyApplier {
     const src = this.o.source();
     this.reindex(src);
     const frags = new Map<string, Fragment>();
-    for (const [k, svc] of src.services) frags.set(k, renderService(svc, this.slicesOf(k, src), facts));
+    for (const [k, svc] of src.services) frags.set(k, renderService(svc, this.slicesFor(k, src), facts));
     const want = mergeFragments([renderBase(facts), ...frags.values()]);
     const json = await this.o.nft.list();
     const d = diff(json ? parseLoaded(json) : emptyLoaded(), want);
@@ -253,7 +257,7 @@ export class ProxyApplier {
       const prev = this.applied.get(k);
       if (prev) before.push(prev);
       const svc = src.services.get(k);
-      after.set(k, svc ? renderService(svc, this.slicesOf(k, src), facts) : emptyFragment());
+      after.set(k, svc ? renderService(svc, this.slicesFor(k, src), facts) : emptyFragment());
     }
     const d = diff(summarize(mergeFragments(before)), mergeFragments(after.values()), this.pending);
     if (d.lines.length) await this.o.nft.apply(`${d.lines.join('\n')}\n`);
