@@ -9,6 +9,8 @@ export const SERVICE_NAME = 'kubernetes.io/service-name';
 export const MANAGED_BY = 'endpointslice.kubernetes.io/managed-by';
 export const CONTROLLER = 'endpointslice-controller.k8s.io';
 export const MAX_PER_SLICE = 100;
+/** When the change (pod or Service) that led to a slice's content was seen: proxies measure from it. */
+export const TRIGGER_TIME = 'endpoints.kubernetes.io/last-change-trigger-time';
 
 export interface EndpointGroup {
   ports: Obj[];
@@ -101,10 +103,18 @@ export interface SlicePlan {
 }
 
 /** Matches desired slices to existing ones (same ports, in order), changing only what differs. */
-export function planSlices(svc: Obj, existing: Obj[], desired: { ports: Obj[]; endpoints: Obj[] }[]): SlicePlan {
+export function planSlices(
+  svc: Obj,
+  existing: Obj[],
+  desired: { ports: Obj[]; endpoints: Obj[] }[],
+  trigger?: string,
+  managedBy = CONTROLLER,
+): SlicePlan {
   const plan: SlicePlan = { create: [], update: [], remove: [] };
+  const stamp = (annotations: Record<string, string> = {}) =>
+    trigger ? { annotations: { ...annotations, [TRIGGER_TIME]: trigger } } : {};
   const pool = [...existing].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
-  const labels = { [SERVICE_NAME]: svc.metadata.name, [MANAGED_BY]: CONTROLLER };
+  const labels = { [SERVICE_NAME]: svc.metadata.name, [MANAGED_BY]: managedBy };
   for (const want of desired) {
     const i = pool.findIndex((s) => JSON.stringify(s.ports ?? []) === JSON.stringify(want.ports));
     if (i >= 0) {
@@ -115,7 +125,11 @@ export function planSlices(svc: Obj, existing: Obj[], desired: { ports: Obj[]; e
       if (!same)
         plan.update.push({
           ...cur,
-          metadata: { ...cur.metadata, labels: { ...(cur.metadata.labels ?? {}), ...labels } },
+          metadata: {
+            ...cur.metadata,
+            labels: { ...(cur.metadata.labels ?? {}), ...labels },
+            ...stamp(cur.metadata.annotations),
+          },
           endpoints: want.endpoints,
           ports: want.ports,
         });
@@ -127,6 +141,7 @@ export function planSlices(svc: Obj, existing: Obj[], desired: { ports: Obj[]; e
           generateName: `${svc.metadata.name}-`,
           namespace: svc.metadata.namespace,
           labels,
+          ...stamp(),
           ownerReferences: [
             {
               apiVersion: 'v1',
