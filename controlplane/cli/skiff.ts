@@ -262,13 +262,13 @@ async function sandbox(args: string[]) {
       const node = v.positionals[0] ?? fail('sandbox exec: which node? (skiff sandbox exec NODE -- CMD)');
       if (!tail.length) fail('sandbox exec: no command after --');
       const s = state(String(v.values.name));
-      let n: ReturnType<typeof sb.sandboxNode>;
+      let ns: string;
       try {
-        n = sb.sandboxNode(s, node);
+        ns = sb.execNamespace(s, node);
       } catch (e) {
         fail((e as Error).message);
       }
-      return exec(n.ns, tail);
+      return exec(ns, tail);
     }
     case 'list': {
       const { readdirSync, existsSync } = await import('node:fs');
@@ -281,7 +281,7 @@ async function sandbox(args: string[]) {
     }
     default:
       fail(
-        'usage: skiff sandbox up [--name N] [--nodes 3] [--server-arg=--FLAG=V ...] [--agent-arg=--FLAG=V ...] | down [--name N] | kubectl [--name N] -- ARGS | exec [--name N] NODE -- CMD | list',
+        'usage: skiff sandbox up [--name N] [--nodes 3] [--server-arg=--FLAG=V ...] [--agent-arg=--FLAG=V ...] | down [--name N] | kubectl [--name N] -- ARGS | exec [--name N] NODE|outside -- CMD | list',
       );
   }
 }
