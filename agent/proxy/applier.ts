@@ -77,12 +77,13 @@ export class ProxyApplier {
 
   constructor(opts: ApplierOptions) {
     this.o = {
-      minIntervalMs: 100,
-      burst: 2,
-      cleanupDelayMs: 1000,
-      resyncMs: 10 * 60_000,
-      log: () => {},
       ...opts,
+      // Explicit undefineds must not override the defaults.
+      minIntervalMs: opts.minIntervalMs ?? 100,
+      burst: opts.burst ?? 2,
+      cleanupDelayMs: opts.cleanupDelayMs ?? 1000,
+      resyncMs: opts.resyncMs ?? 10 * 60_000,
+      log: opts.log ?? (() => {}),
     };
     this.tokens = this.o.burst;
   }

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import type { EndpointSlice, Node, Service } from '../../controlplane/shared/kube/index.ts';
 import { renderRuleset, type ProxyNodeFacts } from '../../agent/proxy/render.ts';
 import { diff } from '../../agent/proxy/diff.ts';
+import { ProxyApplier } from '../../agent/proxy/applier.ts';
 import { emptyLoaded, summarize } from '../../agent/proxy/loaded.ts';
 import { staleFlowDeletions, udpFlows } from '../../agent/proxy/conntrack.ts';
 import { announcedHere, announcer } from '../../agent/proxy/announce.ts';
@@ -229,4 +230,29 @@ test('hand-written Endpoints of a selector-less Service are mirrored into Endpoi
   const plan = planSlices(db, [], slices, undefined, MIRROR_CONTROLLER);
   assert.equal(plan.create[0].metadata.labels['endpointslice.kubernetes.io/managed-by'], MIRROR_CONTROLLER);
   assert.equal(plan.create[0].metadata.labels['kubernetes.io/service-name'], 'db');
+});
+
+test('applier: options left undefined take the defaults, and a burst of changes is coalesced', async () => {
+  const scripts: string[] = [];
+  const web = svc('web', { clusterIP: '10.96.0.20', ports: [{ name: 'p', port: 80 }] });
+  const src = { services: new Map([['default/web', web]]), endpointSlices: new Map<string, EndpointSlice>() };
+  const a = new ProxyApplier({
+    // A recording stand-in for nft: the scheduling around it is what is under test here.
+    nft: { apply: async (s) => void scripts.push(s), list: async () => null },
+    facts: () => facts,
+    source: () => src,
+    minIntervalMs: undefined,
+    burst: undefined,
+  });
+  a.start();
+  await a.settled();
+  assert.equal(scripts.length, 1);
+  for (let i = 0; i < 20; i++) {
+    src.endpointSlices.set('default/web-a', slice('web', [{ name: 'p', port: 8080 + i }], [['10.244.1.5', 'n1']]));
+    a.slicesChanged(['default/web-a']);
+  }
+  await a.settled();
+  a.stop();
+  assert.ok(scripts.length >= 2 && scripts.length <= 3, `${scripts.length} transactions`);
+  assert.match(scripts.at(-1) ?? '', /10\.244\.1\.5\/8099/);
 });
