@@ -742,7 +742,7 @@ export class Registry {
       if (s.type === 'LoadBalancer' && s.externalTrafficPolicy === 'Local') {
         const oldHc = oldSpec?.type === 'LoadBalancer' ? oldSpec.healthCheckNodePort : undefined;
         if (!s.healthCheckNodePort && oldHc) s.healthCheckNodePort = oldHc;
-        else if (s.healthCheckNodePort !== oldHc) {
+        else if (!s.healthCheckNodePort || s.healthCheckNodePort !== oldHc) {
           s.healthCheckNodePort = await this.alloc.allocateNodePort(owner, s.healthCheckNodePort || undefined);
           out.ports.push(s.healthCheckNodePort);
         }
