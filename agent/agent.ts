@@ -7,6 +7,8 @@ import { ChannelClient } from './channel.ts';
 import type { NetworkView } from './network/view.ts';
 import { findUnderlay } from './overlay/kernel.ts';
 import { Overlay, overlayMtu } from './overlay/overlay.ts';
+import { ServiceProxy } from './proxy/proxy.ts';
+import { MetricsRegistry } from './metrics.ts';
 import type { Backend } from './overlay/render.ts';
 import { Kubelet } from './kubelet/kubelet.ts';
 import { EventRecorder, nodeRef } from './kubelet/events.ts';
@@ -36,6 +38,10 @@ export interface AgentConfig {
   backend?: Backend;
   /** Where subnet.env goes (/run/skiff on a host; the node's own directory in a sandbox). */
   runDir?: string;
+  /** The cluster DNS address, answered node-locally: the service proxy leaves it alone. */
+  clusterDns?: string;
+  /** Port of the agent's /metrics (0: none). */
+  metricsPort?: number;
 }
 
 const microTime = () =>
@@ -246,7 +252,7 @@ export async function runAgent(
   });
 
   // Desired pods arrive on the push channel; the kubelet makes the runtime match them.
-  const info = await api.get<{ channelPort: number; clusterCidr?: string }>('/skiff/v1/info');
+  const info = await api.get<{ channelPort: number; clusterCidr?: string; serviceCidr?: string }>('/skiff/v1/info');
   const channelTarget = `${new URL(creds.server).hostname}:${info.channelPort}`;
   const channel = new ChannelClient(channelTarget, creds.ca, creds.token, cfg.nodeName, log);
   channel.start();
@@ -263,6 +269,29 @@ export async function runAgent(
     log,
   });
   overlay.start();
+  const metrics = new MetricsRegistry();
+  const proxy = new ServiceProxy({
+    view: channel.network,
+    facts: {
+      nodeName: cfg.nodeName,
+      nodeIPs: [underlay.ip],
+      podCIDR: podCidr,
+      clusterCIDR: info.clusterCidr ?? '10.244.0.0/16',
+      serviceCIDR: info.serviceCidr ?? '10.96.0.0/12',
+      clusterDNS: cfg.clusterDns ?? '10.96.0.10',
+    },
+    iface: underlay.iface,
+    metrics,
+    log,
+  });
+  proxy.start();
+  const metricsServer =
+    cfg.metricsPort === 0
+      ? null
+      : await metrics.serve(cfg.metricsPort ?? 10249).catch((e) => {
+          log(`metrics: ${(e as Error).message}`);
+          return null;
+        });
   const kubelet = new Kubelet({
     nodeName: cfg.nodeName,
     nodeIP: facts.ip,
@@ -304,6 +333,8 @@ export async function runAgent(
       for (const t of timers) clearInterval(t);
       kubelet.stop();
       overlay.stop();
+      proxy.stop();
+      metricsServer?.close();
       exits.stop();
       rotator.stop();
       channel.stop();

@@ -777,6 +777,15 @@ export class Registry {
         p.nodePort = await this.alloc.allocateNodePort(owner, p.nodePort || undefined);
         out.ports.push(p.nodePort);
       }
+      // A Local-policy LoadBalancer gets its health-check port from the NodePort range.
+      if (s.type === 'LoadBalancer' && s.externalTrafficPolicy === 'Local') {
+        const oldHc = oldSpec?.type === 'LoadBalancer' ? oldSpec.healthCheckNodePort : undefined;
+        if (!s.healthCheckNodePort && oldHc) s.healthCheckNodePort = oldHc;
+        else if (!s.healthCheckNodePort || s.healthCheckNodePort !== oldHc) {
+          s.healthCheckNodePort = await this.alloc.allocateNodePort(owner, s.healthCheckNodePort || undefined);
+          out.ports.push(s.healthCheckNodePort);
+        }
+      } else delete s.healthCheckNodePort;
     } catch (e) {
       await this.release(out);
       if (e instanceof AllocationError)
@@ -802,6 +811,8 @@ export class Registry {
     const keep = new Set((next?.spec?.ports ?? []).map((p: Obj) => p.nodePort));
     for (const p of old.spec?.ports ?? [])
       if (p.nodePort && !keep.has(p.nodePort)) await this.alloc.releaseNodePort(p.nodePort);
+    const hc = old.spec?.healthCheckNodePort;
+    if (hc && hc !== next?.spec?.healthCheckNodePort && !keep.has(hc)) await this.alloc.releaseNodePort(hc);
   }
 
   // ---- watch ----

@@ -19,6 +19,8 @@ import { matchesSelectorMap } from '../shared/labels.ts';
 export { MANAGED_BY, SERVICE_NAME };
 export const CONTROLLER = 'endpointslice-controller.k8s.io';
 export const MAX_PER_SLICE = 100;
+/** When the change (pod or Service) that led to a slice's content was seen: proxies measure from it. */
+export const TRIGGER_TIME = 'endpoints.kubernetes.io/last-change-trigger-time';
 
 export interface EndpointGroup {
   ports: EndpointPort[];
@@ -112,10 +114,18 @@ export interface SlicePlan {
 }
 
 /** Matches desired slices to existing ones (same ports, in order), changing only what differs. */
-export function planSlices(svc: Service, existing: EndpointSlice[], desired: EndpointGroup[]): SlicePlan {
+export function planSlices(
+  svc: Service,
+  existing: EndpointSlice[],
+  desired: EndpointGroup[],
+  trigger?: string,
+  managedBy = CONTROLLER,
+): SlicePlan {
   const plan: SlicePlan = { create: [], update: [], remove: [] };
+  const stamp = (annotations: Record<string, string> = {}) =>
+    trigger ? { annotations: { ...annotations, [TRIGGER_TIME]: trigger } } : {};
   const pool = [...existing].sort((a, b) => String(a.metadata.name).localeCompare(String(b.metadata.name)));
-  const labels = { [SERVICE_NAME]: String(svc.metadata.name), [MANAGED_BY]: CONTROLLER };
+  const labels = { [SERVICE_NAME]: String(svc.metadata.name), [MANAGED_BY]: managedBy };
   for (const want of desired) {
     const i = pool.findIndex((s) => JSON.stringify(s.ports ?? []) === JSON.stringify(want.ports));
     if (i >= 0) {
@@ -126,7 +136,11 @@ export function planSlices(svc: Service, existing: EndpointSlice[], desired: End
       if (!same)
         plan.update.push({
           ...cur,
-          metadata: { ...cur.metadata, labels: { ...(cur.metadata.labels ?? {}), ...labels } },
+          metadata: {
+            ...cur.metadata,
+            labels: { ...(cur.metadata.labels ?? {}), ...labels },
+            ...stamp(cur.metadata.annotations),
+          },
           endpoints: want.endpoints,
           ports: want.ports,
         });
@@ -138,6 +152,7 @@ export function planSlices(svc: Service, existing: EndpointSlice[], desired: End
           generateName: `${svc.metadata.name}-`,
           namespace: svc.metadata.namespace,
           labels,
+          ...stamp(),
           ownerReferences: [
             {
               apiVersion: 'v1',

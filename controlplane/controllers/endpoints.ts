@@ -33,6 +33,8 @@ export class EndpointsController {
   private queue: WorkQueue;
   private ctx: Ctx = ctxFor('endpointslice-controller');
   private apiServer: { ip: string; port: number };
+  /** Per Service: when the first change not yet written to its slices was seen. */
+  private triggers = new Map<string, string>();
 
   constructor(
     reg: Registry,
@@ -57,11 +59,17 @@ export class EndpointsController {
     );
   }
 
+  /** Queues a Service, remembering when the change that caused it was seen. */
+  private trigger(key: string) {
+    if (!this.triggers.has(key)) this.triggers.set(key, new Date().toISOString());
+    this.queue.add(key);
+  }
+
   start() {
-    this.services.onChange((_t, s) => this.queue.add(keyOf(s)));
+    this.services.onChange((_t, s) => this.trigger(keyOf(s)));
     this.pods.onChange((_t, p, old) => {
       for (const s of this.services.list(p.metadata.namespace))
-        if (selectsPod(s, p) || (old && selectsPod(s, old))) this.queue.add(keyOf(s));
+        if (selectsPod(s, p) || (old && selectsPod(s, old))) this.trigger(keyOf(s));
     });
     this.slices.onChange((_t, sl) => {
       const svc = sl.metadata.labels?.[SERVICE_NAME];
@@ -106,7 +114,10 @@ export class EndpointsController {
   }
 
   private async applySlices(svc: Service, mine: EndpointSlice[], desired: EndpointGroup[]) {
-    const plan = planSlices(svc, mine, desired);
+    const key = keyOf(svc);
+    const trigger = this.triggers.get(key);
+    this.triggers.delete(key);
+    const plan = planSlices(svc, mine, desired, trigger);
     const ns = svc.metadata.namespace;
     for (const s of plan.update)
       await this.reg.update(SLICES, ns, String(s.metadata.name), s, this.ctx).catch(ignoreGone);

@@ -5,6 +5,7 @@ import { Informer } from './informer.ts';
 import { ReplicaSetController } from './replicaset.ts';
 import { DeploymentController } from './deployment.ts';
 import { EndpointsController } from './endpoints.ts';
+import { EndpointsMirroringController } from './endpoints-mirroring.ts';
 import { GarbageCollector } from './garbage-collector.ts';
 import { startServiceAccounts } from './service-accounts.ts';
 import { DaemonSetController } from './daemonset.ts';
@@ -49,6 +50,7 @@ export async function startControllers(reg: Registry, o: ControllerOptions): Pro
     'ServiceAccount',
     'Service',
     'EndpointSlice',
+    'Endpoints',
     'ReplicaSet',
     'ReplicationController',
     'Deployment',
@@ -79,6 +81,11 @@ export async function startControllers(reg: Registry, o: ControllerOptions): Pro
       slices: inf<EndpointSlice>('EndpointSlice'),
     },
     o.apiServer,
+    o.log,
+  );
+  const mirroring = new EndpointsMirroringController(
+    reg,
+    { services: inf('Service'), endpoints: inf('Endpoints'), slices: inf('EndpointSlice') },
     o.log,
   );
   const ds = new DaemonSetController(reg, inf('DaemonSet'), inf('Pod'), inf('Node'), inf('ControllerRevision'), o.log);
@@ -122,13 +129,14 @@ export async function startControllers(reg: Registry, o: ControllerOptions): Pro
     [...informers.values()].filter((i) => i.res.kind !== 'Namespace' && i.res.kind !== 'Node'),
     (s) => o.log(s),
   );
-  for (const c of [scheduler, rs, rc, deploy, ds, sts, job, cron, endpoints, nodes, pdb, gc]) c.start();
+  for (const c of [scheduler, rs, rc, deploy, ds, sts, job, cron, endpoints, mirroring, nodes, pdb, gc]) c.start();
   await storage.start();
   lb?.start();
   startServiceAccounts(reg, inf('Namespace'), inf('ServiceAccount'), o.log);
   return {
     stop() {
-      for (const c of [scheduler, rs, rc, deploy, ds, sts, job, cron, endpoints, nodes, pdb, gc, storage]) c.stop();
+      for (const c of [scheduler, rs, rc, deploy, ds, sts, job, cron, endpoints, mirroring, nodes, pdb, gc, storage])
+        c.stop();
       lb?.stop();
       for (const i of informers.values()) i.stop();
     },

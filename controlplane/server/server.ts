@@ -205,6 +205,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     for (const s of svc.items) {
       if (s.spec?.clusterIP) ips.add(s.spec.clusterIP);
       for (const p of s.spec?.ports ?? []) if (p.nodePort) ports.add(p.nodePort);
+      if (s.spec?.healthCheckNodePort) ports.add(s.spec.healthCheckNodePort);
     }
     await alloc.repair({ ips, ports });
   });

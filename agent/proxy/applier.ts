@@ -1,0 +1,292 @@
+// Keeps `table ip skiff-proxy` equal to the render of the current Services and EndpointSlices.
+// A full sync (at start, after any failure, and now and then) reads the table back and diffs all
+// of it; a partial sync re-renders only the Services marked changed and diffs them against what
+// this applier last wrote for them. Each sync is one `nft -f -` transaction. Syncs are spaced by a
+// token bucket (`burst` back to back, then one per `minIntervalMs`), so a storm of changes is
+// coalesced into a few transactions.
+import type { EndpointSlice, Service } from '../../controlplane/shared/kube/index.ts';
+import { SERVICE_NAME_LABEL } from '../../controlplane/shared/kube/index.ts';
+import { diff, type Pending } from './diff.ts';
+import { emptyLoaded, parseLoaded, summarize } from './loaded.ts';
+import { emptyFragment, mergeFragments, type Fragment } from './model.ts';
+import { skeletonLines } from './nft-text.ts';
+import type { Nft } from './nft.ts';
+import { renderBase, renderService, type ProxyNodeFacts } from './render.ts';
+
+export interface ProxySource {
+  services: Map<string, Service>;
+  /** Keyed `namespace/name` of the slice. */
+  endpointSlices: Map<string, EndpointSlice>;
+}
+
+export interface SyncResult {
+  full: boolean;
+  /** Services (keys) this sync re-rendered. */
+  keys: string[];
+  durationMs: number;
+  /** Lines in the transaction (0: nothing needed changing, nothing was sent). */
+  lines: number;
+  chainsWritten: number;
+  services: number;
+  endpoints: number;
+}
+
+export interface ApplierOptions {
+  nft: Nft;
+  facts: () => ProxyNodeFacts;
+  source: () => ProxySource;
+  minIntervalMs?: number;
+  burst?: number;
+  /** Delay before chains flushed by a sync are deleted. */
+  cleanupDelayMs?: number;
+  /** Full resync period (repairs anything changed behind the agent's back). */
+  resyncMs?: number;
+  log?: (s: string) => void;
+  onSynced?: (r: SyncResult) => void;
+  onFailed?: (e: Error) => void;
+}
+
+const sliceService = (s: EndpointSlice) => {
+  const svc = s.metadata.labels?.[SERVICE_NAME_LABEL];
+  return svc ? `${s.metadata.namespace}/${svc}` : undefined;
+};
+
+export class ProxyApplier {
+  private readonly o: Required<Omit<ApplierOptions, 'onSynced' | 'onFailed'>> &
+    Pick<ApplierOptions, 'onSynced' | 'onFailed'>;
+  /** What the table holds per Service, as last written. */
+  private applied = new Map<string, Fragment>();
+  private factsKey = '';
+  private pending: Pending = { chains: [], sets: [] };
+  /** Service key → its slices' keys, and each slice's service as last seen. */
+  private slicesBySvc = new Map<string, Set<string>>();
+  private sliceOwner = new Map<string, string>();
+  private dirty = new Set<string>();
+  private endpointCount = new Map<string, number>();
+  private needFull = true;
+  private running = false;
+  private timer?: NodeJS.Timeout;
+  private cleanupTimer?: NodeJS.Timeout;
+  private resyncTimer?: NodeJS.Timeout;
+  private tokens: number;
+  private refillAt = Date.now();
+  private stopped = false;
+  private idle: (() => void)[] = [];
+  lastResult?: SyncResult;
+  lastError?: Error;
+
+  constructor(opts: ApplierOptions) {
+    this.o = {
+      ...opts,
+      // Explicit undefineds must not override the defaults.
+      minIntervalMs: opts.minIntervalMs ?? 100,
+      burst: opts.burst ?? 2,
+      cleanupDelayMs: opts.cleanupDelayMs ?? 1000,
+      resyncMs: opts.resyncMs ?? 10 * 60_000,
+      log: opts.log ?? (() => {}),
+    };
+    this.tokens = this.o.burst;
+  }
+
+  start(): void {
+    this.resyncTimer = setInterval(() => this.resync(), this.o.resyncMs);
+    this.schedule();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const t of [this.timer, this.cleanupTimer]) clearTimeout(t);
+    clearInterval(this.resyncTimer);
+  }
+
+  /** Services whose Service object changed (keys `namespace/name`). */
+  servicesChanged(keys: Iterable<string>): void {
+    for (const k of keys) this.dirty.add(k);
+    this.schedule();
+  }
+
+  /** EndpointSlices changed (keys `namespace/name` of the slices). */
+  slicesChanged(keys: Iterable<string>): void {
+    const slices = this.o.source().endpointSlices;
+    for (const k of keys) {
+      const before = this.sliceOwner.get(k);
+      const slice = slices.get(k);
+      const now = slice ? sliceService(slice) : undefined;
+      if (before && before !== now) {
+        this.slicesBySvc.get(before)?.delete(k);
+        this.dirty.add(before);
+      }
+      if (now) {
+        this.sliceOwner.set(k, now);
+        let set = this.slicesBySvc.get(now);
+        if (!set) this.slicesBySvc.set(now, (set = new Set()));
+        set.add(k);
+        this.dirty.add(now);
+      } else this.sliceOwner.delete(k);
+    }
+    this.schedule();
+  }
+
+  /** Asks for a full sync (reads the table back). */
+  resync(): void {
+    this.needFull = true;
+    this.schedule();
+  }
+
+  /** Resolves once no sync is running or waiting. */
+  settled(): Promise<void> {
+    if (!this.running && !this.timer && !this.dirty.size && !this.needFull) return Promise.resolve();
+    return new Promise((r) => this.idle.push(r));
+  }
+
+  private schedule(): void {
+    if (this.stopped || this.running || this.timer) return;
+    if (!this.dirty.size && !this.needFull) return;
+    const now = Date.now();
+    const gained = Math.floor((now - this.refillAt) / this.o.minIntervalMs);
+    if (gained > 0) {
+      this.tokens = Math.min(this.o.burst, this.tokens + gained);
+      this.refillAt += gained * this.o.minIntervalMs;
+    }
+    if (this.tokens >= 1) {
+      this.tokens--;
+      // A zero timeout: changes arriving in the same tick join this sync.
+      this.timer = setTimeout(() => this.run(), 0);
+    } else
+      this.timer = setTimeout(
+        () => {
+          this.timer = undefined;
+          this.schedule();
+        },
+        this.refillAt + this.o.minIntervalMs - now,
+      );
+  }
+
+  private async run(): Promise<void> {
+    this.timer = undefined;
+    this.running = true;
+    const full = this.needFull;
+    const keys = this.dirty;
+    this.needFull = false;
+    this.dirty = new Set();
+    try {
+      const r = full ? await this.fullSync() : await this.partialSync(keys);
+      this.lastResult = r;
+      this.lastError = undefined;
+      this.o.onSynced?.(r);
+    } catch (e) {
+      this.lastError = e as Error;
+      this.o.log(`proxy sync failed (${full ? 'full' : 'partial'}): ${(e as Error).message}; a full sync follows`);
+      this.needFull = true;
+      for (const k of keys) this.dirty.add(k);
+      this.o.onFailed?.(e as Error);
+    } finally {
+      this.running = false;
+      if (this.pending.chains.length || this.pending.sets.length) {
+        clearTimeout(this.cleanupTimer);
+        this.cleanupTimer = setTimeout(() => this.run0(), this.o.cleanupDelayMs);
+      }
+      if (this.lastError) {
+        // After a failure, wait a little before the full sync instead of spinning.
+        this.timer = setTimeout(() => {
+          this.timer = undefined;
+          this.schedule();
+        }, 1000);
+      } else this.schedule();
+      if (!this.running && !this.timer && !this.dirty.size && !this.needFull) for (const r of this.idle.splice(0)) r();
+    }
+  }
+
+  /** A sync with nothing dirty: carries out the pending deletions. */
+  private run0(): void {
+    if (this.stopped) return;
+    if (this.running || this.timer) {
+      this.cleanupTimer = setTimeout(() => this.run0(), this.o.cleanupDelayMs);
+      return;
+    }
+    this.timer = setTimeout(() => this.run(), 0);
+  }
+
+  /** A Service's EndpointSlices (from the index the applier keeps). */
+  slicesFor(key: string, src: ProxySource = this.o.source()): EndpointSlice[] {
+    const out: EndpointSlice[] = [];
+    for (const k of this.slicesBySvc.get(key) ?? []) {
+      const s = src.endpointSlices.get(k);
+      if (s) out.push(s);
+    }
+    return out;
+  }
+
+  private reindex(src: ProxySource): void {
+    this.slicesBySvc.clear();
+    this.sliceOwner.clear();
+    for (const [k, s] of src.endpointSlices) {
+      const owner = sliceService(s);
+      if (!owner) continue;
+      this.sliceOwner.set(k, owner);
+      let set = this.slicesBySvc.get(owner);
+      if (!set) this.slicesBySvc.set(owner, (set = new Set()));
+      set.add(k);
+    }
+  }
+
+  private async fullSync(): Promise<SyncResult> {
+    const t0 = performance.now();
+    const facts = this.o.facts();
+    const src = this.o.source();
+    this.reindex(src);
+    const frags = new Map<string, Fragment>();
+    for (const [k, svc] of src.services) frags.set(k, renderService(svc, this.slicesFor(k, src), facts));
+    const want = mergeFragments([renderBase(facts), ...frags.values()]);
+    const json = await this.o.nft.list();
+    const d = diff(json ? parseLoaded(json) : emptyLoaded(), want);
+    if (d.lines.length) await this.o.nft.apply(`${[...skeletonLines(), ...d.lines].join('\n')}\n`);
+    this.applied = frags;
+    this.factsKey = JSON.stringify(facts);
+    this.pending = { chains: d.staleChains, sets: d.staleSets };
+    return this.result(true, [...src.services.keys()], t0, d.lines.length, d.chainsWritten);
+  }
+
+  private async partialSync(keys: Set<string>): Promise<SyncResult> {
+    const t0 = performance.now();
+    const facts = this.o.facts();
+    if (JSON.stringify(facts) !== this.factsKey) return this.fullSync();
+    const src = this.o.source();
+    const before: Fragment[] = [];
+    const after = new Map<string, Fragment>();
+    for (const k of keys) {
+      const prev = this.applied.get(k);
+      if (prev) before.push(prev);
+      const svc = src.services.get(k);
+      after.set(k, svc ? renderService(svc, this.slicesFor(k, src), facts) : emptyFragment());
+    }
+    const d = diff(summarize(mergeFragments(before)), mergeFragments(after.values()), this.pending);
+    if (d.lines.length) await this.o.nft.apply(`${d.lines.join('\n')}\n`);
+    for (const [k, f] of after) {
+      if (src.services.has(k)) this.applied.set(k, f);
+      else this.applied.delete(k);
+    }
+    this.pending = { chains: d.staleChains, sets: d.staleSets };
+    return this.result(false, [...keys], t0, d.lines.length, d.chainsWritten);
+  }
+
+  private result(full: boolean, keys: string[], t0: number, lines: number, chainsWritten: number): SyncResult {
+    let endpoints = 0;
+    for (const k of keys) {
+      const f = this.applied.get(k);
+      this.endpointCount.set(k, f ? f.chains.filter((c) => c.name.startsWith('ep-')).length : 0);
+      if (!f) this.endpointCount.delete(k);
+    }
+    if (full) for (const k of [...this.endpointCount.keys()]) if (!this.applied.has(k)) this.endpointCount.delete(k);
+    for (const n of this.endpointCount.values()) endpoints += n;
+    return {
+      full,
+      keys,
+      durationMs: performance.now() - t0,
+      lines,
+      chainsWritten,
+      services: this.applied.size,
+      endpoints,
+    };
+  }
+}

@@ -1,0 +1,98 @@
+// The difference between what a table holds and what it should hold, as `nft -f` lines for one
+// atomic transaction. Element level: a chain is rewritten only when its fingerprint differs, map
+// and set elements are added or deleted one by one. Chains and sets no longer wanted are
+// flushed now and deleted by a later transaction (see docs/proxy.md). Pure.
+import { TABLE, type Fragment } from './model.ts';
+import type { Loaded } from './loaded.ts';
+import { chainDecl, chainFingerprint, chainRules, elementLines, setDecl, verdictText } from './nft-text.ts';
+
+const T = `ip ${TABLE}`;
+
+export interface Diff {
+  lines: string[];
+  /** Chains flushed now, to delete in a later transaction. */
+  staleChains: string[];
+  /** Sets to delete in a later transaction (rules using them are gone now). */
+  staleSets: string[];
+  /** How many chains were written. */
+  chainsWritten: number;
+}
+
+export interface Pending {
+  chains: string[];
+  sets: string[];
+}
+
+export function diff(old: Loaded, want: Fragment, pending: Pending = { chains: [], sets: [] }): Diff {
+  const lines: string[] = [];
+  const wantChains = new Set(want.chains.map((c) => c.name));
+  const wantSets = new Set(want.sets.map((s) => s.name));
+
+  // Deletions a previous transaction prepared (unless wanted again meanwhile).
+  for (const c of pending.chains) if (!wantChains.has(c)) lines.push(`delete chain ${T} ${c}`);
+  for (const s of pending.sets) if (!wantSets.has(s)) lines.push(`delete set ${T} ${s}`);
+
+  // A set whose timeout changed is made again; the chains using it are rewritten around that.
+  const reset = new Set<string>();
+  for (const s of want.sets) {
+    const had = old.sets.get(s.name);
+    if (had === undefined) lines.push(setDecl(s));
+    else if (had !== (s.timeout ?? 0)) reset.add(s.name);
+  }
+  const usesReset = (c: Fragment['chains'][number]) =>
+    c.rules.some(
+      (r) =>
+        (r.action.a === 'update' && reset.has(r.action.set)) ||
+        r.match.some((m) => m.m === 'inSet' && reset.has(m.set)),
+    );
+  const rewrite = want.chains.filter((c) => {
+    const had = old.chains.get(c.name);
+    return !had || had.fingerprint !== chainFingerprint(c) || had.rules !== c.rules.length || usesReset(c);
+  });
+  for (const c of rewrite) lines.push(chainDecl(c));
+  for (const c of rewrite) if (old.chains.has(c.name)) lines.push(`flush chain ${T} ${c.name}`);
+  for (const s of want.sets) if (reset.has(s.name)) lines.push(`delete set ${T} ${s.name}`, setDecl(s));
+  for (const c of rewrite) lines.push(...chainRules(c));
+
+  const maps = new Set([...old.elements.keys(), ...want.elements.keys()]);
+  for (const map of maps) {
+    const had = old.elements.get(map) ?? new Map<string, string>();
+    const now = new Map([...(want.elements.get(map) ?? [])].map(([k, v]) => [k, verdictText(v)]));
+    const del: string[] = [];
+    const add: string[] = [];
+    for (const [k, v] of had) if (now.get(k) !== v) del.push(k);
+    for (const [k, v] of now) if (had.get(k) !== v) add.push(`${k} : ${v}`);
+    lines.push(...elementLines('delete', map, del), ...elementLines('add', map, add));
+  }
+
+  const sets = new Set([...old.members.keys(), ...want.members.keys()]);
+  for (const set of sets) {
+    const had = old.members.get(set) ?? new Set<string>();
+    const now = want.members.get(set) ?? new Set<string>();
+    lines.push(
+      ...elementLines(
+        'delete',
+        set,
+        [...had].filter((v) => !now.has(v)),
+      ),
+      ...elementLines(
+        'add',
+        set,
+        [...now].filter((v) => !had.has(v)),
+      ),
+    );
+  }
+
+  // After the map elements pointing at them are gone: empty the chains no longer wanted.
+  const deleting = new Set([...pending.chains, ...pending.sets]);
+  const staleChains: string[] = [];
+  for (const [name, c] of old.chains)
+    if (!wantChains.has(name) && !deleting.has(name)) {
+      if (c.rules > 0) lines.push(`flush chain ${T} ${name}`);
+      staleChains.push(name);
+    }
+  const staleSets = [...old.sets.keys()].filter(
+    (s) => !wantSets.has(s) && !deleting.has(s) && (old.sets.get(s) ?? 0) > 0,
+  );
+  return { lines, staleChains, staleSets, chainsWritten: rewrite.length };
+}

@@ -1,0 +1,119 @@
+// The service proxy's ruleset as plain data: chains of rules in a small vocabulary (the few
+// matches and statements the design uses), verdict maps and sets with their elements. The
+// renderer produces it, nft-text.ts prints it, the applier diffs it, and the unit tests walk
+// it with a packet tracer, so all of them agree on one meaning of every rule.
+
+export const TABLE = 'skiff-proxy';
+/** The packet-mark bit that asks nat-postrouting to masquerade (kube-proxy uses the same bit). */
+export const MASQ_MARK = 0x4000;
+
+export type Proto = 'tcp' | 'udp' | 'sctp';
+
+export type Match =
+  | { m: 'ctNew' }
+  /** `ip daddr|saddr [!=] ADDR[/LEN]` */
+  | { m: 'addr'; field: 'saddr' | 'daddr'; neg?: boolean; cidr: string }
+  /** `ip saddr != { CIDR, ... }` */
+  | { m: 'addrList'; field: 'saddr'; neg: boolean; cidrs: string[] }
+  /** `ip saddr|daddr @SET` */
+  | { m: 'inSet'; field: 'saddr' | 'daddr'; set: string }
+  /** `fib daddr|saddr type local` */
+  | { m: 'fibLocal'; field: 'saddr' | 'daddr' }
+  /** `meta mark & MASQ_MARK == 0` */
+  | { m: 'masqUnmarked' }
+  /** `meta l4proto PROTO` */
+  | { m: 'l4proto'; proto: Proto };
+
+export type Action =
+  | { a: 'accept' | 'drop' | 'reject' | 'return' }
+  | { a: 'jump' | 'goto'; chain: string }
+  /** `ip daddr . meta l4proto . th dport vmap @MAP` (key 'dst') or `meta l4proto . th dport vmap @MAP` ('port') */
+  | { a: 'vmap'; key: 'dst' | 'port'; map: string }
+  /** `numgen random mod N vmap { 0 : goto C0, ... }` */
+  | { a: 'numgen'; chains: string[] }
+  /** `meta mark set meta mark | MASQ_MARK` */
+  | { a: 'markMasq' }
+  /** `meta mark set meta mark ^ MASQ_MARK` (only reached with the bit set, so it clears it) */
+  | { a: 'unmarkMasq' }
+  | { a: 'masquerade' }
+  /** `dnat to IP:PORT` (the rule also matches the transport protocol, which nft requires) */
+  | { a: 'dnat'; ip: string; port: number }
+  /** `update @SET { ip saddr }` */
+  | { a: 'update'; set: string };
+
+export interface Rule {
+  match: Match[];
+  action: Action;
+}
+
+export type HookName = 'prerouting' | 'input' | 'forward' | 'output' | 'postrouting';
+
+export interface Hook {
+  type: 'filter' | 'nat';
+  hook: HookName;
+  priority: number;
+}
+
+export interface Chain {
+  name: string;
+  hook?: Hook;
+  rules: Rule[];
+}
+
+/** A map's verdict: jump targets are always `goto` (a service chain never returns). */
+export type Verdict = { v: 'goto'; chain: string } | { v: 'drop' };
+
+export type MapKey = 'dst' | 'port';
+
+export interface MapDecl {
+  name: string;
+  key: MapKey;
+}
+
+export interface SetDecl {
+  name: string;
+  /** Seconds: a dynamic set whose elements the packet path adds (session affinity). */
+  timeout?: number;
+}
+
+/** What one Service contributes, or the fixed skeleton: merged, they are the whole table. */
+export interface Fragment {
+  chains: Chain[];
+  sets: SetDecl[];
+  /** Map elements: map name → canonical key text (`10.96.0.20 . tcp . 80`) → verdict. */
+  elements: Map<string, Map<string, Verdict>>;
+  /** Static set elements: set name → members. */
+  members: Map<string, Set<string>>;
+}
+
+export function emptyFragment(): Fragment {
+  return { chains: [], sets: [], elements: new Map(), members: new Map() };
+}
+
+export function addElement(f: Fragment, map: string, key: string, verdict: Verdict): void {
+  let m = f.elements.get(map);
+  if (!m) f.elements.set(map, (m = new Map()));
+  m.set(key, verdict);
+}
+
+export function addMember(f: Fragment, set: string, value: string): void {
+  let s = f.members.get(set);
+  if (!s) f.members.set(set, (s = new Set()));
+  s.add(value);
+}
+
+/** Several fragments as one (the first to claim a map key keeps it). */
+export function mergeFragments(parts: Iterable<Fragment>): Fragment {
+  const out = emptyFragment();
+  for (const p of parts) {
+    out.chains.push(...p.chains);
+    out.sets.push(...p.sets);
+    for (const [map, els] of p.elements)
+      for (const [k, v] of els) if (!out.elements.get(map)?.has(k)) addElement(out, map, k, v);
+    for (const [set, vals] of p.members) for (const v of vals) addMember(out, set, v);
+  }
+  return out;
+}
+
+export const dstKey = (ip: string, proto: Proto, port: number) => `${ip} . ${proto} . ${port}`;
+export const portKey = (proto: Proto, port: number) => `${proto} . ${port}`;

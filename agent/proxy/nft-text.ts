@@ -1,0 +1,136 @@
+// The ruleset data (model.ts) as `nft -f` text. The first rule of every chain carries a comment
+// with a fingerprint of the chain's rules: read back with `nft -j`, it tells the applier whether
+// a loaded chain is already right without parsing nft's JSON rule expressions.
+import { createHash } from 'node:crypto';
+import {
+  MASQ_MARK,
+  TABLE,
+  type Action,
+  type Chain,
+  type Fragment,
+  type MapDecl,
+  type Match,
+  type Rule,
+  type SetDecl,
+  type Verdict,
+} from './model.ts';
+import { CLUSTER_IPS_SET, MAPS } from './render.ts';
+
+const T = `ip ${TABLE}`;
+const hex = (n: number) => `0x${n.toString(16)}`;
+
+function matchText(m: Match): string {
+  switch (m.m) {
+    case 'ctNew':
+      return 'ct state new';
+    case 'addr':
+      return `ip ${m.field} ${m.neg ? '!= ' : ''}${m.cidr}`;
+    case 'addrList':
+      return `ip ${m.field} ${m.neg ? '!= ' : ''}{ ${m.cidrs.join(', ')} }`;
+    case 'inSet':
+      return `ip ${m.field} @${m.set}`;
+    case 'fibLocal':
+      return `fib ${m.field} type local`;
+    case 'masqUnmarked':
+      return `meta mark & ${hex(MASQ_MARK)} == 0`;
+    case 'l4proto':
+      return `meta l4proto ${m.proto}`;
+  }
+}
+
+function actionText(a: Action): string {
+  switch (a.a) {
+    case 'accept':
+    case 'drop':
+    case 'reject':
+    case 'return':
+      return a.a;
+    case 'jump':
+    case 'goto':
+      return `${a.a} ${a.chain}`;
+    case 'vmap':
+      return `${a.key === 'dst' ? 'ip daddr . ' : ''}meta l4proto . th dport vmap @${a.map}`;
+    case 'numgen':
+      return `numgen random mod ${a.chains.length} vmap { ${a.chains.map((c, i) => `${i} : goto ${c}`).join(', ')} }`;
+    case 'markMasq':
+      return `meta mark set meta mark | ${hex(MASQ_MARK)}`;
+    case 'unmarkMasq':
+      return `meta mark set meta mark ^ ${hex(MASQ_MARK)}`;
+    case 'masquerade':
+      return 'masquerade fully-random';
+    case 'dnat':
+      return `dnat to ${a.ip}:${a.port}`;
+    case 'update':
+      return `update @${a.set} { ip saddr }`;
+  }
+}
+
+export function ruleText(rule: Rule): string {
+  return [...rule.match.map(matchText), actionText(rule.action)].join(' ');
+}
+
+/** A short hash of what a chain holds (hook and rules). */
+export function chainFingerprint(c: Chain): string {
+  const h = createHash('sha256');
+  if (c.hook) h.update(`${c.hook.type} ${c.hook.hook} ${c.hook.priority}\n`);
+  for (const rule of c.rules) h.update(`${ruleText(rule)}\n`);
+  return h.digest('hex').slice(0, 16);
+}
+
+export function chainDecl(c: Chain): string {
+  if (!c.hook) return `add chain ${T} ${c.name}`;
+  const { type, hook, priority } = c.hook;
+  return `add chain ${T} ${c.name} { type ${type} hook ${hook} priority ${priority} ; policy accept ; }`;
+}
+
+/** The rules of a chain (the chain must exist and be empty). */
+export function chainRules(c: Chain): string[] {
+  const fp = chainFingerprint(c);
+  return c.rules.map((rule, i) => `add rule ${T} ${c.name} ${ruleText(rule)}${i === 0 ? ` comment "${fp}"` : ''}`);
+}
+
+const keyType = (k: MapDecl['key']) =>
+  k === 'dst' ? 'ipv4_addr . inet_proto . inet_service' : 'inet_proto . inet_service';
+
+export function mapDecl(m: MapDecl): string {
+  return `add map ${T} ${m.name} { type ${keyType(m.key)} : verdict ; }`;
+}
+
+export function setDecl(s: SetDecl): string {
+  if (!s.timeout) return `add set ${T} ${s.name} { type ipv4_addr ; }`;
+  return `add set ${T} ${s.name} { type ipv4_addr ; flags dynamic,timeout ; timeout ${s.timeout}s ; }`;
+}
+
+export const verdictText = (v: Verdict) => (v.v === 'drop' ? 'drop' : `goto ${v.chain}`);
+
+const CHUNK = 2000;
+/** `add|delete element` lines, a few thousand elements per line. */
+export function elementLines(op: 'add' | 'delete', name: string, items: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < items.length; i += CHUNK)
+    out.push(`${op} element ${T} ${name} { ${items.slice(i, i + CHUNK).join(', ')} }`);
+  return out;
+}
+
+/** Table, maps and static sets: always declared (idempotent `add`). */
+export function skeletonLines(): string[] {
+  return [`add table ${T}`, ...MAPS.map(mapDecl), setDecl({ name: CLUSTER_IPS_SET })];
+}
+
+/** The whole fragment as one script onto an empty (or absent) table. */
+export function fullScript(f: Fragment): string {
+  const lines = skeletonLines();
+  for (const s of f.sets) lines.push(setDecl(s));
+  for (const c of f.chains) lines.push(chainDecl(c));
+  for (const c of f.chains) lines.push(...chainRules(c));
+  for (const [map, els] of f.elements)
+    lines.push(
+      ...elementLines(
+        'add',
+        map,
+        [...els].map(([k, v]) => `${k} : ${verdictText(v)}`),
+      ),
+    );
+  for (const [set, vals] of f.members) lines.push(...elementLines('add', set, [...vals]));
+  return `${lines.join('\n')}\n`;
+}

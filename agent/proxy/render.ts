@@ -1,0 +1,321 @@
+// The desired `ip skiff-proxy` table, rendered from Services, EndpointSlices and this node's
+// facts. Pure: the same input gives the same data. docs/proxy.md describes the design; in short,
+// one lookup per packet in a verdict map keyed by destination (service-ips, service-nodeports)
+// jumps to a chain per service port, which picks a chain per endpoint with numgen; filter-hook
+// chains refuse what the nat maps do not take (no endpoints, unallocated service IPs).
+import type { EndpointSlice, Service } from '../../controlplane/shared/kube/index.ts';
+import { SERVICE_NAME_LABEL } from '../../controlplane/shared/kube/index.ts';
+import { objectKey } from '../network/view.ts';
+import { categorize, protoOf, slicesOf, type ProxyEndpoint } from './endpoints.ts';
+import {
+  addElement,
+  addMember,
+  dstKey,
+  emptyFragment,
+  mergeFragments,
+  portKey,
+  type Chain,
+  type Fragment,
+  type MapDecl,
+  type Match,
+  type Rule,
+  type Verdict,
+} from './model.ts';
+import {
+  affinitySet,
+  endpointChain,
+  externalChain,
+  firewallChain,
+  localChain,
+  serviceChain,
+  type PortId,
+} from './names.ts';
+
+export interface ProxyNodeFacts {
+  nodeName: string;
+  /** This node's own addresses (NodePorts answer on every local address; the tracer uses them). */
+  nodeIPs: string[];
+  /** This node's pod subnet: its pods' traffic to external destinations short-circuits. */
+  podCIDR: string;
+  /** All pods: traffic from elsewhere to a ClusterIP is masqueraded. */
+  clusterCIDR: string;
+  serviceCIDR: string;
+  /** Answered node-locally without conntrack by the DNS subsystem: no rule may touch it. */
+  clusterDNS?: string;
+}
+
+export const MAPS: MapDecl[] = [
+  { name: 'service-ips', key: 'dst' },
+  { name: 'service-nodeports', key: 'port' },
+  { name: 'no-endpoint-services', key: 'dst' },
+  { name: 'no-endpoint-nodeports', key: 'port' },
+  { name: 'firewall-ips', key: 'dst' },
+];
+/** Every ClusterIP programmed: traffic to one on a port no Service uses is rejected. */
+export const CLUSTER_IPS_SET = 'cluster-ips';
+/** Default ClientIP affinity timeout (Kubernetes' default: 3 hours). */
+const AFFINITY_DEFAULT = 10800;
+
+const r = (match: Match[], action: Rule['action']): Rule => ({ match, action });
+const ctNew: Match = { m: 'ctNew' };
+const FILTER = -110; // before DNAT (-100): sees the Service address the client used
+const NAT = -100;
+
+/** The fixed skeleton: base chains, dispatch chains and the chains the maps' verdicts share. */
+export function renderBase(facts: ProxyNodeFacts): Fragment {
+  const f = emptyFragment();
+  const notLoopback: Match = { m: 'addr', field: 'daddr', neg: true, cidr: '127.0.0.0/8' };
+  const clusterIpsCheck: Rule[] = [];
+  // The node-local DNS address is no Service of ours: never reject traffic to it.
+  if (facts.clusterDNS)
+    clusterIpsCheck.push(r([{ m: 'addr', field: 'daddr', cidr: facts.clusterDNS }], { a: 'return' }));
+  clusterIpsCheck.push(
+    r([{ m: 'inSet', field: 'daddr', set: CLUSTER_IPS_SET }], { a: 'reject' }),
+    r([{ m: 'addr', field: 'daddr', cidr: facts.serviceCIDR }], { a: 'reject' }),
+  );
+  const chains: Chain[] = [
+    {
+      name: 'filter-prerouting',
+      hook: { type: 'filter', hook: 'prerouting', priority: FILTER },
+      rules: [r([ctNew], { a: 'jump', chain: 'firewall-check' })],
+    },
+    {
+      name: 'filter-input',
+      hook: { type: 'filter', hook: 'input', priority: FILTER },
+      rules: [
+        r([ctNew], { a: 'jump', chain: 'nodeport-endpoints-check' }),
+        r([ctNew], { a: 'jump', chain: 'service-endpoints-check' }),
+      ],
+    },
+    {
+      name: 'filter-forward',
+      hook: { type: 'filter', hook: 'forward', priority: FILTER },
+      rules: [
+        r([ctNew], { a: 'jump', chain: 'service-endpoints-check' }),
+        r([ctNew], { a: 'jump', chain: 'cluster-ips-check' }),
+      ],
+    },
+    {
+      name: 'filter-output',
+      hook: { type: 'filter', hook: 'output', priority: FILTER },
+      rules: [
+        r([ctNew], { a: 'jump', chain: 'service-endpoints-check' }),
+        r([ctNew], { a: 'jump', chain: 'firewall-check' }),
+      ],
+    },
+    {
+      // After the output DNAT: what still goes to a service address was not taken by any Service.
+      name: 'filter-output-post-dnat',
+      hook: { type: 'filter', hook: 'output', priority: NAT + 10 },
+      rules: [r([ctNew], { a: 'jump', chain: 'cluster-ips-check' })],
+    },
+    {
+      name: 'nat-prerouting',
+      hook: { type: 'nat', hook: 'prerouting', priority: NAT },
+      rules: [r([], { a: 'jump', chain: 'services' })],
+    },
+    {
+      name: 'nat-output',
+      hook: { type: 'nat', hook: 'output', priority: NAT },
+      rules: [r([], { a: 'jump', chain: 'services' })],
+    },
+    {
+      name: 'nat-postrouting',
+      hook: { type: 'nat', hook: 'postrouting', priority: 100 },
+      rules: [r([], { a: 'jump', chain: 'masquerading' })],
+    },
+    {
+      name: 'services',
+      rules: [
+        r([], { a: 'vmap', key: 'dst', map: 'service-ips' }),
+        // NodePorts: only on this node's own addresses, never on 127.0.0.0/8 (CVE-2020-8558).
+        r([{ m: 'fibLocal', field: 'daddr' }, notLoopback], { a: 'vmap', key: 'port', map: 'service-nodeports' }),
+      ],
+    },
+    { name: 'service-endpoints-check', rules: [r([], { a: 'vmap', key: 'dst', map: 'no-endpoint-services' })] },
+    {
+      name: 'nodeport-endpoints-check',
+      rules: [
+        r([{ m: 'fibLocal', field: 'daddr' }, notLoopback], { a: 'vmap', key: 'port', map: 'no-endpoint-nodeports' }),
+      ],
+    },
+    { name: 'cluster-ips-check', rules: clusterIpsCheck },
+    { name: 'firewall-check', rules: [r([], { a: 'vmap', key: 'dst', map: 'firewall-ips' })] },
+    { name: 'reject-chain', rules: [r([], { a: 'reject' })] },
+    { name: 'mark-for-masquerade', rules: [r([], { a: 'markMasq' })] },
+    {
+      name: 'masquerading',
+      rules: [r([{ m: 'masqUnmarked' }], { a: 'return' }), r([], { a: 'unmarkMasq' }), r([], { a: 'masquerade' })],
+    },
+  ];
+  f.chains.push(...chains);
+  return f;
+}
+
+const REJECT: Verdict = { v: 'goto', chain: 'reject-chain' };
+const DROP: Verdict = { v: 'drop' };
+const isV4 = (ip: string | undefined): ip is string => !!ip && /^\d+\.\d+\.\d+\.\d+$/.test(ip);
+
+/** Whether the proxy programs this Service at all. */
+export function proxied(svc: Service, facts: ProxyNodeFacts): boolean {
+  const s = svc.spec;
+  if (!s || s.type === 'ExternalName') return false;
+  const ip = s.clusterIP;
+  if (!isV4(ip)) return false; // headless ("None"), unallocated, or IPv6
+  return ip !== facts.clusterDNS;
+}
+
+/** One Service's chains and elements (`slices`: its own, or any superset). */
+export function renderService(svc: Service, slices: EndpointSlice[], facts: ProxyNodeFacts): Fragment {
+  const f = emptyFragment();
+  if (!proxied(svc, facts)) return f;
+  const s = svc.spec;
+  const clusterIP = s.clusterIP as string;
+  addMember(f, CLUSTER_IPS_SET, clusterIP);
+  const externalIPs = (s.externalIPs ?? []).filter(isV4);
+  const lbIPs =
+    s.type === 'LoadBalancer'
+      ? (svc.status?.loadBalancer?.ingress ?? []).filter((i) => i.ipMode !== 'Proxy').map((i) => i.ip)
+      : [];
+  const lbV4 = lbIPs.filter(isV4);
+  const affinity =
+    s.sessionAffinity === 'ClientIP' ? (s.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? AFFINITY_DEFAULT) : 0;
+  const own = slicesOf(svc, slices);
+
+  for (const port of s.ports ?? []) {
+    const proto = protoOf(port);
+    const id: PortId = {
+      namespace: String(svc.metadata.namespace),
+      name: String(svc.metadata.name),
+      proto,
+      port: port.port,
+    };
+    const { cluster, local } = categorize(port, own, facts.nodeName);
+    const internalLocal = s.internalTrafficPolicy === 'Local';
+    const externalLocal = s.externalTrafficPolicy === 'Local';
+    const hasAny = cluster.length > 0;
+    const nodePort = (s.type === 'NodePort' || s.type === 'LoadBalancer') && port.nodePort ? port.nodePort : 0;
+    const hasExternal = nodePort > 0 || externalIPs.length > 0 || lbV4.length > 0;
+
+    // Chains over endpoints: all of them, and this node's own when a policy says Local.
+    const epChains = new Map<string, ProxyEndpoint>();
+    const spread = (name: string, eps: ProxyEndpoint[]): Chain => {
+      const rules: Rule[] = [
+        // Traffic to the ClusterIP from outside the pod network (the node itself, a host) is masqueraded.
+        r(
+          [
+            { m: 'addr', field: 'daddr', cidr: clusterIP },
+            { m: 'addr', field: 'saddr', neg: true, cidr: facts.clusterCIDR },
+          ],
+          { a: 'jump', chain: 'mark-for-masquerade' },
+        ),
+      ];
+      const targets = eps.map((e) => {
+        const c = endpointChain(id, e.ip, e.port);
+        epChains.set(c, e);
+        return c;
+      });
+      if (affinity)
+        for (const [i, e] of eps.entries()) {
+          const set = affinitySet(id, e.ip, e.port);
+          rules.push(r([{ m: 'inSet', field: 'saddr', set }], { a: 'goto', chain: targets[i] }));
+        }
+      rules.push(r([], { a: 'numgen', chains: targets }));
+      return { name, rules };
+    };
+    const svcChain = serviceChain(id);
+    const locChain = localChain(id);
+    if (hasAny) f.chains.push(spread(svcChain, cluster));
+    if ((internalLocal || externalLocal) && local.length) f.chains.push(spread(locChain, local));
+
+    // ClusterIP.
+    const internal = internalLocal ? local : cluster;
+    if (internal.length)
+      addElement(f, 'service-ips', dstKey(clusterIP, proto, port.port), {
+        v: 'goto',
+        chain: internalLocal ? locChain : svcChain,
+      });
+    else addElement(f, 'no-endpoint-services', dstKey(clusterIP, proto, port.port), hasAny ? DROP : REJECT);
+
+    // NodePort, externalIPs, LoadBalancer IPs.
+    if (hasExternal) {
+      const external = externalLocal ? local : cluster;
+      const extChain = externalChain(id);
+      const verdict: Verdict = external.length ? { v: 'goto', chain: extChain } : hasAny ? DROP : REJECT;
+      if (external.length) {
+        const rules: Rule[] = externalLocal
+          ? [
+              // Local policy keeps the client's address, except for traffic that starts on this node.
+              r([{ m: 'addr', field: 'saddr', cidr: facts.podCIDR }], { a: 'goto', chain: svcChain }),
+              r([{ m: 'fibLocal', field: 'saddr' }], { a: 'jump', chain: 'mark-for-masquerade' }),
+              r([{ m: 'fibLocal', field: 'saddr' }], { a: 'goto', chain: svcChain }),
+              r([], { a: 'goto', chain: locChain }),
+            ]
+          : [r([], { a: 'jump', chain: 'mark-for-masquerade' }), r([], { a: 'goto', chain: svcChain })];
+        f.chains.push({ name: extChain, rules });
+      }
+      const toMaps = external.length ? 'service-ips' : 'no-endpoint-services';
+      for (const ip of [...externalIPs, ...lbV4]) addElement(f, toMaps, dstKey(ip, proto, port.port), verdict);
+      if (nodePort)
+        addElement(
+          f,
+          external.length ? 'service-nodeports' : 'no-endpoint-nodeports',
+          portKey(proto, nodePort),
+          verdict,
+        );
+    }
+
+    // loadBalancerSourceRanges: only the listed clients reach the LoadBalancer IPs.
+    const ranges = (s.loadBalancerSourceRanges ?? []).map((x) => x.trim()).filter((x) => x && !x.includes(':'));
+    if (lbV4.length && ranges.length) {
+      const fw = firewallChain(id);
+      f.chains.push({
+        name: fw,
+        rules: [r([{ m: 'addrList', field: 'saddr', neg: true, cidrs: ranges }], { a: 'drop' })],
+      });
+      for (const ip of lbV4) addElement(f, 'firewall-ips', dstKey(ip, proto, port.port), { v: 'goto', chain: fw });
+    }
+
+    // One chain per endpoint: hairpin mark, affinity bookkeeping, DNAT.
+    for (const [name, e] of epChains) {
+      const rules: Rule[] = [
+        r([{ m: 'addr', field: 'saddr', cidr: e.ip }], { a: 'jump', chain: 'mark-for-masquerade' }),
+      ];
+      if (affinity) {
+        const set = affinitySet(id, e.ip, e.port);
+        f.sets.push({ name: set, timeout: affinity });
+        rules.push(r([], { a: 'update', set }));
+      }
+      rules.push(r([{ m: 'l4proto', proto }], { a: 'dnat', ip: e.ip, port: e.port }));
+      f.chains.push({ name, rules });
+    }
+  }
+  return f;
+}
+
+/** Slices grouped under their Service's `namespace/name`. */
+export function groupSlices(slices: Iterable<EndpointSlice>): Map<string, EndpointSlice[]> {
+  const out = new Map<string, EndpointSlice[]>();
+  for (const s of slices) {
+    const svc = s.metadata.labels?.[SERVICE_NAME_LABEL];
+    if (!svc) continue;
+    const key = `${s.metadata.namespace}/${svc}`;
+    const list = out.get(key);
+    if (list) list.push(s);
+    else out.set(key, [s]);
+  }
+  return out;
+}
+
+export interface ProxyState {
+  services: Iterable<Service>;
+  slices: Iterable<EndpointSlice>;
+}
+
+/** The whole table as one fragment (the applier renders per Service; tests and full syncs use this). */
+export function renderRuleset(state: ProxyState, facts: ProxyNodeFacts): Fragment {
+  const bySvc = groupSlices(state.slices);
+  const parts = [renderBase(facts)];
+  for (const svc of state.services) parts.push(renderService(svc, bySvc.get(objectKey(svc)) ?? [], facts));
+  return mergeFragments(parts);
+}

@@ -1,0 +1,204 @@
+// Service proxy benchmark, in network namespaces made for it (a "node" holding the table and a
+// "pod" with a TCP server behind a veth): full sync time at 10, 1,000 and 10,000 Services with 5
+// endpoints each, the time to apply one endpoint change at each size, the process's RSS at the
+// largest; then new connections per second and connect latency through a ClusterIP with 10 and
+// with 10,000 Services loaded, against the same Services as a kube-proxy iptables-mode ruleset
+// (linear KUBE-SERVICES list, per-service chains with statistic probabilities, loaded with
+// iptables-restore in its own namespace), and against connecting to the pod IP directly.
+// Usage: node bench/proxy.ts [--sizes 10,1000,10000] [--seconds 3]
+import { execa } from 'execa';
+import type { EndpointSlice, Service } from '../controlplane/shared/kube/index.ts';
+import { ProxyApplier, type ProxySource, type SyncResult } from '../agent/proxy/applier.ts';
+import { nftCommand } from '../agent/proxy/nft.ts';
+import type { ProxyNodeFacts } from '../agent/proxy/render.ts';
+import { netnsSet } from '../test/helpers/netns.ts';
+
+const args = process.argv.slice(2);
+const opt = (name: string, d: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : d);
+const SIZES = opt('--sizes', '10,1000,10000').split(',').map(Number);
+const SECONDS = Number(opt('--seconds', '3'));
+const EPS = 5;
+const POD = '10.244.201.5';
+
+const facts: ProxyNodeFacts = {
+  nodeName: 'n1',
+  nodeIPs: ['10.244.201.1'],
+  podCIDR: '10.244.201.0/24',
+  clusterCIDR: '10.244.0.0/16',
+  serviceCIDR: '10.96.0.0/12',
+  clusterDNS: '10.96.0.10',
+};
+const svcIP = (i: number) => `10.97.${Math.floor(i / 250)}.${(i % 250) + 1}`;
+/** Endpoint j of Service i (on other nodes: only the probed Service's endpoint is the real pod). */
+const epIP = (i: number, j: number) => `10.244.${100 + (((i * EPS + j) >> 8) % 100)}.${((i * EPS + j) % 250) + 2}`;
+const endpointsOf = (i: number, real: number) => (i === real ? [POD] : range(EPS).map((j) => epIP(i, j)));
+
+function world(n: number, real: number, gen = 0): ProxySource {
+  const src: ProxySource = { services: new Map(), endpointSlices: new Map() };
+  for (let i = 0; i < n; i++) {
+    const name = `s${i}`;
+    const svc: Service = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { namespace: 'bench', name },
+      spec: { clusterIP: svcIP(i), ports: [{ name: 'http', port: 80, protocol: 'TCP' }] },
+    };
+    src.services.set(`bench/${name}`, svc);
+    src.endpointSlices.set(`bench/${name}-x`, slice(name, endpointsOf(i, real), gen));
+  }
+  return src;
+}
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+function slice(svc: string, ips: string[], gen: number): EndpointSlice {
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { namespace: 'bench', name: `${svc}-x`, labels: { 'kubernetes.io/service-name': svc } },
+    addressType: 'IPv4',
+    ports: [{ name: 'http', port: 8080 + (gen % 2), protocol: 'TCP' }],
+    endpoints: ips.map((ip) => ({ addresses: [ip], nodeName: 'n2', conditions: { ready: true } })),
+  };
+}
+
+/** The same Services as kube-proxy's iptables mode writes them (nat table only). */
+function iptablesRules(n: number, real: number): string {
+  const l = ['*nat', ':KUBE-SERVICES - [0:0]', ':KUBE-MARK-MASQ - [0:0]', ':KUBE-POSTROUTING - [0:0]'];
+  const body: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const svc = `KUBE-SVC-${String(i).padStart(12, '0')}`;
+    l.push(`:${svc} - [0:0]`);
+    body.push(`-A KUBE-SERVICES -d ${svcIP(i)}/32 -p tcp -m tcp --dport 80 -j ${svc}`);
+    const eps = endpointsOf(i, real);
+    eps.forEach((ip, j) => {
+      const sep = `KUBE-SEP-${String(i).padStart(8, '0')}${String(j).padStart(4, '0')}`;
+      l.push(`:${sep} - [0:0]`);
+      const left = eps.length - j;
+      const prob = left > 1 ? ` -m statistic --mode random --probability ${(1 / left).toFixed(11)}` : '';
+      body.push(`-A ${svc}${prob} -j ${sep}`);
+      body.push(`-A ${sep} -s ${ip}/32 -j KUBE-MARK-MASQ`);
+      body.push(`-A ${sep} -p tcp -m tcp -j DNAT --to-destination ${ip}:8080`);
+    });
+  }
+  body.push('-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000');
+  body.push('-A KUBE-POSTROUTING -m mark --mark 0x4000/0x4000 -j MASQUERADE --random-fully');
+  body.push('-A PREROUTING -j KUBE-SERVICES', '-A OUTPUT -j KUBE-SERVICES', '-A POSTROUTING -j KUBE-POSTROUTING');
+  return `${[...l, ...body, 'COMMIT'].join('\n')}\n`;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function main() {
+  const set = await netnsSet('prxb', ['node', 'pod', 'ipt', 'ipod'], ['10.244.0.0/16', '10.96.0.0/12']);
+  const [nodeNs, podNs, iptNs, iptPodNs] = set.names;
+  const inNs = (ns: string, cmd: string, a: string[], input?: string) =>
+    execa('nsenter', [`--net=/run/netns/${ns}`, cmd, ...a], { input, timeout: 300_000, maxBuffer: 1 << 28 });
+  const servers: ReturnType<typeof execa>[] = [];
+  try {
+    // Two identical node/pod pairs: one node programmed by Skiff (nftables), one by iptables-restore.
+    for (const [ns, pod] of [
+      [nodeNs, podNs],
+      [iptNs, iptPodNs],
+    ]) {
+      await inNs(ns, 'ip', ['link', 'add', 'vp', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod]);
+      for (const a of [
+        ['link', 'set', 'lo', 'up'],
+        ['link', 'set', 'vp', 'up'],
+        ['addr', 'add', '10.244.201.1/24', 'dev', 'vp'],
+        ['route', 'add', '10.96.0.0/12', 'dev', 'vp'],
+      ])
+        await inNs(ns, 'ip', a);
+      for (const a of [
+        ['link', 'set', 'lo', 'up'],
+        ['link', 'set', 'eth0', 'up'],
+        ['addr', 'add', `${POD}/24`, 'dev', 'eth0'],
+      ])
+        await inNs(pod, 'ip', a);
+      const js = `require('net').createServer(s=>s.destroy()).listen(8080,'0.0.0.0',()=>console.log('up'))`;
+      const server = execa('nsenter', [`--net=/run/netns/${pod}`, process.execPath, '-e', js]);
+      servers.push(server);
+      await new Promise<void>((r) => server.stdout?.once('data', () => r()));
+    }
+
+    const nft = nftCommand(['nsenter', `--net=/run/netns/${nodeNs}`]);
+    console.log('# Service proxy benchmark (Skiff nftables vs kube-proxy iptables mode)\n');
+    console.log('| Services | full sync | one endpoint change (median of 20) | table lines |');
+    console.log('| ---: | ---: | ---: | ---: |');
+    const syncs: Record<number, { full: number; one: number }> = {};
+    let rss = 0;
+    for (const n of SIZES) {
+      await inNs(nodeNs, 'nft', ['delete', 'table', 'ip', 'skiff-proxy']).catch(() => {});
+      const src = world(n, 0);
+      const results: SyncResult[] = [];
+      const a = new ProxyApplier({
+        nft,
+        facts: () => facts,
+        source: () => src,
+        minIntervalMs: 1,
+        burst: 100,
+        onSynced: (r) => results.push(r),
+      });
+      a.start();
+      await a.settled();
+      const full = results[0].durationMs;
+      const ones: number[] = [];
+      for (let g = 1; g <= 20; g++) {
+        const i = 1 + ((g * 7919) % Math.max(1, n - 1));
+        src.endpointSlices.set(`bench/s${i}-x`, slice(`s${i}`, endpointsOf(i, 0), g));
+        a.slicesChanged([`bench/s${i}-x`]);
+        await a.settled();
+        ones.push((results.at(-1) as SyncResult).durationMs);
+      }
+      a.stop();
+      rss = Math.max(rss, process.memoryUsage().rss);
+      const lines = String((await inNs(nodeNs, 'nft', ['list', 'table', 'ip', 'skiff-proxy'])).stdout).split(
+        '\n',
+      ).length;
+      syncs[n] = { full, one: median(ones) };
+      console.log(`| ${n} | ${full.toFixed(0)} ms | ${median(ones).toFixed(1)} ms | ${lines} |`);
+    }
+    const big = SIZES.at(-1) as number;
+    console.log(
+      `\none-endpoint change: ${(syncs[big].one / syncs[SIZES[0]].one).toFixed(2)}x at ${big} vs ${SIZES[0]} Services (flat = 1); bench process RSS after ${big}: ${(rss / 2 ** 20).toFixed(0)} MiB`,
+    );
+
+    // Connection rate: sequential connect/close from the node namespace for SECONDS each.
+    const rate = async (ns: string, ip: string, port: number) => {
+      const code = `const net=require('net');const end=Date.now()+${SECONDS * 1000};let n=0,lat=0;(function go(){if(Date.now()>end){console.log(JSON.stringify({n,lat}));return}const t=process.hrtime.bigint();const s=net.connect(${port},'${ip}',()=>{lat+=Number(process.hrtime.bigint()-t)/1e6;n++;s.destroy();go()});s.on('error',e=>{console.log(JSON.stringify({error:e.code}));process.exit(1)})})()`;
+      const out = JSON.parse(String((await inNs(ns, process.execPath, ['-e', code])).stdout));
+      if (out.error) throw new Error(`${ip}:${port}: ${out.error}`);
+      return { perSec: out.n / SECONDS, latMs: out.lat / out.n };
+    };
+    console.log('\n| Services | Skiff conn/s | connect ms | iptables conn/s | connect ms | pod IP direct conn/s |');
+    console.log('| ---: | ---: | ---: | ---: | ---: | ---: |');
+    const conn: Record<number, { skiff: number; ipt: number; direct: number }> = {};
+    for (const n of [SIZES[0], big]) {
+      // The probed Service is the last in iptables' linear list (its worst case, and the common one at scale).
+      const probe = n - 1;
+      await inNs(nodeNs, 'nft', ['delete', 'table', 'ip', 'skiff-proxy']).catch(() => {});
+      const src = world(n, probe);
+      const a = new ProxyApplier({ nft, facts: () => facts, source: () => src });
+      a.start();
+      await a.settled();
+      a.stop();
+      await inNs(iptNs, 'iptables-restore', [], iptablesRules(n, probe));
+      const sk = await rate(nodeNs, svcIP(probe), 80);
+      const ip = await rate(iptNs, svcIP(probe), 80);
+      const direct = await rate(nodeNs, POD, 8080);
+      conn[n] = { skiff: sk.perSec, ipt: ip.perSec, direct: direct.perSec };
+      console.log(
+        `| ${n} | ${sk.perSec.toFixed(0)} | ${sk.latMs.toFixed(3)} | ${ip.perSec.toFixed(0)} | ${ip.latMs.toFixed(3)} | ${direct.perSec.toFixed(0)} |`,
+      );
+    }
+    const c = conn[big];
+    console.log(
+      `\nat ${big} Services: Skiff ${(c.skiff / conn[SIZES[0]].skiff).toFixed(2)}x its rate at ${SIZES[0]} (goal >= 0.95), ` +
+        `${(c.skiff / c.ipt).toFixed(2)}x iptables mode (goal >= 3), ${(c.skiff / c.direct).toFixed(2)}x the pod IP directly (goal >= 0.9)`,
+    );
+  } finally {
+    for (const p of servers) p.kill('SIGKILL');
+    await Promise.allSettled(servers);
+    await set.cleanup();
+  }
+}
+
+await main();

@@ -1,0 +1,168 @@
+// A small packet tracer over the proxy's ruleset data (agent/proxy/model.ts): it runs a new
+// connection's first packet through the base chains in hook and priority order, as the kernel
+// would, and says what became of it. Only the vocabulary the renderer uses is understood.
+import type { Chain, Fragment, HookName, Match, Proto, Rule } from '../../agent/proxy/model.ts';
+import { MASQ_MARK, dstKey, portKey } from '../../agent/proxy/model.ts';
+
+export interface Packet {
+  src: string;
+  dst: string;
+  proto: Proto;
+  dport: number;
+  /** 'pod' or 'outside' traffic enters through prerouting; 'node' traffic starts in output. */
+  origin: 'pod' | 'outside' | 'node';
+}
+
+export interface TraceOptions {
+  /** This node's own addresses (what `fib ... type local` says yes to). */
+  local: string[];
+  /** numgen's choice among n chains (default 0). */
+  pick?: (n: number) => number;
+  /** Dynamic set contents (session affinity); the trace adds to it as the kernel would. */
+  dynamic?: Map<string, Set<string>>;
+}
+
+export interface Trace {
+  verdict: 'accept' | 'drop' | 'reject';
+  /** Where the packet goes after DNAT, if it was translated. */
+  dnat?: { ip: string; port: number };
+  masquerade: boolean;
+  /** Every chain entered, in order. */
+  chains: string[];
+}
+
+const ipNum = (ip: string) => ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
+export function inCidr(ip: string, cidr: string): boolean {
+  const [net, len = '32'] = cidr.split('/');
+  const bits = Number(len);
+  const size = 2 ** (32 - bits);
+  return Math.floor(ipNum(ip) / size) === Math.floor(ipNum(net) / size);
+}
+
+type Outcome = 'continue' | 'accept' | 'drop' | 'reject';
+
+export function trace(rules: Fragment, pkt: Packet, opts: TraceOptions): Trace {
+  const chains = new Map(rules.chains.map((c) => [c.name, c]));
+  const dynamic = opts.dynamic ?? new Map<string, Set<string>>();
+  const p = { ...pkt, mark: 0 };
+  const out: Trace = { verdict: 'accept', masquerade: false, chains: [] };
+  const isLocal = (ip: string) => opts.local.some((l) => inCidr(ip, l));
+
+  const matches = (m: Match): boolean => {
+    switch (m.m) {
+      case 'ctNew':
+        return true;
+      case 'addr':
+        return inCidr(p[m.field === 'saddr' ? 'src' : 'dst'], m.cidr) !== !!m.neg;
+      case 'addrList':
+        return m.cidrs.some((c) => inCidr(p.src, c)) !== m.neg;
+      case 'inSet': {
+        const ip = p[m.field === 'saddr' ? 'src' : 'dst'];
+        return !!(rules.members.get(m.set)?.has(ip) || dynamic.get(m.set)?.has(ip));
+      }
+      case 'fibLocal':
+        return isLocal(p[m.field === 'saddr' ? 'src' : 'dst']);
+      case 'masqUnmarked':
+        return (p.mark & MASQ_MARK) === 0;
+      case 'l4proto':
+        return p.proto === m.proto;
+    }
+  };
+
+  const lookup = (map: string, key: string): Outcome => {
+    const v = rules.elements.get(map)?.get(key);
+    if (!v) return 'continue';
+    return v.v === 'drop' ? 'drop' : run(v.chain);
+  };
+
+  const exec = (rule: Rule): Outcome => {
+    const a = rule.action;
+    switch (a.a) {
+      case 'accept':
+      case 'drop':
+      case 'reject':
+        return a.a;
+      case 'return':
+        return 'continue';
+      case 'jump': {
+        const r = run(a.chain);
+        return r === 'continue' ? 'continue' : r;
+      }
+      case 'goto':
+        return run(a.chain);
+      case 'vmap':
+        return lookup(a.map, a.key === 'dst' ? dstKey(p.dst, p.proto, p.dport) : portKey(p.proto, p.dport));
+      case 'numgen': {
+        const i = (opts.pick ?? (() => 0))(a.chains.length);
+        return run(a.chains[i]);
+      }
+      case 'markMasq':
+        p.mark |= MASQ_MARK;
+        return 'continue';
+      case 'unmarkMasq':
+        p.mark ^= MASQ_MARK;
+        return 'continue';
+      case 'masquerade':
+        out.masquerade = true;
+        return 'accept';
+      case 'dnat':
+        p.dst = a.ip;
+        p.dport = a.port;
+        out.dnat = { ip: a.ip, port: a.port };
+        return 'accept';
+      case 'update': {
+        let s = dynamic.get(a.set);
+        if (!s) dynamic.set(a.set, (s = new Set()));
+        s.add(p.src);
+        return 'continue';
+      }
+    }
+  };
+
+  // A chain's outcome: a final verdict, or 'continue' when it ran off its end or returned.
+  const run = (name: string): Outcome => {
+    const chain = chains.get(name);
+    if (!chain) throw new Error(`no chain ${name}`);
+    out.chains.push(name);
+    for (const rule of chain.rules) {
+      if (!rule.match.every(matches)) continue;
+      const r = exec(rule);
+      if (r !== 'continue' || rule.action.a === 'return') return r;
+    }
+    return 'continue';
+  };
+
+  const hook = (h: HookName, from: number, to: number): Trace['verdict'] => {
+    const base = rules.chains
+      .filter((c): c is Chain & { hook: NonNullable<Chain['hook']> } => !!c.hook && c.hook.hook === h)
+      .filter((c) => c.hook.priority >= from && c.hook.priority <= to)
+      .sort((a, b) => a.hook.priority - b.hook.priority);
+    for (const c of base) {
+      const r = run(c.name);
+      if (r === 'drop' || r === 'reject') return r;
+    }
+    return 'accept';
+  };
+
+  const all = [-1000, 1000] as const;
+  const steps: [HookName, number, number][] =
+    pkt.origin === 'node'
+      ? [['output', ...all]]
+      : [
+          ['prerouting', ...all],
+          // Routing after the DNAT: to this node, or on to somewhere else.
+          ['input', ...all],
+          ['forward', ...all],
+        ];
+  for (const [h, from, to] of steps) {
+    if (h === 'input' && !isLocal(p.dst)) continue;
+    if (h === 'forward' && isLocal(p.dst)) continue;
+    const r = hook(h, from, to);
+    if (r !== 'accept') {
+      out.verdict = r;
+      return out;
+    }
+  }
+  if (pkt.origin === 'node' || !isLocal(p.dst)) hook('postrouting', ...all);
+  return out;
+}

@@ -1,0 +1,187 @@
+// The proxy applier against the real kernel, in network namespaces made for the test: a "node"
+// namespace holding the table and a "pod" namespace behind a veth with a TCP server. Connections
+// from the node to ClusterIPs go through the table; syncs touch only what changed; a new applier
+// (an agent restart) adopts the table without changing what was right.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execa } from 'execa';
+import type { EndpointSlice, Service } from '../../controlplane/shared/kube/index.ts';
+import { ProxyApplier, type ProxySource, type SyncResult } from '../../agent/proxy/applier.ts';
+import { nftCommand } from '../../agent/proxy/nft.ts';
+import type { ProxyNodeFacts } from '../../agent/proxy/render.ts';
+import { netnsSet } from '../helpers/netns.ts';
+
+const facts: ProxyNodeFacts = {
+  nodeName: 'n1',
+  nodeIPs: ['10.244.201.1'],
+  podCIDR: '10.244.201.0/24',
+  clusterCIDR: '10.244.0.0/16',
+  serviceCIDR: '10.96.0.0/12',
+  clusterDNS: '10.96.0.10',
+};
+
+const svc = (name: string, ip: string, port = 80): Service => ({
+  apiVersion: 'v1',
+  kind: 'Service',
+  metadata: { namespace: 'default', name },
+  spec: { clusterIP: ip, ports: [{ name: 'p', port, protocol: 'TCP' }] },
+});
+const slice = (svcName: string, ip: string, port: number): EndpointSlice => ({
+  apiVersion: 'discovery.k8s.io/v1',
+  kind: 'EndpointSlice',
+  metadata: { namespace: 'default', name: `${svcName}-x`, labels: { 'kubernetes.io/service-name': svcName } },
+  addressType: 'IPv4',
+  ports: [{ name: 'p', port, protocol: 'TCP' }],
+  endpoints: [{ addresses: [ip], nodeName: 'n1', conditions: { ready: true } }],
+});
+
+type Handles = Map<string, number[]>;
+async function ruleHandles(ns: string): Promise<Handles> {
+  const r = await execa('nsenter', [`--net=/run/netns/${ns}`, 'nft', '-j', 'list', 'table', 'ip', 'skiff-proxy'], {
+    timeout: 20_000,
+  });
+  const out: Handles = new Map();
+  for (const item of JSON.parse(r.stdout).nftables)
+    if (item.rule) out.set(item.rule.chain, [...(out.get(item.rule.chain) ?? []), item.rule.handle]);
+  return out;
+}
+
+test('proxy applier: real table, partial syncs, restart adoption', async (t) => {
+  const set = await netnsSet('prx', ['node', 'pod'], ['10.244.201.0/24', '10.96.0.0/12']);
+  const [nodeNs, podNs] = set.names;
+  const inNode = (cmd: string, args: string[]) =>
+    execa('nsenter', [`--net=/run/netns/${nodeNs}`, cmd, ...args], { timeout: 20_000, reject: false });
+  const inPod = (cmd: string, args: string[]) =>
+    execa('nsenter', [`--net=/run/netns/${podNs}`, cmd, ...args], { timeout: 20_000 });
+  const appliers: ProxyApplier[] = [];
+  let server: ReturnType<typeof execa> | undefined;
+  t.after(async () => {
+    for (const a of appliers) a.stop();
+    server?.kill('SIGKILL');
+    await server?.catch(() => {});
+    await set.cleanup();
+  });
+
+  // veth between the namespaces; the node routes the service range towards the pods (HOST-NOTES).
+  await inNode('ip', ['link', 'add', 'vp', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', podNs]);
+  for (const args of [
+    ['link', 'set', 'lo', 'up'],
+    ['link', 'set', 'vp', 'up'],
+    ['addr', 'add', '10.244.201.1/24', 'dev', 'vp'],
+    ['route', 'add', '10.96.0.0/12', 'dev', 'vp'],
+  ])
+    assert.equal((await inNode('ip', args)).exitCode, 0);
+  for (const args of [
+    ['link', 'set', 'lo', 'up'],
+    ['link', 'set', 'eth0', 'up'],
+    ['addr', 'add', '10.244.201.5/24', 'dev', 'eth0'],
+    ['route', 'add', 'default', 'via', '10.244.201.1'],
+  ])
+    await inPod('ip', args);
+  // A TCP server in the pod answering with the port it was reached on.
+  const serverJs = `const net=require('net');for(const p of [8080,9090])net.createServer(s=>s.end('port '+p)).listen(p,'0.0.0.0');console.log('up')`;
+  server = execa('nsenter', [`--net=/run/netns/${podNs}`, process.execPath, '-e', serverJs]);
+  await new Promise<void>((resolve) => server?.stdout?.once('data', () => resolve()));
+
+  const connect = async (ip: string, port: number) => {
+    const js = `const s=require('net').connect(${port},'${ip}');let d='';s.setTimeout(3000,()=>{console.log('timeout');process.exit()});s.on('data',x=>d+=x);s.on('end',()=>{console.log(d);process.exit()});s.on('error',e=>{console.log(e.code);process.exit()})`;
+    const r = await inNode(process.execPath, ['-e', js]);
+    return String(r.stdout).trim();
+  };
+
+  const source: ProxySource = { services: new Map(), endpointSlices: new Map() };
+  const put = (s: Service, sl?: EndpointSlice) => {
+    source.services.set(`default/${s.metadata.name}`, s);
+    if (sl) source.endpointSlices.set(`default/${sl.metadata.name}`, sl);
+  };
+  put(svc('web', '10.96.0.20'), slice('web', '10.244.201.5', 8080));
+  put(svc('other', '10.96.0.21'), slice('other', '10.244.201.5', 8080));
+  put(svc('empty', '10.96.0.30'));
+  const nft = nftCommand(['nsenter', `--net=/run/netns/${nodeNs}`]);
+  const results: SyncResult[] = [];
+  const applier = new ProxyApplier({ nft, facts: () => facts, source: () => source, onSynced: (r) => results.push(r) });
+  appliers.push(applier);
+  applier.start();
+  await applier.settled();
+  assert.equal(applier.lastError, undefined);
+  assert.equal(results.at(-1)?.full, true);
+
+  assert.equal(await connect('10.96.0.20', 80), 'port 8080');
+  assert.equal(await connect('10.96.0.21', 80), 'port 8080');
+  // No endpoints: refused at once, not a timeout; an unallocated service IP likewise.
+  assert.equal(await connect('10.96.0.30', 80), 'ECONNREFUSED');
+  assert.equal(await connect('10.96.0.99', 80), 'ECONNREFUSED');
+
+  // One endpoint changes: one partial sync, only that Service's chains rewritten.
+  const before = await ruleHandles(nodeNs);
+  source.endpointSlices.set('default/other-x', slice('other', '10.244.201.5', 9090));
+  applier.slicesChanged(['default/other-x']);
+  await applier.settled();
+  const partial = results.at(-1) as SyncResult;
+  assert.equal(partial.full, false);
+  assert.deepEqual(partial.keys, ['default/other']);
+  assert.equal(await connect('10.96.0.21', 80), 'port 9090');
+  assert.equal(await connect('10.96.0.20', 80), 'port 8080');
+  const after = await ruleHandles(nodeNs);
+  const changed = [...new Set([...before.keys(), ...after.keys()])].filter(
+    (c) => JSON.stringify(before.get(c)) !== JSON.stringify(after.get(c)),
+  );
+  // The new endpoint chain, the service chain, and the old endpoint chain (flushed now, deleted a sync later).
+  assert.deepEqual(changed.sort(), [
+    'ep-default/other/tcp/80__10.244.201.5/8080',
+    'ep-default/other/tcp/80__10.244.201.5/9090',
+    'svc-default/other/tcp/80',
+  ]);
+  assert.ok(!after.has('ep-default/other/tcp/80__10.244.201.5/8080'));
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const ls = await inNode('nft', ['list', 'chains', 'ip']);
+    if (!String(ls.stdout).includes('other/tcp/80__10.244.201.5/8080') || Date.now() > deadline) {
+      assert.ok(String(ls.stdout).includes('ep-default/web/tcp/80__10.244.201.5/8080'));
+      assert.ok(!String(ls.stdout).includes('ep-default/other/tcp/80__10.244.201.5/8080'), 'stale chain deleted');
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
+  // The agent restarts: a fresh applier's first (full) sync finds nothing to change.
+  applier.stop();
+  const handles = await ruleHandles(nodeNs);
+  const restarted: SyncResult[] = [];
+  const again = new ProxyApplier({
+    nft,
+    facts: () => facts,
+    source: () => source,
+    minIntervalMs: 200,
+    onSynced: (r) => restarted.push(r),
+  });
+  appliers.push(again);
+  again.start();
+  await again.settled();
+  assert.equal(restarted[0]?.full, true);
+  assert.equal(restarted[0]?.lines, 0);
+  assert.deepEqual(await ruleHandles(nodeNs), handles);
+
+  // Something removed behind its back is put back by the next full sync, and only that.
+  assert.equal(
+    (await inNode('nft', ['delete', 'element', 'ip', 'skiff-proxy', 'service-ips', '{ 10.96.0.20 . tcp . 80 }']))
+      .exitCode,
+    0,
+  );
+  assert.equal(await connect('10.96.0.20', 80), 'ECONNREFUSED');
+  again.resync();
+  await again.settled();
+  assert.equal(restarted.at(-1)?.lines, 1);
+  assert.equal(await connect('10.96.0.20', 80), 'port 8080');
+
+  // A storm of changes (50 over about half a second) costs a few transactions, not one per change.
+  const n = restarted.length;
+  for (let i = 0; i < 50; i++) {
+    source.endpointSlices.set('default/web-x', slice('web', '10.244.201.5', i % 2 ? 9090 : 8080));
+    again.slicesChanged(['default/web-x']);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await again.settled();
+  assert.ok(restarted.length - n <= 8, `${restarted.length - n} syncs for 50 changes`);
+  assert.equal(await connect('10.96.0.20', 80), 'port 9090');
+});

@@ -1,0 +1,365 @@
+// The proxy's rendered ruleset: nft accepts it (`nft -c`, checked by the kernel without
+// committing, in a throwaway network namespace) and synthetic packets traced through the rules
+// data end where Kubernetes says they should.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execa } from 'execa';
+import type { EndpointSlice, Service } from '../../controlplane/shared/kube/index.ts';
+import { renderRuleset, type ProxyNodeFacts } from '../../agent/proxy/render.ts';
+import { fullScript } from '../../agent/proxy/nft-text.ts';
+import { MAX_NAME } from '../../agent/proxy/names.ts';
+import type { Fragment } from '../../agent/proxy/model.ts';
+import { trace, type Packet } from '../helpers/nft-trace.ts';
+
+const node = (name: string, ip: string, podCIDR: string): ProxyNodeFacts => ({
+  nodeName: name,
+  nodeIPs: [ip],
+  podCIDR,
+  clusterCIDR: '10.244.0.0/16',
+  serviceCIDR: '10.96.0.0/12',
+  clusterDNS: '10.96.0.10',
+});
+const n1 = node('n1', '192.168.50.11', '10.244.1.0/24');
+const n2 = node('n2', '192.168.50.12', '10.244.2.0/24');
+// The local addresses of a node as fib sees them: its underlay IP and its bridge address.
+const localOf = (f: ProxyNodeFacts) => [...f.nodeIPs, f.podCIDR.replace(/0\/24$/, '1'), '127.0.0.0/8'];
+
+type Spec = Service['spec'];
+const svc = (name: string, spec: Spec, lbIP?: string): Service => ({
+  apiVersion: 'v1',
+  kind: 'Service',
+  metadata: { namespace: 'default', name },
+  spec,
+  status: lbIP ? { loadBalancer: { ingress: [{ ip: lbIP }] } } : {},
+});
+type Ep = { ip: string; node: string; ready?: boolean; serving?: boolean; terminating?: boolean };
+const slice = (svcName: string, ports: EndpointSlice['ports'], eps: Ep[], suffix = 'a'): EndpointSlice => ({
+  apiVersion: 'discovery.k8s.io/v1',
+  kind: 'EndpointSlice',
+  metadata: { namespace: 'default', name: `${svcName}-${suffix}`, labels: { 'kubernetes.io/service-name': svcName } },
+  addressType: 'IPv4',
+  ports,
+  endpoints: eps.map((e) => ({
+    addresses: [e.ip],
+    nodeName: e.node,
+    conditions: { ready: e.ready ?? true, serving: e.serving ?? e.ready ?? true, terminating: e.terminating ?? false },
+  })),
+});
+const http = [{ name: 'http', port: 8080, protocol: 'TCP' as const }];
+const webEps: Ep[] = [
+  { ip: '10.244.1.5', node: 'n1' },
+  { ip: '10.244.2.7', node: 'n2' },
+];
+
+function world(services: Service[], slices: EndpointSlice[], facts = n1): Fragment {
+  return renderRuleset({ services, slices }, facts);
+}
+/** Every endpoint a new connection can end on, over all numgen choices. */
+function reachable(rules: Fragment, pkt: Packet, facts = n1): string[] {
+  const seen = new Set<string>();
+  for (let i = 0; i < 8; i++) {
+    const t = trace(rules, pkt, { local: localOf(facts), pick: (n) => i % n });
+    seen.add(t.dnat ? `${t.dnat.ip}:${t.dnat.port}` : t.verdict);
+  }
+  return [...seen].sort();
+}
+
+const fromPod = (dst: string, dport: number, src = '10.244.1.9', proto: Packet['proto'] = 'tcp'): Packet => ({
+  src,
+  dst,
+  dport,
+  proto,
+  origin: 'pod',
+});
+const fromOutside = (dst: string, dport: number, src = '192.168.50.1'): Packet => ({
+  src,
+  dst,
+  dport,
+  proto: 'tcp',
+  origin: 'outside',
+});
+
+const web = svc('web', {
+  type: 'ClusterIP',
+  clusterIP: '10.96.0.20',
+  ports: [{ name: 'http', port: 80, targetPort: 'http' }],
+});
+const webSlices = [slice('web', http, webEps)];
+
+test('nft accepts the rendered ruleset (kernel check, nothing committed)', async () => {
+  const everything = world(
+    [
+      svc(
+        'lb',
+        {
+          type: 'LoadBalancer',
+          clusterIP: '10.96.0.21',
+          externalIPs: ['192.168.50.200'],
+          externalTrafficPolicy: 'Local',
+          internalTrafficPolicy: 'Local',
+          sessionAffinity: 'ClientIP',
+          sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } },
+          loadBalancerSourceRanges: ['192.168.50.0/28', '10.0.0.0/8'],
+          ports: [
+            { name: 'http', port: 80, nodePort: 30080 },
+            { name: 'dns', port: 53, protocol: 'UDP', nodePort: 30053 },
+            { name: 'sctp', port: 9999, protocol: 'SCTP', nodePort: 30099 },
+          ],
+        },
+        '192.168.50.100',
+      ),
+      svc('empty', { type: 'NodePort', clusterIP: '10.96.0.22', ports: [{ port: 80, nodePort: 30081 }] }),
+      svc(`${'x'.repeat(63)}`, { clusterIP: '10.96.0.23', ports: [{ name: 'y'.repeat(15), port: 80 }] }),
+      web,
+    ],
+    [
+      ...webSlices,
+      slice(
+        'lb',
+        [
+          { name: 'http', port: 8080 },
+          { name: 'dns', port: 5353, protocol: 'UDP' },
+          { name: 'sctp', port: 9999, protocol: 'SCTP' },
+        ],
+        webEps,
+      ),
+      slice('x'.repeat(63), [{ name: 'y'.repeat(15), port: 80 }], [{ ip: '10.244.255.254', node: 'n3' }]),
+    ],
+  );
+  for (const c of everything.chains) assert.ok(c.name.length <= MAX_NAME, c.name);
+  for (const f of [everything, world([], [])]) {
+    const r = await execa('unshare', ['--net', 'nft', '-c', '-f', '-'], {
+      input: fullScript(f),
+      reject: false,
+      timeout: 20_000,
+    });
+    assert.equal(r.exitCode, 0, r.stderr);
+  }
+  // And a broken one is refused (the check can fail).
+  const bad = await execa('unshare', ['--net', 'nft', '-c', '-f', '-'], {
+    input: `${fullScript(everything)}add rule ip skiff-proxy services goto no-such-chain\n`,
+    reject: false,
+    timeout: 20_000,
+  });
+  assert.notEqual(bad.exitCode, 0);
+});
+
+test('10.96.0.20:80/tcp from pod 10.244.1.5 reaches either endpoint, unmasqueraded', () => {
+  const rules = world([web], webSlices);
+  assert.deepEqual(reachable(rules, fromPod('10.96.0.20', 80, '10.244.1.9')), ['10.244.1.5:8080', '10.244.2.7:8080']);
+  const t = trace(rules, fromPod('10.96.0.20', 80, '10.244.1.9'), { local: localOf(n1), pick: () => 1 });
+  assert.deepEqual(t.dnat, { ip: '10.244.2.7', port: 8080 });
+  assert.ok(t.chains.includes('svc-default/web/tcp/80'));
+  assert.ok(t.chains.includes('ep-default/web/tcp/80__10.244.2.7/8080'));
+  assert.equal(t.masquerade, false);
+});
+
+test('the node itself reaching a ClusterIP is masqueraded; a hairpin too', () => {
+  const rules = world([web], webSlices);
+  const fromNode = trace(
+    rules,
+    { src: '192.168.50.11', dst: '10.96.0.20', dport: 80, proto: 'tcp', origin: 'node' },
+    { local: localOf(n1) },
+  );
+  assert.equal(fromNode.dnat?.ip, '10.244.1.5');
+  assert.equal(fromNode.masquerade, true);
+  // 10.244.1.5 sent to its own Service and picked itself.
+  const hairpin = trace(rules, fromPod('10.96.0.20', 80, '10.244.1.5'), { local: localOf(n1), pick: () => 0 });
+  assert.equal(hairpin.dnat?.ip, '10.244.1.5');
+  assert.equal(hairpin.masquerade, true);
+  const other = trace(rules, fromPod('10.96.0.20', 80, '10.244.1.5'), { local: localOf(n1), pick: () => 1 });
+  assert.equal(other.masquerade, false);
+});
+
+test('a Service with no endpoints is rejected, from pods and from the node', () => {
+  const empty = svc('empty', { clusterIP: '10.96.0.30', ports: [{ port: 80 }] });
+  const rules = world(
+    [empty, web],
+    [...webSlices, slice('empty', http, [{ ip: '10.244.1.8', node: 'n1', ready: false, serving: false }])],
+  );
+  assert.equal(trace(rules, fromPod('10.96.0.30', 80), { local: localOf(n1) }).verdict, 'reject');
+  const t = trace(
+    rules,
+    { src: '192.168.50.11', dst: '10.96.0.30', dport: 80, proto: 'tcp', origin: 'node' },
+    { local: localOf(n1) },
+  );
+  assert.equal(t.verdict, 'reject');
+  assert.equal(t.dnat, undefined);
+});
+
+test('unallocated service IPs and unused ClusterIP ports are rejected; the cluster DNS IP is left alone', () => {
+  const dns = svc('kube-dns', { clusterIP: '10.96.0.10', ports: [{ name: 'dns', port: 53, protocol: 'UDP' }] });
+  const rules = world(
+    [web, dns],
+    [...webSlices, slice('kube-dns', [{ name: 'dns', port: 53, protocol: 'UDP' }], webEps)],
+  );
+  const at = (dst: string, dport: number, proto: Packet['proto'] = 'tcp') =>
+    trace(rules, fromPod(dst, dport, '10.244.1.9', proto), { local: localOf(n1) });
+  assert.equal(at('10.96.0.99', 80).verdict, 'reject');
+  assert.equal(at('10.96.0.20', 81).verdict, 'reject');
+  const toDns = at('10.96.0.10', 53, 'udp');
+  assert.equal(toDns.verdict, 'accept');
+  assert.equal(toDns.dnat, undefined);
+  // Outside the service range nothing is touched.
+  assert.equal(at('10.244.2.7', 8080).verdict, 'accept');
+  assert.equal(at('10.244.2.7', 8080).dnat, undefined);
+});
+
+test('NodePort from outside on the node address, masqueraded; never on 127.0.0.0/8', () => {
+  const np = svc('np', {
+    type: 'NodePort',
+    clusterIP: '10.96.0.40',
+    ports: [{ name: 'http', port: 80, nodePort: 30080 }],
+  });
+  const rules = world([np], [slice('np', http, webEps)]);
+  assert.deepEqual(reachable(rules, fromOutside('192.168.50.11', 30080)), ['10.244.1.5:8080', '10.244.2.7:8080']);
+  const t = trace(rules, fromOutside('192.168.50.11', 30080), { local: localOf(n1) });
+  assert.equal(t.masquerade, true);
+  assert.ok(t.chains.includes('ext-default/np/tcp/80'));
+  const lo = trace(
+    rules,
+    { src: '127.0.0.1', dst: '127.0.0.1', dport: 30080, proto: 'tcp', origin: 'node' },
+    { local: localOf(n1) },
+  );
+  assert.equal(lo.dnat, undefined);
+  // Some other host's address on the port is not ours.
+  assert.equal(trace(rules, fromOutside('192.168.50.99', 30080), { local: localOf(n1) }).dnat, undefined);
+});
+
+test('externalTrafficPolicy Local: only local endpoints, client address kept; dropped where none is local', () => {
+  const spec: Spec = {
+    type: 'LoadBalancer',
+    clusterIP: '10.96.0.50',
+    externalTrafficPolicy: 'Local',
+    ports: [{ name: 'http', port: 80, nodePort: 30050 }],
+  };
+  const lb = svc('lb', spec, '192.168.50.100');
+  const slices = [slice('lb', http, [{ ip: '10.244.1.5', node: 'n1' }])];
+  const onN1 = world([lb], slices, n1);
+  assert.deepEqual(reachable(onN1, fromOutside('192.168.50.11', 30050), n1), ['10.244.1.5:8080']);
+  assert.equal(trace(onN1, fromOutside('192.168.50.11', 30050), { local: localOf(n1) }).masquerade, false);
+  assert.deepEqual(reachable(onN1, fromOutside('192.168.50.100', 80), n1), ['10.244.1.5:8080']);
+  const onN2 = world([lb], slices, n2);
+  assert.equal(trace(onN2, fromOutside('192.168.50.12', 30050), { local: localOf(n2) }).verdict, 'drop');
+  assert.equal(
+    trace(onN2, fromOutside('192.168.50.100', 80), { local: [...localOf(n2), '192.168.50.100'] }).verdict,
+    'drop',
+  );
+  // The ClusterIP still reaches the endpoint from n2 (internal policy Cluster).
+  assert.deepEqual(reachable(onN2, fromPod('10.96.0.50', 80, '10.244.2.9'), n2), ['10.244.1.5:8080']);
+});
+
+test('internalTrafficPolicy Local: the ClusterIP only reaches local endpoints, dropped when none', () => {
+  const s = svc('itp', {
+    clusterIP: '10.96.0.60',
+    internalTrafficPolicy: 'Local',
+    ports: [{ name: 'http', port: 80 }],
+  });
+  const slices = [slice('itp', http, webEps)];
+  assert.deepEqual(reachable(world([s], slices, n1), fromPod('10.96.0.60', 80), n1), ['10.244.1.5:8080']);
+  const n3 = node('n3', '192.168.50.13', '10.244.3.0/24');
+  assert.equal(
+    trace(world([s], slices, n3), fromPod('10.96.0.60', 80, '10.244.3.4'), { local: localOf(n3) }).verdict,
+    'drop',
+  );
+});
+
+test('terminating-but-serving endpoints are used only when no ready one is left', () => {
+  const eps: Ep[] = [
+    { ip: '10.244.1.5', node: 'n1', ready: false, serving: true, terminating: true },
+    { ip: '10.244.2.7', node: 'n2' },
+  ];
+  assert.deepEqual(reachable(world([web], [slice('web', http, eps)]), fromPod('10.96.0.20', 80)), ['10.244.2.7:8080']);
+  eps[1] = { ip: '10.244.2.7', node: 'n2', ready: false, serving: false, terminating: true };
+  assert.deepEqual(reachable(world([web], [slice('web', http, eps)]), fromPod('10.96.0.20', 80)), ['10.244.1.5:8080']);
+});
+
+test('named targetPorts resolve per slice; several ports and protocols', () => {
+  const multi = svc('multi', {
+    clusterIP: '10.96.0.70',
+    ports: [
+      { name: 'http', port: 80, targetPort: 'http' },
+      { name: 'dns', port: 53, protocol: 'UDP' },
+      { name: 'sig', port: 5060, protocol: 'SCTP' },
+    ],
+  });
+  const slices = [
+    slice(
+      'multi',
+      [
+        { name: 'http', port: 8080 },
+        { name: 'dns', port: 5353, protocol: 'UDP' },
+        { name: 'sig', port: 5061, protocol: 'SCTP' },
+      ],
+      [webEps[0]],
+      'a',
+    ),
+    slice('multi', [{ name: 'http', port: 9090 }], [webEps[1]], 'b'),
+  ];
+  const rules = world([multi], slices);
+  assert.deepEqual(reachable(rules, fromPod('10.96.0.70', 80)), ['10.244.1.5:8080', '10.244.2.7:9090']);
+  assert.deepEqual(reachable(rules, fromPod('10.96.0.70', 53, '10.244.1.9', 'udp')), ['10.244.1.5:5353']);
+  assert.deepEqual(reachable(rules, fromPod('10.96.0.70', 5060, '10.244.1.9', 'sctp')), ['10.244.1.5:5061']);
+  // TCP to the UDP port: no such service port.
+  assert.equal(trace(rules, fromPod('10.96.0.70', 53), { local: localOf(n1) }).verdict, 'reject');
+});
+
+test('sessionAffinity ClientIP sticks to the endpoint a client was sent to first', () => {
+  const sticky = svc('sticky', {
+    clusterIP: '10.96.0.80',
+    sessionAffinity: 'ClientIP',
+    sessionAffinityConfig: { clientIP: { timeoutSeconds: 30 } },
+    ports: [{ name: 'http', port: 80 }],
+  });
+  const rules = world([sticky], [slice('sticky', http, webEps)]);
+  assert.ok(rules.sets.every((s) => s.timeout === 30));
+  const dynamic = new Map<string, Set<string>>();
+  const first = trace(rules, fromPod('10.96.0.80', 80), { local: localOf(n1), pick: () => 1, dynamic });
+  for (let i = 0; i < 4; i++) {
+    const again = trace(rules, fromPod('10.96.0.80', 80), { local: localOf(n1), pick: () => 0, dynamic });
+    assert.deepEqual(again.dnat, first.dnat);
+  }
+  // Another client is not stuck.
+  assert.equal(
+    trace(rules, fromPod('10.96.0.80', 80, '10.244.1.10'), { local: localOf(n1), pick: () => 0, dynamic }).dnat?.ip,
+    '10.244.1.5',
+  );
+});
+
+test('loadBalancerSourceRanges: allowed clients reach the LB IP, others are dropped', () => {
+  const lb = svc(
+    'fw',
+    {
+      type: 'LoadBalancer',
+      clusterIP: '10.96.0.90',
+      loadBalancerSourceRanges: ['192.168.50.0/28'],
+      ports: [{ name: 'http', port: 80, nodePort: 30090 }],
+    },
+    '192.168.50.100',
+  );
+  const rules = world([lb], [slice('fw', http, webEps)]);
+  const local = [...localOf(n1), '192.168.50.100'];
+  assert.ok(trace(rules, fromOutside('192.168.50.100', 80, '192.168.50.2'), { local }).dnat);
+  assert.equal(trace(rules, fromOutside('192.168.50.100', 80, '192.168.50.77'), { local }).verdict, 'drop');
+});
+
+test('externalIPs are served like LB IPs; ExternalName, headless and the DNS Service get no rules', () => {
+  const ext = svc('ext', {
+    clusterIP: '10.96.0.95',
+    externalIPs: ['192.168.50.201'],
+    ports: [{ name: 'http', port: 80 }],
+  });
+  const rules = world(
+    [
+      ext,
+      svc('name', { type: 'ExternalName', externalName: 'example.org' }),
+      svc('headless', { clusterIP: 'None', ports: [{ name: 'http', port: 80 }] }),
+      svc('kube-dns', { clusterIP: '10.96.0.10', ports: [{ name: 'http', port: 80 }] }),
+    ],
+    ['ext', 'name', 'headless', 'kube-dns'].map((s) => slice(s, http, webEps)),
+  );
+  assert.deepEqual(reachable(rules, fromOutside('192.168.50.201', 80)), ['10.244.1.5:8080', '10.244.2.7:8080']);
+  const names = rules.chains.map((c) => c.name).join(' ');
+  assert.doesNotMatch(names, /headless|kube-dns|\/name\//);
+  assert.deepEqual([...(rules.members.get('cluster-ips') ?? [])], ['10.96.0.95']);
+});

@@ -1,0 +1,260 @@
+// The pure parts around the proxy's table: the diff (read-back adoption, element-level
+// changes), UDP conntrack cleanup, LoadBalancer announcement, health checks, the trigger-time
+// annotation and the mirroring of hand-written Endpoints into EndpointSlices.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { EndpointSlice, Node, Service } from '../../controlplane/shared/kube/index.ts';
+import { renderRuleset, type ProxyNodeFacts } from '../../agent/proxy/render.ts';
+import { diff } from '../../agent/proxy/diff.ts';
+import { ProxyApplier } from '../../agent/proxy/applier.ts';
+import { emptyLoaded, summarize } from '../../agent/proxy/loaded.ts';
+import { staleFlowDeletions, udpFlows } from '../../agent/proxy/conntrack.ts';
+import { announcedHere, announcer } from '../../agent/proxy/announce.ts';
+import { healthTarget } from '../../agent/proxy/healthcheck.ts';
+import { planSlices, TRIGGER_TIME } from '../../controlplane/controllers/endpoints-plan.ts';
+import { mirrored, mirrorSlices, MIRROR_CONTROLLER } from '../../controlplane/controllers/endpoints-mirroring.ts';
+
+const facts: ProxyNodeFacts = {
+  nodeName: 'n1',
+  nodeIPs: ['192.168.50.11'],
+  podCIDR: '10.244.1.0/24',
+  clusterCIDR: '10.244.0.0/16',
+  serviceCIDR: '10.96.0.0/12',
+  clusterDNS: '10.96.0.10',
+};
+const svc = (name: string, spec: Service['spec'], lbIP?: string): Service => ({
+  apiVersion: 'v1',
+  kind: 'Service',
+  metadata: { namespace: 'default', name },
+  spec,
+  status: lbIP ? { loadBalancer: { ingress: [{ ip: lbIP }] } } : {},
+});
+const slice = (svcName: string, ports: EndpointSlice['ports'], eps: [string, string][]): EndpointSlice => ({
+  apiVersion: 'discovery.k8s.io/v1',
+  kind: 'EndpointSlice',
+  metadata: { namespace: 'default', name: `${svcName}-a`, labels: { 'kubernetes.io/service-name': svcName } },
+  addressType: 'IPv4',
+  ports,
+  endpoints: eps.map(([ip, node]) => ({ addresses: [ip], nodeName: node, conditions: { ready: true } })),
+});
+
+test('diff: a table already right needs nothing; one endpoint more rewrites one service chain and adds one', () => {
+  const web = svc('web', { clusterIP: '10.96.0.20', ports: [{ name: 'p', port: 80 }] });
+  const one = renderRuleset(
+    { services: [web], slices: [slice('web', [{ name: 'p', port: 8080 }], [['10.244.1.5', 'n1']])] },
+    facts,
+  );
+  const two = renderRuleset(
+    {
+      services: [web],
+      slices: [
+        slice(
+          'web',
+          [{ name: 'p', port: 8080 }],
+          [
+            ['10.244.1.5', 'n1'],
+            ['10.244.2.5', 'n2'],
+          ],
+        ),
+      ],
+    },
+    facts,
+  );
+  assert.deepEqual(diff(summarize(one), one).lines, []);
+  const d = diff(summarize(one), two);
+  const touched = d.lines.filter((l) => / chain | rule /.test(l)).map((l) => l.split(' ')[4]);
+  assert.deepEqual([...new Set(touched)].sort(), ['ep-default/web/tcp/80__10.244.2.5/8080', 'svc-default/web/tcp/80']);
+  assert.equal(d.chainsWritten, 2);
+  // Back to one endpoint: the extra chain is flushed now and deleted by the next transaction.
+  const back = diff(summarize(two), one);
+  assert.deepEqual(back.staleChains, ['ep-default/web/tcp/80__10.244.2.5/8080']);
+  assert.ok(back.lines.includes('flush chain ip skiff-proxy ep-default/web/tcp/80__10.244.2.5/8080'));
+  assert.ok(!back.lines.some((l) => l.startsWith('delete chain')));
+  const later = diff(summarize(one), one, { chains: back.staleChains, sets: [] });
+  assert.deepEqual(later.lines, ['delete chain ip skiff-proxy ep-default/web/tcp/80__10.244.2.5/8080']);
+  // From nothing: everything is written.
+  assert.equal(diff(emptyLoaded(), one).chainsWritten, one.chains.length);
+});
+
+test('diff: an element changing its verdict is deleted and added again in the same transaction', () => {
+  const web = svc('web', { clusterIP: '10.96.0.20', ports: [{ name: 'p', port: 80 }] });
+  const withEp = renderRuleset(
+    { services: [web], slices: [slice('web', [{ name: 'p', port: 8080 }], [['10.244.1.5', 'n1']])] },
+    facts,
+  );
+  const without = renderRuleset({ services: [web], slices: [] }, facts);
+  const d = diff(summarize(withEp), without);
+  assert.ok(d.lines.includes('delete element ip skiff-proxy service-ips { 10.96.0.20 . tcp . 80 }'));
+  assert.ok(
+    d.lines.includes('add element ip skiff-proxy no-endpoint-services { 10.96.0.20 . tcp . 80 : goto reject-chain }'),
+  );
+});
+
+test('conntrack: a UDP endpoint that goes away (also scaling to zero) has its flows deleted', () => {
+  const dns = svc('dns', {
+    type: 'NodePort',
+    clusterIP: '10.96.0.53',
+    ports: [{ name: 'd', port: 53, protocol: 'UDP', nodePort: 30053 }],
+  });
+  const ports: EndpointSlice['ports'] = [{ name: 'd', port: 5353, protocol: 'UDP' }];
+  const before = udpFlows(
+    dns,
+    [
+      slice('dns', ports, [
+        ['10.244.1.5', 'n1'],
+        ['10.244.2.5', 'n2'],
+      ]),
+    ],
+    facts,
+  );
+  const after = udpFlows(dns, [slice('dns', ports, [['10.244.1.5', 'n1']])], facts);
+  assert.deepEqual(staleFlowDeletions(before, after), [
+    ['-D', '-p', 'udp', '--orig-dst', '10.96.0.53', '--orig-port-dst', '53', '--reply-src', '10.244.2.5'],
+    ['-D', '-p', 'udp', '--orig-port-dst', '30053', '--reply-src', '10.244.2.5'],
+  ]);
+  const zero = udpFlows(dns, [], facts);
+  assert.equal(staleFlowDeletions(after, zero).length, 2);
+  assert.deepEqual(staleFlowDeletions(after, after), []);
+  // TCP needs none of it.
+  const tcp = svc('t', { clusterIP: '10.96.0.54', ports: [{ name: 'd', port: 53 }] });
+  assert.equal(udpFlows(tcp, [slice('t', [{ name: 'd', port: 53 }], [['10.244.1.5', 'n1']])], facts).size, 0);
+});
+
+const node = (name: string, ready: boolean): Node => ({
+  apiVersion: 'v1',
+  kind: 'Node',
+  metadata: { name },
+  status: { conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] },
+});
+
+test('LoadBalancer IPs: one Ready node each, the same answer everywhere, moved only when that node goes', () => {
+  const nodes = [node('n1', true), node('n2', true), node('n3', true)];
+  const lbs: [Service, EndpointSlice[]][] = Array.from({ length: 30 }, (_, i) => [
+    svc(`lb${i}`, { type: 'LoadBalancer', clusterIP: `10.96.1.${i}`, ports: [{ port: 80 }] }, `10.251.0.${i + 1}`),
+    [],
+  ]);
+  const held = ['n1', 'n2', 'n3'].map((n) => announcedHere(lbs, nodes, n));
+  assert.equal(
+    held.reduce((a, s) => a + s.size, 0),
+    30,
+  );
+  assert.ok(
+    held.every((s) => s.size > 0),
+    'spread over the nodes',
+  );
+  // n2 becomes NotReady: its IPs move, the others stay where they were.
+  const after = ['n1', 'n3'].map((n) => announcedHere(lbs, [nodes[0], node('n2', false), nodes[2]], n));
+  for (const ip of held[0]) assert.ok(after[0].has(ip));
+  for (const ip of held[2]) assert.ok(after[1].has(ip));
+  assert.equal(after[0].size + after[1].size, 30);
+  assert.equal(announcer('10.251.0.1', []), undefined);
+  // Local policy: only a node with an endpoint may announce.
+  const local = svc(
+    'loc',
+    { type: 'LoadBalancer', clusterIP: '10.96.2.1', externalTrafficPolicy: 'Local', ports: [{ name: 'p', port: 80 }] },
+    '10.251.0.99',
+  );
+  const eps = [slice('loc', [{ name: 'p', port: 8080 }], [['10.244.3.5', 'n3']])];
+  assert.ok(announcedHere([[local, eps]], nodes, 'n3').has('10.251.0.99'));
+  assert.equal(announcedHere([[local, eps]], nodes, 'n1').size, 0);
+});
+
+test('health check: local endpoint count for Local LoadBalancers with a healthCheckNodePort', () => {
+  const spec: Service['spec'] = {
+    type: 'LoadBalancer',
+    clusterIP: '10.96.3.1',
+    externalTrafficPolicy: 'Local',
+    healthCheckNodePort: 32000,
+    ports: [{ name: 'p', port: 80 }],
+  };
+  const eps = [
+    slice(
+      'hc',
+      [{ name: 'p', port: 8080 }],
+      [
+        ['10.244.1.5', 'n1'],
+        ['10.244.1.6', 'n1'],
+        ['10.244.2.5', 'n2'],
+      ],
+    ),
+  ];
+  assert.deepEqual(healthTarget(svc('hc', spec), eps, facts), [
+    32000,
+    { namespace: 'default', name: 'hc', localEndpoints: 2 },
+  ]);
+  assert.equal(healthTarget(svc('hc', spec), eps, { ...facts, nodeName: 'n3' })?.[1].localEndpoints, 0);
+  assert.equal(healthTarget(svc('hc', { ...spec, externalTrafficPolicy: 'Cluster' }), eps, facts), null);
+});
+
+test('EndpointSlice plans carry the last-change-trigger-time of the change that caused them', () => {
+  const s = { metadata: { name: 'web', namespace: 'default', uid: 'u1' }, spec: {} };
+  const want = [
+    { ports: [{ name: 'p', port: 80, protocol: 'TCP' as const }], endpoints: [{ addresses: ['10.244.1.5'] }] },
+  ];
+  const created = planSlices(s, [], want, '2026-11-30T17:00:00.000Z').create[0];
+  assert.equal(created.metadata.annotations?.[TRIGGER_TIME], '2026-11-30T17:00:00.000Z');
+  const existing = [{ ...created, metadata: { ...created.metadata, name: 'web-x' } }];
+  const changed = [{ ...want[0], endpoints: [{ addresses: ['10.244.1.6'] }] }];
+  const updated = planSlices(s, existing, changed, '2026-11-30T17:00:05.000Z').update[0];
+  assert.equal(updated.metadata.annotations?.[TRIGGER_TIME], '2026-11-30T17:00:05.000Z');
+});
+
+test('hand-written Endpoints of a selector-less Service are mirrored into EndpointSlices', () => {
+  const db = { metadata: { name: 'db', namespace: 'default', uid: 'u2' }, spec: { ports: [{ port: 5432 }] } };
+  const ep = {
+    metadata: { name: 'db', namespace: 'default' },
+    subsets: [
+      {
+        addresses: [{ ip: '192.168.50.40' }, { ip: 'fd00::1' }],
+        notReadyAddresses: [{ ip: '192.168.50.41' }],
+        ports: [{ port: 5432 }],
+      },
+    ],
+  };
+  assert.ok(mirrored(db, ep));
+  assert.ok(!mirrored({ ...db, spec: { selector: { app: 'db' } } }, ep));
+  assert.ok(
+    !mirrored(db, {
+      ...ep,
+      metadata: { ...ep.metadata, labels: { 'endpointslice.kubernetes.io/skip-mirror': 'true' } },
+    }),
+  );
+  const slices = mirrorSlices(ep);
+  assert.deepEqual(slices, [
+    {
+      ports: [{ name: '', port: 5432, protocol: 'TCP' }],
+      endpoints: [
+        { addresses: ['192.168.50.40'], conditions: { ready: true, serving: true, terminating: false } },
+        { addresses: ['192.168.50.41'], conditions: { ready: false, serving: false, terminating: false } },
+      ],
+    },
+  ]);
+  const plan = planSlices(db, [], slices, undefined, MIRROR_CONTROLLER);
+  assert.equal(plan.create[0].metadata.labels?.['endpointslice.kubernetes.io/managed-by'], MIRROR_CONTROLLER);
+  assert.equal(plan.create[0].metadata.labels?.['kubernetes.io/service-name'], 'db');
+});
+
+test('applier: options left undefined take the defaults, and a burst of changes is coalesced', async () => {
+  const scripts: string[] = [];
+  const web = svc('web', { clusterIP: '10.96.0.20', ports: [{ name: 'p', port: 80 }] });
+  const src = { services: new Map([['default/web', web]]), endpointSlices: new Map<string, EndpointSlice>() };
+  const a = new ProxyApplier({
+    // A recording stand-in for nft: the scheduling around it is what is under test here.
+    nft: { apply: async (s) => void scripts.push(s), list: async () => null },
+    facts: () => facts,
+    source: () => src,
+    minIntervalMs: undefined,
+    burst: undefined,
+  });
+  a.start();
+  await a.settled();
+  assert.equal(scripts.length, 1);
+  for (let i = 0; i < 20; i++) {
+    src.endpointSlices.set('default/web-a', slice('web', [{ name: 'p', port: 8080 + i }], [['10.244.1.5', 'n1']]));
+    a.slicesChanged(['default/web-a']);
+  }
+  await a.settled();
+  a.stop();
+  assert.ok(scripts.length >= 2 && scripts.length <= 3, `${scripts.length} transactions`);
+  assert.match(scripts.at(-1) ?? '', /10\.244\.1\.5\/8099/);
+});
