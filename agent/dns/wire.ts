@@ -212,3 +212,30 @@ export function errorResponse(id: number, queryFlags: number, rcode: number): Bu
   writeHeader(out, id, responseFlags(queryFlags, rcode) | (queryFlags & 0x7800), 0, 0, 0, 0);
   return out;
 }
+
+/** Encodes a lower-cased dotted name (as readName gives it, escapes included) into labels. */
+export function encodeName(name: string): Buffer {
+  const bytes: number[] = [];
+  if (name) {
+    // Split on dots that are not escaped, then undo the escapes readName added.
+    for (const raw of name.split(/(?<!\\)\./)) {
+      const label = raw.replace(/\\(.)/g, '$1');
+      bytes.push(label.length);
+      for (let i = 0; i < label.length; i++) bytes.push(label.charCodeAt(i) & 0xff);
+    }
+  }
+  bytes.push(0);
+  return Buffer.from(bytes);
+}
+
+/** A recursive query for (name, type) with our OPT record, as sent to an upstream. */
+export function encodeQuery(id: number, name: string, type: number): Buffer {
+  const qname = encodeName(name);
+  const out = Buffer.allocUnsafe(12 + qname.length + 4 + OPT_RR.length);
+  writeHeader(out, id, FLAG.RD, 1, 0, 0, 1);
+  qname.copy(out, 12);
+  out.writeUInt16BE(type, 12 + qname.length);
+  out.writeUInt16BE(CLASS.IN, 14 + qname.length);
+  OPT_RR.copy(out, 16 + qname.length);
+  return out;
+}
