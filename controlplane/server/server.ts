@@ -24,6 +24,7 @@ import { Compactor } from './compactor.ts';
 import { ensureJoinToken, parseToken } from './join.ts';
 import { ImageStore } from '../registry/store.ts';
 import { ChannelServer } from '../channel/server.ts';
+import { ensureKubeDns } from './kube-dns.ts';
 
 export interface ServerConfig {
   dataDir: string;
@@ -52,6 +53,8 @@ export interface ServerConfig {
   lbPool?: string;
   /** Node directory for local-path volumes (default /var/lib/skiff/local-path). */
   localPathRoot?: string;
+  /** ClusterIP of the kube-dns Service (default: the 10th address of the service range, 10.96.0.10). */
+  clusterDns?: string;
 }
 
 export const DEFAULTS = {
@@ -169,6 +172,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } },
     spec: { clusterIP: kubernetesIP, ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: port }] },
   });
+  await ensureKubeDns(registry, res('Service'), bootCtx, cfg.clusterDns ?? alloc.ipAt(10));
   ready = true;
 
   const compactor = new Compactor(store, cfg.compactAfterMs ?? 5 * 60_000);
