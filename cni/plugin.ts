@@ -1,7 +1,7 @@
 // The Skiff CNI plugin: a bridge (skiff0) with the gateway address, a veth pair per pod, IPAM
 // on disk, hostPort mappings in nftables. Implements ADD, DEL, CHECK, VERSION, STATUS and GC of CNI 1.1.
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { CniError, CODES } from './errors.ts';
 import { parseConf, SUPPORTED_VERSIONS, type NetConf } from './config.ts';
 import { Ipam } from './ipam.ts';
@@ -121,6 +121,23 @@ async function gc(conf: NetConf) {
   });
 }
 
+/** STATUS: the overlay agent writes subnet.env once this node's overlay is programmed, for this subnet. */
+function overlayReady(conf: NetConf): void {
+  let text: string;
+  try {
+    text = readFileSync(conf.subnetFile!, 'utf8');
+  } catch {
+    throw new CniError(CODES.notAvailable, 'the pod network is not ready', `${conf.subnetFile} does not exist yet`);
+  }
+  const subnet = /^SKIFF_SUBNET=(.+)$/m.exec(text)?.[1]?.trim();
+  if (subnet !== `${conf.gateway}/${conf.subnet.bits}`)
+    throw new CniError(
+      CODES.notAvailable,
+      'the pod network is not ready',
+      `${conf.subnetFile} is for ${subnet ?? 'no subnet'}, not ${conf.gateway}/${conf.subnet.bits}`,
+    );
+}
+
 /** Runs one CNI command; returns what goes to stdout (or throws a CniError). */
 export async function run(env: Env, stdin: string): Promise<unknown> {
   switch (env.command) {
@@ -137,6 +154,7 @@ export async function run(env: Env, stdin: string): Promise<unknown> {
     case 'STATUS': {
       const conf = parseConf(stdin, false);
       if (!conf.subnet.bits) throw new CniError(CODES.notAvailable, 'no pod subnet configured yet');
+      if (conf.subnetFile) overlayReady(conf);
       return undefined;
     }
     case 'GC':
