@@ -9,6 +9,8 @@ import { findUnderlay } from './overlay/kernel.ts';
 import { Overlay, overlayMtu } from './overlay/overlay.ts';
 import type { Backend } from './overlay/render.ts';
 import { Kubelet } from './kubelet/kubelet.ts';
+import { ClusterDNS } from './dns/cluster-dns.ts';
+import { MetricsRegistry, serveMetrics } from './metrics.ts';
 import { TaskExitWatcher } from './containerd/events.ts';
 import { LogRotator } from './kubelet/log-rotation.ts';
 import { TunnelClient } from './tunnel.ts';
@@ -35,6 +37,10 @@ export interface AgentConfig {
   backend?: Backend;
   /** Where subnet.env goes (/run/skiff on a host; the node's own directory in a sandbox). */
   runDir?: string;
+  /** Cluster DNS: the address answered on this node, the domain, --dns-upstream, the TTL. */
+  dns?: { address?: string; domain?: string; upstreams?: string; ttl?: number };
+  /** host:port of the agent's /metrics (none when unset). */
+  metricsAddress?: string;
 }
 
 const microTime = () =>
@@ -248,7 +254,29 @@ export async function runAgent(
     log,
   });
   overlay.start();
+  const metrics = new MetricsRegistry();
+  const dnsAddress = cfg.dns?.address ?? '10.96.0.10',
+    dnsDomain = cfg.dns?.domain ?? 'cluster.local';
+  const dns = new ClusterDNS({
+    view: channel.network,
+    address: dnsAddress,
+    domain: dnsDomain,
+    ttl: cfg.dns?.ttl ?? 5,
+    upstreams: cfg.dns?.upstreams,
+    metrics,
+    log,
+  });
+  dns.start().catch((e) => log(`cluster DNS: ${(e as Error).message}`));
+  const [metricsHost, metricsPort] = (cfg.metricsAddress ?? '').split(/:(?=\d+$)/);
+  const metricsServer = cfg.metricsAddress
+    ? await serveMetrics(metrics, metricsHost, Number(metricsPort)).catch((e) => {
+        log(`metrics on ${cfg.metricsAddress}: ${(e as Error).message}`);
+        return null;
+      })
+    : null;
   const kubelet = new Kubelet({
+    clusterDNS: dnsAddress,
+    clusterDomain: dnsDomain,
     nodeName: cfg.nodeName,
     nodeIP: facts.ip,
     dataDir: cfg.dataDir,
@@ -288,6 +316,8 @@ export async function runAgent(
       for (const t of timers) clearInterval(t);
       kubelet.stop();
       overlay.stop();
+      await dns.stop();
+      metricsServer?.close();
       exits.stop();
       rotator.stop();
       channel.stop();

@@ -93,6 +93,7 @@ export function serveMetrics(reg: MetricsRegistry, host: string, port: number): 
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => resolve(server));
+    // reusePort: a restarting agent listens next to the one it replaces.
+    server.listen({ port, host, reusePort: true }, () => resolve(server));
   });
 }

@@ -55,6 +55,7 @@ async function server(args: string[]) {
     'default-toleration-seconds': { type: 'string', default: '300' },
     'lb-pool': { type: 'string', default: '' },
     'local-path-root': { type: 'string', default: '/var/lib/skiff/local-path' },
+    'cluster-dns': { type: 'string' },
   });
   const port = Number(v['secure-port']);
   const seconds = (flag: string) => {
@@ -81,6 +82,7 @@ async function server(args: string[]) {
     defaultTolerationSeconds: seconds('default-toleration-seconds'),
     lbPool: String(v['lb-pool'] ?? ''),
     localPathRoot: String(v['local-path-root']),
+    clusterDns: v['cluster-dns'] as string | undefined,
   }).catch((e) => fail(`server: ${(e as Error).message}`));
   console.log(`skiff server listening on ${s.url} (store: ${s.store.kind}); agent channel on port ${s.channelPort}`);
   if (v['write-kubeconfig'])
@@ -122,7 +124,15 @@ async function agent(args: string[]) {
     iface: { type: 'string' },
     backend: { type: 'string', default: 'vxlan' },
     'run-dir': { type: 'string', default: '/run/skiff' },
+    'cluster-dns': { type: 'string', default: '10.96.0.10' },
+    'cluster-domain': { type: 'string', default: 'cluster.local' },
+    'dns-upstream': { type: 'string' },
+    'dns-ttl': { type: 'string', default: '5' },
+    'metrics-bind-address': { type: 'string', default: '127.0.0.1:10249' },
   });
+  const dnsTtl = Number(v['dns-ttl']);
+  if (!Number.isInteger(dnsTtl) || dnsTtl < 0)
+    fail(`agent: --dns-ttl must be a whole number of seconds, not "${v['dns-ttl']}"`);
   if (v.backend !== 'vxlan' && v.backend !== 'host-gw')
     fail(`agent: --backend must be vxlan or host-gw, not "${v.backend}"`);
   if (!v.server) fail('agent: --server is required');
@@ -143,6 +153,13 @@ async function agent(args: string[]) {
       iface: v.iface as string | undefined,
       backend: v.backend as 'vxlan' | 'host-gw',
       runDir: String(v['run-dir']),
+      dns: {
+        address: String(v['cluster-dns']),
+        domain: String(v['cluster-domain']),
+        upstreams: v['dns-upstream'] as string | undefined,
+        ttl: dnsTtl,
+      },
+      metricsAddress: String(v['metrics-bind-address']),
     });
     const stop = async () => {
       await a.stop().catch(() => {});

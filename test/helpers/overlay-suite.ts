@@ -148,7 +148,11 @@ spec:
     const monBr = spawnIn(ns1, ['bridge', 'monitor', 'fdb']);
     for (const m of [monIp, monBr]) m.stdout?.on('data', (d: Buffer) => (seen += d.toString()));
     await until('the monitors listening', async () => {
-      await onNode('node1', ['sh', '-c', 'ip route add blackhole 192.0.2.77/32 && ip route del blackhole 192.0.2.77/32']);
+      await onNode('node1', [
+        'sh',
+        '-c',
+        'ip route add blackhole 192.0.2.77/32 && ip route del blackhole 192.0.2.77/32',
+      ]);
       return seen.includes('192.0.2.77');
     });
     const logBefore = agentLog('node1').length;
