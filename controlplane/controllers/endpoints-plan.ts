@@ -66,6 +66,8 @@ export function endpointGroups(svc: Obj, pods: Obj[], nodes: Map<string, Obj>): 
     g.endpoints.push({
       addresses: [pod.status.podIP],
       conditions: { ready: publish || (ready && !terminating), serving: publish || ready, terminating },
+      // A pod's DNS name under a headless Service: its hostname, when its subdomain names this Service.
+      ...(pod.spec?.hostname && pod.spec.subdomain === svc.metadata.name ? { hostname: pod.spec.hostname } : {}),
       ...(pod.spec?.nodeName ? { nodeName: pod.spec.nodeName } : {}),
       ...(zone ? { zone } : {}),
       targetRef: { kind: 'Pod', namespace: pod.metadata.namespace, name: pod.metadata.name, uid: pod.metadata.uid },
