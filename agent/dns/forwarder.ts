@@ -113,8 +113,12 @@ export class Forwarder {
     const ups = this.o.upstreams;
     if (!ups.length) return null;
     const deadline = performance.now() + this.o.deadlineMs;
-    for (let i = 0; i < ups.length; i++) {
+    // Round the list until the deadline (a lost datagram is retried), except upstreams that
+    // answered with an error: asking them again within the same second changes nothing.
+    const refused = new Set<number>();
+    for (let i = 0; refused.size < ups.length; i++) {
       const idx = (this.preferred + i) % ups.length;
+      if (refused.has(idx)) continue;
       const left = deadline - performance.now();
       if (left <= 0) break;
       const up = ups[idx];
@@ -132,12 +136,14 @@ export class Forwarder {
       this.metrics.upstreamLatency.observe((performance.now() - t0) / 1000, label);
       const rcode = res.readUInt16BE(2) & 0xf;
       if (rcode !== RCODE.NOERROR && rcode !== RCODE.NXDOMAIN) {
+        refused.add(idx);
         this.metrics.upstreamErrors.inc({ ...label, reason: rcode === RCODE.REFUSED ? 'refused' : 'servfail' });
         continue;
       }
       const now = Date.now();
       const made = toEntry(res, name, type, this.o.cache, now);
       if (!made) {
+        refused.add(idx);
         this.metrics.upstreamErrors.inc({ ...label, reason: 'malformed' });
         continue;
       }
