@@ -89,6 +89,13 @@ const dig = async (node: string, args: string[]) => {
   const r = await onNode(node, ['dig', '+time=5', '+tries=1', '@10.96.0.10', ...args]);
   return String(r.stdout);
 };
+/** nslookup from a pod until its output shows every one of `want`; the last output is in the error. */
+const nslookup = (pod: string, name: string, want: string[]) =>
+  until(`nslookup ${name} from ${pod} showing ${want.join(', ')}`, async () => {
+    const x = await sh(pod, `nslookup -type=a ${name}`);
+    if (!want.every((w) => x.out.includes(w))) throw new Error(`exit ${x.code}: ${x.out}`);
+    return x.out;
+  });
 const sh = async (pod: string, cmd: string) => {
   const r = await k(['exec', pod, '--', 'sh', '-c', cmd]);
   return { code: r.exitCode, out: String(r.all) };
@@ -148,30 +155,24 @@ test('dns e2e: nslookup from a pod: short name, svc.ns and FQDN', async () => {
   assert.match(resolv.out, /search default\.svc\.cluster\.local svc\.cluster\.local cluster\.local/);
   assert.match(resolv.out, /options ndots:5/);
   for (const name of ['web', 'web.default', 'web.default.svc.cluster.local']) {
-    const r = await until(`nslookup ${name}`, async () => {
-      const x = await sh('client', `nslookup -type=a ${name}`);
-      return x.code === 0 && x.out.includes(webIP) ? x : undefined;
-    });
-    assert.match(r.out, /Name:\s+web\.default\.svc\.cluster\.local/);
+    const out = await nslookup('client', name, [webIP]);
+    assert.match(out, /Name:\s+web\.default\.svc\.cluster\.local/);
   }
 });
 
 test('dns e2e: a headless Service answers every ready pod; a StatefulSet pod has its stable name', async () => {
   const ips = await Promise.all(['hl-1', 'hl-2', 'hl-3'].map((p) => podIP(p)));
-  await until('all three hl endpoints', async () => {
-    const x = await sh('client', 'nslookup -type=a hl');
-    return ips.every((ip) => x.out.includes(ip));
-  });
+  await nslookup('client', 'hl', ips);
   const sts0 = await podIP('sts-0');
-  await until('sts-0.sts', async () => (await sh('client', 'nslookup -type=a sts-0.sts')).out.includes(sts0));
+  const slices = await k(['get', 'endpointslices', '-l', 'kubernetes.io/service-name=sts', '-o', 'yaml']);
+  await nslookup('client', 'sts-0.sts', [sts0]).catch((e) => {
+    throw new Error(`${(e as Error).message}\nslices: ${slices.stdout}`);
+  });
 });
 
 test('dns e2e: ExternalName resolves through the upstream in the sandbox', async () => {
-  const x = await until('nslookup ext', async () => {
-    const r = await sh('client', 'nslookup -type=a ext');
-    return r.out.includes('192.0.2.7') ? r : undefined;
-  });
-  assert.match(x.out, /ext\.example/);
+  const out = await nslookup('client', 'ext', ['192.0.2.7']);
+  assert.match(out, /ext\.example/);
 });
 
 test('dns e2e: from a node with dig: SRV, PTR, NXDOMAIN and NODATA with the SOA, TCP', async () => {

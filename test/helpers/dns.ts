@@ -106,7 +106,7 @@ export async function startDnsmasq(o: {
     `--listen-address=${o.host}`,
     '--bind-interfaces',
     `--port=${o.port}`,
-    '--local=/example/',
+    '--local=/#/',
     '--user=root',
     '--pid-file=',
     '--log-queries',
