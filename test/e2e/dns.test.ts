@@ -239,7 +239,7 @@ test('dns e2e: a Service created now resolves on another node within a second', 
       join(ROOT, 'test/helpers/dns-wait.ts'),
       '10.96.0.10',
       'quick.default.svc.cluster.local',
-      '20000',
+      '120000',
     ],
     { reject: false },
   );
