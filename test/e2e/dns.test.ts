@@ -253,13 +253,18 @@ test('dns e2e: a Service created now resolves on another node within a second', 
       }
     });
   });
+  const asked = Date.now();
   const r = await k(['create', 'service', 'clusterip', 'quick', '--tcp=80:80']);
   const created = Date.now();
   assert.equal(r.exitCode, 0, r.all);
   const w = await waiter;
   assert.equal(w.exitCode, 0, `quick never resolved on node3: ${w.stderr}`);
   const delay = Number(String(w.stdout).trim()) - created;
-  console.log(`new Service answered on another node ${delay} ms after kubectl returned`);
+  // kubectl runs through `skiff sandbox kubectl` (a CLI start of its own): the answer can come before it returns.
+  const sinceAsked = Number(String(w.stdout).trim()) - asked;
+  console.log(
+    `new Service answered on another node ${sinceAsked} ms after kubectl started, ${delay} ms after it returned`,
+  );
   assert.ok(delay < 1000, `${delay} ms`);
 });
 
