@@ -12,6 +12,7 @@ import { MetricsRegistry } from './metrics.ts';
 import type { Backend } from './overlay/render.ts';
 import { Kubelet } from './kubelet/kubelet.ts';
 import { EventRecorder, nodeRef } from './kubelet/events.ts';
+import { ClusterDNS } from './dns/cluster-dns.ts';
 import { TaskExitWatcher } from './containerd/events.ts';
 import { LogRotator } from './kubelet/log-rotation.ts';
 import { TunnelClient } from './tunnel.ts';
@@ -38,10 +39,10 @@ export interface AgentConfig {
   backend?: Backend;
   /** Where subnet.env goes (/run/skiff on a host; the node's own directory in a sandbox). */
   runDir?: string;
-  /** The cluster DNS address, answered node-locally: the service proxy leaves it alone. */
-  clusterDns?: string;
-  /** Port of the agent's /metrics (0: none). */
-  metricsPort?: number;
+  /** Cluster DNS: the address answered on this node, the domain, --dns-upstream, the TTL. */
+  dns?: { address?: string; domain?: string; upstreams?: string; ttl?: number };
+  /** host:port of the agent's /metrics (default 127.0.0.1:10249; empty: none). */
+  metricsAddress?: string;
 }
 
 const microTime = () =>
@@ -278,21 +279,36 @@ export async function runAgent(
       podCIDR: podCidr,
       clusterCIDR: info.clusterCidr ?? '10.244.0.0/16',
       serviceCIDR: info.serviceCidr ?? '10.96.0.0/12',
-      clusterDNS: cfg.clusterDns ?? '10.96.0.10',
+      clusterDNS: cfg.dns?.address ?? '10.96.0.10',
     },
     iface: underlay.iface,
     metrics,
     log,
   });
   proxy.start();
-  const metricsServer =
-    cfg.metricsPort === 0
-      ? null
-      : await metrics.serve(cfg.metricsPort ?? 10249).catch((e) => {
-          log(`metrics: ${(e as Error).message}`);
-          return null;
-        });
+  const dnsAddress = cfg.dns?.address ?? '10.96.0.10',
+    dnsDomain = cfg.dns?.domain ?? 'cluster.local';
+  const dns = new ClusterDNS({
+    view: channel.network,
+    address: dnsAddress,
+    domain: dnsDomain,
+    ttl: cfg.dns?.ttl ?? 5,
+    upstreams: cfg.dns?.upstreams,
+    metrics,
+    log,
+  });
+  dns.start().catch((e) => log(`cluster DNS: ${(e as Error).message}`));
+  const metricsAddress = cfg.metricsAddress ?? '127.0.0.1:10249';
+  const [metricsHost, metricsPort] = metricsAddress.split(/:(?=\d+$)/);
+  const metricsServer = metricsAddress
+    ? await metrics.serve(Number(metricsPort), metricsHost).catch((e) => {
+        log(`metrics on ${metricsAddress}: ${(e as Error).message}`);
+        return null;
+      })
+    : null;
   const kubelet = new Kubelet({
+    clusterDNS: dnsAddress,
+    clusterDomain: dnsDomain,
     nodeName: cfg.nodeName,
     nodeIP: facts.ip,
     dataDir: cfg.dataDir,
@@ -334,6 +350,7 @@ export async function runAgent(
       kubelet.stop();
       overlay.stop();
       proxy.stop();
+      await dns.stop();
       metricsServer?.close();
       exits.stop();
       rotator.stop();

@@ -1,53 +1,25 @@
-// The agent's /metrics: a minimal Prometheus text exposition (format 0.0.4) of histograms,
-// gauges and counters that subsystems register, served over plain HTTP inside the node.
+// The agent's /metrics: a minimal Prometheus text exposition (format 0.0.4) of the counters,
+// gauges and histograms its subsystems register (proxy, DNS, ingress), served over plain HTTP
+// inside the node (default 127.0.0.1:10249, `--metrics-bind-address`).
 import { createServer, type Server } from 'node:http';
 
 type Labels = Record<string, string>;
+
 const labelText = (l: Labels) => {
   const parts = Object.entries(l).map(
-    ([k, v]) => `${k}="${v.replace(/["\\\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`))}"`,
+    ([k, v]) => `${k}="${String(v).replace(/["\\\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`))}"`,
   );
   return parts.length ? `{${parts.join(',')}}` : '';
 };
 
 interface Metric {
-  name: string;
-  help: string;
+  readonly name: string;
+  readonly help: string;
+  /** The metric's sample lines (without HELP). */
   render(): string[];
 }
 
-export class Histogram implements Metric {
-  readonly name: string;
-  readonly help: string;
-  readonly buckets: number[];
-  private counts: number[];
-  private sum = 0;
-  private count = 0;
-  constructor(name: string, help: string, buckets: number[]) {
-    this.name = name;
-    this.help = help;
-    this.buckets = buckets;
-    this.counts = buckets.map(() => 0);
-  }
-  observe(v: number): void {
-    this.sum += v;
-    this.count++;
-    for (let i = 0; i < this.buckets.length; i++) if (v <= this.buckets[i]) this.counts[i]++;
-  }
-  get samples(): number {
-    return this.count;
-  }
-  render(): string[] {
-    return [
-      `# TYPE ${this.name} histogram`,
-      ...this.buckets.map((b, i) => `${this.name}_bucket${labelText({ le: String(b) })} ${this.counts[i]}`),
-      `${this.name}_bucket{le="+Inf"} ${this.count}`,
-      `${this.name}_sum ${this.sum}`,
-      `${this.name}_count ${this.count}`,
-    ];
-  }
-}
-
+/** A labelled value that is set (gauge) or only counts up (counter). */
 export class Gauge implements Metric {
   readonly name: string;
   readonly help: string;
@@ -61,12 +33,60 @@ export class Gauge implements Metric {
   set(v: number, labels: Labels = {}): void {
     this.values.set(labelText(labels), v);
   }
-  inc(labels: Labels = {}): void {
+  inc(labels: Labels = {}, by = 1): void {
     const k = labelText(labels);
-    this.values.set(k, (this.values.get(k) ?? 0) + 1);
+    this.values.set(k, (this.values.get(k) ?? 0) + by);
+  }
+  get(labels: Labels = {}): number {
+    return this.values.get(labelText(labels)) ?? 0;
   }
   render(): string[] {
     return [`# TYPE ${this.name} ${this.type}`, ...[...this.values].map(([l, v]) => `${this.name}${l} ${v}`)];
+  }
+}
+
+/** A counter: a Gauge that only counts up. */
+export class Counter extends Gauge {
+  constructor(name: string, help: string) {
+    super(name, help, 'counter');
+  }
+}
+
+/** A labelled histogram; bucket bounds ascending (seconds for latencies). */
+export class Histogram implements Metric {
+  readonly name: string;
+  readonly help: string;
+  readonly buckets: number[];
+  private series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
+  constructor(name: string, help: string, buckets: number[]) {
+    this.name = name;
+    this.help = help;
+    this.buckets = buckets;
+  }
+  observe(v: number, labels: Labels = {}): void {
+    const k = labelText(labels);
+    let s = this.series.get(k);
+    if (!s) this.series.set(k, (s = { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 }));
+    for (let i = 0; i < this.buckets.length; i++) if (v <= this.buckets[i]) s.counts[i]++;
+    s.sum += v;
+    s.count++;
+  }
+  /** Observations so far, over all label sets. */
+  get samples(): number {
+    let n = 0;
+    for (const s of this.series.values()) n += s.count;
+    return n;
+  }
+  render(): string[] {
+    const lines = [`# TYPE ${this.name} histogram`];
+    for (const s of this.series.values()) {
+      for (const [i, b] of this.buckets.entries())
+        lines.push(`${this.name}_bucket${labelText({ ...s.labels, le: String(b) })} ${s.counts[i]}`);
+      lines.push(`${this.name}_bucket${labelText({ ...s.labels, le: '+Inf' })} ${s.count}`);
+      lines.push(`${this.name}_sum${labelText(s.labels)} ${s.sum}`);
+      lines.push(`${this.name}_count${labelText(s.labels)} ${s.count}`);
+    }
+    return lines;
   }
 }
 
@@ -83,14 +103,14 @@ export class MetricsRegistry {
   text(): string {
     return `${this.metrics.flatMap((m) => [`# HELP ${m.name} ${m.help}`, ...m.render()]).join('\n')}\n`;
   }
-  /** Serves GET /metrics (and /healthz) until closed. */
-  serve(port: number, host = '0.0.0.0'): Promise<Server> {
+  /** Serves GET /metrics (and /healthz) on host:port until closed (port 0 picks one). */
+  serve(port: number, host = '127.0.0.1'): Promise<Server> {
     const server = createServer((req, res) => {
       const path = (req.url ?? '').split('?')[0];
-      if (path === '/metrics') {
+      if (req.method === 'GET' && path === '/metrics') {
         res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4' });
         res.end(this.text());
-      } else if (path === '/healthz') {
+      } else if (req.method === 'GET' && path === '/healthz') {
         res.writeHead(200, { 'Content-Type': 'text/plain' });
         res.end('ok');
       } else {
@@ -100,7 +120,13 @@ export class MetricsRegistry {
     });
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, host, () => resolve(server));
+      // reusePort: a restarting agent listens next to the one it replaces.
+      server.listen({ port, host, reusePort: true }, () => resolve(server));
     });
   }
+}
+
+/** Serves reg on host:port (see MetricsRegistry.serve). */
+export function serveMetrics(reg: MetricsRegistry, host: string, port: number): Promise<Server> {
+  return reg.serve(port, host);
 }

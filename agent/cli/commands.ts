@@ -17,7 +17,15 @@ export async function agent(args: string[]) {
     iface: { type: 'string' },
     backend: { type: 'string', default: 'vxlan' },
     'run-dir': { type: 'string', default: '/run/skiff' },
+    'cluster-dns': { type: 'string', default: '10.96.0.10' },
+    'cluster-domain': { type: 'string', default: 'cluster.local' },
+    'dns-upstream': { type: 'string' },
+    'dns-ttl': { type: 'string', default: '5' },
+    'metrics-bind-address': { type: 'string', default: '127.0.0.1:10249' },
   });
+  const dnsTtl = Number(v['dns-ttl']);
+  if (!Number.isInteger(dnsTtl) || dnsTtl < 0)
+    fail(`agent: --dns-ttl must be a whole number of seconds, not "${v['dns-ttl']}"`);
   if (v.backend !== 'vxlan' && v.backend !== 'host-gw')
     fail(`agent: --backend must be vxlan or host-gw, not "${v.backend}"`);
   if (!v.server) fail('agent: --server is required');
@@ -38,6 +46,13 @@ export async function agent(args: string[]) {
       iface: v.iface as string | undefined,
       backend: v.backend as 'vxlan' | 'host-gw',
       runDir: String(v['run-dir']),
+      dns: {
+        address: String(v['cluster-dns']),
+        domain: String(v['cluster-domain']),
+        upstreams: v['dns-upstream'] as string | undefined,
+        ttl: dnsTtl,
+      },
+      metricsAddress: String(v['metrics-bind-address']),
     });
     const stop = async () => {
       await a.stop().catch(() => {});

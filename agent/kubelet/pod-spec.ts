@@ -19,26 +19,55 @@ export interface NodeSettings {
   hostResolv?: { servers: string[]; searches: string[]; options: string[] };
 }
 
+/** Upstream kubelet's limits: at most 3 nameservers; at most 32 search domains, 2048 characters in all. */
+const MAX_NAMESERVERS = 3,
+  MAX_SEARCHES = 32,
+  MAX_SEARCH_CHARS = 2048;
+
+/** Options by name, later ones replacing earlier ones of the same name (ndots:2 from the pod wins over ndots:5). */
+function mergeOptions(base: string[], extra: string[]): string[] {
+  const byName = new Map<string, string>();
+  for (const o of [...base, ...extra]) byName.set(o.split(':')[0], o);
+  return [...byName.values()];
+}
+
+/**
+ * The pod's resolv.conf as upstream's kubelet writes it. ClusterFirst (not on the host network)
+ * and ClusterFirstWithHostNet: the cluster DNS, the search list `<ns>.svc.<domain> svc.<domain>
+ * <domain>` followed by the host's own search domains, `ndots:5`. Default (and ClusterFirst on the
+ * host network): the host's resolv.conf. None: only what dnsConfig says. dnsConfig is appended to
+ * any of them (duplicates dropped, options merged by name), then the limits apply.
+ */
 export function dnsConfig(pod: Obj, n: NodeSettings): Obj | undefined {
   const ns = pod.metadata.namespace;
   const policy = pod.spec?.dnsPolicy ?? 'ClusterFirst';
   const custom = pod.spec?.dnsConfig ?? {};
   const extraOpts = (custom.options ?? []).map((o: Obj) => (o.value !== undefined ? `${o.name}:${o.value}` : o.name));
+  const host = n.hostResolv ?? { servers: [], searches: [], options: [] };
+  const hostSearches = host.searches.map((d) => (d === '.' ? d : d.replace(/\.$/, ''))).filter(Boolean);
+  const cluster =
+    n.clusterDNS && (policy === 'ClusterFirstWithHostNet' || (policy === 'ClusterFirst' && !pod.spec?.hostNetwork));
   let base: { servers: string[]; searches: string[]; options: string[] };
   if (policy === 'None') base = { servers: [], searches: [], options: [] };
-  else if (policy === 'Default' || (pod.spec?.hostNetwork && policy === 'ClusterFirst'))
-    base = n.hostResolv ?? { servers: [], searches: [], options: [] };
-  else
+  else if (cluster)
     base = {
       servers: [n.clusterDNS],
-      searches: [`${ns}.svc.${n.clusterDomain}`, `svc.${n.clusterDomain}`, n.clusterDomain],
+      searches: [`${ns}.svc.${n.clusterDomain}`, `svc.${n.clusterDomain}`, n.clusterDomain, ...hostSearches],
       options: ['ndots:5'],
     };
+  else base = { servers: host.servers, searches: hostSearches, options: host.options };
   const merge = (a: string[], b: string[]) => [...new Set([...a, ...b])];
+  const searches: string[] = [];
+  let chars = 0;
+  for (const d of merge(base.searches, custom.searches ?? [])) {
+    if (searches.length === MAX_SEARCHES || chars + d.length + (searches.length ? 1 : 0) > MAX_SEARCH_CHARS) break;
+    chars += d.length + (searches.length ? 1 : 0);
+    searches.push(d);
+  }
   return {
-    servers: merge(base.servers, custom.nameservers ?? []),
-    searches: merge(base.searches, custom.searches ?? []),
-    options: merge(base.options, extraOpts),
+    servers: merge(base.servers, custom.nameservers ?? []).slice(0, MAX_NAMESERVERS),
+    searches,
+    options: mergeOptions(base.options, extraOpts),
   };
 }
 

@@ -28,6 +28,7 @@ export async function server(args: string[]) {
     'default-toleration-seconds': { type: 'string', default: '300' },
     'lb-pool': { type: 'string', default: '' },
     'local-path-root': { type: 'string', default: '/var/lib/skiff/local-path' },
+    'cluster-dns': { type: 'string' },
   });
   const port = Number(v['secure-port']);
   const seconds = (flag: string) => {
@@ -54,6 +55,7 @@ export async function server(args: string[]) {
     defaultTolerationSeconds: seconds('default-toleration-seconds'),
     lbPool: String(v['lb-pool'] ?? ''),
     localPathRoot: String(v['local-path-root']),
+    clusterDns: v['cluster-dns'] as string | undefined,
   }).catch((e) => fail(`server: ${(e as Error).message}`));
   console.log(`skiff server listening on ${s.url} (store: ${s.store.kind}); agent channel on port ${s.channelPort}`);
   if (v['write-kubeconfig'])

@@ -7,6 +7,7 @@ import type { ServiceAllocator } from '../allocator/service-allocator.ts';
 import type { Registry, Ctx } from '../api/registry.ts';
 import { RESOURCES } from '../api/resources.ts';
 import { ApiError } from '../api/status.ts';
+import { kubeDnsService } from './kube-dns.ts';
 import type { KubeObject, Service } from '../shared/kube/index.ts';
 
 const bootCtx: Ctx = {
@@ -59,8 +60,13 @@ export async function ensureObject(
   }
 }
 
-/** Makes the built-in namespaces and the API's own Service. */
-export async function bootstrapObjects(reg: Registry, alloc: ServiceAllocator, apiPort: number): Promise<void> {
+/** Makes the built-in namespaces, the API's own Service and the cluster DNS Service. */
+export async function bootstrapObjects(
+  reg: Registry,
+  alloc: ServiceAllocator,
+  apiPort: number,
+  clusterDns: string,
+): Promise<void> {
   for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease'])
     await ensureObject(reg, alloc, 'Namespace', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
   const kubernetes: Service = {
@@ -77,4 +83,5 @@ export async function bootstrapObjects(reg: Registry, alloc: ServiceAllocator, a
     },
   };
   await ensureObject(reg, alloc, 'Service', kubernetes);
+  await ensureObject(reg, alloc, 'Service', kubeDnsService(clusterDns));
 }

@@ -53,6 +53,8 @@ export interface ServerConfig {
   lbPool?: string;
   /** Node directory for local-path volumes (default /var/lib/skiff/local-path). */
   localPathRoot?: string;
+  /** ClusterIP of the kube-dns Service (default: the 10th address of the service range, 10.96.0.10). */
+  clusterDns?: string;
 }
 
 export const DEFAULTS = {
@@ -149,7 +151,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   const url = `https://${localHost}:${port}`;
   if (cfg.writeKubeconfig) writeKubeconfig(cfg.writeKubeconfig, kubeconfig(url, pki.caCert, auth.adminToken()));
 
-  await bootstrapObjects(registry, alloc, port);
+  await bootstrapObjects(registry, alloc, port, cfg.clusterDns ?? alloc.ipAt(10));
   ready = true;
 
   const compactor = new Compactor(store, cfg.compactAfterMs ?? 5 * 60_000);
