@@ -57,8 +57,8 @@ export interface RouteTable {
   /** Rules without a host: they match any host. */
   anyHost: PathRoute[];
   defaultBackend?: Route;
-  /** Host (exact, or `*.foo.com`) → `namespace/secret` of its certificate. */
-  tls: Map<string, string>;
+  /** Host (exact, or `*.foo.com`) → `namespace/secret` of its certificate and the Ingress naming it. */
+  tls: Map<string, { secret: string; ingress: string }>;
   /** Every Ingress this controller serves, `namespace/name`. */
   ingresses: string[];
   problems: Problem[];
@@ -216,8 +216,8 @@ export function buildRoutes(input: RouteInput): RouteTable {
       for (const h of t.hosts ?? []) {
         const host = h.toLowerCase();
         if (!HOST.test(host)) report('InvalidTLS', `tls host ${JSON.stringify(h)} is not a valid host name; ignored`);
-        else if (!table.tls.has(host)) table.tls.set(host, `${ns}/${t.secretName}`);
-        else if (table.tls.get(host) !== `${ns}/${t.secretName}`)
+        else if (!table.tls.has(host)) table.tls.set(host, { secret: `${ns}/${t.secretName}`, ingress });
+        else if (table.tls.get(host)?.secret !== `${ns}/${t.secretName}`)
           report('Conflict', `tls host ${host}: another Ingress already names a certificate for it; ignored`);
       }
     }
@@ -295,5 +295,5 @@ export function matchRoute(table: RouteTable, rawHost: string | undefined, rawPa
 export function tlsSecretFor(table: RouteTable, rawHost: string | undefined): string | undefined {
   const host = normalizeHost(rawHost);
   const parent = wildcardParent(host);
-  return table.tls.get(host) ?? (parent ? table.tls.get(`*.${parent}`) : undefined);
+  return (table.tls.get(host) ?? (parent ? table.tls.get(`*.${parent}`) : undefined))?.secret;
 }
