@@ -4,6 +4,7 @@ import { cpus, networkInterfaces, release, totalmem } from 'node:os';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { registryHosts, writeMirrors } from './images/mirror.ts';
 import { ChannelClient } from './channel.ts';
+import type { NetworkView } from './network/view.ts';
 import { Kubelet } from './kubelet/kubelet.ts';
 import { TaskExitWatcher } from './containerd/events.ts';
 import { LogRotator } from './kubelet/log-rotation.ts';
@@ -87,7 +88,7 @@ async function leasePodCidr(api: ApiClient, name: string, log: (s: string) => vo
 export async function runAgent(
   cfg: AgentConfig,
   log: (s: string) => void = (s) => console.log(s),
-): Promise<{ stop(): Promise<void>; runtime: NodeRuntime; api: ApiClient }> {
+): Promise<{ stop(): Promise<void>; runtime: NodeRuntime; api: ApiClient; network: NetworkView }> {
   const creds = await joinCluster(cfg.server, cfg.token, cfg.nodeName, cfg.dataDir);
   const api = new ApiClient(creds.server, creds.ca, creds.token);
   log(`joined ${creds.server} as ${cfg.nodeName}`);
@@ -260,6 +261,7 @@ export async function runAgent(
   return {
     runtime,
     api,
+    network: channel.network,
     async stop() {
       for (const t of timers) clearInterval(t);
       kubelet.stop();

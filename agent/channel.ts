@@ -1,9 +1,32 @@
 // The agent end of the push channel: keeps the node's desired state (its pods and the
-// ConfigMaps and Secrets they use) from the server's stream, reconnecting with back-off and
-// resuming from the last resourceVersion it applied (a full snapshot when that is too old).
+// ConfigMaps and Secrets they use) and the cluster's network view from the server's stream,
+// reconnecting with back-off and resuming from the last resourceVersion it applied (a full
+// snapshot when that is too old).
 import * as grpc from '@grpc/grpc-js';
 import { loadChannelPackage } from '../controlplane/channel/server.ts';
 import type { Obj } from '../controlplane/shared/kube/object.ts';
+import { type NetworkChange, type NetworkKind, type NetworkObjects, NetworkView } from './network/view.ts';
+
+/** The channel's kind names → the network view's maps. Secrets go to both the kubelet and the view. */
+const NETWORK_KINDS: Record<string, NetworkKind> = {
+  Node: 'nodes',
+  Service: 'services',
+  EndpointSlice: 'endpointSlices',
+  Ingress: 'ingresses',
+  IngressClass: 'ingressClasses',
+  NetworkPolicy: 'networkPolicies',
+  Secret: 'secrets',
+};
+
+const emptyNetwork = (): NetworkObjects => ({
+  nodes: new Map(),
+  services: new Map(),
+  endpointSlices: new Map(),
+  ingresses: new Map(),
+  ingressClasses: new Map(),
+  networkPolicies: new Map(),
+  secrets: new Map(),
+});
 
 /** What the kubelet acts on in a pod: everything but its status and bookkeeping. */
 export function podIntent(p: Obj): string {
@@ -38,6 +61,10 @@ export class DesiredState {
 
 export class ChannelClient {
   readonly state = new DesiredState();
+  readonly network = new NetworkView();
+  private pendingNetwork: NetworkObjects | null = null;
+  private networkChanges: NetworkChange[] = [];
+  private flushScheduled = false;
   private client: grpc.Client;
   private call: grpc.ClientReadableStream<Obj> | null = null;
   private stopped = false;
@@ -76,6 +103,7 @@ export class ChannelClient {
     ).Watch({ node_name: this.node, resource_version: this.state.resourceVersion }, md);
     this.call = call;
     call.on('data', (ev: Obj) => {
+      if (call !== this.call) return;
       this.backoff = 500;
       this.apply(ev);
     });
@@ -95,6 +123,7 @@ export class ChannelClient {
     switch (ev.type) {
       case 'SNAPSHOT_BEGIN':
         this.pendingSnapshot = new DesiredState();
+        this.pendingNetwork = emptyNetwork();
         return;
       case 'SNAPSHOT_END': {
         const snap = this.pendingSnapshot ?? new DesiredState();
@@ -104,6 +133,8 @@ export class ChannelClient {
         this.state.secrets = snap.secrets;
         this.state.resourceVersion = ev.resource_version;
         this.state.synced = true;
+        this.replaceNetwork(this.pendingNetwork ?? emptyNetwork());
+        this.pendingNetwork = null;
         this.state.changed();
         return;
       }
@@ -112,6 +143,7 @@ export class ChannelClient {
         return;
       case 'UPSERT':
       case 'DELETE': {
+        this.applyNetwork(ev);
         const target = (this.pendingSnapshot ?? this.state).map(ev.kind);
         if (!target) return;
         const k = `${ev.namespace}/${ev.name}`;
@@ -129,6 +161,46 @@ export class ChannelClient {
         }
       }
     }
+  }
+
+  /** A network object's change: into the pending snapshot, or into the view with a notification. */
+  private applyNetwork(ev: Obj) {
+    const kind = NETWORK_KINDS[ev.kind];
+    if (!kind) return;
+    const k = ev.namespace ? `${ev.namespace}/${ev.name}` : ev.name;
+    const target = (this.pendingNetwork ?? this.network)[kind] as Map<string, unknown>;
+    if (ev.type === 'UPSERT') target.set(k, JSON.parse(ev.object_json));
+    else target.delete(k);
+    if (!this.pendingNetwork) this.queueChanges([{ kind, key: k }]);
+  }
+
+  /** A complete snapshot replaces the view; subscribers hear of every object that differs. */
+  private replaceNetwork(next: NetworkObjects) {
+    const changes: NetworkChange[] = [];
+    for (const kind of Object.keys(next) as NetworkKind[]) {
+      const cur = this.network[kind] as Map<string, Obj>,
+        nxt = next[kind] as Map<string, Obj>;
+      for (const [k, o] of nxt)
+        if (cur.get(k)?.metadata?.resourceVersion !== o.metadata?.resourceVersion) changes.push({ kind, key: k });
+      for (const k of cur.keys()) if (!nxt.has(k)) changes.push({ kind, key: k });
+      cur.clear();
+      for (const [k, o] of nxt) cur.set(k, o);
+    }
+    this.network.synced = true;
+    this.queueChanges(changes);
+  }
+
+  /** Changes that arrive together are told in one batch. */
+  private queueChanges(changes: NetworkChange[]) {
+    this.networkChanges.push(...changes);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      const batch = this.networkChanges;
+      this.networkChanges = [];
+      this.network.notify(batch);
+    });
   }
 
   stop() {

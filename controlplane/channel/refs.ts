@@ -40,3 +40,15 @@ export function podRefs(pod: Obj): Refs {
   for (const s of spec.imagePullSecrets ?? []) sec(s.name);
   return { configMaps, secrets };
 }
+
+/** The Secrets an Ingress names for TLS (`spec.tls[].secretName`, in the Ingress's namespace). */
+export function ingressTlsRefs(ing: Obj): Set<string> {
+  const ns = ing.metadata?.namespace ?? '';
+  const out = new Set<string>();
+  for (const t of ing.spec?.tls ?? [])
+    if (typeof t?.secretName === 'string' && t.secretName) out.add(`${ns}/${t.secretName}`);
+  return out;
+}
+
+/** Only TLS Secrets are sent for Ingresses: an Ingress naming an Opaque Secret does not reveal it. */
+export const TLS_SECRET_TYPE = 'kubernetes.io/tls';

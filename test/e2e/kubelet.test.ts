@@ -443,6 +443,39 @@ spec:
   assert.ok(n2.secrets.includes('default/sec'), 'node2 gets the secret its own pod uses');
   assert.ok(n1.pods.includes('default/uses-secret') && !n2.pods.includes('default/uses-secret'));
   assert.ok(!n1.pods.includes('default/web'));
+  // The network view: every Node and Service; of Secrets only the node's own and Ingress TLS ones.
+  assert.ok(
+    n1.network.synced && n1.network.nodes.includes('node2') && n1.network.services.includes('default/kubernetes'),
+  );
+  assert.ok(n2.network.secrets.includes('default/sec') && !n2.network.secrets.includes('default/only-node1'));
+  await k(
+    ['apply', '-f', '-'],
+    `
+apiVersion: v1
+kind: Secret
+metadata: {name: site-tls}
+type: kubernetes.io/tls
+stringData: {tls.crt: c, tls.key: k}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: unrelated}
+stringData: {k: v}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: site}
+spec:
+  tls: [{hosts: [site.example], secretName: site-tls}]
+  rules: [{host: site.example, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}}]
+`,
+  );
+  const withIngress = await dump('node2');
+  assert.ok(withIngress.network.secrets.includes('default/site-tls'), 'a TLS Secret an Ingress names is sent');
+  assert.ok(!withIngress.network.secrets.includes('default/unrelated'), 'an unrelated Secret is not');
+  await k(['delete', 'ingress', 'site']);
+  const without = await dump('node2');
+  assert.ok(!without.network.secrets.includes('default/site-tls'), 'no longer named, no longer sent');
   // And a node's credential cannot subscribe as another node.
   const stolen = await onNode('node2', [
     join(ROOT, 'node_modules/.bin/node'),

@@ -15,6 +15,12 @@ process.stdout.write(
     pods: [...c.state.pods.keys()],
     secrets: [...c.state.secrets.keys()],
     configMaps: [...c.state.configMaps.keys()],
+    network: {
+      synced: c.network.synced,
+      nodes: [...c.network.nodes.keys()],
+      services: [...c.network.services.keys()],
+      secrets: [...c.network.secrets.keys()],
+    },
   }) + '\n',
 );
 c.stop();
