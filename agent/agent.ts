@@ -6,6 +6,7 @@ import { registryHosts, writeMirrors } from './images/mirror.ts';
 import { ChannelClient } from './channel.ts';
 import type { NetworkView } from './network/view.ts';
 import { Kubelet } from './kubelet/kubelet.ts';
+import { IngressController } from './ingress/controller.ts';
 import { TaskExitWatcher } from './containerd/events.ts';
 import { LogRotator } from './kubelet/log-rotation.ts';
 import { TunnelClient } from './tunnel.ts';
@@ -26,6 +27,10 @@ export interface AgentConfig {
   imageCache: string;
   mtu: number;
   leaseSeconds?: number;
+  /** The ingress listeners' ports on the node IP (0 turns the ingress controller off). */
+  ingressHttpPort?: number;
+  ingressHttpsPort?: number;
+  ingressMetricsPort?: number;
 }
 
 const microTime = () =>
@@ -257,6 +262,21 @@ export async function runAgent(
     log,
   });
   tunnel.start();
+  const ingress =
+    cfg.ingressHttpPort === 0
+      ? null
+      : new IngressController({
+          view: channel.network,
+          address: facts.ip,
+          httpPort: cfg.ingressHttpPort ?? 80,
+          httpsPort: cfg.ingressHttpsPort ?? 443,
+          metricsPort: cfg.ingressMetricsPort ?? 10254,
+          dataDir: cfg.dataDir,
+          nodeName: cfg.nodeName,
+          api,
+          log,
+        });
+  await ingress?.start().catch((e) => log(`ingress: not started: ${(e as Error).message}`));
   every(15_000, 'registry mirrors', syncMirrors);
   return {
     runtime,
@@ -269,6 +289,7 @@ export async function runAgent(
       rotator.stop();
       channel.stop();
       tunnel.stop();
+      await ingress?.stop();
       await runtime.stop();
       api.close();
     },

@@ -9,11 +9,9 @@ import type {
   IngressClass,
   Service,
 } from '../../controlplane/shared/kube/index.ts';
+import { isOurs, ourClasses } from '../../controlplane/shared/ingress-class.ts';
 import { type IngressOptions, parseAnnotations } from './annotations.ts';
 
-export const CONTROLLER_NAME = 'skiff.io/ingress';
-const DEFAULT_CLASS_ANNOTATION = 'ingressclass.kubernetes.io/is-default-class';
-const LEGACY_CLASS_ANNOTATION = 'kubernetes.io/ingress.class';
 const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
 export interface Upstream {
@@ -73,24 +71,6 @@ export interface RouteInput {
 
 const keyOf = (o: { metadata: { name?: string; namespace?: string } }) =>
   `${o.metadata.namespace ?? 'default'}/${o.metadata.name}`;
-
-/** The names of the IngressClasses this controller owns, and whether one of them is the default. */
-function ourClasses(classes: Iterable<IngressClass>): { names: Set<string>; isDefault: boolean } {
-  const names = new Set<string>();
-  let isDefault = false;
-  for (const c of classes) {
-    if (c.spec?.controller !== CONTROLLER_NAME || !c.metadata.name) continue;
-    names.add(c.metadata.name);
-    if (c.metadata.annotations?.[DEFAULT_CLASS_ANNOTATION] === 'true') isDefault = true;
-  }
-  return { names, isDefault };
-}
-
-/** Whether an Ingress is ours: its class field, else the legacy annotation, else the default class. */
-export function isOurs(ing: Ingress, classes: { names: Set<string>; isDefault: boolean }): boolean {
-  const cls = ing.spec?.ingressClassName ?? ing.metadata.annotations?.[LEGACY_CLASS_ANNOTATION];
-  return cls === undefined || cls === '' ? classes.isDefault : classes.names.has(cls);
-}
 
 /** The non-empty elements of a path: `/aaa//bbb/` → [aaa, bbb]. */
 export function pathElements(path: string): string[] {

@@ -119,9 +119,15 @@ async function agent(args: string[]) {
     'container-runtime-endpoint': { type: 'string' },
     'image-cache': { type: 'string', default: '/var/lib/skiff/images' },
     mtu: { type: 'string', default: '1500' },
+    'ingress-http-port': { type: 'string', default: '80' },
+    'ingress-https-port': { type: 'string', default: '443' },
+    'ingress-metrics-port': { type: 'string', default: '10254' },
   });
   if (!v.server) fail('agent: --server is required');
   if (!v.token) fail('agent: --token is required (run `skiff token` on the server)');
+  for (const f of ['ingress-http-port', 'ingress-https-port', 'ingress-metrics-port'])
+    if (!/^\d{1,5}$/.test(String(v[f])) || Number(v[f]) > 65535)
+      fail(`agent: --${f} must be a port number (0 turns it off)`);
   const { runAgent } = await import('../../agent/agent.ts');
   const { JoinError } = await import('../../agent/join.ts');
   try {
@@ -135,6 +141,9 @@ async function agent(args: string[]) {
       endpoint: v['container-runtime-endpoint'] as string | undefined,
       imageCache: String(v['image-cache']),
       mtu: Number(v.mtu),
+      ingressHttpPort: Number(v['ingress-http-port']),
+      ingressHttpsPort: Number(v['ingress-https-port']),
+      ingressMetricsPort: Number(v['ingress-metrics-port']),
     });
     const stop = async () => {
       await a.stop().catch(() => {});

@@ -18,6 +18,7 @@ import { kubeconfig, writeKubeconfig } from './kubeconfig.ts';
 import { finalizeNamespaces } from '../controllers/namespace.ts';
 import { startControllers, type ControllerManager } from '../controllers/manager.ts';
 import { LeaderElector } from '../controllers/leader.ts';
+import { BUILTIN_INGRESS_CLASS, INGRESS_CONTROLLER } from '../shared/ingress-class.ts';
 import { PodCidrAllocator } from '../allocator/podcidr-allocator.ts';
 import { LbAllocator } from '../allocator/lb-allocator.ts';
 import { Compactor } from './compactor.ts';
@@ -168,6 +169,13 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   await ensure(registry, 'Service', 'default', {
     metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } },
     spec: { clusterIP: kubernetesIP, ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: port }] },
+  });
+  // The built-in IngressClass; a create that meets an existing one (another server) is a no-op.
+  await ensure(registry, 'IngressClass', undefined, {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'IngressClass',
+    metadata: { name: BUILTIN_INGRESS_CLASS, annotations: { 'ingressclass.kubernetes.io/is-default-class': 'true' } },
+    spec: { controller: INGRESS_CONTROLLER },
   });
   ready = true;
 
