@@ -1,10 +1,13 @@
 // `skiff agent`: joins the cluster, runs the node's containerd, registers the Node, renews its
 // Lease every 10 s and keeps the Ready condition true only while containerd answers.
-import { cpus, networkInterfaces, release, totalmem } from 'node:os';
+import { cpus, release, totalmem } from 'node:os';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { registryHosts, writeMirrors } from './images/mirror.ts';
 import { ChannelClient } from './channel.ts';
 import type { NetworkView } from './network/view.ts';
+import { findUnderlay } from './overlay/kernel.ts';
+import { Overlay, overlayMtu } from './overlay/overlay.ts';
+import type { Backend } from './overlay/render.ts';
 import { Kubelet } from './kubelet/kubelet.ts';
 import { IngressController } from './ingress/controller.ts';
 import { TaskExitWatcher } from './containerd/events.ts';
@@ -25,12 +28,18 @@ export interface AgentConfig {
   podCidr?: string;
   endpoint?: string;
   imageCache: string;
-  mtu: number;
+  /** Overlay MTU; default: the underlay interface's minus the backend's overhead. */
+  mtu?: number;
   leaseSeconds?: number;
   /** The ingress listeners' ports on the node IP (0 turns the ingress controller off). */
   ingressHttpPort?: number;
   ingressHttpsPort?: number;
   ingressMetricsPort?: number;
+  /** The underlay interface (instead of, or to check, --node-ip). */
+  iface?: string;
+  backend?: Backend;
+  /** Where subnet.env goes (/run/skiff on a host; the node's own directory in a sandbox). */
+  runDir?: string;
 }
 
 const microTime = () =>
@@ -50,12 +59,6 @@ const read = (f: string, d = '') => {
 function osImage(): string {
   const m = read('/etc/os-release').match(/^PRETTY_NAME="?([^"\n]*)"?/m);
   return m ? m[1] : 'Linux';
-}
-
-function firstIPv4(): string {
-  for (const list of Object.values(networkInterfaces()))
-    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
-  return '127.0.0.1';
 }
 
 /** Without --pod-cidr the node registers bare and waits for the control plane to give it a subnet. */
@@ -98,10 +101,16 @@ export async function runAgent(
   const api = new ApiClient(creds.server, creds.ca, creds.token);
   log(`joined ${creds.server} as ${cfg.nodeName}`);
   const podCidr = cfg.podCidr ?? (await leasePodCidr(api, cfg.nodeName, log));
+  // The overlay's interface, never guessed: --node-ip, --iface, or the one unambiguous candidate.
+  const underlay = await findUnderlay({ nodeIp: cfg.nodeIp, iface: cfg.iface });
+  const backend = cfg.backend ?? 'vxlan';
+  const mtu = overlayMtu(backend, underlay.mtu, cfg.mtu);
+  const subnetFile = join(cfg.runDir ?? '/run/skiff', 'subnet.env');
   const runtime = await startRuntime({
     dataDir: cfg.dataDir,
     podCidr,
-    mtu: cfg.mtu,
+    mtu,
+    subnetFile,
     imageCache: cfg.imageCache,
     endpoint: cfg.endpoint,
     log,
@@ -109,7 +118,7 @@ export async function runAgent(
   const version = await runtime.cri.version();
   const facts: NodeFacts = {
     name: cfg.nodeName,
-    ip: cfg.nodeIp ?? firstIPv4(),
+    ip: underlay.ip,
     hostname: cfg.nodeName,
     cpus: cpus().length,
     memoryBytes: totalmem(),
@@ -227,10 +236,23 @@ export async function runAgent(
   });
 
   // Desired pods arrive on the push channel; the kubelet makes the runtime match them.
-  const info = await api.get<{ channelPort: number }>('/skiff/v1/info');
+  const info = await api.get<{ channelPort: number; clusterCidr?: string }>('/skiff/v1/info');
   const channelTarget = `${new URL(creds.server).hostname}:${info.channelPort}`;
   const channel = new ChannelClient(channelTarget, creds.ca, creds.token, cfg.nodeName, log);
   channel.start();
+  const overlay = new Overlay({
+    view: channel.network,
+    api,
+    nodeName: cfg.nodeName,
+    underlay,
+    podCidr,
+    clusterCidr: info.clusterCidr ?? '10.244.0.0/16',
+    backend,
+    mtu,
+    subnetFile,
+    log,
+  });
+  overlay.start();
   const kubelet = new Kubelet({
     nodeName: cfg.nodeName,
     nodeIP: facts.ip,
@@ -285,6 +307,7 @@ export async function runAgent(
     async stop() {
       for (const t of timers) clearInterval(t);
       kubelet.stop();
+      overlay.stop();
       exits.stop();
       rotator.stop();
       channel.stop();

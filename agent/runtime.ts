@@ -12,6 +12,8 @@ export interface RuntimeOptions {
   dataDir: string;
   podCidr: string;
   mtu?: number;
+  /** The overlay's subnet.env: the CNI plugin's STATUS is "not ready" until it exists. */
+  subnetFile?: string;
   imageCache: string;
   /** Use this containerd socket instead of starting one. */
   endpoint?: string;
@@ -66,7 +68,13 @@ export async function startRuntime(o: RuntimeOptions): Promise<NodeRuntime> {
   installCni(
     cniBin,
     cniConf,
-    { podCidr: o.podCidr, mtu: o.mtu ?? 1500, bridge: 'skiff0', dataDir: join(o.dataDir, 'cni', 'ipam') },
+    {
+      podCidr: o.podCidr,
+      mtu: o.mtu ?? 1500,
+      bridge: 'skiff0',
+      dataDir: join(o.dataDir, 'cni', 'ipam'),
+      subnetFile: o.subnetFile,
+    },
     cniSocket,
   );
   await supervisor?.start();

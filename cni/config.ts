@@ -19,6 +19,8 @@ export interface NetConf {
   /** runtimeConfig.portMappings, from the portMappings capability. */
   portMappings?: unknown;
   validAttachments?: { containerID: string; ifname: string }[];
+  /** The overlay's subnet.env: STATUS answers "not ready" until the agent has written it. */
+  subnetFile?: string;
 }
 
 export function parseConf(raw: string, needSubnet: boolean): NetConf {
@@ -69,6 +71,7 @@ export function parseConf(raw: string, needSubnet: boolean): NetConf {
     prevResult: c.prevResult,
     validAttachments: c['cni.dev/valid-attachments'],
     portMappings: c.runtimeConfig?.portMappings,
+    subnetFile: typeof c.subnetFile === 'string' ? c.subnetFile : undefined,
   };
 }
 

@@ -61,6 +61,11 @@ export async function linkShow(name: string, netns?: string): Promise<Link | nul
   }
 }
 
+/** The IPv4 routes of the main table inside a namespace (for CHECK). */
+export async function routesIn(netns: string): Promise<{ dst: string; gateway?: string; dev?: string }[]> {
+  return JSON.parse(await ip(['-j', '-4', 'route', 'show', 'table', 'main'], netns));
+}
+
 // Bridges this process has already seen up with their address: a pod's ADD then skips the look.
 const readyBridges = new Map<string, Link>();
 

@@ -1,12 +1,21 @@
 // The Skiff CNI plugin: a bridge (skiff0) with the gateway address, a veth pair per pod, IPAM
 // on disk, hostPort mappings in nftables. Implements ADD, DEL, CHECK, VERSION, STATUS and GC of CNI 1.1.
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { CniError, CODES } from './errors.ts';
-import { parseConf, SUPPORTED_VERSIONS, type NetConf } from './config.ts';
+import { formatCidr, parseConf, SUPPORTED_VERSIONS, type NetConf } from './config.ts';
 import { Ipam } from './ipam.ts';
 import { mapPorts, parseMappings, unmapPorts } from './hostport.ts';
-import { addVeth, configurePod, deleteLink, ensureBridge, forgetBridges, linkShow, type Link } from './netlink.ts';
+import {
+  addVeth,
+  configurePod,
+  deleteLink,
+  ensureBridge,
+  forgetBridges,
+  linkShow,
+  type Link,
+  routesIn,
+} from './netlink.ts';
 
 export interface Env {
   command: string;
@@ -97,10 +106,20 @@ async function check(conf: NetConf, env: Env) {
   const ipam = new Ipam(conf.dataDir, conf.name, conf.subnet);
   const ip = ipam.find(env.containerID, env.ifname);
   if (!ip) throw new CniError(CODES.unknownContainer, `no address is allocated to ${env.containerID}/${env.ifname}`);
+  if (!existsSync(env.netns)) throw new CniError(CODES.unknownContainer, `network namespace ${env.netns} is gone`);
   const pod = await linkShow(env.ifname, env.netns);
   if (!pod) throw new CniError(CODES.unknownContainer, `interface ${env.ifname} is missing in ${env.netns}`);
-  if (!(pod.addr_info ?? []).some((a) => a.local === ip))
-    throw new CniError(CODES.generic, `interface ${env.ifname} does not carry ${ip}`);
+  if (!(pod.addr_info ?? []).some((a) => a.local === ip && a.prefixlen === conf.subnet.bits))
+    throw new CniError(CODES.generic, `interface ${env.ifname} does not carry ${ip}/${conf.subnet.bits}`);
+  if (pod.mtu !== conf.mtu)
+    throw new CniError(CODES.generic, `interface ${env.ifname} has MTU ${pod.mtu}, not ${conf.mtu}`);
+  if (!(pod as { flags?: string[] }).flags?.includes('UP'))
+    throw new CniError(CODES.generic, `interface ${env.ifname} is down`);
+  const routes = await routesIn(env.netns);
+  if (!routes.some((r) => r.dst === 'default' && r.gateway === conf.gateway && r.dev === env.ifname))
+    throw new CniError(CODES.generic, `no default route via ${conf.gateway} dev ${env.ifname} in ${env.netns}`);
+  if (!routes.some((r) => r.dst === formatCidr(conf.subnet) && r.dev === env.ifname))
+    throw new CniError(CODES.generic, `no route to ${formatCidr(conf.subnet)} on ${env.ifname} in ${env.netns}`);
   if (!(await linkShow(hostVethName(env.containerID, env.ifname))))
     throw new CniError(CODES.generic, 'host end of the veth is missing');
   const expected = (conf.prevResult.ips ?? []).map((x: { address: string }) => x.address.split('/')[0]);
@@ -121,6 +140,23 @@ async function gc(conf: NetConf) {
   });
 }
 
+/** STATUS: the overlay agent writes subnet.env once this node's overlay is programmed, for this subnet. */
+function overlayReady(conf: NetConf): void {
+  let text: string;
+  try {
+    text = readFileSync(conf.subnetFile!, 'utf8');
+  } catch {
+    throw new CniError(CODES.notAvailable, 'the pod network is not ready', `${conf.subnetFile} does not exist yet`);
+  }
+  const subnet = /^SKIFF_SUBNET=(.+)$/m.exec(text)?.[1]?.trim();
+  if (subnet !== `${conf.gateway}/${conf.subnet.bits}`)
+    throw new CniError(
+      CODES.notAvailable,
+      'the pod network is not ready',
+      `${conf.subnetFile} is for ${subnet ?? 'no subnet'}, not ${conf.gateway}/${conf.subnet.bits}`,
+    );
+}
+
 /** Runs one CNI command; returns what goes to stdout (or throws a CniError). */
 export async function run(env: Env, stdin: string): Promise<unknown> {
   switch (env.command) {
@@ -137,6 +173,7 @@ export async function run(env: Env, stdin: string): Promise<unknown> {
     case 'STATUS': {
       const conf = parseConf(stdin, false);
       if (!conf.subnet.bits) throw new CniError(CODES.notAvailable, 'no pod subnet configured yet');
+      if (conf.subnetFile) overlayReady(conf);
       return undefined;
     }
     case 'GC':

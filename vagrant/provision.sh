@@ -30,7 +30,7 @@ node_setup() {
 if [ "$cmd" = node ]; then node_setup; exit 0; fi
 
 # Debian packages Skiff uses on a node. etcd is for the etcd backend tests and benchmarks.
-packages=(openssl iproute2 nftables conntrack containerd runc busybox-static containernetworking-plugins ca-certificates gcc libc6-dev util-linux)
+packages=(openssl iproute2 nftables conntrack containerd runc busybox-static containernetworking-plugins ca-certificates gcc libc6-dev util-linux ethtool)
 [ "$cmd" = test ] && packages+=(etcd-server etcd-client)
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 

@@ -12,6 +12,7 @@ export interface CniSettings {
   mtu: number;
   bridge: string;
   dataDir: string;
+  subnetFile?: string;
 }
 
 export function renderConflist(s: CniSettings): string {
@@ -26,6 +27,7 @@ export function renderConflist(s: CniSettings): string {
           subnet: s.podCidr,
           mtu: s.mtu,
           dataDir: s.dataDir,
+          ...(s.subnetFile ? { subnetFile: s.subnetFile } : {}),
           hairpinMode: true,
           capabilities: { portMappings: true },
         },

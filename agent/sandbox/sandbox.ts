@@ -32,6 +32,10 @@ export interface SandboxState {
   pids: { role: string; pid: number }[];
   kubeconfig: string;
   server?: string;
+  /** Extra `skiff agent` flags every node's agent gets (also after a restart). */
+  agentArgs?: string[];
+  /** A host on the underlay with no Skiff on it: the client (or server) outside the cluster. */
+  outside?: { ns: string; ip: string };
 }
 
 const stateFile = (name: string) => join(STATE_ROOT, `${name}.json`);
@@ -74,6 +78,8 @@ export interface UpOptions {
   log?: (s: string) => void;
   readyTimeoutMs?: number /** Extra `skiff server` flags. */;
   serverArgs?: string[];
+  /** Extra `skiff agent` flags, e.g. `--backend=host-gw`. */
+  agentArgs?: string[];
 }
 
 export async function sandboxUp(o: UpOptions): Promise<SandboxState> {
@@ -96,6 +102,7 @@ export async function sandboxUp(o: UpOptions): Promise<SandboxState> {
     dir,
     pids: [],
     kubeconfig: join(dir, 'admin.kubeconfig'),
+    agentArgs: o.agentArgs ?? [],
   };
   save(s);
   try {
@@ -128,6 +135,17 @@ export async function sandboxUp(o: UpOptions): Promise<SandboxState> {
       const prov = await inNetns(node.ns, 'bash', [join(ROOT, 'vagrant/provision.sh'), 'node']);
       if (prov.exitCode !== 0) throw new Error(`provisioning ${node.name} failed: ${prov.stderr}`);
     }
+    // The outside host: on the underlay like a node, but nothing of Skiff runs there.
+    const out = { ns: nsName(o.name, 'out'), ip: `10.250.${index}.200` };
+    await addNetns(out.ns);
+    s.namespaces.push(out.ns);
+    s.outside = out;
+    save(s);
+    await run('ip', ['-n', ul, 'link', 'add', 'vout', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', out.ns]);
+    await run('ip', ['-n', ul, 'link', 'set', 'vout', 'master', 'br0', 'up']);
+    await run('ip', ['-n', out.ns, 'addr', 'add', `${out.ip}/24`, 'dev', 'eth0']);
+    await run('ip', ['-n', out.ns, 'link', 'set', 'eth0', 'up']);
+    await run('ip', ['-n', out.ns, 'link', 'set', 'lo', 'up']);
     mkdirSync(dir, { recursive: true });
     // 3. The server on the first node, then an agent on every node.
     const first = s.nodes[0];
@@ -214,6 +232,9 @@ function agentArgs(s: SandboxState, n: SandboxNode, token: string): string[] {
     n.podCidr,
     '--image-cache',
     '/var/lib/skiff/images',
+    '--run-dir',
+    join(s.dir, n.name, 'run'),
+    ...(s.agentArgs ?? []),
   ];
 }
 
@@ -272,6 +293,15 @@ export async function sandboxDown(name: string, log: (s: string) => void = (s) =
   rmSync(stateFile(name), { force: true });
   await removeBlackholes(s.ranges, name);
   log(`sandbox "${name}" removed`);
+}
+
+/** The namespace `sandbox exec` runs in: a node's, or the outside host's. */
+export function execNamespace(s: SandboxState, target: string): string {
+  if (target === 'outside') {
+    if (!s.outside) throw new Error(`sandbox "${s.name}" has no outside host (made before it existed)`);
+    return s.outside.ns;
+  }
+  return sandboxNode(s, target).ns;
 }
 
 export function sandboxNode(s: SandboxState, node: string): SandboxNode {

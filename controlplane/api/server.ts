@@ -141,6 +141,8 @@ export class ApiServer {
   private watches = new Set<() => void>();
   /** Where agents find the push channel (set once it listens). */
   channelPort = 0;
+  /** The cluster's pod and service ranges, which agents need for egress and routing. */
+  networkInfo: { clusterCidr?: string; serviceCidr?: string } = {};
   /** The agents' reverse tunnels, for pods/log, exec, attach and portforward. */
   tunnels: Tunnels | null = null;
   private wss = new WebSocketServer({
@@ -218,7 +220,7 @@ export class ApiServer {
       return;
     }
     if (path === '/version') return sendJson(res, 200, SERVER_VERSION);
-    if (path === '/skiff/v1/info') return sendJson(res, 200, { channelPort: this.channelPort });
+    if (path === '/skiff/v1/info') return sendJson(res, 200, { channelPort: this.channelPort, ...this.networkInfo });
     if (path === '/skiff/v1/cacerts' || path === '/skiff/v1/join') return this.joinEndpoints(req, res, path);
     const user = this.o.auth.authenticate(req.headers.authorization);
     if (!user) {

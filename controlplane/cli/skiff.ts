@@ -118,11 +118,16 @@ async function agent(args: string[]) {
     'pod-cidr': { type: 'string' },
     'container-runtime-endpoint': { type: 'string' },
     'image-cache': { type: 'string', default: '/var/lib/skiff/images' },
-    mtu: { type: 'string', default: '1500' },
     'ingress-http-port': { type: 'string', default: '80' },
     'ingress-https-port': { type: 'string', default: '443' },
     'ingress-metrics-port': { type: 'string', default: '10254' },
+    mtu: { type: 'string' },
+    iface: { type: 'string' },
+    backend: { type: 'string', default: 'vxlan' },
+    'run-dir': { type: 'string', default: '/run/skiff' },
   });
+  if (v.backend !== 'vxlan' && v.backend !== 'host-gw')
+    fail(`agent: --backend must be vxlan or host-gw, not "${v.backend}"`);
   if (!v.server) fail('agent: --server is required');
   if (!v.token) fail('agent: --token is required (run `skiff token` on the server)');
   for (const f of ['ingress-http-port', 'ingress-https-port', 'ingress-metrics-port'])
@@ -140,10 +145,13 @@ async function agent(args: string[]) {
       podCidr: v['pod-cidr'] ? String(v['pod-cidr']) : undefined,
       endpoint: v['container-runtime-endpoint'] as string | undefined,
       imageCache: String(v['image-cache']),
-      mtu: Number(v.mtu),
       ingressHttpPort: Number(v['ingress-http-port']),
       ingressHttpsPort: Number(v['ingress-https-port']),
       ingressMetricsPort: Number(v['ingress-metrics-port']),
+      mtu: v.mtu ? Number(v.mtu) : undefined,
+      iface: v.iface as string | undefined,
+      backend: v.backend as 'vxlan' | 'host-gw',
+      runDir: String(v['run-dir']),
     });
     const stop = async () => {
       await a.stop().catch(() => {});
@@ -186,9 +194,9 @@ async function up(args: string[]) {
     nodeName: String(v['node-name']),
     nodeIp: v['advertise-address'] as string | undefined,
     dataDir: join(dir, 'agent'),
+    runDir: '/run/skiff',
     podCidr: String(v['pod-cidr']),
     imageCache: join(dir, 'images'),
-    mtu: 1500,
   }).catch((e) => fail(`up: agent: ${(e as Error).message}`));
   console.log(`node ${v['node-name']} joined; kubeconfig: ${v['write-kubeconfig']}`);
   const stop = async () => {
@@ -229,12 +237,14 @@ async function sandbox(args: string[]) {
         ...nameOpt,
         nodes: { type: 'string', default: '3' },
         'server-arg': { type: 'string', multiple: true },
+        'agent-arg': { type: 'string', multiple: true },
       });
       try {
         const s = await sb.sandboxUp({
           name: String(v.name),
           nodes: Number(v.nodes),
           serverArgs: (v['server-arg'] as string[] | undefined) ?? [],
+          agentArgs: (v['agent-arg'] as string[] | undefined) ?? [],
         });
         console.log(`sandbox "${s.name}" is up: ${s.nodes.map((n) => `${n.name} ${n.ip}`).join(', ')}`);
         console.log(`try: skiff sandbox kubectl${s.name === 'skiff' ? '' : ` --name ${s.name}`} -- get nodes -o wide`);
@@ -261,13 +271,13 @@ async function sandbox(args: string[]) {
       const node = v.positionals[0] ?? fail('sandbox exec: which node? (skiff sandbox exec NODE -- CMD)');
       if (!tail.length) fail('sandbox exec: no command after --');
       const s = state(String(v.values.name));
-      let n: ReturnType<typeof sb.sandboxNode>;
+      let ns: string;
       try {
-        n = sb.sandboxNode(s, node);
+        ns = sb.execNamespace(s, node);
       } catch (e) {
         fail((e as Error).message);
       }
-      return exec(n.ns, tail);
+      return exec(ns, tail);
     }
     case 'list': {
       const { readdirSync, existsSync } = await import('node:fs');
@@ -280,7 +290,7 @@ async function sandbox(args: string[]) {
     }
     default:
       fail(
-        'usage: skiff sandbox up [--name N] [--nodes 3] [--server-arg=--FLAG=V ...] | down [--name N] | kubectl [--name N] -- ARGS | exec [--name N] NODE -- CMD | list',
+        'usage: skiff sandbox up [--name N] [--nodes 3] [--server-arg=--FLAG=V ...] [--agent-arg=--FLAG=V ...] | down [--name N] | kubectl [--name N] -- ARGS | exec [--name N] NODE|outside -- CMD | list',
       );
   }
 }

@@ -158,6 +158,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   const channel = new ChannelServer(registry, auth, { cert: pki.serverCert, key: pki.serverKey });
   const channelPort = await channel.listen(cfg.bindAddress, cfg.agentPort ?? (cfg.securePort ? cfg.securePort + 1 : 0));
   api.channelPort = channelPort;
+  api.networkInfo = { clusterCidr: cfg.clusterCidr, serviceCidr: cfg.serviceCidr };
   api.tunnels = channel.tunnels;
   const localHost = cfg.bindAddress === '0.0.0.0' ? '127.0.0.1' : cfg.bindAddress;
   const url = `https://${localHost}:${port}`;

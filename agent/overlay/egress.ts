@@ -1,0 +1,46 @@
+// Egress: traffic from this node's pods to anything outside the cluster (pod CIDR and node IPs)
+// leaves masqueraded to the node's address, in Skiff's own table `ip skiff-egress`; pod-to-pod
+// and pod-to-node traffic keeps its source. The whole table is replaced in one nft transaction
+// (`add` makes the delete valid when it does not exist yet), so a rewrite never leaves a gap.
+import { exec } from '../../cni/netlink.ts';
+import type { Wrap } from './kernel.ts';
+
+export const EGRESS_TABLE = 'skiff-egress';
+
+export interface EgressSpec {
+  /** This node's pod subnet: only its pods are masqueraded here. */
+  podCidr: string;
+  clusterCidr: string;
+  /** Every node's underlay address: pod-to-node keeps the pod's source. */
+  nodeIps: string[];
+}
+
+/** The nft script for the table. Pure. */
+export function renderEgress(s: EgressSpec): string {
+  const nodes = [...new Set(s.nodeIps)].sort();
+  return [
+    `add table ip ${EGRESS_TABLE}`,
+    `delete table ip ${EGRESS_TABLE}`,
+    `table ip ${EGRESS_TABLE} {`,
+    '  set cluster_nodes {',
+    '    type ipv4_addr',
+    ...(nodes.length ? [`    elements = { ${nodes.join(', ')} }`] : []),
+    '  }',
+    '  chain postrouting {',
+    // After the service proxy's DNAT (dstnat) and before anything else that rewrites sources.
+    '    type nat hook postrouting priority srcnat + 10; policy accept;',
+    `    ip saddr != ${s.podCidr} return`,
+    `    ip daddr ${s.clusterCidr} return`,
+    '    ip daddr @cluster_nodes return',
+    '    masquerade',
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+export async function applyEgress(script: string, wrap: Wrap = []): Promise<void> {
+  const argv = [...wrap, 'nft', '-f', '-'];
+  const r = await exec(argv[0], argv.slice(1), script);
+  if (r.code !== 0) throw new Error(`nft (${EGRESS_TABLE}): ${r.stderr.trim().split('\n')[0]}`);
+}

@@ -1,0 +1,232 @@
+// The overlay reconciler: whenever the network view's Nodes change (and every 30 s against
+// drift) it renders the desired kernel state, reads what is there, and applies only the
+// difference. It publishes this node's VTEP MAC and address as Node annotations, keeps the
+// egress table, and writes subnet.env once the node's overlay is programmed (the CNI plugin's
+// STATUS is "not ready" until then).
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { ApiClient } from '../api.ts';
+import type { NetworkView } from '../network/view.ts';
+import { applyEgress, renderEgress } from './egress.ts';
+import { diffOverlay } from './diff.ts';
+import { applyPlan, readOverlay, type Underlay, type Wrap } from './kernel.ts';
+import { exec } from '../../cni/netlink.ts';
+import {
+  BACKEND_ANNOTATION,
+  type Backend,
+  PUBLIC_IP_ANNOTATION,
+  peerOf,
+  renderOverlay,
+  VTEP_MAC_ANNOTATION,
+  VXLAN_DEV,
+  vtepMacFor,
+} from './render.ts';
+
+export interface OverlayOptions {
+  view: NetworkView;
+  api: Pick<ApiClient, 'mergePatch'>;
+  nodeName: string;
+  underlay: Underlay;
+  podCidr: string;
+  clusterCidr: string;
+  backend: Backend;
+  mtu: number;
+  subnetFile: string;
+  log: (s: string) => void;
+  wrap?: Wrap;
+}
+
+/** The overlay MTU: --mtu, else the underlay's minus VXLAN's 50 bytes of headers. */
+export function overlayMtu(backend: Backend, underlayMtu: number, flag?: number): number {
+  return flag ?? (backend === 'vxlan' ? underlayMtu - 50 : underlayMtu);
+}
+
+/** subnet.env, in the shape flannel's file has (network, subnet, MTU, ipmasq). Pure. */
+export function renderSubnetEnv(o: { clusterCidr: string; podCidr: string; mtu: number; backend: Backend }): string {
+  const [base, bits] = o.podCidr.split('/');
+  const gw = base.replace(/\.\d+$/, (m) => `.${Number(m.slice(1)) + 1}`);
+  return [
+    `SKIFF_NETWORK=${o.clusterCidr}`,
+    `SKIFF_SUBNET=${gw}/${bits}`,
+    `SKIFF_MTU=${o.mtu}`,
+    'SKIFF_IPMASQ=true',
+    `SKIFF_BACKEND=${o.backend}`,
+    '',
+  ].join('\n');
+}
+
+export class Overlay {
+  private o: OverlayOptions;
+  private running = false;
+  private again = false;
+  private timer: NodeJS.Timeout | null = null;
+  private unsubscribe: (() => void) | null = null;
+  private lastErrors = '';
+  private lastEgress = '';
+  private programmed = false;
+  readonly vtepMac: string;
+  /** Reconcile passes that changed something (tests and the benchmark read it). */
+  applied = 0;
+  constructor(o: OverlayOptions) {
+    this.o = o;
+    this.vtepMac = vtepMacFor(o.nodeName, (s) => createHash('sha256').update(s).digest());
+  }
+
+  start() {
+    const { underlay, backend, mtu } = this.o;
+    this.o.log(`overlay: ${backend} over ${underlay.iface} (${underlay.ip}, ${underlay.cidr}), MTU ${mtu}`);
+    this.setSysctl('net/ipv4/ip_forward', '1');
+    this.unsubscribe = this.o.view.subscribe((changes) => {
+      if (changes.some((c) => c.kind === 'nodes')) this.kick();
+    });
+    this.timer = setInterval(() => this.kick(), 30_000);
+    this.kick();
+  }
+
+  stop() {
+    this.unsubscribe?.();
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** Runs a pass now, or right after the one in progress. */
+  kick() {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    this.reconcile()
+      .catch((e) => this.o.log(`overlay: ${(e as Error).message}`))
+      .finally(() => {
+        this.running = false;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
+      });
+  }
+
+  /** Resolves when the next complete pass has finished (tests). */
+  async settle(): Promise<void> {
+    while (this.running) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  private async reconcile() {
+    const { view, nodeName, underlay, backend, wrap = [] } = this.o;
+    if (!view.synced) return;
+    const self = view.nodes.get(nodeName);
+    if (self?.spec?.podCIDR && self.spec.podCIDR !== this.o.podCidr)
+      this.o.log(`overlay: Node ${nodeName} has podCIDR ${self.spec.podCIDR} but this agent runs ${this.o.podCidr}`);
+    const want = renderOverlay(
+      {
+        name: nodeName,
+        podCidr: this.o.podCidr,
+        nodeIp: underlay.ip,
+        iface: underlay.iface,
+        ifaceCidr: underlay.cidr,
+        mtu: this.o.mtu,
+        vtepMac: this.vtepMac,
+      },
+      backend,
+      view.nodes.values(),
+    );
+    const errs = want.errors.join('; ');
+    if (errs !== this.lastErrors && errs) this.o.log(`overlay: ${errs}`);
+    this.lastErrors = errs;
+    const have = await readOverlay(wrap);
+    const plan = diffOverlay(want, have);
+    if (plan.ip.length || plan.bridge.length) {
+      const failed = await applyPlan(plan, wrap);
+      this.applied++;
+      this.o.log(
+        `overlay: applied ${plan.ip.length + plan.bridge.length} change(s)${failed.length ? `; ${failed.join('; ')}` : ''}`,
+      );
+      if (failed.length) return;
+    }
+    if (want.vxlan) await this.checkVxlanTraps();
+    const nodeIps = [...view.nodes.values()].map((n) => peerOf(n)?.nodeIp).filter((x): x is string => !!x);
+    const egress = renderEgress({
+      podCidr: this.o.podCidr,
+      clusterCidr: this.o.clusterCidr,
+      nodeIps: [underlay.ip, ...nodeIps],
+    });
+    if (egress !== this.lastEgress) {
+      await applyEgress(egress, wrap);
+      this.lastEgress = egress;
+    }
+    await this.publish(self?.metadata.annotations ?? {});
+    if (!this.programmed) {
+      this.writeSubnetEnv();
+      this.programmed = true;
+      this.o.log(`overlay: programmed (${this.o.subnetFile})`);
+    }
+  }
+
+  /** The node's own annotations, which peers render from; patched only when they differ. */
+  private async publish(have: Record<string, string>) {
+    const want: Record<string, string> = {
+      [PUBLIC_IP_ANNOTATION]: this.o.underlay.ip,
+      [BACKEND_ANNOTATION]: this.o.backend,
+      ...(this.o.backend === 'vxlan' ? { [VTEP_MAC_ANNOTATION]: this.vtepMac } : {}),
+    };
+    if (Object.entries(want).every(([k, v]) => have[k] === v)) return;
+    await this.o.api.mergePatch(`/api/v1/nodes/${this.o.nodeName}`, { metadata: { annotations: want } });
+  }
+
+  private writeSubnetEnv() {
+    const f = this.o.subnetFile;
+    const text = renderSubnetEnv(this.o);
+    mkdirSync(dirname(f), { recursive: true });
+    let cur = '';
+    try {
+      cur = readFileSync(f, 'utf8');
+    } catch {
+      /* first run */
+    }
+    if (cur === text) return;
+    writeFileSync(`${f}.tmp`, text);
+    renameSync(`${f}.tmp`, f);
+  }
+
+  private trapsChecked = false;
+  /**
+   * Known VXLAN traps: tx checksum offload on the device (flannel users saw long stalls) is turned
+   * off when ethtool exists; rp_filter strict mode on the device would drop the peers' replies.
+   */
+  private async checkVxlanTraps() {
+    if (this.trapsChecked) return;
+    this.trapsChecked = true;
+    const wrap = this.o.wrap ?? [];
+    const argv = [...wrap, 'ethtool', '-K', VXLAN_DEV, 'tx', 'off'];
+    const r = await exec(argv[0], argv.slice(1));
+    if (r.code !== 0)
+      this.o.log(
+        `overlay: could not turn off tx checksum offload on ${VXLAN_DEV} (${r.stderr.trim() || 'no ethtool'})`,
+      );
+    for (const dev of ['all', VXLAN_DEV]) {
+      const key = `net/ipv4/conf/${dev}/rp_filter`;
+      if (this.readSysctl(key) === '1') this.setSysctl(key, '2');
+    }
+  }
+
+  private readSysctl(key: string): string {
+    try {
+      return readFileSync(`/proc/sys/${key}`, 'utf8').trim();
+    } catch {
+      return '';
+    }
+  }
+
+  /** Namespaced sysctls: /proc/sys/net follows the writer's network namespace (the node's). */
+  private setSysctl(key: string, value: string) {
+    if (this.o.wrap?.length) return;
+    if (this.readSysctl(key) === value) return;
+    try {
+      writeFileSync(`/proc/sys/${key}`, value);
+      this.o.log(`overlay: set ${key.replaceAll('/', '.')}=${value}`);
+    } catch (e) {
+      this.o.log(`overlay: cannot set ${key.replaceAll('/', '.')}: ${(e as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,4 @@
+// The pod network across nodes with the VXLAN backend (the default): see test/helpers/overlay-suite.ts.
+import { overlaySuite } from '../helpers/overlay-suite.ts';
+
+overlaySuite('vxlan', 'ovl');

@@ -1,0 +1,102 @@
+// The overlay's kernel layer against real namespaces: two "nodes" joined by a veth, each with a
+// dummy device standing in for its pod subnet. Render → read (ip -j) → diff → apply programs
+// VXLAN (pings cross with the pods' source addresses), a second pass changes nothing, a peer that
+// vanishes leaves no route, neighbour or FDB entry, and switching to host-gw removes VXLAN's state.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { netnsSet } from '../helpers/netns.ts';
+import { diffOverlay } from '../../agent/overlay/diff.ts';
+import { applyPlan, findUnderlay, readOverlay } from '../../agent/overlay/kernel.ts';
+import { type Backend, renderOverlay } from '../../agent/overlay/render.ts';
+import { applyEgress, renderEgress } from '../../agent/overlay/egress.ts';
+import type { Node } from '../../controlplane/shared/kube/index.ts';
+
+const UL = '10.246.77.0/24';
+const PODS = '10.247.0.0/16';
+
+test('vxlan and host-gw programmed from the view, idempotent, peers removed, backends switched', async () => {
+  const ns = await netnsSet('ovl', ['a', 'b'], [UL, PODS]);
+  const [A, B] = ns.names;
+  const sh = async (n: string, cmd: string) => {
+    const r = await ns.exec(n, 'sh', ['-c', cmd]);
+    if (r.exitCode !== 0) throw new Error(`${cmd}: ${r.stderr}`);
+    return String(r.stdout);
+  };
+  try {
+    await sh(A, `ip link add eth0 type veth peer name eth0 netns ${B}`);
+    const nodes: Record<string, { ns: string; ip: string; pod: string; mac: string }> = {
+      a: { ns: A, ip: '10.246.77.11', pod: '10.247.1.0/24', mac: '0a:00:00:00:00:0a' },
+      b: { ns: B, ip: '10.246.77.12', pod: '10.247.2.0/24', mac: '0a:00:00:00:00:0b' },
+    };
+    for (const n of Object.values(nodes)) {
+      const gw = n.pod.replace('.0/24', '.1/24');
+      await sh(
+        n.ns,
+        `ip addr add ${n.ip}/24 dev eth0 && ip link set eth0 up && ip link set lo up && ` +
+          `ip link add pods type bridge && ip addr add ${gw} dev pods && ip link set pods up && sysctl -qw net.ipv4.ip_forward=1`,
+      );
+    }
+    const nodeObj = (name: string): Node => ({
+      metadata: {
+        name,
+        annotations: { 'skiff.io/vtep-mac': nodes[name].mac, 'skiff.io/public-ip': nodes[name].ip },
+      },
+      spec: { podCIDR: nodes[name].pod },
+    });
+    const wrapOf = (n: string) => ['nsenter', `--net=/run/netns/${n}`];
+    const pass = async (name: string, backend: Backend, view: Node[]) => {
+      const n = nodes[name];
+      const wrap = wrapOf(n.ns);
+      const u = await findUnderlay({ nodeIp: n.ip }, wrap);
+      assert.equal(u.iface, 'eth0');
+      const want = renderOverlay(
+        { name, podCidr: n.pod, nodeIp: n.ip, iface: u.iface, ifaceCidr: u.cidr, mtu: u.mtu - 50, vtepMac: n.mac },
+        backend,
+        view,
+      );
+      const plan = diffOverlay(want, await readOverlay(wrap));
+      assert.deepEqual(await applyPlan(plan, wrap), []);
+      return plan;
+    };
+    const both = [nodeObj('a'), nodeObj('b')];
+    const first = await pass('a', 'vxlan', both);
+    assert.ok(first.ip.some((l) => l.startsWith('link add skiff.1')));
+    await pass('b', 'vxlan', both);
+    await sh(A, 'busybox ping -c 1 -W 2 -I 10.247.1.1 10.247.2.1');
+    const a = await readOverlay(wrapOf(A));
+    assert.deepEqual(a.routes, [{ dst: '10.247.2.0/24', via: '10.247.2.0', dev: 'skiff.1', onlink: true }]);
+    assert.deepEqual(a.neighbours, [{ dev: 'skiff.1', ip: '10.247.2.0', mac: nodes.b.mac }]);
+    assert.deepEqual(a.fdb, [{ dev: 'skiff.1', mac: nodes.b.mac, dst: nodes.b.ip }]);
+    assert.equal(a.vxlan?.mtu, 1450);
+    assert.deepEqual(a.addresses, ['10.247.1.0/32']);
+    // A second pass (also what a restarted agent does) changes nothing.
+    assert.deepEqual(await pass('a', 'vxlan', both), { ip: [], bridge: [] });
+    // The peer vanishes: its entries go.
+    await pass('a', 'vxlan', [nodeObj('a')]);
+    const gone = await readOverlay(wrapOf(A));
+    assert.deepEqual([gone.routes, gone.neighbours, gone.fdb], [[], [], []]);
+    assert.ok(gone.vxlan, 'the device itself stays');
+    // Switch both to host-gw: skiff.1 goes, a route via the peer's node IP comes, pings still cross.
+    await pass('a', 'host-gw', both);
+    await pass('b', 'host-gw', both);
+    const hg = await readOverlay(wrapOf(A));
+    assert.equal(hg.vxlan, null);
+    assert.deepEqual(hg.routes, [{ dst: '10.247.2.0/24', via: nodes.b.ip, dev: 'eth0', onlink: false }]);
+    await sh(A, 'busybox ping -c 1 -W 2 -I 10.247.1.1 10.247.2.1');
+    // And back: the host-gw route is replaced by the VXLAN one.
+    await pass('a', 'vxlan', both);
+    await pass('b', 'vxlan', both);
+    const back = await readOverlay(wrapOf(A));
+    assert.deepEqual(back.routes, [{ dst: '10.247.2.0/24', via: '10.247.2.0', dev: 'skiff.1', onlink: true }]);
+    await sh(A, 'busybox ping -c 1 -W 2 -I 10.247.1.1 10.247.2.1');
+    // Egress: the table loads, and loading it again replaces it.
+    const eg = renderEgress({ podCidr: nodes.a.pod, clusterCidr: PODS, nodeIps: [nodes.a.ip, nodes.b.ip] });
+    await applyEgress(eg, wrapOf(A));
+    await applyEgress(eg, wrapOf(A));
+    const listed = await sh(A, 'nft list table ip skiff-egress');
+    assert.match(listed, /masquerade/);
+    assert.equal((listed.match(/masquerade/g) ?? []).length, 1);
+  } finally {
+    await ns.cleanup();
+  }
+});
