@@ -87,8 +87,6 @@ async function curl(url: string, host: string, ip: string) {
     '5',
     '--resolve',
     `${host}:${port}:${ip}`,
-    '-o',
-    '/dev/stdout',
     '-w',
     '\n%{http_code}',
     url.replace(u.hostname, host),
