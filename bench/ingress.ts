@@ -1,12 +1,13 @@
 // Skiff's ingress proxy against nginx and HAProxy (Debian's, one worker each) as reverse proxies
 // in front of the same backend, with wrk from Debian, all on 127.0.0.1. For each: keep-alive
 // req/s and p50/p99 over plain HTTP and over TLS, and new TLS handshakes per second (every request
-// on a new connection). Also wrk straight to the backend, the limit no proxy passes.
+// on a new connection), and the proxy's CPU time per plain request (its process tree, from /proc).
+// Also wrk straight to the backend, the limit no proxy passes.
 // Needs: apt-get install wrk nginx-light haproxy (a missing proxy is skipped and said so).
 // Run: node bench/ingress.ts [seconds] [connections]
 import { execa, type ResultPromise } from 'execa';
 import { type ChildProcess, fork } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { type AddressInfo, connect, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -136,6 +137,32 @@ async function wrk(url: string, seconds: number, conns: number, close = false): 
   };
 }
 
+/** CPU seconds (user + system) used so far by a process and its descendants, from /proc. */
+function cpuSeconds(root: number): number {
+  const stats = readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map((d) => {
+      try {
+        const f = readFileSync(`/proc/${d}/stat`, 'utf8');
+        const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+        return { pid: Number(d), ppid: Number(rest[1]), ticks: Number(rest[11]) + Number(rest[12]) };
+      } catch {
+        return undefined;
+      }
+    })
+    .filter((x) => x !== undefined);
+  const tree = new Set([root]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const p of stats)
+      if (tree.has(p.ppid) && !tree.has(p.pid)) {
+        tree.add(p.pid);
+        grew = true;
+      }
+  }
+  return stats.filter((p) => tree.has(p.pid)).reduce((a, p) => a + p.ticks, 0) / 100;
+}
+
 const has = async (bin: string) => (await execa('sh', ['-c', `command -v ${bin}`], { reject: false })).exitCode === 0;
 
 async function waitPort(port: number): Promise<void> {
@@ -166,9 +193,9 @@ async function main() {
     const skiff = await fork1('skiff', [String(up), dir]);
     procs.push(skiff.proc);
     const [sh, ss] = skiff.out.split(',').map(Number);
-    const targets: { name: string; http: number; https?: number }[] = [
-      { name: 'backend (direct)', http: up },
-      { name: 'skiff', http: sh, https: ss },
+    const targets: { name: string; http: number; https?: number; pid?: number }[] = [
+      { name: 'backend (direct)', http: up, pid: backend.proc.pid },
+      { name: 'skiff', http: sh, https: ss, pid: skiff.proc.pid },
     ];
     const pem = join(dir, 'both.pem');
     writeFileSync(pem, readFileSync(join(dir, 'default.crt'), 'utf8') + readFileSync(join(dir, 'default.key'), 'utf8'));
@@ -196,9 +223,10 @@ http {
 }
 `,
       );
-      procs.push(execa('nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir], { reject: false }));
+      const p = execa('nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir], { reject: false });
+      procs.push(p);
       await waitPort(h);
-      targets.push({ name: 'nginx', http: h, https: s });
+      targets.push({ name: 'nginx', http: h, https: s, pid: p.pid });
     } else console.log('nginx: not installed (apt-get install nginx-light), skipped');
     if (await has('haproxy')) {
       const [h, s] = [await freePort(), await freePort()];
@@ -220,26 +248,32 @@ backend b
   server s1 127.0.0.1:${up}
 `,
       );
-      procs.push(execa('haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')], { reject: false }));
+      const p = execa('haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')], { reject: false });
+      procs.push(p);
       await waitPort(h);
-      targets.push({ name: 'haproxy', http: h, https: s });
+      targets.push({ name: 'haproxy', http: h, https: s, pid: p.pid });
     } else console.log('haproxy: not installed (apt-get install haproxy), skipped');
 
     const rows: string[] = [];
     const cell = (r: Result) => `${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)}`;
     for (const t of targets) {
       await wrk(`http://127.0.0.1:${t.http}/`, 1, conns); // warm-up
+      const cpu0 = t.pid ? cpuSeconds(t.pid) : 0;
       const plain = await wrk(`http://127.0.0.1:${t.http}/`, seconds, conns);
+      // CPU per request: what the machine's other load cannot inflate the way it does req/s.
+      const usPerReq = t.pid ? ((cpuSeconds(t.pid) - cpu0) * 1e6) / (plain.rps * seconds) : Number.NaN;
       const tls = t.https ? await wrk(`https://127.0.0.1:${t.https}/`, seconds, conns) : undefined;
       const hs = t.https ? await wrk(`https://127.0.0.1:${t.https}/`, seconds, conns, true) : undefined;
       const errors = [plain.errors, tls?.errors, hs?.errors].filter(Boolean).join('; ');
       rows.push(
-        `| ${t.name} | ${cell(plain)} | ${tls ? cell(tls) : '- | - | -'} | ${hs ? hs.rps.toFixed(0) : '-'} | ${errors} |`,
+        `| ${t.name} | ${cell(plain)} | ${usPerReq.toFixed(0)} | ${tls ? cell(tls) : '- | - | -'} | ${hs ? hs.rps.toFixed(0) : '-'} | ${errors} |`,
       );
     }
     console.log(`wrk -t1 -c${conns} -d${seconds}s, keep-alive, 1 KiB responses; ms latencies`);
-    console.log('| target | http req/s | p50 | p99 | https req/s | p50 | p99 | new TLS handshakes/s | errors |');
-    console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+    console.log(
+      '| target | http req/s | p50 | p99 | CPU µs/req | https req/s | p50 | p99 | new TLS handshakes/s | errors |',
+    );
+    console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const r of rows) console.log(r);
   } finally {
     for (const p of procs) p.kill();

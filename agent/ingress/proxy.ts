@@ -9,7 +9,7 @@ import { createServer as createTlsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import type { ClientRequest } from 'node:http';
-import { ProxyServer } from 'http-proxy-3';
+import { ProxyServer, type ServerOptions } from 'http-proxy-3';
 import type { CertStore, KeyPair } from './certs.ts';
 import { setForwarded, stripHopByHop, stripResponse } from './headers.ts';
 import type { IngressMetrics } from './metrics.ts';
@@ -95,6 +95,9 @@ function replyRaw(socket: Duplex, status: number, text: string, headers: Record<
 }
 
 interface Attempt {
+  /** The upstream request of the current try, and whether it ran into the read timeout. */
+  outgoing?: ClientRequest;
+  timedOut?: boolean;
   route: Route;
   order: Upstream[];
   index: number;
@@ -102,6 +105,8 @@ interface Attempt {
   upstream: string;
   retryable: boolean;
 }
+
+type AttemptOptions = ServerOptions & { attempt?: Attempt };
 
 export class IngressProxy {
   private table: RouteTable = {
@@ -114,8 +119,6 @@ export class IngressProxy {
   };
   private readonly proxy = new ProxyServer({ xfwd: false, ws: true });
   private readonly pool: UpstreamPool;
-  private readonly timedOut = new WeakSet<IncomingMessage>();
-  private readonly outgoing = new WeakMap<IncomingMessage, ClientRequest>();
   private readonly sockets = new Set<Socket>();
   http?: Server;
   https?: Server;
@@ -125,9 +128,14 @@ export class IngressProxy {
   constructor(cfg: ProxyConfig) {
     this.cfg = cfg;
     this.pool = new UpstreamPool({ maxSockets: cfg.limits.maxUpstreamSockets, idleMs: cfg.limits.upstreamIdleMs });
-    this.proxy.on('proxyReq', (proxyReq, req) => {
-      this.outgoing.set(req, proxyReq);
-      proxyReq.on('timeout', () => this.timedOut.add(req));
+    // The attempt rides along in the per-call options (http-proxy-3 copies them into the event).
+    this.proxy.on('proxyReq', (proxyReq, _req, _res, options) => {
+      const a = (options as AttemptOptions).attempt;
+      if (!a) return;
+      a.outgoing = proxyReq;
+      proxyReq.on('timeout', () => {
+        a.timedOut = true;
+      });
     });
     this.proxy.on('proxyRes', (proxyRes, _req, res) => stripResponse(proxyRes.headers, res.shouldKeepAlive));
     // Errors without a callback (none expected: every call passes one) must not crash the agent.
@@ -252,12 +260,20 @@ export class IngressProxy {
       return;
     }
     const hasBody = declared > 0 || req.headers['transfer-encoding'] !== undefined;
+    const attempt: Attempt = {
+      route,
+      order: this.pool.order(route.backend),
+      index: 0,
+      started,
+      upstream: '',
+      retryable: RETRY_METHODS.has(req.method ?? '') && !hasBody,
+    };
     if (limit && hasBody) {
       let seen = 0;
       req.on('data', (c: Buffer) => {
         seen += c.length;
         if (seen <= limit) return;
-        this.outgoing.get(req)?.destroy();
+        attempt.outgoing?.destroy();
         res.shouldKeepAlive = false;
         reply(res, 413, 'request body too large');
         req.destroy();
@@ -270,14 +286,6 @@ export class IngressProxy {
       secure,
       port: socket.localPort ?? 0,
     });
-    const attempt: Attempt = {
-      route,
-      order: this.pool.order(route.backend),
-      index: 0,
-      started,
-      upstream: '',
-      retryable: RETRY_METHODS.has(req.method ?? '') && !hasBody,
-    };
     res.once('close', () => {
       const status = res.headersSent ? res.statusCode : 499;
       this.cfg.metrics.request(route.ingress, status, attempt.upstream, (performance.now() - started) / 1000);
@@ -289,35 +297,34 @@ export class IngressProxy {
     const u = a.order[a.index];
     a.upstream = `${u.ip}:${u.port}`;
     const o = a.route.options;
-    this.proxy.web(
-      req,
-      res,
-      {
-        target: { host: u.ip, port: u.port, protocol: 'http:' },
-        agent: this.pool.agentFor(u),
-        connectTimeout: o.connectTimeoutMs,
-        proxyTimeout: o.readTimeoutMs,
-      },
-      (err) => {
-        const code = (err as NodeJS.ErrnoException).code ?? '';
-        const out = this.outgoing.get(req);
-        // A pooled connection the endpoint closed while idle fails on first write: also safe to resend.
-        const stale = code === 'ECONNRESET' && out?.reusedSocket === true && !res.headersSent;
-        if (a.retryable && !res.headersSent && (CONNECT_ERRORS.has(code) || stale)) {
-          if (stale) {
-            this.forward(req, res, a);
-            return;
-          }
-          if (a.index + 1 < a.order.length) {
-            a.index++;
-            this.forward(req, res, a);
-            return;
-          }
+    a.outgoing = undefined;
+    a.timedOut = false;
+    const options: AttemptOptions = {
+      target: { host: u.ip, port: u.port, protocol: 'http:' },
+      attempt: a,
+      agent: this.pool.agentFor(u),
+      connectTimeout: o.connectTimeoutMs,
+      proxyTimeout: o.readTimeoutMs,
+    };
+    this.proxy.web(req, res, options, (err) => {
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      const out = a.outgoing;
+      // A pooled connection the endpoint closed while idle fails on first write: also safe to resend.
+      const stale = code === 'ECONNRESET' && out?.reusedSocket === true && !res.headersSent;
+      if (a.retryable && !res.headersSent && (CONNECT_ERRORS.has(code) || stale)) {
+        if (stale) {
+          this.forward(req, res, a);
+          return;
         }
-        if (this.timedOut.has(req) || code === 'ECONNECT_TIMEOUT') reply(res, 504, 'upstream timed out');
-        else reply(res, 502, 'bad gateway: upstream failed');
-      },
-    );
+        if (a.index + 1 < a.order.length) {
+          a.index++;
+          this.forward(req, res, a);
+          return;
+        }
+      }
+      if (a.timedOut || code === 'ECONNECT_TIMEOUT') reply(res, 504, 'upstream timed out');
+      else reply(res, 502, 'bad gateway: upstream failed');
+    });
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, secure: boolean): void {
