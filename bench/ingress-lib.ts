@@ -8,7 +8,7 @@
 // Run: node bench/ingress-lib.ts [seconds] [connections]   (VARIANTS=pipe,fetch to pick some)
 import { execa } from 'execa';
 import { type ChildProcess, fork } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -115,6 +115,13 @@ function start(role: string, upstream = 0): Promise<{ proc: ChildProcess; port: 
   });
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(rest[11]) + Number(rest[12])) / 100;
+}
+
 async function hasWrk(): Promise<boolean> {
   return (await execa('wrk', ['--version'], { reject: false })).exitCode !== 127;
 }
@@ -148,24 +155,33 @@ async function main() {
   const backend = await start('backend');
   const procs = [backend.proc];
   try {
-    const variants: [string, number][] = [['direct', backend.port]];
+    const variants: [string, number, number][] = [['direct', backend.port, backend.proc.pid ?? 0]];
     const only = process.env.VARIANTS?.split(',');
     for (const v of ['http-proxy-3', 'hp3-bare', 'pipe', 'fetch'].filter((x) => !only || only.includes(x))) {
       const p = await start(v, backend.port);
       procs.push(p.proc);
-      variants.push([v, p.port]);
+      variants.push([v, p.port, p.proc.pid ?? 0]);
     }
     for (const [, port] of variants) await load(port, 1, conns);
-    const results = new Map<string, { rps: number; p50: number; p99: number }[]>();
-    // Two rounds, interleaved, so a noisy moment does not land on one variant only.
+    const results = new Map<string, { rps: number; p50: number; p99: number; us: number }[]>();
+    // Two rounds, interleaved, so a noisy moment does not land on one variant only. CPU time per
+    // request (the proxy process's own) is what other load on the machine inflates least.
     for (let round = 0; round < 2; round++)
-      for (const [name, port] of variants)
-        results.set(name, [...(results.get(name) ?? []), await load(port, seconds, conns)]);
-    console.log(`| variant | req/s | p50 ms | p99 ms |  (wrk -t1 -c${conns} -d${seconds}s, 1 KiB body, best of 2)`);
-    console.log('| --- | --- | --- | --- |');
+      for (const [name, port, pid] of variants) {
+        const c0 = cpuSeconds(pid);
+        const r = await load(port, seconds, conns);
+        const us = ((cpuSeconds(pid) - c0) * 1e6) / (r.rps * seconds);
+        results.set(name, [...(results.get(name) ?? []), { ...r, us }]);
+      }
+    console.log(`wrk -t1 -c${conns} -d${seconds}s, 1 KiB body; best of 2 by req/s, lowest CPU of 2`);
+    console.log('| variant | req/s | p50 ms | p99 ms | CPU µs/req |');
+    console.log('| --- | --- | --- | --- | --- |');
     for (const [name, rs] of results) {
       const best = rs.reduce((a, b) => (b.rps > a.rps ? b : a));
-      console.log(`| ${name} | ${best.rps.toFixed(0)} | ${best.p50.toFixed(2)} | ${best.p99.toFixed(2)} |`);
+      const cpu = Math.min(...rs.map((r) => r.us));
+      console.log(
+        `| ${name} | ${best.rps.toFixed(0)} | ${best.p50.toFixed(2)} | ${best.p99.toFixed(2)} | ${cpu.toFixed(0)} |`,
+      );
     }
   } finally {
     for (const p of procs) p.kill();
