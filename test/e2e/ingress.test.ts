@@ -32,7 +32,7 @@ spec:
       - name: httpd
         image: skiff.local/busybox:1.36
         env: [{name: VERSION, value: "1"}]
-        command: [sh, -c, 'mkdir -p /www/a /www/b && for f in index.html a/x ab b/x b/y; do echo "${name} $HOSTNAME" > /www/$f; done && exec httpd -f -p 80 -h /www']
+        command: [sh, -c, 'mkdir -p /www/a /www/b /www/cgi-bin && printf "#!/bin/sh\\nsleep 5\\necho Content-Type: text/plain\\necho\\necho slow\\n" > /www/cgi-bin/slow && chmod +x /www/cgi-bin/slow && for f in index.html a/x ab b/x b/y; do echo "${name} $HOSTNAME" > /www/$f; done && exec httpd -f -p 80 -h /www']
         readinessProbe: {httpGet: {path: /, port: 80}, periodSeconds: 1}
         # Keep serving while the ingresses learn that the pod is terminating.
         lifecycle: {preStop: {exec: {command: [sleep, "5"]}}}
@@ -66,6 +66,26 @@ spec:
       - {path: /b, pathType: Prefix, backend: {service: {name: beta, port: {number: 80}}}}
       - {path: /b/x, pathType: Exact, backend: {service: {name: alpha, port: {number: 80}}}}
       - {path: /none, pathType: Prefix, backend: {service: {name: nobody, port: {number: 80}}}}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: edge
+  annotations: {skiff.io/proxy-read-timeout: 1s}
+spec:
+  rules:
+  - host: edge.test
+    http:
+      paths:
+      - {path: /refused, pathType: Prefix, backend: {service: {name: refused, port: {number: 80}}}}
+      - {path: /cgi-bin, pathType: Prefix, backend: {service: {name: beta, port: {number: 80}}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: refused}
+spec:
+  selector: {app: alpha}
+  ports: [{port: 80, targetPort: 81}]
 ---
 apiVersion: v1
 kind: Service
@@ -201,6 +221,80 @@ test('404 without a matching rule, 503 for a backend without endpoints', async (
   assert.equal(nf.status, 404);
   assert.equal(nf.body, 'no ingress rule matches');
   assert.equal((await curl('http://x/none', 'both.test', ip)).status, 503);
+});
+
+test('502 when the endpoints refuse, 504 when the upstream is slower than the read timeout annotation', async () => {
+  const ip = s.nodes[0].ip;
+  assert.equal((await curl('http://x/refused', 'edge.test', ip)).status, 502);
+  const t0 = Date.now();
+  const slow = await curl('http://x/cgi-bin/slow', 'edge.test', ip);
+  assert.equal(slow.status, 504, slow.body);
+  assert.ok(Date.now() - t0 < 4_500 + 3_000, 'answered after the 1 s read timeout, not the 5 s CGI');
+});
+
+test('from the outside host: a smuggling attempt gets 400; a slowloris client is cut off while others are served', async () => {
+  const ip = s.nodes[1].ip;
+  const smuggle = await onNode('outside', [
+    'sh',
+    '-c',
+    `printf 'POST / HTTP/1.1\r\nHost: both.test\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /a/x HTTP/1.1\r\nHost: both.test\r\n\r\n' | busybox nc -w 5 ${ip} 80`,
+  ]);
+  assert.match(String(smuggle.stdout), /^HTTP\/1.1 400 /);
+  assert.doesNotMatch(String(smuggle.stdout), /alpha/);
+  const t0 = Date.now();
+  const loris = execa(
+    'nsenter',
+    [
+      `--net=/run/netns/${s.outside!.ns}`,
+      'sh',
+      '-c',
+      `(printf 'GET / HTTP/1.1\r\nHost: both.test\r\n'; for i in $(seq 1 40); do sleep 1; printf "X-$i: y\r\n"; done) | busybox nc -w 60 ${ip} 80`,
+    ],
+    { reject: false, timeout: 90_000 },
+  );
+  for (let i = 0; i < 3; i++) assert.equal((await curl('http://x/a/x', 'both.test', ip)).status, 200);
+  const out = await loris;
+  assert.match(String(out.stdout), /^HTTP\/1.1 408 /);
+  assert.ok(Date.now() - t0 < 30_000, `cut off after ${Date.now() - t0} ms (header timeout 10 s)`);
+});
+
+test('a rotated TLS Secret is served without restarting anything', async () => {
+  const ip = s.nodes[2].ip;
+  await execa('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/O=rotated/CN=alpha.test',
+    '-keyout',
+    join(dir, 'rotated.key'),
+    '-out',
+    join(dir, 'rotated.crt'),
+  ]);
+  const yaml = await k([
+    'create',
+    'secret',
+    'tls',
+    'alpha-tls',
+    '--cert',
+    join(dir, 'rotated.crt'),
+    '--key',
+    join(dir, 'rotated.key'),
+    '--dry-run=client',
+    '-o',
+    'yaml',
+  ]);
+  const r = await k(['apply', '-f', '-'], String(yaml.stdout));
+  assert.equal(r.exitCode, 0, r.all);
+  await until('the rotated certificate is served', async () =>
+    /O ?= ?rotated/.test((await curl('https://x/', 'alpha.test', ip)).subject),
+  );
 });
 
 test('a rolling update of the backend under constant load through the ingress: zero failed requests', async () => {
