@@ -13,6 +13,7 @@ import type { Backend } from './overlay/render.ts';
 import { Kubelet } from './kubelet/kubelet.ts';
 import { EventRecorder, nodeRef } from './kubelet/events.ts';
 import { ClusterDNS } from './dns/cluster-dns.ts';
+import { IngressController } from './ingress/controller.ts';
 import { TaskExitWatcher } from './containerd/events.ts';
 import { LogRotator } from './kubelet/log-rotation.ts';
 import { TunnelClient } from './tunnel.ts';
@@ -34,6 +35,10 @@ export interface AgentConfig {
   /** Overlay MTU; default: the underlay interface's minus the backend's overhead. */
   mtu?: number;
   leaseSeconds?: number;
+  /** The ingress listeners' ports on the node IP (0 turns the ingress controller off). */
+  ingressHttpPort?: number;
+  ingressHttpsPort?: number;
+  ingressMetricsPort?: number;
   /** The underlay interface (instead of, or to check, --node-ip). */
   iface?: string;
   backend?: Backend;
@@ -340,6 +345,21 @@ export async function runAgent(
     log,
   });
   tunnel.start();
+  const ingress =
+    cfg.ingressHttpPort === 0
+      ? null
+      : new IngressController({
+          view: channel.network,
+          address: facts.ip,
+          httpPort: cfg.ingressHttpPort ?? 80,
+          httpsPort: cfg.ingressHttpsPort ?? 443,
+          metricsPort: cfg.ingressMetricsPort ?? 10254,
+          dataDir: cfg.dataDir,
+          nodeName: cfg.nodeName,
+          api,
+          log,
+        });
+  await ingress?.start().catch((e) => log(`ingress: not started: ${(e as Error).message}`));
   every(15_000, 'registry mirrors', syncMirrors);
   return {
     runtime,
@@ -356,6 +376,7 @@ export async function runAgent(
       rotator.stop();
       channel.stop();
       tunnel.stop();
+      await ingress?.stop();
       await runtime.stop();
       api.close();
     },

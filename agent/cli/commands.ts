@@ -22,7 +22,13 @@ export async function agent(args: string[]) {
     'dns-upstream': { type: 'string' },
     'dns-ttl': { type: 'string', default: '5' },
     'metrics-bind-address': { type: 'string', default: '127.0.0.1:10249' },
+    'ingress-http-port': { type: 'string', default: '80' },
+    'ingress-https-port': { type: 'string', default: '443' },
+    'ingress-metrics-port': { type: 'string', default: '10254' },
   });
+  for (const f of ['ingress-http-port', 'ingress-https-port', 'ingress-metrics-port'])
+    if (!/^\d{1,5}$/.test(String(v[f])) || Number(v[f]) > 65535)
+      fail(`agent: --${f} must be a port number (0 turns it off)`);
   const dnsTtl = Number(v['dns-ttl']);
   if (!Number.isInteger(dnsTtl) || dnsTtl < 0)
     fail(`agent: --dns-ttl must be a whole number of seconds, not "${v['dns-ttl']}"`);
@@ -53,6 +59,9 @@ export async function agent(args: string[]) {
         ttl: dnsTtl,
       },
       metricsAddress: String(v['metrics-bind-address']),
+      ingressHttpPort: Number(v['ingress-http-port']),
+      ingressHttpsPort: Number(v['ingress-https-port']),
+      ingressMetricsPort: Number(v['ingress-metrics-port']),
     });
     const stop = async () => {
       await a.stop().catch(() => {});

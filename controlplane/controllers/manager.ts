@@ -16,6 +16,7 @@ import { NodeLifecycleController } from './node-lifecycle.ts';
 import type { PodCidrAllocator } from '../allocator/podcidr-allocator.ts';
 import type { LbAllocator } from '../allocator/lb-allocator.ts';
 import { LoadBalancerController } from './loadbalancer.ts';
+import { IngressStatusController } from './ingress-status.ts';
 import { StatefulSetController } from './statefulset.ts';
 import { DisruptionController } from './disruption.ts';
 import { LocalPathProvisioner, claimNode } from './local-path.ts';
@@ -63,6 +64,8 @@ export async function startControllers(reg: Registry, o: ControllerOptions): Pro
     'ControllerRevision',
     'Lease',
     'PodDisruptionBudget',
+    'Ingress',
+    'IngressClass',
   ];
   for (const k of kinds) if (RESOURCES.some((r) => r.kind === k)) inf(k);
   for (const i of informers.values()) i.start();
@@ -124,18 +127,36 @@ export async function startControllers(reg: Registry, o: ControllerOptions): Pro
   };
   const pdb = new DisruptionController(reg, inf('PodDisruptionBudget'), inf('Pod'), o.log);
   const lb = o.lbPool ? new LoadBalancerController(reg, inf('Service'), o.lbPool, o.log) : null;
+  const ingressStatus = new IngressStatusController(reg, inf('Ingress'), inf('IngressClass'), inf('Node'), o.log);
   const gc = new GarbageCollector(
     reg,
     [...informers.values()].filter((i) => i.res.kind !== 'Namespace' && i.res.kind !== 'Node'),
     (s) => o.log(s),
   );
-  for (const c of [scheduler, rs, rc, deploy, ds, sts, job, cron, endpoints, mirroring, nodes, pdb, gc]) c.start();
+  for (const c of [scheduler, rs, rc, deploy, ds, sts, job, cron, endpoints, mirroring, nodes, pdb, ingressStatus, gc])
+    c.start();
   await storage.start();
   lb?.start();
   startServiceAccounts(reg, inf('Namespace'), inf('ServiceAccount'), o.log);
   return {
     stop() {
-      for (const c of [scheduler, rs, rc, deploy, ds, sts, job, cron, endpoints, mirroring, nodes, pdb, gc, storage])
+      for (const c of [
+        scheduler,
+        rs,
+        rc,
+        deploy,
+        ds,
+        sts,
+        job,
+        cron,
+        endpoints,
+        mirroring,
+        nodes,
+        pdb,
+        ingressStatus,
+        gc,
+        storage,
+      ])
         c.stop();
       lb?.stop();
       for (const i of informers.values()) i.stop();

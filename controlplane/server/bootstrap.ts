@@ -8,7 +8,9 @@ import type { Registry, Ctx } from '../api/registry.ts';
 import { RESOURCES } from '../api/resources.ts';
 import { ApiError } from '../api/status.ts';
 import { kubeDnsService } from './kube-dns.ts';
-import type { KubeObject, Service } from '../shared/kube/index.ts';
+import type { IngressClass, KubeObject, Service } from '../shared/kube/index.ts';
+import { DEFAULT_INGRESS_CLASS_ANNOTATION } from '../shared/kube/index.ts';
+import { BUILTIN_INGRESS_CLASS, INGRESS_CONTROLLER } from '../shared/ingress-class.ts';
 
 const bootCtx: Ctx = {
   user: 'system:apiserver',
@@ -84,4 +86,11 @@ export async function bootstrapObjects(
   };
   await ensureObject(reg, alloc, 'Service', kubernetes);
   await ensureObject(reg, alloc, 'Service', kubeDnsService(clusterDns));
+  const ingressClass: IngressClass = {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'IngressClass',
+    metadata: { name: BUILTIN_INGRESS_CLASS, annotations: { [DEFAULT_INGRESS_CLASS_ANNOTATION]: 'true' } },
+    spec: { controller: INGRESS_CONTROLLER },
+  };
+  await ensureObject(reg, alloc, 'IngressClass', ingressClass);
 }

@@ -1,0 +1,63 @@
+// Header rewriting at the proxy: hop-by-hop headers (RFC 9110 §7.6.1, and the ones a Connection
+// header lists) are for one connection only and are dropped both ways; `Proxy` is dropped so an
+// upstream CGI cannot take it for HTTP_PROXY (httpoxy); the X-Forwarded-* family tells the
+// upstream who asked and how.
+import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+
+const HOP_BY_HOP = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+];
+
+/** Removes hop-by-hop headers in place; `keepUpgrade` keeps `Connection: upgrade` and `Upgrade` for a WebSocket. */
+export function stripHopByHop(h: IncomingHttpHeaders, keepUpgrade = false): void {
+  const listed = String(h.connection ?? '')
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+  const upgrade = h.upgrade;
+  for (const name of [...HOP_BY_HOP, ...listed]) delete h[name];
+  delete h.proxy;
+  if (keepUpgrade && upgrade) {
+    h.connection = 'upgrade';
+    h.upgrade = upgrade;
+  }
+}
+
+export interface ClientFacts {
+  /** The client's address as the listener saw it. */
+  address: string;
+  secure: boolean;
+  /** The listener's port. */
+  port: number;
+}
+
+// An incoming X-Request-ID is kept when it looks like an ID; anything else is replaced.
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Sets X-Forwarded-For (appended), -Proto, -Host, -Port, X-Real-IP and X-Request-ID; returns the request ID. */
+export function setForwarded(h: IncomingHttpHeaders, c: ClientFacts): string {
+  const prior = h['x-forwarded-for'];
+  h['x-forwarded-for'] = prior ? `${prior}, ${c.address}` : c.address;
+  h['x-forwarded-proto'] = c.secure ? 'https' : 'http';
+  h['x-forwarded-host'] = h.host ?? '';
+  h['x-forwarded-port'] = String(c.port);
+  h['x-real-ip'] = c.address;
+  const id = typeof h['x-request-id'] === 'string' && REQUEST_ID.test(h['x-request-id']) ? h['x-request-id'] : '';
+  h['x-request-id'] = id || randomUUID();
+  return h['x-request-id'];
+}
+
+/** Strips hop-by-hop headers from an upstream response and sets the client connection's own. */
+export function stripResponse(h: IncomingHttpHeaders, keepAlive: boolean): void {
+  stripHopByHop(h);
+  h.connection = keepAlive ? 'keep-alive' : 'close';
+}

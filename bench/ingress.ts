@@ -1,0 +1,288 @@
+// Skiff's ingress proxy against nginx and HAProxy (Debian's, one worker each) as reverse proxies
+// in front of the same backend, with wrk from Debian, all on 127.0.0.1. For each: keep-alive
+// req/s and p50/p99 over plain HTTP and over TLS, and new TLS handshakes per second (every request
+// on a new connection), and the proxy's CPU time per plain request (its process tree, from /proc).
+// Also wrk straight to the backend, the limit no proxy passes.
+// Needs: apt-get install wrk nginx-light haproxy (a missing proxy is skipped and said so).
+// Run: node bench/ingress.ts [seconds] [connections]
+import { execa, type ResultPromise } from 'execa';
+import { type ChildProcess, fork } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { type AddressInfo, connect, createServer as createNetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const BODY = Buffer.alloc(1024, 'x');
+const HOST = 'bench.test';
+
+interface Result {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: string;
+}
+
+async function freePort(): Promise<number> {
+  const s = createNetServer();
+  await new Promise<void>((ok) => s.listen(0, '127.0.0.1', ok));
+  const p = (s.address() as AddressInfo).port;
+  await new Promise((ok) => s.close(ok));
+  return p;
+}
+
+/** Child roles: `backend`, or `skiff <backendPort> <certDir>` (prints "http,https"). */
+async function child(role: string, args: string[]): Promise<string> {
+  if (role === 'backend') {
+    const s = createServer((_q, r) => r.end(BODY));
+    await new Promise<void>((ok) => s.listen(0, '127.0.0.1', ok));
+    return String((s.address() as AddressInfo).port);
+  }
+  const [upstream, certDir] = args;
+  const { IngressProxy, DEFAULT_LIMITS } = await import('../agent/ingress/proxy.ts');
+  const { CertStore, defaultCertificate } = await import('../agent/ingress/certs.ts');
+  const { IngressMetrics } = await import('../agent/ingress/metrics.ts');
+  const { buildRoutes } = await import('../agent/ingress/routes.ts');
+  const def = await defaultCertificate(certDir);
+  const certs = new CertStore(def);
+  const proxy = new IngressProxy({
+    address: '127.0.0.1',
+    httpPort: 0,
+    httpsPort: 0,
+    limits: DEFAULT_LIMITS,
+    certs,
+    defaultCert: def,
+    metrics: new IngressMetrics(),
+  });
+  await proxy.start();
+  const table = buildRoutes({
+    ingressClasses: [
+      {
+        metadata: { name: 'skiff', annotations: { 'ingressclass.kubernetes.io/is-default-class': 'true' } },
+        spec: { controller: 'skiff.io/ingress' },
+      },
+    ],
+    ingresses: [
+      {
+        metadata: { name: 'b', namespace: 'default', annotations: { 'skiff.io/ssl-redirect': 'false' } },
+        spec: {
+          tls: [{ hosts: [HOST], secretName: 'tls' }],
+          rules: [
+            {
+              host: HOST,
+              http: {
+                paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'b', port: { number: 80 } } } }],
+              },
+            },
+          ],
+        },
+      },
+    ],
+    services: new Map([
+      ['default/b', { metadata: { name: 'b', namespace: 'default' }, spec: { ports: [{ port: 80 }] } }],
+    ]),
+    endpointSlices: [
+      {
+        metadata: { name: 'b', namespace: 'default', labels: { 'kubernetes.io/service-name': 'b' } },
+        addressType: 'IPv4',
+        endpoints: [{ addresses: ['127.0.0.1'] }],
+        ports: [{ port: Number(upstream), protocol: 'TCP' }],
+      },
+    ],
+  });
+  const b64 = (f: string) => readFileSync(join(certDir, f)).toString('base64');
+  certs.update(
+    table,
+    new Map([
+      [
+        'default/tls',
+        {
+          metadata: { name: 'tls', namespace: 'default' },
+          type: 'kubernetes.io/tls',
+          data: { 'tls.crt': b64('default.crt'), 'tls.key': b64('default.key') },
+        },
+      ],
+    ]),
+  );
+  proxy.setTable(table);
+  const p = proxy.ports();
+  return `${p.http},${p.https}`;
+}
+
+function fork1(role: string, args: string[] = []): Promise<{ proc: ChildProcess; out: string }> {
+  const proc = fork(import.meta.filename, ['child', role, ...args], { stdio: 'inherit' });
+  return new Promise((ok, fail) => {
+    proc.once('message', (m) => ok({ proc, out: String(m) }));
+    proc.once('exit', (c) => fail(new Error(`${role} exited with ${c}`)));
+  });
+}
+
+async function wrk(url: string, seconds: number, conns: number, close = false): Promise<Result> {
+  const args = ['-t1', `-c${conns}`, `-d${seconds}s`, '--latency', '-H', `Host: ${HOST}`];
+  if (close) args.push('-H', 'Connection: close');
+  const r = await execa('wrk', [...args, url], { timeout: (seconds + 30) * 1000 });
+  const ms = (re: RegExp) => {
+    const m = re.exec(r.stdout);
+    if (!m) return Number.NaN;
+    const v = Number(m[1]);
+    return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
+  };
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1]),
+    p50: ms(/50%\s+([\d.]+)(us|ms|s)/),
+    p99: ms(/99%\s+([\d.]+)(us|ms|s)/),
+    errors: [/Non-2xx or 3xx responses: \d+/.exec(r.stdout)?.[0], /Socket errors: .*/.exec(r.stdout)?.[0]]
+      .filter(Boolean)
+      .join('; '),
+  };
+}
+
+/** CPU seconds (user + system) used so far by a process and its descendants, from /proc. */
+function cpuSeconds(root: number): number {
+  const stats = readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map((d) => {
+      try {
+        const f = readFileSync(`/proc/${d}/stat`, 'utf8');
+        const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+        return { pid: Number(d), ppid: Number(rest[1]), ticks: Number(rest[11]) + Number(rest[12]) };
+      } catch {
+        return undefined;
+      }
+    })
+    .filter((x) => x !== undefined);
+  const tree = new Set([root]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const p of stats)
+      if (tree.has(p.ppid) && !tree.has(p.pid)) {
+        tree.add(p.pid);
+        grew = true;
+      }
+  }
+  return stats.filter((p) => tree.has(p.pid)).reduce((a, p) => a + p.ticks, 0) / 100;
+}
+
+const has = async (bin: string) => (await execa('sh', ['-c', `command -v ${bin}`], { reject: false })).exitCode === 0;
+
+async function waitPort(port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const up = await new Promise<boolean>((ok) => {
+      const c = connect(port, '127.0.0.1', () => {
+        c.destroy();
+        ok(true);
+      });
+      c.on('error', () => ok(false));
+    });
+    if (up) return;
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+  throw new Error(`nothing listens on 127.0.0.1:${port}`);
+}
+
+async function main() {
+  const seconds = Number(process.argv[2] ?? 10);
+  const conns = Number(process.argv[3] ?? 32);
+  if (!(await has('wrk'))) throw new Error('wrk is needed (apt-get install wrk)');
+  const dir = mkdtempSync(join(tmpdir(), 'ing-bench-'));
+  const procs: (ChildProcess | ResultPromise)[] = [];
+  try {
+    const backend = await fork1('backend');
+    procs.push(backend.proc);
+    const up = Number(backend.out);
+    const skiff = await fork1('skiff', [String(up), dir]);
+    procs.push(skiff.proc);
+    const [sh, ss] = skiff.out.split(',').map(Number);
+    const targets: { name: string; http: number; https?: number; pid?: number }[] = [
+      { name: 'backend (direct)', http: up, pid: backend.proc.pid },
+      { name: 'skiff', http: sh, https: ss, pid: skiff.proc.pid },
+    ];
+    const pem = join(dir, 'both.pem');
+    writeFileSync(pem, readFileSync(join(dir, 'default.crt'), 'utf8') + readFileSync(join(dir, 'default.key'), 'utf8'));
+    if (await has('nginx')) {
+      const [h, s] = [await freePort(), await freePort()];
+      writeFileSync(
+        join(dir, 'nginx.conf'),
+        `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/nginx-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/nginx-body;
+  proxy_temp_path ${dir}/nginx-proxy;
+  upstream b { server 127.0.0.1:${up}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${h};
+    listen 127.0.0.1:${s} ssl;
+    ssl_certificate ${dir}/default.crt;
+    ssl_certificate_key ${dir}/default.key;
+    location / { proxy_pass http://b; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+`,
+      );
+      const p = execa('nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir], { reject: false });
+      procs.push(p);
+      await waitPort(h);
+      targets.push({ name: 'nginx', http: h, https: s, pid: p.pid });
+    } else console.log('nginx: not installed (apt-get install nginx-light), skipped');
+    if (await has('haproxy')) {
+      const [h, s] = [await freePort(), await freePort()];
+      writeFileSync(
+        join(dir, 'haproxy.cfg'),
+        `global
+  nbthread 1
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+frontend f
+  bind 127.0.0.1:${h}
+  bind 127.0.0.1:${s} ssl crt ${pem}
+  default_backend b
+backend b
+  http-reuse always
+  server s1 127.0.0.1:${up}
+`,
+      );
+      const p = execa('haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')], { reject: false });
+      procs.push(p);
+      await waitPort(h);
+      targets.push({ name: 'haproxy', http: h, https: s, pid: p.pid });
+    } else console.log('haproxy: not installed (apt-get install haproxy), skipped');
+
+    const rows: string[] = [];
+    const cell = (r: Result) => `${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)}`;
+    for (const t of targets) {
+      await wrk(`http://127.0.0.1:${t.http}/`, 1, conns); // warm-up
+      const cpu0 = t.pid ? cpuSeconds(t.pid) : 0;
+      const plain = await wrk(`http://127.0.0.1:${t.http}/`, seconds, conns);
+      // CPU per request: what the machine's other load cannot inflate the way it does req/s.
+      const usPerReq = t.pid ? ((cpuSeconds(t.pid) - cpu0) * 1e6) / (plain.rps * seconds) : Number.NaN;
+      const tls = t.https ? await wrk(`https://127.0.0.1:${t.https}/`, seconds, conns) : undefined;
+      const hs = t.https ? await wrk(`https://127.0.0.1:${t.https}/`, seconds, conns, true) : undefined;
+      const errors = [plain.errors, tls?.errors, hs?.errors].filter(Boolean).join('; ');
+      rows.push(
+        `| ${t.name} | ${cell(plain)} | ${usPerReq.toFixed(0)} | ${tls ? cell(tls) : '- | - | -'} | ${hs ? hs.rps.toFixed(0) : '-'} | ${errors} |`,
+      );
+    }
+    console.log(`wrk -t1 -c${conns} -d${seconds}s, keep-alive, 1 KiB responses; ms latencies`);
+    console.log(
+      '| target | http req/s | p50 | p99 | CPU µs/req | https req/s | p50 | p99 | new TLS handshakes/s | errors |',
+    );
+    console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+    for (const r of rows) console.log(r);
+  } finally {
+    for (const p of procs) p.kill();
+    await new Promise((ok) => setTimeout(ok, 300));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[2] === 'child') {
+  const out = await child(process.argv[3], process.argv.slice(4));
+  process.send?.(out);
+} else await main();
