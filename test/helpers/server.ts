@@ -86,7 +86,8 @@ export async function spawnServer(
     { reject: false, all: true },
   );
   const url = `https://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
+  // Generous: on a loaded machine a server on etcd takes seconds to make its built-in objects.
+  const deadline = Date.now() + 90_000;
   for (;;) {
     if (proc.exitCode !== null && proc.exitCode !== undefined) throw new Error(`server exited: ${(await proc).all}`);
     try {
@@ -97,7 +98,8 @@ export async function spawnServer(
     }
     if (Date.now() > deadline) {
       proc.kill('SIGKILL');
-      throw new Error('server did not become ready');
+      const out = String((await proc).all ?? '').slice(-2000);
+      throw new Error(`server did not become ready within 90 s; its output:\n${out}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
