@@ -2,7 +2,7 @@
 // Waiters poll until a deadline. A lock is taken over only when its holder is dead AND the lock
 // is older than two seconds: a holder that has just released and exited must not make a waiter
 // remove the lock the next holder has just taken.
-import { mkdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export class LockTimeoutError extends Error {}
@@ -38,16 +38,21 @@ function holderOf(lock: string): number {
 export async function withDirLock<T>(lock: string, fn: () => Promise<T> | T, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (let attempt = 0; ; attempt++) {
+    // The lock appears with its holder's PID inside, in one rename: a waiter never sees a lock
+    // without a holder (a holder stalled between mkdir and writing its PID looked dead).
+    const claim = `${lock}.${process.pid}.${attempt}`;
+    mkdirSync(claim);
+    writeFileSync(join(claim, 'pid'), String(process.pid));
     try {
-      mkdirSync(lock);
-      writeFileSync(join(lock, 'pid'), String(process.pid));
+      renameSync(claim, lock);
       break;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      rmSync(claim, { recursive: true, force: true });
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST' && code !== 'ENOTEMPTY') throw e;
       const holder = holderOf(lock);
-      // No PID after two seconds means its holder died between mkdir and writing the PID.
-      const dead = holder ? !alive(holder) : true;
-      if (dead && ageMs(lock) > 2000) {
+      // No PID: the lock was released between the rename and this read; look again.
+      if (holder && !alive(holder) && ageMs(lock) > 2000) {
         rmSync(lock, { recursive: true, force: true });
         continue;
       }
@@ -58,7 +63,10 @@ export async function withDirLock<T>(lock: string, fn: () => Promise<T> | T, tim
   try {
     return await fn();
   } finally {
-    rmSync(join(lock, 'pid'), { force: true });
-    rmdirSync(lock);
+    // Moved away whole, then removed: an empty lock directory left for a moment would let a
+    // waiter's rename land on it, and this holder would then remove the next holder's lock.
+    const gone = `${lock}.released.${process.pid}`;
+    renameSync(lock, gone);
+    rmSync(gone, { recursive: true, force: true });
   }
 }

@@ -259,11 +259,14 @@ describe('kubectl against skiff server', () => {
         'apiVersion: v1\nkind: Service\nmetadata:\n  name: dup\n  namespace: shop\nspec:\n  clusterIP: 192.168.0.1\n  ports:\n  - port: 80\n',
     });
     assert.match(outside.stderr, /not in the valid range/);
-    const dns = await ok(
+    // The cluster DNS Service is a built-in: it already holds 10.96.0.10.
+    const kubeDns = JSON.parse(await ok(['get', 'svc', 'kube-dns', '-n', 'kube-system', '-o', 'json']));
+    assert.equal(kubeDns.spec.clusterIP, '10.96.0.10');
+    const requested = await ok(
       ['apply', '-f', '-'],
-      'apiVersion: v1\nkind: Service\nmetadata:\n  name: dns\n  namespace: kube-system\nspec:\n  clusterIP: 10.96.0.10\n  ports:\n  - {name: dns, port: 53, protocol: UDP}\n',
+      'apiVersion: v1\nkind: Service\nmetadata:\n  name: dns\n  namespace: kube-system\nspec:\n  clusterIP: 10.96.0.11\n  ports:\n  - {name: dns, port: 53, protocol: UDP}\n',
     );
-    assert.match(dns, /service\/dns created/);
+    assert.match(requested, /service\/dns created/);
     const headless = await ok(
       ['apply', '-f', '-'],
       'apiVersion: v1\nkind: Service\nmetadata:\n  name: hl\n  namespace: shop\nspec:\n  clusterIP: None\n  selector: {app: web}\n',
