@@ -7,6 +7,9 @@ import { join } from 'node:path';
 
 export class LockTimeoutError extends Error {}
 
+/** Claims made by this process: one name each, also for concurrent callers in one process. */
+let claims = 0;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function ageMs(path: string): number {
@@ -34,13 +37,27 @@ function holderOf(lock: string): number {
   }
 }
 
+/** The tail of each lock's in-process queue: callers in one process wait in line, not by polling. */
+const queues = new Map<string, Promise<unknown>>();
+
 /** Runs fn holding the lock directory `lock` (its parent must exist). */
-export async function withDirLock<T>(lock: string, fn: () => Promise<T> | T, timeoutMs = 30_000): Promise<T> {
+export function withDirLock<T>(lock: string, fn: () => Promise<T> | T, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
+  const before = queues.get(lock) ?? Promise.resolve();
+  const mine = before.then(() => holdDirLock(lock, fn, deadline));
+  const tail = mine.catch(() => {});
+  queues.set(lock, tail);
+  void tail.then(() => {
+    if (queues.get(lock) === tail) queues.delete(lock);
+  });
+  return mine;
+}
+
+async function holdDirLock<T>(lock: string, fn: () => Promise<T> | T, deadline: number): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     // The lock appears with its holder's PID inside, in one rename: a waiter never sees a lock
     // without a holder (a holder stalled between mkdir and writing its PID looked dead).
-    const claim = `${lock}.${process.pid}.${attempt}`;
+    const claim = `${lock}.${process.pid}.${++claims}`;
     mkdirSync(claim);
     writeFileSync(join(claim, 'pid'), String(process.pid));
     try {
@@ -65,7 +82,7 @@ export async function withDirLock<T>(lock: string, fn: () => Promise<T> | T, tim
   } finally {
     // Moved away whole, then removed: an empty lock directory left for a moment would let a
     // waiter's rename land on it, and this holder would then remove the next holder's lock.
-    const gone = `${lock}.released.${process.pid}`;
+    const gone = `${lock}.released.${process.pid}.${++claims}`;
     renameSync(lock, gone);
     rmSync(gone, { recursive: true, force: true });
   }
