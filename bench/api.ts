@@ -109,7 +109,11 @@ async function runApi(label: string, extra: string[]) {
     const watch = await watchDelivery(base);
     const rss = (await execa('ps', ['-o', 'rss=', '-p', String(srv.proc.pid)])).stdout.trim();
     console.log(
-      `${label.padEnd(10)} create ${create.perSec.toFixed(0).padStart(6)}/s p50 ${create.p50.toFixed(1)}ms p99 ${create.p99.toFixed(1)}ms | update ${update.perSec.toFixed(0).padStart(6)}/s p50 ${update.p50.toFixed(1)}ms p99 ${update.p99.toFixed(1)}ms | watch ${WATCHERS}x${EVENTS} p50 ${watch.p50.toFixed(1)}ms p99 ${watch.p99.toFixed(1)}ms (${watch.delivered} delivered) | server RSS ${(Number(rss) / 1024).toFixed(0)} MiB`,
+      `${label.padEnd(10)} create ${create.perSec.toFixed(0).padStart(6)}/s p50 ${create.p50.toFixed(1)}ms ` +
+        `p99 ${create.p99.toFixed(1)}ms | update ${update.perSec.toFixed(0).padStart(6)}/s ` +
+        `p50 ${update.p50.toFixed(1)}ms p99 ${update.p99.toFixed(1)}ms | watch ${WATCHERS}x${EVENTS} ` +
+        `p50 ${watch.p50.toFixed(1)}ms p99 ${watch.p99.toFixed(1)}ms (${watch.delivered} delivered) | server ` +
+        `RSS ${(Number(rss) / 1024).toFixed(0)} MiB`,
     );
     return { create, update };
   } finally {
@@ -129,7 +133,8 @@ async function rawEtcdPuts(endpoints: string[]): Promise<number> {
 }
 
 console.log(
-  `Skiff API benchmark: ${N} creates and ${N} updates by ${CONCURRENCY} concurrent clients; ${WATCHERS} watchers x ${EVENTS} events`,
+  `Skiff API benchmark: ${N} creates and ${N} updates by ${CONCURRENCY} concurrent clients; ${WATCHERS} ` +
+    `watchers x ${EVENTS} events`,
 );
 const embedded = await runApi('embedded', []);
 const etcd = await startEtcd(1);

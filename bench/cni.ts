@@ -102,12 +102,16 @@ try {
 }
 
 const row = (name: string, r: { add: number[]; del: number[] }) =>
-  `${name.padEnd(22)} RunPodSandbox p50 ${pct(r.add, 50).toFixed(0).padStart(4)} ms p99 ${pct(r.add, 99).toFixed(0).padStart(4)} ms | Stop+Remove p50 ${pct(r.del, 50).toFixed(0).padStart(4)} ms p99 ${pct(r.del, 99).toFixed(0).padStart(4)} ms`;
+  `${name.padEnd(22)} RunPodSandbox p50 ${pct(r.add, 50).toFixed(0).padStart(4)} ms ` +
+  `p99 ${pct(r.add, 99).toFixed(0).padStart(4)} ms | Stop+Remove ` +
+  `p50 ${pct(r.del, 50).toFixed(0).padStart(4)} ms p99 ${pct(r.del, 99).toFixed(0).padStart(4)} ms`;
 console.log(`CNI benchmark: ${PODS} sandboxes each, one at a time, same containerd`);
 console.log(row('skiff (Node plugin)', results.skiff));
 console.log(row('debian bridge+host-local', results.debian));
 console.log(
-  `ratio skiff/debian RunPodSandbox p50: ${(pct(results.skiff.add, 50) / pct(results.debian.add, 50)).toFixed(2)}, Stop+Remove p50: ${(pct(results.skiff.del, 50) / pct(results.debian.del, 50)).toFixed(2)}`,
+  `ratio skiff/debian RunPodSandbox ` +
+    `p50: ${(pct(results.skiff.add, 50) / pct(results.debian.add, 50)).toFixed(2)}, Stop+Remove ` +
+    `p50: ${(pct(results.skiff.del, 50) / pct(results.debian.del, 50)).toFixed(2)}`,
 );
 
 // Agent RSS in a one-node sandbox.
@@ -122,7 +126,8 @@ try {
   const server = s.pids.find((p) => p.role === 'server')!.pid;
   const ctrd = Number(readFileSync(join(s.dir, 'node1', 'containerd', 'containerd.pid'), 'utf8'));
   console.log(
-    `RSS: agent ${rss(agent).toFixed(0)} MiB, its containerd ${rss(ctrd).toFixed(0)} MiB, server ${rss(server).toFixed(0)} MiB (idle node, no pods)`,
+    `RSS: agent ${rss(agent).toFixed(0)} MiB, its containerd ${rss(ctrd).toFixed(0)} MiB, ` +
+      `server ${rss(server).toFixed(0)} MiB (idle node, no pods)`,
   );
 } finally {
   await execa(SKIFF, ['sandbox', 'down', '--name', 'benchrss'], { reject: false });

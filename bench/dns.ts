@@ -202,7 +202,8 @@ async function main() {
   console.log(rows.join('\n'));
   console.log(
     `\nskiff/dnsmasq cluster-name QPS: ${(s['cluster names'].qps / d['cluster names'].qps).toFixed(2)}x; ` +
-      `skiff search-path/cluster QPS: ${(s['outside name via search path'].qps / s['cluster names'].qps).toFixed(2)}x; ` +
+      (`skiff search-path/cluster ` +
+        `QPS: ${(s['outside name via search path'].qps / s['cluster names'].qps).toFixed(2)}x; `) +
       `resolver RSS with 10k Services: ${rss} MiB`,
   );
 }

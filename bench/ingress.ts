@@ -266,7 +266,8 @@ backend b
       const hs = t.https ? await wrk(`https://127.0.0.1:${t.https}/`, seconds, conns, true) : undefined;
       const errors = [plain.errors, tls?.errors, hs?.errors].filter(Boolean).join('; ');
       rows.push(
-        `| ${t.name} | ${cell(plain)} | ${usPerReq.toFixed(0)} | ${tls ? cell(tls) : '- | - | -'} | ${hs ? hs.rps.toFixed(0) : '-'} | ${errors} |`,
+        `| ${t.name} | ${cell(plain)} | ${usPerReq.toFixed(0)} | ${tls ? cell(tls) : '- | - | -'} ` +
+          `| ${hs ? hs.rps.toFixed(0) : '-'} | ${errors} |`,
       );
     }
     console.log(`wrk -t1 -c${conns} -d${seconds}s, keep-alive, 1 KiB responses; ms latencies`);

@@ -32,7 +32,9 @@ const PINGPONG_SERVER = `require('net').createServer((c)=>c.on('data',(d)=>c.wri
 const pingpongClient = (ip: string) =>
   `const s=require('net').connect(7100,'${ip}');s.setNoDelay(true);const out=[];let t;` +
   `s.on('connect',()=>{t=process.hrtime.bigint();s.write('x')});` +
-  `s.on('data',()=>{const n=process.hrtime.bigint();out.push(Number(n-t)/1000);if(out.length>=2000){console.log(JSON.stringify(out));process.exit(0)}t=process.hrtime.bigint();s.write('x')});`;
+  (`s.on('data',()=>{const n=process.hrtime.bigint();out.push(Number(n-t)/1000);` +
+    `if(out.length>=2000){console.log(JSON.stringify(out));process.exit(0)}t=process.hrtime.bigint();` +
+    `s.write('x')});`);
 
 async function throughput(serverNs: string, clientNs: string, ip: string): Promise<number> {
   const srv = inNs(serverNs, ['iperf3', '-s', '-1', '-p', '5201']);
@@ -123,8 +125,11 @@ for (const backend of BACKENDS) {
     const lUnder = await latency(ul2, ul1, n2.ip);
     const lPod = await latency(pod2, pod1, ip2);
     report.push(
-      `${backend}: TCP throughput pod-to-pod ${tPod.toFixed(2)} Gbit/s vs underlay ${tUnder.toFixed(2)} Gbit/s = ${(tPod / tUnder).toFixed(2)}x (goal ${backend === 'vxlan' ? '0.8' : '0.95'}x)`,
-      `${backend}: request/response (1 byte, 2000 round trips) p50/p99 pod-to-pod ${pct(lPod, 50).toFixed(0)}/${pct(lPod, 99).toFixed(0)} µs vs underlay ${pct(lUnder, 50).toFixed(0)}/${pct(lUnder, 99).toFixed(0)} µs`,
+      `${backend}: TCP throughput pod-to-pod ${tPod.toFixed(2)} Gbit/s vs underlay ${tUnder.toFixed(2)} ` +
+        `Gbit/s = ${(tPod / tUnder).toFixed(2)}x (goal ${backend === 'vxlan' ? '0.8' : '0.95'}x)`,
+      `${backend}: request/response (1 byte, 2000 round trips) p50/p99 ` +
+        `pod-to-pod ${pct(lPod, 50).toFixed(0)}/${pct(lPod, 99).toFixed(0)} µs vs ` +
+        `underlay ${pct(lUnder, 50).toFixed(0)}/${pct(lUnder, 99).toFixed(0)} µs`,
     );
     // Node changes: each a new peer (or a peer's VTEP MAC changing), one at a time, timed by the agent.
     const logFile = join(s.dir, 'agent-node1.log');
@@ -132,7 +137,8 @@ for (const backend of BACKENDS) {
     const peers = Math.min(50, CHANGES);
     for (let i = 0; i < CHANGES; i++) {
       const n = i % peers;
-      const mac = `0a:00:00:00:${(i >= peers ? 1 : 0).toString(16).padStart(2, '0')}:${n.toString(16).padStart(2, '0')}`;
+      const hex = (v: number) => v.toString(16).padStart(2, '0');
+      const mac = `0a:00:00:00:${hex(i >= peers ? 1 : 0)}:${hex(n)}`;
       const before = readFileSync(logFile, 'utf8').length;
       const r = await k(['apply', '-f', '-'], fakeNode(s, n, mac));
       if (r.exitCode !== 0) throw new Error(r.all);
@@ -147,7 +153,8 @@ for (const backend of BACKENDS) {
       timings.push(Number(line[1]));
     }
     report.push(
-      `${backend}: Node change → entries applied on node1, ${timings.length} changes: p50 ${pct(timings, 50).toFixed(1)} ms, p99 ${pct(timings, 99).toFixed(1)} ms (goal p99 ≤ 100 ms)`,
+      `${backend}: Node change → entries applied on node1, ${timings.length} changes: ` +
+        `p50 ${pct(timings, 50).toFixed(1)} ms, p99 ${pct(timings, 99).toFixed(1)} ms (goal p99 ≤ 100 ms)`,
     );
     // Idle CPU of node1's agent with 50 peers (the fake nodes stay).
     const pid = s.pids.find((p) => p.role === 'agent-node1')!.pid;

@@ -57,11 +57,15 @@ try {
   await k(['delete', 'pods', '-l', 'bench=one', '--wait=true']);
   const three = await round('three', ['node1', 'node2', 'node3']);
   console.log(
-    `Pod start latency, create to Ready, ${N} pods submitted at once (create request to the watch event showing Ready):`,
+    `Pod start latency, create to Ready, ${N} pods submitted at once (create request to the watch event ` +
+      `showing Ready):`,
   );
   for (const r of [one, three]) {
     console.log(
-      `  ${r.label === 'one' ? '1 node ' : '3 nodes'}: p50 ${(r.p50 / 1000).toFixed(2)} s, p99 ${(r.p99 / 1000).toFixed(2)} s (${r.ready}/${N} Ready) | SLO p99<=5 s: ${r.p99 <= 5000 ? 'met' : 'missed'} | goal p50<=0.5 s ${r.p50 <= 500 ? 'met' : 'missed'}, p99<=1.5 s ${r.p99 <= 1500 ? 'met' : 'missed'}`,
+      `  ${r.label === 'one' ? '1 node ' : '3 nodes'}: p50 ${(r.p50 / 1000).toFixed(2)} s, ` +
+        `p99 ${(r.p99 / 1000).toFixed(2)} s (${r.ready}/${N} Ready) | SLO p99<=5 ` +
+        `s: ${r.p99 <= 5000 ? 'met' : 'missed'} | goal p50<=0.5 s ${r.p50 <= 500 ? 'met' : 'missed'}, p99<=1.5 ` +
+        `s ${r.p99 <= 1500 ? 'met' : 'missed'}`,
     );
   }
   console.log(`Agent RSS with ${N} pods running on its node: ${rss.toFixed(0)} MiB`);

@@ -158,12 +158,17 @@ async function main() {
     }
     const big = SIZES.at(-1) as number;
     console.log(
-      `\none-endpoint change: ${(syncs[big].one / syncs[SIZES[0]].one).toFixed(2)}x at ${big} vs ${SIZES[0]} Services (flat = 1); bench process RSS after ${big}: ${(rss / 2 ** 20).toFixed(0)} MiB`,
+      `\none-endpoint change: ${(syncs[big].one / syncs[SIZES[0]].one).toFixed(2)}x at ${big} ` +
+        `vs ${SIZES[0]} Services (flat = 1); bench process RSS after ${big}: ${(rss / 2 ** 20).toFixed(0)} MiB`,
     );
 
     // Connection rate: sequential connect/close from the node namespace for SECONDS each.
     const rate = async (ns: string, ip: string, port: number) => {
-      const code = `const net=require('net');const end=Date.now()+${SECONDS * 1000};let n=0,lat=0;(function go(){if(Date.now()>end){console.log(JSON.stringify({n,lat}));return}const t=process.hrtime.bigint();const s=net.connect(${port},'${ip}',()=>{lat+=Number(process.hrtime.bigint()-t)/1e6;n++;s.destroy();go()});s.on('error',e=>{console.log(JSON.stringify({error:e.code}));process.exit(1)})})()`;
+      const code =
+        `const net=require('net');const end=Date.now()+${SECONDS * 1000};let n=0,lat=0;(function ` +
+        `go(){if(Date.now()>end){console.log(JSON.stringify({n,lat}));return}const t=process.hrtime.bigint();` +
+        `const s=net.connect(${port},'${ip}',()=>{lat+=Number(process.hrtime.bigint()-t)/1e6;n++;s.destroy();` +
+        `go()});s.on('error',e=>{console.log(JSON.stringify({error:e.code}));process.exit(1)})})()`;
       const out = JSON.parse(String((await inNs(ns, process.execPath, ['-e', code])).stdout));
       if (out.error) throw new Error(`${ip}:${port}: ${out.error}`);
       return { perSec: out.n / SECONDS, latMs: out.lat / out.n };
@@ -186,13 +191,16 @@ async function main() {
       const direct = await rate(nodeNs, POD, 8080);
       conn[n] = { skiff: sk.perSec, ipt: ip.perSec, direct: direct.perSec };
       console.log(
-        `| ${n} | ${sk.perSec.toFixed(0)} | ${sk.latMs.toFixed(3)} | ${ip.perSec.toFixed(0)} | ${ip.latMs.toFixed(3)} | ${direct.perSec.toFixed(0)} |`,
+        `| ${n} | ${sk.perSec.toFixed(0)} | ${sk.latMs.toFixed(3)} | ${ip.perSec.toFixed(0)} ` +
+          `| ${ip.latMs.toFixed(3)} | ${direct.perSec.toFixed(0)} |`,
       );
     }
     const c = conn[big];
     console.log(
-      `\nat ${big} Services: Skiff ${(c.skiff / conn[SIZES[0]].skiff).toFixed(2)}x its rate at ${SIZES[0]} (goal >= 0.95), ` +
-        `${(c.skiff / c.ipt).toFixed(2)}x iptables mode (goal >= 3), ${(c.skiff / c.direct).toFixed(2)}x the pod IP directly (goal >= 0.9)`,
+      `\nat ${big} Services: Skiff ${(c.skiff / conn[SIZES[0]].skiff).toFixed(2)}x its rate at ${SIZES[0]} ` +
+        `(goal >= 0.95), ` +
+        (`${(c.skiff / c.ipt).toFixed(2)}x iptables mode (goal >= 3), ${(c.skiff / c.direct).toFixed(2)}x ` +
+          `the pod IP directly (goal >= 0.9)`),
     );
   } finally {
     for (const p of servers) p.kill('SIGKILL');

@@ -106,10 +106,12 @@ try {
   const secs = (lastBound - t0) / 1000;
   const after = procStat(pid);
   console.log(
-    `Scheduler: ${bound}/${PODS} pods bound over ${NODES} nodes in ${secs.toFixed(2)} s (creates took ${((created - t0) / 1000).toFixed(2)} s)`,
+    `Scheduler: ${bound}/${PODS} pods bound over ${NODES} nodes in ${secs.toFixed(2)} s (creates ` +
+      `took ${((created - t0) / 1000).toFixed(2)} s)`,
   );
   console.log(
-    `  throughput ${(bound / secs).toFixed(0)} pods/s | upstream scheduler_perf threshold 100 pods/s: ${bound / secs >= 100 ? 'met' : 'missed'} (${(bound / secs / 100).toFixed(1)}x)`,
+    `  throughput ${(bound / secs).toFixed(0)} pods/s | upstream scheduler_perf threshold 100 ` +
+      `pods/s: ${bound / secs >= 100 ? 'met' : 'missed'} (${(bound / secs / 100).toFixed(1)}x)`,
   );
   console.log(
     `  server CPU during the run ${(after.cpuSec - before.cpuSec).toFixed(1)} s, RSS ${after.rssMiB.toFixed(0)} MiB`,
@@ -134,7 +136,10 @@ try {
   const idle2 = procStat(pid);
   const slices = (await call(base, 'GET', '/apis/discovery.k8s.io/v1/namespaces/bench/endpointslices?limit=1')).json;
   console.log(
-    `With ${TOTAL_PODS} pods and ${SERVICES} Services (${slices.metadata?.remainingItemCount !== undefined ? slices.metadata.remainingItemCount + 1 : '?'} EndpointSlices): server RSS ${idle2.rssMiB.toFixed(0)} MiB, CPU at rest ${(((idle2.cpuSec - idle1.cpuSec) / 10) * 100).toFixed(1)}% of a core`,
+    `With ${TOTAL_PODS} pods and ${SERVICES} Services ` +
+      `(${slices.metadata?.remainingItemCount !== undefined ? slices.metadata.remainingItemCount + 1 : '?'} ` +
+      `EndpointSlices): server RSS ${idle2.rssMiB.toFixed(0)} MiB, CPU at ` +
+      `rest ${(((idle2.cpuSec - idle1.cpuSec) / 10) * 100).toFixed(1)}% of a core`,
   );
 } finally {
   srv.proc.kill('SIGTERM');

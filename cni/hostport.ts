@@ -51,8 +51,10 @@ export function addScript(podIP: string, maps: PortMapping[]): string {
     `add chain ip ${TABLE} output { type nat hook output priority -100 ; policy accept ; }`,
     `flush chain ip ${TABLE} prerouting`,
     `flush chain ip ${TABLE} output`,
-    `add rule ip ${TABLE} prerouting fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to meta l4proto . th dport map @ports`,
-    `add rule ip ${TABLE} output fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to meta l4proto . th dport map @ports`,
+    `add rule ip ${TABLE} prerouting fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to meta ` +
+      `l4proto . th dport map @ports`,
+    `add rule ip ${TABLE} output fib daddr type local meta l4proto { tcp, udp, sctp } dnat ip to meta ` +
+      `l4proto . th dport map @ports`,
   ];
   for (const m of maps)
     lines.push(`add element ip ${TABLE} ports { ${m.protocol} . ${m.hostPort} : ${podIP} . ${m.containerPort} }`);
@@ -79,7 +81,8 @@ export async function mapPorts(dataDir: string, containerID: string, podIP: stri
     if (/File exists/.test(msg))
       throw new CniError(
         CODES.generic,
-        `a hostPort of this pod is already mapped to another pod on this node (${maps.map((m) => `${m.hostPort}/${m.protocol}`).join(', ')})`,
+        `a hostPort of this pod is already mapped to another pod on this node ` +
+          `(${maps.map((m) => `${m.hostPort}/${m.protocol}`).join(', ')})`,
       );
     throw new CniError(CODES.ioFailure, `failed to map host ports: ${msg}`);
   }

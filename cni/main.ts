@@ -30,7 +30,9 @@ if (process.env.SKIFF_CNI_TRACE)
   process.on('exit', () =>
     appendFileSync(
       process.env.SKIFF_CNI_TRACE!,
-      `${new Date().toISOString()} ${env.command} ${env.containerID.slice(0, 12)} ${(performance.now() - started).toFixed(0)}ms (process ${(process.uptime() * 1000).toFixed(0)}ms)\n`,
+      `${new Date().toISOString()} ${env.command} ${env.containerID.slice(0, 12)} ` +
+        `${(performance.now() - started).toFixed(0)}ms ` +
+        `(process ${(process.uptime() * 1000).toFixed(0)}ms)\n`,
     ),
   );
 try {

@@ -119,7 +119,8 @@ export class ContainerdSupervisor {
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error(
-      `containerd did not answer on ${this.paths.socket} within ${timeoutMs} ms (log: ${join(this.dir, 'containerd.log')})`,
+      `containerd did not answer on ${this.paths.socket} within ${timeoutMs} ms ` +
+        `(log: ${join(this.dir, 'containerd.log')})`,
     );
   }
 

@@ -70,7 +70,8 @@ export class ClusterDNS {
     await this.server.start();
     const ups = this.upstreams();
     this.o.log(
-      `cluster DNS on ${this.o.address}:${this.server.port} for ${this.o.domain}; upstreams ${ups.map((u) => `${u.host}:${u.port}`).join(', ') || 'none'}`,
+      `cluster DNS on ${this.o.address}:${this.server.port} for ${this.o.domain}; ` +
+        `upstreams ${ups.map((u) => `${u.host}:${u.port}`).join(', ') || 'none'}`,
     );
   }
 

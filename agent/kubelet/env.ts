@@ -99,7 +99,8 @@ export function resolveEnv(container: Obj, src: EnvSources): { key: string; valu
           if (vf.configMapKeyRef.optional) continue;
           throw new EnvError(
             cm
-              ? `couldn't find key ${vf.configMapKeyRef.key} in ConfigMap ${src.pod.metadata.namespace}/${vf.configMapKeyRef.name}`
+              ? `couldn't find key ${vf.configMapKeyRef.key} in ` +
+                  `ConfigMap ${src.pod.metadata.namespace}/${vf.configMapKeyRef.name}`
               : `configmap "${vf.configMapKeyRef.name}" not found`,
           );
         }
@@ -110,7 +111,8 @@ export function resolveEnv(container: Obj, src: EnvSources): { key: string; valu
           if (vf.secretKeyRef.optional) continue;
           throw new EnvError(
             s
-              ? `couldn't find key ${vf.secretKeyRef.key} in Secret ${src.pod.metadata.namespace}/${vf.secretKeyRef.name}`
+              ? `couldn't find key ${vf.secretKeyRef.key} in ` +
+                  `Secret ${src.pod.metadata.namespace}/${vf.secretKeyRef.name}`
               : `secret "${vf.secretKeyRef.name}" not found`,
           );
         }

@@ -588,14 +588,16 @@ export class Kubelet {
           c.name,
           'Warning',
           'BackOff',
-          `Back-off restarting failed container ${c.name} in pod ${pod.metadata.name}_${pod.metadata.namespace}(${uid})`,
+          `Back-off restarting failed container ${c.name} in ` +
+            `pod ${pod.metadata.name}_${pod.metadata.namespace}(${uid})`,
         ),
       );
       this.setWaiting(
         uid,
         c.name,
         'CrashLoopBackOff',
-        `back-off ${Math.ceil((until - exitAt) / 1000)}s restarting failed container=${c.name} pod=${pod.metadata.name}_${pod.metadata.namespace}(${uid})`,
+        `back-off ${Math.ceil((until - exitAt) / 1000)}s restarting failed container=${c.name} ` +
+          `pod=${pod.metadata.name}_${pod.metadata.namespace}(${uid})`,
       );
       return;
     }

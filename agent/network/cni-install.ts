@@ -39,11 +39,14 @@ export function renderConflist(s: CniSettings): string {
 }
 
 function wrapper(cacheDir: string): string {
-  return `#!/bin/sh
+  return (
+    `#!/bin/sh
 # Installed by skiff agent: the Skiff CNI plugin on the Node Skiff pins. The compile cache
 # roughly halves the plugin's start-up, which every pod pays.
-NODE_COMPILE_CACHE=${cacheDir} exec ${join(ROOT, 'node_modules/.bin/node')} --disable-warning=ExperimentalWarning ${join(ROOT, 'cni/main.ts')}
-`;
+NODE_COMPILE_CACHE=${cacheDir} exec ${join(ROOT, 'node_modules/.bin/node')} ` +
+    `--disable-warning=ExperimentalWarning ${join(ROOT, 'cni/main.ts')}
+`
+  );
 }
 
 /**

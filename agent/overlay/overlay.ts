@@ -143,7 +143,8 @@ export class Overlay {
       const failed = await applyPlan(plan, wrap);
       const took = since ? ` ${(performance.now() - since).toFixed(1)} ms after the view changed` : '';
       this.o.log(
-        `overlay: applied ${plan.ip.length + plan.bridge.length} change(s)${took}${failed.length ? `; ${failed.join('; ')}` : ''}`,
+        `overlay: applied ${plan.ip.length + plan.bridge.length} ` +
+          `change(s)${took}${failed.length ? `; ${failed.join('; ')}` : ''}`,
       );
       if (failed.length) throw new Error('some changes failed (see above)');
     }

@@ -148,7 +148,8 @@ export class ServiceProxy {
     this.health.healthy = true;
     if (r.full || r.lines)
       this.log(
-        `proxy: ${r.full ? 'full' : 'partial'} sync of ${r.keys.length} service(s) in ${r.durationMs.toFixed(1)} ms, ${r.lines} change(s)`,
+        `proxy: ${r.full ? 'full' : 'partial'} sync of ${r.keys.length} service(s) ` +
+          `in ${r.durationMs.toFixed(1)} ms, ${r.lines} change(s)`,
       );
     const slicesOf = (key: string) => this.applier.slicesFor(key);
     const now = Date.now();

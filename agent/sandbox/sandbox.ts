@@ -133,7 +133,8 @@ export async function sandboxUp(o: UpOptions): Promise<SandboxState> {
       s.namespaces.push(node.ns);
       s.nodes.push(node);
       save(s);
-      // The veth is made inside the underlay and its node end moved into the node: no link ever touches the root namespace.
+      // The veth is made inside the underlay and its node end moved into the node:
+      // no link ever touches the root namespace.
       await run('ip', ['-n', ul, 'link', 'add', `v${i}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', node.ns]);
       await run('ip', ['-n', ul, 'link', 'set', `v${i}`, 'master', 'br0', 'up']);
       await run('ip', ['-n', node.ns, 'addr', 'add', `${node.ip}/24`, 'dev', 'eth0']);
@@ -204,7 +205,8 @@ export async function sandboxUp(o: UpOptions): Promise<SandboxState> {
     return s;
   } catch (e) {
     (e as Error).message +=
-      `\n(state kept in ${stateFile(o.name)}; \`skiff sandbox down --name ${o.name}\` removes everything; logs in ${dir})`;
+      `\n(state kept in ${stateFile(o.name)}; \`skiff sandbox down --name ${o.name}\` removes everything; ` +
+      `logs in ${dir})`;
     throw e;
   }
 }

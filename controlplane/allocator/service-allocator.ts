@@ -59,7 +59,8 @@ export class ServiceAllocator {
         throw new AllocationError(
           'spec.clusterIPs',
           requested,
-          `failed to allocate IP ${requested}: the provided IP (${requested}) is not in the valid range. The range of valid IPs is ${nthIp(this.cidr, 0)}/${this.cidr.bits}`,
+          `failed to allocate IP ${requested}: the provided IP (${requested}) is not in the valid range. ` +
+            `The range of valid IPs is ${nthIp(this.cidr, 0)}/${this.cidr.bits}`,
         );
       const off = ipToInt(requested) - this.cidr.base;
       if (off === 0 || off === this.cidr.size - 1)

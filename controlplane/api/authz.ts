@@ -64,7 +64,9 @@ export function authorize(user: User, a: Attributes): { allowed: boolean; reason
       return { allowed: true, reason: 'own pods only' };
     return {
       allowed: false,
-      reason: `node "${node}" may not ${a.verb} ${a.resource}${a.subresource ? '/' + a.subresource : ''}${a.name ? ` "${a.name}"` : ''}`,
+      reason:
+        `node "${node}" may not ${a.verb} ${a.resource}` +
+        `${a.subresource ? '/' + a.subresource : ''}${a.name ? ` "${a.name}"` : ''}`,
     };
   }
   return { allowed: false, reason: 'no rule allows this user' };

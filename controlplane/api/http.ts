@@ -125,7 +125,8 @@ export function decodeBody(buf: Buffer, type: string): unknown {
     return value;
   }
   throw unsupportedMedia(
-    `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf`,
+    `the body of the request was in an unknown format - accepted media types include: application/json, ` +
+      `application/yaml, application/vnd.kubernetes.protobuf`,
   );
 }
 

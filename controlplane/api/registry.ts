@@ -131,7 +131,8 @@ export class Registry {
       startKey = tok.start;
       if (revision < (await this.store.compactedRevision()))
         throw gone(
-          'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.',
+          'The provided continue parameter is too old to display a consistent list result. ' +
+            'You can start a new list without the continue parameter.',
         );
     } else if (opts.resourceVersion && opts.resourceVersion !== '0') {
       const rv = parseResourceVersion(opts.resourceVersion);
@@ -208,7 +209,8 @@ export class Registry {
     if (!kv) throw notFound({ kind: 'Namespace', group: '', plural: 'namespaces' }, ns);
     if (creating && JSON.parse(kv.value).metadata?.deletionTimestamp)
       throw forbidden(
-        `${res.plural} "${''}" is forbidden: unable to create new content in namespace ${ns} because it is being terminated`,
+        `${res.plural} "${''}" is forbidden: unable to create new content in namespace ${ns} ` +
+          `because it is being terminated`,
       );
   }
 
@@ -237,7 +239,8 @@ export class Registry {
   private checkTypeMeta(res: Resource, body: Obj) {
     if (body.apiVersion !== undefined && body.apiVersion !== groupVersion(res))
       throw badRequest(
-        `the API version in the data (${body.apiVersion}) does not match the expected API version (${groupVersion(res)})`,
+        `the API version in the data (${body.apiVersion}) does not match the expected API version ` +
+          `(${groupVersion(res)})`,
       );
     if (body.kind !== undefined && body.kind !== res.kind)
       throw badRequest(`the kind in the data (${body.kind}) does not match the expected kind (${res.kind})`);
@@ -381,10 +384,12 @@ export class Registry {
       delete m.deletionTimestamp;
       delete m.deletionGracePeriodSeconds;
     }
-    if (om.deletionTimestamp && (m.finalizers ?? []).some((f: string) => !(om.finalizers ?? []).includes(f)))
+    if (om.deletionTimestamp && (m.finalizers ?? []).some((f: string) => !(om.finalizers ?? []).includes(f))) {
+      const added = (m.finalizers ?? []).filter((f: string) => !(om.finalizers ?? []).includes(f));
       throw forbidden(
-        `no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify((m.finalizers ?? []).filter((f: string) => !(om.finalizers ?? []).includes(f)))}`,
+        `no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}`,
       );
+    }
     if (res.generation) {
       m.generation = om.generation ?? 1;
       if (sub !== 'status' && JSON.stringify(specOf(next)) !== JSON.stringify(specOf(old))) m.generation++;
@@ -495,7 +500,9 @@ export class Registry {
             now: now(),
           });
           if (r.conflicts.length) {
-            const msg = `Apply failed with ${r.conflicts.length} conflict${r.conflicts.length > 1 ? 's' : ''}: ${r.conflicts.map((c) => `conflict with "${c.manager}": ${c.field}`).join('\n')}`;
+            const conflicts = r.conflicts.map((c) => `conflict with "${c.manager}": ${c.field}`).join('\n');
+            const plural = r.conflicts.length > 1 ? 's' : '';
+            const msg = `Apply failed with ${r.conflicts.length} conflict${plural}: ${conflicts}`;
             throw new ApiError(409, 'Conflict', msg, {
               causes: r.conflicts.map((c) => ({
                 reason: 'FieldManagerConflict',
@@ -588,7 +595,8 @@ export class Registry {
       throw conflict(
         res,
         name,
-        `Precondition failed: ResourceVersion in precondition: ${opts.preconditions.resourceVersion}, ResourceVersion in object meta: ${o.metadata.resourceVersion}`,
+        `Precondition failed: ResourceVersion in precondition: ${opts.preconditions.resourceVersion}, ` +
+          `ResourceVersion in object meta: ${o.metadata.resourceVersion}`,
       );
     const finalizers = [...(o.metadata.finalizers ?? [])];
     if (opts.propagationPolicy === 'Orphan' && !finalizers.includes('orphan') && this.gcRunning)

@@ -149,7 +149,8 @@ function containerOf(pod: Obj, named: string | null): string {
   if (!named) {
     if (containers.length !== 1)
       throw badRequest(
-        `a container name must be specified for pod ${pod.metadata.name}, choose one of: [${containers.map((c) => c.name).join(' ')}]`,
+        `a container name must be specified for pod ${pod.metadata.name}, choose one of: ` +
+          `[${containers.map((c) => c.name).join(' ')}]`,
       );
     return containers[0].name as string;
   }
@@ -206,7 +207,9 @@ export class ApiServer {
         const body = JSON.stringify(err.toStatus());
         if (socket.writable)
           socket.end(
-            `HTTP/1.1 ${err.code} ${STATUS_CODES[err.code] ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+            `HTTP/1.1 ${err.code} ${STATUS_CODES[err.code] ?? ''}\r\n` +
+              `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+              `Connection: close\r\n\r\n${body}`,
           );
       });
     });
@@ -425,7 +428,9 @@ export class ApiServer {
     if (!d.allowed) {
       const what = `${route.res.plural}${route.res.group ? '.' + route.res.group : ''}${name ? ` "${name}"` : ''}`;
       throw forbidden(
-        `${what} is forbidden: User "${user.name}" cannot ${verb} resource "${route.res.plural}${route.sub ? '/' + route.sub : ''}" in API group "${route.res.group}"${route.namespace ? ` in the namespace "${route.namespace}"` : ''}: ${d.reason}`,
+        `${what} is forbidden: User "${user.name}" cannot ${verb} resource ` +
+          `"${route.res.plural}${route.sub ? '/' + route.sub : ''}" in API group ` +
+          `"${route.res.group}"${route.namespace ? ` in the namespace "${route.namespace}"` : ''}: ${d.reason}`,
       );
     }
   }
@@ -500,7 +505,8 @@ export class ApiServer {
     if (sub === 'log' && method === 'GET') return this.podLog(req, res, route, q);
     if (sub === 'exec' || sub === 'attach' || sub === 'portforward') {
       throw badRequest(
-        `${sub} needs a connection upgrade (WebSocket ${sub === 'portforward' ? PORTFORWARD_TUNNEL_PROTOCOL : EXEC_PROTOCOLS[0]})`,
+        `${sub} needs a connection upgrade ` +
+          `(WebSocket ${sub === 'portforward' ? PORTFORWARD_TUNNEL_PROTOCOL : EXEC_PROTOCOLS[0]})`,
       );
     }
 
@@ -545,7 +551,9 @@ export class ApiServer {
                 causes: [
                   {
                     reason: 'DisruptionBudget',
-                    message: `The disruption budget ${blocking.metadata.name} needs ${st.desiredHealthy} healthy pods and has ${st.currentHealthy} currently`,
+                    message:
+                      `The disruption budget ${blocking.metadata.name} needs ${st.desiredHealthy} healthy ` +
+                      `pods and has ${st.currentHealthy} currently`,
                   },
                 ],
               },
@@ -582,7 +590,8 @@ export class ApiServer {
         throw new ApiError(
           415,
           'UnsupportedMediaType',
-          `the body of the request was in an unknown format - accepted media types include: ${Object.keys(PATCH_TYPES).join(', ')}`,
+          `the body of the request was in an unknown format - accepted media types ` +
+            `include: ${Object.keys(PATCH_TYPES).join(', ')}`,
         );
       if (type === 'apply' && !q.get('fieldManager'))
         throw badRequest(
@@ -616,7 +625,8 @@ export class ApiServer {
         q.get('propagationPolicy') ?? opts.propagationPolicy ?? (opts.orphanDependents === true ? 'Orphan' : undefined);
       if (propagation !== undefined && !['Orphan', 'Background', 'Foreground'].includes(propagation))
         throw badRequest(
-          `DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "${propagation}": supported values: "Foreground", "Background", "Orphan", "nil"`,
+          `DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "${propagation}": ` +
+            `supported values: "Foreground", "Background", "Orphan", "nil"`,
         );
       if ((opts.dryRun ?? []).length) ctx.dryRun = true;
       const del: DeleteOpts = {
@@ -663,7 +673,8 @@ export class ApiServer {
     const phase = pod.status?.phase;
     if (phase === 'Succeeded' || phase === 'Failed')
       throw badRequest(
-        `cannot ${sub === 'portforward' ? 'port-forward to' : sub + ' into'} a container in a completed pod; current phase is ${phase}`,
+        `cannot ${sub === 'portforward' ? 'port-forward to' : sub + ' into'} a container in a completed pod;` +
+          ` current phase is ${phase}`,
       );
     const tunnels = this.tunnels;
     if (!tunnels?.connected(node)) throw serviceUnavailable(`no agent connection to node "${node}"`);
@@ -690,7 +701,8 @@ export class ApiServer {
       if (String(req.headers.upgrade ?? '').toLowerCase() !== 'spdy/3.1')
         throw badRequest('port-forward needs a WebSocket or SPDY/3.1 upgrade');
       socket.write(
-        'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\n\r\n',
+        'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ' +
+          'SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\n\r\n',
       );
       const pf = servePortForward(
         (b) => {
@@ -807,7 +819,8 @@ export class ApiServer {
       // A watcher that does not keep up is closed (as upstream's watch cache does); it re-lists.
       if (res.writableLength > WATCH_MAX_QUEUED) {
         console.error(
-          `watch ${route.res.plural}: closing a slow watcher (${res.writableLength} bytes queued, limit ${WATCH_MAX_QUEUED})`,
+          `watch ${route.res.plural}: closing a slow watcher (${res.writableLength} bytes queued, ` +
+            `limit ${WATCH_MAX_QUEUED})`,
         );
         finish(true);
       }

@@ -173,8 +173,10 @@ const PRINTERS: Record<string, Printer> = {
     ],
     cells(p, now) {
       const s = podStatus(p);
+      const passed = (g: Obj) =>
+        (p.status?.conditions ?? []).some((c: Obj) => c.type === g.conditionType && c.status === 'True');
       const gates = p.spec?.readinessGates?.length
-        ? `${(p.spec.readinessGates as Obj[]).filter((g) => (p.status?.conditions ?? []).some((c: Obj) => c.type === g.conditionType && c.status === 'True')).length}/${p.spec.readinessGates.length}`
+        ? `${(p.spec.readinessGates as Obj[]).filter(passed).length}/${p.spec.readinessGates.length}`
         : '<none>';
       return [
         p.metadata.name,

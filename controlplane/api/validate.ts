@@ -14,14 +14,22 @@ const C_IDENTIFIER_LIKE = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
 export function dnsLabelErrors(v: string): string | null {
   if (v.length > 63) return 'must be no more than 63 characters';
   if (!DNS1123_LABEL.test(v))
-    return "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+    return (
+      "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start " +
+      "and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is " +
+      "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+    );
   return null;
 }
 
 export function dnsSubdomainErrors(v: string): string | null {
   if (v.length > 253) return 'must be no more than 253 characters';
   if (!DNS1123_SUBDOMAIN.test(v))
-    return "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+    return (
+      "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and " +
+      "must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is " +
+      "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+    );
   return null;
 }
 
@@ -44,7 +52,10 @@ const NAME_RULE: Record<string, (v: string) => string | null> = {
 export function qualifiedNameErrors(key: string): string | null {
   const parts = key.split('/');
   if (parts.length > 2)
-    return "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character, with an optional DNS subdomain prefix and '/'";
+    return (
+      "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with " +
+      "an alphanumeric character, with an optional DNS subdomain prefix and '/'"
+    );
   const [prefix, name] = parts.length === 2 ? parts : [undefined, parts[0]];
   if (prefix !== undefined) {
     if (!prefix) return 'prefix part must be non-empty';
@@ -54,14 +65,22 @@ export function qualifiedNameErrors(key: string): string | null {
   if (!name) return 'name part must be non-empty';
   if (name.length > 63) return 'name part must be no more than 63 characters';
   if (!QUALIFIED_NAME.test(name))
-    return "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+    return (
+      "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an " +
+      "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is " +
+      "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+    );
   return null;
 }
 
 export function labelValueErrors(v: string): string | null {
   if (v.length > 63) return 'must be no more than 63 characters';
   if (!LABEL_VALUE.test(v))
-    return "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
+    return (
+      "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must " +
+      "start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used " +
+      "for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+    );
   return null;
 }
 
@@ -155,7 +174,8 @@ function validateContainers(
         errs.invalid(
           `${f}.env[${j}].name`,
           e.name,
-          "a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit",
+          "a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or " +
+            "'.', and must not start with a digit",
         );
       if (e.value !== undefined && e.valueFrom !== undefined)
         errs.invalid(`${f}.env[${j}].valueFrom`, '', 'may not be specified when `value` is not empty');
@@ -269,7 +289,10 @@ const VALIDATORS: Record<string, (o: Obj, errs: Errs, old?: Obj) => void> = {
         errs.add(
           'spec',
           'FieldValueForbidden',
-          'Forbidden: pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)',
+          'Forbidden: pod updates may not change fields other than `spec.containers[*].image`,' +
+            '`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to ' +
+            'existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was ' +
+            'previously negative)',
         );
     }
   },

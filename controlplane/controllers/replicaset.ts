@@ -17,7 +17,10 @@ export interface ReplicaPlan {
   status: Obj;
 }
 
-/** Deletion order: unassigned < assigned, Pending < Unknown < Running, not ready < ready, newer < older, more restarts first. */
+/**
+ * Deletion order: unassigned < assigned, Pending < Unknown < Running, not ready < ready, newer < older,
+ * more restarts first.
+ */
 export function deletionRank(a: Obj, b: Obj): number {
   const assigned = (p: Obj) => (p.spec?.nodeName ? 1 : 0);
   const phase = (p: Obj) =>

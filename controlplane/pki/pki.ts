@@ -56,7 +56,8 @@ export async function ensurePki(dir: string, sans: { dns: string[]; ips: string[
   if (regenerate) {
     writeFileSync(
       f('server.ext'),
-      `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=${wanted.join(',')}\n`,
+      `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,` +
+        `keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=${wanted.join(',')}\n`,
     );
     await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'server.key'], dir);
     await openssl(['req', '-new', '-key', 'server.key', '-subj', '/CN=kube-apiserver', '-out', 'server.csr'], dir);

@@ -63,7 +63,10 @@ export interface Store {
   create(key: string, value: string): Promise<KeyValue>;
   /** Update guarded by modRevision; Conflict carries the current value. */
   update(key: string, value: string, expectedModRevision: number): Promise<KeyValue>;
-  /** Delete guarded by modRevision (0 = unconditional). Returns the deleted value's last state and the delete revision. */
+  /**
+   * Delete guarded by modRevision (0 = unconditional).
+   * Returns the deleted value's last state and the delete revision.
+   */
   delete(key: string, expectedModRevision: number): Promise<{ prev: KeyValue; revision: number }>;
   /** Watch a prefix for changes after `fromRevision` (exclusive). */
   watch(prefix: string, fromRevision: number, cb: WatchCallbacks): WatchHandle;

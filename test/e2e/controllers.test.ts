@@ -41,69 +41,73 @@ spec:
         readinessProbe: {exec: {command: [cat, /tmp/ready]}, initialDelaySeconds: 2, periodSeconds: 1}
 `;
 
-test('a rolling update keeps replicas - maxUnavailable Ready and never exceeds replicas + maxSurge; rollout status, undo, scale', async () => {
-  assert.equal((await k(['apply', '-f', '-'], deployment('skiff.local/busybox:1.36'))).exitCode, 0);
-  const st = await k(['rollout', 'status', 'deploy/roll', '--timeout=90s']);
-  assert.equal(st.exitCode, 0, st.all);
-  const set = await k(['set', 'image', 'deploy/roll', 'web=skiff.local/busybox:latest']);
-  assert.equal(set.exitCode, 0, set.all);
-  const samples: { ready: number; total: number }[] = [];
-  let done = false;
-  const status = k(['rollout', 'status', 'deploy/roll', '--timeout=120s']).then((r) => {
-    done = true;
-    return r;
-  });
-  while (!done) {
-    const pods = (await podsOf('app=roll')).filter(
-      (p) => !p.metadata.deletionTimestamp && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed',
+test(
+  'a rolling update keeps replicas - maxUnavailable Ready and never exceeds replicas + maxSurge; rollout ' +
+    'status, undo, scale',
+  async () => {
+    assert.equal((await k(['apply', '-f', '-'], deployment('skiff.local/busybox:1.36'))).exitCode, 0);
+    const st = await k(['rollout', 'status', 'deploy/roll', '--timeout=90s']);
+    assert.equal(st.exitCode, 0, st.all);
+    const set = await k(['set', 'image', 'deploy/roll', 'web=skiff.local/busybox:latest']);
+    assert.equal(set.exitCode, 0, set.all);
+    const samples: { ready: number; total: number }[] = [];
+    let done = false;
+    const status = k(['rollout', 'status', 'deploy/roll', '--timeout=120s']).then((r) => {
+      done = true;
+      return r;
+    });
+    while (!done) {
+      const pods = (await podsOf('app=roll')).filter(
+        (p) => !p.metadata.deletionTimestamp && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed',
+      );
+      samples.push({ ready: pods.filter(isReady).length, total: pods.length });
+    }
+    const r = await status;
+    assert.equal(r.exitCode, 0, r.all);
+    assert.match(String(r.stdout), /successfully rolled out/);
+    assert.ok(samples.length >= 3, `sampled ${samples.length} times`);
+    for (const s of samples) {
+      assert.ok(s.ready >= 3, `ready ${s.ready} < replicas - maxUnavailable in ${JSON.stringify(samples)}`);
+      assert.ok(s.total <= 5, `total ${s.total} > replicas + maxSurge in ${JSON.stringify(samples)}`);
+    }
+    const pods = (await podsOf('app=roll')).filter((p) => !p.metadata.deletionTimestamp);
+    assert.equal(pods.length, 4);
+    assert.ok(pods.every((p) => p.spec.containers[0].image === 'skiff.local/busybox:latest'));
+    const d = await json(['get', 'deploy', 'roll']);
+    assert.deepEqual(
+      [d.status.replicas, d.status.updatedReplicas, d.status.readyReplicas, d.status.availableReplicas],
+      [4, 4, 4, 4],
     );
-    samples.push({ ready: pods.filter(isReady).length, total: pods.length });
-  }
-  const r = await status;
-  assert.equal(r.exitCode, 0, r.all);
-  assert.match(String(r.stdout), /successfully rolled out/);
-  assert.ok(samples.length >= 3, `sampled ${samples.length} times`);
-  for (const s of samples) {
-    assert.ok(s.ready >= 3, `ready ${s.ready} < replicas - maxUnavailable in ${JSON.stringify(samples)}`);
-    assert.ok(s.total <= 5, `total ${s.total} > replicas + maxSurge in ${JSON.stringify(samples)}`);
-  }
-  const pods = (await podsOf('app=roll')).filter((p) => !p.metadata.deletionTimestamp);
-  assert.equal(pods.length, 4);
-  assert.ok(pods.every((p) => p.spec.containers[0].image === 'skiff.local/busybox:latest'));
-  const d = await json(['get', 'deploy', 'roll']);
-  assert.deepEqual(
-    [d.status.replicas, d.status.updatedReplicas, d.status.readyReplicas, d.status.availableReplicas],
-    [4, 4, 4, 4],
-  );
-  assert.equal(d.metadata.annotations['deployment.kubernetes.io/revision'], '2');
+    assert.equal(d.metadata.annotations['deployment.kubernetes.io/revision'], '2');
 
-  const hist = await k(['rollout', 'history', 'deploy/roll']);
-  assert.match(String(hist.stdout), /1\s+<none>\n2\s+<none>/);
-  assert.equal((await k(['rollout', 'undo', 'deploy/roll'])).exitCode, 0);
-  assert.equal((await k(['rollout', 'status', 'deploy/roll', '--timeout=120s'])).exitCode, 0);
-  const rss = (await json(['get', 'rs', '-l', 'app=roll'])).items as Obj[];
-  assert.equal(rss.length, 2, 'undo reuses the first ReplicaSet');
-  const back = rss.find((x) => x.spec.template.spec.containers[0].image === 'skiff.local/busybox:1.36')!;
-  assert.deepEqual([back.spec.replicas, back.metadata.annotations['deployment.kubernetes.io/revision']], [4, '3']);
+    const hist = await k(['rollout', 'history', 'deploy/roll']);
+    assert.match(String(hist.stdout), /1\s+<none>\n2\s+<none>/);
+    assert.equal((await k(['rollout', 'undo', 'deploy/roll'])).exitCode, 0);
+    assert.equal((await k(['rollout', 'status', 'deploy/roll', '--timeout=120s'])).exitCode, 0);
+    const rss = (await json(['get', 'rs', '-l', 'app=roll'])).items as Obj[];
+    assert.equal(rss.length, 2, 'undo reuses the first ReplicaSet');
+    const back = rss.find((x) => x.spec.template.spec.containers[0].image === 'skiff.local/busybox:1.36')!;
+    assert.deepEqual([back.spec.replicas, back.metadata.annotations['deployment.kubernetes.io/revision']], [4, '3']);
 
-  for (const [n, want] of [
-    [0, 0],
-    [10, 10],
-    [3, 3],
-  ] as const) {
-    assert.equal((await k(['scale', 'deploy/roll', `--replicas=${n}`])).exitCode, 0);
-    await until(
-      `${want} ready pods after scaling to ${n}`,
-      async () => {
-        const ps = (await podsOf('app=roll')).filter((p) => !p.metadata.deletionTimestamp);
-        return ps.length === want && ps.filter(isReady).length === want;
-      },
-      90_000,
-    );
-  }
-  const spread = new Set((await podsOf('app=roll')).map((p) => p.spec.nodeName));
-  assert.equal(spread.size, 3, 'three replicas spread over three nodes');
-});
+    for (const [n, want] of [
+      [0, 0],
+      [10, 10],
+      [3, 3],
+    ] as const) {
+      assert.equal((await k(['scale', 'deploy/roll', `--replicas=${n}`])).exitCode, 0);
+      await until(
+        `${want} ready pods after scaling to ${n}`,
+        async () => {
+          const ps = (await podsOf('app=roll')).filter((p) => !p.metadata.deletionTimestamp);
+          return ps.length === want && ps.filter(isReady).length === want;
+        },
+        90_000,
+      );
+    }
+    const spread = new Set((await podsOf('app=roll')).map((p) => p.spec.nodeName));
+    assert.equal(spread.size, 3, 'three replicas spread over three nodes');
+  },
+);
 
 test('a ReplicaSet adopts a matching pod and creates only the rest', async () => {
   await k([
@@ -128,7 +132,8 @@ spec:
   selector: {matchLabels: {app: adopt}}
   template:
     metadata: {labels: {app: adopt}}
-    spec: {terminationGracePeriodSeconds: 1, containers: [{name: c, image: skiff.local/busybox:1.36, command: [sleep, "3600"]}]}
+    spec: {terminationGracePeriodSeconds: 1, containers: [{name: c, image: skiff.local/busybox:1.36, ` +
+      `command: [sleep, "3600"]}]}
 `,
   );
   const pods = await until(
@@ -154,7 +159,8 @@ apiVersion: v1
 kind: Pod
 metadata: {name: huge}
 spec:
-  containers: [{name: c, image: skiff.local/busybox:1.36, command: [sleep, "3600"], resources: {requests: {cpu: "500"}}}]
+  containers: [{name: c, image: skiff.local/busybox:1.36, command: [sleep, "3600"], resources: {requests: ` +
+      `{cpu: "500"}}}]
 `,
   );
   const cond = await until('PodScheduled=False', async () =>
@@ -269,10 +275,12 @@ spec:
   assert.equal(sa.metadata.name, 'default');
 });
 
-test('a StatefulSet creates web-0..2 in order with their claims, keeps data across scale-down, deletes in reverse', async () => {
-  await k(
-    ['apply', '-f', '-'],
-    `
+test(
+  'a StatefulSet creates web-0..2 in order with their claims, ' + 'keeps data across scale-down, deletes in reverse',
+  async () => {
+    await k(
+      ['apply', '-f', '-'],
+      `
 apiVersion: v1
 kind: Service
 metadata: {name: web}
@@ -299,83 +307,90 @@ spec:
   - metadata: {name: data}
     spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
 `,
-  );
-  const r = await k(['rollout', 'status', 'sts/web', '--timeout=90s']);
-  assert.equal(r.exitCode, 0, r.all);
-  const pods = ((await json(['get', 'pods', '-l', 'app=sts'])).items as Obj[]).sort((a, b) =>
-    a.metadata.name.localeCompare(b.metadata.name),
-  );
-  assert.deepEqual(
-    pods.map((p) => p.metadata.name),
-    ['web-0', 'web-1', 'web-2'],
-  );
-  const created = pods.map((p) => Date.parse(p.metadata.creationTimestamp));
-  const readyAt = pods.map((p) =>
-    Date.parse(p.status.conditions.find((c: Obj) => c.type === 'Ready').lastTransitionTime),
-  );
-  assert.ok(created[1] >= readyAt[0] && created[2] >= readyAt[1], 'each pod is created after the one before is Ready');
-  assert.deepEqual(
-    pods.map((p) => [p.spec.hostname, p.spec.subdomain]),
-    [
-      ['web-0', 'web'],
-      ['web-1', 'web'],
-      ['web-2', 'web'],
-    ],
-  );
-  const claims = (await json(['get', 'pvc'])).items as Obj[];
-  assert.deepEqual(claims.map((c) => [c.metadata.name, c.status.phase, c.spec.storageClassName]).sort(), [
-    ['data-web-0', 'Bound', 'local-path'],
-    ['data-web-1', 'Bound', 'local-path'],
-    ['data-web-2', 'Bound', 'local-path'],
-  ]);
-  const node1 = pods[1].spec.nodeName;
+    );
+    const r = await k(['rollout', 'status', 'sts/web', '--timeout=90s']);
+    assert.equal(r.exitCode, 0, r.all);
+    const pods = ((await json(['get', 'pods', '-l', 'app=sts'])).items as Obj[]).sort((a, b) =>
+      a.metadata.name.localeCompare(b.metadata.name),
+    );
+    assert.deepEqual(
+      pods.map((p) => p.metadata.name),
+      ['web-0', 'web-1', 'web-2'],
+    );
+    const created = pods.map((p) => Date.parse(p.metadata.creationTimestamp));
+    const readyAt = pods.map((p) =>
+      Date.parse(p.status.conditions.find((c: Obj) => c.type === 'Ready').lastTransitionTime),
+    );
+    assert.ok(
+      created[1] >= readyAt[0] && created[2] >= readyAt[1],
+      'each pod is created after the one before is Ready',
+    );
+    assert.deepEqual(
+      pods.map((p) => [p.spec.hostname, p.spec.subdomain]),
+      [
+        ['web-0', 'web'],
+        ['web-1', 'web'],
+        ['web-2', 'web'],
+      ],
+    );
+    const claims = (await json(['get', 'pvc'])).items as Obj[];
+    assert.deepEqual(claims.map((c) => [c.metadata.name, c.status.phase, c.spec.storageClassName]).sort(), [
+      ['data-web-0', 'Bound', 'local-path'],
+      ['data-web-1', 'Bound', 'local-path'],
+      ['data-web-2', 'Bound', 'local-path'],
+    ]);
+    const node1 = pods[1].spec.nodeName;
 
-  // Scale down removes web-2 first, then web-1; the claims stay.
-  assert.equal((await k(['scale', 'sts/web', '--replicas=1'])).exitCode, 0);
-  const order: string[] = [];
-  await until(
-    'only web-0 left',
-    async () => {
-      const names = ((await json(['get', 'pods', '-l', 'app=sts'])).items as Obj[])
-        .filter((p) => !p.metadata.deletionTimestamp)
-        .map((p) => p.metadata.name);
-      for (const n of ['web-2', 'web-1']) if (!names.includes(n) && !order.includes(n)) order.push(n);
-      return names.length === 1 && names[0] === 'web-0';
-    },
-    60_000,
-  );
-  assert.deepEqual(order, ['web-2', 'web-1']);
-  assert.equal(((await json(['get', 'pvc'])).items as Obj[]).length, 3, 'claims are kept on scale-down');
-  // Back up: web-1 returns to its volume on the same node, with its data.
-  assert.equal((await k(['scale', 'sts/web', '--replicas=3'])).exitCode, 0);
-  assert.equal((await k(['rollout', 'status', 'sts/web', '--timeout=90s'])).exitCode, 0);
-  assert.equal((await json(['get', 'pod', 'web-1'])).spec.nodeName, node1);
-  assert.equal(String((await k(['exec', 'web-1', '--', 'cat', '/data/names'])).stdout).trim(), 'web-1\nweb-1');
-  // A claim deleted after scale-down takes its volume with it (reclaimPolicy Delete).
-  assert.equal((await k(['scale', 'sts/web', '--replicas=2'])).exitCode, 0);
-  await until(
-    'web-2 gone',
-    async () =>
-      !((await json(['get', 'pods', '-l', 'app=sts'])).items as Obj[]).some((p) => p.metadata.name === 'web-2'),
-    60_000,
-  );
-  const pv2 = (await json(['get', 'pvc', 'data-web-2'])).spec.volumeName as string;
-  await k(['delete', 'pvc', 'data-web-2']);
-  await until(
-    'its volume deleted',
-    async () => !((await json(['get', 'pv'])).items as Obj[]).some((v) => v.metadata.name === pv2),
-    60_000,
-  );
-  // A new image rolls out (web-1, then web-0), shows in the history, and undo brings the old one back.
-  assert.equal((await k(['set', 'image', 'sts/web', 'c=skiff.local/busybox:latest'])).exitCode, 0);
-  assert.equal((await k(['rollout', 'status', 'sts/web', '--timeout=120s'])).exitCode, 0);
-  assert.deepEqual(
-    ((await json(['get', 'pods', '-l', 'app=sts'])).items as Obj[]).map((p) => p.spec.containers[0].image),
-    ['skiff.local/busybox:latest', 'skiff.local/busybox:latest'],
-  );
-  assert.match(String((await k(['rollout', 'history', 'sts/web'])).stdout), /1\s+<none>\n2\s+<none>/);
-  const undo = await k(['rollout', 'undo', 'sts/web']);
-  assert.equal(undo.exitCode, 0, undo.all);
-  assert.equal((await k(['rollout', 'status', 'sts/web', '--timeout=120s'])).exitCode, 0);
-  assert.equal((await json(['get', 'sts', 'web'])).spec.template.spec.containers[0].image, 'skiff.local/busybox:1.36');
-});
+    // Scale down removes web-2 first, then web-1; the claims stay.
+    assert.equal((await k(['scale', 'sts/web', '--replicas=1'])).exitCode, 0);
+    const order: string[] = [];
+    await until(
+      'only web-0 left',
+      async () => {
+        const names = ((await json(['get', 'pods', '-l', 'app=sts'])).items as Obj[])
+          .filter((p) => !p.metadata.deletionTimestamp)
+          .map((p) => p.metadata.name);
+        for (const n of ['web-2', 'web-1']) if (!names.includes(n) && !order.includes(n)) order.push(n);
+        return names.length === 1 && names[0] === 'web-0';
+      },
+      60_000,
+    );
+    assert.deepEqual(order, ['web-2', 'web-1']);
+    assert.equal(((await json(['get', 'pvc'])).items as Obj[]).length, 3, 'claims are kept on scale-down');
+    // Back up: web-1 returns to its volume on the same node, with its data.
+    assert.equal((await k(['scale', 'sts/web', '--replicas=3'])).exitCode, 0);
+    assert.equal((await k(['rollout', 'status', 'sts/web', '--timeout=90s'])).exitCode, 0);
+    assert.equal((await json(['get', 'pod', 'web-1'])).spec.nodeName, node1);
+    assert.equal(String((await k(['exec', 'web-1', '--', 'cat', '/data/names'])).stdout).trim(), 'web-1\nweb-1');
+    // A claim deleted after scale-down takes its volume with it (reclaimPolicy Delete).
+    assert.equal((await k(['scale', 'sts/web', '--replicas=2'])).exitCode, 0);
+    await until(
+      'web-2 gone',
+      async () =>
+        !((await json(['get', 'pods', '-l', 'app=sts'])).items as Obj[]).some((p) => p.metadata.name === 'web-2'),
+      60_000,
+    );
+    const pv2 = (await json(['get', 'pvc', 'data-web-2'])).spec.volumeName as string;
+    await k(['delete', 'pvc', 'data-web-2']);
+    await until(
+      'its volume deleted',
+      async () => !((await json(['get', 'pv'])).items as Obj[]).some((v) => v.metadata.name === pv2),
+      60_000,
+    );
+    // A new image rolls out (web-1, then web-0), shows in the history, and undo brings the old one back.
+    assert.equal((await k(['set', 'image', 'sts/web', 'c=skiff.local/busybox:latest'])).exitCode, 0);
+    assert.equal((await k(['rollout', 'status', 'sts/web', '--timeout=120s'])).exitCode, 0);
+    assert.deepEqual(
+      ((await json(['get', 'pods', '-l', 'app=sts'])).items as Obj[]).map((p) => p.spec.containers[0].image),
+      ['skiff.local/busybox:latest', 'skiff.local/busybox:latest'],
+    );
+    assert.match(String((await k(['rollout', 'history', 'sts/web'])).stdout), /1\s+<none>\n2\s+<none>/);
+    const undo = await k(['rollout', 'undo', 'sts/web']);
+    assert.equal(undo.exitCode, 0, undo.all);
+    assert.equal((await k(['rollout', 'status', 'sts/web', '--timeout=120s'])).exitCode, 0);
+    assert.equal(
+      (await json(['get', 'sts', 'web'])).spec.template.spec.containers[0].image,
+      'skiff.local/busybox:1.36',
+    );
+  },
+);

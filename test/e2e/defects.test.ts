@@ -46,10 +46,13 @@ spec:
   assert.ok(took < 40_000, `the shorter grace won (not 300 s) (gone after ${took} ms)`);
 });
 
-test('kubectl delete --cascade=foreground returns only once the pods are gone; the owner keeps its finalizer until then', async () => {
-  const apply = await k(
-    ['apply', '-f', '-'],
-    `
+test(
+  'kubectl delete --cascade=foreground returns only once the pods are gone; the owner keeps its finalizer ' +
+    'until then',
+  async () => {
+    const apply = await k(
+      ['apply', '-f', '-'],
+      `
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: fg}
@@ -62,40 +65,43 @@ spec:
       terminationGracePeriodSeconds: 25
       containers: [{name: c, image: skiff.local/busybox:1.36, command: ${STUBBORN}}]
 `,
-  );
-  assert.equal(apply.exitCode, 0, apply.all);
-  await until('fg pod running', async () => {
-    const pods = (await json(['get', 'pods', '-l', 'app=fg'])).items;
-    return pods.length === 1 && pods[0].status?.phase === 'Running';
-  });
-  const del = k(['delete', 'deploy', 'fg', '--cascade=foreground', '--timeout=90s']);
-  // While the pod terminates, the Deployment and ReplicaSet stay, each with foregroundDeletion.
-  await until('fg pod terminating', async () => {
-    const pods = (await json(['get', 'pods', '-l', 'app=fg'])).items;
-    return pods.length === 1 && !!pods[0].metadata.deletionTimestamp;
-  });
-  // (One kubectl call for both: the pod's grace is long enough for it, not for several.)
-  const owners = (await json(['get', 'deploy,rs'])).items.filter(
-    (o: Obj) => o.metadata.name === 'fg' || o.metadata.labels?.app === 'fg',
-  );
-  assert.deepEqual(
-    owners.map((o: Obj) => [o.kind, o.metadata.finalizers]),
-    [
-      ['Deployment', ['foregroundDeletion']],
-      ['ReplicaSet', ['foregroundDeletion']],
-    ],
-    'the Deployment and its ReplicaSet wait for the pod',
-  );
-  assert.equal((await json(['get', 'pods', '-l', 'app=fg'])).items.length, 1, 'the pod was still there');
-  const r = await del;
-  assert.equal(r.exitCode, 0, r.all);
-  assert.deepEqual((await json(['get', 'pods', '-l', 'app=fg'])).items, [], 'no pod outlives its Deployment');
-});
+    );
+    assert.equal(apply.exitCode, 0, apply.all);
+    await until('fg pod running', async () => {
+      const pods = (await json(['get', 'pods', '-l', 'app=fg'])).items;
+      return pods.length === 1 && pods[0].status?.phase === 'Running';
+    });
+    const del = k(['delete', 'deploy', 'fg', '--cascade=foreground', '--timeout=90s']);
+    // While the pod terminates, the Deployment and ReplicaSet stay, each with foregroundDeletion.
+    await until('fg pod terminating', async () => {
+      const pods = (await json(['get', 'pods', '-l', 'app=fg'])).items;
+      return pods.length === 1 && !!pods[0].metadata.deletionTimestamp;
+    });
+    // (One kubectl call for both: the pod's grace is long enough for it, not for several.)
+    const owners = (await json(['get', 'deploy,rs'])).items.filter(
+      (o: Obj) => o.metadata.name === 'fg' || o.metadata.labels?.app === 'fg',
+    );
+    assert.deepEqual(
+      owners.map((o: Obj) => [o.kind, o.metadata.finalizers]),
+      [
+        ['Deployment', ['foregroundDeletion']],
+        ['ReplicaSet', ['foregroundDeletion']],
+      ],
+      'the Deployment and its ReplicaSet wait for the pod',
+    );
+    assert.equal((await json(['get', 'pods', '-l', 'app=fg'])).items.length, 1, 'the pod was still there');
+    const r = await del;
+    assert.equal(r.exitCode, 0, r.all);
+    assert.deepEqual((await json(['get', 'pods', '-l', 'app=fg'])).items, [], 'no pod outlives its Deployment');
+  },
+);
 
-test("kubectl describe shows the kubelet's events: a pull failure, a probe failure, a crash loop; the node's own", async () => {
-  const apply = await k(
-    ['apply', '-f', '-'],
-    `
+test(
+  "kubectl describe shows the kubelet's events: a pull " + "failure, a probe failure, a crash loop; the node's own",
+  async () => {
+    const apply = await k(
+      ['apply', '-f', '-'],
+      `
 apiVersion: v1
 kind: Pod
 metadata: {name: ev-pull}
@@ -118,47 +124,48 @@ spec:
     command: [sleep, "3600"]
     livenessProbe: {exec: {command: ["false"]}, periodSeconds: 1, failureThreshold: 2}
 `,
-  );
-  assert.equal(apply.exitCode, 0, apply.all);
-  const describe = (pod: string, want: RegExp[]) =>
-    until(
-      `${pod}'s events`,
-      async () => {
-        const out = String((await k(['describe', 'pod', pod])).stdout);
-        return want.every((w) => w.test(out)) ? out : undefined;
-      },
-      120_000,
     );
-  await describe('ev-pull', [
-    /Normal\s+Pulling\s+.*kubelet\s+Pulling image "skiff.local\/nope:1"/,
-    /Warning\s+Failed\s+.*kubelet\s+Failed to pull image "skiff.local\/nope:1": /,
-    /Warning\s+Failed\s+.*kubelet\s+Error: ErrImagePull/,
-    /Normal\s+BackOff\s+.*kubelet\s+Back-off pulling image "skiff.local\/nope:1"/,
-  ]);
-  await describe('ev-probe', [
-    /Warning\s+Unhealthy\s+.*kubelet\s+Liveness probe failed: command exited with 1/,
-    /Normal\s+Killing\s+.*kubelet\s+Container c failed liveness probe, will be restarted/,
-  ]);
-  // A crash loop: one BackOff event whose count rises ("x2 over ...").
-  await describe('ev-crash', [
-    /Normal\s+Created\s+.*kubelet\s+Created container: c/,
-    /Normal\s+Started\s+.*kubelet\s+Started container c/,
-    /Warning\s+BackOff\s+.*\(x[2-9] over .*kubelet\s+Back-off restarting failed container c in pod ev-crash_default/,
-  ]);
-  const backoffs = (await json(['get', 'events', '--field-selector', 'involvedObject.name=ev-crash,reason=BackOff']))
-    .items;
-  assert.equal(backoffs.length, 1, 'repeats are one event with a count');
-  assert.deepEqual(backoffs[0].source, { component: 'kubelet', host: 'node1' });
-  assert.equal(backoffs[0].involvedObject.fieldPath, 'spec.containers{c}');
-  assert.equal(backoffs[0].type, 'Warning');
-  const nodeEvents = (await json(['get', 'events', '--field-selector', 'involvedObject.kind=Node'])).items;
-  for (const reason of ['Starting', 'NodeReady'])
-    assert.ok(
-      nodeEvents.some((e: Obj) => e.reason === reason && e.source.component === 'kubelet'),
-      `node event ${reason}`,
-    );
-  await k(['delete', 'pod', 'ev-pull', 'ev-crash', 'ev-probe', '--grace-period=1', '--wait=false']);
-});
+    assert.equal(apply.exitCode, 0, apply.all);
+    const describe = (pod: string, want: RegExp[]) =>
+      until(
+        `${pod}'s events`,
+        async () => {
+          const out = String((await k(['describe', 'pod', pod])).stdout);
+          return want.every((w) => w.test(out)) ? out : undefined;
+        },
+        120_000,
+      );
+    await describe('ev-pull', [
+      /Normal\s+Pulling\s+.*kubelet\s+Pulling image "skiff.local\/nope:1"/,
+      /Warning\s+Failed\s+.*kubelet\s+Failed to pull image "skiff.local\/nope:1": /,
+      /Warning\s+Failed\s+.*kubelet\s+Error: ErrImagePull/,
+      /Normal\s+BackOff\s+.*kubelet\s+Back-off pulling image "skiff.local\/nope:1"/,
+    ]);
+    await describe('ev-probe', [
+      /Warning\s+Unhealthy\s+.*kubelet\s+Liveness probe failed: command exited with 1/,
+      /Normal\s+Killing\s+.*kubelet\s+Container c failed liveness probe, will be restarted/,
+    ]);
+    // A crash loop: one BackOff event whose count rises ("x2 over ...").
+    await describe('ev-crash', [
+      /Normal\s+Created\s+.*kubelet\s+Created container: c/,
+      /Normal\s+Started\s+.*kubelet\s+Started container c/,
+      /Warning\s+BackOff\s+.*\(x[2-9] over .*kubelet\s+Back-off restarting failed container c in pod ev-crash_default/,
+    ]);
+    const backoffs = (await json(['get', 'events', '--field-selector', 'involvedObject.name=ev-crash,reason=BackOff']))
+      .items;
+    assert.equal(backoffs.length, 1, 'repeats are one event with a count');
+    assert.deepEqual(backoffs[0].source, { component: 'kubelet', host: 'node1' });
+    assert.equal(backoffs[0].involvedObject.fieldPath, 'spec.containers{c}');
+    assert.equal(backoffs[0].type, 'Warning');
+    const nodeEvents = (await json(['get', 'events', '--field-selector', 'involvedObject.kind=Node'])).items;
+    for (const reason of ['Starting', 'NodeReady'])
+      assert.ok(
+        nodeEvents.some((e: Obj) => e.reason === reason && e.source.component === 'kubelet'),
+        `node event ${reason}`,
+      );
+    await k(['delete', 'pod', 'ev-pull', 'ev-crash', 'ev-probe', '--grace-period=1', '--wait=false']);
+  },
+);
 
 test('kubectl run --rm -i of a short command returns its output at once, without falling back to logs', async () => {
   const t0 = Date.now();
@@ -190,10 +197,13 @@ test('kubectl run --rm -i of a short command returns its output at once, without
   assert.doesNotMatch(String(fail.all), /couldn't attach|falling back/);
 });
 
-test("kubectl debug: an ephemeral container in the target's process namespace (-it), a node, a copy of a pod with volumes", async () => {
-  const apply = await k(
-    ['apply', '-f', '-'],
-    `
+test(
+  "kubectl debug: an ephemeral container in the target's process namespace (-it), a node, a copy of a pod " +
+    'with volumes',
+  async () => {
+    const apply = await k(
+      ['apply', '-f', '-'],
+      `
 apiVersion: v1
 kind: ConfigMap
 metadata: {name: dbg-cfg}
@@ -212,54 +222,57 @@ spec:
   - {name: scratch, emptyDir: {}}
   - {name: cfg, configMap: {name: dbg-cfg}}
 `,
-  );
-  assert.equal(apply.exitCode, 0, apply.all);
-  await until('dbg running', async () => (await json(['get', 'pod', 'dbg'])).status?.phase === 'Running');
-  // -it needs a terminal: script(1) gives kubectl one; its stdin stays open so nothing stray is typed.
-  const kubectl = `${SKIFF} sandbox kubectl --name ${NAME} -- debug pod/dbg -it --image=skiff.local/busybox --target=app -- sh -c 'echo hi; ps -o args'`;
-  const r = await execa('sh', ['-c', `sleep 10 | script -qec "${kubectl}" /dev/null`], {
-    reject: false,
-    all: true,
-    timeout: 120_000,
-  });
-  assert.equal(r.exitCode, 0, r.all);
-  assert.match(String(r.all), /^hi\r?$/m);
-  assert.match(String(r.all), /sleep 3600/, "the target container's processes are visible");
-  const pod = await json(['get', 'pod', 'dbg']);
-  assert.equal(pod.spec.ephemeralContainers.length, 1);
-  assert.equal(pod.spec.ephemeralContainers[0].targetContainerName, 'app');
-  const st = pod.status.ephemeralContainerStatuses?.[0];
-  assert.equal(st?.state?.terminated?.exitCode, 0, JSON.stringify(pod.status));
-  // Node debugging: a pod with the host's namespaces and / at /host (a protobuf body with volumes).
-  const node = await k([
-    'debug',
-    'node/node1',
-    '-i',
-    '--image=skiff.local/busybox',
-    '--',
-    'sh',
-    '-c',
-    'test -d /host/proc && echo node-ok',
-  ]);
-  assert.equal(node.exitCode, 0, node.all);
-  assert.match(String(node.stdout), /node-ok/);
-  // A copy of a pod with an emptyDir and a ConfigMap volume.
-  const copy = await k([
-    'debug',
-    'dbg',
-    '-i',
-    '--copy-to=dbg-copy',
-    '--container=app',
-    '--image=skiff.local/busybox:1.36',
-    '--',
-    'sh',
-    '-c',
-    'cat /cfg/greeting; echo; test -d /scratch && echo scratch-ok',
-  ]);
-  assert.equal(copy.exitCode, 0, copy.all);
-  assert.match(String(copy.stdout), /hello-from-cm\nscratch-ok/);
-  assert.deepEqual(
-    (await json(['get', 'pod', 'dbg-copy'])).spec.volumes.map((v: Obj) => v.name),
-    ['scratch', 'cfg'],
-  );
-});
+    );
+    assert.equal(apply.exitCode, 0, apply.all);
+    await until('dbg running', async () => (await json(['get', 'pod', 'dbg'])).status?.phase === 'Running');
+    // -it needs a terminal: script(1) gives kubectl one; its stdin stays open so nothing stray is typed.
+    const kubectl =
+      `${SKIFF} sandbox kubectl --name ${NAME} -- debug pod/dbg -it --image=skiff.local/busybox --target=app -- ` +
+      `sh -c 'echo hi; ps -o args'`;
+    const r = await execa('sh', ['-c', `sleep 10 | script -qec "${kubectl}" /dev/null`], {
+      reject: false,
+      all: true,
+      timeout: 120_000,
+    });
+    assert.equal(r.exitCode, 0, r.all);
+    assert.match(String(r.all), /^hi\r?$/m);
+    assert.match(String(r.all), /sleep 3600/, "the target container's processes are visible");
+    const pod = await json(['get', 'pod', 'dbg']);
+    assert.equal(pod.spec.ephemeralContainers.length, 1);
+    assert.equal(pod.spec.ephemeralContainers[0].targetContainerName, 'app');
+    const st = pod.status.ephemeralContainerStatuses?.[0];
+    assert.equal(st?.state?.terminated?.exitCode, 0, JSON.stringify(pod.status));
+    // Node debugging: a pod with the host's namespaces and / at /host (a protobuf body with volumes).
+    const node = await k([
+      'debug',
+      'node/node1',
+      '-i',
+      '--image=skiff.local/busybox',
+      '--',
+      'sh',
+      '-c',
+      'test -d /host/proc && echo node-ok',
+    ]);
+    assert.equal(node.exitCode, 0, node.all);
+    assert.match(String(node.stdout), /node-ok/);
+    // A copy of a pod with an emptyDir and a ConfigMap volume.
+    const copy = await k([
+      'debug',
+      'dbg',
+      '-i',
+      '--copy-to=dbg-copy',
+      '--container=app',
+      '--image=skiff.local/busybox:1.36',
+      '--',
+      'sh',
+      '-c',
+      'cat /cfg/greeting; echo; test -d /scratch && echo scratch-ok',
+    ]);
+    assert.equal(copy.exitCode, 0, copy.all);
+    assert.match(String(copy.stdout), /hello-from-cm\nscratch-ok/);
+    assert.deepEqual(
+      (await json(['get', 'pod', 'dbg-copy'])).spec.volumes.map((v: Obj) => v.name),
+      ['scratch', 'cfg'],
+    );
+  },
+);

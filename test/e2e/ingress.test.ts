@@ -18,7 +18,8 @@ let s: SandboxState;
 const { skiff, k, onNode } = sandboxClient(NAME);
 const dir = mkdtempSync(join(tmpdir(), 'ing-e2e-'));
 
-const app = (name: string) => `
+const app = (name: string) =>
+  `
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: ${name}}
@@ -32,7 +33,10 @@ spec:
       - name: httpd
         image: skiff.local/busybox:1.36
         env: [{name: VERSION, value: "1"}]
-        command: [sh, -c, 'mkdir -p /www/a /www/b /www/cgi-bin && printf "#!/bin/sh\\nsleep 5\\necho Content-Type: text/plain\\necho\\necho slow\\n" > /www/cgi-bin/slow && chmod +x /www/cgi-bin/slow && for f in index.html a/x ab b/x b/y; do echo "${name} $HOSTNAME" > /www/$f; done && exec httpd -f -p 80 -h /www']
+        command: [sh, -c, 'mkdir -p /www/a /www/b /www/cgi-bin && printf "#!/bin/sh\\nsleep ` +
+  `5\\necho Content-Type: text/plain\\necho\\necho slow\\n" > /www/cgi-bin/slow && chmod +x ` +
+  `/www/cgi-bin/slow && for f in index.html a/x ab b/x b/y; do echo "${name} $HOSTNAME" > /www/$f; ` +
+  `done && exec httpd -f -p 80 -h /www']
         readinessProbe: {httpGet: {path: /, port: 80}, periodSeconds: 1}
         # Keep serving while the ingresses learn that the pod is terminating.
         lifecycle: {preStop: {exec: {command: [sleep, "5"]}}}
@@ -233,32 +237,37 @@ test('502 when the endpoints refuse, 504 when the upstream is slower than the re
   assert.ok(slow.seconds < 4, `answered after ${slow.seconds} s: the 1 s read timeout, not the 5 s CGI`);
 });
 
-test('from the outside host: a smuggling attempt gets 400; a slowloris client is cut off while others are served', async () => {
-  const ip = s.nodes[1].ip;
-  const smuggle = await onNode('outside', [
-    'sh',
-    '-c',
-    `printf 'POST / HTTP/1.1\r\nHost: both.test\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /a/x HTTP/1.1\r\nHost: both.test\r\n\r\n' | busybox nc -w 5 ${ip} 80`,
-  ]);
-  assert.match(String(smuggle.stdout), /^HTTP\/1.1 400 /);
-  assert.doesNotMatch(String(smuggle.stdout), /alpha/);
-  const loris = execa(
-    'nsenter',
-    [
-      `--net=/run/netns/${s.outside!.ns}`,
+test(
+  'from the outside host: a smuggling attempt gets 400; ' + 'a slowloris client is cut off while others are served',
+  async () => {
+    const ip = s.nodes[1].ip;
+    const smuggle = await onNode('outside', [
       'sh',
       '-c',
-      `t0=$(date +%s); (printf 'GET / HTTP/1.1\r\nHost: both.test\r\n'; for i in $(seq 1 40); do sleep 1; printf "X-$i: y\r\n"; done) | busybox nc -w 60 ${ip} 80; echo; echo "elapsed $(($(date +%s) - t0))"`,
-    ],
-    { reject: false, timeout: 90_000 },
-  );
-  for (let i = 0; i < 3; i++) assert.equal((await curl('http://x/a/x', 'both.test', ip)).status, 200);
-  const out = await loris;
-  assert.match(String(out.stdout), /^HTTP\/1.1 408 /);
-  // The connection closes at the header timeout (10 s), long before the 40 s of headers end.
-  const elapsed = Number(/elapsed (\d+)/.exec(String(out.stdout))?.[1]);
-  assert.ok(elapsed < 25, `cut off after ${elapsed} s (header timeout 10 s)`);
-});
+      `printf 'POST / HTTP/1.1\r\nHost: both.test\r\nContent-Length: 4\r\nTransfer-Encoding: ` +
+        `chunked\r\n\r\n0\r\n\r\nGET /a/x HTTP/1.1\r\nHost: both.test\r\n\r\n' | busybox nc -w 5 ${ip} 80`,
+    ]);
+    assert.match(String(smuggle.stdout), /^HTTP\/1.1 400 /);
+    assert.doesNotMatch(String(smuggle.stdout), /alpha/);
+    const loris = execa(
+      'nsenter',
+      [
+        `--net=/run/netns/${s.outside!.ns}`,
+        'sh',
+        '-c',
+        `t0=$(date +%s); (printf 'GET / HTTP/1.1\r\nHost: both.test\r\n'; for i in $(seq 1 40); do sleep 1; ` +
+          `printf "X-$i: y\r\n"; done) | busybox nc -w 60 ${ip} 80; echo; echo "elapsed $(($(date +%s) - t0))"`,
+      ],
+      { reject: false, timeout: 90_000 },
+    );
+    for (let i = 0; i < 3; i++) assert.equal((await curl('http://x/a/x', 'both.test', ip)).status, 200);
+    const out = await loris;
+    assert.match(String(out.stdout), /^HTTP\/1.1 408 /);
+    // The connection closes at the header timeout (10 s), long before the 40 s of headers end.
+    const elapsed = Number(/elapsed (\d+)/.exec(String(out.stdout))?.[1]);
+    assert.ok(elapsed < 25, `cut off after ${elapsed} s (header timeout 10 s)`);
+  },
+);
 
 test('a rotated TLS Secret is served without restarting anything', async () => {
   const ip = s.nodes[2].ip;

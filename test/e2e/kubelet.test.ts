@@ -26,10 +26,12 @@ after(async () => {
   assert.equal(down.exitCode, 0, down.all);
 });
 
-test('a busybox httpd pod runs and serves HTTP to its node; env and files come from ConfigMap, Secret and fieldRefs', async () => {
-  const apply = await k(
-    ['apply', '-f', '-'],
-    `
+test(
+  'a busybox httpd pod runs and serves HTTP to its node; ' + 'env and files come from ConfigMap, Secret and fieldRefs',
+  async () => {
+    const apply = await k(
+      ['apply', '-f', '-'],
+      `
 apiVersion: v1
 kind: ConfigMap
 metadata: {name: cfg}
@@ -48,7 +50,8 @@ spec:
   containers:
   - name: httpd
     image: skiff.local/busybox:1.36
-    command: ["sh", "-c", "echo \\"$GREETING $PASSWORD $POD_NAME $POD_NS $NODE $POD_IP $(GREETING)x\\" > /var/www/env.txt; exec httpd -f -p 80 -h /var/www"]
+    command: ["sh", "-c", "echo \\"$GREETING $PASSWORD $POD_NAME $POD_NS $NODE $POD_IP $(GREETING)x\\" ` +
+        `> /var/www/env.txt; exec httpd -f -p 80 -h /var/www"]
     env:
     - {name: GREETING, valueFrom: {configMapKeyRef: {name: cfg, key: greeting}}}
     - {name: PASSWORD, valueFrom: {secretKeyRef: {name: sec, key: password}}}
@@ -67,51 +70,57 @@ spec:
     downwardAPI:
       items: [{path: labels, fieldRef: {fieldPath: metadata.labels}}]
 `,
-  );
-  assert.equal(apply.exitCode, 0, apply.all);
-  const ip = await podIP('web');
-  assert.match(ip, /^10\.244\.2\.\d+$/);
-  const env = await until('env.txt', async () => (await httpGet('node2', `http://${ip}/env.txt`)) || undefined);
-  assert.equal(env.trim(), `hello s3cret web default node2 ${ip} hellox`);
-  // And from inside the container itself, through kubectl exec.
-  const inside = await k([
-    'exec',
-    'web',
-    '--',
-    'sh',
-    '-c',
-    'echo $GREETING $PASSWORD $POD_NAME $POD_IP; cat /var/www/conf/greeting /var/www/secret/password',
-  ]);
-  assert.equal(inside.exitCode, 0, inside.all);
-  assert.equal(String(inside.stdout), `hello s3cret web ${ip}\nhellos3cret`);
-  assert.equal(await httpGet('node2', `http://${ip}/conf/greeting`), 'hello');
-  assert.equal(await httpGet('node2', `http://${ip}/secret/password`), 's3cret');
-  assert.match(await httpGet('node2', `http://${ip}/info/labels`), /app="web"\ntier="front"/);
-  const pod = await json(['get', 'pod', 'web']);
-  assert.equal(pod.status.hostIP, s.nodes[1].ip);
-  assert.equal(pod.status.qosClass, 'BestEffort');
-  assert.deepEqual(
-    pod.status.conditions
-      // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-      .filter((c: any) => c.status === 'True')
-      // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-      .map((c: any) => c.type)
-      .sort(),
-    ['ContainersReady', 'Initialized', 'PodReadyToStartContainers', 'PodScheduled', 'Ready'],
-  );
-  assert.match(pod.status.containerStatuses[0].containerID, /^containerd:\/\//);
-  const table = String((await k(['get', 'pod', 'web', '-o', 'wide'])).stdout);
-  assert.match(table, /web\s+1\/1\s+Running\s+0\s+\S+\s+10\.244\.2\.\d+\s+node2/);
+    );
+    assert.equal(apply.exitCode, 0, apply.all);
+    const ip = await podIP('web');
+    assert.match(ip, /^10\.244\.2\.\d+$/);
+    const env = await until('env.txt', async () => (await httpGet('node2', `http://${ip}/env.txt`)) || undefined);
+    assert.equal(env.trim(), `hello s3cret web default node2 ${ip} hellox`);
+    // And from inside the container itself, through kubectl exec.
+    const inside = await k([
+      'exec',
+      'web',
+      '--',
+      'sh',
+      '-c',
+      'echo $GREETING $PASSWORD $POD_NAME $POD_IP; cat /var/www/conf/greeting /var/www/secret/password',
+    ]);
+    assert.equal(inside.exitCode, 0, inside.all);
+    assert.equal(String(inside.stdout), `hello s3cret web ${ip}\nhellos3cret`);
+    assert.equal(await httpGet('node2', `http://${ip}/conf/greeting`), 'hello');
+    assert.equal(await httpGet('node2', `http://${ip}/secret/password`), 's3cret');
+    assert.match(await httpGet('node2', `http://${ip}/info/labels`), /app="web"\ntier="front"/);
+    const pod = await json(['get', 'pod', 'web']);
+    assert.equal(pod.status.hostIP, s.nodes[1].ip);
+    assert.equal(pod.status.qosClass, 'BestEffort');
+    assert.deepEqual(
+      pod.status.conditions
+        // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
+        .filter((c: any) => c.status === 'True')
+        // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
+        .map((c: any) => c.type)
+        .sort(),
+      ['ContainersReady', 'Initialized', 'PodReadyToStartContainers', 'PodScheduled', 'Ready'],
+    );
+    assert.match(pod.status.containerStatuses[0].containerID, /^containerd:\/\//);
+    const table = String((await k(['get', 'pod', 'web', '-o', 'wide'])).stdout);
+    assert.match(table, /web\s+1\/1\s+Running\s+0\s+\S+\s+10\.244\.2\.\d+\s+node2/);
 
-  // A changed ConfigMap reaches the mounted file in the running container.
-  await k(['patch', 'configmap', 'cfg', '-p', '{"data":{"greeting":"updated"}}']);
-  await until('updated file', async () => (await httpGet('node2', `http://${ip}/conf/greeting`)) === 'updated', 30_000);
-  assert.equal(
-    JSON.parse(String((await k(['get', 'pod', 'web', '-o', 'json'])).stdout)).status.containerStatuses[0].restartCount,
-    0,
-    'no restart for a ConfigMap change',
-  );
-});
+    // A changed ConfigMap reaches the mounted file in the running container.
+    await k(['patch', 'configmap', 'cfg', '-p', '{"data":{"greeting":"updated"}}']);
+    await until(
+      'updated file',
+      async () => (await httpGet('node2', `http://${ip}/conf/greeting`)) === 'updated',
+      30_000,
+    );
+    assert.equal(
+      JSON.parse(String((await k(['get', 'pod', 'web', '-o', 'json'])).stdout)).status.containerStatuses[0]
+        .restartCount,
+      0,
+      'no restart for a ConfigMap change',
+    );
+  },
+);
 
 test('two containers share an emptyDir; init containers run in order before them', async () => {
   await k(
@@ -123,11 +132,15 @@ metadata: {name: shared}
 spec:
   nodeName: node1
   initContainers:
-  - {name: first, image: skiff.local/busybox:1.36, command: ["sh", "-c", "echo first > /data/order"], volumeMounts: [{name: data, mountPath: /data}]}
-  - {name: second, image: skiff.local/busybox:1.36, command: ["sh", "-c", "echo second >> /data/order"], volumeMounts: [{name: data, mountPath: /data}]}
+  - {name: first, image: skiff.local/busybox:1.36, command: ["sh", "-c", "echo first > /data/order"], ` +
+      `volumeMounts: [{name: data, mountPath: /data}]}
+  - {name: second, image: skiff.local/busybox:1.36, command: ["sh", "-c", "echo second >> /data/order"], ` +
+      `volumeMounts: [{name: data, mountPath: /data}]}
   containers:
-  - {name: writer, image: skiff.local/busybox:1.36, command: ["sh", "-c", "while true; do date +%s > /data/now; sleep 1; done"], volumeMounts: [{name: data, mountPath: /data}]}
-  - {name: server, image: skiff.local/busybox:1.36, command: ["httpd", "-f", "-p", "8080", "-h", "/data"], volumeMounts: [{name: data, mountPath: /data}]}
+  - {name: writer, image: skiff.local/busybox:1.36, command: ["sh", "-c", "while true; do date +%s > ` +
+      `/data/now; sleep 1; done"], volumeMounts: [{name: data, mountPath: /data}]}
+  - {name: server, image: skiff.local/busybox:1.36, command: ["httpd", "-f", "-p", "8080", "-h", "/data"],` +
+      ` volumeMounts: [{name: data, mountPath: /data}]}
   volumes: [{name: data, emptyDir: {}}]
 `,
   );
@@ -150,10 +163,13 @@ spec:
   assert.match(String((await k(['get', 'pod', 'shared'])).stdout), /shared\s+2\/2\s+Running/);
 });
 
-test('restart policies: Always restarts with back-off, OnFailure and Never stop; image and memory failures are reported', async () => {
-  await k(
-    ['apply', '-f', '-'],
-    `
+test(
+  'restart policies: Always restarts with back-off, OnFailure and Never stop; image and memory failures are ' +
+    'reported',
+  async () => {
+    await k(
+      ['apply', '-f', '-'],
+      `
 apiVersion: v1
 kind: Pod
 metadata: {name: crash}
@@ -167,7 +183,8 @@ metadata: {name: onfailure}
 spec:
   nodeName: node1
   restartPolicy: OnFailure
-  containers: [{name: c, image: skiff.local/busybox:1.36, command: ["sh", "-c", "test -f /data/again && exit 0; touch /data/again; exit 1"], volumeMounts: [{name: data, mountPath: /data}]}]
+  containers: [{name: c, image: skiff.local/busybox:1.36, command: ["sh", "-c", "test -f /data/again && ` +
+        `exit 0; touch /data/again; exit 1"], volumeMounts: [{name: data, mountPath: /data}]}]
   volumes: [{name: data, emptyDir: {}}]
 ---
 apiVersion: v1
@@ -197,42 +214,43 @@ spec:
     command: ["sh", "-c", "a=$(head -c 104857600 /dev/zero | tr '\\\\000' a); echo done"]
     resources: {limits: {memory: 32Mi}}
 `,
-  );
-  const crash = await until('CrashLoopBackOff', async () => {
-    const p = await json(['get', 'pod', 'crash']);
-    const c = p.status?.containerStatuses?.[0];
-    return c?.restartCount >= 1 && c.state?.waiting?.reason === 'CrashLoopBackOff' ? c : undefined;
-  });
-  assert.equal(crash.lastState.terminated.exitCode, 3);
-  assert.equal(crash.lastState.terminated.reason, 'Error');
-  assert.match(crash.state.waiting.message, /back-off \d+s restarting failed container=c/);
-  const on = await until('OnFailure succeeds on the second run', async () => {
-    const p = await json(['get', 'pod', 'onfailure']);
-    return p.status?.phase === 'Succeeded' ? p : undefined;
-  });
-  assert.equal(on.status.containerStatuses[0].restartCount, 1);
-  const nv = await until('Never fails', async () => {
-    const p = await json(['get', 'pod', 'never']);
-    return p.status?.phase === 'Failed' ? p : undefined;
-  });
-  assert.equal(nv.status.containerStatuses[0].state.terminated.exitCode, 7);
-  assert.equal(nv.status.containerStatuses[0].restartCount, 0);
-  const img = await until('image pull error', async () => {
-    const p = await json(['get', 'pod', 'noimage']);
-    const r = p.status?.containerStatuses?.[0]?.state?.waiting?.reason;
-    return r === 'ErrImagePull' || r === 'ImagePullBackOff' ? r : undefined;
-  });
-  assert.match(img, /ErrImagePull|ImagePullBackOff/);
-  const oom = await until('OOMKilled', async () => {
-    const p = await json(['get', 'pod', 'hog']);
-    return p.status?.containerStatuses?.[0]?.state?.terminated;
-  });
-  assert.equal(oom.reason, 'OOMKilled');
-  const table = String((await k(['get', 'pods'])).stdout);
-  assert.match(table, /never\s+0\/1\s+Error/);
-  assert.match(table, /onfailure\s+0\/1\s+Completed/);
-  assert.match(table, /hog\s+0\/1\s+OOMKilled/);
-});
+    );
+    const crash = await until('CrashLoopBackOff', async () => {
+      const p = await json(['get', 'pod', 'crash']);
+      const c = p.status?.containerStatuses?.[0];
+      return c?.restartCount >= 1 && c.state?.waiting?.reason === 'CrashLoopBackOff' ? c : undefined;
+    });
+    assert.equal(crash.lastState.terminated.exitCode, 3);
+    assert.equal(crash.lastState.terminated.reason, 'Error');
+    assert.match(crash.state.waiting.message, /back-off \d+s restarting failed container=c/);
+    const on = await until('OnFailure succeeds on the second run', async () => {
+      const p = await json(['get', 'pod', 'onfailure']);
+      return p.status?.phase === 'Succeeded' ? p : undefined;
+    });
+    assert.equal(on.status.containerStatuses[0].restartCount, 1);
+    const nv = await until('Never fails', async () => {
+      const p = await json(['get', 'pod', 'never']);
+      return p.status?.phase === 'Failed' ? p : undefined;
+    });
+    assert.equal(nv.status.containerStatuses[0].state.terminated.exitCode, 7);
+    assert.equal(nv.status.containerStatuses[0].restartCount, 0);
+    const img = await until('image pull error', async () => {
+      const p = await json(['get', 'pod', 'noimage']);
+      const r = p.status?.containerStatuses?.[0]?.state?.waiting?.reason;
+      return r === 'ErrImagePull' || r === 'ImagePullBackOff' ? r : undefined;
+    });
+    assert.match(img, /ErrImagePull|ImagePullBackOff/);
+    const oom = await until('OOMKilled', async () => {
+      const p = await json(['get', 'pod', 'hog']);
+      return p.status?.containerStatuses?.[0]?.state?.terminated;
+    });
+    assert.equal(oom.reason, 'OOMKilled');
+    const table = String((await k(['get', 'pods'])).stdout);
+    assert.match(table, /never\s+0\/1\s+Error/);
+    assert.match(table, /onfailure\s+0\/1\s+Completed/);
+    assert.match(table, /hog\s+0\/1\s+OOMKilled/);
+  },
+);
 
 test('probes: liveness failure restarts the container; readiness drives Ready and comes back', async () => {
   await k(
@@ -291,7 +309,9 @@ spec:
     execa(join(ROOT, 'node_modules/.bin/node'), [
       '--disable-warning=ExperimentalWarning',
       '-e',
-      `import('${join(ROOT, 'agent/cri/client.ts')}').then(async (m) => { const c = new m.CriClient('${join(s.dir, 'node2', 'containerd', 'containerd.sock')}'); await c.execSync('${id}', ${JSON.stringify(args)}, 5); c.close(); })`,
+      `import('${join(ROOT, 'agent/cri/client.ts')}').then(async (m) => { const c = new ` +
+        `m.CriClient('${join(s.dir, 'node2', 'containerd', 'containerd.sock')}'); await c.execSync('${id}',` +
+        ` ${JSON.stringify(args)}, 5); c.close(); })`,
     ]);
   await crictl(['sh', '-c', 'echo ok > /var/www/ready.html']);
   await until('Ready=True', async () => (await readyCond()) === 'True', 20_000);
@@ -317,7 +337,8 @@ metadata: {name: talker}
 spec:
   nodeName: node2
   containers:
-  - {name: c, image: skiff.local/busybox:1.36, command: ["sh", "-c", "for i in 1 2 3; do echo line $i; done; echo oops >&2; i=4; while true; do sleep 1; echo tick $i; i=$((i+1)); done"]}
+  - {name: c, image: skiff.local/busybox:1.36, command: ["sh", "-c", "for i in 1 2 3; do echo line $i; ` +
+      `done; echo oops >&2; i=4; while true; do sleep 1; echo tick $i; i=$((i+1)); done"]}
 `,
   );
   await podIP('talker');
@@ -421,7 +442,8 @@ kind: Pod
 metadata: {name: uses-secret}
 spec:
   nodeName: node1
-  containers: [{name: c, image: skiff.local/busybox:1.36, command: ["sleep", "3600"], env: [{name: X, valueFrom: {secretKeyRef: {name: only-node1, key: k}}}]}]
+  containers: [{name: c, image: skiff.local/busybox:1.36, command: ["sleep", "3600"], env: [{name: X, ` +
+      `valueFrom: {secretKeyRef: {name: only-node1, key: k}}}]}]
 `,
   );
   await podIP('uses-secret');
@@ -468,7 +490,8 @@ kind: Ingress
 metadata: {name: site}
 spec:
   tls: [{hosts: [site.example], secretName: site-tls}]
-  rules: [{host: site.example, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}}]
+  rules: [{host: site.example, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, ` +
+      `port: {number: 80}}}}]}}]
 `,
   );
   const withIngress = await dump('node2');
@@ -489,41 +512,48 @@ spec:
   assert.match(String(stolen.all), /may not watch node node1/);
 });
 
-test('container logs rotate past 10 MiB (ReopenContainerLog), at most 5 files stay, and kubectl logs goes on', async () => {
-  const line = 'x'.repeat(120);
-  await k(
-    ['apply', '-f', '-'],
-    `
+test(
+  'container logs rotate past 10 MiB (ReopenContainerLog), ' + 'at most 5 files stay, and kubectl logs goes on',
+  async () => {
+    const line = 'x'.repeat(120);
+    await k(
+      ['apply', '-f', '-'],
+      `
 apiVersion: v1
 kind: Pod
 metadata: {name: chatty}
 spec:
   nodeName: node1
-  containers: [{name: c, image: skiff.local/busybox:1.36, command: [sh, -c, 'yes ${line} | head -n 120000; sleep 15; echo after-rotation; sleep 3600']}]
+  containers: [{name: c, image: skiff.local/busybox:1.36, command: [sh, -c, 'yes ${line} | head -n 120000;` +
+        ` sleep 15; echo after-rotation; sleep 3600']}]
 `,
-  );
-  await podIP('chatty');
-  const pod = await json(['get', 'pod', 'chatty']);
-  const dir = join(s.dir, 'node1', 'pods-logs', `default_chatty_${pod.metadata.uid}`, 'c');
-  const files = await until(
-    'a rotated log file',
-    async () => {
-      const f = readdirSync(dir);
-      return f.some((x) => /^0\.log\.\d{8}-\d{6}$/.test(x)) && f;
-    },
-    40_000,
-  );
-  assert.ok(files.length <= 5, files.join(' '));
-  assert.ok(files.includes('0.log'), 'the runtime reopened the live file');
-  await until(
-    'logs written after the rotation',
-    async () => String((await k(['logs', 'chatty', '--tail=1'])).stdout).trim() === 'after-rotation',
-    40_000,
-  );
-});
+    );
+    await podIP('chatty');
+    const pod = await json(['get', 'pod', 'chatty']);
+    const dir = join(s.dir, 'node1', 'pods-logs', `default_chatty_${pod.metadata.uid}`, 'c');
+    const files = await until(
+      'a rotated log file',
+      async () => {
+        const f = readdirSync(dir);
+        return f.some((x) => /^0\.log\.\d{8}-\d{6}$/.test(x)) && f;
+      },
+      40_000,
+    );
+    assert.ok(files.length <= 5, files.join(' '));
+    assert.ok(files.includes('0.log'), 'the runtime reopened the live file');
+    await until(
+      'logs written after the rotation',
+      async () => String((await k(['logs', 'chatty', '--tail=1'])).stdout).trim() === 'after-rotation',
+      40_000,
+    );
+  },
+);
 
-test('hostPort: a node port reaches the pod from other nodes and the node itself; a taken port is refused; runAsNonRoot is enforced', async () => {
-  const pod = (name: string) => `
+test(
+  'hostPort: a node port reaches the pod from other nodes and the node itself; a taken port is refused; ' +
+    'runAsNonRoot is enforced',
+  async () => {
+    const pod = (name: string) => `
 apiVersion: v1
 kind: Pod
 metadata: {name: ${name}}
@@ -535,29 +565,29 @@ spec:
     command: [sh, -c, 'mkdir -p /www && echo via-hostport > /www/index.html && exec httpd -f -p 8080 -h /www']
     ports: [{containerPort: 8080, hostPort: 30080}]
 `;
-  await k(['apply', '-f', '-'], pod('hp1'));
-  await podIP('hp1');
-  const node1 = s.nodes[0].ip;
-  assert.equal((await httpGet('node2', `http://${node1}:30080/`)).trim(), 'via-hostport');
-  assert.equal((await httpGet('node1', `http://${node1}:30080/`)).trim(), 'via-hostport');
-  await k(['apply', '-f', '-'], pod('hp2'));
-  const waiting = await until(
-    'hp2 to report the port conflict',
-    async () => {
-      const p = await json(['get', 'pod', 'hp2']);
-      const w = p.status?.containerStatuses?.[0]?.state?.waiting;
-      return w?.message?.includes('already mapped') && w;
-    },
-    30_000,
-  );
-  assert.equal(waiting.reason, 'ContainerCreating');
-  await k(['delete', 'pod', 'hp1', 'hp2', '--grace-period=1', '--wait=true']);
-  const map = await onNode('node1', ['nft', 'list', 'map', 'ip', 'skiff-hostport', 'ports']);
-  assert.doesNotMatch(String(map.stdout), /30080/);
+    await k(['apply', '-f', '-'], pod('hp1'));
+    await podIP('hp1');
+    const node1 = s.nodes[0].ip;
+    assert.equal((await httpGet('node2', `http://${node1}:30080/`)).trim(), 'via-hostport');
+    assert.equal((await httpGet('node1', `http://${node1}:30080/`)).trim(), 'via-hostport');
+    await k(['apply', '-f', '-'], pod('hp2'));
+    const waiting = await until(
+      'hp2 to report the port conflict',
+      async () => {
+        const p = await json(['get', 'pod', 'hp2']);
+        const w = p.status?.containerStatuses?.[0]?.state?.waiting;
+        return w?.message?.includes('already mapped') && w;
+      },
+      30_000,
+    );
+    assert.equal(waiting.reason, 'ContainerCreating');
+    await k(['delete', 'pod', 'hp1', 'hp2', '--grace-period=1', '--wait=true']);
+    const map = await onNode('node1', ['nft', 'list', 'map', 'ip', 'skiff-hostport', 'ports']);
+    assert.doesNotMatch(String(map.stdout), /30080/);
 
-  await k(
-    ['apply', '-f', '-'],
-    `
+    await k(
+      ['apply', '-f', '-'],
+      `
 apiVersion: v1
 kind: Pod
 metadata: {name: nonroot}
@@ -568,18 +598,19 @@ spec:
   - {name: as-image, image: skiff.local/busybox:1.36, command: [sleep, "3600"]}
   - {name: as-1000, image: skiff.local/busybox:1.36, command: [sleep, "3600"], securityContext: {runAsUser: 1000}}
 `,
-  );
-  const st = await until(
-    'the non-root verdicts',
-    async () => {
-      const p = await json(['get', 'pod', 'nonroot']);
-      // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-      const cs = Object.fromEntries((p.status?.containerStatuses ?? []).map((c: any) => [c.name, c]));
-      return (
-        cs['as-image']?.state?.waiting?.reason === 'CreateContainerConfigError' && cs['as-1000']?.state?.running && cs
-      );
-    },
-    30_000,
-  );
-  assert.match(st['as-image'].state.waiting.message, /container has runAsNonRoot and image will run as root/);
-});
+    );
+    const st = await until(
+      'the non-root verdicts',
+      async () => {
+        const p = await json(['get', 'pod', 'nonroot']);
+        // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
+        const cs = Object.fromEntries((p.status?.containerStatuses ?? []).map((c: any) => [c.name, c]));
+        return (
+          cs['as-image']?.state?.waiting?.reason === 'CreateContainerConfigError' && cs['as-1000']?.state?.running && cs
+        );
+      },
+      30_000,
+    );
+    assert.match(st['as-image'].state.waiting.message, /container has runAsNonRoot and image will run as root/);
+  },
+);

@@ -192,10 +192,12 @@ spec:
   await k(['delete', 'cronjob', 'tick']);
 });
 
-test('a node whose agent dies goes Unknown and tainted; its pods are evicted and run elsewhere; it recovers', async () => {
-  await k(
-    ['apply', '-f', '-'],
-    `
+test(
+  'a node whose agent dies goes Unknown and tainted; ' + 'its pods are evicted and run elsewhere; it recovers',
+  async () => {
+    await k(
+      ['apply', '-f', '-'],
+      `
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: moving}
@@ -208,59 +210,60 @@ spec:
       terminationGracePeriodSeconds: 1
       containers: [{name: c, image: skiff.local/busybox:1.36, command: [sleep, "3600"]}]
 `,
-  );
-  assert.equal((await k(['rollout', 'status', 'deploy/moving', '--timeout=60s'])).exitCode, 0);
-  const s = loadState(NAME)!;
-  const victim = 'node3';
-  const pid = s.pids.find((p) => p.role === `agent-${victim}`)!.pid;
-  process.kill(pid, 'SIGKILL');
-  const node = await until(
-    'node3 Ready=Unknown and tainted',
-    async () => {
-      const n = await json(['get', 'node', victim]);
-      const ready = n.status.conditions.find((c: Obj) => c.type === 'Ready');
-      return (
-        ready?.status === 'Unknown' &&
-        (n.spec.taints ?? []).some(
-          (t: Obj) => t.key === 'node.kubernetes.io/unreachable' && t.effect === 'NoExecute',
-        ) &&
-        n
-      );
-    },
-    60_000,
-  );
-  assert.ok(node);
-  await until(
-    'three moving pods ready on the other nodes',
-    async () => {
-      const ps = ((await json(['get', 'pods', '-l', 'app=moving'])).items as Obj[]).filter(
-        (p) => !p.metadata.deletionTimestamp,
-      );
-      return (
-        ps.length === 3 &&
-        ps.every(
-          (p) =>
-            p.spec.nodeName !== victim &&
-            p.status?.conditions?.some((c: Obj) => c.type === 'Ready' && c.status === 'True'),
-        )
-      );
-    },
-    60_000,
-  );
-  await restartAgent(NAME, victim);
-  await until(
-    'node3 Ready again without the taint',
-    async () => {
-      const n = await json(['get', 'node', victim]);
-      return (
-        n.status.conditions.find((c: Obj) => c.type === 'Ready')?.status === 'True' && !(n.spec.taints ?? []).length
-      );
-    },
-    60_000,
-  );
-  await until(
-    'the evicted pod finally removed by its agent',
-    async () => ((await json(['get', 'pods', '-l', 'app=moving'])).items as Obj[]).length === 3,
-    60_000,
-  );
-});
+    );
+    assert.equal((await k(['rollout', 'status', 'deploy/moving', '--timeout=60s'])).exitCode, 0);
+    const s = loadState(NAME)!;
+    const victim = 'node3';
+    const pid = s.pids.find((p) => p.role === `agent-${victim}`)!.pid;
+    process.kill(pid, 'SIGKILL');
+    const node = await until(
+      'node3 Ready=Unknown and tainted',
+      async () => {
+        const n = await json(['get', 'node', victim]);
+        const ready = n.status.conditions.find((c: Obj) => c.type === 'Ready');
+        return (
+          ready?.status === 'Unknown' &&
+          (n.spec.taints ?? []).some(
+            (t: Obj) => t.key === 'node.kubernetes.io/unreachable' && t.effect === 'NoExecute',
+          ) &&
+          n
+        );
+      },
+      60_000,
+    );
+    assert.ok(node);
+    await until(
+      'three moving pods ready on the other nodes',
+      async () => {
+        const ps = ((await json(['get', 'pods', '-l', 'app=moving'])).items as Obj[]).filter(
+          (p) => !p.metadata.deletionTimestamp,
+        );
+        return (
+          ps.length === 3 &&
+          ps.every(
+            (p) =>
+              p.spec.nodeName !== victim &&
+              p.status?.conditions?.some((c: Obj) => c.type === 'Ready' && c.status === 'True'),
+          )
+        );
+      },
+      60_000,
+    );
+    await restartAgent(NAME, victim);
+    await until(
+      'node3 Ready again without the taint',
+      async () => {
+        const n = await json(['get', 'node', victim]);
+        return (
+          n.status.conditions.find((c: Obj) => c.type === 'Ready')?.status === 'True' && !(n.spec.taints ?? []).length
+        );
+      },
+      60_000,
+    );
+    await until(
+      'the evicted pod finally removed by its agent',
+      async () => ((await json(['get', 'pods', '-l', 'app=moving'])).items as Obj[]).length === 3,
+      60_000,
+    );
+  },
+);

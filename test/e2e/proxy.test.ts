@@ -175,69 +175,72 @@ test('a LoadBalancer IP is announced by one node and reachable from outside', as
   assert.match(body, /^web-[23]$/);
 });
 
-test('externalTrafficPolicy Local: the client address is kept, and the health check says 503 where no endpoint is', async () => {
-  const svc = await json(['get', 'svc', 'web-local']);
-  const hc = svc.spec.healthCheckNodePort as number;
-  assert.ok(hc > 0, 'a healthCheckNodePort was allocated');
-  const node = (name: string) => s.nodes.find((n) => n.name === name)?.ip as string;
-  const health = async (name: string) => {
+test(
+  'externalTrafficPolicy Local: the client address is kept, ' + 'and the health check says 503 where no endpoint is',
+  async () => {
+    const svc = await json(['get', 'svc', 'web-local']);
+    const hc = svc.spec.healthCheckNodePort as number;
+    assert.ok(hc > 0, 'a healthCheckNodePort was allocated');
+    const node = (name: string) => s.nodes.find((n) => n.name === name)?.ip as string;
+    const health = async (name: string) => {
+      const r = await onNode('outside', [
+        'busybox',
+        'timeout',
+        '5',
+        'busybox',
+        'wget',
+        '-S',
+        '-q',
+        '-O',
+        '-',
+        `http://${node(name)}:${hc}/`,
+      ]);
+      return String(r.all);
+    };
+    const ok = await until('health check 200 on node2', async () => {
+      const t = await health('node2');
+      return /200 OK/.test(t) && t;
+    });
+    assert.match(ok, /"localEndpoints":1/);
+    const none = await until('health check 503 on node1', async () => {
+      const t = await health('node1');
+      return /503/.test(t) && t;
+    });
+    assert.match(none, /"localEndpoints":0/);
+    assert.match(none, /"serviceProxyHealthy":true/);
+    // Through node2 the request reaches web-2 (the local endpoint) and web-2 sees the outside host's address.
+    const body = await until('NodePort 30081 via node2', async () => {
+      const r = await onNode('outside', [
+        'busybox',
+        'timeout',
+        '5',
+        'busybox',
+        'wget',
+        '-q',
+        '-O',
+        '-',
+        `http://${node('node2')}:30081/`,
+      ]);
+      return r.exitCode === 0 && String(r.stdout).trim();
+    });
+    assert.equal(body, 'web-2');
+    const logs = String((await k(['logs', 'web-2'])).stdout);
+    assert.ok(logs.includes(`${s.outside?.ip}`), `web-2 saw the client address: ${logs.slice(-400)}`);
+    // node1 has no endpoint: dropped there.
     const r = await onNode('outside', [
       'busybox',
       'timeout',
-      '5',
-      'busybox',
-      'wget',
-      '-S',
-      '-q',
-      '-O',
-      '-',
-      `http://${node(name)}:${hc}/`,
-    ]);
-    return String(r.all);
-  };
-  const ok = await until('health check 200 on node2', async () => {
-    const t = await health('node2');
-    return /200 OK/.test(t) && t;
-  });
-  assert.match(ok, /"localEndpoints":1/);
-  const none = await until('health check 503 on node1', async () => {
-    const t = await health('node1');
-    return /503/.test(t) && t;
-  });
-  assert.match(none, /"localEndpoints":0/);
-  assert.match(none, /"serviceProxyHealthy":true/);
-  // Through node2 the request reaches web-2 (the local endpoint) and web-2 sees the outside host's address.
-  const body = await until('NodePort 30081 via node2', async () => {
-    const r = await onNode('outside', [
-      'busybox',
-      'timeout',
-      '5',
+      '3',
       'busybox',
       'wget',
       '-q',
       '-O',
       '-',
-      `http://${node('node2')}:30081/`,
+      `http://${node('node1')}:30081/`,
     ]);
-    return r.exitCode === 0 && String(r.stdout).trim();
-  });
-  assert.equal(body, 'web-2');
-  const logs = String((await k(['logs', 'web-2'])).stdout);
-  assert.ok(logs.includes(`${s.outside?.ip}`), `web-2 saw the client address: ${logs.slice(-400)}`);
-  // node1 has no endpoint: dropped there.
-  const r = await onNode('outside', [
-    'busybox',
-    'timeout',
-    '3',
-    'busybox',
-    'wget',
-    '-q',
-    '-O',
-    '-',
-    `http://${node('node1')}:30081/`,
-  ]);
-  assert.notEqual(r.exitCode, 0);
-});
+    assert.notEqual(r.exitCode, 0);
+  },
+);
 
 test('sessionAffinity ClientIP keeps a client on one endpoint', async () => {
   const ip = await clusterIP('web-sticky');
@@ -317,7 +320,8 @@ spec:
   await podIP('stream-server');
   const ip = await clusterIP('stream');
   // The client runs as its own pod (an exec session would go through the agent being killed).
-  const reader = `
+  const reader =
+    `
 apiVersion: v1
 kind: Pod
 metadata: {name: stream-client}
@@ -327,7 +331,8 @@ spec:
   containers:
   - name: c
     image: skiff.local/busybox:1.36
-    command: [sh, -c, 'until nc ${ip} 9000 > /tmp/out; do sleep 1; done; echo lines=$(wc -l < /tmp/out) last=$(tail -n 1 /tmp/out)']
+    command: [sh, -c, 'until nc ${ip} 9000 > /tmp/out; do sleep 1; done; echo lines=$(wc -l < /tmp/out) ` +
+    `last=$(tail -n 1 /tmp/out)']
 `;
   assert.equal((await k(['apply', '-f', '-'], reader)).exitCode, 0);
   // The stream is flowing once node1's conntrack holds the established, DNATed connection.

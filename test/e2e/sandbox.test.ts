@@ -116,7 +116,8 @@ test('skiff sandbox: up --nodes 3, pods through CRI, node credentials, down leav
     const n3 = s!.nodes[2];
     const made = await execa(SKIFF, ['sandbox', 'kubectl', '--name', 'e2e', '--', 'apply', '-f', '-'], {
       input:
-        'apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  nodeName: node3\n  containers: [{name: httpd, image: skiff.local/busybox:1.36, command: [httpd, -f, -p, "80", -h, /var/www]}]\n',
+        'apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  nodeName: node3\n  containers: [{name: ' +
+        'httpd, image: skiff.local/busybox:1.36, command: [httpd, -f, -p, "80", -h, /var/www]}]\n',
       reject: false,
       all: true,
     });

@@ -56,21 +56,25 @@ spec:
     await skiff(['sandbox', 'down', '--name', name]);
   });
 
-  test(`${backend}: pods fetch from pods on other nodes by pod IP, both ways, and the server sees the client's pod IP`, async () => {
-    for (const [from, to] of [
-      ['p1', 'p2'],
-      ['p1', 'p3'],
-      ['p2', 'p1'],
-      ['p3', 'p1'],
-    ]) {
-      const body = await until(`${from} → ${to}`, async () =>
-        (await sh(from, `timeout 5 wget -qO- http://${ips[to]}/`)).trim(),
-      );
-      assert.equal(body, `hello-from-${to}`);
-      const logs = String((await k(['logs', to])).stdout);
-      assert.ok(logs.includes(`[::ffff:${ips[from]}]`), `${to} saw ${from}'s pod IP: ${logs.slice(-300)}`);
-    }
-  });
+  test(
+    `${backend}: pods fetch from pods on other nodes by pod IP, both ways, and the server sees the client's ` +
+      `pod IP`,
+    async () => {
+      for (const [from, to] of [
+        ['p1', 'p2'],
+        ['p1', 'p3'],
+        ['p2', 'p1'],
+        ['p3', 'p1'],
+      ]) {
+        const body = await until(`${from} → ${to}`, async () =>
+          (await sh(from, `timeout 5 wget -qO- http://${ips[to]}/`)).trim(),
+        );
+        assert.equal(body, `hello-from-${to}`);
+        const logs = String((await k(['logs', to])).stdout);
+        assert.ok(logs.includes(`[::ffff:${ips[from]}]`), `${to} saw ${from}'s pod IP: ${logs.slice(-300)}`);
+      }
+    },
+  );
 
   test(`${backend}: a 10 MB transfer arrives intact and 1400-byte UDP datagrams cross`, async () => {
     const sum = (await sh('p2', 'dd if=/dev/urandom of=/www/big bs=1M count=10 2>/dev/null && md5sum /www/big')).split(
@@ -97,7 +101,8 @@ spec:
         `--net=${recvNs}`,
         NODE,
         '-e',
-        `const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>{console.log(m.length+' '+r.address);process.exit(0)});s.bind(9000);setTimeout(()=>process.exit(3),20000)`,
+        `const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>{console.log(m.length+' ` +
+          `'+r.address);process.exit(0)});s.bind(9000);setTimeout(()=>process.exit(3),20000)`,
       ],
       { reject: false },
     );
@@ -108,7 +113,9 @@ spec:
         `--net=${sendNs}`,
         NODE,
         '-e',
-        `const s=require('dgram').createSocket('udp4');const b=Buffer.alloc(1400,7);const t=setInterval(()=>s.send(b,9000,'${ips.p3}'),200);setTimeout(()=>{clearInterval(t);s.close()},20000)`,
+        `const s=require('dgram').createSocket('udp4');const b=Buffer.alloc(1400,7);const ` +
+          `t=setInterval(()=>s.send(b,9000,'${ips.p3}'),200);setTimeout(()=>{clearInterval(t);s.close()},` +
+          `20000)`,
       ],
       { reject: false },
     );
@@ -136,74 +143,88 @@ spec:
     assert.ok(!log.includes(ips.p1), 'the pod IP never leaves the cluster');
   });
 
-  test(`${backend}: an agent killed with SIGKILL and restarted: a TCP stream between pods keeps flowing, nothing is deleted or re-added`, async () => {
-    // One connection, sink on node2, source on node1: a broken stream would restart the sink's container.
-    const mk = (podName: string, node: string, cmd: string) =>
-      k(
-        ['apply', '-f', '-'],
-        `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"${podName}"},"spec":{"nodeName":"${node}",` +
-          `"containers":[{"name":"c","image":"skiff.local/busybox:1.36","command":["sh","-c",${JSON.stringify(cmd)}]}]}}`,
+  test(
+    `${backend}: an agent killed with SIGKILL and restarted: a TCP stream between pods keeps flowing, nothing ` +
+      `is deleted or re-added`,
+    async () => {
+      // One connection, sink on node2, source on node1: a broken stream would restart the sink's container.
+      const mk = (podName: string, node: string, cmd: string) =>
+        k(
+          ['apply', '-f', '-'],
+          `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"${podName}"},"spec":{"nodeName":"${node}",` +
+            (`"containers":[{"name":"c","image":"skiff.local/busybox:1.36","command":["sh",` +
+              `"-c",${JSON.stringify(cmd)}]}]}}`),
+        );
+      // busybox nc ends the connection when its stdin ends: the sink's stdin stays open.
+      await mk('sink', 'node2', 'sleep 1000000 | nc -l -p 7000 > /tmp/stream');
+      ips.sink = await podIP('sink');
+      await mk('source', 'node1', `while true; do echo tick; sleep 0.05; done | nc ${ips.sink} 7000`);
+      const size = async () => Number((await sh('sink', 'wc -c < /tmp/stream')).trim());
+      await until('the stream flowing', async () => (await size()) > 100);
+      const ns1 = nsOf('node1');
+      // Monitors of the kernel's route, neighbour and FDB changes; a sentinel route proves they listen.
+      let seen = '';
+      const monIp = spawnIn(ns1, ['ip', 'monitor', 'route', 'neigh']);
+      const monBr = spawnIn(ns1, ['bridge', 'monitor', 'fdb']);
+      for (const m of [monIp, monBr]) m.stdout?.on('data', (d: Buffer) => (seen += d.toString()));
+      await until('the monitors listening', async () => {
+        await onNode('node1', [
+          'sh',
+          '-c',
+          'ip route add blackhole 192.0.2.77/32 && ip route del blackhole 192.0.2.77/32',
+        ]);
+        return seen.includes('192.0.2.77');
+      });
+      const logBefore = agentLog('node1').length;
+      await restartAgent(name, 'node1');
+      const newLog = () => agentLog('node1').slice(logBefore);
+      await until('the new agent programmed the overlay', async () => newLog().includes('overlay: programmed'), 60_000);
+      const at = await size();
+      await until('the stream still flowing after the restart', async () => (await size()) > at + 500, 30_000);
+      monIp.kill('SIGTERM');
+      monBr.kill('SIGTERM');
+      const sink = JSON.parse(String((await k(['get', 'pod', 'sink', '-o', 'json'])).stdout));
+      assert.equal(sink.status.containerStatuses[0].restartCount, 0, 'the same connection throughout');
+      const lines = seen.split('\n').filter((l) => /skiff\.1|proto 77|10\.244\.[23]\.0/.test(l));
+      assert.doesNotMatch(
+        newLog().split('overlay: programmed')[0],
+        /overlay: applied/,
+        'the new agent changed nothing',
       );
-    // busybox nc ends the connection when its stdin ends: the sink's stdin stays open.
-    await mk('sink', 'node2', 'sleep 1000000 | nc -l -p 7000 > /tmp/stream');
-    ips.sink = await podIP('sink');
-    await mk('source', 'node1', `while true; do echo tick; sleep 0.05; done | nc ${ips.sink} 7000`);
-    const size = async () => Number((await sh('sink', 'wc -c < /tmp/stream')).trim());
-    await until('the stream flowing', async () => (await size()) > 100);
-    const ns1 = nsOf('node1');
-    // Monitors of the kernel's route, neighbour and FDB changes; a sentinel route proves they listen.
-    let seen = '';
-    const monIp = spawnIn(ns1, ['ip', 'monitor', 'route', 'neigh']);
-    const monBr = spawnIn(ns1, ['bridge', 'monitor', 'fdb']);
-    for (const m of [monIp, monBr]) m.stdout?.on('data', (d: Buffer) => (seen += d.toString()));
-    await until('the monitors listening', async () => {
-      await onNode('node1', [
-        'sh',
-        '-c',
-        'ip route add blackhole 192.0.2.77/32 && ip route del blackhole 192.0.2.77/32',
-      ]);
-      return seen.includes('192.0.2.77');
-    });
-    const logBefore = agentLog('node1').length;
-    await restartAgent(name, 'node1');
-    const newLog = () => agentLog('node1').slice(logBefore);
-    await until('the new agent programmed the overlay', async () => newLog().includes('overlay: programmed'), 60_000);
-    const at = await size();
-    await until('the stream still flowing after the restart', async () => (await size()) > at + 500, 30_000);
-    monIp.kill('SIGTERM');
-    monBr.kill('SIGTERM');
-    const sink = JSON.parse(String((await k(['get', 'pod', 'sink', '-o', 'json'])).stdout));
-    assert.equal(sink.status.containerStatuses[0].restartCount, 0, 'the same connection throughout');
-    const lines = seen.split('\n').filter((l) => /skiff\.1|proto 77|10\.244\.[23]\.0/.test(l));
-    assert.doesNotMatch(newLog().split('overlay: programmed')[0], /overlay: applied/, 'the new agent changed nothing');
-    assert.deepEqual(lines, [], 'no overlay route, neighbour or FDB entry changed');
-  });
+      assert.deepEqual(lines, [], 'no overlay route, neighbour or FDB entry changed');
+    },
+  );
 
-  test(`${backend}: a Node deleted from the API: its entries are gone on every other node; re-registered, reachable again`, async () => {
-    // node3 goes away for good: its agent stopped (else it registers its Node again), its Node deleted.
-    for (const p of loadState(name)!.pids.filter((x) => x.role === 'agent-node3')) process.kill(p.pid, 'SIGKILL');
-    const r = await k(['delete', 'node', 'node3', '--wait=false']);
-    assert.equal(r.exitCode, 0, r.all);
-    const left = async (node: string) => {
-      const o = await onNode(node, [
-        'sh',
-        '-c',
-        `ip route show 10.244.3.0/24; ip neigh show 10.244.3.0; bridge fdb show dev skiff.1 2>/dev/null | grep -c ' dst ${s.nodes[2].ip} ' || true`,
-      ]);
-      return String(o.stdout);
-    };
-    for (const n of ['node1', 'node2'])
-      await until(`node3's entries gone on ${n}`, async () => (await left(n)).trim() === '0', 10_000);
-    // A node (re)joining is reachable from every existing node's pods.
-    await restartAgent(name, 'node3');
-    await until('node3 back', async () => (await k(['get', 'node', 'node3'])).exitCode === 0, 60_000);
-    const again = pod(4, 'node3');
-    await k(['apply', '-f', '-'], again);
-    ips.p4 = await podIP('p4');
-    for (const from of ['p1', 'p2'])
-      assert.equal(
-        await until(`${from} → p4`, async () => (await sh(from, `timeout 5 wget -qO- http://${ips.p4}/`)).trim()),
-        'hello-from-p4',
-      );
-  });
+  test(
+    `${backend}: a Node deleted from the API: its entries are gone on every other node; re-registered, ` +
+      `reachable again`,
+    async () => {
+      // node3 goes away for good: its agent stopped (else it registers its Node again), its Node deleted.
+      for (const p of loadState(name)!.pids.filter((x) => x.role === 'agent-node3')) process.kill(p.pid, 'SIGKILL');
+      const r = await k(['delete', 'node', 'node3', '--wait=false']);
+      assert.equal(r.exitCode, 0, r.all);
+      const left = async (node: string) => {
+        const o = await onNode(node, [
+          'sh',
+          '-c',
+          `ip route show 10.244.3.0/24; ip neigh show 10.244.3.0; bridge fdb show dev skiff.1 2>/dev/null | ` +
+            `grep -c ' dst ${s.nodes[2].ip} ' || true`,
+        ]);
+        return String(o.stdout);
+      };
+      for (const n of ['node1', 'node2'])
+        await until(`node3's entries gone on ${n}`, async () => (await left(n)).trim() === '0', 10_000);
+      // A node (re)joining is reachable from every existing node's pods.
+      await restartAgent(name, 'node3');
+      await until('node3 back', async () => (await k(['get', 'node', 'node3'])).exitCode === 0, 60_000);
+      const again = pod(4, 'node3');
+      await k(['apply', '-f', '-'], again);
+      ips.p4 = await podIP('p4');
+      for (const from of ['p1', 'p2'])
+        assert.equal(
+          await until(`${from} → p4`, async () => (await sh(from, `timeout 5 wget -qO- http://${ips.p4}/`)).trim()),
+          'hello-from-p4',
+        );
+    },
+  );
 }

@@ -32,6 +32,7 @@ test('client errors are 4xx Statuses without stack traces, and change nothing', 
     const before = (await raw(base, 'GET', cm)).body;
     const deep = (n: number) => '{"a":'.repeat(n) + '1' + '}'.repeat(n);
     const deepArr = (n: number) => '['.repeat(n) + ']'.repeat(n);
+    const hugeRvToken = Buffer.from('{"rv":1e400,"start":"/registry/core/configmaps/default/"}').toString('base64');
     const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
       .concat(
         Array.from(
@@ -97,13 +98,7 @@ test('client errors are 4xx Statuses without stack traces, and change nothing', 
       ['GET', `${cms}?watch=1&resourceVersion=18446744073709551616`, undefined, {}, [400]],
       ['GET', `${cms}?watch=1&resourceVersion=abc`, undefined, {}, [400]],
       ['GET', `${cms}?watch=1&timeoutSeconds=99999999999999999999`, undefined, {}, [400]],
-      [
-        'GET',
-        `${cms}?continue=${Buffer.from('{"rv":1e400,"start":"/registry/core/configmaps/default/"}').toString('base64')}`,
-        undefined,
-        {},
-        [400],
-      ],
+      ['GET', `${cms}?continue=${hugeRvToken}`, undefined, {}, [400]],
       ['DELETE', `${cm}?gracePeriodSeconds=99999999999999999999`, undefined, {}, [400]],
       [
         'PUT',

@@ -55,7 +55,8 @@ test('slow clients time out, limits hold, parser errors and impersonation get St
     const partial = await open(base);
     const got = collect(partial, 10_000);
     partial.write(
-      `POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"metadata"`,
+      `POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: ` +
+        `application/json\r\nContent-Length: 100\r\n\r\n{"metadata"`,
     );
     const p = await got;
     assert.ok(p.closed, 'the connection was closed');
@@ -106,7 +107,8 @@ test('slow clients time out, limits hold, parser errors and impersonation get St
       ['negative length', 'POST /api/v1/namespaces HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n', 400],
       [
         'length and chunked',
-        'POST /api/v1/namespaces HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+        'POST /api/v1/namespaces HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: ' +
+          'chunked\r\n\r\n0\r\n\r\n',
         400,
       ],
       [

@@ -11,7 +11,8 @@ import { joinCluster } from '../../agent/join.ts';
 import { ChannelClient } from '../../agent/channel.ts';
 import type { NetworkChange } from '../../agent/network/view.ts';
 
-const OBJECTS = `
+const OBJECTS =
+  `
 apiVersion: v1
 kind: Node
 metadata: {name: node1}
@@ -59,14 +60,16 @@ kind: Pod
 metadata: {name: mine}
 spec:
   nodeName: node1
-  containers: [{name: c, image: skiff.local/busybox:1.36, env: [{name: X, valueFrom: {secretKeyRef: {name: pod-secret, key: k}}}]}]
+  containers: [{name: c, image: skiff.local/busybox:1.36, env: [{name: X, valueFrom: {secretKeyRef: ` +
+  `{name: pod-secret, key: k}}}]}]
 ---
 apiVersion: v1
 kind: Pod
 metadata: {name: theirs}
 spec:
   nodeName: node2
-  containers: [{name: c, image: skiff.local/busybox:1.36, env: [{name: X, valueFrom: {secretKeyRef: {name: other-node-secret, key: k}}}]}]
+  containers: [{name: c, image: skiff.local/busybox:1.36, env: [{name: X, valueFrom: {secretKeyRef: ` +
+  `{name: other-node-secret, key: k}}}]}]
 ---
 apiVersion: v1
 kind: Service
@@ -83,14 +86,16 @@ kind: Ingress
 metadata: {name: one}
 spec:
   tls: [{hosts: [a.example], secretName: tls1}, {hosts: [c.example], secretName: opaque-named-by-ingress}]
-  rules: [{host: a.example, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}}]
+  rules: [{host: a.example, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, ` +
+  `port: {number: 80}}}}]}}]
 ---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
 metadata: {name: two}
 spec:
   tls: [{hosts: [b.example], secretName: tls2}]
-  rules: [{host: b.example, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}}]
+  rules: [{host: b.example, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, ` +
+  `port: {number: 80}}}}]}}]
 ---
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -168,7 +173,8 @@ kind: Ingress
 metadata: {name: three}
 spec:
   tls: [{secretName: unrelated}]
-  rules: [{host: d.example, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}}]
+  rules: [{host: d.example, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, ` +
+        `port: {number: 80}}}}]}}]
 `,
     );
     const again = connect(rv);

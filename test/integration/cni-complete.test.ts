@@ -42,7 +42,8 @@ test('CNI STATUS, CHECK, GC and DEL of a vanished namespace, through the agent s
         join(ROOT, 'node_modules/.bin/node'),
         '--disable-warning=ExperimentalWarning',
         '-e',
-        `import(${JSON.stringify(join(ROOT, 'agent/network/cni-server.ts'))}).then((m) => m.startCniServer(${JSON.stringify(socket)}))`,
+        `import(${JSON.stringify(join(ROOT, 'agent/network/cni-server.ts'))}).then((m) => ` +
+          `m.startCniServer(${JSON.stringify(socket)}))`,
       ],
       { reject: false, all: true, env: { SKIFF_TRACE_CRI: '1' } },
     );

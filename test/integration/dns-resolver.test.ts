@@ -94,20 +94,23 @@ test('dns resolver: cluster names over UDP and TCP, several queries on one TCP c
   assert.equal(rcodeOf(byId.get(2) as dnsPacket.DecodedPacket), 'NXDOMAIN');
 });
 
-test('dns resolver: 100 endpoints are truncated over UDP (512 and EDNS 1232), whole with EDNS 4096 and over TCP', async () => {
-  for (const edns of [undefined, 1232]) {
-    const r = await ask('many.app.svc.cluster.local', 'A', edns);
-    assert.equal(r.flag_tc, true, `TC with ${edns ?? 512}`);
-    assert.equal(r.answers?.length, 0);
-  }
-  const big = await ask('many.app.svc.cluster.local', 'A', 4096);
-  assert.equal(big.flag_tc, false);
-  assert.equal(big.answers?.length, 100);
-  const [tcp] = await tcpExchange(HOST, server.port, [query('many.app.svc.cluster.local', 'A')]);
-  assert.equal(dnsPacket.decode(tcp).answers?.length, 100);
-  const opt = big.additionals?.find((x) => x.type === 'OPT');
-  assert.equal(opt && 'udpPayloadSize' in opt && opt.udpPayloadSize, 1232, 'our own buffer size is advertised');
-});
+test(
+  'dns resolver: 100 endpoints are truncated over UDP (512 and EDNS 1232), ' + 'whole with EDNS 4096 and over TCP',
+  async () => {
+    for (const edns of [undefined, 1232]) {
+      const r = await ask('many.app.svc.cluster.local', 'A', edns);
+      assert.equal(r.flag_tc, true, `TC with ${edns ?? 512}`);
+      assert.equal(r.answers?.length, 0);
+    }
+    const big = await ask('many.app.svc.cluster.local', 'A', 4096);
+    assert.equal(big.flag_tc, false);
+    assert.equal(big.answers?.length, 100);
+    const [tcp] = await tcpExchange(HOST, server.port, [query('many.app.svc.cluster.local', 'A')]);
+    assert.equal(dnsPacket.decode(tcp).answers?.length, 100);
+    const opt = big.additionals?.find((x) => x.type === 'OPT');
+    assert.equal(opt && 'udpPayloadSize' in opt && opt.udpPayloadSize, 1232, 'our own buffer size is advertised');
+  },
+);
 
 test('dns resolver: garbage gets FORMERR or nothing, and the server keeps answering', async () => {
   const formerr = await udpExchange(HOST, server.port, Buffer.from([0, 7, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
@@ -160,35 +163,38 @@ test('dns resolver: ExternalName is a CNAME with the target chased upstream', as
   );
 });
 
-test('dns resolver: upstreams that do not answer give SERVFAIL within the deadline; in-flight queries are bounded', async () => {
-  const lone = new Forwarder(
-    { upstreams: [{ host: '127.0.0.72', port }], attemptMs: 300, deadlineMs: 800, maxInFlight: 2 },
-    metrics,
-  );
-  await lone.start();
-  const resolver = new Resolver('cluster.local', metrics, lone);
-  const s = new DnsServer(resolver, metrics, { address: '127.0.0.73', port: 0 });
-  await s.start();
-  try {
-    const t0 = performance.now();
-    const answers = await Promise.all(
-      ['a', 'b', 'c', 'd'].map((n) => udpExchange('127.0.0.73', s.port, query(`${n}.example`, 'A'), 3000)),
+test(
+  'dns resolver: upstreams that do not answer give SERVFAIL within the deadline; ' + 'in-flight queries are bounded',
+  async () => {
+    const lone = new Forwarder(
+      { upstreams: [{ host: '127.0.0.72', port }], attemptMs: 300, deadlineMs: 800, maxInFlight: 2 },
+      metrics,
     );
-    const took = performance.now() - t0;
-    for (const a of answers) {
-      assert.ok(a);
-      assert.equal(a[3] & 0xf, 2, 'SERVFAIL');
+    await lone.start();
+    const resolver = new Resolver('cluster.local', metrics, lone);
+    const s = new DnsServer(resolver, metrics, { address: '127.0.0.73', port: 0 });
+    await s.start();
+    try {
+      const t0 = performance.now();
+      const answers = await Promise.all(
+        ['a', 'b', 'c', 'd'].map((n) => udpExchange('127.0.0.73', s.port, query(`${n}.example`, 'A'), 3000)),
+      );
+      const took = performance.now() - t0;
+      for (const a of answers) {
+        assert.ok(a);
+        assert.equal(a[3] & 0xf, 2, 'SERVFAIL');
+      }
+      assert.ok(took < 1300, `all answered within the deadline (${Math.round(took)} ms)`);
+      assert.ok(
+        metrics.dropped.get({ reason: 'in_flight_limit' }) >= 2,
+        'two were refused at once by the in-flight bound',
+      );
+    } finally {
+      await s.stop();
+      lone.stop();
     }
-    assert.ok(took < 1300, `all answered within the deadline (${Math.round(took)} ms)`);
-    assert.ok(
-      metrics.dropped.get({ reason: 'in_flight_limit' }) >= 2,
-      'two were refused at once by the in-flight bound',
-    );
-  } finally {
-    await s.stop();
-    lone.stop();
-  }
-});
+  },
+);
 
 test('dns resolver: metrics count queries by type and rcode', () => {
   assert.ok(metrics.queries.get({ type: 'A', rcode: 'NOERROR' }) > 0);

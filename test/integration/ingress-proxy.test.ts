@@ -374,7 +374,7 @@ test('WebSocket upgrade through the ingress, plain and TLS', async () => {
     [`wss://127.0.0.1:${https}/ws`, 'https'],
   ] as const) {
     const host = tls === 'http' ? 'plain.test' : 'a.test';
-    // biome-ignore lint/suspicious/noExplicitAny: ws passes TLS options through to tls.connect; its types omit servername
+    // biome-ignore lint/suspicious/noExplicitAny: ws passes TLS options to tls.connect; its types omit servername
     const ws = new WebSocket(url, { headers: { host }, servername: host, rejectUnauthorized: false } as any);
     const reply = await new Promise<string>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`${url}: no echo within 5 s`)), 5_000);
@@ -390,22 +390,25 @@ test('WebSocket upgrade through the ingress, plain and TLS', async () => {
   }
 });
 
-test('short answers: 404 no rule, 503 no endpoint, 502 refused, 504 upstream timeout, retry to the next endpoint', async () => {
-  const nf = await get('nothing.test', '/');
-  assert.equal(nf.status, 404);
-  assert.equal(nf.body, 'no ingress rule matches\n');
-  assert.equal((await get('plain.test', '/empty')).status, 503);
-  assert.equal((await get('plain.test', '/down')).status, 502);
-  const t0 = Date.now();
-  assert.equal((await get('c.test', '/slow')).status, 504);
-  assert.ok(Date.now() - t0 < 3_000, 'the read timeout annotation (300ms) applies');
-  for (let i = 0; i < 4; i++) {
-    const r = await get('plain.test', '/retry');
-    assert.equal(r.status, 200, 'a GET that meets the refused endpoint moves on to the live one');
-    assert.equal(r.json().name, 'one');
-  }
-  assert.equal((await get('plain.test', '/retry', { method: 'POST', body: 'x' })).status !== 0, true);
-});
+test(
+  'short answers: 404 no rule, 503 no endpoint, 502 refused, ' + '504 upstream timeout, retry to the next endpoint',
+  async () => {
+    const nf = await get('nothing.test', '/');
+    assert.equal(nf.status, 404);
+    assert.equal(nf.body, 'no ingress rule matches\n');
+    assert.equal((await get('plain.test', '/empty')).status, 503);
+    assert.equal((await get('plain.test', '/down')).status, 502);
+    const t0 = Date.now();
+    assert.equal((await get('c.test', '/slow')).status, 504);
+    assert.ok(Date.now() - t0 < 3_000, 'the read timeout annotation (300ms) applies');
+    for (let i = 0; i < 4; i++) {
+      const r = await get('plain.test', '/retry');
+      assert.equal(r.status, 200, 'a GET that meets the refused endpoint moves on to the live one');
+      assert.equal(r.json().name, 'one');
+    }
+    assert.equal((await get('plain.test', '/retry', { method: 'POST', body: 'x' })).status !== 0, true);
+  },
+);
 
 test('limits: body size annotation 413, header count 431, header size 431', async () => {
   assert.equal((await get('c.test', '/', { method: 'POST', body: 'x'.repeat(2000) })).status, 413);
@@ -421,7 +424,8 @@ test('limits: body size annotation 413, header count 431, header size 431', asyn
 
 test('smuggling attempts are refused with 400', async () => {
   const attempts = [
-    'POST / HTTP/1.1\r\nhost: plain.test\r\ncontent-length: 4\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nhost: plain.test\r\n\r\n',
+    'POST / HTTP/1.1\r\nhost: plain.test\r\ncontent-length: 4\r\ntransfer-encoding: ' +
+      'chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nhost: plain.test\r\n\r\n',
     'GET / HTTP/1.1\r\nhost: plain.test\r\nx-folded: a\r\n b\r\n\r\n',
     'POST / HTTP/1.1\r\nhost: plain.test\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n',
     'POST / HTTP/1.1\r\nhost: plain.test\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\nab',

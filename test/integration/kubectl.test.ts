@@ -200,7 +200,8 @@ describe('kubectl against skiff server', () => {
   test('delete waits for finalizers to be removed', async () => {
     await ok(
       ['apply', '-f', '-'],
-      'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  namespace: shop\n  finalizers: ["example.com/hold"]\n',
+      'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  namespace: shop\n  finalizers: ' +
+        '["example.com/hold"]\n',
     );
     const del = execa('kubectl', ['delete', 'cm', 'held', '-n', 'shop', '--timeout=30s'], {
       env: { KUBECONFIG: s.kubeconfig },
@@ -245,18 +246,21 @@ describe('kubectl against skiff server', () => {
   test('services get a ClusterIP, NodePorts from the range, and a taken IP is refused with 422', async () => {
     await ok(
       ['apply', '-f', '-'],
-      'apiVersion: v1\nkind: Service\nmetadata:\n  name: np\n  namespace: shop\nspec:\n  type: NodePort\n  selector: {app: web}\n  ports:\n  - port: 80\n',
+      'apiVersion: v1\nkind: Service\nmetadata:\n  name: np\n  namespace: shop\nspec:\n  type: NodePort\n  ' +
+        'selector: {app: web}\n  ports:\n  - port: 80\n',
     );
     const np = JSON.parse(await ok(['get', 'svc', 'np', '-n', 'shop', '-o', 'json']));
     assert.ok(np.spec.ports[0].nodePort >= 30000 && np.spec.ports[0].nodePort <= 32767);
     const taken = await k(['apply', '-f', '-'], {
       input:
-        'apiVersion: v1\nkind: Service\nmetadata:\n  name: dup\n  namespace: shop\nspec:\n  clusterIP: 10.96.0.1\n  ports:\n  - port: 80\n',
+        'apiVersion: v1\nkind: Service\nmetadata:\n  name: dup\n  namespace: shop\nspec:\n  clusterIP: ' +
+        '10.96.0.1\n  ports:\n  - port: 80\n',
     });
     assert.match(taken.stderr, /Invalid value: "10\.96\.0\.1".*already allocated/);
     const outside = await k(['apply', '-f', '-'], {
       input:
-        'apiVersion: v1\nkind: Service\nmetadata:\n  name: dup\n  namespace: shop\nspec:\n  clusterIP: 192.168.0.1\n  ports:\n  - port: 80\n',
+        'apiVersion: v1\nkind: Service\nmetadata:\n  name: dup\n  namespace: shop\nspec:\n  clusterIP: ' +
+        '192.168.0.1\n  ports:\n  - port: 80\n',
     });
     assert.match(outside.stderr, /not in the valid range/);
     // The cluster DNS Service is a built-in: it already holds 10.96.0.10.
@@ -264,12 +268,14 @@ describe('kubectl against skiff server', () => {
     assert.equal(kubeDns.spec.clusterIP, '10.96.0.10');
     const requested = await ok(
       ['apply', '-f', '-'],
-      'apiVersion: v1\nkind: Service\nmetadata:\n  name: dns\n  namespace: kube-system\nspec:\n  clusterIP: 10.96.0.11\n  ports:\n  - {name: dns, port: 53, protocol: UDP}\n',
+      'apiVersion: v1\nkind: Service\nmetadata:\n  name: dns\n  namespace: kube-system\nspec:\n  clusterIP: ' +
+        '10.96.0.11\n  ports:\n  - {name: dns, port: 53, protocol: UDP}\n',
     );
     assert.match(requested, /service\/dns created/);
     const headless = await ok(
       ['apply', '-f', '-'],
-      'apiVersion: v1\nkind: Service\nmetadata:\n  name: hl\n  namespace: shop\nspec:\n  clusterIP: None\n  selector: {app: web}\n',
+      'apiVersion: v1\nkind: Service\nmetadata:\n  name: hl\n  namespace: shop\nspec:\n  clusterIP: None\n  ' +
+        'selector: {app: web}\n',
     );
     assert.match(headless, /created/);
     const ext = await ok([
@@ -286,7 +292,8 @@ describe('kubectl against skiff server', () => {
     await ok(['delete', 'svc', 'np', '-n', 'shop']);
     const again = await ok(
       ['apply', '-f', '-'],
-      `apiVersion: v1\nkind: Service\nmetadata:\n  name: np2\n  namespace: shop\nspec:\n  type: NodePort\n  clusterIP: ${np.spec.clusterIP}\n  ports:\n  - port: 80\n    nodePort: ${np.spec.ports[0].nodePort}\n`,
+      `apiVersion: v1\nkind: Service\nmetadata:\n  name: np2\n  namespace: shop\nspec:\n  type: NodePort\n  ` +
+        `clusterIP: ${np.spec.clusterIP}\n  ports:\n  - port: 80\n    nodePort: ${np.spec.ports[0].nodePort}\n`,
     );
     assert.match(again, /created/, 'released IP and port can be taken again');
   });

@@ -29,57 +29,60 @@ const deployment = (name: string) =>
 const podCount = async (c: Creds, app: string) =>
   (await api(c, 'GET', `/api/v1/namespaces/default/pods?labelSelector=app%3D${app}`)).json().items.length as number;
 
-test('two servers on a three-member etcd: one leads the controllers; the other takes over within 15 s of a kill', async () => {
-  const etcd = await startEtcd(3);
-  const ports = [await freePort(), await freePort()];
-  const dirs = ports.map((p) => tempDir(`leader-${p}`));
-  let servers: SpawnedServer[] = [];
-  try {
-    const args = ['--datastore-endpoint', etcd.endpoints.join(','), '--agent-port', '0'];
-    servers = await spawnServers(ports.map((port, i) => ({ dataDir: dirs[i], port, args })));
-    const creds = servers.map((s) => credentials(s.kubeconfig));
-    const holder = await until(
-      'a leader',
-      async () => (await api(creds[0], 'GET', LEASE)).json().spec?.holderIdentity,
-      20_000,
-    );
-    const leader = ports.findIndex((p) => holder.includes(`_${p}_`));
-    assert.ok(leader >= 0, `holder ${holder} is one of the two servers`);
-    const other = 1 - leader;
-    assert.equal(
-      (await api(creds[other], 'POST', '/apis/apps/v1/namespaces/default/deployments', deployment('first'))).status,
-      201,
-    );
-    await until('five pods', async () => (await podCount(creds[other], 'first')) === 5, 20_000);
-    // One controller manager: over the next 3 s the count never goes past the replicas.
-    for (const end = Date.now() + 3000; Date.now() < end; ) {
-      assert.equal(await podCount(creds[other], 'first'), 5, 'one controller manager: never more than the replicas');
-      await new Promise((r) => setTimeout(r, 200));
-    }
+test(
+  'two servers on a three-member etcd: one leads the controllers; ' + 'the other takes over within 15 s of a kill',
+  async () => {
+    const etcd = await startEtcd(3);
+    const ports = [await freePort(), await freePort()];
+    const dirs = ports.map((p) => tempDir(`leader-${p}`));
+    let servers: SpawnedServer[] = [];
+    try {
+      const args = ['--datastore-endpoint', etcd.endpoints.join(','), '--agent-port', '0'];
+      servers = await spawnServers(ports.map((port, i) => ({ dataDir: dirs[i], port, args })));
+      const creds = servers.map((s) => credentials(s.kubeconfig));
+      const holder = await until(
+        'a leader',
+        async () => (await api(creds[0], 'GET', LEASE)).json().spec?.holderIdentity,
+        20_000,
+      );
+      const leader = ports.findIndex((p) => holder.includes(`_${p}_`));
+      assert.ok(leader >= 0, `holder ${holder} is one of the two servers`);
+      const other = 1 - leader;
+      assert.equal(
+        (await api(creds[other], 'POST', '/apis/apps/v1/namespaces/default/deployments', deployment('first'))).status,
+        201,
+      );
+      await until('five pods', async () => (await podCount(creds[other], 'first')) === 5, 20_000);
+      // One controller manager: over the next 3 s the count never goes past the replicas.
+      for (const end = Date.now() + 3000; Date.now() < end; ) {
+        assert.equal(await podCount(creds[other], 'first'), 5, 'one controller manager: never more than the replicas');
+        await new Promise((r) => setTimeout(r, 200));
+      }
 
-    const t0 = Date.now();
-    servers[leader].proc.kill('SIGKILL');
-    await until(
-      'the other server to lead',
-      async () => (await api(creds[other], 'GET', LEASE)).json().spec?.holderIdentity?.includes(`_${ports[other]}_`),
-      20_000,
-    );
-    const took = Date.now() - t0;
-    assert.ok(took < 15_000, `took over after ${took} ms`);
-    assert.equal(
-      (await api(creds[other], 'POST', '/apis/apps/v1/namespaces/default/deployments', deployment('second'))).status,
-      201,
-    );
-    await until(
-      'the new leader runs the controllers',
-      async () => (await podCount(creds[other], 'second')) === 5,
-      20_000,
-    );
-    const lease = (await api(creds[other], 'GET', LEASE)).json();
-    assert.equal(lease.spec.leaseTransitions, 1);
-  } finally {
-    await Promise.all(servers.map(stopSpawned));
-    await etcd.stop();
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  }
-});
+      const t0 = Date.now();
+      servers[leader].proc.kill('SIGKILL');
+      await until(
+        'the other server to lead',
+        async () => (await api(creds[other], 'GET', LEASE)).json().spec?.holderIdentity?.includes(`_${ports[other]}_`),
+        20_000,
+      );
+      const took = Date.now() - t0;
+      assert.ok(took < 15_000, `took over after ${took} ms`);
+      assert.equal(
+        (await api(creds[other], 'POST', '/apis/apps/v1/namespaces/default/deployments', deployment('second'))).status,
+        201,
+      );
+      await until(
+        'the new leader runs the controllers',
+        async () => (await podCount(creds[other], 'second')) === 5,
+        20_000,
+      );
+      const lease = (await api(creds[other], 'GET', LEASE)).json();
+      assert.equal(lease.spec.leaseTransitions, 1);
+    } finally {
+      await Promise.all(servers.map(stopSpawned));
+      await etcd.stop();
+      for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    }
+  },
+);

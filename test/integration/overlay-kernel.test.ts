@@ -33,7 +33,8 @@ test('vxlan and host-gw programmed from the view, idempotent, peers removed, bac
       await sh(
         n.ns,
         `ip addr add ${n.ip}/24 dev eth0 && ip link set eth0 up && ip link set lo up && ` +
-          `ip link add pods type bridge && ip addr add ${gw} dev pods && ip link set pods up && sysctl -qw net.ipv4.ip_forward=1`,
+          (`ip link add pods type bridge && ip addr add ${gw} dev pods && ip link set pods up && sysctl -qw ` +
+            `net.ipv4.ip_forward=1`),
       );
     }
     const nodeObj = (name: string): Node => ({

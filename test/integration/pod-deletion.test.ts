@@ -37,27 +37,30 @@ test('pods bound to a node are deleted gracefully, also with a spec grace of 0',
   }
 });
 
-test('a second delete with a shorter grace period wins: the deadline moves earlier, a longer one changes nothing', async () => {
-  const s = await startTestServer();
-  const base = credentials(s.kubeconfig);
-  const pods = '/api/v1/namespaces/default/pods';
-  try {
-    const body = { metadata: { name: 'p' }, spec: { nodeName: 'n1', containers: [{ name: 'c', image: 'x' }] } };
-    assert.equal((await api(base, 'POST', pods, JSON.stringify(body))).status, 201);
-    const del = (grace: number) =>
-      api(base, 'DELETE', `${pods}/p`, JSON.stringify({ gracePeriodSeconds: grace })).then((r) => r.json().metadata);
-    const first = await del(30);
-    assert.equal(first.deletionGracePeriodSeconds, 30);
-    const second = await del(1);
-    assert.equal(second.deletionGracePeriodSeconds, 1);
-    assert.equal(Date.parse(first.deletionTimestamp) - Date.parse(second.deletionTimestamp), 29_000);
-    const third = await del(10);
-    assert.deepEqual(
-      [third.deletionGracePeriodSeconds, third.deletionTimestamp],
-      [1, second.deletionTimestamp],
-      'a longer grace never extends the deadline',
-    );
-  } finally {
-    await s.stop();
-  }
-});
+test(
+  'a second delete with a shorter grace period wins: the deadline moves earlier, ' + 'a longer one changes nothing',
+  async () => {
+    const s = await startTestServer();
+    const base = credentials(s.kubeconfig);
+    const pods = '/api/v1/namespaces/default/pods';
+    try {
+      const body = { metadata: { name: 'p' }, spec: { nodeName: 'n1', containers: [{ name: 'c', image: 'x' }] } };
+      assert.equal((await api(base, 'POST', pods, JSON.stringify(body))).status, 201);
+      const del = (grace: number) =>
+        api(base, 'DELETE', `${pods}/p`, JSON.stringify({ gracePeriodSeconds: grace })).then((r) => r.json().metadata);
+      const first = await del(30);
+      assert.equal(first.deletionGracePeriodSeconds, 30);
+      const second = await del(1);
+      assert.equal(second.deletionGracePeriodSeconds, 1);
+      assert.equal(Date.parse(first.deletionTimestamp) - Date.parse(second.deletionTimestamp), 29_000);
+      const third = await del(10);
+      assert.deepEqual(
+        [third.deletionGracePeriodSeconds, third.deletionTimestamp],
+        [1, second.deletionTimestamp],
+        'a longer grace never extends the deadline',
+      );
+    } finally {
+      await s.stop();
+    }
+  },
+);

@@ -79,12 +79,17 @@ test('proxy applier: real table, partial syncs, restart adoption', async (t) => 
   ])
     await inPod('ip', args);
   // A TCP server in the pod answering with the port it was reached on.
-  const serverJs = `const net=require('net');for(const p of [8080,9090])net.createServer(s=>s.end('port '+p)).listen(p,'0.0.0.0');console.log('up')`;
+  const serverJs =
+    `const net=require('net');for(const p of [8080,9090])net.createServer(s=>s.end('port '+p)).listen(p,` +
+    `'0.0.0.0');console.log('up')`;
   server = execa('nsenter', [`--net=/run/netns/${podNs}`, process.execPath, '-e', serverJs]);
   await new Promise<void>((resolve) => server?.stdout?.once('data', () => resolve()));
 
   const connect = async (ip: string, port: number) => {
-    const js = `const s=require('net').connect(${port},'${ip}');let d='';s.setTimeout(3000,()=>{console.log('timeout');process.exit()});s.on('data',x=>d+=x);s.on('end',()=>{console.log(d);process.exit()});s.on('error',e=>{console.log(e.code);process.exit()})`;
+    const js =
+      `const s=require('net').connect(${port},'${ip}');let d='';s.setTimeout(3000,()=>{console.log('timeout');` +
+      `process.exit()});s.on('data',x=>d+=x);s.on('end',()=>{console.log(d);process.exit()});s.on('error',` +
+      `e=>{console.log(e.code);process.exit()})`;
     const r = await inNode(process.execPath, ['-e', js]);
     return String(r.stdout).trim();
   };

@@ -11,7 +11,8 @@ import { startRuntime } from '../../agent/runtime.ts';
 import { removeAllPods, pidsMentioning, killPids, unmountUnder, mountsUnder } from '../../agent/sandbox/cleanup.ts';
 import { BUSYBOX_IMAGE, PAUSE_IMAGE } from '../../agent/images/builtin.ts';
 
-test('containerd under the agent: CRI, images, a pod on the Skiff CNI serving HTTP, restart after kill -9, 100 concurrent sandboxes', {
+test('containerd under the agent: CRI, images, a pod on the Skiff CNI serving HTTP, restart after kill -9, 100 ' +
+  'concurrent sandboxes', {
   timeout: 300_000,
 }, async () => {
   const ns = await netnsSet('rt', ['node'], ['10.244.0.0/16']);

@@ -105,7 +105,8 @@ test('watch churn and slow watchers leave no sockets or memory behind', { timeou
       const ready = await raw(base, 'GET', '/readyz', undefined, {}, 5_000);
       assert.equal(ready.status, 200);
       console.log(
-        `round ${round}: ${WATCHES} watches got headers in ${headersMs} ms; fds ${fds(pid)} (start ${fd0}); RSS ${rssMiB(pid).toFixed(0)} MiB (start ${rss0.toFixed(0)})`,
+        `round ${round}: ${WATCHES} watches got headers in ${headersMs} ms; fds ${fds(pid)} (start ${fd0}); ` +
+          `RSS ${rssMiB(pid).toFixed(0)} MiB (start ${rss0.toFixed(0)})`,
       );
     }
     await until(
@@ -144,7 +145,8 @@ test('watch churn and slow watchers leave no sockets or memory behind', { timeou
     await until('the server to have closed the slow watch', () => closed, 15_000);
     const received = await got;
     console.log(
-      `slow watcher: closed after ${(received / 2 ** 20).toFixed(1)} MiB of ${((EVENTS * big.length) / 2 ** 20).toFixed(1)} MiB; server RSS ${rssMiB(pid).toFixed(0)} MiB`,
+      `slow watcher: closed after ${(received / 2 ** 20).toFixed(1)} MiB ` +
+        `of ${((EVENTS * big.length) / 2 ** 20).toFixed(1)} MiB; server RSS ${rssMiB(pid).toFixed(0)} MiB`,
     );
     assert.ok(received < EVENTS * big.length, 'the slow watch was cut off before everything was queued');
     agent.destroy();

@@ -221,30 +221,33 @@ test('a rolling update proceeds within maxSurge and maxUnavailable', () => {
   );
 });
 
-test('undo reuses the old ReplicaSet with a new revision; history beyond the limit goes; Recreate empties old first', () => {
-  const v1 = deploy('busybox:1'),
-    v2 = deploy('busybox:2');
-  const h1 = templateHash(v1.spec.template),
-    h2 = templateHash(v2.spec.template);
-  assert.equal(
-    templateHash({ ...v1.spec.template, metadata: { ...v1.spec.template.metadata, creationTimestamp: null } }),
-    h1,
-    'nulls do not change the hash',
-  );
-  const both = [
-    ownedRs(v1, `web-${h1}`, 0, 0, 1, '2026-11-22T00:00:00Z'),
-    ownedRs(v2, `web-${h2}`, 4, 4, 2, '2026-11-22T00:01:00Z'),
-  ];
-  const p = planDeployment(v1, both, T0);
-  assert.equal(p.create, undefined);
-  assert.equal(p.revision, '3');
-  assert.deepEqual(p.scale.find((s) => s.name === `web-${h1}`)?.annotations?.[REVISION], '3');
-  const limited = planDeployment(deploy('busybox:2', { spec: { revisionHistoryLimit: 0 } }), both, T0);
-  assert.deepEqual(limited.remove, [`web-${h1}`]);
-  const rec = deploy('busybox:2', { spec: { strategy: { type: 'Recreate' } } });
-  const r1 = planDeployment(rec, [ownedRs(v1, `web-${h1}`, 4, 4, 1, '2026-11-22T00:00:00Z')], T0);
-  assert.equal(r1.create?.spec.replicas, 0, 'Recreate starts the new set empty while old pods run');
-});
+test(
+  'undo reuses the old ReplicaSet with a new revision; ' + 'history beyond the limit goes; Recreate empties old first',
+  () => {
+    const v1 = deploy('busybox:1'),
+      v2 = deploy('busybox:2');
+    const h1 = templateHash(v1.spec.template),
+      h2 = templateHash(v2.spec.template);
+    assert.equal(
+      templateHash({ ...v1.spec.template, metadata: { ...v1.spec.template.metadata, creationTimestamp: null } }),
+      h1,
+      'nulls do not change the hash',
+    );
+    const both = [
+      ownedRs(v1, `web-${h1}`, 0, 0, 1, '2026-11-22T00:00:00Z'),
+      ownedRs(v2, `web-${h2}`, 4, 4, 2, '2026-11-22T00:01:00Z'),
+    ];
+    const p = planDeployment(v1, both, T0);
+    assert.equal(p.create, undefined);
+    assert.equal(p.revision, '3');
+    assert.deepEqual(p.scale.find((s) => s.name === `web-${h1}`)?.annotations?.[REVISION], '3');
+    const limited = planDeployment(deploy('busybox:2', { spec: { revisionHistoryLimit: 0 } }), both, T0);
+    assert.deepEqual(limited.remove, [`web-${h1}`]);
+    const rec = deploy('busybox:2', { spec: { strategy: { type: 'Recreate' } } });
+    const r1 = planDeployment(rec, [ownedRs(v1, `web-${h1}`, 4, 4, 1, '2026-11-22T00:00:00Z')], T0);
+    assert.equal(r1.create?.spec.replicas, 0, 'Recreate starts the new set empty while old pods run');
+  },
+);
 
 test('a rollout that makes no progress past progressDeadlineSeconds is reported', () => {
   const v2 = deploy('busybox:2', { spec: { progressDeadlineSeconds: 60 } });
@@ -645,31 +648,34 @@ test('StatefulSet plans: claims first, ordered creation, reverse scale-down, par
   );
 });
 
-test('disruption budgets: minAvailable and maxUnavailable (numbers and percentages); unready pods may always go', async () => {
-  const { budgetStatus, blockingBudget } = await import('../../controlplane/controllers/disruption.ts');
-  const pdb = (spec: Obj): Obj => ({
-    metadata: { name: 'b', namespace: 'ns', generation: 1 },
-    spec: { selector: { matchLabels: { app: 'a' } }, ...spec },
-  });
-  const pods = [
-    pod('r1', { status: ready() }),
-    pod('r2', { status: ready() }),
-    pod('r3', { status: ready() }),
-    pod('u', { status: { phase: 'Running' } }),
-  ];
-  assert.deepEqual(budgetStatus(pdb({ minAvailable: 2 }), pods), {
-    observedGeneration: 1,
-    currentHealthy: 3,
-    desiredHealthy: 2,
-    expectedPods: 4,
-    disruptionsAllowed: 1,
-  });
-  assert.equal(budgetStatus(pdb({ minAvailable: '100%' }), pods).disruptionsAllowed, 0);
-  assert.equal(budgetStatus(pdb({ maxUnavailable: 1 }), pods).disruptionsAllowed, 0, 'one is already unavailable');
-  assert.equal(budgetStatus(pdb({ maxUnavailable: '50%' }), pods).disruptionsAllowed, 1);
-  assert.equal(blockingBudget(pods[0], [pdb({ minAvailable: 3 })], pods)?.metadata.name, 'b');
-  assert.equal(blockingBudget(pods[3], [pdb({ minAvailable: 3 })], pods), undefined);
-});
+test(
+  'disruption budgets: minAvailable and maxUnavailable (numbers and percentages); ' + 'unready pods may always go',
+  async () => {
+    const { budgetStatus, blockingBudget } = await import('../../controlplane/controllers/disruption.ts');
+    const pdb = (spec: Obj): Obj => ({
+      metadata: { name: 'b', namespace: 'ns', generation: 1 },
+      spec: { selector: { matchLabels: { app: 'a' } }, ...spec },
+    });
+    const pods = [
+      pod('r1', { status: ready() }),
+      pod('r2', { status: ready() }),
+      pod('r3', { status: ready() }),
+      pod('u', { status: { phase: 'Running' } }),
+    ];
+    assert.deepEqual(budgetStatus(pdb({ minAvailable: 2 }), pods), {
+      observedGeneration: 1,
+      currentHealthy: 3,
+      desiredHealthy: 2,
+      expectedPods: 4,
+      disruptionsAllowed: 1,
+    });
+    assert.equal(budgetStatus(pdb({ minAvailable: '100%' }), pods).disruptionsAllowed, 0);
+    assert.equal(budgetStatus(pdb({ maxUnavailable: 1 }), pods).disruptionsAllowed, 0, 'one is already unavailable');
+    assert.equal(budgetStatus(pdb({ maxUnavailable: '50%' }), pods).disruptionsAllowed, 1);
+    assert.equal(blockingBudget(pods[0], [pdb({ minAvailable: 3 })], pods)?.metadata.name, 'b');
+    assert.equal(blockingBudget(pods[3], [pdb({ minAvailable: 3 })], pods), undefined);
+  },
+);
 
 test('ControllerRevisions: one per template, the returning one moves to the top, history limited', async () => {
   const { planRevisions } = await import('../../controlplane/controllers/controller-revisions.ts');

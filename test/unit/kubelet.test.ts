@@ -49,49 +49,52 @@ test('$(VAR) expansion as Kubernetes does it', () => {
   for (const [i, o] of cases) assert.equal(expand(i, v), o, i);
 });
 
-test('env resolution: literal, configMap, secret, fieldRef, resourceFieldRef, envFrom, optional and missing refs', () => {
-  const env = resolveEnv(
-    {
-      resources: { limits: { cpu: '500m', memory: '64Mi' } },
-      envFrom: [{ configMapRef: { name: 'cm' }, prefix: 'CM_' }],
-      env: [
-        { name: 'LIT', value: 'v-$(CM_a)' },
-        { name: 'FROM_CM', valueFrom: { configMapKeyRef: { name: 'cm', key: 'b' } } },
-        { name: 'PW', valueFrom: { secretKeyRef: { name: 's', key: 'pw' } } },
-        { name: 'IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
-        { name: 'APP', valueFrom: { fieldRef: { fieldPath: "metadata.labels['app']" } } },
-        { name: 'NODE', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
-        { name: 'MEM', valueFrom: { resourceFieldRef: { resource: 'limits.memory', divisor: '1Mi' } } },
-        { name: 'CPU', valueFrom: { resourceFieldRef: { resource: 'limits.cpu', divisor: '1m' } } },
-        { name: 'OPT', valueFrom: { configMapKeyRef: { name: 'nope', key: 'x', optional: true } } },
-      ],
-    },
-    sources,
-  );
-  assert.deepEqual(Object.fromEntries(env.map((e) => [e.key, e.value])), {
-    CM_a: 'A',
-    CM_b: 'B',
-    LIT: 'v-A',
-    FROM_CM: 'B',
-    PW: 'pa55',
-    IP: '10.244.1.5',
-    APP: 'x',
-    NODE: 'n1',
-    MEM: '64',
-    CPU: '500',
-  });
-  assert.throws(
-    () => resolveEnv({ env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 'missing', key: 'k' } } }] }, sources),
-    EnvError,
-  );
-  assert.throws(
-    () => resolveEnv({ env: [{ name: 'X', valueFrom: { configMapKeyRef: { name: 'cm', key: 'zz' } } }] }, sources),
-    /couldn't find key zz/,
-  );
-  assert.deepEqual(expandCommand(['echo', '$(LIT)'], env), ['echo', 'v-A']);
-  assert.equal(quantity('1Gi'), 1024 ** 3);
-  assert.equal(quantity('250m'), 0.25);
-});
+test(
+  'env resolution: literal, configMap, secret, fieldRef, ' + 'resourceFieldRef, envFrom, optional and missing refs',
+  () => {
+    const env = resolveEnv(
+      {
+        resources: { limits: { cpu: '500m', memory: '64Mi' } },
+        envFrom: [{ configMapRef: { name: 'cm' }, prefix: 'CM_' }],
+        env: [
+          { name: 'LIT', value: 'v-$(CM_a)' },
+          { name: 'FROM_CM', valueFrom: { configMapKeyRef: { name: 'cm', key: 'b' } } },
+          { name: 'PW', valueFrom: { secretKeyRef: { name: 's', key: 'pw' } } },
+          { name: 'IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+          { name: 'APP', valueFrom: { fieldRef: { fieldPath: "metadata.labels['app']" } } },
+          { name: 'NODE', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+          { name: 'MEM', valueFrom: { resourceFieldRef: { resource: 'limits.memory', divisor: '1Mi' } } },
+          { name: 'CPU', valueFrom: { resourceFieldRef: { resource: 'limits.cpu', divisor: '1m' } } },
+          { name: 'OPT', valueFrom: { configMapKeyRef: { name: 'nope', key: 'x', optional: true } } },
+        ],
+      },
+      sources,
+    );
+    assert.deepEqual(Object.fromEntries(env.map((e) => [e.key, e.value])), {
+      CM_a: 'A',
+      CM_b: 'B',
+      LIT: 'v-A',
+      FROM_CM: 'B',
+      PW: 'pa55',
+      IP: '10.244.1.5',
+      APP: 'x',
+      NODE: 'n1',
+      MEM: '64',
+      CPU: '500',
+    });
+    assert.throws(
+      () => resolveEnv({ env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 'missing', key: 'k' } } }] }, sources),
+      EnvError,
+    );
+    assert.throws(
+      () => resolveEnv({ env: [{ name: 'X', valueFrom: { configMapKeyRef: { name: 'cm', key: 'zz' } } }] }, sources),
+      /couldn't find key zz/,
+    );
+    assert.deepEqual(expandCommand(['echo', '$(LIT)'], env), ['echo', 'v-A']);
+    assert.equal(quantity('1Gi'), 1024 ** 3);
+    assert.equal(quantity('250m'), 0.25);
+  },
+);
 
 test('crash-loop back-off: immediate, then 10 s doubling to 300 s, reset after 10 minutes running', () => {
   const b = new Backoff();
@@ -273,7 +276,8 @@ test('file volumes and channel references', () => {
 test('CRI log lines: partial lines joined, timestamps on request, since filter', async () => {
   const { formatLines } = await import('../../agent/kubelet/logs.ts');
   const text =
-    '2026-01-01T00:00:00.1Z stdout F hello\n2026-01-01T00:00:01.2Z stderr P part-\n2026-01-01T00:00:01.3Z stderr F one\n2026-01-01T00:00:02Z stdout F late\n2026-01-01T00:00:03Z stdout F unfinished-no-newline';
+    '2026-01-01T00:00:00.1Z stdout F hello\n2026-01-01T00:00:01.2Z stderr P part-\n2026-01-01T00:00:01.3Z ' +
+    'stderr F one\n2026-01-01T00:00:02Z stdout F late\n2026-01-01T00:00:03Z stdout F unfinished-no-newline';
   assert.deepEqual(formatLines(text, {}), {
     lines: ['hello\n', 'part-one\n', 'late\n'],
     rest: '2026-01-01T00:00:03Z stdout F unfinished-no-newline',
@@ -333,44 +337,47 @@ test('runAsNonRoot: the effective user must be known and not root', () => {
   }
 });
 
-test('kubelet events: repeats coalesce into one event with a count, later repeats patch it; fieldPaths as upstream', async () => {
-  const { EventRecorder, podRef, nodeRef } = await import('../../agent/kubelet/events.ts');
-  const calls: [string, string, Record<string, unknown>][] = [];
-  // A fake API client: only records the writes (the recorder's logic is what is tested here).
-  const api = {
-    create: async (path: string, body: Record<string, unknown>) => calls.push(['create', path, body]),
-    mergePatch: async (path: string, body: Record<string, unknown>) => calls.push(['patch', path, body]),
-  } as unknown as ConstructorParameters<typeof EventRecorder>[0];
-  const rec = new EventRecorder(api, 'node1', () => {});
-  const p = {
-    metadata: { name: 'web', namespace: 'ns', uid: 'u1', resourceVersion: '7' },
-    spec: { initContainers: [{ name: 'init' }], containers: [{ name: 'c' }] },
-  };
-  assert.equal(podRef(p, 'init').fieldPath, 'spec.initContainers{init}');
-  assert.equal(podRef(p, 'c').fieldPath, 'spec.containers{c}');
-  assert.equal(podRef(p).fieldPath, undefined);
-  const settle = () => new Promise((r) => setTimeout(r, 500));
-  for (let i = 0; i < 3; i++)
+test(
+  'kubelet events: repeats coalesce into one event with a count, later repeats patch it; ' + 'fieldPaths as upstream',
+  async () => {
+    const { EventRecorder, podRef, nodeRef } = await import('../../agent/kubelet/events.ts');
+    const calls: [string, string, Record<string, unknown>][] = [];
+    // A fake API client: only records the writes (the recorder's logic is what is tested here).
+    const api = {
+      create: async (path: string, body: Record<string, unknown>) => calls.push(['create', path, body]),
+      mergePatch: async (path: string, body: Record<string, unknown>) => calls.push(['patch', path, body]),
+    } as unknown as ConstructorParameters<typeof EventRecorder>[0];
+    const rec = new EventRecorder(api, 'node1', () => {});
+    const p = {
+      metadata: { name: 'web', namespace: 'ns', uid: 'u1', resourceVersion: '7' },
+      spec: { initContainers: [{ name: 'init' }], containers: [{ name: 'c' }] },
+    };
+    assert.equal(podRef(p, 'init').fieldPath, 'spec.initContainers{init}');
+    assert.equal(podRef(p, 'c').fieldPath, 'spec.containers{c}');
+    assert.equal(podRef(p).fieldPath, undefined);
+    const settle = () => new Promise((r) => setTimeout(r, 500));
+    for (let i = 0; i < 3; i++)
+      rec.record(podRef(p, 'c'), 'Warning', 'BackOff', 'Back-off restarting failed container c');
+    rec.record(podRef(p, 'init'), 'Warning', 'BackOff', 'Back-off restarting failed container c');
+    await settle();
+    assert.equal(calls.length, 2, 'one create per distinct event');
+    const [kind, path, ev] = calls[0];
+    assert.deepEqual([kind, path], ['create', '/api/v1/namespaces/ns/events']);
+    assert.equal(ev.count, 3);
+    assert.deepEqual(ev.source, { component: 'kubelet', host: 'node1' });
+    assert.deepEqual(ev.involvedObject, { ...podRef(p), fieldPath: 'spec.containers{c}' });
+    assert.match((ev.metadata as { name: string }).name, /^web\.[0-9a-f]+$/);
     rec.record(podRef(p, 'c'), 'Warning', 'BackOff', 'Back-off restarting failed container c');
-  rec.record(podRef(p, 'init'), 'Warning', 'BackOff', 'Back-off restarting failed container c');
-  await settle();
-  assert.equal(calls.length, 2, 'one create per distinct event');
-  const [kind, path, ev] = calls[0];
-  assert.deepEqual([kind, path], ['create', '/api/v1/namespaces/ns/events']);
-  assert.equal(ev.count, 3);
-  assert.deepEqual(ev.source, { component: 'kubelet', host: 'node1' });
-  assert.deepEqual(ev.involvedObject, { ...podRef(p), fieldPath: 'spec.containers{c}' });
-  assert.match((ev.metadata as { name: string }).name, /^web\.[0-9a-f]+$/);
-  rec.record(podRef(p, 'c'), 'Warning', 'BackOff', 'Back-off restarting failed container c');
-  await settle();
-  assert.equal(calls.length, 3);
-  assert.equal(calls[2][0], 'patch');
-  assert.equal(calls[2][1], `/api/v1/namespaces/ns/events/${(ev.metadata as { name: string }).name}`);
-  assert.equal(calls[2][2].count, 4);
-  rec.record(nodeRef('node1'), 'Normal', 'NodeReady', 'Node node1 status is now: NodeReady');
-  await settle();
-  assert.equal(calls[3][1], '/api/v1/namespaces/default/events', 'node events live in the default namespace');
-});
+    await settle();
+    assert.equal(calls.length, 3);
+    assert.equal(calls[2][0], 'patch');
+    assert.equal(calls[2][1], `/api/v1/namespaces/ns/events/${(ev.metadata as { name: string }).name}`);
+    assert.equal(calls[2][2].count, 4);
+    rec.record(nodeRef('node1'), 'Normal', 'NodeReady', 'Node node1 status is now: NodeReady');
+    await settle();
+    assert.equal(calls[3][1], '/api/v1/namespaces/default/events', 'node events live in the default namespace');
+  },
+);
 
 test('attach to an exited container: its CRI log split back into stdout and stderr', async () => {
   const { criLogStreams } = await import('../../agent/streaming/session.ts');
@@ -384,29 +391,32 @@ test('attach to an exited container: its CRI log split back into stdout and stde
   assert.deepEqual(criLogStreams(log), { stdout: 'out\n\n', stderr: 'partial\n' });
 });
 
-test('ephemeral containers: statuses never ready and no effect on the phase; the target process namespace', async () => {
-  const { securityContext } = await import('../../agent/kubelet/pod-spec.ts');
-  const withDbg = { ...pod, spec: { ...pod.spec, ephemeralContainers: [{ name: 'dbg', image: 'b' }] } };
-  const st = computeStatus(
-    withDbg,
-    rt([
-      ['c', rc({})],
-      ['dbg', rc({ name: 'dbg', id: 'id2', state: 'CONTAINER_EXITED', exitCode: 0, finishedAt: 't1' })],
-    ]),
-    {},
-    'now',
-  );
-  assert.equal(st.phase, 'Running', 'an ephemeral container that ended does not end the pod');
-  assert.equal(st.ephemeralContainerStatuses.length, 1);
-  assert.equal(st.ephemeralContainerStatuses[0].ready, false);
-  assert.equal(st.ephemeralContainerStatuses[0].state.terminated.reason, 'Completed');
-  assert.equal(computeStatus(pod, rt([['c', rc({})]]), {}, 'now').ephemeralContainerStatuses, undefined);
-  const ns = (p: object, target?: string) => securityContext(p, { name: 'dbg' }, target).namespace_options;
-  assert.deepEqual(ns(pod, 'cid'), { network: 'POD', pid: 'TARGET', ipc: 'POD', target_id: 'cid' });
-  assert.equal(ns(pod).pid, 'CONTAINER');
-  assert.deepEqual(ns({ ...pod, spec: { ...pod.spec, shareProcessNamespace: true } }, 'cid'), {
-    network: 'POD',
-    pid: 'POD',
-    ipc: 'POD',
-  });
-});
+test(
+  'ephemeral containers: statuses never ready and no effect on the phase; ' + 'the target process namespace',
+  async () => {
+    const { securityContext } = await import('../../agent/kubelet/pod-spec.ts');
+    const withDbg = { ...pod, spec: { ...pod.spec, ephemeralContainers: [{ name: 'dbg', image: 'b' }] } };
+    const st = computeStatus(
+      withDbg,
+      rt([
+        ['c', rc({})],
+        ['dbg', rc({ name: 'dbg', id: 'id2', state: 'CONTAINER_EXITED', exitCode: 0, finishedAt: 't1' })],
+      ]),
+      {},
+      'now',
+    );
+    assert.equal(st.phase, 'Running', 'an ephemeral container that ended does not end the pod');
+    assert.equal(st.ephemeralContainerStatuses.length, 1);
+    assert.equal(st.ephemeralContainerStatuses[0].ready, false);
+    assert.equal(st.ephemeralContainerStatuses[0].state.terminated.reason, 'Completed');
+    assert.equal(computeStatus(pod, rt([['c', rc({})]]), {}, 'now').ephemeralContainerStatuses, undefined);
+    const ns = (p: object, target?: string) => securityContext(p, { name: 'dbg' }, target).namespace_options;
+    assert.deepEqual(ns(pod, 'cid'), { network: 'POD', pid: 'TARGET', ipc: 'POD', target_id: 'cid' });
+    assert.equal(ns(pod).pid, 'CONTAINER');
+    assert.deepEqual(ns({ ...pod, spec: { ...pod.spec, shareProcessNamespace: true } }, 'cid'), {
+      network: 'POD',
+      pid: 'POD',
+      ipc: 'POD',
+    });
+  },
+);

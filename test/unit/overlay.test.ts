@@ -84,7 +84,8 @@ const cases: { name: string; have: ActualNet; nodes: Node[]; backend?: Backend; 
     have: empty,
     nodes: [n1, n2],
     ip: [
-      'link add skiff.1 address 0a:00:00:00:00:01 mtu 1450 type vxlan id 1 local 10.250.0.11 dev eth0 dstport 8472 nolearning',
+      'link add skiff.1 address 0a:00:00:00:00:01 mtu 1450 type vxlan id 1 local 10.250.0.11 dev eth0 ' +
+        'dstport 8472 nolearning',
       'link set skiff.1 up',
       'addr add 10.244.1.0/32 dev skiff.1',
       'route replace 10.244.2.0/24 via 10.244.2.0 dev skiff.1 onlink proto 77',
@@ -149,7 +150,8 @@ const cases: { name: string; have: ActualNet; nodes: Node[]; backend?: Backend; 
     have: applied([n1, n2, n3], 'host-gw'),
     nodes: [n1, n2],
     ip: [
-      'link add skiff.1 address 0a:00:00:00:00:01 mtu 1450 type vxlan id 1 local 10.250.0.11 dev eth0 dstport 8472 nolearning',
+      'link add skiff.1 address 0a:00:00:00:00:01 mtu 1450 type vxlan id 1 local 10.250.0.11 dev eth0 ' +
+        'dstport 8472 nolearning',
       'link set skiff.1 up',
       'addr add 10.244.1.0/32 dev skiff.1',
       'route del 10.244.3.0/24 via 10.250.0.13 dev eth0 proto 77',
@@ -168,7 +170,8 @@ const cases: { name: string; have: ActualNet; nodes: Node[]; backend?: Backend; 
     nodes: [n1],
     ip: [
       'link del skiff.1',
-      'link add skiff.1 address 0a:00:00:00:00:01 mtu 1450 type vxlan id 1 local 10.250.0.11 dev eth0 dstport 8472 nolearning',
+      'link add skiff.1 address 0a:00:00:00:00:01 mtu 1450 type vxlan id 1 local 10.250.0.11 dev eth0 ' +
+        'dstport 8472 nolearning',
       'link set skiff.1 up',
       'addr add 10.244.1.0/32 dev skiff.1',
     ],
@@ -204,7 +207,10 @@ test('egress: only this node’s pods, not to the cluster or its nodes, masquera
   assert.match(s, /elements = \{ 10\.250\.0\.11, 10\.250\.0\.12 \}/);
   assert.match(
     s,
-    /ip saddr != 10\.244\.1\.0\/24 return\n\s+ip daddr 10\.244\.0\.0\/16 return\n\s+ip daddr @cluster_nodes return\n\s+masquerade/,
+    new RegExp(
+      /ip saddr != 10\.244\.1\.0\/24 return\n\s+ip daddr 10\.244\.0\.0\/16 return\n\s+/.source +
+        /ip daddr @cluster_nodes return\n\s+masquerade/.source,
+    ),
   );
   assert.doesNotMatch(
     renderEgress({ podCidr: '10.244.1.0/24', clusterCidr: '10.244.0.0/16', nodeIps: [] }),

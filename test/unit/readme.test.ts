@@ -35,21 +35,24 @@ test('the README gives exactly two commands, without sudo, and CI runs the secon
       assert.doesNotMatch(line, /\bsudo\b/, `${script}: ${line}`);
 });
 
-test('package.json names a skiff command that runs, also through a symlink as npm link and global installs make', async () => {
-  const pkg = JSON.parse(read('package.json'));
-  const dir = mkdtempSync(join(tmpdir(), 'skiff-bin-'));
-  try {
-    const link = join(dir, 'skiff');
-    symlinkSync(join(ROOT, pkg.bin.skiff), link);
-    for (const cmd of [join(ROOT, pkg.bin.skiff), link]) {
-      const r = await execa(cmd, ['--help'], { reject: false, timeout: 30_000, cwd: dir });
-      assert.equal(r.exitCode, 0, r.stderr);
-      assert.match(r.stdout, /^usage: skiff <command>/);
+test(
+  'package.json names a skiff command that runs, ' + 'also through a symlink as npm link and global installs make',
+  async () => {
+    const pkg = JSON.parse(read('package.json'));
+    const dir = mkdtempSync(join(tmpdir(), 'skiff-bin-'));
+    try {
+      const link = join(dir, 'skiff');
+      symlinkSync(join(ROOT, pkg.bin.skiff), link);
+      for (const cmd of [join(ROOT, pkg.bin.skiff), link]) {
+        const r = await execa(cmd, ['--help'], { reject: false, timeout: 30_000, cwd: dir });
+        assert.equal(r.exitCode, 0, r.stderr);
+        assert.match(r.stdout, /^usage: skiff <command>/);
+      }
+      const bad = await execa(link, ['no-such-command'], { reject: false, timeout: 30_000 });
+      assert.equal(bad.exitCode, 1);
+      assert.match(bad.stderr, /^skiff: unknown command "no-such-command"/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
-    const bad = await execa(link, ['no-such-command'], { reject: false, timeout: 30_000 });
-    assert.equal(bad.exitCode, 1);
-    assert.match(bad.stderr, /^skiff: unknown command "no-such-command"/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  },
+);

@@ -23,7 +23,9 @@ export function checkSchema(value: unknown, s: Schema, path: string, out: FieldP
     out.push({
       path,
       kind: 'type',
-      message: `${path}: Invalid value: "${typeOf(value)}": ${path} in body must be of type ${expected}: "${typeOf(value)}"`,
+      message:
+        `${path}: Invalid value: "${typeOf(value)}": ${path} in body must be of type ${expected}: ` +
+        `"${typeOf(value)}"`,
     });
   switch (s.t) {
     case 'string':
@@ -33,7 +35,8 @@ export function checkSchema(value: unknown, s: Schema, path: string, out: FieldP
         out.push({
           path,
           kind: 'type',
-          message: `${path}: Unsupported value: "${value}": supported values: ${s.enum.map((e) => `"${e}"`).join(', ')}`,
+          message:
+            `${path}: Unsupported value: "${value}": ` + `supported values: ${s.enum.map((e) => `"${e}"`).join(', ')}`,
         });
       return;
     case 'integer':
