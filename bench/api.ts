@@ -2,9 +2,13 @@
 // and watch delivery latency to 100 watchers, on the embedded store and on a one-member etcd,
 // printed beside etcdctl's own put throughput on the same etcd (`etcdctl check perf`, 60 s) and
 // raw etcd3-client puts with the same concurrency, so the ratio shows what the API layer costs.
-// Everything runs on 127.0.0.1. Usage: node bench/api.ts [--objects N] [--skip-etcdctl]
-import { request } from 'node:https';
-import { rmSync } from 'node:fs';
+// Then, on the embedded store filled with --list-mb MiB of ConfigMaps: /readyz and a small GET's
+// p50/p99 while 10 clients list everything (in a worker thread), and the server's RSS with 1,000
+// open watches. Everything runs on 127.0.0.1.
+// Usage: node bench/api.ts [--objects N] [--list-mb M] [--skip-etcdctl] [--only-load]
+import { Agent, request } from 'node:https';
+import { readFileSync, rmSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { execa } from 'execa';
 import { Etcd3 } from 'etcd3';
 import { credentials, spawnServer, tempDir } from '../test/helpers/server.ts';
@@ -132,6 +136,122 @@ async function rawEtcdPuts(endpoints: string[]): Promise<number> {
   return r.perSec;
 }
 
+const LIST_MB = Number(args[args.indexOf('--list-mb') + 1]) || 75;
+const LISTERS = 10,
+  LOAD_SECONDS = 20,
+  OPEN_WATCHES = 1000;
+
+const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+
+/** One GET's time in ms on its own connection-reusing agent. */
+function timed(base: Base, path: string, ag: Agent): Promise<number> {
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = request(
+      base.server + path,
+      { ca: base.ca, agent: ag, headers: { Authorization: `Bearer ${base.token}` } },
+      (res) => {
+        res.on('data', () => {});
+        res.on('end', () => resolve(performance.now() - t0));
+      },
+    );
+    req.setTimeout(30_000, () => req.destroy(new Error(`${path}: no answer in 30 s`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function underLoad() {
+  const dir = tempDir('bench-load');
+  const srv = await spawnServer(dir, await freePort());
+  const pid = srv.proc.pid!;
+  try {
+    const base = credentials(srv.kubeconfig);
+    const objects = Math.ceil((LIST_MB * 1024) / 64);
+    const value = 'v'.repeat(64 * 1024 - 200);
+    for (let n = 0; n < 10; n++) await call(base, 'POST', '/api/v1/namespaces', { metadata: { name: `fill${n}` } });
+    const fill = await load(objects, async (i) => {
+      const r = await call(base, 'POST', `/api/v1/namespaces/fill${i % 10}/configmaps`, {
+        metadata: { name: `c${i}` },
+        data: { v: value },
+      });
+      if (r.status !== 201) throw new Error(`create ${r.status}`);
+    });
+    await call(base, 'POST', '/api/v1/namespaces/default/configmaps', {
+      metadata: { name: 'small' },
+      data: { a: 'b' },
+    });
+    const ag = new Agent({ keepAlive: true, maxSockets: 2 });
+    const idle: number[] = [];
+    for (let i = 0; i < 50; i++) idle.push(await timed(base, '/readyz', ag));
+    const until = Date.now() + LOAD_SECONDS * 1000;
+    const worker = new Worker(new URL('./listers.ts', import.meta.url), {
+      workerData: { ...base, clients: LISTERS, until, path: '/api/v1/configmaps' },
+    });
+    const listed = new Promise<{ lists: number; slowest: number }>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    const ready: number[] = [],
+      small: number[] = [];
+    let peak = rssMiB(pid);
+    while (Date.now() < until) {
+      ready.push(await timed(base, '/readyz', ag));
+      small.push(await timed(base, '/api/v1/namespaces/default/configmaps/small', ag));
+      peak = Math.max(peak, rssMiB(pid));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const { lists, slowest } = await listed;
+    await worker.terminate();
+    console.log(
+      `store ${LIST_MB} MiB (${objects} ConfigMaps of 64 KiB, filled at ${fill.perSec.toFixed(0)}/s) | idle /readyz p99 ${pct(idle, 99).toFixed(1)}ms`,
+    );
+    console.log(
+      `${LISTERS} clients listing for ${LOAD_SECONDS} s (${lists} full lists, slowest ${(slowest / 1000).toFixed(1)} s): /readyz p50 ${pct(ready, 50).toFixed(1)}ms p99 ${pct(ready, 99).toFixed(1)}ms | small GET p50 ${pct(small, 50).toFixed(1)}ms p99 ${pct(small, 99).toFixed(1)}ms | server RSS peak ${peak.toFixed(0)} MiB`,
+    );
+    // 1,000 open watches (from the current resourceVersion, as informers hold them after a list).
+    const rv = (await call(base, 'GET', '/api/v1/namespaces/default/configmaps?limit=1')).json.metadata.resourceVersion;
+    const rss0 = rssMiB(pid);
+    const wagent = new Agent({ keepAlive: false, maxSockets: Infinity });
+    const reqs = await Promise.all(
+      Array.from(
+        { length: OPEN_WATCHES },
+        () =>
+          new Promise<{ destroy(): void }>((resolve, reject) => {
+            const req = request(
+              `${base.server}/api/v1/configmaps?watch=1&resourceVersion=${rv}&timeoutSeconds=600`,
+              { ca: base.ca, agent: wagent, headers: { Authorization: `Bearer ${base.token}` } },
+              (res) => {
+                res.on('data', () => {});
+                resolve(req);
+              },
+            );
+            req.on('error', reject);
+            req.end();
+          }),
+      ),
+    );
+    await call(base, 'PATCH', '/api/v1/namespaces/default/configmaps/small', { data: { a: 'c' } });
+    await new Promise((r) => setTimeout(r, 2000));
+    console.log(
+      `${OPEN_WATCHES} open watches: server RSS ${rssMiB(pid).toFixed(0)} MiB (${rss0.toFixed(0)} MiB before) with the ${LIST_MB} MiB store`,
+    );
+    for (const r of reqs) r.destroy();
+    wagent.destroy();
+    ag.destroy();
+  } finally {
+    srv.proc.kill('SIGTERM');
+    await srv.proc;
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (args.includes('--only-load')) {
+  await underLoad();
+  agent.destroy();
+  process.exit(0);
+}
+
 console.log(
   `Skiff API benchmark: ${N} creates and ${N} updates by ${CONCURRENCY} concurrent clients; ${WATCHERS} ` +
     `watchers x ${EVENTS} events`,
@@ -159,4 +279,5 @@ try {
 } finally {
   await etcd.stop();
 }
+await underLoad();
 agent.destroy();

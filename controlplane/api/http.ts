@@ -104,6 +104,10 @@ export function decodeBody(buf: Buffer, type: string): unknown {
     type === 'application/x-yaml' ||
     type === 'text/yaml'
   ) {
+    // The YAML parser's time grows with the square of nesting: bound it before parsing.
+    const nesting = yamlNesting(text);
+    if (nesting > MAX_YAML_NESTING)
+      throw badRequest(`error decoding YAML body: nesting deeper than ${MAX_YAML_NESTING} levels`);
     let value: unknown;
     try {
       const docs = parseAllDocuments(text);
@@ -202,6 +206,53 @@ export function jsonDepth(text: string): number {
     } else if (c === 123 || c === 91 /* { [ */) {
       if (++depth > max) max = depth;
     } else if (c === 125 || c === 93 /* } ] */) depth--;
+  }
+  return max;
+}
+
+/** Flow brackets, or block indentation in steps of two, a YAML body may nest. */
+export const MAX_YAML_NESTING = 200;
+
+/**
+ * An estimate of a YAML text's nesting: the deepest flow bracket nesting outside quoted
+ * scalars and comments, or the longest block prefix (indentation and "- " markers) over two.
+ */
+export function yamlNesting(text: string): number {
+  let max = 0,
+    flow = 0,
+    quote = '',
+    lineStart = true,
+    prefix = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '\n') {
+      lineStart = true;
+      prefix = 0;
+      if (quote === "'" || quote === '"') continue;
+      continue;
+    }
+    if (lineStart) {
+      if (c === ' ' || c === '-' || c === '?' || c === '\t') {
+        prefix++;
+        if (prefix / 2 > max) max = prefix / 2;
+        continue;
+      }
+      lineStart = false;
+    }
+    if (quote) {
+      if (quote === '"' && c === '\\') i++;
+      else if (c === quote) quote = '';
+      continue;
+    }
+    const prev = i > 0 ? text[i - 1] : ' ';
+    const tokenStart = prev === ' ' || prev === '[' || prev === '{' || prev === ',' || prev === ':' || prev === '\n';
+    if ((c === '"' || c === "'") && tokenStart) quote = c;
+    else if (c === '#' && (prev === ' ' || prev === '\n')) {
+      const nl = text.indexOf('\n', i);
+      i = nl < 0 ? text.length : nl - 1;
+    } else if (c === '[' || c === '{') {
+      if (++flow > max) max = flow;
+    } else if ((c === ']' || c === '}') && flow > 0) flow--;
   }
   return max;
 }

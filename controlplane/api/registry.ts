@@ -237,13 +237,15 @@ export class Registry {
   }
 
   private checkTypeMeta(res: Resource, body: Obj) {
+    // JSON.stringify, not a template: a client's object may carry its own toString.
+    const show = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v)).slice(0, 200);
     if (body.apiVersion !== undefined && body.apiVersion !== groupVersion(res))
       throw badRequest(
-        `the API version in the data (${body.apiVersion}) does not match the expected API version ` +
+        `the API version in the data (${show(body.apiVersion)}) does not match the expected API version ` +
           `(${groupVersion(res)})`,
       );
     if (body.kind !== undefined && body.kind !== res.kind)
-      throw badRequest(`the kind in the data (${body.kind}) does not match the expected kind (${res.kind})`);
+      throw badRequest(`the kind in the data (${show(body.kind)}) does not match the expected kind (${res.kind})`);
   }
 
   private validate(res: Resource, o: Obj, old?: Obj) {

@@ -1,7 +1,7 @@
 // The Kubernetes-compatible API server: TLS, authentication, discovery, OpenAPI, and the REST
 // verbs (get, list, watch, create, update, patch, delete, deletecollection) for every resource.
 import { createServer, type Server } from 'node:https';
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { EXEC_PROTOCOLS, relayExec } from '../streaming/exec.ts';
@@ -41,7 +41,7 @@ import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import { parseTarget, type RequestTarget } from './path.ts';
 import { turn } from './pace.ts';
 import { streamList } from './list-stream.ts';
-import { Inflight, installGuards, tooManyRequests } from './guard.ts';
+import { Inflight, installGuards, rawStatus, tooManyRequests } from './guard.ts';
 import { toTable, type IncludeObject } from './table.ts';
 import {
   parseResourceVersion,
@@ -204,13 +204,7 @@ export class ApiServer {
       this.upgrade(req, socket, head).catch((e) => {
         const err = e instanceof ApiError ? e : internal('an unexpected error; see the server log');
         if (!(e instanceof ApiError)) console.error('upgrade failed:', req.url, e);
-        const body = JSON.stringify(err.toStatus());
-        if (socket.writable)
-          socket.end(
-            `HTTP/1.1 ${err.code} ${STATUS_CODES[err.code] ?? ''}\r\n` +
-              `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-              `Connection: close\r\n\r\n${body}`,
-          );
+        if (socket.writable) socket.end(rawStatus(err));
       });
     });
   }

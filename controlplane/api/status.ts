@@ -65,7 +65,13 @@ export const unsupportedMedia = (msg: string) => new ApiError(415, 'UnsupportedM
 export const internal = (msg: string) => new ApiError(500, 'InternalError', `Internal error occurred: ${msg}`);
 export const serviceUnavailable = (msg: string) => new ApiError(503, 'ServiceUnavailable', msg);
 
+/** Bounds a client-supplied string quoted in a message (a 200 KB name is not echoed four times). */
+export function clip(s: string, max = 256): string {
+  return s.length > max ? `${s.slice(0, max)}...(${s.length} bytes)` : s;
+}
+
 export function invalid(t: { kind: string; group: string }, name: string, causes: Cause[]): ApiError {
+  name = clip(String(name));
   const msgs = causes.map((c) => (c.field ? `${c.field}: ${c.message}` : c.message));
   const list = msgs.length === 1 ? msgs[0] : `[${msgs.join(', ')}]`;
   return new ApiError(422, 'Invalid', `${t.kind}${t.group ? '.' + t.group : ''} "${name}" is invalid: ${list}`, {
@@ -91,13 +97,13 @@ export class Errs {
       | 'FieldValueTooLong',
     message: string,
   ) {
-    this.list.push({ field, reason, message });
+    this.list.push({ field, reason, message: clip(message, 1024) });
   }
   required(field: string) {
     this.add(field, 'FieldValueRequired', 'Required value');
   }
   invalid(field: string, value: unknown, detail: string) {
-    this.add(field, 'FieldValueInvalid', `Invalid value: ${JSON.stringify(value)}: ${detail}`);
+    this.add(field, 'FieldValueInvalid', `Invalid value: ${clip(JSON.stringify(value) ?? 'null')}: ${detail}`);
   }
   get empty() {
     return this.list.length === 0;
