@@ -21,9 +21,12 @@ export function validateEphemeralContainers(next: Obj, old: Obj, errs: Errs) {
   const before: Obj[] = old.spec?.ephemeralContainers ?? [];
   const regular = [...(next.spec?.containers ?? []), ...(next.spec?.initContainers ?? [])].map((c: Obj) => c.name);
   const seen = new Set<string>(regular);
-  list.forEach((c, i) => {
+  for (const [i, c] of list.entries()) {
     const at = `spec.ephemeralContainers[${i}]`;
-    if (!c || typeof c !== 'object') return errs.add(at, 'FieldValueInvalid', 'Invalid value: must be an object');
+    if (!c || typeof c !== 'object') {
+      errs.add(at, 'FieldValueInvalid', 'Invalid value: must be an object');
+      continue;
+    }
     if (!c.name) errs.required(`${at}.name`);
     else if (seen.has(c.name)) errs.add(`${at}.name`, 'FieldValueDuplicate', `Duplicate value: "${c.name}"`);
     else seen.add(c.name);
@@ -40,7 +43,7 @@ export function validateEphemeralContainers(next: Obj, old: Obj, errs: Errs) {
         reason: 'FieldValueNotFound',
         message: `Not found: "${c.targetContainerName}"`,
       });
-  });
+  }
   for (const b of before) {
     const now = list.find((c) => c?.name === b.name);
     if (!now)
