@@ -4,7 +4,8 @@ import { createServer, type Server } from 'node:http';
 
 type Labels = Record<string, string>;
 
-const labelText = (l: Labels) => {
+/** The label part of a series as exposed (`{a="1"}`); also the key of its series. */
+export const labelText = (l: Labels) => {
   const keys = Object.keys(l);
   if (!keys.length) return '';
   return `{${keys.map((k) => `${k}="${String(l[k]).replace(/["\\\n]/g, '\\$&')}"`).join(',')}}`;
@@ -23,8 +24,11 @@ export class Counter implements Metric {
     this.help = help;
   }
   inc(labels: Labels = {}, by = 1): void {
-    const k = labelText(labels);
-    this.values.set(k, (this.values.get(k) ?? 0) + by);
+    this.incKey(labelText(labels), by);
+  }
+  /** inc with the label text computed once by the caller (hot paths). */
+  incKey(key: string, by = 1): void {
+    this.values.set(key, (this.values.get(key) ?? 0) + by);
   }
   get(labels: Labels = {}): number {
     return this.values.get(labelText(labels)) ?? 0;
@@ -48,7 +52,10 @@ export class Histogram implements Metric {
     this.buckets = buckets;
   }
   observe(seconds: number, labels: Labels = {}): void {
-    const k = labelText(labels);
+    this.observeKey(seconds, labelText(labels), labels);
+  }
+  /** observe with the label text computed once by the caller (hot paths). */
+  observeKey(seconds: number, k: string, labels: Labels): void {
     let s = this.series.get(k);
     if (!s) {
       s = { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 };
