@@ -5,7 +5,8 @@ import { createServer, type Server } from 'node:http';
 
 type Labels = Record<string, string>;
 
-const labelText = (l: Labels) => {
+/** The label part of a series as exposed (`{a="1"}`); also the key of its series. */
+export const labelText = (l: Labels) => {
   const parts = Object.entries(l).map(
     ([k, v]) => `${k}="${String(v).replace(/["\\\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`))}"`,
   );
@@ -34,8 +35,11 @@ export class Gauge implements Metric {
     this.values.set(labelText(labels), v);
   }
   inc(labels: Labels = {}, by = 1): void {
-    const k = labelText(labels);
-    this.values.set(k, (this.values.get(k) ?? 0) + by);
+    this.incKey(labelText(labels), by);
+  }
+  /** inc with the label text computed once by the caller (hot paths). */
+  incKey(key: string, by = 1): void {
+    this.values.set(key, (this.values.get(key) ?? 0) + by);
   }
   get(labels: Labels = {}): number {
     return this.values.get(labelText(labels)) ?? 0;
@@ -64,7 +68,10 @@ export class Histogram implements Metric {
     this.buckets = buckets;
   }
   observe(v: number, labels: Labels = {}): void {
-    const k = labelText(labels);
+    this.observeKey(v, labelText(labels), labels);
+  }
+  /** observe with the label text computed once by the caller (hot paths). */
+  observeKey(v: number, k: string, labels: Labels): void {
     let s = this.series.get(k);
     if (!s) this.series.set(k, (s = { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 }));
     for (let i = 0; i < this.buckets.length; i++) if (v <= this.buckets[i]) s.counts[i]++;

@@ -18,7 +18,7 @@ export interface ClusterDNSOptions {
   address: string;
   domain: string;
   ttl: number;
-  /** --dns-upstream as given, or undefined for the host's resolv.conf. */
+  /** --dns-upstream as given ('' for none), or undefined for the host's resolv.conf. */
   upstreams?: string;
   metrics?: MetricsRegistry;
   log: (s: string) => void;
@@ -49,7 +49,7 @@ export class ClusterDNS {
   }
 
   private upstreams(): Upstream[] {
-    if (this.o.upstreams) return parseUpstreams(this.o.upstreams);
+    if (this.o.upstreams !== undefined) return parseUpstreams(this.o.upstreams);
     let text = '';
     try {
       text = readFileSync(this.o.resolvConf ?? '/etc/resolv.conf', 'utf8');

@@ -1,6 +1,6 @@
 // The resolver's metrics: queries by type and rcode, cache hits and misses, upstream latency and
 // the time from receiving a query to having its answer.
-import { Counter, Histogram, type MetricsRegistry } from '../metrics.ts';
+import { Counter, Histogram, labelText, type MetricsRegistry } from '../metrics.ts';
 import { TYPE } from './wire.ts';
 
 const TYPE_NAMES = new Map<number, string>(Object.entries(TYPE).map(([k, v]) => [v, k]));
@@ -37,8 +37,24 @@ export class DnsMetrics {
       reg.add(m);
   }
 
+  // Label texts per (type, rcode) and per source, made once: building them per query cost more
+  // than answering it.
+  private queryKeys = new Map<number, string>();
+  private sourceKeys = new Map<string, string>();
+
   answered(qtype: number, rcode: number, source: string, seconds: number): void {
-    this.queries.inc({ type: TYPE_NAMES.get(qtype) ?? String(qtype), rcode: RCODE_NAMES[rcode] ?? String(rcode) });
-    this.answerLatency.observe(seconds, { source });
+    const id = qtype * 16 + rcode;
+    let key = this.queryKeys.get(id);
+    if (key === undefined) {
+      key = labelText({ type: TYPE_NAMES.get(qtype) ?? String(qtype), rcode: RCODE_NAMES[rcode] ?? String(rcode) });
+      if (this.queryKeys.size < 4096) this.queryKeys.set(id, key);
+    }
+    this.queries.incKey(key);
+    let src = this.sourceKeys.get(source);
+    if (src === undefined) {
+      src = labelText({ source });
+      this.sourceKeys.set(source, src);
+    }
+    this.answerLatency.observeKey(seconds, src, { source });
   }
 }

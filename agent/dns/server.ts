@@ -34,7 +34,14 @@ export class DnsServer {
   }
 
   async start(): Promise<void> {
-    const udp = createSocket({ type: isIPv6(this.o.address) ? 'udp6' : 'udp4', reusePort: true });
+    // A 4 MiB receive buffer (the kernel caps it at net.core.rmem_max): with the default 208 KiB a
+    // burst of a few hundred queries while the process is not on a CPU overflows it, and a client
+    // that keeps a fixed number of queries outstanding stalls on the lost ones.
+    const udp = createSocket({
+      type: isIPv6(this.o.address) ? 'udp6' : 'udp4',
+      reusePort: true,
+      recvBufferSize: 4 << 20,
+    });
     udp.on('message', (msg, rinfo) => this.onDatagram(udp, msg, rinfo.port, rinfo.address));
     udp.on('error', () => this.metrics.dropped.inc({ reason: 'udp_error' }));
     await new Promise<void>((resolve, reject) => {

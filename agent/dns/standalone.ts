@@ -18,7 +18,8 @@ const dns = new ClusterDNS({
   port: Number(port),
   domain: 'cluster.local',
   ttl: 5,
-  upstreams: upstreams && upstreams !== '-' ? upstreams : undefined,
+  // '-': no upstream at all (never the host's resolver from a test or a benchmark).
+  upstreams: upstreams && upstreams !== '-' ? upstreams : '',
   placement: process.argv.includes('--placement'),
   log: (s) => console.error(s),
 });
