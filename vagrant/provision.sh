@@ -34,8 +34,16 @@ if [ "$cmd" = node ]; then node_setup; exit 0; fi
 
 # Debian packages Skiff uses on a node. etcd is for the etcd backend tests and benchmarks.
 packages=(openssl iproute2 nftables conntrack containerd runc busybox-static containernetworking-plugins ca-certificates gcc libc6-dev util-linux)
-[ "$cmd" = test ] && packages+=(etcd-server etcd-client)
-command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+# The vagrant tier boots real VMs under libvirt from a box built with debootstrap.
+[ "$cmd" = test ] && packages+=(etcd-server etcd-client qemu-system-x86 qemu-utils debootstrap fdisk vagrant vagrant-libvirt
+  libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients dnsmasq-base iptables rsync)
+# A box built by vagrant/box/build.sh carries node_modules (Node 24 among them) in /opt/skiff,
+# made from the same package-lock.json; otherwise npm installs them.
+if [ ! -e "$root/node_modules" ] && [ -x /opt/skiff/node_modules/.bin/node ] &&
+  cmp -s "$root/package-lock.json" /opt/skiff/package-lock.json; then
+  ln -s /opt/skiff/node_modules "$root/node_modules"
+fi
+[ -x "$root/node_modules/.bin/node" ] || command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -58,11 +66,7 @@ if ! command -v kubectl >/dev/null 2>&1; then
 fi
 
 # Node 24 comes from the registry's `node` package (node_modules/.bin/node), pinned in package-lock.json.
-# A box built by vagrant/box/build.sh carries them in /opt/skiff/node_modules (same package-lock).
 cd "$root"
-if [ ! -e node_modules ] && [ -x /opt/skiff/node_modules/.bin/node ] && cmp -s package-lock.json /opt/skiff/package-lock.json; then
-  ln -s /opt/skiff/node_modules node_modules
-fi
 if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm dependencies (Node 24 among them)"
   npm ci --no-audit --no-fund --loglevel=error
