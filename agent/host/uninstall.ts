@@ -109,6 +109,42 @@ async function linkCleanup(log: (s: string) => void): Promise<void> {
   }
 }
 
+/** The node names the data dirs joined as (their credentials), whose pod cgroups are `/skiff-NAME`. */
+function nodeNames(dirs: string[]): string[] {
+  const names = new Set<string>();
+  for (const d of dirs)
+    try {
+      names.add(JSON.parse(readFileSync(join(d, 'credentials.json'), 'utf8')).nodeName);
+    } catch {
+      /* not an agent's data dir */
+    }
+  return [...names].filter((n) => /^[a-z0-9.-]+$/.test(n));
+}
+
+function rmdirTree(p: string): void {
+  for (const e of readdirSync(p, { withFileTypes: true })) if (e.isDirectory()) rmdirTree(join(p, e.name));
+  rmdirSync(p);
+}
+
+/** The pods' cgroup parents (runc leaves the per-node and per-QoS levels behind), every hierarchy. */
+function cgroupCleanup(nodes: string[], log: (s: string) => void): void {
+  const roots = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' - '))
+    .filter(([, fs]) => /^cgroup2? /.test(fs ?? ''))
+    .map(([head]) => head.split(' ')[4]);
+  for (const n of nodes)
+    for (const r of roots) {
+      const p = join(r, `skiff-${n}`);
+      if (!existsSync(p)) continue;
+      try {
+        rmdirTree(p);
+      } catch (e) {
+        log(`cannot remove cgroup ${p}: ${(e as Error).message}`);
+      }
+    }
+}
+
 function removePath(p: string, log: (s: string) => void) {
   if (!existsSync(p)) return;
   log(`removing ${p}`);
@@ -129,6 +165,7 @@ export async function uninstall(o: UninstallOptions): Promise<void> {
   }
   for (const d of o.dataDirs) await podsDown(join(d, 'containerd'), log);
   for (const p of [...o.dataDirs, ...o.extraPaths]) await unmountUnder(p);
+  cgroupCleanup(nodeNames(o.dataDirs), log);
   await nftCleanup(log);
   await linkCleanup(log);
   for (const d of o.dataDirs) rmSync(join(d, PID_FILE), { force: true });

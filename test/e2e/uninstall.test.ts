@@ -36,6 +36,12 @@ async function snapshot(ns: NetnsSet, host: string, root: string) {
       .filter((m) => m?.startsWith(root))
       .sort(),
     files: files(root),
+    // Pod cgroups live outside the namespace: the node's parent in every hierarchy.
+    cgroups: readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .filter((l) => / - cgroup2? /.test(l))
+      .map((l) => join(l.split(' ')[4], 'skiff-vgt-un1'))
+      .filter((p) => existsSync(p)),
   };
 }
 
@@ -104,7 +110,7 @@ test('skiff reset removes every change skiff up made to the host', { timeout: 36
         '--advertise-address',
         '10.250.202.1',
         '--node-name',
-        'vm1',
+        'vgt-un1',
         '--write-kubeconfig',
         kubeconfig,
         '--local-path-root',
@@ -112,8 +118,14 @@ test('skiff reset removes every change skiff up made to the host', { timeout: 36
       ],
       { reject: false, all: true },
     );
-    await until('node vm1 Ready', 180_000, async () => {
-      const r = await kubectl(['get', 'node', 'vm1', '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']);
+    await until('node vgt-un1 Ready', 180_000, async () => {
+      const r = await kubectl([
+        'get',
+        'node',
+        'vgt-un1',
+        '-o',
+        'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
+      ]);
       return String(r.stdout) === 'True';
     });
     // Bound to every address, the kubeconfig names the advertised one (and the certificate too:
@@ -153,6 +165,7 @@ test('skiff reset removes every change skiff up made to the host', { timeout: 36
     assert.match(during.nft, /table ip skiff-hostport/);
     assert.ok(during.mounts.length > before.mounts.length);
     assert.notDeepEqual(during.routes, before.routes);
+    assert.ok(during.cgroups.length > 0, 'pod cgroups exist');
 
     // --keep-data: processes, network and mounts go; the data stays.
     const kept = await reset(['--keep-data']);
