@@ -7,6 +7,7 @@ export async function agent(args: string[]) {
   const v = parse(args, {
     server: { type: 'string' },
     token: { type: 'string' },
+    'token-file': { type: 'string' },
     'node-name': { type: 'string', default: hostname() },
     'node-ip': { type: 'string' },
     'data-dir': { type: 'string', default: '/var/lib/skiff/agent' },
@@ -25,6 +26,9 @@ export async function agent(args: string[]) {
     'ingress-http-port': { type: 'string', default: '80' },
     'ingress-https-port': { type: 'string', default: '443' },
     'ingress-metrics-port': { type: 'string', default: '10254' },
+    uninstall: { type: 'boolean', default: false },
+    'keep-data': { type: 'boolean', default: false },
+    'local-path-root': { type: 'string', default: '/var/lib/skiff/local-path' },
   });
   for (const f of ['ingress-http-port', 'ingress-https-port', 'ingress-metrics-port'])
     if (!/^\d{1,5}$/.test(String(v[f])) || Number(v[f]) > 65535)
@@ -34,9 +38,27 @@ export async function agent(args: string[]) {
     fail(`agent: --dns-ttl must be a whole number of seconds, not "${v['dns-ttl']}"`);
   if (v.backend !== 'vxlan' && v.backend !== 'host-gw')
     fail(`agent: --backend must be vxlan or host-gw, not "${v.backend}"`);
+  if (v.uninstall) {
+    const { uninstall } = await import('../host/uninstall.ts');
+    return uninstall({
+      dataDirs: [String(v['data-dir'])],
+      extraPaths: [String(v['image-cache']), String(v['local-path-root'])],
+      keepData: !!v['keep-data'],
+      log: (s) => console.log(s),
+    }).catch((e) => fail(`agent --uninstall: ${(e as Error).message}`));
+  }
   if (!v.server) fail('agent: --server is required');
-  if (!v.token) fail('agent: --token is required (run `skiff token` on the server)');
+  if (!v.token && v['token-file']) {
+    const { readFileSync } = await import('node:fs');
+    try {
+      v.token = readFileSync(String(v['token-file']), 'utf8').trim();
+    } catch (e) {
+      fail(`agent: --token-file: ${(e as Error).message}`);
+    }
+  }
+  if (!v.token) fail('agent: --token or --token-file is required (run `skiff token` on the server)');
   const { runAgent } = await import('../agent.ts');
+  (await import('../host/paths.ts')).writePidFile(String(v['data-dir']));
   const { JoinError } = await import('../join.ts');
   try {
     const a = await runAgent({
@@ -155,4 +177,24 @@ export async function sandbox(args: string[]) {
           'NODE|outside -- CMD | list',
       );
   }
+}
+
+/** `skiff install server|agent [--no-start] -- FLAGS`: a systemd unit running `skiff server|agent FLAGS`. */
+export async function install(args: string[]) {
+  const dash = args.indexOf('--');
+  const own = dash >= 0 ? args.slice(0, dash) : args;
+  const flags = dash >= 0 ? args.slice(dash + 1) : [];
+  const v = parseArgs({
+    args: own,
+    options: { 'no-start': { type: 'boolean' } },
+    allowPositionals: true,
+    strict: true,
+  });
+  const role = v.positionals[0];
+  if ((role !== 'server' && role !== 'agent') || v.positionals.length !== 1)
+    fail('usage: skiff install server|agent [--no-start] -- FLAGS (the flags of `skiff server` or `skiff agent`)');
+  const { install: run } = await import('../host/install.ts');
+  await run(role, flags, !v.values['no-start'], (s) => console.log(s)).catch((e) =>
+    fail(`install ${role}: ${(e as Error).message}`),
+  );
 }

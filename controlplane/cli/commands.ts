@@ -8,6 +8,7 @@ import { DEFAULTS, startServer } from '../server/server.ts';
 import { kubeconfig } from '../server/kubeconfig.ts';
 import { TokenAuth } from '../api/auth.ts';
 import { fail, parse } from '../shared/cli.ts';
+import { writePidFile } from '../../agent/host/paths.ts';
 
 export async function server(args: string[]) {
   const v = parse(args, {
@@ -31,6 +32,7 @@ export async function server(args: string[]) {
     'cluster-dns': { type: 'string' },
   });
   const port = Number(v['secure-port']);
+  writePidFile(String(v['data-dir']));
   const seconds = (flag: string) => {
     const n = Number(v[flag]);
     if (!Number.isInteger(n) || n < 1) fail(`--${flag}: expected a whole number of seconds, got "${v[flag]}"`);
@@ -90,10 +92,13 @@ export async function up(args: string[]) {
     'secure-port': { type: 'string', default: '6443' },
     'advertise-address': { type: 'string' },
     'node-name': { type: 'string', default: hostname() },
+    'node-ip': { type: 'string' },
     'pod-cidr': { type: 'string', default: '10.244.0.0/24' },
     'write-kubeconfig': { type: 'string', default: DEFAULTS.writeKubeconfig },
+    'local-path-root': { type: 'string', default: '/var/lib/skiff/local-path' },
   });
   const dir = String(v['data-dir']);
+  writePidFile(dir);
   const s = await startServer({
     dataDir: join(dir, 'server'),
     bindAddress: String(v['bind-address']),
@@ -103,6 +108,7 @@ export async function up(args: string[]) {
     serviceCidr: DEFAULTS.serviceCidr,
     clusterCidr: DEFAULTS.clusterCidr,
     serviceNodePortRange: DEFAULTS.serviceNodePortRange,
+    localPathRoot: String(v['local-path-root']),
   }).catch((e) => fail(`up: ${(e as Error).message}`));
   console.log(`skiff server listening on ${s.url}`);
   const { runAgent } = await import('../../agent/agent.ts');
@@ -110,7 +116,7 @@ export async function up(args: string[]) {
     server: s.url,
     token: s.joinToken,
     nodeName: String(v['node-name']),
-    nodeIp: v['advertise-address'] as string | undefined,
+    nodeIp: (v['node-ip'] ?? v['advertise-address']) as string | undefined,
     dataDir: join(dir, 'agent'),
     runDir: '/run/skiff',
     podCidr: String(v['pod-cidr']),
@@ -159,4 +165,22 @@ export async function image(args: string[]) {
   } catch (e) {
     fail(`image ${sub}: ${(e as Error).message}`);
   }
+}
+
+/** `skiff reset`: undoes what `skiff up` / `skiff server` (and the agent beside it) did to this host. */
+export async function reset(args: string[]) {
+  const v = parse(args, {
+    'data-dir': { type: 'string', default: '/var/lib/skiff' },
+    'write-kubeconfig': { type: 'string', default: DEFAULTS.writeKubeconfig },
+    'local-path-root': { type: 'string', default: '/var/lib/skiff/local-path' },
+    'keep-data': { type: 'boolean', default: false },
+  });
+  const dir = String(v['data-dir']);
+  const { uninstall } = await import('../../agent/host/uninstall.ts');
+  await uninstall({
+    dataDirs: [dir, join(dir, 'server'), join(dir, 'agent')],
+    extraPaths: [String(v['write-kubeconfig']), join(dir, 'images'), String(v['local-path-root'])],
+    keepData: !!v['keep-data'],
+    log: (s) => console.log(s),
+  }).catch((e) => fail(`reset: ${(e as Error).message}`));
 }

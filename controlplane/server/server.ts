@@ -147,8 +147,10 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   api.channelPort = channelPort;
   api.networkInfo = { clusterCidr: cfg.clusterCidr, serviceCidr: cfg.serviceCidr };
   api.tunnels = channel.tunnels;
-  const localHost = cfg.bindAddress === '0.0.0.0' ? '127.0.0.1' : cfg.bindAddress;
-  const url = `https://${localHost}:${port}`;
+  // The URL kubeconfigs and `skiff up`'s agent use: the advertised address when given (other hosts
+  // must reach it), else the bound one, else loopback.
+  const urlHost = cfg.advertiseAddress ?? (cfg.bindAddress === '0.0.0.0' ? '127.0.0.1' : cfg.bindAddress);
+  const url = `https://${urlHost}:${port}`;
   if (cfg.writeKubeconfig) writeKubeconfig(cfg.writeKubeconfig, kubeconfig(url, pki.caCert, auth.adminToken()));
 
   await bootstrapObjects(registry, alloc, port, cfg.clusterDns ?? alloc.ipAt(10));
