@@ -204,10 +204,14 @@ async function underLoad() {
     const { lists, slowest } = await listed;
     await worker.terminate();
     console.log(
-      `store ${LIST_MB} MiB (${objects} ConfigMaps of 64 KiB, filled at ${fill.perSec.toFixed(0)}/s) | idle /readyz p99 ${pct(idle, 99).toFixed(1)}ms`,
+      `store ${LIST_MB} MiB (${objects} ConfigMaps of 64 KiB, filled at ${fill.perSec.toFixed(0)}/s) | ` +
+        `idle /readyz p99 ${pct(idle, 99).toFixed(1)}ms`,
     );
     console.log(
-      `${LISTERS} clients listing for ${LOAD_SECONDS} s (${lists} full lists, slowest ${(slowest / 1000).toFixed(1)} s): /readyz p50 ${pct(ready, 50).toFixed(1)}ms p99 ${pct(ready, 99).toFixed(1)}ms | small GET p50 ${pct(small, 50).toFixed(1)}ms p99 ${pct(small, 99).toFixed(1)}ms | server RSS peak ${peak.toFixed(0)} MiB`,
+      `${LISTERS} clients listing for ${LOAD_SECONDS} s (${lists} full lists, slowest ${(slowest / 1000).toFixed(1)} s): ` +
+        `/readyz p50 ${pct(ready, 50).toFixed(1)}ms p99 ${pct(ready, 99).toFixed(1)}ms | ` +
+        `small GET p50 ${pct(small, 50).toFixed(1)}ms p99 ${pct(small, 99).toFixed(1)}ms | ` +
+        `server RSS peak ${peak.toFixed(0)} MiB`,
     );
     // 1,000 open watches (from the current resourceVersion, as informers hold them after a list).
     const rv = (await call(base, 'GET', '/api/v1/namespaces/default/configmaps?limit=1')).json.metadata.resourceVersion;
@@ -234,7 +238,8 @@ async function underLoad() {
     await call(base, 'PATCH', '/api/v1/namespaces/default/configmaps/small', { data: { a: 'c' } });
     await new Promise((r) => setTimeout(r, 2000));
     console.log(
-      `${OPEN_WATCHES} open watches: server RSS ${rssMiB(pid).toFixed(0)} MiB (${rss0.toFixed(0)} MiB before) with the ${LIST_MB} MiB store`,
+      `${OPEN_WATCHES} open watches: server RSS ${rssMiB(pid).toFixed(0)} MiB (${rss0.toFixed(0)} MiB before) ` +
+        `with the ${LIST_MB} MiB store`,
     );
     for (const r of reqs) r.destroy();
     wagent.destroy();
