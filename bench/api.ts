@@ -208,7 +208,8 @@ async function underLoad() {
         `idle /readyz p99 ${pct(idle, 99).toFixed(1)}ms`,
     );
     console.log(
-      `${LISTERS} clients listing for ${LOAD_SECONDS} s (${lists} full lists, slowest ${(slowest / 1000).toFixed(1)} s): ` +
+      `${LISTERS} clients listing for ${LOAD_SECONDS} s ` +
+        `(${lists} full lists, slowest ${(slowest / 1000).toFixed(1)} s): ` +
         `/readyz p50 ${pct(ready, 50).toFixed(1)}ms p99 ${pct(ready, 99).toFixed(1)}ms | ` +
         `small GET p50 ${pct(small, 50).toFixed(1)}ms p99 ${pct(small, 99).toFixed(1)}ms | ` +
         `server RSS peak ${peak.toFixed(0)} MiB`,
