@@ -90,7 +90,8 @@ function fakeNode(s: SandboxState, i: number, mac: string): string {
   });
 }
 
-const report: string[] = [];
+/** Each figure is printed as soon as it is measured (a long run stopped early keeps what it has). */
+const report = { push: (...lines: string[]) => console.log(lines.join('\n')) };
 for (const backend of BACKENDS) {
   await skiff(['sandbox', 'down', '--name', NAME]);
   const up = await skiff(['sandbox', 'up', '--name', NAME, '--nodes', '2', `--agent-arg=--backend=${backend}`]);
@@ -171,4 +172,3 @@ for (const backend of BACKENDS) {
     await skiff(['sandbox', 'down', '--name', NAME]);
   }
 }
-console.log(report.join('\n'));

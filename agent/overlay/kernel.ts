@@ -73,16 +73,20 @@ export async function readOverlay(wrap: Wrap = [], dev = VXLAN_DEV): Promise<Act
 
 /** Applies a plan; `-force` goes on past a failing line, whose error is returned for the log. */
 export async function applyPlan(plan: Plan, wrap: Wrap = []): Promise<string[]> {
-  const errors: string[] = [];
-  if (plan.ip.length) {
+  const ipBatch = async () => {
+    if (!plan.ip.length) return '';
     const r = await run(wrap, 'ip', ['-force', '-batch', '-'], plan.ip.join('\n') + '\n');
-    if (r.code !== 0) errors.push(`ip -batch: ${r.stderr.trim()}`);
-  }
-  if (plan.bridge.length) {
+    return r.code === 0 ? '' : `ip -batch: ${r.stderr.trim()}`;
+  };
+  const bridgeBatch = async () => {
+    if (!plan.bridge.length) return '';
     const r = await run(wrap, 'bridge', ['-force', '-batch', '-'], plan.bridge.join('\n') + '\n');
-    if (r.code !== 0) errors.push(`bridge -batch: ${r.stderr.trim()}`);
-  }
-  return errors;
+    return r.code === 0 ? '' : `bridge -batch: ${r.stderr.trim()}`;
+  };
+  // FDB entries need the device: after the ip batch when it (re)makes it, else both at once.
+  const makesLink = plan.ip.some((l) => l.startsWith('link add') || l.startsWith('link del'));
+  const errors = makesLink ? [await ipBatch(), await bridgeBatch()] : await Promise.all([ipBatch(), bridgeBatch()]);
+  return errors.filter(Boolean);
 }
 
 /** The interface holding an address, its network and MTU. */
