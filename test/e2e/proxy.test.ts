@@ -311,7 +311,7 @@ spec:
   containers:
   - name: c
     image: skiff.local/busybox:1.36
-    command: [sh, -c, 'while true; do (for i in $(seq 1 25); do echo line-$i; sleep 1; done) | nc -l -p 9000; done']
+    command: [sh, -c, 'while true; do (for i in $(seq 1 25); do echo line-$i; sleep 1; done; sleep 2) | nc -l -p 9000; done']
 `;
   assert.equal((await k(['apply', '-f', '-'], streamSvc)).exitCode, 0);
   await podIP('stream-server');
@@ -331,14 +331,18 @@ spec:
 `;
   assert.equal((await k(['apply', '-f', '-'], reader)).exitCode, 0);
   // The stream is flowing once node1's conntrack holds the established, DNATed connection.
-  await until(
-    'the stream established through the ClusterIP',
-    async () => {
-      const r = await onNode('node1', ['conntrack', '-L', '-p', 'tcp', '--orig-dst', ip, '--state', 'ESTABLISHED']);
-      return /dport=9000/.test(String(r.stdout));
-    },
-    180_000,
-  );
+  const established = async () => {
+    const r = await onNode('node1', ['conntrack', '-L', '-p', 'tcp', '--orig-dst', ip, '--state', 'ESTABLISHED']);
+    return /dport=9000/.test(String(r.stdout));
+  };
+  try {
+    await until('the stream established through the ClusterIP', established, 240_000);
+  } catch (e) {
+    const pods = String((await k(['get', 'pods', '-o', 'wide'])).all);
+    const logs = String((await k(['logs', 'stream-client'])).all);
+    const ct = String((await onNode('node1', ['conntrack', '-L', '-p', 'tcp'])).all);
+    throw new Error(`${(e as Error).message}\n${pods}\nclient log: ${logs}\nconntrack: ${ct.slice(0, 2000)}`);
+  }
   await restartAgent(NAME, 'node1', 'SIGKILL');
   const done = await until(
     'the stream client to finish',
