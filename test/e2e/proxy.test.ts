@@ -180,20 +180,14 @@ test('externalTrafficPolicy Local: the client address is kept, and the health ch
   const hc = svc.spec.healthCheckNodePort as number;
   assert.ok(hc > 0, 'a healthCheckNodePort was allocated');
   const node = (name: string) => s.nodes.find((n) => n.name === name)?.ip as string;
+  // Raw HTTP through nc: busybox wget shows no body for a 503.
   const health = async (name: string) => {
     const r = await onNode('outside', [
-      'busybox',
-      'timeout',
-      '5',
-      'busybox',
-      'wget',
-      '-S',
-      '-q',
-      '-O',
-      '-',
-      `http://${node(name)}:${hc}/`,
+      'sh',
+      '-c',
+      `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox timeout 5 busybox nc ${node(name)} ${hc}`,
     ]);
-    return String(r.all);
+    return String(r.stdout);
   };
   const ok = await until('health check 200 on node2', async () => {
     const t = await health('node2');
