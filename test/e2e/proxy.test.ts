@@ -305,7 +305,7 @@ spec:
   containers:
   - name: c
     image: skiff.local/busybox:1.36
-    command: [sh, -c, 'while true; do (for i in $(seq 1 25); do echo line-$i; sleep 1; done; sleep 2) | nc -l -p 9000; done']
+    command: [sh, -c, 'while true; do (for i in $(seq 1 90); do echo line-$i; sleep 1; done; sleep 2) | nc -l -p 9000; done']
 `;
   assert.equal((await k(['apply', '-f', '-'], streamSvc)).exitCode, 0);
   await podIP('stream-server');
@@ -330,7 +330,7 @@ spec:
     return /dport=9000/.test(String(r.stdout));
   };
   try {
-    await until('the stream established through the ClusterIP', established, 240_000);
+    await until('the stream established through the ClusterIP', established, 80_000);
   } catch (e) {
     const pods = String((await k(['get', 'pods', '-o', 'wide'])).all);
     const logs = String((await k(['logs', 'stream-client'])).all);
@@ -344,9 +344,9 @@ spec:
       const p = await json(['get', 'pod', 'stream-client']);
       return p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed' ? p.status.phase : undefined;
     },
-    90_000,
+    240_000,
   );
   const logs = String((await k(['logs', 'stream-client'])).stdout);
   assert.equal(done, 'Succeeded', logs);
-  assert.match(logs, /lines=25 last=line-25/);
+  assert.match(logs, /lines=90 last=line-90/);
 });
