@@ -93,6 +93,12 @@ async function main() {
   const inNs = (ns: string, cmd: string, a: string[], input?: string) =>
     execa('nsenter', [`--net=/run/netns/${ns}`, cmd, ...a], { input, timeout: 300_000, maxBuffer: 1 << 28 });
   const servers: ReturnType<typeof execa>[] = [];
+  // Interrupted (Ctrl-C, timeout): the namespaces and routes still go away.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const)
+    process.once(sig, () => {
+      for (const p of servers) p.kill('SIGKILL');
+      set.cleanup().finally(() => process.exit(130));
+    });
   try {
     // Two identical node/pod pairs: one node programmed by Skiff (nftables), one by iptables-restore.
     for (const [ns, pod] of [

@@ -182,20 +182,14 @@ test(
     const hc = svc.spec.healthCheckNodePort as number;
     assert.ok(hc > 0, 'a healthCheckNodePort was allocated');
     const node = (name: string) => s.nodes.find((n) => n.name === name)?.ip as string;
+    // Raw HTTP through nc: busybox wget shows no body for a 503.
     const health = async (name: string) => {
       const r = await onNode('outside', [
-        'busybox',
-        'timeout',
-        '5',
-        'busybox',
-        'wget',
-        '-S',
-        '-q',
-        '-O',
-        '-',
-        `http://${node(name)}:${hc}/`,
+        'sh',
+        '-c',
+        `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox timeout 5 busybox nc ${node(name)} ${hc}`,
       ]);
-      return String(r.all);
+      return String(r.stdout);
     };
     const ok = await until('health check 200 on node2', async () => {
       const t = await health('node2');
@@ -314,14 +308,16 @@ spec:
   containers:
   - name: c
     image: skiff.local/busybox:1.36
-    command: [sh, -c, 'while true; do (for i in $(seq 1 25); do echo line-$i; sleep 1; done) | nc -l -p 9000; done']
+    command:
+    - sh
+    - -c
+    - while true; do (for i in $(seq 1 90); do echo line-$i; sleep 1; done; sleep 2) | nc -l -p 9000; done
 `;
   assert.equal((await k(['apply', '-f', '-'], streamSvc)).exitCode, 0);
   await podIP('stream-server');
   const ip = await clusterIP('stream');
   // The client runs as its own pod (an exec session would go through the agent being killed).
-  const reader =
-    `
+  const reader = `
 apiVersion: v1
 kind: Pod
 metadata: {name: stream-client}
@@ -331,19 +327,25 @@ spec:
   containers:
   - name: c
     image: skiff.local/busybox:1.36
-    command: [sh, -c, 'until nc ${ip} 9000 > /tmp/out; do sleep 1; done; echo lines=$(wc -l < /tmp/out) ` +
-    `last=$(tail -n 1 /tmp/out)']
+    command:
+    - sh
+    - -c
+    - until nc ${ip} 9000 > /tmp/out; do sleep 1; done; echo lines=$(wc -l < /tmp/out) last=$(tail -n 1 /tmp/out)
 `;
   assert.equal((await k(['apply', '-f', '-'], reader)).exitCode, 0);
   // The stream is flowing once node1's conntrack holds the established, DNATed connection.
-  await until(
-    'the stream established through the ClusterIP',
-    async () => {
-      const r = await onNode('node1', ['conntrack', '-L', '-p', 'tcp', '--orig-dst', ip, '--state', 'ESTABLISHED']);
-      return /dport=9000/.test(String(r.stdout));
-    },
-    180_000,
-  );
+  const established = async () => {
+    const r = await onNode('node1', ['conntrack', '-L', '-p', 'tcp', '--orig-dst', ip, '--state', 'ESTABLISHED']);
+    return /dport=9000/.test(String(r.stdout));
+  };
+  try {
+    await until('the stream established through the ClusterIP', established, 80_000);
+  } catch (e) {
+    const pods = String((await k(['get', 'pods', '-o', 'wide'])).all);
+    const logs = String((await k(['logs', 'stream-client'])).all);
+    const ct = String((await onNode('node1', ['conntrack', '-L', '-p', 'tcp'])).all);
+    throw new Error(`${(e as Error).message}\n${pods}\nclient log: ${logs}\nconntrack: ${ct.slice(0, 2000)}`);
+  }
   await restartAgent(NAME, 'node1', 'SIGKILL');
   const done = await until(
     'the stream client to finish',
@@ -351,9 +353,9 @@ spec:
       const p = await json(['get', 'pod', 'stream-client']);
       return p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed' ? p.status.phase : undefined;
     },
-    90_000,
+    240_000,
   );
   const logs = String((await k(['logs', 'stream-client'])).stdout);
   assert.equal(done, 'Succeeded', logs);
-  assert.match(logs, /lines=25 last=line-25/);
+  assert.match(logs, /lines=90 last=line-90/);
 });
