@@ -327,10 +327,13 @@ spec:
   containers:
   - name: c
     image: skiff.local/busybox:1.36
+    # busybox nc closes on EOF of its stdin: a FIFO held open for writing never gives one.
     command:
     - sh
     - -c
-    - until nc ${ip} 9000 > /tmp/out; do sleep 1; done; echo lines=$(wc -l < /tmp/out) last=$(tail -n 1 /tmp/out)
+    - >-
+      mkfifo /tmp/f; exec 3<>/tmp/f; until nc ${ip} 9000 <&3 > /tmp/out; do sleep 1; done;
+      echo lines=$(wc -l < /tmp/out) last=$(tail -n 1 /tmp/out)
 `;
   assert.equal((await k(['apply', '-f', '-'], reader)).exitCode, 0);
   // The stream is flowing once node1's conntrack holds the established, DNATed connection.
