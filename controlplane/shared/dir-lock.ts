@@ -37,20 +37,11 @@ function holderOf(lock: string): number {
   }
 }
 
-/** The tail of each lock's in-process queue: callers in one process wait in line, not by polling. */
-const queues = new Map<string, Promise<unknown>>();
-
 /** Runs fn holding the lock directory `lock` (its parent must exist). */
 export function withDirLock<T>(lock: string, fn: () => Promise<T> | T, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  const before = queues.get(lock) ?? Promise.resolve();
-  const mine = before.then(() => holdDirLock(lock, fn, deadline));
-  const tail = mine.catch(() => {});
-  queues.set(lock, tail);
-  void tail.then(() => {
-    if (queues.get(lock) === tail) queues.delete(lock);
-  });
-  return mine;
+  // Every caller polls, also callers in the same process: an in-process queue would hand the lock
+  // from one local caller to the next and starve a waiter in another process.
+  return holdDirLock(lock, fn, Date.now() + timeoutMs);
 }
 
 async function holdDirLock<T>(lock: string, fn: () => Promise<T> | T, deadline: number): Promise<T> {
@@ -73,7 +64,11 @@ async function holdDirLock<T>(lock: string, fn: () => Promise<T> | T, deadline: 
         rmSync(lock, { recursive: true, force: true });
         continue;
       }
-      if (Date.now() > deadline) throw new LockTimeoutError(`timed out waiting for the lock ${lock}`);
+      if (Date.now() > deadline)
+        throw new LockTimeoutError(
+          `timed out waiting for the lock ${lock} ` +
+            `(held by PID ${holder || 'unknown'}, ${Math.round(ageMs(lock))} ms old)`,
+        );
       await sleep(Math.min(50, 2 + attempt * 2));
     }
   }
