@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { killPids, pidsMentioning, removeAllPods, unmountUnder } from '../sandbox/cleanup.ts';
 import { skiffLinks, skiffTables } from './leftovers.ts';
 import { INSTALL_FILES, INSTALL_RECORD, PID_FILE, UNITS, UNIT_DIR } from './paths.ts';
+import { PROXY_ROUTE_PROTO, ROUTE_PROTO } from '../overlay/render.ts';
 
 export interface UninstallOptions {
   /** Data dirs of the server, agent, `up` (each may hold a pid file and a containerd dir). */
@@ -99,6 +100,14 @@ async function nftCleanup(log: (s: string) => void): Promise<void> {
   }
 }
 
+/** Routes Skiff added on devices it did not make (the service range via the node interface). */
+async function routeCleanup(log: (s: string) => void): Promise<void> {
+  for (const proto of [ROUTE_PROTO, PROXY_ROUTE_PROTO]) {
+    const r = await execa('ip', ['route', 'flush', 'table', 'all', 'proto', String(proto)], { reject: false });
+    if (r.exitCode === 0) log(`removed routes of protocol ${proto}`);
+  }
+}
+
 async function linkCleanup(log: (s: string) => void): Promise<void> {
   const r = await execa('ip', ['-j', '-d', 'link', 'show'], { reject: false });
   if (r.exitCode !== 0) return;
@@ -168,6 +177,7 @@ export async function uninstall(o: UninstallOptions): Promise<void> {
   cgroupCleanup(nodeNames(o.dataDirs), log);
   await nftCleanup(log);
   await linkCleanup(log);
+  await routeCleanup(log);
   for (const d of o.dataDirs) rmSync(join(d, PID_FILE), { force: true });
   if (!o.keepData) for (const p of [...o.extraPaths, ...o.dataDirs]) removePath(p, log);
   log(o.keepData ? 'skiff is uninstalled; data kept' : 'skiff is uninstalled');

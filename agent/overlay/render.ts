@@ -12,6 +12,9 @@ export const VXLAN_VNI = 1;
 export const VXLAN_PORT = 8472;
 /** Routes the overlay owns carry this protocol number, so stale ones are found and nothing else is touched. */
 export const ROUTE_PROTO = 77;
+/** The service proxy's route for the service range (agent/proxy): its own number, so neither
+ * subsystem takes the other's route for a stale one of its own; uninstall removes both. */
+export const PROXY_ROUTE_PROTO = 78;
 
 export type Backend = 'vxlan' | 'host-gw';
 

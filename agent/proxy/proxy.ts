@@ -12,6 +12,7 @@ import { deleteFlows, staleFlowDeletions, udpFlows, type UdpFlows } from './conn
 import { healthTarget, HealthServers, type HealthTarget } from './healthcheck.ts';
 import { nftCommand } from './nft.ts';
 import type { ProxyNodeFacts } from './render.ts';
+import { PROXY_ROUTE_PROTO } from '../overlay/render.ts';
 
 /** Set by the EndpointSlice controller: when the change that led to this slice happened. */
 export const TRIGGER_TIME = 'endpoints.kubernetes.io/last-change-trigger-time';
@@ -135,6 +136,8 @@ export class ServiceProxy {
       this.o.iface,
       'src',
       this.o.facts.nodeIPs[0],
+      'proto',
+      String(PROXY_ROUTE_PROTO),
     ];
     const r = await execa(cmd, args, { reject: false, timeout: 10_000 });
     if (r.exitCode !== 0) throw new Error(String(r.stderr).trim());
