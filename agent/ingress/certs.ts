@@ -15,30 +15,35 @@ export interface KeyPair {
   key: string;
 }
 
+/** Writes a self-signed ECDSA P-256 certificate and its key (openssl CLI), with a DNS SAN if given. */
+export async function selfSigned(o: { crt: string; key: string; subject: string; days: number; dns?: string }) {
+  await execa('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    String(o.days),
+    '-subj',
+    o.subject,
+    ...(o.dns ? ['-addext', `subjectAltName=DNS:${o.dns}`] : []),
+    '-keyout',
+    o.key,
+    '-out',
+    o.crt,
+  ]);
+}
+
 /** Loads the default certificate from `dir`, making a self-signed ECDSA P-256 one on first use (openssl CLI). */
 export async function defaultCertificate(dir: string): Promise<KeyPair> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const crt = join(dir, 'default.crt');
   const key = join(dir, 'default.key');
-  if (!existsSync(crt) || !existsSync(key)) {
-    await execa('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '3650',
-      '-subj',
-      '/O=Skiff/CN=Skiff Ingress Default Certificate',
-      '-keyout',
-      key,
-      '-out',
-      crt,
-    ]);
-  }
+  if (!existsSync(crt) || !existsSync(key))
+    await selfSigned({ crt, key, subject: '/O=Skiff/CN=Skiff Ingress Default Certificate', days: 3650 });
   return { cert: readFileSync(crt, 'utf8'), key: readFileSync(key, 'utf8') };
 }
 

@@ -11,6 +11,7 @@ import { execa } from 'execa';
 import { ROOT } from '../helpers/server.ts';
 import { sandboxClient, until } from '../helpers/sandbox.ts';
 import { loadState, type SandboxState } from '../../agent/sandbox/sandbox.ts';
+import { selfSigned } from '../../agent/ingress/certs.ts';
 
 const NAME = 'ing';
 const NODE = join(ROOT, 'node_modules/.bin/node');
@@ -128,25 +129,13 @@ async function curl(url: string, host: string, ip: string) {
 }
 
 async function cert(cn: string) {
-  await execa('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    `/CN=${cn}`,
-    '-addext',
-    `subjectAltName=DNS:${cn}`,
-    '-keyout',
-    join(dir, `${cn}.key`),
-    '-out',
-    join(dir, `${cn}.crt`),
-  ]);
+  await selfSigned({
+    crt: join(dir, `${cn}.crt`),
+    key: join(dir, `${cn}.key`),
+    subject: `/CN=${cn}`,
+    days: 1,
+    dns: cn,
+  });
   const r = await k([
     'create',
     'secret',
@@ -271,23 +260,12 @@ test(
 
 test('a rotated TLS Secret is served without restarting anything', async () => {
   const ip = s.nodes[2].ip;
-  await execa('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    '/O=rotated/CN=alpha.test',
-    '-keyout',
-    join(dir, 'rotated.key'),
-    '-out',
-    join(dir, 'rotated.crt'),
-  ]);
+  await selfSigned({
+    crt: join(dir, 'rotated.crt'),
+    key: join(dir, 'rotated.key'),
+    subject: '/O=rotated/CN=alpha.test',
+    days: 1,
+  });
   const yaml = await k([
     'create',
     'secret',

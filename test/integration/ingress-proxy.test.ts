@@ -3,7 +3,6 @@
 // WebSocket echo, 404/502/503/504, limits, smuggling and slowloris refused, secret rotation.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execa } from 'execa';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
@@ -20,7 +19,7 @@ import type {
   Secret,
   Service,
 } from '../../controlplane/shared/kube/index.ts';
-import { CertStore, defaultCertificate, type KeyPair } from '../../agent/ingress/certs.ts';
+import { CertStore, defaultCertificate, selfSigned, type KeyPair } from '../../agent/ingress/certs.ts';
 import { IngressMetrics } from '../../agent/ingress/metrics.ts';
 import { DEFAULT_LIMITS, IngressProxy } from '../../agent/ingress/proxy.ts';
 import { buildRoutes } from '../../agent/ingress/routes.ts';
@@ -38,25 +37,7 @@ let refusedPort = 0;
 async function makeCert(cn: string): Promise<KeyPair> {
   const key = join(dir, `${cn}-${Date.now()}.key`);
   const crt = join(dir, `${cn}-${Date.now()}.crt`);
-  await execa('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    `/CN=${cn}`,
-    '-addext',
-    `subjectAltName=DNS:${cn}`,
-    '-keyout',
-    key,
-    '-out',
-    crt,
-  ]);
+  await selfSigned({ crt, key, subject: `/CN=${cn}`, days: 1, dns: cn });
   return { cert: readFileSync(crt, 'utf8'), key: readFileSync(key, 'utf8') };
 }
 
