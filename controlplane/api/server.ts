@@ -665,7 +665,9 @@ export class ApiServer {
     const node = pod.spec?.nodeName;
     if (!node) throw badRequest(`pod ${route.name} does not have a host assigned`);
     const phase = pod.status?.phase;
-    if (phase === 'Succeeded' || phase === 'Failed')
+    // Attach to a finished pod is answered by its node from the container's log (a short
+    // `kubectl run --rm -i` often ends before kubectl attaches); exec and port-forward need it running.
+    if ((phase === 'Succeeded' || phase === 'Failed') && sub !== 'attach')
       throw badRequest(
         `cannot ${sub === 'portforward' ? 'port-forward to' : sub + ' into'} a container in a completed pod;` +
           ` current phase is ${phase}`,
