@@ -6,6 +6,7 @@ import { registryHosts, writeMirrors } from './images/mirror.ts';
 import { ChannelClient } from './channel.ts';
 import type { NetworkView } from './network/view.ts';
 import { findUnderlay } from './overlay/kernel.ts';
+import type { OffloadSetting } from './overlay/offload.ts';
 import { Overlay, overlayMtu } from './overlay/overlay.ts';
 import { ServiceProxy } from './proxy/proxy.ts';
 import { MetricsRegistry } from './metrics.ts';
@@ -42,6 +43,8 @@ export interface AgentConfig {
   /** The underlay interface (instead of, or to check, --node-ip). */
   iface?: string;
   backend?: Backend;
+  /** VXLAN tx checksum offload: auto (off before kernel 5.7), on or off. */
+  vxlanTxOffload?: OffloadSetting;
   /** Where subnet.env goes (/run/skiff on a host; the node's own directory in a sandbox). */
   runDir?: string;
   /** Cluster DNS: the address answered on this node, the domain, --dns-upstream, the TTL. */
@@ -273,6 +276,7 @@ export async function runAgent(
     mtu,
     subnetFile,
     log,
+    txOffload: cfg.vxlanTxOffload,
   });
   overlay.start();
   const metrics = new MetricsRegistry();

@@ -17,6 +17,7 @@ export async function agent(args: string[]) {
     mtu: { type: 'string' },
     iface: { type: 'string' },
     backend: { type: 'string', default: 'vxlan' },
+    'vxlan-tx-offload': { type: 'string', default: 'auto' },
     'run-dir': { type: 'string', default: '/run/skiff' },
     'cluster-dns': { type: 'string', default: '10.96.0.10' },
     'cluster-domain': { type: 'string', default: 'cluster.local' },
@@ -38,6 +39,8 @@ export async function agent(args: string[]) {
     fail(`agent: --dns-ttl must be a whole number of seconds, not "${v['dns-ttl']}"`);
   if (v.backend !== 'vxlan' && v.backend !== 'host-gw')
     fail(`agent: --backend must be vxlan or host-gw, not "${v.backend}"`);
+  if (!['auto', 'on', 'off'].includes(String(v['vxlan-tx-offload'])))
+    fail(`agent: --vxlan-tx-offload must be auto, on or off, not "${v['vxlan-tx-offload']}"`);
   if (v.uninstall) {
     const { uninstall } = await import('../host/uninstall.ts');
     return uninstall({
@@ -73,6 +76,7 @@ export async function agent(args: string[]) {
       mtu: v.mtu ? Number(v.mtu) : undefined,
       iface: v.iface as string | undefined,
       backend: v.backend as 'vxlan' | 'host-gw',
+      vxlanTxOffload: v['vxlan-tx-offload'] as 'auto' | 'on' | 'off',
       runDir: String(v['run-dir']),
       dns: {
         address: String(v['cluster-dns']),

@@ -81,6 +81,21 @@ export function diffOverlay(want: DesiredNet, have: ActualNet): Plan {
   return { ip, bridge };
 }
 
+/**
+ * The kernel state a fully applied plan leaves: the desired state in the shape the reader gives.
+ * Node changes are diffed against it instead of a fresh read (two process spawns of latency);
+ * the kernel itself is read at start, every resync and after any failure.
+ */
+export function assumeApplied(want: DesiredNet): ActualNet {
+  return {
+    vxlan: want.vxlan ? { ...want.vxlan, up: true, kind: 'vxlan', learning: false } : null,
+    addresses: want.vxlan ? [...want.addresses] : [],
+    routes: want.routes.map((r) => ({ ...r })),
+    neighbours: want.neighbours.map((n) => ({ ...n })),
+    fdb: want.vxlan ? want.fdb.map((f) => ({ ...f })) : [],
+  };
+}
+
 /** What cannot change on a live VXLAN device: a difference means delete and recreate. */
 function sameIdentity(want: VxlanLink, cur: VxlanLink & { learning: boolean }): boolean {
   return (

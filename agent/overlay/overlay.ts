@@ -4,14 +4,15 @@
 // egress table, and writes subnet.env once the node's overlay is programmed (the CNI plugin's
 // STATUS is "not ready" until then).
 import { createHash } from 'node:crypto';
+import { release } from 'node:os';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ApiClient } from '../api.ts';
 import type { NetworkView } from '../network/view.ts';
 import { applyEgress, egressDigest, kernelEgressDigest, renderEgress } from './egress.ts';
-import { diffOverlay } from './diff.ts';
+import { type ActualNet, assumeApplied, diffOverlay } from './diff.ts';
 import { applyPlan, readOverlay, type Underlay, type Wrap } from './kernel.ts';
-import { exec } from '../../cni/netlink.ts';
+import { ensureTxOffload, type OffloadSetting, txOffloadWanted } from './offload.ts';
 import {
   BACKEND_ANNOTATION,
   type Backend,
@@ -35,6 +36,8 @@ export interface OverlayOptions {
   subnetFile: string;
   log: (s: string) => void;
   wrap?: Wrap;
+  /** VXLAN tx checksum offload: auto (off before kernel 5.7), on or off. */
+  txOffload?: OffloadSetting;
 }
 
 /** The overlay MTU: --mtu, else the underlay's minus VXLAN's 50 bytes of headers. */
@@ -65,6 +68,8 @@ export class Overlay {
   private lastErrors = '';
   private lastEgress = '';
   private programmed = false;
+  /** The kernel's state after the last clean pass; null makes the next pass read the kernel. */
+  private known: ActualNet | null = null;
   /** When the first Node change not yet handled arrived (for the log's latency figure). */
   private changedAt = 0;
   readonly vtepMac: string;
@@ -82,7 +87,11 @@ export class Overlay {
       this.changedAt ||= performance.now();
       this.kick();
     });
-    this.timer = setInterval(() => this.kick(), 30_000);
+    this.timer = setInterval(() => {
+      // The resync reads the kernel, so drift (a route deleted by hand) is repaired.
+      this.known = null;
+      this.kick();
+    }, 30_000);
     this.kick();
   }
 
@@ -101,6 +110,7 @@ export class Overlay {
     this.reconcile()
       .catch((e) => {
         // A failed pass (kernel or API) is tried again soon, not only at the next resync.
+        this.known = null;
         this.o.log(`overlay: ${(e as Error).message}; retrying in 2 s`);
         setTimeout(() => this.kick(), 2_000).unref();
       })
@@ -118,6 +128,7 @@ export class Overlay {
     if (!view.synced) return;
     const since = this.changedAt;
     this.changedAt = 0;
+    const began = performance.now();
     const self = view.nodes.get(nodeName);
     if (self?.spec?.podCIDR && self.spec.podCIDR !== this.o.podCidr)
       this.o.log(`overlay: Node ${nodeName} has podCIDR ${self.spec.podCIDR} but this agent runs ${this.o.podCidr}`);
@@ -137,17 +148,25 @@ export class Overlay {
     const errs = want.errors.join('; ');
     if (errs !== this.lastErrors && errs) this.o.log(`overlay: ${errs}`);
     this.lastErrors = errs;
-    const have = await readOverlay(wrap);
+    const have = this.known ?? (await readOverlay(wrap));
+    this.known = null;
     const plan = diffOverlay(want, have);
     if (plan.ip.length || plan.bridge.length) {
+      const applying = performance.now();
       const failed = await applyPlan(plan, wrap);
-      const took = since ? ` ${(performance.now() - since).toFixed(1)} ms after the view changed` : '';
+      const now = performance.now();
+      // Where the time went: waiting for the pass to start, rendering and reading, the kernel.
+      const took = since
+        ? ` ${(now - since).toFixed(1)} ms after the view changed (started after ${(began - since).toFixed(1)}, ` +
+          `applied in ${(now - applying).toFixed(1)})`
+        : '';
       this.o.log(
         `overlay: applied ${plan.ip.length + plan.bridge.length} ` +
           `change(s)${took}${failed.length ? `; ${failed.join('; ')}` : ''}`,
       );
       if (failed.length) throw new Error('some changes failed (see above)');
     }
+    this.known = assumeApplied(want);
     if (want.vxlan) await this.checkVxlanTraps();
     const nodeIps = [...view.nodes.values()].map((n) => peerOf(n)?.nodeIp).filter((x): x is string => !!x);
     const egress = renderEgress({
@@ -197,19 +216,14 @@ export class Overlay {
 
   private trapsChecked = false;
   /**
-   * Known VXLAN traps: tx checksum offload on the device (flannel users saw long stalls) is turned
-   * off when ethtool exists; rp_filter strict mode on the device would drop the peers' replies.
+   * Known VXLAN traps: tx checksum offload (see offload.ts for when it is turned off); rp_filter
+   * strict mode on the device would drop the peers' replies.
    */
   private async checkVxlanTraps() {
     if (this.trapsChecked) return;
     this.trapsChecked = true;
-    const wrap = this.o.wrap ?? [];
-    const argv = [...wrap, 'ethtool', '-K', VXLAN_DEV, 'tx', 'off'];
-    const r = await exec(argv[0], argv.slice(1));
-    if (r.code !== 0)
-      this.o.log(
-        `overlay: could not turn off tx checksum offload on ${VXLAN_DEV} (${r.stderr.trim() || 'no ethtool'})`,
-      );
+    const on = txOffloadWanted(this.o.txOffload ?? 'auto', release());
+    await ensureTxOffload(VXLAN_DEV, on, this.o.wrap ?? [], this.o.log);
     for (const dev of ['all', VXLAN_DEV]) {
       const key = `net/ipv4/conf/${dev}/rp_filter`;
       if (this.readSysctl(key) === '1') this.setSysctl(key, '2');

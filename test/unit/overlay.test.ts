@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type Backend, renderOverlay, type Self } from '../../agent/overlay/render.ts';
-import { type ActualNet, diffOverlay } from '../../agent/overlay/diff.ts';
+import { type ActualNet, assumeApplied, diffOverlay } from '../../agent/overlay/diff.ts';
+import { txOffloadWanted } from '../../agent/overlay/offload.ts';
 import { renderEgress } from '../../agent/overlay/egress.ts';
 import { overlayMtu, renderSubnetEnv } from '../../agent/overlay/overlay.ts';
 import type { Node } from '../../controlplane/shared/kube/index.ts';
@@ -31,14 +32,7 @@ const empty: ActualNet = { vxlan: null, addresses: [], routes: [], neighbours: [
 
 /** What the kernel shows after a plan for `want` was applied (to feed the next diff). */
 function applied(nodes: Node[], backend: Backend = 'vxlan'): ActualNet {
-  const w = renderOverlay(self, backend, nodes);
-  return {
-    vxlan: w.vxlan && { ...w.vxlan, up: true, kind: 'vxlan', learning: false },
-    addresses: w.addresses,
-    routes: w.routes,
-    neighbours: w.neighbours,
-    fdb: w.fdb,
-  };
+  return assumeApplied(renderOverlay(self, backend, nodes));
 }
 
 test('render: the device, and a route, neighbour and FDB entry per peer (not for itself)', () => {
@@ -196,6 +190,37 @@ for (const c of cases)
     const plan = diffOverlay(renderOverlay(self, c.backend ?? 'vxlan', c.nodes), c.have);
     assert.deepEqual(plan, { ip: c.ip, bridge: c.bridge });
   });
+
+test('a pass after a clean one (state assumed, not read) is empty, also across a backend switch', () => {
+  const steps: [Node[], Backend][] = [
+    [[n1, n2], 'vxlan'],
+    [[n1, n2, n3], 'vxlan'],
+    [[n1, n3], 'host-gw'],
+    [[n1, n2], 'vxlan'],
+  ];
+  let have: ActualNet = { vxlan: null, addresses: [], routes: [], neighbours: [], fdb: [] };
+  for (const [nodes, backend] of steps) {
+    const want = renderOverlay(self, backend, nodes);
+    assert.ok(diffOverlay(want, have).ip.length > 0, `a change to ${backend} with ${nodes.length} nodes`);
+    have = assumeApplied(want);
+    assert.deepEqual(diffOverlay(want, have), { ip: [], bridge: [] });
+  }
+});
+
+test('tx checksum offload: off before kernel 5.7 or when unreadable, on after; the flag wins', () => {
+  const table: [Parameters<typeof txOffloadWanted>[0], string, boolean][] = [
+    ['auto', '4.19.0-27-amd64', false],
+    ['auto', '5.4.0', false],
+    ['auto', '5.6.19', false],
+    ['auto', '5.7.0', true],
+    ['auto', '5.10.0-30-amd64', true],
+    ['auto', '6.18.44-fc', true],
+    ['auto', 'weird', false],
+    ['on', '4.19.0', true],
+    ['off', '6.1.0', false],
+  ];
+  for (const [setting, rel, want] of table) assert.equal(txOffloadWanted(setting, rel), want, `${setting} ${rel}`);
+});
 
 test('egress: only this node’s pods, not to the cluster or its nodes, masqueraded; subnet.env and MTU', () => {
   const s = renderEgress({
