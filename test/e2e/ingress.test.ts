@@ -1,7 +1,8 @@
 // The ingress end to end on a 3-node `skiff sandbox`, driven by real kubectl, every request made
 // from the sandbox's outside host: two apps routed by host and by path through each node's IP,
 // the status listing the nodes, TLS with SNI picking each host's certificate, the 308, 404 and
-// 503 answers, and a rolling update of a backend under constant load with zero failed requests.
+// 503 answers, a WebSocket echo, and a rolling update of a backend under constant load with zero
+// failed requests.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -98,6 +99,85 @@ metadata: {name: nobody}
 spec:
   selector: {app: nobody}
   ports: [{port: 80}]
+`;
+
+/** A WebSocket echo in busybox sh behind `nc -ll -e` (no image here has a WebSocket server). */
+const wsEcho = `
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: ws-echo}
+data:
+  ws.sh: |
+    #!/bin/sh
+    # A WebSocket echo for small frames, in busybox sh: the RFC 6455 handshake, then every masked
+    # client frame sent back unmasked with the same opcode; a close frame is answered and ends it.
+    key=
+    while IFS= read -r line; do
+      line=$(printf '%s' "$line" | tr -d '\\r')
+      [ -z "$line" ] && break
+      case "$line" in [Ss]ec-[Ww]eb[Ss]ocket-[Kk]ey:*) key=$(echo "\${line#*:}" | tr -d ' ') ;; esac
+    done
+    acc=$(printf '%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11' "$key" | sha1sum | cut -d' ' -f1 | xxd -r -p | base64)
+    printf 'HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Accept: %s\\r\\n\\r\\n' "$acc"
+    while :; do
+      set -- $(dd bs=2 count=1 2>/dev/null | od -An -tu1)
+      [ $# -lt 2 ] && exit 0
+      op=$(($1 & 15)) len=$(($2 & 127))
+      set -- $(dd bs=4 count=1 2>/dev/null | od -An -tu1)
+      m0=$1 m1=$2 m2=$3 m3=$4
+      out= i=0
+      for b in $(dd bs=$len count=1 2>/dev/null | od -An -tu1 -v); do
+        eval "k=\\$m$((i % 4))"
+        out="$out\\\\$(printf '%03o' $((b ^ k)))"
+        i=$((i + 1))
+      done
+      if [ $op -eq 8 ]; then printf '\\210\\000'; exit 0; fi
+      printf "\\\\$(printf '%03o' $((128 | op)))\\\\$(printf '%03o' $len)$out"
+    done
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: ws}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: ws}}
+  template:
+    metadata: {labels: {app: ws}}
+    spec:
+      containers:
+      - name: echo
+        image: skiff.local/busybox:1.36
+        command: [nc, -ll, -p, "8080", -e, /ws/ws.sh]
+        volumeMounts: [{name: script, mountPath: /ws}]
+      volumes: [{name: script, configMap: {name: ws-echo, defaultMode: 0755}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ws}
+spec:
+  selector: {app: ws}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: ws}
+spec:
+  rules:
+  - host: ws.test
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: ws, port: {number: 80}}}}]}
+`;
+
+/** A WebSocket client (the project's `ws`) on the outside host: the messages echoed back, in order. */
+const WS_CLIENT = `
+const W = require(process.argv[1]);
+const ws = new W('ws://' + process.argv[2] + '/', { headers: { Host: 'ws.test' } });
+const want = ['hello through the ingress', 'a second frame'];
+const got = [];
+ws.on('open', () => ws.send(want[0]));
+ws.on('message', (m) => { got.push(String(m)); if (got.length < want.length) ws.send(want[got.length]); else ws.close(); });
+ws.on('close', () => { console.log(JSON.stringify(got)); process.exit(0); });
+ws.on('error', (e) => { console.log(JSON.stringify({ error: e.message, got })); process.exit(1); });
+setTimeout(() => { console.log(JSON.stringify({ timeout: true, got })); process.exit(1); }, 5000);
 `;
 
 /** curl from the outside host: status, body and (for https) the served certificate's subject. */
@@ -327,4 +407,22 @@ test('a rolling update of the backend under constant load through the ingress: z
   assert.deepEqual(summary.failures, []);
   assert.ok(summary.ok > 50, `enough load: ${summary.ok}`);
   assert.ok(Object.keys(summary.bodies).length >= 4, `old and new pods answered: ${JSON.stringify(summary.bodies)}`);
+});
+
+test('a WebSocket echo through the ingress on every node, frames both ways', async () => {
+  const r = await k(['apply', '-f', '-'], wsEcho);
+  assert.equal(r.exitCode, 0, r.all);
+  const st = await k(['rollout', 'status', 'deployment/ws', '--timeout=120s']);
+  assert.equal(st.exitCode, 0, st.all);
+  for (const n of s.nodes) {
+    const out = await until(
+      `a WebSocket echo through ${n.ip}`,
+      async () => {
+        const c = await onNode('outside', [NODE, '-e', WS_CLIENT, join(ROOT, 'node_modules/ws'), n.ip]);
+        return c.exitCode === 0 && String(c.stdout).trim();
+      },
+      30_000,
+    );
+    assert.deepEqual(JSON.parse(out), ['hello through the ingress', 'a second frame']);
+  }
 });
