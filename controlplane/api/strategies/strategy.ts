@@ -8,9 +8,9 @@ import type { KubeObject, LabelSelector } from '../../shared/kube/index.ts';
 import type { DeleteOpts } from '../registry.ts';
 import type { Resource } from '../resources.ts';
 
-/** The cluster-wide allocators a strategy may draw from. */
+/** The cluster-wide allocators a strategy may draw from (the parts of them it uses). */
 export interface Allocators {
-  service: ServiceAllocator;
+  service: Pick<ServiceAllocator, 'allocateIP' | 'allocateNodePort' | 'releaseIP' | 'releaseNodePort'>;
 }
 
 /** What a write reserved before it was stored, given back if the write fails. */
