@@ -45,11 +45,10 @@ export interface ConnectCall {
 }
 
 export async function connect(call: ConnectCall): Promise<void> {
-  const { req, socket, head, sub, q, wss } = call;
-  const route = { namespace: call.namespace, name: call.name };
-  const pod = (await call.registry.get(call.pods, route.namespace, route.name)) as Pod;
+  const { req, socket, head, sub, q, wss, namespace, name } = call;
+  const pod = (await call.registry.get(call.pods, namespace, name)) as Pod;
   const node = pod.spec?.nodeName;
-  if (!node) throw badRequest(`pod ${route.name} does not have a host assigned`);
+  if (!node) throw badRequest(`pod ${name} does not have a host assigned`);
   const phase = pod.status?.phase;
   // Attach to a finished pod is answered by its node from the container's log (a short
   // `kubectl run --rm -i` often ends before kubectl attaches); exec and port-forward need it running.
@@ -64,7 +63,7 @@ export async function connect(call: ConnectCall): Promise<void> {
   const uid = pod.metadata.uid;
   if (sub === 'portforward') {
     const open = (port: number) => tunnels.request(node, { type: 'portforward', uid, port });
-    const log = (s: string) => console.error(`${route.namespace}/${route.name}: ${s}`);
+    const log = (s: string) => console.error(`${namespace}/${name}: ${s}`);
     if (websocket) {
       wss.handleUpgrade(req, socket, head, (ws) => {
         const pf = servePortForward(

@@ -41,6 +41,8 @@ const SUBRESOURCES: Record<string, Handler> = {
 };
 
 const METHOD_VERBS: Record<string, string> = { POST: 'create', PUT: 'update', PATCH: 'patch' };
+/** The methods the verb table serves; any other is a 405. */
+const METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
 
 /** The verb of a request, as authorization and the handler table know it. */
 export function verbOf(method: string, watching: boolean, named: boolean): string {
@@ -57,8 +59,7 @@ export async function serveVerb(call: Call, verb: string): Promise<void> {
       `${sub} needs a connection upgrade ` +
         `(WebSocket ${sub === 'portforward' ? PORTFORWARD_TUNNEL_PROTOCOL : EXEC_PROTOCOLS[0]})`,
     );
-  const known = method in METHOD_VERBS || method === 'GET' || method === 'DELETE';
-  const handler = known ? (SUBRESOURCES[`${verb} ${sub}`] ?? VERBS[verb]) : undefined;
+  const handler = METHODS.has(method) ? (SUBRESOURCES[`${verb} ${sub}`] ?? VERBS[verb]) : undefined;
   if (!handler) throw methodNotAllowed(`${method} is not supported`);
   return handler(call);
 }
