@@ -1,5 +1,4 @@
 // The strategy of each kind (strategy.ts says what one is); kinds not named here use the default.
-import type { KubeObject } from '../../shared/kube/index.ts';
 import { createOnUpdateStrategy } from './create-on-update.ts';
 import { defaultStrategy } from './default.ts';
 import { jobStrategy } from './job.ts';
@@ -28,4 +27,3 @@ export function strategyFor(kind: string): Strategy {
 }
 
 export type { Allocators, Reservation, Strategy } from './strategy.ts';
-export type { KubeObject };
