@@ -236,23 +236,6 @@ function defaultJobSpec(s: Obj, withCompletions = true) {
   if (s.manualSelector === undefined) delete s.manualSelector;
 }
 
-/** Job selectors are generated from the Job's uid unless manualSelector is set. */
-export function generateJobSelector(o: Obj) {
-  const s = o.spec;
-  if (!s || s.manualSelector || s.selector) return;
-  const uid = o.metadata.uid;
-  s.selector = { matchLabels: { 'batch.kubernetes.io/controller-uid': uid } };
-  s.template ??= {};
-  s.template.metadata ??= {};
-  s.template.metadata.labels = {
-    ...(s.template.metadata.labels ?? {}),
-    'batch.kubernetes.io/controller-uid': uid,
-    'batch.kubernetes.io/job-name': o.metadata.name,
-    'controller-uid': uid,
-    'job-name': o.metadata.name,
-  };
-}
-
 export function applyDefaults(kind: string, o: Obj): void {
   DEFAULTERS[kind]?.(o);
 }

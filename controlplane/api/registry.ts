@@ -1,9 +1,10 @@
 // The object layer between HTTP and the store: Kubernetes object semantics (names, uids,
-// resourceVersion conflicts, generation, defaulting, validation, finalizers, graceful deletion,
-// ClusterIP/NodePort allocation, managedFields) for every resource.
+// resourceVersion conflicts, generation, defaulting, validation, finalizers, deletion,
+// managedFields) for every resource. What a kind does its own way (a Service's allocations, a
+// Pod's graceful deletion, a Namespace's finalize step, ...) is its strategy's (strategies/).
 import { randomBytes, randomUUID } from 'node:crypto';
 import { StoreError, type KeyValue, type Store, type WatchHandle } from '../store/store.ts';
-import { AllocationError, type ServiceAllocator } from '../allocator/service-allocator.ts';
+import type { ServiceAllocator } from '../allocator/service-allocator.ts';
 import { groupVersion, type Resource } from './resources.ts';
 import {
   ApiError,
@@ -17,7 +18,7 @@ import {
   invalid,
   notFound,
 } from './status.ts';
-import { applyDefaults, generateJobSelector } from './defaults.ts';
+import { applyDefaults } from './defaults.ts';
 import { validateKind, validateMeta } from './validate.ts';
 import { checkSchema, pruneUnknown, type FieldProblem } from './schema/check.ts';
 import { matchFields, type FieldReq } from './selectors.ts';
@@ -27,6 +28,9 @@ import { applyJsonPatch, applyMergePatch, strategicMerge, PatchError } from './p
 import type { Obj } from '../shared/kube/object.ts';
 import { bulkSlots, pageSize, SLICE_BYTES } from './pace.ts';
 import { validateEphemeralContainers, withEphemeralContainers } from './ephemeral.ts';
+import { strategyFor, type Allocators, type Strategy } from './strategies/index.ts';
+import { assignNode, bindingTarget } from './strategies/pod.ts';
+import type { Pod } from '../shared/kube/index.ts';
 
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -64,12 +68,16 @@ export function nameOf(o: Obj): string {
   return o?.metadata?.name ?? '';
 }
 
+/** A kind's strategy, over the untyped objects the registry handles. */
+const strategy = (res: Resource) => strategyFor(res.kind) as Strategy<Obj>;
+
 export class Registry {
   readonly store: Store;
-  readonly alloc: ServiceAllocator;
+  /** What strategies allocate from (a Service's ClusterIP and NodePorts). */
+  private readonly allocators: Allocators;
   constructor(store: Store, alloc: ServiceAllocator) {
     this.store = store;
-    this.alloc = alloc;
+    this.allocators = { service: alloc };
   }
 
   // ---- keys and encoding ----
@@ -284,31 +292,25 @@ export class Registry {
     delete meta.selfLink;
     if (res.generation) meta.generation = 1;
     else delete meta.generation;
-    this.prepareCreate(res, body);
+    const strat = strategy(res);
+    strat.prepareForCreate(body, res);
     applyDefaults(res.kind, body);
-    if (res.kind === 'Job') generateJobSelector(body);
+    strat.canonicalize(body);
     this.validate(res, body);
     await this.checkNamespace(res, meta.namespace, true);
     if (applied) meta.managedFields = applied.managedFields;
     else trackUpdate(null, body, res.schema, { manager: ctx.manager, apiVersion: groupVersion(res), now: now() });
     if (await this.store.get(this.key(res, meta.namespace, meta.name))) throw alreadyExists(res, meta.name);
     if (ctx.dryRun) return body;
-    const allocated = await this.allocate(res, body, null);
+    const reserved = await strat.reserve(body, null, this.allocators);
     try {
       const kv = await this.store.create(this.key(res, meta.namespace, meta.name), this.encode(body));
       return this.decode(res, kv);
     } catch (e) {
-      await this.release(allocated);
+      await reserved.revert();
       if (e instanceof StoreError && e.code === 'AlreadyExists') throw alreadyExists(res, meta.name);
       throw e;
     }
-  }
-
-  /** Status is owned by controllers and agents: reset it on create, except where Kubernetes keeps it. */
-  private prepareCreate(res: Resource, o: Obj) {
-    if (!res.subresources.includes('status')) return;
-    if (res.kind === 'Node' || res.kind === 'Service' || res.kind === 'Namespace') return;
-    delete o.status;
   }
 
   // ---- update ----
@@ -331,7 +333,7 @@ export class Registry {
     body.metadata.name = name;
     const kv = await this.store.get(this.key(res, ns, name));
     if (!kv) {
-      if (sub || !['Endpoints', 'Lease', 'Event', 'EndpointSlice'].includes(res.kind)) throw notFound(res, name);
+      if (sub || !strategy(res).allowCreateOnUpdate) throw notFound(res, name);
       delete body.metadata.resourceVersion;
       return { obj: await this.create(res, ns, body, ctx), created: true };
     }
@@ -357,6 +359,7 @@ export class Registry {
     sub?: string,
     managed?: 'apply',
   ): Promise<Obj> {
+    const strat = strategy(res);
     let next: Obj;
     if (sub === 'status') {
       next = structuredClone(old);
@@ -367,8 +370,7 @@ export class Registry {
       next = withEphemeralContainers(old, body);
     } else {
       next = structuredClone(body);
-      if (res.subresources.includes('status') && !['Namespace'].includes(res.kind)) next.status = old.status;
-      if (res.kind === 'Namespace') next.status = old.status;
+      strat.prepareForUpdate(next, old, res);
     }
     next.apiVersion = groupVersion(res);
     next.kind = res.kind;
@@ -398,8 +400,8 @@ export class Registry {
     } else delete m.generation;
     delete m.resourceVersion;
     if (sub !== 'status') applyDefaults(res.kind, next);
-    if (res.kind === 'Job') generateJobSelector(next);
-    if (res.kind === 'Service' && sub !== 'status') dropTypeDependentFields(old, next);
+    strat.canonicalize(next);
+    if (sub !== 'status') strat.normalizeUpdate(next, old);
     if (sub === 'ephemeralcontainers') {
       // Only the ephemeral containers changed (the rest of the pod was validated before).
       const errs = new Errs();
@@ -417,9 +419,7 @@ export class Registry {
     const oldCmp = { ...old, metadata: { ...old.metadata, resourceVersion: undefined, managedFields: undefined } };
     const nextCmp = { ...next, metadata: { ...next.metadata, resourceVersion: undefined, managedFields: undefined } };
     if (JSON.stringify(oldCmp) === JSON.stringify(nextCmp)) return old;
-    const podPending = res.kind === 'Pod' && m.deletionGracePeriodSeconds !== 0 && !!old.spec?.nodeName;
-    const nsPending = res.kind === 'Namespace' && (next.spec?.finalizers ?? []).length > 0;
-    if (om.deletionTimestamp && !(m.finalizers ?? []).length && !podPending && !nsPending) {
+    if (om.deletionTimestamp && !(m.finalizers ?? []).length && !strat.staysAfterUpdate(next, old)) {
       if (ctx.dryRun) return next;
       const last = await this.finalDelete(res, old, rev);
       return { ...next, metadata: { ...next.metadata, resourceVersion: last.metadata.resourceVersion } };
@@ -428,13 +428,13 @@ export class Registry {
       next.metadata.resourceVersion = old.metadata.resourceVersion;
       return next;
     }
-    const allocated = await this.allocate(res, next, old);
+    const reserved = await strat.reserve(next, old, this.allocators);
     try {
       const kv = await this.store.update(this.key(res, om.namespace, om.name), this.encode(next), rev);
-      await this.releaseDropped(res, next, old);
+      await strat.releaseDropped(next, old, this.allocators);
       return this.decode(res, kv);
     } catch (e) {
-      await this.release(allocated);
+      await reserved.revert();
       if (e instanceof StoreError && e.code === 'Conflict')
         throw conflict(
           res,
@@ -585,8 +585,8 @@ export class Registry {
   ): Promise<{ obj: Obj; gone: boolean }> {
     const kv = await this.getKv(res, ns, name);
     const o = this.decode(res, kv);
-    if (res.kind === 'Namespace' && ['default', 'kube-system', 'kube-public'].includes(name))
-      throw forbidden(`namespaces "${name}" is forbidden: this namespace may not be deleted`);
+    const strat = strategy(res);
+    strat.beforeDelete(o);
     if (opts.preconditions?.uid && opts.preconditions.uid !== o.metadata.uid)
       throw conflict(
         res,
@@ -605,18 +605,9 @@ export class Registry {
       finalizers.push('orphan');
     if (opts.propagationPolicy === 'Foreground' && !finalizers.includes('foregroundDeletion') && this.gcRunning)
       finalizers.push('foregroundDeletion');
-    // Graceful pod deletion: a pod on a node stays until its agent has stopped it.
-    let grace = 0;
-    if (res.kind === 'Pod' && o.spec?.nodeName && !['Succeeded', 'Failed'].includes(o.status?.phase)) {
-      grace = opts.gracePeriodSeconds ?? o.spec.terminationGracePeriodSeconds ?? 30;
-      if (o.metadata.deletionGracePeriodSeconds !== undefined)
-        grace = Math.min(grace, o.metadata.deletionGracePeriodSeconds);
-      // A spec grace of 0 still lets the node stop the pod (as Kubernetes does, with 1 s); only
-      // an explicit gracePeriodSeconds=0 (force, or the agent's own confirmation) removes it at once.
-      if (grace === 0 && opts.gracePeriodSeconds !== 0) grace = 1;
-    }
-    const isNamespace = res.kind === 'Namespace' && (o.spec?.finalizers ?? []).length > 0;
-    if (finalizers.length || grace > 0 || isNamespace) {
+    // Graceful deletion (a pod on a node stays until its agent has stopped it).
+    const grace = strat.deletionGrace(o, opts);
+    if (finalizers.length || grace > 0 || strat.awaitsFinalize(o)) {
       const next = structuredClone(o);
       const was = o.metadata.deletionGracePeriodSeconds;
       if (!next.metadata.deletionTimestamp)
@@ -629,7 +620,7 @@ export class Registry {
       next.metadata.deletionGracePeriodSeconds = grace;
       next.metadata.finalizers = finalizers.length ? finalizers : undefined;
       if (!next.metadata.finalizers) delete next.metadata.finalizers;
-      if (res.kind === 'Namespace') next.status = { ...(next.status ?? {}), phase: 'Terminating' };
+      strat.markDeleting(next);
       if (ctx.dryRun) return { obj: next, gone: false };
       if (JSON.stringify(next) === JSON.stringify(o)) return { obj: o, gone: false };
       delete next.metadata.resourceVersion;
@@ -657,7 +648,7 @@ export class Registry {
     try {
       const { prev } = await this.store.delete(this.key(res, o.metadata.namespace, o.metadata.name), rev);
       const last = this.decode(res, prev);
-      await this.releaseDropped(res, null, last);
+      await strategy(res).releaseDropped(null, last, this.allocators);
       return last;
     } catch (e) {
       if (e instanceof StoreError && e.code === 'Conflict')
@@ -692,23 +683,11 @@ export class Registry {
 
   // ---- subresources ----
   async bind(ns: string, name: string, binding: unknown, res: Resource, ctx: Ctx): Promise<void> {
-    if (!isObj(binding) || !isObj(binding.target) || !binding.target.name)
-      throw invalid({ kind: 'Binding', group: '' }, name, [
-        { field: 'target.name', message: 'Required value', reason: 'FieldValueRequired' },
-      ]);
+    const node = bindingTarget(name, binding);
     for (let i = 0; i < 5; i++) {
       const kv = await this.getKv(res, ns, name);
       const pod = this.decode(res, kv);
-      if (pod.spec.nodeName)
-        throw conflict(res, name, `pod ${name} is already assigned to node "${pod.spec.nodeName}"`);
-      if (pod.metadata.deletionTimestamp)
-        throw conflict(res, name, `pod ${name} is being deleted, cannot be assigned to a host`);
-      pod.spec.nodeName = binding.target.name;
-      pod.status ??= {};
-      pod.status.conditions = [
-        ...(pod.status.conditions ?? []).filter((c: Obj) => c.type !== 'PodScheduled'),
-        { type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: now() },
-      ];
+      assignNode(pod as Pod, node, res, now());
       trackUpdate(this.decode(res, kv), pod, res.schema, { manager: ctx.manager, apiVersion: 'v1', now: now() });
       delete pod.metadata.resourceVersion;
       try {
@@ -745,84 +724,6 @@ export class Registry {
       ]);
     const next = fromScale(old, body);
     return toScale(res, await this.commitUpdate(res, old, kv.modRevision, next, ctx));
-  }
-
-  // ---- allocation ----
-  private async allocate(res: Resource, o: Obj, old: Obj | null): Promise<{ ip?: string; ports: number[] }> {
-    const out: { ip?: string; ports: number[] } = { ports: [] };
-    if (res.kind !== 'Service') return out;
-    const s = o.spec;
-    const owner = `${o.metadata.namespace}/${o.metadata.name}`;
-    const oldSpec = old?.spec;
-    try {
-      if (s.type === 'ExternalName') {
-        delete s.clusterIP;
-        delete s.clusterIPs;
-      } else if (s.clusterIP === 'None') {
-        s.clusterIPs = ['None'];
-      } else if (oldSpec?.clusterIP && oldSpec.clusterIP !== 'None' && oldSpec.type !== 'ExternalName') {
-        s.clusterIP = oldSpec.clusterIP;
-        s.clusterIPs = [oldSpec.clusterIP];
-      } else {
-        out.ip = await this.alloc.allocateIP(owner, s.clusterIP || undefined);
-        s.clusterIP = out.ip;
-        s.clusterIPs = [out.ip];
-      }
-      const needPorts =
-        s.type === 'NodePort' || (s.type === 'LoadBalancer' && s.allocateLoadBalancerNodePorts !== false);
-      const oldPorts = new Set<number>((oldSpec?.ports ?? []).map((p: Obj) => p.nodePort).filter(Boolean));
-      for (const p of s.ports ?? []) {
-        if (!needPorts) {
-          if (s.type !== 'LoadBalancer') delete p.nodePort;
-          continue;
-        }
-        if (p.nodePort && oldPorts.has(p.nodePort)) continue;
-        const oldSame = (oldSpec?.ports ?? []).find(
-          (q: Obj) => q.port === p.port && (q.protocol ?? 'TCP') === (p.protocol ?? 'TCP') && q.nodePort,
-        );
-        if (!p.nodePort && oldSame && (s.ports as Obj[]).filter((q) => q.nodePort === oldSame.nodePort).length === 0) {
-          p.nodePort = oldSame.nodePort;
-          continue;
-        }
-        p.nodePort = await this.alloc.allocateNodePort(owner, p.nodePort || undefined);
-        out.ports.push(p.nodePort);
-      }
-      // A Local-policy LoadBalancer gets its health-check port from the NodePort range.
-      if (s.type === 'LoadBalancer' && s.externalTrafficPolicy === 'Local') {
-        const oldHc = oldSpec?.type === 'LoadBalancer' ? oldSpec.healthCheckNodePort : undefined;
-        if (!s.healthCheckNodePort && oldHc) s.healthCheckNodePort = oldHc;
-        else if (!s.healthCheckNodePort || s.healthCheckNodePort !== oldHc) {
-          s.healthCheckNodePort = await this.alloc.allocateNodePort(owner, s.healthCheckNodePort || undefined);
-          out.ports.push(s.healthCheckNodePort);
-        }
-      } else delete s.healthCheckNodePort;
-    } catch (e) {
-      await this.release(out);
-      if (e instanceof AllocationError)
-        throw invalid(res, o.metadata.name, [
-          { field: e.field, message: `Invalid value: ${JSON.stringify(e.value)}: ${e.message}` },
-        ]);
-      throw e;
-    }
-    return out;
-  }
-
-  private async release(a: { ip?: string; ports: number[] }) {
-    if (a.ip) await this.alloc.releaseIP(a.ip);
-    for (const p of a.ports) await this.alloc.releaseNodePort(p);
-  }
-
-  /** Frees what the old Service held and the new one no longer does. */
-  private async releaseDropped(res: Resource, next: Obj | null, old: Obj) {
-    if (res.kind !== 'Service') return;
-    const keepIp = next?.spec?.clusterIP;
-    const oldIp = old.spec?.clusterIP;
-    if (oldIp && oldIp !== 'None' && oldIp !== keepIp) await this.alloc.releaseIP(oldIp);
-    const keep = new Set((next?.spec?.ports ?? []).map((p: Obj) => p.nodePort));
-    for (const p of old.spec?.ports ?? [])
-      if (p.nodePort && !keep.has(p.nodePort)) await this.alloc.releaseNodePort(p.nodePort);
-    const hc = old.spec?.healthCheckNodePort;
-    if (hc && hc !== next?.spec?.healthCheckNodePort && !keep.has(hc)) await this.alloc.releaseNodePort(hc);
   }
 
   // ---- watch ----
@@ -971,7 +872,7 @@ function randomSuffix(): string {
 }
 
 export function toScale(res: Resource, o: Obj): Obj {
-  const sel = res.kind === 'ReplicationController' ? { matchLabels: o.spec?.selector } : o.spec?.selector;
+  const sel = strategy(res).scaleSelector(o);
   return {
     kind: 'Scale',
     apiVersion: 'autoscaling/v1',
@@ -992,32 +893,4 @@ function fromScale(old: Obj, scale: Obj): Obj {
   next.spec.replicas = scale.spec?.replicas;
   if (scale.metadata?.resourceVersion) next.metadata.resourceVersion = scale.metadata.resourceVersion;
   return next;
-}
-
-/**
- * As Kubernetes does on update: fields the new type has no use for, left unchanged by the user,
- * are cleared (nodePorts when leaving NodePort/LoadBalancer, the LB class and health-check port
- * when leaving LoadBalancer), so `type: ClusterIP` alone is a valid change.
- */
-function dropTypeDependentFields(old: Obj, next: Obj) {
-  const os = old.spec ?? {},
-    ns = next.spec ?? {};
-  if (os.type === ns.type) return;
-  if (ns.type !== 'NodePort' && ns.type !== 'LoadBalancer') {
-    for (const p of ns.ports ?? []) {
-      const before = (os.ports ?? []).find(
-        (q: Obj) => q.port === p.port && (q.protocol ?? 'TCP') === (p.protocol ?? 'TCP'),
-      );
-      if (p.nodePort && before?.nodePort === p.nodePort) delete p.nodePort;
-    }
-  }
-  if (ns.type !== 'LoadBalancer') {
-    if (ns.healthCheckNodePort && ns.healthCheckNodePort === os.healthCheckNodePort) delete ns.healthCheckNodePort;
-    if (ns.loadBalancerClass && ns.loadBalancerClass === os.loadBalancerClass) delete ns.loadBalancerClass;
-    if (
-      ns.allocateLoadBalancerNodePorts !== undefined &&
-      ns.allocateLoadBalancerNodePorts === os.allocateLoadBalancerNodePorts
-    )
-      delete ns.allocateLoadBalancerNodePorts;
-  }
 }
