@@ -118,7 +118,8 @@ data:
       case "$line" in [Ss]ec-[Ww]eb[Ss]ocket-[Kk]ey:*) key=$(echo "\${line#*:}" | tr -d ' ') ;; esac
     done
     acc=$(printf '%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11' "$key" | sha1sum | cut -d' ' -f1 | xxd -r -p | base64)
-    printf 'HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Accept: %s\\r\\n\\r\\n' "$acc"
+    printf 'HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n'
+    printf 'Sec-WebSocket-Accept: %s\\r\\n\\r\\n' "$acc"
     while :; do
       set -- $(dd bs=2 count=1 2>/dev/null | od -An -tu1)
       [ $# -lt 2 ] && exit 0
@@ -174,7 +175,11 @@ const ws = new W('ws://' + process.argv[2] + '/', { headers: { Host: 'ws.test' }
 const want = ['hello through the ingress', 'a second frame'];
 const got = [];
 ws.on('open', () => ws.send(want[0]));
-ws.on('message', (m) => { got.push(String(m)); if (got.length < want.length) ws.send(want[got.length]); else ws.close(); });
+ws.on('message', (m) => {
+  got.push(String(m));
+  if (got.length < want.length) ws.send(want[got.length]);
+  else ws.close();
+});
 ws.on('close', () => { console.log(JSON.stringify(got)); process.exit(0); });
 ws.on('error', (e) => { console.log(JSON.stringify({ error: e.message, got })); process.exit(1); });
 setTimeout(() => { console.log(JSON.stringify({ timeout: true, got })); process.exit(1); }, 5000);

@@ -8,7 +8,7 @@ import { findResource } from '../../controlplane/api/resources.ts';
 import { ApiError } from '../../controlplane/api/status.ts';
 import { strategyFor, type Allocators } from '../../controlplane/api/strategies/index.ts';
 import { assignNode, bindingTarget } from '../../controlplane/api/strategies/pod.ts';
-import type { Job, Namespace, Pod, PodStatus, Service } from '../../controlplane/shared/kube/index.ts';
+import type { Job, Namespace, Pod, Service } from '../../controlplane/shared/kube/index.ts';
 
 /** Hands out 10.96.0.N and ports from 30000 up; remembers what is held. */
 function fakeAllocator() {
