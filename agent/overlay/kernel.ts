@@ -1,6 +1,7 @@
 // The overlay's thin kernel layer: reads what is there with `ip -j` (one batch) and `bridge -j`,
 // and applies a plan with one `ip -batch` and one `bridge -batch`.
 import { exec } from '../../cni/netlink.ts';
+import { BatchSession } from './batch-session.ts';
 import type { ActualNet, Plan } from './diff.ts';
 import { ROUTE_PROTO, VXLAN_DEV } from './render.ts';
 
@@ -71,21 +72,45 @@ export async function readOverlay(wrap: Wrap = [], dev = VXLAN_DEV): Promise<Act
   return out;
 }
 
-/** Applies a plan; `-force` goes on past a failing line, whose error is returned for the log. */
-export async function applyPlan(plan: Plan, wrap: Wrap = []): Promise<string[]> {
-  const ipBatch = async () => {
-    if (!plan.ip.length) return '';
-    const r = await run(wrap, 'ip', ['-force', '-batch', '-'], plan.ip.join('\n') + '\n');
-    return r.code === 0 ? '' : `ip -batch: ${r.stderr.trim()}`;
+/** The overlay's two long-lived batch processes (see batch-session.ts). */
+export interface Sessions {
+  ip: BatchSession;
+  bridge: BatchSession;
+}
+
+export function openSessions(wrap: Wrap = []): Sessions {
+  return {
+    ip: new BatchSession([...wrap, 'ip', '-force', '-j', '-batch', '-'], 'link show dev lo'),
+    bridge: new BatchSession([...wrap, 'bridge', '-force', '-j', '-batch', '-'], 'fdb show dev lo'),
   };
-  const bridgeBatch = async () => {
-    if (!plan.bridge.length) return '';
-    const r = await run(wrap, 'bridge', ['-force', '-batch', '-'], plan.bridge.join('\n') + '\n');
-    return r.code === 0 ? '' : `bridge -batch: ${r.stderr.trim()}`;
+}
+
+/**
+ * Applies a plan; `-force` goes on past a failing line, whose error is returned for the log.
+ * Through the sessions when given (the agent), else with one process per batch.
+ */
+export async function applyPlan(plan: Plan, wrap: Wrap = [], sessions?: Sessions): Promise<string[]> {
+  const batch = async (cmd: 'ip' | 'bridge', lines: string[]) => {
+    if (!lines.length) return '';
+    if (sessions) {
+      const err = await sessions[cmd].run(lines);
+      return err ? `${cmd} -batch: ${err}` : '';
+    }
+    const r = await run(wrap, cmd, ['-force', '-batch', '-'], lines.join('\n') + '\n');
+    return r.code === 0 ? '' : `${cmd} -batch: ${r.stderr.trim()}`;
   };
   // FDB entries need the device: after the ip batch when it (re)makes it, else both at once.
   const makesLink = plan.ip.some((l) => l.startsWith('link add') || l.startsWith('link del'));
-  const errors = makesLink ? [await ipBatch(), await bridgeBatch()] : await Promise.all([ipBatch(), bridgeBatch()]);
+  if (makesLink && sessions) {
+    // iproute2 caches device names by index: a session started before the device was made anew
+    // would name the old one ("unknown ifindex"). Rare (start, backend switch): new processes.
+    sessions.ip.close();
+    sessions.bridge.close();
+    sessions = undefined;
+  }
+  const errors = makesLink
+    ? [await batch('ip', plan.ip), await batch('bridge', plan.bridge)]
+    : await Promise.all([batch('ip', plan.ip), batch('bridge', plan.bridge)]);
   return errors.filter(Boolean);
 }
 

@@ -11,7 +11,7 @@ import type { ApiClient } from '../api.ts';
 import type { NetworkView } from '../network/view.ts';
 import { applyEgress, egressDigest, kernelEgressDigest, renderEgress } from './egress.ts';
 import { type ActualNet, assumeApplied, diffOverlay } from './diff.ts';
-import { applyPlan, readOverlay, type Underlay, type Wrap } from './kernel.ts';
+import { applyPlan, openSessions, readOverlay, type Sessions, type Underlay, type Wrap } from './kernel.ts';
 import { ensureTxOffload, type OffloadSetting, txOffloadWanted } from './offload.ts';
 import {
   BACKEND_ANNOTATION,
@@ -68,6 +68,8 @@ export class Overlay {
   private lastErrors = '';
   private lastEgress = '';
   private programmed = false;
+  /** Long-lived `ip`/`bridge` batch processes the passes write to. */
+  private sessions: Sessions | null = null;
   /** The kernel's state after the last clean pass; null makes the next pass read the kernel. */
   private known: ActualNet | null = null;
   /** When the first Node change not yet handled arrived (for the log's latency figure). */
@@ -96,8 +98,15 @@ export class Overlay {
   }
 
   stop() {
+    this.closeSessions();
     this.unsubscribe?.();
     if (this.timer) clearInterval(this.timer);
+  }
+
+  private closeSessions() {
+    this.sessions?.ip.close();
+    this.sessions?.bridge.close();
+    this.sessions = null;
   }
 
   /** Runs a pass now, or right after the one in progress. */
@@ -111,6 +120,8 @@ export class Overlay {
       .catch((e) => {
         // A failed pass (kernel or API) is tried again soon, not only at the next resync.
         this.known = null;
+        // New batch processes too: a device made anew behind their back leaves them a stale index.
+        this.closeSessions();
         this.o.log(`overlay: ${(e as Error).message}; retrying in 2 s`);
         setTimeout(() => this.kick(), 2_000).unref();
       })
@@ -153,7 +164,8 @@ export class Overlay {
     const plan = diffOverlay(want, have);
     if (plan.ip.length || plan.bridge.length) {
       const applying = performance.now();
-      const failed = await applyPlan(plan, wrap);
+      this.sessions ??= openSessions(wrap);
+      const failed = await applyPlan(plan, wrap, this.sessions);
       const now = performance.now();
       // Where the time went: waiting for the pass to start, rendering and reading, the kernel.
       const took = since

@@ -4,9 +4,12 @@
 // vanishes leaves no route, neighbour or FDB entry, and switching to host-gw removes VXLAN's state.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execa } from 'execa';
 import { netnsSet } from '../helpers/netns.ts';
+import { until } from '../helpers/sandbox.ts';
 import { assumeApplied, diffOverlay } from '../../agent/overlay/diff.ts';
-import { applyPlan, findUnderlay, readOverlay } from '../../agent/overlay/kernel.ts';
+import { applyPlan, findUnderlay, openSessions, readOverlay, type Sessions } from '../../agent/overlay/kernel.ts';
+import { BatchSession } from '../../agent/overlay/batch-session.ts';
 import { type Backend, renderOverlay } from '../../agent/overlay/render.ts';
 import { applyEgress, egressDigest, kernelEgressDigest, renderEgress } from '../../agent/overlay/egress.ts';
 import type { Node } from '../../controlplane/shared/kube/index.ts';
@@ -22,6 +25,8 @@ test('vxlan and host-gw programmed from the view, idempotent, peers removed, bac
     if (r.exitCode !== 0) throw new Error(`${cmd}: ${r.stderr}`);
     return String(r.stdout);
   };
+  // Node a applies through long-lived batch sessions as the agent does, node b one process a batch.
+  let sessions: Sessions | undefined;
   try {
     await sh(A, `ip link add eth0 type veth peer name eth0 netns ${B}`);
     const nodes: Record<string, { ns: string; ip: string; pod: string; mac: string }> = {
@@ -56,7 +61,8 @@ test('vxlan and host-gw programmed from the view, idempotent, peers removed, bac
         view,
       );
       const plan = diffOverlay(want, await readOverlay(wrap));
-      assert.deepEqual(await applyPlan(plan, wrap), []);
+      if (name === 'a') sessions ??= openSessions(wrap);
+      assert.deepEqual(await applyPlan(plan, wrap, name === 'a' ? sessions : undefined), []);
       // The agent diffs Node changes against this model of the kernel instead of reading it again.
       const norm = (x: ReturnType<typeof assumeApplied>) => {
         const byJson = <T>(xs: T[]) => [...xs].sort((p, q) => JSON.stringify(p).localeCompare(JSON.stringify(q)));
@@ -115,6 +121,43 @@ test('vxlan and host-gw programmed from the view, idempotent, peers removed, bac
       'a restarted agent can tell the table is current',
     );
   } finally {
+    sessions?.ip.close();
+    sessions?.bridge.close();
+    await ns.cleanup();
+  }
+});
+
+test('a batch session reports a failing line, goes on, and is started anew when its process dies', async () => {
+  const ns = await netnsSet('bses', ['n'], []);
+  const [N] = ns.names;
+  const wrap = ['nsenter', `--net=/run/netns/${N}`];
+  const ip = new BatchSession([...wrap, 'ip', '-force', '-j', '-batch', '-'], 'link show dev lo');
+  try {
+    assert.equal(await ip.run(['link set lo up']), '');
+    const err = await ip.run(['link set nosuchdev up', 'link add skbs0 type bridge']);
+    assert.match(err, /nosuchdev/);
+    // The line after the failing one was carried out.
+    assert.match(String((await ns.exec(N, 'ip', ['-br', 'link', 'show', 'skbs0'])).stdout), /skbs0/);
+    // Its process killed behind its back: the next run starts a new one.
+    const pids = String((await execa('pgrep', ['-f', '-P', String(process.pid), 'ip -force -j -batch'])).stdout)
+      .trim()
+      .split('\n');
+    assert.equal(pids.length, 1);
+    process.kill(Number(pids[0]), 'SIGKILL');
+    await until(
+      'the dead session noticed',
+      async () => {
+        try {
+          return (await ip.run(['link del skbs0'])) === '';
+        } catch {
+          return false;
+        }
+      },
+      5_000,
+    );
+    assert.doesNotMatch(String((await ns.exec(N, 'ip', ['-br', 'link'])).stdout), /skbs0/);
+  } finally {
+    ip.close();
     await ns.cleanup();
   }
 });
