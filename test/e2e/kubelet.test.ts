@@ -608,7 +608,9 @@ spec:
   assert.match(String(stolen.all), /may not watch node node1/);
 });
 
-test(`container logs rotate past 10 MiB (ReopenContainerLog), ${LOG_MAX_FILES} files stay, and kubectl logs goes on`, async () => {
+const rotationTitle =
+  `container logs rotate past 10 MiB (ReopenContainerLog), ${LOG_MAX_FILES} files stay, ` + 'and kubectl logs goes on';
+test(rotationTitle, async () => {
   await k(
     ['apply', '-f', '-'],
     `
