@@ -524,6 +524,44 @@ spec:
   await k(['delete', 'pod', 'adopted', '--grace-period=1', '--wait=false']);
 });
 
+test('a changed image restarts only that container, with the new image', async () => {
+  await k(
+    ['apply', '-f', '-'],
+    `
+apiVersion: v1
+kind: Pod
+metadata: {name: retag}
+spec:
+  nodeName: node1
+  terminationGracePeriodSeconds: 2
+  containers:
+  - {name: a, image: skiff.local/busybox:1.36, command: ["sleep", "3600"]}
+  - {name: b, image: skiff.local/busybox:1.36, command: ["sleep", "3600"]}
+`,
+  );
+  await podIP('retag');
+  const before = await until('retag running', async () => {
+    const p = await json(['get', 'pod', 'retag']);
+    // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
+    return p.status.containerStatuses?.every((c: any) => c.state?.running) && p;
+  });
+  const set = await k(['set', 'image', 'pod/retag', 'a=skiff.local/busybox:latest']);
+  assert.equal(set.exitCode, 0, set.all);
+  const after = await until(
+    'a running again from the new image',
+    async () => {
+      const p = await json(['get', 'pod', 'retag']);
+      // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
+      const a = p.status.containerStatuses.find((c: any) => c.name === 'a');
+      return a.restartCount === 1 && a.state?.running && p;
+    },
+    60_000,
+  );
+  assert.notEqual(containerIdOf(after, 'a'), containerIdOf(before, 'a'));
+  assert.equal(containerIdOf(after, 'b'), containerIdOf(before, 'b'), 'the other container runs on');
+  await k(['delete', 'pod', 'retag', '--grace-period=1', '--wait=false']);
+});
+
 test("the push channel never sends a node another node's pods or Secrets", async () => {
   await k(
     ['apply', '-f', '-'],
