@@ -524,7 +524,7 @@ spec:
   await k(['delete', 'pod', 'adopted', '--grace-period=1', '--wait=false']);
 });
 
-test('a changed image restarts only that container, with the new image', async () => {
+test('a changed image restarts only that container', async () => {
   await k(
     ['apply', '-f', '-'],
     `
