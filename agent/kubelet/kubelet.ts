@@ -8,14 +8,35 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import type { CriClient } from '../cri/client.ts';
 import { ApiStatusError, type ApiClient } from '../api.ts';
 import type { DesiredState } from '../channel.ts';
-import { Backoff } from './backoff.ts';
+import { Backoff, type BackoffEntry } from './backoff.ts';
 import { expandCommand, fieldRef, resolveEnv, EnvError } from './env.ts';
 import { computeStatus, type PodRuntime, type RuntimeContainer } from './status.ts';
-import { LABEL, containerConfig, nonRootViolation, sandboxConfig, type NodeSettings } from './pod-spec.ts';
+import {
+  ANNOTATION,
+  LABEL,
+  containerConfig,
+  nonRootViolation,
+  sandboxConfig,
+  type CriConfig,
+  type NodeSettings,
+} from './pod-spec.ts';
 import { prepareVolume, removePodVolumes, VolumeError } from './volumes.ts';
 import { Prober } from './prober.ts';
 import { runProbe } from './probe.ts';
-import type { Obj } from '../../controlplane/shared/kube/object.ts';
+import type {
+  Condition,
+  PersistentVolume,
+  PersistentVolumeClaim,
+  Pod,
+  Volume,
+} from '../../controlplane/shared/kube/index.ts';
+import {
+  computePodActions,
+  type ObservedContainer,
+  type PodActions,
+  type PodObservation,
+  type StartContainer,
+} from './pod-actions.ts';
 import { podRef, type EventRecorder, type EventType } from './events.ts';
 
 export interface KubeletOptions {
@@ -55,11 +76,48 @@ function hostResolv(): NodeSettings['hostResolv'] {
   }
 }
 
+/** A pod sandbox as CRI's ListPodSandbox shows it (the fields the kubelet reads). */
+interface CriSandbox {
+  id: string;
+  state: string;
+  metadata?: { attempt?: number | string; uid?: string };
+  labels?: Record<string, string>;
+}
+
+/** A container as CRI's ListContainers shows it (the fields the kubelet reads). */
+interface CriContainer {
+  id: string;
+  pod_sandbox_id: string;
+  state: RuntimeContainer['state'];
+  metadata?: { name?: string; attempt?: number | string };
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+/** What the runtime holds of one pod. */
+interface RuntimePod {
+  sandboxes: CriSandbox[];
+  containers: CriContainer[];
+}
+
+/** What starting one of a pod's containers needs besides its spec. */
+interface StartContext {
+  pod: Pod;
+  sandboxId: string;
+  sandboxConfig: CriConfig;
+  podIP: string;
+  podDir: string;
+  volumePaths: Map<string, string>;
+  now: number;
+}
+
+const containerName = (c: CriContainer) => c.metadata?.name ?? c.labels?.[LABEL.container] ?? '';
+
 /** A pod being stopped: its grace, its deadline (ms) and a wake-up for when a delete shortens them. */
 interface Terminating {
   grace: number;
   deadline: number;
-  containers: Obj[];
+  containers: CriContainer[];
   wake: () => void;
 }
 
@@ -69,7 +127,7 @@ export class Kubelet {
   private backoff = new Backoff();
   private waiting = new Map<string, Map<string, { reason: string; message: string }>>();
   private reported = new Map<string, string>();
-  private statusCache = new Map<string, Obj>();
+  private statusCache = new Map<string, RuntimeContainer>();
   private sandboxIPs = new Map<string, string>();
   private busy = false;
   private again = false;
@@ -78,7 +136,7 @@ export class Kubelet {
   private prober = new Prober();
   private terminating = new Map<string, Terminating>();
   /** Probed containers by id: whose pod and container, for their events. */
-  private probed = new Map<string, { pod: Obj; name: string }>();
+  private probed = new Map<string, { pod: Pod; name: string }>();
   /** Containers killed for a failed probe, while they still show as running. */
   private killed = new Set<string>();
   /** The last token announced per key (see once()). */
@@ -143,9 +201,9 @@ export class Kubelet {
   }
 
   private async syncAll() {
-    const { items: sandboxes } = await this.o.cri.listPodSandbox();
-    const { containers } = await this.o.cri.listContainers();
-    const byUid = new Map<string, { sandboxes: Obj[]; containers: Obj[] }>();
+    const sandboxes = (await this.o.cri.listPodSandbox()).items as CriSandbox[];
+    const containers = (await this.o.cri.listContainers()).containers as CriContainer[];
+    const byUid = new Map<string, RuntimePod>();
     const slot = (uid: string) => {
       let e = byUid.get(uid);
       if (!e) byUid.set(uid, (e = { sandboxes: [], containers: [] }));
@@ -159,12 +217,13 @@ export class Kubelet {
     for (const id of this.killed) if (!running.has(id)) this.killed.delete(id);
     const present = new Set(containers.map((c) => c.id));
     for (const id of this.statusCache.keys()) if (!present.has(id)) this.statusCache.delete(id);
-    const desired = [...this.o.state.pods.values()];
+    const desired = [...this.o.state.pods.values()] as Pod[];
     const wanted = new Set(desired.map((p) => p.metadata.uid));
     for (const p of desired) {
+      const uid = p.metadata.uid ?? '';
       if (p.metadata.deletionTimestamp) this.shorten(p);
-      this.work(p.metadata.uid, `pod ${p.metadata.namespace}/${p.metadata.name}`, () =>
-        this.syncPod(p, byUid.get(p.metadata.uid) ?? { sandboxes: [], containers: [] }),
+      this.work(uid, `pod ${p.metadata.namespace}/${p.metadata.name}`, () =>
+        this.syncPod(p, byUid.get(uid) ?? { sandboxes: [], containers: [] }),
       );
     }
     // Orphans: runtime pods nobody wants any more (only once the desired state is known).
@@ -172,7 +231,12 @@ export class Kubelet {
     for (const [uid, rt] of byUid) {
       if (!uid || wanted.has(uid)) continue;
       this.work(uid, `orphan ${uid}`, async () => {
-        await this.killPod(rt.sandboxes, rt.containers, 2);
+        const running = rt.containers.filter((c) => c.state === 'CONTAINER_RUNNING');
+        await this.killPod(
+          rt.sandboxes.map((s) => s.id),
+          running.map((c) => c.id),
+          2,
+        );
         removePodVolumes(join(this.o.dataDir, 'pods', uid));
         this.forget(uid);
       });
@@ -200,8 +264,8 @@ export class Kubelet {
    * A second delete with a shorter grace period (the pod's new deletionGracePeriodSeconds) while
    * the pod is stopping: the earlier deadline wins, its containers are stopped again with it.
    */
-  private shorten(pod: Obj) {
-    const t = this.terminating.get(pod.metadata.uid);
+  private shorten(pod: Pod) {
+    const t = this.terminating.get(pod.metadata.uid!);
     const grace = Number(pod.metadata.deletionGracePeriodSeconds);
     if (!t || !Number.isFinite(grace) || grace >= t.grace) return;
     t.grace = grace;
@@ -213,7 +277,7 @@ export class Kubelet {
       if (c.state === 'CONTAINER_RUNNING') void this.o.cri.stopContainer(c.id, grace).catch(() => {});
   }
 
-  private event(pod: Obj, container: string | undefined, type: EventType, reason: string, message: string) {
+  private event(pod: Pod, container: string | undefined, type: EventType, reason: string, message: string) {
     this.o.events.record(podRef(pod, container), type, reason, message);
   }
 
@@ -232,20 +296,17 @@ export class Kubelet {
     this.reported.delete(uid);
   }
 
-  private async killPod(sandboxes: Obj[], containers: Obj[], graceSec: number) {
-    await Promise.all(
-      containers
-        .filter((c) => c.state === 'CONTAINER_RUNNING')
-        .map((c) => this.o.cri.stopContainer(c.id, graceSec).catch(() => {})),
-    );
-    for (const s of sandboxes) {
-      await this.o.cri.stopPodSandbox(s.id).catch(() => {});
-      await this.o.cri.removePodSandbox(s.id).catch(() => {});
-      this.sandboxIPs.delete(s.id);
+  /** Stops containers (TERM, KILL after graceSec) and then stops and removes sandboxes, by id. */
+  private async killPod(sandboxIds: string[], containerIds: string[], graceSec: number) {
+    await Promise.all(containerIds.map((id) => this.o.cri.stopContainer(id, graceSec).catch(() => {})));
+    for (const id of sandboxIds) {
+      await this.o.cri.stopPodSandbox(id).catch(() => {});
+      await this.o.cri.removePodSandbox(id).catch(() => {});
+      this.sandboxIPs.delete(id);
     }
   }
 
-  private sources(pod: Obj, podIP?: string) {
+  private sources(pod: Pod, podIP?: string) {
     const ns = pod.metadata.namespace;
     return {
       pod,
@@ -271,14 +332,14 @@ export class Kubelet {
     else m.delete(container);
   }
 
-  private async containerDetail(c: Obj): Promise<RuntimeContainer> {
+  private async containerDetail(c: CriContainer): Promise<RuntimeContainer> {
     // What ContainerStatus adds (start and exit times, exit code, reason) only changes with the
     // state the relist already shows: ask again only when that state moved.
     const cached = this.statusCache.get(c.id);
-    if (cached && (cached.state === 'CONTAINER_EXITED' || cached.state === c.state)) return cached as RuntimeContainer;
+    if (cached && (cached.state === 'CONTAINER_EXITED' || cached.state === c.state)) return cached;
     const st = (await this.o.cri.containerStatus(c.id)).status;
     const rc: RuntimeContainer = {
-      name: c.metadata?.name ?? c.labels?.[LABEL.container],
+      name: containerName(c),
       id: c.id,
       attempt: Number(c.metadata?.attempt ?? 0),
       state: st.state,
@@ -294,14 +355,54 @@ export class Kubelet {
     return rc;
   }
 
-  private async syncPod(pod: Obj, rt: { sandboxes: Obj[]; containers: Obj[] }) {
-    const uid = pod.metadata.uid;
+  /** The relist's view of one pod in the plan's terms, with the details of exited containers (when asked). */
+  private async observe(rt: RuntimePod, details = true): Promise<PodObservation> {
+    const sandboxes = rt.sandboxes.map((s) => ({
+      id: s.id,
+      state: s.state,
+      attempt: Number(s.metadata?.attempt ?? 0),
+    }));
+    const ready = new Set(sandboxes.filter((s) => s.state === 'SANDBOX_READY').map((s) => s.id));
+    const containers: ObservedContainer[] = [];
+    for (const c of rt.containers) {
+      const o: ObservedContainer = {
+        id: c.id,
+        name: containerName(c),
+        attempt: Number(c.metadata?.attempt ?? 0),
+        sandboxId: c.pod_sandbox_id,
+        state: c.state,
+        specImage: c.annotations?.[ANNOTATION.specImage],
+      };
+      // Exit code and times decide restarts; only the ready sandbox's containers can restart.
+      if (details && c.state === 'CONTAINER_EXITED' && ready.has(c.pod_sandbox_id)) {
+        const d = await this.containerDetail(c);
+        Object.assign(o, { exitCode: d.exitCode, startedAt: d.startedAt, finishedAt: d.finishedAt });
+      }
+      containers.push(o);
+    }
+    return { sandboxes, containers, probeKilled: this.killed };
+  }
+
+  /** The back-off entries of a pod's containers, by container name. */
+  private backoffOf(pod: Pod): Map<string, BackoffEntry> {
+    const out = new Map<string, BackoffEntry>();
+    const s = pod.spec;
+    for (const c of [...(s.initContainers ?? []), ...(s.containers ?? [])]) {
+      const e = this.backoff.get(`${pod.metadata.uid}/${c.name}`);
+      if (e) out.set(c.name, e);
+    }
+    return out;
+  }
+
+  /** One pod's sync: volumes, then the plan (pod-actions.ts) carried out over CRI, then its status. */
+  private async syncPod(pod: Pod, rt: RuntimePod) {
+    const uid = pod.metadata.uid!;
     const podDir = join(this.o.dataDir, 'pods', uid);
-    if (pod.metadata.deletionTimestamp) return this.deletePod(pod, rt, podDir);
-    const spec = pod.spec ?? {};
-    const terminal = pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
-    let sandbox = rt.sandboxes.find((s) => s.state === 'SANDBOX_READY');
-    const cfgAttempt = Math.max(0, ...rt.sandboxes.map((s) => Number(s.metadata?.attempt ?? 0) + 1));
+    if (pod.metadata.deletionTimestamp) {
+      const plan = computePodActions(pod, await this.observe(rt, false), new Map(), Date.now());
+      return this.deletePod(pod, rt, plan, podDir);
+    }
+    const spec = pod.spec;
     const volumePaths = new Map<string, string>();
     try {
       const volumes = await this.resolveClaims(pod);
@@ -316,14 +417,19 @@ export class Kubelet {
       return this.report(pod, rt, undefined);
     }
     this.announced.delete(`${uid}/mount`);
-    if (!sandbox && !terminal) {
-      for (const s of rt.sandboxes) {
-        await this.o.cri.stopPodSandbox(s.id).catch(() => {});
-        await this.o.cri.removePodSandbox(s.id).catch(() => {});
+    const plan = computePodActions(pod, await this.observe(rt), this.backoffOf(pod), Date.now());
+    for (const [name, e] of plan.backoff) this.backoff.set(`${uid}/${name}`, e);
+
+    let sandbox = rt.sandboxes.find((s) => s.id === plan.sandboxId);
+    if (plan.createSandbox) {
+      for (const id of plan.killSandboxes) {
+        await this.o.cri.stopPodSandbox(id).catch(() => {});
+        await this.o.cri.removePodSandbox(id).catch(() => {});
       }
+      const attempt = plan.createSandbox.attempt;
       let id: string;
       try {
-        id = (await this.o.cri.runPodSandbox(sandboxConfig(pod, cfgAttempt, this.node))).pod_sandbox_id;
+        id = (await this.o.cri.runPodSandbox(sandboxConfig(pod, attempt, this.node))).pod_sandbox_id;
       } catch (e) {
         const msg = `Failed to create pod sandbox: ${(e as Error).message.replace(/^CRI RunPodSandbox: /, '')}`;
         // Retried every sync: one event per distinct failure (sandbox ids aside), not one a second.
@@ -334,217 +440,193 @@ export class Kubelet {
         await this.report(pod, { sandboxes: [], containers: [] }, undefined);
         throw new Error(msg);
       }
-      sandbox = { id, state: 'SANDBOX_READY', metadata: { attempt: cfgAttempt } };
+      sandbox = { id, state: 'SANDBOX_READY', metadata: { attempt } };
       rt = { sandboxes: [sandbox], containers: [] };
     }
     if (!sandbox) return this.report(pod, rt, undefined);
     let podIP = this.sandboxIPs.get(sandbox.id);
     if (podIP === undefined) {
-      podIP = (await this.o.cri.podSandboxStatus(sandbox.id)).status?.network?.ip ?? '';
-      this.sandboxIPs.set(sandbox.id, podIP!);
+      podIP = String((await this.o.cri.podSandboxStatus(sandbox.id)).status?.network?.ip ?? '');
+      this.sandboxIPs.set(sandbox.id, podIP);
     }
-    const sbCfg = sandboxConfig(pod, Number(sandbox.metadata?.attempt ?? 0), this.node);
-    const mine = rt.containers.filter((c) => c.pod_sandbox_id === sandbox!.id);
-    const latestOf = (name: string) =>
-      mine
-        .filter((c) => (c.metadata?.name ?? c.labels?.[LABEL.container]) === name)
-        .sort((a, b) => Number(b.metadata?.attempt ?? 0) - Number(a.metadata?.attempt ?? 0));
-    const policy = spec.restartPolicy ?? 'Always';
-    const now = Date.now();
-    let touched = false;
-
-    const runOne = async (c: Obj, attempt: number, isInit: boolean, targetId?: string): Promise<void> => {
-      const key = `${uid}/${c.name}`;
-      const warn = (reason: string, message: string) => {
-        // A container stuck in one error: its events once per distinct error, with "Error: <reason>".
-        this.once(`${key}/error`, `${reason}:${message}`, () => {
-          if (reason === 'Failed') return this.event(pod, c.name, 'Warning', 'Failed', `Error: ${message}`);
-          this.event(pod, c.name, 'Warning', reason, message);
-          this.event(pod, c.name, 'Warning', 'Failed', `Error: ${reason}`);
-        });
-      };
-      // Image: present, or pulled per imagePullPolicy.
-      const status = (await this.o.cri.imageStatus(c.image)).image;
-      const present = !!status;
-      if (!present || c.imagePullPolicy === 'Always') {
-        if (c.imagePullPolicy === 'Never' && !present) {
-          const msg = `Container image "${c.image}" is not present with pull policy of Never`;
-          this.setWaiting(uid, c.name, 'ErrImageNeverPull', msg);
-          warn('ErrImageNeverPull', msg);
-          return;
-        }
-        const until = this.pullBackoff.get(key) ?? 0;
-        if (now < until) {
-          this.setWaiting(uid, c.name, 'ImagePullBackOff', `Back-off pulling image "${c.image}"`);
-          this.once(`${key}/pull-backoff`, String(until), () => {
-            this.event(pod, c.name, 'Normal', 'BackOff', `Back-off pulling image "${c.image}"`);
-            this.event(pod, c.name, 'Warning', 'Failed', 'Error: ImagePullBackOff');
-          });
-          return;
-        }
-        const t0 = Date.now();
-        this.event(pod, c.name, 'Normal', 'Pulling', `Pulling image "${c.image}"`);
-        try {
-          await this.o.cri.pullImage(c.image, sbCfg);
-          this.pullBackoff.delete(key);
-          const took = ((Date.now() - t0) / 1000).toFixed(3);
-          this.event(pod, c.name, 'Normal', 'Pulled', `Successfully pulled image "${c.image}" in ${took}s`);
-        } catch (e) {
-          const why = (e as Error).message.replace(/^CRI PullImage: /, '');
-          this.event(pod, c.name, 'Warning', 'Failed', `Failed to pull image "${c.image}": ${why}`);
-          if (!present) {
-            const prev = this.pullDelay.get(key) ?? 5_000;
-            this.pullDelay.set(key, Math.min(prev * 2, 300_000));
-            this.pullBackoff.set(key, now + prev);
-            this.setWaiting(uid, c.name, 'ErrImagePull', `failed to pull image "${c.image}": ${why}`);
-            this.event(pod, c.name, 'Warning', 'Failed', 'Error: ErrImagePull');
-            return;
-          }
-        }
-      } else {
-        this.once(`${key}/pulled`, String(attempt), () =>
-          this.event(pod, c.name, 'Normal', 'Pulled', `Container image "${c.image}" already present on machine`),
-        );
-      }
-      const img = status ?? (await this.o.cri.imageStatus(c.image)).image ?? {};
-      const nonRoot = nonRootViolation(pod, c, {
-        uid: img.uid ? Number(img.uid.value) : undefined,
-        username: img.username || undefined,
-      });
-      if (nonRoot) {
-        this.setWaiting(uid, c.name, 'CreateContainerConfigError', nonRoot);
-        warn('Failed', nonRoot);
-        return;
-      }
-      let env: ReturnType<typeof resolveEnv>;
-      try {
-        env = resolveEnv(c, this.sources(pod, podIP));
-      } catch (e) {
-        if (e instanceof EnvError) {
-          this.setWaiting(uid, c.name, 'CreateContainerConfigError', e.message);
-          warn('Failed', e.message);
-          return;
-        }
-        throw e;
-      }
-      const mounts = (c.volumeMounts ?? []).map((m: Obj) => {
-        const base = volumePaths.get(m.name);
-        if (!base) throw new Error(`volume ${m.name} not found`);
-        return {
-          container_path: m.mountPath,
-          host_path: m.subPath ? join(base, m.subPath) : base,
-          readonly: !!m.readOnly,
-        };
-      });
-      for (const m of mounts) if (m.host_path.startsWith(podDir)) mkdirSync(m.host_path, { recursive: true });
-      try {
-        const cfg = containerConfig(
-          pod,
-          c,
-          attempt,
-          env,
-          expandCommand(c.command, env),
-          expandCommand(c.args, env),
-          mounts,
-          targetId,
-        );
-        touched = true;
-        const { container_id } = await this.o.cri.createContainer(sandbox!.id, cfg, sbCfg);
-        this.event(pod, c.name, 'Normal', 'Created', `Created container: ${c.name}`);
-        await this.o.cri.startContainer(container_id);
-        this.event(pod, c.name, 'Normal', 'Started', `Started container ${c.name}`);
-        this.announced.delete(`${key}/error`);
-      } catch (e) {
-        this.setWaiting(uid, c.name, 'RunContainerError', (e as Error).message);
-        warn('Failed', (e as Error).message);
-      }
-      void isInit;
+    const ctx: StartContext = {
+      pod,
+      sandboxId: sandbox.id,
+      sandboxConfig: sandboxConfig(pod, Number(sandbox.metadata?.attempt ?? 0), this.node),
+      podIP,
+      podDir,
+      volumePaths,
+      now: Date.now(),
     };
-
-    // Init containers run one at a time, in order, each to success.
-    let initDone = true;
-    for (const c of spec.initContainers ?? []) {
-      const [latest] = latestOf(c.name);
-      if (!latest) {
-        if (!terminal) await runOne(c, 0, true);
-        initDone = false;
-        break;
-      }
-      if (latest.state !== 'CONTAINER_EXITED') {
-        if (latest.state === 'CONTAINER_CREATED') {
-          touched = true;
-          await this.o.cri.startContainer(latest.id).catch(() => {});
-        }
-        initDone = false;
-        break;
-      }
-      const d = await this.containerDetail(latest);
-      if (d.exitCode === 0) continue;
-      initDone = false;
-      if (policy !== 'Never' && !terminal) await this.restart(pod, c, d, runOne, uid);
-      break;
+    for (const k of plan.kill) {
+      this.event(pod, k.name, 'Normal', 'Killing', k.message);
+      await this.o.cri.stopContainer(k.id, k.graceSeconds).catch(() => {});
     }
-    if (initDone && !terminal) {
-      for (const c of spec.containers ?? []) {
-        const [latest, ...older] = latestOf(c.name);
-        for (const o of older.slice(1)) await this.o.cri.removeContainer(o.id).catch(() => {});
-        if (!latest) {
-          await runOne(c, 0, false);
-          continue;
-        }
-        if (latest.state === 'CONTAINER_CREATED') {
-          touched = true;
-          await this.o.cri.startContainer(latest.id).catch(() => {});
-          continue;
-        }
-        if (latest.state === 'CONTAINER_RUNNING') {
-          if (this.killed.has(latest.id)) continue;
-          if (c.livenessProbe || c.readinessProbe || c.startupProbe) this.probed.set(latest.id, { pod, name: c.name });
-          this.prober.ensure(latest.id, c, {
-            podIP: podIP ?? '',
-            container: c,
-            exec: async (cmd, t) => {
-              const r = await this.o.cri.execSync(latest.id, cmd, t);
-              return {
-                exitCode: r.exit_code,
-                output: Buffer.concat([r.stdout ?? Buffer.alloc(0), r.stderr ?? Buffer.alloc(0)]).toString(),
-              };
-            },
-          });
-          continue;
-        }
-        if (latest.state !== 'CONTAINER_EXITED') continue;
-        const d = await this.containerDetail(latest);
-        if (policy === 'Always' || (policy === 'OnFailure' && d.exitCode !== 0))
-          await this.restart(pod, c, d, runOne, uid);
-      }
+    for (const id of plan.remove) await this.o.cri.removeContainer(id).catch(() => {});
+    for (const id of plan.startCreated) await this.o.cri.startContainer(id).catch(() => {});
+    for (const s of plan.start) await this.startContainer(ctx, s);
+    for (const b of plan.backingOff) {
+      const m = pod.metadata;
+      this.once(`${uid}/${b.name}/restart-backoff`, String(b.attempt), () =>
+        this.event(
+          pod,
+          b.name,
+          'Warning',
+          'BackOff',
+          `Back-off restarting failed container ${b.name} in pod ${m.name}_${m.namespace}(${uid})`,
+        ),
+      );
+      this.setWaiting(uid, b.name, 'CrashLoopBackOff', b.message);
     }
-    // Ephemeral containers (kubectl debug): started once in the pod's sandbox, in the process
-    // namespace of their target container when one is named, and never restarted.
-    if (initDone && !terminal)
-      for (const ec of spec.ephemeralContainers ?? []) {
-        if (latestOf(ec.name).length) continue;
-        const [target] = ec.targetContainerName ? latestOf(ec.targetContainerName) : [];
-        await runOne(ec, 0, false, target?.state === 'CONTAINER_RUNNING' ? target.id : undefined);
-      }
-    // The relist's view is still right unless this sync made or started containers.
+    for (const p of plan.probe) this.ensureProbes(pod, p.name, p.id, podIP);
+    // The relist's view is still right unless this sync made, started or stopped containers.
+    const acted = plan.kill.length + plan.startCreated.length + plan.start.length > 0;
     const containers =
-      touched || !rt.containers.length
-        ? (await this.o.cri.listContainers({ pod_sandbox_id: sandbox.id })).containers
-        : mine;
+      acted || !rt.containers.length
+        ? ((await this.o.cri.listContainers({ pod_sandbox_id: sandbox.id })).containers as CriContainer[])
+        : rt.containers.filter((c) => c.pod_sandbox_id === sandbox.id);
     return this.report(pod, { sandboxes: [sandbox], containers }, podIP);
   }
 
-  private claimVolumes = new Map<string, Obj[]>();
+  /** Probes for a running container: liveness, readiness and startup as its spec asks. */
+  private ensureProbes(pod: Pod, name: string, id: string, podIP: string) {
+    const c = pod.spec.containers.find((x) => x.name === name);
+    if (!c) return;
+    if (c.livenessProbe || c.readinessProbe || c.startupProbe) this.probed.set(id, { pod, name });
+    this.prober.ensure(id, c, {
+      podIP,
+      container: c,
+      exec: async (cmd, t) => {
+        const r = await this.o.cri.execSync(id, cmd, t);
+        return {
+          exitCode: r.exit_code,
+          output: Buffer.concat([r.stdout ?? Buffer.alloc(0), r.stderr ?? Buffer.alloc(0)]).toString(),
+        };
+      },
+    });
+  }
+
+  /** Makes and starts one container of the plan: its image (pulled per policy), env, mounts, config. */
+  private async startContainer(ctx: StartContext, s: StartContainer): Promise<void> {
+    const { pod, podIP, podDir, volumePaths, now } = ctx;
+    const c = s.container;
+    const uid = pod.metadata.uid!;
+    const key = `${uid}/${c.name}`;
+    const image = c.image ?? '';
+    const warn = (reason: string, message: string) => {
+      // A container stuck in one error: its events once per distinct error, with "Error: <reason>".
+      this.once(`${key}/error`, `${reason}:${message}`, () => {
+        if (reason === 'Failed') return this.event(pod, c.name, 'Warning', 'Failed', `Error: ${message}`);
+        this.event(pod, c.name, 'Warning', reason, message);
+        this.event(pod, c.name, 'Warning', 'Failed', `Error: ${reason}`);
+      });
+    };
+    // Image: present, or pulled per imagePullPolicy.
+    const status = (await this.o.cri.imageStatus(image)).image;
+    const present = !!status;
+    if (!present || c.imagePullPolicy === 'Always') {
+      if (c.imagePullPolicy === 'Never' && !present) {
+        const msg = `Container image "${image}" is not present with pull policy of Never`;
+        this.setWaiting(uid, c.name, 'ErrImageNeverPull', msg);
+        warn('ErrImageNeverPull', msg);
+        return;
+      }
+      const until = this.pullBackoff.get(key) ?? 0;
+      if (now < until) {
+        this.setWaiting(uid, c.name, 'ImagePullBackOff', `Back-off pulling image "${image}"`);
+        this.once(`${key}/pull-backoff`, String(until), () => {
+          this.event(pod, c.name, 'Normal', 'BackOff', `Back-off pulling image "${image}"`);
+          this.event(pod, c.name, 'Warning', 'Failed', 'Error: ImagePullBackOff');
+        });
+        return;
+      }
+      const t0 = Date.now();
+      this.event(pod, c.name, 'Normal', 'Pulling', `Pulling image "${image}"`);
+      try {
+        await this.o.cri.pullImage(image, ctx.sandboxConfig);
+        this.pullBackoff.delete(key);
+        const took = ((Date.now() - t0) / 1000).toFixed(3);
+        this.event(pod, c.name, 'Normal', 'Pulled', `Successfully pulled image "${image}" in ${took}s`);
+      } catch (e) {
+        const why = (e as Error).message.replace(/^CRI PullImage: /, '');
+        this.event(pod, c.name, 'Warning', 'Failed', `Failed to pull image "${image}": ${why}`);
+        if (!present) {
+          const prev = this.pullDelay.get(key) ?? 5_000;
+          this.pullDelay.set(key, Math.min(prev * 2, 300_000));
+          this.pullBackoff.set(key, now + prev);
+          this.setWaiting(uid, c.name, 'ErrImagePull', `failed to pull image "${image}": ${why}`);
+          this.event(pod, c.name, 'Warning', 'Failed', 'Error: ErrImagePull');
+          return;
+        }
+      }
+    } else {
+      this.once(`${key}/pulled`, String(s.attempt), () =>
+        this.event(pod, c.name, 'Normal', 'Pulled', `Container image "${image}" already present on machine`),
+      );
+    }
+    const img = status ?? (await this.o.cri.imageStatus(image)).image ?? {};
+    const nonRoot = nonRootViolation(pod, c, {
+      uid: img.uid ? Number(img.uid.value) : undefined,
+      username: img.username || undefined,
+    });
+    if (nonRoot) {
+      this.setWaiting(uid, c.name, 'CreateContainerConfigError', nonRoot);
+      warn('Failed', nonRoot);
+      return;
+    }
+    let env: ReturnType<typeof resolveEnv>;
+    try {
+      env = resolveEnv(c, this.sources(pod, podIP));
+    } catch (e) {
+      if (e instanceof EnvError) {
+        this.setWaiting(uid, c.name, 'CreateContainerConfigError', e.message);
+        warn('Failed', e.message);
+        return;
+      }
+      throw e;
+    }
+    const mounts = (c.volumeMounts ?? []).map((m) => {
+      const base = volumePaths.get(m.name);
+      if (!base) throw new Error(`volume ${m.name} not found`);
+      return {
+        container_path: m.mountPath,
+        host_path: m.subPath ? join(base, m.subPath) : base,
+        readonly: !!m.readOnly,
+      };
+    });
+    for (const m of mounts) if (m.host_path.startsWith(podDir)) mkdirSync(m.host_path, { recursive: true });
+    try {
+      const cfg = containerConfig(
+        pod,
+        c,
+        s.attempt,
+        env,
+        expandCommand(c.command, env),
+        expandCommand(c.args, env),
+        mounts,
+        s.targetId,
+      );
+      const { container_id } = await this.o.cri.createContainer(ctx.sandboxId, cfg, ctx.sandboxConfig);
+      this.event(pod, c.name, 'Normal', 'Created', `Created container: ${c.name}`);
+      await this.o.cri.startContainer(container_id);
+      this.event(pod, c.name, 'Normal', 'Started', `Started container ${c.name}`);
+      this.announced.delete(`${key}/error`);
+    } catch (e) {
+      this.setWaiting(uid, c.name, 'RunContainerError', (e as Error).message);
+      warn('Failed', (e as Error).message);
+    }
+  }
+
+  private claimVolumes = new Map<string, Volume[]>();
 
   /** PersistentVolumeClaim volumes become the directory of their bound volume (once bound). */
-  private async resolveClaims(pod: Obj): Promise<Obj[]> {
-    const uid = pod.metadata.uid;
-    const vols: Obj[] = pod.spec?.volumes ?? [];
+  private async resolveClaims(pod: Pod): Promise<Volume[]> {
+    const uid = pod.metadata.uid!;
+    const vols = pod.spec.volumes ?? [];
     if (!vols.some((v) => v.persistentVolumeClaim)) return vols;
     const known = this.claimVolumes.get(uid);
     if (known) return known;
-    const out: Obj[] = [];
+    const out: Volume[] = [];
     for (const v of vols) {
       if (!v.persistentVolumeClaim) {
         out.push(v);
@@ -552,12 +634,12 @@ export class Kubelet {
       }
       const name = v.persistentVolumeClaim.claimName;
       const pvc = await this.o.api
-        .get<Obj>(`/api/v1/namespaces/${pod.metadata.namespace}/persistentvolumeclaims/${name}`)
+        .get<PersistentVolumeClaim>(`/api/v1/namespaces/${pod.metadata.namespace}/persistentvolumeclaims/${name}`)
         .catch(() => null);
       if (!pvc) throw new VolumeError(`persistentvolumeclaim "${name}" not found`);
       if (!pvc.spec?.volumeName || pvc.status?.phase !== 'Bound')
         throw new VolumeError(`waiting for persistentvolumeclaim "${name}" to be bound`);
-      const pv = await this.o.api.get<Obj>(`/api/v1/persistentvolumes/${pvc.spec.volumeName}`);
+      const pv = await this.o.api.get<PersistentVolume>(`/api/v1/persistentvolumes/${pvc.spec.volumeName}`);
       const path = pv.spec?.hostPath?.path ?? pv.spec?.local?.path;
       if (!path)
         throw new VolumeError(`volume ${pv.metadata.name} is neither hostPath nor local; this node cannot mount it`);
@@ -570,51 +652,11 @@ export class Kubelet {
   private pullBackoff = new Map<string, number>();
   private pullDelay = new Map<string, number>();
 
-  private async restart(
-    pod: Obj,
-    c: Obj,
-    d: RuntimeContainer,
-    runOne: (c: Obj, attempt: number, init: boolean) => Promise<void>,
-    uid: string,
-  ) {
-    const exitAt = d.finishedAt ? Date.parse(d.finishedAt) : Date.now();
-    const ran = d.startedAt && d.finishedAt ? Date.parse(d.finishedAt) - Date.parse(d.startedAt) : 0;
-    const until = this.backoff.exited(`${uid}/${c.name}`, exitAt, ran);
-    const wait = until - Date.now();
-    if (wait > 0) {
-      this.once(`${uid}/${c.name}/restart-backoff`, String(d.attempt), () =>
-        this.event(
-          pod,
-          c.name,
-          'Warning',
-          'BackOff',
-          `Back-off restarting failed container ${c.name} in ` +
-            `pod ${pod.metadata.name}_${pod.metadata.namespace}(${uid})`,
-        ),
-      );
-      this.setWaiting(
-        uid,
-        c.name,
-        'CrashLoopBackOff',
-        `back-off ${Math.ceil((until - exitAt) / 1000)}s restarting failed container=${c.name} ` +
-          `pod=${pod.metadata.name}_${pod.metadata.namespace}(${uid})`,
-      );
-      return;
-    }
-    await runOne(c, d.attempt + 1, false);
-  }
-
-  private async deletePod(pod: Obj, rt: { sandboxes: Obj[]; containers: Obj[] }, podDir: string) {
-    const uid = pod.metadata.uid;
-    const grace = Math.max(
-      0,
-      Number(pod.metadata.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30),
-    );
-    for (const c of rt.containers) {
-      if (c.state !== 'CONTAINER_RUNNING') continue;
-      const name = c.metadata?.name ?? c.labels?.[LABEL.container];
-      this.event(pod, name, 'Normal', 'Killing', `Stopping container ${name}`);
-    }
+  /** A deleted pod: preStop hooks, then every container and sandbox stopped within the grace period. */
+  private async deletePod(pod: Pod, rt: RuntimePod, plan: PodActions, podDir: string) {
+    const uid = pod.metadata.uid!;
+    const grace = plan.terminate?.graceSeconds ?? 0;
+    for (const k of plan.kill) this.event(pod, k.name, 'Normal', 'Killing', k.message);
     const t: Terminating = { grace, deadline: Date.now() + grace * 1000, containers: rt.containers, wake: () => {} };
     const shortened = new Promise<void>((r) => {
       t.wake = r;
@@ -622,7 +664,12 @@ export class Kubelet {
     this.terminating.set(uid, t);
     try {
       await Promise.race([this.preStop(pod, rt, grace), shortened]);
-      await this.killPod(rt.sandboxes, rt.containers, Math.max(0, Math.ceil((t.deadline - Date.now()) / 1000)));
+      const left = Math.max(0, Math.ceil((t.deadline - Date.now()) / 1000));
+      await this.killPod(
+        plan.killSandboxes,
+        plan.kill.map((k) => k.id),
+        left,
+      );
     } finally {
       this.terminating.delete(uid);
     }
@@ -637,15 +684,13 @@ export class Kubelet {
   }
 
   /** preStop hooks of running containers (exec, httpGet, sleep), within the grace period. */
-  private async preStop(pod: Obj, rt: { sandboxes: Obj[]; containers: Obj[] }, graceSec: number) {
+  private async preStop(pod: Pod, rt: RuntimePod, graceSec: number) {
     const hooks: Promise<unknown>[] = [];
     const sandbox = rt.sandboxes.find((s) => s.state === 'SANDBOX_READY');
     const podIP = sandbox ? (this.sandboxIPs.get(sandbox.id) ?? '') : '';
     for (const c of pod.spec?.containers ?? []) {
       const h = c.lifecycle?.preStop;
-      const running = rt.containers.find(
-        (x) => x.state === 'CONTAINER_RUNNING' && (x.metadata?.name ?? x.labels?.[LABEL.container]) === c.name,
-      );
+      const running = rt.containers.find((x) => x.state === 'CONTAINER_RUNNING' && containerName(x) === c.name);
       if (!h || !running) continue;
       if (h.exec)
         hooks.push(this.o.cri.execSync(running.id, h.exec.command ?? [], Math.max(1, graceSec)).catch(() => {}));
@@ -656,21 +701,23 @@ export class Kubelet {
             { podIP, container: c, exec: async () => ({ exitCode: 1, output: '' }) },
           ),
         );
-      else if (h.sleep)
-        hooks.push(new Promise((r) => setTimeout(r, Math.min(graceSec, Number(h.sleep.seconds ?? 0)) * 1000)));
+      else if (h.sleep) {
+        const sec = Math.min(graceSec, Number(h.sleep.seconds ?? 0));
+        hooks.push(new Promise((r) => setTimeout(r, sec * 1000)));
+      }
     }
     if (!hooks.length) return;
     await Promise.race([Promise.all(hooks), new Promise((r) => setTimeout(r, graceSec * 1000))]);
   }
 
-  private async report(pod: Obj, rt: { sandboxes: Obj[]; containers: Obj[] }, podIP: string | undefined) {
-    const uid = pod.metadata.uid;
+  private async report(pod: Pod, rt: RuntimePod, podIP: string | undefined) {
+    const uid = pod.metadata.uid!;
     const byName = new Map<string, { latest: RuntimeContainer; previous?: RuntimeContainer }>();
     const sorted = [...rt.containers].sort(
       (a, b) => Number(b.metadata?.attempt ?? 0) - Number(a.metadata?.attempt ?? 0),
     );
     for (const c of sorted) {
-      const name = c.metadata?.name ?? c.labels?.[LABEL.container];
+      const name = containerName(c);
       const e = byName.get(name);
       if (!e) byName.set(name, { latest: await this.containerDetail(c) });
       else if (!e.previous) e.previous = await this.containerDetail(c);
@@ -697,7 +744,7 @@ export class Kubelet {
     const status = computeStatus(pod, runtime, pod.status ?? {}, nowIso());
     const comparable = JSON.stringify({
       ...status,
-      conditions: status.conditions.map((c: Obj) => ({ ...c, lastTransitionTime: undefined })),
+      conditions: status.conditions.map((c: Condition) => ({ ...c, lastTransitionTime: undefined })),
     });
     if (this.reported.get(uid) === comparable) return;
     try {

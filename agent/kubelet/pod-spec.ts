@@ -2,13 +2,23 @@
 // cgroup parent per QoS class, labels) and each container (command, env, mounts, resources,
 // security context). Pure: the runtime-facing code only sends what these return.
 import { qosClass, quantity } from '../../controlplane/shared/resources.ts';
-import type { Obj } from '../../controlplane/shared/kube/object.ts';
+import type { Container, Pod } from '../../controlplane/shared/kube/index.ts';
+
+/** A CRI request message (PodSandboxConfig, ContainerConfig, ...) as the gRPC client sends it. */
+// biome-ignore lint/suspicious/noExplicitAny: CRI's protobuf messages, written and read by field name only here
+export type CriConfig = Record<string, any>;
 
 export const LABEL = {
   podUid: 'io.kubernetes.pod.uid',
   podName: 'io.kubernetes.pod.name',
   podNamespace: 'io.kubernetes.pod.namespace',
   container: 'io.kubernetes.container.name',
+};
+
+/** Container annotations the kubelet reads back from the runtime. */
+export const ANNOTATION = {
+  /** The spec's image a container was made from: a changed image restarts it (pod-actions.ts). */
+  specImage: 'skiff.io/spec-image',
 };
 
 export interface NodeSettings {
@@ -38,11 +48,11 @@ function mergeOptions(base: string[], extra: string[]): string[] {
  * host network): the host's resolv.conf. None: only what dnsConfig says. dnsConfig is appended to
  * any of them (duplicates dropped, options merged by name), then the limits apply.
  */
-export function dnsConfig(pod: Obj, n: NodeSettings): Obj | undefined {
+export function dnsConfig(pod: Pod, n: NodeSettings): CriConfig | undefined {
   const ns = pod.metadata.namespace;
   const policy = pod.spec?.dnsPolicy ?? 'ClusterFirst';
   const custom = pod.spec?.dnsConfig ?? {};
-  const extraOpts = (custom.options ?? []).map((o: Obj) => (o.value !== undefined ? `${o.name}:${o.value}` : o.name));
+  const extraOpts = (custom.options ?? []).map((o) => (o.value !== undefined ? `${o.name}:${o.value}` : o.name));
   const host = n.hostResolv ?? { servers: [], searches: [], options: [] };
   const hostSearches = host.searches.map((d) => (d === '.' ? d : d.replace(/\.$/, ''))).filter(Boolean);
   const cluster =
@@ -71,27 +81,27 @@ export function dnsConfig(pod: Obj, n: NodeSettings): Obj | undefined {
   };
 }
 
-export function cgroupParent(pod: Obj, n: NodeSettings): string {
-  const qos = qosClass((pod.spec?.containers ?? []).map((c: Obj) => c.resources ?? {}));
+export function cgroupParent(pod: Pod, n: NodeSettings): string {
+  const qos = qosClass((pod.spec?.containers ?? []).map((c) => c.resources ?? {}));
   const uid = String(pod.metadata.uid).replace(/-/g, '_');
   return qos === 'Guaranteed'
     ? `/skiff-${n.nodeName}/pod${uid}`
     : `/skiff-${n.nodeName}/${qos.toLowerCase()}/pod${uid}`;
 }
 
-export function sandboxConfig(pod: Obj, attempt: number, n: NodeSettings): Obj {
+export function sandboxConfig(pod: Pod, attempt: number, n: NodeSettings): CriConfig {
   const m = pod.metadata,
-    spec = pod.spec ?? {};
+    spec = pod.spec ?? { containers: [] };
   const hostNet = !!spec.hostNetwork;
   return {
     metadata: { name: m.name, uid: m.uid, namespace: m.namespace, attempt },
     hostname: hostNet ? '' : (spec.hostname ?? m.name),
     log_directory: `${n.logRoot}/${m.namespace}_${m.name}_${m.uid}`,
     dns_config: dnsConfig(pod, n),
-    port_mappings: (spec.containers ?? []).flatMap((c: Obj) =>
+    port_mappings: (spec.containers ?? []).flatMap((c) =>
       (c.ports ?? [])
-        .filter((p: Obj) => p.hostPort)
-        .map((p: Obj) => ({
+        .filter((p) => p.hostPort)
+        .map((p) => ({
           protocol: p.protocol ?? 'TCP',
           container_port: p.containerPort,
           host_port: p.hostPort,
@@ -113,7 +123,7 @@ export function sandboxConfig(pod: Obj, attempt: number, n: NodeSettings): Obj {
   };
 }
 
-export function resources(c: Obj): Obj {
+export function resources(c: Container): CriConfig {
   const req = c.resources?.requests ?? {},
     lim = c.resources?.limits ?? {};
   const cpuReq = quantity(req.cpu ?? lim.cpu),
@@ -127,7 +137,7 @@ export function resources(c: Obj): Obj {
 }
 
 /** A container's security context; targetId puts it in that container's process namespace (ephemeral containers). */
-export function securityContext(pod: Obj, c: Obj, targetId?: string): Obj {
+export function securityContext(pod: Pod, c: Container, targetId?: string): CriConfig {
   const ps = pod.spec?.securityContext ?? {},
     cs = c.securityContext ?? {};
   const user = cs.runAsUser ?? ps.runAsUser,
@@ -152,15 +162,15 @@ export function securityContext(pod: Obj, c: Obj, targetId?: string): Obj {
 }
 
 export function containerConfig(
-  pod: Obj,
-  c: Obj,
+  pod: Pod,
+  c: Container,
   attempt: number,
   env: { key: string; value: string }[],
   command: string[],
   args: string[],
-  mounts: Obj[],
+  mounts: CriConfig[],
   targetId?: string,
-): Obj {
+): CriConfig {
   return {
     metadata: { name: c.name, attempt },
     image: { image: c.image },
@@ -178,6 +188,7 @@ export function containerConfig(
     annotations: {
       'io.kubernetes.container.restartCount': String(attempt),
       'io.kubernetes.container.terminationMessagePath': c.terminationMessagePath ?? '/dev/termination-log',
+      [ANNOTATION.specImage]: c.image ?? '',
     },
     log_path: `${c.name}/${attempt}.log`,
     stdin: !!c.stdin,
@@ -191,7 +202,7 @@ export function containerConfig(
  * The runAsNonRoot check kubelet makes before creating a container: the effective user (the
  * securityContext's, else the image's) must be known and not 0. Returns the message, or null.
  */
-export function nonRootViolation(pod: Obj, c: Obj, image: { uid?: number; username?: string }): string | null {
+export function nonRootViolation(pod: Pod, c: Container, image: { uid?: number; username?: string }): string | null {
   const cs = c.securityContext ?? {},
     ps = pod.spec?.securityContext ?? {};
   if (!(cs.runAsNonRoot ?? ps.runAsNonRoot)) return null;

@@ -6,15 +6,60 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { ROOT, SKIFF } from '../helpers/server.ts';
 import { sandboxClient, until } from '../helpers/sandbox.ts';
+import { sandboxName } from '../helpers/names.ts';
 import { loadState, restartAgent, type SandboxState } from '../../agent/sandbox/sandbox.ts';
+import { LOG_MAX_FILES } from '../../agent/kubelet/log-rotation.ts';
 
-const NAME = 'kube';
+const NAME = sandboxName('kube');
 let s: SandboxState;
 const { skiff, k, onNode, json, podIP, httpGet } = sandboxClient(NAME);
+
+/** Runs a command in a container straight through the node's containerd (no agent in between). */
+async function criExec(node: string, id: string, args: string[], timeoutSec = 5) {
+  const r = await execa(
+    join(ROOT, 'node_modules/.bin/node'),
+    [
+      '--disable-warning=ExperimentalWarning',
+      '-e',
+      `import('${join(ROOT, 'agent/cri/client.ts')}').then(async (m) => { const c = new ` +
+        `m.CriClient('${join(s.dir, node, 'containerd', 'containerd.sock')}'); const r = await c.execSync(` +
+        `'${id}', ${JSON.stringify(args)}, ${timeoutSec}); c.close(); process.exit(r.exit_code); })`,
+    ],
+    { reject: false, all: true, timeout: (timeoutSec + 30) * 1000 },
+  );
+  assert.equal(r.exitCode, 0, `exec ${args.join(' ')} in ${id.slice(0, 12)}: ${r.all}`);
+}
+
+const containerIdOf = (pod: { status: { containerStatuses: { name: string; containerID: string }[] } }, c: string) =>
+  pod.status.containerStatuses.find((x) => x.name === c)!.containerID.replace(/^containerd:\/\//, '');
+
+/**
+ * The network namespaces of a node's pods (containerd keeps them under its state directory)
+ * whose interfaces hold `ip`: the address is looked up where it lives, in the pod's namespace.
+ */
+async function netnsHolding(node: string, ip: string): Promise<string[]> {
+  const dir = join(s.dir, node, 'containerd', 'state', 'io.containerd.grpc.v1.cri', 'netns');
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const f of readdirSync(dir)) {
+    const r = await execa('nsenter', [`--net=${join(dir, f)}`, 'ip', '-br', '-4', 'addr'], {
+      reject: false,
+      timeout: 10_000,
+    });
+    if (
+      r.exitCode === 0 &&
+      String(r.stdout)
+        .split(/\s+/)
+        .some((w) => w.startsWith(`${ip}/`))
+    )
+      out.push(join(dir, f));
+  }
+  return out;
+}
 
 before(async () => {
   const up = await skiff(['sandbox', 'up', '--name', NAME, '--nodes', '2']);
@@ -298,21 +343,20 @@ spec:
   const readyCond = async () =>
     // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
     (await json(['get', 'pod', 'ready'])).status.conditions.find((c: any) => c.type === 'Ready').status;
-  await new Promise((r) => setTimeout(r, 2500));
+  // Ready=False is also the state before any probe ran: first see the readiness probe fail.
+  await until(
+    'a failed readiness probe of ready/web',
+    async () =>
+      (await json(['get', 'events', '--field-selector', 'involvedObject.name=ready,reason=Unhealthy'])).items.some(
+        // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
+        (e: any) => e.involvedObject.fieldPath === 'spec.containers{web}' && /^Readiness probe failed/.test(e.message),
+      ),
+    20_000,
+  );
   assert.equal(await readyCond(), 'False', 'not ready while /ready.html is missing');
   assert.match(String((await k(['get', 'pod', 'ready'])).stdout), /ready\s+1\/2\s+Running/);
-  const id = (await json(['get', 'pod', 'ready'])).status.containerStatuses
-    // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-    .find((c: any) => c.name === 'web')
-    .containerID.slice(13);
-  const crictl = (args: string[]) =>
-    execa(join(ROOT, 'node_modules/.bin/node'), [
-      '--disable-warning=ExperimentalWarning',
-      '-e',
-      `import('${join(ROOT, 'agent/cri/client.ts')}').then(async (m) => { const c = new ` +
-        `m.CriClient('${join(s.dir, 'node2', 'containerd', 'containerd.sock')}'); await c.execSync('${id}',` +
-        ` ${JSON.stringify(args)}, 5); c.close(); })`,
-    ]);
+  const id = containerIdOf(await json(['get', 'pod', 'ready']), 'web');
+  const crictl = (args: string[]) => criExec('node2', id, args);
   await crictl(['sh', '-c', 'echo ok > /var/www/ready.html']);
   await until('Ready=True', async () => (await readyCond()) === 'True', 20_000);
   await crictl(['rm', '/var/www/ready.html']);
@@ -379,7 +423,11 @@ spec:
   assert.match(String(bad.all), /a container name must be specified for pod shared, choose one of: \[writer server\]/);
 });
 
-test('deletion stops the containers within the grace period and removes the pod', async () => {
+test('deletion stops the containers with TERM within the grace period and removes the pod', async () => {
+  // The container answers TERM by leaving a mark and exiting; a SIGKILL at the end of the 30 s
+  // grace period leaves no mark and takes the whole period.
+  const out = `/tmp/skiff-e2e-${NAME}-grace`;
+  await execa('rm', ['-rf', out]);
   await k(
     ['apply', '-f', '-'],
     `
@@ -388,44 +436,131 @@ kind: Pod
 metadata: {name: graceful}
 spec:
   nodeName: node1
-  terminationGracePeriodSeconds: 5
+  terminationGracePeriodSeconds: 30
   containers:
   - name: c
     image: skiff.local/busybox:1.36
-    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"]
+    command: ["sh", "-c", "trap 'echo term > /out/term; exit 42' TERM; while true; do sleep 0.2; done"]
     volumeMounts: [{name: out, mountPath: /out}]
     lifecycle: {preStop: {exec: {command: ["sh", "-c", "echo prestop-ran > /out/hook"]}}}
-  volumes: [{name: out, hostPath: {path: /tmp/skiff-e2e-prestop, type: DirectoryOrCreate}}]
+  volumes: [{name: out, hostPath: {path: ${out}, type: DirectoryOrCreate}}]
 `,
   );
   const ip = await podIP('graceful');
-  await execa('rm', ['-f', '/tmp/skiff-e2e-prestop/hook']);
+  const [netns, ...more] = await netnsHolding('node1', ip);
+  assert.ok(netns && !more.length, `the pod address ${ip} lives in one pod network namespace`);
+  const id = containerIdOf(await json(['get', 'pod', 'graceful']), 'c');
   const t0 = Date.now();
   const del = await k(['delete', 'pod', 'graceful', '--timeout=60s']);
+  const took = Date.now() - t0;
   assert.equal(del.exitCode, 0, del.all);
-  assert.ok(Date.now() - t0 < 20_000, 'TERM was honoured well within the grace period');
-  assert.equal(
-    readFileSync('/tmp/skiff-e2e-prestop/hook', 'utf8').trim(),
-    'prestop-ran',
-    'preStop ran before the stop',
-  );
-  await execa('rm', ['-rf', '/tmp/skiff-e2e-prestop']);
+  try {
+    assert.equal(readFileSync(join(out, 'hook'), 'utf8').trim(), 'prestop-ran', 'preStop ran before the stop');
+    assert.equal(existsSync(join(out, 'term')) && readFileSync(join(out, 'term'), 'utf8').trim(), 'term', 'TERM came');
+    assert.ok(took < 15_000, `TERM was honoured well within the 30 s grace period (took ${took} ms)`);
+    // The agent logs each container's exit status: the trap's own 42, not SIGKILL's 137.
+    const exit = await until(
+      'the exit of graceful/c in the agent log',
+      async () =>
+        readFileSync(join(s.dir, 'agent-node1.log'), 'utf8').match(
+          new RegExp(`container ${id.slice(0, 12)} exited with status (\\d+)`),
+        )?.[1],
+      10_000,
+    );
+    assert.equal(exit, '42', 'the container ended through its TERM trap');
+  } finally {
+    await execa('rm', ['-rf', out]);
+  }
   assert.match(String((await k(['get', 'pod', 'graceful'])).all), /NotFound/);
-  const links = String((await onNode('node1', ['ip', '-br', 'addr'])).stdout);
-  assert.ok(!links.includes(ip + '/'), 'the pod address is gone');
+  assert.deepEqual(await netnsHolding('node1', ip), [], 'the pod address is gone with its namespace');
 });
 
 test('after kill -9 of the agent the new one adopts the running pods without restarting them', async () => {
-  const before = await json(['get', 'pod', 'web']);
-  const id = before.status.containerStatuses[0].containerID;
+  // A pod whose second container ends on request: only a running agent can see that and report it.
+  await k(
+    ['apply', '-f', '-'],
+    `
+apiVersion: v1
+kind: Pod
+metadata: {name: adopted}
+spec:
+  nodeName: node2
+  containers:
+  - {name: keep, image: skiff.local/busybox:1.36, command: ["sleep", "3600"]}
+  - {name: ender, image: skiff.local/busybox:1.36, command: ["sh", "-c", "until [ -f /tmp/end ]; do sleep 0.2; done; ` +
+      `exit 5"]}
+`,
+  );
+  await podIP('adopted');
+  const running = await until('adopted/ender running', async () => {
+    const p = await json(['get', 'pod', 'adopted']);
+    // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
+    return p.status.containerStatuses?.every((c: any) => c.state?.running) && p;
+  });
+  const web = (await json(['get', 'pod', 'web'])).status.containerStatuses[0].containerID;
+  const keep = containerIdOf(running, 'keep');
   await restartAgent(NAME, 'node2');
-  await new Promise((r) => setTimeout(r, 8000));
-  const after = await json(['get', 'pod', 'web']);
-  assert.equal(after.status.containerStatuses[0].containerID, id, 'same container');
-  assert.equal(after.status.containerStatuses[0].restartCount, 0);
+  // The old agent is gone (SIGKILL): what follows can only be seen and reported by the new one.
+  await criExec('node2', containerIdOf(running, 'ender'), ['touch', '/tmp/end']);
+  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
+  const named = (p: any, name: string) => p.status.containerStatuses.find((x: any) => x.name === name);
+  const after = await until(
+    'the new agent to report the restart of adopted/ender',
+    async () => {
+      const p = await json(['get', 'pod', 'adopted']);
+      return named(p, 'ender').restartCount >= 1 && named(p, 'ender').state?.running && p;
+    },
+    60_000,
+  );
+  assert.equal(containerIdOf(after, 'keep'), keep, 'the adopted container was not restarted');
+  assert.equal(named(after, 'keep').restartCount, 0);
+  assert.equal(named(after, 'ender').restartCount, 1);
+  assert.equal(named(after, 'ender').lastState?.terminated?.exitCode, 5, 'ender ended on its own, as asked');
   assert.equal(after.status.phase, 'Running');
-  const ip = after.status.podIP;
-  assert.match(await httpGet('node2', `http://${ip}/conf/greeting`), /updated/);
+  const pod = await json(['get', 'pod', 'web']);
+  assert.equal(pod.status.containerStatuses[0].containerID, web, 'same container');
+  assert.equal(pod.status.containerStatuses[0].restartCount, 0);
+  assert.equal(pod.status.phase, 'Running');
+  assert.match(await httpGet('node2', `http://${pod.status.podIP}/conf/greeting`), /updated/);
+  await k(['delete', 'pod', 'adopted', '--grace-period=1', '--wait=false']);
+});
+
+test('a changed image restarts only that container', async () => {
+  await k(
+    ['apply', '-f', '-'],
+    `
+apiVersion: v1
+kind: Pod
+metadata: {name: retag}
+spec:
+  nodeName: node1
+  terminationGracePeriodSeconds: 2
+  containers:
+  - {name: a, image: skiff.local/busybox:1.36, command: ["sleep", "3600"]}
+  - {name: b, image: skiff.local/busybox:1.36, command: ["sleep", "3600"]}
+`,
+  );
+  await podIP('retag');
+  const before = await until('retag running', async () => {
+    const p = await json(['get', 'pod', 'retag']);
+    // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
+    return p.status.containerStatuses?.every((c: any) => c.state?.running) && p;
+  });
+  const set = await k(['set', 'image', 'pod/retag', 'a=skiff.local/busybox:latest']);
+  assert.equal(set.exitCode, 0, set.all);
+  const after = await until(
+    'a running again from the new image',
+    async () => {
+      const p = await json(['get', 'pod', 'retag']);
+      // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
+      const a = p.status.containerStatuses.find((c: any) => c.name === 'a');
+      return a.restartCount === 1 && a.state?.running && p;
+    },
+    60_000,
+  );
+  assert.notEqual(containerIdOf(after, 'a'), containerIdOf(before, 'a'));
+  assert.equal(containerIdOf(after, 'b'), containerIdOf(before, 'b'), 'the other container runs on');
+  await k(['delete', 'pod', 'retag', '--grace-period=1', '--wait=false']);
 });
 
 test("the push channel never sends a node another node's pods or Secrets", async () => {
@@ -512,42 +647,50 @@ spec:
   assert.match(String(stolen.all), /may not watch node node1/);
 });
 
-test(
-  'container logs rotate past 10 MiB (ReopenContainerLog), ' + 'at most 5 files stay, and kubectl logs goes on',
-  async () => {
-    const line = 'x'.repeat(120);
-    await k(
-      ['apply', '-f', '-'],
-      `
+const rotationTitle =
+  `container logs rotate past 10 MiB (ReopenContainerLog), ${LOG_MAX_FILES} files stay, ` + 'and kubectl logs goes on';
+test(rotationTitle, async () => {
+  await k(
+    ['apply', '-f', '-'],
+    `
 apiVersion: v1
 kind: Pod
 metadata: {name: chatty}
 spec:
   nodeName: node1
-  containers: [{name: c, image: skiff.local/busybox:1.36, command: [sh, -c, 'yes ${line} | head -n 120000;` +
-        ` sleep 15; echo after-rotation; sleep 3600']}]
+  containers: [{name: c, image: skiff.local/busybox:1.36, command: [sleep, "3600"]}]
 `,
-    );
-    await podIP('chatty');
-    const pod = await json(['get', 'pod', 'chatty']);
-    const dir = join(s.dir, 'node1', 'pods-logs', `default_chatty_${pod.metadata.uid}`, 'c');
-    const files = await until(
-      'a rotated log file',
+  );
+  await podIP('chatty');
+  const pod = await json(['get', 'pod', 'chatty']);
+  const id = containerIdOf(pod, 'c');
+  const dir = join(s.dir, 'node1', 'pods-logs', `default_chatty_${pod.metadata.uid}`, 'c');
+  const rotated = new Set<string>();
+  // One more rotation than there are files to keep: the oldest rotated files must go.
+  for (let i = 1; i <= LOG_MAX_FILES + 1; i++) {
+    // 11 MiB on the container's stdout, written through its main process's pipe.
+    await criExec('node1', id, ['sh', '-c', `yes ${'x'.repeat(120)} | head -n 95000 > /proc/1/fd/1`], 60);
+    await until(
+      `rotation ${i}`,
       async () => {
-        const f = readdirSync(dir);
-        return f.some((x) => /^0\.log\.\d{8}-\d{6}$/.test(x)) && f;
+        for (const f of readdirSync(dir)) if (/^0\.log\.\d{8}-\d{6}$/.test(f)) rotated.add(f);
+        return rotated.size >= i;
       },
       40_000,
     );
-    assert.ok(files.length <= 5, files.join(' '));
-    assert.ok(files.includes('0.log'), 'the runtime reopened the live file');
-    await until(
-      'logs written after the rotation',
-      async () => String((await k(['logs', 'chatty', '--tail=1'])).stdout).trim() === 'after-rotation',
-      40_000,
-    );
-  },
-);
+  }
+  const files = readdirSync(dir).sort();
+  assert.equal(files.length, LOG_MAX_FILES, files.join(' '));
+  assert.ok(files.includes('0.log'), 'the runtime reopened the live file');
+  const oldest = [...rotated].sort().slice(0, rotated.size - (LOG_MAX_FILES - 1));
+  assert.ok(!oldest.some((f) => files.includes(f)), `the oldest rotated files are gone: ${files.join(' ')}`);
+  await criExec('node1', id, ['sh', '-c', 'echo after-rotation > /proc/1/fd/1']);
+  await until(
+    'logs written after the rotation',
+    async () => String((await k(['logs', 'chatty', '--tail=1'])).stdout).trim() === 'after-rotation',
+    40_000,
+  );
+});
 
 test(
   'hostPort: a node port reaches the pod from other nodes and the node itself; a taken port is refused; ' +

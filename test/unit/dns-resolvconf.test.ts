@@ -75,5 +75,8 @@ const table: [string, Record<string, unknown>, { servers: string[]; searches: st
 
 for (const [name, spec, want] of table)
   test(`resolv.conf: ${name}`, () => {
-    assert.deepEqual(dnsConfig({ metadata: { name: 'p', namespace: 'app' }, spec }, node), want);
+    assert.deepEqual(
+      dnsConfig({ metadata: { name: 'p', namespace: 'app' }, spec: { containers: [], ...spec } }, node),
+      want,
+    );
   });

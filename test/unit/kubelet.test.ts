@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { expand, expandCommand, resolveEnv, EnvError } from '../../agent/kubelet/env.ts';
 import { quantity } from '../../controlplane/shared/resources.ts';
-import { Backoff } from '../../agent/kubelet/backoff.ts';
+import { type BackoffEntry, nextBackoff } from '../../agent/kubelet/backoff.ts';
 import { computeStatus, type PodRuntime, type RuntimeContainer } from '../../agent/kubelet/status.ts';
 import {
   cgroupParent,
@@ -16,8 +16,9 @@ import { initialState, observe } from '../../agent/kubelet/probe.ts';
 import { volumeFiles } from '../../agent/kubelet/volumes.ts';
 import { podRefs } from '../../controlplane/channel/refs.ts';
 import { rotatedToDelete } from '../../agent/kubelet/log-rotation.ts';
+import type { Pod } from '../../controlplane/shared/kube/index.ts';
 
-const pod = {
+const pod: Pod = {
   metadata: { name: 'p', namespace: 'ns', uid: 'u-1', labels: { app: 'x' } },
   spec: {
     nodeName: 'n1',
@@ -97,17 +98,18 @@ test(
 );
 
 test('crash-loop back-off: immediate, then 10 s doubling to 300 s, reset after 10 minutes running', () => {
-  const b = new Backoff();
+  let e: BackoffEntry | undefined;
   let t = 1_000_000;
   const delays: number[] = [];
   for (let i = 0; i < 8; i++) {
-    const until = b.exited('c', t, 1000);
-    delays.push(until - t);
-    t = until + 1000;
+    e = nextBackoff(e, t, 1000);
+    delays.push(e.until - t);
+    t = e.until + 1000;
   }
   assert.deepEqual(delays, [0, 10_000, 20_000, 40_000, 80_000, 160_000, 300_000, 300_000]);
-  assert.equal(b.exited('c', t + 5, 11 * 60_000) - (t + 5), 0, 'a long run resets the back-off');
-  assert.equal(b.exited('c', t + 5, 1000), t + 5, 'the same exit is not counted twice');
+  e = nextBackoff(e, t + 5, 11 * 60_000);
+  assert.equal(e.until - (t + 5), 0, 'a long run resets the back-off');
+  assert.equal(nextBackoff(e, t + 5, 1000), e, 'the same exit is not counted twice');
 });
 
 const rc = (over: Partial<RuntimeContainer>): RuntimeContainer => ({
@@ -187,12 +189,16 @@ test('CRI configs from a pod: DNS per dnsPolicy, cgroup per QoS, resources, labe
     searches: ['ns.svc.cluster.local', 'svc.cluster.local', 'cluster.local'],
     options: ['ndots:5'],
   });
-  assert.deepEqual(dnsConfig({ ...pod, spec: { dnsPolicy: 'Default' } }, node)!.servers, ['1.1.1.1']);
+  assert.deepEqual(dnsConfig({ ...pod, spec: { containers: [], dnsPolicy: 'Default' } }, node)!.servers, ['1.1.1.1']);
   assert.deepEqual(
     dnsConfig(
       {
         ...pod,
-        spec: { dnsPolicy: 'None', dnsConfig: { nameservers: ['9.9.9.9'], options: [{ name: 'ndots', value: '2' }] } },
+        spec: {
+          containers: [],
+          dnsPolicy: 'None',
+          dnsConfig: { nameservers: ['9.9.9.9'], options: [{ name: 'ndots', value: '2' }] },
+        },
       },
       node,
     ),
@@ -200,7 +206,7 @@ test('CRI configs from a pod: DNS per dnsPolicy, cgroup per QoS, resources, labe
   );
   assert.equal(cgroupParent(pod, node), '/skiff-n1/podu_1', 'limits without requests: Guaranteed');
   assert.equal(
-    cgroupParent({ ...pod, spec: { containers: [{ resources: { requests: { cpu: '1' } } }] } }, node),
+    cgroupParent({ ...pod, spec: { containers: [{ name: 'c', resources: { requests: { cpu: '1' } } }] } }, node),
     '/skiff-n1/burstable/podu_1',
   );
   const sb = sandboxConfig(pod, 0, node);
@@ -410,7 +416,7 @@ test(
     assert.equal(st.ephemeralContainerStatuses[0].ready, false);
     assert.equal(st.ephemeralContainerStatuses[0].state.terminated.reason, 'Completed');
     assert.equal(computeStatus(pod, rt([['c', rc({})]]), {}, 'now').ephemeralContainerStatuses, undefined);
-    const ns = (p: object, target?: string) => securityContext(p, { name: 'dbg' }, target).namespace_options;
+    const ns = (p: Pod, target?: string) => securityContext(p, { name: 'dbg' }, target).namespace_options;
     assert.deepEqual(ns(pod, 'cid'), { network: 'POD', pid: 'TARGET', ipc: 'POD', target_id: 'cid' });
     assert.equal(ns(pod).pid, 'CONTAINER');
     assert.deepEqual(ns({ ...pod, spec: { ...pod.spec, shareProcessNamespace: true } }, 'cid'), {
