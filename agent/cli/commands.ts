@@ -51,6 +51,16 @@ export async function agent(args: string[]) {
     }).catch((e) => fail(`agent --uninstall: ${(e as Error).message}`));
   }
   if (!v.server) fail('agent: --server is required');
+  for (const u of String(v.server).split(',')) {
+    let url: URL | null = null;
+    try {
+      url = new URL(u.trim());
+    } catch {
+      /* refused below */
+    }
+    if (url?.protocol !== 'https:' || url.pathname.replace(/\/+$/, '') !== '')
+      fail(`agent: --server: expected https://HOST:PORT[,https://HOST:PORT...], got "${u}"`);
+  }
   if (!v.token && v['token-file']) {
     const { readFileSync } = await import('node:fs');
     try {
