@@ -130,6 +130,7 @@ export async function sandbox(args: string[]) {
       const v = parse(own, {
         ...nameOpt,
         nodes: { type: 'string', default: '3' },
+        servers: { type: 'string', default: '1' },
         'server-arg': { type: 'string', multiple: true },
         'image-cache': { type: 'string', default: sb.DEFAULT_IMAGE_CACHE },
         'agent-arg': { type: 'string', multiple: true },
@@ -138,6 +139,7 @@ export async function sandbox(args: string[]) {
         const s = await sb.sandboxUp({
           name: String(v.name),
           nodes: Number(v.nodes),
+          servers: Number(v.servers),
           serverArgs: (v['server-arg'] as string[] | undefined) ?? [],
           imageCache: String(v['image-cache']),
           agentArgs: (v['agent-arg'] as string[] | undefined) ?? [],
@@ -186,7 +188,7 @@ export async function sandbox(args: string[]) {
     }
     default:
       fail(
-        'usage: skiff sandbox up [--name N] [--nodes 3] [--server-arg=--FLAG=V ...] [--agent-arg=--FLAG=V ' +
+        'usage: skiff sandbox up [--name N] [--nodes 3] [--servers 1] [--server-arg=--FLAG=V ...] [--agent-arg=--FLAG=V ' +
           '...] [--image-cache DIR] | down [--name N] | kubectl [--name N] -- ARGS | exec [--name N] ' +
           'NODE|outside -- CMD | list',
       );
