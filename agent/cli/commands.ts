@@ -188,9 +188,9 @@ export async function sandbox(args: string[]) {
     }
     default:
       fail(
-        'usage: skiff sandbox up [--name N] [--nodes 3] [--servers 1] [--server-arg=--FLAG=V ...] [--agent-arg=--FLAG=V ' +
-          '...] [--image-cache DIR] | down [--name N] | kubectl [--name N] -- ARGS | exec [--name N] ' +
-          'NODE|outside -- CMD | list',
+        'usage: skiff sandbox up [--name N] [--nodes 3] [--servers 1] [--server-arg=--FLAG=V ...] ' +
+          '[--agent-arg=--FLAG=V ...] [--image-cache DIR] | down [--name N] | kubectl [--name N] -- ARGS | ' +
+          'exec [--name N] NODE|outside -- CMD | list',
       );
   }
 }
