@@ -72,6 +72,7 @@ test('API client and push channel fail over to the next server when theirs is ki
     assert.equal((await api(admin, 'POST', '/api/v1/namespaces/default/pods', pod('after'))).status, 201);
     await until('the new pod on the channel', async () => c.state.pods.has('default/after'), 15_000);
     assert.equal(c.state.pods, snapshotPods, 'resumed: no new snapshot replaced the pods');
+    assert.equal(c.connects, 2, 'one stream before the kill, one after (no duplicate left open)');
     assert.ok(c.state.pods.has('default/before'));
     console.log(`failover: channel connected to the other server ${took} ms after the kill`);
   } finally {
