@@ -4,6 +4,8 @@
 import { Agent, request } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 
+/** No answer within this long: the server counts as down (the agent's requests are all short). */
+const REQUEST_TIMEOUT_MS = 10_000;
 /** A server that does not finish the TLS handshake within this long counts as down. */
 const CONNECT_TIMEOUT_MS = 4_000;
 /** Errors that say the request never reached the server: safe to send again elsewhere. */
@@ -96,7 +98,7 @@ export class ApiClient {
           method,
           agent: this.agent,
           ca: this.ca,
-          timeout: 30_000,
+          timeout: REQUEST_TIMEOUT_MS,
           headers: {
             Authorization: `Bearer ${this.token}`,
             Accept: 'application/json',

@@ -97,7 +97,7 @@ export class ChannelClient {
     // The server certificate names "kubernetes" among its SANs; verifying against it avoids
     // using an IP as TLS server name (which Node warns about). A ping unanswered for 5 s ends it.
     return new pkg.NodeChannel(this.targets[this.at], grpc.credentials.createSsl(Buffer.from(this.ca)), {
-      'grpc.keepalive_time_ms': 30_000,
+      'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 5_000,
       'grpc.ssl_target_name_override': 'kubernetes',
       'grpc.default_authority': 'kubernetes',
@@ -132,8 +132,11 @@ export class ChannelClient {
       this.backoff = 500;
       this.apply(ev);
     });
+    // A failed call also ends: one reconnect per call, or a second stream would stay open.
+    let retried = false;
     call.on('error', (e: grpc.ServiceError) => {
       if (this.stopped || e.code === grpc.status.CANCELLED) return;
+      retried = true;
       if (e.code === grpc.status.OUT_OF_RANGE) this.state.resourceVersion = '';
       if (e.code === grpc.status.UNAVAILABLE || e.code === grpc.status.DEADLINE_EXCEEDED)
         this.failOver(e.details || e.message);
@@ -142,7 +145,7 @@ export class ChannelClient {
       this.backoff = Math.min(this.backoff * 2, 10_000);
     });
     call.on('end', () => {
-      if (!this.stopped) setTimeout(() => this.connect(), this.backoff);
+      if (!this.stopped && !retried) setTimeout(() => this.connect(), this.backoff);
     });
   }
 

@@ -32,7 +32,7 @@ export class TunnelClient {
     return new pkg.NodeChannel(this.targets[this.at], grpc.credentials.createSsl(Buffer.from(this.ca)), {
       'grpc.ssl_target_name_override': 'kubernetes',
       'grpc.default_authority': 'kubernetes',
-      'grpc.keepalive_time_ms': 30_000,
+      'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 5_000,
     });
   }

@@ -1,6 +1,7 @@
 // An agent's API client and push channel given two servers of one cluster (real server processes
-// on one etcd): when the server in use is SIGKILLed, both move to the other within seconds, and the
-// channel resumes from its resourceVersion (no new snapshot) and still delivers new pods.
+// on one etcd): when the server in use is SIGKILLed (connections reset) or SIGSTOPped (no answer
+// at all), both move to the other within seconds, and the channel resumes from its resourceVersion
+// (no new snapshot) and still delivers new pods.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
@@ -19,9 +20,7 @@ const pod = (name: string) =>
     spec: { nodeName: 'n1', containers: [{ name: 'c', image: 'skiff.local/busybox:1.36' }] },
   });
 
-test('API client and push channel fail over to the next server when theirs is killed', {
-  timeout: 240_000,
-}, async () => {
+async function failover(signal: 'SIGKILL' | 'SIGSTOP', channelWithinMs: number) {
   const etcd = await startEtcd(1);
   const dir = tempDir('failover');
   const servers: SpawnedServer[] = [];
@@ -53,7 +52,7 @@ test('API client and push channel fail over to the next server when theirs is ki
     const snapshotPods = c.state.pods;
 
     const t0 = Date.now();
-    await stopSpawned(servers[0]);
+    servers[0].proc.kill(signal);
     // The API client: the first request after the kill is answered by the other server.
     const nodes = await client.get('/api/v1/nodes');
     assert.equal(nodes.kind, 'NodeList');
@@ -66,7 +65,7 @@ test('API client and push channel fail over to the next server when theirs is ki
     await until(
       'the channel on the other server',
       async () => logs.some((l) => l.endsWith(`push channel: connected to 127.0.0.1:${chans[1]}`)),
-      15_000,
+      channelWithinMs,
     );
     const took = Date.now() - t0;
     assert.equal((await api(admin, 'POST', '/api/v1/namespaces/default/pods', pod('after'))).status, 201);
@@ -74,7 +73,7 @@ test('API client and push channel fail over to the next server when theirs is ki
     assert.equal(c.state.pods, snapshotPods, 'resumed: no new snapshot replaced the pods');
     assert.equal(c.connects, 2, 'one stream before the kill, one after (no duplicate left open)');
     assert.ok(c.state.pods.has('default/before'));
-    console.log(`failover: channel connected to the other server ${took} ms after the kill`);
+    console.log(`${signal}: channel connected to the other server ${took} ms after the signal`);
   } finally {
     channel?.stop();
     client?.close();
@@ -82,4 +81,14 @@ test('API client and push channel fail over to the next server when theirs is ki
     await etcd.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-});
+}
+
+test('API client and push channel fail over to the next server when theirs is killed', { timeout: 240_000 }, () =>
+  failover('SIGKILL', 10_000),
+);
+
+// A frozen server answers nothing: the API client gives up after 10 s, the channel when a 10 s
+// keepalive ping goes unanswered for 5 s.
+test('API client and push channel fail over when their server stops answering', { timeout: 240_000 }, () =>
+  failover('SIGSTOP', 25_000),
+);
