@@ -109,8 +109,8 @@ export async function runAgent(
   log: (s: string) => void = (s) => console.log(s),
 ): Promise<{ stop(): Promise<void>; runtime: NodeRuntime; api: ApiClient; network: NetworkView }> {
   const creds = await joinCluster(cfg.server, cfg.token, cfg.nodeName, cfg.dataDir);
-  const api = new ApiClient(creds.server, creds.ca, creds.token);
-  log(`joined ${creds.server} as ${cfg.nodeName}`);
+  const api = new ApiClient(creds.server, creds.ca, creds.token, log);
+  log(`joined ${creds.server} as ${cfg.nodeName}; API server in use: ${api.server}`);
   const podCidr = cfg.podCidr ?? (await leasePodCidr(api, cfg.nodeName, log));
   // The overlay's interface, never guessed: --node-ip, --iface, or the one unambiguous candidate.
   const underlay = await findUnderlay({ nodeIp: cfg.nodeIp, iface: cfg.iface });
@@ -203,7 +203,7 @@ export async function runAgent(
   const certsDir = join(cfg.dataDir, 'containerd', 'certs.d');
   const syncMirrors = async () => {
     const list = await api.get<{ images: { name: string }[] }>('/skiff/v1/images');
-    writeMirrors(certsDir, registryHosts(list.images.map((i) => i.name)), creds.server, caFile, creds.token);
+    writeMirrors(certsDir, registryHosts(list.images.map((i) => i.name)), api.server, caFile, creds.token);
   };
   await syncMirrors().catch((e) => log(`registry mirrors: ${(e as Error).message}`));
 
@@ -262,7 +262,8 @@ export async function runAgent(
 
   // Desired pods arrive on the push channel; the kubelet makes the runtime match them.
   const info = await api.get<{ channelPort: number; clusterCidr?: string; serviceCidr?: string }>('/skiff/v1/info');
-  const channelTarget = `${new URL(creds.server).hostname}:${info.channelPort}`;
+  // Every server's channel, comma-separated: the clients move to the next when one fails.
+  const channelTarget = api.servers.map((s) => `${new URL(s).hostname}:${info.channelPort}`).join(',');
   const channel = new ChannelClient(channelTarget, creds.ca, creds.token, cfg.nodeName, log);
   channel.start();
   const overlay = new Overlay({

@@ -1,5 +1,37 @@
 // The agent's small Kubernetes API client: JSON over HTTPS with the CA pinned and a bearer token.
+// Given several servers it stays on one until it fails (refused, reset, unreachable, or no TLS
+// handshake within a few seconds), then moves to the next and says so in the log.
 import { Agent, request } from 'node:https';
+import type { TLSSocket } from 'node:tls';
+
+/** No answer within this long: the server counts as down (the agent's requests are all short). */
+const REQUEST_TIMEOUT_MS = 10_000;
+/** A server that does not finish the TLS handshake within this long counts as down. */
+const CONNECT_TIMEOUT_MS = 4_000;
+/** Errors that say the request never reached the server: safe to send again elsewhere. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED', 'EAI_AGAIN', 'ENOTFOUND']);
+/** Errors that say the server (or the way to it) is gone. */
+const DOWN = new Set([...NOT_SENT, 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'SKIFF_CONNECT_TIMEOUT', 'SKIFF_TIMEOUT']);
+
+class TransportError extends Error {
+  readonly code: string;
+  /** True when no byte of the request can have been processed by the server. */
+  readonly notSent: boolean;
+  constructor(message: string, code: string, notSent: boolean) {
+    super(message);
+    this.code = code;
+    this.notSent = notSent;
+  }
+}
+
+/** `https://a:6443,https://b:6443` (or one URL) → the list, without trailing slashes. */
+export function serverList(servers: string | string[]): string[] {
+  const list = (Array.isArray(servers) ? servers : servers.split(','))
+    .map((s) => s.trim().replace(/\/+$/, ''))
+    .filter(Boolean);
+  if (!list.length) throw new Error('no API server given');
+  return list;
+}
 
 export class ApiStatusError extends Error {
   readonly code: number;
@@ -14,28 +46,59 @@ export class ApiStatusError extends Error {
 }
 
 export class ApiClient {
-  readonly server: string;
+  readonly servers: string[];
+  private at = 0;
   private ca: string;
   private token: string;
   private agent: Agent;
-  constructor(server: string, ca: string, token: string) {
-    this.server = server.replace(/\/+$/, '');
+  private log: (s: string) => void;
+  constructor(servers: string | string[], ca: string, token: string, log: (s: string) => void = () => {}) {
+    this.servers = serverList(servers);
     this.ca = ca;
     this.token = token;
+    this.log = log;
     this.agent = new Agent({ keepAlive: true, ca, maxSockets: 8 });
+  }
+
+  /** The server in use. */
+  get server(): string {
+    return this.servers[this.at];
+  }
+
+  /** Leaves a failed server for the next one (unless another request already did). */
+  private failOver(from: number, why: string) {
+    if (this.servers.length < 2 || from !== this.at) return;
+    this.at = (this.at + 1) % this.servers.length;
+    this.log(`API server ${this.servers[from]} failed (${why}); now using ${this.server}`);
   }
 
   // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
   async req<T = any>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
+    // Every server gets one try; a POST (not idempotent) goes again only if it cannot have reached
+    // the server. Merge patches, PUTs (guarded by resourceVersion) and DELETEs are safe to repeat.
+    for (let tries = 1; ; tries++) {
+      const from = this.at;
+      try {
+        return await this.once<T>(this.servers[from], method, path, body, contentType);
+      } catch (e) {
+        if (!(e instanceof TransportError) || !DOWN.has(e.code)) throw e;
+        this.failOver(from, e.message);
+        if (tries >= this.servers.length || (method === 'POST' && !e.notSent)) throw e;
+      }
+    }
+  }
+
+  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
+  private once<T = any>(server: string, method: string, path: string, body: unknown, contentType: string): Promise<T> {
     const data = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
       const r = request(
-        this.server + path,
+        server + path,
         {
           method,
           agent: this.agent,
           ca: this.ca,
-          timeout: 30_000,
+          timeout: REQUEST_TIMEOUT_MS,
           headers: {
             Authorization: `Bearer ${this.token}`,
             Accept: 'application/json',
@@ -61,8 +124,26 @@ export class ApiClient {
           });
         },
       );
-      r.on('timeout', () => r.destroy(new Error(`request to ${path} timed out`)));
-      r.on('error', reject);
+      r.on('timeout', () => r.destroy(new TransportError(`request to ${path} timed out`, 'SKIFF_TIMEOUT', false)));
+      // A new connection must finish its handshake soon; a pooled one is already up.
+      r.on('socket', (sock) => {
+        if (!sock.connecting) return;
+        const t = setTimeout(
+          () =>
+            r.destroy(
+              new TransportError(`no TLS handshake within ${CONNECT_TIMEOUT_MS} ms`, 'SKIFF_CONNECT_TIMEOUT', true),
+            ),
+          CONNECT_TIMEOUT_MS,
+        );
+        (sock as TLSSocket).once('secureConnect', () => clearTimeout(t));
+        sock.once('close', () => clearTimeout(t));
+      });
+      r.on('error', (e: NodeJS.ErrnoException) => {
+        if (e instanceof TransportError) return reject(e);
+        const code = e.code ?? '';
+        const notSent = NOT_SENT.has(code);
+        reject(DOWN.has(code) ? new TransportError(`${code}: ${e.message}`, code, notSent) : e);
+      });
       if (data) r.write(data);
       r.end();
     });

@@ -74,16 +74,15 @@ export class ChannelClient {
   private node: string;
   private token: string;
   private log: (s: string) => void;
+  /** host:port of every server's channel; the next is tried when the one in use fails. */
+  private targets: string[];
+  private at = 0;
+  private ca: string;
 
   constructor(target: string, ca: string, token: string, node: string, log: (s: string) => void) {
-    const pkg = loadChannelPackage();
-    // The server certificate names "kubernetes" among its SANs; verifying against it avoids
-    // using an IP as TLS server name (which Node warns about).
-    this.client = new pkg.NodeChannel(target, grpc.credentials.createSsl(Buffer.from(ca)), {
-      'grpc.keepalive_time_ms': 30_000,
-      'grpc.ssl_target_name_override': 'kubernetes',
-      'grpc.default_authority': 'kubernetes',
-    });
+    this.targets = target.split(',');
+    this.ca = ca;
+    this.client = this.dial();
     this.node = node;
     this.token = token;
     this.log = log;
@@ -91,6 +90,28 @@ export class ChannelClient {
 
   start() {
     this.connect();
+  }
+
+  private dial(): grpc.Client {
+    const pkg = loadChannelPackage();
+    // The server certificate names "kubernetes" among its SANs; verifying against it avoids
+    // using an IP as TLS server name (which Node warns about). A ping unanswered for 5 s ends it.
+    return new pkg.NodeChannel(this.targets[this.at], grpc.credentials.createSsl(Buffer.from(this.ca)), {
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5_000,
+      'grpc.ssl_target_name_override': 'kubernetes',
+      'grpc.default_authority': 'kubernetes',
+    });
+  }
+
+  /** The server in use is down: the next one, resuming from the same resourceVersion. */
+  private failOver(why: string) {
+    if (this.targets.length < 2) return;
+    const from = this.targets[this.at];
+    this.at = (this.at + 1) % this.targets.length;
+    this.client.close();
+    this.client = this.dial();
+    this.log(`push channel: ${from} failed (${why}); trying ${this.targets[this.at]}`);
   }
 
   private connect() {
@@ -102,20 +123,29 @@ export class ChannelClient {
       this.client as unknown as { Watch(req: Obj, md: grpc.Metadata): grpc.ClientReadableStream<Obj> }
     ).Watch({ node_name: this.node, resource_version: this.state.resourceVersion }, md);
     this.call = call;
+    const target = this.targets[this.at];
+    let live = false;
     call.on('data', (ev: Obj) => {
       if (call !== this.call) return;
+      if (!live) this.log(`push channel: connected to ${target}`);
+      live = true;
       this.backoff = 500;
       this.apply(ev);
     });
+    // A failed call also ends: one reconnect per call, or a second stream would stay open.
+    let retried = false;
     call.on('error', (e: grpc.ServiceError) => {
       if (this.stopped || e.code === grpc.status.CANCELLED) return;
+      retried = true;
       if (e.code === grpc.status.OUT_OF_RANGE) this.state.resourceVersion = '';
+      if (e.code === grpc.status.UNAVAILABLE || e.code === grpc.status.DEADLINE_EXCEEDED)
+        this.failOver(e.details || e.message);
       this.log(`push channel: ${e.details || e.message}; reconnecting in ${this.backoff} ms`);
       setTimeout(() => this.connect(), this.backoff);
       this.backoff = Math.min(this.backoff * 2, 10_000);
     });
     call.on('end', () => {
-      if (!this.stopped) setTimeout(() => this.connect(), this.backoff);
+      if (!this.stopped && !retried) setTimeout(() => this.connect(), this.backoff);
     });
   }
 

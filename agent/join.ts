@@ -5,8 +5,10 @@ import { request } from 'node:https';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseToken } from '../controlplane/shared/join-token.ts';
+import { serverList } from './api.ts';
 
 export interface Credentials {
+  /** The servers, comma-separated, as --server gave them. */
   server: string;
   ca: string;
   token: string;
@@ -57,15 +59,39 @@ export async function joinCluster(
     const saved = JSON.parse(readFileSync(file, 'utf8')) as Credentials;
     if (saved.server === server && saved.nodeName === nodeName && hashOf(saved.ca) === t.caHash) return saved;
   }
+  // Any of the servers will do: the first that answers is asked.
+  const unreachable: string[] = [];
+  for (const one of serverList(server)) {
+    try {
+      const got = await joinOne(one, t, nodeName);
+      const creds: Credentials = { server, ca: got.ca, token: got.token, nodeName };
+      mkdirSync(dataDir, { recursive: true });
+      writeFileSync(file, JSON.stringify(creds), { mode: 0o600 });
+      return creds;
+    } catch (e) {
+      if (!(e instanceof Unreachable)) throw e;
+      unreachable.push(e.message);
+    }
+  }
+  throw new JoinError(unreachable.join('; '));
+}
+
+class Unreachable extends JoinError {}
+
+async function joinOne(
+  server: string,
+  t: { caHash: string; secret: string },
+  nodeName: string,
+): Promise<{ ca: string; token: string }> {
   // Not yet trusted: the CA is fetched without verification and accepted only if its hash matches.
   let ca: string;
   try {
     const r = await fetch(`${server}/skiff/v1/cacerts`, { insecure: true });
-    if (r.status !== 200) throw new JoinError(`server answered ${r.status} for its CA`);
+    if (r.status !== 200) throw new JoinError(`${server} answered ${r.status} for its CA`);
     ca = r.body;
   } catch (e) {
     if (e instanceof JoinError) throw e;
-    throw new JoinError(`cannot reach ${server}: ${(e as Error).message}`);
+    throw new Unreachable(`cannot reach ${server}: ${(e as Error).message}`);
   }
   let got: string;
   try {
@@ -83,10 +109,7 @@ export async function joinCluster(
   });
   if (r.status === 401) throw new JoinError('the server rejected the join token');
   if (r.status !== 200) throw new JoinError(`join failed: ${r.status} ${r.body.slice(0, 200)}`);
-  const creds: Credentials = { server, ca, token: JSON.parse(r.body).token, nodeName };
-  mkdirSync(dataDir, { recursive: true });
-  writeFileSync(file, JSON.stringify(creds), { mode: 0o600 });
-  return creds;
+  return { ca, token: JSON.parse(r.body).token };
 }
 
 function hashOf(pem: string): string {

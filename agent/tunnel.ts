@@ -15,15 +15,26 @@ export class TunnelClient {
   private backoff = 500;
   private active = new Map<string, { stop: boolean; session?: StreamSession; pending: Buffer[] }>();
   private o: { node: string; token: string; logRoot: string; cri: CriClient; log: (s: string) => void };
+  /** host:port of every server's channel (comma-separated): the next is dialled when one fails. */
+  private targets: string[];
+  private at = 0;
+  private ca: string;
 
   constructor(target: string, ca: string, o: TunnelClient['o']) {
+    this.targets = target.split(',');
+    this.ca = ca;
+    this.client = this.dial();
+    this.o = o;
+  }
+
+  private dial(): grpc.Client {
     const pkg = loadChannelPackage();
-    this.client = new pkg.NodeChannel(target, grpc.credentials.createSsl(Buffer.from(ca)), {
+    return new pkg.NodeChannel(this.targets[this.at], grpc.credentials.createSsl(Buffer.from(this.ca)), {
       'grpc.ssl_target_name_override': 'kubernetes',
       'grpc.default_authority': 'kubernetes',
-      'grpc.keepalive_time_ms': 30_000,
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5_000,
     });
-    this.o = o;
   }
 
   start() {
@@ -51,6 +62,12 @@ export class TunnelClient {
     };
     call.on('error', (e: grpc.ServiceError) => {
       if (e.code !== grpc.status.CANCELLED) this.o.log(`tunnel: ${e.details || e.message}`);
+      if (e.code === grpc.status.UNAVAILABLE && this.targets.length > 1 && this.call === call && !this.stopped) {
+        this.at = (this.at + 1) % this.targets.length;
+        this.client.close();
+        this.client = this.dial();
+        this.o.log(`tunnel: now using ${this.targets[this.at]}`);
+      }
       retry();
     });
     call.on('end', retry);

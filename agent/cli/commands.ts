@@ -51,6 +51,16 @@ export async function agent(args: string[]) {
     }).catch((e) => fail(`agent --uninstall: ${(e as Error).message}`));
   }
   if (!v.server) fail('agent: --server is required');
+  for (const u of String(v.server).split(',')) {
+    let url: URL | null = null;
+    try {
+      url = new URL(u.trim());
+    } catch {
+      /* refused below */
+    }
+    if (url?.protocol !== 'https:' || url.pathname.replace(/\/+$/, '') !== '')
+      fail(`agent: --server: expected https://HOST:PORT[,https://HOST:PORT...], got "${u}"`);
+  }
   if (!v.token && v['token-file']) {
     const { readFileSync } = await import('node:fs');
     try {
@@ -120,6 +130,7 @@ export async function sandbox(args: string[]) {
       const v = parse(own, {
         ...nameOpt,
         nodes: { type: 'string', default: '3' },
+        servers: { type: 'string', default: '1' },
         'server-arg': { type: 'string', multiple: true },
         'image-cache': { type: 'string', default: sb.DEFAULT_IMAGE_CACHE },
         'agent-arg': { type: 'string', multiple: true },
@@ -128,6 +139,7 @@ export async function sandbox(args: string[]) {
         const s = await sb.sandboxUp({
           name: String(v.name),
           nodes: Number(v.nodes),
+          servers: Number(v.servers),
           serverArgs: (v['server-arg'] as string[] | undefined) ?? [],
           imageCache: String(v['image-cache']),
           agentArgs: (v['agent-arg'] as string[] | undefined) ?? [],
@@ -176,9 +188,9 @@ export async function sandbox(args: string[]) {
     }
     default:
       fail(
-        'usage: skiff sandbox up [--name N] [--nodes 3] [--server-arg=--FLAG=V ...] [--agent-arg=--FLAG=V ' +
-          '...] [--image-cache DIR] | down [--name N] | kubectl [--name N] -- ARGS | exec [--name N] ' +
-          'NODE|outside -- CMD | list',
+        'usage: skiff sandbox up [--name N] [--nodes 3] [--servers 1] [--server-arg=--FLAG=V ...] ' +
+          '[--agent-arg=--FLAG=V ...] [--image-cache DIR] | down [--name N] | kubectl [--name N] -- ARGS | ' +
+          'exec [--name N] NODE|outside -- CMD | list',
       );
   }
 }

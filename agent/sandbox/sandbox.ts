@@ -1,6 +1,8 @@
 // `skiff sandbox`: a multi-node Skiff cluster on one machine, made of network namespaces.
 // An underlay namespace holds a bridge; each node namespace joins it through a veth and runs an
-// agent (with its own containerd); the first node also runs the server. Blackhole routes for
+// agent (with its own containerd); the first node also runs the server, or, with --servers N > 1,
+// N server hosts of their own each run an etcd member and a server (agents know all of them; see
+// servers.ts). Blackhole routes for
 // every range go into the root namespace before anything else, no namespace has a route out,
 // and a state file records each thing as it is made, so `down` removes exactly that, also after
 // a crash or a half-finished `up`.
@@ -10,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { addBlackholes, addNetns, delNetns, inNetns, removeBlackholes, run, STATE_ROOT } from './host.ts';
 import { killPids, pidsMentioning, removeAllPods, unmountUnder } from './cleanup.ts';
+import { startServers } from './servers.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SKIFF = join(ROOT, 'bin/skiff');
@@ -22,6 +25,13 @@ export interface SandboxNode {
   ip: string;
   podCidr: string;
 }
+export interface SandboxServer {
+  name: string;
+  ns: string;
+  ip: string;
+  url: string;
+  role: string;
+}
 export interface SandboxState {
   name: string;
   index: number;
@@ -32,7 +42,10 @@ export interface SandboxState {
   dir: string;
   pids: { role: string; pid: number }[];
   kubeconfig: string;
+  /** The API server URL(s) the agents are given (comma-separated when there are several). */
   server?: string;
+  /** Where each server runs, and the role its PID has in `pids`. */
+  servers?: SandboxServer[];
   /** Where the agents build and find the built-in images (shared by all nodes). */
   imageCache?: string;
   /** Extra `skiff agent` flags every node's agent gets (also after a restart). */
@@ -51,7 +64,7 @@ export function loadState(name: string): SandboxState | null {
   }
 }
 
-function save(s: SandboxState) {
+export function save(s: SandboxState) {
   mkdirSync(STATE_ROOT, { recursive: true });
   writeFileSync(stateFile(s.name), JSON.stringify(s, null, 2));
 }
@@ -85,6 +98,8 @@ export interface UpOptions {
   imageCache?: string;
   /** Extra `skiff agent` flags, e.g. `--backend=host-gw`. */
   agentArgs?: string[];
+  /** API servers (default 1, on the first node); more run on hosts of their own over a shared etcd. */
+  servers?: number;
 }
 
 export async function sandboxUp(o: UpOptions): Promise<SandboxState> {
@@ -92,6 +107,9 @@ export async function sandboxUp(o: UpOptions): Promise<SandboxState> {
   if (!/^[a-z0-9]([-a-z0-9]{0,10}[a-z0-9])?$/.test(o.name))
     throw new Error(`invalid sandbox name "${o.name}" (lowercase letters, digits and '-', at most 12)`);
   if (!Number.isInteger(o.nodes) || o.nodes < 1 || o.nodes > 50) throw new Error('--nodes must be between 1 and 50');
+  const serverCount = o.servers ?? 1;
+  if (!Number.isInteger(serverCount) || serverCount < 1 || serverCount > 5)
+    throw new Error('--servers must be between 1 and 5');
   if (loadState(o.name))
     throw new Error(`sandbox "${o.name}" exists; run \`skiff sandbox down --name ${o.name}\` first`);
   const index = freeIndex();
@@ -154,38 +172,13 @@ export async function sandboxUp(o: UpOptions): Promise<SandboxState> {
     await run('ip', ['-n', out.ns, 'link', 'set', 'eth0', 'up']);
     await run('ip', ['-n', out.ns, 'link', 'set', 'lo', 'up']);
     mkdirSync(dir, { recursive: true });
-    // 3. The server on the first node, then an agent on every node.
+    // 3. The server on the first node (or the server hosts), then an agent on every node.
     const first = s.nodes[0];
-    const start = (role: string, ns: string, args: string[]) => spawnIn(s, role, ns, args);
-    s.server = `https://${first.ip}:6443`;
-    start('server', first.ns, [
-      'server',
-      '--data-dir',
-      join(dir, 'server'),
-      '--bind-address',
-      first.ip,
-      '--secure-port',
-      '6443',
-      '--write-kubeconfig',
-      s.kubeconfig,
-      '--lb-pool',
-      s.ranges[3],
-      '--local-path-root',
-      join(dir, 'local-path'),
-      ...(o.serverArgs ?? []),
-    ]);
-    save(s);
-    const tokenFile = join(dir, 'server', 'token');
-    await waitFor(
-      async () =>
-        existsSync(tokenFile) &&
-        (await inNetns(first.ns, 'kubectl', ['--kubeconfig', s.kubeconfig, 'get', '--raw', '/readyz'])).exitCode === 0,
-      60_000,
-      'the server',
-    );
-    log(`server up at ${s.server}`);
-    const token = readFileSync(tokenFile, 'utf8').trim();
-    for (const n of s.nodes) start(`agent-${n.name}`, n.ns, agentArgs(s, n, token));
+    const token =
+      serverCount > 1
+        ? await startServers(s, serverCount, o.serverArgs ?? [], log)
+        : await startOneServer(s, first, o.serverArgs ?? [], log);
+    for (const n of s.nodes) spawnIn(s, `agent-${n.name}`, n.ns, agentArgs(s, n, token));
     await waitFor(
       async () => {
         const r = await inNetns(first.ns, 'kubectl', ['--kubeconfig', s.kubeconfig, 'get', 'nodes', '-o', 'json']);
@@ -211,11 +204,43 @@ export async function sandboxUp(o: UpOptions): Promise<SandboxState> {
   }
 }
 
-function spawnIn(s: SandboxState, role: string, ns: string, args: string[]) {
+/** The single server on the first node, as before HA; returns the join token. */
+async function startOneServer(s: SandboxState, first: SandboxNode, extra: string[], log: (s: string) => void) {
+  s.server = `https://${first.ip}:6443`;
+  s.servers = [{ name: 'server', ns: first.ns, ip: first.ip, url: s.server, role: 'server' }];
+  spawnIn(s, 'server', first.ns, [
+    'server',
+    '--data-dir',
+    join(s.dir, 'server'),
+    '--bind-address',
+    first.ip,
+    '--secure-port',
+    '6443',
+    '--write-kubeconfig',
+    s.kubeconfig,
+    '--lb-pool',
+    s.ranges[3],
+    '--local-path-root',
+    join(s.dir, 'local-path'),
+    ...extra,
+  ]);
+  const tokenFile = join(s.dir, 'server', 'token');
+  await waitFor(
+    async () =>
+      existsSync(tokenFile) &&
+      (await inNetns(first.ns, 'kubectl', ['--kubeconfig', s.kubeconfig, 'get', '--raw', '/readyz'])).exitCode === 0,
+    60_000,
+    'the server',
+  );
+  log(`server up at ${s.server}`);
+  return readFileSync(tokenFile, 'utf8').trim();
+}
+
+export function spawnIn(s: SandboxState, role: string, ns: string, args: string[], cmd = SKIFF) {
   // The log file itself is the child's stdout/stderr: a pipe would die with `sandbox up`, and
   // the next line the daemon wrote would kill it with SIGPIPE.
   const fd = openSync(join(s.dir, `${role}.log`), 'a');
-  const p = spawn('nsenter', [`--net=/run/netns/${ns}`, SKIFF, ...args], { detached: true, stdio: ['ignore', fd, fd] });
+  const p = spawn('nsenter', [`--net=/run/netns/${ns}`, cmd, ...args], { detached: true, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   p.unref();
   s.pids.push({ role, pid: p.pid! });
@@ -265,7 +290,7 @@ export async function restartAgent(name: string, node: string, signal: NodeJS.Si
   return spawnIn(s, role, n.ns, agentArgs(s, n, token)).pid!;
 }
 
-async function waitFor(cond: () => Promise<boolean>, ms: number, what: string) {
+export async function waitFor(cond: () => Promise<boolean>, ms: number, what: string) {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (await cond().catch(() => false)) return;
@@ -292,7 +317,8 @@ export async function sandboxDown(name: string, log: (s: string) => void = (s) =
     if (existsSync(f)) ctrd.push(Number(readFileSync(f, 'utf8')));
   }
   await killPids(ctrd.filter((p) => pidsMentioning(s.dir).includes(p)));
-  await killPids(s.pids.filter((p) => p.role === 'server').map((p) => p.pid));
+  await killPids(s.pids.filter((p) => p.role.startsWith('server')).map((p) => p.pid));
+  await killPids(s.pids.filter((p) => p.role.startsWith('etcd')).map((p) => p.pid));
   // Anything else still running from this sandbox's directory (shims), by PID.
   await killPids(pidsMentioning(s.dir));
   await unmountUnder(s.dir);
@@ -309,7 +335,8 @@ export function execNamespace(s: SandboxState, target: string): string {
     if (!s.outside) throw new Error(`sandbox "${s.name}" has no outside host (made before it existed)`);
     return s.outside.ns;
   }
-  return sandboxNode(s, target).ns;
+  const server = s.servers?.find((x) => x.name === target && !s.nodes.some((n) => n.ns === x.ns));
+  return server ? server.ns : sandboxNode(s, target).ns;
 }
 
 export function sandboxNode(s: SandboxState, node: string): SandboxNode {

@@ -236,6 +236,8 @@ export class ChannelServer {
       await view.syncRefs(from);
       view.quiet = false;
       if (!resume) out.write({ type: 'SNAPSHOT_END', resource_version: from });
+      // A resumed agent hears at once that the stream is live (it may have come from another server).
+      else out.write({ type: 'BOOKMARK', resource_version: from });
       let chain = Promise.resolve();
       const serial = (fn: () => Promise<void> | void) => {
         chain = chain.then(fn).catch(fail);

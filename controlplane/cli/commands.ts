@@ -21,6 +21,7 @@ export async function server(args: string[]) {
     'datastore-cafile': { type: 'string' },
     'datastore-certfile': { type: 'string' },
     'datastore-keyfile': { type: 'string' },
+    token: { type: 'string' },
     'service-cidr': { type: 'string', default: DEFAULTS.serviceCidr },
     'cluster-cidr': { type: 'string', default: DEFAULTS.clusterCidr },
     'service-node-port-range': { type: 'string', default: DEFAULTS.serviceNodePortRange },
@@ -39,6 +40,8 @@ export async function server(args: string[]) {
     return n;
   };
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--secure-port: invalid port "${v['secure-port']}"`);
+  if (v.token && !v['datastore-endpoint'])
+    fail('server: --token needs --datastore-endpoint (servers of one cluster share it through their datastore)');
   const s = await startServer({
     dataDir: String(v['data-dir']),
     bindAddress: String(v['bind-address']),
@@ -49,6 +52,7 @@ export async function server(args: string[]) {
     datastoreCafile: v['datastore-cafile'] as string | undefined,
     datastoreCertfile: v['datastore-certfile'] as string | undefined,
     datastoreKeyfile: v['datastore-keyfile'] as string | undefined,
+    token: v.token as string | undefined,
     serviceCidr: String(v['service-cidr']),
     clusterCidr: String(v['cluster-cidr']),
     serviceNodePortRange: String(v['service-node-port-range']),

@@ -17,34 +17,37 @@ async function openssl(args: string[], cwd: string) {
   await execa('openssl', args, { cwd });
 }
 
+/** Makes a new cluster CA (ca.crt, ca.key) in dir. */
+export async function makeCa(dir: string) {
+  await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ca.key'], dir);
+  await openssl(
+    [
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      'ca.key',
+      '-sha256',
+      '-days',
+      '3650',
+      '-subj',
+      `/CN=skiff-ca@${Math.floor(Date.now() / 1000)}`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
+      '-out',
+      'ca.crt',
+    ],
+    dir,
+  );
+}
+
 /** Returns the CA and server certificate, creating them (or a new server cert when SANs changed). */
 export async function ensurePki(dir: string, sans: { dns: string[]; ips: string[] }): Promise<Pki> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const f = (n: string) => join(dir, n);
-  if (!existsSync(f('ca.crt')) || !existsSync(f('ca.key'))) {
-    await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ca.key'], dir);
-    await openssl(
-      [
-        'req',
-        '-x509',
-        '-new',
-        '-key',
-        'ca.key',
-        '-sha256',
-        '-days',
-        '3650',
-        '-subj',
-        `/CN=skiff-ca@${Math.floor(Date.now() / 1000)}`,
-        '-addext',
-        'basicConstraints=critical,CA:TRUE',
-        '-addext',
-        'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
-        '-out',
-        'ca.crt',
-      ],
-      dir,
-    );
-  }
+  if (!existsSync(f('ca.crt')) || !existsSync(f('ca.key'))) await makeCa(dir);
   const wanted = [...sans.dns.map((d) => `DNS:${d}`), ...sans.ips.map((i) => `IP:${i}`)];
   let regenerate = !existsSync(f('server.crt')) || !existsSync(f('server.key'));
   if (!regenerate) {

@@ -23,6 +23,7 @@ import { Compactor } from './compactor.ts';
 import { ensureJoinToken } from './join.ts';
 import { parseToken } from '../shared/join-token.ts';
 import { bootstrapObjects } from './bootstrap.ts';
+import { shareIdentity } from './identity.ts';
 import { ImageStore } from '../images/store.ts';
 import { ChannelServer } from '../channel/server.ts';
 
@@ -36,6 +37,8 @@ export interface ServerConfig {
   datastoreCafile?: string;
   datastoreCertfile?: string;
   datastoreKeyfile?: string;
+  /** The join token of the cluster whose identity the datastore holds (a second or third server). */
+  token?: string;
   serviceCidr: string;
   clusterCidr: string;
   serviceNodePortRange: string;
@@ -101,6 +104,13 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
         keyFile: cfg.datastoreKeyfile,
       })
     : new EmbeddedStore(join(cfg.dataDir, 'db'));
+  // On a shared datastore every server uses the cluster's one CA, join secret and admin token.
+  const shared = cfg.datastoreEndpoint
+    ? await shareIdentity(store, cfg.dataDir, cfg.token).catch(async (e) => {
+        await store.close();
+        throw e;
+      })
+    : null;
   const alloc = new ServiceAllocator(store, cfg.serviceCidr, cfg.serviceNodePortRange);
   const registry = new Registry(store, alloc);
   const kubernetesIP = alloc.ipAt(1);
@@ -126,7 +136,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
       ]),
     ],
   });
-  const auth = new TokenAuth(join(cfg.dataDir, 'tokens.csv'));
+  const auth = new TokenAuth(join(cfg.dataDir, 'tokens.csv'), shared?.nodeKey);
   const metrics = new Metrics();
   let ready = false;
   const joinToken = ensureJoinToken(cfg.dataDir, pki.caCert);

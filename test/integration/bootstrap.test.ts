@@ -10,6 +10,9 @@ import { credentials, spawnServers, stopSpawned, tempDir, type SpawnedServer } f
 import { api } from '../helpers/http.ts';
 import { execa } from 'execa';
 
+// Servers started together on one etcd share the cluster they make through this secret.
+const SECRET = '5ec2e7'.repeat(6);
+
 const IP_KEY = '/registry/ranges/serviceips/';
 
 const ROUNDS = 3;
@@ -21,7 +24,7 @@ async function serversAgree(endpoint: string, count: number, label: string) {
   const dirs = ports.map((p) => tempDir(`boot-${p}`));
   let servers: SpawnedServer[] = [];
   try {
-    const args = ['--datastore-endpoint', endpoint, '--agent-port', '0'];
+    const args = ['--datastore-endpoint', endpoint, '--agent-port', '0', '--token', SECRET];
     servers = await spawnServers(ports.map((port, i) => ({ dataDir: dirs[i], port, args })));
     for (const s of servers) {
       const c = credentials(s.kubeconfig);

@@ -9,7 +9,11 @@ import { request } from 'node:https';
 test('two servers on one etcd share objects and never allocate one ClusterIP or NodePort twice', async () => {
   const etcd = await startEtcd(1);
   const a = await startTestServer({ datastoreEndpoint: etcd.endpoints.join(',') });
-  const b = await startTestServer({ datastoreEndpoint: etcd.endpoints.join(','), serviceNodePortRange: '30000-30059' });
+  const b = await startTestServer({
+    datastoreEndpoint: etcd.endpoints.join(','),
+    serviceNodePortRange: '30000-30059',
+    token: a.server.joinToken,
+  });
   try {
     const ca = credentials(a.kubeconfig),
       cb = credentials(b.kubeconfig);

@@ -9,6 +9,9 @@ import { credentials, spawnServers, stopSpawned, tempDir, type SpawnedServer } f
 import { api } from '../helpers/http.ts';
 import { until } from '../helpers/sandbox.ts';
 
+// Servers started together on one etcd share the cluster they make through this secret.
+const SECRET = '5ec2e7'.repeat(6);
+
 type Creds = ReturnType<typeof credentials>;
 const LEASE = '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/skiff-controller-manager';
 
@@ -37,7 +40,7 @@ test(
     const dirs = ports.map((p) => tempDir(`leader-${p}`));
     let servers: SpawnedServer[] = [];
     try {
-      const args = ['--datastore-endpoint', etcd.endpoints.join(','), '--agent-port', '0'];
+      const args = ['--datastore-endpoint', etcd.endpoints.join(','), '--agent-port', '0', '--token', SECRET];
       servers = await spawnServers(ports.map((port, i) => ({ dataDir: dirs[i], port, args })));
       const creds = servers.map((s) => credentials(s.kubeconfig));
       const holder = await until(
