@@ -1,5 +1,6 @@
 // `skiff agent`: joins the cluster, runs the node's containerd, registers the Node, renews its
 // Lease every 10 s and keeps the Ready condition true only while containerd answers.
+import { createLog, type Log } from '../controlplane/shared/log.ts';
 import { cpus, release, totalmem } from 'node:os';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { registryHosts, writeMirrors } from './images/mirror.ts';
@@ -73,7 +74,7 @@ function osImage(): string {
 }
 
 /** Without --pod-cidr the node registers bare and waits for the control plane to give it a subnet. */
-async function leasePodCidr(api: ApiClient, name: string, log: (s: string) => void): Promise<string> {
+async function leasePodCidr(api: ApiClient, name: string, log: Log): Promise<string> {
   const path = `/api/v1/nodes/${name}`;
   try {
     await api.get(path);
@@ -106,7 +107,7 @@ async function leasePodCidr(api: ApiClient, name: string, log: (s: string) => vo
 
 export async function runAgent(
   cfg: AgentConfig,
-  log: (s: string) => void = (s) => console.log(s),
+  log: Log = createLog(),
 ): Promise<{ stop(): Promise<void>; runtime: NodeRuntime; api: ApiClient; network: NetworkView }> {
   const creds = await joinCluster(cfg.server, cfg.token, cfg.nodeName, cfg.dataDir);
   const api = new ApiClient(creds.server, creds.ca, creds.token, log);
@@ -205,7 +206,7 @@ export async function runAgent(
     const list = await api.get<{ images: { name: string }[] }>('/skiff/v1/images');
     writeMirrors(certsDir, registryHosts(list.images.map((i) => i.name)), api.server, caFile, creds.token);
   };
-  await syncMirrors().catch((e) => log(`registry mirrors: ${(e as Error).message}`));
+  await syncMirrors().catch((e) => log(`registry mirrors: ${(e as Error).message}`, 'warn'));
 
   await probe();
   await pushStatus();
@@ -229,7 +230,7 @@ export async function runAgent(
         if (busy) return;
         busy = true;
         fn()
-          .catch((e) => log(`${what}: ${(e as Error).message}`))
+          .catch((e) => log(`${what}: ${(e as Error).message}`, 'warn'))
           .finally(() => {
             busy = false;
           });
@@ -243,7 +244,7 @@ export async function runAgent(
     const ready = facts.runtimeReady && facts.networkReady;
     if (ready !== lastReady || Date.now() - lastPush > 60_000) {
       if (ready !== lastReady) {
-        log(`node ${ready ? 'Ready' : 'NotReady'}${ready ? '' : ': ' + facts.runtimeMessage}`);
+        log(`node ${ready ? 'Ready' : 'NotReady'}${ready ? '' : ': ' + facts.runtimeMessage}`, ready ? 'info' : 'warn');
         nodeEvent(ready);
       }
       lastReady = ready;
@@ -307,12 +308,12 @@ export async function runAgent(
     metrics,
     log,
   });
-  dns.start().catch((e) => log(`cluster DNS: ${(e as Error).message}`));
+  dns.start().catch((e) => log(`cluster DNS: ${(e as Error).message}`, 'error'));
   const metricsAddress = cfg.metricsAddress ?? '127.0.0.1:10249';
   const [metricsHost, metricsPort] = metricsAddress.split(/:(?=\d+$)/);
   const metricsServer = metricsAddress
     ? await metrics.serve(Number(metricsPort), metricsHost).catch((e) => {
-        log(`metrics on ${metricsAddress}: ${(e as Error).message}`);
+        log(`metrics on ${metricsAddress}: ${(e as Error).message}`, 'error');
         return null;
       })
     : null;
@@ -364,7 +365,7 @@ export async function runAgent(
           api,
           log,
         });
-  await ingress?.start().catch((e) => log(`ingress: not started: ${(e as Error).message}`));
+  await ingress?.start().catch((e) => log(`ingress: not started: ${(e as Error).message}`, 'error'));
   every(15_000, 'registry mirrors', syncMirrors);
   return {
     runtime,

@@ -3,6 +3,7 @@
 // problems turned into Warning Events on the Ingress (one per problem cluster-wide: the Event's
 // name is derived from it, so the agents that find the same problem meet on one object), and the
 // metrics on their own port.
+import type { Log } from '../../controlplane/shared/log.ts';
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
@@ -25,7 +26,7 @@ export interface IngressControllerConfig {
   nodeName: string;
   api?: ApiClient;
   limits?: Partial<ProxyLimits>;
-  log: (s: string) => void;
+  log: Log;
 }
 
 export class IngressController {
@@ -99,7 +100,7 @@ export class IngressController {
       const k = `${p.ingress}\n${p.reason}\n${p.message}`;
       now.add(k);
       if (this.reported.has(k)) continue;
-      this.cfg.log(`ingress ${p.ingress}: ${p.reason}: ${p.message}`);
+      this.cfg.log(`ingress ${p.ingress}: ${p.reason}: ${p.message}`, 'warn');
       void this.event(p);
     }
     this.reported = now;
@@ -133,7 +134,8 @@ export class IngressController {
       });
     } catch (e) {
       // Another node's agent reported the same problem first.
-      if (!(e instanceof ApiStatusError && e.code === 409)) this.cfg.log(`ingress event: ${(e as Error).message}`);
+      if (!(e instanceof ApiStatusError && e.code === 409))
+        this.cfg.log(`ingress event: ${(e as Error).message}`, 'warn');
     }
   }
 

@@ -4,6 +4,7 @@
 // egress table, and writes subnet.env once the node's overlay is programmed (the CNI plugin's
 // STATUS is "not ready" until then).
 import { createHash } from 'node:crypto';
+import type { Log } from '../../controlplane/shared/log.ts';
 import { release } from 'node:os';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -34,7 +35,7 @@ export interface OverlayOptions {
   backend: Backend;
   mtu: number;
   subnetFile: string;
-  log: (s: string) => void;
+  log: Log;
   wrap?: Wrap;
   /** VXLAN tx checksum offload: auto (off before kernel 5.7), on or off. */
   txOffload?: OffloadSetting;
@@ -122,7 +123,7 @@ export class Overlay {
         this.known = null;
         // New batch processes too: a device made anew behind their back leaves them a stale index.
         this.closeSessions();
-        this.o.log(`overlay: ${(e as Error).message}; retrying in 2 s`);
+        this.o.log(`overlay: ${(e as Error).message}; retrying in 2 s`, 'warn');
         setTimeout(() => this.kick(), 2_000).unref();
       })
       .finally(() => {
@@ -142,7 +143,10 @@ export class Overlay {
     const began = performance.now();
     const self = view.nodes.get(nodeName);
     if (self?.spec?.podCIDR && self.spec.podCIDR !== this.o.podCidr)
-      this.o.log(`overlay: Node ${nodeName} has podCIDR ${self.spec.podCIDR} but this agent runs ${this.o.podCidr}`);
+      this.o.log(
+        `overlay: Node ${nodeName} has podCIDR ${self.spec.podCIDR} but this agent runs ${this.o.podCidr}`,
+        'warn',
+      );
     const want = renderOverlay(
       {
         name: nodeName,
@@ -157,7 +161,7 @@ export class Overlay {
       view.nodes.values(),
     );
     const errs = want.errors.join('; ');
-    if (errs !== this.lastErrors && errs) this.o.log(`overlay: ${errs}`);
+    if (errs !== this.lastErrors && errs) this.o.log(`overlay: ${errs}`, 'warn');
     this.lastErrors = errs;
     const have = this.known ?? (await readOverlay(wrap));
     this.known = null;
@@ -258,7 +262,7 @@ export class Overlay {
       writeFileSync(`/proc/sys/${key}`, value);
       this.o.log(`overlay: set ${key.replaceAll('/', '.')}=${value}`);
     } catch (e) {
-      this.o.log(`overlay: cannot set ${key.replaceAll('/', '.')}: ${(e as Error).message}`);
+      this.o.log(`overlay: cannot set ${key.replaceAll('/', '.')}: ${(e as Error).message}`, 'warn');
     }
   }
 }

@@ -1,5 +1,6 @@
 // The control plane's subcommands: `skiff server`, `up` (server and agent on one host), `token`,
 // `kubeconfig` and `image`.
+import { createLog } from '../shared/log.ts';
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -63,9 +64,9 @@ export async function server(args: string[]) {
     localPathRoot: String(v['local-path-root']),
     clusterDns: v['cluster-dns'] as string | undefined,
   }).catch((e) => fail(`server: ${(e as Error).message}`));
-  console.log(`skiff server listening on ${s.url} (store: ${s.store.kind}); agent channel on port ${s.channelPort}`);
-  if (v['write-kubeconfig'])
-    console.log(`kubeconfig: ${v['write-kubeconfig']}   (export KUBECONFIG=${v['write-kubeconfig']})`);
+  const log = createLog();
+  log(`skiff server listening on ${s.url} (store: ${s.store.kind}); agent channel on port ${s.channelPort}`);
+  if (v['write-kubeconfig']) log(`kubeconfig: ${v['write-kubeconfig']}   (export KUBECONFIG=${v['write-kubeconfig']})`);
   const shutdown = async () => {
     await s.stop().catch(() => {});
     process.exit(0);

@@ -1,4 +1,5 @@
 // `skiff server`: wires store, allocators, API, PKI and the built-in control loops together.
+import { createLog } from '../shared/log.ts';
 import { mkdirSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
 import { randomUUID } from 'node:crypto';
@@ -167,6 +168,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   ready = true;
 
   const compactor = new Compactor(store, cfg.compactAfterMs ?? 5 * 60_000);
+  const log = createLog();
   const loops: NodeJS.Timeout[] = [];
   const every = (ms: number, fn: () => Promise<unknown>) => {
     let running = false;
@@ -175,7 +177,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
         if (running) return;
         running = true;
         fn()
-          .catch((e) => console.error('control loop:', (e as Error).message))
+          .catch((e) => log(`control loop: ${(e as Error).message}`, 'error'))
           .finally(() => {
             running = false;
           });
@@ -201,14 +203,14 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
               localPathRoot: cfg.localPathRoot ?? '/var/lib/skiff/local-path',
               nodeMonitorGracePeriodSeconds: cfg.nodeMonitorGracePeriodSeconds ?? 40,
               defaultTolerationSeconds: cfg.defaultTolerationSeconds ?? 300,
-              log: (m) => console.error(m),
+              log: (m) => log(m),
             });
           },
           () => {
             controllers?.stop();
             controllers = null;
           },
-          (m) => console.error(m),
+          (m) => log(m),
         );
   elector?.start();
   every(60_000, () => compactor.tick());
