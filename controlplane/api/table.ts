@@ -55,6 +55,9 @@ const mapSelector = (m: Obj | undefined) =>
     : '<none>';
 const containersOf = (spec: Obj | undefined) => (spec?.containers ?? []).map((c: Obj) => c.name).join(',');
 const imagesOf = (spec: Obj | undefined) => (spec?.containers ?? []).map((c: Obj) => c.image).join(',');
+/** The wide columns of every kind that runs a pod template, and their cells. */
+const TEMPLATE_COLUMNS = [col('Containers', 'string', 1), col('Images', 'string', 1), col('Selector', 'string', 1)];
+const templateCells = (spec: Obj | undefined, selector: string) => [containersOf(spec), imagesOf(spec), selector];
 
 /** The STATUS column of a pod, computed as kubectl's printer does. */
 export function podStatus(p: Obj): { ready: string; status: string; restarts: string } {
@@ -158,6 +161,27 @@ function jobStatus(j: Obj): string {
   return 'Running';
 }
 
+function replicaPrinter(selector: (sel: Obj | undefined) => string): Printer {
+  return {
+    columns: [
+      NAME,
+      col('Desired', 'integer'),
+      col('Current', 'integer'),
+      col('Ready', 'integer'),
+      AGE,
+      ...TEMPLATE_COLUMNS,
+    ],
+    cells: (r, now) => [
+      r.metadata.name,
+      r.spec?.replicas ?? 0,
+      r.status?.replicas ?? 0,
+      r.status?.readyReplicas ?? 0,
+      since(r.metadata.creationTimestamp, now),
+      ...templateCells(r.spec?.template?.spec, selector(r.spec?.selector)),
+    ],
+  };
+}
+
 const PRINTERS: Record<string, Printer> = {
   Pod: {
     columns: [
@@ -212,71 +236,19 @@ const PRINTERS: Record<string, Printer> = {
     ],
   },
   Deployment: {
-    columns: [
-      NAME,
-      col('Ready'),
-      col('Up-to-date', 'integer'),
-      col('Available', 'integer'),
-      AGE,
-      col('Containers', 'string', 1),
-      col('Images', 'string', 1),
-      col('Selector', 'string', 1),
-    ],
+    columns: [NAME, col('Ready'), col('Up-to-date', 'integer'), col('Available', 'integer'), AGE, ...TEMPLATE_COLUMNS],
     cells: (d, now) => [
       d.metadata.name,
       `${d.status?.readyReplicas ?? 0}/${d.spec?.replicas ?? 0}`,
       d.status?.updatedReplicas ?? 0,
       d.status?.availableReplicas ?? 0,
       since(d.metadata.creationTimestamp, now),
-      containersOf(d.spec?.template?.spec),
-      imagesOf(d.spec?.template?.spec),
-      selectorString(d.spec?.selector),
+      ...templateCells(d.spec?.template?.spec, selectorString(d.spec?.selector)),
     ],
   },
-  ReplicaSet: {
-    columns: [
-      NAME,
-      col('Desired', 'integer'),
-      col('Current', 'integer'),
-      col('Ready', 'integer'),
-      AGE,
-      col('Containers', 'string', 1),
-      col('Images', 'string', 1),
-      col('Selector', 'string', 1),
-    ],
-    cells: (r, now) => [
-      r.metadata.name,
-      r.spec?.replicas ?? 0,
-      r.status?.replicas ?? 0,
-      r.status?.readyReplicas ?? 0,
-      since(r.metadata.creationTimestamp, now),
-      containersOf(r.spec?.template?.spec),
-      imagesOf(r.spec?.template?.spec),
-      selectorString(r.spec?.selector),
-    ],
-  },
-  ReplicationController: {
-    columns: [
-      NAME,
-      col('Desired', 'integer'),
-      col('Current', 'integer'),
-      col('Ready', 'integer'),
-      AGE,
-      col('Containers', 'string', 1),
-      col('Images', 'string', 1),
-      col('Selector', 'string', 1),
-    ],
-    cells: (r, now) => [
-      r.metadata.name,
-      r.spec?.replicas ?? 0,
-      r.status?.replicas ?? 0,
-      r.status?.readyReplicas ?? 0,
-      since(r.metadata.creationTimestamp, now),
-      containersOf(r.spec?.template?.spec),
-      imagesOf(r.spec?.template?.spec),
-      mapSelector(r.spec?.selector),
-    ],
-  },
+  // The same table for both; a ReplicationController's selector is a plain label map.
+  ReplicaSet: replicaPrinter(selectorString),
+  ReplicationController: replicaPrinter(mapSelector),
   DaemonSet: {
     columns: [
       NAME,
@@ -287,9 +259,7 @@ const PRINTERS: Record<string, Printer> = {
       col('Available', 'integer'),
       col('Node Selector'),
       AGE,
-      col('Containers', 'string', 1),
-      col('Images', 'string', 1),
-      col('Selector', 'string', 1),
+      ...TEMPLATE_COLUMNS,
     ],
     cells: (d, now) => [
       d.metadata.name,
@@ -300,9 +270,7 @@ const PRINTERS: Record<string, Printer> = {
       d.status?.numberAvailable ?? 0,
       mapSelector(d.spec?.template?.spec?.nodeSelector),
       since(d.metadata.creationTimestamp, now),
-      containersOf(d.spec?.template?.spec),
-      imagesOf(d.spec?.template?.spec),
-      selectorString(d.spec?.selector),
+      ...templateCells(d.spec?.template?.spec, selectorString(d.spec?.selector)),
     ],
   },
   StatefulSet: {
@@ -316,16 +284,7 @@ const PRINTERS: Record<string, Printer> = {
     ],
   },
   Job: {
-    columns: [
-      NAME,
-      col('Status'),
-      col('Completions'),
-      col('Duration'),
-      AGE,
-      col('Containers', 'string', 1),
-      col('Images', 'string', 1),
-      col('Selector', 'string', 1),
-    ],
+    columns: [NAME, col('Status'), col('Completions'), col('Duration'), AGE, ...TEMPLATE_COLUMNS],
     cells(j, now) {
       const st = j.status ?? {};
       const completions =
@@ -341,9 +300,7 @@ const PRINTERS: Record<string, Printer> = {
         completions,
         dur,
         since(j.metadata.creationTimestamp, now),
-        containersOf(j.spec?.template?.spec),
-        imagesOf(j.spec?.template?.spec),
-        selectorString(j.spec?.selector),
+        ...templateCells(j.spec?.template?.spec, selectorString(j.spec?.selector)),
       ];
     },
   },
@@ -356,9 +313,7 @@ const PRINTERS: Record<string, Printer> = {
       col('Active', 'integer'),
       col('Last Schedule'),
       AGE,
-      col('Containers', 'string', 1),
-      col('Images', 'string', 1),
-      col('Selector', 'string', 1),
+      ...TEMPLATE_COLUMNS,
     ],
     cells: (c, now) => [
       c.metadata.name,
@@ -368,9 +323,7 @@ const PRINTERS: Record<string, Printer> = {
       (c.status?.active ?? []).length,
       c.status?.lastScheduleTime ? since(c.status.lastScheduleTime, now) : '<none>',
       since(c.metadata.creationTimestamp, now),
-      containersOf(c.spec?.jobTemplate?.spec?.template?.spec),
-      imagesOf(c.spec?.jobTemplate?.spec?.template?.spec),
-      selectorString(c.spec?.jobTemplate?.spec?.selector),
+      ...templateCells(c.spec?.jobTemplate?.spec?.template?.spec, selectorString(c.spec?.jobTemplate?.spec?.selector)),
     ],
   },
   Node: {

@@ -120,3 +120,37 @@ test('service and deployment rows carry the columns users know', () => {
     ['Name', 'Status', 'Roles', 'Age', 'Version'],
   );
 });
+
+test('kinds that run a pod template end in containers, images and selector (wide), as kubectl shows them', () => {
+  const template = {
+    spec: {
+      containers: [
+        { name: 'a', image: 'img:1' },
+        { name: 'b', image: 'img:2' },
+      ],
+    },
+  };
+  const at = new Date().toISOString();
+  const rows: [string, object, unknown[]][] = [
+    [
+      'ReplicaSet',
+      { spec: { replicas: 3, selector: { matchLabels: { app: 'x' } }, template }, status: { replicas: 2 } },
+      [3, 2, 0],
+    ],
+    ['ReplicationController', { spec: { replicas: 1, selector: { app: 'x' }, template }, status: {} }, [1, 0, 0]],
+    [
+      'Deployment',
+      { spec: { replicas: 2, selector: { matchLabels: { app: 'x' } }, template }, status: {} },
+      ['0/2', 0, 0],
+    ],
+  ];
+  for (const [kind, o, counts] of rows) {
+    const t = toTable(kind, 'v1', [{ metadata: { name: 'n', creationTimestamp: at }, ...o }], {}, 'Metadata');
+    // biome-ignore lint/suspicious/noExplicitAny: the Table's column definitions as they travel
+    const names = t.columnDefinitions.map((c: any) => c.name);
+    assert.deepEqual(names.slice(-3), ['Containers', 'Images', 'Selector'], kind);
+    const cells = t.rows[0].cells;
+    assert.deepEqual(cells.slice(1, 4), counts, kind);
+    assert.deepEqual(cells.slice(-3), ['a,b', 'img:1,img:2', 'app=x'], kind);
+  }
+});
