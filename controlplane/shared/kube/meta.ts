@@ -61,6 +61,17 @@ export interface KubeObject extends TypeMeta {
   metadata: ObjectMeta;
 }
 
+/** Metadata the API server always sets on an object it stores. */
+export interface StoredMeta extends ObjectMeta {
+  name: string;
+  uid: string;
+  resourceVersion: string;
+  creationTimestamp: Time;
+}
+
+/** An object as read back from the API server (the store, a watch, the push channel). */
+export type Stored<T extends KubeObject> = T & { metadata: StoredMeta };
+
 export interface List<T extends KubeObject = KubeObject> extends TypeMeta {
   metadata: ListMeta;
   items: T[];
