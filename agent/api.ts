@@ -1,12 +1,12 @@
 // The agent's small Kubernetes API client: JSON over HTTPS with the CA pinned and a bearer token.
 import { Agent, request } from 'node:https';
+import type { Status } from '../controlplane/shared/kube/index.ts';
 
 export class ApiStatusError extends Error {
   readonly code: number;
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  readonly status: Record<string, any>;
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  constructor(code: number, status: Record<string, any>) {
+  /** The API's Status answer; a body that was not JSON arrives as its text in `message`. */
+  readonly status: Partial<Status>;
+  constructor(code: number, status: Partial<Status>) {
     super(status?.message ?? `HTTP ${code}`);
     this.code = code;
     this.status = status;
@@ -25,8 +25,7 @@ export class ApiClient {
     this.agent = new Agent({ keepAlive: true, ca, maxSockets: 8 });
   }
 
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  async req<T = any>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
+  async req<T = unknown>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
     const data = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
       const r = request(
@@ -48,15 +47,14 @@ export class ApiClient {
           res.on('data', (c) => chunks.push(c));
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString();
-            // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-            let json: any = {};
+            let json: unknown = {};
             try {
               json = text ? JSON.parse(text) : {};
             } catch {
-              // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-              json = { message: text } as any;
+              json = { message: text };
             }
-            if ((res.statusCode ?? 0) >= 300) reject(new ApiStatusError(res.statusCode ?? 0, json));
+            // An error answer is a Status (or the text above); a success is the type the caller names.
+            if ((res.statusCode ?? 0) >= 300) reject(new ApiStatusError(res.statusCode ?? 0, json as Partial<Status>));
             else resolve(json as T);
           });
         },
@@ -68,24 +66,19 @@ export class ApiClient {
     });
   }
 
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  get<T = any>(path: string) {
+  get<T = unknown>(path: string) {
     return this.req<T>('GET', path);
   }
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  create<T = any>(path: string, obj: unknown) {
+  create<T = unknown>(path: string, obj: unknown) {
     return this.req<T>('POST', path, obj);
   }
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  update<T = any>(path: string, obj: unknown) {
+  update<T = unknown>(path: string, obj: unknown) {
     return this.req<T>('PUT', path, obj);
   }
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  mergePatch<T = any>(path: string, patch: unknown) {
+  mergePatch<T = unknown>(path: string, patch: unknown) {
     return this.req<T>('PATCH', path, patch, 'application/merge-patch+json');
   }
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  strategicPatch<T = any>(path: string, patch: unknown) {
+  strategicPatch<T = unknown>(path: string, patch: unknown) {
     return this.req<T>('PATCH', path, patch, 'application/strategic-merge-patch+json');
   }
   close() {

@@ -31,8 +31,7 @@ test('containerd under the agent: CRI, images, a pod on the Skiff CNI serving HT
     assert.equal(v.runtime_name, 'containerd');
     assert.equal(v.runtime_api_version, 'v1');
     const st = await rt.cri.status();
-    // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-    const cond = Object.fromEntries(st.status.conditions.map((c: any) => [c.type, c.status]));
+    const cond = Object.fromEntries((st.status?.conditions ?? []).map((c) => [c.type, c.status]));
     assert.equal(cond.RuntimeReady, true);
     assert.equal(cond.NetworkReady, true, JSON.stringify(st.status));
     for (const img of [PAUSE_IMAGE, BUSYBOX_IMAGE]) assert.ok((await rt.cri.imageStatus(img)).image, `${img} imported`);
