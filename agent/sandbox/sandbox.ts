@@ -71,6 +71,9 @@ function freeIndex(): number {
   throw new Error('no free sandbox index');
 }
 
+/** A sandbox name: lowercase letters, digits and '-', at most 12 (namespace names are built from it). */
+export const SANDBOX_NAME = /^[a-z0-9]([-a-z0-9]{0,10}[a-z0-9])?$/;
+
 export function nsName(sandbox: string, role: string): string {
   return `skiff-${sandbox}-${role}`.slice(0, 32);
 }
@@ -89,7 +92,7 @@ export interface UpOptions {
 
 export async function sandboxUp(o: UpOptions): Promise<SandboxState> {
   const log = o.log ?? ((s: string) => console.log(s));
-  if (!/^[a-z0-9]([-a-z0-9]{0,10}[a-z0-9])?$/.test(o.name))
+  if (!SANDBOX_NAME.test(o.name))
     throw new Error(`invalid sandbox name "${o.name}" (lowercase letters, digits and '-', at most 12)`);
   if (!Number.isInteger(o.nodes) || o.nodes < 1 || o.nodes > 50) throw new Error('--nodes must be between 1 and 50');
   if (loadState(o.name))
