@@ -114,8 +114,7 @@ async function check(conf: NetConf, env: Env) {
     throw new CniError(CODES.generic, `interface ${env.ifname} does not carry ${ip}/${conf.subnet.bits}`);
   if (pod.mtu !== conf.mtu)
     throw new CniError(CODES.generic, `interface ${env.ifname} has MTU ${pod.mtu}, not ${conf.mtu}`);
-  if (!(pod as { flags?: string[] }).flags?.includes('UP'))
-    throw new CniError(CODES.generic, `interface ${env.ifname} is down`);
+  if (!pod.flags?.includes('UP')) throw new CniError(CODES.generic, `interface ${env.ifname} is down`);
   const routes = await routesIn(env.netns);
   if (!routes.some((r) => r.dst === 'default' && r.gateway === conf.gateway && r.dev === env.ifname))
     throw new CniError(CODES.generic, `no default route via ${conf.gateway} dev ${env.ifname} in ${env.netns}`);

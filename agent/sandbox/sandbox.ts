@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { addBlackholes, addNetns, delNetns, inNetns, removeBlackholes, run, STATE_ROOT } from './host.ts';
 import { killPids, pidsMentioning, removeAllPods, unmountUnder } from './cleanup.ts';
+import type { List, Node } from '../../controlplane/shared/kube/index.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SKIFF = join(ROOT, 'bin/skiff');
@@ -193,12 +194,10 @@ export async function sandboxUp(o: UpOptions): Promise<SandboxState> {
       async () => {
         const r = await inNetns(first.ns, 'kubectl', ['--kubeconfig', s.kubeconfig, 'get', 'nodes', '-o', 'json']);
         if (r.exitCode !== 0) return false;
-        // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-        const items = JSON.parse(String(r.stdout)).items as any[];
+        const items = (JSON.parse(String(r.stdout)) as List<Node>).items;
         return (
           items.length === o.nodes &&
-          // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-          items.every((n) => n.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'))
+          items.every((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
         );
       },
       o.readyTimeoutMs ?? 180_000,
