@@ -128,8 +128,7 @@ export interface Status extends TypeMeta {
   code: number;
 }
 
-/** One event of a watch stream. */
-export interface WatchEvent<T extends KubeObject = KubeObject> {
-  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
-  object: T | Status;
-}
+/** One event of a watch stream: an object of the kind (a BOOKMARK's carries only metadata), or a Status. */
+export type WatchEvent<T extends KubeObject = KubeObject> =
+  | { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK'; object: T }
+  | { type: 'ERROR'; object: Status };
