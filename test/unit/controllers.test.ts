@@ -18,7 +18,7 @@ import {
   planSlices,
 } from '../../controlplane/controllers/endpoints-plan.ts';
 import { planGc } from '../../controlplane/controllers/garbage-collector.ts';
-import type { Obj, Pod } from '../../controlplane/shared/kube/index.ts';
+import type { Obj, Pod, Taint } from '../../controlplane/shared/kube/index.ts';
 
 const T0 = Date.parse('2026-11-22T00:00:00Z');
 const ready = (since = '2026-11-22T00:00:00Z') => ({
@@ -419,7 +419,10 @@ test('DaemonSet plans: eligible nodes, extras and ineligible pods go, rolling wi
       },
     },
   };
-  const node = (name: string, labels: Obj, taints: Obj[] = []) => ({ metadata: { name, labels }, spec: { taints } });
+  const node = (name: string, labels: Record<string, string>, taints: Taint[] = []) => ({
+    metadata: { name, labels },
+    spec: { taints },
+  });
   const nodes = [
     node('a', { role: 'edge' }),
     node('b', { role: 'edge' }, [{ key: 'k', effect: 'NoSchedule' }]),
