@@ -18,7 +18,7 @@ import {
   planSlices,
 } from '../../controlplane/controllers/endpoints-plan.ts';
 import { planGc } from '../../controlplane/controllers/garbage-collector.ts';
-import type { Obj, Pod, Taint } from '../../controlplane/shared/kube/index.ts';
+import type { ObjectMeta, Obj, Pod, Taint, Toleration } from '../../controlplane/shared/kube/index.ts';
 
 const T0 = Date.parse('2026-11-22T00:00:00Z');
 const ready = (since = '2026-11-22T00:00:00Z') => ({
@@ -553,7 +553,7 @@ test('cron schedules and CronJob plans', async () => {
 
 test('node health: taints follow Ready; evictions honour tolerationSeconds', async () => {
   const { nodeTaints, evictions, UNREACHABLE } = await import('../../controlplane/controllers/node-lifecycle.ts');
-  const n = (ready: string, taints: Obj[] = []) => ({
+  const n = (ready: 'True' | 'False' | 'Unknown', taints: Taint[] = []) => ({
     metadata: { name: 'n' },
     spec: { taints },
     status: { conditions: [{ type: 'Ready', status: ready }] },
@@ -565,13 +565,13 @@ test('node health: taints follow Ready; evictions honour tolerationSeconds', asy
   assert.equal(nodeTaints(n('True'), T0), null);
   assert.deepEqual(nodeTaints(n('True', [{ key: UNREACHABLE, effect: 'NoExecute' }]), T0), []);
   const tainted = n('Unknown', [{ key: UNREACHABLE, effect: 'NoExecute', timeAdded: '2026-11-22T00:00:00Z' }]);
-  const pods = [
-    { ...pod('plain'), spec: {} },
+  const pods: { metadata: ObjectMeta; spec: { tolerations?: Toleration[] } }[] = [
+    { metadata: pod('plain').metadata, spec: {} },
     {
-      ...pod('patient'),
+      metadata: pod('patient').metadata,
       spec: { tolerations: [{ key: UNREACHABLE, operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 600 }] },
     },
-    { ...pod('forever'), spec: { tolerations: [{ operator: 'Exists' }] } },
+    { metadata: pod('forever').metadata, spec: { tolerations: [{ operator: 'Exists' }] } },
   ];
   assert.deepEqual(
     evictions(tainted, pods, T0 + 10_000, 300).map((p) => p.metadata.name),
