@@ -357,7 +357,13 @@ test('garbage collection: orphans of gone owners, foreground and orphan propagat
       name: uid,
       namespace: 'ns',
       uid,
-      ownerReferences: owners.map((u) => ({ uid: u, kind: 'ReplicaSet', name: u, blockOwnerDeletion: true })),
+      ownerReferences: owners.map((u) => ({
+        apiVersion: 'apps/v1',
+        uid: u,
+        kind: 'ReplicaSet',
+        name: u,
+        blockOwnerDeletion: true,
+      })),
       ...extra,
     },
   });
@@ -402,7 +408,12 @@ test('garbage collection: orphans of gone owners, foreground and orphan propagat
   assert.deepEqual([p.remove.length, p.orphan.map((x) => x.dependent.metadata.uid)], [0, ['p2']]);
   const foreign = {
     kind: 'Pod',
-    metadata: { name: 'f', namespace: 'ns', uid: 'f', ownerReferences: [{ uid: 'x', kind: 'SomeCRD', name: 'x' }] },
+    metadata: {
+      name: 'f',
+      namespace: 'ns',
+      uid: 'f',
+      ownerReferences: [{ apiVersion: 'example.com/v1', uid: 'x', kind: 'SomeCRD', name: 'x' }],
+    },
   };
   assert.equal(planGc([foreign], kinds).remove.length, 0, 'owners of kinds not watched are not judged');
 });
