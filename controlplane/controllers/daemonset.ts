@@ -11,7 +11,7 @@ import { podFromTemplate, writeStatus } from './replicaset.ts';
 import { resolveIntOrPercent, templateHash } from './deployment-plan.ts';
 import { matchesNodeSelector, tolerates } from '../scheduler/algorithm.ts';
 import { applyRevisions } from './controller-revisions.ts';
-import type { Named, Node, Obj, Stored } from '../shared/kube/index.ts';
+import type { ControllerRevision, Named, Node, Obj, Stored } from '../shared/kube/index.ts';
 
 export const REVISION_LABEL = 'controller-revision-hash';
 
@@ -111,13 +111,13 @@ export function planDaemonSet(ds: Obj, nodes: (Node & Named)[], pods: Obj[], now
 
 export class DaemonSetController extends PodOwnerController {
   private nodes: Informer<Stored<Node>>;
-  private revisions: Informer;
+  private revisions: Informer<Stored<ControllerRevision>>;
   constructor(
     reg: Registry,
     owners: Informer,
     pods: Informer,
     nodes: Informer<Stored<Node>>,
-    revisions: Informer,
+    revisions: Informer<Stored<ControllerRevision>>,
     log: (s: string) => void,
   ) {
     super(reg, 'DaemonSet', 'daemonset-controller', owners, pods, log);

@@ -700,7 +700,11 @@ test('ControllerRevisions: one per template, the returning one moves to the top,
     spec: { revisionHistoryLimit: 1, template: { spec: { containers: [{ name: 'c', image: 'v2' }] } } },
   };
   const cr = (hash: string, revision: number) => ({
-    metadata: { name: `web-${hash}`, namespace: 'ns', ownerReferences: [{ uid: 's1', controller: true }] },
+    metadata: {
+      name: `web-${hash}`,
+      namespace: 'ns',
+      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'web', uid: 's1', controller: true }],
+    },
     revision,
   });
   let p = planRevisions(owner, 'h2', { app: 'w' }, [cr('h1', 1)]);
