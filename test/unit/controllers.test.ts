@@ -560,6 +560,18 @@ test('cron schedules and CronJob plans', async () => {
   p = planCronJob(cj({ startingDeadlineSeconds: 5 }), [], now);
   assert.equal(p.create, undefined, 'too late to start');
   assert.equal(planCronJob(cj({ suspend: true }), [], now).create, undefined);
+  const done = (completionTime?: string) => ({
+    ...running,
+    status: {
+      conditions: [{ type: 'Complete', status: 'True' }],
+      ...(completionTime ? { completionTime } : {}),
+    },
+  });
+  assert.equal(planCronJob(cj({ suspend: true }), [done()], now).status.lastSuccessfulTime, undefined, 'no time');
+  assert.equal(
+    planCronJob(cj({ suspend: true }), [done('2026-11-22T09:59:30Z')], now).status.lastSuccessfulTime,
+    '2026-11-22T09:59:30Z',
+  );
 });
 
 test('node health: taints follow Ready; evictions honour tolerationSeconds', async () => {
