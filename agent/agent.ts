@@ -23,7 +23,8 @@ import { join } from 'node:path';
 import { ApiClient, ApiStatusError } from './api.ts';
 import { joinCluster } from './join.ts';
 import { startRuntime, type NodeRuntime } from './runtime.ts';
-import { renderConditions, renderNode, type Condition, type NodeFacts } from './node-status.ts';
+import { renderConditions, renderNode, type NodeFacts } from './node-status.ts';
+import type { Lease, Node, NodeCondition } from '../controlplane/shared/kube/index.ts';
 
 export interface AgentConfig {
   server: string;
@@ -94,8 +95,7 @@ async function leasePodCidr(api: ApiClient, name: string, log: Log): Promise<str
       });
   }
   for (let i = 0; ; i++) {
-    // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-    const node = await api.get<Record<string, any>>(path);
+    const node = await api.get<Node>(path);
     if (node.spec?.podCIDR) {
       log(`pod subnet ${node.spec.podCIDR} from the control plane`);
       return node.spec.podCIDR;
@@ -146,13 +146,12 @@ export async function runAgent(
     runtimeMessage: '',
   };
   const nodePath = `/api/v1/nodes/${cfg.nodeName}`;
-  let conditions: Condition[] = [];
+  let conditions: NodeCondition[] = [];
 
   const probe = async () => {
     try {
       const st = await runtime.cri.status();
-      // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-      const c = Object.fromEntries((st.status?.conditions ?? []).map((x: any) => [x.type, x]));
+      const c = Object.fromEntries((st.status?.conditions ?? []).map((x) => [x.type, x]));
       facts.runtimeReady = !!c.RuntimeReady?.status;
       facts.networkReady = !!c.NetworkReady?.status;
       facts.runtimeMessage = [c.RuntimeReady, c.NetworkReady]
@@ -171,12 +170,12 @@ export async function runAgent(
     conditions = renderConditions(facts, conditions, now());
     const node = renderNode(facts, conditions);
     try {
-      const cur = await api.mergePatch(`${nodePath}/status`, { status: node.status });
-      uid = cur.metadata.uid;
+      const cur = await api.mergePatch<Node>(`${nodePath}/status`, { status: node.status });
+      uid = cur.metadata.uid ?? '';
     } catch (e) {
       if (!(e instanceof ApiStatusError && e.code === 404)) throw e;
-      const created = await api.create('/api/v1/nodes', node);
-      uid = created.metadata.uid;
+      const created = await api.create<Node>('/api/v1/nodes', node);
+      uid = created.metadata.uid ?? '';
       await api.mergePatch(`${nodePath}/status`, { status: node.status });
       log(`registered node ${cfg.nodeName}`);
     }
@@ -189,12 +188,14 @@ export async function runAgent(
     } catch (e) {
       if (!(e instanceof ApiStatusError && e.code === 404)) throw e;
       await api.create('/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
         metadata: {
           name: cfg.nodeName,
           ownerReferences: uid ? [{ apiVersion: 'v1', kind: 'Node', name: cfg.nodeName, uid }] : [],
         },
         spec: { holderIdentity: cfg.nodeName, leaseDurationSeconds: 40, renewTime: microTime() },
-      });
+      } satisfies Lease);
     }
   };
 
@@ -255,9 +256,8 @@ export async function runAgent(
   every((cfg.leaseSeconds ?? 10) * 1000, 'lease', async () => {
     await renewLease();
     // The node controller marks a node whose lease went stale Ready=Unknown; say otherwise at once.
-    // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-    const node = await api.get<Record<string, any>>(nodePath);
-    const ready = (node.status?.conditions ?? []).find((c: Condition) => c.type === 'Ready')?.status;
+    const node = await api.get<Node>(nodePath);
+    const ready = (node.status?.conditions ?? []).find((c) => c.type === 'Ready')?.status;
     if (ready !== (facts.runtimeReady && facts.networkReady ? 'True' : 'False')) await pushStatus();
   });
 

@@ -3,6 +3,7 @@
 // handshake within a few seconds), then moves to the next and says so in the log.
 import { Agent, request } from 'node:https';
 import type { TLSSocket } from 'node:tls';
+import type { Status } from '../controlplane/shared/kube/index.ts';
 
 /** No answer within this long: the server counts as down (the agent's requests are all short). */
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -35,10 +36,9 @@ export function serverList(servers: string | string[]): string[] {
 
 export class ApiStatusError extends Error {
   readonly code: number;
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  readonly status: Record<string, any>;
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  constructor(code: number, status: Record<string, any>) {
+  /** The API's Status answer; a body that was not JSON arrives as its text in `message`. */
+  readonly status: Partial<Status>;
+  constructor(code: number, status: Partial<Status>) {
     super(status?.message ?? `HTTP ${code}`);
     this.code = code;
     this.status = status;
@@ -72,8 +72,7 @@ export class ApiClient {
     this.log(`API server ${this.servers[from]} failed (${why}); now using ${this.server}`);
   }
 
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  async req<T = any>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
+  async req<T = unknown>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
     // Every server gets one try; a POST (not idempotent) goes again only if it cannot have reached
     // the server. Merge patches, PUTs (guarded by resourceVersion) and DELETEs are safe to repeat.
     for (let tries = 1; ; tries++) {
@@ -88,8 +87,13 @@ export class ApiClient {
     }
   }
 
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  private once<T = any>(server: string, method: string, path: string, body: unknown, contentType: string): Promise<T> {
+  private once<T = unknown>(
+    server: string,
+    method: string,
+    path: string,
+    body: unknown,
+    contentType: string,
+  ): Promise<T> {
     const data = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
       const r = request(
@@ -111,15 +115,14 @@ export class ApiClient {
           res.on('data', (c) => chunks.push(c));
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString();
-            // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-            let json: any = {};
+            let json: unknown = {};
             try {
               json = text ? JSON.parse(text) : {};
             } catch {
-              // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-              json = { message: text } as any;
+              json = { message: text };
             }
-            if ((res.statusCode ?? 0) >= 300) reject(new ApiStatusError(res.statusCode ?? 0, json));
+            // An error answer is a Status (or the text above); a success is the type the caller names.
+            if ((res.statusCode ?? 0) >= 300) reject(new ApiStatusError(res.statusCode ?? 0, json as Partial<Status>));
             else resolve(json as T);
           });
         },
@@ -149,24 +152,19 @@ export class ApiClient {
     });
   }
 
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  get<T = any>(path: string) {
+  get<T = unknown>(path: string) {
     return this.req<T>('GET', path);
   }
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  create<T = any>(path: string, obj: unknown) {
+  create<T = unknown>(path: string, obj: unknown) {
     return this.req<T>('POST', path, obj);
   }
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  update<T = any>(path: string, obj: unknown) {
+  update<T = unknown>(path: string, obj: unknown) {
     return this.req<T>('PUT', path, obj);
   }
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  mergePatch<T = any>(path: string, patch: unknown) {
+  mergePatch<T = unknown>(path: string, patch: unknown) {
     return this.req<T>('PATCH', path, patch, 'application/merge-patch+json');
   }
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  strategicPatch<T = any>(path: string, patch: unknown) {
+  strategicPatch<T = unknown>(path: string, patch: unknown) {
     return this.req<T>('PATCH', path, patch, 'application/strategic-merge-patch+json');
   }
   close() {

@@ -3,12 +3,20 @@
 // reconnecting with back-off and resuming from the last resourceVersion it applied (a full
 // snapshot when that is too old).
 import * as grpc from '@grpc/grpc-js';
-import { loadChannelPackage } from '../controlplane/channel/server.ts';
-import type { Obj } from '../controlplane/shared/kube/object.ts';
+import {
+  type ChannelEvent,
+  type ChannelKind,
+  decodeEvent,
+  loadChannelPackage,
+  type NodeChannelClient,
+  type NodeEventWire,
+  type ObjectEvent,
+} from '../controlplane/channel/messages.ts';
+import type { ConfigMap, KubeObject, Pod, Secret, Stored } from '../controlplane/shared/kube/index.ts';
 import { type NetworkChange, type NetworkKind, type NetworkObjects, NetworkView } from './network/view.ts';
 
 /** The channel's kind names → the network view's maps. Secrets go to both the kubelet and the view. */
-const NETWORK_KINDS: Record<string, NetworkKind> = {
+const NETWORK_KINDS: Partial<Record<ChannelKind, NetworkKind>> = {
   Node: 'nodes',
   Service: 'services',
   EndpointSlice: 'endpointSlices',
@@ -29,15 +37,15 @@ const emptyNetwork = (): NetworkObjects => ({
 });
 
 /** What the kubelet acts on in a pod: everything but its status and bookkeeping. */
-export function podIntent(p: Obj): string {
-  const m = p.metadata ?? {};
+export function podIntent(p: Pod): string {
+  const m = p.metadata;
   return JSON.stringify([m.uid, m.labels, m.annotations, m.deletionTimestamp, m.deletionGracePeriodSeconds, p.spec]);
 }
 
 export class DesiredState {
-  pods = new Map<string, Obj>();
-  configMaps = new Map<string, Obj>();
-  secrets = new Map<string, Obj>();
+  pods = new Map<string, Stored<Pod>>();
+  configMaps = new Map<string, Stored<ConfigMap>>();
+  secrets = new Map<string, Stored<Secret>>();
   resourceVersion = '';
   synced = false;
   private listeners = new Set<() => void>();
@@ -48,15 +56,26 @@ export class DesiredState {
   changed() {
     for (const l of this.listeners) l();
   }
-  map(kind: string): Map<string, Obj> | null {
-    return kind === 'Pod'
-      ? this.pods
-      : kind === 'ConfigMap'
-        ? this.configMaps
-        : kind === 'Secret'
-          ? this.secrets
-          : null;
+  /** Applies an object event for a kind the kubelet holds; false for other kinds. */
+  apply(ev: ObjectEvent): boolean {
+    const k = `${ev.namespace}/${ev.name}`;
+    switch (ev.kind) {
+      case 'Pod':
+        return put(this.pods, k, ev);
+      case 'ConfigMap':
+        return put(this.configMaps, k, ev);
+      case 'Secret':
+        return put(this.secrets, k, ev);
+      default:
+        return false;
+    }
   }
+}
+
+function put<T>(m: Map<string, T>, k: string, ev: { type: 'UPSERT'; object: T } | { type: 'DELETE' }): true {
+  if (ev.type === 'UPSERT') m.set(k, ev.object);
+  else m.delete(k);
+  return true;
 }
 
 export class ChannelClient {
@@ -65,9 +84,10 @@ export class ChannelClient {
   private pendingNetwork: NetworkObjects | null = null;
   private networkChanges: NetworkChange[] = [];
   private flushScheduled = false;
-  private client: grpc.Client;
-  private call: grpc.ClientReadableStream<Obj> | null = null;
+  private client: NodeChannelClient;
+  private call: grpc.ClientReadableStream<NodeEventWire> | null = null;
   private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
   private backoff = 500;
   private pendingSnapshot: DesiredState | null = null;
   connects = 0;
@@ -92,7 +112,7 @@ export class ChannelClient {
     this.connect();
   }
 
-  private dial(): grpc.Client {
+  private dial(): NodeChannelClient {
     const pkg = loadChannelPackage();
     // The server certificate names "kubernetes" among its SANs; verifying against it avoids
     // using an IP as TLS server name (which Node warns about). A ping unanswered for 5 s ends it.
@@ -119,37 +139,49 @@ export class ChannelClient {
     this.connects++;
     const md = new grpc.Metadata();
     md.set('authorization', `Bearer ${this.token}`);
-    const call = (
-      this.client as unknown as { Watch(req: Obj, md: grpc.Metadata): grpc.ClientReadableStream<Obj> }
-    ).Watch({ node_name: this.node, resource_version: this.state.resourceVersion }, md);
+    const call = this.client.Watch({ node_name: this.node, resource_version: this.state.resourceVersion }, md);
     this.call = call;
     const target = this.targets[this.at];
     let live = false;
-    call.on('data', (ev: Obj) => {
+    call.on('data', (w: NodeEventWire) => {
       if (call !== this.call) return;
       if (!live) this.log(`push channel: connected to ${target}`);
       live = true;
       this.backoff = 500;
-      this.apply(ev);
+      let ev: ChannelEvent | null;
+      try {
+        ev = decodeEvent(w);
+      } catch (e) {
+        // A message this agent cannot read: start over from a snapshot rather than hold a wrong state.
+        this.state.resourceVersion = '';
+        this.retry(call, `${(e as Error).message}; resynchronising`);
+        call.cancel();
+        return;
+      }
+      if (ev) this.apply(ev);
     });
-    // A failed call also ends: one reconnect per call, or a second stream would stay open.
-    let retried = false;
     call.on('error', (e: grpc.ServiceError) => {
-      if (this.stopped || e.code === grpc.status.CANCELLED) return;
-      retried = true;
+      if (this.stopped || e.code === grpc.status.CANCELLED || call !== this.call) return;
       if (e.code === grpc.status.OUT_OF_RANGE) this.state.resourceVersion = '';
+      // The server is down: the next one, resuming from the same resourceVersion.
       if (e.code === grpc.status.UNAVAILABLE || e.code === grpc.status.DEADLINE_EXCEEDED)
         this.failOver(e.details || e.message);
-      this.log(`push channel: ${e.details || e.message}; reconnecting in ${this.backoff} ms`);
-      setTimeout(() => this.connect(), this.backoff);
-      this.backoff = Math.min(this.backoff * 2, 10_000);
+      this.retry(call, e.details || e.message);
     });
-    call.on('end', () => {
-      if (!this.stopped && !retried) setTimeout(() => this.connect(), this.backoff);
-    });
+    // grpc-js ends the stream and also reports an error status: only the first of the two reconnects.
+    call.on('end', () => this.retry(call));
   }
 
-  private apply(ev: Obj) {
+  /** Dials again after a back-off, once per call that ended. */
+  private retry(call: grpc.ClientReadableStream<NodeEventWire>, why?: string) {
+    if (this.stopped || call !== this.call) return;
+    this.call = null;
+    if (why) this.log(`push channel: ${why}; reconnecting in ${this.backoff} ms`);
+    this.timer = setTimeout(() => this.connect(), this.backoff);
+    this.backoff = Math.min(this.backoff * 2, 10_000);
+  }
+
+  private apply(ev: ChannelEvent) {
     switch (ev.type) {
       case 'SNAPSHOT_BEGIN':
         this.pendingSnapshot = new DesiredState();
@@ -161,7 +193,7 @@ export class ChannelClient {
         this.state.pods = snap.pods;
         this.state.configMaps = snap.configMaps;
         this.state.secrets = snap.secrets;
-        this.state.resourceVersion = ev.resource_version;
+        this.state.resourceVersion = ev.resourceVersion;
         this.state.synced = true;
         this.replaceNetwork(this.pendingNetwork ?? emptyNetwork());
         this.pendingNetwork = null;
@@ -169,22 +201,13 @@ export class ChannelClient {
         return;
       }
       case 'BOOKMARK':
-        if (!this.pendingSnapshot) this.state.resourceVersion = ev.resource_version;
+        if (!this.pendingSnapshot) this.state.resourceVersion = ev.resourceVersion;
         return;
       case 'UPSERT':
       case 'DELETE': {
         this.applyNetwork(ev);
-        const target = (this.pendingSnapshot ?? this.state).map(ev.kind);
-        if (!target) return;
-        const k = `${ev.namespace}/${ev.name}`;
-        let quiet = false;
-        if (ev.type === 'UPSERT') {
-          const obj = JSON.parse(ev.object_json);
-          // A pod whose status alone changed (mostly the agent's own report) needs no sync.
-          const before = target.get(k);
-          quiet = ev.kind === 'Pod' && !!before && podIntent(before) === podIntent(obj);
-          target.set(k, obj);
-        } else target.delete(k);
+        const quiet = !this.pendingSnapshot && this.statusOnly(ev);
+        if (!(this.pendingSnapshot ?? this.state).apply(ev)) return;
         if (!this.pendingSnapshot) {
           this.state.synced = true;
           if (!quiet) this.state.changed();
@@ -193,13 +216,21 @@ export class ChannelClient {
     }
   }
 
+  /** A pod whose status alone changed (mostly the agent's own report) needs no sync. */
+  private statusOnly(ev: ObjectEvent): boolean {
+    if (ev.kind !== 'Pod' || ev.type !== 'UPSERT') return false;
+    const before = this.state.pods.get(`${ev.namespace}/${ev.name}`);
+    return !!before && podIntent(before) === podIntent(ev.object);
+  }
+
   /** A network object's change: into the pending snapshot, or into the view with a notification. */
-  private applyNetwork(ev: Obj) {
+  private applyNetwork(ev: ObjectEvent) {
     const kind = NETWORK_KINDS[ev.kind];
     if (!kind) return;
     const k = ev.namespace ? `${ev.namespace}/${ev.name}` : ev.name;
+    // The kind was checked against the map; each map holds the type of its kind.
     const target = (this.pendingNetwork ?? this.network)[kind] as Map<string, unknown>;
-    if (ev.type === 'UPSERT') target.set(k, JSON.parse(ev.object_json));
+    if (ev.type === 'UPSERT') target.set(k, ev.object);
     else target.delete(k);
     if (!this.pendingNetwork) this.queueChanges([{ kind, key: k }]);
   }
@@ -208,10 +239,10 @@ export class ChannelClient {
   private replaceNetwork(next: NetworkObjects) {
     const changes: NetworkChange[] = [];
     for (const kind of Object.keys(next) as NetworkKind[]) {
-      const cur = this.network[kind] as Map<string, Obj>,
-        nxt = next[kind] as Map<string, Obj>;
+      const cur = this.network[kind] as Map<string, KubeObject>,
+        nxt = next[kind] as Map<string, KubeObject>;
       for (const [k, o] of nxt)
-        if (cur.get(k)?.metadata?.resourceVersion !== o.metadata?.resourceVersion) changes.push({ kind, key: k });
+        if (cur.get(k)?.metadata.resourceVersion !== o.metadata.resourceVersion) changes.push({ kind, key: k });
       for (const k of cur.keys()) if (!nxt.has(k)) changes.push({ kind, key: k });
       cur.clear();
       for (const [k, o] of nxt) cur.set(k, o);
@@ -235,6 +266,7 @@ export class ChannelClient {
 
   stop() {
     this.stopped = true;
+    clearTimeout(this.timer);
     this.call?.cancel();
     this.client.close();
   }

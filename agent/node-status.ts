@@ -1,6 +1,6 @@
 // Renders this node's Node object and status from facts the agent gathers: a pure function,
 // so what the agent reports is tested with plain inputs.
-import type { Node } from '../controlplane/shared/kube/index.ts';
+import type { Condition, Node, NodeCondition, NodeStatus } from '../controlplane/shared/kube/index.ts';
 
 export interface NodeFacts {
   name: string;
@@ -24,18 +24,13 @@ export const AGENT_VERSION = 'v1.32.0-skiff';
 /** Memory kept back for the system when computing allocatable. */
 const RESERVED_MEMORY = 256 * 1024 * 1024;
 
-export interface Condition {
-  type: string;
-  status: 'True' | 'False' | 'Unknown';
-  reason: string;
-  message: string;
-  lastHeartbeatTime: string;
-  lastTransitionTime: string;
-}
-
-export function renderConditions(f: NodeFacts, previous: Condition[], now: string): Condition[] {
+/**
+ * The node's conditions now. A transition time moves only when a status changes; `previous` may
+ * be what the API holds (conditions written by another party may lack times).
+ */
+export function renderConditions(f: NodeFacts, previous: Condition[], now: string): NodeCondition[] {
   const ready = f.runtimeReady && f.networkReady;
-  const want: Omit<Condition, 'lastHeartbeatTime' | 'lastTransitionTime'>[] = [
+  const want: Omit<NodeCondition, 'lastHeartbeatTime' | 'lastTransitionTime'>[] = [
     {
       type: 'MemoryPressure',
       status: 'False',
@@ -66,11 +61,12 @@ export function renderConditions(f: NodeFacts, previous: Condition[], now: strin
   return want.map((c) => {
     const prev = previous.find((p) => p.type === c.type);
     const changed = !prev || prev.status !== c.status;
-    return { ...c, lastHeartbeatTime: now, lastTransitionTime: changed ? now : prev!.lastTransitionTime };
+    return { ...c, lastHeartbeatTime: now, lastTransitionTime: (!changed && prev.lastTransitionTime) || now };
   });
 }
 
-export function renderNode(f: NodeFacts, conditions: Condition[]): Node {
+/** The Node this agent registers, with its status; `status` is what each report sends. */
+export function renderNode(f: NodeFacts, conditions: NodeCondition[]): Node & { status: NodeStatus } {
   const mem = Math.floor(f.memoryBytes / 1024);
   const alloc = Math.max(0, Math.floor((f.memoryBytes - RESERVED_MEMORY) / 1024));
   return {

@@ -2,15 +2,23 @@
 // requests coming down the stream (container logs; exec, attach and port-forward sessions,
 // whose client frames follow the request as data), reconnecting with back-off.
 import * as grpc from '@grpc/grpc-js';
-import { loadChannelPackage } from '../controlplane/channel/server.ts';
+import { loadChannelPackage, type NodeChannelClient, type TunnelFrame } from '../controlplane/channel/messages.ts';
 import { LogError, streamLogs, type LogRequest } from './kubelet/logs.ts';
 import type { CriClient } from './cri/client.ts';
-import { startExec, startPortForward, type StreamSession } from './streaming/session.ts';
-import type { Obj } from '../controlplane/shared/kube/object.ts';
+import {
+  type ExecRequest,
+  type PortForwardRequest,
+  startExec,
+  startPortForward,
+  type StreamSession,
+} from './streaming/session.ts';
+
+/** What the server asks for down the tunnel (request_json of a request frame). */
+type TunnelRequest = (LogRequest & { type: 'logs' }) | ExecRequest | PortForwardRequest;
 
 export class TunnelClient {
-  private client: grpc.Client;
-  private call: grpc.ClientDuplexStream<Obj, Obj> | null = null;
+  private client: NodeChannelClient;
+  private call: grpc.ClientDuplexStream<TunnelFrame, TunnelFrame> | null = null;
   private stopped = false;
   private backoff = 500;
   private active = new Map<string, { stop: boolean; session?: StreamSession; pending: Buffer[] }>();
@@ -27,7 +35,7 @@ export class TunnelClient {
     this.o = o;
   }
 
-  private dial(): grpc.Client {
+  private dial(): NodeChannelClient {
     const pkg = loadChannelPackage();
     return new pkg.NodeChannel(this.targets[this.at], grpc.credentials.createSsl(Buffer.from(this.ca)), {
       'grpc.ssl_target_name_override': 'kubernetes',
@@ -45,12 +53,10 @@ export class TunnelClient {
     if (this.stopped) return;
     const md = new grpc.Metadata();
     md.set('authorization', `Bearer ${this.o.token}`);
-    const call = (this.client as unknown as { Tunnel(md: grpc.Metadata): grpc.ClientDuplexStream<Obj, Obj> }).Tunnel(
-      md,
-    );
+    const call = this.client.Tunnel(md);
     this.call = call;
     call.write({ kind: 'hello', node_name: this.o.node });
-    call.on('data', (f: Obj) => {
+    call.on('data', (f: TunnelFrame) => {
       this.backoff = 500;
       void this.handle(call, f);
     });
@@ -73,8 +79,9 @@ export class TunnelClient {
     call.on('end', retry);
   }
 
-  private async handle(call: grpc.ClientDuplexStream<Obj, Obj>, f: Obj) {
-    const a = this.active.get(f.stream_id);
+  private async handle(call: grpc.ClientDuplexStream<TunnelFrame, TunnelFrame>, f: TunnelFrame) {
+    const id = f.stream_id ?? '';
+    const a = this.active.get(id);
     if (f.kind === 'end') {
       if (a) {
         a.stop = true;
@@ -89,14 +96,13 @@ export class TunnelClient {
       return;
     }
     if (f.kind !== 'request') return;
-    const id = f.stream_id;
     const state: { stop: boolean; session?: StreamSession; pending: Buffer[] } = { stop: false, pending: [] };
     this.active.set(id, state);
     const send = (b: Buffer | string) => call.write({ stream_id: id, kind: 'data', data: Buffer.from(b) });
     try {
-      const req = JSON.parse(f.request_json);
+      const req = JSON.parse(f.request_json ?? '') as TunnelRequest;
       if (req.type === 'logs') {
-        const r = req as LogRequest & { type: string };
+        const r = req;
         await streamLogs(
           this.o.logRoot,
           r,
@@ -118,7 +124,7 @@ export class TunnelClient {
         for (const b of state.pending.splice(0)) session.input(b);
         if (state.stop) session.close();
         await session.done;
-      } else throw new LogError(`unknown request "${req.type}"`);
+      } else throw new LogError(`unknown request "${(req as { type: unknown }).type}"`);
       call.write({ stream_id: id, kind: 'end' });
     } catch (e) {
       call.write({ stream_id: id, kind: 'error', error: (e as Error).message });

@@ -1,10 +1,11 @@
 // A small HTTPS JSON client for the benchmarks (keep-alive, admin token), and percentiles.
 import { Agent, request } from 'node:https';
+import type { KubeObject, WatchEvent } from '../controlplane/shared/kube/index.ts';
 
 export type Base = { server: string; token: string; ca: string };
 export const agent = new Agent({ keepAlive: true, maxSockets: 200 });
 
-// biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
+// biome-ignore lint/suspicious/noExplicitAny: benches read a field or two of whatever the API answers
 export function call(base: Base, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : JSON.stringify(body);
@@ -44,11 +45,10 @@ export const pct = (xs: number[], p: number) => {
 };
 
 /** Follows a watch (path with watch=1), calling onEvent per event; returns a stop function. */
-export function watchEvents(
+export function watchEvents<T extends KubeObject = KubeObject>(
   base: Base,
   path: string,
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  onEvent: (ev: { type: string; object: any }) => void,
+  onEvent: (ev: WatchEvent<T>) => void,
 ): () => void {
   const req = request(
     base.server + path,

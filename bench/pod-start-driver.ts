@@ -4,6 +4,7 @@
 import { api } from '../test/helpers/http.ts';
 import { credentials } from '../test/helpers/server.ts';
 import { watchEvents } from './client.ts';
+import type { Pod } from '../controlplane/shared/kube/index.ts';
 
 const [kubeconfig, label, nodeList, count] = process.argv.slice(2);
 const creds = credentials(kubeconfig);
@@ -16,14 +17,12 @@ const allReady = new Promise<void>((r) => {
   finish = r;
 });
 
-const stopWatch = watchEvents(creds, `/api/v1/namespaces/default/pods?watch=1&labelSelector=bench%3D${label}`, (ev) => {
+const path = `/api/v1/namespaces/default/pods?watch=1&labelSelector=bench%3D${label}`;
+const stopWatch = watchEvents<Pod>(creds, path, (ev) => {
+  if (ev.type === 'ERROR') return;
   const p = ev.object;
-  const name = p?.metadata?.name;
-  if (
-    name &&
-    !ready.has(name) &&
-    p.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True')
-  ) {
+  const name = p.metadata.name;
+  if (name && !ready.has(name) && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) {
     ready.set(name, performance.now());
     if (ready.size === n) finish();
   }

@@ -7,6 +7,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { credentials, spawnServer, tempDir } from '../test/helpers/server.ts';
 import { freePort } from '../test/helpers/etcd.ts';
 import { call, watchEvents, type Base } from './client.ts';
+import type { Pod, Stored } from '../controlplane/shared/kube/index.ts';
 
 const args = process.argv.slice(2);
 const PODS = Number(args[args.indexOf('--pods') + 1]) || 3000;
@@ -33,9 +34,10 @@ const procStat = (pid: number) => {
 
 function watchBindings(base: Base, onBound: () => void): () => void {
   const seen = new Set<string>();
-  return watchEvents(base, '/api/v1/namespaces/bench/pods?watch=1&resourceVersion=0', (ev) => {
+  return watchEvents<Stored<Pod>>(base, '/api/v1/namespaces/bench/pods?watch=1&resourceVersion=0', (ev) => {
+    if (ev.type === 'ERROR' || ev.type === 'BOOKMARK') return;
     const p = ev.object;
-    if (p?.spec?.nodeName && !seen.has(p.metadata.name)) {
+    if (p.spec?.nodeName && !seen.has(p.metadata.name)) {
       seen.add(p.metadata.name);
       onBound();
     }

@@ -1,9 +1,11 @@
 // Parsing and checking the network configuration containerd hands the plugin on stdin.
 import { CniError, CODES } from './errors.ts';
 import { parseCidr, formatCidr, nthIp, type Cidr } from '../controlplane/shared/cidr.ts';
+import type { Attachment, CniResult, SkiffNetConf } from './types.ts';
 
 export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
 
+/** The checked configuration a command runs with. */
 export interface NetConf {
   cniVersion: string;
   name: string;
@@ -14,25 +16,28 @@ export interface NetConf {
   mtu: number;
   dataDir: string;
   hairpin: boolean;
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  prevResult?: Record<string, any>;
-  /** runtimeConfig.portMappings, from the portMappings capability. */
+  prevResult?: CniResult;
+  /** runtimeConfig.portMappings, from the portMappings capability (checked by hostport.ts). */
   portMappings?: unknown;
-  validAttachments?: { containerID: string; ifname: string }[];
+  validAttachments?: Attachment[];
   /** The overlay's subnet.env: STATUS answers "not ready" until the agent has written it. */
   subnetFile?: string;
 }
 
+/** Wire JSON before it is checked: every key may hold anything. */
+type Unchecked<T> = { [K in keyof T]?: unknown };
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
 export function parseConf(raw: string, needSubnet: boolean): NetConf {
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  let c: Record<string, any>;
+  let parsed: unknown;
   try {
-    c = JSON.parse(raw);
+    parsed = JSON.parse(raw);
   } catch (e) {
     throw new CniError(CODES.decodeFailure, 'failed to decode network configuration', (e as Error).message);
   }
-  if (!c || typeof c !== 'object' || Array.isArray(c))
-    throw new CniError(CODES.decodeFailure, 'network configuration must be a JSON object');
+  if (!isObject(parsed)) throw new CniError(CODES.decodeFailure, 'network configuration must be a JSON object');
+  const c: Unchecked<SkiffNetConf> = parsed;
   const version = c.cniVersion;
   if (typeof version !== 'string') throw new CniError(CODES.invalidConfig, 'cniVersion is required');
   if (!SUPPORTED_VERSIONS.includes(version))
@@ -56,8 +61,10 @@ export function parseConf(raw: string, needSubnet: boolean): NetConf {
     if (subnet.bits > 30) throw new CniError(CODES.invalidConfig, `subnet ${c.subnet} is too small`);
   } else if (needSubnet) throw new CniError(CODES.invalidConfig, 'subnet is required');
   const mtu = c.mtu ?? 1500;
-  if (!Number.isInteger(mtu) || mtu < 576 || mtu > 9000)
-    throw new CniError(CODES.invalidConfig, `invalid mtu ${c.mtu}`);
+  if (typeof mtu !== 'number' || !Number.isInteger(mtu) || mtu < 576 || mtu > 9000)
+    throw new CniError(CODES.invalidConfig, `invalid mtu ${JSON.stringify(c.mtu)}`);
+  if (c.runtimeConfig !== undefined && !isObject(c.runtimeConfig))
+    throw new CniError(CODES.invalidConfig, 'runtimeConfig must be an object');
   return {
     cniVersion: version,
     name: c.name,
@@ -68,11 +75,33 @@ export function parseConf(raw: string, needSubnet: boolean): NetConf {
     mtu,
     dataDir: typeof c.dataDir === 'string' ? c.dataDir : '/var/lib/skiff/cni',
     hairpin: c.hairpinMode !== false,
-    prevResult: c.prevResult,
-    validAttachments: c['cni.dev/valid-attachments'],
+    prevResult: c.prevResult === undefined ? undefined : checkPrevResult(c.prevResult),
+    validAttachments: c['cni.dev/valid-attachments'] === undefined ? undefined : checkAttachments(c),
     portMappings: c.runtimeConfig?.portMappings,
     subnetFile: typeof c.subnetFile === 'string' ? c.subnetFile : undefined,
   };
+}
+
+/** prevResult: a result whose ips (the part CHECK compares) are well formed. */
+function checkPrevResult(r: unknown): CniResult {
+  const ips = isObject(r) ? r.ips : undefined;
+  if (
+    !isObject(r) ||
+    typeof r.cniVersion !== 'string' ||
+    (ips !== undefined && !(Array.isArray(ips) && ips.every((ip) => isObject(ip) && typeof ip.address === 'string')))
+  )
+    throw new CniError(CODES.invalidConfig, 'prevResult is not a CNI result (cniVersion, ips[].address)');
+  return r as unknown as CniResult;
+}
+
+function checkAttachments(c: Unchecked<SkiffNetConf>): Attachment[] {
+  const list = c['cni.dev/valid-attachments'];
+  if (
+    !Array.isArray(list) ||
+    !list.every((a) => isObject(a) && typeof a.containerID === 'string' && typeof a.ifname === 'string')
+  )
+    throw new CniError(CODES.invalidConfig, 'cni.dev/valid-attachments must be a list of {containerID, ifname}');
+  return list as Attachment[];
 }
 
 export { formatCidr };

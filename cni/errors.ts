@@ -1,4 +1,6 @@
 // CNI error results (spec section "Error"), printed on stdout with a non-zero exit.
+import type { ErrorResult } from './types.ts';
+
 export const CODES = {
   incompatibleVersion: 1,
   unsupportedField: 2,
@@ -21,7 +23,20 @@ export class CniError extends Error {
     this.code = code;
     this.details = details;
   }
-  toJSON(cniVersion: string) {
+  toJSON(cniVersion: string): ErrorResult {
     return { cniVersion, code: this.code, msg: this.message, ...(this.details ? { details: this.details } : {}) };
   }
+}
+
+/** The error result for a failed command: the request's cniVersion when it has one, else the newest. */
+export function errorResult(e: unknown, stdin: string): ErrorResult {
+  let version = '1.1.0';
+  try {
+    const v: unknown = JSON.parse(stdin).cniVersion;
+    if (typeof v === 'string') version = v;
+  } catch {
+    /* the plugin has reported the bad configuration itself */
+  }
+  const err = e instanceof CniError ? e : new CniError(CODES.generic, (e as Error)?.message ?? String(e));
+  return err.toJSON(version);
 }

@@ -1,10 +1,10 @@
 // Entry point containerd executes (through the wrapper the agent installs): CNI environment
 // and stdin in, a result or a CNI error JSON out. (`loopback` is the shell script in cni/bin.)
 import { appendFileSync } from 'node:fs';
-import { CniError, CODES } from './errors.ts';
-import { run } from './plugin.ts';
+import { errorResult } from './errors.ts';
+import { type Env, run } from './plugin.ts';
 
-const env = {
+const env: Env = {
   command: process.env.CNI_COMMAND ?? '',
   containerID: process.env.CNI_CONTAINERID ?? '',
   netns: process.env.CNI_NETNS ?? '',
@@ -17,13 +17,6 @@ if (env.command !== 'VERSION') {
   for await (const c of process.stdin) chunks.push(c as Buffer);
   stdin = Buffer.concat(chunks).toString('utf8');
 }
-let version = '1.1.0';
-try {
-  version = JSON.parse(stdin).cniVersion ?? version;
-} catch {
-  /* reported by the plugin */
-}
-
 // SKIFF_CNI_TRACE=FILE appends one line per invocation with its duration (for benchmarks).
 const started = performance.now();
 if (process.env.SKIFF_CNI_TRACE)
@@ -40,7 +33,6 @@ try {
   if (out !== undefined) process.stdout.write(JSON.stringify(out) + '\n');
   process.exitCode = 0;
 } catch (e) {
-  const err = e instanceof CniError ? e : new CniError(CODES.generic, (e as Error)?.message ?? String(e));
-  process.stdout.write(JSON.stringify(err.toJSON(version)) + '\n');
+  process.stdout.write(JSON.stringify(errorResult(e, stdin)) + '\n');
   process.exitCode = 1;
 }

@@ -43,12 +43,41 @@ async function ipBatch(lines: string[], netns?: string): Promise<Link[]> {
 
 const exists = (e: unknown) => /File exists|already assigned/.test(String((e as { stderr?: string }).stderr ?? ''));
 
+/** A link as `ip -j [-d] addr|link show` prints it (the fields Skiff reads). */
 export interface Link {
   ifname: string;
   address: string;
   mtu: number;
   operstate: string;
-  addr_info?: { local: string; prefixlen: number; family: string }[];
+  flags?: string[];
+  addr_info?: { local: string; prefixlen: number; family: string; scope?: string }[];
+  /** With -d: the link type and its type-specific data (for vxlan: id, port, local, link, learning). */
+  linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> };
+}
+
+/** A route as `ip -j route show` prints it. */
+export interface IpRoute {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  protocol?: string;
+  flags?: string[];
+}
+
+/** A neighbour entry as `ip -j neigh show` prints it. */
+export interface IpNeigh {
+  dst: string;
+  dev?: string;
+  lladdr?: string;
+  state?: string[];
+}
+
+/** A forwarding entry as `bridge -j fdb show` prints it. */
+export interface FdbEntry {
+  mac: string;
+  dst?: string;
+  ifname?: string;
+  flags?: string[];
 }
 
 export async function linkShow(name: string, netns?: string): Promise<Link | null> {
@@ -62,7 +91,7 @@ export async function linkShow(name: string, netns?: string): Promise<Link | nul
 }
 
 /** The IPv4 routes of the main table inside a namespace (for CHECK). */
-export async function routesIn(netns: string): Promise<{ dst: string; gateway?: string; dev?: string }[]> {
+export async function routesIn(netns: string): Promise<IpRoute[]> {
   return JSON.parse(await ip(['-j', '-4', 'route', 'show', 'table', 'main'], netns));
 }
 

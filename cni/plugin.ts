@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { CniError, CODES } from './errors.ts';
 import { formatCidr, parseConf, SUPPORTED_VERSIONS, type NetConf } from './config.ts';
 import { Ipam } from './ipam.ts';
+import type { CniResult, VersionResult } from './types.ts';
 import { mapPorts, parseMappings, unmapPorts } from './hostport.ts';
 import {
   addVeth,
@@ -37,7 +38,7 @@ function need(env: Env, ...keys: (keyof Env)[]) {
       );
 }
 
-async function add(conf: NetConf, env: Env) {
+async function add(conf: NetConf, env: Env): Promise<CniResult> {
   need(env, 'containerID', 'netns', 'ifname');
   if (!existsSync(env.netns))
     throw new CniError(CODES.unknownContainer, `network namespace ${env.netns} does not exist`);
@@ -69,7 +70,7 @@ async function add(conf: NetConf, env: Env) {
       ],
       ips: [
         {
-          ...(conf.cniVersion.startsWith('0.') ? { version: '4' } : {}),
+          ...(conf.cniVersion.startsWith('0.') ? { version: '4' as const } : {}),
           address: `${ip}/${prefix}`,
           gateway: conf.gateway,
           interface: 2,
@@ -113,8 +114,7 @@ async function check(conf: NetConf, env: Env) {
     throw new CniError(CODES.generic, `interface ${env.ifname} does not carry ${ip}/${conf.subnet.bits}`);
   if (pod.mtu !== conf.mtu)
     throw new CniError(CODES.generic, `interface ${env.ifname} has MTU ${pod.mtu}, not ${conf.mtu}`);
-  if (!(pod as { flags?: string[] }).flags?.includes('UP'))
-    throw new CniError(CODES.generic, `interface ${env.ifname} is down`);
+  if (!pod.flags?.includes('UP')) throw new CniError(CODES.generic, `interface ${env.ifname} is down`);
   const routes = await routesIn(env.netns);
   if (!routes.some((r) => r.dst === 'default' && r.gateway === conf.gateway && r.dev === env.ifname))
     throw new CniError(CODES.generic, `no default route via ${conf.gateway} dev ${env.ifname} in ${env.netns}`);
@@ -122,13 +122,15 @@ async function check(conf: NetConf, env: Env) {
     throw new CniError(CODES.generic, `no route to ${formatCidr(conf.subnet)} on ${env.ifname} in ${env.netns}`);
   if (!(await linkShow(hostVethName(env.containerID, env.ifname))))
     throw new CniError(CODES.generic, 'host end of the veth is missing');
-  const expected = (conf.prevResult.ips ?? []).map((x: { address: string }) => x.address.split('/')[0]);
+  const expected = (conf.prevResult.ips ?? []).map((x) => x.address.split('/')[0]);
   if (expected.length && !expected.includes(ip))
     throw new CniError(CODES.generic, `prevResult names ${expected.join(',')} but ${ip} is allocated`);
 }
 
 async function gc(conf: NetConf) {
-  const valid = new Set((conf.validAttachments ?? []).map((a) => `${a.containerID}/${a.ifname}`));
+  // Without the list every allocation would look stale: refuse rather than release them all.
+  if (!conf.validAttachments) throw new CniError(CODES.invalidConfig, 'GC needs cni.dev/valid-attachments');
+  const valid = new Set(conf.validAttachments.map((a) => `${a.containerID}/${a.ifname}`));
   const ipam = new Ipam(conf.dataDir, conf.name, conf.subnet);
   await ipam.locked(async () => {
     for (const a of ipam.list()) {
@@ -158,7 +160,7 @@ function overlayReady(conf: NetConf): void {
 }
 
 /** Runs one CNI command; returns what goes to stdout (or throws a CniError). */
-export async function run(env: Env, stdin: string): Promise<unknown> {
+export async function run(env: Env, stdin: string): Promise<CniResult | VersionResult | undefined> {
   switch (env.command) {
     case 'VERSION':
       return { cniVersion: '1.1.0', supportedVersions: SUPPORTED_VERSIONS };

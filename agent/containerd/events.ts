@@ -4,7 +4,6 @@ import * as grpc from '@grpc/grpc-js';
 import * as loader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
 import { fileURLToPath } from 'node:url';
-import type { Obj } from '../../controlplane/shared/kube/object.ts';
 
 const PROTO = fileURLToPath(new URL('./events.proto', import.meta.url));
 
@@ -14,26 +13,46 @@ export interface TaskExit {
   exitStatus: number;
 }
 
-let cached: { Events: grpc.ServiceClientConstructor; TaskExit: protobuf.Type } | null = null;
+/** containerd.services.events.v1.Envelope as proto-loader gives it; `event` is a google.protobuf.Any. */
+interface Envelope {
+  timestamp?: unknown;
+  namespace: string;
+  topic: string;
+  event?: { type_url: string; value: Buffer } | null;
+}
+
+interface EventsClient extends grpc.Client {
+  Subscribe(req: { filters: string[] }): grpc.ClientReadableStream<Envelope>;
+}
+
+type EventsCtor = new (address: string, creds: grpc.ChannelCredentials) => EventsClient;
+
+let cached: { Events: EventsCtor; TaskExit: protobuf.Type } | null = null;
 function load() {
   if (!cached) {
     const def = loader.loadSync(PROTO, { keepCase: true, longs: String, defaults: true });
-    const pkg = (grpc.loadPackageDefinition(def) as Obj).containerd.services.events.v1;
-    const root = protobuf.loadSync(PROTO); // (field names camelCased)
-    cached = { Events: pkg.Events, TaskExit: root.lookupType('containerd.services.events.v1.TaskExit') };
+    // The service events.proto declares, whose Subscribe this file describes.
+    const pkg = (grpc.loadPackageDefinition(def) as unknown as { containerd: { services: { events: { v1: object } } } })
+      .containerd.services.events.v1 as { Events: EventsCtor };
+    const types = protobuf.loadSync(PROTO); // (field names camelCased)
+    cached = { Events: pkg.Events, TaskExit: types.lookupType('containerd.services.events.v1.TaskExit') };
   }
   return cached;
 }
 
 /** Decodes the event of a /tasks/exit envelope. */
 export function decodeTaskExit(value: Uint8Array): TaskExit {
-  const m = load().TaskExit.toObject(load().TaskExit.decode(value), { defaults: true }) as Obj;
+  const m = load().TaskExit.toObject(load().TaskExit.decode(value), { defaults: true }) as {
+    containerId: string;
+    id: string;
+    exitStatus: number;
+  };
   return { containerId: m.containerId, execId: m.id, exitStatus: Number(m.exitStatus) };
 }
 
 export class TaskExitWatcher {
-  private client: grpc.Client;
-  private call: grpc.ClientReadableStream<Obj> | null = null;
+  private client: EventsClient;
+  private call: grpc.ClientReadableStream<Envelope> | null = null;
   private stopped = false;
   private onExit: (e: TaskExit) => void;
   private log: (s: string) => void;
@@ -49,11 +68,11 @@ export class TaskExitWatcher {
 
   start() {
     if (this.stopped) return;
-    const call = (this.client as unknown as { Subscribe(req: Obj): grpc.ClientReadableStream<Obj> }).Subscribe({
+    const call = this.client.Subscribe({
       filters: [`namespace==${this.namespace},topic=="/tasks/exit"`],
     });
     this.call = call;
-    call.on('data', (env: Obj) => {
+    call.on('data', (env: Envelope) => {
       if (env.topic !== '/tasks/exit' || !env.event?.value) return;
       try {
         this.onExit(decodeTaskExit(env.event.value));

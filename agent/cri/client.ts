@@ -18,6 +18,11 @@ function load(): Obj {
   return pkg!;
 }
 
+/** runtime.v1.StatusResponse (the parts the agent reads): RuntimeReady and NetworkReady. */
+export interface StatusResponse {
+  status?: { conditions?: { type: string; status: boolean; reason: string; message: string }[] };
+}
+
 export class CriError extends Error {
   readonly grpcCode: number;
   constructor(method: string, e: grpc.ServiceError) {
@@ -58,7 +63,7 @@ export class CriClient {
     return this.call(this.rt, 'Version', { version: 'v1' }, 5_000);
   }
   status() {
-    return this.call(this.rt, 'Status', { verbose: false }, 5_000);
+    return this.call<StatusResponse>(this.rt, 'Status', { verbose: false }, 5_000);
   }
   runPodSandbox(config: Obj, runtimeHandler = '') {
     return this.call<{ pod_sandbox_id: string }>(

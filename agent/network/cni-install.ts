@@ -4,6 +4,7 @@ import { chmodSync, copyFileSync, mkdirSync, renameSync, writeFileSync, readdirS
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { NetworkConfigList, SkiffPluginConfig } from '../../cni/types.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -16,26 +17,18 @@ export interface CniSettings {
 }
 
 export function renderConflist(s: CniSettings): string {
-  return JSON.stringify(
-    {
-      cniVersion: '1.0.0',
-      name: 'skiff',
-      plugins: [
-        {
-          type: 'skiff',
-          bridge: s.bridge,
-          subnet: s.podCidr,
-          mtu: s.mtu,
-          dataDir: s.dataDir,
-          ...(s.subnetFile ? { subnetFile: s.subnetFile } : {}),
-          hairpinMode: true,
-          capabilities: { portMappings: true },
-        },
-      ],
-    },
-    null,
-    2,
-  );
+  const plugin: SkiffPluginConfig = {
+    type: 'skiff',
+    bridge: s.bridge,
+    subnet: s.podCidr,
+    mtu: s.mtu,
+    dataDir: s.dataDir,
+    ...(s.subnetFile ? { subnetFile: s.subnetFile } : {}),
+    hairpinMode: true,
+    capabilities: { portMappings: true },
+  };
+  const list: NetworkConfigList = { cniVersion: '1.0.0', name: 'skiff', plugins: [plugin] };
+  return JSON.stringify(list, null, 2);
 }
 
 function wrapper(cacheDir: string): string {

@@ -4,8 +4,8 @@
 import { createServer, type Server } from 'node:net';
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { run } from '../../cni/plugin.ts';
-import { CniError, CODES } from '../../cni/errors.ts';
+import { type Env, run } from '../../cni/plugin.ts';
+import { errorResult } from '../../cni/errors.ts';
 
 export function startCniServer(socket: string): Promise<Server> {
   mkdirSync(dirname(socket), { recursive: true });
@@ -25,18 +25,12 @@ export function startCniServer(socket: string): Promise<Server> {
           .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
       );
       const stdin = cut < 0 ? '' : all.subarray(cut + 2).toString();
-      const env = {
+      const env: Env = {
         command: vars.CNI_COMMAND ?? '',
         containerID: vars.CNI_CONTAINERID ?? '',
         netns: vars.CNI_NETNS ?? '',
         ifname: vars.CNI_IFNAME ?? '',
       };
-      let version = '1.1.0';
-      try {
-        version = JSON.parse(stdin).cniVersion ?? version;
-      } catch {
-        /* reported by run() */
-      }
       try {
         const started = performance.now();
         const out = await run(env, stdin);
@@ -44,8 +38,7 @@ export function startCniServer(socket: string): Promise<Server> {
           console.error(`cni ${env.command} ${(performance.now() - started).toFixed(1)} ms`);
         conn.end('0' + (out === undefined ? '' : JSON.stringify(out) + '\n'));
       } catch (e) {
-        const err = e instanceof CniError ? e : new CniError(CODES.generic, (e as Error)?.message ?? String(e));
-        conn.end('1' + JSON.stringify(err.toJSON(version)) + '\n');
+        conn.end('1' + JSON.stringify(errorResult(e, stdin)) + '\n');
       }
     });
     conn.on('error', () => {});

@@ -1,6 +1,6 @@
 // The overlay's thin kernel layer: reads what is there with `ip -j` (one batch) and `bridge -j`,
 // and applies a plan with one `ip -batch` and one `bridge -batch`.
-import { exec } from '../../cni/netlink.ts';
+import { exec, type FdbEntry, type IpNeigh, type IpRoute, type Link } from '../../cni/netlink.ts';
 import { BatchSession } from './batch-session.ts';
 import type { ActualNet, Plan } from './diff.ts';
 import { ROUTE_PROTO, VXLAN_DEV } from './render.ts';
@@ -12,9 +12,6 @@ async function run(wrap: Wrap, cmd: string, args: string[], input?: string) {
   const argv = [...wrap, cmd, ...args];
   return exec(argv[0], argv.slice(1), input);
 }
-
-// biome-ignore lint/suspicious/noExplicitAny: iproute2's JSON output, read field by field below
-type J = any;
 
 export async function readOverlay(wrap: Wrap = [], dev = VXLAN_DEV): Promise<ActualNet> {
   // Both reads at once: the FDB one fails harmlessly when the device does not exist.
@@ -29,11 +26,12 @@ export async function readOverlay(wrap: Wrap = [], dev = VXLAN_DEV): Promise<Act
     run(wrap, 'bridge', ['-j', 'fdb', 'show', 'dev', dev]),
   ]);
   if (r.code !== 0) throw new Error(`ip -j -batch: ${r.stderr.trim()}`);
+  // One JSON array per batch line, in the order asked.
   const [links, addrs, routes, neighs] = r.stdout
     .split('\n')
     .filter((l) => l.trim().startsWith('['))
-    .map((l) => JSON.parse(l) as J[]);
-  const l = (links ?? []).find((x: J) => x.ifname === dev);
+    .map((l) => JSON.parse(l)) as [Link[]?, Link[]?, IpRoute[]?, IpNeigh[]?];
+  const l = (links ?? []).find((x) => x.ifname === dev);
   const out: ActualNet = { vxlan: null, addresses: [], routes: [], neighbours: [], fdb: [] };
   if (l) {
     const d = l.linkinfo?.info_data ?? {};
@@ -49,26 +47,28 @@ export async function readOverlay(wrap: Wrap = [], dev = VXLAN_DEV): Promise<Act
       mac: String(l.address),
       up: (l.flags ?? []).includes('UP'),
     };
-    const a = (addrs ?? []).find((x: J) => x.ifname === dev);
-    out.addresses = (a?.addr_info ?? [])
-      .filter((x: J) => x.family === 'inet')
-      .map((x: J) => `${x.local}/${x.prefixlen}`);
+    const a = (addrs ?? []).find((x) => x.ifname === dev);
+    out.addresses = (a?.addr_info ?? []).filter((x) => x.family === 'inet').map((x) => `${x.local}/${x.prefixlen}`);
     if (fdb.code !== 0) throw new Error(`bridge -j fdb show: ${fdb.stderr.trim()}`);
-    out.fdb = (JSON.parse(fdb.stdout || '[]') as J[])
+    out.fdb = (JSON.parse(fdb.stdout || '[]') as FdbEntry[])
       .filter((x) => x.dst && x.mac !== '00:00:00:00:00:00')
       .map((x) => ({ dev, mac: String(x.mac), dst: String(x.dst) }));
   }
-  out.routes = (routes ?? [])
-    .filter((x: J) => x.gateway && x.dev)
-    .map((x: J) => ({
-      dst: x.dst.includes('/') ? x.dst : `${x.dst}/32`,
-      via: x.gateway,
-      dev: x.dev,
-      onlink: (x.flags ?? []).includes('onlink'),
-    }));
+  out.routes = (routes ?? []).flatMap((x) =>
+    x.gateway && x.dev
+      ? [
+          {
+            dst: x.dst.includes('/') ? x.dst : `${x.dst}/32`,
+            via: x.gateway,
+            dev: x.dev,
+            onlink: (x.flags ?? []).includes('onlink'),
+          },
+        ]
+      : [],
+  );
   out.neighbours = (neighs ?? [])
-    .filter((x: J) => x.dev === dev && x.lladdr)
-    .map((x: J) => ({ dev, ip: String(x.dst), mac: String(x.lladdr) }));
+    .filter((x) => x.dev === dev && x.lladdr)
+    .map((x) => ({ dev, ip: String(x.dst), mac: String(x.lladdr) }));
   return out;
 }
 
@@ -133,7 +133,7 @@ export async function findUnderlay(o: { nodeIp?: string; iface?: string }, wrap:
   const [addrs, defaults] = r.stdout
     .split('\n')
     .filter((l) => l.trim().startsWith('['))
-    .map((l) => JSON.parse(l) as J[]);
+    .map((l) => JSON.parse(l)) as [Link[]?, IpRoute[]?];
   const cands: Underlay[] = [];
   for (const l of addrs ?? [])
     for (const a of l.addr_info ?? [])

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { addBlackholes, addNetns, delNetns, inNetns, removeBlackholes, run, STATE_ROOT } from './host.ts';
 import { killPids, pidsMentioning, removeAllPods, unmountUnder } from './cleanup.ts';
 import { startServers } from './servers.ts';
+import type { List, Node } from '../../controlplane/shared/kube/index.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SKIFF = join(ROOT, 'bin/skiff');
@@ -84,6 +85,9 @@ function freeIndex(): number {
   throw new Error('no free sandbox index');
 }
 
+/** A sandbox name: lowercase letters, digits and '-', at most 12 (namespace names are built from it). */
+export const SANDBOX_NAME = /^[a-z0-9]([-a-z0-9]{0,10}[a-z0-9])?$/;
+
 export function nsName(sandbox: string, role: string): string {
   return `skiff-${sandbox}-${role}`.slice(0, 32);
 }
@@ -104,7 +108,7 @@ export interface UpOptions {
 
 export async function sandboxUp(o: UpOptions): Promise<SandboxState> {
   const log = o.log ?? ((s: string) => console.log(s));
-  if (!/^[a-z0-9]([-a-z0-9]{0,10}[a-z0-9])?$/.test(o.name))
+  if (!SANDBOX_NAME.test(o.name))
     throw new Error(`invalid sandbox name "${o.name}" (lowercase letters, digits and '-', at most 12)`);
   if (!Number.isInteger(o.nodes) || o.nodes < 1 || o.nodes > 50) throw new Error('--nodes must be between 1 and 50');
   const serverCount = o.servers ?? 1;
@@ -183,12 +187,10 @@ export async function sandboxUp(o: UpOptions): Promise<SandboxState> {
       async () => {
         const r = await inNetns(first.ns, 'kubectl', ['--kubeconfig', s.kubeconfig, 'get', 'nodes', '-o', 'json']);
         if (r.exitCode !== 0) return false;
-        // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-        const items = JSON.parse(String(r.stdout)).items as any[];
+        const items = (JSON.parse(String(r.stdout)) as List<Node>).items;
         return (
           items.length === o.nodes &&
-          // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-          items.every((n) => n.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'))
+          items.every((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
         );
       },
       o.readyTimeoutMs ?? 180_000,

@@ -2,7 +2,7 @@
 // toString, hasOwnProperty, __proto__) are ordinary keys in a Kubernetes object, never the
 // prototype's members, and writing "__proto__" creates a key instead of replacing a prototype.
 
-// biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON
+// biome-ignore lint/suspicious/noExplicitAny: any JSON value of any kind; each caller narrows what it reads
 type Json = any;
 
 /** The value of an own property, or undefined. */

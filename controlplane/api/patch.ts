@@ -3,7 +3,7 @@
 import { child, type ArraySchema, type Schema } from './schema/dsl.ts';
 import { own, setOwn } from './own.ts';
 
-// biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
+// biome-ignore lint/suspicious/noExplicitAny: merge and strategic-merge patches apply to JSON documents of every kind
 type Json = any;
 const isObj = (v: unknown): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
 

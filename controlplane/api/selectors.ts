@@ -122,17 +122,17 @@ export function parseFieldSelector(kind: string, s: string | null | undefined): 
     });
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-function fieldValue(obj: Record<string, any>, path: string): string {
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  let v: any = obj;
-  for (const p of path.split('.')) v = v?.[p];
-  if (path === 'source' && obj.source) v = obj.source.component;
+/** The value at a dotted path of any object ('' when absent); an Event's `source` is its component. */
+function fieldValue(obj: object, path: string): string {
+  const at = (o: unknown, key: string): unknown =>
+    typeof o === 'object' && o !== null ? (o as Record<string, unknown>)[key] : undefined;
+  let v: unknown = obj;
+  for (const p of path.split('.')) v = at(v, p);
+  if (path === 'source' && v) v = at(v, 'component');
   if (v === undefined || v === null) return '';
   return String(v);
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-export function matchFields(reqs: FieldReq[], obj: Record<string, any>): boolean {
+export function matchFields(reqs: FieldReq[], obj: object): boolean {
   return reqs.every((r) => (fieldValue(obj, r.field) === r.value) === (r.op === '='));
 }

@@ -1,24 +1,24 @@
-import type { Obj } from '../shared/kube/object.ts';
 // Which ConfigMaps and Secrets a pod needs on its node: volumes (including projected), env
 // valueFrom and envFrom of every container. Pure, so the channel can tell exactly which Secrets
 // a node may be sent.
+import type { Ingress, Pod } from '../shared/kube/index.ts';
 
 export interface Refs {
   configMaps: Set<string>;
   secrets: Set<string>;
 }
 
-export function podRefs(pod: Obj): Refs {
+export function podRefs(pod: Pod): Refs {
   const ns = pod.metadata?.namespace ?? '';
   const configMaps = new Set<string>(),
     secrets = new Set<string>();
-  const cm = (n: unknown) => {
-    if (typeof n === 'string' && n) configMaps.add(`${ns}/${n}`);
+  const cm = (n: string | undefined) => {
+    if (n) configMaps.add(`${ns}/${n}`);
   };
-  const sec = (n: unknown) => {
-    if (typeof n === 'string' && n) secrets.add(`${ns}/${n}`);
+  const sec = (n: string | undefined) => {
+    if (n) secrets.add(`${ns}/${n}`);
   };
-  const spec = pod.spec ?? {};
+  const spec = pod.spec;
   for (const v of spec.volumes ?? []) {
     cm(v.configMap?.name);
     sec(v.secret?.secretName);
@@ -27,7 +27,7 @@ export function podRefs(pod: Obj): Refs {
       sec(src.secret?.name);
     }
   }
-  for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) {
+  for (const c of [...(spec.initContainers ?? []), ...spec.containers, ...(spec.ephemeralContainers ?? [])]) {
     for (const e of c.env ?? []) {
       cm(e.valueFrom?.configMapKeyRef?.name);
       sec(e.valueFrom?.secretKeyRef?.name);
@@ -42,11 +42,10 @@ export function podRefs(pod: Obj): Refs {
 }
 
 /** The Secrets an Ingress names for TLS (`spec.tls[].secretName`, in the Ingress's namespace). */
-export function ingressTlsRefs(ing: Obj): Set<string> {
-  const ns = ing.metadata?.namespace ?? '';
+export function ingressTlsRefs(ing: Ingress): Set<string> {
+  const ns = ing.metadata.namespace ?? '';
   const out = new Set<string>();
-  for (const t of ing.spec?.tls ?? [])
-    if (typeof t?.secretName === 'string' && t.secretName) out.add(`${ns}/${t.secretName}`);
+  for (const t of ing.spec.tls ?? []) if (t.secretName) out.add(`${ns}/${t.secretName}`);
   return out;
 }
 

@@ -4,41 +4,50 @@
 // EndpointSlices, Ingresses, IngressClasses, NetworkPolicies, and the TLS Secrets Ingresses
 // name), as a snapshot then changes, resumable by resourceVersion.
 import * as grpc from '@grpc/grpc-js';
-import * as loader from '@grpc/proto-loader';
-import { fileURLToPath } from 'node:url';
-import { RESOURCES, type Resource } from '../api/resources.ts';
+import { RESOURCES } from '../api/resources.ts';
 import type { Registry, WatchEventType } from '../api/registry.ts';
 import { ApiError } from '../api/status.ts';
 import type { TokenAuth } from '../api/auth.ts';
 import { ingressTlsRefs, podRefs, TLS_SECRET_TYPE } from './refs.ts';
 import { Tunnels } from './tunnel.ts';
-import type { Obj } from '../shared/kube/object.ts';
+import {
+  type ChannelEvent,
+  type ChannelKind,
+  type ChannelObjects,
+  encodeEvent,
+  loadChannelPackage,
+  type NodeEventWire,
+  type ObjectEvent,
+  type TunnelFrame,
+  type WatchRequest,
+} from './messages.ts';
+import type { Ingress, KubeObject, ObjectMeta, Pod, Stored } from '../shared/kube/index.ts';
 
-const PROTO = fileURLToPath(new URL('./channel.proto', import.meta.url));
-const res = (k: string) => RESOURCES.find((r) => r.kind === k)!;
+const res = (k: ChannelKind) => RESOURCES.find((r) => r.kind === k)!;
 const PODS = res('Pod'),
   CMS = res('ConfigMap'),
-  SECRETS = res('Secret'),
-  INGRESSES = res('Ingress');
+  SECRETS = res('Secret');
 /** Sent to every agent whole: the state node networking runs on. */
-const NETWORK = ['Node', 'Service', 'EndpointSlice', 'Ingress', 'IngressClass', 'NetworkPolicy'].map(res);
-const key = (o: Obj) => `${o.metadata.namespace}/${o.metadata.name}`;
+const NETWORK_KINDS = ['Node', 'Service', 'EndpointSlice', 'Ingress', 'IngressClass', 'NetworkPolicy'] as const;
+const key = (o: { metadata: ObjectMeta }) => `${o.metadata.namespace}/${o.metadata.name}`;
 type RefKind = 'ConfigMap' | 'Secret';
 
-export function loadChannelPackage(): Obj {
-  const def = loader.loadSync(PROTO, { keepCase: true, longs: String, enums: String, defaults: true });
-  return (grpc.loadPackageDefinition(def) as Obj).skiff.v1;
-}
+/**
+ * The registry hands out untyped JSON; what it reads for a resource is that resource's kind, checked
+ * by the API server on the way in. This names that kind for the channel.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: the registry's untyped object, narrowed here to the kind it was read as
+const typed = <K extends ChannelKind>(_kind: K, o: Record<string, any>) => o as Stored<ChannelObjects[K]>;
 
 interface Stream {
-  write(ev: Obj): void;
+  write(ev: ChannelEvent): void;
   closed: boolean;
 }
 
 /** One agent's view: what it has been sent, so changes can be computed. */
 class NodeView {
-  pods = new Map<string, Obj>();
-  ingresses = new Map<string, Obj>();
+  pods = new Map<string, Stored<Pod>>();
+  ingresses = new Map<string, Stored<Ingress>>();
   sent = { ConfigMap: new Set<string>(), Secret: new Set<string>() };
   /** While rebuilding the state of a resumed agent nothing is written. */
   quiet = false;
@@ -69,22 +78,25 @@ class NodeView {
   }
 
   /** May this node hold the object? Its pods use it, or an Ingress names it and it is a TLS Secret. */
-  private qualifies(kind: RefKind, o: Obj): boolean {
+  private qualifies(kind: RefKind, o: Stored<ChannelObjects[RefKind]>): boolean {
     const k = key(o);
     if (this.needs[kind].has(k)) return true;
-    return kind === 'Secret' && o.type === TLS_SECRET_TYPE && this.needs.ingressTls.has(k);
+    return kind === 'Secret' && 'type' in o && o.type === TLS_SECRET_TYPE && this.needs.ingressTls.has(k);
   }
 
-  emit(type: 'UPSERT' | 'DELETE', kind: string, o: Obj) {
-    if (this.quiet) return;
-    this.out.write({
-      type,
-      kind,
-      namespace: o.metadata.namespace ?? '',
-      name: o.metadata.name,
-      resource_version: o.metadata.resourceVersion ?? '',
-      object_json: type === 'UPSERT' ? JSON.stringify(o) : '',
-    });
+  /** Sends an object of a kind whole. */
+  upsert<K extends ChannelKind>(kind: K, o: Stored<ChannelObjects[K]>) {
+    // For a generic kind the compiler cannot pick the union member; `kind` and `o` match by signature.
+    this.send({ type: 'UPSERT', kind, ...head(o), object: o } as ObjectEvent);
+  }
+
+  /** Tells the agent an object is gone (or no longer its to hold). */
+  remove(kind: ChannelKind, o: KubeObject) {
+    this.send({ type: 'DELETE', kind, ...head(o) });
+  }
+
+  private send(ev: ChannelEvent) {
+    if (!this.quiet) this.out.write(ev);
   }
 
   /** Sends referenced objects newly needed (as of `rv` when given), and deletes for those no longer needed. */
@@ -106,9 +118,11 @@ class NodeView {
                 })
               ).items[0]
             : await this.reg.get(r, ns, name);
-          if (!o || !this.qualifies(kind, o)) continue;
+          if (!o) continue;
+          const obj = typed(kind, o);
+          if (!this.qualifies(kind, obj)) continue;
           this.sent[kind].add(k);
-          this.emit('UPSERT', kind, o);
+          this.upsert(kind, obj);
         } catch (e) {
           if (!(e instanceof ApiError && e.code === 404)) throw e;
         }
@@ -117,18 +131,18 @@ class NodeView {
         if (want.has(k)) continue;
         this.sent[kind].delete(k);
         const [namespace, name] = k.split('/');
-        this.emit('DELETE', kind, { metadata: { namespace, name } });
+        this.remove(kind, { metadata: { namespace, name } });
       }
     }
   }
 
   /** A ConfigMap or Secret changed in the store: send it if this node may hold it, else retract it. */
-  onRef(kind: RefKind, type: WatchEventType, o: Obj) {
+  onRef(kind: RefKind, type: WatchEventType, o: Stored<ChannelObjects[RefKind]>) {
     const k = key(o);
     if (type !== 'DELETED' && this.qualifies(kind, o)) {
       this.sent[kind].add(k);
-      this.emit('UPSERT', kind, o);
-    } else if (this.sent[kind].delete(k)) this.emit('DELETE', kind, o);
+      this.upsert(kind, o);
+    } else if (this.sent[kind].delete(k)) this.remove(kind, o);
   }
 }
 
@@ -147,8 +161,8 @@ export class ChannelServer {
     const pkg = loadChannelPackage();
     this.tunnels = new Tunnels(auth);
     this.server.addService(pkg.NodeChannel.service, {
-      Watch: (call: grpc.ServerWritableStream<Obj, Obj>) => void this.watch(call),
-      Tunnel: (call: grpc.ServerDuplexStream<Obj, Obj>) => this.tunnels.handle(call),
+      Watch: (call: grpc.ServerWritableStream<WatchRequest, NodeEventWire>) => void this.watch(call),
+      Tunnel: (call: grpc.ServerDuplexStream<TunnelFrame, TunnelFrame>) => this.tunnels.handle(call),
     });
   }
 
@@ -170,7 +184,7 @@ export class ChannelServer {
     await new Promise<void>((r) => this.server.tryShutdown(() => r()));
   }
 
-  private async watch(call: grpc.ServerWritableStream<Obj, Obj>) {
+  private async watch(call: grpc.ServerWritableStream<WatchRequest, NodeEventWire>) {
     const node = String(call.request.node_name ?? '');
     const user = this.auth.authenticate(String(call.metadata.get('authorization')[0] ?? ''));
     const allowed = user && (user.groups.includes('system:masters') || user.name === `system:node:${node}`);
@@ -182,11 +196,11 @@ export class ChannelServer {
     const out: Stream = {
       closed: false,
       write: (ev) => {
-        if (!out.closed) call.write(ev);
+        if (!out.closed) call.write(encodeEvent(ev));
       },
     };
     const view = new NodeView(this.reg, out);
-    const handles: { close(): void }[] = [];
+    const handles: { close(): void; ready: Promise<void> }[] = [];
     const stop = () => {
       out.closed = true;
       for (const h of handles) h.close();
@@ -221,62 +235,71 @@ export class ChannelServer {
       const at = (rv: string) => (rv ? { resourceVersion: rv, resourceVersionMatch: 'Exact' } : {});
       const pods = await this.reg.list(PODS, undefined, { labels: [], fields: ctxFields, ...at(from) });
       from ||= pods.resourceVersion;
-      for (const p of pods.items) {
+      for (const item of pods.items) {
+        const p = typed('Pod', item);
         view.pods.set(key(p), p);
-        view.emit('UPSERT', 'Pod', p);
+        view.upsert('Pod', p);
       }
-      for (const r of NETWORK) {
-        const list = await this.reg.list(r, undefined, { ...all, ...at(from) });
-        for (const o of list.items) {
-          if (r === INGRESSES) view.ingresses.set(key(o), o);
-          view.emit('UPSERT', r.kind, o);
+      for (const kind of NETWORK_KINDS) {
+        const list = await this.reg.list(res(kind), undefined, { ...all, ...at(from) });
+        for (const item of list.items) {
+          const o = typed(kind, item);
+          if (kind === 'Ingress') view.ingresses.set(key(o), typed('Ingress', o));
+          view.upsert(kind, o);
         }
       }
       view.recompute();
       await view.syncRefs(from);
       view.quiet = false;
-      if (!resume) out.write({ type: 'SNAPSHOT_END', resource_version: from });
+      if (!resume) out.write({ type: 'SNAPSHOT_END', resourceVersion: from });
       // A resumed agent hears at once that the stream is live (it may have come from another server).
-      else out.write({ type: 'BOOKMARK', resource_version: from });
+      else out.write({ type: 'BOOKMARK', resourceVersion: from });
       let chain = Promise.resolve();
       const serial = (fn: () => Promise<void> | void) => {
         chain = chain.then(fn).catch(fail);
       };
-      const watch = (r: Resource, fields: typeof ctxFields, fn: (t: WatchEventType, o: Obj) => unknown) =>
+      const watch = <K extends ChannelKind>(
+        kind: K,
+        fields: typeof ctxFields,
+        fn: (t: WatchEventType, o: Stored<ChannelObjects[K]>) => unknown,
+      ) =>
         handles.push(
           this.reg.watch(
-            r,
+            res(kind),
             undefined,
             { labels: [], fields, resourceVersion: from },
-            (t, o) => serial(async () => void (await fn(t, o))),
+            (t, o) => serial(async () => void (await fn(t, typed(kind, o)))),
             fail,
           ),
         );
-      watch(PODS, ctxFields, async (type, o) => {
+      const forward = <K extends ChannelKind>(kind: K, type: WatchEventType, o: Stored<ChannelObjects[K]>) => {
+        if (type === 'DELETED') view.remove(kind, o);
+        else view.upsert(kind, o);
+      };
+      watch('Pod', ctxFields, async (type, o) => {
         if (type === 'DELETED') view.pods.delete(key(o));
         else view.pods.set(key(o), o);
-        view.emit(type === 'DELETED' ? 'DELETE' : 'UPSERT', 'Pod', o);
+        forward('Pod', type, o);
         view.recompute();
         await view.syncRefs();
       });
-      for (const r of NETWORK)
-        watch(r, [], async (type, o) => {
-          view.emit(type === 'DELETED' ? 'DELETE' : 'UPSERT', r.kind, o);
-          if (r !== INGRESSES) return;
-          if (type === 'DELETED') view.ingresses.delete(key(o));
-          else view.ingresses.set(key(o), o);
-          view.recompute();
-          await view.syncRefs();
-        });
-      watch(CMS, [], (type, o) => view.onRef('ConfigMap', type, o));
-      watch(SECRETS, [], (type, o) => view.onRef('Secret', type, o));
-      await Promise.all(handles.map((h) => (h as unknown as { ready: Promise<void> }).ready));
+      for (const kind of NETWORK_KINDS) if (kind !== 'Ingress') watch(kind, [], (type, o) => forward(kind, type, o));
+      watch('Ingress', [], async (type, o) => {
+        forward('Ingress', type, o);
+        if (type === 'DELETED') view.ingresses.delete(key(o));
+        else view.ingresses.set(key(o), o);
+        view.recompute();
+        await view.syncRefs();
+      });
+      watch('ConfigMap', [], (type, o) => view.onRef('ConfigMap', type, o));
+      watch('Secret', [], (type, o) => view.onRef('Secret', type, o));
+      await Promise.all(handles.map((h) => h.ready));
       // A bookmark names a revision read one period earlier, so every event up to it has been sent.
       let seen = '';
       bm = setInterval(
         () =>
           serial(async () => {
-            if (seen) out.write({ type: 'BOOKMARK', resource_version: seen });
+            if (seen) out.write({ type: 'BOOKMARK', resourceVersion: seen });
             seen = String(await this.reg.store.currentRevision());
           }),
         5_000,
@@ -285,4 +308,13 @@ export class ChannelServer {
       fail(e);
     }
   }
+}
+
+/** The names an object event carries beside the object. */
+function head(o: KubeObject) {
+  return {
+    namespace: o.metadata.namespace ?? '',
+    name: o.metadata.name ?? '',
+    resourceVersion: o.metadata.resourceVersion ?? '',
+  };
 }

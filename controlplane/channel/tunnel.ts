@@ -4,9 +4,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import type { TokenAuth } from '../api/auth.ts';
-import type { Obj } from '../shared/kube/object.ts';
+import type { TunnelFrame } from './messages.ts';
 
-type Duplex = grpc.ServerDuplexStream<Obj, Obj>;
+type Duplex = grpc.ServerDuplexStream<TunnelFrame, TunnelFrame>;
 
 export interface TunnelStream {
   onData(fn: (b: Buffer) => void): void;
@@ -17,6 +17,12 @@ export interface TunnelStream {
 }
 
 export class TunnelError extends Error {}
+
+/** A request sent down a node's tunnel: `type` (logs, exec, attach, portforward) says what the agent does. */
+export interface TunnelRequest {
+  type: string;
+  [field: string]: unknown;
+}
 
 export class Tunnels {
   private byNode = new Map<string, Duplex>();
@@ -29,18 +35,18 @@ export class Tunnels {
   handle(call: Duplex) {
     const user = this.auth.authenticate(String(call.metadata.get('authorization')[0] ?? ''));
     let node = '';
-    call.on('data', (f: Obj) => {
+    call.on('data', (f: TunnelFrame) => {
       if (f.kind === 'hello') {
         if (!user || user.name !== `system:node:${f.node_name}`) {
           call.emit('error', { code: grpc.status.PERMISSION_DENIED, details: 'a node may only open its own tunnel' });
           return;
         }
-        node = f.node_name;
+        node = f.node_name ?? '';
         this.byNode.get(node)?.end();
         this.byNode.set(node, call);
         return;
       }
-      const s = this.streams.get(f.stream_id);
+      const s = this.streams.get(f.stream_id ?? '');
       if (!s) return;
       if (f.kind === 'data') s.data(Buffer.from(f.data ?? []));
       else if (f.kind === 'end') s.end();
@@ -62,7 +68,7 @@ export class Tunnels {
   }
 
   /** Sends a request to a node's agent; the answer arrives as data, then done resolves. */
-  request(node: string, req: Obj): TunnelStream {
+  request(node: string, req: TunnelRequest): TunnelStream {
     const call = this.byNode.get(node);
     if (!call) throw new TunnelError(`no agent connection to node "${node}"`);
     const id = randomUUID();

@@ -9,27 +9,40 @@ interface Target {
   token: string;
 }
 
+/** The parts of a kubeconfig (clientcmd v1) this command reads. */
+interface Kubeconfig {
+  'current-context'?: string;
+  contexts?: { name: string; context?: { cluster?: string; user?: string } }[];
+  clusters?: { name: string; cluster?: { server?: string; 'certificate-authority-data'?: string } }[];
+  users?: { name: string; user?: { token?: string } }[];
+}
+
 export function targetFromKubeconfig(file: string): Target {
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  let cfg: any;
+  let cfg: Kubeconfig;
   try {
-    cfg = parseYaml(readFileSync(file, 'utf8'));
+    cfg = parseYaml(readFileSync(file, 'utf8')) ?? {};
   } catch (e) {
     throw new Error(`cannot read kubeconfig ${file}: ${(e as Error).message}`);
   }
+  const list = <T>(v: T[] | undefined): T[] => (Array.isArray(v) ? v : []);
   const ctx =
-    // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-    (cfg.contexts ?? []).find((c: any) => c.name === cfg['current-context'])?.context ?? cfg.contexts?.[0]?.context;
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  const cluster = (cfg.clusters ?? []).find((c: any) => c.name === ctx?.cluster)?.cluster;
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  const user = (cfg.users ?? []).find((u: any) => u.name === ctx?.user)?.user;
-  if (!cluster?.server || !user?.token) throw new Error(`kubeconfig ${file} has no server or token`);
+    list(cfg.contexts).find((c) => c?.name === cfg['current-context'])?.context ?? list(cfg.contexts)[0]?.context;
+  const cluster = list(cfg.clusters).find((c) => c?.name === ctx?.cluster)?.cluster;
+  const user = list(cfg.users).find((u) => u?.name === ctx?.user)?.user;
+  if (typeof cluster?.server !== 'string' || typeof user?.token !== 'string')
+    throw new Error(`kubeconfig ${file} has no server or token`);
   return {
     server: cluster.server,
-    ca: Buffer.from(cluster['certificate-authority-data'] ?? '', 'base64').toString(),
+    ca: Buffer.from(String(cluster['certificate-authority-data'] ?? ''), 'base64').toString(),
     token: user.token,
   };
+}
+
+/** /skiff/v1/images answers: a list, an import's result, or a Status-like error. */
+interface ImagesAnswer {
+  message?: string;
+  images?: { name: string; digest: string; size: number }[];
+  imported?: { name: string; digest: string; size: number }[];
 }
 
 function call(
@@ -38,8 +51,7 @@ function call(
   path: string,
   body?: Buffer,
   onProgress?: (sent: number) => void,
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-): Promise<{ status: number; json: any }> {
+): Promise<{ status: number; json: ImagesAnswer }> {
   return new Promise((resolve, reject) => {
     const r = request(
       t.server + path,
@@ -109,12 +121,13 @@ export async function imageImport(
     }
   });
   if (r.status !== 200) throw new Error(`import refused: ${r.json.message ?? `HTTP ${r.status}`}`);
-  for (const i of r.json.imported) out(`imported ${i.name} ${i.digest} (${human(i.size)})`);
+  for (const i of r.json.imported ?? []) out(`imported ${i.name} ${i.digest} (${human(i.size)})`);
 }
 
 export async function imageList(t: Target, out: (s: string) => void): Promise<void> {
   const r = await call(t, 'GET', '/skiff/v1/images');
   if (r.status !== 200) throw new Error(r.json.message ?? `HTTP ${r.status}`);
   out(['IMAGE'.padEnd(50), 'DIGEST'.padEnd(20), 'SIZE'].join(' '));
-  for (const i of r.json.images) out([i.name.padEnd(50), i.digest.slice(0, 19).padEnd(20), human(i.size)].join(' '));
+  for (const i of r.json.images ?? [])
+    out([i.name.padEnd(50), i.digest.slice(0, 19).padEnd(20), human(i.size)].join(' '));
 }

@@ -7,17 +7,28 @@ import type { Ctx, Registry } from '../api/registry.ts';
 import { RESOURCES } from '../api/resources.ts';
 import type { Informer } from './informer.ts';
 import { controllerOf, ignoreGone, ownerRef } from './ownership.ts';
-import type { Obj } from '../shared/kube/object.ts';
+import type { ControllerRevision, Obj, Stored } from '../shared/kube/index.ts';
+
+/** The revision Skiff writes: the owner's template as a replacing patch. */
+export type TemplateRevision = ControllerRevision & {
+  data: { spec: { template: Record<string, unknown> & { $patch: 'replace' } } };
+};
 
 const REVISIONS = RESOURCES.find((r) => r.kind === 'ControllerRevision')!;
 
 export interface RevisionPlan {
-  create?: Obj;
+  create?: TemplateRevision;
   bump?: { name: string; revision: number };
   remove: string[];
 }
 
-export function planRevisions(owner: Obj, hash: string, labels: Record<string, string>, existing: Obj[]): RevisionPlan {
+// The owner (a DaemonSet or StatefulSet) is still untyped in its controllers.
+export function planRevisions(
+  owner: Obj,
+  hash: string,
+  labels: Record<string, string>,
+  existing: ControllerRevision[],
+): RevisionPlan {
   const mine = existing
     .filter((r) => controllerOf(r)?.uid === owner.metadata.uid)
     .sort((a, b) => a.revision - b.revision);
@@ -41,13 +52,13 @@ export function planRevisions(owner: Obj, hash: string, labels: Record<string, s
   } else if (Number(cur.revision) < max) plan.bump = { name, revision: max + 1 };
   const limit = owner.spec?.revisionHistoryLimit ?? 10;
   const old = mine.filter((r) => r.metadata.name !== name);
-  plan.remove = old.slice(0, Math.max(0, old.length - limit)).map((r) => r.metadata.name);
+  plan.remove = old.slice(0, Math.max(0, old.length - limit)).map((r) => String(r.metadata.name));
   return plan;
 }
 
 export async function applyRevisions(
   reg: Registry,
-  revisions: Informer,
+  revisions: Informer<Stored<ControllerRevision>>,
   owner: Obj,
   hash: string,
   ctx: Ctx,

@@ -12,15 +12,16 @@ import { controllerOf, ignoreGone, ownerRef } from './ownership.ts';
 import { ctxFor } from './pod-owner.ts';
 import { writeStatus } from './replicaset.ts';
 import { nextAfter, parseCron, scheduledBetween } from './cron.ts';
-import type { Obj } from '../shared/kube/object.ts';
+import type { Condition, Obj } from '../shared/kube/index.ts';
 
 const JOBS = RESOURCES.find((r) => r.kind === 'Job')!;
 const CRONJOBS = RESOURCES.find((r) => r.kind === 'CronJob')!;
 export const SCHEDULED_AT = 'batch.kubernetes.io/cronjob-scheduled-timestamp';
 
 const jobState = (j: Obj) =>
-  (j.status?.conditions ?? []).find((c: Obj) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True')
-    ?.type as 'Complete' | 'Failed' | undefined;
+  ((j.status?.conditions ?? []) as Condition[]).find(
+    (c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True',
+  )?.type as 'Complete' | 'Failed' | undefined;
 
 export interface CronPlan {
   create?: Obj;
@@ -35,9 +36,11 @@ export function planCronJob(cj: Obj, jobs: Obj[], now: number): CronPlan {
   const active = mine.filter((j) => !jobState(j) && !j.metadata.deletionTimestamp);
   const plan: CronPlan = { remove: [], status: {} };
   const prev = cj.status ?? {};
+  // Only a completion time counts (Date.parse(0) would read as the year 2000).
   const lastSuccess = mine
-    .filter((j) => jobState(j) === 'Complete')
-    .map((j) => Date.parse(j.status?.completionTime ?? 0))
+    .filter((j) => jobState(j) === 'Complete' && typeof j.status?.completionTime === 'string')
+    .map((j) => Date.parse(j.status.completionTime))
+    .filter((t) => !Number.isNaN(t))
     .reduce((a, b) => Math.max(a, b), prev.lastSuccessfulTime ? Date.parse(prev.lastSuccessfulTime) : 0);
   plan.status = {
     active: active.length

@@ -11,7 +11,7 @@ import { podFromTemplate, writeStatus } from './replicaset.ts';
 import { resolveIntOrPercent, templateHash } from './deployment-plan.ts';
 import { matchesNodeSelector, tolerates } from '../scheduler/algorithm.ts';
 import { applyRevisions } from './controller-revisions.ts';
-import type { Obj } from '../shared/kube/object.ts';
+import type { ControllerRevision, Named, Node, Obj, Stored } from '../shared/kube/index.ts';
 
 export const REVISION_LABEL = 'controller-revision-hash';
 
@@ -40,14 +40,14 @@ export function daemonPod(ds: Obj, node: string, hash: string): Obj {
   return p;
 }
 
-export function eligible(ds: Obj, node: Obj): boolean {
+export function eligible(ds: Obj, node: Node): boolean {
   const pod = { spec: ds.spec?.template?.spec ?? {} };
   if (!matchesNodeSelector(pod, node)) return false;
   const tol = [...(pod.spec.tolerations ?? []), ...DAEMON_TOLERATIONS];
-  return (node.spec?.taints ?? []).every((t: Obj) => t.effect === 'PreferNoSchedule' || tolerates(tol, t));
+  return (node.spec?.taints ?? []).every((t) => t.effect === 'PreferNoSchedule' || tolerates(tol, t));
 }
 
-export function planDaemonSet(ds: Obj, nodes: Obj[], pods: Obj[], now: number): DaemonPlan {
+export function planDaemonSet(ds: Obj, nodes: (Node & Named)[], pods: Obj[], now: number): DaemonPlan {
   const hash = templateHash(ds.spec?.template ?? {});
   const mine = pods.filter((p) => controllerOf(p)?.uid === ds.metadata.uid);
   const byNode = new Map<string, Obj[]>();
@@ -110,14 +110,14 @@ export function planDaemonSet(ds: Obj, nodes: Obj[], pods: Obj[], now: number): 
 }
 
 export class DaemonSetController extends PodOwnerController {
-  private nodes: Informer;
-  private revisions: Informer;
+  private nodes: Informer<Stored<Node>>;
+  private revisions: Informer<Stored<ControllerRevision>>;
   constructor(
     reg: Registry,
     owners: Informer,
     pods: Informer,
-    nodes: Informer,
-    revisions: Informer,
+    nodes: Informer<Stored<Node>>,
+    revisions: Informer<Stored<ControllerRevision>>,
     log: (s: string) => void,
   ) {
     super(reg, 'DaemonSet', 'daemonset-controller', owners, pods, log);

@@ -11,17 +11,17 @@ import { WorkQueue } from './queue.ts';
 import { ctxFor } from './pod-owner.ts';
 import { ignoreGone } from './ownership.ts';
 import { MANAGED_BY, MAX_PER_SLICE, planSlices, SERVICE_NAME, type EndpointGroup } from './endpoints-plan.ts';
-import type { EndpointAddress, Endpoints, EndpointSlice, Obj, Service } from '../shared/kube/index.ts';
+import type { EndpointAddress, Endpoints, EndpointSlice, Service, Stored } from '../shared/kube/index.ts';
 
 export const MIRROR_CONTROLLER = 'endpointslicemirroring-controller.k8s.io';
 export const SKIP_MIRROR = 'endpointslice.kubernetes.io/skip-mirror';
 const SLICES = RESOURCES.find((r) => r.kind === 'EndpointSlice')!;
 
 /** Whether the Endpoints object of this Service is mirrored. Pure. */
-export function mirrored(svc: Obj | undefined, ep: Obj | undefined): boolean {
+export function mirrored(svc: Service | undefined, ep: Endpoints | undefined): boolean {
   if (!svc || !ep || svc.metadata.deletionTimestamp) return false;
-  if (svc.spec?.selector && Object.keys(svc.spec.selector).length) return false;
-  if (svc.spec?.type === 'ExternalName') return false;
+  if (svc.spec.selector && Object.keys(svc.spec.selector).length) return false;
+  if (svc.spec.type === 'ExternalName') return false;
   // The API server's own endpoints get their slice from the EndpointSlice controller.
   if (svc.metadata.namespace === 'default' && svc.metadata.name === 'kubernetes') return false;
   return ep.metadata.labels?.[SKIP_MIRROR] !== 'true';
@@ -58,16 +58,20 @@ export function mirrorSlices(ep: Endpoints): EndpointGroup[] {
 
 export class EndpointsMirroringController {
   private reg: Registry;
-  private services: Informer;
-  private endpoints: Informer;
-  private slices: Informer;
+  private services: Informer<Stored<Service>>;
+  private endpoints: Informer<Stored<Endpoints>>;
+  private slices: Informer<Stored<EndpointSlice>>;
   private queue: WorkQueue;
   private ctx: Ctx = ctxFor('endpointslicemirroring-controller');
   private triggers = new Map<string, string>();
 
   constructor(
     reg: Registry,
-    inf: { services: Informer; endpoints: Informer; slices: Informer },
+    inf: {
+      services: Informer<Stored<Service>>;
+      endpoints: Informer<Stored<Endpoints>>;
+      slices: Informer<Stored<EndpointSlice>>;
+    },
     log: (s: string) => void,
   ) {
     this.reg = reg;
@@ -111,17 +115,11 @@ export class EndpointsMirroringController {
       );
     const trigger = this.triggers.get(key);
     this.triggers.delete(key);
-    if (!mirrored(svc, ep)) {
+    if (!svc || !ep || !mirrored(svc, ep)) {
       for (const s of mine) await this.reg.delete(SLICES, ns, s.metadata.name, {}, this.ctx).catch(ignoreGone);
       return;
     }
-    const plan = planSlices(
-      svc as Service,
-      mine as EndpointSlice[],
-      mirrorSlices(ep as Endpoints),
-      trigger,
-      MIRROR_CONTROLLER,
-    );
+    const plan = planSlices(svc, mine, mirrorSlices(ep), trigger, MIRROR_CONTROLLER);
     for (const s of plan.update)
       await this.reg.update(SLICES, ns, String(s.metadata.name), s, this.ctx).catch(ignoreGone);
     for (const s of plan.create) await this.reg.create(SLICES, ns, s, this.ctx);

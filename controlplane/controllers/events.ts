@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { RESOURCES } from '../api/resources.ts';
 import type { Ctx, Registry } from '../api/registry.ts';
 import { ApiError } from '../api/status.ts';
-import type { Obj } from '../shared/kube/object.ts';
+import type { Event, KubeObject, Obj } from '../shared/kube/index.ts';
 
 const EVENTS = RESOURCES.find((r) => r.kind === 'Event')!;
 
@@ -26,7 +26,7 @@ export class EventRecorder {
     };
   }
 
-  async record(obj: Obj, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+  async record(obj: KubeObject | Obj, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
     const ns = obj.metadata.namespace || 'default';
     const id = createHash('sha256')
       .update(`${obj.metadata.uid}/${type}/${reason}/${message}`)
@@ -35,9 +35,9 @@ export class EventRecorder {
     const name = `${obj.metadata.name}.${id}`;
     try {
       for (let i = 0; i < 3; i++) {
-        let cur: Obj | null = null;
+        let cur: Event | null = null;
         try {
-          cur = await this.reg.get(EVENTS, ns, name);
+          cur = (await this.reg.get(EVENTS, ns, name)) as Event;
         } catch (e) {
           if (!(e instanceof ApiError && e.code === 404)) throw e;
         }

@@ -8,21 +8,24 @@ import type { Resource } from '../api/resources.ts';
 import { ApiError } from '../api/status.ts';
 import type { Informer } from './informer.ts';
 import { ctxFor } from './pod-owner.ts';
-import type { Obj } from '../shared/kube/object.ts';
+import type { KubeObject, ObjectMeta, OwnerReference } from '../shared/kube/index.ts';
+
+/** An object of any watched kind, as the registry hands it back: with its kind, name and uid. */
+export type GcObject = KubeObject & { kind: string; metadata: ObjectMeta & { name: string; uid: string } };
 
 export interface GcActions {
-  remove: Obj[];
+  remove: GcObject[];
   /** Of `remove`: dependents of a foreground deletion that have dependents of their own. */
-  foreground: Set<Obj>;
-  unblock: Obj[];
-  orphan: { dependent: Obj; ownerUid: string }[];
-  finalize: { owner: Obj; finalizer: string }[];
+  foreground: Set<GcObject>;
+  unblock: GcObject[];
+  orphan: { dependent: GcObject; ownerUid: string }[];
+  finalize: { owner: GcObject; finalizer: string }[];
 }
 
 /** Pure: what to do, given every watched object (with its kind) and which kinds are watched. */
-export function planGc(objects: Obj[], watchedKinds: Set<string>): GcActions {
+export function planGc(objects: GcObject[], watchedKinds: Set<string>): GcActions {
   const byUid = new Map(objects.map((o) => [o.metadata.uid, o]));
-  const dependents = new Map<string, Obj[]>();
+  const dependents = new Map<string, GcObject[]>();
   for (const o of objects)
     for (const r of o.metadata.ownerReferences ?? []) {
       let l = dependents.get(r.uid);
@@ -31,7 +34,7 @@ export function planGc(objects: Obj[], watchedKinds: Set<string>): GcActions {
     }
   const out: GcActions = { remove: [], foreground: new Set(), unblock: [], orphan: [], finalize: [] };
   for (const o of objects) {
-    const refs: Obj[] = o.metadata.ownerReferences ?? [];
+    const refs = o.metadata.ownerReferences ?? [];
     if (!refs.length || o.metadata.deletionTimestamp) continue;
     // Only refs to kinds we watch can be judged; a ref to an unknown kind keeps the object.
     if (refs.every((r) => watchedKinds.has(r.kind) && !byUid.has(r.uid))) {
@@ -41,7 +44,7 @@ export function planGc(objects: Obj[], watchedKinds: Set<string>): GcActions {
     for (const r of refs) {
       const owner = byUid.get(r.uid);
       if (!owner?.metadata.deletionTimestamp) continue;
-      const fin: string[] = owner.metadata.finalizers ?? [];
+      const fin = owner.metadata.finalizers ?? [];
       if (fin.includes('orphan')) out.orphan.push({ dependent: o, ownerUid: r.uid });
       else if (fin.includes('foregroundDeletion')) {
         // As upstream: a dependent that owns others is deleted in the foreground too, so the
@@ -53,11 +56,11 @@ export function planGc(objects: Obj[], watchedKinds: Set<string>): GcActions {
   }
   for (const owner of objects) {
     if (!owner.metadata.deletionTimestamp) continue;
-    const fin: string[] = owner.metadata.finalizers ?? [];
+    const fin = owner.metadata.finalizers ?? [];
     const deps = dependents.get(owner.metadata.uid) ?? [];
     if (fin.includes('orphan') && deps.length === 0) out.finalize.push({ owner, finalizer: 'orphan' });
     const blocking = deps.filter((d) =>
-      (d.metadata.ownerReferences ?? []).some((r: Obj) => r.uid === owner.metadata.uid && r.blockOwnerDeletion),
+      (d.metadata.ownerReferences ?? []).some((r) => r.uid === owner.metadata.uid && r.blockOwnerDeletion),
     );
     if (fin.includes('foregroundDeletion') && blocking.length === 0)
       out.finalize.push({ owner, finalizer: 'foregroundDeletion' });
@@ -109,17 +112,18 @@ export class GarbageCollector {
     this.busy = true;
     try {
       const resOf = new Map<string, Resource>();
-      const objects: Obj[] = [];
+      const objects: GcObject[] = [];
       for (const inf of this.informers) {
         resOf.set(inf.res.kind, inf.res);
-        objects.push(...inf.list()); // (registry objects carry their kind)
+        // Registry objects carry their kind and the uid the store gave them.
+        objects.push(...(inf.list() as GcObject[]));
       }
       const plan = planGc(objects, new Set(resOf.keys()));
       const tolerate = (e: unknown) => {
         if (!(e instanceof ApiError && (e.code === 404 || e.code === 409))) this.log(`gc: ${(e as Error).message}`);
       };
       // The caches may lag (an owner created a moment ago): ask the store before deleting.
-      const ownerGone = async (o: Obj) => {
+      const ownerGone = async (o: GcObject) => {
         for (const r of o.metadata.ownerReferences ?? []) {
           const res = resOf.get(r.kind);
           if (!res) return false;
@@ -134,7 +138,7 @@ export class GarbageCollector {
         return true;
       };
       plan.remove = (await Promise.all(plan.remove.map(async (o) => ((await ownerGone(o)) ? o : null)))).filter(
-        (o): o is Obj => !!o,
+        (o): o is GcObject => !!o,
       );
       await Promise.all(
         plan.remove.map((o) =>
@@ -153,7 +157,7 @@ export class GarbageCollector {
         ),
       );
       for (const { dependent: o, ownerUid } of plan.orphan) {
-        const refs = (o.metadata.ownerReferences ?? []).filter((r: Obj) => r.uid !== ownerUid);
+        const refs: OwnerReference[] = (o.metadata.ownerReferences ?? []).filter((r) => r.uid !== ownerUid);
         await this.reg
           .patch(
             resOf.get(o.kind)!,
@@ -166,7 +170,7 @@ export class GarbageCollector {
           .catch(tolerate);
       }
       for (const { owner, finalizer } of plan.finalize) {
-        const fin = (owner.metadata.finalizers ?? []).filter((f: string) => f !== finalizer);
+        const fin = (owner.metadata.finalizers ?? []).filter((f) => f !== finalizer);
         await this.reg
           .patch(
             resOf.get(owner.kind)!,

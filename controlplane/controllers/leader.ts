@@ -5,7 +5,7 @@
 import type { Ctx, Registry } from '../api/registry.ts';
 import { RESOURCES } from '../api/resources.ts';
 import { ApiError } from '../api/status.ts';
-import type { Obj } from '../shared/kube/object.ts';
+import type { Lease } from '../shared/kube/index.ts';
 
 const LEASES = RESOURCES.find((r) => r.kind === 'Lease')!;
 const micro = (ms: number) => new Date(ms).toISOString().replace('Z', '000Z');
@@ -18,11 +18,14 @@ export interface LeaderOptions {
 }
 
 /** Pure: may `me` hold the lease now? */
-export function canHold(lease: Obj | null, me: string, now: number): boolean {
+export function canHold(lease: Lease | null, me: string, now: number): boolean {
   if (!lease) return true;
   const holder = lease.spec?.holderIdentity ?? '';
   if (!holder || holder === me) return true;
-  const renewed = Date.parse(lease.spec?.renewTime ?? lease.spec?.acquireTime ?? 0);
+  const at = lease.spec?.renewTime ?? lease.spec?.acquireTime;
+  const renewed = at ? Date.parse(at) : Number.NaN;
+  // Never renewed, or a time that does not parse: nothing to wait for (NaN would block forever).
+  if (Number.isNaN(renewed)) return true;
   return renewed + (lease.spec?.leaseDurationSeconds ?? 15) * 1000 < now;
 }
 
@@ -79,9 +82,9 @@ export class LeaderElector {
   private async attempt() {
     const now = Date.now();
     try {
-      let lease: Obj | null = null;
+      let lease: Lease | null = null;
       try {
-        lease = await this.reg.get(LEASES, this.ns, this.name);
+        lease = (await this.reg.get(LEASES, this.ns, this.name)) as Lease;
       } catch (e) {
         if (!(e instanceof ApiError && e.code === 404)) throw e;
       }

@@ -10,20 +10,20 @@ import { EventRecorder } from './events.ts';
 import { ignoreGone } from './ownership.ts';
 import { ctxFor } from './pod-owner.ts';
 import { LbPoolError, type LbAllocator } from '../allocator/lb-allocator.ts';
-import type { Obj } from '../shared/kube/object.ts';
+import type { Service, Stored } from '../shared/kube/index.ts';
 
 const SERVICES = RESOURCES.find((r) => r.kind === 'Service')!;
 
 export class LoadBalancerController {
   private reg: Registry;
-  private services: Informer;
+  private services: Informer<Stored<Service>>;
   private pool: LbAllocator;
   private queue: WorkQueue;
   private events: EventRecorder;
   private ctx: Ctx = ctxFor('service-lb-controller');
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(reg: Registry, services: Informer, pool: LbAllocator, log: (s: string) => void) {
+  constructor(reg: Registry, services: Informer<Stored<Service>>, pool: LbAllocator, log: (s: string) => void) {
     this.reg = reg;
     this.services = services;
     this.pool = pool;
@@ -61,7 +61,7 @@ export class LoadBalancerController {
       return;
     }
     const have = ingressOf(svc);
-    const requested = svc.spec?.loadBalancerIP || undefined;
+    const requested = svc.spec.loadBalancerIP || undefined;
     if (have && (!requested || requested === have) && claims.get(have)?.uid === svc.metadata.uid) return;
     let ip: string | null;
     try {
@@ -87,7 +87,7 @@ export class LoadBalancerController {
     await this.events.record(svc, 'Normal', 'IPAllocated', `Assigned IP ["${ip}"]`);
   }
 
-  private async setIngress(svc: Obj, ip: string | null) {
+  private async setIngress(svc: Stored<Service>, ip: string | null) {
     await this.reg
       .patch(
         SERVICES,
@@ -109,5 +109,5 @@ export class LoadBalancerController {
   }
 }
 
-const wantsLb = (s: Obj) => s.spec?.type === 'LoadBalancer' && !s.metadata.deletionTimestamp;
-const ingressOf = (s: Obj): string | undefined => s.status?.loadBalancer?.ingress?.[0]?.ip;
+const wantsLb = (s: Service) => s.spec.type === 'LoadBalancer' && !s.metadata.deletionTimestamp;
+const ingressOf = (s: Service): string | undefined => s.status?.loadBalancer?.ingress?.[0]?.ip;

@@ -11,7 +11,13 @@ import type { Informer } from './informer.ts';
 import { ignoreGone } from './ownership.ts';
 import { ctxFor } from './pod-owner.ts';
 import { EventRecorder } from './events.ts';
-import type { Obj } from '../shared/kube/object.ts';
+import type {
+  PersistentVolume,
+  PersistentVolumeClaim,
+  PersistentVolumeSpec,
+  Pod,
+  Stored,
+} from '../shared/kube/index.ts';
 
 const res = (k: string) => RESOURCES.find((r) => r.kind === k)!;
 const PVCS = res('PersistentVolumeClaim'),
@@ -28,25 +34,30 @@ export const storageClass = {
   kind: 'StorageClass',
   metadata: { name: CLASS, annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } },
   provisioner: PROVISIONER,
-  reclaimPolicy: 'Delete',
+  reclaimPolicy: 'Delete' as const,
   volumeBindingMode: 'WaitForFirstConsumer',
 };
 
 /** The node a claim should be provisioned on: its selected-node annotation, else a scheduled pod using it. */
-export function consumerNode(pvc: Obj, pods: Obj[]): string | undefined {
+export function consumerNode(pvc: PersistentVolumeClaim, pods: Pod[]): string | undefined {
   const sel = pvc.metadata.annotations?.[SELECTED];
   if (sel) return sel;
   const user = pods.find(
     (p) =>
       p.metadata.namespace === pvc.metadata.namespace &&
-      p.spec?.nodeName &&
+      p.spec.nodeName &&
       !p.metadata.deletionTimestamp &&
-      (p.spec.volumes ?? []).some((v: Obj) => v.persistentVolumeClaim?.claimName === pvc.metadata.name),
+      (p.spec.volumes ?? []).some((v) => v.persistentVolumeClaim?.claimName === pvc.metadata.name),
   );
   return user?.spec.nodeName;
 }
 
-export function volumeFor(pvc: Obj, node: string, reclaimPolicy: string, root = DEFAULT_ROOT): Obj {
+export function volumeFor(
+  pvc: Stored<PersistentVolumeClaim>,
+  node: string,
+  reclaimPolicy: PersistentVolumeSpec['persistentVolumeReclaimPolicy'],
+  root = DEFAULT_ROOT,
+): PersistentVolume {
   const name = `pvc-${pvc.metadata.uid}`;
   return {
     apiVersion: 'v1',
@@ -57,8 +68,8 @@ export function volumeFor(pvc: Obj, node: string, reclaimPolicy: string, root = 
       labels: { 'skiff.io/node': node },
     },
     spec: {
-      capacity: { storage: pvc.spec?.resources?.requests?.storage ?? '1Gi' },
-      accessModes: pvc.spec?.accessModes ?? ['ReadWriteOnce'],
+      capacity: { storage: pvc.spec.resources?.requests?.storage ?? '1Gi' },
+      accessModes: pvc.spec.accessModes ?? ['ReadWriteOnce'],
       persistentVolumeReclaimPolicy: reclaimPolicy,
       storageClassName: CLASS,
       volumeMode: 'Filesystem',
@@ -82,18 +93,21 @@ export function volumeFor(pvc: Obj, node: string, reclaimPolicy: string, root = 
 }
 
 /** The node a bound claim's volume lives on (for the scheduler), if any. */
-export function claimNode(pvc: Obj | undefined, pv: Obj | undefined): string | undefined {
-  if (!pvc?.spec?.volumeName || !pv) return undefined;
+export function claimNode(
+  pvc: Pick<PersistentVolumeClaim, 'spec'> | undefined,
+  pv: PersistentVolume | undefined,
+): string | undefined {
+  if (!pvc?.spec.volumeName || !pv) return undefined;
   return pv.spec?.nodeAffinity?.required?.nodeSelectorTerms?.[0]?.matchExpressions?.find(
-    (e: Obj) => e.key === 'kubernetes.io/hostname',
+    (e) => e.key === 'kubernetes.io/hostname',
   )?.values?.[0];
 }
 
 export class LocalPathProvisioner {
   private reg: Registry;
-  private claims: Informer;
-  private volumes: Informer;
-  private pods: Informer;
+  private claims: Informer<Stored<PersistentVolumeClaim>>;
+  private volumes: Informer<Stored<PersistentVolume>>;
+  private pods: Informer<Stored<Pod>>;
   private ctx: Ctx = ctxFor('persistent-volume-binder');
   private events: EventRecorder;
   private log: (s: string) => void;
@@ -103,7 +117,11 @@ export class LocalPathProvisioner {
 
   constructor(
     reg: Registry,
-    inf: { claims: Informer; volumes: Informer; pods: Informer },
+    inf: {
+      claims: Informer<Stored<PersistentVolumeClaim>>;
+      volumes: Informer<Stored<PersistentVolume>>;
+      pods: Informer<Stored<Pod>>;
+    },
     root: string,
     log: (s: string) => void,
   ) {
@@ -150,7 +168,7 @@ export class LocalPathProvisioner {
     const pods = this.pods.list();
     for (const pvc of this.claims.list()) {
       if (pvc.metadata.deletionTimestamp) continue;
-      const cls = pvc.spec?.storageClassName;
+      const cls = pvc.spec.storageClassName;
       if (cls === undefined || cls === null) {
         // The default class, as the DefaultStorageClass admission sets it.
         await this.reg
@@ -167,18 +185,18 @@ export class LocalPathProvisioner {
       }
       if (cls !== CLASS) continue;
       const pvName = `pvc-${pvc.metadata.uid}`;
-      if (pvc.spec?.volumeName && pvc.status?.phase === 'Bound') continue;
-      let pv = this.volumes.get(pvName);
+      if (pvc.spec.volumeName && pvc.status?.phase === 'Bound') continue;
+      let pv: PersistentVolume | undefined = this.volumes.get(pvName);
       if (!pv) {
         const node = consumerNode(pvc, pods);
         if (!node) continue; // WaitForFirstConsumer
         try {
-          pv = await this.reg.create(
+          pv = (await this.reg.create(
             PVS,
             undefined,
             volumeFor(pvc, node, storageClass.reclaimPolicy, this.root),
             this.ctx,
-          );
+          )) as PersistentVolume;
         } catch (e) {
           if (!(e instanceof ApiError && e.code === 409)) throw e;
           continue;
@@ -228,13 +246,18 @@ export class LocalPathProvisioner {
   }
 
   /** Removes the volume's directory with a helper pod on its node, then the volume. */
-  private async cleanup(pv: Obj) {
+  private async cleanup(pv: Stored<PersistentVolume>) {
     const node = claimNode({ spec: { volumeName: pv.metadata.name } }, pv);
     const helperName = `helper-${pv.metadata.name}`.slice(0, 63);
     const helper = this.pods.get(`kube-system/${helperName}`);
+    const dir = pv.spec.hostPath?.path ?? '';
+    const parent = dir.slice(0, dir.lastIndexOf('/'));
+    if (!parent.startsWith('/')) {
+      // Not a directory under a root we made (no hostPath, or one at /): never run rm -rf on it.
+      this.log(`local-path: volume ${pv.metadata.name} has no directory under a root (${dir || 'no hostPath'}); kept`);
+      return;
+    }
     if (!helper) {
-      const dir = pv.spec.hostPath.path as string;
-      const parent = dir.slice(0, dir.lastIndexOf('/'));
       await this.reg
         .create(
           PODS,

@@ -20,7 +20,17 @@ import { IngressStatusController } from './ingress-status.ts';
 import { StatefulSetController } from './statefulset.ts';
 import { DisruptionController } from './disruption.ts';
 import { LocalPathProvisioner, claimNode } from './local-path.ts';
-import type { EndpointSlice, KubeObject, Node, Obj, Pod, Service } from '../shared/kube/index.ts';
+import type {
+  EndpointSlice,
+  KubeObject,
+  Node,
+  Obj,
+  PersistentVolume,
+  PersistentVolumeClaim,
+  Pod,
+  Service,
+  Stored,
+} from '../shared/kube/index.ts';
 
 export interface ControllerManager {
   stop(): void;
@@ -119,8 +129,11 @@ export async function startControllers(reg: Registry, o: ControllerOptions): Pro
     for (const v of pod.spec?.volumes ?? []) {
       const claim =
         v.persistentVolumeClaim?.claimName &&
-        inf('PersistentVolumeClaim').get(`${pod.metadata.namespace}/${v.persistentVolumeClaim.claimName}`);
-      const node = claim ? claimNode(claim, inf('PersistentVolume').get(claim.spec?.volumeName ?? '')) : undefined;
+        inf<Stored<PersistentVolumeClaim>>('PersistentVolumeClaim').get(
+          `${pod.metadata.namespace}/${v.persistentVolumeClaim.claimName}`,
+        );
+      const pvs = inf<Stored<PersistentVolume>>('PersistentVolume');
+      const node = claim ? claimNode(claim, pvs.get(claim.spec.volumeName ?? '')) : undefined;
       if (node) return node;
     }
     return undefined;

@@ -12,44 +12,50 @@ import { EventRecorder } from './events.ts';
 import { ignoreGone } from './ownership.ts';
 import { ctxFor } from './pod-owner.ts';
 import type { PodCidrAllocator } from '../allocator/podcidr-allocator.ts';
-import type { Obj } from '../shared/kube/object.ts';
+import type { Condition, Lease, Node, ObjectMeta, Pod, Stored, Taint, Toleration } from '../shared/kube/index.ts';
 
 const NODES = RESOURCES.find((r) => r.kind === 'Node')!;
 const PODS = RESOURCES.find((r) => r.kind === 'Pod')!;
 export const UNREACHABLE = 'node.kubernetes.io/unreachable';
 export const NOT_READY = 'node.kubernetes.io/not-ready';
 
-export const readyOf = (n: Obj): string =>
-  (n.status?.conditions ?? []).find((c: Obj) => c.type === 'Ready')?.status ?? 'Unknown';
+export const readyOf = (n: Node): Condition['status'] =>
+  (n.status?.conditions ?? []).find((c) => c.type === 'Ready')?.status ?? 'Unknown';
 
 /** The node's taints as health wants them: ours added or removed, others kept. */
-export function nodeTaints(node: Obj, now: number): Obj[] | null {
+export function nodeTaints(node: Node, now: number): Taint[] | null {
   const ready = readyOf(node);
-  const cur: Obj[] = node.spec?.taints ?? [];
+  const cur = node.spec?.taints ?? [];
   const want = ready === 'Unknown' ? UNREACHABLE : ready === 'False' ? NOT_READY : null;
   const others = cur.filter((t) => !((t.key === UNREACHABLE || t.key === NOT_READY) && t.effect === 'NoExecute'));
   const existing = cur.find((t) => t.key === want && t.effect === 'NoExecute');
-  const next = want ? [...others, existing ?? { key: want, effect: 'NoExecute', timeAdded: kubeTime(now) }] : others;
+  const added: Taint = { key: want ?? '', effect: 'NoExecute', timeAdded: kubeTime(now) };
+  const next = want ? [...others, existing ?? added] : others;
   return JSON.stringify(next) === JSON.stringify(cur) ? null : next;
 }
 
 /** Pods to evict from a node: those whose toleration of a NoExecute taint has run out. */
-export function evictions(node: Obj, pods: Obj[], now: number, defaultSeconds: number): Obj[] {
-  const taints: Obj[] = (node.spec?.taints ?? []).filter((t: Obj) => t.effect === 'NoExecute');
+export function evictions<P extends { metadata: ObjectMeta; spec?: { tolerations?: Toleration[] } }>(
+  node: Node,
+  pods: P[],
+  now: number,
+  defaultSeconds: number,
+): P[] {
+  const taints = (node.spec?.taints ?? []).filter((t) => t.effect === 'NoExecute');
   if (!taints.length) return [];
   return pods.filter(
     (p) =>
       !p.metadata.deletionTimestamp &&
       taints.some((t) => {
         const tol = (p.spec?.tolerations ?? []).find(
-          (x: Obj) =>
+          (x) =>
             (!x.effect || x.effect === 'NoExecute') &&
             (x.operator === 'Exists'
               ? !x.key || x.key === t.key
               : x.key === t.key && (x.value ?? '') === (t.value ?? '')),
         );
         const secs = tol ? tol.tolerationSeconds : t.key === UNREACHABLE || t.key === NOT_READY ? defaultSeconds : 0;
-        if (secs === undefined || secs === null) return false;
+        if (secs === undefined || secs === null) return false; // null: the JSON may carry it
         return Date.parse(t.timeAdded ?? kubeTime(now)) + Number(secs) * 1000 <= now;
       }),
   );
@@ -62,9 +68,9 @@ export interface NodeLifecycleOptions {
 
 export class NodeLifecycleController {
   private reg: Registry;
-  private nodes: Informer;
-  private pods: Informer;
-  private leases: Informer;
+  private nodes: Informer<Stored<Node>>;
+  private pods: Informer<Stored<Pod>>;
+  private leases: Informer<Stored<Lease>>;
   private cidrs: PodCidrAllocator;
   private o: NodeLifecycleOptions;
   private ctx: Ctx = ctxFor('node-lifecycle-controller');
@@ -76,7 +82,7 @@ export class NodeLifecycleController {
 
   constructor(
     reg: Registry,
-    inf: { nodes: Informer; pods: Informer; leases: Informer },
+    inf: { nodes: Informer<Stored<Node>>; pods: Informer<Stored<Pod>>; leases: Informer<Stored<Lease>> },
     cidrs: PodCidrAllocator,
     o: NodeLifecycleOptions,
     log: (s: string) => void,
@@ -147,9 +153,9 @@ export class NodeLifecycleController {
     }
     // Health from leases (a fresh server gives nodes a grace period before judging them).
     const grace = this.o.gracePeriodSeconds * 1000;
-    const podsByNode = new Map<string, Obj[]>();
+    const podsByNode = new Map<string, Stored<Pod>[]>();
     for (const p of this.pods.list()) {
-      if (!p.spec?.nodeName) continue;
+      if (!p.spec.nodeName) continue;
       let l = podsByNode.get(p.spec.nodeName);
       if (!l) podsByNode.set(p.spec.nodeName, (l = []));
       l.push(p);
@@ -163,14 +169,14 @@ export class NodeLifecycleController {
       const stale = now - Math.max(renewed, this.started) > grace;
       const podsHere = podsByNode.get(name) ?? [];
       if (stale && readyOf(n) !== 'Unknown') {
-        const conditions = (n.status?.conditions ?? []).map((c: Obj) => ({
+        const conditions: Condition[] = (n.status?.conditions ?? []).map((c) => ({
           ...c,
           status: 'Unknown',
           reason: 'NodeStatusUnknown',
           message: 'Kubelet stopped posting node status.',
           lastTransitionTime: kubeTime(now),
         }));
-        if (!conditions.some((c: Obj) => c.type === 'Ready'))
+        if (!conditions.some((c) => c.type === 'Ready'))
           conditions.push({
             type: 'Ready',
             status: 'Unknown',
@@ -206,10 +212,10 @@ export class NodeLifecycleController {
     }
   }
 
-  private async podNotReady(p: Obj, now: number) {
+  private async podNotReady(p: Stored<Pod>, now: number) {
     const conditions = (p.status?.conditions ?? [])
-      .filter((c: Obj) => c.type === 'Ready' || c.type === 'ContainersReady')
-      .filter((c: Obj) => c.status !== 'False');
+      .filter((c) => c.type === 'Ready' || c.type === 'ContainersReady')
+      .filter((c) => c.status !== 'False');
     if (!conditions.length) return;
     await this.reg
       .patch(
@@ -219,7 +225,7 @@ export class NodeLifecycleController {
         'strategic',
         {
           status: {
-            conditions: conditions.map((c: Obj) => ({
+            conditions: conditions.map((c) => ({
               type: c.type,
               status: 'False',
               reason: 'NodeNotReady',

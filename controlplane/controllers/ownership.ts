@@ -1,12 +1,14 @@
 // Owner references and label selectors as the workload controllers use them. Pure.
 import { matchesLabelSelector } from '../shared/labels.ts';
 import { ApiError } from '../api/status.ts';
-import type { Obj } from '../shared/kube/object.ts';
+import type { Condition, KubeObject, LabelSelector, Obj, OwnerReference, Pod } from '../shared/kube/index.ts';
 
-export const controllerOf = (o: Obj): Obj | undefined =>
-  (o.metadata?.ownerReferences ?? []).find((r: Obj) => r.controller);
+// Obj in the signatures below: the workload controllers that call these are not all typed yet.
 
-export function ownerRef(owner: Obj, blockOwnerDeletion = true): Obj {
+export const controllerOf = (o: KubeObject | Obj): OwnerReference | undefined =>
+  ((o.metadata?.ownerReferences ?? []) as OwnerReference[]).find((r) => r.controller);
+
+export function ownerRef(owner: KubeObject | Obj, blockOwnerDeletion = true): OwnerReference {
   return {
     apiVersion: owner.apiVersion,
     kind: owner.kind,
@@ -18,7 +20,7 @@ export function ownerRef(owner: Obj, blockOwnerDeletion = true): Obj {
 }
 
 /** ReplicationControllers select by a plain map; everything else by a LabelSelector. */
-export function selectorOf(owner: Obj): Obj | undefined {
+export function selectorOf(owner: Obj): LabelSelector | undefined {
   const sel = owner.spec?.selector;
   if (!sel) return undefined;
   if (owner.kind === 'ReplicationController') return { matchLabels: sel };
@@ -32,17 +34,21 @@ export function selects(owner: Obj, labels: Record<string, string> | undefined):
   return matchesLabelSelector(sel, labels);
 }
 
-export const isTerminal = (p: Obj) => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
-export const isActive = (p: Obj) => !isTerminal(p) && !p.metadata.deletionTimestamp;
-export const isReady = (p: Obj) =>
-  (p.status?.conditions ?? []).some((c: Obj) => c.type === 'Ready' && c.status === 'True');
+type PodLike = Pick<Pod, 'metadata' | 'status'> | Obj;
+
+export const isTerminal = (p: PodLike) => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
+export const isActive = (p: PodLike) => !isTerminal(p) && !p.metadata.deletionTimestamp;
+const readyCondition = (p: PodLike) =>
+  ((p.status?.conditions ?? []) as Condition[]).find((c) => c.type === 'Ready' && c.status === 'True');
+export const isReady = (p: PodLike) => !!readyCondition(p);
 
 /** Ready for at least minReadySeconds at `now` (ms). */
-export function isAvailable(p: Obj, minReadySeconds: number, now: number): boolean {
-  const c = (p.status?.conditions ?? []).find((x: Obj) => x.type === 'Ready' && x.status === 'True');
+export function isAvailable(p: PodLike, minReadySeconds: number, now: number): boolean {
+  const c = readyCondition(p);
   if (!c) return false;
   if (!minReadySeconds) return true;
-  return Date.parse(c.lastTransitionTime ?? 0) + minReadySeconds * 1000 <= now;
+  // No transition time: ready since an unknown moment, taken as long enough ago.
+  return Date.parse(c.lastTransitionTime ?? '1970-01-01T00:00:00Z') + minReadySeconds * 1000 <= now;
 }
 
 /** For writes racing with others: a vanished object or a stale resourceVersion is not an error. */

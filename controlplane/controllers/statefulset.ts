@@ -12,7 +12,7 @@ import { podFromTemplate, writeStatus } from './replicaset.ts';
 import { templateHash } from './deployment-plan.ts';
 import { REVISION_LABEL } from './daemonset.ts';
 import { applyRevisions } from './controller-revisions.ts';
-import type { Obj } from '../shared/kube/object.ts';
+import type { ControllerRevision, Obj, Stored } from '../shared/kube/index.ts';
 
 const PVCS = RESOURCES.find((r) => r.kind === 'PersistentVolumeClaim')!;
 
@@ -132,13 +132,13 @@ export function planStatefulSet(sts: Obj, pods: Obj[], claims: Set<string>): Sta
 
 export class StatefulSetController extends PodOwnerController {
   private claimsInf: Informer;
-  private revisions: Informer;
+  private revisions: Informer<Stored<ControllerRevision>>;
   constructor(
     reg: Registry,
     owners: Informer,
     pods: Informer,
     claims: Informer,
-    revisions: Informer,
+    revisions: Informer<Stored<ControllerRevision>>,
     log: (s: string) => void,
   ) {
     super(reg, 'StatefulSet', 'statefulset-controller', owners, pods, log);

@@ -39,8 +39,22 @@ export function normalizeName(ref: string): string {
   return name;
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-function json(b: Buffer | undefined, what: string): any {
+/** An OCI content descriptor (the fields read here). */
+interface Descriptor {
+  mediaType?: string;
+  digest: string;
+  size?: number;
+  annotations?: Record<string, string>;
+}
+
+/** One entry of a `docker save` manifest.json. */
+interface DockerSaveEntry {
+  Config: string;
+  RepoTags?: string[] | null;
+  Layers: string[];
+}
+
+function json(b: Buffer | undefined, what: string): unknown {
   if (!b) throw new ArchiveError(`${what} is missing`);
   try {
     return JSON.parse(b.toString());
@@ -49,17 +63,37 @@ function json(b: Buffer | undefined, what: string): any {
   }
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+
+/** A descriptor as the archive gives it: a string digest, a numeric size and string annotations if present. */
+function descriptor(v: unknown, what: string): Descriptor {
+  if (
+    !isObject(v) ||
+    typeof v.digest !== 'string' ||
+    (v.size !== undefined && typeof v.size !== 'number') ||
+    (v.mediaType !== undefined && typeof v.mediaType !== 'string') ||
+    (v.annotations !== undefined &&
+      !(isObject(v.annotations) && Object.values(v.annotations).every((x) => typeof x === 'string')))
+  )
+    throw new ArchiveError(`${what} is not a valid descriptor (digest, size, annotations)`);
+  return v as unknown as Descriptor;
+}
+
 function checkManifest(digest: string, blobs: Map<string, Buffer>): string {
   const m = json(blobs.get(digest), `manifest ${digest}`);
+  if (!isObject(m)) throw new ArchiveError(`manifest ${digest} is not a JSON object`);
   const mediaType = m.mediaType ?? OCI_MANIFEST;
   if (mediaType === OCI_INDEX)
     throw new ArchiveError('multi-platform image indexes are not supported yet; import a single-platform image');
-  if (!m.config?.digest || !Array.isArray(m.layers))
+  if (typeof mediaType !== 'string') throw new ArchiveError(`manifest ${digest} has an invalid mediaType`);
+  if (!isObject(m.config) || !Array.isArray(m.layers))
     throw new ArchiveError(`manifest ${digest} has no config or layers`);
-  for (const d of [m.config, ...m.layers]) {
+  const refs = [m.config, ...m.layers].map((d) => descriptor(d, `a blob of manifest ${digest}`));
+  for (const d of refs) {
     const b = blobs.get(d.digest);
     if (!b) throw new ArchiveError(`blob ${d.digest} named by manifest ${digest} is missing from the archive`);
-    if (typeof d.size === 'number' && d.size !== b.length)
+    if (d.size !== undefined && d.size !== b.length)
       throw new ArchiveError(`blob ${d.digest} has ${b.length} bytes, the manifest says ${d.size}`);
   }
   return mediaType;
@@ -75,8 +109,11 @@ function fromOciLayout(files: Map<string, Buffer>): Archive {
     blobs.set(digest, data);
   }
   const index = json(files.get('index.json'), 'index.json');
+  if (!isObject(index) || (index.manifests !== undefined && !Array.isArray(index.manifests)))
+    throw new ArchiveError('index.json is not an image index (manifests)');
   const images: ImportedImage[] = [];
-  for (const d of index.manifests ?? []) {
+  for (const raw of index.manifests ?? []) {
+    const d = descriptor(raw, 'a manifest of index.json');
     const ref = d.annotations?.['io.containerd.image.name'] ?? d.annotations?.['org.opencontainers.image.ref.name'];
     if (!ref) continue;
     if (!blobs.has(d.digest)) throw new ArchiveError(`manifest ${d.digest} is missing from the archive`);
@@ -95,17 +132,26 @@ function fromDockerSave(files: Map<string, Buffer>): Archive {
   if (!Array.isArray(list)) throw new ArchiveError('manifest.json is not a list');
   const blobs = new Map<string, Buffer>();
   const images: ImportedImage[] = [];
-  for (const entry of list) {
+  for (const raw of list) {
+    if (
+      !isObject(raw) ||
+      typeof raw.Config !== 'string' ||
+      !isStrings(raw.Layers) ||
+      !(raw.RepoTags === undefined || raw.RepoTags === null || isStrings(raw.RepoTags))
+    )
+      throw new ArchiveError('an entry of manifest.json is not {Config, RepoTags, Layers} with string values');
+    const entry = raw as unknown as DockerSaveEntry;
     const config = files.get(entry.Config);
     if (!config) throw new ArchiveError(`config ${entry.Config} is missing from the archive`);
-    const layers = (entry.Layers ?? []).map((p: string) => {
+    const layers = entry.Layers.map((p) => {
       const b = files.get(p);
       if (!b) throw new ArchiveError(`layer ${p} is missing from the archive`);
       return b;
     });
     const cfg = json(config, entry.Config);
-    const diffIds: string[] = cfg.rootfs?.diff_ids ?? [];
-    layers.forEach((l: Buffer, i: number) => {
+    const rootfs = isObject(cfg) && isObject(cfg.rootfs) ? cfg.rootfs : {};
+    const diffIds = isStrings(rootfs.diff_ids) ? rootfs.diff_ids : [];
+    layers.forEach((l, i) => {
       if (diffIds[i] && diffIds[i] !== sha(l))
         throw new ArchiveError(`layer ${entry.Layers[i]} does not match its diff_id (corrupt archive)`);
       blobs.set(sha(l), l);
@@ -120,7 +166,7 @@ function fromDockerSave(files: Map<string, Buffer>): Archive {
           digest: sha(config),
           size: config.length,
         },
-        layers: layers.map((l: Buffer) => ({
+        layers: layers.map((l) => ({
           mediaType: 'application/vnd.docker.image.rootfs.diff.tar',
           digest: sha(l),
           size: l.length,

@@ -5,25 +5,38 @@
 // required pod anti-affinity by hostname. Scores: least allocated, spreading one owner's pods,
 // preferred node affinity, PreferNoSchedule taints, preferred pod anti-affinity by hostname.
 import { quantity } from '../shared/resources.ts';
-import type { Obj } from '../shared/kube/object.ts';
+import type {
+  Container,
+  Named,
+  Node,
+  NodeSelectorRequirement,
+  NodeSelectorTerm,
+  Pod,
+  PodAffinityTerm,
+  Taint,
+  Toleration,
+} from '../shared/kube/index.ts';
 import { matchesLabelSelector } from '../shared/labels.ts';
 
 /** A node with the pods bound to it and their summed requests (kept up to date by addPod). */
+/** A node as the scheduler sees it: it has a name (the store's objects always do). */
+export type NamedNode = Node & Named;
+
 export interface NodeInfo {
-  node: Obj;
-  pods: Obj[];
+  node: NamedNode;
+  pods: Pod[];
   used: { cpu: number; memory: number };
   noCpu: number;
   noMemory: number;
 }
 
-export function nodeInfo(node: Obj, pods: Obj[] = []): NodeInfo {
+export function nodeInfo(node: NamedNode, pods: Pod[] = []): NodeInfo {
   const info: NodeInfo = { node, pods: [], used: { cpu: 0, memory: 0 }, noCpu: 0, noMemory: 0 };
   for (const p of pods) addPod(info, p);
   return info;
 }
 
-export function addPod(info: NodeInfo, pod: Obj) {
+export function addPod(info: NodeInfo, pod: Pod) {
   const r = podRequests(pod);
   info.pods.push(pod);
   info.used.cpu += r.cpu;
@@ -38,8 +51,8 @@ export type Decision =
 const HOSTNAME = 'kubernetes.io/hostname';
 
 /** Sum of the pod's requests: max(each init container, sum of app containers), plus overhead. */
-export function podRequests(pod: Obj): { cpu: number; memory: number } {
-  const sum = (cs: Obj[] | undefined): { cpu: number; memory: number } =>
+export function podRequests(pod: Pick<Pod, 'spec'>): { cpu: number; memory: number } {
+  const sum = (cs: Container[] | undefined): { cpu: number; memory: number } =>
     (cs ?? []).reduce<{ cpu: number; memory: number }>(
       (a, c) => ({
         cpu: a.cpu + quantity(c.resources?.requests?.cpu ?? c.resources?.limits?.cpu),
@@ -47,8 +60,8 @@ export function podRequests(pod: Obj): { cpu: number; memory: number } {
       }),
       { cpu: 0, memory: 0 },
     );
-  const app = sum(pod.spec?.containers);
-  for (const c of pod.spec?.initContainers ?? []) {
+  const app = sum(pod.spec.containers);
+  for (const c of pod.spec.initContainers ?? []) {
     const one = sum([c]);
     app.cpu = Math.max(app.cpu, one.cpu);
     app.memory = Math.max(app.memory, one.memory);
@@ -56,7 +69,7 @@ export function podRequests(pod: Obj): { cpu: number; memory: number } {
   return app;
 }
 
-function matchExpr(e: Obj, labels: Record<string, string>): boolean {
+function matchExpr(e: NodeSelectorRequirement, labels: Record<string, string>): boolean {
   const v = labels[e.key];
   switch (e.operator) {
     case 'In':
@@ -76,28 +89,31 @@ function matchExpr(e: Obj, labels: Record<string, string>): boolean {
   }
 }
 
-function nodeFields(node: Obj): Record<string, string> {
-  return { 'metadata.name': node.metadata.name };
+function nodeFields(node: Node): Record<string, string> {
+  return { 'metadata.name': node.metadata.name ?? '' };
 }
 
 /** A NodeSelectorTerm: all its expressions (labels) and fields match. */
-function termMatches(t: Obj, node: Obj): boolean {
+function termMatches(t: NodeSelectorTerm, node: Node): boolean {
   const labels = node.metadata.labels ?? {};
   const exprs = t.matchExpressions ?? [],
     fields = t.matchFields ?? [];
   if (!exprs.length && !fields.length) return false;
-  return exprs.every((e: Obj) => matchExpr(e, labels)) && fields.every((e: Obj) => matchExpr(e, nodeFields(node)));
+  return exprs.every((e) => matchExpr(e, labels)) && fields.every((e) => matchExpr(e, nodeFields(node)));
 }
 
-export function matchesNodeSelector(pod: Obj, node: Obj): boolean {
+export function matchesNodeSelector(pod: Pick<Pod, 'spec'>, node: Node): boolean {
   const labels = node.metadata.labels ?? {};
-  for (const [k, v] of Object.entries(pod.spec?.nodeSelector ?? {})) if (labels[k] !== v) return false;
-  const req = pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
-  if (req && !(req.nodeSelectorTerms ?? []).some((t: Obj) => termMatches(t, node))) return false;
+  for (const [k, v] of Object.entries(pod.spec.nodeSelector ?? {})) if (labels[k] !== v) return false;
+  const req = pod.spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
+  if (req && !(req.nodeSelectorTerms ?? []).some((t) => termMatches(t, node))) return false;
   return true;
 }
 
-export function tolerates(tolerations: Obj[] | undefined, taint: Obj): boolean {
+export function tolerates(
+  tolerations: Toleration[] | undefined,
+  taint: Pick<Taint, 'key' | 'value' | 'effect'>,
+): boolean {
   return (tolerations ?? []).some((t) => {
     if (t.effect && t.effect !== taint.effect) return false;
     if (!t.key) return t.operator === 'Exists';
@@ -106,42 +122,40 @@ export function tolerates(tolerations: Obj[] | undefined, taint: Obj): boolean {
   });
 }
 
-const isReady = (n: Obj) => (n.status?.conditions ?? []).some((c: Obj) => c.type === 'Ready' && c.status === 'True');
-const hostPorts = (p: Obj): string[] =>
-  (p.spec?.containers ?? []).flatMap((c: Obj) =>
+const isReady = (n: Node) => (n.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+const hostPorts = (p: Pod): string[] =>
+  p.spec.containers.flatMap((c) =>
     (c.ports ?? [])
-      .filter((x: Obj) => x.hostPort)
-      .map((x: Obj) => `${x.protocol ?? 'TCP'}/${x.hostIP || '0.0.0.0'}/${x.hostPort}`),
+      .filter((x) => x.hostPort)
+      .map((x) => `${x.protocol ?? 'TCP'}/${x.hostIP || '0.0.0.0'}/${x.hostPort}`),
   );
-const controllerUid = (p: Obj) =>
-  (p.metadata?.ownerReferences ?? []).find((o: Obj) => o.controller)?.uid as string | undefined;
+const controllerUid = (p: Pod) => (p.metadata.ownerReferences ?? []).find((o) => o.controller)?.uid;
 
-function antiAffinityTerms(pod: Obj, kind: 'required' | 'preferred'): Obj[] {
-  const a = pod.spec?.affinity?.podAntiAffinity;
-  if (kind === 'required')
-    return (a?.requiredDuringSchedulingIgnoredDuringExecution ?? []).filter((t: Obj) => t.topologyKey === HOSTNAME);
-  return (a?.preferredDuringSchedulingIgnoredDuringExecution ?? []).filter(
-    (w: Obj) => w.podAffinityTerm?.topologyKey === HOSTNAME,
+const requiredAntiAffinity = (pod: Pod): PodAffinityTerm[] =>
+  (pod.spec.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? []).filter(
+    (t) => t.topologyKey === HOSTNAME,
   );
-}
+const preferredAntiAffinity = (pod: Pod): { weight: number; podAffinityTerm: PodAffinityTerm }[] =>
+  (pod.spec.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? []).filter(
+    (w) => w.podAffinityTerm?.topologyKey === HOSTNAME,
+  );
 
-const sameNamespaces = (pod: Obj, term: Obj, other: Obj) =>
+const sameNamespaces = (pod: Pod, term: PodAffinityTerm, other: Pod) =>
   (term.namespaces?.length ? term.namespaces : [pod.metadata.namespace]).includes(other.metadata.namespace);
 
 /** Why a node cannot take the pod, or null. */
-export function filterNode(pod: Obj, info: NodeInfo): string | null {
+export function filterNode(pod: Pod, info: NodeInfo): string | null {
   const n = info.node;
-  if (pod.spec?.nodeName && pod.spec.nodeName !== n.metadata.name)
-    return "node(s) didn't match the requested node name";
+  if (pod.spec.nodeName && pod.spec.nodeName !== n.metadata.name) return "node(s) didn't match the requested node name";
   if (!isReady(n)) return 'node(s) were not ready';
   if (
     n.spec?.unschedulable &&
-    !tolerates(pod.spec?.tolerations, { key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' })
+    !tolerates(pod.spec.tolerations, { key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' })
   )
     return 'node(s) were unschedulable';
   if (!matchesNodeSelector(pod, n)) return "node(s) didn't match Pod's node affinity/selector";
   for (const t of n.spec?.taints ?? []) {
-    if ((t.effect === 'NoSchedule' || t.effect === 'NoExecute') && !tolerates(pod.spec?.tolerations, t))
+    if ((t.effect === 'NoSchedule' || t.effect === 'NoExecute') && !tolerates(pod.spec.tolerations, t))
       return `node(s) had untolerated taint {${t.key}: ${t.value ?? ''}}`;
   }
   const want = podRequests(pod);
@@ -155,7 +169,7 @@ export function filterNode(pod: Obj, info: NodeInfo): string | null {
   const mine = new Set(hostPorts(pod));
   if (mine.size && info.pods.some((p) => hostPorts(p).some((x) => mine.has(x))))
     return "node(s) didn't have free ports for the requested pod ports";
-  for (const term of antiAffinityTerms(pod, 'required')) {
+  for (const term of requiredAntiAffinity(pod)) {
     if (
       info.pods.some((p) => sameNamespaces(pod, term, p) && matchesLabelSelector(term.labelSelector, p.metadata.labels))
     )
@@ -163,7 +177,7 @@ export function filterNode(pod: Obj, info: NodeInfo): string | null {
   }
   // Symmetry: a pod already there may refuse this one.
   for (const p of info.pods) {
-    for (const term of antiAffinityTerms(p, 'required'))
+    for (const term of requiredAntiAffinity(p))
       if (sameNamespaces(p, term, pod) && matchesLabelSelector(term.labelSelector, pod.metadata.labels))
         return "node(s) didn't satisfy existing pods anti-affinity rules";
   }
@@ -171,7 +185,7 @@ export function filterNode(pod: Obj, info: NodeInfo): string | null {
 }
 
 /** 0..400: higher is better. */
-export function scoreNode(pod: Obj, info: NodeInfo, maxOwnerCount: number): number {
+export function scoreNode(pod: Pod, info: NodeInfo, maxOwnerCount: number): number {
   const n = info.node;
   const alloc = n.status?.allocatable ?? {};
   const want = podRequests(pod);
@@ -185,17 +199,17 @@ export function scoreNode(pod: Obj, info: NodeInfo, maxOwnerCount: number): numb
   const owner = controllerUid(pod);
   const same = owner ? info.pods.filter((p) => controllerUid(p) === owner).length : 0;
   const spread = maxOwnerCount > 0 ? 100 * (1 - same / maxOwnerCount) : 100;
-  const prefs: Obj[] = pod.spec?.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? [];
+  const prefs = pod.spec.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? [];
   const total = prefs.reduce((a, p) => a + Number(p.weight ?? 0), 0);
   const got = prefs
     .filter((p) => p.preference && termMatches(p.preference, n))
     .reduce((a, p) => a + Number(p.weight ?? 0), 0);
   const affinity = total ? (100 * got) / total : 100;
   const soft = (n.spec?.taints ?? []).filter(
-    (t: Obj) => t.effect === 'PreferNoSchedule' && !tolerates(pod.spec?.tolerations, t),
+    (t) => t.effect === 'PreferNoSchedule' && !tolerates(pod.spec.tolerations, t),
   ).length;
   let anti = 0;
-  for (const w of antiAffinityTerms(pod, 'preferred')) {
+  for (const w of preferredAntiAffinity(pod)) {
     if (
       info.pods.some(
         (p) =>
@@ -209,7 +223,7 @@ export function scoreNode(pod: Obj, info: NodeInfo, maxOwnerCount: number): numb
 }
 
 /** `only`: the nodes the pod's bound local volumes allow (others fail with a volume conflict). */
-export function schedule(pod: Obj, infos: NodeInfo[], only?: Record<string, true>): Decision {
+export function schedule(pod: Pod, infos: NodeInfo[], only?: Record<string, true>): Decision {
   const reasons: Record<string, number> = {};
   const fit: NodeInfo[] = [];
   for (const info of infos) {

@@ -9,7 +9,7 @@ import { ApiError } from '../api/status.ts';
 import { type Informer, keyOf } from '../controllers/informer.ts';
 import { EventRecorder } from '../controllers/events.ts';
 import { addPod, nodeInfo, schedule, type NodeInfo } from './algorithm.ts';
-import type { Obj } from '../shared/kube/object.ts';
+import type { Node, Pod, Stored } from '../shared/kube/index.ts';
 
 const PODS = RESOURCES.find((r) => r.kind === 'Pod')!;
 const ctx: Ctx = {
@@ -20,17 +20,17 @@ const ctx: Ctx = {
   warnings: [],
 };
 
-const terminal = (p: Obj) => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
-export const isPending = (p: Obj) =>
-  !p.spec?.nodeName &&
+const terminal = (p: Pod) => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
+export const isPending = (p: Pod) =>
+  !p.spec.nodeName &&
   !p.metadata.deletionTimestamp &&
   !terminal(p) &&
-  (p.spec?.schedulerName ?? 'default-scheduler') === 'default-scheduler';
+  (p.spec.schedulerName ?? 'default-scheduler') === 'default-scheduler';
 
 export class Scheduler {
   private reg: Registry;
-  private pods: Informer;
-  private nodes: Informer;
+  private pods: Informer<Stored<Pod>>;
+  private nodes: Informer<Stored<Node>>;
   private events: EventRecorder;
   private log: (s: string) => void;
   private queue = new Set<string>();
@@ -41,9 +41,9 @@ export class Scheduler {
   private scheduled = false;
   private timer: NodeJS.Timeout | null = null;
   /** The node a pod's bound volumes pin it to (local volumes), if any. */
-  volumeNode: (pod: Obj) => string | undefined = () => undefined;
+  volumeNode: (pod: Stored<Pod>) => string | undefined = () => undefined;
 
-  constructor(reg: Registry, pods: Informer, nodes: Informer, log: (s: string) => void) {
+  constructor(reg: Registry, pods: Informer<Stored<Pod>>, nodes: Informer<Stored<Node>>, log: (s: string) => void) {
     this.reg = reg;
     this.pods = pods;
     this.nodes = nodes;
@@ -59,7 +59,7 @@ export class Scheduler {
         this.kick();
         return;
       }
-      if (p.spec?.nodeName) this.assumed.delete(k);
+      if (p.spec.nodeName) this.assumed.delete(k);
       this.failed.delete(k);
       // A bound pod going away (or finishing) may make room for a pending one.
       if (type === 'DELETED' || terminal(p)) this.retryAll();
@@ -88,9 +88,9 @@ export class Scheduler {
   }
 
   private snapshot(): Map<string, NodeInfo> {
-    const byNode = new Map<string, Obj[]>();
+    const byNode = new Map<string, Pod[]>();
     for (const p of this.pods.list()) {
-      const node = p.spec?.nodeName || this.assumed.get(keyOf(p));
+      const node = p.spec.nodeName || this.assumed.get(keyOf(p));
       if (!node || terminal(p)) continue;
       let l = byNode.get(node);
       if (!l) byNode.set(node, (l = []));
@@ -128,11 +128,11 @@ export class Scheduler {
     }
   }
 
-  private async bind(pod: Obj, node: string) {
+  private async bind(pod: Stored<Pod>, node: string) {
     const key = keyOf(pod);
     try {
       await this.reg.bind(
-        pod.metadata.namespace,
+        pod.metadata.namespace ?? 'default',
         pod.metadata.name,
         {
           apiVersion: 'v1',
@@ -157,11 +157,11 @@ export class Scheduler {
     }
   }
 
-  private async unschedulable(pod: Obj, message: string) {
+  private async unschedulable(pod: Stored<Pod>, message: string) {
     const key = keyOf(pod);
     if (this.failed.get(key) === message) return;
     this.failed.set(key, message);
-    const cond = (pod.status?.conditions ?? []).find((c: Obj) => c.type === 'PodScheduled');
+    const cond = (pod.status?.conditions ?? []).find((c) => c.type === 'PodScheduled');
     try {
       if (!(cond?.status === 'False' && cond.message === message)) {
         await this.reg.patch(

@@ -3,10 +3,10 @@
 // pods say why; cordon and drain move pods; EndpointSlices follow readiness; deletion cascades.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { sandboxClient, until } from '../helpers/sandbox.ts';
+import { e2eSandbox, sandboxClient, until } from '../helpers/sandbox.ts';
 import type { Obj } from '../../controlplane/shared/kube/object.ts';
 
-const NAME = 'ctl';
+const NAME = e2eSandbox('ctl');
 const { skiff, k, json } = sandboxClient(NAME);
 
 before(async () => {

@@ -6,10 +6,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { SKIFF } from '../helpers/server.ts';
-import { sandboxClient, until } from '../helpers/sandbox.ts';
+import { e2eSandbox, sandboxClient, until } from '../helpers/sandbox.ts';
 import type { Obj } from '../../controlplane/shared/kube/object.ts';
 
-const NAME = 'dfx';
+const NAME = e2eSandbox('dfx');
 const { skiff, k, json } = sandboxClient(NAME);
 
 before(async () => {

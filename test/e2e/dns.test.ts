@@ -10,12 +10,12 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { ROOT } from '../helpers/server.ts';
-import { sandboxClient, until } from '../helpers/sandbox.ts';
+import { e2eSandbox, sandboxClient, until } from '../helpers/sandbox.ts';
 import { startDnsmasq, type Dnsmasq } from '../helpers/dns.ts';
 import { loadState, restartAgent, type SandboxState } from '../../agent/sandbox/sandbox.ts';
 import { STATE_ROOT } from '../../agent/sandbox/host.ts';
 
-const NAME = 'dnse';
+const NAME = e2eSandbox('dnse');
 const NODE = join(ROOT, 'node_modules/.bin/node');
 const { skiff, k, onNode, json, podIP } = sandboxClient(NAME);
 let s: SandboxState;

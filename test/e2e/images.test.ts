@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadState } from '../../agent/sandbox/sandbox.ts';
-import { sandboxClient, until } from '../helpers/sandbox.ts';
+import { e2eSandbox, sandboxClient, until } from '../helpers/sandbox.ts';
 import { tempDir } from '../helpers/server.ts';
 
-const NAME = 'images';
+const NAME = e2eSandbox('images');
 const cache = tempDir('image-cache');
 const { skiff, k, json, onNode } = sandboxClient(NAME);
 

@@ -10,11 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { ROOT } from '../helpers/server.ts';
-import { sandboxClient, until } from '../helpers/sandbox.ts';
+import { e2eSandbox, sandboxClient, until } from '../helpers/sandbox.ts';
 import { loadState, type SandboxState } from '../../agent/sandbox/sandbox.ts';
 import { selfSigned } from '../../agent/ingress/certs.ts';
 
-const NAME = 'ing';
+const NAME = e2eSandbox('ing');
 const NODE = join(ROOT, 'node_modules/.bin/node');
 let s: SandboxState;
 const { skiff, k, onNode } = sandboxClient(NAME);

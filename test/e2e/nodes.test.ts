@@ -6,10 +6,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadState, restartAgent } from '../../agent/sandbox/sandbox.ts';
-import { sandboxClient, until } from '../helpers/sandbox.ts';
+import { e2eSandbox, sandboxClient, until } from '../helpers/sandbox.ts';
 import type { Obj } from '../../controlplane/shared/kube/object.ts';
 
-const NAME = 'nodes';
+const NAME = e2eSandbox('nodes');
 const { skiff, k, json } = sandboxClient(NAME);
 
 before(async () => {

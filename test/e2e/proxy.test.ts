@@ -7,9 +7,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadState, restartAgent, type SandboxState } from '../../agent/sandbox/sandbox.ts';
-import { sandboxClient, until } from '../helpers/sandbox.ts';
+import { e2eSandbox, sandboxClient, until } from '../helpers/sandbox.ts';
 
-const NAME = 'prx';
+const NAME = e2eSandbox('prx');
 const { skiff, k, onNode, json, podIP } = sandboxClient(NAME);
 let s: SandboxState;
 

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { SKIFF } from '../helpers/server.ts';
-import { until } from '../helpers/sandbox.ts';
+import { e2eSandbox, until } from '../helpers/sandbox.ts';
 import { loadState, type SandboxState } from '../../agent/sandbox/sandbox.ts';
 import { blackholes, netnsList, STATE_ROOT } from '../../agent/sandbox/host.ts';
 import { mountsUnder, pidsMentioning } from '../../agent/sandbox/cleanup.ts';
@@ -16,6 +16,12 @@ import { readdirSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { buildImage, layoutTar } from '../../agent/images/oci.ts';
 import { tar } from '../../agent/images/tar.ts';
+
+const NAME = e2eSandbox('e2e');
+/** A second sandbox beside the first, for the isolation check. */
+const SECOND = e2eSandbox('e2e2');
+/** The sandbox whose `up` is killed halfway. */
+const HALF = e2eSandbox('half');
 
 /** A `docker save` archive: manifest.json, config and one layer tar. */
 function dockerSave(tag: string): Buffer {
@@ -82,12 +88,12 @@ test('skiff sandbox: up --nodes 3, pods through CRI, node credentials, down leav
 }, async () => {
   const linksBefore = await rootLinks();
   const tablesBefore = await rootTables();
-  const up = await skiff(['sandbox', 'up', '--name', 'e2e', '--nodes', '3']);
-  const s = loadState('e2e');
+  const up = await skiff(['sandbox', 'up', '--name', NAME, '--nodes', '3']);
+  const s = loadState(NAME);
   try {
     assert.equal(up.exitCode, 0, up.all);
     assert.ok(s);
-    const k = (args: string[]) => skiff(['sandbox', 'kubectl', '--name', 'e2e', '--', ...args]);
+    const k = (args: string[]) => skiff(['sandbox', 'kubectl', '--name', NAME, '--', ...args]);
     const nodes = await k(['get', 'nodes', '--no-headers']);
     assert.equal(nodes.exitCode, 0, nodes.all);
     const lines = String(nodes.stdout).trim().split('\n');
@@ -114,7 +120,7 @@ test('skiff sandbox: up --nodes 3, pods through CRI, node credentials, down leav
 
     // A pod on node3 (sandbox and container made through CRI by its agent) serves HTTP to its node.
     const n3 = s!.nodes[2];
-    const made = await execa(SKIFF, ['sandbox', 'kubectl', '--name', 'e2e', '--', 'apply', '-f', '-'], {
+    const made = await execa(SKIFF, ['sandbox', 'kubectl', '--name', NAME, '--', 'apply', '-f', '-'], {
       input:
         'apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  nodeName: node3\n  containers: [{name: ' +
         'httpd, image: skiff.local/busybox:1.36, command: [httpd, -f, -p, "80", -h, /var/www]}]\n',
@@ -136,7 +142,7 @@ test('skiff sandbox: up --nodes 3, pods through CRI, node credentials, down leav
             'sandbox',
             'exec',
             '--name',
-            'e2e',
+            NAME,
             n3.name,
             '--',
             'busybox',
@@ -165,19 +171,7 @@ test('skiff sandbox: up --nodes 3, pods through CRI, node credentials, down leav
     writeFileSync(join(work, 'docker.tar'), dockerSave('example/hello-docker:2'));
     writeFileSync(join(work, 'trunc.tar'), layoutTar([hello]).subarray(0, 3000));
     const img = (args: string[]) =>
-      skiff([
-        'sandbox',
-        'exec',
-        '--name',
-        'e2e',
-        'node1',
-        '--',
-        SKIFF,
-        'image',
-        ...args,
-        '--kubeconfig',
-        s!.kubeconfig,
-      ]);
+      skiff(['sandbox', 'exec', '--name', NAME, 'node1', '--', SKIFF, 'image', ...args, '--kubeconfig', s!.kubeconfig]);
     const imp = await img(['import', join(work, 'hello.tar')]);
     assert.equal(imp.exitCode, 0, imp.all);
     assert.match(String(imp.stdout), /imported skiff\.local\/hello:1 sha256:[0-9a-f]{64}/);
@@ -217,7 +211,7 @@ test('skiff sandbox: up --nodes 3, pods through CRI, node credentials, down leav
         'sandbox',
         'exec',
         '--name',
-        'e2e',
+        NAME,
         'node1',
         '--',
         'kubectl',
@@ -236,17 +230,17 @@ test('skiff sandbox: up --nodes 3, pods through CRI, node credentials, down leav
     assert.match(String((await asNode(['get', 'secrets', '-A'])).all), /Forbidden/);
 
     // A second sandbox coexists, and taking it down leaves the first one working.
-    const second = await skiff(['sandbox', 'up', '--name', 'e2e2', '--nodes', '1']);
+    const second = await skiff(['sandbox', 'up', '--name', SECOND, '--nodes', '1']);
     try {
       assert.equal(second.exitCode, 0, second.all);
-      const s2 = loadState('e2e2')!;
+      const s2 = loadState(SECOND)!;
       assert.notEqual(s2.nodes[0].ip, s!.nodes[0].ip, 'its own underlay');
       assert.match(
-        String((await skiff(['sandbox', 'kubectl', '--name', 'e2e2', '--', 'get', 'nodes', '--no-headers'])).stdout),
+        String((await skiff(['sandbox', 'kubectl', '--name', SECOND, '--', 'get', 'nodes', '--no-headers'])).stdout),
         /^node1\s+Ready/,
       );
     } finally {
-      assert.equal((await skiff(['sandbox', 'down', '--name', 'e2e2'])).exitCode, 0);
+      assert.equal((await skiff(['sandbox', 'down', '--name', SECOND])).exitCode, 0);
     }
     const routes = await blackholes();
     for (const r of s!.ranges) assert.ok(routes.includes(r), `${r} still guards the first sandbox`);
@@ -266,7 +260,7 @@ test('skiff sandbox: up --nodes 3, pods through CRI, node credentials, down leav
           'sandbox',
           'exec',
           '--name',
-          'e2e',
+          NAME,
           'node2',
           '--',
           SKIFF,
@@ -289,7 +283,7 @@ test('skiff sandbox: up --nodes 3, pods through CRI, node credentials, down leav
     }
     assert.match(String((await k(['get', 'nodes', '-o', 'name'])).stdout), /^(?!.*intruder)/s);
   } finally {
-    const down = await skiff(['sandbox', 'down', '--name', 'e2e']);
+    const down = await skiff(['sandbox', 'down', '--name', NAME]);
     assert.equal(down.exitCode, 0, down.all);
   }
   await assertGone(s!, linksBefore, tablesBefore);
@@ -298,15 +292,15 @@ test('skiff sandbox: up --nodes 3, pods through CRI, node credentials, down leav
 test('skiff sandbox: an up killed halfway is cleaned by down', { timeout: 300_000 }, async () => {
   const linksBefore = await rootLinks();
   const tablesBefore = await rootTables();
-  const up = execa(SKIFF, ['sandbox', 'up', '--name', 'half', '--nodes', '2'], { reject: false });
+  const up = execa(SKIFF, ['sandbox', 'up', '--name', HALF, '--nodes', '2'], { reject: false });
   const end = Date.now() + 60_000;
-  while (Date.now() < end && !(loadState('half')?.pids ?? []).some((p) => p.role === 'server'))
+  while (Date.now() < end && !(loadState(HALF)?.pids ?? []).some((p) => p.role === 'server'))
     await new Promise((r) => setTimeout(r, 20));
   up.kill('SIGKILL');
   await up;
-  const s = loadState('half');
+  const s = loadState(HALF);
   assert.ok(s && s.namespaces.length >= 2, 'up got far enough to leave things behind');
-  const down = await skiff(['sandbox', 'down', '--name', 'half']);
+  const down = await skiff(['sandbox', 'down', '--name', HALF]);
   assert.equal(down.exitCode, 0, down.all);
   await assertGone(s!, linksBefore, tablesBefore);
 });

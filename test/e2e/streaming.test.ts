@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { SKIFF } from '../helpers/server.ts';
-import { sandboxClient, until } from '../helpers/sandbox.ts';
+import { e2eSandbox, sandboxClient, until } from '../helpers/sandbox.ts';
 
-const NAME = 'strm';
+const NAME = e2eSandbox('strm');
 const { skiff, k, onNode, podIP } = sandboxClient(NAME);
 const scratch = mkdtempSync(join(tmpdir(), 'skiff-strm-'));
 const forwards: ResultPromise[] = [];

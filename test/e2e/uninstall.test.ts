@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { execa } from 'execa';
+import { sandboxName } from '../helpers/names.ts';
 import { netnsSet, type NetnsSet } from '../helpers/netns.ts';
 import { SKIFF, tempDir } from '../helpers/server.ts';
 import { killPids, pidsMentioning, unmountUnder } from '../../agent/sandbox/cleanup.ts';
@@ -55,7 +56,7 @@ async function until(what: string, ms: number, check: () => Promise<boolean>) {
 }
 
 test('skiff reset removes every change skiff up made to the host', { timeout: 360_000 }, async () => {
-  const ns = await netnsSet('uninst', ['host'], ['10.244.0.0/16', '10.250.202.0/24']);
+  const ns = await netnsSet(sandboxName('uninst'), ['host'], ['10.244.0.0/16', '10.250.202.0/24']);
   const host = ns.names[0];
   const root = tempDir('uninst');
   const dir = join(root, 'var-lib-skiff');

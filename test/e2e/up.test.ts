@@ -5,12 +5,13 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import { execa } from 'execa';
+import { sandboxName } from '../helpers/names.ts';
 import { netnsSet } from '../helpers/netns.ts';
 import { SKIFF, tempDir } from '../helpers/server.ts';
 import { killPids, pidsMentioning, unmountUnder } from '../../agent/sandbox/cleanup.ts';
 
 test('skiff up: one host runs server and agent, and its node is Ready', { timeout: 180_000 }, async () => {
-  const ns = await netnsSet('up', ['host'], ['10.244.0.0/16', '10.250.201.0/24']);
+  const ns = await netnsSet(sandboxName('up'), ['host'], ['10.244.0.0/16', '10.250.201.0/24']);
   const host = ns.names[0];
   const dir = tempDir('up');
   const kubeconfig = join(dir, 'admin.kubeconfig');

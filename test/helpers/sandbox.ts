@@ -2,6 +2,22 @@
 // never from the root namespace.
 import { execa } from 'execa';
 import { SKIFF } from './server.ts';
+import { sandboxName } from './names.ts';
+import { SANDBOX_NAME } from '../../agent/sandbox/sandbox.ts';
+
+/**
+ * An e2e file's sandbox name: its fixed base behind SKIFF_TEST_PREFIX (names.ts), checked at once
+ * against `skiff sandbox`'s rule, so a prefix that makes it too long fails with the reason.
+ */
+export function e2eSandbox(base: string): string {
+  const name = sandboxName(base);
+  if (!SANDBOX_NAME.test(name))
+    throw new Error(
+      `sandbox name "${name}" (SKIFF_TEST_PREFIX "${process.env.SKIFF_TEST_PREFIX ?? ''}" + "${base}") is not a ` +
+        `valid sandbox name: lowercase letters, digits and '-', at most 12 characters`,
+    );
+  return name;
+}
 
 export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> {
   const end = Date.now() + ms;

@@ -54,7 +54,7 @@ async function failover(signal: 'SIGKILL' | 'SIGSTOP', channelWithinMs: number) 
     const t0 = Date.now();
     servers[0].proc.kill(signal);
     // The API client: the first request after the kill is answered by the other server.
-    const nodes = await client.get('/api/v1/nodes');
+    const nodes = await client.get<{ kind: string }>('/api/v1/nodes');
     assert.equal(nodes.kind, 'NodeList');
     assert.equal(client.server, urls[1]);
     assert.ok(

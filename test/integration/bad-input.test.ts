@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { credentials, startTestServer } from '../helpers/server.ts';
 import { api } from '../helpers/http.ts';
+import type { List, Status } from '../../controlplane/shared/kube/index.ts';
 
 test('bad requests get Kubernetes Status errors and leave the store as it was', async () => {
   const s = await startTestServer();
@@ -156,8 +157,7 @@ test('bad requests get Kubernetes Status errors and leave the store as it was', 
     assert.equal((await api(base, 'GET', '/healthz', undefined, {}, false)).body, 'ok');
     const invalid = await api(base, 'POST', cm, JSON.stringify({ metadata: { name: 'x', labels: { a: '-bad-' } } }));
     assert.deepEqual(
-      // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-      invalid.json().details.causes.map((c: any) => c.field),
+      (invalid.json() as Status).details?.causes?.map((c) => c.field),
       ['metadata.labels'],
     );
 
@@ -166,15 +166,13 @@ test('bad requests get Kubernetes Status errors and leave the store as it was', 
     assert.deepEqual(after.json().data, { a: 'b' });
     const list = await api(base, 'GET', cm);
     assert.deepEqual(
-      // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-      list.json().items.map((i: any) => i.metadata.name),
+      (list.json() as List).items.map((i) => i.metadata.name),
       ['keep'],
       'nothing half-written',
     );
     const svcs = await api(base, 'GET', '/api/v1/namespaces/default/services');
     assert.deepEqual(
-      // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-      svcs.json().items.map((i: any) => i.metadata.name),
+      (svcs.json() as List).items.map((i) => i.metadata.name),
       ['kubernetes'],
     );
     const ranges = await s.server.store.list('/registry/ranges/');

@@ -7,6 +7,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import { execa } from 'execa';
 import { netnsSet } from '../helpers/netns.ts';
 import { ROOT, tempDir } from '../helpers/server.ts';
+import type { Link } from '../../cni/netlink.ts';
 
 const PLUGIN = join(ROOT, 'cni/bin/skiff-cni');
 const SUBNET = '10.244.7.0/24';
@@ -30,7 +31,7 @@ async function cni(nodeNs: string, command: string, stdin: string, env: Record<s
     reject: false,
     env: { CNI_COMMAND: command, CNI_PATH: join(ROOT, 'cni/bin'), ...env },
   });
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
+  // biome-ignore lint/suspicious/noExplicitAny: a result, version or error answer, or text; each check reads what its command answers
   let out: any = null;
   try {
     out = r.stdout ? JSON.parse(String(r.stdout)) : null;
@@ -55,18 +56,16 @@ test('CNI plugin: ADD, CHECK, DEL (twice), GC, STATUS, errors; 100 concurrent AD
     assert.equal(add.out.ips[0].gateway, '10.244.7.1');
     assert.equal(add.out.interfaces[2].sandbox, env0.CNI_NETNS);
     const addr = await ns.exec(podNs[0], 'ip', ['-j', 'addr', 'show', 'dev', 'eth0']);
-    const info = JSON.parse(String(addr.stdout))[0];
+    const info = (JSON.parse(String(addr.stdout)) as Link[])[0];
     assert.equal(info.mtu, 1450);
-    // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-    assert.ok(info.addr_info.some((a: any) => a.local === '10.244.7.2'));
+    assert.ok(info.addr_info?.some((a) => a.local === '10.244.7.2'));
     const route = await ns.exec(podNs[0], 'ip', ['route', 'show', 'default']);
     assert.match(String(route.stdout), /default via 10\.244\.7\.1 dev eth0/);
     const ping = await ns.exec(podNs[0], 'busybox', ['ping', '-c', '1', '-W', '2', '10.244.7.1']);
     assert.equal(ping.exitCode, 0, 'the pod reaches its gateway on the bridge');
     const hairpin = await ns.exec(node, 'bridge', ['-j', '-d', 'link', 'show']);
     assert.ok(
-      // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-      JSON.parse(String(hairpin.stdout)).every((l: any) => l.hairpin === true),
+      (JSON.parse(String(hairpin.stdout)) as { hairpin?: boolean }[]).every((l) => l.hairpin === true),
       'hairpin on every bridge port',
     );
     const check = await cni(node, 'CHECK', conf(data, { prevResult: add.out }), env0);
@@ -118,9 +117,8 @@ test('CNI plugin: ADD, CHECK, DEL (twice), GC, STATUS, errors; 100 concurrent AD
     const dels = await Promise.all(envs.map((e) => cni(node, 'DEL', conf(data), e)));
     for (const r of dels) assert.equal(r.code, 0, JSON.stringify(r));
     assert.equal(readdirSync(netDir).filter((f) => /^\d/.test(f)).length, 0, 'no IPAM file leaked');
-    const links = JSON.parse(String((await ns.exec(node, 'ip', ['-j', 'link', 'show'])).stdout)).map(
-      // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-      (l: any) => l.ifname,
+    const links = (JSON.parse(String((await ns.exec(node, 'ip', ['-j', 'link', 'show'])).stdout)) as Link[]).map(
+      (l) => l.ifname,
     );
     assert.deepEqual(links.sort(), ['lo', 'skiff0'], 'no veth leaked');
   } finally {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { startTestServer } from '../helpers/server.ts';
 
 /** Every field of `want` is in `got` with the same value (the server adds defaults). */
-// biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
+// biome-ignore lint/suspicious/noExplicitAny: compares any two JSON documents, walking both
 function contains(got: any, want: any, path = ''): string[] {
   if (want === null || typeof want !== 'object')
     return got === want ? [] : [`${path}: want ${JSON.stringify(want)} got ${JSON.stringify(got)}`];

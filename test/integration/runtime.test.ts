@@ -10,6 +10,7 @@ import { tempDir } from '../helpers/server.ts';
 import { startRuntime } from '../../agent/runtime.ts';
 import { removeAllPods, pidsMentioning, killPids, unmountUnder, mountsUnder } from '../../agent/sandbox/cleanup.ts';
 import { BUSYBOX_IMAGE, PAUSE_IMAGE } from '../../agent/images/builtin.ts';
+import type { Link } from '../../cni/netlink.ts';
 
 test('containerd under the agent: CRI, images, a pod on the Skiff CNI serving HTTP, restart after kill -9, 100 ' +
   'concurrent sandboxes', {
@@ -31,8 +32,7 @@ test('containerd under the agent: CRI, images, a pod on the Skiff CNI serving HT
     assert.equal(v.runtime_name, 'containerd');
     assert.equal(v.runtime_api_version, 'v1');
     const st = await rt.cri.status();
-    // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-    const cond = Object.fromEntries(st.status.conditions.map((c: any) => [c.type, c.status]));
+    const cond = Object.fromEntries((st.status?.conditions ?? []).map((c) => [c.type, c.status]));
     assert.equal(cond.RuntimeReady, true);
     assert.equal(cond.NetworkReady, true, JSON.stringify(st.status));
     for (const img of [PAUSE_IMAGE, BUSYBOX_IMAGE]) assert.ok((await rt.cri.imageStatus(img)).image, `${img} imported`);
@@ -92,8 +92,7 @@ test('containerd under the agent: CRI, images, a pod on the Skiff CNI serving HT
     await rt.cri.stopPodSandbox(id);
     await rt.cri.removePodSandbox(id);
     const links = JSON.parse(String((await ns.exec(node, 'ip', ['-j', 'link', 'show'])).stdout))
-      // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-      .map((l: any) => l.ifname)
+      .map((l: Link) => l.ifname)
       .sort();
     assert.deepEqual(links, ['lo', 'skiff0'], 'the veth went with the sandbox');
 
@@ -114,8 +113,7 @@ test('containerd under the agent: CRI, images, a pod on the Skiff CNI serving HT
       }),
     );
     const after = JSON.parse(String((await ns.exec(node, 'ip', ['-j', 'link', 'show'])).stdout))
-      // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-      .map((l: any) => l.ifname)
+      .map((l: Link) => l.ifname)
       .sort();
     assert.deepEqual(after, ['lo', 'skiff0'], 'no leaked veth');
     const ipam = join(dir, 'agent', 'cni', 'ipam', 'networks', 'skiff');

@@ -6,12 +6,13 @@ import assert from 'node:assert/strict';
 import { request } from 'node:https';
 import { credentials, startTestServer } from '../helpers/server.ts';
 import { api } from '../helpers/http.ts';
+import type { KubeObject, Status, WatchEvent } from '../../controlplane/shared/kube/index.ts';
 
 type Base = ReturnType<typeof credentials>;
-// biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-function watch(base: Base, path: string): { events: any[]; ended: Promise<void>; close(): void } {
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  const events: any[] = [];
+/** A watch event as the test reads it: an object, or (on ERROR) a Status. */
+type Event = { type: WatchEvent['type']; object: KubeObject & Partial<Status> };
+function watch(base: Base, path: string): { events: Event[]; ended: Promise<void>; close(): void } {
+  const events: Event[] = [];
   let close = () => {};
   const ended = new Promise<void>((resolve) => {
     const req = request(
@@ -120,8 +121,7 @@ test('dryRun, deletecollection, paging, warnings and metrics', async () => {
     let pages = 0;
     do {
       const r = (await api(base, 'GET', `${cm}?limit=3${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`)).json();
-      // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-      names.push(...r.items.map((i: any) => i.metadata.name));
+      names.push(...r.items.map((i: KubeObject) => i.metadata.name));
       cont = r.metadata.continue ?? '';
       if (cont) assert.equal(r.metadata.remainingItemCount, 7 - names.length);
       pages++;
@@ -130,15 +130,13 @@ test('dryRun, deletecollection, paging, warnings and metrics', async () => {
     assert.deepEqual(names, ['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6']);
     const odd = (await api(base, 'GET', `${cm}?labelSelector=batch%3Dodd&limit=2`)).json();
     assert.deepEqual(
-      // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-      odd.items.map((i: any) => i.metadata.name),
+      odd.items.map((i: KubeObject) => i.metadata.name),
       ['p1', 'p3'],
       'limit counts matching items',
     );
     const del = await api(base, 'DELETE', `${cm}?labelSelector=batch%3Deven`);
     assert.equal(del.status, 200);
-    // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-    const left = (await api(base, 'GET', cm)).json().items.map((i: any) => i.metadata.name);
+    const left = (await api(base, 'GET', cm)).json().items.map((i: KubeObject) => i.metadata.name);
     assert.deepEqual(left, ['p1', 'p3', 'p5']);
     const warn = await api(
       base,

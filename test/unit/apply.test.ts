@@ -4,6 +4,7 @@ import { serverSideApply, trackUpdate } from '../../controlplane/api/apply.ts';
 import { fieldsOf, fromFieldsV1, toFieldsV1 } from '../../controlplane/api/fieldset.ts';
 import { Deployment } from '../../controlplane/api/schema/groups.ts';
 import { ConfigMap } from '../../controlplane/api/schema/core.ts';
+import type { ManagedFieldsEntry } from '../../controlplane/shared/kube/index.ts';
 
 const opts = (manager: string, force = false) => ({
   manager,
@@ -55,8 +56,7 @@ test('a field another manager owns with a different value conflicts unless force
   assert.equal(same.conflicts.length, 0, 'same value is shared ownership, not a conflict');
   const forced = serverSideApply(a, cfg(5), Deployment, opts('bob', true));
   assert.equal(forced.obj.spec.replicas, 5);
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  const alice = forced.obj.metadata.managedFields.find((m: any) => m.manager === 'alice');
+  const alice = forced.obj.metadata.managedFields.find((m: ManagedFieldsEntry) => m.manager === 'alice');
   assert.equal(alice.fieldsV1['f:spec']['f:replicas'], undefined, 'forced field leaves the old owner');
 });
 
@@ -65,8 +65,7 @@ test('an update takes ownership of what it changed', () => {
   const next = structuredClone(a);
   next.spec.replicas = 7;
   trackUpdate(a, next, Deployment, { manager: 'kubectl-scale', apiVersion: 'apps/v1', now: 'x' });
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  const scale = next.metadata.managedFields.find((m: any) => m.manager === 'kubectl-scale');
+  const scale = next.metadata.managedFields.find((m: ManagedFieldsEntry) => m.manager === 'kubectl-scale');
   assert.equal(scale.operation, 'Update');
   assert.deepEqual(scale.fieldsV1, { 'f:spec': { 'f:replicas': {} } });
   const back = serverSideApply(next, cfg(2), Deployment, opts('alice'));

@@ -61,3 +61,32 @@ test('OCI layouts are read and checked; corruption anywhere rejects the whole ar
     /neither an OCI image layout/,
   );
 });
+
+test('malformed index.json and manifest.json entries are archive errors, never a TypeError', () => {
+  const archive = (files: Record<string, unknown>) =>
+    tar(
+      Object.entries(files).map(([path, v]) => ({
+        type: 'file' as const,
+        path,
+        data: Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)),
+      })),
+    );
+  const digest = `sha256:${'0'.repeat(64)}`;
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [
+      { 'oci-layout': '{}', 'index.json': { manifests: [{ digest, annotations: { 'io.containerd.image.name': 7 } }] } },
+      /a manifest of index.json is not a valid descriptor/,
+    ],
+    [{ 'oci-layout': '{}', 'index.json': { manifests: [{ digest: 5 }] } }, /not a valid descriptor/],
+    [{ 'oci-layout': '{}', 'index.json': { manifests: {} } }, /index.json is not an image index/],
+    [{ 'manifest.json': [{ Config: 'c.json', RepoTags: ['x:1'], Layers: 'l.tar' }] }, /entry of manifest.json/],
+    [{ 'manifest.json': [{ Config: 3, Layers: [] }] }, /entry of manifest.json/],
+    [{ 'manifest.json': [null] }, /entry of manifest.json/],
+  ];
+  for (const [files, msg] of cases)
+    assert.throws(
+      () => readArchive(archive(files)),
+      (e: unknown) => e instanceof ArchiveError && msg.test(e.message),
+      JSON.stringify(files),
+    );
+});

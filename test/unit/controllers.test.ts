@@ -18,7 +18,7 @@ import {
   planSlices,
 } from '../../controlplane/controllers/endpoints-plan.ts';
 import { planGc } from '../../controlplane/controllers/garbage-collector.ts';
-import type { Obj, Pod } from '../../controlplane/shared/kube/index.ts';
+import type { ObjectMeta, Obj, Pod, Taint, Toleration } from '../../controlplane/shared/kube/index.ts';
 
 const T0 = Date.parse('2026-11-22T00:00:00Z');
 const ready = (since = '2026-11-22T00:00:00Z') => ({
@@ -357,7 +357,13 @@ test('garbage collection: orphans of gone owners, foreground and orphan propagat
       name: uid,
       namespace: 'ns',
       uid,
-      ownerReferences: owners.map((u) => ({ uid: u, kind: 'ReplicaSet', name: u, blockOwnerDeletion: true })),
+      ownerReferences: owners.map((u) => ({
+        apiVersion: 'apps/v1',
+        uid: u,
+        kind: 'ReplicaSet',
+        name: u,
+        blockOwnerDeletion: true,
+      })),
       ...extra,
     },
   });
@@ -402,7 +408,12 @@ test('garbage collection: orphans of gone owners, foreground and orphan propagat
   assert.deepEqual([p.remove.length, p.orphan.map((x) => x.dependent.metadata.uid)], [0, ['p2']]);
   const foreign = {
     kind: 'Pod',
-    metadata: { name: 'f', namespace: 'ns', uid: 'f', ownerReferences: [{ uid: 'x', kind: 'SomeCRD', name: 'x' }] },
+    metadata: {
+      name: 'f',
+      namespace: 'ns',
+      uid: 'f',
+      ownerReferences: [{ apiVersion: 'example.com/v1', uid: 'x', kind: 'SomeCRD', name: 'x' }],
+    },
   };
   assert.equal(planGc([foreign], kinds).remove.length, 0, 'owners of kinds not watched are not judged');
 });
@@ -419,7 +430,10 @@ test('DaemonSet plans: eligible nodes, extras and ineligible pods go, rolling wi
       },
     },
   };
-  const node = (name: string, labels: Obj, taints: Obj[] = []) => ({ metadata: { name, labels }, spec: { taints } });
+  const node = (name: string, labels: Record<string, string>, taints: Taint[] = []) => ({
+    metadata: { name, labels },
+    spec: { taints },
+  });
   const nodes = [
     node('a', { role: 'edge' }),
     node('b', { role: 'edge' }, [{ key: 'k', effect: 'NoSchedule' }]),
@@ -546,11 +560,23 @@ test('cron schedules and CronJob plans', async () => {
   p = planCronJob(cj({ startingDeadlineSeconds: 5 }), [], now);
   assert.equal(p.create, undefined, 'too late to start');
   assert.equal(planCronJob(cj({ suspend: true }), [], now).create, undefined);
+  const done = (completionTime?: string) => ({
+    ...running,
+    status: {
+      conditions: [{ type: 'Complete', status: 'True' }],
+      ...(completionTime ? { completionTime } : {}),
+    },
+  });
+  assert.equal(planCronJob(cj({ suspend: true }), [done()], now).status.lastSuccessfulTime, undefined, 'no time');
+  assert.equal(
+    planCronJob(cj({ suspend: true }), [done('2026-11-22T09:59:30Z')], now).status.lastSuccessfulTime,
+    '2026-11-22T09:59:30Z',
+  );
 });
 
 test('node health: taints follow Ready; evictions honour tolerationSeconds', async () => {
   const { nodeTaints, evictions, UNREACHABLE } = await import('../../controlplane/controllers/node-lifecycle.ts');
-  const n = (ready: string, taints: Obj[] = []) => ({
+  const n = (ready: 'True' | 'False' | 'Unknown', taints: Taint[] = []) => ({
     metadata: { name: 'n' },
     spec: { taints },
     status: { conditions: [{ type: 'Ready', status: ready }] },
@@ -562,13 +588,13 @@ test('node health: taints follow Ready; evictions honour tolerationSeconds', asy
   assert.equal(nodeTaints(n('True'), T0), null);
   assert.deepEqual(nodeTaints(n('True', [{ key: UNREACHABLE, effect: 'NoExecute' }]), T0), []);
   const tainted = n('Unknown', [{ key: UNREACHABLE, effect: 'NoExecute', timeAdded: '2026-11-22T00:00:00Z' }]);
-  const pods = [
-    { ...pod('plain'), spec: {} },
+  const pods: { metadata: ObjectMeta; spec: { tolerations?: Toleration[] } }[] = [
+    { metadata: pod('plain').metadata, spec: {} },
     {
-      ...pod('patient'),
+      metadata: pod('patient').metadata,
       spec: { tolerations: [{ key: UNREACHABLE, operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 600 }] },
     },
-    { ...pod('forever'), spec: { tolerations: [{ operator: 'Exists' }] } },
+    { metadata: pod('forever').metadata, spec: { tolerations: [{ operator: 'Exists' }] } },
   ];
   assert.deepEqual(
     evictions(tainted, pods, T0 + 10_000, 300).map((p) => p.metadata.name),
@@ -686,7 +712,11 @@ test('ControllerRevisions: one per template, the returning one moves to the top,
     spec: { revisionHistoryLimit: 1, template: { spec: { containers: [{ name: 'c', image: 'v2' }] } } },
   };
   const cr = (hash: string, revision: number) => ({
-    metadata: { name: `web-${hash}`, namespace: 'ns', ownerReferences: [{ uid: 's1', controller: true }] },
+    metadata: {
+      name: `web-${hash}`,
+      namespace: 'ns',
+      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'web', uid: 's1', controller: true }],
+    },
     revision,
   });
   let p = planRevisions(owner, 'h2', { app: 'w' }, [cr('h1', 1)]);

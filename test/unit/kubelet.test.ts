@@ -14,7 +14,6 @@ import {
 } from '../../agent/kubelet/pod-spec.ts';
 import { initialState, observe } from '../../agent/kubelet/probe.ts';
 import { volumeFiles } from '../../agent/kubelet/volumes.ts';
-import { podRefs } from '../../controlplane/channel/refs.ts';
 import { rotatedToDelete } from '../../agent/kubelet/log-rotation.ts';
 import type { Pod } from '../../controlplane/shared/kube/index.ts';
 
@@ -244,7 +243,7 @@ test('probe state machine: thresholds in a row flip the status', () => {
   assert.equal(initialState('liveness').status, null);
 });
 
-test('file volumes and channel references', () => {
+test('file volumes', () => {
   const files = volumeFiles(
     {
       name: 'v',
@@ -261,22 +260,6 @@ test('file volumes and channel references', () => {
     volumeFiles({ configMap: { name: 'missing', optional: true } }, { ...sources, field: () => '' })!.size,
     0,
   );
-  const refs = podRefs({
-    metadata: { namespace: 'ns' },
-    spec: {
-      volumes: [
-        { configMap: { name: 'c1' } },
-        { secret: { secretName: 's1' } },
-        { projected: { sources: [{ secret: { name: 's2' } }] } },
-      ],
-      containers: [
-        { env: [{ valueFrom: { secretKeyRef: { name: 's3' } } }], envFrom: [{ configMapRef: { name: 'c2' } }] },
-      ],
-      imagePullSecrets: [{ name: 'pull' }],
-    },
-  });
-  assert.deepEqual([...refs.configMaps].sort(), ['ns/c1', 'ns/c2']);
-  assert.deepEqual([...refs.secrets].sort(), ['ns/pull', 'ns/s1', 'ns/s2', 'ns/s3']);
 });
 
 test('CRI log lines: partial lines joined, timestamps on request, since filter', async () => {

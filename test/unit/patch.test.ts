@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { applyJsonPatch, applyMergePatch, strategicMerge, PatchError } from '../../controlplane/api/patch.ts';
 import { Deployment } from '../../controlplane/api/schema/groups.ts';
 import { Service } from '../../controlplane/api/schema/core.ts';
+import type { Container } from '../../controlplane/shared/kube/index.ts';
 
 test('JSON patch (RFC 6902) operations', () => {
   const doc = { a: 1, list: [1, 2, 3], o: { x: 'y' } };
@@ -86,8 +87,7 @@ test('strategic merge patch merges lists by their merge keys', () => {
     Deployment,
   );
   assert.deepEqual(
-    // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-    out.spec.template.spec.containers.map((c: any) => `${c.name}=${c.image}`),
+    out.spec.template.spec.containers.map((c: Container) => `${c.name}=${c.image}`),
     ['a=a:1', 'b=b:2', 'c=c:1'],
   );
   assert.equal(out.spec.template.spec.containers[0].env.length, 2, 'untouched container keeps its env');
@@ -112,8 +112,7 @@ test('strategic merge patch directives: delete, replace, setElementOrder, delete
     Deployment,
   );
   assert.deepEqual(
-    // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-    order.spec.template.spec.containers.map((c: any) => c.name),
+    order.spec.template.spec.containers.map((c: Container) => c.name),
     ['b', 'a'],
   );
   const prim = strategicMerge(deploy, { metadata: { '$deleteFromPrimitiveList/finalizers': ['f1'] } }, Deployment);

@@ -1,6 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeProtobuf, ProtobufError } from '../../controlplane/api/protobuf/decode.ts';
+import type { Deployment, Pod, Secret, Service } from '../../controlplane/shared/kube/index.ts';
+
+/** The decoded object, read as the kind the envelope names (what the tests check field by field). */
+const decodeAs = <T>(b: Buffer) => decodeProtobuf(b) as unknown as T;
 
 // A tiny protobuf writer for building test envelopes.
 const varint = (n: number) => {
@@ -47,22 +51,19 @@ test('decodes a ConfigMap the way Go writes it (empty non-pointer fields include
 
 test('pointer fields keep zero; IntOrString and bytes decode to their JSON forms', () => {
   const spec = msg(field(1, 0), field(2, msg(field(1, msg(field(1, 'a'), field(2, 'b'))))));
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  const d = decodeProtobuf(envelope('apps/v1', 'Deployment', msg(field(1, field(1, 'd')), field(2, spec)))) as any;
+  const d = decodeAs<Deployment>(envelope('apps/v1', 'Deployment', msg(field(1, field(1, 'd')), field(2, spec))));
   assert.equal(d.spec.replicas, 0);
   const port = msg(field(3, 80), field(4, msg(field(1, 1), field(3, 'http'))));
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  const svc = decodeProtobuf(envelope('v1', 'Service', msg(field(1, field(1, 's')), field(2, field(1, port))))) as any;
+  const svc = decodeAs<Service>(envelope('v1', 'Service', msg(field(1, field(1, 's')), field(2, field(1, port)))));
   assert.deepEqual(svc.spec.ports, [{ port: 80, targetPort: 'http' }]);
-  const sec = decodeProtobuf(
+  const sec = decodeAs<Secret>(
     envelope(
       'v1',
       'Secret',
       msg(field(1, field(1, 's')), field(2, msg(field(1, 'k'), field(2, Buffer.from([0, 1, 2]))))),
     ),
-    // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  ) as any;
-  assert.equal(sec.data.k, 'AAEC');
+  );
+  assert.equal(sec.data?.k, 'AAEC');
 });
 
 test('unknown non-empty fields, unknown kinds and garbage are refused, never dropped', () => {
@@ -103,8 +104,7 @@ test('a Pod as kubectl debug sends it: volumes (emptyDir {} kept), mounts, probe
     field(14, field(4, Buffer.from([0x01, 0x02]))), // supplementalGroups, packed
     field(22, msg(field(2, 'Exists'))),
   );
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  const pod = decodeProtobuf(envelope('v1', 'Pod', msg(field(1, field(1, 'dbg')), field(2, spec)))) as any;
+  const pod = decodeAs<Pod>(envelope('v1', 'Pod', msg(field(1, field(1, 'dbg')), field(2, spec))));
   assert.deepEqual(pod.spec, {
     volumes: [
       { name: 'host-root', hostPath: { path: '/', type: '' } },

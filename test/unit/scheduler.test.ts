@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { nodeInfo, schedule, podRequests, tolerates } from '../../controlplane/scheduler/algorithm.ts';
-import type { Obj } from '../../controlplane/shared/kube/object.ts';
+import type { NamedNode } from '../../controlplane/scheduler/algorithm.ts';
+import type { ObjectMeta, Pod, PodSpec, Taint, Toleration } from '../../controlplane/shared/kube/index.ts';
 
 const node = (
   name: string,
@@ -10,12 +11,12 @@ const node = (
     cpu?: string;
     memory?: string;
     pods?: string;
-    labels?: Obj;
-    taints?: Obj[];
+    labels?: Record<string, string>;
+    taints?: Taint[];
     unschedulable?: boolean;
     ready?: boolean;
   } = {},
-): Obj => ({
+): NamedNode => ({
   metadata: { name, labels: { 'kubernetes.io/hostname': name, ...(o.labels ?? {}) } },
   spec: { ...(o.taints ? { taints: o.taints } : {}), ...(o.unschedulable ? { unschedulable: true } : {}) },
   status: {
@@ -23,7 +24,7 @@ const node = (
     conditions: [{ type: 'Ready', status: o.ready === false ? 'False' : 'True' }],
   },
 });
-const pod = (name: string, spec: Obj = {}, meta: Obj = {}): Obj => ({
+const pod = (name: string, spec: Partial<PodSpec> = {}, meta: Partial<ObjectMeta> = {}): Pod => ({
   metadata: { name, namespace: 'default', ...meta },
   spec: { containers: [{ name: 'c', image: 'x' }], ...spec },
 });
@@ -36,10 +37,10 @@ test('requests: the larger of the init containers and the sum of the app contain
     podRequests({
       spec: {
         containers: [
-          { resources: { requests: { cpu: '100m', memory: '64Mi' } } },
-          { resources: { limits: { cpu: '1' } } },
+          { name: 'a', resources: { requests: { cpu: '100m', memory: '64Mi' } } },
+          { name: 'b', resources: { limits: { cpu: '1' } } },
         ],
-        initContainers: [{ resources: { requests: { cpu: '2' } } }],
+        initContainers: [{ name: 'i', resources: { requests: { cpu: '2' } } }],
       },
     }),
     { cpu: 2, memory: 64 * 1024 ** 2 },
@@ -47,8 +48,8 @@ test('requests: the larger of the init containers and the sum of the app contain
 });
 
 test('tolerations: key, value, operator and effect', () => {
-  const t = { key: 'k', value: 'v', effect: 'NoSchedule' };
-  const cases: [Obj[] | undefined, boolean][] = [
+  const t: Taint = { key: 'k', value: 'v', effect: 'NoSchedule' };
+  const cases: [Toleration[] | undefined, boolean][] = [
     [undefined, false],
     [[{ key: 'k', operator: 'Equal', value: 'v' }], true],
     [[{ key: 'k', operator: 'Equal', value: 'w' }], false],
@@ -89,7 +90,7 @@ test('placement: fits, tolerations, affinity, host ports, anti-affinity, spreadi
   );
   const tainted = nodeInfo(node('t', { taints: [{ key: 'gpu', effect: 'NoSchedule' }] }));
   assert.equal(schedule(pod('p', { tolerations: [{ key: 'gpu', operator: 'Exists' }] }), [tainted]).node, 't');
-  const affinity = {
+  const affinity: Partial<PodSpec> = {
     affinity: {
       nodeAffinity: {
         requiredDuringSchedulingIgnoredDuringExecution: {
@@ -99,7 +100,7 @@ test('placement: fits, tolerations, affinity, host ports, anti-affinity, spreadi
     },
   };
   assert.equal(schedule(pod('p', affinity), [idle, nodeInfo(node('fast', { labels: { disk: 'ssd' } }))]).node, 'fast');
-  const preferred = {
+  const preferred: Partial<PodSpec> = {
     affinity: {
       nodeAffinity: {
         preferredDuringSchedulingIgnoredDuringExecution: [
@@ -113,9 +114,11 @@ test('placement: fits, tolerations, affinity, host ports, anti-affinity, spreadi
       .node,
     'z-fast',
   );
-  const hp = { containers: [{ name: 'c', image: 'x', ports: [{ containerPort: 80, hostPort: 8080 }] }] };
+  const hp: Partial<PodSpec> = {
+    containers: [{ name: 'c', image: 'x', ports: [{ containerPort: 80, hostPort: 8080 }] }],
+  };
   assert.equal(schedule(pod('p', hp), [nodeInfo(node('n1'), [pod('q', hp)]), nodeInfo(node('n2'))]).node, 'n2');
-  const anti = {
+  const anti: Partial<PodSpec> = {
     affinity: {
       podAntiAffinity: {
         requiredDuringSchedulingIgnoredDuringExecution: [
@@ -128,7 +131,9 @@ test('placement: fits, tolerations, affinity, host ports, anti-affinity, spreadi
     nodeInfo(node('n1'), [pod('db-0', {}, { labels: { app: 'db' } })]),
   ]);
   assert.match(d.message ?? '', /didn't match pod anti-affinity rules/);
-  const owner = { ownerReferences: [{ uid: 'rs1', controller: true }] };
+  const owner = {
+    ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'rs', uid: 'rs1', controller: true }],
+  };
   const spread = schedule(pod('p', {}, owner), [
     nodeInfo(node('a'), [pod('x', {}, owner)]),
     nodeInfo(node('b'), [pod('y', {})]),

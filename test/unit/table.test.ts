@@ -87,8 +87,7 @@ test('pod STATUS column', () => {
     ],
   ];
   for (const [pod, status, ready] of cases) {
-    // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-    const s = podStatus(pod as any);
+    const s = podStatus(pod);
     assert.equal(s.status, status);
     assert.equal(s.ready, ready);
   }
@@ -101,8 +100,7 @@ test('service and deployment rows carry the columns users know', () => {
   };
   const t = toTable('Service', 'v1', [svc], { resourceVersion: '1' }, 'Metadata');
   assert.deepEqual(
-    // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-    t.columnDefinitions.map((c: any) => c.name),
+    t.columnDefinitions.map((c: { name: string }) => c.name),
     ['Name', 'Type', 'Cluster-IP', 'External-IP', 'Port(s)', 'Age', 'Selector'],
   );
   assert.deepEqual(t.rows[0].cells.slice(0, 5), ['web', 'NodePort', '10.96.0.5', '<none>', '80:30080/TCP']);

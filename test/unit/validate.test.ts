@@ -13,6 +13,7 @@ import { qosClass } from '../../controlplane/shared/resources.ts';
 import { checkSchema, pruneUnknown, type FieldProblem } from '../../controlplane/api/schema/check.ts';
 import { Pod } from '../../controlplane/api/schema/core.ts';
 import { Errs } from '../../controlplane/api/status.ts';
+import type { Pod as PodObject, Service } from '../../controlplane/shared/kube/index.ts';
 
 test('names, label keys and values', () => {
   const ok = (e: string | null) => e === null;
@@ -82,14 +83,12 @@ test('pod and service rules', () => {
 });
 
 test('defaults users rely on', () => {
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  const svc: any = { metadata: { name: 's' }, spec: { ports: [{ port: 80 }] } };
+  const svc: Service = { metadata: { name: 's' }, spec: { ports: [{ port: 80 }] } };
   applyDefaults('Service', svc);
   assert.equal(svc.spec.type, 'ClusterIP');
   assert.equal(svc.spec.sessionAffinity, 'None');
-  assert.deepEqual(svc.spec.ports[0], { port: 80, protocol: 'TCP', targetPort: 80 });
-  // biome-ignore lint/suspicious/noExplicitAny: untyped wire JSON, not yet converted to the typed model
-  const pod: any = {
+  assert.deepEqual(svc.spec.ports?.[0], { port: 80, protocol: 'TCP', targetPort: 80 });
+  const pod: PodObject = {
     metadata: { name: 'p' },
     spec: { containers: [{ name: 'c', image: 'busybox', resources: { limits: { cpu: '1', memory: '1Gi' } } }] },
   };
@@ -100,7 +99,7 @@ test('defaults users rely on', () => {
   assert.equal(pod.spec.schedulerName, 'default-scheduler');
   assert.equal(pod.spec.containers[0].imagePullPolicy, 'Always');
   assert.equal(pod.spec.containers[0].terminationMessagePath, '/dev/termination-log');
-  assert.equal(pod.status.qosClass, 'Guaranteed', 'limits without requests make requests equal');
+  assert.equal(pod.status?.qosClass, 'Guaranteed', 'limits without requests make requests equal');
   assert.equal(imagePullPolicyFor('skiff.local/busybox:1.0'), 'IfNotPresent');
   assert.equal(imagePullPolicyFor('localhost:5000/x'), 'Always');
   assert.equal(qosClass([{}]), 'BestEffort');

@@ -116,9 +116,19 @@ export interface NodeSystemInfo {
   architecture?: string;
 }
 
+/** A Node condition as the kubelet reports it: every field set, the heartbeat on each report. */
+export interface NodeCondition extends Condition {
+  type: 'Ready' | 'MemoryPressure' | 'DiskPressure' | 'PIDPressure' | 'NetworkUnavailable' | (string & {});
+  reason: string;
+  message: string;
+  lastHeartbeatTime: Time;
+  lastTransitionTime: Time;
+}
+
 export interface NodeStatus {
   capacity?: Record<string, Quantity>;
   allocatable?: Record<string, Quantity>;
+  /** What the API holds: a condition another writer set may leave fields out. */
   conditions?: Condition[];
   addresses?: NodeAddress[];
   daemonEndpoints?: { kubeletEndpoint?: { Port: number } };

@@ -61,6 +61,17 @@ export interface KubeObject extends TypeMeta {
   metadata: ObjectMeta;
 }
 
+/** Metadata the API server always sets on an object it stores. */
+export interface StoredMeta extends ObjectMeta {
+  name: string;
+  uid: string;
+  resourceVersion: string;
+  creationTimestamp: Time;
+}
+
+/** An object as read back from the API server (the store, a watch, the push channel). */
+export type Stored<T extends KubeObject> = T & { metadata: StoredMeta };
+
 export interface List<T extends KubeObject = KubeObject> extends TypeMeta {
   metadata: ListMeta;
   items: T[];
@@ -117,8 +128,7 @@ export interface Status extends TypeMeta {
   code: number;
 }
 
-/** One event of a watch stream. */
-export interface WatchEvent<T extends KubeObject = KubeObject> {
-  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
-  object: T | Status;
-}
+/** One event of a watch stream: an object of the kind (a BOOKMARK's carries only metadata), or a Status. */
+export type WatchEvent<T extends KubeObject = KubeObject> =
+  | { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK'; object: T }
+  | { type: 'ERROR'; object: Status };

@@ -123,6 +123,21 @@ export interface EphemeralContainer extends Container {
   targetContainerName?: string;
 }
 
+/** A reference to an object in the same namespace by name. */
+export interface LocalObjectReference {
+  name: string;
+}
+
+/** One source of a projected volume. */
+export interface VolumeProjection {
+  configMap?: { name: string; items?: KeyToPath[]; optional?: boolean };
+  secret?: { name: string; items?: KeyToPath[]; optional?: boolean };
+  downwardAPI?: {
+    items?: { path: string; fieldRef?: ObjectFieldSelector; resourceFieldRef?: ResourceFieldSelector; mode?: number }[];
+  };
+  serviceAccountToken?: { audience?: string; expirationSeconds?: number; path: string };
+}
+
 export interface Volume {
   name: string;
   emptyDir?: { medium?: '' | 'Memory'; sizeLimit?: Quantity };
@@ -130,10 +145,10 @@ export interface Volume {
   configMap?: { name: string; items?: KeyToPath[]; defaultMode?: number; optional?: boolean };
   secret?: { secretName: string; items?: KeyToPath[]; defaultMode?: number; optional?: boolean };
   downwardAPI?: {
-    items?: { path: string; fieldRef?: ObjectFieldSelector; resourceFieldRef?: ResourceFieldSelector }[];
+    items?: { path: string; fieldRef?: ObjectFieldSelector; resourceFieldRef?: ResourceFieldSelector; mode?: number }[];
     defaultMode?: number;
   };
-  projected?: { sources?: Record<string, unknown>[]; defaultMode?: number };
+  projected?: { sources?: VolumeProjection[]; defaultMode?: number };
   persistentVolumeClaim?: { claimName: string; readOnly?: boolean };
 }
 
@@ -214,6 +229,7 @@ export interface PodSpec {
   automountServiceAccountToken?: boolean;
   securityContext?: SecurityContext & { fsGroup?: number; supplementalGroups?: number[] };
   readinessGates?: { conditionType: string }[];
+  imagePullSecrets?: LocalObjectReference[];
   shareProcessNamespace?: boolean;
 }
 

@@ -149,3 +149,10 @@ export interface PodDisruptionBudget extends KubeObject {
     conditions?: Condition[];
   };
 }
+
+/** apps/v1 ControllerRevision: a DaemonSet's or StatefulSet's template at one revision. */
+export interface ControllerRevision extends KubeObject {
+  /** The owner's template as a patch (Skiff: `{spec: {template: {..., $patch: replace}}}`). */
+  data?: unknown;
+  revision: number;
+}
