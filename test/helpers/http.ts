@@ -5,7 +5,7 @@ export interface Reply {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: string;
-  // biome-ignore lint/suspicious/noExplicitAny: tests assert on whatever an answer holds (object, list, Status, garbage)
+  // biome-ignore lint/suspicious/noExplicitAny: tests assert on any answer (object, list, Status, garbage)
   json(): any;
 }
 

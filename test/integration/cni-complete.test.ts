@@ -56,7 +56,7 @@ test('CNI STATUS, CHECK, GC and DEL of a vanished namespace, through the agent s
         reject: false,
         env: { CNI_COMMAND: command, CNI_PATH: bin, ...env },
       });
-      // biome-ignore lint/suspicious/noExplicitAny: a result, version or error answer, or text; each check reads what its command answers
+      // biome-ignore lint/suspicious/noExplicitAny: a result, version or error answer, or text, as each command gives
       let out: any = null;
       try {
         out = r.stdout ? JSON.parse(String(r.stdout)) : null;

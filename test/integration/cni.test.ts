@@ -31,7 +31,7 @@ async function cni(nodeNs: string, command: string, stdin: string, env: Record<s
     reject: false,
     env: { CNI_COMMAND: command, CNI_PATH: join(ROOT, 'cni/bin'), ...env },
   });
-  // biome-ignore lint/suspicious/noExplicitAny: a result, version or error answer, or text; each check reads what its command answers
+  // biome-ignore lint/suspicious/noExplicitAny: a result, version or error answer, or text, as each command gives
   let out: any = null;
   try {
     out = r.stdout ? JSON.parse(String(r.stdout)) : null;
