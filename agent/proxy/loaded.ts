@@ -11,6 +11,8 @@ export interface LoadedChain {
 
 export interface Loaded {
   chains: Map<string, LoadedChain>;
+  /** Every map declared (the shared ones and the service ports' endpoint maps). */
+  maps: Set<string>;
   /** Set name → timeout in seconds (0 for a static set). */
   sets: Map<string, number>;
   /** Map name → key text → verdict text (`goto CHAIN` or `drop`). */
@@ -20,13 +22,14 @@ export interface Loaded {
 }
 
 export function emptyLoaded(): Loaded {
-  return { chains: new Map(), sets: new Map(), elements: new Map(), members: new Map() };
+  return { chains: new Map(), maps: new Set(), sets: new Map(), elements: new Map(), members: new Map() };
 }
 
 /** The state a fragment describes once written. */
 export function summarize(f: Fragment): Loaded {
   const out = emptyLoaded();
   for (const c of f.chains) out.chains.set(c.name, { fingerprint: chainFingerprint(c), rules: c.rules.length });
+  for (const m of f.maps) out.maps.add(m.name);
   for (const s of f.sets) out.sets.set(s.name, s.timeout ?? 0);
   for (const [map, els] of f.elements) out.elements.set(map, new Map([...els].map(([k, v]) => [k, verdictText(v)])));
   for (const [set, vals] of f.members) out.members.set(set, new Set(vals));
@@ -68,6 +71,7 @@ export function parseLoaded(json: string): Loaded {
       const m = item.map as Json;
       const els = new Map<string, string>();
       for (const e of (m.elem as [unknown, unknown][]) ?? []) els.set(keyText(e[0]), verdictOf(e[1]));
+      out.maps.add(String(m.name));
       out.elements.set(String(m.name), els);
     } else if (item.set) {
       const s = item.set as Json;

@@ -51,7 +51,7 @@ function actionText(a: Action): string {
     case 'vmap':
       return `${a.key === 'dst' ? 'ip daddr . ' : ''}meta l4proto . th dport vmap @${a.map}`;
     case 'numgen':
-      return `numgen random mod ${a.chains.length} vmap { ${a.chains.map((c, i) => `${i} : goto ${c}`).join(', ')} }`;
+      return `numgen random mod ${a.n} vmap @${a.map}`;
     case 'markMasq':
       return `meta mark set meta mark | ${hex(MASQ_MARK)}`;
     case 'unmarkMasq':
@@ -90,10 +90,14 @@ export function chainRules(c: Chain): string[] {
 }
 
 const keyType = (k: MapDecl['key']) =>
-  k === 'dst' ? 'ipv4_addr . inet_proto . inet_service' : 'inet_proto . inet_service';
+  k === 'dst'
+    ? 'type ipv4_addr . inet_proto . inet_service'
+    : k === 'port'
+      ? 'type inet_proto . inet_service'
+      : 'typeof numgen random mod 2'; // the key is numgen's integer, whatever the modulus
 
 export function mapDecl(m: MapDecl): string {
-  return `add map ${T} ${m.name} { type ${keyType(m.key)} : verdict ; }`;
+  return `add map ${T} ${m.name} { ${keyType(m.key)} : verdict ; }`;
 }
 
 export function setDecl(s: SetDecl): string {
@@ -121,6 +125,7 @@ export function skeletonLines(): string[] {
 export function fullScript(f: Fragment): string {
   const lines = skeletonLines();
   for (const s of f.sets) lines.push(setDecl(s));
+  for (const m of f.maps) lines.push(mapDecl(m));
   for (const c of f.chains) lines.push(chainDecl(c));
   for (const c of f.chains) lines.push(...chainRules(c));
   for (const [map, els] of f.elements)

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import type { EndpointSlice, Node, Service } from '../../controlplane/shared/kube/index.ts';
 import { renderRuleset, type ProxyNodeFacts } from '../../agent/proxy/render.ts';
 import { diff } from '../../agent/proxy/diff.ts';
+import { emptyFragment } from '../../agent/proxy/model.ts';
 import { ProxyApplier } from '../../agent/proxy/applier.ts';
 import { emptyLoaded, summarize } from '../../agent/proxy/loaded.ts';
 import { staleFlowDeletions, udpFlows } from '../../agent/proxy/conntrack.ts';
@@ -70,10 +71,35 @@ test('diff: a table already right needs nothing; one endpoint more rewrites one 
   assert.deepEqual(back.staleChains, ['ep-default/web/tcp/80__10.244.2.5/8080']);
   assert.ok(back.lines.includes('flush chain ip skiff-proxy ep-default/web/tcp/80__10.244.2.5/8080'));
   assert.ok(!back.lines.some((l) => l.startsWith('delete chain')));
-  const later = diff(summarize(one), one, { chains: back.staleChains, sets: [] });
+  const later = diff(summarize(one), one, { chains: back.staleChains, sets: [], maps: [] });
   assert.deepEqual(later.lines, ['delete chain ip skiff-proxy ep-default/web/tcp/80__10.244.2.5/8080']);
   // From nothing: everything is written.
   assert.equal(diff(emptyLoaded(), one).chainsWritten, one.chains.length);
+});
+
+test('diff: an endpoint replaced refills the port endpoint map and leaves the service chain alone', () => {
+  const web = svc('web', { clusterIP: '10.96.0.20', ports: [{ name: 'p', port: 80 }] });
+  const at = (ip: string) =>
+    renderRuleset({ services: [web], slices: [slice('web', [{ name: 'p', port: 8080 }], [[ip, 'n1']])] }, facts);
+  const a = at('10.244.1.5');
+  const d = diff(summarize(a), at('10.244.2.5'));
+  const touched = d.lines.filter((l) => / chain | rule /.test(l)).map((l) => l.split(' ')[4]);
+  assert.deepEqual([...new Set(touched)].sort(), [
+    'ep-default/web/tcp/80__10.244.1.5/8080',
+    'ep-default/web/tcp/80__10.244.2.5/8080',
+  ]);
+  assert.ok(d.lines.includes('flush map ip skiff-proxy eps-default/web/tcp/80'));
+  assert.ok(
+    d.lines.includes(
+      'add element ip skiff-proxy eps-default/web/tcp/80 { 0 : goto ep-default/web/tcp/80__10.244.2.5/8080 }',
+    ),
+  );
+  // The Service goes: its map is emptied now and deleted with the chains a transaction later.
+  const gone = diff(summarize(a), renderRuleset({ services: [], slices: [] }, facts));
+  assert.deepEqual(gone.staleMaps, ['eps-default/web/tcp/80']);
+  assert.ok(gone.lines.includes('flush map ip skiff-proxy eps-default/web/tcp/80'));
+  const later = diff(emptyLoaded(), emptyFragment(), { chains: gone.staleChains, sets: [], maps: gone.staleMaps });
+  assert.equal(later.lines[0], 'delete map ip skiff-proxy eps-default/web/tcp/80');
 });
 
 test('diff: an element changing its verdict is deleted and added again in the same transaction', () => {
