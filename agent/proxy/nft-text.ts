@@ -69,13 +69,22 @@ export function ruleText(rule: Rule): string {
   return [...rule.match.map(matchText), actionText(rule.action)].join(' ');
 }
 
-/** A short hash of what a chain holds (hook and rules). */
-export function chainFingerprint(c: Chain): string {
-  const h = createHash('sha256');
-  if (c.hook) h.update(`${c.hook.type} ${c.hook.hook} ${c.hook.priority}\n`);
-  for (const rule of c.rules) h.update(`${ruleText(rule)}\n`);
-  return h.digest('hex').slice(0, 16);
+/** Rendered chains are never changed afterwards: their text and hash are worked out once. */
+const texts = new WeakMap<Chain, { fp: string; rules: string[] }>();
+function chainText(c: Chain): { fp: string; rules: string[] } {
+  let t = texts.get(c);
+  if (!t) {
+    const rules = c.rules.map(ruleText);
+    const h = createHash('sha256');
+    if (c.hook) h.update(`${c.hook.type} ${c.hook.hook} ${c.hook.priority}\n`);
+    for (const rule of rules) h.update(`${rule}\n`);
+    texts.set(c, (t = { fp: h.digest('hex').slice(0, 16), rules }));
+  }
+  return t;
 }
+
+/** A short hash of what a chain holds (hook and rules). */
+export const chainFingerprint = (c: Chain): string => chainText(c).fp;
 
 export function chainDecl(c: Chain): string {
   if (!c.hook) return `add chain ${T} ${c.name}`;
@@ -85,8 +94,8 @@ export function chainDecl(c: Chain): string {
 
 /** The rules of a chain (the chain must exist and be empty). */
 export function chainRules(c: Chain): string[] {
-  const fp = chainFingerprint(c);
-  return c.rules.map((rule, i) => `add rule ${T} ${c.name} ${ruleText(rule)}${i === 0 ? ` comment "${fp}"` : ''}`);
+  const { fp, rules } = chainText(c);
+  return rules.map((rule, i) => `add rule ${T} ${c.name} ${rule}${i === 0 ? ` comment "${fp}"` : ''}`);
 }
 
 const keyType = (k: MapDecl['key']) =>

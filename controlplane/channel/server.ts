@@ -12,6 +12,7 @@ import { ApiError } from '../api/status.ts';
 import type { TokenAuth } from '../api/auth.ts';
 import { ingressTlsRefs, podRefs, TLS_SECRET_TYPE } from './refs.ts';
 import { Tunnels } from './tunnel.ts';
+import { AgentPresence } from './presence.ts';
 import type { Obj } from '../shared/kube/object.ts';
 
 const PROTO = fileURLToPath(new URL('./channel.proto', import.meta.url));
@@ -146,6 +147,8 @@ export class ChannelServer {
     this.tls = tls;
     const pkg = loadChannelPackage();
     this.tunnels = new Tunnels(auth);
+    const presence = new AgentPresence(reg);
+    this.tunnels.onPresence = (node, up) => presence.set(node, up);
     this.server.addService(pkg.NodeChannel.service, {
       Watch: (call: grpc.ServerWritableStream<Obj, Obj>) => void this.watch(call),
       Tunnel: (call: grpc.ServerDuplexStream<Obj, Obj>) => this.tunnels.handle(call),

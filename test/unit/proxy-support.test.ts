@@ -10,7 +10,8 @@ import { emptyFragment } from '../../agent/proxy/model.ts';
 import { ProxyApplier } from '../../agent/proxy/applier.ts';
 import { emptyLoaded, summarize } from '../../agent/proxy/loaded.ts';
 import { staleFlowDeletions, udpFlows } from '../../agent/proxy/conntrack.ts';
-import { announcedHere, announcer } from '../../agent/proxy/announce.ts';
+import { announcedHere, announcer, nextPresenceChange } from '../../agent/proxy/announce.ts';
+import { AGENT_DISCONNECTED, AGENT_GONE_AFTER_MS } from '../../controlplane/shared/agent-presence.ts';
 import { healthTarget } from '../../agent/proxy/healthcheck.ts';
 import { planSlices, TRIGGER_TIME } from '../../controlplane/controllers/endpoints-plan.ts';
 import { mirrored, mirrorSlices, MIRROR_CONTROLLER } from '../../controlplane/controllers/endpoints-mirroring.ts';
@@ -173,6 +174,18 @@ test('LoadBalancer IPs: one Ready node each, the same answer everywhere, moved o
   for (const ip of held[0]) assert.ok(after[0].has(ip));
   for (const ip of held[2]) assert.ok(after[1].has(ip));
   assert.equal(after[0].size + after[1].size, 30);
+  // n2's agent drops its connection: still n2's for AGENT_GONE_AFTER_MS (a restart), then moved.
+  const now = Date.parse('2026-01-01T00:00:10Z');
+  const away = (ms: number) => {
+    const n = node('n2', true);
+    n.metadata.annotations = { [AGENT_DISCONNECTED]: new Date(now - ms).toISOString() };
+    return [nodes[0], n, nodes[2]];
+  };
+  assert.deepEqual([...announcedHere(lbs, away(1000), 'n2', now)].sort(), [...held[1]].sort());
+  assert.equal(nextPresenceChange(away(1000), now), AGENT_GONE_AFTER_MS - 1000);
+  assert.equal(announcedHere(lbs, away(AGENT_GONE_AFTER_MS), 'n2', now).size, 0);
+  assert.deepEqual(announcedHere(lbs, away(AGENT_GONE_AFTER_MS), 'n1', now), after[0]);
+  assert.equal(nextPresenceChange(away(AGENT_GONE_AFTER_MS), now), undefined);
   assert.equal(announcer('10.251.0.1', []), undefined);
   // Local policy: only a node with an endpoint may announce.
   const local = svc(
