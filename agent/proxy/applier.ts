@@ -7,8 +7,8 @@
 import type { EndpointSlice, Service } from '../../controlplane/shared/kube/index.ts';
 import { SERVICE_NAME_LABEL } from '../../controlplane/shared/kube/index.ts';
 import { diff, noPending, type Pending } from './diff.ts';
-import { emptyLoaded, parseLoaded, summarize } from './loaded.ts';
-import { emptyFragment, mergeFragments, type Fragment } from './model.ts';
+import { emptyLoaded, parseReadBack, summarize } from './loaded.ts';
+import { emptyFragment, mergeFragments, TABLE, type Fragment } from './model.ts';
 import { skeletonLines } from './nft-text.ts';
 import type { Nft } from './nft.ts';
 import { renderBase, renderService, type ProxyNodeFacts } from './render.ts';
@@ -238,8 +238,8 @@ export class ProxyApplier {
     const frags = new Map<string, Fragment>();
     for (const [k, svc] of src.services) frags.set(k, renderService(svc, this.slicesFor(k, src), facts));
     const want = mergeFragments([renderBase(facts), ...frags.values()]);
-    const json = await this.o.nft.list();
-    const d = diff(json ? parseLoaded(json) : emptyLoaded(), want);
+    const read = await this.o.nft.readBack();
+    const d = diff(read ? parseReadBack(read, TABLE) : emptyLoaded(), want);
     if (d.lines.length) await this.o.nft.apply(`${[...skeletonLines(), ...d.lines].join('\n')}\n`);
     this.applied = frags;
     this.factsKey = JSON.stringify(facts);

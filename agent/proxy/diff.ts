@@ -4,7 +4,18 @@
 // flushed now and deleted by a later transaction (see docs/proxy.md). Pure.
 import { TABLE, type Fragment } from './model.ts';
 import type { Loaded } from './loaded.ts';
-import { chainDecl, chainFingerprint, chainRules, elementLines, mapDecl, setDecl, verdictText } from './nft-text.ts';
+import {
+  chainDecl,
+  chainFingerprint,
+  chainRules,
+  elementLines,
+  mapDecl,
+  mapPrint,
+  PRINTS_SET,
+  printElement,
+  setDecl,
+  verdictText,
+} from './nft-text.ts';
 import { MAPS } from './render.ts';
 
 const T = `ip ${TABLE}`;
@@ -55,9 +66,19 @@ export function diff(old: Loaded, want: Fragment, pending: Pending = noPending()
         (r.action.a === 'update' && reset.has(r.action.set)) ||
         r.match.some((m) => m.m === 'inSet' && reset.has(m.set)),
     );
+  // The fingerprints set follows every chain and endpoint map written or removed.
+  const printsDel: string[] = [...old.orphanPrints];
+  const printsAdd: string[] = [];
   const rewrite = want.chains.filter((c) => {
     const had = old.chains.get(c.name);
-    return !had || had.fingerprint !== chainFingerprint(c) || had.rules !== c.rules.length || usesReset(c);
+    const fp = chainFingerprint(c);
+    const stale =
+      !had || had.fingerprint !== fp || (had.rules !== undefined && had.rules !== c.rules.length) || usesReset(c);
+    if (stale) {
+      if (had?.fingerprint) printsDel.push(printElement(c.name, had.fingerprint));
+      printsAdd.push(printElement(c.name, fp));
+    }
+    return stale;
   });
   for (const m of want.maps) if (!old.maps.has(m.name)) lines.push(mapDecl(m));
   for (const c of rewrite) lines.push(chainDecl(c));
@@ -65,15 +86,19 @@ export function diff(old: Loaded, want: Fragment, pending: Pending = noPending()
   for (const s of want.sets) if (reset.has(s.name)) lines.push(`delete set ${T} ${s.name}`, setDecl(s));
   for (const c of rewrite) lines.push(...chainRules(c));
 
-  const maps = new Set([...old.elements.keys(), ...want.elements.keys()]);
+  const maps = new Set([...old.elements.keys(), ...want.elements.keys(), ...old.maps, ...wantMaps]);
   for (const map of maps) {
     const had = old.elements.get(map) ?? new Map<string, string>();
     const now = new Map([...(want.elements.get(map) ?? [])].map(([k, v]) => [k, verdictText(v)]));
     if (!SHARED.has(map)) {
       // An endpoint map is small: when anything in it changed, it is emptied and filled again.
-      const same = had.size === now.size && [...now].every(([k, v]) => had.get(k) === v);
-      if (same) continue;
-      if (had.size && old.maps.has(map)) lines.push(`flush map ${T} ${map}`);
+      // Read back, only its fingerprint is known.
+      const before = old.elements.has(map) ? mapPrint(had) : old.mapPrints.get(map);
+      const after = wantMaps.has(map) ? mapPrint(now) : undefined;
+      if (before === after && wantMaps.has(map)) continue;
+      if (before !== undefined) printsDel.push(printElement(map, before));
+      if (after !== undefined) printsAdd.push(printElement(map, after));
+      if (old.maps.has(map) && (had.size || !old.elements.has(map))) lines.push(`flush map ${T} ${map}`);
       if (wantMaps.has(map))
         lines.push(
           ...elementLines(
@@ -114,9 +139,11 @@ export function diff(old: Loaded, want: Fragment, pending: Pending = noPending()
   const staleChains: string[] = [];
   for (const [name, c] of old.chains)
     if (!wantChains.has(name) && !deleting.has(name)) {
-      if (c.rules > 0) lines.push(`flush chain ${T} ${name}`);
+      if (c.rules !== 0) lines.push(`flush chain ${T} ${name}`);
+      if (c.fingerprint) printsDel.push(printElement(name, c.fingerprint));
       staleChains.push(name);
     }
+  lines.push(...elementLines('delete', PRINTS_SET, printsDel), ...elementLines('add', PRINTS_SET, printsAdd));
   const staleSets = [...old.sets.keys()].filter(
     (s) => !wantSets.has(s) && !deleting.has(s) && (old.sets.get(s) ?? 0) > 0,
   );

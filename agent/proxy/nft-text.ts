@@ -1,6 +1,8 @@
-// The ruleset data (model.ts) as `nft -f` text. The first rule of every chain carries a comment
-// with a fingerprint of the chain's rules: read back with `nft -j`, it tells the applier whether
-// a loaded chain is already right without parsing nft's JSON rule expressions.
+// The ruleset data (model.ts) as `nft -f` text. Every chain and endpoint map has a fingerprint (a
+// hash of its rules or elements), kept as an element of the `fingerprints` set (and, for people
+// reading `nft list`, as a comment on a chain's first rule): reading that one set back tells the
+// applier which chains and maps are already right without dumping their rules or elements,
+// which the kernel does in time quadratic in the number of them.
 import { createHash } from 'node:crypto';
 import {
   MASQ_MARK,
@@ -69,6 +71,28 @@ export function ruleText(rule: Rule): string {
   return [...rule.match.map(matchText), actionText(rule.action)].join(' ');
 }
 
+/** Holds one `NAME-HASH . FINGERPRINT` element (each 64 bits as two IPv4 addresses) per chain and endpoint map. */
+export const PRINTS_SET = 'fingerprints';
+/** 16 hex digits as two dotted quads. */
+export const quads = (hex16: string) =>
+  [0, 8].map((o) => [0, 2, 4, 6].map((i) => Number.parseInt(hex16.slice(o + i, o + i + 2), 16)).join('.')).join(' . ');
+const hash16 = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 16);
+/** The key half of an object's fingerprint element. */
+export const printKey = (name: string) => quads(hash16(name));
+/** An object's fingerprint element (`fp`: 16 hex digits). */
+export const printElement = (name: string, fp: string) => `${printKey(name)} . ${quads(fp)}`;
+/** Two dotted quads back into 16 hex digits. */
+export const printHex = (q: string[]) =>
+  q.flatMap((a) => a.split('.').map((b) => Number(b).toString(16).padStart(2, '0'))).join('');
+/** The fingerprint of a map's elements (key text → verdict text). */
+export const mapPrint = (els: Map<string, string>) =>
+  hash16(
+    [...els]
+      .map(([k, v]) => `${k} : ${v}`)
+      .sort()
+      .join('\n'),
+  );
+
 /** Rendered chains are never changed afterwards: their text and hash are worked out once. */
 const texts = new WeakMap<Chain, { fp: string; rules: string[] }>();
 function chainText(c: Chain): { fp: string; rules: string[] } {
@@ -127,7 +151,12 @@ export function elementLines(op: 'add' | 'delete', name: string, items: string[]
 
 /** Table, maps and static sets: always declared (idempotent `add`). */
 export function skeletonLines(): string[] {
-  return [`add table ${T}`, ...MAPS.map(mapDecl), setDecl({ name: CLUSTER_IPS_SET })];
+  return [
+    `add table ${T}`,
+    ...MAPS.map(mapDecl),
+    setDecl({ name: CLUSTER_IPS_SET }),
+    `add set ${T} ${PRINTS_SET} { type ipv4_addr . ipv4_addr . ipv4_addr . ipv4_addr ; }`,
+  ];
 }
 
 /** The whole fragment as one script onto an empty (or absent) table. */
@@ -146,5 +175,11 @@ export function fullScript(f: Fragment): string {
       ),
     );
   for (const [set, vals] of f.members) lines.push(...elementLines('add', set, [...vals]));
+  const prints = f.chains.map((c) => printElement(c.name, chainFingerprint(c)));
+  for (const m of f.maps) {
+    const els = new Map([...(f.elements.get(m.name) ?? [])].map(([k, v]) => [k, verdictText(v)]));
+    prints.push(printElement(m.name, mapPrint(els)));
+  }
+  lines.push(...elementLines('add', PRINTS_SET, prints));
   return `${lines.join('\n')}\n`;
 }

@@ -279,7 +279,7 @@ test('applier: options left undefined take the defaults, and a burst of changes 
   const src = { services: new Map([['default/web', web]]), endpointSlices: new Map<string, EndpointSlice>() };
   const a = new ProxyApplier({
     // A recording stand-in for nft: the scheduling around it is what is under test here.
-    nft: { apply: async (s) => void scripts.push(s), list: async () => null },
+    nft: { apply: async (s) => void scripts.push(s), readBack: async () => null },
     facts: () => facts,
     source: () => src,
     minIntervalMs: undefined,
