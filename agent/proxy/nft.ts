@@ -40,8 +40,7 @@ export function nftCommand(wrap: string[] = []): Nft {
         if (/No such file or directory/.test(String(r.stderr))) return '';
         throw new Error(String(r.stderr).trim().split('\n')[0] || `nft exited with ${r.exitCode}`);
       };
-      const tables = await get(['list', 'tables', 'ip']);
-      if (!tables.includes(`"name": "${TABLE}"`)) return null;
+      // (No `list tables`: nft fills its whole cache for it, every set's elements included.)
       const named = [...MAPS.map((m) => ['map', m.name]), ['set', CLUSTER_IPS_SET], ['set', PRINTS_SET]];
       const [chains, sets, maps, ...elements] = await Promise.all([
         get(['list', 'chains', 'ip']),
@@ -49,6 +48,8 @@ export function nftCommand(wrap: string[] = []): Nft {
         get(['-t', 'list', 'maps', 'ip']),
         ...named.map(([kind, name]) => get(['list', kind, 'ip', TABLE, name])),
       ]);
+      const ours = `"table": "${TABLE}"`;
+      if (!chains.includes(ours) && !maps.includes(ours)) return null;
       return { chains, sets, maps, elements };
     },
   };
