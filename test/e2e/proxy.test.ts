@@ -469,7 +469,15 @@ test('a LoadBalancer IP is reachable again within 10 s after the announcing node
   killAgent(NAME, holder);
   const killed = Date.now();
   await inNs(dead.ns, ['ip', 'addr', 'del', `${lbIP}/32`, 'dev', 'eth0']);
-  const drop = `table ip prx-test-dead {\n chain pre {\n  type filter hook prerouting priority -300; policy accept;\n  ip daddr ${lbIP} drop\n }\n}\n`;
+  const drop = [
+    'table ip prx-test-dead {',
+    ' chain pre {',
+    '  type filter hook prerouting priority -300; policy accept;',
+    `  ip daddr ${lbIP} drop`,
+    ' }',
+    '}',
+    '',
+  ].join('\n');
   const nft = await execa('nsenter', [`--net=/run/netns/${dead.ns}`, 'nft', '-f', '-'], { input: drop, reject: false });
   assert.equal(nft.exitCode, 0, String(nft.stderr));
   const moved = await until(
