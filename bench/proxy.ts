@@ -1,7 +1,8 @@
 // Service proxy benchmark, in network namespaces made for it (a "node" holding the table and a
 // "pod" with a TCP server behind a veth): full sync time at 10, 1,000 and 10,000 Services with 5
-// endpoints each, the time to apply one endpoint change at each size, the process's RSS at the
-// largest; then new connections per second and connect latency through a ClusterIP with 10 and
+// endpoints each (and how much of it nft's transaction took), the full sync of a restarted agent
+// on the loaded table (and its read-back), the time to apply one endpoint change at each size,
+// the process's RSS at the largest; then new connections per second and connect latency through a ClusterIP with 10 and
 // with 10,000 Services loaded, against the same Services as a kube-proxy iptables-mode ruleset
 // (linear KUBE-SERVICES list, per-service chains with statistic probabilities, loaded with
 // iptables-restore in its own namespace), and against connecting to the pod IP directly.
@@ -9,7 +10,7 @@
 import { execa } from 'execa';
 import type { EndpointSlice, Service } from '../controlplane/shared/kube/index.ts';
 import { ProxyApplier, type ProxySource, type SyncResult } from '../agent/proxy/applier.ts';
-import { nftCommand } from '../agent/proxy/nft.ts';
+import { nftCommand, type Nft } from '../agent/proxy/nft.ts';
 import type { ProxyNodeFacts } from '../agent/proxy/render.ts';
 import { netnsSet } from '../test/helpers/netns.ts';
 
@@ -125,10 +126,28 @@ async function main() {
       await new Promise<void>((r) => server.stdout?.once('data', () => r()));
     }
 
-    const nft = nftCommand(['nsenter', `--net=/run/netns/${nodeNs}`]);
+    const real = nftCommand(['nsenter', `--net=/run/netns/${nodeNs}`]);
+    // Where a sync's time goes: nft's transaction and the read-back, timed around the calls.
+    const spent = { apply: 0, readBack: 0 };
+    const nft: Nft = {
+      async apply(script) {
+        const t = performance.now();
+        await real.apply(script);
+        spent.apply += performance.now() - t;
+      },
+      async readBack() {
+        const t = performance.now();
+        const r = await real.readBack();
+        spent.readBack += performance.now() - t;
+        return r;
+      },
+    };
     console.log('# Service proxy benchmark (Skiff nftables vs kube-proxy iptables mode)\n');
-    console.log('| Services | full sync | one endpoint change (median of 20) | table lines |');
-    console.log('| ---: | ---: | ---: | ---: |');
+    console.log(
+      '| Services | full sync (of it nft -f) | restart: full sync on the loaded table (of it read-back) ' +
+        '| one endpoint change (median of 20) | chains |',
+    );
+    console.log('| ---: | ---: | ---: | ---: | ---: |');
     const syncs: Record<number, { full: number; one: number }> = {};
     let rss = 0;
     for (const n of SIZES) {
@@ -143,9 +162,11 @@ async function main() {
         burst: 100,
         onSynced: (r) => results.push(r),
       });
+      spent.apply = 0;
       a.start();
       await a.settled();
       const full = results[0].durationMs;
+      const fullNft = spent.apply;
       const ones: number[] = [];
       for (let g = 1; g <= 20; g++) {
         const i = 1 + ((g * 7919) % Math.max(1, n - 1));
@@ -156,11 +177,24 @@ async function main() {
       }
       a.stop();
       rss = Math.max(rss, process.memoryUsage().rss);
-      const lines = String((await inNs(nodeNs, 'nft', ['list', 'table', 'ip', 'skiff-proxy'])).stdout).split(
-        '\n',
-      ).length;
+      // An agent restart: a fresh applier's full sync reads the table back and finds little to do.
+      await new Promise((r) => setTimeout(r, 1500));
+      const again: SyncResult[] = [];
+      const b = new ProxyApplier({ nft, facts: () => facts, source: () => src, onSynced: (r) => again.push(r) });
+      spent.readBack = 0;
+      b.start();
+      await b.settled();
+      b.stop();
+      const restart = again[0].durationMs;
+      // Counted from `nft list chains` (listing the whole table at 10,000 Services takes the kernel minutes).
+      const chains = String((await inNs(nodeNs, 'nft', ['list', 'chains', 'ip'])).stdout)
+        .split('\n')
+        .filter((l) => /^\s*chain /.test(l)).length;
       syncs[n] = { full, one: median(ones) };
-      console.log(`| ${n} | ${full.toFixed(0)} ms | ${median(ones).toFixed(1)} ms | ${lines} |`);
+      console.log(
+        `| ${n} | ${full.toFixed(0)} ms (${fullNft.toFixed(0)} ms) | ${restart.toFixed(0)} ms ` +
+          `(${spent.readBack.toFixed(0)} ms) | ${median(ones).toFixed(1)} ms | ${chains} |`,
+      );
     }
     const big = SIZES.at(-1) as number;
     console.log(

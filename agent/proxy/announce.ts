@@ -1,12 +1,15 @@
 // LoadBalancer IPs on the node network: one node per IP puts it on its node interface as a
 // /32 without a prefix route, so the kernel answers ARP for it and traffic arrives there (the
 // table DNATs it on any node). The node is chosen by rendezvous hashing among Ready nodes
-// (among those with a local endpoint for externalTrafficPolicy Local): every agent computes
-// the same answer from the same view, and an IP only moves when its node leaves the set.
+// whose agent is connected (among those with a local endpoint for externalTrafficPolicy
+// Local): every agent computes the same answer from the same view, and an IP only moves when
+// its node leaves the set. An agent whose connection dropped AGENT_GONE_AFTER_MS ago counts as
+// gone at once, without waiting the 40 s a node takes to turn NotReady.
 import { createHash } from 'node:crypto';
 import { execa } from 'execa';
 import type { EndpointSlice, Node, Service } from '../../controlplane/shared/kube/index.ts';
 import { categorize } from './endpoints.ts';
+import { AGENT_GONE_AFTER_MS, agentAwayMs } from '../../controlplane/shared/agent-presence.ts';
 
 export const isReady = (n: Node) =>
   (n.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True') && !n.spec?.unschedulable;
@@ -24,13 +27,29 @@ export function announcer(ip: string, candidates: string[]): string | undefined 
   return best;
 }
 
+/** A node that may announce: Ready, and its agent not gone. */
+export const mayAnnounce = (n: Node, now: number) => isReady(n) && (agentAwayMs(n, now) ?? 0) < AGENT_GONE_AFTER_MS;
+
+/** Milliseconds until an agent that is away now counts as gone (when to look again), if any. */
+export function nextPresenceChange(nodes: Iterable<Node>, now: number): number | undefined {
+  let next: number | undefined;
+  for (const n of nodes) {
+    const away = agentAwayMs(n, now);
+    if (away === undefined || away >= AGENT_GONE_AFTER_MS) continue;
+    const left = AGENT_GONE_AFTER_MS - away;
+    if (next === undefined || left < next) next = left;
+  }
+  return next;
+}
+
 /** The LoadBalancer IPs this node should hold. Pure. */
 export function announcedHere(
   services: Iterable<[Service, EndpointSlice[]]>,
   nodes: Iterable<Node>,
   nodeName: string,
+  now = Date.now(),
 ): Set<string> {
-  const ready = [...nodes].filter(isReady).map((n) => String(n.metadata.name));
+  const ready = [...nodes].filter((n) => mayAnnounce(n, now)).map((n) => String(n.metadata.name));
   const out = new Set<string>();
   for (const [svc, slices] of services) {
     if (svc.spec?.type !== 'LoadBalancer') continue;
@@ -75,8 +94,13 @@ export async function syncAnnounced(iface: string, want: Set<string>, wrap: stri
       const add = await run('ip', ['addr', 'add', `${ip}/32`, 'dev', iface, 'label', label, 'noprefixroute']);
       if (add.exitCode !== 0 && !/exists/.test(String(add.stderr)))
         throw new Error(`ip addr add ${ip}: ${String(add.stderr).trim()}`);
-      // Tell the segment the address moved here (arping may be missing: then ARP caches age out).
-      await run('arping', ['-U', '-c', '2', '-w', '2', '-I', iface, ip]).catch(() => {});
+      // Tell the segment the address moved here: iputils' arping, else busybox's (with neither,
+      // ARP caches only age out, which takes tens of seconds).
+      const garp = ['-U', '-c', '2', '-w', '2', '-I', iface, ip];
+      const sent = await run('arping', garp).catch(() => undefined);
+      // Not found: execa says ENOENT, or nsenter (tests) exits 127.
+      if (!sent || sent.exitCode === undefined || sent.exitCode === 127)
+        await run('busybox', ['arping', ...garp]).catch(() => {});
       changes.push(`+${ip}`);
     }
   return changes;

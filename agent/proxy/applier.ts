@@ -6,9 +6,9 @@
 // coalesced into a few transactions.
 import type { EndpointSlice, Service } from '../../controlplane/shared/kube/index.ts';
 import { SERVICE_NAME_LABEL } from '../../controlplane/shared/kube/index.ts';
-import { diff, type Pending } from './diff.ts';
-import { emptyLoaded, parseLoaded, summarize } from './loaded.ts';
-import { emptyFragment, mergeFragments, type Fragment } from './model.ts';
+import { diff, noPending, type Pending } from './diff.ts';
+import { emptyLoaded, parseReadBack, summarize } from './loaded.ts';
+import { emptyFragment, mergeFragments, TABLE, type Fragment } from './model.ts';
 import { skeletonLines } from './nft-text.ts';
 import type { Nft } from './nft.ts';
 import { renderBase, renderService, type ProxyNodeFacts } from './render.ts';
@@ -57,7 +57,7 @@ export class ProxyApplier {
   /** What the table holds per Service, as last written. */
   private applied = new Map<string, Fragment>();
   private factsKey = '';
-  private pending: Pending = { chains: [], sets: [] };
+  private pending: Pending = noPending();
   /** Service key → its slices' keys, and each slice's service as last seen. */
   private slicesBySvc = new Map<string, Set<string>>();
   private sliceOwner = new Map<string, string>();
@@ -182,7 +182,7 @@ export class ProxyApplier {
       this.o.onFailed?.(e as Error);
     } finally {
       this.running = false;
-      if (this.pending.chains.length || this.pending.sets.length) {
+      if (this.pending.chains.length || this.pending.sets.length || this.pending.maps.length) {
         clearTimeout(this.cleanupTimer);
         this.cleanupTimer = setTimeout(() => this.run0(), this.o.cleanupDelayMs);
       }
@@ -238,12 +238,12 @@ export class ProxyApplier {
     const frags = new Map<string, Fragment>();
     for (const [k, svc] of src.services) frags.set(k, renderService(svc, this.slicesFor(k, src), facts));
     const want = mergeFragments([renderBase(facts), ...frags.values()]);
-    const json = await this.o.nft.list();
-    const d = diff(json ? parseLoaded(json) : emptyLoaded(), want);
+    const read = await this.o.nft.readBack();
+    const d = diff(read ? parseReadBack(read, TABLE) : emptyLoaded(), want);
     if (d.lines.length) await this.o.nft.apply(`${[...skeletonLines(), ...d.lines].join('\n')}\n`);
     this.applied = frags;
     this.factsKey = JSON.stringify(facts);
-    this.pending = { chains: d.staleChains, sets: d.staleSets };
+    this.pending = { chains: d.staleChains, sets: d.staleSets, maps: d.staleMaps };
     return this.result(true, [...src.services.keys()], t0, d.lines.length, d.chainsWritten);
   }
 
@@ -266,7 +266,7 @@ export class ProxyApplier {
       if (src.services.has(k)) this.applied.set(k, f);
       else this.applied.delete(k);
     }
-    this.pending = { chains: d.staleChains, sets: d.staleSets };
+    this.pending = { chains: d.staleChains, sets: d.staleSets, maps: d.staleMaps };
     return this.result(false, [...keys], t0, d.lines.length, d.chainsWritten);
   }
 

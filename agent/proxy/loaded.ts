@@ -1,36 +1,66 @@
-// What a table holds, in the terms the diff needs: each chain's fingerprint (the comment on its
-// first rule) and rule count, the sets, and every map and static-set element. Built either from
-// `nft -j list table` (a full sync) or from fragments the applier wrote (a partial sync). Pure.
-import { chainFingerprint, verdictText } from './nft-text.ts';
+// What a table holds, in the terms the diff needs: the chains and endpoint maps with their
+// fingerprints, the sets, and the elements of the shared maps and static sets. Built either from
+// what the applier wrote (a partial sync: exact, with rule counts and every element) or read
+// back from the kernel (a full sync: names from `nft list chains|sets|maps`, fingerprints from
+// the `fingerprints` set, elements of the shared maps only). Pure.
+import { chainFingerprint, mapPrint, PRINTS_SET, printHex, printKey, quads, verdictText } from './nft-text.ts';
 import type { Fragment } from './model.ts';
 
 export interface LoadedChain {
   fingerprint?: string;
-  rules: number;
+  /** Rules in the chain, when known (read back, only the fingerprint is). */
+  rules?: number;
 }
 
 export interface Loaded {
   chains: Map<string, LoadedChain>;
+  /** Every map declared (the shared ones and the service ports' endpoint maps). */
+  maps: Set<string>;
+  /** Endpoint map name → fingerprint of its elements (read back: their elements are not). */
+  mapPrints: Map<string, string>;
   /** Set name → timeout in seconds (0 for a static set). */
   sets: Map<string, number>;
   /** Map name → key text → verdict text (`goto CHAIN` or `drop`). */
   elements: Map<string, Map<string, string>>;
   /** Static set name → members. */
   members: Map<string, Set<string>>;
+  /** Fingerprint elements of objects that no longer exist. */
+  orphanPrints: string[];
 }
 
 export function emptyLoaded(): Loaded {
-  return { chains: new Map(), sets: new Map(), elements: new Map(), members: new Map() };
+  return {
+    chains: new Map(),
+    maps: new Set(),
+    mapPrints: new Map(),
+    sets: new Map(),
+    elements: new Map(),
+    members: new Map(),
+    orphanPrints: [],
+  };
 }
 
 /** The state a fragment describes once written. */
 export function summarize(f: Fragment): Loaded {
   const out = emptyLoaded();
   for (const c of f.chains) out.chains.set(c.name, { fingerprint: chainFingerprint(c), rules: c.rules.length });
+  for (const m of f.maps) out.maps.add(m.name);
   for (const s of f.sets) out.sets.set(s.name, s.timeout ?? 0);
   for (const [map, els] of f.elements) out.elements.set(map, new Map([...els].map(([k, v]) => [k, verdictText(v)])));
+  for (const m of f.maps) out.mapPrints.set(m.name, mapPrint(out.elements.get(m.name) ?? new Map()));
   for (const [set, vals] of f.members) out.members.set(set, new Set(vals));
   return out;
+}
+
+/** `nft -j` outputs of a full sync's read-back. */
+export interface ReadBack {
+  /** `list chains ip` */
+  chains: string;
+  /** `-t list sets ip`, `-t list maps ip` (declarations, no elements) */
+  sets: string;
+  maps: string;
+  /** `list map|set ip TABLE NAME` of each shared map, the static sets and the fingerprints */
+  elements: string[];
 }
 
 type Json = Record<string, unknown>;
@@ -49,32 +79,47 @@ function verdictOf(v: unknown): string {
   return String(v);
 }
 
-/** Parses `nft -j list table ip skiff-proxy` output (nft 1.0.x JSON schema 1). */
-export function parseLoaded(json: string): Loaded {
+const items = (json: string, kind: string, table: string): Json[] =>
+  ((JSON.parse(json || '{}') as { nftables?: Json[] }).nftables ?? [])
+    .map((i) => i[kind] as Json | undefined)
+    .filter((o): o is Json => !!o && o.table === table);
+
+/** The table as read back (nft 1.0.x JSON schema 1). */
+export function parseReadBack(r: ReadBack, table: string): Loaded {
   const out = emptyLoaded();
-  const items = (JSON.parse(json) as { nftables: Json[] }).nftables ?? [];
-  for (const item of items) {
-    if (item.chain) {
-      const c = item.chain as Json;
-      if (!out.chains.has(String(c.name))) out.chains.set(String(c.name), { rules: 0 });
-    } else if (item.rule) {
-      const r = item.rule as Json;
-      const name = String(r.chain);
-      const c = out.chains.get(name) ?? { rules: 0 };
-      if (c.rules === 0 && typeof r.comment === 'string') c.fingerprint = r.comment;
-      c.rules++;
-      out.chains.set(name, c);
-    } else if (item.map) {
-      const m = item.map as Json;
+  for (const c of items(r.chains, 'chain', table)) out.chains.set(String(c.name), {});
+  for (const m of items(r.maps, 'map', table)) out.maps.add(String(m.name));
+  for (const s of items(r.sets, 'set', table))
+    out.sets.set(String(s.name), typeof s.timeout === 'number' ? s.timeout : 0);
+  out.sets.delete(PRINTS_SET);
+  const prints = new Map<string, string>();
+  for (const json of r.elements) {
+    for (const m of items(json, 'map', table)) {
       const els = new Map<string, string>();
       for (const e of (m.elem as [unknown, unknown][]) ?? []) els.set(keyText(e[0]), verdictOf(e[1]));
       out.elements.set(String(m.name), els);
-    } else if (item.set) {
-      const s = item.set as Json;
-      const timeout = typeof s.timeout === 'number' ? s.timeout : 0;
-      out.sets.set(String(s.name), timeout);
-      if (!timeout) out.members.set(String(s.name), new Set(((s.elem as unknown[]) ?? []).map(keyText)));
+    }
+    for (const s of items(json, 'set', table)) {
+      const elems = ((s.elem as unknown[]) ?? []).map(keyText);
+      if (s.name !== PRINTS_SET) out.members.set(String(s.name), new Set(elems));
+      else
+        for (const e of elems) {
+          const q = e.split(' . ');
+          prints.set(q.slice(0, 2).join(' . '), printHex(q.slice(2)));
+        }
     }
   }
+  const used = new Set<string>();
+  const printOf = (name: string) => {
+    const k = printKey(name);
+    used.add(k);
+    return prints.get(k);
+  };
+  for (const [name, c] of out.chains) c.fingerprint = printOf(name);
+  for (const m of out.maps) {
+    const fp = printOf(m);
+    if (fp !== undefined && !out.elements.has(m)) out.mapPrints.set(m, fp);
+  }
+  for (const [k, fp] of prints) if (!used.has(k)) out.orphanPrints.push(`${k} . ${quads(fp)}`);
   return out;
 }

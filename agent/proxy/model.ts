@@ -29,8 +29,8 @@ export type Action =
   | { a: 'jump' | 'goto'; chain: string }
   /** `ip daddr . meta l4proto . th dport vmap @MAP` (key 'dst') or `meta l4proto . th dport vmap @MAP` ('port') */
   | { a: 'vmap'; key: 'dst' | 'port'; map: string }
-  /** `numgen random mod N vmap { 0 : goto C0, ... }` */
-  | { a: 'numgen'; chains: string[] }
+  /** `numgen random mod N vmap @MAP` (MAP: the service port's endpoint map, `0 : goto C0, ...`) */
+  | { a: 'numgen'; n: number; map: string }
   /** `meta mark set meta mark | MASQ_MARK` */
   | { a: 'markMasq' }
   /** `meta mark set meta mark ^ MASQ_MARK` (only reached with the bit set, so it clears it) */
@@ -63,7 +63,8 @@ export interface Chain {
 /** A map's verdict: jump targets are always `goto` (a service chain never returns). */
 export type Verdict = { v: 'goto'; chain: string } | { v: 'drop' };
 
-export type MapKey = 'dst' | 'port';
+/** `dst`: address . protocol . port; `port`: protocol . port; `numgen`: an endpoint's index. */
+export type MapKey = 'dst' | 'port' | 'numgen';
 
 export interface MapDecl {
   name: string;
@@ -79,6 +80,8 @@ export interface SetDecl {
 /** What one Service contributes, or the fixed skeleton: merged, they are the whole table. */
 export interface Fragment {
   chains: Chain[];
+  /** Maps of its own (the endpoint maps of its service ports; the shared ones are in the skeleton). */
+  maps: MapDecl[];
   sets: SetDecl[];
   /** Map elements: map name → canonical key text (`10.96.0.20 . tcp . 80`) → verdict. */
   elements: Map<string, Map<string, Verdict>>;
@@ -87,7 +90,7 @@ export interface Fragment {
 }
 
 export function emptyFragment(): Fragment {
-  return { chains: [], sets: [], elements: new Map(), members: new Map() };
+  return { chains: [], maps: [], sets: [], elements: new Map(), members: new Map() };
 }
 
 export function addElement(f: Fragment, map: string, key: string, verdict: Verdict): void {
@@ -107,6 +110,7 @@ export function mergeFragments(parts: Iterable<Fragment>): Fragment {
   const out = emptyFragment();
   for (const p of parts) {
     out.chains.push(...p.chains);
+    out.maps.push(...p.maps);
     out.sets.push(...p.sets);
     for (const [map, els] of p.elements)
       for (const [k, v] of els) if (!out.elements.get(map)?.has(k)) addElement(out, map, k, v);

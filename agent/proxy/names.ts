@@ -25,8 +25,12 @@ const base = (p: PortId) => `${p.namespace}/${p.name}/${p.proto}/${p.port}`;
 
 /** The chain spreading a service port's internal (and short-circuited) traffic over all its endpoints. */
 export const serviceChain = (p: PortId) => limitName(`svc-${base(p)}`);
+/** The verdict map `svc-…` picks an endpoint chain from: `numgen random mod N vmap @eps-…`. */
+export const serviceMap = (p: PortId) => limitName(`eps-${base(p)}`);
 /** The chain over this node's endpoints only (traffic policy Local). */
 export const localChain = (p: PortId) => limitName(`local-${base(p)}`);
+/** The map `local-…` picks from. */
+export const localMap = (p: PortId) => limitName(`local-eps-${base(p)}`);
 /** NodePort, externalIP and LoadBalancer-IP traffic enters here. */
 export const externalChain = (p: PortId) => limitName(`ext-${base(p)}`);
 /** loadBalancerSourceRanges of the port's LoadBalancer IPs. */

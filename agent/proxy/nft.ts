@@ -1,13 +1,20 @@
 // nft through execa: one `nft -f -` transaction per call, and the table read back as JSON.
 // `wrap` runs nft inside another network namespace (tests: `nsenter --net=/run/netns/NAME`).
 import { execa } from 'execa';
+import type { ReadBack } from './loaded.ts';
 import { TABLE } from './model.ts';
+import { PRINTS_SET } from './nft-text.ts';
+import { CLUSTER_IPS_SET, MAPS } from './render.ts';
 
 export interface Nft {
   /** Applies a script atomically; throws with nft's first error line. */
   apply(script: string): Promise<void>;
-  /** `nft -j list table ip skiff-proxy`, or null when the table does not exist. */
-  list(): Promise<string | null>;
+  /**
+   * What a full sync needs to know of the table, or null when there is none: object names,
+   * and the elements of the shared maps and sets only (dumping every rule or every small map
+   * costs the kernel time quadratic in their number).
+   */
+  readBack(): Promise<ReadBack | null>;
 }
 
 export function nftCommand(wrap: string[] = []): Nft {
@@ -26,11 +33,24 @@ export function nftCommand(wrap: string[] = []): Nft {
         throw new Error(`${first}${at ? ` (${at.trim().slice(0, 300)})` : ''}`);
       }
     },
-    async list() {
-      const r = await run(['-j', 'list', 'table', 'ip', TABLE]);
-      if (r.exitCode === 0) return String(r.stdout);
-      if (/No such file or directory/.test(String(r.stderr))) return null;
-      throw new Error(String(r.stderr).trim().split('\n')[0] || `nft exited with ${r.exitCode}`);
+    async readBack() {
+      const get = async (args: string[]) => {
+        const r = await run(['-j', ...args]);
+        if (r.exitCode === 0) return String(r.stdout);
+        if (/No such file or directory/.test(String(r.stderr))) return '';
+        throw new Error(String(r.stderr).trim().split('\n')[0] || `nft exited with ${r.exitCode}`);
+      };
+      // (No `list tables`: nft fills its whole cache for it, every set's elements included.)
+      const named = [...MAPS.map((m) => ['map', m.name]), ['set', CLUSTER_IPS_SET], ['set', PRINTS_SET]];
+      const [chains, sets, maps, ...elements] = await Promise.all([
+        get(['list', 'chains', 'ip']),
+        get(['-t', 'list', 'sets', 'ip']),
+        get(['-t', 'list', 'maps', 'ip']),
+        ...named.map(([kind, name]) => get(['list', kind, 'ip', TABLE, name])),
+      ]);
+      const ours = `"table": "${TABLE}"`;
+      if (!chains.includes(ours) && !maps.includes(ours)) return null;
+      return { chains, sets, maps, elements };
     },
   };
 }

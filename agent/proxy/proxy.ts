@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import type { EndpointSlice, Service } from '../../controlplane/shared/kube/index.ts';
 import type { NetworkChange, NetworkView } from '../network/view.ts';
 import { expBuckets, Gauge, Histogram, type MetricsRegistry } from '../metrics.ts';
-import { announcedHere, syncAnnounced } from './announce.ts';
+import { announcedHere, nextPresenceChange, syncAnnounced } from './announce.ts';
 import { ProxyApplier, type SyncResult } from './applier.ts';
 import { deleteFlows, staleFlowDeletions, udpFlows, type UdpFlows } from './conntrack.ts';
 import { healthTarget, HealthServers, type HealthTarget } from './healthcheck.ts';
@@ -39,6 +39,7 @@ export class ServiceProxy {
   private unsubscribe?: () => void;
   private waitTimer?: NodeJS.Timeout;
   private announceTimer?: NodeJS.Timeout;
+  private presenceTimer?: NodeJS.Timeout;
   private flows = new Map<string, UdpFlows>();
   private triggerSeen = new Map<string, string>();
   private firstSync = true;
@@ -105,6 +106,7 @@ export class ServiceProxy {
     this.unsubscribe?.();
     clearTimeout(this.waitTimer);
     clearInterval(this.announceTimer);
+    clearTimeout(this.presenceTimer);
     this.applier.stop();
     this.health.close();
   }
@@ -207,7 +209,12 @@ export class ServiceProxy {
     const view = this.o.view;
     const lbs: [Service, EndpointSlice[]][] = [];
     for (const [k, s] of view.services) if (s.spec?.type === 'LoadBalancer') lbs.push([s, this.applier.slicesFor(k)]);
-    const want = announcedHere(lbs, view.nodes.values(), this.o.facts.nodeName);
+    const now = Date.now();
+    const want = announcedHere(lbs, view.nodes.values(), this.o.facts.nodeName, now);
+    // An agent that dropped its connection counts as gone a moment later: look again then.
+    clearTimeout(this.presenceTimer);
+    const wake = nextPresenceChange(view.nodes.values(), now);
+    if (wake !== undefined) this.presenceTimer = setTimeout(() => this.announce(), wake + 50);
     syncAnnounced(this.o.iface, want, this.o.wrap)
       .then((changes) => {
         if (changes.length) this.log(`proxy: LoadBalancer addresses ${changes.join(' ')}`);

@@ -27,7 +27,9 @@ import {
   externalChain,
   firewallChain,
   localChain,
+  localMap,
   serviceChain,
+  serviceMap,
   type PortId,
 } from './names.ts';
 
@@ -199,7 +201,9 @@ export function renderService(svc: Service, slices: EndpointSlice[], facts: Prox
 
     // Chains over endpoints: all of them, and this node's own when a policy says Local.
     const epChains = new Map<string, ProxyEndpoint>();
-    const spread = (name: string, eps: ProxyEndpoint[]): Chain => {
+    // A named map per spreading chain, not an anonymous one: the kernel names every anonymous set
+    // by scanning all sets of the table, which made loading 10,000 Services take minutes.
+    const spread = (name: string, map: string, eps: ProxyEndpoint[]): Chain => {
       const rules: Rule[] = [
         // Traffic to the ClusterIP from outside the pod network (the node itself, a host) is masqueraded.
         r(
@@ -220,13 +224,15 @@ export function renderService(svc: Service, slices: EndpointSlice[], facts: Prox
           const set = affinitySet(id, e.ip, e.port);
           rules.push(r([{ m: 'inSet', field: 'saddr', set }], { a: 'goto', chain: targets[i] }));
         }
-      rules.push(r([], { a: 'numgen', chains: targets }));
+      f.maps.push({ name: map, key: 'numgen' });
+      for (const [i, c] of targets.entries()) addElement(f, map, String(i), { v: 'goto', chain: c });
+      rules.push(r([], { a: 'numgen', n: targets.length, map }));
       return { name, rules };
     };
     const svcChain = serviceChain(id);
     const locChain = localChain(id);
-    if (hasAny) f.chains.push(spread(svcChain, cluster));
-    if ((internalLocal || externalLocal) && local.length) f.chains.push(spread(locChain, local));
+    if (hasAny) f.chains.push(spread(svcChain, serviceMap(id), cluster));
+    if ((internalLocal || externalLocal) && local.length) f.chains.push(spread(locChain, localMap(id), local));
 
     // ClusterIP.
     const internal = internalLocal ? local : cluster;

@@ -275,10 +275,16 @@ function agentArgs(s: SandboxState, n: SandboxNode, token: string): string[] {
 
 /** Kills a node's agent (SIGKILL by default, by PID) and starts a new one, as after a crash. */
 export async function restartAgent(name: string, node: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<number> {
+  killAgent(name, node, signal);
+  await new Promise((r) => setTimeout(r, 300));
+  return startAgent(name, node);
+}
+
+/** Kills a node's agent (by PID) and leaves it dead. */
+export function killAgent(name: string, node: string, signal: NodeJS.Signals = 'SIGKILL'): void {
   const s = loadState(name);
   if (!s) throw new Error(`no sandbox named "${name}"`);
-  const n = sandboxNode(s, node);
-  const role = `agent-${n.name}`;
+  const role = `agent-${sandboxNode(s, node).name}`;
   for (const p of s.pids.filter((x) => x.role === role)) {
     try {
       process.kill(p.pid, signal);
@@ -287,9 +293,16 @@ export async function restartAgent(name: string, node: string, signal: NodeJS.Si
     }
   }
   s.pids = s.pids.filter((x) => x.role !== role);
-  await new Promise((r) => setTimeout(r, 300));
+  save(s);
+}
+
+/** Starts a node's agent (after killAgent). */
+export function startAgent(name: string, node: string): number {
+  const s = loadState(name);
+  if (!s) throw new Error(`no sandbox named "${name}"`);
+  const n = sandboxNode(s, node);
   const token = readFileSync(join(s.dir, 'server', 'token'), 'utf8').trim();
-  return spawnIn(s, role, n.ns, agentArgs(s, n, token)).pid!;
+  return spawnIn(s, `agent-${n.name}`, n.ns, agentArgs(s, n, token)).pid!;
 }
 
 export async function waitFor(cond: () => Promise<boolean>, ms: number, what: string) {

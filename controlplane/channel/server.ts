@@ -22,6 +22,7 @@ import {
   type WatchRequest,
 } from './messages.ts';
 import type { Ingress, KubeObject, ObjectMeta, Pod, Stored } from '../shared/kube/index.ts';
+import { AgentPresence } from './presence.ts';
 
 const res = (k: ChannelKind) => RESOURCES.find((r) => r.kind === k)!;
 const PODS = res('Pod'),
@@ -160,6 +161,8 @@ export class ChannelServer {
     this.tls = tls;
     const pkg = loadChannelPackage();
     this.tunnels = new Tunnels(auth);
+    const presence = new AgentPresence(reg);
+    this.tunnels.onPresence = (node, up) => presence.set(node, up);
     this.server.addService(pkg.NodeChannel.service, {
       Watch: (call: grpc.ServerWritableStream<WatchRequest, NodeEventWire>) => void this.watch(call),
       Tunnel: (call: grpc.ServerDuplexStream<TunnelFrame, TunnelFrame>) => this.tunnels.handle(call),

@@ -28,6 +28,9 @@ export class Tunnels {
   private byNode = new Map<string, Duplex>();
   private streams = new Map<string, { data: (b: Buffer) => void; end: () => void; fail: (e: Error) => void }>();
   private auth: TokenAuth;
+  private closing = false;
+  /** Told when a node's agent connects (true) or its connection drops (false). */
+  onPresence?: (node: string, connected: boolean) => void;
   constructor(auth: TokenAuth) {
     this.auth = auth;
   }
@@ -44,6 +47,7 @@ export class Tunnels {
         node = f.node_name ?? '';
         this.byNode.get(node)?.end();
         this.byNode.set(node, call);
+        this.onPresence?.(node, true);
         return;
       }
       const s = this.streams.get(f.stream_id ?? '');
@@ -53,7 +57,10 @@ export class Tunnels {
       else if (f.kind === 'error') s.fail(new TunnelError(f.error || 'agent error'));
     });
     const gone = () => {
-      if (node && this.byNode.get(node) === call) this.byNode.delete(node);
+      if (!node || this.byNode.get(node) !== call) return;
+      this.byNode.delete(node);
+      // A server shutting down says nothing: its agents are not gone, they move to another server.
+      if (!this.closing) this.onPresence?.(node, false);
     };
     call.on('end', () => {
       gone();
@@ -110,6 +117,7 @@ export class Tunnels {
   }
 
   close() {
+    this.closing = true;
     for (const c of this.byNode.values()) c.end();
     this.byNode.clear();
   }

@@ -3,10 +3,13 @@
 // at once, NodePorts answer the outside host on every node, a LoadBalancer IP is announced and
 // reachable from outside, a pod reaches itself through its Service (hairpin), pods reach the API
 // through the `kubernetes` ClusterIP, the agent reports programming latency, and a TCP stream
-// through a ClusterIP survives kill -9 and restart of the agent that DNATs it.
+// through a ClusterIP survives kill -9 and restart of the agent that DNATs it, UDP through a
+// ClusterIP follows a backend replacement, and a LoadBalancer IP is reachable again within 10 s
+// after the agent of the node announcing it is killed.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadState, restartAgent, type SandboxState } from '../../agent/sandbox/sandbox.ts';
+import { execa } from 'execa';
+import { killAgent, loadState, restartAgent, startAgent, type SandboxState } from '../../agent/sandbox/sandbox.ts';
 import { e2eSandbox, sandboxClient, until } from '../helpers/sandbox.ts';
 
 const NAME = e2eSandbox('prx');
@@ -67,6 +70,10 @@ const sh = async (pod: string, cmd: string) => {
   return { code: r.exitCode, out: String(r.all) };
 };
 const clusterIP = async (svc: string) => (await json(['get', 'svc', svc])).spec.clusterIP as string;
+/** A command in one of the sandbox's namespaces, straight through nsenter (no CLI start-up in timed loops). */
+const inNs = (ns: string, cmd: string[], timeout = 10_000) =>
+  execa('nsenter', [`--net=/run/netns/${ns}`, ...cmd], { reject: false, timeout });
+const nodeNs = (name: string) => s.nodes.find((n) => n.name === name)?.ns as string;
 
 before(async () => {
   const up = await skiff(['sandbox', 'up', '--name', NAME, '--nodes', '3']);
@@ -120,6 +127,61 @@ test('a Service with no endpoints refuses at once', async () => {
   // An address in the service range that no Service holds is refused too.
   const r = await sh('client', 'timeout 5 wget -q -O - http://10.96.255.254/ 2>&1; echo rc=$?');
   assert.match(r.out, /refused/i);
+});
+
+test('UDP through a ClusterIP follows a backend replacement', async (t) => {
+  // Two UDP servers answering with their node's name, on node2's and node3's own addresses
+  // (busybox has no UDP server); a selector-less Service whose hand-written slice points at one.
+  const [n2, n3] = [s.nodes[1], s.nodes[2]];
+  const serverJs = (name: string, ip: string) =>
+    `const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>s.send('${name}',r.port,r.address));` +
+    `s.bind(5300,'${ip}')`;
+  const servers = [n2, n3].map((n) =>
+    execa('nsenter', [`--net=/run/netns/${n.ns}`, process.execPath, '-e', serverJs(n.name, n.ip)], { reject: false }),
+  );
+  let client: ReturnType<typeof execa> | undefined;
+  t.after(async () => {
+    for (const p of [...servers, client]) p?.kill('SIGKILL');
+    await Promise.allSettled([...servers, client]);
+  });
+  const slice = (ip: string) => `
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: udp-echo-1, labels: {kubernetes.io/service-name: udp-echo}}
+addressType: IPv4
+ports: [{port: 5300, protocol: UDP}]
+endpoints: [{addresses: ["${ip}"], conditions: {ready: true}}]
+`;
+  const svc = `
+apiVersion: v1
+kind: Service
+metadata: {name: udp-echo}
+spec: {ports: [{port: 53, targetPort: 5300, protocol: UDP}]}
+`;
+  assert.equal((await k(['apply', '-f', '-'], `${svc}\n---\n${slice(n2.ip)}`)).exitCode, 0);
+  const ip = await clusterIP('udp-echo');
+  // One client socket (one conntrack entry) on node1, sending every 200 ms: without the stale
+  // entry deleted, its datagrams would keep going to the old backend.
+  const clientJs =
+    `const s=require('dgram').createSocket('udp4');s.on('message',m=>console.log(String(m)));` +
+    `s.bind(40053,()=>setInterval(()=>s.send('who',53,'${ip}'),200));setTimeout(()=>process.exit(),120000)`;
+  client = execa('nsenter', [`--net=/run/netns/${nodeNs('node1')}`, process.execPath, '-e', clientJs], {
+    reject: false,
+  });
+  let out = '';
+  client.stdout?.on('data', (d) => {
+    out += String(d);
+  });
+  await until('answers from the first backend', async () => out.includes(n2.name), 60_000);
+  assert.equal((await k(['apply', '-f', '-'], slice(n3.ip))).exitCode, 0);
+  const mark = out.length;
+  await until(
+    'the same client socket answered by the replacement',
+    async () => out.slice(mark).includes(n3.name),
+    30_000,
+  );
+  const last = out.trim().split('\n').at(-1);
+  assert.equal(last, n3.name, out.slice(mark));
 });
 
 test('a NodePort answers the outside host on every node', async () => {
@@ -361,4 +423,71 @@ spec:
   const logs = String((await k(['logs', 'stream-client'])).stdout);
   assert.equal(done, 'Succeeded', logs);
   assert.match(logs, /lines=90 last=line-90/);
+});
+
+test('a LoadBalancer IP is reachable again within 10 s after the announcing node is lost', async (t) => {
+  const lbIP = await until('an LB address', async () => {
+    const svc = await json(['get', 'svc', 'web-lb']);
+    return svc.status?.loadBalancer?.ingress?.[0]?.ip as string | undefined;
+  });
+  const outside = s.outside?.ns as string;
+  await inNs(outside, ['ip', 'route', 'replace', `${lbIP.replace(/\.\d+$/, '.0')}/24`, 'dev', 'eth0']);
+  const holders = async () => {
+    const h: string[] = [];
+    for (const n of s.nodes) {
+      const r = await inNs(n.ns, ['ip', '-br', 'addr', 'show', 'dev', 'eth0']);
+      if (String(r.stdout).includes(`${lbIP}/32`)) h.push(n.name);
+    }
+    return h;
+  };
+  const get = async () => {
+    const r = await inNs(outside, [
+      'busybox',
+      'timeout',
+      '2',
+      'busybox',
+      'wget',
+      '-q',
+      '-O',
+      '-',
+      `http://${lbIP}:8080/`,
+    ]);
+    return r.exitCode === 0 && /^web-[23]$/.test(String(r.stdout).trim());
+  };
+  const [holder] = await until('one node holding the LB IP', async () => {
+    const h = await holders();
+    return h.length === 1 && h;
+  });
+  await until('the LB IP from outside', get);
+  const dead = s.nodes.find((n) => n.name === holder) as (typeof s.nodes)[number];
+  // The node is lost: its agent killed, and (as a dead node would) it neither answers ARP for the
+  // address nor takes traffic for it; its table would otherwise still DNAT it.
+  t.after(async () => {
+    await inNs(dead.ns, ['nft', 'delete', 'table', 'ip', 'prx-test-dead']);
+    startAgent(NAME, holder);
+  });
+  killAgent(NAME, holder);
+  const killed = Date.now();
+  await inNs(dead.ns, ['ip', 'addr', 'del', `${lbIP}/32`, 'dev', 'eth0']);
+  const drop = [
+    'table ip prx-test-dead {',
+    ' chain pre {',
+    '  type filter hook prerouting priority -300; policy accept;',
+    `  ip daddr ${lbIP} drop`,
+    ' }',
+    '}',
+    '',
+  ].join('\n');
+  const nft = await execa('nsenter', [`--net=/run/netns/${dead.ns}`, 'nft', '-f', '-'], { input: drop, reject: false });
+  assert.equal(nft.exitCode, 0, String(nft.stderr));
+  const moved = await until(
+    'another node announcing the LB IP, reached from outside',
+    async () => {
+      const h = await holders();
+      return h.length === 1 && h[0] !== holder && (await get()) && h[0];
+    },
+    30_000,
+  );
+  const took = Date.now() - killed;
+  assert.ok(took <= 10_000, `the LB IP moved from ${holder} to ${moved} only after ${took} ms`);
 });

@@ -93,8 +93,8 @@ export function trace(rules: Fragment, pkt: Packet, opts: TraceOptions): Trace {
       case 'vmap':
         return lookup(a.map, a.key === 'dst' ? dstKey(p.dst, p.proto, p.dport) : portKey(p.proto, p.dport));
       case 'numgen': {
-        const i = (opts.pick ?? (() => 0))(a.chains.length);
-        return run(a.chains[i]);
+        const i = (opts.pick ?? (() => 0))(a.n);
+        return lookup(a.map, String(i));
       }
       case 'markMasq':
         p.mark |= MASQ_MARK;

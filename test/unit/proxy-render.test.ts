@@ -126,7 +126,8 @@ test('nft accepts the rendered ruleset (kernel check, nothing committed)', async
       slice('x'.repeat(63), [{ name: 'y'.repeat(15), port: 80 }], [{ ip: '10.244.255.254', node: 'n3' }]),
     ],
   );
-  for (const c of everything.chains) assert.ok(c.name.length <= MAX_NAME, c.name);
+  for (const c of [...everything.chains, ...everything.maps, ...everything.sets])
+    assert.ok(c.name.length <= MAX_NAME, c.name);
   for (const f of [everything, world([], [])]) {
     const r = await execa('unshare', ['--net', 'nft', '-c', '-f', '-'], {
       input: fullScript(f),

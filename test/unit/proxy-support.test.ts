@@ -6,10 +6,12 @@ import assert from 'node:assert/strict';
 import type { EndpointSlice, Node, Service } from '../../controlplane/shared/kube/index.ts';
 import { renderRuleset, type ProxyNodeFacts } from '../../agent/proxy/render.ts';
 import { diff } from '../../agent/proxy/diff.ts';
+import { emptyFragment } from '../../agent/proxy/model.ts';
 import { ProxyApplier } from '../../agent/proxy/applier.ts';
 import { emptyLoaded, summarize } from '../../agent/proxy/loaded.ts';
 import { staleFlowDeletions, udpFlows } from '../../agent/proxy/conntrack.ts';
-import { announcedHere, announcer } from '../../agent/proxy/announce.ts';
+import { announcedHere, announcer, nextPresenceChange } from '../../agent/proxy/announce.ts';
+import { AGENT_DISCONNECTED, AGENT_GONE_AFTER_MS } from '../../controlplane/shared/agent-presence.ts';
 import { healthTarget } from '../../agent/proxy/healthcheck.ts';
 import { planSlices, TRIGGER_TIME } from '../../controlplane/controllers/endpoints-plan.ts';
 import { mirrored, mirrorSlices, MIRROR_CONTROLLER } from '../../controlplane/controllers/endpoints-mirroring.ts';
@@ -70,10 +72,35 @@ test('diff: a table already right needs nothing; one endpoint more rewrites one 
   assert.deepEqual(back.staleChains, ['ep-default/web/tcp/80__10.244.2.5/8080']);
   assert.ok(back.lines.includes('flush chain ip skiff-proxy ep-default/web/tcp/80__10.244.2.5/8080'));
   assert.ok(!back.lines.some((l) => l.startsWith('delete chain')));
-  const later = diff(summarize(one), one, { chains: back.staleChains, sets: [] });
+  const later = diff(summarize(one), one, { chains: back.staleChains, sets: [], maps: [] });
   assert.deepEqual(later.lines, ['delete chain ip skiff-proxy ep-default/web/tcp/80__10.244.2.5/8080']);
   // From nothing: everything is written.
   assert.equal(diff(emptyLoaded(), one).chainsWritten, one.chains.length);
+});
+
+test('diff: an endpoint replaced refills the port endpoint map and leaves the service chain alone', () => {
+  const web = svc('web', { clusterIP: '10.96.0.20', ports: [{ name: 'p', port: 80 }] });
+  const at = (ip: string) =>
+    renderRuleset({ services: [web], slices: [slice('web', [{ name: 'p', port: 8080 }], [[ip, 'n1']])] }, facts);
+  const a = at('10.244.1.5');
+  const d = diff(summarize(a), at('10.244.2.5'));
+  const touched = d.lines.filter((l) => / chain | rule /.test(l)).map((l) => l.split(' ')[4]);
+  assert.deepEqual([...new Set(touched)].sort(), [
+    'ep-default/web/tcp/80__10.244.1.5/8080',
+    'ep-default/web/tcp/80__10.244.2.5/8080',
+  ]);
+  assert.ok(d.lines.includes('flush map ip skiff-proxy eps-default/web/tcp/80'));
+  assert.ok(
+    d.lines.includes(
+      'add element ip skiff-proxy eps-default/web/tcp/80 { 0 : goto ep-default/web/tcp/80__10.244.2.5/8080 }',
+    ),
+  );
+  // The Service goes: its map is emptied now and deleted with the chains a transaction later.
+  const gone = diff(summarize(a), renderRuleset({ services: [], slices: [] }, facts));
+  assert.deepEqual(gone.staleMaps, ['eps-default/web/tcp/80']);
+  assert.ok(gone.lines.includes('flush map ip skiff-proxy eps-default/web/tcp/80'));
+  const later = diff(emptyLoaded(), emptyFragment(), { chains: gone.staleChains, sets: [], maps: gone.staleMaps });
+  assert.equal(later.lines[0], 'delete map ip skiff-proxy eps-default/web/tcp/80');
 });
 
 test('diff: an element changing its verdict is deleted and added again in the same transaction', () => {
@@ -147,6 +174,18 @@ test('LoadBalancer IPs: one Ready node each, the same answer everywhere, moved o
   for (const ip of held[0]) assert.ok(after[0].has(ip));
   for (const ip of held[2]) assert.ok(after[1].has(ip));
   assert.equal(after[0].size + after[1].size, 30);
+  // n2's agent drops its connection: still n2's for AGENT_GONE_AFTER_MS (a restart), then moved.
+  const now = Date.parse('2026-01-01T00:00:10Z');
+  const away = (ms: number) => {
+    const n = node('n2', true);
+    n.metadata.annotations = { [AGENT_DISCONNECTED]: new Date(now - ms).toISOString() };
+    return [nodes[0], n, nodes[2]];
+  };
+  assert.deepEqual([...announcedHere(lbs, away(1000), 'n2', now)].sort(), [...held[1]].sort());
+  assert.equal(nextPresenceChange(away(1000), now), AGENT_GONE_AFTER_MS - 1000);
+  assert.equal(announcedHere(lbs, away(AGENT_GONE_AFTER_MS), 'n2', now).size, 0);
+  assert.deepEqual(announcedHere(lbs, away(AGENT_GONE_AFTER_MS), 'n1', now), after[0]);
+  assert.equal(nextPresenceChange(away(AGENT_GONE_AFTER_MS), now), undefined);
   assert.equal(announcer('10.251.0.1', []), undefined);
   // Local policy: only a node with an endpoint may announce.
   const local = svc(
@@ -240,7 +279,7 @@ test('applier: options left undefined take the defaults, and a burst of changes 
   const src = { services: new Map([['default/web', web]]), endpointSlices: new Map<string, EndpointSlice>() };
   const a = new ProxyApplier({
     // A recording stand-in for nft: the scheduling around it is what is under test here.
-    nft: { apply: async (s) => void scripts.push(s), list: async () => null },
+    nft: { apply: async (s) => void scripts.push(s), readBack: async () => null },
     facts: () => facts,
     source: () => src,
     minIntervalMs: undefined,
