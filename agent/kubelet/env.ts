@@ -1,16 +1,16 @@
 import { quantity } from '../../controlplane/shared/resources.ts';
-import type { Obj } from '../../controlplane/shared/kube/object.ts';
+import type { ConfigMap, Container, Pod, ResourceFieldSelector, Secret } from '../../controlplane/shared/kube/index.ts';
 // Container environment: env (value, valueFrom) and envFrom resolved against the pod, its
 // ConfigMaps and Secrets, with Kubernetes' $(VAR) expansion. Pure.
 
 export class EnvError extends Error {}
 
 export interface EnvSources {
-  pod: Obj;
+  pod: Pod;
   podIP?: string;
   hostIP?: string;
-  configMap(name: string): Obj | undefined;
-  secret(name: string): Obj | undefined;
+  configMap(name: string): ConfigMap | undefined;
+  secret(name: string): Secret | undefined;
 }
 
 /** $(VAR) from earlier definitions; $$(VAR) stays literal "$(VAR)"; unknown references stay as written. */
@@ -21,10 +21,10 @@ export function expand(s: string, vars: Map<string, string>): string {
   });
 }
 
-export function fieldRef(pod: Obj, path: string, src: Pick<EnvSources, 'podIP' | 'hostIP'>): string {
+export function fieldRef(pod: Pod, path: string, src: Pick<EnvSources, 'podIP' | 'hostIP'>): string {
   const meta = pod.metadata ?? {};
   const m = path.match(/^metadata\.(labels|annotations)\['(.+)'\]$/);
-  if (m) return meta[m[1]]?.[m[2]] ?? '';
+  if (m) return meta[m[1] as 'labels' | 'annotations']?.[m[2]] ?? '';
   switch (path) {
     case 'metadata.name':
       return meta.name ?? '';
@@ -57,16 +57,16 @@ export function fieldRef(pod: Obj, path: string, src: Pick<EnvSources, 'podIP' |
   }
 }
 
-function resourceRef(pod: Obj, container: Obj, ref: Obj): string {
-  const c = ref.containerName ? (pod.spec?.containers ?? []).find((x: Obj) => x.name === ref.containerName) : container;
+function resourceRef(pod: Pod, container: Container, ref: ResourceFieldSelector): string {
+  const c = ref.containerName ? (pod.spec?.containers ?? []).find((x) => x.name === ref.containerName) : container;
   const [kind, res] = String(ref.resource).split('.');
-  const v = c?.resources?.[kind]?.[res];
+  const v = kind === 'limits' || kind === 'requests' ? c?.resources?.[kind]?.[res] : undefined;
   const divisor = quantity(ref.divisor ?? (res === 'cpu' ? '1' : '1'));
   if (v === undefined) return '0';
   return String(Math.ceil(quantity(v) / (divisor || 1)));
 }
 
-export function resolveEnv(container: Obj, src: EnvSources): { key: string; value: string }[] {
+export function resolveEnv(container: Container, src: EnvSources): { key: string; value: string }[] {
   const vars = new Map<string, string>();
   for (const from of container.envFrom ?? []) {
     const prefix = from.prefix ?? '';

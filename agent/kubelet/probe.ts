@@ -3,7 +3,7 @@
 // machine is pure; the actions are thin.
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import type { Obj } from '../../controlplane/shared/kube/object.ts';
+import type { Container, Probe } from '../../controlplane/shared/kube/index.ts';
 
 export type ProbeKind = 'startup' | 'liveness' | 'readiness';
 export type ProbeResult = 'success' | 'failure';
@@ -16,7 +16,7 @@ export interface ProbeState {
   lastMessage: string;
 }
 
-export function probeSettings(p: Obj) {
+export function probeSettings(p: Probe) {
   return {
     initialDelayMs: (p.initialDelaySeconds ?? 0) * 1000,
     periodMs: (p.periodSeconds ?? 10) * 1000,
@@ -32,7 +32,7 @@ export function initialState(kind: ProbeKind): ProbeState {
 }
 
 /** Folds one result into the state: a status flips after threshold results in a row. */
-export function observe(s: ProbeState, r: ProbeResult, message: string, p: Obj): ProbeState {
+export function observe(s: ProbeState, r: ProbeResult, message: string, p: Probe): ProbeState {
   const t = probeSettings(p);
   const next = { ...s, lastMessage: message };
   if (r === 'success') {
@@ -47,9 +47,9 @@ export function observe(s: ProbeState, r: ProbeResult, message: string, p: Obj):
   return next;
 }
 
-function resolvePort(port: unknown, container: Obj): number {
+function resolvePort(port: unknown, container: Container): number {
   if (typeof port === 'number') return port;
-  const named = (container.ports ?? []).find((p: Obj) => p.name === port);
+  const named = (container.ports ?? []).find((p) => p.name === port);
   if (named) return named.containerPort;
   const n = Number(port);
   if (Number.isInteger(n)) return n;
@@ -58,11 +58,11 @@ function resolvePort(port: unknown, container: Obj): number {
 
 export interface ProbeTarget {
   podIP: string;
-  container: Obj;
+  container: Container;
   exec(cmd: string[], timeoutSec: number): Promise<{ exitCode: number; output: string }>;
 }
 
-export async function runProbe(p: Obj, t: ProbeTarget): Promise<{ result: ProbeResult; message: string }> {
+export async function runProbe(p: Probe, t: ProbeTarget): Promise<{ result: ProbeResult; message: string }> {
   const { timeoutMs } = probeSettings(p);
   try {
     if (p.exec) {
@@ -74,16 +74,17 @@ export async function runProbe(p: Obj, t: ProbeTarget): Promise<{ result: ProbeR
             message: `command exited with ${r.exitCode}${r.output ? `: ${r.output.slice(0, 200)}` : ''}`,
           };
     }
-    if (p.httpGet) {
-      const port = resolvePort(p.httpGet.port, t.container);
-      const host = p.httpGet.host || t.podIP;
-      if ((p.httpGet.scheme ?? 'HTTP') !== 'HTTP')
+    const http = p.httpGet;
+    if (http) {
+      const port = resolvePort(http.port, t.container);
+      const host = http.host || t.podIP;
+      if ((http.scheme ?? 'HTTP') !== 'HTTP')
         return { result: 'failure', message: 'HTTPS probes are not supported yet' };
       const code = await new Promise<number>((resolve, reject) => {
         const headers: Record<string, string> = { 'User-Agent': 'kube-probe/1.32' };
-        for (const h of p.httpGet.httpHeaders ?? []) headers[h.name] = h.value;
+        for (const h of http.httpHeaders ?? []) headers[h.name] = h.value;
         const req = request(
-          { host, port, path: p.httpGet.path ?? '/', method: 'GET', headers, timeout: timeoutMs },
+          { host, port, path: http.path ?? '/', method: 'GET', headers, timeout: timeoutMs },
           (res) => {
             res.resume();
             resolve(res.statusCode ?? 0);
@@ -97,10 +98,11 @@ export async function runProbe(p: Obj, t: ProbeTarget): Promise<{ result: ProbeR
         ? { result: 'success', message: '' }
         : { result: 'failure', message: `HTTP probe failed with statuscode: ${code}` };
     }
-    if (p.tcpSocket) {
-      const port = resolvePort(p.tcpSocket.port, t.container);
+    const tcp = p.tcpSocket;
+    if (tcp) {
+      const port = resolvePort(tcp.port, t.container);
       await new Promise<void>((resolve, reject) => {
-        const s = connect({ host: p.tcpSocket.host || t.podIP, port, timeout: timeoutMs });
+        const s = connect({ host: tcp.host || t.podIP, port, timeout: timeoutMs });
         s.on('connect', () => {
           s.destroy();
           resolve();

@@ -9,7 +9,7 @@ import {
   type ProbeState,
   type ProbeTarget,
 } from './probe.ts';
-import type { Obj } from '../../controlplane/shared/kube/object.ts';
+import type { Container, Probe } from '../../controlplane/shared/kube/index.ts';
 
 interface Worker {
   timers: NodeJS.Timeout[];
@@ -27,11 +27,11 @@ export class Prober {
   onFailure: (containerId: string, kind: ProbeKind, message: string) => void = () => {};
 
   /** Starts probing a running container once; later calls for the same id do nothing. */
-  ensure(containerId: string, container: Obj, target: ProbeTarget) {
+  ensure(containerId: string, container: Container, target: ProbeTarget) {
     if (this.workers.has(containerId)) return;
     const w: Worker = { timers: [], states: new Map(), startedAt: Date.now() };
     this.workers.set(containerId, w);
-    const kinds: [ProbeKind, Obj | undefined][] = [
+    const kinds: [ProbeKind, Probe | undefined][] = [
       ['startup', container.startupProbe],
       ['liveness', container.livenessProbe],
       ['readiness', container.readinessProbe],
@@ -73,14 +73,14 @@ export class Prober {
   }
 
   /** Ready: no readiness probe, or it succeeded (and startup, if any, succeeded). */
-  ready(containerId: string, container: Obj): boolean {
+  ready(containerId: string, container: Container): boolean {
     const w = this.workers.get(containerId);
     if (container.startupProbe && w?.states.get('startup')?.status !== 'success') return false;
     if (!container.readinessProbe) return true;
     return w?.states.get('readiness')?.status === 'success';
   }
 
-  started(containerId: string, container: Obj): boolean {
+  started(containerId: string, container: Container): boolean {
     if (!container.startupProbe) return true;
     return this.workers.get(containerId)?.states.get('startup')?.status === 'success';
   }

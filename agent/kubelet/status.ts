@@ -1,7 +1,15 @@
-import type { Obj } from '../../controlplane/shared/kube/object.ts';
 // Pod status from what the runtime reports: phase, conditions, container statuses with the
 // reasons users see (ContainerCreating, CrashLoopBackOff, ErrImagePull, Completed, Error,
 // OOMKilled). Pure.
+import type {
+  Condition,
+  Container,
+  ContainerState,
+  ContainerStatus,
+  Pod,
+  PodPhase,
+  PodStatus,
+} from '../../controlplane/shared/kube/index.ts';
 
 export interface RuntimeContainer {
   name: string;
@@ -31,7 +39,7 @@ export interface PodRuntime {
   started?: Map<string, boolean>;
 }
 
-function terminated(c: RuntimeContainer): Obj {
+function terminated(c: RuntimeContainer): ContainerState {
   const reason = c.reason === 'OOMKilled' ? 'OOMKilled' : c.exitCode === 0 ? 'Completed' : 'Error';
   return {
     terminated: {
@@ -45,11 +53,22 @@ function terminated(c: RuntimeContainer): Obj {
   };
 }
 
-function containerStatus(spec: Obj, rt: PodRuntime, isInit: boolean): Obj {
+/** What computeStatus always fills in. */
+export type ComputedStatus = PodStatus & {
+  phase: PodPhase;
+  conditions: Condition[];
+  containerStatuses: (ContainerStatus & { state: ContainerState })[];
+};
+
+function containerStatus(
+  spec: Container,
+  rt: PodRuntime,
+  isInit: boolean,
+): ContainerStatus & { state: ContainerState } {
   const entry = rt.containers.get(spec.name);
   const wait = rt.waiting.get(spec.name);
   const latest = entry?.latest;
-  let state: Obj;
+  let state: ContainerState;
   if (wait) state = { waiting: wait };
   else if (!latest) state = { waiting: { reason: rt.sandboxReady ? 'ContainerCreating' : 'PodInitializing' } };
   else if (latest.state === 'CONTAINER_RUNNING') state = { running: { startedAt: latest.startedAt } };
@@ -65,25 +84,25 @@ function containerStatus(spec: Obj, rt: PodRuntime, isInit: boolean): Obj {
       ? latest?.state === 'CONTAINER_EXITED' && latest.exitCode === 0
       : running && (rt.ready?.get(spec.name) ?? true),
     restartCount: latest?.attempt ?? 0,
-    image: spec.image,
+    image: spec.image ?? '',
     imageID: latest?.imageRef ?? '',
     ...(latest ? { containerID: `containerd://${latest.id}` } : {}),
     started: running && (rt.started?.get(spec.name) ?? true),
   };
 }
 
-export function computeStatus(pod: Obj, rt: PodRuntime, old: Obj, now: string): Obj {
-  const spec = pod.spec ?? {};
-  const init = (spec.initContainers ?? []).map((c: Obj) => containerStatus(c, rt, true));
-  const app = (spec.containers ?? []).map((c: Obj) => containerStatus(c, rt, false));
-  const initDone = init.every((s: Obj) => s.state.terminated?.exitCode === 0);
+export function computeStatus(pod: Pod, rt: PodRuntime, old: PodStatus, now: string): ComputedStatus {
+  const spec = pod.spec;
+  const init = (spec.initContainers ?? []).map((c) => containerStatus(c, rt, true));
+  const app = (spec.containers ?? []).map((c) => containerStatus(c, rt, false));
+  const initDone = init.every((s) => s.state?.terminated?.exitCode === 0);
   const policy = spec.restartPolicy ?? 'Always';
-  let phase = 'Pending';
+  let phase: PodPhase = 'Pending';
   // Phase follows what ran, not the waiting reasons shown on top of it.
-  const latest = (spec.containers ?? []).map((c: Obj) => rt.containers.get(c.name)?.latest);
+  const latest = (spec.containers ?? []).map((c) => rt.containers.get(c.name)?.latest);
   const initFailed =
     policy === 'Never' &&
-    (spec.initContainers ?? []).some((c: Obj) => {
+    (spec.initContainers ?? []).some((c) => {
       const l = rt.containers.get(c.name)?.latest;
       return l?.state === 'CONTAINER_EXITED' && l.exitCode !== 0;
     });
@@ -99,9 +118,9 @@ export function computeStatus(pod: Obj, rt: PodRuntime, old: Obj, now: string): 
     else phase = 'Running';
   } else if (initDone && latest.some(Boolean)) phase = 'Running';
   if (old.phase === 'Succeeded' || old.phase === 'Failed') phase = old.phase;
-  const allReady = app.length > 0 && app.every((s: Obj) => s.ready);
-  const cond = (type: string, ok: boolean, reason?: string): Obj => {
-    const prev = (old.conditions ?? []).find((c: Obj) => c.type === type);
+  const allReady = app.length > 0 && app.every((s) => s.ready);
+  const cond = (type: string, ok: boolean, reason?: string): Condition => {
+    const prev = (old.conditions ?? []).find((c) => c.type === type);
     const status = ok ? 'True' : 'False';
     return {
       type,
@@ -131,7 +150,7 @@ export function computeStatus(pod: Obj, rt: PodRuntime, old: Obj, now: string): 
     // Ephemeral containers are never ready and never restarted; they do not change the phase.
     ...(spec.ephemeralContainers?.length
       ? {
-          ephemeralContainerStatuses: spec.ephemeralContainers.map((c: Obj) => ({
+          ephemeralContainerStatuses: spec.ephemeralContainers.map((c) => ({
             ...containerStatus(c, rt, false),
             ready: false,
           })),

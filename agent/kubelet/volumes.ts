@@ -19,19 +19,37 @@ import {
 import { dirname, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { quantity } from '../../controlplane/shared/resources.ts';
-import type { Obj } from '../../controlplane/shared/kube/object.ts';
+import type {
+  ConfigMap,
+  KeyToPath,
+  ObjectFieldSelector,
+  Secret,
+  Volume,
+} from '../../controlplane/shared/kube/index.ts';
 
 export class VolumeError extends Error {}
 
 export interface FileSources {
-  configMap(name: string): Obj | undefined;
-  secret(name: string): Obj | undefined;
+  configMap(name: string): ConfigMap | undefined;
+  secret(name: string): Secret | undefined;
   field(path: string): string;
 }
 
 type Files = Map<string, { data: Buffer; mode: number }>;
 
-function keysToFiles(data: Record<string, Buffer>, items: Obj[] | undefined, mode: number, out: Files, what: string) {
+/** A configMap or secret reference in a volume or a projection. */
+interface KeysRef {
+  items?: KeyToPath[];
+  optional?: boolean;
+}
+
+function keysToFiles(
+  data: Record<string, Buffer>,
+  items: KeyToPath[] | undefined,
+  mode: number,
+  out: Files,
+  what: string,
+) {
   if (items?.length) {
     for (const it of items) {
       if (!(it.key in data)) throw new VolumeError(`${what} has no key "${it.key}"`);
@@ -40,22 +58,22 @@ function keysToFiles(data: Record<string, Buffer>, items: Obj[] | undefined, mod
   } else for (const [k, v] of Object.entries(data)) out.set(k, { data: v, mode });
 }
 
-function cmData(cm: Obj): Record<string, Buffer> {
+function cmData(cm: ConfigMap): Record<string, Buffer> {
   const d: Record<string, Buffer> = {};
   for (const [k, v] of Object.entries(cm.data ?? {})) d[k] = Buffer.from(String(v));
   for (const [k, v] of Object.entries(cm.binaryData ?? {})) d[k] = Buffer.from(String(v), 'base64');
   return d;
 }
-function secretData(s: Obj): Record<string, Buffer> {
+function secretData(s: Secret): Record<string, Buffer> {
   const d: Record<string, Buffer> = {};
   for (const [k, v] of Object.entries(s.data ?? {})) d[k] = Buffer.from(String(v), 'base64');
   return d;
 }
 
 /** The files a configMap/secret/downwardAPI/projected volume holds, or null for other kinds. */
-export function volumeFiles(v: Obj, src: FileSources): Files | null {
+export function volumeFiles(v: Volume, src: FileSources): Files | null {
   const out: Files = new Map();
-  const addCm = (ref: Obj, mode: number) => {
+  const addCm = (ref: KeysRef & { name: string }, mode: number) => {
     const cm = src.configMap(ref.name);
     if (!cm) {
       if (ref.optional) return;
@@ -63,7 +81,7 @@ export function volumeFiles(v: Obj, src: FileSources): Files | null {
     }
     keysToFiles(cmData(cm), ref.items, mode, out, `configmap "${ref.name}"`);
   };
-  const addSecret = (name: string, ref: Obj, mode: number) => {
+  const addSecret = (name: string, ref: KeysRef, mode: number) => {
     const s = src.secret(name);
     if (!s) {
       if (ref.optional) return;
@@ -71,7 +89,10 @@ export function volumeFiles(v: Obj, src: FileSources): Files | null {
     }
     keysToFiles(secretData(s), ref.items, mode, out, `secret "${name}"`);
   };
-  const addDownward = (items: Obj[], mode: number) => {
+  const addDownward = (
+    items: { path: string; fieldRef?: ObjectFieldSelector; mode?: number }[] | undefined,
+    mode: number,
+  ) => {
     for (const it of items ?? [])
       if (it.fieldRef) out.set(it.path, { data: Buffer.from(src.field(it.fieldRef.fieldPath)), mode: it.mode ?? mode });
   };
@@ -142,7 +163,7 @@ export function writeAtomic(dir: string, files: Files): boolean {
 }
 
 /** Makes a volume's host directory ready; returns its path. */
-export function prepareVolume(podDir: string, v: Obj, src: FileSources): string {
+export function prepareVolume(podDir: string, v: Volume, src: FileSources): string {
   const dir = join(podDir, 'volumes', v.name);
   if (v.hostPath) {
     const p = v.hostPath.path;

@@ -15,7 +15,7 @@ import {
 import { initialState, observe } from '../../agent/kubelet/probe.ts';
 import { volumeFiles } from '../../agent/kubelet/volumes.ts';
 import { rotatedToDelete } from '../../agent/kubelet/log-rotation.ts';
-import type { Pod } from '../../controlplane/shared/kube/index.ts';
+import type { ConfigMap, Pod, Secret } from '../../controlplane/shared/kube/index.ts';
 
 const pod: Pod = {
   metadata: { name: 'p', namespace: 'ns', uid: 'u-1', labels: { app: 'x' } },
@@ -29,8 +29,10 @@ const sources = {
   pod,
   podIP: '10.244.1.5',
   hostIP: '10.250.0.11',
-  configMap: (n: string) => (n === 'cm' ? { data: { a: 'A', b: 'B' } } : undefined),
-  secret: (n: string) => (n === 's' ? { data: { pw: Buffer.from('pa55').toString('base64') } } : undefined),
+  configMap: (n: string): ConfigMap | undefined =>
+    n === 'cm' ? { metadata: { name: 'cm' }, data: { a: 'A', b: 'B' } } : undefined,
+  secret: (n: string): Secret | undefined =>
+    n === 's' ? { metadata: { name: 's' }, data: { pw: Buffer.from('pa55').toString('base64') } } : undefined,
 };
 
 test('$(VAR) expansion as Kubernetes does it', () => {
@@ -54,6 +56,7 @@ test(
   () => {
     const env = resolveEnv(
       {
+        name: 'c',
         resources: { limits: { cpu: '500m', memory: '64Mi' } },
         envFrom: [{ configMapRef: { name: 'cm' }, prefix: 'CM_' }],
         env: [
@@ -83,11 +86,19 @@ test(
       CPU: '500',
     });
     assert.throws(
-      () => resolveEnv({ env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 'missing', key: 'k' } } }] }, sources),
+      () =>
+        resolveEnv(
+          { name: 'c', env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 'missing', key: 'k' } } }] },
+          sources,
+        ),
       EnvError,
     );
     assert.throws(
-      () => resolveEnv({ env: [{ name: 'X', valueFrom: { configMapKeyRef: { name: 'cm', key: 'zz' } } }] }, sources),
+      () =>
+        resolveEnv(
+          { name: 'c', env: [{ name: 'X', valueFrom: { configMapKeyRef: { name: 'cm', key: 'zz' } } }] },
+          sources,
+        ),
       /couldn't find key zz/,
     );
     assert.deepEqual(expandCommand(['echo', '$(LIT)'], env), ['echo', 'v-A']);
@@ -146,7 +157,7 @@ test('pod status: phase, conditions and container states by restart policy', () 
     computeStatus({ ...pod, spec: { ...pod.spec, restartPolicy: 'Never' } }, rt([['c', exited(code)]]), {}, 'now');
   assert.equal(never(0).phase, 'Succeeded');
   assert.equal(never(1).phase, 'Failed');
-  assert.equal(never(1).containerStatuses[0].state.terminated.reason, 'Error');
+  assert.equal(never(1).containerStatuses[0].state.terminated?.reason, 'Error');
   assert.equal(
     computeStatus({ ...pod, spec: { ...pod.spec, restartPolicy: 'OnFailure' } }, rt([['c', exited(0)]]), {}, 'now')
       .phase,
@@ -159,18 +170,18 @@ test('pod status: phase, conditions and container states by restart policy', () 
     'now',
   );
   assert.equal(crash.phase, 'Running');
-  assert.equal(crash.containerStatuses[0].state.waiting.reason, 'CrashLoopBackOff');
-  assert.equal(crash.containerStatuses[0].lastState.terminated.exitCode, 2);
+  assert.equal(crash.containerStatuses[0].state.waiting?.reason, 'CrashLoopBackOff');
+  assert.equal(crash.containerStatuses[0].lastState?.terminated?.exitCode, 2);
   const oom = computeStatus(
     { ...pod, spec: { ...pod.spec, restartPolicy: 'Never' } },
     rt([['c', rc({ state: 'CONTAINER_EXITED', exitCode: 137, reason: 'OOMKilled' })]]),
     {},
     'now',
   );
-  assert.equal(oom.containerStatuses[0].state.terminated.reason, 'OOMKilled');
+  assert.equal(oom.containerStatuses[0].state.terminated?.reason, 'OOMKilled');
   const creating = computeStatus(pod, rt([]), {}, 'now');
   assert.equal(creating.phase, 'Pending');
-  assert.equal(creating.containerStatuses[0].state.waiting.reason, 'ContainerCreating');
+  assert.equal(creating.containerStatuses[0].state.waiting?.reason, 'ContainerCreating');
   const stay = computeStatus(pod, rt([['c', rc({})]]), { phase: 'Running', conditions: running.conditions }, 'later');
   assert.equal(stay.conditions[2].lastTransitionTime, 'now', 'transition time kept while status holds');
 });
@@ -255,9 +266,12 @@ test('file volumes', () => {
   )!;
   assert.deepEqual([...files.keys()].sort(), ['dir/a.txt', 'pw']);
   assert.equal(files.get('pw')!.data.toString(), 'pa55');
-  assert.throws(() => volumeFiles({ configMap: { name: 'missing' } }, { ...sources, field: () => '' }), /not found/);
+  assert.throws(
+    () => volumeFiles({ name: 'v', configMap: { name: 'missing' } }, { ...sources, field: () => '' }),
+    /not found/,
+  );
   assert.equal(
-    volumeFiles({ configMap: { name: 'missing', optional: true } }, { ...sources, field: () => '' })!.size,
+    volumeFiles({ name: 'v', configMap: { name: 'missing', optional: true } }, { ...sources, field: () => '' })!.size,
     0,
   );
 });
@@ -395,9 +409,9 @@ test(
       'now',
     );
     assert.equal(st.phase, 'Running', 'an ephemeral container that ended does not end the pod');
-    assert.equal(st.ephemeralContainerStatuses.length, 1);
-    assert.equal(st.ephemeralContainerStatuses[0].ready, false);
-    assert.equal(st.ephemeralContainerStatuses[0].state.terminated.reason, 'Completed');
+    assert.equal(st.ephemeralContainerStatuses?.length, 1);
+    assert.equal(st.ephemeralContainerStatuses?.[0].ready, false);
+    assert.equal(st.ephemeralContainerStatuses?.[0].state?.terminated?.reason, 'Completed');
     assert.equal(computeStatus(pod, rt([['c', rc({})]]), {}, 'now').ephemeralContainerStatuses, undefined);
     const ns = (p: Pod, target?: string) => securityContext(p, { name: 'dbg' }, target).namespace_options;
     assert.deepEqual(ns(pod, 'cid'), { network: 'POD', pid: 'TARGET', ipc: 'POD', target_id: 'cid' });

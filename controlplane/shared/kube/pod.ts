@@ -247,8 +247,9 @@ export interface ContainerStateTerminated {
   signal?: number;
   reason?: string;
   message?: string;
-  startedAt?: Time;
-  finishedAt?: Time;
+  /** null on the wire when the runtime did not say. */
+  startedAt?: Time | null;
+  finishedAt?: Time | null;
   containerID?: string;
 }
 
