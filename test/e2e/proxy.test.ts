@@ -75,6 +75,10 @@ const inNs = (ns: string, cmd: string[], timeout = 10_000) =>
   execa('nsenter', [`--net=/run/netns/${ns}`, ...cmd], { reject: false, timeout });
 const nodeNs = (name: string) => s.nodes.find((n) => n.name === name)?.ns as string;
 
+/** A GET from the sandbox's outside host, with a 5 s limit. */
+const fromOutside = (url: string) =>
+  onNode('outside', ['busybox', 'timeout', '5', 'busybox', 'wget', '-q', '-O', '-', url]);
+
 before(async () => {
   const up = await skiff(['sandbox', 'up', '--name', NAME, '--nodes', '3']);
   assert.equal(up.exitCode, 0, up.all);
@@ -187,17 +191,7 @@ spec: {ports: [{port: 53, targetPort: 5300, protocol: UDP}]}
 test('a NodePort answers the outside host on every node', async () => {
   for (const n of s.nodes) {
     const body = await until(`NodePort via ${n.name}`, async () => {
-      const r = await onNode('outside', [
-        'busybox',
-        'timeout',
-        '5',
-        'busybox',
-        'wget',
-        '-q',
-        '-O',
-        '-',
-        `http://${n.ip}:30080/`,
-      ]);
+      const r = await fromOutside(`http://${n.ip}:30080/`);
       return r.exitCode === 0 && String(r.stdout).trim();
     });
     assert.match(body, /^web-[23]$/);
@@ -221,17 +215,7 @@ test('a LoadBalancer IP is announced by one node and reachable from outside', as
   });
   assert.equal(holders.length, 1);
   const body = await until('the LB IP from outside', async () => {
-    const r = await onNode('outside', [
-      'busybox',
-      'timeout',
-      '5',
-      'busybox',
-      'wget',
-      '-q',
-      '-O',
-      '-',
-      `http://${lbIP}:8080/`,
-    ]);
+    const r = await fromOutside(`http://${lbIP}:8080/`);
     return r.exitCode === 0 && String(r.stdout).trim();
   });
   assert.match(body, /^web-[23]$/);
@@ -266,17 +250,7 @@ test(
     assert.match(none, /"serviceProxyHealthy":true/);
     // Through node2 the request reaches web-2 (the local endpoint) and web-2 sees the outside host's address.
     const body = await until('NodePort 30081 via node2', async () => {
-      const r = await onNode('outside', [
-        'busybox',
-        'timeout',
-        '5',
-        'busybox',
-        'wget',
-        '-q',
-        '-O',
-        '-',
-        `http://${node('node2')}:30081/`,
-      ]);
+      const r = await fromOutside(`http://${node('node2')}:30081/`);
       return r.exitCode === 0 && String(r.stdout).trim();
     });
     assert.equal(body, 'web-2');
