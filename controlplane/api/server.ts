@@ -13,6 +13,7 @@ import type { ImageStore } from '../images/store.ts';
 import type { Tunnels } from '../channel/tunnel.ts';
 import { aggregatedDiscovery, AGGREGATED_TYPE, apiGroupList, apiResourceList, apiVersions } from './discovery.ts';
 import { buildOpenApi, type OpenApiIndex } from './openapi.ts';
+import { OPENAPI_V2_PROTOBUF, openApiV2Json, openApiV2Protobuf } from './openapi-v2.ts';
 import { boolParam, decodeBody, readBody, sendError, sendJson } from './http.ts';
 import { parseTarget, type RequestTarget } from './path.ts';
 import { Inflight, installGuards, rawStatus, tooManyRequests } from './guard.ts';
@@ -224,6 +225,13 @@ export class ApiServer {
       if (accept.includes('as=APIGroupDiscoveryList') && accept.includes('v=v2'))
         return sendJson(res, 200, aggregatedDiscovery(path === '/api'), { Vary: 'Accept' }, AGGREGATED_TYPE);
       return sendJson(res, 200, path === '/api' ? apiVersions(this.o.advertise) : apiGroupList(), { Vary: 'Accept' });
+    }
+    if (path === '/openapi/v2') {
+      const pb = accept.includes(OPENAPI_V2_PROTOBUF);
+      // The protobuf media type has an '@' a Content-Type parser refuses: sent as plain bytes.
+      res.writeHead(200, { 'Content-Type': pb ? 'application/octet-stream' : 'application/json', Vary: 'Accept' });
+      res.end(pb ? openApiV2Protobuf : openApiV2Json);
+      return;
     }
     if (path === '/openapi/v3') return sendJson(res, 200, this.openapi.root);
     if (path.startsWith('/openapi/v3/')) {

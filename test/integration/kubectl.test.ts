@@ -48,6 +48,27 @@ describe('kubectl against skiff server', () => {
     assert.notEqual(d.metadata.resourceVersion, before.metadata.resourceVersion);
   });
 
+  test('apply a kind: List (as `kubectl get -o yaml` prints); its items are validated by the server', async () => {
+    // kubectl reads /openapi/v2 for a List: without it, "the server could not find the requested resource".
+    const list = (items: object[]) => JSON.stringify({ apiVersion: 'v1', kind: 'List', items });
+    const cm = (name: string, extra = {}) => ({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name, namespace: 'default' },
+      data: { k: 'v' },
+      ...extra,
+    });
+    const out = await ok(['apply', '-f', '-'], list([cm('list-a'), cm('list-b')]));
+    assert.match(out, /configmap\/list-a created/);
+    assert.match(out, /configmap\/list-b created/);
+    const listed = await ok(['get', 'configmap', 'list-a', 'list-b', '-o', 'yaml']);
+    assert.match(listed, /kind: List/);
+    assert.match(await ok(['apply', '-f', '-'], listed), /configmap\/list-a (unchanged|configured)/);
+    const bad = await k(['apply', '-f', '-'], { input: list([cm('list-c', { bogus: 1 })]) });
+    assert.notEqual(bad.exitCode, 0);
+    assert.match(bad.stderr, /strict decoding error: unknown field "bogus"/);
+  });
+
   test('server-side apply with field managers, conflicts and force', async () => {
     const ssa = manifest.replace('replicas: 2', 'replicas: 4');
     const out = await ok(['apply', '--server-side', '-f', '-'], ssa);
