@@ -7,6 +7,7 @@
 #                       for a VM or a machine dedicated to Skiff
 #   provision.sh test   install what is missing, then run the whole test suite
 #   provision.sh deps   only install what is missing
+#   provision.sh packages  print the Debian packages a node needs (the offline box installs them)
 #   provision.sh node   prepare this host (or sandbox node namespace) to run a Skiff node;
 #                       `skiff sandbox up` runs it inside every node namespace
 #   provision.sh vm server IP | vm agent IP SERVER_IP
@@ -22,6 +23,11 @@ cmd=${1:-deps}
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'provision: %s\n' "$*" >&2; exit 1; }
 
+# Debian packages Skiff uses on a node. etcd is for the etcd backend tests and benchmarks.
+# vagrant/box/build.sh puts the same list into the offline box (`provision.sh packages`).
+packages=(openssl iproute2 nftables conntrack containerd runc busybox-static containernetworking-plugins ca-certificates gcc libc6-dev util-linux ethtool)
+if [ "$cmd" = packages ]; then echo "${packages[*]}"; exit 0; fi
+
 [ "$(id -u)" = 0 ] || die "run as root (for example: su -c 'bash vagrant/provision.sh $cmd')"
 
 # Per-node kernel settings (per network namespace where the setting is namespaced).
@@ -32,11 +38,10 @@ node_setup() {
 }
 if [ "$cmd" = node ]; then node_setup; exit 0; fi
 
-# Debian packages Skiff uses on a node. etcd is for the etcd backend tests and benchmarks.
-packages=(openssl iproute2 nftables conntrack containerd runc busybox-static containernetworking-plugins ca-certificates gcc libc6-dev util-linux ethtool)
 [ "$cmd" = test ] && packages+=(etcd-server etcd-client dnsutils dnsmasq-base)
-# The vagrant tier (SKIFF_TEST_VAGRANT=1) boots real VMs under libvirt from a box built with debootstrap.
-[ "$cmd" = test ] && [ "${SKIFF_TEST_VAGRANT:-}" = 1 ] && packages+=(qemu-system-x86 qemu-utils debootstrap fdisk vagrant
+# The vagrant tier (left out with SKIFF_TEST_VAGRANT=0) boots real VMs under libvirt from a box
+# built with debootstrap.
+[ "$cmd" = test ] && [ "${SKIFF_TEST_VAGRANT:-}" != 0 ] && packages+=(qemu-system-x86 qemu-utils debootstrap fdisk vagrant
   vagrant-libvirt libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients iptables rsync)
 # A box built by vagrant/box/build.sh carries node_modules (Node 24 among them) in /opt/skiff,
 # made from the same package-lock.json; otherwise npm installs them.
@@ -68,9 +73,13 @@ fi
 
 # Node 24 comes from the registry's `node` package (node_modules/.bin/node), pinned in package-lock.json.
 cd "$root"
-if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# node_modules records the hash of the lock it was installed from (file times do not survive
+# copies and checkouts); the offline box writes the same record for the modules it carries.
+lock_sha=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -x node_modules/.bin/node ] || [ "$(cat node_modules/.skiff-lock-sha256 2>/dev/null)" != "$lock_sha" ]; then
   say "installing npm dependencies (Node 24 among them)"
   npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_sha" > node_modules/.skiff-lock-sha256
 fi
 node_modules/.bin/node --version >/dev/null || die "node_modules/.bin/node does not run"
 
@@ -78,7 +87,7 @@ case "$cmd" in
   deps) ;;
   up)
     node_setup
-    if "$root/bin/skiff" sandbox list | grep -q '^skiff\b'; then
+    if [[ $'\n'$("$root/bin/skiff" sandbox list)$'\n' == *$'\n'skiff[[:space:]]* ]]; then
       say "sandbox 'skiff' is already up"
     else
       say "bringing up a 3-node sandbox cluster (network namespaces, no VMs)"

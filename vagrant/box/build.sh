@@ -26,7 +26,7 @@ die() { printf 'box: %s\n' "$*" >&2; exit 1; }
 
 # What provisioning installs (vagrant/provision.sh), plus what a Vagrant box needs.
 base_pkgs=(linux-image-amd64 udev grub-pc openssh-server sudo ifupdown isc-dhcp-client iproute2 systemd-sysv rsync ca-certificates)
-skiff_pkgs=(openssl nftables conntrack containerd runc busybox-static containernetworking-plugins gcc libc6-dev util-linux)
+read -ra skiff_pkgs <<<"$(bash "$here/../provision.sh" packages)"
 
 mirror=${SKIFF_MIRROR:-$(sed -n 's/^URIs: *\(http[^ ]*debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)}
 mirror=${mirror:-http://deb.debian.org/debian}
@@ -36,7 +36,9 @@ kubectl=${SKIFF_KUBECTL:-$(command -v kubectl || true)}
 [ -n "$kubectl" ] || die "no kubectl here (set SKIFF_KUBECTL to a kubectl 1.32 binary)"
 # Some installs keep one binary per minor version beside a dispatcher.
 [ -x "$(dirname "$(readlink -f "$kubectl")")/kubectl.1.32" ] && kubectl="$(dirname "$(readlink -f "$kubectl")")/kubectl.1.32"
-"$kubectl" version --client 2>/dev/null | grep -q 'v1\.32' || die "$kubectl is not kubectl 1.32"
+# Captured first: `grep -q` stops reading early, and under pipefail kubectl's SIGPIPE fails the test.
+kubectl_says=$("$kubectl" version --client 2>/dev/null || true)
+[[ $kubectl_says == *v1.32* ]] || die "$kubectl is not kubectl 1.32 (it says: ${kubectl_says:-nothing})"
 pubkey=${SKIFF_VAGRANT_PUBKEY:-$({ find /usr/share/rubygems-integration /opt/vagrant -path '*keys/vagrant.pub' 2>/dev/null || true; } | head -1)}
 [ -s "$pubkey" ] || die "cannot find Vagrant's insecure public key (keys/vagrant.pub of the vagrant package)"
 
@@ -92,7 +94,6 @@ echo "UUID=$uuid / ext4 errors=remount-ro 0 1" > "$mnt/etc/fstab"
 echo skiff > "$mnt/etc/hostname"
 printf '127.0.0.1 localhost\n127.0.1.1 skiff\n' > "$mnt/etc/hosts"
 printf 'auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet dhcp\n' > "$mnt/etc/network/interfaces"
-cp /etc/apt/sources.list.d/debian.sources "$mnt/etc/apt/sources.list.d/" 2>/dev/null || true
 
 # Vagrant's user: passwordless sudo, the insecure key (Vagrant swaps it for a per-VM key).
 in_root useradd -m -s /bin/bash vagrant
@@ -103,11 +104,16 @@ install -m 600 -o 1000 -g 1000 "$pubkey" "$mnt/home/vagrant/.ssh/authorized_keys
 echo 'UseDNS no' > "$mnt/etc/ssh/sshd_config.d/vagrant.conf"
 
 # Unique per VM: host keys (made before sshd starts at first boot) and the machine id.
+# A drop-in's ExecStartPre runs after the unit's own `sshd -t`, which fails without host keys,
+# so the list is emptied first and `sshd -t` put back after the key step. systemd substitutes
+# ${...} in Exec lines itself: the shell's variables are written $${...}.
 rm -f "$mnt"/etc/ssh/ssh_host_*
 mkdir -p "$mnt/etc/systemd/system/ssh.service.d"
 cat > "$mnt/etc/systemd/system/ssh.service.d/host-keys.conf" <<'EOF'
 [Service]
-ExecStartPre=/bin/sh -c 'for t in ed25519 ecdsa; do [ -s /etc/ssh/ssh_host_${t}_key ] || ssh-keygen -q -t $t -N "" -f /etc/ssh/ssh_host_${t}_key; done'
+ExecStartPre=
+ExecStartPre=/bin/sh -c 'for t in ed25519 ecdsa; do k=/etc/ssh/ssh_host_$${t}_key; [ -s $$k ] || ssh-keygen -q -t $$t -N "" -f $$k; done'
+ExecStartPre=/usr/sbin/sshd -t
 EOF
 : > "$mnt/etc/machine-id"
 rm -f "$mnt/var/lib/dbus/machine-id"
@@ -118,6 +124,7 @@ in_root systemctl disable containerd.service >/dev/null 2>&1 || true
 mkdir -p "$mnt/opt/skiff"
 cp -a "$node_modules" "$mnt/opt/skiff/node_modules"
 cp "$root/package-lock.json" "$mnt/opt/skiff/package-lock.json"
+sha256sum "$root/package-lock.json" | cut -d' ' -f1 > "$mnt/opt/skiff/node_modules/.skiff-lock-sha256"
 install -m 755 "$kubectl" "$mnt/usr/local/bin/kubectl"
 
 say "boot loader"
