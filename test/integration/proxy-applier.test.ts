@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import type { EndpointSlice, Service } from '../../controlplane/shared/kube/index.ts';
 import { ProxyApplier, type ProxySource, type SyncResult } from '../../agent/proxy/applier.ts';
-import { nftCommand } from '../../agent/proxy/nft.ts';
+import { nftCommand, type Nft } from '../../agent/proxy/nft.ts';
 import type { ProxyNodeFacts } from '../../agent/proxy/render.ts';
 import { netnsSet } from '../helpers/netns.ts';
 
@@ -102,7 +102,15 @@ test('proxy applier: real table, partial syncs, restart adoption', async (t) => 
   put(svc('web', '10.96.0.20'), slice('web', '10.244.201.5', 8080));
   put(svc('other', '10.96.0.21'), slice('other', '10.244.201.5', 8080));
   put(svc('empty', '10.96.0.30'));
-  const nft = nftCommand(['nsenter', `--net=/run/netns/${nodeNs}`]);
+  const real = nftCommand(['nsenter', `--net=/run/netns/${nodeNs}`]);
+  const scripts: string[] = [];
+  const nft: Nft = {
+    apply: (script) => {
+      scripts.push(script);
+      return real.apply(script);
+    },
+    readBack: () => real.readBack(),
+  };
   const results: SyncResult[] = [];
   const applier = new ProxyApplier({ nft, facts: () => facts, source: () => source, onSynced: (r) => results.push(r) });
   appliers.push(applier);
@@ -117,8 +125,10 @@ test('proxy applier: real table, partial syncs, restart adoption', async (t) => 
   assert.equal(await connect('10.96.0.30', 80), 'ECONNREFUSED');
   assert.equal(await connect('10.96.0.99', 80), 'ECONNREFUSED');
 
-  // One endpoint changes: one partial sync, only that Service's chains rewritten.
+  // One endpoint changes: one partial sync, only that Service's chains rewritten, with commands
+  // for which nft reads only the list of tables from the kernel (see docs/proxy.md).
   const before = await ruleHandles(nodeNs);
+  const sent = scripts.length;
   source.endpointSlices.set('default/other-x', slice('other', '10.244.201.5', 9090));
   applier.slicesChanged(['default/other-x']);
   await applier.settled();
@@ -131,12 +141,19 @@ test('proxy applier: real table, partial syncs, restart adoption', async (t) => 
   const changed = [...new Set([...before.keys(), ...after.keys()])].filter(
     (c) => JSON.stringify(before.get(c)) !== JSON.stringify(after.get(c)),
   );
-  // The new endpoint chain and the old one (flushed now, deleted a sync later); the service chain
-  // is left alone: only its endpoint map was emptied and filled again.
+  // The new endpoint chain, the old one (flushed now, deleted a second later), and the service
+  // chain, now naming the new endpoint map.
   assert.deepEqual(changed.sort(), [
     'ep-default/other/tcp/80__10.244.201.5/8080',
     'ep-default/other/tcp/80__10.244.201.5/9090',
+    'svc-default/other/tcp/80',
   ]);
+  assert.equal(scripts.length, sent + 1);
+  const costly = (scripts.at(-1) as string)
+    .trim()
+    .split('\n')
+    .filter((l) => !/^(add chain|flush chain|add map|add set) /.test(l));
+  assert.deepEqual(costly, []);
   assert.ok(!after.has('ep-default/other/tcp/80__10.244.201.5/8080'));
   const deadline = Date.now() + 10_000;
   for (;;) {
@@ -144,6 +161,8 @@ test('proxy applier: real table, partial syncs, restart adoption', async (t) => 
     if (!String(ls.stdout).includes('other/tcp/80__10.244.201.5/8080') || Date.now() > deadline) {
       assert.ok(String(ls.stdout).includes('ep-default/web/tcp/80__10.244.201.5/8080'));
       assert.ok(!String(ls.stdout).includes('ep-default/other/tcp/80__10.244.201.5/8080'), 'stale chain deleted');
+      const maps = String((await inNode('nft', ['-t', 'list', 'maps', 'ip'])).stdout);
+      assert.equal(maps.match(/map eps-default\/other\//g)?.length, 1, 'stale endpoint map deleted');
       break;
     }
     await new Promise((r) => setTimeout(r, 100));
