@@ -3,7 +3,7 @@
 // on the commands (for some, every chain and set of the table). Loads the bench's Services (as the
 // proxy renders them) into a namespace `pfcost` and times each probe (median of 7 runs, wall time
 // of `nsenter … nft -f -`, so the ~2 ms of starting nft are in every figure).
-// Usage: node bench/proxy-nft-cost.ts [--sizes 10,10000] [--keep: leave the last size loaded | --cleanup]
+// Usage: node bench/proxy-nft-cost.ts [--sizes 10,10000] [--shards K] [--keep: leave the last size loaded | --cleanup]
 import { execa } from 'execa';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { renderRuleset } from '../agent/proxy/render.ts';
@@ -16,6 +16,12 @@ const SIZES = (args.includes('--sizes') ? args[args.indexOf('--sizes') + 1] : '1
 const NS = 'pfcost';
 const RANGES = ['10.244.0.0/16', '10.96.0.0/12'];
 const T = 'ip skiff-proxy';
+/**
+ * --shards K: the Services spread over K tables (`skiff-proxy` and `skiff-proxy-1…`, each a whole
+ * table of its own, rendered and renamed), to see what the kernel's validation of the one table
+ * a transaction touches costs when the table holds a K-th of the Services. Only for timing.
+ */
+const SHARDS = args.includes('--shards') ? Number(args[args.indexOf('--shards') + 1]) : 1;
 
 /** [name, setup (untimed), probe (timed), undo (untimed)] */
 const PROBES: [string, string, string, string][] = [
@@ -90,17 +96,17 @@ async function main() {
     await addNetns(NS);
     const rows: Record<string, number[]> = {};
     for (const n of SIZES) {
-      await nft(`add table ${T}\ndelete table ${T}`);
+      await nft('flush ruleset'); // in our own namespace
       const t0 = performance.now();
-      await nft(
-        fullScript(
-          renderRuleset(
-            { services: [...world(n, -1).services.values()], slices: [...world(n, -1).endpointSlices.values()] },
-            facts,
-          ),
-        ),
+      const w = world(n, -1);
+      for (let k = 0; k < SHARDS; k++) {
+        const mine = <V>(m: Map<string, V>) => [...m.values()].filter((_, i) => i % SHARDS === k);
+        const script = fullScript(renderRuleset({ services: mine(w.services), slices: mine(w.endpointSlices) }, facts));
+        await nft(k ? script.replace(/ip skiff-proxy(?=[ \n])/g, `${T}-${k}`) : script);
+      }
+      console.error(
+        `# ${n} Services in ${SHARDS} table(s) loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
       );
-      console.error(`# ${n} Services loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
       for (const [name, setup, probe, undo] of args.includes('--load-only') ? [] : PROBES) {
         const ts: number[] = [];
         for (let i = 0; i < 7; i++) {

@@ -8,7 +8,7 @@ import { renderRuleset, type ProxyNodeFacts } from '../../agent/proxy/render.ts'
 import { carry, diff, noPending } from '../../agent/proxy/diff.ts';
 import { emptyFragment, type Chain } from '../../agent/proxy/model.ts';
 import { chainFingerprint, printElement } from '../../agent/proxy/nft-text.ts';
-import { ProxyApplier } from '../../agent/proxy/applier.ts';
+import { kernelBefore, ProxyApplier } from '../../agent/proxy/applier.ts';
 import { emptyLoaded, parseReadBack, summarize } from '../../agent/proxy/loaded.ts';
 import { staleFlowDeletions, udpFlows } from '../../agent/proxy/conntrack.ts';
 import { announcedHere, announcer, nextPresenceChange } from '../../agent/proxy/announce.ts';
@@ -93,6 +93,10 @@ test('diff: a table already right needs nothing; one endpoint more rewrites one 
   assert.match(later.lines[2], /^delete element ip skiff-proxy fingerprints \{ [^,]+, [^,]+ \}$/);
   assert.equal(later.lines.length, 3);
   // Kernels before 6.2: the chains a map pointed at are deleted one cleanup after the map.
+  assert.deepEqual(
+    ['5.15.0-91-generic', '6.1.0-13-amd64', '6.2.0', '6.18.44-fc-v782'].map((r) => kernelBefore(6, 2, r)),
+    [true, true, false, false],
+  );
   const old = diff(summarize(one), one, pending, { mapsBeforeChains: true });
   assert.ok(!old.lines.some((l) => l.startsWith('delete chain')));
   assert.deepEqual(old.staleChains, ['ep-default/web/tcp/80__10.244.2.5/8080']);
@@ -187,6 +191,8 @@ test('diff: a chain read back with two fingerprints (an agent stopped before its
     );
   // Base chains are not in this fragment: only the service's own chains are compared.
   assert.deepEqual(diff(read([right]), want).lines, []);
+  // Which of the two the kernel holds is unknown: in either order, the chain is written again.
+  assert.equal(diff(read([older, right]), want).chainsWritten, 1);
   const d = diff(read([right, older]), want);
   assert.deepEqual(
     d.lines.filter((l) => / chain /.test(l)).map((l) => l.split(' ').slice(0, 5).join(' ')),
