@@ -35,6 +35,19 @@ const slice = (svcName: string, ip: string, port: number): EndpointSlice => ({
   endpoints: [{ addresses: [ip], nodeName: 'n1', conditions: { ready: true } }],
 });
 
+/** The applier's syncs are done (within a deadline: a sync failing again and again never settles). */
+async function settled(a: ProxyApplier, ms = 30_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`not settled in ${ms} ms: ${a.lastError?.message}`)), ms);
+  });
+  try {
+    await Promise.race([a.settled(), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 type Handles = Map<string, number[]>;
 async function ruleHandles(ns: string): Promise<Handles> {
   const r = await execa('nsenter', [`--net=/run/netns/${ns}`, 'nft', '-j', 'list', 'table', 'ip', 'skiff-proxy'], {
@@ -75,6 +88,7 @@ test('proxy applier: real table, partial syncs, restart adoption', async (t) => 
     ['link', 'set', 'lo', 'up'],
     ['link', 'set', 'eth0', 'up'],
     ['addr', 'add', '10.244.201.5/24', 'dev', 'eth0'],
+    ['addr', 'add', '10.244.201.6/24', 'dev', 'eth0'],
     ['route', 'add', 'default', 'via', '10.244.201.1'],
   ])
     await inPod('ip', args);
@@ -102,6 +116,13 @@ test('proxy applier: real table, partial syncs, restart adoption', async (t) => 
   put(svc('web', '10.96.0.20'), slice('web', '10.244.201.5', 8080));
   put(svc('other', '10.96.0.21'), slice('other', '10.244.201.5', 8080));
   put(svc('empty', '10.96.0.30'));
+  const sticky = svc('sticky', '10.96.0.22');
+  sticky.spec = {
+    ...sticky.spec,
+    sessionAffinity: 'ClientIP',
+    sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } },
+  };
+  put(sticky, slice('sticky', '10.244.201.5', 8080));
   const real = nftCommand(['nsenter', `--net=/run/netns/${nodeNs}`]);
   const scripts: string[] = [];
   const nft: Nft = {
@@ -115,7 +136,7 @@ test('proxy applier: real table, partial syncs, restart adoption', async (t) => 
   const applier = new ProxyApplier({ nft, facts: () => facts, source: () => source, onSynced: (r) => results.push(r) });
   appliers.push(applier);
   applier.start();
-  await applier.settled();
+  await settled(applier);
   assert.equal(applier.lastError, undefined);
   assert.equal(results.at(-1)?.full, true);
 
@@ -131,7 +152,7 @@ test('proxy applier: real table, partial syncs, restart adoption', async (t) => 
   const sent = scripts.length;
   source.endpointSlices.set('default/other-x', slice('other', '10.244.201.5', 9090));
   applier.slicesChanged(['default/other-x']);
-  await applier.settled();
+  await settled(applier);
   const partial = results.at(-1) as SyncResult;
   assert.equal(partial.full, false);
   assert.deepEqual(partial.keys, ['default/other']);
@@ -155,6 +176,25 @@ test('proxy applier: real table, partial syncs, restart adoption', async (t) => 
     .filter((l) => !/^(add chain|flush chain|add map|add set) /.test(l));
   assert.deepEqual(costly, []);
   assert.ok(!after.has('ep-default/other/tcp/80__10.244.201.5/8080'));
+  // With session affinity the rewritten chains name the endpoints' affinity sets, declared again
+  // (unchanged, their clients kept) in the same cheap transaction.
+  assert.equal(await connect('10.96.0.22', 80), 'port 8080');
+  // A second endpoint: the service chain names the first one's affinity set, which exists.
+  const two = slice('sticky', '10.244.201.5', 8080);
+  two.endpoints = [...two.endpoints, { addresses: ['10.244.201.6'], nodeName: 'n1', conditions: { ready: true } }];
+  source.endpointSlices.set('default/sticky-x', two);
+  applier.slicesChanged(['default/sticky-x']);
+  await settled(applier);
+  assert.equal(applier.lastError, undefined);
+  assert.equal(results.at(-1)?.full, false);
+  assert.deepEqual(
+    (scripts.at(-1) as string)
+      .trim()
+      .split('\n')
+      .filter((l) => !/^(add chain|flush chain|add map|add set) /.test(l)),
+    [],
+  );
+  assert.equal(await connect('10.96.0.22', 80), 'port 8080');
   const deadline = Date.now() + 10_000;
   for (;;) {
     const ls = await inNode('nft', ['list', 'chains', 'ip']);
@@ -181,7 +221,7 @@ test('proxy applier: real table, partial syncs, restart adoption', async (t) => 
   });
   appliers.push(again);
   again.start();
-  await again.settled();
+  await settled(again);
   assert.equal(restarted[0]?.full, true);
   assert.equal(restarted[0]?.lines, 0);
   assert.deepEqual(await ruleHandles(nodeNs), handles);
@@ -194,7 +234,7 @@ test('proxy applier: real table, partial syncs, restart adoption', async (t) => 
   );
   assert.equal(await connect('10.96.0.20', 80), 'ECONNREFUSED');
   again.resync();
-  await again.settled();
+  await settled(again);
   assert.equal(restarted.at(-1)?.lines, 1);
   assert.equal(await connect('10.96.0.20', 80), 'port 8080');
 
@@ -205,7 +245,7 @@ test('proxy applier: real table, partial syncs, restart adoption', async (t) => 
     again.slicesChanged(['default/web-x']);
     await new Promise((r) => setTimeout(r, 10));
   }
-  await again.settled();
+  await settled(again);
   assert.ok(restarted.length - n <= 8, `${restarted.length - n} syncs for 50 changes`);
   assert.equal(await connect('10.96.0.20', 80), 'port 9090');
 });
