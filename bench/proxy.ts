@@ -1,65 +1,23 @@
 // Service proxy benchmark, in network namespaces made for it (a "node" holding the table and a
 // "pod" with a TCP server behind a veth): full sync time at 10, 1,000 and 10,000 Services with 5
 // endpoints each (and how much of it nft's transaction took), the full sync of a restarted agent
-// on the loaded table (and its read-back), the time to apply one endpoint change at each size,
+// on the loaded table (and its read-back), the time from one endpoint change reaching the applier
+// to its transaction applied at each size, and the cleanup transaction a second later,
 // the process's RSS at the largest; then new connections per second and connect latency through a ClusterIP with 10 and
 // with 10,000 Services loaded, against the same Services as a kube-proxy iptables-mode ruleset
 // (linear KUBE-SERVICES list, per-service chains with statistic probabilities, loaded with
 // iptables-restore in its own namespace), and against connecting to the pod IP directly.
-// Usage: node bench/proxy.ts [--sizes 10,1000,10000] [--seconds 3]
+// Usage: node bench/proxy.ts [--sizes 10,1000,10000] [--seconds 3] [--syncs-only]
 import { execa } from 'execa';
-import type { EndpointSlice, Service } from '../controlplane/shared/kube/index.ts';
-import { ProxyApplier, type ProxySource, type SyncResult } from '../agent/proxy/applier.ts';
+import { ProxyApplier, type SyncResult } from '../agent/proxy/applier.ts';
 import { nftCommand, type Nft } from '../agent/proxy/nft.ts';
-import type { ProxyNodeFacts } from '../agent/proxy/render.ts';
 import { netnsSet } from '../test/helpers/netns.ts';
+import { endpointsOf, facts, POD, slice, svcIP, world } from './proxy-fixture.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string, d: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : d);
 const SIZES = opt('--sizes', '10,1000,10000').split(',').map(Number);
 const SECONDS = Number(opt('--seconds', '3'));
-const EPS = 5;
-const POD = '10.244.201.5';
-
-const facts: ProxyNodeFacts = {
-  nodeName: 'n1',
-  nodeIPs: ['10.244.201.1'],
-  podCIDR: '10.244.201.0/24',
-  clusterCIDR: '10.244.0.0/16',
-  serviceCIDR: '10.96.0.0/12',
-  clusterDNS: '10.96.0.10',
-};
-const svcIP = (i: number) => `10.97.${Math.floor(i / 250)}.${(i % 250) + 1}`;
-/** Endpoint j of Service i (on other nodes: only the probed Service's endpoint is the real pod). */
-const epIP = (i: number, j: number) => `10.244.${100 + (((i * EPS + j) >> 8) % 100)}.${((i * EPS + j) % 250) + 2}`;
-const endpointsOf = (i: number, real: number) => (i === real ? [POD] : range(EPS).map((j) => epIP(i, j)));
-
-function world(n: number, real: number, gen = 0): ProxySource {
-  const src: ProxySource = { services: new Map(), endpointSlices: new Map() };
-  for (let i = 0; i < n; i++) {
-    const name = `s${i}`;
-    const svc: Service = {
-      apiVersion: 'v1',
-      kind: 'Service',
-      metadata: { namespace: 'bench', name },
-      spec: { clusterIP: svcIP(i), ports: [{ name: 'http', port: 80, protocol: 'TCP' }] },
-    };
-    src.services.set(`bench/${name}`, svc);
-    src.endpointSlices.set(`bench/${name}-x`, slice(name, endpointsOf(i, real), gen));
-  }
-  return src;
-}
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-function slice(svc: string, ips: string[], gen: number): EndpointSlice {
-  return {
-    apiVersion: 'discovery.k8s.io/v1',
-    kind: 'EndpointSlice',
-    metadata: { namespace: 'bench', name: `${svc}-x`, labels: { 'kubernetes.io/service-name': svc } },
-    addressType: 'IPv4',
-    ports: [{ name: 'http', port: 8080 + (gen % 2), protocol: 'TCP' }],
-    endpoints: ips.map((ip) => ({ addresses: [ip], nodeName: 'n2', conditions: { ready: true } })),
-  };
-}
 
 /** The same Services as kube-proxy's iptables mode writes them (nat table only). */
 function iptablesRules(n: number, real: number): string {
@@ -145,9 +103,9 @@ async function main() {
     console.log('# Service proxy benchmark (Skiff nftables vs kube-proxy iptables mode)\n');
     console.log(
       '| Services | full sync (of it nft -f) | restart: full sync on the loaded table (of it read-back) ' +
-        '| one endpoint change (median of 20) | chains |',
+        '| one endpoint change (median of 20) | cleanup after them | chains |',
     );
-    console.log('| ---: | ---: | ---: | ---: | ---: |');
+    console.log('| ---: | ---: | ---: | ---: | ---: | ---: |');
     const syncs: Record<number, { full: number; one: number }> = {};
     let rss = 0;
     for (const n of SIZES) {
@@ -167,14 +125,22 @@ async function main() {
       await a.settled();
       const full = results[0].durationMs;
       const fullNft = spent.apply;
+      // From the change reaching the applier to its transaction applied (the sync's render, diff and
+      // nft, and any wait for the sync before it).
       const ones: number[] = [];
       for (let g = 1; g <= 20; g++) {
         const i = 1 + ((g * 7919) % Math.max(1, n - 1));
+        const t = performance.now();
         src.endpointSlices.set(`bench/s${i}-x`, slice(`s${i}`, endpointsOf(i, 0), g));
         a.slicesChanged([`bench/s${i}-x`]);
         await a.settled();
-        ones.push((results.at(-1) as SyncResult).durationMs);
+        ones.push(performance.now() - t);
       }
+      // The cleanup a second after the last change deletes what the changes left (nothing dirty).
+      const deadline = Date.now() + 30_000;
+      while (!results.some((r, k) => k > 20 && !r.full && r.keys.length === 0) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      const cleanup = results.find((r, k) => k > 20 && !r.full && r.keys.length === 0)?.durationMs ?? Number.NaN;
       a.stop();
       rss = Math.max(rss, process.memoryUsage().rss);
       // An agent restart: a fresh applier's full sync reads the table back and finds little to do.
@@ -193,7 +159,7 @@ async function main() {
       syncs[n] = { full, one: median(ones) };
       console.log(
         `| ${n} | ${full.toFixed(0)} ms (${fullNft.toFixed(0)} ms) | ${restart.toFixed(0)} ms ` +
-          `(${spent.readBack.toFixed(0)} ms) | ${median(ones).toFixed(1)} ms | ${chains} |`,
+          `(${spent.readBack.toFixed(0)} ms) | ${median(ones).toFixed(1)} ms | ${cleanup.toFixed(0)} ms | ${chains} |`,
       );
     }
     const big = SIZES.at(-1) as number;
@@ -202,6 +168,7 @@ async function main() {
         `vs ${SIZES[0]} Services (flat = 1); bench process RSS after ${big}: ${(rss / 2 ** 20).toFixed(0)} MiB`,
     );
 
+    if (args.includes('--syncs-only')) return;
     // Connection rate: sequential connect/close from the node namespace for SECONDS each.
     const rate = async (ns: string, ip: string, port: number) => {
       const code =

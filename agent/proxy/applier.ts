@@ -6,7 +6,8 @@
 // coalesced into a few transactions.
 import type { EndpointSlice, Service } from '../../controlplane/shared/kube/index.ts';
 import { SERVICE_NAME_LABEL } from '../../controlplane/shared/kube/index.ts';
-import { diff, noPending, type Pending } from './diff.ts';
+import { release } from 'node:os';
+import { carry, diff, hasPending, noPending, type Pending } from './diff.ts';
 import { emptyLoaded, parseReadBack, summarize } from './loaded.ts';
 import { emptyFragment, mergeFragments, TABLE, type Fragment } from './model.ts';
 import { skeletonLines } from './nft-text.ts';
@@ -41,9 +42,17 @@ export interface ApplierOptions {
   cleanupDelayMs?: number;
   /** Full resync period (repairs anything changed behind the agent's back). */
   resyncMs?: number;
+  /** The cleanup deletes maps and the chains they pointed at in separate transactions (default: kernel before 6.2). */
+  mapsBeforeChains?: boolean;
   log?: (s: string) => void;
   onSynced?: (r: SyncResult) => void;
   onFailed?: (e: Error) => void;
+}
+
+/** Whether the running kernel is older than MAJOR.MINOR. */
+export function kernelBefore(major: number, minor: number, rel = release()): boolean {
+  const [a, b] = rel.split('.').map((x) => Number.parseInt(x, 10));
+  return a < major || (a === major && b < minor);
 }
 
 const sliceService = (s: EndpointSlice) => {
@@ -83,6 +92,7 @@ export class ProxyApplier {
       burst: opts.burst ?? 2,
       cleanupDelayMs: opts.cleanupDelayMs ?? 1000,
       resyncMs: opts.resyncMs ?? 10 * 60_000,
+      mapsBeforeChains: opts.mapsBeforeChains ?? kernelBefore(6, 2),
       log: opts.log ?? (() => {}),
     };
     this.tokens = this.o.burst;
@@ -182,7 +192,7 @@ export class ProxyApplier {
       this.o.onFailed?.(e as Error);
     } finally {
       this.running = false;
-      if (this.pending.chains.length || this.pending.sets.length || this.pending.maps.length) {
+      if (hasPending(this.pending)) {
         clearTimeout(this.cleanupTimer);
         this.cleanupTimer = setTimeout(() => this.run0(), this.o.cleanupDelayMs);
       }
@@ -197,7 +207,7 @@ export class ProxyApplier {
     }
   }
 
-  /** A sync with nothing dirty: carries out the pending deletions. */
+  /** A sync with nothing dirty: the cleanup, which carries out the pending deletions. */
   private run0(): void {
     if (this.stopped) return;
     if (this.running || this.timer) {
@@ -243,7 +253,7 @@ export class ProxyApplier {
     if (d.lines.length) await this.o.nft.apply(`${[...skeletonLines(), ...d.lines].join('\n')}\n`);
     this.applied = frags;
     this.factsKey = JSON.stringify(facts);
-    this.pending = { chains: d.staleChains, sets: d.staleSets, maps: d.staleMaps };
+    this.pending = carry(noPending(), want, d);
     return this.result(true, [...src.services.keys()], t0, d.lines.length, d.chainsWritten);
   }
 
@@ -260,13 +270,18 @@ export class ProxyApplier {
       const svc = src.services.get(k);
       after.set(k, svc ? renderService(svc, this.slicesFor(k, src), facts) : emptyFragment());
     }
-    const d = diff(summarize(mergeFragments(before)), mergeFragments(after.values()), this.pending);
+    // Deletions wait for the cleanup (nothing dirty): they cost nft a dump of the whole table.
+    const cleanup = keys.size === 0;
+    const want = mergeFragments(after.values());
+    const d = diff(summarize(mergeFragments(before)), want, cleanup ? this.pending : noPending(), {
+      mapsBeforeChains: this.o.mapsBeforeChains,
+    });
     if (d.lines.length) await this.o.nft.apply(`${d.lines.join('\n')}\n`);
     for (const [k, f] of after) {
       if (src.services.has(k)) this.applied.set(k, f);
       else this.applied.delete(k);
     }
-    this.pending = { chains: d.staleChains, sets: d.staleSets, maps: d.staleMaps };
+    this.pending = carry(cleanup ? noPending() : this.pending, want, d);
     return this.result(false, [...keys], t0, d.lines.length, d.chainsWritten);
   }
 

@@ -1,9 +1,10 @@
-// What a table holds, in the terms the diff needs: the chains and endpoint maps with their
-// fingerprints, the sets, and the elements of the shared maps and static sets. Built either from
-// what the applier wrote (a partial sync: exact, with rule counts and every element) or read
-// back from the kernel (a full sync: names from `nft list chains|sets|maps`, fingerprints from
-// the `fingerprints` set, elements of the shared maps only). Pure.
-import { chainFingerprint, mapPrint, PRINTS_SET, printHex, printKey, quads, verdictText } from './nft-text.ts';
+// What a table holds, in the terms the diff needs: the chains with their fingerprints, the maps
+// and sets, and the elements of the shared maps and static sets. Built either from what the
+// applier wrote (a partial sync: exact, with rule counts and every element) or read back from
+// the kernel (a full sync: names from `nft list chains|sets|maps`, fingerprints from the
+// `fingerprints` set, elements of the shared maps only; an endpoint map's name says what it
+// holds). Pure.
+import { chainFingerprint, PRINTS_SET, printHex, printKey, quads, verdictText } from './nft-text.ts';
 import type { Fragment } from './model.ts';
 
 export interface LoadedChain {
@@ -16,15 +17,17 @@ export interface Loaded {
   chains: Map<string, LoadedChain>;
   /** Every map declared (the shared ones and the service ports' endpoint maps). */
   maps: Set<string>;
-  /** Endpoint map name → fingerprint of its elements (read back: their elements are not). */
-  mapPrints: Map<string, string>;
   /** Set name → timeout in seconds (0 for a static set). */
   sets: Map<string, number>;
   /** Map name → key text → verdict text (`goto CHAIN` or `drop`). */
   elements: Map<string, Map<string, string>>;
   /** Static set name → members. */
   members: Map<string, Set<string>>;
-  /** Fingerprint elements of objects that no longer exist. */
+  /**
+   * Fingerprint elements to remove: of chains that no longer exist, and every one of a chain that
+   * has several (a partial sync adds the new one at once and deletes the old one later: if the
+   * agent stopped in between, the chain is unknown and written again).
+   */
   orphanPrints: string[];
 }
 
@@ -32,7 +35,6 @@ export function emptyLoaded(): Loaded {
   return {
     chains: new Map(),
     maps: new Set(),
-    mapPrints: new Map(),
     sets: new Map(),
     elements: new Map(),
     members: new Map(),
@@ -47,7 +49,6 @@ export function summarize(f: Fragment): Loaded {
   for (const m of f.maps) out.maps.add(m.name);
   for (const s of f.sets) out.sets.set(s.name, s.timeout ?? 0);
   for (const [map, els] of f.elements) out.elements.set(map, new Map([...els].map(([k, v]) => [k, verdictText(v)])));
-  for (const m of f.maps) out.mapPrints.set(m.name, mapPrint(out.elements.get(m.name) ?? new Map()));
   for (const [set, vals] of f.members) out.members.set(set, new Set(vals));
   return out;
 }
@@ -92,7 +93,7 @@ export function parseReadBack(r: ReadBack, table: string): Loaded {
   for (const s of items(r.sets, 'set', table))
     out.sets.set(String(s.name), typeof s.timeout === 'number' ? s.timeout : 0);
   out.sets.delete(PRINTS_SET);
-  const prints = new Map<string, string>();
+  const prints = new Map<string, string[]>();
   for (const json of r.elements) {
     for (const m of items(json, 'map', table)) {
       const els = new Map<string, string>();
@@ -105,21 +106,18 @@ export function parseReadBack(r: ReadBack, table: string): Loaded {
       else
         for (const e of elems) {
           const q = e.split(' . ');
-          prints.set(q.slice(0, 2).join(' . '), printHex(q.slice(2)));
+          const key = q.slice(0, 2).join(' . ');
+          prints.set(key, [...(prints.get(key) ?? []), printHex(q.slice(2))]);
         }
     }
   }
   const used = new Set<string>();
-  const printOf = (name: string) => {
-    const k = printKey(name);
-    used.add(k);
-    return prints.get(k);
-  };
-  for (const [name, c] of out.chains) c.fingerprint = printOf(name);
-  for (const m of out.maps) {
-    const fp = printOf(m);
-    if (fp !== undefined && !out.elements.has(m)) out.mapPrints.set(m, fp);
+  for (const [name, c] of out.chains) {
+    const fps = prints.get(printKey(name));
+    if (fps?.length !== 1) continue;
+    c.fingerprint = fps[0];
+    used.add(printKey(name));
   }
-  for (const [k, fp] of prints) if (!used.has(k)) out.orphanPrints.push(`${k} . ${quads(fp)}`);
+  for (const [k, fps] of prints) if (!used.has(k)) for (const fp of fps) out.orphanPrints.push(`${k} . ${quads(fp)}`);
   return out;
 }

@@ -25,12 +25,17 @@ const base = (p: PortId) => `${p.namespace}/${p.name}/${p.proto}/${p.port}`;
 
 /** The chain spreading a service port's internal (and short-circuited) traffic over all its endpoints. */
 export const serviceChain = (p: PortId) => limitName(`svc-${base(p)}`);
-/** The verdict map `svc-…` picks an endpoint chain from: `numgen random mod N vmap @eps-…`. */
-export const serviceMap = (p: PortId) => limitName(`eps-${base(p)}`);
+const digest = (targets: string[]) => createHash('sha256').update(targets.join('\n')).digest('hex').slice(0, 8);
+/**
+ * The verdict map `svc-…` picks an endpoint chain from (`numgen random mod N vmap @eps-…`). Its
+ * name ends in a hash of the chains it holds, in order: other endpoints make another map, which
+ * is declared with its elements and never changed (see docs/proxy.md, "why partial syncs are flat").
+ */
+export const serviceMap = (p: PortId, targets: string[]) => limitName(`eps-${base(p)}-${digest(targets)}`);
 /** The chain over this node's endpoints only (traffic policy Local). */
 export const localChain = (p: PortId) => limitName(`local-${base(p)}`);
 /** The map `local-…` picks from. */
-export const localMap = (p: PortId) => limitName(`local-eps-${base(p)}`);
+export const localMap = (p: PortId, targets: string[]) => limitName(`local-eps-${base(p)}-${digest(targets)}`);
 /** NodePort, externalIP and LoadBalancer-IP traffic enters here. */
 export const externalChain = (p: PortId) => limitName(`ext-${base(p)}`);
 /** loadBalancerSourceRanges of the port's LoadBalancer IPs. */

@@ -1,8 +1,8 @@
-// The ruleset data (model.ts) as `nft -f` text. Every chain and endpoint map has a fingerprint (a
-// hash of its rules or elements), kept as an element of the `fingerprints` set (and, for people
-// reading `nft list`, as a comment on a chain's first rule): reading that one set back tells the
-// applier which chains and maps are already right without dumping their rules or elements,
-// which the kernel does in time quadratic in the number of them.
+// The ruleset data (model.ts) as `nft -f` text. Every chain has a fingerprint (a hash of its
+// rules), kept as an element of the `fingerprints` set (and, for people reading `nft list`, as a
+// comment on its first rule): reading that one set back tells the applier which chains are
+// already right without dumping their rules, which the kernel does in time quadratic in their
+// number. An endpoint map's name ends in a hash of its elements, so its name says what it holds.
 import { createHash } from 'node:crypto';
 import {
   MASQ_MARK,
@@ -71,7 +71,7 @@ export function ruleText(rule: Rule): string {
   return [...rule.match.map(matchText), actionText(rule.action)].join(' ');
 }
 
-/** Holds one `NAME-HASH . FINGERPRINT` element (each 64 bits as two IPv4 addresses) per chain and endpoint map. */
+/** Holds one `NAME-HASH . FINGERPRINT` element (each 64 bits as two IPv4 addresses) per chain. */
 export const PRINTS_SET = 'fingerprints';
 /** 16 hex digits as two dotted quads. */
 export const quads = (hex16: string) =>
@@ -84,15 +84,6 @@ export const printElement = (name: string, fp: string) => `${printKey(name)} . $
 /** Two dotted quads back into 16 hex digits. */
 export const printHex = (q: string[]) =>
   q.flatMap((a) => a.split('.').map((b) => Number(b).toString(16).padStart(2, '0'))).join('');
-/** The fingerprint of a map's elements (key text → verdict text). */
-export const mapPrint = (els: Map<string, string>) =>
-  hash16(
-    [...els]
-      .map(([k, v]) => `${k} : ${v}`)
-      .sort()
-      .join('\n'),
-  );
-
 /** Rendered chains are never changed afterwards: their text and hash are worked out once. */
 const texts = new WeakMap<Chain, { fp: string; rules: string[] }>();
 function chainText(c: Chain): { fp: string; rules: string[] } {
@@ -110,16 +101,36 @@ function chainText(c: Chain): { fp: string; rules: string[] } {
 /** A short hash of what a chain holds (hook and rules). */
 export const chainFingerprint = (c: Chain): string => chainText(c).fp;
 
+const hookSpec = (c: Chain) =>
+  c.hook ? `type ${c.hook.type} hook ${c.hook.hook} priority ${c.hook.priority} ; policy accept ; ` : '';
+
+/** Declares a chain, without rules: every chain exists before any rule or map element jumps to it. */
 export function chainDecl(c: Chain): string {
-  if (!c.hook) return `add chain ${T} ${c.name}`;
-  const { type, hook, priority } = c.hook;
-  return `add chain ${T} ${c.name} { type ${type} hook ${hook} priority ${priority} ; policy accept ; }`;
+  return c.hook ? `add chain ${T} ${c.name} { ${hookSpec(c)}}` : `add chain ${T} ${c.name}`;
 }
 
-/** The rules of a chain (the chain must exist and be empty). */
-export function chainRules(c: Chain): string[] {
+/**
+ * The rules of a chain (which must be empty) as one `add chain NAME { RULE ; … }`: nft 1.0.6 fills
+ * its cache from the kernel before an `add rule` with every chain and set of the table, which
+ * grows with the number of Services, and before an `add chain` with the tables only. Sets the
+ * rules name must be declared earlier in the same transaction (see setRefs).
+ */
+export function chainBlock(c: Chain): string {
   const { fp, rules } = chainText(c);
-  return rules.map((rule, i) => `add rule ${T} ${c.name} ${rule}${i === 0 ? ` comment "${fp}"` : ''}`);
+  const body = rules.map((rule, i) => `${rule}${i === 0 ? ` comment "${fp}"` : ''} ; `).join('');
+  return `add chain ${T} ${c.name} { ${hookSpec(c)}${body}}`;
+}
+
+/** The named sets and maps a chain's rules look up or update. */
+export function setRefs(c: Chain): string[] {
+  const out: string[] = [];
+  for (const r of c.rules) {
+    for (const m of r.match) if (m.m === 'inSet') out.push(m.set);
+    const a = r.action;
+    if (a.a === 'vmap' || a.a === 'numgen') out.push(a.map);
+    if (a.a === 'update') out.push(a.set);
+  }
+  return out;
 }
 
 const keyType = (k: MapDecl['key']) =>
@@ -129,8 +140,10 @@ const keyType = (k: MapDecl['key']) =>
       ? 'type inet_proto . inet_service'
       : 'typeof numgen random mod 2'; // the key is numgen's integer, whatever the modulus
 
-export function mapDecl(m: MapDecl): string {
-  return `add map ${T} ${m.name} { ${keyType(m.key)} : verdict ; }`;
+/** A map's declaration, with its elements (`KEY : VERDICT` texts) when given: like `add chain`, it costs no cache. */
+export function mapDecl(m: MapDecl, elements: string[] = []): string {
+  const els = elements.length ? ` elements = { ${elements.join(', ')} } ;` : '';
+  return `add map ${T} ${m.name} { ${keyType(m.key)} : verdict ;${els} }`;
 }
 
 export function setDecl(s: SetDecl): string {
@@ -149,37 +162,39 @@ export function elementLines(op: 'add' | 'delete', name: string, items: string[]
   return out;
 }
 
+const PRINTS_TYPE = 'type ipv4_addr . ipv4_addr . ipv4_addr . ipv4_addr ;';
+
+/** Fingerprint elements added through the set's declaration (an `add element` would cost nft's full cache). */
+export function printLines(items: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < items.length; i += CHUNK)
+    out.push(`add set ${T} ${PRINTS_SET} { ${PRINTS_TYPE} elements = { ${items.slice(i, i + CHUNK).join(', ')} } ; }`);
+  return out;
+}
+
 /** Table, maps and static sets: always declared (idempotent `add`). */
 export function skeletonLines(): string[] {
   return [
     `add table ${T}`,
-    ...MAPS.map(mapDecl),
+    ...MAPS.map((m) => mapDecl(m)),
     setDecl({ name: CLUSTER_IPS_SET }),
-    `add set ${T} ${PRINTS_SET} { type ipv4_addr . ipv4_addr . ipv4_addr . ipv4_addr ; }`,
+    `add set ${T} ${PRINTS_SET} { ${PRINTS_TYPE} }`,
   ];
 }
+
+const elementTexts = (f: Fragment, map: string) =>
+  [...(f.elements.get(map) ?? [])].map(([k, v]) => `${k} : ${verdictText(v)}`);
 
 /** The whole fragment as one script onto an empty (or absent) table. */
 export function fullScript(f: Fragment): string {
   const lines = skeletonLines();
   for (const s of f.sets) lines.push(setDecl(s));
-  for (const m of f.maps) lines.push(mapDecl(m));
   for (const c of f.chains) lines.push(chainDecl(c));
-  for (const c of f.chains) lines.push(...chainRules(c));
-  for (const [map, els] of f.elements)
-    lines.push(
-      ...elementLines(
-        'add',
-        map,
-        [...els].map(([k, v]) => `${k} : ${verdictText(v)}`),
-      ),
-    );
+  for (const m of f.maps) lines.push(mapDecl(m, elementTexts(f, m.name)));
+  for (const c of f.chains) lines.push(chainBlock(c));
+  const own = new Set(f.maps.map((m) => m.name));
+  for (const map of f.elements.keys()) if (!own.has(map)) lines.push(...elementLines('add', map, elementTexts(f, map)));
   for (const [set, vals] of f.members) lines.push(...elementLines('add', set, [...vals]));
-  const prints = f.chains.map((c) => printElement(c.name, chainFingerprint(c)));
-  for (const m of f.maps) {
-    const els = new Map([...(f.elements.get(m.name) ?? [])].map(([k, v]) => [k, verdictText(v)]));
-    prints.push(printElement(m.name, mapPrint(els)));
-  }
-  lines.push(...elementLines('add', PRINTS_SET, prints));
+  lines.push(...printLines(f.chains.map((c) => printElement(c.name, chainFingerprint(c)))));
   return `${lines.join('\n')}\n`;
 }

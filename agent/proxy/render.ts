@@ -203,7 +203,7 @@ export function renderService(svc: Service, slices: EndpointSlice[], facts: Prox
     const epChains = new Map<string, ProxyEndpoint>();
     // A named map per spreading chain, not an anonymous one: the kernel names every anonymous set
     // by scanning all sets of the table, which made loading 10,000 Services take minutes.
-    const spread = (name: string, map: string, eps: ProxyEndpoint[]): Chain => {
+    const spread = (name: string, mapOf: (targets: string[]) => string, eps: ProxyEndpoint[]): Chain => {
       const rules: Rule[] = [
         // Traffic to the ClusterIP from outside the pod network (the node itself, a host) is masqueraded.
         r(
@@ -224,6 +224,7 @@ export function renderService(svc: Service, slices: EndpointSlice[], facts: Prox
           const set = affinitySet(id, e.ip, e.port);
           rules.push(r([{ m: 'inSet', field: 'saddr', set }], { a: 'goto', chain: targets[i] }));
         }
+      const map = mapOf(targets);
       f.maps.push({ name: map, key: 'numgen' });
       for (const [i, c] of targets.entries()) addElement(f, map, String(i), { v: 'goto', chain: c });
       rules.push(r([], { a: 'numgen', n: targets.length, map }));
@@ -231,8 +232,9 @@ export function renderService(svc: Service, slices: EndpointSlice[], facts: Prox
     };
     const svcChain = serviceChain(id);
     const locChain = localChain(id);
-    if (hasAny) f.chains.push(spread(svcChain, serviceMap(id), cluster));
-    if ((internalLocal || externalLocal) && local.length) f.chains.push(spread(locChain, localMap(id), local));
+    if (hasAny) f.chains.push(spread(svcChain, (t) => serviceMap(id, t), cluster));
+    if ((internalLocal || externalLocal) && local.length)
+      f.chains.push(spread(locChain, (t) => localMap(id, t), local));
 
     // ClusterIP.
     const internal = internalLocal ? local : cluster;

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import type { EndpointSlice, Service } from '../../controlplane/shared/kube/index.ts';
 import { ProxyApplier, type ProxySource, type SyncResult } from '../../agent/proxy/applier.ts';
-import { nftCommand } from '../../agent/proxy/nft.ts';
+import { nftCommand, type Nft } from '../../agent/proxy/nft.ts';
 import type { ProxyNodeFacts } from '../../agent/proxy/render.ts';
 import { netnsSet } from '../helpers/netns.ts';
 
@@ -34,6 +34,19 @@ const slice = (svcName: string, ip: string, port: number): EndpointSlice => ({
   ports: [{ name: 'p', port, protocol: 'TCP' }],
   endpoints: [{ addresses: [ip], nodeName: 'n1', conditions: { ready: true } }],
 });
+
+/** The applier's syncs are done (within a deadline: a sync failing again and again never settles). */
+async function settled(a: ProxyApplier, ms = 30_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`not settled in ${ms} ms: ${a.lastError?.message}`)), ms);
+  });
+  try {
+    await Promise.race([a.settled(), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 type Handles = Map<string, number[]>;
 async function ruleHandles(ns: string): Promise<Handles> {
@@ -75,6 +88,7 @@ test('proxy applier: real table, partial syncs, restart adoption', async (t) => 
     ['link', 'set', 'lo', 'up'],
     ['link', 'set', 'eth0', 'up'],
     ['addr', 'add', '10.244.201.5/24', 'dev', 'eth0'],
+    ['addr', 'add', '10.244.201.6/24', 'dev', 'eth0'],
     ['route', 'add', 'default', 'via', '10.244.201.1'],
   ])
     await inPod('ip', args);
@@ -102,12 +116,27 @@ test('proxy applier: real table, partial syncs, restart adoption', async (t) => 
   put(svc('web', '10.96.0.20'), slice('web', '10.244.201.5', 8080));
   put(svc('other', '10.96.0.21'), slice('other', '10.244.201.5', 8080));
   put(svc('empty', '10.96.0.30'));
-  const nft = nftCommand(['nsenter', `--net=/run/netns/${nodeNs}`]);
+  const sticky = svc('sticky', '10.96.0.22');
+  sticky.spec = {
+    ...sticky.spec,
+    sessionAffinity: 'ClientIP',
+    sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } },
+  };
+  put(sticky, slice('sticky', '10.244.201.5', 8080));
+  const real = nftCommand(['nsenter', `--net=/run/netns/${nodeNs}`]);
+  const scripts: string[] = [];
+  const nft: Nft = {
+    apply: (script) => {
+      scripts.push(script);
+      return real.apply(script);
+    },
+    readBack: () => real.readBack(),
+  };
   const results: SyncResult[] = [];
   const applier = new ProxyApplier({ nft, facts: () => facts, source: () => source, onSynced: (r) => results.push(r) });
   appliers.push(applier);
   applier.start();
-  await applier.settled();
+  await settled(applier);
   assert.equal(applier.lastError, undefined);
   assert.equal(results.at(-1)?.full, true);
 
@@ -117,11 +146,13 @@ test('proxy applier: real table, partial syncs, restart adoption', async (t) => 
   assert.equal(await connect('10.96.0.30', 80), 'ECONNREFUSED');
   assert.equal(await connect('10.96.0.99', 80), 'ECONNREFUSED');
 
-  // One endpoint changes: one partial sync, only that Service's chains rewritten.
+  // One endpoint changes: one partial sync, only that Service's chains rewritten, with commands
+  // for which nft reads only the list of tables from the kernel (see docs/proxy.md).
   const before = await ruleHandles(nodeNs);
+  const sent = scripts.length;
   source.endpointSlices.set('default/other-x', slice('other', '10.244.201.5', 9090));
   applier.slicesChanged(['default/other-x']);
-  await applier.settled();
+  await settled(applier);
   const partial = results.at(-1) as SyncResult;
   assert.equal(partial.full, false);
   assert.deepEqual(partial.keys, ['default/other']);
@@ -131,19 +162,47 @@ test('proxy applier: real table, partial syncs, restart adoption', async (t) => 
   const changed = [...new Set([...before.keys(), ...after.keys()])].filter(
     (c) => JSON.stringify(before.get(c)) !== JSON.stringify(after.get(c)),
   );
-  // The new endpoint chain and the old one (flushed now, deleted a sync later); the service chain
-  // is left alone: only its endpoint map was emptied and filled again.
+  // The new endpoint chain, the old one (flushed now, deleted a second later), and the service
+  // chain, now naming the new endpoint map.
   assert.deepEqual(changed.sort(), [
     'ep-default/other/tcp/80__10.244.201.5/8080',
     'ep-default/other/tcp/80__10.244.201.5/9090',
+    'svc-default/other/tcp/80',
   ]);
+  assert.equal(scripts.length, sent + 1);
+  const costly = (scripts.at(-1) as string)
+    .trim()
+    .split('\n')
+    .filter((l) => !/^(add chain|flush chain|add map|add set) /.test(l));
+  assert.deepEqual(costly, []);
   assert.ok(!after.has('ep-default/other/tcp/80__10.244.201.5/8080'));
+  // With session affinity the rewritten chains name the endpoints' affinity sets, declared again
+  // (unchanged, their clients kept) in the same cheap transaction.
+  assert.equal(await connect('10.96.0.22', 80), 'port 8080');
+  // A second endpoint: the service chain names the first one's affinity set, which exists.
+  const two = slice('sticky', '10.244.201.5', 8080);
+  two.endpoints = [...two.endpoints, { addresses: ['10.244.201.6'], nodeName: 'n1', conditions: { ready: true } }];
+  source.endpointSlices.set('default/sticky-x', two);
+  applier.slicesChanged(['default/sticky-x']);
+  await settled(applier);
+  assert.equal(applier.lastError, undefined);
+  assert.equal(results.at(-1)?.full, false);
+  assert.deepEqual(
+    (scripts.at(-1) as string)
+      .trim()
+      .split('\n')
+      .filter((l) => !/^(add chain|flush chain|add map|add set) /.test(l)),
+    [],
+  );
+  assert.equal(await connect('10.96.0.22', 80), 'port 8080');
   const deadline = Date.now() + 10_000;
   for (;;) {
     const ls = await inNode('nft', ['list', 'chains', 'ip']);
     if (!String(ls.stdout).includes('other/tcp/80__10.244.201.5/8080') || Date.now() > deadline) {
       assert.ok(String(ls.stdout).includes('ep-default/web/tcp/80__10.244.201.5/8080'));
       assert.ok(!String(ls.stdout).includes('ep-default/other/tcp/80__10.244.201.5/8080'), 'stale chain deleted');
+      const maps = String((await inNode('nft', ['-t', 'list', 'maps', 'ip'])).stdout);
+      assert.equal(maps.match(/map eps-default\/other\//g)?.length, 1, 'stale endpoint map deleted');
       break;
     }
     await new Promise((r) => setTimeout(r, 100));
@@ -162,7 +221,7 @@ test('proxy applier: real table, partial syncs, restart adoption', async (t) => 
   });
   appliers.push(again);
   again.start();
-  await again.settled();
+  await settled(again);
   assert.equal(restarted[0]?.full, true);
   assert.equal(restarted[0]?.lines, 0);
   assert.deepEqual(await ruleHandles(nodeNs), handles);
@@ -175,7 +234,7 @@ test('proxy applier: real table, partial syncs, restart adoption', async (t) => 
   );
   assert.equal(await connect('10.96.0.20', 80), 'ECONNREFUSED');
   again.resync();
-  await again.settled();
+  await settled(again);
   assert.equal(restarted.at(-1)?.lines, 1);
   assert.equal(await connect('10.96.0.20', 80), 'port 8080');
 
@@ -186,7 +245,7 @@ test('proxy applier: real table, partial syncs, restart adoption', async (t) => 
     again.slicesChanged(['default/web-x']);
     await new Promise((r) => setTimeout(r, 10));
   }
-  await again.settled();
+  await settled(again);
   assert.ok(restarted.length - n <= 8, `${restarted.length - n} syncs for 50 changes`);
   assert.equal(await connect('10.96.0.20', 80), 'port 9090');
 });

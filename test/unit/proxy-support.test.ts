@@ -5,10 +5,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { EndpointSlice, Node, Service } from '../../controlplane/shared/kube/index.ts';
 import { renderRuleset, type ProxyNodeFacts } from '../../agent/proxy/render.ts';
-import { diff } from '../../agent/proxy/diff.ts';
-import { emptyFragment } from '../../agent/proxy/model.ts';
-import { ProxyApplier } from '../../agent/proxy/applier.ts';
-import { emptyLoaded, summarize } from '../../agent/proxy/loaded.ts';
+import { carry, diff, noPending } from '../../agent/proxy/diff.ts';
+import { emptyFragment, type Chain } from '../../agent/proxy/model.ts';
+import { chainFingerprint, printElement } from '../../agent/proxy/nft-text.ts';
+import { kernelBefore, ProxyApplier } from '../../agent/proxy/applier.ts';
+import { emptyLoaded, parseReadBack, summarize } from '../../agent/proxy/loaded.ts';
 import { staleFlowDeletions, udpFlows } from '../../agent/proxy/conntrack.ts';
 import { announcedHere, announcer, nextPresenceChange } from '../../agent/proxy/announce.ts';
 import { AGENT_DISCONNECTED, AGENT_GONE_AFTER_MS } from '../../controlplane/shared/agent-presence.ts';
@@ -40,6 +41,9 @@ const slice = (svcName: string, ports: EndpointSlice['ports'], eps: [string, str
   endpoints: eps.map(([ip, node]) => ({ addresses: [ip], nodeName: node, conditions: { ready: true } })),
 });
 
+/** Commands for which nft 1.0.6 fills its cache with the list of tables only (docs/proxy.md). */
+const CHEAP = /^(add chain|flush chain|add map|add set) /;
+
 test('diff: a table already right needs nothing; one endpoint more rewrites one service chain and adds one', () => {
   const web = svc('web', { clusterIP: '10.96.0.20', ports: [{ name: 'p', port: 80 }] });
   const one = renderRuleset(
@@ -64,43 +68,138 @@ test('diff: a table already right needs nothing; one endpoint more rewrites one 
   );
   assert.deepEqual(diff(summarize(one), one).lines, []);
   const d = diff(summarize(one), two);
-  const touched = d.lines.filter((l) => / chain | rule /.test(l)).map((l) => l.split(' ')[4]);
+  const touched = d.lines.filter((l) => / chain /.test(l)).map((l) => l.split(' ')[4]);
   assert.deepEqual([...new Set(touched)].sort(), ['ep-default/web/tcp/80__10.244.2.5/8080', 'svc-default/web/tcp/80']);
   assert.equal(d.chainsWritten, 2);
-  // Back to one endpoint: the extra chain is flushed now and deleted by the next transaction.
+  assert.deepEqual(
+    d.lines.filter((l) => !CHEAP.test(l)),
+    [],
+  );
+  // Back to one endpoint: the extra chain is flushed now and deleted by the cleanup.
   const back = diff(summarize(two), one);
   assert.deepEqual(back.staleChains, ['ep-default/web/tcp/80__10.244.2.5/8080']);
   assert.ok(back.lines.includes('flush chain ip skiff-proxy ep-default/web/tcp/80__10.244.2.5/8080'));
-  assert.ok(!back.lines.some((l) => l.startsWith('delete chain')));
-  const later = diff(summarize(one), one, { chains: back.staleChains, sets: [], maps: [] });
-  assert.deepEqual(later.lines, ['delete chain ip skiff-proxy ep-default/web/tcp/80__10.244.2.5/8080']);
+  assert.deepEqual(
+    back.lines.filter((l) => !CHEAP.test(l)),
+    [],
+  );
+  assert.equal(back.stalePrints.length, 2); // the old service chain's fingerprint and the endpoint chain's
+  const pending = carry(noPending(), one, back);
+  const later = diff(summarize(one), one, pending);
+  assert.deepEqual(later.lines.slice(0, 2), [
+    `delete map ip skiff-proxy ${two.maps[0].name}`,
+    'delete chain ip skiff-proxy ep-default/web/tcp/80__10.244.2.5/8080',
+  ]);
+  assert.match(later.lines[2], /^delete element ip skiff-proxy fingerprints \{ [^,]+, [^,]+ \}$/);
+  assert.equal(later.lines.length, 3);
+  // Kernels before 6.2: the chains a map pointed at are deleted one cleanup after the map.
+  assert.deepEqual(
+    ['5.15.0-91-generic', '6.1.0-13-amd64', '6.2.0', '6.18.44-fc-v782'].map((r) => kernelBefore(6, 2, r)),
+    [true, true, false, false],
+  );
+  const old = diff(summarize(one), one, pending, { mapsBeforeChains: true });
+  assert.ok(!old.lines.some((l) => l.startsWith('delete chain')));
+  assert.deepEqual(old.staleChains, ['ep-default/web/tcp/80__10.244.2.5/8080']);
   // From nothing: everything is written.
   assert.equal(diff(emptyLoaded(), one).chainsWritten, one.chains.length);
 });
 
-test('diff: an endpoint replaced refills the port endpoint map and leaves the service chain alone', () => {
+test('diff: an endpoint replaced declares a new endpoint map with its elements, and the service chain names it', () => {
   const web = svc('web', { clusterIP: '10.96.0.20', ports: [{ name: 'p', port: 80 }] });
   const at = (ip: string) =>
     renderRuleset({ services: [web], slices: [slice('web', [{ name: 'p', port: 8080 }], [[ip, 'n1']])] }, facts);
   const a = at('10.244.1.5');
-  const d = diff(summarize(a), at('10.244.2.5'));
-  const touched = d.lines.filter((l) => / chain | rule /.test(l)).map((l) => l.split(' ')[4]);
+  const b = at('10.244.2.5');
+  assert.notEqual(a.maps[0].name, b.maps[0].name);
+  const d = diff(summarize(a), b);
+  const touched = d.lines.filter((l) => / chain /.test(l)).map((l) => l.split(' ')[4]);
   assert.deepEqual([...new Set(touched)].sort(), [
     'ep-default/web/tcp/80__10.244.1.5/8080',
     'ep-default/web/tcp/80__10.244.2.5/8080',
+    'svc-default/web/tcp/80',
   ]);
-  assert.ok(d.lines.includes('flush map ip skiff-proxy eps-default/web/tcp/80'));
+  assert.deepEqual(
+    d.lines.filter((l) => !CHEAP.test(l)),
+    [],
+  );
   assert.ok(
     d.lines.includes(
-      'add element ip skiff-proxy eps-default/web/tcp/80 { 0 : goto ep-default/web/tcp/80__10.244.2.5/8080 }',
+      `add map ip skiff-proxy ${b.maps[0].name} { typeof numgen random mod 2 : verdict ; ` +
+        'elements = { 0 : goto ep-default/web/tcp/80__10.244.2.5/8080 } ; }',
     ),
   );
-  // The Service goes: its map is emptied now and deleted with the chains a transaction later.
+  assert.deepEqual(d.staleMaps, [a.maps[0].name]);
+  // The new map and chain exist before the rules naming them.
+  const at0 = (re: RegExp) => d.lines.findIndex((l) => re.test(l));
+  assert.ok(at0(/^add chain .*ep-default\/web\/tcp\/80__10\.244\.2\.5\/8080$/) < at0(/^add map /));
+  assert.ok(at0(/^add map /) < at0(/^add chain .*svc-default\/web\/tcp\/80 \{/));
+  // The Service goes: its map is deleted with the chains by the cleanup.
   const gone = diff(summarize(a), renderRuleset({ services: [], slices: [] }, facts));
-  assert.deepEqual(gone.staleMaps, ['eps-default/web/tcp/80']);
-  assert.ok(gone.lines.includes('flush map ip skiff-proxy eps-default/web/tcp/80'));
-  const later = diff(emptyLoaded(), emptyFragment(), { chains: gone.staleChains, sets: [], maps: gone.staleMaps });
-  assert.equal(later.lines[0], 'delete map ip skiff-proxy eps-default/web/tcp/80');
+  assert.deepEqual(gone.staleMaps, [a.maps[0].name]);
+  const later = diff(emptyLoaded(), emptyFragment(), carry(noPending(), emptyFragment(), gone));
+  assert.equal(later.lines[0], `delete map ip skiff-proxy ${a.maps[0].name}`);
+});
+
+test('diff: a chain read back with two fingerprints (an agent stopped before its cleanup) is written again', () => {
+  const web = svc('web', { clusterIP: '10.96.0.20', ports: [{ name: 'p', port: 80 }] });
+  const want = renderRuleset(
+    { services: [web], slices: [slice('web', [{ name: 'p', port: 8080 }], [['10.244.1.5', 'n1']])] },
+    facts,
+  );
+  const chain = 'svc-default/web/tcp/80';
+  const right = printElement(chain, chainFingerprint(want.chains.find((c) => c.name === chain) as Chain));
+  const older = printElement(chain, '0123456789abcdef');
+  const json = (kind: string, items: object[]) =>
+    JSON.stringify({ nftables: items.map((i) => ({ [kind]: { table: 'skiff-proxy', ...i } })) });
+  const read = (prints: string[]) =>
+    parseReadBack(
+      {
+        chains: json(
+          'chain',
+          want.chains.map((c) => ({ name: c.name })),
+        ),
+        sets: json('set', []),
+        maps: json(
+          'map',
+          want.maps.map((m) => ({ name: m.name })),
+        ),
+        elements: [
+          ...[...want.elements].map(([name, els]) =>
+            json('map', [
+              {
+                name,
+                elem: [...els].map(([k, v]) => [
+                  k.includes(' . ') ? { concat: k.split(' . ') } : k,
+                  v.v === 'drop' ? { drop: null } : { goto: { target: v.chain } },
+                ]),
+              },
+            ]),
+          ),
+          json('set', [{ name: 'cluster-ips', elem: [...(want.members.get('cluster-ips') ?? [])] }]),
+          json('set', [
+            {
+              name: 'fingerprints',
+              elem: [
+                ...want.chains.filter((c) => c.name !== chain).map((c) => printElement(c.name, chainFingerprint(c))),
+                ...prints,
+              ].map((p) => ({ concat: p.split(' . ') })),
+            },
+          ]),
+        ],
+      },
+      'skiff-proxy',
+    );
+  // Base chains are not in this fragment: only the service's own chains are compared.
+  assert.deepEqual(diff(read([right]), want).lines, []);
+  // Which of the two the kernel holds is unknown: in either order, the chain is written again.
+  assert.equal(diff(read([older, right]), want).chainsWritten, 1);
+  const d = diff(read([right, older]), want);
+  assert.deepEqual(
+    d.lines.filter((l) => / chain /.test(l)).map((l) => l.split(' ').slice(0, 5).join(' ')),
+    [`flush chain ip skiff-proxy ${chain}`, `add chain ip skiff-proxy ${chain}`],
+  );
+  // Its print is added again now; the older one is deleted by the cleanup.
+  assert.deepEqual(d.stalePrints, [older]);
 });
 
 test('diff: an element changing its verdict is deleted and added again in the same transaction', () => {
