@@ -56,8 +56,21 @@ export function setForwarded(h: IncomingHttpHeaders, c: ClientFacts): string {
   return h['x-request-id'];
 }
 
-/** Strips hop-by-hop headers from an upstream response and sets the client connection's own. */
-export function stripResponse(h: IncomingHttpHeaders, keepAlive: boolean): void {
-  stripHopByHop(h);
-  h.connection = keepAlive ? 'keep-alive' : 'close';
+const HOP_SET = new Set([...HOP_BY_HOP, 'proxy']);
+
+/**
+ * The fields of an upstream response (a flat [name, value, ...] list, names in lower case) without
+ * the hop-by-hop ones and those its Connection header lists.
+ */
+export function stripHopByHopList(h: string[]): string[] {
+  let listed: Set<string> | undefined;
+  for (let i = 0; i < h.length; i += 2)
+    if (h[i] === 'connection')
+      for (const n of h[i + 1].split(',')) {
+        const t = n.trim().toLowerCase();
+        if (t) (listed ??= new Set()).add(t);
+      }
+  const out: string[] = [];
+  for (let i = 0; i < h.length; i += 2) if (!HOP_SET.has(h[i]) && !listed?.has(h[i])) out.push(h[i], h[i + 1]);
+  return out;
 }

@@ -8,10 +8,11 @@ import { STATUS_CODES, createServer, type IncomingMessage, type Server, type Ser
 import { createServer as createTlsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
-import type { ClientRequest } from 'node:http';
-import { ProxyServer, type ServerOptions } from 'http-proxy-3';
+import { ProxyServer } from 'http-proxy-3';
 import type { CertStore, KeyPair } from './certs.ts';
-import { setForwarded, stripHopByHop, stripResponse } from './headers.ts';
+import { exchange } from './forward.ts';
+import type { RequestBody } from './h1.ts';
+import { setForwarded, stripHopByHop } from './headers.ts';
 import type { IngressMetrics } from './metrics.ts';
 import { matchRoute, normalizeHost, type Route, type RouteTable, tlsSecretFor, type Upstream } from './routes.ts';
 import { UpstreamPool } from './upstreams.ts';
@@ -95,18 +96,13 @@ function replyRaw(socket: Duplex, status: number, text: string, headers: Record<
 }
 
 interface Attempt {
-  /** The upstream request of the current try, and whether it ran into the read timeout. */
-  outgoing?: ClientRequest;
-  timedOut?: boolean;
   route: Route;
   order: Upstream[];
   index: number;
-  started: number;
   upstream: string;
   retryable: boolean;
+  body: RequestBody;
 }
-
-type AttemptOptions = ServerOptions & { attempt?: Attempt };
 
 export class IngressProxy {
   private table: RouteTable = {
@@ -128,17 +124,7 @@ export class IngressProxy {
   constructor(cfg: ProxyConfig) {
     this.cfg = cfg;
     this.pool = new UpstreamPool({ maxSockets: cfg.limits.maxUpstreamSockets, idleMs: cfg.limits.upstreamIdleMs });
-    // The attempt rides along in the per-call options (http-proxy-3 copies them into the event).
-    this.proxy.on('proxyReq', (proxyReq, _req, _res, options) => {
-      const a = (options as AttemptOptions).attempt;
-      if (!a) return;
-      a.outgoing = proxyReq;
-      proxyReq.on('timeout', () => {
-        a.timedOut = true;
-      });
-    });
-    this.proxy.on('proxyRes', (proxyRes, _req, res) => stripResponse(proxyRes.headers, res.shouldKeepAlive));
-    // Errors without a callback (none expected: every call passes one) must not crash the agent.
+    // Only upgrades go through http-proxy-3; errors without a callback (none expected: every call passes one) must not crash the agent.
     this.proxy.on('error', () => {});
   }
 
@@ -253,32 +239,24 @@ export class IngressProxy {
     }
     const { route } = d;
     const limit = route.options.maxBodyBytes;
-    const declared = Number(req.headers['content-length'] ?? 0);
+    const length = req.headers['content-length'];
+    const declared = Number(length ?? 0);
     if (limit && declared > limit) {
       res.shouldKeepAlive = false;
       reply(res, 413, 'request body too large');
       return;
     }
-    const hasBody = declared > 0 || req.headers['transfer-encoding'] !== undefined;
+    // llhttp accepted the framing: a Content-Length, or chunked as the last coding, or no body.
+    const body: RequestBody =
+      req.headers['transfer-encoding'] !== undefined ? 'chunked' : length !== undefined ? 'length' : 'none';
     const attempt: Attempt = {
       route,
       order: this.pool.order(route.backend),
       index: 0,
-      started,
       upstream: '',
-      retryable: RETRY_METHODS.has(req.method ?? '') && !hasBody,
+      retryable: RETRY_METHODS.has(req.method ?? '') && (body === 'none' || (body === 'length' && declared === 0)),
+      body,
     };
-    if (limit && hasBody) {
-      let seen = 0;
-      req.on('data', (c: Buffer) => {
-        seen += c.length;
-        if (seen <= limit) return;
-        attempt.outgoing?.destroy();
-        res.shouldKeepAlive = false;
-        reply(res, 413, 'request body too large');
-        req.destroy();
-      });
-    }
     const socket = req.socket;
     stripHopByHop(req.headers);
     setForwarded(req.headers, {
@@ -297,34 +275,36 @@ export class IngressProxy {
     const u = a.order[a.index];
     a.upstream = `${u.ip}:${u.port}`;
     const o = a.route.options;
-    a.outgoing = undefined;
-    a.timedOut = false;
-    const options: AttemptOptions = {
-      target: { host: u.ip, port: u.port, protocol: 'http:' },
-      attempt: a,
-      agent: this.pool.agentFor(u),
-      connectTimeout: o.connectTimeoutMs,
-      proxyTimeout: o.readTimeoutMs,
-    };
-    this.proxy.web(req, res, options, (err) => {
-      const code = (err as NodeJS.ErrnoException).code ?? '';
-      const out = a.outgoing;
-      // A pooled connection the endpoint closed while idle fails on first write: also safe to resend.
-      const stale = code === 'ECONNRESET' && out?.reusedSocket === true && !res.headersSent;
-      if (a.retryable && !res.headersSent && (CONNECT_ERRORS.has(code) || stale)) {
-        if (stale) {
-          this.forward(req, res, a);
-          return;
-        }
-        if (a.index + 1 < a.order.length) {
-          a.index++;
-          this.forward(req, res, a);
-          return;
-        }
-      }
-      if (a.timedOut || code === 'ECONNECT_TIMEOUT') reply(res, 504, 'upstream timed out');
-      else reply(res, 502, 'bad gateway: upstream failed');
-    });
+    exchange(
+      this.pool,
+      u,
+      req,
+      res,
+      a.body,
+      { connectTimeoutMs: o.connectTimeoutMs, readTimeoutMs: o.readTimeoutMs, maxBodyBytes: o.maxBodyBytes },
+      {
+        tooLarge: () => {
+          res.shouldKeepAlive = false;
+          reply(res, 413, 'request body too large');
+          req.destroy();
+        },
+        failed: ({ code, stale }) => {
+          if (res.destroyed) return;
+          // A pooled connection the endpoint closed while idle: also safe to resend.
+          if (a.retryable && stale) {
+            this.forward(req, res, a);
+            return;
+          }
+          if (a.retryable && CONNECT_ERRORS.has(code) && a.index + 1 < a.order.length) {
+            a.index++;
+            this.forward(req, res, a);
+            return;
+          }
+          if (code === 'ETIMEDOUT' || code === 'ECONNECT_TIMEOUT') reply(res, 504, 'upstream timed out');
+          else reply(res, 502, 'bad gateway: upstream failed');
+        },
+      },
+    );
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, secure: boolean): void {
