@@ -1,10 +1,11 @@
 // One request forwarded over a pooled upstream connection: the head written in one piece, the body
 // streamed (Content-Length as is, chunked re-coded), the response parsed by h1.ts and written to
-// the client's ServerResponse with backpressure both ways. Ends in exactly one of: the response
-// delivered (connection back to the pool), or `failed` with an error code before any response
-// byte reached the client, or the client response destroyed.
+// the client (a Downstream: node:http's ServerResponse, or the fast path's own connection) with
+// backpressure both ways. Ends in exactly one of: the response delivered (connection back to the
+// pool), or `failed` with an error code before any response byte reached the client, or the
+// client response destroyed.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { chunk, H1Error, LAST_CHUNK, type RequestBody, requestHead, type ResponseHead } from './h1.ts';
+import { chunk, H1Error, LAST_CHUNK, type RequestBody, type ResponseHead } from './h1.ts';
 import { stripHopByHopList } from './headers.ts';
 import type { Conn, ConnUser, UpstreamPool } from './upstreams.ts';
 import type { Upstream } from './routes.ts';
@@ -23,6 +24,53 @@ export interface Failure {
   stale: boolean;
 }
 
+/** Where the response goes. */
+export interface Downstream {
+  /** The client connection stays open after this response. */
+  readonly keepAlive: boolean;
+  readonly destroyed: boolean;
+  /** Sends the status and fields (hop-by-hop ones already removed); throws when they cannot be sent. */
+  writeHead(status: number, reason: string, headers: string[]): void;
+  write(data: Buffer): boolean;
+  once(event: 'drain' | 'close', cb: () => void): void;
+  off(event: 'close', cb: () => void): void;
+  end(last?: Buffer): void;
+  destroy(): void;
+}
+
+/** node:http's ServerResponse as a Downstream. */
+export class ResponseDownstream implements Downstream {
+  private readonly res: ServerResponse;
+  constructor(res: ServerResponse) {
+    this.res = res;
+  }
+  get keepAlive(): boolean {
+    return this.res.shouldKeepAlive;
+  }
+  get destroyed(): boolean {
+    return this.res.destroyed;
+  }
+  writeHead(status: number, reason: string, headers: string[]): void {
+    headers.push('connection', this.res.shouldKeepAlive ? 'keep-alive' : 'close');
+    this.res.writeHead(status, reason || undefined, headers);
+  }
+  write(data: Buffer): boolean {
+    return this.res.write(data);
+  }
+  once(event: 'drain' | 'close', cb: () => void): void {
+    this.res.once(event, cb);
+  }
+  off(event: 'close', cb: () => void): void {
+    this.res.off(event, cb);
+  }
+  end(last?: Buffer): void {
+    this.res.end(last);
+  }
+  destroy(): void {
+    this.res.destroy();
+  }
+}
+
 export interface ExchangeEvents {
   /** Before any response byte went to the client; the proxy answers or retries. */
   failed(f: Failure): void;
@@ -30,17 +78,25 @@ export interface ExchangeEvents {
   tooLarge(): void;
 }
 
+/** The request: its method (for the response framing), its head as written upstream, and its body. */
+export interface Outgoing {
+  method: string;
+  head: string;
+  /** The body's source; absent with `none`. */
+  req?: IncomingMessage;
+  body: RequestBody;
+}
+
 /** Runs one request/response exchange with `u`. */
 export function exchange(
   pool: UpstreamPool,
   u: Upstream,
-  req: IncomingMessage,
-  res: ServerResponse,
-  body: RequestBody,
+  out: Outgoing,
+  res: Downstream,
   o: ExchangeOptions,
   ev: ExchangeEvents,
 ): void {
-  pool.take(u, (conn) => new Exchange(pool, conn, req, res, body, o, ev).start());
+  pool.take(u, (conn) => new Exchange(pool, conn, out, res, o, ev).start());
 }
 
 class Exchange implements ConnUser {
@@ -54,33 +110,24 @@ class Exchange implements ConnUser {
 
   private readonly pool: UpstreamPool;
   private readonly conn: Conn;
-  private readonly req: IncomingMessage;
-  private readonly res: ServerResponse;
-  private readonly framing: RequestBody;
+  private readonly out: Outgoing;
+  private readonly res: Downstream;
   private readonly o: ExchangeOptions;
   private readonly ev: ExchangeEvents;
 
-  constructor(
-    pool: UpstreamPool,
-    conn: Conn,
-    req: IncomingMessage,
-    res: ServerResponse,
-    body: RequestBody,
-    o: ExchangeOptions,
-    ev: ExchangeEvents,
-  ) {
+  constructor(pool: UpstreamPool, conn: Conn, out: Outgoing, res: Downstream, o: ExchangeOptions, ev: ExchangeEvents) {
     this.pool = pool;
     this.conn = conn;
-    this.req = req;
+    this.out = out;
     this.res = res;
-    this.framing = body;
     this.o = o;
     this.ev = ev;
   }
 
   start(): void {
-    const { conn, req, res } = this;
-    if (res.destroyed || req.destroyed) {
+    const { conn, out, res } = this;
+    const req = out.req;
+    if (res.destroyed || req?.destroyed) {
       this.pool.release(conn);
       return;
     }
@@ -88,11 +135,10 @@ class Exchange implements ConnUser {
     const s = conn.socket;
     s.setTimeout(s.connecting ? this.o.connectTimeoutMs : this.o.readTimeoutMs);
     if (s.connecting) s.once('connect', () => s.setTimeout(this.o.readTimeoutMs));
-    const method = req.method ?? 'GET';
-    conn.parser.expect(method, this);
+    conn.parser.expect(out.method, this);
     res.once('close', this.onClientClose);
-    s.write(requestHead(method, req.url ?? '/', req.headers, this.framing));
-    if (this.framing === 'none') {
+    s.write(out.head);
+    if (!req || out.body === 'none') {
       this.sentBody = true;
       return;
     }
@@ -109,15 +155,16 @@ class Exchange implements ConnUser {
       return;
     }
     const s = this.conn.socket;
-    const ok = this.framing === 'chunked' ? writeAll(s, chunk(c)) : s.write(c);
+    const ok = this.out.body === 'chunked' ? writeAll(s, chunk(c)) : s.write(c);
     if (!ok) {
-      this.req.pause();
-      s.once('drain', () => this.req.resume());
+      const req = this.out.req;
+      req?.pause();
+      s.once('drain', () => req?.resume());
     }
   };
 
   private readonly onReqEnd = (): void => {
-    if (this.framing === 'chunked') this.conn.socket.write(LAST_CHUNK);
+    if (this.out.body === 'chunked') this.conn.socket.write(LAST_CHUNK);
     this.sentBody = true;
   };
 
@@ -131,18 +178,16 @@ class Exchange implements ConnUser {
 
   private detach(): void {
     this.conn.user = undefined;
-    this.req.off('data', this.onReqData);
-    this.req.off('end', this.onReqEnd);
+    this.out.req?.off('data', this.onReqData);
+    this.out.req?.off('end', this.onReqEnd);
     this.res.off('close', this.onClientClose);
   }
 
   // ResponseSink
   head(h: ResponseHead): void {
-    const headers = stripHopByHopList(h.headers);
-    headers.push('connection', this.res.shouldKeepAlive ? 'keep-alive' : 'close');
     this.reusable = !h.close;
     try {
-      this.res.writeHead(h.status, h.reason || undefined, headers);
+      this.res.writeHead(h.status, h.reason, stripHopByHopList(h.headers));
     } catch {
       // A field or reason Node refuses to send (e.g. a character it does not allow): a bad response.
       throw new H1Error('response head node:http cannot send');

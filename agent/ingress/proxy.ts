@@ -10,8 +10,8 @@ import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import { ProxyServer } from 'http-proxy-3';
 import type { CertStore, KeyPair } from './certs.ts';
-import { exchange } from './forward.ts';
-import type { RequestBody } from './h1.ts';
+import { type Downstream, exchange, type Outgoing, ResponseDownstream } from './forward.ts';
+import { type RequestBody, requestHead } from './h1.ts';
 import { setForwarded, stripHopByHop } from './headers.ts';
 import type { IngressMetrics } from './metrics.ts';
 import { matchRoute, normalizeHost, type Route, type RouteTable, tlsSecretFor, type Upstream } from './routes.ts';
@@ -101,7 +101,8 @@ interface Attempt {
   index: number;
   upstream: string;
   retryable: boolean;
-  body: RequestBody;
+  out: Outgoing;
+  down: Downstream;
 }
 
 export class IngressProxy {
@@ -255,7 +256,8 @@ export class IngressProxy {
       index: 0,
       upstream: '',
       retryable: RETRY_METHODS.has(req.method ?? '') && (body === 'none' || (body === 'length' && declared === 0)),
-      body,
+      out: { method: req.method ?? 'GET', head: '', req, body },
+      down: new ResponseDownstream(res),
     };
     const socket = req.socket;
     stripHopByHop(req.headers);
@@ -264,6 +266,7 @@ export class IngressProxy {
       secure,
       port: socket.localPort ?? 0,
     });
+    attempt.out.head = requestHead(attempt.out.method, req.url ?? '/', req.headers, body);
     res.once('close', () => {
       const status = res.headersSent ? res.statusCode : 499;
       this.cfg.metrics.request(route.ingress, status, attempt.upstream, (performance.now() - started) / 1000);
@@ -278,9 +281,8 @@ export class IngressProxy {
     exchange(
       this.pool,
       u,
-      req,
-      res,
-      a.body,
+      a.out,
+      a.down,
       { connectTimeoutMs: o.connectTimeoutMs, readTimeoutMs: o.readTimeoutMs, maxBodyBytes: o.maxBodyBytes },
       {
         tooLarge: () => {
