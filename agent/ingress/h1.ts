@@ -58,6 +58,67 @@ function hasControl(s: string): boolean {
 }
 const HEX = /^[0-9a-fA-F]{1,13}$/;
 
+/** Trims optional white space (space and tab only: String.trim would also take NBSP and others). */
+function ows(v: string): string {
+  let a = 0;
+  let b = v.length;
+  while (a < b && (v.charCodeAt(a) === 32 || v.charCodeAt(a) === 9)) a++;
+  while (b > a && (v.charCodeAt(b - 1) === 32 || v.charCodeAt(b - 1) === 9)) b--;
+  return v.slice(a, b);
+}
+
+/** A request in the fast path's subset: HTTP/1.1, origin-form target, no body, nothing unusual. */
+export interface FastRequest {
+  method: string;
+  target: string;
+  /** Field names (lower case) and values, as a flat [name, value, ...] list. */
+  headers: string[];
+  host: string;
+  /** The client asked to close the connection after this response. */
+  close: boolean;
+}
+
+const REQUEST_LINE = /^([A-Z]{1,20}) (\/[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]*) HTTP\/1\.1$/;
+// Fields that make a request leave the fast path: bodies, upgrades, expectations.
+const NOT_FAST = new Set(['transfer-encoding', 'upgrade', 'expect', 'content-length']);
+
+/**
+ * The head of a request (without its final CRLF CRLF) when it is in the fast path's strict
+ * subset; undefined for anything else, which node:http then parses and answers as it always does
+ * (bodies, upgrades, Expect, HTTP/1.0, absolute targets, odd bytes, too many fields, ...).
+ */
+export function fastRequest(head: string, maxFields: number): FastRequest | undefined {
+  const lines = head.split('\r\n');
+  const m = REQUEST_LINE.exec(lines[0]);
+  if (!m || lines.length - 1 > maxFields) return undefined;
+  const headers: string[] = [];
+  let host: string | undefined;
+  let close = false;
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i];
+    const colon = line.indexOf(':');
+    if (colon <= 0) return undefined;
+    const name = line.slice(0, colon).toLowerCase();
+    if (!TOKEN.test(name)) return undefined;
+    const value = ows(line.slice(colon + 1));
+    if (hasControl(value)) return undefined;
+    if (NOT_FAST.has(name) && !(name === 'content-length' && value === '0')) return undefined;
+    if (name === 'host') {
+      if (host !== undefined) return undefined;
+      host = value;
+    } else if (name === 'connection') {
+      for (const t of value.toLowerCase().split(',')) {
+        const o = ows(t);
+        if (o === 'close') close = true;
+        else if (o === 'upgrade') return undefined;
+      }
+    }
+    headers.push(name, value);
+  }
+  if (!host) return undefined;
+  return { method: m[1], target: m[2], headers, host, close };
+}
+
 type State = 'head' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-crlf' | 'trailers' | 'close' | 'done';
 
 /**
@@ -221,7 +282,7 @@ export class ResponseParser {
       const name = line.slice(0, colon).toLowerCase();
       // A name followed by white space, or a folded line, is refused (RFC 9112 §5.1, §5.2).
       if (!TOKEN.test(name)) throw new H1Error('bad header name');
-      const value = line.slice(colon + 1).trim();
+      const value = ows(line.slice(colon + 1));
       if (hasControl(value)) throw new H1Error('bad header value');
       if (name === 'content-length') {
         for (const part of value.split(',')) {

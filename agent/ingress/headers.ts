@@ -77,3 +77,49 @@ export function stripHopByHopList(h: string[]): string[] {
   for (let i = 0; i < h.length; i += 2) if (!HOP_SET.has(h[i]) && !listed?.has(h[i])) out.push(h[i], h[i + 1]);
   return out;
 }
+
+/**
+ * The fast path's upstream request head from a flat field list: hop-by-hop fields and those
+ * Connection lists dropped, `Proxy` dropped, the forwarding fields set as setForwarded does.
+ */
+export function forwardHead(method: string, target: string, h: string[], c: ClientFacts): string {
+  let listed: Set<string> | undefined;
+  for (let i = 0; i < h.length; i += 2)
+    if (h[i] === 'connection')
+      for (const n of h[i + 1].split(',')) {
+        const t = n.trim().toLowerCase();
+        if (t) (listed ??= new Set()).add(t);
+      }
+  let head = `${method} ${target} HTTP/1.1\r\n`;
+  let prior: string | undefined;
+  let id: string | undefined;
+  let ids = 0;
+  let host = '';
+  for (let i = 0; i < h.length; i += 2) {
+    const name = h[i];
+    if (HOP_SET.has(name) || listed?.has(name)) continue;
+    switch (name) {
+      case 'x-forwarded-for':
+        prior = prior === undefined ? h[i + 1] : `${prior}, ${h[i + 1]}`;
+        continue;
+      case 'x-request-id':
+        id = h[i + 1];
+        ids++;
+        continue;
+      case 'x-forwarded-proto':
+      case 'x-forwarded-host':
+      case 'x-forwarded-port':
+      case 'x-real-ip':
+        continue;
+      case 'host':
+        host = h[i + 1];
+    }
+    head += `${name}: ${h[i + 1]}\r\n`;
+  }
+  const rid = ids === 1 && id !== undefined && REQUEST_ID.test(id) ? id : randomUUID();
+  return (
+    `${head}x-forwarded-for: ${prior ? `${prior}, ${c.address}` : c.address}\r\n` +
+    `x-forwarded-proto: ${c.secure ? 'https' : 'http'}\r\nx-forwarded-host: ${host}\r\n` +
+    `x-forwarded-port: ${c.port}\r\nx-real-ip: ${c.address}\r\nx-request-id: ${rid}\r\n\r\n`
+  );
+}

@@ -11,8 +11,9 @@ import type { Socket } from 'node:net';
 import { ProxyServer } from 'http-proxy-3';
 import type { CertStore, KeyPair } from './certs.ts';
 import { type Downstream, exchange, type Outgoing, ResponseDownstream } from './forward.ts';
-import { type RequestBody, requestHead } from './h1.ts';
-import { setForwarded, stripHopByHop } from './headers.ts';
+import { type FastRequest, type RequestBody, requestHead } from './h1.ts';
+import { FastConn, type FastHost } from './fastpath.ts';
+import { forwardHead, setForwarded, stripHopByHop } from './headers.ts';
 import type { IngressMetrics } from './metrics.ts';
 import { matchRoute, normalizeHost, type Route, type RouteTable, tlsSecretFor, type Upstream } from './routes.ts';
 import { UpstreamPool } from './upstreams.ts';
@@ -24,6 +25,8 @@ export interface ProxyLimits {
   requestTimeoutMs: number;
   /** An idle keep-alive client connection is closed after this long. */
   keepAliveTimeoutMs: number;
+  /** Simple requests skip node:http (fastpath.ts); off sends every request through node:http. */
+  fastPath: boolean;
   /** How often Node checks the two timeouts above. */
   checkIntervalMs: number;
   /** Largest request head in bytes. */
@@ -43,6 +46,7 @@ export const DEFAULT_LIMITS: ProxyLimits = {
   requestTimeoutMs: 60_000,
   keepAliveTimeoutMs: 75_000,
   checkIntervalMs: 1_000,
+  fastPath: true,
   maxHeaderBytes: 16 * 1024,
   maxHeaderCount: 100,
   handshakeTimeoutMs: 10_000,
@@ -103,9 +107,11 @@ interface Attempt {
   retryable: boolean;
   out: Outgoing;
   down: Downstream;
+  /** The node:http response (absent on the fast path). */
+  res?: ServerResponse;
 }
 
-export class IngressProxy {
+export class IngressProxy implements FastHost {
   private table: RouteTable = {
     hosts: new Map(),
     wildcards: new Map(),
@@ -121,9 +127,15 @@ export class IngressProxy {
   https?: Server;
 
   private readonly cfg: ProxyConfig;
+  readonly maxHeaderBytes: number;
+  readonly maxHeaderCount: number;
+  readonly keepAliveTimeoutMs: number;
 
   constructor(cfg: ProxyConfig) {
     this.cfg = cfg;
+    this.maxHeaderBytes = cfg.limits.maxHeaderBytes;
+    this.maxHeaderCount = cfg.limits.maxHeaderCount;
+    this.keepAliveTimeoutMs = cfg.limits.keepAliveTimeoutMs;
     this.pool = new UpstreamPool({ maxSockets: cfg.limits.maxUpstreamSockets, idleMs: cfg.limits.upstreamIdleMs });
     // Only upgrades go through http-proxy-3; errors without a callback (none expected: every call passes one) must not crash the agent.
     this.proxy.on('error', () => {});
@@ -166,7 +178,12 @@ export class IngressProxy {
       server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
         this.onUpgrade(req, socket, head, secure),
       );
-      server.on(secure ? 'secureConnection' : 'connection', (s: Socket) => {
+      // node:http's own connection listener is taken out and called only for connections the
+      // fast path hands over (fastpath.ts); the listeners stay node:http's, timeouts included.
+      const event = secure ? 'secureConnection' : 'connection';
+      const nodeListener = server.listeners(event)[0] as (s: Socket) => void;
+      if (l.fastPath) server.removeListener(event, nodeListener);
+      server.on(event, (s: Socket) => {
         const which = secure ? 'https' : 'http';
         this.sockets.add(s);
         this.cfg.metrics.open[which]++;
@@ -174,6 +191,7 @@ export class IngressProxy {
           this.sockets.delete(s);
           this.cfg.metrics.open[which]--;
         });
+        if (l.fastPath) new FastConn(s, secure, this, (sock) => nodeListener.call(server, sock));
       });
       if (secure) server.on('tlsClientError', (_e: Error, s: Duplex) => s.destroy());
     }
@@ -258,6 +276,7 @@ export class IngressProxy {
       retryable: RETRY_METHODS.has(req.method ?? '') && (body === 'none' || (body === 'length' && declared === 0)),
       out: { method: req.method ?? 'GET', head: '', req, body },
       down: new ResponseDownstream(res),
+      res,
     };
     const socket = req.socket;
     stripHopByHop(req.headers);
@@ -271,10 +290,10 @@ export class IngressProxy {
       const status = res.headersSent ? res.statusCode : 499;
       this.cfg.metrics.request(route.ingress, status, attempt.upstream, (performance.now() - started) / 1000);
     });
-    this.forward(req, res, attempt);
+    this.forward(attempt);
   }
 
-  private forward(req: IncomingMessage, res: ServerResponse, a: Attempt): void {
+  private forward(a: Attempt): void {
     const u = a.order[a.index];
     a.upstream = `${u.ip}:${u.port}`;
     const o = a.route.options;
@@ -286,27 +305,54 @@ export class IngressProxy {
       { connectTimeoutMs: o.connectTimeoutMs, readTimeoutMs: o.readTimeoutMs, maxBodyBytes: o.maxBodyBytes },
       {
         tooLarge: () => {
-          res.shouldKeepAlive = false;
-          reply(res, 413, 'request body too large');
-          req.destroy();
+          if (a.res) {
+            a.res.shouldKeepAlive = false;
+            reply(a.res, 413, 'request body too large');
+          }
+          a.out.req?.destroy();
         },
         failed: ({ code, stale }) => {
-          if (res.destroyed) return;
+          if (a.down.destroyed) return;
           // A pooled connection the endpoint closed while idle: also safe to resend.
           if (a.retryable && stale) {
-            this.forward(req, res, a);
+            this.forward(a);
             return;
           }
           if (a.retryable && CONNECT_ERRORS.has(code) && a.index + 1 < a.order.length) {
             a.index++;
-            this.forward(req, res, a);
+            this.forward(a);
             return;
           }
-          if (code === 'ETIMEDOUT' || code === 'ECONNECT_TIMEOUT') reply(res, 504, 'upstream timed out');
-          else reply(res, 502, 'bad gateway: upstream failed');
+          const timeout = code === 'ETIMEDOUT' || code === 'ECONNECT_TIMEOUT';
+          const [status, text] = timeout ? [504, 'upstream timed out'] : [502, 'bad gateway: upstream failed'];
+          if (a.res) reply(a.res, status, text);
+          else if (a.down instanceof FastConn) a.down.reply(status, text);
         },
       },
     );
+  }
+
+  /** FastHost: a fast-path request that routes to a backend with endpoints is forwarded here. */
+  forwardFast(r: FastRequest, c: FastConn): boolean {
+    const route = matchRoute(this.table, r.host, r.target);
+    if (!route || !route.backend.endpoints.length) return false;
+    if (!c.secure && route.options.sslRedirect && tlsSecretFor(this.table, r.host)) return false;
+    const started = performance.now();
+    const s = c.socket;
+    const facts = { address: s.remoteAddress ?? '', secure: c.secure, port: s.localPort ?? 0 };
+    const a: Attempt = {
+      route,
+      order: this.pool.order(route.backend),
+      index: 0,
+      upstream: '',
+      retryable: RETRY_METHODS.has(r.method),
+      out: { method: r.method, head: forwardHead(r.method, r.target, r.headers, facts), body: 'none' },
+      down: c,
+    };
+    c.onDone = (_completed, status) =>
+      this.cfg.metrics.request(route.ingress, status || 499, a.upstream, (performance.now() - started) / 1000);
+    this.forward(a);
+    return true;
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, secure: boolean): void {
