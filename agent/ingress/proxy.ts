@@ -335,7 +335,7 @@ export class IngressProxy implements FastHost {
   /** FastHost: a fast-path request that routes to a backend with endpoints is forwarded here. */
   forwardFast(r: FastRequest, c: FastConn): boolean {
     const route = matchRoute(this.table, r.host, r.target);
-    if (!route || !route.backend.endpoints.length) return false;
+    if (!route?.backend.endpoints.length) return false;
     if (!c.secure && route.options.sslRedirect && tlsSecretFor(this.table, r.host)) return false;
     const started = performance.now();
     const s = c.socket;
