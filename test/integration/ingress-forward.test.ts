@@ -88,7 +88,14 @@ before(async () => {
       }
       if (req.url === '/close') res.setHeader('connection', 'close');
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ url: req.url, method: req.method, got: n, te: req.headers['transfer-encoding'] ?? '' }));
+      const body: Record<string, unknown> = {
+        url: req.url,
+        method: req.method,
+        got: n,
+        te: req.headers['transfer-encoding'] ?? '',
+      };
+      if (req.url === '/echo-headers') body.headers = req.headers;
+      res.end(JSON.stringify(body));
     });
   });
   httpBackend.on('connection', () => backendConns++);
@@ -275,4 +282,75 @@ test('a request that meets a pooled connection closed without an answer is resen
   assert.equal(rawConns - before, 3, 'each resend took a new connection');
   const post = await send('raw.test', '/once', { method: 'POST', body: Buffer.from('x') });
   assert.equal(post.status, 502, 'a POST is not resent');
+});
+
+test('fast path and node:http on one connection: a body hands over mid-connection, the answers stay in order', async () => {
+  const out = await raw(
+    'GET /f1 HTTP/1.1\r\nhost: http.test\r\n\r\n' +
+      'POST /f2 HTTP/1.1\r\nhost: http.test\r\ncontent-length: 4\r\n\r\nbody' +
+      'GET /f3 HTTP/1.1\r\nhost: http.test\r\nconnection: close\r\n\r\n',
+    (o) => o.includes('"url":"/f3"'),
+  );
+  const at = ['/f1', '/f2', '/f3'].map((u) => out.indexOf(`"url":"${u}"`));
+  assert.ok(at[0] > 0 && at[1] > at[0] && at[2] > at[1], out);
+  assert.match(out, /"url":"\/f2","method":"POST","got":4/);
+  assert.equal(out.match(/HTTP\/1.1 200 OK/g)?.length, 3);
+});
+
+test('the forwarding fields are the same on the fast path and through node:http', async () => {
+  const headers = {
+    'x-forwarded-for': '192.0.2.7',
+    'x-request-id': 'same-id',
+    connection: 'x-secret',
+    'x-secret': '1',
+  };
+  const fast = await send('http.test', '/echo-headers', { headers });
+  const slow = await send('http.test', '/echo-headers', { method: 'POST', body: Buffer.from('x'), headers });
+  const pick = (r: Res) => {
+    const h = JSON.parse(r.body.toString()).headers;
+    return [
+      'x-forwarded-for',
+      'x-forwarded-proto',
+      'x-forwarded-host',
+      'x-forwarded-port',
+      'x-real-ip',
+      'x-request-id',
+      'x-secret',
+    ].map((n) => h[n]);
+  };
+  assert.deepEqual(pick(fast), [
+    '192.0.2.7, 127.0.0.1',
+    'http',
+    'http.test',
+    String(port),
+    '127.0.0.1',
+    'same-id',
+    undefined,
+  ]);
+  assert.deepEqual(pick(fast), pick(slow));
+});
+
+test('on a keep-alive client connection, a chunked or close-delimited upstream body goes out chunked', async () => {
+  const out = await raw(
+    'GET /chunked HTTP/1.1\r\nhost: raw.test\r\n\r\nGET /eof HTTP/1.1\r\nhost: raw.test\r\n\r\n',
+    (o) => o.split('\r\n0\r\n\r\n').length === 3,
+  );
+  const [first, second] = out.split('HTTP/1.1 200 OK\r\n').slice(1);
+  for (const r of [first, second]) {
+    assert.match(r, /(^|\r\n)transfer-encoding: chunked\r\n/i);
+    assert.match(r, /(^|\r\n)connection: keep-alive\r\n/i);
+  }
+  const body = (r: string) => {
+    let rest = r.slice(r.indexOf('\r\n\r\n') + 4);
+    let text = '';
+    for (;;) {
+      const nl = rest.indexOf('\r\n');
+      const n = Number.parseInt(rest.slice(0, nl), 16);
+      if (n === 0) return text;
+      text += rest.slice(nl + 2, nl + 2 + n);
+      rest = rest.slice(nl + 2 + n + 2);
+    }
+  };
+  assert.equal(body(first), 'hello world');
+  assert.equal(body(second), 'to the end');
 });

@@ -3,8 +3,15 @@
 // outcome), the refusals, and the hop-by-hop filter for response fields.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { H1Error, requestHead, ResponseParser, type ResponseHead } from '../../agent/ingress/h1.ts';
-import { stripHopByHopList } from '../../agent/ingress/headers.ts';
+import {
+  type FastRequest,
+  fastRequest,
+  H1Error,
+  requestHead,
+  ResponseParser,
+  type ResponseHead,
+} from '../../agent/ingress/h1.ts';
+import { forwardHead, stripHopByHopList } from '../../agent/ingress/headers.ts';
 
 interface Parsed {
   heads: ResponseHead[];
@@ -171,5 +178,89 @@ test('response fields lose hop-by-hop ones and those Connection lists', () => {
       'text/plain',
     ]),
     ['set-cookie', 'a', 'set-cookie', 'b', 'content-type', 'text/plain'],
+  );
+});
+
+test('the fast path takes only plain HTTP/1.1 heads without a body; everything else is left to node:http', () => {
+  const fast: [string, Partial<FastRequest>][] = [
+    ['GET / HTTP/1.1\r\nHost: a.test', { method: 'GET', target: '/', host: 'a.test', close: false }],
+    [
+      'HEAD /x?y=1&z=%20 HTTP/1.1\r\nhost:a.test\r\nx-a:  v \t',
+      { target: '/x?y=1&z=%20', headers: ['host', 'a.test', 'x-a', 'v'] },
+    ],
+    ['GET / HTTP/1.1\r\nhost: a\r\nconnection: keep-alive, Close', { close: true }],
+    ['DELETE / HTTP/1.1\r\nhost: a\r\ncontent-length: 0', { method: 'DELETE' }],
+    ['GET / HTTP/1.1\r\nhost: a\r\nx-a: \xa0', { headers: ['host', 'a', 'x-a', '\xa0'] }], // obs-text kept, not trimmed
+  ];
+  for (const [head, want] of fast) {
+    const r = fastRequest(head, 100);
+    assert.ok(r, head);
+    for (const [k, v] of Object.entries(want)) assert.deepEqual(r[k as keyof FastRequest], v, head);
+  }
+  const slow = [
+    'GET / HTTP/1.0\r\nhost: a',
+    'GET http://a/ HTTP/1.1\r\nhost: a',
+    'CONNECT a:443 HTTP/1.1\r\nhost: a',
+    'get / HTTP/1.1\r\nhost: a',
+    'GET /a"b HTTP/1.1\r\nhost: a',
+    'GET / HTTP/1.1',
+    'GET / HTTP/1.1\r\nhost: a\r\nhost: b',
+    'GET / HTTP/1.1\r\nhost: a\r\ncontent-length: 1',
+    'GET / HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked',
+    'GET / HTTP/1.1\r\nhost: a\r\nupgrade: websocket\r\nconnection: upgrade',
+    'GET / HTTP/1.1\r\nhost: a\r\nconnection: Upgrade',
+    'PUT / HTTP/1.1\r\nhost: a\r\nexpect: 100-continue',
+    'GET / HTTP/1.1\r\nhost: a\r\nx-a: 1\r\n folded',
+    'GET / HTTP/1.1\r\nhost: a\r\nx-a : 1',
+    'GET / HTTP/1.1\r\nhost: a\r\nx-a: a\x00b',
+    'GET / HTTP/1.1\r\nhost: a\r\nx-a: a\nx-b: b',
+    'GET / HTTP/1.1\r\nhost: a\r\nx-1: 1\r\nx-2: 2\r\nx-3: 3',
+  ];
+  for (const head of slow.slice(0, -1)) assert.equal(fastRequest(head, 100), undefined, JSON.stringify(head));
+  assert.equal(fastRequest(slow[slow.length - 1], 3), undefined, 'more fields than the limit');
+  assert.ok(fastRequest(slow[slow.length - 1], 4));
+});
+
+test('the fast path’s upstream head: hop-by-hop and Proxy dropped, forwarding fields set like setForwarded', () => {
+  const h = [
+    'host',
+    'a.test',
+    'connection',
+    'keep-alive, x-secret',
+    'x-secret',
+    's',
+    'proxy',
+    'http://evil',
+    'x-forwarded-for',
+    '192.0.2.1',
+    'x-forwarded-for',
+    '192.0.2.2',
+    'x-forwarded-proto',
+    'gopher',
+    'x-real-ip',
+    '1.1.1.1',
+    'x-request-id',
+    'id-1',
+    'cookie',
+    'a=1',
+    'te',
+    'trailers',
+  ];
+  const head = forwardHead('GET', '/p', h, { address: '10.0.0.9', secure: true, port: 443 });
+  assert.equal(
+    head,
+    'GET /p HTTP/1.1\r\nhost: a.test\r\ncookie: a=1\r\n' +
+      'x-forwarded-for: 192.0.2.1, 192.0.2.2, 10.0.0.9\r\nx-forwarded-proto: https\r\nx-forwarded-host: a.test\r\n' +
+      'x-forwarded-port: 443\r\nx-real-ip: 10.0.0.9\r\nx-request-id: id-1\r\n\r\n',
+  );
+  const twice = forwardHead('GET', '/', ['host', 'a', 'x-request-id', 'a', 'x-request-id', 'b'], {
+    address: '10.0.0.9',
+    secure: false,
+    port: 80,
+  });
+  assert.match(twice, /\r\nx-request-id: [0-9a-f-]{36}\r\n/, 'two IDs are one too many: a new one');
+  assert.match(
+    forwardHead('GET', '/', ['host', 'a', 'x-request-id', 'bad id'], { address: '', secure: false, port: 80 }),
+    /x-request-id: [0-9a-f-]{36}/,
   );
 });
