@@ -46,8 +46,18 @@ export class FastConn implements Downstream {
     socket.on('close', this.onClose);
     socket.on('error', this.onError);
     socket.on('timeout', this.onTimeout);
+    socket.on('end', this.onEnd);
     socket.setTimeout(host.keepAliveTimeoutMs);
   }
+
+  private readonly onEnd = (): void => {
+    // The client finished sending (half-close): answer what is in progress, then close.
+    this.keepAlive = false;
+    if (!this.busy) {
+      if (this.buf) this.next();
+      else this.socket.end();
+    }
+  };
 
   private readonly onData = (b: Buffer): void => {
     this.buf = this.buf ? Buffer.concat([this.buf, b]) : b;
@@ -88,7 +98,7 @@ export class FastConn implements Downstream {
     }
     this.busy = true;
     this.method = r.method;
-    this.keepAlive = !r.close;
+    this.keepAlive = !r.close && !this.socket.readableEnded;
     this.status = 0;
     if (!this.host.forwardFast(r, this)) {
       this.busy = false;
@@ -106,6 +116,7 @@ export class FastConn implements Downstream {
     s.off('close', this.onClose);
     s.off('error', this.onError);
     s.off('timeout', this.onTimeout);
+    s.off('end', this.onEnd);
     s.setTimeout(0);
     if (this.buf) s.unshift(this.buf);
     this.buf = undefined;

@@ -354,3 +354,26 @@ test('on a keep-alive client connection, a chunked or close-delimited upstream b
   assert.equal(body(first), 'hello world');
   assert.equal(body(second), 'to the end');
 });
+
+test('a client that half-closes after its request gets the answer and then the end of the connection', async () => {
+  const out = await new Promise<string>((resolve, reject) => {
+    const s = connect(port, '127.0.0.1');
+    let got = '';
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`no close within 5 s after the answer: ${JSON.stringify(got.slice(0, 80))}`));
+    }, 5_000);
+    s.on('data', (c) => {
+      got += c.toString('latin1');
+    });
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve(got);
+    });
+    s.on('error', () => {});
+    s.end('GET /half HTTP/1.1\r\nhost: http.test\r\n\r\n');
+  });
+  assert.match(out, /^HTTP\/1.1 200 OK\r\n/);
+  assert.match(out, /"url":"\/half"/);
+  assert.match(out, /\r\nconnection: close\r\n/);
+});
