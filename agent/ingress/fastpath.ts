@@ -173,6 +173,18 @@ export class FastConn implements Downstream {
 
   end(last?: Buffer): void {
     const s = this.socket;
+    if (this.head !== undefined && !this.chunked) {
+      // The common case, a whole response at once: head and body in one buffer, one write.
+      const body = this.noBody || !last ? 0 : last.length;
+      const out = Buffer.allocUnsafe(Buffer.byteLength(this.head, 'latin1') + body);
+      const n = out.write(this.head, 0, 'latin1');
+      if (body) (last as Buffer).copy(out, n);
+      this.head = undefined;
+      s.write(out);
+      this.closeCb = undefined;
+      this.finish(true);
+      return;
+    }
     s.cork();
     this.flushHead();
     if (!this.noBody) {
@@ -189,7 +201,7 @@ export class FastConn implements Downstream {
 
   private flushHead(): void {
     if (this.head === undefined) return;
-    this.socket.write(this.head);
+    this.socket.write(this.head, 'latin1');
     this.head = undefined;
   }
 

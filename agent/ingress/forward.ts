@@ -137,7 +137,7 @@ class Exchange implements ConnUser {
     if (s.connecting) s.once('connect', () => s.setTimeout(this.o.readTimeoutMs));
     conn.parser.expect(out.method, this);
     res.once('close', this.onClientClose);
-    s.write(out.head);
+    s.write(out.head, 'latin1');
     if (!req || out.body === 'none') {
       this.sentBody = true;
       return;

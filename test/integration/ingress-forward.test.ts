@@ -31,6 +31,7 @@ const scripts: Record<string, string> = {
   '/malformed': 'HTTP/1.1 200 OK\r\nx-a: a\r\n folded\r\ncontent-length: 0\r\n\r\n',
   '/short': 'HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly this',
   '/say-close': 'HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok',
+  '/obs': 'HTTP/1.1 200 OK\r\nx-obs: caf\xe9\r\ncontent-length: 2\r\n\r\nok',
   '/once': 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok',
 };
 let rawConns = 0;
@@ -109,7 +110,7 @@ before(async () => {
       if (end < 0) return;
       const path = head.split(' ')[1];
       head = head.slice(end + 4);
-      const answer = scripts[path] ?? 'HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n';
+      const answer = Buffer.from(scripts[path] ?? 'HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n', 'latin1');
       if (path === '/eof' || path === '/short') s.end(answer);
       else if (path === '/once' && answered > 0) s.destroy();
       else s.write(answer);
@@ -199,7 +200,7 @@ function raw(data: string, done: (out: string) => boolean): Promise<string> {
     });
     s.on('close', finish);
     s.on('error', () => {});
-    s.write(data);
+    s.write(data, 'latin1');
   });
 }
 
@@ -376,4 +377,15 @@ test('a client that half-closes after its request gets the answer and then the e
   assert.match(out, /^HTTP\/1.1 200 OK\r\n/);
   assert.match(out, /"url":"\/half"/);
   assert.match(out, /\r\nconnection: close\r\n/);
+});
+
+test('field bytes above 0x7f (obs-text) pass both ways unchanged, not re-encoded', async () => {
+  const out = await raw('GET /obs HTTP/1.1\r\nhost: raw.test\r\nconnection: close\r\n\r\n', (o) => o.endsWith('ok'));
+  assert.match(out, /\r\nx-obs: caf\xe9\r\n/, 'one byte 0xe9, not UTF-8 0xc3 0xa9');
+  const echo = await raw(
+    'GET /echo-headers HTTP/1.1\r\nhost: http.test\r\nx-in: caf\xe9\r\nconnection: close\r\n\r\n',
+    (o) => o.includes('"x-in"'),
+  );
+  // The backend (node:http) reads field bytes as latin1 and JSON-encodes them as UTF-8 text.
+  assert.match(Buffer.from(echo, 'latin1').toString('utf8'), /"x-in":"caf\u00e9"/);
 });
