@@ -252,12 +252,13 @@ class Exchange implements ConnUser {
     const last = this.pending;
     this.pending = undefined;
     this.detach();
-    this.res.end(last);
     // Answered before the whole body was sent (e.g. an early 413), or told to close: not reusable.
+    // Released before the client's response ends, so a pipelined request it starts can reuse it.
     if (open && this.reusable && this.sentBody) {
       this.conn.uses++;
       this.pool.release(this.conn);
     } else this.conn.socket.destroy();
+    this.res.end(last);
   }
 
   private fail(code: string): void {
