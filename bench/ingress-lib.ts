@@ -1,6 +1,6 @@
 // Which proxy core the ingress uses: the same keep-alive load (wrk, or a small Node client when
 // wrk is missing) through three single-process proxies in turn, on 127.0.0.1 only:
-//   http-proxy-3  Skiff's IngressProxy (route table, headers, limits, metrics included)
+//   skiff         Skiff's IngressProxy (fast path, own upstream side, route table, headers, limits, metrics)
 //   hp3-bare      http-proxy-3's web() alone with the same agent (no ingress features)
 //   pipe          a bare http.request + pipe with the same keep-alive agent (no features)
 //   fetch         the global fetch (undici inside Node) per request
@@ -59,7 +59,7 @@ async function child(role: string, upstream: number): Promise<number> {
       }),
     );
   }
-  // http-proxy-3 through the real ingress proxy and route table.
+  // The real ingress proxy and route table.
   const { IngressProxy, DEFAULT_LIMITS } = await import('../agent/ingress/proxy.ts');
   const { CertStore, defaultCertificate } = await import('../agent/ingress/certs.ts');
   const { IngressMetrics } = await import('../agent/ingress/metrics.ts');
@@ -157,7 +157,7 @@ async function main() {
   try {
     const variants: [string, number, number][] = [['direct', backend.port, backend.proc.pid ?? 0]];
     const only = process.env.VARIANTS?.split(',');
-    for (const v of ['http-proxy-3', 'hp3-bare', 'pipe', 'fetch'].filter((x) => !only || only.includes(x))) {
+    for (const v of ['skiff', 'hp3-bare', 'pipe', 'fetch'].filter((x) => !only || only.includes(x))) {
       const p = await start(v, backend.port);
       procs.push(p.proc);
       variants.push([v, p.port, p.proc.pid ?? 0]);

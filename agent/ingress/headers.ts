@@ -19,13 +19,16 @@ const HOP_BY_HOP = [
 
 /** Removes hop-by-hop headers in place; `keepUpgrade` keeps `Connection: upgrade` and `Upgrade` for a WebSocket. */
 export function stripHopByHop(h: IncomingHttpHeaders, keepUpgrade = false): void {
-  const listed = String(h.connection ?? '')
-    .split(',')
-    .map((s) => s.trim().toLowerCase())
-    .filter(Boolean);
+  const connection = h.connection;
   const upgrade = h.upgrade;
-  for (const name of [...HOP_BY_HOP, ...listed]) delete h[name];
-  delete h.proxy;
+  // Deleting only what is there keeps the common header object out of V8's slow dictionary mode.
+  for (const name of HOP_BY_HOP) if (h[name] !== undefined) delete h[name];
+  if (connection)
+    for (const n of connection.split(',')) {
+      const name = n.trim().toLowerCase();
+      if (name && h[name] !== undefined) delete h[name];
+    }
+  if (h.proxy !== undefined) delete h.proxy;
   if (keepUpgrade && upgrade) {
     h.connection = 'upgrade';
     h.upgrade = upgrade;
@@ -56,8 +59,67 @@ export function setForwarded(h: IncomingHttpHeaders, c: ClientFacts): string {
   return h['x-request-id'];
 }
 
-/** Strips hop-by-hop headers from an upstream response and sets the client connection's own. */
-export function stripResponse(h: IncomingHttpHeaders, keepAlive: boolean): void {
-  stripHopByHop(h);
-  h.connection = keepAlive ? 'keep-alive' : 'close';
+const HOP_SET = new Set([...HOP_BY_HOP, 'proxy']);
+
+/**
+ * The fields of an upstream response (a flat [name, value, ...] list, names in lower case) without
+ * the hop-by-hop ones and those its Connection header lists.
+ */
+export function stripHopByHopList(h: string[]): string[] {
+  let listed: Set<string> | undefined;
+  for (let i = 0; i < h.length; i += 2)
+    if (h[i] === 'connection')
+      for (const n of h[i + 1].split(',')) {
+        const t = n.trim().toLowerCase();
+        if (t) (listed ??= new Set()).add(t);
+      }
+  const out: string[] = [];
+  for (let i = 0; i < h.length; i += 2) if (!HOP_SET.has(h[i]) && !listed?.has(h[i])) out.push(h[i], h[i + 1]);
+  return out;
+}
+
+/**
+ * The fast path's upstream request head from a flat field list: hop-by-hop fields and those
+ * Connection lists dropped, `Proxy` dropped, the forwarding fields set as setForwarded does.
+ */
+export function forwardHead(method: string, target: string, h: string[], c: ClientFacts): string {
+  let listed: Set<string> | undefined;
+  for (let i = 0; i < h.length; i += 2)
+    if (h[i] === 'connection')
+      for (const n of h[i + 1].split(',')) {
+        const t = n.trim().toLowerCase();
+        if (t) (listed ??= new Set()).add(t);
+      }
+  let head = `${method} ${target} HTTP/1.1\r\n`;
+  let prior: string | undefined;
+  let id: string | undefined;
+  let ids = 0;
+  let host = '';
+  for (let i = 0; i < h.length; i += 2) {
+    const name = h[i];
+    if (HOP_SET.has(name) || listed?.has(name)) continue;
+    switch (name) {
+      case 'x-forwarded-for':
+        prior = prior === undefined ? h[i + 1] : `${prior}, ${h[i + 1]}`;
+        continue;
+      case 'x-request-id':
+        id = h[i + 1];
+        ids++;
+        continue;
+      case 'x-forwarded-proto':
+      case 'x-forwarded-host':
+      case 'x-forwarded-port':
+      case 'x-real-ip':
+        continue;
+      case 'host':
+        host = h[i + 1];
+    }
+    head += `${name}: ${h[i + 1]}\r\n`;
+  }
+  const rid = ids === 1 && id !== undefined && REQUEST_ID.test(id) ? id : randomUUID();
+  return (
+    `${head}x-forwarded-for: ${prior ? `${prior}, ${c.address}` : c.address}\r\n` +
+    `x-forwarded-proto: ${c.secure ? 'https' : 'http'}\r\nx-forwarded-host: ${host}\r\n` +
+    `x-forwarded-port: ${c.port}\r\nx-real-ip: ${c.address}\r\nx-request-id: ${rid}\r\n\r\n`
+  );
 }

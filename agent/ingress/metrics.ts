@@ -6,23 +6,35 @@ const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
 const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 
 interface Series {
+  /** Observations per bucket, not cumulative (made cumulative when rendered); the last is +Inf. */
   buckets: number[];
   sum: number;
   count: number;
 }
 
+interface Counter {
+  ingress: string;
+  status: number;
+  upstream: string;
+  n: number;
+}
+
 export class IngressMetrics {
-  private readonly requests = new Map<string, number>();
+  // Keyed by plain joined strings: escaping and label text are made only when rendered.
+  private readonly requests = new Map<string, Counter>();
   private readonly latency = new Map<string, Series>();
   readonly open = { http: 0, https: 0 };
 
   request(ingress: string, status: number, upstream: string, seconds: number): void {
-    const k = `ingress="${esc(ingress)}",status="${status}",upstream="${esc(upstream)}"`;
-    this.requests.set(k, (this.requests.get(k) ?? 0) + 1);
-    const lk = `ingress="${esc(ingress)}"`;
-    let s = this.latency.get(lk);
-    if (!s) this.latency.set(lk, (s = { buckets: BUCKETS.map(() => 0), sum: 0, count: 0 }));
-    for (const [i, b] of BUCKETS.entries()) if (seconds <= b) s.buckets[i]++;
+    const k = `${ingress}\n${status}\n${upstream}`;
+    const c = this.requests.get(k);
+    if (c) c.n++;
+    else this.requests.set(k, { ingress, status, upstream, n: 1 });
+    let s = this.latency.get(ingress);
+    if (!s) this.latency.set(ingress, (s = { buckets: new Array(BUCKETS.length + 1).fill(0), sum: 0, count: 0 }));
+    let i = 0;
+    while (i < BUCKETS.length && seconds > BUCKETS[i]) i++;
+    s.buckets[i]++;
     s.sum += seconds;
     s.count++;
   }
@@ -32,14 +44,21 @@ export class IngressMetrics {
       '# HELP skiff_ingress_requests_total Requests answered by the ingress.',
       '# TYPE skiff_ingress_requests_total counter',
     ];
-    for (const [k, v] of this.requests) out.push(`skiff_ingress_requests_total{${k}} ${v}`);
+    for (const c of this.requests.values())
+      out.push(
+        `skiff_ingress_requests_total{ingress="${esc(c.ingress)}",status="${c.status}",upstream="${esc(c.upstream)}"} ${c.n}`,
+      );
     out.push(
       '# HELP skiff_ingress_request_duration_seconds Time from the request to the end of the response.',
       '# TYPE skiff_ingress_request_duration_seconds histogram',
     );
-    for (const [k, s] of this.latency) {
-      for (const [i, b] of BUCKETS.entries())
-        out.push(`skiff_ingress_request_duration_seconds_bucket{${k},le="${b}"} ${s.buckets[i]}`);
+    for (const [ingress, s] of this.latency) {
+      const k = `ingress="${esc(ingress)}"`;
+      let below = 0;
+      for (const [i, b] of BUCKETS.entries()) {
+        below += s.buckets[i];
+        out.push(`skiff_ingress_request_duration_seconds_bucket{${k},le="${b}"} ${below}`);
+      }
       out.push(
         `skiff_ingress_request_duration_seconds_bucket{${k},le="+Inf"} ${s.count}`,
         `skiff_ingress_request_duration_seconds_sum{${k}} ${s.sum}`,

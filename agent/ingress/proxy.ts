@@ -8,10 +8,12 @@ import { STATUS_CODES, createServer, type IncomingMessage, type Server, type Ser
 import { createServer as createTlsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
-import type { ClientRequest } from 'node:http';
-import { ProxyServer, type ServerOptions } from 'http-proxy-3';
+import { ProxyServer } from 'http-proxy-3';
 import type { CertStore, KeyPair } from './certs.ts';
-import { setForwarded, stripHopByHop, stripResponse } from './headers.ts';
+import { type Downstream, exchange, type Outgoing, ResponseDownstream } from './forward.ts';
+import { type FastRequest, type RequestBody, requestHead } from './h1.ts';
+import { FastConn, type FastHost } from './fastpath.ts';
+import { forwardHead, setForwarded, stripHopByHop } from './headers.ts';
 import type { IngressMetrics } from './metrics.ts';
 import { matchRoute, normalizeHost, type Route, type RouteTable, tlsSecretFor, type Upstream } from './routes.ts';
 import { UpstreamPool } from './upstreams.ts';
@@ -23,6 +25,8 @@ export interface ProxyLimits {
   requestTimeoutMs: number;
   /** An idle keep-alive client connection is closed after this long. */
   keepAliveTimeoutMs: number;
+  /** Simple requests skip node:http (fastpath.ts); off sends every request through node:http. */
+  fastPath: boolean;
   /** How often Node checks the two timeouts above. */
   checkIntervalMs: number;
   /** Largest request head in bytes. */
@@ -42,6 +46,7 @@ export const DEFAULT_LIMITS: ProxyLimits = {
   requestTimeoutMs: 60_000,
   keepAliveTimeoutMs: 75_000,
   checkIntervalMs: 1_000,
+  fastPath: true,
   maxHeaderBytes: 16 * 1024,
   maxHeaderCount: 100,
   handshakeTimeoutMs: 10_000,
@@ -95,20 +100,18 @@ function replyRaw(socket: Duplex, status: number, text: string, headers: Record<
 }
 
 interface Attempt {
-  /** The upstream request of the current try, and whether it ran into the read timeout. */
-  outgoing?: ClientRequest;
-  timedOut?: boolean;
   route: Route;
   order: Upstream[];
   index: number;
-  started: number;
   upstream: string;
   retryable: boolean;
+  out: Outgoing;
+  down: Downstream;
+  /** The node:http response (absent on the fast path). */
+  res?: ServerResponse;
 }
 
-type AttemptOptions = ServerOptions & { attempt?: Attempt };
-
-export class IngressProxy {
+export class IngressProxy implements FastHost {
   private table: RouteTable = {
     hosts: new Map(),
     wildcards: new Map(),
@@ -124,21 +127,17 @@ export class IngressProxy {
   https?: Server;
 
   private readonly cfg: ProxyConfig;
+  readonly maxHeaderBytes: number;
+  readonly maxHeaderCount: number;
+  readonly keepAliveTimeoutMs: number;
 
   constructor(cfg: ProxyConfig) {
     this.cfg = cfg;
+    this.maxHeaderBytes = cfg.limits.maxHeaderBytes;
+    this.maxHeaderCount = cfg.limits.maxHeaderCount;
+    this.keepAliveTimeoutMs = cfg.limits.keepAliveTimeoutMs;
     this.pool = new UpstreamPool({ maxSockets: cfg.limits.maxUpstreamSockets, idleMs: cfg.limits.upstreamIdleMs });
-    // The attempt rides along in the per-call options (http-proxy-3 copies them into the event).
-    this.proxy.on('proxyReq', (proxyReq, _req, _res, options) => {
-      const a = (options as AttemptOptions).attempt;
-      if (!a) return;
-      a.outgoing = proxyReq;
-      proxyReq.on('timeout', () => {
-        a.timedOut = true;
-      });
-    });
-    this.proxy.on('proxyRes', (proxyRes, _req, res) => stripResponse(proxyRes.headers, res.shouldKeepAlive));
-    // Errors without a callback (none expected: every call passes one) must not crash the agent.
+    // Only upgrades go through http-proxy-3; errors without a callback (none expected: every call passes one) must not crash the agent.
     this.proxy.on('error', () => {});
   }
 
@@ -179,7 +178,12 @@ export class IngressProxy {
       server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
         this.onUpgrade(req, socket, head, secure),
       );
-      server.on(secure ? 'secureConnection' : 'connection', (s: Socket) => {
+      // node:http's own connection listener is taken out and called only for connections the
+      // fast path hands over (fastpath.ts); the listeners stay node:http's, timeouts included.
+      const event = secure ? 'secureConnection' : 'connection';
+      const nodeListener = server.listeners(event)[0] as (s: Socket) => void;
+      if (l.fastPath) server.removeListener(event, nodeListener);
+      server.on(event, (s: Socket) => {
         const which = secure ? 'https' : 'http';
         this.sockets.add(s);
         this.cfg.metrics.open[which]++;
@@ -187,6 +191,7 @@ export class IngressProxy {
           this.sockets.delete(s);
           this.cfg.metrics.open[which]--;
         });
+        if (l.fastPath) new FastConn(s, secure, this, (sock) => nodeListener.call(server, sock));
       });
       if (secure) server.on('tlsClientError', (_e: Error, s: Duplex) => s.destroy());
     }
@@ -253,32 +258,26 @@ export class IngressProxy {
     }
     const { route } = d;
     const limit = route.options.maxBodyBytes;
-    const declared = Number(req.headers['content-length'] ?? 0);
+    const length = req.headers['content-length'];
+    const declared = Number(length ?? 0);
     if (limit && declared > limit) {
       res.shouldKeepAlive = false;
       reply(res, 413, 'request body too large');
       return;
     }
-    const hasBody = declared > 0 || req.headers['transfer-encoding'] !== undefined;
+    // llhttp accepted the framing: a Content-Length, or chunked as the last coding, or no body.
+    const body: RequestBody =
+      req.headers['transfer-encoding'] !== undefined ? 'chunked' : length !== undefined ? 'length' : 'none';
     const attempt: Attempt = {
       route,
       order: this.pool.order(route.backend),
       index: 0,
-      started,
       upstream: '',
-      retryable: RETRY_METHODS.has(req.method ?? '') && !hasBody,
+      retryable: RETRY_METHODS.has(req.method ?? '') && (body === 'none' || (body === 'length' && declared === 0)),
+      out: { method: req.method ?? 'GET', head: '', req, body },
+      down: new ResponseDownstream(res),
+      res,
     };
-    if (limit && hasBody) {
-      let seen = 0;
-      req.on('data', (c: Buffer) => {
-        seen += c.length;
-        if (seen <= limit) return;
-        attempt.outgoing?.destroy();
-        res.shouldKeepAlive = false;
-        reply(res, 413, 'request body too large');
-        req.destroy();
-      });
-    }
     const socket = req.socket;
     stripHopByHop(req.headers);
     setForwarded(req.headers, {
@@ -286,45 +285,74 @@ export class IngressProxy {
       secure,
       port: socket.localPort ?? 0,
     });
+    attempt.out.head = requestHead(attempt.out.method, req.url ?? '/', req.headers, body);
     res.once('close', () => {
       const status = res.headersSent ? res.statusCode : 499;
       this.cfg.metrics.request(route.ingress, status, attempt.upstream, (performance.now() - started) / 1000);
     });
-    this.forward(req, res, attempt);
+    this.forward(attempt);
   }
 
-  private forward(req: IncomingMessage, res: ServerResponse, a: Attempt): void {
+  private forward(a: Attempt): void {
     const u = a.order[a.index];
     a.upstream = `${u.ip}:${u.port}`;
     const o = a.route.options;
-    a.outgoing = undefined;
-    a.timedOut = false;
-    const options: AttemptOptions = {
-      target: { host: u.ip, port: u.port, protocol: 'http:' },
-      attempt: a,
-      agent: this.pool.agentFor(u),
-      connectTimeout: o.connectTimeoutMs,
-      proxyTimeout: o.readTimeoutMs,
+    exchange(
+      this.pool,
+      u,
+      a.out,
+      a.down,
+      { connectTimeoutMs: o.connectTimeoutMs, readTimeoutMs: o.readTimeoutMs, maxBodyBytes: o.maxBodyBytes },
+      {
+        tooLarge: () => {
+          if (a.res) {
+            a.res.shouldKeepAlive = false;
+            reply(a.res, 413, 'request body too large');
+          }
+          a.out.req?.destroy();
+        },
+        failed: ({ code, stale }) => {
+          if (a.down.destroyed) return;
+          // A pooled connection the endpoint closed while idle: also safe to resend.
+          if (a.retryable && stale) {
+            this.forward(a);
+            return;
+          }
+          if (a.retryable && CONNECT_ERRORS.has(code) && a.index + 1 < a.order.length) {
+            a.index++;
+            this.forward(a);
+            return;
+          }
+          const timeout = code === 'ETIMEDOUT' || code === 'ECONNECT_TIMEOUT';
+          const [status, text] = timeout ? [504, 'upstream timed out'] : [502, 'bad gateway: upstream failed'];
+          if (a.res) reply(a.res, status, text);
+          else if (a.down instanceof FastConn) a.down.reply(status, text);
+        },
+      },
+    );
+  }
+
+  /** FastHost: a fast-path request that routes to a backend with endpoints is forwarded here. */
+  forwardFast(r: FastRequest, c: FastConn): boolean {
+    const route = matchRoute(this.table, r.host, r.target);
+    if (!route?.backend.endpoints.length) return false;
+    if (!c.secure && route.options.sslRedirect && tlsSecretFor(this.table, r.host)) return false;
+    const started = performance.now();
+    const s = c.socket;
+    const facts = { address: s.remoteAddress ?? '', secure: c.secure, port: s.localPort ?? 0 };
+    const a: Attempt = {
+      route,
+      order: this.pool.order(route.backend),
+      index: 0,
+      upstream: '',
+      retryable: RETRY_METHODS.has(r.method),
+      out: { method: r.method, head: forwardHead(r.method, r.target, r.headers, facts), body: 'none' },
+      down: c,
     };
-    this.proxy.web(req, res, options, (err) => {
-      const code = (err as NodeJS.ErrnoException).code ?? '';
-      const out = a.outgoing;
-      // A pooled connection the endpoint closed while idle fails on first write: also safe to resend.
-      const stale = code === 'ECONNRESET' && out?.reusedSocket === true && !res.headersSent;
-      if (a.retryable && !res.headersSent && (CONNECT_ERRORS.has(code) || stale)) {
-        if (stale) {
-          this.forward(req, res, a);
-          return;
-        }
-        if (a.index + 1 < a.order.length) {
-          a.index++;
-          this.forward(req, res, a);
-          return;
-        }
-      }
-      if (a.timedOut || code === 'ECONNECT_TIMEOUT') reply(res, 504, 'upstream timed out');
-      else reply(res, 502, 'bad gateway: upstream failed');
-    });
+    c.onDone = (_completed, status) =>
+      this.cfg.metrics.request(route.ingress, status || 499, a.upstream, (performance.now() - started) / 1000);
+    this.forward(a);
+    return true;
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, secure: boolean): void {

@@ -1,27 +1,125 @@
-// Upstream connections: one keep-alive http.Agent per endpoint (ip:port), so idle connections to a
-// pod are reused by the next request for it, and a round-robin cursor per backend. Agents of
-// endpoints that left every backend are retired when the route table changes.
-import { Agent } from 'node:http';
+// Upstream connections: a pool of keep-alive TCP connections per endpoint (ip:port), reused last in
+// first out so a few warm connections carry the load, and a round-robin cursor per backend.
+// Connections of endpoints that left every backend are retired when the route table changes.
+import { connect, type Socket } from 'node:net';
+import { ResponseParser } from './h1.ts';
 import type { Backend, RouteTable, Upstream } from './routes.ts';
 
 export interface PoolOptions {
-  /** Most connections to one endpoint (in use and idle). */
+  /** Most connections to one endpoint (in use and idle); more requests wait for one. */
   maxSockets: number;
   /** Idle upstream connections are closed after this long. */
   idleMs: number;
 }
 
-/**
- * Closes an agent's idle connections now and each busy one when its request ends: a request in
- * flight to an endpoint that just left (a pod terminating in a rolling update) still completes.
- */
-function retire(a: Agent): void {
-  a.keepSocketAlive = () => false;
-  for (const list of Object.values(a.freeSockets)) for (const s of list ?? []) s.destroy();
+/** What a connection reports to the exchange using it. */
+export interface ConnUser {
+  data(buf: Buffer): void;
+  /** The connection ended (EOF, error or destroy); `err` when it failed. */
+  closed(err?: NodeJS.ErrnoException): void;
+  timeout(): void;
+}
+
+/** One upstream connection and its response parser; the listeners are set once, not per request. */
+export class Conn {
+  readonly socket: Socket;
+  readonly parser = new ResponseParser();
+  /** Requests it carried (0 while the first is on its way: a failure then is not a stale connection). */
+  uses = 0;
+  user?: ConnUser;
+  private failure?: NodeJS.ErrnoException;
+  readonly endpoint: Endpoint;
+
+  constructor(socket: Socket, endpoint: Endpoint) {
+    this.socket = socket;
+    this.endpoint = endpoint;
+    socket.setNoDelay(true);
+    socket.on('data', (b: Buffer) => {
+      if (this.user) this.user.data(b);
+      else socket.destroy(); // an idle connection has nothing to say
+    });
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      this.failure = e;
+    });
+    socket.on('timeout', () => {
+      if (this.user) this.user.timeout();
+      else socket.destroy();
+    });
+    socket.on('end', () => socket.end());
+    socket.on('close', () => {
+      endpoint.forget(this);
+      const u = this.user;
+      this.user = undefined;
+      u?.closed(this.failure);
+    });
+  }
+}
+
+type Waiter = (c: Conn) => void;
+
+/** The connections to one endpoint. */
+class Endpoint {
+  readonly idle: Conn[] = [];
+  open = 0;
+  retired = false;
+  readonly waiters: Waiter[] = [];
+  readonly host: string;
+  readonly port: number;
+  private readonly opts: PoolOptions;
+
+  constructor(u: Upstream, opts: PoolOptions) {
+    this.host = u.ip;
+    this.port = u.port;
+    this.opts = opts;
+  }
+
+  forget(c: Conn): void {
+    const i = this.idle.indexOf(c);
+    if (i >= 0) this.idle.splice(i, 1);
+    this.open--;
+    // A slot freed: a waiting request gets a new connection.
+    const w = this.waiters.shift();
+    if (w) w(this.dial());
+  }
+
+  dial(): Conn {
+    this.open++;
+    return new Conn(connect({ host: this.host, port: this.port }), this);
+  }
+
+  /** A connection for the next request: the most recently used idle one, a new one, or the next free one. */
+  take(cb: Waiter): void {
+    const c = this.idle.pop();
+    if (c) cb(c);
+    else if (this.open < this.opts.maxSockets) cb(this.dial());
+    else this.waiters.push(cb);
+  }
+
+  /** A connection that finished its exchange cleanly: to a waiting request, or idle. */
+  release(c: Conn): void {
+    c.user = undefined;
+    if (this.retired) {
+      c.socket.destroy();
+      return;
+    }
+    const w = this.waiters.shift();
+    if (w) {
+      w(c);
+      return;
+    }
+    c.socket.setTimeout(this.opts.idleMs);
+    this.idle.push(c);
+  }
+
+  /** Idle connections close now, busy ones when their exchange ends. */
+  retire(): void {
+    this.retired = true;
+    for (const c of [...this.idle]) c.socket.destroy();
+  }
 }
 
 export class UpstreamPool {
-  private readonly agents = new Map<string, Agent>();
+  private readonly endpoints = new Map<string, Endpoint>();
   private readonly cursors = new Map<string, number>();
 
   private readonly opts: PoolOptions;
@@ -30,20 +128,19 @@ export class UpstreamPool {
     this.opts = opts;
   }
 
-  agentFor(u: Upstream): Agent {
+  /** Calls back with a connection to `u` (maybe after waiting for a free one). */
+  take(u: Upstream, cb: (c: Conn) => void): void {
     const k = `${u.ip}:${u.port}`;
-    let a = this.agents.get(k);
-    if (!a) {
-      a = new Agent({
-        keepAlive: true,
-        maxSockets: this.opts.maxSockets,
-        maxFreeSockets: Math.min(64, this.opts.maxSockets),
-        timeout: this.opts.idleMs,
-        scheduling: 'lifo',
-      });
-      this.agents.set(k, a);
+    let e = this.endpoints.get(k);
+    if (!e) {
+      e = new Endpoint(u, this.opts);
+      this.endpoints.set(k, e);
     }
-    return a;
+    e.take(cb);
+  }
+
+  release(c: Conn): void {
+    c.endpoint.release(c);
   }
 
   /**
@@ -56,10 +153,11 @@ export class UpstreamPool {
     const c = this.cursors.get(b.name) ?? 0;
     this.cursors.set(b.name, (c + 1) % n);
     const start = c % n;
+    if (start === 0) return b.endpoints;
     return [...b.endpoints.slice(start), ...b.endpoints.slice(0, start)];
   }
 
-  /** Closes the agents of endpoints no backend in the table uses any more. */
+  /** Retires the connections of endpoints no backend in the table uses any more. */
   prune(table: RouteTable): void {
     const live = new Set<string>();
     const names = new Set<string>();
@@ -70,16 +168,19 @@ export class UpstreamPool {
     for (const list of [...table.hosts.values(), ...table.wildcards.values(), table.anyHost])
       for (const r of list) add(r.backend);
     if (table.defaultBackend) add(table.defaultBackend.backend);
-    for (const [k, a] of this.agents)
+    for (const [k, e] of this.endpoints)
       if (!live.has(k)) {
-        this.agents.delete(k);
-        retire(a);
+        this.endpoints.delete(k);
+        e.retire();
       }
     for (const k of this.cursors.keys()) if (!names.has(k)) this.cursors.delete(k);
   }
 
   close(): void {
-    for (const a of this.agents.values()) a.destroy();
-    this.agents.clear();
+    for (const e of this.endpoints.values()) {
+      e.retire();
+      e.waiters.length = 0;
+    }
+    this.endpoints.clear();
   }
 }

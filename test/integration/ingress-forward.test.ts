@@ -1,0 +1,391 @@
+// The ingress's own forwarding path against real sockets on 127.0.0.1: a node:http backend that
+// counts its connections (upstream keep-alive, Connection: close, bodies both ways, HEAD, 100
+// Continue, client pipelining) and a scripted raw TCP backend for the answers node:http would
+// never send (chunked with trailers, 1xx, close-delimited, malformed, cut short, idle close).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, request, type Server } from 'node:http';
+import { type AddressInfo, connect, createServer as createNetServer, type Server as NetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { EndpointSlice, Ingress, IngressClass, Service } from '../../controlplane/shared/kube/index.ts';
+import { CertStore, defaultCertificate } from '../../agent/ingress/certs.ts';
+import { IngressMetrics } from '../../agent/ingress/metrics.ts';
+import { DEFAULT_LIMITS, IngressProxy } from '../../agent/ingress/proxy.ts';
+import { buildRoutes } from '../../agent/ingress/routes.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'ing-fwd-'));
+let proxy: IngressProxy;
+let port = 0;
+let httpBackend: Server;
+let rawBackend: NetServer;
+/** Connections the node:http backend accepted so far. */
+let backendConns = 0;
+/** The scripted backend's answer per request path; `/once` is answered once per connection, then it is dropped. */
+const scripts: Record<string, string> = {
+  '/chunked':
+    'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n6\r\n world\r\n0\r\nx-t: 1\r\n\r\n',
+  '/interim': 'HTTP/1.1 103 Early Hints\r\nlink: </s.css>\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfinal',
+  '/eof': 'HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nto the end',
+  '/malformed': 'HTTP/1.1 200 OK\r\nx-a: a\r\n folded\r\ncontent-length: 0\r\n\r\n',
+  '/short': 'HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly this',
+  '/say-close': 'HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok',
+  '/obs': 'HTTP/1.1 200 OK\r\nx-obs: caf\xe9\r\ncontent-length: 2\r\n\r\nok',
+  '/once': 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok',
+};
+let rawConns = 0;
+
+const ingressClass: IngressClass = {
+  metadata: { name: 'skiff', annotations: { 'ingressclass.kubernetes.io/is-default-class': 'true' } },
+  spec: { controller: 'skiff.io/ingress' },
+};
+
+function table(httpPort: number, rawPort: number) {
+  const svc = (name: string): Service => ({
+    metadata: { name, namespace: 'default' },
+    spec: { ports: [{ name: 'http', port: 80 }] },
+  });
+  const slice = (name: string, p: number): EndpointSlice => ({
+    metadata: { name, namespace: 'default', labels: { 'kubernetes.io/service-name': name } },
+    addressType: 'IPv4',
+    endpoints: [{ addresses: ['127.0.0.1'] }],
+    ports: [{ name: 'http', port: p, protocol: 'TCP' }],
+  });
+  const rule = (host: string, service: string) => ({
+    host,
+    http: {
+      paths: [
+        { path: '/', pathType: 'Prefix' as const, backend: { service: { name: service, port: { number: 80 } } } },
+      ],
+    },
+  });
+  const ing: Ingress = {
+    metadata: { name: 'fwd', namespace: 'default', annotations: { 'skiff.io/proxy-body-size': '0' } },
+    spec: { rules: [rule('http.test', 'h'), rule('raw.test', 'r')] },
+  };
+  return buildRoutes({
+    ingressClasses: [ingressClass],
+    ingresses: [ing],
+    services: new Map([
+      ['default/h', svc('h')],
+      ['default/r', svc('r')],
+    ]),
+    endpointSlices: [slice('h', httpPort), slice('r', rawPort)],
+  });
+}
+
+before(async () => {
+  httpBackend = createServer((req, res) => {
+    let n = 0;
+    req.on('data', (c: Buffer) => {
+      n += c.length;
+    });
+    req.on('end', () => {
+      if (req.url === '/big') {
+        res.setHeader('content-length', String(3 * 1024 * 1024));
+        res.end(Buffer.alloc(3 * 1024 * 1024, 'b'));
+        return;
+      }
+      if (req.url === '/close') res.setHeader('connection', 'close');
+      res.setHeader('content-type', 'application/json');
+      const body: Record<string, unknown> = {
+        url: req.url,
+        method: req.method,
+        got: n,
+        te: req.headers['transfer-encoding'] ?? '',
+      };
+      if (req.url === '/echo-headers') body.headers = req.headers;
+      res.end(JSON.stringify(body));
+    });
+  });
+  httpBackend.on('connection', () => backendConns++);
+  rawBackend = createNetServer((s) => {
+    rawConns++;
+    let head = '';
+    let answered = 0;
+    s.on('data', (c) => {
+      head += c.toString('latin1');
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const path = head.split(' ')[1];
+      head = head.slice(end + 4);
+      const answer = Buffer.from(scripts[path] ?? 'HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n', 'latin1');
+      if (path === '/eof' || path === '/short') s.end(answer);
+      else if (path === '/once' && answered > 0) s.destroy();
+      else s.write(answer);
+      answered++;
+    });
+    s.on('error', () => {});
+  });
+  const listen = (s: Server | NetServer) =>
+    new Promise<number>((ok) => s.listen(0, '127.0.0.1', () => ok((s.address() as AddressInfo).port)));
+  const [hp, rp] = [await listen(httpBackend), await listen(rawBackend)];
+  const def = await defaultCertificate(dir);
+  proxy = new IngressProxy({
+    address: '127.0.0.1',
+    httpPort: 0,
+    httpsPort: 0,
+    limits: DEFAULT_LIMITS,
+    certs: new CertStore(def),
+    defaultCert: def,
+    metrics: new IngressMetrics(),
+  });
+  await proxy.start();
+  proxy.setTable(table(hp, rp));
+  port = proxy.ports().http;
+});
+
+after(async () => {
+  await proxy.stop();
+  httpBackend.closeAllConnections();
+  await new Promise((ok) => httpBackend.close(ok));
+  await new Promise((ok) => rawBackend.close(ok));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Res {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** One request through the proxy with a deadline; `chunked` sends the body without a Content-Length. */
+function send(
+  host: string,
+  path: string,
+  o: { method?: string; body?: Buffer; chunked?: boolean; headers?: Record<string, string> } = {},
+): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { host, ...o.headers };
+    if (o.body && !o.chunked) headers['content-length'] = String(o.body.length);
+    const req = request(
+      { host: '127.0.0.1', port, path, method: o.method ?? 'GET', headers, agent: false, timeout: 10_000 },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`${host}${path}: no answer within 10 s`)));
+    req.on('error', reject);
+    if (o.body && o.chunked) {
+      // Several writes, so the body really goes out in chunks.
+      for (let i = 0; i < o.body.length; i += 64 * 1024) req.write(o.body.subarray(i, i + 64 * 1024));
+      req.end();
+    } else req.end(o.body);
+  });
+}
+
+/** Raw bytes to the proxy; resolves with everything read once `done` says so or the proxy closes. */
+function raw(data: string, done: (out: string) => boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1');
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`raw: incomplete after 10 s: ${JSON.stringify(out.slice(0, 200))}`));
+    }, 10_000);
+    let out = '';
+    const finish = () => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(out);
+    };
+    s.on('data', (c) => {
+      out += c.toString('latin1');
+      if (done(out)) finish();
+    });
+    s.on('close', finish);
+    s.on('error', () => {});
+    s.write(data, 'latin1');
+  });
+}
+
+test('upstream connections are kept alive and reused; Connection: close from the upstream is honoured', async () => {
+  const before = backendConns;
+  for (let i = 0; i < 5; i++) assert.equal((await send('http.test', `/k${i}`)).status, 200);
+  assert.equal(backendConns - before, 1, 'five sequential requests share one upstream connection');
+  const c = await raw('GET /close HTTP/1.1\r\nhost: http.test\r\n\r\n', (o) => o.includes('"url":"/close"'));
+  assert.match(c, /^HTTP\/1.1 200 OK\r\n/);
+  assert.match(c, /\r\nconnection: keep-alive\r\n/, 'the client connection keeps its own keep-alive');
+  const afterClose = backendConns;
+  assert.equal((await send('http.test', '/next')).status, 200);
+  assert.equal(backendConns - afterClose, 1, 'the connection the upstream closed is not reused');
+  // An upstream that says close but keeps the connection open: the proxy still does not reuse it.
+  const raw0 = rawConns;
+  for (let i = 0; i < 2; i++) assert.equal((await send('raw.test', '/say-close')).body.toString(), 'ok');
+  assert.equal(rawConns - raw0, 2, 'a connection announced as closing is not reused');
+});
+
+test('bodies both ways: Content-Length and chunked uploads, a 3 MiB download, HEAD, 100 Continue', async () => {
+  const big = Buffer.alloc(2 * 1024 * 1024 + 7, 'u');
+  const cl = JSON.parse((await send('http.test', '/up', { method: 'POST', body: big })).body.toString());
+  assert.deepEqual([cl.got, cl.te], [big.length, '']);
+  const ch = JSON.parse((await send('http.test', '/up', { method: 'PUT', body: big, chunked: true })).body.toString());
+  assert.deepEqual([ch.got, ch.te], [big.length, 'chunked'], 'a chunked upload stays chunked upstream');
+  const down = await send('http.test', '/big');
+  assert.equal(down.body.length, 3 * 1024 * 1024);
+  assert.ok(down.body.every((b) => b === 98));
+  const head = await send('http.test', '/big', { method: 'HEAD' });
+  assert.equal(head.status, 200);
+  assert.equal(head.headers['content-length'], String(3 * 1024 * 1024));
+  assert.equal(head.body.length, 0);
+  const out = await raw(
+    'POST /cont HTTP/1.1\r\nhost: http.test\r\nexpect: 100-continue\r\ncontent-length: 3\r\n\r\nabc',
+    (o) => o.includes('"got":3'),
+  );
+  assert.match(
+    out,
+    /^HTTP\/1.1 100 Continue\r\n\r\nHTTP\/1.1 200 OK\r\n/,
+    'one 100 (the upstream one is not repeated)',
+  );
+});
+
+test('client pipelining: two requests in one write are answered in order on the same connection', async () => {
+  const out = await raw(
+    'GET /p1 HTTP/1.1\r\nhost: http.test\r\n\r\nGET /p2 HTTP/1.1\r\nhost: http.test\r\nconnection: close\r\n\r\n',
+    (o) => o.includes('/p2'),
+  );
+  const first = out.indexOf('"url":"/p1"');
+  assert.ok(first > 0 && out.indexOf('"url":"/p2"') > first, out);
+  assert.equal(out.match(/HTTP\/1.1 200 OK/g)?.length, 2);
+});
+
+test('upstream framing: chunked with trailers, interim 1xx skipped, close-delimited body', async () => {
+  const c = await send('raw.test', '/chunked');
+  assert.equal(c.status, 200);
+  assert.equal(c.body.toString(), 'hello world');
+  assert.equal(c.headers['x-t'], undefined, 'trailers are not passed on');
+  const i = await send('raw.test', '/interim');
+  assert.equal(i.status, 200);
+  assert.equal(i.body.toString(), 'final');
+  const e = await send('raw.test', '/eof');
+  assert.equal(e.status, 200);
+  assert.equal(e.body.toString(), 'to the end');
+});
+
+test('a malformed upstream answer is a 502; one cut short ends the client response early', async () => {
+  const m = await send('raw.test', '/malformed');
+  assert.equal(m.status, 502);
+  await assert.rejects(send('raw.test', '/short'), /aborted|socket hang up|ECONNRESET/);
+});
+
+test('a request that meets a pooled connection closed without an answer is resent on a new one', async () => {
+  const before = rawConns;
+  for (let n = 0; n < 3; n++) {
+    const r = await send('raw.test', '/once');
+    assert.equal(r.status, 200, `GET ${n}`);
+    assert.equal(r.body.toString(), 'ok');
+  }
+  assert.equal(rawConns - before, 3, 'each resend took a new connection');
+  const post = await send('raw.test', '/once', { method: 'POST', body: Buffer.from('x') });
+  assert.equal(post.status, 502, 'a POST is not resent');
+});
+
+test('fast path and node:http on one connection: a body hands over mid-connection, the answers stay in order', async () => {
+  const out = await raw(
+    'GET /f1 HTTP/1.1\r\nhost: http.test\r\n\r\n' +
+      'POST /f2 HTTP/1.1\r\nhost: http.test\r\ncontent-length: 4\r\n\r\nbody' +
+      'GET /f3 HTTP/1.1\r\nhost: http.test\r\nconnection: close\r\n\r\n',
+    (o) => o.includes('"url":"/f3"'),
+  );
+  const at = ['/f1', '/f2', '/f3'].map((u) => out.indexOf(`"url":"${u}"`));
+  assert.ok(at[0] > 0 && at[1] > at[0] && at[2] > at[1], out);
+  assert.match(out, /"url":"\/f2","method":"POST","got":4/);
+  assert.equal(out.match(/HTTP\/1.1 200 OK/g)?.length, 3);
+});
+
+test('the forwarding fields are the same on the fast path and through node:http', async () => {
+  const headers = {
+    'x-forwarded-for': '192.0.2.7',
+    'x-request-id': 'same-id',
+    connection: 'x-secret',
+    'x-secret': '1',
+  };
+  const fast = await send('http.test', '/echo-headers', { headers });
+  const slow = await send('http.test', '/echo-headers', { method: 'POST', body: Buffer.from('x'), headers });
+  const pick = (r: Res) => {
+    const h = JSON.parse(r.body.toString()).headers;
+    return [
+      'x-forwarded-for',
+      'x-forwarded-proto',
+      'x-forwarded-host',
+      'x-forwarded-port',
+      'x-real-ip',
+      'x-request-id',
+      'x-secret',
+    ].map((n) => h[n]);
+  };
+  assert.deepEqual(pick(fast), [
+    '192.0.2.7, 127.0.0.1',
+    'http',
+    'http.test',
+    String(port),
+    '127.0.0.1',
+    'same-id',
+    undefined,
+  ]);
+  assert.deepEqual(pick(fast), pick(slow));
+});
+
+test('on a keep-alive client connection, a chunked or close-delimited upstream body goes out chunked', async () => {
+  const out = await raw(
+    'GET /chunked HTTP/1.1\r\nhost: raw.test\r\n\r\nGET /eof HTTP/1.1\r\nhost: raw.test\r\n\r\n',
+    (o) => o.split('\r\n0\r\n\r\n').length === 3,
+  );
+  const [first, second] = out.split('HTTP/1.1 200 OK\r\n').slice(1);
+  for (const r of [first, second]) {
+    assert.match(r, /(^|\r\n)transfer-encoding: chunked\r\n/i);
+    assert.match(r, /(^|\r\n)connection: keep-alive\r\n/i);
+  }
+  const body = (r: string) => {
+    let rest = r.slice(r.indexOf('\r\n\r\n') + 4);
+    let text = '';
+    for (;;) {
+      const nl = rest.indexOf('\r\n');
+      const n = Number.parseInt(rest.slice(0, nl), 16);
+      if (n === 0) return text;
+      text += rest.slice(nl + 2, nl + 2 + n);
+      rest = rest.slice(nl + 2 + n + 2);
+    }
+  };
+  assert.equal(body(first), 'hello world');
+  assert.equal(body(second), 'to the end');
+});
+
+test('a client that half-closes after its request gets the answer and then the end of the connection', async () => {
+  const out = await new Promise<string>((resolve, reject) => {
+    const s = connect(port, '127.0.0.1');
+    let got = '';
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`no close within 5 s after the answer: ${JSON.stringify(got.slice(0, 80))}`));
+    }, 5_000);
+    s.on('data', (c) => {
+      got += c.toString('latin1');
+    });
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve(got);
+    });
+    s.on('error', () => {});
+    s.end('GET /half HTTP/1.1\r\nhost: http.test\r\n\r\n');
+  });
+  assert.match(out, /^HTTP\/1.1 200 OK\r\n/);
+  assert.match(out, /"url":"\/half"/);
+  assert.match(out, /\r\nconnection: close\r\n/);
+});
+
+test('field bytes above 0x7f (obs-text) pass both ways unchanged, not re-encoded', async () => {
+  const out = await raw('GET /obs HTTP/1.1\r\nhost: raw.test\r\nconnection: close\r\n\r\n', (o) => o.endsWith('ok'));
+  assert.match(out, /\r\nx-obs: caf\xe9\r\n/, 'one byte 0xe9, not UTF-8 0xc3 0xa9');
+  const echo = await raw(
+    'GET /echo-headers HTTP/1.1\r\nhost: http.test\r\nx-in: caf\xe9\r\nconnection: close\r\n\r\n',
+    (o) => o.includes('"x-in"'),
+  );
+  // The backend (node:http) reads field bytes as latin1 and JSON-encodes them as UTF-8 text.
+  assert.match(Buffer.from(echo, 'latin1').toString('utf8'), /"x-in":"caf\u00e9"/);
+});
