@@ -46,7 +46,8 @@ export class IngressMetrics {
     ];
     for (const c of this.requests.values())
       out.push(
-        `skiff_ingress_requests_total{ingress="${esc(c.ingress)}",status="${c.status}",upstream="${esc(c.upstream)}"} ${c.n}`,
+        `skiff_ingress_requests_total{ingress="${esc(c.ingress)}",status="${c.status}",` +
+          `upstream="${esc(c.upstream)}"} ${c.n}`,
       );
     out.push(
       '# HELP skiff_ingress_request_duration_seconds Time from the request to the end of the response.',

@@ -137,7 +137,8 @@ export class IngressProxy implements FastHost {
     this.maxHeaderCount = cfg.limits.maxHeaderCount;
     this.keepAliveTimeoutMs = cfg.limits.keepAliveTimeoutMs;
     this.pool = new UpstreamPool({ maxSockets: cfg.limits.maxUpstreamSockets, idleMs: cfg.limits.upstreamIdleMs });
-    // Only upgrades go through http-proxy-3; errors without a callback (none expected: every call passes one) must not crash the agent.
+    // Only upgrades go through http-proxy-3; errors without a callback (none expected: every call
+    // passes one) must not crash the agent.
     this.proxy.on('error', () => {});
   }
 

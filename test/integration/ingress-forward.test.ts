@@ -285,7 +285,7 @@ test('a request that meets a pooled connection closed without an answer is resen
   assert.equal(post.status, 502, 'a POST is not resent');
 });
 
-test('fast path and node:http on one connection: a body hands over mid-connection, the answers stay in order', async () => {
+test('fast path and node:http on one connection: a body hands over mid-connection, answers in order', async () => {
   const out = await raw(
     'GET /f1 HTTP/1.1\r\nhost: http.test\r\n\r\n' +
       'POST /f2 HTTP/1.1\r\nhost: http.test\r\ncontent-length: 4\r\n\r\nbody' +

@@ -45,7 +45,8 @@ const ok: [string, string, string, Partial<ResponseHead>, string, boolean?][] = 
   [
     'chunked with extensions and trailers',
     'GET',
-    'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\nx-t: 1\r\n\r\n',
+    'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n' +
+      '5;a=b\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\nx-t: 1\r\n\r\n',
     { status: 200 },
     'hello world',
   ],
@@ -63,7 +64,8 @@ const ok: [string, string, string, Partial<ResponseHead>, string, boolean?][] = 
   [
     'interim 100 and 103 skipped',
     'POST',
-    'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok',
+    'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\n' +
+      'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok',
     { status: 200 },
     'ok',
   ],
