@@ -3,7 +3,7 @@
 // body framed by Content-Length, chunked coding or the end of the connection; interim 1xx
 // answers skipped). The client side stays on node:http, whose llhttp parser guards the untrusted
 // input; this parser reads the pods' answers, and refuses anything ambiguous rather than guess.
-import type { IncomingHttpHeaders } from 'node:http';
+import { type IncomingHttpHeaders, METHODS } from 'node:http';
 
 /** How a request body is sent upstream. */
 export type RequestBody = 'none' | 'length' | 'chunked';
@@ -81,6 +81,8 @@ export interface FastRequest {
 const REQUEST_LINE = /^([A-Z]{1,20}) (\/[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]*) HTTP\/1\.1$/;
 // Fields that make a request leave the fast path: bodies, upgrades, expectations.
 const NOT_FAST = new Set(['transfer-encoding', 'upgrade', 'expect', 'content-length']);
+// Only methods llhttp parses (it refuses others with 400); CONNECT is a tunnel node:http closes.
+const FAST_METHODS = new Set(METHODS.filter((m) => m !== 'CONNECT'));
 
 /**
  * The head of a request (without its final CRLF CRLF) when it is in the fast path's strict
@@ -90,9 +92,10 @@ const NOT_FAST = new Set(['transfer-encoding', 'upgrade', 'expect', 'content-len
 export function fastRequest(head: string, maxFields: number): FastRequest | undefined {
   const lines = head.split('\r\n');
   const m = REQUEST_LINE.exec(lines[0]);
-  if (!m || lines.length - 1 > maxFields) return undefined;
+  if (!m || lines.length - 1 > maxFields || !FAST_METHODS.has(m[1])) return undefined;
   const headers: string[] = [];
   let host: string | undefined;
+  let length = false;
   let close = false;
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i];
@@ -103,6 +106,11 @@ export function fastRequest(head: string, maxFields: number): FastRequest | unde
     const value = ows(line.slice(colon + 1));
     if (hasControl(value)) return undefined;
     if (NOT_FAST.has(name) && !(name === 'content-length' && value === '0')) return undefined;
+    if (name === 'content-length') {
+      // llhttp refuses a second Content-Length even when equal.
+      if (length) return undefined;
+      length = true;
+    }
     if (name === 'host') {
       if (host !== undefined) return undefined;
       host = value;

@@ -264,3 +264,15 @@ test('the fast path’s upstream head: hop-by-hop and Proxy dropped, forwarding 
     /x-request-id: [0-9a-f-]{36}/,
   );
 });
+
+test('the fast path never takes a head node:http refuses: unknown methods, CONNECT, PRI, a repeated Content-Length', () => {
+  // Each of these is a 400 (or a closed connection) from node:http; the fast path must leave them to it.
+  const refused = [
+    'FOO / HTTP/1.1\r\nhost: a',
+    'CONNECT / HTTP/1.1\r\nhost: a',
+    'PRI / HTTP/1.1\r\nhost: a',
+    'GET / HTTP/1.1\r\nhost: a\r\ncontent-length: 0\r\ncontent-length: 0',
+  ];
+  for (const head of refused) assert.equal(fastRequest(head, 100), undefined, JSON.stringify(head));
+  assert.ok(fastRequest('QUERY / HTTP/1.1\r\nhost: a', 100), 'a method llhttp knows stays fast');
+});
