@@ -33,7 +33,7 @@ export interface Downstream {
   writeHead(status: number, reason: string, headers: string[]): void;
   write(data: Buffer): boolean;
   once(event: 'drain' | 'close', cb: () => void): void;
-  off(event: 'close', cb: () => void): void;
+  off(event: 'drain' | 'close', cb: () => void): void;
   end(last?: Buffer): void;
   destroy(): void;
 }
@@ -60,7 +60,7 @@ export class ResponseDownstream implements Downstream {
   once(event: 'drain' | 'close', cb: () => void): void {
     this.res.once(event, cb);
   }
-  off(event: 'close', cb: () => void): void {
+  off(event: 'drain' | 'close', cb: () => void): void {
     this.res.off(event, cb);
   }
   end(last?: Buffer): void {
@@ -181,6 +181,7 @@ class Exchange implements ConnUser {
     this.out.req?.off('data', this.onReqData);
     this.out.req?.off('end', this.onReqEnd);
     this.res.off('close', this.onClientClose);
+    this.res.off('drain', this.onClientDrain);
   }
 
   // ResponseSink
@@ -210,9 +211,14 @@ class Exchange implements ConnUser {
     this.pending = undefined;
     if (p && !this.res.write(p)) {
       this.conn.socket.pause();
-      this.res.once('drain', () => this.conn.socket.resume());
+      this.res.off('drain', this.onClientDrain);
+      this.res.once('drain', this.onClientDrain);
     }
   }
+
+  private readonly onClientDrain = (): void => {
+    this.conn.socket.resume();
+  };
 
   // ConnUser
   data(buf: Buffer): void {
@@ -255,6 +261,8 @@ class Exchange implements ConnUser {
     // Answered before the whole body was sent (e.g. an early 413), or told to close: not reusable.
     // Released before the client's response ends, so a pipelined request it starts can reuse it.
     if (open && this.reusable && this.sentBody) {
+      // The client's backpressure paused it for this response only: the next user reads from it.
+      this.conn.socket.resume();
       this.conn.uses++;
       this.pool.release(this.conn);
     } else this.conn.socket.destroy();

@@ -34,6 +34,9 @@ const scripts: Record<string, string> = {
   '/obs': 'HTTP/1.1 200 OK\r\nx-obs: caf\xe9\r\ncontent-length: 2\r\n\r\nok',
   '/once': 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok',
 };
+/** The proxy's local port of the upstream connection that last got the /split answer. */
+let splitFrom = 0;
+let rawPort = 0;
 let rawConns = 0;
 
 const ingressClass: IngressClass = {
@@ -82,6 +85,7 @@ before(async () => {
       n += c.length;
     });
     req.on('end', () => {
+      if (req.url === '/hold') return; // never answered: the client's later pipelined responses wait
       if (req.url === '/big') {
         res.setHeader('content-length', String(3 * 1024 * 1024));
         res.end(Buffer.alloc(3 * 1024 * 1024, 'b'));
@@ -111,7 +115,13 @@ before(async () => {
       const path = head.split(' ')[1];
       head = head.slice(end + 4);
       const answer = Buffer.from(scripts[path] ?? 'HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n', 'latin1');
-      if (path === '/eof' || path === '/short') s.end(answer);
+      if (path === '/split') {
+        // A 50000-byte chunk, then later 20000 and 10000 bytes and the end in one write: the
+        // client side's writes report backpressure (64 KiB) only while the last read is parsed.
+        splitFrom = s.remotePort ?? 0;
+        s.write(`HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nc350\r\n${'a'.repeat(50000)}\r\n`);
+        setTimeout(() => s.write(`4e20\r\n${'b'.repeat(20000)}\r\n2710\r\n${'c'.repeat(10000)}\r\n0\r\n\r\n`), 100);
+      } else if (path === '/eof' || path === '/short') s.end(answer);
       else if (path === '/once' && answered > 0) s.destroy();
       else s.write(answer);
       answered++;
@@ -121,6 +131,7 @@ before(async () => {
   const listen = (s: Server | NetServer) =>
     new Promise<number>((ok) => s.listen(0, '127.0.0.1', () => ok((s.address() as AddressInfo).port)));
   const [hp, rp] = [await listen(httpBackend), await listen(rawBackend)];
+  rawPort = rp;
   const def = await defaultCertificate(dir);
   proxy = new IngressProxy({
     address: '127.0.0.1',
@@ -388,4 +399,41 @@ test('field bytes above 0x7f (obs-text) pass both ways unchanged, not re-encoded
   );
   // The backend (node:http) reads field bytes as latin1 and JSON-encodes them as UTF-8 text.
   assert.match(Buffer.from(echo, 'latin1').toString('utf8'), /"x-in":"caf\u00e9"/);
+});
+
+/** Waits for `cond`, polling, with a deadline. */
+async function waitFor(cond: () => boolean, what: string, ms = 5_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((ok) => setTimeout(ok, 10));
+  }
+}
+
+/** The local port of the most recently idle pooled connection to the scripted backend (the next one taken). */
+function lastIdleToRaw(): number | undefined {
+  const pool = (
+    proxy as unknown as { pool: { endpoints: Map<string, { idle: { socket: { localPort?: number } }[] }> } }
+  ).pool;
+  return pool.endpoints.get(`127.0.0.1:${rawPort}`)?.idle.at(-1)?.socket.localPort;
+}
+
+test('an upstream connection whose response ended while the client held it back goes back to the pool reading', async () => {
+  // Client A: a request node:http holds (never answered), then a pipelined one whose answer is
+  // queued behind it, so its writes report backpressure while the upstream finishes the response.
+  const a = connect(port, '127.0.0.1');
+  a.on('error', () => {});
+  splitFrom = 0;
+  a.write(
+    'POST /hold HTTP/1.1\r\nhost: http.test\r\ncontent-length: 1\r\n\r\nx' +
+      'GET /split HTTP/1.1\r\nhost: raw.test\r\n\r\n',
+  );
+  try {
+    await waitFor(() => splitFrom > 0 && lastIdleToRaw() === splitFrom, 'the /split connection idle in the pool');
+    // Client B takes that connection next and must get its answer (not wait for A to drain).
+    const b = await send('raw.test', '/obs', { headers: { connection: 'close' } });
+    assert.equal(b.body.toString(), 'ok');
+  } finally {
+    a.destroy();
+  }
 });
