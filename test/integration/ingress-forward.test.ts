@@ -437,3 +437,16 @@ test('an upstream connection whose response ended while the client held it back 
     a.destroy();
   }
 });
+
+test('an absolute-form target is routed and forwarded by its own authority and path (RFC 9112 §3.2.2)', async () => {
+  // The Host field says raw.test; the target names http.test, which wins, and goes upstream in origin form.
+  const out = await raw(
+    'GET http://HTTP.test/echo-headers HTTP/1.1\r\nhost: raw.test\r\nconnection: close\r\n\r\n',
+    (o) => o.includes('"headers"'),
+  );
+  assert.match(out, /^HTTP\/1.1 200 OK\r\n/);
+  assert.match(out, /"url":"\/echo-headers"/);
+  assert.match(out, /"host":"http.test"/);
+  const other = await raw('GET ftp://http.test/ HTTP/1.1\r\nhost: http.test\r\n\r\n', (o) => o.includes('\r\n\r\n'));
+  assert.match(other, /^HTTP\/1.1 400 /, 'a scheme other than http(s) is refused');
+});
