@@ -270,7 +270,8 @@ class Exchange implements ConnUser {
   }
 
   private fail(code: string): void {
-    const stale = this.conn.uses > 0 && this.conn.parser.idle;
+    // A read timeout means the upstream has the request and is slow, not that the connection was stale.
+    const stale = code !== 'ETIMEDOUT' && this.conn.uses > 0 && this.conn.parser.idle;
     this.detach();
     this.conn.socket.destroy();
     if (this.responded) this.res.destroy();

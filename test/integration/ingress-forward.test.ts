@@ -22,6 +22,8 @@ let httpBackend: Server;
 let rawBackend: NetServer;
 /** Connections the node:http backend accepted so far. */
 let backendConns = 0;
+/** Requests for /hold the node:http backend got (it never answers them). */
+let holds = 0;
 /** The scripted backend's answer per request path; `/once` is answered once per connection, then it is dropped. */
 const scripts: Record<string, string> = {
   '/chunked':
@@ -67,9 +69,13 @@ function table(httpPort: number, rawPort: number) {
     metadata: { name: 'fwd', namespace: 'default', annotations: { 'skiff.io/proxy-body-size': '0' } },
     spec: { rules: [rule('http.test', 'h'), rule('raw.test', 'r')] },
   };
+  const slow: Ingress = {
+    metadata: { name: 'slow', namespace: 'default', annotations: { 'skiff.io/proxy-read-timeout': '300ms' } },
+    spec: { rules: [rule('slow.test', 'h')] },
+  };
   return buildRoutes({
     ingressClasses: [ingressClass],
-    ingresses: [ing],
+    ingresses: [ing, slow],
     services: new Map([
       ['default/h', svc('h')],
       ['default/r', svc('r')],
@@ -85,7 +91,10 @@ before(async () => {
       n += c.length;
     });
     req.on('end', () => {
-      if (req.url === '/hold') return; // never answered: the client's later pipelined responses wait
+      if (req.url === '/hold') {
+        holds++;
+        return; // never answered: the client's later pipelined responses wait
+      }
       if (req.url === '/big') {
         res.setHeader('content-length', String(3 * 1024 * 1024));
         res.end(Buffer.alloc(3 * 1024 * 1024, 'b'));
@@ -449,4 +458,12 @@ test('an absolute-form target is routed and forwarded by its own authority and p
   assert.match(out, /"host":"http.test"/);
   const other = await raw('GET ftp://http.test/ HTTP/1.1\r\nhost: http.test\r\n\r\n', (o) => o.includes('\r\n\r\n'));
   assert.match(other, /^HTTP\/1.1 400 /, 'a scheme other than http(s) is refused');
+});
+
+test('a read timeout on a reused upstream connection is a 504, not a resend of the request', async () => {
+  assert.equal((await send('slow.test', '/warm')).status, 200, 'leaves a used connection in the pool');
+  const before = holds;
+  const r = await send('slow.test', '/hold');
+  assert.equal(r.status, 504);
+  assert.equal(holds - before, 1, 'the upstream got the request once');
 });
