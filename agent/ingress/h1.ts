@@ -85,6 +85,21 @@ const NOT_FAST = new Set(['transfer-encoding', 'upgrade', 'expect', 'content-len
 const FAST_METHODS = new Set(METHODS.filter((m) => m !== 'CONNECT'));
 
 /**
+ * A `.` or `..` path segment, also percent-encoded: routes match unresolved paths element by
+ * element, while the upstream may resolve `/public/../admin` to `/admin`, so such a target is refused.
+ */
+export function dotSegment(target: string): boolean {
+  const q = target.indexOf('?');
+  const path = q >= 0 ? target.slice(0, q) : target;
+  if (!path.includes('.') && !path.includes('%')) return false;
+  for (const seg of path.split('/')) {
+    const d = seg.replace(/%2e/gi, '.');
+    if (d === '.' || d === '..') return true;
+  }
+  return false;
+}
+
+/**
  * The head of a request (without its final CRLF CRLF) when it is in the fast path's strict
  * subset; undefined for anything else, which node:http then parses and answers as it always does
  * (bodies, upgrades, Expect, HTTP/1.0, absolute targets, odd bytes, too many fields, ...).
@@ -92,7 +107,7 @@ const FAST_METHODS = new Set(METHODS.filter((m) => m !== 'CONNECT'));
 export function fastRequest(head: string, maxFields: number): FastRequest | undefined {
   const lines = head.split('\r\n');
   const m = REQUEST_LINE.exec(lines[0]);
-  if (!m || lines.length - 1 > maxFields || !FAST_METHODS.has(m[1])) return undefined;
+  if (!m || lines.length - 1 > maxFields || !FAST_METHODS.has(m[1]) || dotSegment(m[2])) return undefined;
   const headers: string[] = [];
   let host: string | undefined;
   let length = false;

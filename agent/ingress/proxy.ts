@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import { ProxyServer } from 'http-proxy-3';
 import type { CertStore, KeyPair } from './certs.ts';
 import { type Downstream, exchange, type Outgoing, ResponseDownstream } from './forward.ts';
-import { type FastRequest, type RequestBody, requestHead } from './h1.ts';
+import { dotSegment, type FastRequest, type RequestBody, requestHead } from './h1.ts';
 import { FastConn, type FastHost } from './fastpath.ts';
 import { forwardHead, setForwarded, stripHopByHop } from './headers.ts';
 import type { IngressMetrics } from './metrics.ts';
@@ -253,7 +253,7 @@ export class IngressProxy implements FastHost {
     req: IncomingMessage,
     secure: boolean,
   ): { route: Route } | { status: number; text: string; headers?: Record<string, string>; ingress: string } {
-    if (!originForm(req)) return { status: 400, text: 'bad request target', ingress: '' };
+    if (!originForm(req) || dotSegment(req.url ?? '/')) return { status: 400, text: 'bad request target', ingress: '' };
     if (req.rawHeaders.length / 2 > this.cfg.limits.maxHeaderCount)
       return { status: 431, text: 'too many header fields', ingress: '' };
     const route = matchRoute(this.table, req.headers.host, req.url ?? '/');

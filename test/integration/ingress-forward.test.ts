@@ -467,3 +467,14 @@ test('a read timeout on a reused upstream connection is a 504, not a resend of t
   assert.equal(r.status, 504);
   assert.equal(holds - before, 1, 'the upstream got the request once');
 });
+
+test('a target with dot segments is refused with 400 on either path, not routed by its unresolved prefix', async () => {
+  for (const target of ['/x/../echo-headers', '/x/%2E%2e/echo-headers']) {
+    const fast = await raw(`GET ${target} HTTP/1.1\r\nhost: http.test\r\n\r\n`, (o) => o.includes('\r\n\r\n'));
+    assert.match(fast, /^HTTP\/1.1 400 /, target);
+    const slow = await raw(`POST ${target} HTTP/1.1\r\nhost: http.test\r\ncontent-length: 1\r\n\r\nx`, (o) =>
+      o.includes('\r\n\r\n'),
+    );
+    assert.match(slow, /^HTTP\/1.1 400 /, target);
+  }
+});

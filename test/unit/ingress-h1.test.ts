@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   type FastRequest,
+  dotSegment,
   fastRequest,
   H1Error,
   requestHead,
@@ -275,4 +276,11 @@ test('the fast path never takes a head node:http refuses: unknown methods, CONNE
   ];
   for (const head of refused) assert.equal(fastRequest(head, 100), undefined, JSON.stringify(head));
   assert.ok(fastRequest('QUERY / HTTP/1.1\r\nhost: a', 100), 'a method llhttp knows stays fast');
+});
+
+test('dot segments in a target (also percent-encoded) are found, so neither path routes them', () => {
+  for (const t of ['/a/../b', '/..', '/./a', '/a/%2e%2E/b', '/a/.%2e', '/a/..?x=1'])
+    assert.equal(dotSegment(t), true, t);
+  for (const t of ['/a/b', '/a..b/c', '/.well-known/x', '/a/b?x=/../y', '/...']) assert.equal(dotSegment(t), false, t);
+  assert.equal(fastRequest('GET /a/../b HTTP/1.1\r\nhost: a', 100), undefined, 'left to node:http, which refuses it');
 });
