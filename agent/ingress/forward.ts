@@ -226,6 +226,12 @@ class Exchange implements ConnUser {
       this.conn.parser.feed(buf);
     } catch (e) {
       if (!(e instanceof H1Error)) throw e;
+      if (this.finished) {
+        // Bytes after a complete response (a body to HEAD, more than Content-Length): the response
+        // stands, the connection with its surplus is closed.
+        this.deliver(false);
+        return;
+      }
       this.pending = undefined;
       this.fail('EPROTO');
       return;

@@ -478,3 +478,12 @@ test('a target with dot segments is refused with 400 on either path, not routed 
     assert.match(slow, /^HTTP\/1.1 400 /, target);
   }
 });
+
+test('an upstream that sends a body to HEAD (or more than its length) still answers; the surplus is dropped with its connection', async () => {
+  const head = await raw('HEAD /obs HTTP/1.1\r\nhost: raw.test\r\nconnection: close\r\n\r\n', () => false);
+  assert.match(head, /^HTTP\/1.1 200 OK\r\n/);
+  assert.match(head, /\r\ncontent-length: 2\r\n/);
+  assert.ok(head.endsWith('\r\n\r\n'), `no body to HEAD: ${JSON.stringify(head)}`);
+  const get = await send('raw.test', '/obs');
+  assert.equal(get.body.toString(), 'ok', 'the next request is answered');
+});
