@@ -296,6 +296,7 @@ export class ResponseParser {
     if (status < 100) throw new H1Error('bad status code');
     const headers: string[] = [];
     let length: string | undefined;
+    let lengthKept = false;
     let te: string | undefined;
     let close = m[1] === '0';
     for (let i = 1; i < lines.length; i++) {
@@ -313,6 +314,10 @@ export class ResponseParser {
           if (!/^\d{1,15}$/.test(v) || (length !== undefined && length !== v)) throw new H1Error('bad content-length');
           length = v;
         }
+        // Passed on once, as a single value (RFC 9110 §8.6): clients refuse a list or a repeat.
+        if (!lengthKept) headers.push(name, length as string);
+        lengthKept = true;
+        continue;
       } else if (name === 'transfer-encoding') te = te === undefined ? value : `${te}, ${value}`;
       else if (name === 'connection') {
         const opts = value.toLowerCase().split(',');
