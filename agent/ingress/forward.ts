@@ -180,6 +180,9 @@ class Exchange implements ConnUser {
     this.conn.user = undefined;
     this.out.req?.off('data', this.onReqData);
     this.out.req?.off('end', this.onReqEnd);
+    // A body not sent to its end (an early answer, a failure) is read and dropped, so node:http
+    // can parse the client's next request; paused by upstream backpressure it waited for the request timeout.
+    if (!this.sentBody) this.out.req?.resume();
     this.res.off('close', this.onClientClose);
     this.res.off('drain', this.onClientDrain);
   }

@@ -124,7 +124,11 @@ before(async () => {
       const path = head.split(' ')[1];
       head = head.slice(end + 4);
       const answer = Buffer.from(scripts[path] ?? 'HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n', 'latin1');
-      if (path === '/split') {
+      if (path === '/early') {
+        // Stops reading the request body, answers once the proxy's writes to it have backed up.
+        s.pause();
+        setTimeout(() => s.end('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nearly'), 300);
+      } else if (path === '/split') {
         // A 50000-byte chunk, then later 20000 and 10000 bytes and the end in one write: the
         // client side's writes report backpressure (64 KiB) only while the last read is parsed.
         splitFrom = s.remotePort ?? 0;
@@ -486,4 +490,34 @@ test('an upstream that sends a body to HEAD (or more than its length) still answ
   assert.ok(head.endsWith('\r\n\r\n'), `no body to HEAD: ${JSON.stringify(head)}`);
   const get = await send('raw.test', '/obs');
   assert.equal(get.body.toString(), 'ok', 'the next request is answered');
+});
+
+test('an upstream that answers before the request body ended: the rest of the body is read, the next request answered', async () => {
+  // 24 MiB, more than the loopback buffers hold, so the body is held back when the answer comes.
+  const size = 24 * 1024 * 1024;
+  const s = connect(port, '127.0.0.1');
+  s.on('error', () => {});
+  let out = '';
+  const done = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`second answer missing: ${JSON.stringify(out.slice(0, 300))}`)),
+      10_000,
+    );
+    s.on('data', (c) => {
+      out += c.toString('latin1');
+      if (out.endsWith('ok')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  s.write(`POST /early HTTP/1.1\r\nhost: raw.test\r\ncontent-length: ${size}\r\n\r\n`);
+  s.write(Buffer.alloc(size, 'x'));
+  s.write('GET /obs HTTP/1.1\r\nhost: raw.test\r\nconnection: close\r\n\r\n');
+  try {
+    await done;
+  } finally {
+    s.destroy();
+  }
+  assert.match(out, /^HTTP\/1.1 200 OK\r\n[^]*\r\n\r\nearlyHTTP\/1.1 200 OK\r\n[^]*ok$/);
 });
