@@ -210,8 +210,9 @@ export class FastConn implements Downstream {
     else this.closeCb = cb;
   }
 
-  off(_event: 'close', cb: () => void): void {
-    if (this.closeCb === cb) this.closeCb = undefined;
+  off(event: 'drain' | 'close', cb: () => void): void {
+    if (event === 'drain') this.socket.off('drain', cb);
+    else if (this.closeCb === cb) this.closeCb = undefined;
   }
 
   destroy(): void {

@@ -33,7 +33,7 @@ export interface Downstream {
   writeHead(status: number, reason: string, headers: string[]): void;
   write(data: Buffer): boolean;
   once(event: 'drain' | 'close', cb: () => void): void;
-  off(event: 'close', cb: () => void): void;
+  off(event: 'drain' | 'close', cb: () => void): void;
   end(last?: Buffer): void;
   destroy(): void;
 }
@@ -60,7 +60,7 @@ export class ResponseDownstream implements Downstream {
   once(event: 'drain' | 'close', cb: () => void): void {
     this.res.once(event, cb);
   }
-  off(event: 'close', cb: () => void): void {
+  off(event: 'drain' | 'close', cb: () => void): void {
     this.res.off(event, cb);
   }
   end(last?: Buffer): void {
@@ -180,7 +180,11 @@ class Exchange implements ConnUser {
     this.conn.user = undefined;
     this.out.req?.off('data', this.onReqData);
     this.out.req?.off('end', this.onReqEnd);
+    // A body not sent to its end (an early answer, a failure) is read and dropped, so node:http
+    // can parse the client's next request; paused by upstream backpressure it waited for the request timeout.
+    if (!this.sentBody) this.out.req?.resume();
     this.res.off('close', this.onClientClose);
+    this.res.off('drain', this.onClientDrain);
   }
 
   // ResponseSink
@@ -210,9 +214,14 @@ class Exchange implements ConnUser {
     this.pending = undefined;
     if (p && !this.res.write(p)) {
       this.conn.socket.pause();
-      this.res.once('drain', () => this.conn.socket.resume());
+      this.res.off('drain', this.onClientDrain);
+      this.res.once('drain', this.onClientDrain);
     }
   }
+
+  private readonly onClientDrain = (): void => {
+    this.conn.socket.resume();
+  };
 
   // ConnUser
   data(buf: Buffer): void {
@@ -220,6 +229,12 @@ class Exchange implements ConnUser {
       this.conn.parser.feed(buf);
     } catch (e) {
       if (!(e instanceof H1Error)) throw e;
+      if (this.finished) {
+        // Bytes after a complete response (a body to HEAD, more than Content-Length): the response
+        // stands, the connection with its surplus is closed.
+        this.deliver(false);
+        return;
+      }
       this.pending = undefined;
       this.fail('EPROTO');
       return;
@@ -255,6 +270,8 @@ class Exchange implements ConnUser {
     // Answered before the whole body was sent (e.g. an early 413), or told to close: not reusable.
     // Released before the client's response ends, so a pipelined request it starts can reuse it.
     if (open && this.reusable && this.sentBody) {
+      // The client's backpressure paused it for this response only: the next user reads from it.
+      this.conn.socket.resume();
       this.conn.uses++;
       this.pool.release(this.conn);
     } else this.conn.socket.destroy();
@@ -262,7 +279,8 @@ class Exchange implements ConnUser {
   }
 
   private fail(code: string): void {
-    const stale = this.conn.uses > 0 && this.conn.parser.idle;
+    // A read timeout means the upstream has the request and is slow, not that the connection was stale.
+    const stale = code !== 'ETIMEDOUT' && this.conn.uses > 0 && this.conn.parser.idle;
     this.detach();
     this.conn.socket.destroy();
     if (this.responded) this.res.destroy();

@@ -3,7 +3,7 @@
 // body framed by Content-Length, chunked coding or the end of the connection; interim 1xx
 // answers skipped). The client side stays on node:http, whose llhttp parser guards the untrusted
 // input; this parser reads the pods' answers, and refuses anything ambiguous rather than guess.
-import type { IncomingHttpHeaders } from 'node:http';
+import { type IncomingHttpHeaders, METHODS } from 'node:http';
 
 /** How a request body is sent upstream. */
 export type RequestBody = 'none' | 'length' | 'chunked';
@@ -81,6 +81,23 @@ export interface FastRequest {
 const REQUEST_LINE = /^([A-Z]{1,20}) (\/[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]*) HTTP\/1\.1$/;
 // Fields that make a request leave the fast path: bodies, upgrades, expectations.
 const NOT_FAST = new Set(['transfer-encoding', 'upgrade', 'expect', 'content-length']);
+// Only methods llhttp parses (it refuses others with 400); CONNECT is a tunnel node:http closes.
+const FAST_METHODS = new Set(METHODS.filter((m) => m !== 'CONNECT'));
+
+/**
+ * A `.` or `..` path segment, also percent-encoded: routes match unresolved paths element by
+ * element, while the upstream may resolve `/public/../admin` to `/admin`, so such a target is refused.
+ */
+export function dotSegment(target: string): boolean {
+  const q = target.indexOf('?');
+  const path = q >= 0 ? target.slice(0, q) : target;
+  if (!path.includes('.') && !path.includes('%')) return false;
+  for (const seg of path.split('/')) {
+    const d = seg.replace(/%2e/gi, '.');
+    if (d === '.' || d === '..') return true;
+  }
+  return false;
+}
 
 /**
  * The head of a request (without its final CRLF CRLF) when it is in the fast path's strict
@@ -90,9 +107,10 @@ const NOT_FAST = new Set(['transfer-encoding', 'upgrade', 'expect', 'content-len
 export function fastRequest(head: string, maxFields: number): FastRequest | undefined {
   const lines = head.split('\r\n');
   const m = REQUEST_LINE.exec(lines[0]);
-  if (!m || lines.length - 1 > maxFields) return undefined;
+  if (!m || lines.length - 1 > maxFields || !FAST_METHODS.has(m[1]) || dotSegment(m[2])) return undefined;
   const headers: string[] = [];
   let host: string | undefined;
+  let length = false;
   let close = false;
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i];
@@ -103,6 +121,11 @@ export function fastRequest(head: string, maxFields: number): FastRequest | unde
     const value = ows(line.slice(colon + 1));
     if (hasControl(value)) return undefined;
     if (NOT_FAST.has(name) && !(name === 'content-length' && value === '0')) return undefined;
+    if (name === 'content-length') {
+      // llhttp refuses a second Content-Length even when equal.
+      if (length) return undefined;
+      length = true;
+    }
     if (name === 'host') {
       if (host !== undefined) return undefined;
       host = value;
@@ -273,6 +296,7 @@ export class ResponseParser {
     if (status < 100) throw new H1Error('bad status code');
     const headers: string[] = [];
     let length: string | undefined;
+    let lengthKept = false;
     let te: string | undefined;
     let close = m[1] === '0';
     for (let i = 1; i < lines.length; i++) {
@@ -290,6 +314,10 @@ export class ResponseParser {
           if (!/^\d{1,15}$/.test(v) || (length !== undefined && length !== v)) throw new H1Error('bad content-length');
           length = v;
         }
+        // Passed on once, as a single value (RFC 9110 §8.6): clients refuse a list or a repeat.
+        if (!lengthKept) headers.push(name, length as string);
+        lengthKept = true;
+        continue;
       } else if (name === 'transfer-encoding') te = te === undefined ? value : `${te}, ${value}`;
       else if (name === 'connection') {
         const opts = value.toLowerCase().split(',');

@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import { ProxyServer } from 'http-proxy-3';
 import type { CertStore, KeyPair } from './certs.ts';
 import { type Downstream, exchange, type Outgoing, ResponseDownstream } from './forward.ts';
-import { type FastRequest, type RequestBody, requestHead } from './h1.ts';
+import { dotSegment, type FastRequest, type RequestBody, requestHead } from './h1.ts';
 import { FastConn, type FastHost } from './fastpath.ts';
 import { forwardHead, setForwarded, stripHopByHop } from './headers.ts';
 import type { IngressMetrics } from './metrics.ts';
@@ -97,6 +97,25 @@ function replyRaw(socket: Duplex, status: number, text: string, headers: Record<
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\n` +
       `content-length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`,
   );
+}
+
+/**
+ * Puts an absolute-form target (RFC 9112 §3.2.2) in origin form, its authority replacing Host as
+ * the RFC asks, so the route is chosen by what the upstream will read; false when it is not http(s).
+ */
+function originForm(req: IncomingMessage): boolean {
+  const url = req.url ?? '/';
+  if (url.startsWith('/') || (url === '*' && req.method === 'OPTIONS')) return true;
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return false;
+  }
+  if ((u.protocol !== 'http:' && u.protocol !== 'https:') || !u.host || u.username || u.password) return false;
+  req.url = `${u.pathname}${u.search}`;
+  req.headers.host = u.host;
+  return true;
 }
 
 interface Attempt {
@@ -235,6 +254,7 @@ export class IngressProxy implements FastHost {
     req: IncomingMessage,
     secure: boolean,
   ): { route: Route } | { status: number; text: string; headers?: Record<string, string>; ingress: string } {
+    if (!originForm(req) || dotSegment(req.url ?? '/')) return { status: 400, text: 'bad request target', ingress: '' };
     if (req.rawHeaders.length / 2 > this.cfg.limits.maxHeaderCount)
       return { status: 431, text: 'too many header fields', ingress: '' };
     const route = matchRoute(this.table, req.headers.host, req.url ?? '/');

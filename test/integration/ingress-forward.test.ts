@@ -22,6 +22,8 @@ let httpBackend: Server;
 let rawBackend: NetServer;
 /** Connections the node:http backend accepted so far. */
 let backendConns = 0;
+/** Requests for /hold the node:http backend got (it never answers them). */
+let holds = 0;
 /** The scripted backend's answer per request path; `/once` is answered once per connection, then it is dropped. */
 const scripts: Record<string, string> = {
   '/chunked':
@@ -34,6 +36,9 @@ const scripts: Record<string, string> = {
   '/obs': 'HTTP/1.1 200 OK\r\nx-obs: caf\xe9\r\ncontent-length: 2\r\n\r\nok',
   '/once': 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok',
 };
+/** The proxy's local port of the upstream connection that last got the /split answer. */
+let splitFrom = 0;
+let rawPort = 0;
 let rawConns = 0;
 
 const ingressClass: IngressClass = {
@@ -64,9 +69,13 @@ function table(httpPort: number, rawPort: number) {
     metadata: { name: 'fwd', namespace: 'default', annotations: { 'skiff.io/proxy-body-size': '0' } },
     spec: { rules: [rule('http.test', 'h'), rule('raw.test', 'r')] },
   };
+  const slow: Ingress = {
+    metadata: { name: 'slow', namespace: 'default', annotations: { 'skiff.io/proxy-read-timeout': '300ms' } },
+    spec: { rules: [rule('slow.test', 'h')] },
+  };
   return buildRoutes({
     ingressClasses: [ingressClass],
-    ingresses: [ing],
+    ingresses: [ing, slow],
     services: new Map([
       ['default/h', svc('h')],
       ['default/r', svc('r')],
@@ -82,6 +91,10 @@ before(async () => {
       n += c.length;
     });
     req.on('end', () => {
+      if (req.url === '/hold') {
+        holds++;
+        return; // never answered: the client's later pipelined responses wait
+      }
       if (req.url === '/big') {
         res.setHeader('content-length', String(3 * 1024 * 1024));
         res.end(Buffer.alloc(3 * 1024 * 1024, 'b'));
@@ -111,7 +124,17 @@ before(async () => {
       const path = head.split(' ')[1];
       head = head.slice(end + 4);
       const answer = Buffer.from(scripts[path] ?? 'HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n', 'latin1');
-      if (path === '/eof' || path === '/short') s.end(answer);
+      if (path === '/early') {
+        // Stops reading the request body, answers once the proxy's writes to it have backed up.
+        s.pause();
+        setTimeout(() => s.end('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nearly'), 300);
+      } else if (path === '/split') {
+        // A 50000-byte chunk, then later 20000 and 10000 bytes and the end in one write: the
+        // client side's writes report backpressure (64 KiB) only while the last read is parsed.
+        splitFrom = s.remotePort ?? 0;
+        s.write(`HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nc350\r\n${'a'.repeat(50000)}\r\n`);
+        setTimeout(() => s.write(`4e20\r\n${'b'.repeat(20000)}\r\n2710\r\n${'c'.repeat(10000)}\r\n0\r\n\r\n`), 100);
+      } else if (path === '/eof' || path === '/short') s.end(answer);
       else if (path === '/once' && answered > 0) s.destroy();
       else s.write(answer);
       answered++;
@@ -121,6 +144,7 @@ before(async () => {
   const listen = (s: Server | NetServer) =>
     new Promise<number>((ok) => s.listen(0, '127.0.0.1', () => ok((s.address() as AddressInfo).port)));
   const [hp, rp] = [await listen(httpBackend), await listen(rawBackend)];
+  rawPort = rp;
   const def = await defaultCertificate(dir);
   proxy = new IngressProxy({
     address: '127.0.0.1',
@@ -388,4 +412,112 @@ test('field bytes above 0x7f (obs-text) pass both ways unchanged, not re-encoded
   );
   // The backend (node:http) reads field bytes as latin1 and JSON-encodes them as UTF-8 text.
   assert.match(Buffer.from(echo, 'latin1').toString('utf8'), /"x-in":"caf\u00e9"/);
+});
+
+/** Waits for `cond`, polling, with a deadline. */
+async function waitFor(cond: () => boolean, what: string, ms = 5_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((ok) => setTimeout(ok, 10));
+  }
+}
+
+/** The local port of the most recently idle pooled connection to the scripted backend (the next one taken). */
+function lastIdleToRaw(): number | undefined {
+  const pool = (
+    proxy as unknown as { pool: { endpoints: Map<string, { idle: { socket: { localPort?: number } }[] }> } }
+  ).pool;
+  return pool.endpoints.get(`127.0.0.1:${rawPort}`)?.idle.at(-1)?.socket.localPort;
+}
+
+test('an upstream connection whose response ended while the client held it back goes back to the pool reading', async () => {
+  // Client A: a request node:http holds (never answered), then a pipelined one whose answer is
+  // queued behind it, so its writes report backpressure while the upstream finishes the response.
+  const a = connect(port, '127.0.0.1');
+  a.on('error', () => {});
+  splitFrom = 0;
+  a.write(
+    'POST /hold HTTP/1.1\r\nhost: http.test\r\ncontent-length: 1\r\n\r\nx' +
+      'GET /split HTTP/1.1\r\nhost: raw.test\r\n\r\n',
+  );
+  try {
+    await waitFor(() => splitFrom > 0 && lastIdleToRaw() === splitFrom, 'the /split connection idle in the pool');
+    // Client B takes that connection next and must get its answer (not wait for A to drain).
+    const b = await send('raw.test', '/obs', { headers: { connection: 'close' } });
+    assert.equal(b.body.toString(), 'ok');
+  } finally {
+    a.destroy();
+  }
+});
+
+test('an absolute-form target is routed and forwarded by its own authority and path (RFC 9112 §3.2.2)', async () => {
+  // The Host field says raw.test; the target names http.test, which wins, and goes upstream in origin form.
+  const out = await raw(
+    'GET http://HTTP.test/echo-headers HTTP/1.1\r\nhost: raw.test\r\nconnection: close\r\n\r\n',
+    (o) => o.includes('"headers"'),
+  );
+  assert.match(out, /^HTTP\/1.1 200 OK\r\n/);
+  assert.match(out, /"url":"\/echo-headers"/);
+  assert.match(out, /"host":"http.test"/);
+  const other = await raw('GET ftp://http.test/ HTTP/1.1\r\nhost: http.test\r\n\r\n', (o) => o.includes('\r\n\r\n'));
+  assert.match(other, /^HTTP\/1.1 400 /, 'a scheme other than http(s) is refused');
+});
+
+test('a read timeout on a reused upstream connection is a 504, not a resend of the request', async () => {
+  assert.equal((await send('slow.test', '/warm')).status, 200, 'leaves a used connection in the pool');
+  const before = holds;
+  const r = await send('slow.test', '/hold');
+  assert.equal(r.status, 504);
+  assert.equal(holds - before, 1, 'the upstream got the request once');
+});
+
+test('a target with dot segments is refused with 400 on either path, not routed by its unresolved prefix', async () => {
+  for (const target of ['/x/../echo-headers', '/x/%2E%2e/echo-headers']) {
+    const fast = await raw(`GET ${target} HTTP/1.1\r\nhost: http.test\r\n\r\n`, (o) => o.includes('\r\n\r\n'));
+    assert.match(fast, /^HTTP\/1.1 400 /, target);
+    const slow = await raw(`POST ${target} HTTP/1.1\r\nhost: http.test\r\ncontent-length: 1\r\n\r\nx`, (o) =>
+      o.includes('\r\n\r\n'),
+    );
+    assert.match(slow, /^HTTP\/1.1 400 /, target);
+  }
+});
+
+test('an upstream that sends a body to HEAD (or more than its length) still answers; the surplus is dropped with its connection', async () => {
+  const head = await raw('HEAD /obs HTTP/1.1\r\nhost: raw.test\r\nconnection: close\r\n\r\n', () => false);
+  assert.match(head, /^HTTP\/1.1 200 OK\r\n/);
+  assert.match(head, /\r\ncontent-length: 2\r\n/);
+  assert.ok(head.endsWith('\r\n\r\n'), `no body to HEAD: ${JSON.stringify(head)}`);
+  const get = await send('raw.test', '/obs');
+  assert.equal(get.body.toString(), 'ok', 'the next request is answered');
+});
+
+test('an upstream that answers before the request body ended: the rest of the body is read, the next request answered', async () => {
+  // 24 MiB, more than the loopback buffers hold, so the body is held back when the answer comes.
+  const size = 24 * 1024 * 1024;
+  const s = connect(port, '127.0.0.1');
+  s.on('error', () => {});
+  let out = '';
+  const done = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`second answer missing: ${JSON.stringify(out.slice(0, 300))}`)),
+      10_000,
+    );
+    s.on('data', (c) => {
+      out += c.toString('latin1');
+      if (out.endsWith('ok')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  s.write(`POST /early HTTP/1.1\r\nhost: raw.test\r\ncontent-length: ${size}\r\n\r\n`);
+  s.write(Buffer.alloc(size, 'x'));
+  s.write('GET /obs HTTP/1.1\r\nhost: raw.test\r\nconnection: close\r\n\r\n');
+  try {
+    await done;
+  } finally {
+    s.destroy();
+  }
+  assert.match(out, /^HTTP\/1.1 200 OK\r\n[\s\S]*\r\n\r\nearlyHTTP\/1.1 200 OK\r\n[\s\S]*ok$/);
 });

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   type FastRequest,
+  dotSegment,
   fastRequest,
   H1Error,
   requestHead,
@@ -85,7 +86,21 @@ const ok: [string, string, string, Partial<ResponseHead>, string, boolean?][] = 
     { close: true },
     'x',
   ],
-  ['same content-length twice', 'GET', 'HTTP/1.1 200 OK\r\ncontent-length: 1, 1\r\n\r\nx', {}, 'x'],
+  // A repeated Content-Length goes on as one value: a client's parser (llhttp) refuses a list or a repeat.
+  [
+    'same content-length twice',
+    'GET',
+    'HTTP/1.1 200 OK\r\ncontent-length: 1, 1\r\n\r\nx',
+    { headers: ['content-length', '1'] },
+    'x',
+  ],
+  [
+    'same content-length field twice',
+    'GET',
+    'HTTP/1.1 200 OK\r\ncontent-length: 1\r\nx-a: b\r\ncontent-length: 1\r\n\r\nx',
+    { headers: ['content-length', '1', 'x-a', 'b'] },
+    'x',
+  ],
   ['OWS around values trimmed', 'GET', 'HTTP/1.1 200 OK\r\nx-a: \t v \t\r\ncontent-length: 0\r\n\r\n', {}, ''],
 ];
 
@@ -265,4 +280,23 @@ test('the fast path’s upstream head: hop-by-hop and Proxy dropped, forwarding 
     forwardHead('GET', '/', ['host', 'a', 'x-request-id', 'bad id'], { address: '', secure: false, port: 80 }),
     /x-request-id: [0-9a-f-]{36}/,
   );
+});
+
+test('the fast path never takes a head node:http refuses: unknown methods, CONNECT, PRI, a repeated Content-Length', () => {
+  // Each of these is a 400 (or a closed connection) from node:http; the fast path must leave them to it.
+  const refused = [
+    'FOO / HTTP/1.1\r\nhost: a',
+    'CONNECT / HTTP/1.1\r\nhost: a',
+    'PRI / HTTP/1.1\r\nhost: a',
+    'GET / HTTP/1.1\r\nhost: a\r\ncontent-length: 0\r\ncontent-length: 0',
+  ];
+  for (const head of refused) assert.equal(fastRequest(head, 100), undefined, JSON.stringify(head));
+  assert.ok(fastRequest('QUERY / HTTP/1.1\r\nhost: a', 100), 'a method llhttp knows stays fast');
+});
+
+test('dot segments in a target (also percent-encoded) are found, so neither path routes them', () => {
+  for (const t of ['/a/../b', '/..', '/./a', '/a/%2e%2E/b', '/a/.%2e', '/a/..?x=1'])
+    assert.equal(dotSegment(t), true, t);
+  for (const t of ['/a/b', '/a..b/c', '/.well-known/x', '/a/b?x=/../y', '/...']) assert.equal(dotSegment(t), false, t);
+  assert.equal(fastRequest('GET /a/../b HTTP/1.1\r\nhost: a', 100), undefined, 'left to node:http, which refuses it');
 });
