@@ -45,11 +45,12 @@ async function histogram(node: string) {
   return { buckets, count: Number(line?.[1] ?? 0), services };
 }
 
-/** The quantile from bucket deltas: the upper bound of the bucket holding that rank. */
+/** The quantile from bucket deltas: the upper bound of the bucket holding that rank (the rank `pct` picks). */
 function bucketQuantile(before: { le: number; n: number }[], after: { le: number; n: number }[], q: number) {
   const delta = after.map((b) => ({ le: b.le, n: b.n - (before.find((x) => x.le === b.le)?.n ?? 0) }));
   const total = delta.at(-1)?.n ?? 0;
-  return delta.find((b) => b.n >= Math.ceil(q * total))?.le ?? Number.NaN;
+  const rank = Math.min(total, Math.floor(q * total) + 1);
+  return delta.find((b) => b.n >= rank)?.le ?? Number.NaN;
 }
 
 const down = () => skiff(['sandbox', 'down', '--name', NAME]);
