@@ -8,7 +8,7 @@
 // 50 ms). Every agent logs each change's exact latency when its transaction is applied
 // (agent/proxy/proxy.ts, the same sample its histogram observes); the histogram's count on each
 // node's /metrics, read inside the node, is checked against it, and its bucket quantiles shown.
-// The API requests and /metrics reads run inside the sandbox's node namespaces.
+// The API requests and /metrics reads run inside the sandbox's node namespaces (nsenter).
 // Usage: node bench/proxy-latency.ts [--changes 200] [--spacing 50] [--services 10] [--name pllat]
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,8 +27,20 @@ const NAME = opt('name', 'pllat');
 const NODE = join(ROOT, 'node_modules/.bin/node');
 const METRIC = 'skiff_proxy_network_programming_duration_seconds';
 
-const skiff = (a: string[]) => execa(SKIFF, a, { reject: false, all: true, timeout: 300_000 });
-const exec = (node: string, cmd: string[]) => skiff(['sandbox', 'exec', '--name', NAME, node, '--', ...cmd]);
+/** The children running now (the driver, curl), stopped if the bench is interrupted. */
+const running = new Set<ReturnType<typeof execa>>();
+const track = (p: ReturnType<typeof execa>) => {
+  running.add(p);
+  p.finally(() => running.delete(p)).catch(() => {});
+  return p;
+};
+const skiff = (a: string[]) => track(execa(SKIFF, a, { reject: false, all: true, timeout: 300_000 }));
+/** Runs in a node's network namespace (nsenter directly, so that stopping it stops the command). */
+const exec = (node: string, cmd: string[]) => {
+  const n = loadState(NAME)?.nodes.find((x) => x.name === node);
+  if (!n) throw new Error(`no node ${node} in sandbox ${NAME}`);
+  return track(execa('nsenter', [`--net=/run/netns/${n.ns}`, ...cmd], { reject: false, all: true, timeout: 300_000 }));
+};
 const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 /** The programming histogram of one node (read inside it): cumulative buckets and the count. */
@@ -37,7 +49,7 @@ async function histogram(node: string) {
   if (r.exitCode !== 0) throw new Error(`${node} /metrics: ${r.all}`);
   const text = String(r.stdout);
   const buckets = [...text.matchAll(new RegExp(`^${METRIC}_bucket\\{le="([^"]+)"\\} (\\d+)$`, 'gm'))].map((m) => ({
-    le: Number(m[1]),
+    le: m[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(m[1]),
     n: Number(m[2]),
   }));
   const line = text.match(new RegExp(`^${METRIC}_count (\\d+)$`, 'm'));
@@ -53,16 +65,27 @@ function bucketQuantile(before: { le: number; n: number }[], after: { le: number
   return delta.find((b) => b.n >= rank)?.le ?? Number.NaN;
 }
 
-const down = () => skiff(['sandbox', 'down', '--name', NAME]);
-// Interrupted (Ctrl-C, timeout): the sandbox still goes, with its namespaces and routes.
+let up: ReturnType<typeof execa> | undefined;
+let downing: Promise<unknown> | undefined;
+/** Once, also when both the interrupt and the `finally` ask; after a `sandbox up` still running. */
+const down = () =>
+  (downing ??= (async () => {
+    await up?.catch(() => {});
+    await execa(SKIFF, ['sandbox', 'down', '--name', NAME], { reject: false, timeout: 300_000 });
+  })());
+// Interrupted (Ctrl-C, timeout): the sandbox still goes, with its namespaces and routes. `on`, not
+// `once`: execa's exit hook re-raises the signal (killing us before the cleanup) once it is the only
+// listener left.
 for (const sig of ['SIGINT', 'SIGTERM'] as const)
-  process.once(sig, () => {
+  process.on(sig, () => {
+    for (const p of running) if (p !== up) p.kill('SIGKILL');
     down().finally(() => process.exit(130));
   });
 
 try {
-  const up = await skiff(['sandbox', 'up', '--name', NAME, '--nodes', '3']);
-  if (up.exitCode !== 0) throw new Error(String(up.all));
+  up = skiff(['sandbox', 'up', '--name', NAME, '--nodes', '3']);
+  const r = await up;
+  if (r.exitCode !== 0) throw new Error(String(r.all));
   const s = loadState(NAME)!;
   const nodes = s.nodes.map((n) => n.name);
   const driver = (a: string[]) =>
