@@ -11,11 +11,9 @@ import { ProxyApplier, type SyncResult } from './applier.ts';
 import { deleteFlows, staleFlowDeletions, udpFlows, type UdpFlows } from './conntrack.ts';
 import { healthTarget, HealthServers, type HealthTarget } from './healthcheck.ts';
 import { nftCommand } from './nft.ts';
+import { programmed } from './programming.ts';
 import type { ProxyNodeFacts } from './render.ts';
 import { PROXY_ROUTE_PROTO } from '../overlay/render.ts';
-
-/** Set by the EndpointSlice controller: when the change that led to this slice happened. */
-export const TRIGGER_TIME = 'endpoints.kubernetes.io/last-change-trigger-time';
 
 export interface ServiceProxyOptions {
   view: NetworkView;
@@ -164,13 +162,10 @@ export class ServiceProxy {
       const svc = view.services.get(key);
       const slices = slicesOf(key);
       // Network programming latency: once per slice change, never for what predates this agent.
-      for (const s of slices) {
-        const t = s.metadata.annotations?.[TRIGGER_TIME];
-        const sk = `${s.metadata.namespace}/${s.metadata.name}`;
-        if (!t || this.triggerSeen.get(sk) === t) continue;
-        this.triggerSeen.set(sk, t);
-        const ms = now - Date.parse(t);
-        if (!this.firstSync && Number.isFinite(ms) && ms >= 0) this.programming?.observe(ms / 1000);
+      // Each is logged too, exact where the histogram has buckets (bench/proxy-latency.ts reads it).
+      for (const p of programmed(slices, this.triggerSeen, now, !this.firstSync)) {
+        this.programming?.observe(p.ms / 1000);
+        this.log(`proxy: programmed ${p.slice} ${p.ms} ms after its change (trigger ${p.trigger})`);
       }
       const after = svc ? udpFlows(svc, slices, this.o.facts) : new Map();
       const before = this.flows.get(key);
