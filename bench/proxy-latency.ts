@@ -164,7 +164,8 @@ try {
     console.log(
       `| ${n} | ${xs.length}/${CHANGES} | ${pct(xs, 50)} ms | ${pct(xs, 99)} ms | ${Math.max(...xs)} ms | ` +
         `${h.count - b.count} | ≤${bucketQuantile(b.buckets, h.buckets, 0.5) * 1000} / ` +
-        `≤${bucketQuantile(b.buckets, h.buckets, 0.99) * 1000} ms | ${sy.length} (${pct(sy, 50)} / ${pct(sy, 99)} ms) |`,
+        `≤${bucketQuantile(b.buckets, h.buckets, 0.99) * 1000} ms | ` +
+        `${sy.length} (${pct(sy, 50)} / ${pct(sy, 99)} ms) |`,
     );
   }
   const p99 = pct(all, 99);

@@ -431,7 +431,7 @@ function lastIdleToRaw(): number | undefined {
   return pool.endpoints.get(`127.0.0.1:${rawPort}`)?.idle.at(-1)?.socket.localPort;
 }
 
-test('an upstream connection whose response ended while the client held it back goes back to the pool reading', async () => {
+test('an upstream connection whose response ended while the client held it back is pooled reading', async () => {
   // Client A: a request node:http holds (never answered), then a pipelined one whose answer is
   // queued behind it, so its writes report backpressure while the upstream finishes the response.
   const a = connect(port, '127.0.0.1');
@@ -483,7 +483,7 @@ test('a target with dot segments is refused with 400 on either path, not routed 
   }
 });
 
-test('an upstream that sends a body to HEAD (or more than its length) still answers; the surplus is dropped with its connection', async () => {
+test('a body sent to HEAD (or beyond its length) still answers; the surplus goes with its connection', async () => {
   const head = await raw('HEAD /obs HTTP/1.1\r\nhost: raw.test\r\nconnection: close\r\n\r\n', () => false);
   assert.match(head, /^HTTP\/1.1 200 OK\r\n/);
   assert.match(head, /\r\ncontent-length: 2\r\n/);
@@ -492,7 +492,7 @@ test('an upstream that sends a body to HEAD (or more than its length) still answ
   assert.equal(get.body.toString(), 'ok', 'the next request is answered');
 });
 
-test('an upstream that answers before the request body ended: the rest of the body is read, the next request answered', async () => {
+test('an upstream answer before the request body ended: the rest is read, the next request answered', async () => {
   // 24 MiB, more than the loopback buffers hold, so the body is held back when the answer comes.
   const size = 24 * 1024 * 1024;
   const s = connect(port, '127.0.0.1');

@@ -282,7 +282,7 @@ test('the fast path’s upstream head: hop-by-hop and Proxy dropped, forwarding 
   );
 });
 
-test('the fast path never takes a head node:http refuses: unknown methods, CONNECT, PRI, a repeated Content-Length', () => {
+test('the fast path never takes a head node:http refuses: unknown method, CONNECT, PRI, two Content-Lengths', () => {
   // Each of these is a 400 (or a closed connection) from node:http; the fast path must leave them to it.
   const refused = [
     'FOO / HTTP/1.1\r\nhost: a',
