@@ -95,6 +95,18 @@ test('vagrant up: a server and an agent VM form a working cluster that survives 
       log(`serial console ${f} (last 40 lines):\n${text}`);
     }
   };
+  // What the cluster and each VM's units say, for a failure's report.
+  const diagnose = async () => {
+    log(`pods:\n${(await kubectl(['get', 'pods', '-A', '-o', 'wide'])).out}`);
+    log(`events:\n${(await kubectl(['get', 'events', '-A', '--sort-by=.lastTimestamp'])).out.slice(-4000)}`);
+    for (const [vm, unit] of [
+      ['server', 'skiff-server'],
+      ['agent1', 'skiff-agent'],
+    ]) {
+      const j = await vagrant(['ssh', vm, '-c', `sudo journalctl -u ${unit} --no-pager -n 60`], 120_000);
+      log(`${vm} ${unit} journal:\n${j.stdout.slice(-6000)}`);
+    }
+  };
   const vagrant = async (args: string[], timeout = 20 * 60_000) => {
     const r = await lv!.run('vagrant', args, { env: env(), cwd: join(project, 'vagrant'), timeout });
     if (r.exitCode !== 0) log(`vagrant ${args.join(' ')} failed:\n${r.all.slice(-4000)}`);
@@ -298,6 +310,29 @@ test('vagrant up: a server and an agent VM form a working cluster that survives 
         (await kubectl(['get', 'node', 'agent1', '-o', 'jsonpath={.status.nodeInfo.bootID}'])).out.trim();
       const before = await boot();
       assert.ok(before, 'agent1 reports a boot id');
+      // A reboot ends every container: the pods on agent1 count only once their containers have
+      // started again (the status before the reboot still says Running until the agent reports).
+      const startedOnAgent1 = async () => {
+        const r = await kubectl([
+          'get',
+          'pods',
+          '--field-selector=spec.nodeName=agent1',
+          '-o',
+          'jsonpath={range .items[*]}{.metadata.name} {.status.containerStatuses[0].state.running.startedAt}' +
+            ' {.status.podIP}{"\\n"}{end}',
+        ]);
+        return new Map(
+          r.out
+            .trim()
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => {
+              const [name, startedAt, ip] = l.split(' ');
+              return [name, { startedAt, ip }] as const;
+            }),
+        );
+      };
+      const startedBefore = await startedOnAgent1();
       const r0 = Date.now();
       await vagrant(['ssh', 'agent1', '-c', 'sudo systemctl reboot'], 120_000);
       await until('agent1 Ready after the reboot', 15 * 60_000, async () => {
@@ -308,20 +343,27 @@ test('vagrant up: a server and an agent VM form a working cluster that survives 
         return b && b !== before && ready === 'True';
       });
       log(`agent1 rebooted and Ready in ${since(r0)}`);
-      const after = await until('web and client on agent1 Running again', 10 * 60_000, async () => {
-        const p = await pods();
-        const w = webOn('agent1', p);
-        return w?.phase === 'Running' && p.some((x) => x.name === 'client' && x.phase === 'Running') && p;
+      const web = webOn('agent1', running).name;
+      const again = await until('web and client on agent1 started again after the reboot', 10 * 60_000, async () => {
+        const now = await startedOnAgent1();
+        const fresh = (name: string) => {
+          const n = now.get(name);
+          return n?.startedAt && n.ip && n.startedAt !== startedBefore.get(name)?.startedAt;
+        };
+        return fresh(web) && fresh('client') && now;
       });
-      const w = webOn('agent1', after);
+      log(`web and client started again ${since(r0)} after the reboot: ${JSON.stringify([...again])}`);
       assert.equal(
-        await until('pod-to-pod on agent1 after the reboot', 120_000, () => fetchFromClient(`http://${w.ip}/`)),
-        w.name,
+        await until('pod-to-pod on agent1 after the reboot', 120_000, async () =>
+          fetchFromClient(`http://${(await startedOnAgent1()).get(web)?.ip}/`),
+        ),
+        web,
       );
       log(`pods back ${since(r0)} after the reboot`);
     });
   } catch (e) {
     consoles();
+    if (upStarted) await diagnose().catch((d) => log(`diagnosis failed: ${(d as Error).message}`));
     throw e;
   } finally {
     if (lv) {
