@@ -191,6 +191,13 @@ test('vagrant up: a server and an agent VM form a working cluster that survives 
     const own = await vagrant(['ssh', 'server', '-c', 'sudo grep server: /etc/skiff/admin.kubeconfig'], 120_000);
     assert.match(own.stdout, new RegExp(`https://${SERVER_IP.replace(/\./g, '\\.')}:6443`));
 
+    // A reboot under emulation can keep agent1 away longer than the default 300 s toleration of
+    // a NotReady/unreachable node, after which the pods would be evicted (as Kubernetes does):
+    // these pods wait for their node however long it takes.
+    const stay = [
+      { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute' },
+      { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute' },
+    ];
     const app = {
       apiVersion: 'v1',
       kind: 'List',
@@ -206,6 +213,7 @@ test('vagrant up: a server and an agent VM form a working cluster that survives 
               metadata: { labels: { app: 'web' } },
               spec: {
                 // One replica per VM.
+                tolerations: stay,
                 affinity: {
                   podAntiAffinity: {
                     requiredDuringSchedulingIgnoredDuringExecution: [
@@ -237,6 +245,7 @@ test('vagrant up: a server and an agent VM form a working cluster that survives 
           metadata: { name: 'client', namespace: 'default' },
           spec: {
             nodeName: 'agent1',
+            tolerations: stay,
             containers: [{ name: 'c', image: 'skiff.local/busybox:1.36', command: ['sleep', '100000'] }],
           },
         },
