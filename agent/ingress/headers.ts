@@ -61,11 +61,8 @@ export function setForwarded(h: IncomingHttpHeaders, c: ClientFacts): string {
 
 const HOP_SET = new Set([...HOP_BY_HOP, 'proxy']);
 
-/**
- * The fields of an upstream response (a flat [name, value, ...] list, names in lower case) without
- * the hop-by-hop ones and those its Connection header lists.
- */
-export function stripHopByHopList(h: string[]): string[] {
+/** The field names a flat [name, value, ...] list's Connection header lists, lower case. */
+function connectionListed(h: string[]): Set<string> | undefined {
   let listed: Set<string> | undefined;
   for (let i = 0; i < h.length; i += 2)
     if (h[i] === 'connection')
@@ -73,6 +70,15 @@ export function stripHopByHopList(h: string[]): string[] {
         const t = n.trim().toLowerCase();
         if (t) (listed ??= new Set()).add(t);
       }
+  return listed;
+}
+
+/**
+ * The fields of an upstream response (a flat [name, value, ...] list, names in lower case) without
+ * the hop-by-hop ones and those its Connection header lists.
+ */
+export function stripHopByHopList(h: string[]): string[] {
+  const listed = connectionListed(h);
   const out: string[] = [];
   for (let i = 0; i < h.length; i += 2) if (!HOP_SET.has(h[i]) && !listed?.has(h[i])) out.push(h[i], h[i + 1]);
   return out;
@@ -83,13 +89,7 @@ export function stripHopByHopList(h: string[]): string[] {
  * Connection lists dropped, `Proxy` dropped, the forwarding fields set as setForwarded does.
  */
 export function forwardHead(method: string, target: string, h: string[], c: ClientFacts): string {
-  let listed: Set<string> | undefined;
-  for (let i = 0; i < h.length; i += 2)
-    if (h[i] === 'connection')
-      for (const n of h[i + 1].split(',')) {
-        const t = n.trim().toLowerCase();
-        if (t) (listed ??= new Set()).add(t);
-      }
+  const listed = connectionListed(h);
   let head = `${method} ${target} HTTP/1.1\r\n`;
   let prior: string | undefined;
   let id: string | undefined;
