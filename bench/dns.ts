@@ -3,7 +3,8 @@
 // the same names: 1000 cluster Services, and www.example (Skiff forwards it to a dnsmasq upstream).
 // Workloads: cluster names; an outside name through a pod's search path (ndots:5: three cluster
 // expansions, then the name); a cached outside name. QPS from dnsperf, p50/p99 from its per-query
-// latencies (-v). Then the resolver's RSS with 10 000 Services in the zone.
+// latencies (-v). Then the resolver's RSS with 10 000 Services in the zone. Beside them the floor
+// of any resolver on Node's dgram: Skiff's sockets with a reflector instead of the resolver.
 // QPS is measured at saturation; p50/p99 in a second run at a steady LATENCY_RATE queries/s.
 // Usage: node bench/dns.ts [seconds per run, default 8] [latency rate, default 5000]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -50,10 +51,11 @@ function start(cmd: string[], readyProbe: () => boolean): Promise<ChildProcess> 
   });
 }
 
-const answers = (host: string, port: number, name: string) =>
-  spawnSync('dig', ['+short', '+time=1', '+tries=1', '-p', String(port), `@${host}`, name], {
+/** Whether a server answers `name` (with an answer record, or with any reply when `want` is ''). */
+const answers = (host: string, port: number, name: string, want = 'ANSWER: 1') =>
+  spawnSync('dig', ['+time=1', '+tries=1', '-p', String(port), `@${host}`, name], {
     encoding: 'utf8',
-  }).stdout.trim().length > 0;
+  }).stdout.includes(want || 'Got answer');
 
 interface Result {
   qps: number;
@@ -170,20 +172,28 @@ async function main() {
     answers('127.0.0.83', 5303, 'web-1.default.svc.cluster.local'),
   );
 
+  // The same sockets as Skiff's with no resolver behind them (a reflector): Node's floor.
+  await start([NODE, join(ROOT, 'bench/dns-reflector.ts'), '127.0.0.86', '5306'], () =>
+    answers('127.0.0.86', 5306, 'web-1.default.svc.cluster.local', ''),
+  );
+
   const servers = [
     ['skiff', '127.0.0.81', 5301],
     ['dnsmasq', '127.0.0.82', 5302],
     ['unbound', '127.0.0.83', 5303],
+    ['node dgram reflector', '127.0.0.86', 5306],
   ] as const;
   const rows: string[] = [];
   const results: Record<string, Record<string, Result>> = {};
   for (const [name, host, port] of servers) {
     results[name] = {};
-    for (const [wl, file] of [
+    const workloads = [
       ['cluster names', cluster],
       ['outside name via search path', search],
       ['cached outside name', cached],
-    ] as const) {
+    ] as const;
+    // The reflector answers everything alike: one workload shows its floor.
+    for (const [wl, file] of name === 'node dgram reflector' ? workloads.slice(0, 1) : workloads) {
       const r = dnsperf(host, port, file);
       results[name][wl] = r;
       rows.push(`| ${name} | ${wl} | ${Math.round(r.qps)} | ${r.p50.toFixed(3)} | ${r.p99.toFixed(3)} | ${r.lost} |`);
@@ -212,7 +222,9 @@ async function main() {
     `\nskiff/dnsmasq cluster-name QPS: ${(s['cluster names'].qps / d['cluster names'].qps).toFixed(2)}x; ` +
       (`skiff search-path/cluster ` +
         `QPS: ${(s['outside name via search path'].qps / s['cluster names'].qps).toFixed(2)}x; `) +
-      `resolver RSS with 10k Services: ${rss} MiB`,
+      `resolver RSS with 10k Services: ${rss} MiB; ` +
+      `skiff/reflector cluster-name QPS: ` +
+      `${(s['cluster names'].qps / results['node dgram reflector']['cluster names'].qps).toFixed(2)}x`,
   );
 }
 
