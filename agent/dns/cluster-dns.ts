@@ -1,6 +1,7 @@
 // The agent's cluster DNS: places the cluster DNS address on this node, answers on it (UDP and
 // TCP port 53), and keeps the zone level with the network view: every batch of Service or
-// EndpointSlice changes renders the whole zone again (pure) and swaps it in.
+// EndpointSlice changes renders the whole zone again and swaps it in; a Service whose objects did
+// not change keeps its encoded names (zone.ts's ZoneRenderer), so a change costs one Service's work.
 import { readFileSync } from 'node:fs';
 import type { MetricsRegistry } from '../metrics.ts';
 import type { NetworkChange, NetworkView } from '../network/view.ts';
@@ -10,7 +11,7 @@ import { ensurePlacement } from './placement.ts';
 import { Resolver } from './resolver.ts';
 import { DnsServer } from './server.ts';
 import { parseUpstreams, type Upstream, upstreamsFromResolvConf } from './upstreams.ts';
-import { renderZone } from './zone.ts';
+import { ZoneRenderer } from './zone.ts';
 
 export interface ClusterDNSOptions {
   view: NetworkView;
@@ -39,6 +40,7 @@ export class ClusterDNS {
   private unsubscribe: (() => void) | null = null;
   private scheduled = false;
   private serial = 0;
+  private zones = new ZoneRenderer();
 
   constructor(o: ClusterDNSOptions) {
     this.o = o;
@@ -95,7 +97,7 @@ export class ClusterDNS {
   render(): void {
     // The SOA serial follows the clock, and only ever goes up.
     this.serial = Math.max(this.serial + 1, Math.floor(Date.now() / 1000));
-    this.resolver.zone = renderZone(
+    this.resolver.zone = this.zones.render(
       { services: this.o.view.services.values(), endpointSlices: this.o.view.endpointSlices.values() },
       { domain: this.o.domain, ttl: this.o.ttl, dnsIP: this.o.address, serial: this.serial },
     );

@@ -4,7 +4,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import type { EndpointSlice, Service } from '../../controlplane/shared/kube/index.ts';
 import { SERVICE_NAME_LABEL } from '../../controlplane/shared/kube/discovery.ts';
-import { encodeAtQuestion, encodeOwned, type Rec, type RRSet } from './rr.ts';
+import { encodeAtQuestion, encodeOwned, joinSets, type Rec, type RRSet } from './rr.ts';
 import { TYPE } from './wire.ts';
 
 export const SCHEMA_VERSION = '1.1.0';
@@ -66,38 +66,150 @@ interface Pending {
   cname?: string;
 }
 
-export function renderZone(input: ZoneInput, o: ZoneOptions): Zone {
-  const domain = o.domain.toLowerCase().replace(/\.$/, '');
-  const ttl = o.ttl;
-  const pending = new Map<string, Pending>();
-  const reverse = new Map<string, Rec[]>();
-  const node = (name: string): Pending => {
-    let p = pending.get(name);
+/** Collects records by name; `stop` is the highest name whose ancestors it does not create. */
+class Names {
+  readonly pending = new Map<string, Pending>();
+  private stop: string;
+  private ttl: number;
+  constructor(stop: string, ttl: number) {
+    this.stop = stop;
+    this.ttl = ttl;
+  }
+
+  node(name: string): Pending {
+    let p = this.pending.get(name);
     if (!p) {
       p = { records: new Map() };
-      pending.set(name, p);
-      // Every ancestor up to the zone exists as an empty non-terminal: NODATA, not NXDOMAIN.
+      this.pending.set(name, p);
+      // Every ancestor up to `stop` exists as an empty non-terminal: NODATA, not NXDOMAIN.
       const dot = name.indexOf('.');
-      if (name !== domain && dot > 0) node(name.slice(dot + 1));
+      if (name !== this.stop && dot > 0) this.node(name.slice(dot + 1));
     }
     return p;
-  };
-  const add = (name: string, r: Omit<Rec, 'name' | 'ttl'>) => {
-    const p = node(name);
+  }
+
+  add(name: string, r: Omit<Rec, 'name' | 'ttl'>): void {
+    const p = this.node(name);
     const type = TYPE[r.type as keyof typeof TYPE];
     const list = p.records.get(type) ?? [];
-    list.push({ ...r, name, ttl });
+    list.push({ ...r, name, ttl: this.ttl });
     p.records.set(type, list);
-  };
-  const addr = (name: string, ip: string) => add(name, { type: isIPv4(ip) ? 'A' : 'AAAA', data: ip });
+  }
+
+  addr(name: string, ip: string): void {
+    this.add(name, { type: isIPv4(ip) ? 'A' : 'AAAA', data: ip });
+  }
+
+  /** The names with their record sets encoded (a CNAME owns its name alone, RFC 1034 §3.6.2). */
+  encode(): Map<string, ZoneName> {
+    const names = new Map<string, ZoneName>();
+    for (const [name, p] of this.pending) {
+      const sets = new Map<number, RRSet>();
+      const entry: ZoneName = { sets };
+      if (p.cname)
+        entry.cname = {
+          target: p.cname,
+          set: encodeAtQuestion([{ type: 'CNAME', name, ttl: this.ttl, data: p.cname }]),
+        };
+      else for (const [type, records] of p.records) sets.set(type, encodeAtQuestion(dedupe(records)));
+      names.set(name, entry);
+    }
+    return names;
+  }
+}
+
+/** What one Service puts in the zone: its name and every name below it, and its PTR records. */
+export interface ServiceNames {
+  namespace: string;
+  names: Map<string, ZoneName>;
+  reverse: Map<string, RRSet>;
+}
+
+/** The names of one Service (`slices`: its own EndpointSlices). Pure. */
+export function renderServiceNames(svc: Service, slices: EndpointSlice[], domain: string, ttl: number): ServiceNames {
+  const ns = String(svc.metadata.namespace).toLowerCase();
+  const base = `${String(svc.metadata.name).toLowerCase()}.${ns}.svc.${domain}`;
+  const out = new Names(base, ttl);
+  const reverse = new Map<string, Rec[]>();
   const ptr = (ip: string, target: string) => {
     const r = reverseName(ip);
     const list = reverse.get(r) ?? [];
     if (!list.some((x) => x.data === target)) list.push({ type: 'PTR', name: r, ttl, data: target });
     reverse.set(r, list);
   };
+  const done = (): ServiceNames => {
+    const rev = new Map<string, RRSet>();
+    for (const [name, records] of reverse) rev.set(name, encodeAtQuestion(records));
+    return { namespace: ns, names: out.encode(), reverse: rev };
+  };
+  const spec = svc.spec ?? {};
+  if (spec.type === 'ExternalName') {
+    if (spec.externalName) out.node(base).cname = spec.externalName.toLowerCase().replace(/\.$/, '');
+    return done();
+  }
+  const ips = (spec.clusterIPs?.length ? spec.clusterIPs : spec.clusterIP ? [spec.clusterIP] : []).filter(
+    (ip) => isIPv4(ip) || isIPv6(ip),
+  );
+  if (spec.clusterIP && spec.clusterIP !== 'None') {
+    if (!ips.length) return done(); // not allocated yet
+    for (const ip of ips) {
+      out.addr(base, ip);
+      ptr(ip, base);
+    }
+    for (const p of spec.ports ?? []) {
+      if (!p.name) continue;
+      out.add(`_${p.name.toLowerCase()}._${(p.protocol ?? 'TCP').toLowerCase()}.${base}`, {
+        type: 'SRV',
+        data: { priority: 0, weight: 100, port: p.port, target: base },
+      });
+    }
+    return done();
+  }
+  // Headless: the ready endpoints are the answer; with none, the name does not exist.
+  const allReady = !!spec.publishNotReadyAddresses || svc.metadata.annotations?.[TOLERATE_UNREADY] === 'true';
+  const seen = new Set<string>();
+  const endpoints: { ip: string; host: string; ports: { name: string; protocol: string; port: number }[] }[] = [];
+  for (const slice of slices) {
+    if (slice.addressType === 'FQDN') continue;
+    const ports = (slice.ports ?? [])
+      .filter((p) => p.name && p.port)
+      .map((p) => ({
+        name: String(p.name).toLowerCase(),
+        protocol: (p.protocol ?? 'TCP').toLowerCase(),
+        port: Number(p.port),
+      }));
+    for (const ep of slice.endpoints ?? []) {
+      if (!allReady && ep.conditions?.ready === false) continue;
+      for (const ip of ep.addresses ?? []) {
+        if (!isIPv4(ip) && !isIPv6(ip)) continue;
+        const host = (ep.hostname ?? dashedIP(ip)).toLowerCase();
+        const key = `${host}/${ip}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        endpoints.push({ ip, host, ports });
+      }
+    }
+  }
+  const weight = Math.max(1, Math.floor(100 / Math.max(1, endpoints.length)));
+  for (const ep of endpoints) {
+    const hostName = `${ep.host}.${base}`;
+    out.addr(base, ep.ip);
+    out.addr(hostName, ep.ip);
+    ptr(ep.ip, hostName);
+    for (const p of ep.ports)
+      out.add(`_${p.name}._${p.protocol}.${base}`, {
+        type: 'SRV',
+        data: { priority: 0, weight, port: p.port, target: hostName },
+      });
+  }
+  return done();
+}
 
-  add(domain, {
+/** The zone from its fixed names and each Service's names, in the Services' order. Pure. */
+export function assembleZone(services: Iterable<ServiceNames>, o: ZoneOptions): Zone {
+  const domain = o.domain.toLowerCase().replace(/\.$/, '');
+  const fixed = new Names(domain, o.ttl);
+  fixed.add(domain, {
     type: 'SOA',
     data: {
       mname: `ns.dns.${domain}`,
@@ -106,105 +218,85 @@ export function renderZone(input: ZoneInput, o: ZoneOptions): Zone {
       refresh: 7200,
       retry: 1800,
       expire: 86400,
-      minimum: ttl,
+      minimum: o.ttl,
     },
   });
-  add(domain, { type: 'NS', data: `ns.dns.${domain}` });
-  addr(`ns.dns.${domain}`, o.dnsIP);
-  add(`dns-version.${domain}`, { type: 'TXT', data: SCHEMA_VERSION });
-  node(`pod.${domain}`);
+  fixed.add(domain, { type: 'NS', data: `ns.dns.${domain}` });
+  fixed.addr(`ns.dns.${domain}`, o.dnsIP);
+  fixed.add(`dns-version.${domain}`, { type: 'TXT', data: SCHEMA_VERSION });
+  fixed.node(`pod.${domain}`);
+  const soa = encodeOwned(fixed.pending.get(domain)?.records.get(TYPE.SOA) ?? []);
+  const names = fixed.encode();
+  const reverse = new Map<string, RRSet>();
+  for (const s of services) {
+    if (!s.names.size && !s.reverse.size) continue;
+    // The Service's ancestors, shared with its neighbours: empty non-terminals.
+    for (const ent of [`${s.namespace}.svc.${domain}`, `svc.${domain}`])
+      if (!names.has(ent)) names.set(ent, { sets: new Map() });
+    for (const [name, entry] of s.names) names.set(name, entry);
+    for (const [name, set] of s.reverse) {
+      const had = reverse.get(name);
+      reverse.set(name, had ? joinSets([had, set]) : set);
+    }
+  }
+  return { domain, ttl: o.ttl, names, reverse, soa };
+}
 
-  const slicesBySvc = new Map<string, EndpointSlice[]>();
-  for (const s of input.endpointSlices) {
+/** The Services' own EndpointSlices, keyed `namespace/service`. */
+function slicesByService(endpointSlices: Iterable<EndpointSlice>): Map<string, EndpointSlice[]> {
+  const by = new Map<string, EndpointSlice[]>();
+  for (const s of endpointSlices) {
     const svc = s.metadata.labels?.[SERVICE_NAME_LABEL];
-    if (!svc || s.addressType === 'FQDN') continue;
+    if (!svc) continue;
     const key = `${s.metadata.namespace}/${svc}`;
-    slicesBySvc.set(key, [...(slicesBySvc.get(key) ?? []), s]);
+    const list = by.get(key);
+    if (list) list.push(s);
+    else by.set(key, [s]);
   }
+  return by;
+}
 
-  for (const svc of input.services) {
-    const ns = String(svc.metadata.namespace).toLowerCase();
-    const base = `${String(svc.metadata.name).toLowerCase()}.${ns}.svc.${domain}`;
-    const spec = svc.spec ?? {};
-    if (spec.type === 'ExternalName') {
-      if (!spec.externalName) continue;
-      node(base).cname = spec.externalName.toLowerCase().replace(/\.$/, '');
-      continue;
+const NO_SLICES: EndpointSlice[] = [];
+
+export function renderZone(input: ZoneInput, o: ZoneOptions): Zone {
+  return new ZoneRenderer().render(input, o);
+}
+
+/**
+ * renderZone with memory: a Service whose object and EndpointSlice objects are the ones of the
+ * last render (the network view replaces an object on every change, never edits it) keeps the
+ * names it had, so a change at 10,000 Services costs one Service's encoding, not every one's.
+ */
+export class ZoneRenderer {
+  private last = new Map<string, { svc: Service; slices: EndpointSlice[]; names: ServiceNames }>();
+  private shape = '';
+
+  render(input: ZoneInput, o: ZoneOptions): Zone {
+    const domain = o.domain.toLowerCase().replace(/\.$/, '');
+    const shape = `${domain}/${o.ttl}`;
+    if (shape !== this.shape) this.last.clear();
+    this.shape = shape;
+    const by = slicesByService(input.endpointSlices);
+    const next = new Map<string, { svc: Service; slices: EndpointSlice[]; names: ServiceNames }>();
+    for (const svc of input.services) {
+      const key = `${svc.metadata.namespace}/${svc.metadata.name}`;
+      const slices = by.get(key) ?? NO_SLICES;
+      const had = this.last.get(key);
+      const same = had && had.svc === svc && sameItems(had.slices, slices);
+      next.set(key, same ? had : { svc, slices, names: renderServiceNames(svc, slices, domain, o.ttl) });
     }
-    const ips = (spec.clusterIPs?.length ? spec.clusterIPs : spec.clusterIP ? [spec.clusterIP] : []).filter(
-      (ip) => isIPv4(ip) || isIPv6(ip),
+    this.last = next;
+    return assembleZone(
+      (function* () {
+        for (const v of next.values()) yield v.names;
+      })(),
+      o,
     );
-    if (spec.clusterIP && spec.clusterIP !== 'None') {
-      if (!ips.length) continue; // not allocated yet
-      for (const ip of ips) {
-        addr(base, ip);
-        ptr(ip, base);
-      }
-      for (const p of spec.ports ?? []) {
-        if (!p.name) continue;
-        add(`_${p.name.toLowerCase()}._${(p.protocol ?? 'TCP').toLowerCase()}.${base}`, {
-          type: 'SRV',
-          data: { priority: 0, weight: 100, port: p.port, target: base },
-        });
-      }
-      continue;
-    }
-    // Headless: the ready endpoints are the answer; with none, the name does not exist.
-    const allReady = !!spec.publishNotReadyAddresses || svc.metadata.annotations?.[TOLERATE_UNREADY] === 'true';
-    const seen = new Set<string>();
-    const endpoints: { ip: string; host: string; ports: { name: string; protocol: string; port: number }[] }[] = [];
-    for (const slice of slicesBySvc.get(`${svc.metadata.namespace}/${svc.metadata.name}`) ?? []) {
-      const ports = (slice.ports ?? [])
-        .filter((p) => p.name && p.port)
-        .map((p) => ({
-          name: String(p.name).toLowerCase(),
-          protocol: (p.protocol ?? 'TCP').toLowerCase(),
-          port: Number(p.port),
-        }));
-      for (const ep of slice.endpoints ?? []) {
-        if (!allReady && ep.conditions?.ready === false) continue;
-        for (const ip of ep.addresses ?? []) {
-          if (!isIPv4(ip) && !isIPv6(ip)) continue;
-          const host = (ep.hostname ?? dashedIP(ip)).toLowerCase();
-          const key = `${host}/${ip}`;
-          if (seen.has(key)) continue;
-          seen.add(key);
-          endpoints.push({ ip, host, ports });
-        }
-      }
-    }
-    if (!endpoints.length) continue;
-    const weight = Math.max(1, Math.floor(100 / endpoints.length));
-    for (const ep of endpoints) {
-      const hostName = `${ep.host}.${base}`;
-      addr(base, ep.ip);
-      addr(hostName, ep.ip);
-      ptr(ep.ip, hostName);
-      for (const p of ep.ports)
-        add(`_${p.name}._${p.protocol}.${base}`, {
-          type: 'SRV',
-          data: { priority: 0, weight, port: p.port, target: hostName },
-        });
-    }
   }
+}
 
-  const names = new Map<string, ZoneName>();
-  let soa: RRSet | undefined;
-  for (const [name, p] of pending) {
-    const sets = new Map<number, RRSet>();
-    for (const [type, records] of p.records) sets.set(type, encodeAtQuestion(dedupe(records)));
-    const entry: ZoneName = { sets };
-    if (p.cname) {
-      // A CNAME owns its name alone (RFC 1034 §3.6.2): other records at the same name are dropped.
-      sets.clear();
-      entry.cname = { target: p.cname, set: encodeAtQuestion([{ type: 'CNAME', name, ttl, data: p.cname }]) };
-    }
-    names.set(name, entry);
-    if (name === domain) soa = encodeOwned(p.records.get(TYPE.SOA) ?? []);
-  }
-  const rev = new Map<string, RRSet>();
-  for (const [name, records] of reverse) rev.set(name, encodeAtQuestion(records));
-  return { domain, ttl, names, reverse: rev, soa: soa as RRSet };
+function sameItems<T>(a: T[], b: T[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** The same address under the same name twice (two slices, or IPv4 listed twice) is one record. */

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dnsPacket from 'dns-packet';
 import type { EndpointSlice, Service } from '../../controlplane/shared/kube/index.ts';
-import { renderZone, reverseName } from '../../agent/dns/zone.ts';
+import { renderZone, reverseName, ZoneRenderer } from '../../agent/dns/zone.ts';
 import { lookup } from '../../agent/dns/lookup.ts';
 import { zoneResponse, udpLimit } from '../../agent/dns/answer.ts';
 import { parseQuery, TYPE } from '../../agent/dns/wire.ts';
@@ -233,4 +233,82 @@ test('dns zone: 100 ready endpoints of a headless Service do not fit 512 bytes o
   const tcp = dnsPacket.decode(zoneResponse(p.query, z, r, 65535));
   assert.equal(tcp.flag_tc, false);
   assert.equal(tcp.answers?.length, 100);
+});
+
+/** A zone as plain data, to compare two renders byte for byte. */
+function canonical(z: ReturnType<typeof renderZone>) {
+  const names = [...z.names]
+    .map(([n, e]) => [n, [...e.sets].map(([t, s]) => [t, s.count, s.bytes.toString('hex')]).sort(), e.cname?.target])
+    .sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+  const reverse = [...z.reverse]
+    .map(([n, s]) => [n, s.count, s.bytes.toString('hex')])
+    .sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+  return { names, reverse, soa: z.soa.bytes.toString('hex') };
+}
+
+test('dns zone: after any sequence of changes the remembering renderer gives what a fresh render gives', () => {
+  let seed = 7;
+  const rnd = (n: number) => {
+    // An LCG's high bits (its low bits repeat with short periods).
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return Math.floor((seed / 2 ** 31) * n);
+  };
+  const svcs = new Map<string, Service>();
+  const slcs = new Map<string, EndpointSlice>();
+  const r = new ZoneRenderer();
+  const o = { domain: 'cluster.local', ttl: 5, dnsIP: '10.96.0.10', serial: 1 };
+  for (let step = 0; step < 400; step++) {
+    const i = rnd(12);
+    const ns = `ns${i % 3}`;
+    const name = `s${i}`;
+    switch (rnd(6)) {
+      case 0:
+        svcs.delete(`${ns}/${name}`);
+        break;
+      case 1:
+        svcs.set(
+          `${ns}/${name}`,
+          svc(ns, name, { clusterIP: `10.96.1.${rnd(250) + 1}`, ports: [{ name: 'p', port: 80 }] }),
+        );
+        break;
+      case 2:
+        svcs.set(`${ns}/${name}`, svc(ns, name, { clusterIP: 'None', ports: [{ name: 'p', port: 80 }] }));
+        break;
+      case 3:
+        svcs.set(`${ns}/${name}`, svc(ns, name, { type: 'ExternalName', externalName: `x${rnd(3)}.example` }));
+        break;
+      case 4: {
+        const k = `${ns}/${name}-${rnd(2)}`;
+        const eps = Array.from({ length: rnd(4) }, () => ({
+          addresses: [`10.244.${rnd(3)}.${rnd(20) + 1}`],
+          hostname: rnd(2) ? `h${rnd(3)}` : undefined,
+          conditions: { ready: rnd(4) > 0 },
+        }));
+        slcs.set(k, slice(ns, name, k.split('/')[1], eps));
+        break;
+      }
+      default:
+        slcs.delete(`${ns}/${name}-${rnd(2)}`);
+    }
+    const input = { services: [...svcs.values()], endpointSlices: [...slcs.values()] };
+    assert.deepEqual(canonical(r.render(input, o)), canonical(renderZone(input, o)), `step ${step}`);
+  }
+});
+
+test('dns zone: a Service whose objects did not change keeps its encoded names', () => {
+  const r = new ZoneRenderer();
+  const o = { domain: 'cluster.local', ttl: 5, dnsIP: '10.96.0.10', serial: 1 };
+  const before = r.render({ services, endpointSlices: slices }, o);
+  const changed = services.map((s) =>
+    s.metadata.name === 'kubernetes' ? { ...s, spec: { ...s.spec, clusterIP: '10.96.0.2' } } : s,
+  );
+  const after = r.render({ services: changed, endpointSlices: slices }, o);
+  assert.equal(after.names.get('web.app.svc.cluster.local'), before.names.get('web.app.svc.cluster.local'));
+  assert.equal(after.names.get('db.app.svc.cluster.local'), before.names.get('db.app.svc.cluster.local'));
+  assert.notEqual(
+    after.names.get('kubernetes.default.svc.cluster.local'),
+    before.names.get('kubernetes.default.svc.cluster.local'),
+  );
+  assert.equal(lookup(after, '2.0.96.10.in-addr.arpa', TYPE.PTR).kind, 'answer');
+  assert.equal(lookup(after, '1.0.96.10.in-addr.arpa', TYPE.PTR).kind, 'forward');
 });
