@@ -130,7 +130,7 @@ test('proxy applier: real table, partial syncs, restart adoption', async (t) => 
       scripts.push(script);
       return real.apply(script);
     },
-    readBack: () => real.readBack(),
+    readBack: (tables) => real.readBack(tables),
   };
   const results: SyncResult[] = [];
   const applier = new ProxyApplier({ nft, facts: () => facts, source: () => source, onSynced: (r) => results.push(r) });
