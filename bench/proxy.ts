@@ -62,10 +62,11 @@ async function main() {
   // execa's exit hook re-raises the signal (killing us before the cleanup) once it is the only
   // listener left; a second signal finds the cleanup already running.
   let cleaning: Promise<void> | undefined;
+  const cleanup = () => (cleaning ??= set.cleanup());
   for (const sig of ['SIGINT', 'SIGTERM'] as const)
     process.on(sig, () => {
       for (const p of servers) p.kill('SIGKILL');
-      cleaning ??= set.cleanup().finally(() => process.exit(130));
+      cleanup().finally(() => process.exit(130));
     });
   try {
     // Two identical node/pod pairs: one node programmed by Skiff (nftables), one by iptables-restore.
@@ -228,7 +229,7 @@ async function main() {
   } finally {
     for (const p of servers) p.kill('SIGKILL');
     await Promise.allSettled(servers);
-    await set.cleanup();
+    await cleanup();
   }
 }
 

@@ -25,7 +25,7 @@ export interface SyncResult {
   /** Services (keys) this sync re-rendered. */
   keys: string[];
   durationMs: number;
-  /** Lines in the transaction (0: nothing needed changing, nothing was sent). */
+  /** Changes in the transaction, in lines, not counting declarations (0: nothing needed changing, nothing was sent). */
   lines: number;
   chainsWritten: number;
   services: number;
@@ -258,20 +258,26 @@ export class ProxyApplier {
     const lines: string[] = [];
     const pending = new Map<string, Pending>();
     let chainsWritten = 0;
+    let changes = 0;
     for (const [t, f] of want) {
       const d = diff(specOf(t), loaded.get(t) ?? emptyLoaded(), f);
       // The skeleton only where something changes: a table a transaction touches is validated whole.
       if (d.lines.length) lines.push(...skeletonLines(specOf(t)), ...d.lines);
+      changes += d.lines.length;
       chainsWritten += d.chainsWritten;
       pending.set(t, carry(noPending(), f, d));
     }
     // Shards of an earlier run with more of them: their Services are in the tables above now.
-    for (const t of loaded.keys()) if (!want.has(t)) lines.push(`delete table ip ${t}`);
+    for (const t of loaded.keys())
+      if (!want.has(t)) {
+        lines.push(`delete table ip ${t}`);
+        changes++;
+      }
     if (lines.length) await this.o.nft.apply(`${lines.join('\n')}\n`);
     this.applied = frags;
     this.factsKey = JSON.stringify(facts);
     this.pending = pending;
-    return this.result(true, [...src.services.keys()], t0, lines.length, chainsWritten);
+    return this.result(true, [...src.services.keys()], t0, changes, chainsWritten);
   }
 
   private async partialSync(keys: Set<string>): Promise<SyncResult> {
