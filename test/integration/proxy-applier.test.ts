@@ -307,3 +307,68 @@ test('proxy applier: real table, partial syncs, restart adoption', async (t) => 
   assert.equal(same[0].lines, 0);
   assert.deepEqual(await ruleHandles(nodeNs), handles2);
 });
+
+// The sharded layout relies on this: with several nat base chains at one hook, the kernel stops at
+// the first one that sets up a NAT binding for the connection (nf_nat_inet_fn), and a connection
+// the first one does not take still reaches the next.
+test('kernel: of several nat chains at one hook, the first to DNAT wins and the later ones do not run', async (t) => {
+  const set = await netnsSet('prxn', ['node', 'pod'], ['10.244.201.0/24', '10.96.0.0/12']);
+  const [nodeNs, podNs] = set.names;
+  const inNode = (cmd: string, args: string[], input?: string) =>
+    execa('nsenter', [`--net=/run/netns/${nodeNs}`, cmd, ...args], { input, timeout: 20_000 });
+  const inPod = (cmd: string, args: string[]) =>
+    execa('nsenter', [`--net=/run/netns/${podNs}`, cmd, ...args], { timeout: 20_000 });
+  let server: ReturnType<typeof execa> | undefined;
+  t.after(async () => {
+    server?.kill('SIGKILL');
+    await server?.catch(() => {});
+    await set.cleanup();
+  });
+  await inNode('ip', ['link', 'add', 'vp', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', podNs]);
+  for (const args of [
+    ['link', 'set', 'lo', 'up'],
+    ['link', 'set', 'vp', 'up'],
+    ['addr', 'add', '10.244.201.1/24', 'dev', 'vp'],
+    ['route', 'add', '10.96.0.0/12', 'dev', 'vp'],
+  ])
+    await inNode('ip', args);
+  for (const args of [
+    ['link', 'set', 'lo', 'up'],
+    ['link', 'set', 'eth0', 'up'],
+    ['addr', 'add', '10.244.201.5/24', 'dev', 'eth0'],
+    ['route', 'add', 'default', 'via', '10.244.201.1'],
+  ])
+    await inPod('ip', args);
+  const serverJs =
+    `const net=require('net');for(const p of [8080,9090])net.createServer(s=>s.end('port '+p)).listen(p,` +
+    `'0.0.0.0');console.log('up')`;
+  server = execa('nsenter', [`--net=/run/netns/${podNs}`, process.execPath, '-e', serverJs]);
+  await new Promise<void>((resolve) => server?.stdout?.once('data', () => resolve()));
+  // Two tables, as two shards: the first takes one address; the second would take any service address.
+  await inNode(
+    'nft',
+    ['-f', '-'],
+    'add table ip nat-first\nadd chain ip nat-first out { type nat hook output priority -100 ; policy accept ; ' +
+      'ip daddr 10.96.0.77 tcp dport 80 counter dnat to 10.244.201.5:8080 ; }\n' +
+      'add table ip nat-second\nadd chain ip nat-second out { type nat hook output priority -99 ; policy accept ; ' +
+      'ip daddr 10.96.0.0/12 meta l4proto tcp counter dnat to 10.244.201.5:9090 ; }\n',
+  );
+  const connect = async (ip: string) => {
+    const js =
+      `const s=require('net').connect(80,'${ip}');let d='';s.setTimeout(3000,()=>{console.log('timeout');` +
+      `process.exit()});s.on('data',x=>d+=x);s.on('end',()=>{console.log(d);process.exit()});s.on('error',` +
+      `e=>{console.log(e.code);process.exit()})`;
+    return String((await inNode(process.execPath, ['-e', js])).stdout).trim();
+  };
+  const packets = async (table: string) => {
+    const r = await inNode('nft', ['-j', 'list', 'chain', 'ip', table, 'out']);
+    const rule = JSON.parse(r.stdout).nftables.find((i: { rule?: unknown }) => i.rule).rule;
+    return rule.expr.find((e: { counter?: unknown }) => e.counter).counter.packets as number;
+  };
+  assert.equal(await connect('10.96.0.77'), 'port 8080');
+  assert.equal(await packets('nat-first'), 1);
+  // Only the connection's first packet passes the nat hooks; the second chain saw none of it.
+  assert.equal(await packets('nat-second'), 0);
+  assert.equal(await connect('10.96.0.78'), 'port 9090');
+  assert.equal(await packets('nat-second'), 1);
+});
