@@ -8,7 +8,7 @@ import type { EndpointSlice, Service } from '../../controlplane/shared/kube/inde
 import { renderRuleset, type ProxyNodeFacts } from '../../agent/proxy/render.ts';
 import { fullScript } from '../../agent/proxy/nft-text.ts';
 import { MAX_NAME } from '../../agent/proxy/names.ts';
-import { mergeFragments, type Fragment, type Tables } from '../../agent/proxy/model.ts';
+import { mergeFragments, shardOf, shardTable, type Fragment, type Tables } from '../../agent/proxy/model.ts';
 import { trace, type Packet } from '../helpers/nft-trace.ts';
 
 const node = (name: string, ip: string, podCIDR: string): ProxyNodeFacts => ({
@@ -367,4 +367,62 @@ test('externalIPs are served like LB IPs; ExternalName, headless and the DNS Ser
     .join(' ');
   assert.doesNotMatch(names, /headless|kube-dns|\/name\//);
   assert.deepEqual([...(rules.get('skiff-proxy')?.members.get('cluster-ips') ?? [])], ['10.96.0.95']);
+});
+
+test('sharded: a connection passes the shards nat chains up to its own Service, and none after', () => {
+  const names = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
+  const services = names.map((n, i) =>
+    svc(n, { clusterIP: `10.96.1.${i + 1}`, ports: [{ name: 'http', port: 80, targetPort: 'http' }] }),
+  );
+  const rules = world(
+    services,
+    names.map((n) => slice(n, http, webEps)),
+    n1,
+    4,
+  );
+  const owners = new Set<number>();
+  for (const [i, n] of names.entries()) {
+    const own = shardOf(`default/${n}`, 4);
+    owners.add(own);
+    const t = trace(rules, fromPod(`10.96.1.${i + 1}`, 80), { local: localOf(n1) });
+    assert.equal(t.dnat?.ip, '10.244.1.5', n);
+    const nat = t.base.filter((b) => b.endsWith(':nat-prerouting'));
+    assert.deepEqual(
+      nat,
+      Array.from({ length: own + 1 }, (_, k) => `${shardTable(k)}:nat-prerouting`),
+      n,
+    );
+  }
+  assert.ok(owners.size > 1, 'the Services are spread over several shards');
+  // Traffic to no Service passes every shard and is not translated.
+  const none = trace(rules, fromPod('10.244.2.7', 8080), { local: localOf(n1) });
+  assert.equal(none.base.filter((b) => b.endsWith(':nat-prerouting')).length, 4);
+  assert.equal(none.dnat, undefined);
+});
+
+test('tracer: at one hook, nat chains run in priority order and the first to set up a binding wins', () => {
+  const dnatTo = (ip: string, priority: number): Fragment => ({
+    ...mergeFragments([]),
+    chains: [
+      {
+        name: 'nat',
+        hook: { type: 'nat', hook: 'output', priority },
+        rules: [{ match: [{ m: 'l4proto', proto: 'tcp' }], action: { a: 'dnat', ip, port: 80 } }],
+      },
+    ],
+  });
+  const pkt: Packet = { src: '192.168.50.11', dst: '10.96.0.5', dport: 80, proto: 'tcp', origin: 'node' };
+  const run = (a: number, b: number) =>
+    trace(
+      new Map([
+        ['first', dnatTo('10.244.1.1', a)],
+        ['second', dnatTo('10.244.1.2', b)],
+      ]),
+      pkt,
+      { local: localOf(n1) },
+    );
+  assert.equal(run(-100, -100).dnat?.ip, '10.244.1.1');
+  assert.deepEqual(run(-100, -100).base, ['first:nat']);
+  assert.equal(run(-100, -101).dnat?.ip, '10.244.1.2');
+  assert.deepEqual(run(-100, -101).base, ['second:nat']);
 });
