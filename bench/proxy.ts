@@ -65,7 +65,10 @@ async function main() {
   const cleanup = () => (cleaning ??= set.cleanup());
   for (const sig of ['SIGINT', 'SIGTERM'] as const)
     process.on(sig, () => {
-      for (const p of servers) p.kill('SIGKILL');
+      for (const p of servers) {
+        p.kill('SIGKILL');
+        p.catch(() => {}); // killed on purpose: not an unhandled rejection that ends us before the cleanup
+      }
       cleanup().finally(() => process.exit(130));
     });
   try {

@@ -407,3 +407,29 @@ test('applier: options left undefined take the defaults, and a burst of changes 
   assert.ok(scripts.length >= 2 && scripts.length <= 3, `${scripts.length} transactions`);
   assert.match(scripts.at(-1) ?? '', /10\.244\.1\.5\/8099/);
 });
+
+test('applier: a full sync of 10,000 Services into one shard (over 100,000 lines) is written', async () => {
+  const { world, facts: benchFacts } = await import('../../bench/proxy-fixture.ts');
+  const src = world(10_000, 0);
+  const scripts: string[] = [];
+  const errors: Error[] = [];
+  const a = new ProxyApplier({
+    nft: { apply: async (s) => void scripts.push(s), readBack: async () => null },
+    facts: () => benchFacts,
+    source: () => src,
+    shards: 1,
+    onFailed: (e) => errors.push(e),
+  });
+  a.start();
+  await new Promise<void>((resolve) => {
+    const check = setInterval(() => {
+      if (scripts.length || errors.length) resolve(clearInterval(check));
+    }, 20);
+  });
+  a.stop();
+  assert.deepEqual(
+    errors.map((e) => e.message),
+    [],
+  );
+  assert.ok(scripts[0].split('\n').length > 100_000);
+});
