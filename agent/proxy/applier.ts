@@ -1,7 +1,9 @@
-// Keeps `table ip skiff-proxy` equal to the render of the current Services and EndpointSlices.
-// A full sync (at start, after any failure, and now and then) reads the table back and diffs all
-// of it; a partial sync re-renders only the Services marked changed and diffs them against what
-// this applier last wrote for them. Each sync is one `nft -f -` transaction. Syncs are spaced by a
+// Keeps the proxy's tables (`ip skiff-proxy` and the shards `ip skiff-proxy-I`) equal to the render
+// of the current Services and EndpointSlices. A full sync (at start, after any failure, and now and
+// then) reads the tables back and diffs all of them, and deletes shards beyond the configured
+// number; a partial sync re-renders only the Services marked changed and diffs, per table, their
+// parts against what this applier last wrote for them, so a change of endpoints touches only its
+// Service's shard. Each sync is one `nft -f -` transaction. Syncs are spaced by a
 // token bucket (`burst` back to back, then one per `minIntervalMs`), so a storm of changes is
 // coalesced into a few transactions.
 import type { EndpointSlice, Service } from '../../controlplane/shared/kube/index.ts';
@@ -70,7 +72,7 @@ const sliceService = (s: EndpointSlice) => {
 export class ProxyApplier {
   private readonly o: Required<Omit<ApplierOptions, 'onSynced' | 'onFailed'>> &
     Pick<ApplierOptions, 'onSynced' | 'onFailed'>;
-  /** What the table holds per Service, as last written. */
+  /** What the tables hold per Service (its parts in all of them together), as last written. */
   private applied = new Map<string, Fragment>();
   private factsKey = '';
   /** Per table: deletions left for the cleanup. */
@@ -147,7 +149,7 @@ export class ProxyApplier {
     this.schedule();
   }
 
-  /** Asks for a full sync (reads the table back). */
+  /** Asks for a full sync (reads the tables back). */
   resync(): void {
     this.needFull = true;
     this.schedule();

@@ -1,4 +1,4 @@
-// nft through execa: one `nft -f -` transaction per call, and the table read back as JSON.
+// nft through execa: one `nft -f -` transaction per call, and the proxy's tables read back as JSON.
 // `wrap` runs nft inside another network namespace (tests: `nsenter --net=/run/netns/NAME`).
 import { execa } from 'execa';
 import type { ReadBack } from './loaded.ts';

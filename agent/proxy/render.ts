@@ -1,5 +1,5 @@
-// The desired `ip skiff-proxy` table, rendered from Services, EndpointSlices and this node's
-// facts. Pure: the same input gives the same data. docs/proxy.md describes the design; in short,
+// The desired proxy tables (the shared `ip skiff-proxy` and the shards), rendered from Services,
+// EndpointSlices and this node's facts. Pure: the same input gives the same data. docs/proxy.md describes the design; in short,
 // one lookup per packet in a verdict map keyed by destination (service-ips, service-nodeports)
 // jumps to a chain per service port, which picks a chain per endpoint with numgen; filter-hook
 // chains refuse what the nat maps do not take (no endpoints, unallocated service IPs).
