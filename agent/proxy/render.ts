@@ -1,8 +1,9 @@
 // The desired proxy tables (the shared `ip skiff-proxy` and the shards), rendered from Services,
-// EndpointSlices and this node's facts. Pure: the same input gives the same data. docs/proxy.md describes the design; in short,
-// one lookup per packet in a verdict map keyed by destination (service-ips, service-nodeports)
-// jumps to a chain per service port, which picks a chain per endpoint with numgen; filter-hook
-// chains refuse what the nat maps do not take (no endpoints, unallocated service IPs).
+// EndpointSlices and this node's facts. Pure: the same input gives the same data. docs/proxy.md
+// describes the design; in short, one lookup per packet in a verdict map keyed by destination
+// (service-ips, service-nodeports, in the Service's shard) jumps to a chain per service port,
+// which picks a chain per endpoint with numgen; filter-hook chains in the shared table refuse what
+// the nat maps do not take (no endpoints, unallocated service IPs).
 import type { EndpointSlice, Service } from '../../controlplane/shared/kube/index.ts';
 import { SERVICE_NAME_LABEL } from '../../controlplane/shared/kube/index.ts';
 import { objectKey } from '../network/view.ts';
