@@ -47,6 +47,8 @@ export interface AgentConfig {
   backend?: Backend;
   /** VXLAN tx checksum offload: auto (off before kernel 5.7), on or off. */
   vxlanTxOffload?: OffloadSetting;
+  /** Tables the service proxy spreads Services over (docs/proxy.md). */
+  proxyShards?: number;
   /** Where subnet.env goes (/run/skiff on a host; the node's own directory in a sandbox). */
   runDir?: string;
   /** Cluster DNS: the address answered on this node, the domain, --dns-upstream, the TTL. */
@@ -295,6 +297,7 @@ export async function runAgent(
     iface: underlay.iface,
     metrics,
     log,
+    shards: cfg.proxyShards,
   });
   proxy.start();
   const dnsAddress = cfg.dns?.address ?? '10.96.0.10',

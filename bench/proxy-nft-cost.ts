@@ -1,4 +1,4 @@
-// What one small `nft -f -` transaction costs on a loaded skiff-proxy table, per kind of command:
+// What one small `nft -f -` transaction costs on a loaded skiff-proxy shard table, per kind of command:
 // nft fills its cache from the kernel before it runs a transaction, and how much it dumps depends
 // on the commands (for some, every chain and set of the table). Loads the bench's Services (as the
 // proxy renders them) into a namespace `pfcost` and times each probe (median of 7 runs, wall time
@@ -8,6 +8,7 @@ import { execa } from 'execa';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { renderRuleset } from '../agent/proxy/render.ts';
 import { fullScript } from '../agent/proxy/nft-text.ts';
+import { shardTable, TABLE } from '../agent/proxy/model.ts';
 import { addBlackholes, addNetns, delNetns, removeBlackholes, STATE_ROOT } from '../agent/sandbox/host.ts';
 import { facts, world } from './proxy-fixture.ts';
 
@@ -15,13 +16,14 @@ const args = process.argv.slice(2);
 const SIZES = (args.includes('--sizes') ? args[args.indexOf('--sizes') + 1] : '10,10000').split(',').map(Number);
 const NS = 'pfcost';
 const RANGES = ['10.244.0.0/16', '10.96.0.0/12'];
-const T = 'ip skiff-proxy';
 /**
- * --shards K: the Services spread over K tables (`skiff-proxy` and `skiff-proxy-1…`, each a whole
- * table of its own, rendered and renamed), to see what the kernel's validation of the one table
- * a transaction touches costs when the table holds a K-th of the Services. Only for timing.
+ * --shards K: the Services spread over K shard tables as the proxy renders them (default 1: all in
+ * `skiff-proxy-0`); the probes go to `skiff-proxy-0`, which holds a K-th of them.
  */
 const SHARDS = args.includes('--shards') ? Number(args[args.indexOf('--shards') + 1]) : 1;
+const T = `ip ${shardTable(0)}`;
+/** The shared table (the filter checks' sets). */
+const S = `ip ${TABLE}`;
 
 /** [name, setup (untimed), probe (timed), undo (untimed)] */
 const PROBES: [string, string, string, string][] = [
@@ -43,10 +45,10 @@ const PROBES: [string, string, string, string][] = [
     `delete chain ${T} pf-c\ndelete chain ${T} pf-d`,
   ],
   [
-    'add rule with a named set',
-    `add chain ${T} pf-c`,
-    `add rule ${T} pf-c ip daddr @cluster-ips drop`,
-    `delete chain ${T} pf-c`,
+    'add rule with a named set (shared table)',
+    `add chain ${S} pf-c`,
+    `add rule ${S} pf-c ip daddr @cluster-ips drop`,
+    `delete chain ${S} pf-c`,
   ],
   [
     'add map { elements } (block)',
@@ -99,11 +101,9 @@ async function main() {
       await nft('flush ruleset'); // in our own namespace
       const t0 = performance.now();
       const w = world(n, -1);
-      for (let k = 0; k < SHARDS; k++) {
-        const mine = <V>(m: Map<string, V>) => [...m.values()].filter((_, i) => i % SHARDS === k);
-        const script = fullScript(renderRuleset({ services: mine(w.services), slices: mine(w.endpointSlices) }, facts));
-        await nft(k ? script.replace(/ip skiff-proxy(?=[ \n])/g, `${T}-${k}`) : script);
-      }
+      const tables = renderRuleset({ services: w.services.values(), slices: w.endpointSlices.values() }, facts, SHARDS);
+      // A table per transaction (each is validated whole when its transaction commits).
+      for (const [t, f] of tables) await nft(fullScript(new Map([[t, f]])));
       console.error(
         `# ${n} Services in ${SHARDS} table(s) loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
       );

@@ -8,13 +8,15 @@
 // the same Services as a kube-proxy iptables-mode ruleset (linear KUBE-SERVICES list, per-service
 // chains with statistic probabilities, loaded with iptables-restore in its own namespace), and
 // against connecting to the pod IP directly.
-// Usage: node bench/proxy.ts [--sizes 10,1000,10000] [--seconds 3] [--conns 16] [--rounds 2] [--syncs-only]
+// Usage: node bench/proxy.ts [--sizes 10,1000,10000] [--seconds 3] [--conns 16] [--rounds 2] [--shards K]
+//   [--syncs-only]
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { ProxyApplier, type SyncResult } from '../agent/proxy/applier.ts';
 import { nftCommand, type Nft } from '../agent/proxy/nft.ts';
+import { DEFAULT_SHARDS, shardTable, TABLE } from '../agent/proxy/model.ts';
 import { netnsSet } from '../test/helpers/netns.ts';
 import { until } from '../test/helpers/sandbox.ts';
 import { endpointsOf, facts, POD, slice, svcIP, world } from './proxy-fixture.ts';
@@ -23,6 +25,11 @@ const args = process.argv.slice(2);
 const opt = (name: string, d: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : d);
 const SIZES = opt('--sizes', '10,1000,10000').split(',').map(Number);
 const SECONDS = Number(opt('--seconds', '3'));
+const SHARDS = Number(opt('--shards', String(DEFAULT_SHARDS)));
+/** Deletes the proxy's tables (the shared one and every shard), whether there or not. */
+const dropTables = [TABLE, ...Array.from({ length: SHARDS }, (_, i) => shardTable(i))]
+  .map((t) => `add table ip ${t}\ndelete table ip ${t}\n`)
+  .join('');
 
 /** The same Services as kube-proxy's iptables mode writes them (nat table only). */
 function iptablesRules(n: number, real: number): string {
@@ -135,11 +142,19 @@ async function main() {
     execa('nsenter', [`--net=/run/netns/${ns}`, cmd, ...a], { input, timeout: 300_000, maxBuffer: 1 << 28 });
   const servers: ReturnType<typeof execa>[] = [];
   const dirs: string[] = [];
-  // Interrupted (Ctrl-C, timeout): the namespaces and routes still go away.
+  // Interrupted (Ctrl-C, timeout): the namespaces and routes still go away. `on`, not `once`:
+  // execa's exit hook re-raises the signal (killing us before the cleanup) once it is the only
+  // listener left; a second signal finds the cleanup already running.
+  let cleaning: Promise<void> | undefined;
+  const cleanup = () => (cleaning ??= set.cleanup());
   for (const sig of ['SIGINT', 'SIGTERM'] as const)
-    process.once(sig, () => {
-      for (const p of servers) p.kill('SIGKILL');
-      set.cleanup().finally(() => process.exit(130));
+    process.on(sig, () => {
+      for (const p of servers) {
+        p.kill('SIGKILL');
+        p.catch(() => {}); // killed on purpose: not an unhandled rejection that ends us before the cleanup
+      }
+      for (const d of dirs) rmSync(d, { recursive: true, force: true });
+      cleanup().finally(() => process.exit(130));
     });
   try {
     // Two identical node/pod pairs: one node programmed by Skiff (nftables), one by iptables-restore.
@@ -175,14 +190,14 @@ async function main() {
         await real.apply(script);
         spent.apply += performance.now() - t;
       },
-      async readBack() {
+      async readBack(tables) {
         const t = performance.now();
-        const r = await real.readBack();
+        const r = await real.readBack(tables);
         spent.readBack += performance.now() - t;
         return r;
       },
     };
-    console.log('# Service proxy benchmark (Skiff nftables vs kube-proxy iptables mode)\n');
+    console.log(`# Service proxy benchmark (Skiff nftables, ${SHARDS} shard tables, vs kube-proxy iptables mode)\n`);
     console.log(
       '| Services | full sync (of it nft -f) | restart: full sync on the loaded table (of it read-back) ' +
         '| one endpoint change (median of 20) | cleanup after them | chains |',
@@ -191,7 +206,7 @@ async function main() {
     const syncs: Record<number, { full: number; one: number }> = {};
     let rss = 0;
     for (const n of SIZES) {
-      await inNs(nodeNs, 'nft', ['delete', 'table', 'ip', 'skiff-proxy']).catch(() => {});
+      await inNs(nodeNs, 'nft', ['-f', '-'], dropTables);
       const src = world(n, 0);
       const results: SyncResult[] = [];
       const a = new ProxyApplier({
@@ -200,6 +215,7 @@ async function main() {
         source: () => src,
         minIntervalMs: 1,
         burst: 100,
+        shards: SHARDS,
         onSynced: (r) => results.push(r),
       });
       spent.apply = 0;
@@ -228,7 +244,13 @@ async function main() {
       // An agent restart: a fresh applier's full sync reads the table back and finds little to do.
       await new Promise((r) => setTimeout(r, 1500));
       const again: SyncResult[] = [];
-      const b = new ProxyApplier({ nft, facts: () => facts, source: () => src, onSynced: (r) => again.push(r) });
+      const b = new ProxyApplier({
+        nft,
+        facts: () => facts,
+        source: () => src,
+        shards: SHARDS,
+        onSynced: (r) => again.push(r),
+      });
       spent.readBack = 0;
       b.start();
       await b.settled();
@@ -273,9 +295,9 @@ async function main() {
     for (const n of [SIZES[0], big]) {
       // The probed Service is the last in iptables' linear list (its worst case, and the common one at scale).
       const probe = n - 1;
-      await inNs(nodeNs, 'nft', ['delete', 'table', 'ip', 'skiff-proxy']).catch(() => {});
+      await inNs(nodeNs, 'nft', ['-f', '-'], dropTables);
       const src = world(n, probe);
-      const a = new ProxyApplier({ nft, facts: () => facts, source: () => src });
+      const a = new ProxyApplier({ nft, facts: () => facts, source: () => src, shards: SHARDS });
       a.start();
       await a.settled();
       a.stop();
@@ -302,7 +324,7 @@ async function main() {
     for (const p of servers) p.kill('SIGKILL');
     await Promise.allSettled(servers);
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
-    await set.cleanup();
+    await cleanup();
   }
 }
 

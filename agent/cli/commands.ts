@@ -18,6 +18,7 @@ export async function agent(args: string[]) {
     iface: { type: 'string' },
     backend: { type: 'string', default: 'vxlan' },
     'vxlan-tx-offload': { type: 'string', default: 'auto' },
+    'proxy-shards': { type: 'string', default: '16' },
     'run-dir': { type: 'string', default: '/run/skiff' },
     'cluster-dns': { type: 'string', default: '10.96.0.10' },
     'cluster-domain': { type: 'string', default: 'cluster.local' },
@@ -41,6 +42,9 @@ export async function agent(args: string[]) {
     fail(`agent: --backend must be vxlan or host-gw, not "${v.backend}"`);
   if (!['auto', 'on', 'off'].includes(String(v['vxlan-tx-offload'])))
     fail(`agent: --vxlan-tx-offload must be auto, on or off, not "${v['vxlan-tx-offload']}"`);
+  const proxyShards = Number(v['proxy-shards']);
+  if (!/^\d+$/.test(String(v['proxy-shards'])) || proxyShards < 1 || proxyShards > 256)
+    fail(`agent: --proxy-shards must be a whole number from 1 to 256, not "${v['proxy-shards']}"`);
   if (v.uninstall) {
     const { uninstall } = await import('../host/uninstall.ts');
     return uninstall({
@@ -87,6 +91,7 @@ export async function agent(args: string[]) {
       iface: v.iface as string | undefined,
       backend: v.backend as 'vxlan' | 'host-gw',
       vxlanTxOffload: v['vxlan-tx-offload'] as 'auto' | 'on' | 'off',
+      proxyShards,
       runDir: String(v['run-dir']),
       dns: {
         address: String(v['cluster-dns']),

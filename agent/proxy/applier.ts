@@ -1,7 +1,9 @@
-// Keeps `table ip skiff-proxy` equal to the render of the current Services and EndpointSlices.
-// A full sync (at start, after any failure, and now and then) reads the table back and diffs all
-// of it; a partial sync re-renders only the Services marked changed and diffs them against what
-// this applier last wrote for them. Each sync is one `nft -f -` transaction. Syncs are spaced by a
+// Keeps the proxy's tables (`ip skiff-proxy` and the shards `ip skiff-proxy-I`) equal to the render
+// of the current Services and EndpointSlices. A full sync (at start, after any failure, and now and
+// then) reads the tables back and diffs all of them, and deletes shards beyond the configured
+// number; a partial sync re-renders only the Services marked changed and diffs, per table, their
+// parts against what this applier last wrote for them, so a change of endpoints touches only its
+// Service's shard. Each sync is one `nft -f -` transaction. Syncs are spaced by a
 // token bucket (`burst` back to back, then one per `minIntervalMs`), so a storm of changes is
 // coalesced into a few transactions.
 import type { EndpointSlice, Service } from '../../controlplane/shared/kube/index.ts';
@@ -9,10 +11,10 @@ import { SERVICE_NAME_LABEL } from '../../controlplane/shared/kube/index.ts';
 import { release } from 'node:os';
 import { carry, diff, hasPending, noPending, type Pending } from './diff.ts';
 import { emptyLoaded, parseReadBack, summarize } from './loaded.ts';
-import { emptyFragment, mergeFragments, TABLE, type Fragment } from './model.ts';
+import { DEFAULT_SHARDS, emptyFragment, mergeFragments, shardOf, shardTable, TABLE, type Fragment } from './model.ts';
 import { skeletonLines } from './nft-text.ts';
 import type { Nft } from './nft.ts';
-import { renderBase, renderService, type ProxyNodeFacts } from './render.ts';
+import { assemble, renderService, specOf, splitService, type ProxyNodeFacts } from './render.ts';
 
 export interface ProxySource {
   services: Map<string, Service>;
@@ -25,7 +27,7 @@ export interface SyncResult {
   /** Services (keys) this sync re-rendered. */
   keys: string[];
   durationMs: number;
-  /** Lines in the transaction (0: nothing needed changing, nothing was sent). */
+  /** Changes in the transaction, in lines, not counting declarations (0: nothing needed changing, nothing was sent). */
   lines: number;
   chainsWritten: number;
   services: number;
@@ -44,6 +46,8 @@ export interface ApplierOptions {
   resyncMs?: number;
   /** The cleanup deletes maps and the chains they pointed at in separate transactions (default: kernel before 6.2). */
   mapsBeforeChains?: boolean;
+  /** Shard tables the Services are spread over (docs/proxy.md, "Tables"); others of ours are deleted. */
+  shards?: number;
   log?: (s: string) => void;
   onSynced?: (r: SyncResult) => void;
   onFailed?: (e: Error) => void;
@@ -55,6 +59,11 @@ export function kernelBefore(major: number, minor: number, rel = release()): boo
   return a < major || (a === major && b < minor);
 }
 
+/** `to.push(...from)` without passing every line as an argument (a full sync has over 100,000). */
+function append(to: string[], from: string[]): void {
+  for (const l of from) to.push(l);
+}
+
 const sliceService = (s: EndpointSlice) => {
   const svc = s.metadata.labels?.[SERVICE_NAME_LABEL];
   return svc ? `${s.metadata.namespace}/${svc}` : undefined;
@@ -63,10 +72,11 @@ const sliceService = (s: EndpointSlice) => {
 export class ProxyApplier {
   private readonly o: Required<Omit<ApplierOptions, 'onSynced' | 'onFailed'>> &
     Pick<ApplierOptions, 'onSynced' | 'onFailed'>;
-  /** What the table holds per Service, as last written. */
+  /** What the tables hold per Service (its parts in all of them together), as last written. */
   private applied = new Map<string, Fragment>();
   private factsKey = '';
-  private pending: Pending = noPending();
+  /** Per table: deletions left for the cleanup. */
+  private pending = new Map<string, Pending>();
   /** Service key → its slices' keys, and each slice's service as last seen. */
   private slicesBySvc = new Map<string, Set<string>>();
   private sliceOwner = new Map<string, string>();
@@ -94,6 +104,7 @@ export class ProxyApplier {
       cleanupDelayMs: opts.cleanupDelayMs ?? 1000,
       resyncMs: opts.resyncMs ?? 10 * 60_000,
       mapsBeforeChains: opts.mapsBeforeChains ?? kernelBefore(6, 2),
+      shards: Math.max(1, Math.floor(opts.shards ?? DEFAULT_SHARDS)),
       log: opts.log ?? (() => {}),
     };
     this.tokens = this.o.burst;
@@ -138,7 +149,7 @@ export class ProxyApplier {
     this.schedule();
   }
 
-  /** Asks for a full sync (reads the table back). */
+  /** Asks for a full sync (reads the tables back). */
   resync(): void {
     this.needFull = true;
     this.schedule();
@@ -193,7 +204,7 @@ export class ProxyApplier {
       this.o.onFailed?.(e as Error);
     } finally {
       this.running = false;
-      if (hasPending(this.pending)) {
+      if ([...this.pending.values()].some(hasPending)) {
         clearTimeout(this.cleanupTimer);
         this.cleanupTimer = setTimeout(() => this.run0(), this.o.cleanupDelayMs);
       }
@@ -248,14 +259,32 @@ export class ProxyApplier {
     this.reindex(src);
     const frags = new Map<string, Fragment>();
     for (const [k, svc] of src.services) frags.set(k, renderService(svc, this.slicesFor(k, src), facts));
-    const want = mergeFragments([renderBase(facts), ...frags.values()]);
-    const read = await this.o.nft.readBack();
-    const d = diff(read ? parseReadBack(read, TABLE) : emptyLoaded(), want);
-    if (d.lines.length) await this.o.nft.apply(`${[...skeletonLines(), ...d.lines].join('\n')}\n`);
+    const want = assemble(facts, frags, this.o.shards);
+    const read = await this.o.nft.readBack([...want.keys()].map(specOf));
+    const loaded = read ? parseReadBack(read) : new Map();
+    const lines: string[] = [];
+    const pending = new Map<string, Pending>();
+    let chainsWritten = 0;
+    let changes = 0;
+    for (const [t, f] of want) {
+      const d = diff(specOf(t), loaded.get(t) ?? emptyLoaded(), f);
+      // The skeleton only where something changes: a table a transaction touches is validated whole.
+      if (d.lines.length) append(lines, [...skeletonLines(specOf(t)), ...d.lines]);
+      changes += d.lines.length;
+      chainsWritten += d.chainsWritten;
+      pending.set(t, carry(noPending(), f, d));
+    }
+    // Shards of an earlier run with more of them: their Services are in the tables above now.
+    for (const t of loaded.keys())
+      if (!want.has(t)) {
+        lines.push(`delete table ip ${t}`);
+        changes++;
+      }
+    if (lines.length) await this.o.nft.apply(`${lines.join('\n')}\n`);
     this.applied = frags;
     this.factsKey = JSON.stringify(facts);
-    this.pending = carry(noPending(), want, d);
-    return this.result(true, [...src.services.keys()], t0, d.lines.length, d.chainsWritten);
+    this.pending = pending;
+    return this.result(true, [...src.services.keys()], t0, changes, chainsWritten);
   }
 
   private async partialSync(keys: Set<string>): Promise<SyncResult> {
@@ -263,27 +292,49 @@ export class ProxyApplier {
     const facts = this.o.facts();
     if (JSON.stringify(facts) !== this.factsKey) return this.fullSync();
     const src = this.o.source();
-    const before: Fragment[] = [];
-    const after = new Map<string, Fragment>();
+    // Per table: the changed Services' parts in it, before and after.
+    const before = new Map<string, Fragment[]>();
+    const after = new Map<string, Fragment[]>();
+    const add = (m: Map<string, Fragment[]>, t: string, f: Fragment) => m.set(t, [...(m.get(t) ?? []), f]);
+    const rendered = new Map<string, Fragment>();
     for (const k of keys) {
+      const own = shardTable(shardOf(k, this.o.shards));
       const prev = this.applied.get(k);
-      if (prev) before.push(prev);
+      if (prev) {
+        const p = splitService(prev);
+        add(before, TABLE, p.shared);
+        add(before, own, p.own);
+      }
       const svc = src.services.get(k);
-      after.set(k, svc ? renderService(svc, this.slicesFor(k, src), facts) : emptyFragment());
+      const f = svc ? renderService(svc, this.slicesFor(k, src), facts) : emptyFragment();
+      rendered.set(k, f);
+      const n = splitService(f);
+      add(after, TABLE, n.shared);
+      add(after, own, n.own);
     }
     // Deletions wait for the cleanup (nothing dirty): they cost nft a dump of the whole table.
     const cleanup = keys.size === 0;
-    const want = mergeFragments(after.values());
-    const d = diff(summarize(mergeFragments(before)), want, cleanup ? this.pending : noPending(), {
-      mapsBeforeChains: this.o.mapsBeforeChains,
-    });
-    if (d.lines.length) await this.o.nft.apply(`${d.lines.join('\n')}\n`);
-    for (const [k, f] of after) {
+    const tables = new Set([...after.keys(), ...(cleanup ? this.pending.keys() : [])]);
+    const lines: string[] = [];
+    let chainsWritten = 0;
+    const nextPending = new Map<string, Pending>();
+    for (const t of tables) {
+      const want = mergeFragments(after.get(t) ?? []);
+      const had = this.pending.get(t) ?? noPending();
+      const d = diff(specOf(t), summarize(mergeFragments(before.get(t) ?? [])), want, cleanup ? had : noPending(), {
+        mapsBeforeChains: this.o.mapsBeforeChains,
+      });
+      append(lines, d.lines);
+      chainsWritten += d.chainsWritten;
+      nextPending.set(t, carry(cleanup ? noPending() : had, want, d));
+    }
+    if (lines.length) await this.o.nft.apply(`${lines.join('\n')}\n`);
+    for (const [k, f] of rendered) {
       if (src.services.has(k)) this.applied.set(k, f);
       else this.applied.delete(k);
     }
-    this.pending = carry(cleanup ? noPending() : this.pending, want, d);
-    return this.result(false, [...keys], t0, d.lines.length, d.chainsWritten);
+    for (const [t, p] of nextPending) this.pending.set(t, p);
+    return this.result(false, [...keys], t0, lines.length, chainsWritten);
   }
 
   private result(full: boolean, keys: string[], t0: number, lines: number, chainsWritten: number): SyncResult {

@@ -10,7 +10,7 @@
 // chain and set of the table first, which grows with the number of Services. Those remain for
 // the shared maps (a Service added or removed, or going to or from no endpoints), full syncs and
 // the cleanup.
-import { TABLE, type Fragment } from './model.ts';
+import type { Fragment, TableSpec } from './model.ts';
 import type { Loaded } from './loaded.ts';
 import {
   chainBlock,
@@ -25,11 +25,6 @@ import {
   setRefs,
   verdictText,
 } from './nft-text.ts';
-import { CLUSTER_IPS_SET, MAPS } from './render.ts';
-
-const T = `ip ${TABLE}`;
-/** The skeleton's maps: always there, changed element by element. */
-const SHARED = new Set(MAPS.map((m) => m.name));
 
 export interface Diff {
   lines: string[];
@@ -64,7 +59,18 @@ export interface DiffOptions {
   mapsBeforeChains?: boolean;
 }
 
-export function diff(old: Loaded, want: Fragment, pending: Pending = noPending(), opts: DiffOptions = {}): Diff {
+/** One table's difference (`spec`: the table, its fixed maps and sets). */
+export function diff(
+  spec: TableSpec,
+  old: Loaded,
+  want: Fragment,
+  pending: Pending = noPending(),
+  opts: DiffOptions = {},
+): Diff {
+  const t = spec.name;
+  const T = `ip ${t}`;
+  /** The table's fixed maps: always there, changed element by element. */
+  const SHARED = new Set(spec.maps.map((m) => m.name));
   const lines: string[] = [];
   const wantChains = new Set(want.chains.map((c) => c.name));
   const wantSets = new Set(want.sets.map((s) => s.name));
@@ -80,6 +86,7 @@ export function diff(old: Loaded, want: Fragment, pending: Pending = noPending()
   for (const s of pending.sets) if (!wantSets.has(s)) lines.push(`delete set ${T} ${s}`);
   lines.push(
     ...elementLines(
+      t,
       'delete',
       PRINTS_SET,
       pending.prints.filter((p) => !wantPrints.has(p)),
@@ -89,17 +96,17 @@ export function diff(old: Loaded, want: Fragment, pending: Pending = noPending()
   // Sets and maps this transaction declares: the rules written below may name them.
   const declared = new Set<string>();
   const decl = new Map<string, string>([
-    ...MAPS.map((m): [string, string] => [m.name, mapDecl(m)]),
-    [CLUSTER_IPS_SET, setDecl({ name: CLUSTER_IPS_SET })],
-    ...want.maps.map((m): [string, string] => [m.name, mapDecl(m)]),
-    ...want.sets.map((s): [string, string] => [s.name, setDecl(s)]),
+    ...spec.maps.map((m): [string, string] => [m.name, mapDecl(t, m)]),
+    ...spec.sets.map((s): [string, string] => [s.name, setDecl(t, s)]),
+    ...want.maps.map((m): [string, string] => [m.name, mapDecl(t, m)]),
+    ...want.sets.map((s): [string, string] => [s.name, setDecl(t, s)]),
   ]);
   // A set whose timeout changed is made again; the chains using it are rewritten around that.
   const reset = new Set<string>();
   for (const s of want.sets) {
     const had = old.sets.get(s.name);
     if (had === undefined) {
-      lines.push(setDecl(s));
+      lines.push(setDecl(t, s));
       declared.add(s.name);
     } else if (had !== (s.timeout ?? 0)) reset.add(s.name);
   }
@@ -118,18 +125,18 @@ export function diff(old: Loaded, want: Fragment, pending: Pending = noPending()
     }
     return stale;
   });
-  for (const c of rewrite) if (!old.chains.has(c.name)) lines.push(chainDecl(c));
+  for (const c of rewrite) if (!old.chains.has(c.name)) lines.push(chainDecl(t, c));
   for (const c of rewrite) if (old.chains.has(c.name)) lines.push(`flush chain ${T} ${c.name}`);
   for (const s of want.sets)
     if (reset.has(s.name)) {
-      lines.push(`delete set ${T} ${s.name}`, setDecl(s));
+      lines.push(`delete set ${T} ${s.name}`, setDecl(t, s));
       declared.add(s.name);
     }
   // An endpoint map is written once, with its elements, after the chains they go to.
   for (const m of want.maps)
     if (!old.maps.has(m.name)) {
       const els = [...(want.elements.get(m.name) ?? [])].map(([k, v]) => `${k} : ${verdictText(v)}`);
-      lines.push(mapDecl(m, els));
+      lines.push(mapDecl(t, m, els));
       declared.add(m.name);
     }
   // nft must find every set a rule names in its cache, which holds only what this transaction declares.
@@ -141,7 +148,7 @@ export function diff(old: Loaded, want: Fragment, pending: Pending = noPending()
       lines.push(line);
       declared.add(ref);
     }
-  for (const c of rewrite) lines.push(chainBlock(c));
+  for (const c of rewrite) lines.push(chainBlock(t, c));
 
   for (const map of SHARED) {
     const had = old.elements.get(map) ?? new Map<string, string>();
@@ -150,7 +157,7 @@ export function diff(old: Loaded, want: Fragment, pending: Pending = noPending()
     const add: string[] = [];
     for (const [k, v] of had) if (now.get(k) !== v) del.push(k);
     for (const [k, v] of now) if (had.get(k) !== v) add.push(`${k} : ${v}`);
-    lines.push(...elementLines('delete', map, del), ...elementLines('add', map, add));
+    lines.push(...elementLines(t, 'delete', map, del), ...elementLines(t, 'add', map, add));
   }
 
   const sets = new Set([...old.members.keys(), ...want.members.keys()]);
@@ -159,11 +166,13 @@ export function diff(old: Loaded, want: Fragment, pending: Pending = noPending()
     const now = want.members.get(set) ?? new Set<string>();
     lines.push(
       ...elementLines(
+        t,
         'delete',
         set,
         [...had].filter((v) => !now.has(v)),
       ),
       ...elementLines(
+        t,
         'add',
         set,
         [...now].filter((v) => !had.has(v)),
@@ -180,7 +189,7 @@ export function diff(old: Loaded, want: Fragment, pending: Pending = noPending()
       if (c.fingerprint) printsDel.push(printElement(name, c.fingerprint));
       staleChains.push(name);
     }
-  lines.push(...printLines(printsAdd));
+  lines.push(...printLines(t, printsAdd));
   const adding = new Set(printsAdd);
   const staleSets = [...old.sets.keys()].filter(
     (s) => !wantSets.has(s) && !deleting.has(s) && (old.sets.get(s) ?? 0) > 0,

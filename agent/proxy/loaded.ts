@@ -5,7 +5,7 @@
 // `fingerprints` set, elements of the shared maps only; an endpoint map's name says what it
 // holds). Pure.
 import { chainFingerprint, PRINTS_SET, printHex, printKey, quads, verdictText } from './nft-text.ts';
-import type { Fragment } from './model.ts';
+import { shardIndex, TABLE, type Fragment } from './model.ts';
 
 export interface LoadedChain {
   fingerprint?: string;
@@ -80,44 +80,68 @@ function verdictOf(v: unknown): string {
   return String(v);
 }
 
-const items = (json: string, kind: string, table: string): Json[] =>
-  ((JSON.parse(json || '{}') as { nftables?: Json[] }).nftables ?? [])
-    .map((i) => i[kind] as Json | undefined)
-    .filter((o): o is Json => !!o && o.table === table);
+/** Whether a table is one of the proxy's (the shared one or a shard). */
+export const isProxyTable = (t: string) => t === TABLE || shardIndex(t) !== undefined;
 
-/** The table as read back (nft 1.0.x JSON schema 1). */
-export function parseReadBack(r: ReadBack, table: string): Loaded {
-  const out = emptyLoaded();
-  for (const c of items(r.chains, 'chain', table)) out.chains.set(String(c.name), {});
-  for (const m of items(r.maps, 'map', table)) out.maps.add(String(m.name));
-  for (const s of items(r.sets, 'set', table))
-    out.sets.set(String(s.name), typeof s.timeout === 'number' ? s.timeout : 0);
-  out.sets.delete(PRINTS_SET);
-  const prints = new Map<string, string[]>();
+/** The objects of one kind in an `nft -j` output, by table, in the proxy's tables only. */
+function byTable(json: string, kind: string): Map<string, Json[]> {
+  const out = new Map<string, Json[]>();
+  for (const i of (JSON.parse(json || '{}') as { nftables?: Json[] }).nftables ?? []) {
+    const o = i[kind] as Json | undefined;
+    if (!o || !isProxyTable(String(o.table))) continue;
+    const list = out.get(String(o.table));
+    if (list) list.push(o);
+    else out.set(String(o.table), [o]);
+  }
+  return out;
+}
+
+/** Every table of the proxy as read back (nft 1.0.x JSON schema 1), by name. */
+export function parseReadBack(r: ReadBack): Map<string, Loaded> {
+  const out = new Map<string, Loaded>();
+  const of = (t: string) => {
+    let l = out.get(t);
+    if (!l) out.set(t, (l = emptyLoaded()));
+    return l;
+  };
+  for (const [t, cs] of byTable(r.chains, 'chain')) for (const c of cs) of(t).chains.set(String(c.name), {});
+  for (const [t, ms] of byTable(r.maps, 'map')) for (const m of ms) of(t).maps.add(String(m.name));
+  for (const [t, ss] of byTable(r.sets, 'set'))
+    for (const s of ss)
+      if (s.name !== PRINTS_SET) of(t).sets.set(String(s.name), typeof s.timeout === 'number' ? s.timeout : 0);
+  const prints = new Map<string, Map<string, string[]>>();
   for (const json of r.elements) {
-    for (const m of items(json, 'map', table)) {
-      const els = new Map<string, string>();
-      for (const e of (m.elem as [unknown, unknown][]) ?? []) els.set(keyText(e[0]), verdictOf(e[1]));
-      out.elements.set(String(m.name), els);
-    }
-    for (const s of items(json, 'set', table)) {
-      const elems = ((s.elem as unknown[]) ?? []).map(keyText);
-      if (s.name !== PRINTS_SET) out.members.set(String(s.name), new Set(elems));
-      else
-        for (const e of elems) {
-          const q = e.split(' . ');
-          const key = q.slice(0, 2).join(' . ');
-          prints.set(key, [...(prints.get(key) ?? []), printHex(q.slice(2))]);
+    for (const [t, ms] of byTable(json, 'map'))
+      for (const m of ms) {
+        const els = new Map<string, string>();
+        for (const e of (m.elem as [unknown, unknown][]) ?? []) els.set(keyText(e[0]), verdictOf(e[1]));
+        of(t).elements.set(String(m.name), els);
+      }
+    for (const [t, ss] of byTable(json, 'set'))
+      for (const s of ss) {
+        const elems = ((s.elem as unknown[]) ?? []).map(keyText);
+        if (s.name !== PRINTS_SET) of(t).members.set(String(s.name), new Set(elems));
+        else {
+          let p = prints.get(t);
+          if (!p) prints.set(t, (p = new Map()));
+          for (const e of elems) {
+            const q = e.split(' . ');
+            const key = q.slice(0, 2).join(' . ');
+            p.set(key, [...(p.get(key) ?? []), printHex(q.slice(2))]);
+          }
         }
+      }
+  }
+  for (const [t, l] of out) {
+    const p = prints.get(t) ?? new Map<string, string[]>();
+    const used = new Set<string>();
+    for (const [name, c] of l.chains) {
+      const fps = p.get(printKey(name));
+      if (fps?.length !== 1) continue;
+      c.fingerprint = fps[0];
+      used.add(printKey(name));
     }
+    for (const [k, fps] of p) if (!used.has(k)) for (const fp of fps) l.orphanPrints.push(`${k} . ${quads(fp)}`);
   }
-  const used = new Set<string>();
-  for (const [name, c] of out.chains) {
-    const fps = prints.get(printKey(name));
-    if (fps?.length !== 1) continue;
-    c.fingerprint = fps[0];
-    used.add(printKey(name));
-  }
-  for (const [k, fps] of prints) if (!used.has(k)) for (const fp of fps) out.orphanPrints.push(`${k} . ${quads(fp)}`);
   return out;
 }

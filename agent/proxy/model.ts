@@ -3,7 +3,28 @@
 // renderer produces it, nft-text.ts prints it, the applier diffs it, and the unit tests walk
 // it with a packet tracer, so all of them agree on one meaning of every rule.
 
+/**
+ * The shared table: filter-hook checks, masquerading, and the maps those use. Its content changes
+ * only when a Service is added or removed, goes to or from no endpoints, or changes its IPs.
+ */
 export const TABLE = 'skiff-proxy';
+/** Service shards: `skiff-proxy-0` … (docs/proxy.md, "Tables"). */
+export const SHARD_PREFIX = `${TABLE}-`;
+export const shardTable = (i: number) => `${SHARD_PREFIX}${i}`;
+/** The shard index of a shard table's name, or undefined for any other name. */
+export function shardIndex(table: string): number | undefined {
+  const m = /^skiff-proxy-(\d+)$/.exec(table);
+  return m ? Number(m[1]) : undefined;
+}
+/** How many shard tables by default: ~625 Services each at 10,000 (the kernel validates a touched table whole). */
+export const DEFAULT_SHARDS = 16;
+
+/** Which shard a Service (`namespace/name`) lives in: FNV-1a of the key, mod the number of shards. Stable. */
+export function shardOf(key: string, shards: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % shards;
+}
 /** The packet-mark bit that asks nat-postrouting to masquerade (kube-proxy uses the same bit). */
 export const MASQ_MARK = 0x4000;
 
@@ -117,6 +138,19 @@ export function mergeFragments(parts: Iterable<Fragment>): Fragment {
     for (const [set, vals] of p.members) for (const v of vals) addMember(out, set, v);
   }
   return out;
+}
+
+/** Several tables: table name → its content. */
+export type Tables = Map<string, Fragment>;
+
+/**
+ * A table's fixed maps and static sets: always declared, changed element by element (every table
+ * also has the `fingerprints` set, see nft-text.ts).
+ */
+export interface TableSpec {
+  name: string;
+  maps: MapDecl[];
+  sets: SetDecl[];
 }
 
 export const dstKey = (ip: string, proto: Proto, port: number) => `${ip} . ${proto} . ${port}`;

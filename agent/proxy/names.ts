@@ -1,4 +1,4 @@
-// Chain and set names that read like the cluster in `nft list table ip skiff-proxy`:
+// Chain and set names that read like the cluster in `nft list table ip skiff-proxy-I`:
 // `svc-default/web/tcp/80`, `ep-default/web/tcp/80__10.244.1.5/8080`. Namespaces, names and
 // IPs only hold characters nft accepts in an unquoted identifier. Names past the limit are cut
 // and end in a hash of the whole, so two long names never collide.

@@ -6,7 +6,6 @@
 import { createHash } from 'node:crypto';
 import {
   MASQ_MARK,
-  TABLE,
   type Action,
   type Chain,
   type Fragment,
@@ -14,11 +13,14 @@ import {
   type Match,
   type Rule,
   type SetDecl,
+  type TableSpec,
+  type Tables,
   type Verdict,
 } from './model.ts';
-import { CLUSTER_IPS_SET, MAPS } from './render.ts';
+import { specOf } from './render.ts';
 
-const T = `ip ${TABLE}`;
+/** `ip NAME`: every function below writes into the table named. */
+const T = (table: string) => `ip ${table}`;
 const hex = (n: number) => `0x${n.toString(16)}`;
 
 function matchText(m: Match): string {
@@ -105,8 +107,8 @@ const hookSpec = (c: Chain) =>
   c.hook ? `type ${c.hook.type} hook ${c.hook.hook} priority ${c.hook.priority} ; policy accept ; ` : '';
 
 /** Declares a chain, without rules: every chain exists before any rule or map element jumps to it. */
-export function chainDecl(c: Chain): string {
-  return c.hook ? `add chain ${T} ${c.name} { ${hookSpec(c)}}` : `add chain ${T} ${c.name}`;
+export function chainDecl(t: string, c: Chain): string {
+  return c.hook ? `add chain ${T(t)} ${c.name} { ${hookSpec(c)}}` : `add chain ${T(t)} ${c.name}`;
 }
 
 /**
@@ -115,10 +117,10 @@ export function chainDecl(c: Chain): string {
  * grows with the number of Services, and before an `add chain` with the tables only. Sets the
  * rules name must be declared earlier in the same transaction (see setRefs).
  */
-export function chainBlock(c: Chain): string {
+export function chainBlock(t: string, c: Chain): string {
   const { fp, rules } = chainText(c);
   const body = rules.map((rule, i) => `${rule}${i === 0 ? ` comment "${fp}"` : ''} ; `).join('');
-  return `add chain ${T} ${c.name} { ${hookSpec(c)}${body}}`;
+  return `add chain ${T(t)} ${c.name} { ${hookSpec(c)}${body}}`;
 }
 
 /** The named sets and maps a chain's rules look up or update. */
@@ -141,60 +143,74 @@ const keyType = (k: MapDecl['key']) =>
       : 'typeof numgen random mod 2'; // the key is numgen's integer, whatever the modulus
 
 /** A map's declaration, with its elements (`KEY : VERDICT` texts) when given: like `add chain`, it costs no cache. */
-export function mapDecl(m: MapDecl, elements: string[] = []): string {
+export function mapDecl(t: string, m: MapDecl, elements: string[] = []): string {
   const els = elements.length ? ` elements = { ${elements.join(', ')} } ;` : '';
-  return `add map ${T} ${m.name} { ${keyType(m.key)} : verdict ;${els} }`;
+  return `add map ${T(t)} ${m.name} { ${keyType(m.key)} : verdict ;${els} }`;
 }
 
-export function setDecl(s: SetDecl): string {
-  if (!s.timeout) return `add set ${T} ${s.name} { type ipv4_addr ; }`;
-  return `add set ${T} ${s.name} { type ipv4_addr ; flags dynamic,timeout ; timeout ${s.timeout}s ; }`;
+export function setDecl(t: string, s: SetDecl): string {
+  if (!s.timeout) return `add set ${T(t)} ${s.name} { type ipv4_addr ; }`;
+  return `add set ${T(t)} ${s.name} { type ipv4_addr ; flags dynamic,timeout ; timeout ${s.timeout}s ; }`;
 }
 
 export const verdictText = (v: Verdict) => (v.v === 'drop' ? 'drop' : `goto ${v.chain}`);
 
 const CHUNK = 2000;
 /** `add|delete element` lines, a few thousand elements per line. */
-export function elementLines(op: 'add' | 'delete', name: string, items: string[]): string[] {
+export function elementLines(t: string, op: 'add' | 'delete', name: string, items: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < items.length; i += CHUNK)
-    out.push(`${op} element ${T} ${name} { ${items.slice(i, i + CHUNK).join(', ')} }`);
+    out.push(`${op} element ${T(t)} ${name} { ${items.slice(i, i + CHUNK).join(', ')} }`);
   return out;
 }
 
 const PRINTS_TYPE = 'type ipv4_addr . ipv4_addr . ipv4_addr . ipv4_addr ;';
 
 /** Fingerprint elements added through the set's declaration (an `add element` would cost nft's full cache). */
-export function printLines(items: string[]): string[] {
+export function printLines(t: string, items: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < items.length; i += CHUNK)
-    out.push(`add set ${T} ${PRINTS_SET} { ${PRINTS_TYPE} elements = { ${items.slice(i, i + CHUNK).join(', ')} } ; }`);
+    out.push(
+      `add set ${T(t)} ${PRINTS_SET} { ${PRINTS_TYPE} elements = { ${items.slice(i, i + CHUNK).join(', ')} } ; }`,
+    );
   return out;
 }
 
-/** Table, maps and static sets: always declared (idempotent `add`). */
-export function skeletonLines(): string[] {
+/** A table, its fixed maps and static sets: always declared (idempotent `add`). */
+export function skeletonLines(spec: TableSpec): string[] {
+  const t = spec.name;
   return [
-    `add table ${T}`,
-    ...MAPS.map((m) => mapDecl(m)),
-    setDecl({ name: CLUSTER_IPS_SET }),
-    `add set ${T} ${PRINTS_SET} { ${PRINTS_TYPE} }`,
+    `add table ${T(t)}`,
+    ...spec.maps.map((m) => mapDecl(t, m)),
+    ...spec.sets.map((s) => setDecl(t, s)),
+    `add set ${T(t)} ${PRINTS_SET} { ${PRINTS_TYPE} }`,
   ];
 }
 
 const elementTexts = (f: Fragment, map: string) =>
   [...(f.elements.get(map) ?? [])].map(([k, v]) => `${k} : ${verdictText(v)}`);
 
-/** The whole fragment as one script onto an empty (or absent) table. */
-export function fullScript(f: Fragment): string {
-  const lines = skeletonLines();
-  for (const s of f.sets) lines.push(setDecl(s));
-  for (const c of f.chains) lines.push(chainDecl(c));
-  for (const m of f.maps) lines.push(mapDecl(m, elementTexts(f, m.name)));
-  for (const c of f.chains) lines.push(chainBlock(c));
+/** One table's fragment as a script onto an empty (or absent) table. */
+export function tableScript(t: string, f: Fragment): string[] {
+  const lines = skeletonLines(specOf(t));
+  for (const s of f.sets) lines.push(setDecl(t, s));
+  for (const c of f.chains) lines.push(chainDecl(t, c));
+  for (const m of f.maps) lines.push(mapDecl(t, m, elementTexts(f, m.name)));
+  for (const c of f.chains) lines.push(chainBlock(t, c));
   const own = new Set(f.maps.map((m) => m.name));
-  for (const map of f.elements.keys()) if (!own.has(map)) lines.push(...elementLines('add', map, elementTexts(f, map)));
-  for (const [set, vals] of f.members) lines.push(...elementLines('add', set, [...vals]));
-  lines.push(...printLines(f.chains.map((c) => printElement(c.name, chainFingerprint(c)))));
-  return `${lines.join('\n')}\n`;
+  for (const map of f.elements.keys())
+    if (!own.has(map)) lines.push(...elementLines(t, 'add', map, elementTexts(f, map)));
+  for (const [set, vals] of f.members) lines.push(...elementLines(t, 'add', set, [...vals]));
+  lines.push(
+    ...printLines(
+      t,
+      f.chains.map((c) => printElement(c.name, chainFingerprint(c))),
+    ),
+  );
+  return lines;
+}
+
+/** Every table as one script onto empty (or absent) tables. */
+export function fullScript(tables: Tables): string {
+  return `${[...tables].flatMap(([t, f]) => tableScript(t, f)).join('\n')}\n`;
 }

@@ -1,20 +1,20 @@
-// nft through execa: one `nft -f -` transaction per call, and the table read back as JSON.
+// nft through execa: one `nft -f -` transaction per call, and the proxy's tables read back as JSON.
 // `wrap` runs nft inside another network namespace (tests: `nsenter --net=/run/netns/NAME`).
 import { execa } from 'execa';
 import type { ReadBack } from './loaded.ts';
-import { TABLE } from './model.ts';
+import { SHARD_PREFIX, TABLE, type TableSpec } from './model.ts';
 import { PRINTS_SET } from './nft-text.ts';
-import { CLUSTER_IPS_SET, MAPS } from './render.ts';
 
 export interface Nft {
   /** Applies a script atomically; throws with nft's first error line. */
   apply(script: string): Promise<void>;
   /**
-   * What a full sync needs to know of the table, or null when there is none: object names,
-   * and the elements of the shared maps and sets only (dumping every rule or every small map
-   * costs the kernel time quadratic in their number).
+   * What a full sync needs to know of the proxy's tables, or null when there is none: object
+   * names in every table of the family, and the elements of the given tables' fixed maps and
+   * sets only (dumping every rule or every small map costs the kernel time quadratic in their
+   * number).
    */
-  readBack(): Promise<ReadBack | null>;
+  readBack(tables: TableSpec[]): Promise<ReadBack | null>;
 }
 
 export function nftCommand(wrap: string[] = []): Nft {
@@ -33,7 +33,7 @@ export function nftCommand(wrap: string[] = []): Nft {
         throw new Error(`${first}${at ? ` (${at.trim().slice(0, 300)})` : ''}`);
       }
     },
-    async readBack() {
+    async readBack(tables) {
       const get = async (args: string[]) => {
         const r = await run(['-j', ...args]);
         if (r.exitCode === 0) return String(r.stdout);
@@ -41,15 +41,26 @@ export function nftCommand(wrap: string[] = []): Nft {
         throw new Error(String(r.stderr).trim().split('\n')[0] || `nft exited with ${r.exitCode}`);
       };
       // (No `list tables`: nft fills its whole cache for it, every set's elements included.)
-      const named = [...MAPS.map((m) => ['map', m.name]), ['set', CLUSTER_IPS_SET], ['set', PRINTS_SET]];
-      const [chains, sets, maps, ...elements] = await Promise.all([
+      const [chains, sets, maps] = await Promise.all([
         get(['list', 'chains', 'ip']),
         get(['-t', 'list', 'sets', 'ip']),
         get(['-t', 'list', 'maps', 'ip']),
-        ...named.map(([kind, name]) => get(['list', kind, 'ip', TABLE, name])),
       ]);
-      const ours = `"table": "${TABLE}"`;
-      if (!chains.includes(ours) && !maps.includes(ours)) return null;
+      const ours = (t: string) => chains.includes(`"table": "${t}"`) || maps.includes(`"table": "${t}"`);
+      if (!ours(TABLE) && !chains.includes(`"table": "${SHARD_PREFIX}`)) return null;
+      const named = tables
+        .filter((t) => ours(t.name))
+        .flatMap((t) => [
+          ...t.maps.map((m) => ['map', t.name, m.name]),
+          ...t.sets.map((s) => ['set', t.name, s.name]),
+          ['set', t.name, PRINTS_SET],
+        ]);
+      // A few at a time: one nft process each, on a machine with few cores.
+      const elements: string[] = [];
+      for (let i = 0; i < named.length; i += 6)
+        elements.push(
+          ...(await Promise.all(named.slice(i, i + 6).map(([kind, t, name]) => get(['list', kind, 'ip', t, name])))),
+        );
       return { chains, sets, maps, elements };
     },
   };

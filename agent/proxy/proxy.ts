@@ -25,6 +25,8 @@ export interface ServiceProxyOptions {
   /** Runs nft/ip/conntrack in another namespace (tests). */
   wrap?: string[];
   minIntervalMs?: number;
+  /** Shard tables for the Services (default DEFAULT_SHARDS). */
+  shards?: number;
   /** Address the health-check servers bind (default all). */
   healthHost?: string;
 }
@@ -75,6 +77,7 @@ export class ServiceProxy {
       facts: () => o.facts,
       source: () => o.view,
       minIntervalMs: o.minIntervalMs,
+      shards: o.shards,
       log: this.log,
       onSynced: (r) => this.synced(r),
       onFailed: () => {

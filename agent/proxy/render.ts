@@ -1,8 +1,9 @@
-// The desired `ip skiff-proxy` table, rendered from Services, EndpointSlices and this node's
-// facts. Pure: the same input gives the same data. docs/proxy.md describes the design; in short,
-// one lookup per packet in a verdict map keyed by destination (service-ips, service-nodeports)
-// jumps to a chain per service port, which picks a chain per endpoint with numgen; filter-hook
-// chains refuse what the nat maps do not take (no endpoints, unallocated service IPs).
+// The desired proxy tables (the shared `ip skiff-proxy` and the shards), rendered from Services,
+// EndpointSlices and this node's facts. Pure: the same input gives the same data. docs/proxy.md
+// describes the design; in short, one lookup per packet in a verdict map keyed by destination
+// (service-ips, service-nodeports, in the Service's shard) jumps to a chain per service port,
+// which picks a chain per endpoint with numgen; filter-hook chains in the shared table refuse what
+// the nat maps do not take (no endpoints, unallocated service IPs).
 import type { EndpointSlice, Service } from '../../controlplane/shared/kube/index.ts';
 import { SERVICE_NAME_LABEL } from '../../controlplane/shared/kube/index.ts';
 import { objectKey } from '../network/view.ts';
@@ -16,10 +17,16 @@ import {
   portKey,
   type Chain,
   type Fragment,
-  type MapDecl,
   type Match,
   type Rule,
+  type TableSpec,
+  type Tables,
   type Verdict,
+  DEFAULT_SHARDS,
+  shardIndex,
+  shardOf,
+  shardTable,
+  TABLE,
 } from './model.ts';
 import {
   affinitySet,
@@ -46,15 +53,34 @@ export interface ProxyNodeFacts {
   clusterDNS?: string;
 }
 
-export const MAPS: MapDecl[] = [
-  { name: 'service-ips', key: 'dst' },
-  { name: 'service-nodeports', key: 'port' },
-  { name: 'no-endpoint-services', key: 'dst' },
-  { name: 'no-endpoint-nodeports', key: 'port' },
-  { name: 'firewall-ips', key: 'dst' },
-];
 /** Every ClusterIP programmed: traffic to one on a port no Service uses is rejected. */
 export const CLUSTER_IPS_SET = 'cluster-ips';
+/** The shared table's fixed maps and set (the filter-hook checks look them up). */
+export const SHARED_SPEC: TableSpec = {
+  name: TABLE,
+  maps: [
+    { name: 'no-endpoint-services', key: 'dst' },
+    { name: 'no-endpoint-nodeports', key: 'port' },
+    { name: 'firewall-ips', key: 'dst' },
+  ],
+  sets: [{ name: CLUSTER_IPS_SET }],
+};
+/** The fixed part of a table of ours, by its name. */
+export function specOf(table: string): TableSpec {
+  const i = shardIndex(table);
+  if (i !== undefined) return shardSpec(i);
+  if (table === TABLE) return SHARED_SPEC;
+  throw new Error(`${table} is not a table of the proxy`);
+}
+/** A shard's fixed maps: the dispatch of its own Services. */
+export const shardSpec = (i: number): TableSpec => ({
+  name: shardTable(i),
+  maps: [
+    { name: 'service-ips', key: 'dst' },
+    { name: 'service-nodeports', key: 'port' },
+  ],
+  sets: [],
+});
 /** Default ClientIP affinity timeout (Kubernetes' default: 3 hours). */
 const AFFINITY_DEFAULT = 10800;
 
@@ -62,11 +88,11 @@ const r = (match: Match[], action: Rule['action']): Rule => ({ match, action });
 const ctNew: Match = { m: 'ctNew' };
 const FILTER = -110; // before DNAT (-100): sees the Service address the client used
 const NAT = -100;
+const notLoopback: Match = { m: 'addr', field: 'daddr', neg: true, cidr: '127.0.0.0/8' };
 
-/** The fixed skeleton: base chains, dispatch chains and the chains the maps' verdicts share. */
-export function renderBase(facts: ProxyNodeFacts): Fragment {
+/** The shared table's fixed part: filter-hook checks, masquerading, and the chains their maps' verdicts name. */
+export function renderShared(facts: ProxyNodeFacts): Fragment {
   const f = emptyFragment();
-  const notLoopback: Match = { m: 'addr', field: 'daddr', neg: true, cidr: '127.0.0.0/8' };
   const clusterIpsCheck: Rule[] = [];
   // The node-local DNS address is no Service of ours: never reject traffic to it.
   if (facts.clusterDNS)
@@ -112,27 +138,9 @@ export function renderBase(facts: ProxyNodeFacts): Fragment {
       rules: [r([ctNew], { a: 'jump', chain: 'cluster-ips-check' })],
     },
     {
-      name: 'nat-prerouting',
-      hook: { type: 'nat', hook: 'prerouting', priority: NAT },
-      rules: [r([], { a: 'jump', chain: 'services' })],
-    },
-    {
-      name: 'nat-output',
-      hook: { type: 'nat', hook: 'output', priority: NAT },
-      rules: [r([], { a: 'jump', chain: 'services' })],
-    },
-    {
       name: 'nat-postrouting',
       hook: { type: 'nat', hook: 'postrouting', priority: 100 },
       rules: [r([], { a: 'jump', chain: 'masquerading' })],
-    },
-    {
-      name: 'services',
-      rules: [
-        r([], { a: 'vmap', key: 'dst', map: 'service-ips' }),
-        // NodePorts: only on this node's own addresses, never on 127.0.0.0/8 (CVE-2020-8558).
-        r([{ m: 'fibLocal', field: 'daddr' }, notLoopback], { a: 'vmap', key: 'port', map: 'service-nodeports' }),
-      ],
     },
     { name: 'service-endpoints-check', rules: [r([], { a: 'vmap', key: 'dst', map: 'no-endpoint-services' })] },
     {
@@ -144,13 +152,44 @@ export function renderBase(facts: ProxyNodeFacts): Fragment {
     { name: 'cluster-ips-check', rules: clusterIpsCheck },
     { name: 'firewall-check', rules: [r([], { a: 'vmap', key: 'dst', map: 'firewall-ips' })] },
     { name: 'reject-chain', rules: [r([], { a: 'reject' })] },
-    { name: 'mark-for-masquerade', rules: [r([], { a: 'markMasq' })] },
     {
       name: 'masquerading',
       rules: [r([{ m: 'masqUnmarked' }], { a: 'return' }), r([], { a: 'unmarkMasq' }), r([], { a: 'masquerade' })],
     },
   ];
   f.chains.push(...chains);
+  return f;
+}
+
+/**
+ * A shard table's fixed part: nat base chains (dstnat, in prerouting and output) dispatching to
+ * its own Services. Several nat base chains at one hook work: the kernel stops at the first one
+ * that sets up a NAT binding (nf_nat_inet_fn), and a packet none of them takes gets none.
+ */
+export function renderShardBase(): Fragment {
+  const f = emptyFragment();
+  f.chains.push(
+    {
+      name: 'nat-prerouting',
+      hook: { type: 'nat', hook: 'prerouting', priority: NAT },
+      rules: [r([], { a: 'jump', chain: 'services' })],
+    },
+    {
+      name: 'nat-output',
+      hook: { type: 'nat', hook: 'output', priority: NAT },
+      rules: [r([], { a: 'jump', chain: 'services' })],
+    },
+    {
+      name: 'services',
+      rules: [
+        r([], { a: 'vmap', key: 'dst', map: 'service-ips' }),
+        // NodePorts: only on this node's own addresses, never on 127.0.0.0/8 (CVE-2020-8558).
+        r([{ m: 'fibLocal', field: 'daddr' }, notLoopback], { a: 'vmap', key: 'port', map: 'service-nodeports' }),
+      ],
+    },
+    // Each shard marks for the shared table's masquerading (the mark is the packet's, not the table's).
+    { name: 'mark-for-masquerade', rules: [r([], { a: 'markMasq' })] },
+  );
   return f;
 }
 
@@ -320,10 +359,48 @@ export interface ProxyState {
   slices: Iterable<EndpointSlice>;
 }
 
-/** The whole table as one fragment (the applier renders per Service; tests and full syncs use this). */
-export function renderRuleset(state: ProxyState, facts: ProxyNodeFacts): Fragment {
+/**
+ * A Service's fragment split by table: what the shared table's maps and set hold (and the chains
+ * their elements go to, the loadBalancerSourceRanges chains) goes to the shared table, the rest
+ * to the Service's shard.
+ */
+export function splitService(f: Fragment): { shared: Fragment; own: Fragment } {
+  const shared = emptyFragment();
+  const own = emptyFragment();
+  const sharedMaps = new Set(SHARED_SPEC.maps.map((m) => m.name));
+  const sharedChains = new Set<string>();
+  for (const [map, els] of f.elements)
+    for (const [k, v] of els) {
+      const to = sharedMaps.has(map) ? shared : own;
+      addElement(to, map, k, v);
+      if (to === shared && v.v === 'goto') sharedChains.add(v.chain);
+    }
+  for (const [set, vals] of f.members) for (const v of vals) addMember(shared, set, v);
+  for (const c of f.chains) (sharedChains.has(c.name) ? shared : own).chains.push(c);
+  own.maps.push(...f.maps);
+  own.sets.push(...f.sets);
+  return { shared, own };
+}
+
+/** The tables (shared and each shard) as fragments, from per-Service fragments keyed `namespace/name`. */
+export function assemble(facts: ProxyNodeFacts, services: Map<string, Fragment>, shards: number): Tables {
+  const shared = [renderShared(facts)];
+  const own: Fragment[][] = Array.from({ length: shards }, () => [renderShardBase()]);
+  for (const [key, f] of services) {
+    const parts = splitService(f);
+    shared.push(parts.shared);
+    own[shardOf(key, shards)].push(parts.own);
+  }
+  const out: Tables = new Map([[TABLE, mergeFragments(shared)]]);
+  for (const [i, parts] of own.entries()) out.set(shardTable(i), mergeFragments(parts));
+  return out;
+}
+
+/** Every table (the applier renders per Service; tests and benches use this). */
+export function renderRuleset(state: ProxyState, facts: ProxyNodeFacts, shards = DEFAULT_SHARDS): Tables {
   const bySvc = groupSlices(state.slices);
-  const parts = [renderBase(facts)];
-  for (const svc of state.services) parts.push(renderService(svc, bySvc.get(objectKey(svc)) ?? [], facts));
-  return mergeFragments(parts);
+  const frags = new Map<string, Fragment>();
+  for (const svc of state.services)
+    frags.set(objectKey(svc), renderService(svc, bySvc.get(objectKey(svc)) ?? [], facts));
+  return assemble(facts, frags, shards);
 }

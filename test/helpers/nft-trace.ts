@@ -1,7 +1,10 @@
 // A small packet tracer over the proxy's ruleset data (agent/proxy/model.ts): it runs a new
-// connection's first packet through the base chains in hook and priority order, as the kernel
-// would, and says what became of it. Only the vocabulary the renderer uses is understood.
-import type { Chain, Fragment, HookName, Match, Proto, Rule } from '../../agent/proxy/model.ts';
+// connection's first packet through the base chains of every table in hook and priority order,
+// as the kernel would, and says what became of it. Jumps and lookups stay in the chain's own
+// table. At a nat hook the first chain that sets up a NAT binding ends the hook for that
+// connection (the kernel's nf_nat_inet_fn); ties in priority run in the order of the tables.
+// Only the vocabulary the renderer uses is understood.
+import type { Chain, Fragment, HookName, Match, Proto, Rule, Tables } from '../../agent/proxy/model.ts';
 import { MASQ_MARK, dstKey, portKey } from '../../agent/proxy/model.ts';
 
 export interface Packet {
@@ -29,6 +32,8 @@ export interface Trace {
   masquerade: boolean;
   /** Every chain entered, in order. */
   chains: string[];
+  /** Every base chain entered, as `TABLE:CHAIN`, in order. */
+  base: string[];
 }
 
 const ipNum = (ip: string) => ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
@@ -41,11 +46,12 @@ export function inCidr(ip: string, cidr: string): boolean {
 
 type Outcome = 'continue' | 'accept' | 'drop' | 'reject';
 
-export function trace(rules: Fragment, pkt: Packet, opts: TraceOptions): Trace {
-  const chains = new Map(rules.chains.map((c) => [c.name, c]));
+export function trace(tables: Tables, pkt: Packet, opts: TraceOptions): Trace {
   const dynamic = opts.dynamic ?? new Map<string, Set<string>>();
   const p = { ...pkt, mark: 0 };
-  const out: Trace = { verdict: 'accept', masquerade: false, chains: [] };
+  const out: Trace = { verdict: 'accept', masquerade: false, chains: [], base: [] };
+  /** The table the chain being run belongs to. */
+  let rules: Fragment = tables.values().next().value as Fragment;
   const isLocal = (ip: string) => opts.local.some((l) => inCidr(ip, l));
 
   const matches = (m: Match): boolean => {
@@ -121,7 +127,7 @@ export function trace(rules: Fragment, pkt: Packet, opts: TraceOptions): Trace {
 
   // A chain's outcome: a final verdict, or 'continue' when it ran off its end or returned.
   const run = (name: string): Outcome => {
-    const chain = chains.get(name);
+    const chain = rules.chains.find((c) => c.name === name);
     if (!chain) throw new Error(`no chain ${name}`);
     out.chains.push(name);
     for (const rule of chain.rules) {
@@ -132,14 +138,24 @@ export function trace(rules: Fragment, pkt: Packet, opts: TraceOptions): Trace {
     return 'continue';
   };
 
+  type BaseChain = Chain & { hook: NonNullable<Chain['hook']> };
   const hook = (h: HookName, from: number, to: number): Trace['verdict'] => {
-    const base = rules.chains
-      .filter((c): c is Chain & { hook: NonNullable<Chain['hook']> } => !!c.hook && c.hook.hook === h)
-      .filter((c) => c.hook.priority >= from && c.hook.priority <= to)
-      .sort((a, b) => a.hook.priority - b.hook.priority);
-    for (const c of base) {
+    const base = [...tables]
+      .flatMap(([t, f]) =>
+        f.chains.filter((c): c is BaseChain => !!c.hook && c.hook.hook === h).map((c) => ({ t, f, c })),
+      )
+      .filter(({ c }) => c.hook.priority >= from && c.hook.priority <= to)
+      .sort((a, b) => a.c.hook.priority - b.c.hook.priority);
+    let bound = false;
+    for (const { t, f, c } of base) {
+      // A NAT binding set up by an earlier nat chain at this hook: the later ones do not run.
+      if (c.hook.type === 'nat' && bound) continue;
+      const before = { dnat: out.dnat, masquerade: out.masquerade };
+      rules = f;
+      out.base.push(`${t}:${c.name}`);
       const r = run(c.name);
       if (r === 'drop' || r === 'reject') return r;
+      if (c.hook.type === 'nat' && (out.dnat !== before.dnat || out.masquerade !== before.masquerade)) bound = true;
     }
     return 'accept';
   };

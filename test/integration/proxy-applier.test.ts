@@ -9,6 +9,7 @@ import type { EndpointSlice, Service } from '../../controlplane/shared/kube/inde
 import { ProxyApplier, type ProxySource, type SyncResult } from '../../agent/proxy/applier.ts';
 import { nftCommand, type Nft } from '../../agent/proxy/nft.ts';
 import type { ProxyNodeFacts } from '../../agent/proxy/render.ts';
+import { shardOf, shardTable } from '../../agent/proxy/model.ts';
 import { netnsSet } from '../helpers/netns.ts';
 
 const facts: ProxyNodeFacts = {
@@ -48,16 +49,30 @@ async function settled(a: ProxyApplier, ms = 30_000): Promise<void> {
   }
 }
 
+/** Rule handles per `TABLE:CHAIN` in the proxy's tables (a rewritten chain gets new handles). */
 type Handles = Map<string, number[]>;
 async function ruleHandles(ns: string): Promise<Handles> {
-  const r = await execa('nsenter', [`--net=/run/netns/${ns}`, 'nft', '-j', 'list', 'table', 'ip', 'skiff-proxy'], {
+  const r = await execa('nsenter', [`--net=/run/netns/${ns}`, 'nft', '-j', 'list', 'ruleset', 'ip'], {
     timeout: 20_000,
   });
   const out: Handles = new Map();
   for (const item of JSON.parse(r.stdout).nftables)
-    if (item.rule) out.set(item.rule.chain, [...(out.get(item.rule.chain) ?? []), item.rule.handle]);
+    if (item.rule && String(item.rule.table).startsWith('skiff-proxy')) {
+      const key = `${item.rule.table}:${item.rule.chain}`;
+      out.set(key, [...(out.get(key) ?? []), item.rule.handle]);
+    }
   return out;
 }
+
+/** The proxy's tables in a namespace. */
+async function proxyTables(ns: string): Promise<string[]> {
+  const r = await execa('nsenter', [`--net=/run/netns/${ns}`, 'nft', 'list', 'tables', 'ip'], { timeout: 20_000 });
+  return [...String(r.stdout).matchAll(/^table ip (skiff-proxy\S*)$/gm)].map((m) => m[1]).sort();
+}
+
+const SHARDS = 3;
+/** The shard table a Service of the test lives in. */
+const shardOfSvc = (name: string, shards = SHARDS) => shardTable(shardOf(`default/${name}`, shards));
 
 test('proxy applier: real table, partial syncs, restart adoption', async (t) => {
   const set = await netnsSet('prx', ['node', 'pod'], ['10.244.201.0/24', '10.96.0.0/12']);
@@ -130,15 +145,24 @@ test('proxy applier: real table, partial syncs, restart adoption', async (t) => 
       scripts.push(script);
       return real.apply(script);
     },
-    readBack: () => real.readBack(),
+    readBack: (tables) => real.readBack(tables),
   };
   const results: SyncResult[] = [];
-  const applier = new ProxyApplier({ nft, facts: () => facts, source: () => source, onSynced: (r) => results.push(r) });
+  const applier = new ProxyApplier({
+    nft,
+    facts: () => facts,
+    source: () => source,
+    shards: SHARDS,
+    onSynced: (r) => results.push(r),
+  });
   appliers.push(applier);
   applier.start();
   await settled(applier);
   assert.equal(applier.lastError, undefined);
   assert.equal(results.at(-1)?.full, true);
+  // The Services are spread over the shards (else this test would not show several at one hook).
+  assert.deepEqual(await proxyTables(nodeNs), ['skiff-proxy', ...[0, 1, 2].map((i) => shardTable(i))]);
+  assert.notEqual(shardOfSvc('web'), shardOfSvc('other'));
 
   assert.equal(await connect('10.96.0.20', 80), 'port 8080');
   assert.equal(await connect('10.96.0.21', 80), 'port 8080');
@@ -163,19 +187,22 @@ test('proxy applier: real table, partial syncs, restart adoption', async (t) => 
     (c) => JSON.stringify(before.get(c)) !== JSON.stringify(after.get(c)),
   );
   // The new endpoint chain, the old one (flushed now, deleted a second later), and the service
-  // chain, now naming the new endpoint map.
+  // chain, now naming the new endpoint map: all in the Service's shard, the one table touched.
+  const own = shardOfSvc('other');
   assert.deepEqual(changed.sort(), [
-    'ep-default/other/tcp/80__10.244.201.5/8080',
-    'ep-default/other/tcp/80__10.244.201.5/9090',
-    'svc-default/other/tcp/80',
+    `${own}:ep-default/other/tcp/80__10.244.201.5/8080`,
+    `${own}:ep-default/other/tcp/80__10.244.201.5/9090`,
+    `${own}:svc-default/other/tcp/80`,
   ]);
   assert.equal(scripts.length, sent + 1);
+  const tablesIn = (script: string) => [...new Set([...script.matchAll(/^\w+ \w+ ip (\S+)/gm)].map((m) => m[1]))];
+  assert.deepEqual(tablesIn(scripts.at(-1) as string), [own]);
   const costly = (scripts.at(-1) as string)
     .trim()
     .split('\n')
     .filter((l) => !/^(add chain|flush chain|add map|add set) /.test(l));
   assert.deepEqual(costly, []);
-  assert.ok(!after.has('ep-default/other/tcp/80__10.244.201.5/8080'));
+  assert.ok(!after.has(`${own}:ep-default/other/tcp/80__10.244.201.5/8080`));
   // With session affinity the rewritten chains name the endpoints' affinity sets, declared again
   // (unchanged, their clients kept) in the same cheap transaction.
   assert.equal(await connect('10.96.0.22', 80), 'port 8080');
@@ -216,6 +243,7 @@ test('proxy applier: real table, partial syncs, restart adoption', async (t) => 
     nft,
     facts: () => facts,
     source: () => source,
+    shards: SHARDS,
     minIntervalMs: 200,
     onSynced: (r) => restarted.push(r),
   });
@@ -228,7 +256,7 @@ test('proxy applier: real table, partial syncs, restart adoption', async (t) => 
 
   // Something removed behind its back is put back by the next full sync, and only that.
   assert.equal(
-    (await inNode('nft', ['delete', 'element', 'ip', 'skiff-proxy', 'service-ips', '{ 10.96.0.20 . tcp . 80 }']))
+    (await inNode('nft', ['delete', 'element', 'ip', shardOfSvc('web'), 'service-ips', '{ 10.96.0.20 . tcp . 80 }']))
       .exitCode,
     0,
   );
@@ -248,4 +276,99 @@ test('proxy applier: real table, partial syncs, restart adoption', async (t) => 
   await settled(again);
   assert.ok(restarted.length - n <= 8, `${restarted.length - n} syncs for 50 changes`);
   assert.equal(await connect('10.96.0.20', 80), 'port 9090');
+
+  // Restarted with fewer shards: the Services move into the remaining tables in one transaction and
+  // the extra shard tables go; a further restart with the same number finds nothing to change.
+  again.stop();
+  await settled(again);
+  const restartWith = async (shards: number, cleanup: boolean) => {
+    const got: SyncResult[] = [];
+    const a = new ProxyApplier({ nft, facts: () => facts, source: () => source, shards, onSynced: (r) => got.push(r) });
+    appliers.push(a);
+    a.start();
+    await settled(a);
+    // The chains the Services left behind go with the cleanup, a second later.
+    const until = Date.now() + 10_000;
+    while (cleanup && !got.some((r) => !r.full && r.keys.length === 0) && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 50));
+    a.stop();
+    assert.equal(a.lastError, undefined);
+    return got;
+  };
+  const moved = await restartWith(2, true);
+  assert.ok(moved[0].full && moved[0].lines > 0);
+  assert.deepEqual(await proxyTables(nodeNs), ['skiff-proxy', shardTable(0), shardTable(1)]);
+  assert.equal(await connect('10.96.0.20', 80), 'port 9090');
+  assert.equal(await connect('10.96.0.21', 80), 'port 9090');
+  assert.equal(await connect('10.96.0.22', 80), 'port 8080');
+  assert.equal(await connect('10.96.0.30', 80), 'ECONNREFUSED');
+  const handles2 = await ruleHandles(nodeNs);
+  const same = await restartWith(2, false);
+  assert.equal(same[0].lines, 0);
+  assert.deepEqual(await ruleHandles(nodeNs), handles2);
+});
+
+// The sharded layout relies on this: with several nat base chains at one hook, the kernel stops at
+// the first one that sets up a NAT binding for the connection (nf_nat_inet_fn), and a connection
+// the first one does not take still reaches the next.
+test('kernel: of several nat chains at one hook, the first to DNAT wins and the later ones do not run', async (t) => {
+  const set = await netnsSet('prxn', ['node', 'pod'], ['10.244.201.0/24', '10.96.0.0/12']);
+  const [nodeNs, podNs] = set.names;
+  const inNode = (cmd: string, args: string[], input?: string) =>
+    execa('nsenter', [`--net=/run/netns/${nodeNs}`, cmd, ...args], { input, timeout: 20_000 });
+  const inPod = (cmd: string, args: string[]) =>
+    execa('nsenter', [`--net=/run/netns/${podNs}`, cmd, ...args], { timeout: 20_000 });
+  let server: ReturnType<typeof execa> | undefined;
+  t.after(async () => {
+    server?.kill('SIGKILL');
+    await server?.catch(() => {});
+    await set.cleanup();
+  });
+  await inNode('ip', ['link', 'add', 'vp', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', podNs]);
+  for (const args of [
+    ['link', 'set', 'lo', 'up'],
+    ['link', 'set', 'vp', 'up'],
+    ['addr', 'add', '10.244.201.1/24', 'dev', 'vp'],
+    ['route', 'add', '10.96.0.0/12', 'dev', 'vp'],
+  ])
+    await inNode('ip', args);
+  for (const args of [
+    ['link', 'set', 'lo', 'up'],
+    ['link', 'set', 'eth0', 'up'],
+    ['addr', 'add', '10.244.201.5/24', 'dev', 'eth0'],
+    ['route', 'add', 'default', 'via', '10.244.201.1'],
+  ])
+    await inPod('ip', args);
+  const serverJs =
+    `const net=require('net');for(const p of [8080,9090])net.createServer(s=>s.end('port '+p)).listen(p,` +
+    `'0.0.0.0');console.log('up')`;
+  server = execa('nsenter', [`--net=/run/netns/${podNs}`, process.execPath, '-e', serverJs]);
+  await new Promise<void>((resolve) => server?.stdout?.once('data', () => resolve()));
+  // Two tables, as two shards: the first takes one address; the second would take any service address.
+  await inNode(
+    'nft',
+    ['-f', '-'],
+    'add table ip nat-first\nadd chain ip nat-first out { type nat hook output priority -100 ; policy accept ; ' +
+      'ip daddr 10.96.0.77 tcp dport 80 counter dnat to 10.244.201.5:8080 ; }\n' +
+      'add table ip nat-second\nadd chain ip nat-second out { type nat hook output priority -99 ; policy accept ; ' +
+      'ip daddr 10.96.0.0/12 meta l4proto tcp counter dnat to 10.244.201.5:9090 ; }\n',
+  );
+  const connect = async (ip: string) => {
+    const js =
+      `const s=require('net').connect(80,'${ip}');let d='';s.setTimeout(3000,()=>{console.log('timeout');` +
+      `process.exit()});s.on('data',x=>d+=x);s.on('end',()=>{console.log(d);process.exit()});s.on('error',` +
+      `e=>{console.log(e.code);process.exit()})`;
+    return String((await inNode(process.execPath, ['-e', js])).stdout).trim();
+  };
+  const packets = async (table: string) => {
+    const r = await inNode('nft', ['-j', 'list', 'chain', 'ip', table, 'out']);
+    const rule = JSON.parse(r.stdout).nftables.find((i: { rule?: unknown }) => i.rule).rule;
+    return rule.expr.find((e: { counter?: unknown }) => e.counter).counter.packets as number;
+  };
+  assert.equal(await connect('10.96.0.77'), 'port 8080');
+  assert.equal(await packets('nat-first'), 1);
+  // Only the connection's first packet passes the nat hooks; the second chain saw none of it.
+  assert.equal(await packets('nat-second'), 0);
+  assert.equal(await connect('10.96.0.78'), 'port 9090');
+  assert.equal(await packets('nat-second'), 1);
 });

@@ -8,7 +8,7 @@ import type { EndpointSlice, Service } from '../../controlplane/shared/kube/inde
 import { renderRuleset, type ProxyNodeFacts } from '../../agent/proxy/render.ts';
 import { fullScript } from '../../agent/proxy/nft-text.ts';
 import { MAX_NAME } from '../../agent/proxy/names.ts';
-import type { Fragment } from '../../agent/proxy/model.ts';
+import { mergeFragments, shardOf, shardTable, type Fragment, type Tables } from '../../agent/proxy/model.ts';
 import { trace, type Packet } from '../helpers/nft-trace.ts';
 
 const node = (name: string, ip: string, podCIDR: string): ProxyNodeFacts => ({
@@ -51,11 +51,13 @@ const webEps: Ep[] = [
   { ip: '10.244.2.7', node: 'n2' },
 ];
 
-function world(services: Service[], slices: EndpointSlice[], facts = n1): Fragment {
-  return renderRuleset({ services, slices }, facts);
+function world(services: Service[], slices: EndpointSlice[], facts = n1, shards?: number): Tables {
+  return renderRuleset({ services, slices }, facts, shards);
 }
+/** All tables' content together (for looking at names, not for tracing). */
+const all = (t: Tables): Fragment => mergeFragments(t.values());
 /** Every endpoint a new connection can end on, over all numgen choices. */
-function reachable(rules: Fragment, pkt: Packet, facts = n1): string[] {
+function reachable(rules: Tables, pkt: Packet, facts = n1): string[] {
   const seen = new Set<string>();
   for (let i = 0; i < 8; i++) {
     const t = trace(rules, pkt, { local: localOf(facts), pick: (n) => i % n });
@@ -126,7 +128,7 @@ test('nft accepts the rendered ruleset (kernel check, nothing committed)', async
       slice('x'.repeat(63), [{ name: 'y'.repeat(15), port: 80 }], [{ ip: '10.244.255.254', node: 'n3' }]),
     ],
   );
-  for (const c of [...everything.chains, ...everything.maps, ...everything.sets])
+  for (const c of [...all(everything).chains, ...all(everything).maps, ...all(everything).sets])
     assert.ok(c.name.length <= MAX_NAME, c.name);
   for (const f of [everything, world([], [])]) {
     const r = await execa('unshare', ['--net', 'nft', '-c', '-f', '-'], {
@@ -138,7 +140,7 @@ test('nft accepts the rendered ruleset (kernel check, nothing committed)', async
   }
   // And a broken one is refused (the check can fail).
   const bad = await execa('unshare', ['--net', 'nft', '-c', '-f', '-'], {
-    input: `${fullScript(everything)}add rule ip skiff-proxy services goto no-such-chain\n`,
+    input: `${fullScript(everything)}add rule ip skiff-proxy-0 services goto no-such-chain\n`,
     reject: false,
     timeout: 20_000,
   });
@@ -313,7 +315,7 @@ test('sessionAffinity ClientIP sticks to the endpoint a client was sent to first
     ports: [{ name: 'http', port: 80 }],
   });
   const rules = world([sticky], [slice('sticky', http, webEps)]);
-  assert.ok(rules.sets.every((s) => s.timeout === 30));
+  assert.ok(all(rules).sets.every((s) => s.timeout === 30));
   const dynamic = new Map<string, Set<string>>();
   const first = trace(rules, fromPod('10.96.0.80', 80), { local: localOf(n1), pick: () => 1, dynamic });
   for (let i = 0; i < 4; i++) {
@@ -360,7 +362,67 @@ test('externalIPs are served like LB IPs; ExternalName, headless and the DNS Ser
     ['ext', 'name', 'headless', 'kube-dns'].map((s) => slice(s, http, webEps)),
   );
   assert.deepEqual(reachable(rules, fromOutside('192.168.50.201', 80)), ['10.244.1.5:8080', '10.244.2.7:8080']);
-  const names = rules.chains.map((c) => c.name).join(' ');
+  const names = all(rules)
+    .chains.map((c) => c.name)
+    .join(' ');
   assert.doesNotMatch(names, /headless|kube-dns|\/name\//);
-  assert.deepEqual([...(rules.members.get('cluster-ips') ?? [])], ['10.96.0.95']);
+  assert.deepEqual([...(rules.get('skiff-proxy')?.members.get('cluster-ips') ?? [])], ['10.96.0.95']);
+});
+
+test('sharded: a connection passes the shards nat chains up to its own Service, and none after', () => {
+  const names = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
+  const services = names.map((n, i) =>
+    svc(n, { clusterIP: `10.96.1.${i + 1}`, ports: [{ name: 'http', port: 80, targetPort: 'http' }] }),
+  );
+  const rules = world(
+    services,
+    names.map((n) => slice(n, http, webEps)),
+    n1,
+    4,
+  );
+  const owners = new Set<number>();
+  for (const [i, n] of names.entries()) {
+    const own = shardOf(`default/${n}`, 4);
+    owners.add(own);
+    const t = trace(rules, fromPod(`10.96.1.${i + 1}`, 80), { local: localOf(n1) });
+    assert.equal(t.dnat?.ip, '10.244.1.5', n);
+    const nat = t.base.filter((b) => b.endsWith(':nat-prerouting'));
+    assert.deepEqual(
+      nat,
+      Array.from({ length: own + 1 }, (_, k) => `${shardTable(k)}:nat-prerouting`),
+      n,
+    );
+  }
+  assert.ok(owners.size > 1, 'the Services are spread over several shards');
+  // Traffic to no Service passes every shard and is not translated.
+  const none = trace(rules, fromPod('10.244.2.7', 8080), { local: localOf(n1) });
+  assert.equal(none.base.filter((b) => b.endsWith(':nat-prerouting')).length, 4);
+  assert.equal(none.dnat, undefined);
+});
+
+test('tracer: at one hook, nat chains run in priority order and the first to set up a binding wins', () => {
+  const dnatTo = (ip: string, priority: number): Fragment => ({
+    ...mergeFragments([]),
+    chains: [
+      {
+        name: 'nat',
+        hook: { type: 'nat', hook: 'output', priority },
+        rules: [{ match: [{ m: 'l4proto', proto: 'tcp' }], action: { a: 'dnat', ip, port: 80 } }],
+      },
+    ],
+  });
+  const pkt: Packet = { src: '192.168.50.11', dst: '10.96.0.5', dport: 80, proto: 'tcp', origin: 'node' };
+  const run = (a: number, b: number) =>
+    trace(
+      new Map([
+        ['first', dnatTo('10.244.1.1', a)],
+        ['second', dnatTo('10.244.1.2', b)],
+      ]),
+      pkt,
+      { local: localOf(n1) },
+    );
+  assert.equal(run(-100, -100).dnat?.ip, '10.244.1.1');
+  assert.deepEqual(run(-100, -100).base, ['first:nat']);
+  assert.equal(run(-100, -101).dnat?.ip, '10.244.1.2');
+  assert.deepEqual(run(-100, -101).base, ['second:nat']);
 });

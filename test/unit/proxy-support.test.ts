@@ -4,12 +4,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { EndpointSlice, Node, Service } from '../../controlplane/shared/kube/index.ts';
-import { renderRuleset, type ProxyNodeFacts } from '../../agent/proxy/render.ts';
+import {
+  renderRuleset,
+  SHARED_SPEC,
+  shardSpec,
+  type ProxyNodeFacts,
+  type ProxyState,
+} from '../../agent/proxy/render.ts';
 import { carry, diff, noPending } from '../../agent/proxy/diff.ts';
-import { emptyFragment, type Chain } from '../../agent/proxy/model.ts';
+import { emptyFragment, type Chain, type Fragment } from '../../agent/proxy/model.ts';
 import { chainFingerprint, printElement } from '../../agent/proxy/nft-text.ts';
 import { kernelBefore, ProxyApplier } from '../../agent/proxy/applier.ts';
-import { emptyLoaded, parseReadBack, summarize } from '../../agent/proxy/loaded.ts';
+import { emptyLoaded, parseReadBack, summarize, type Loaded } from '../../agent/proxy/loaded.ts';
 import { staleFlowDeletions, udpFlows } from '../../agent/proxy/conntrack.ts';
 import { announcedHere, announcer, nextPresenceChange } from '../../agent/proxy/announce.ts';
 import { AGENT_DISCONNECTED, AGENT_GONE_AFTER_MS } from '../../controlplane/shared/agent-presence.ts';
@@ -41,16 +47,20 @@ const slice = (svcName: string, ports: EndpointSlice['ports'], eps: [string, str
   endpoints: eps.map(([ip, node]) => ({ addresses: [ip], nodeName: node, conditions: { ready: true } })),
 });
 
+/** One shard: the per-Service part of the ruleset, in `skiff-proxy-0`. */
+const S0 = shardSpec(0);
+const renderShard = (state: ProxyState, f = facts) => renderRuleset(state, f, 1).get(S0.name) as Fragment;
+
 /** Commands for which nft 1.0.6 fills its cache with the list of tables only (docs/proxy.md). */
 const CHEAP = /^(add chain|flush chain|add map|add set) /;
 
 test('diff: a table already right needs nothing; one endpoint more rewrites one service chain and adds one', () => {
   const web = svc('web', { clusterIP: '10.96.0.20', ports: [{ name: 'p', port: 80 }] });
-  const one = renderRuleset(
+  const one = renderShard(
     { services: [web], slices: [slice('web', [{ name: 'p', port: 8080 }], [['10.244.1.5', 'n1']])] },
     facts,
   );
-  const two = renderRuleset(
+  const two = renderShard(
     {
       services: [web],
       slices: [
@@ -66,8 +76,8 @@ test('diff: a table already right needs nothing; one endpoint more rewrites one 
     },
     facts,
   );
-  assert.deepEqual(diff(summarize(one), one).lines, []);
-  const d = diff(summarize(one), two);
+  assert.deepEqual(diff(S0, summarize(one), one).lines, []);
+  const d = diff(S0, summarize(one), two);
   const touched = d.lines.filter((l) => / chain /.test(l)).map((l) => l.split(' ')[4]);
   assert.deepEqual([...new Set(touched)].sort(), ['ep-default/web/tcp/80__10.244.2.5/8080', 'svc-default/web/tcp/80']);
   assert.equal(d.chainsWritten, 2);
@@ -76,42 +86,42 @@ test('diff: a table already right needs nothing; one endpoint more rewrites one 
     [],
   );
   // Back to one endpoint: the extra chain is flushed now and deleted by the cleanup.
-  const back = diff(summarize(two), one);
+  const back = diff(S0, summarize(two), one);
   assert.deepEqual(back.staleChains, ['ep-default/web/tcp/80__10.244.2.5/8080']);
-  assert.ok(back.lines.includes('flush chain ip skiff-proxy ep-default/web/tcp/80__10.244.2.5/8080'));
+  assert.ok(back.lines.includes('flush chain ip skiff-proxy-0 ep-default/web/tcp/80__10.244.2.5/8080'));
   assert.deepEqual(
     back.lines.filter((l) => !CHEAP.test(l)),
     [],
   );
   assert.equal(back.stalePrints.length, 2); // the old service chain's fingerprint and the endpoint chain's
   const pending = carry(noPending(), one, back);
-  const later = diff(summarize(one), one, pending);
+  const later = diff(S0, summarize(one), one, pending);
   assert.deepEqual(later.lines.slice(0, 2), [
-    `delete map ip skiff-proxy ${two.maps[0].name}`,
-    'delete chain ip skiff-proxy ep-default/web/tcp/80__10.244.2.5/8080',
+    `delete map ip skiff-proxy-0 ${two.maps[0].name}`,
+    'delete chain ip skiff-proxy-0 ep-default/web/tcp/80__10.244.2.5/8080',
   ]);
-  assert.match(later.lines[2], /^delete element ip skiff-proxy fingerprints \{ [^,]+, [^,]+ \}$/);
+  assert.match(later.lines[2], /^delete element ip skiff-proxy-0 fingerprints \{ [^,]+, [^,]+ \}$/);
   assert.equal(later.lines.length, 3);
   // Kernels before 6.2: the chains a map pointed at are deleted one cleanup after the map.
   assert.deepEqual(
     ['5.15.0-91-generic', '6.1.0-13-amd64', '6.2.0', '6.18.44-fc-v782'].map((r) => kernelBefore(6, 2, r)),
     [true, true, false, false],
   );
-  const old = diff(summarize(one), one, pending, { mapsBeforeChains: true });
+  const old = diff(S0, summarize(one), one, pending, { mapsBeforeChains: true });
   assert.ok(!old.lines.some((l) => l.startsWith('delete chain')));
   assert.deepEqual(old.staleChains, ['ep-default/web/tcp/80__10.244.2.5/8080']);
   // From nothing: everything is written.
-  assert.equal(diff(emptyLoaded(), one).chainsWritten, one.chains.length);
+  assert.equal(diff(S0, emptyLoaded(), one).chainsWritten, one.chains.length);
 });
 
 test('diff: an endpoint replaced declares a new endpoint map with its elements, and the service chain names it', () => {
   const web = svc('web', { clusterIP: '10.96.0.20', ports: [{ name: 'p', port: 80 }] });
   const at = (ip: string) =>
-    renderRuleset({ services: [web], slices: [slice('web', [{ name: 'p', port: 8080 }], [[ip, 'n1']])] }, facts);
+    renderShard({ services: [web], slices: [slice('web', [{ name: 'p', port: 8080 }], [[ip, 'n1']])] });
   const a = at('10.244.1.5');
   const b = at('10.244.2.5');
   assert.notEqual(a.maps[0].name, b.maps[0].name);
-  const d = diff(summarize(a), b);
+  const d = diff(S0, summarize(a), b);
   const touched = d.lines.filter((l) => / chain /.test(l)).map((l) => l.split(' ')[4]);
   assert.deepEqual([...new Set(touched)].sort(), [
     'ep-default/web/tcp/80__10.244.1.5/8080',
@@ -124,7 +134,7 @@ test('diff: an endpoint replaced declares a new endpoint map with its elements, 
   );
   assert.ok(
     d.lines.includes(
-      `add map ip skiff-proxy ${b.maps[0].name} { typeof numgen random mod 2 : verdict ; ` +
+      `add map ip skiff-proxy-0 ${b.maps[0].name} { typeof numgen random mod 2 : verdict ; ` +
         'elements = { 0 : goto ep-default/web/tcp/80__10.244.2.5/8080 } ; }',
     ),
   );
@@ -134,15 +144,15 @@ test('diff: an endpoint replaced declares a new endpoint map with its elements, 
   assert.ok(at0(/^add chain .*ep-default\/web\/tcp\/80__10\.244\.2\.5\/8080$/) < at0(/^add map /));
   assert.ok(at0(/^add map /) < at0(/^add chain .*svc-default\/web\/tcp\/80 \{/));
   // The Service goes: its map is deleted with the chains by the cleanup.
-  const gone = diff(summarize(a), renderRuleset({ services: [], slices: [] }, facts));
+  const gone = diff(S0, summarize(a), renderShard({ services: [], slices: [] }));
   assert.deepEqual(gone.staleMaps, [a.maps[0].name]);
-  const later = diff(emptyLoaded(), emptyFragment(), carry(noPending(), emptyFragment(), gone));
-  assert.equal(later.lines[0], `delete map ip skiff-proxy ${a.maps[0].name}`);
+  const later = diff(S0, emptyLoaded(), emptyFragment(), carry(noPending(), emptyFragment(), gone));
+  assert.equal(later.lines[0], `delete map ip skiff-proxy-0 ${a.maps[0].name}`);
 });
 
 test('diff: a chain read back with two fingerprints (an agent stopped before its cleanup) is written again', () => {
   const web = svc('web', { clusterIP: '10.96.0.20', ports: [{ name: 'p', port: 80 }] });
-  const want = renderRuleset(
+  const want = renderShard(
     { services: [web], slices: [slice('web', [{ name: 'p', port: 8080 }], [['10.244.1.5', 'n1']])] },
     facts,
   );
@@ -150,53 +160,49 @@ test('diff: a chain read back with two fingerprints (an agent stopped before its
   const right = printElement(chain, chainFingerprint(want.chains.find((c) => c.name === chain) as Chain));
   const older = printElement(chain, '0123456789abcdef');
   const json = (kind: string, items: object[]) =>
-    JSON.stringify({ nftables: items.map((i) => ({ [kind]: { table: 'skiff-proxy', ...i } })) });
+    JSON.stringify({ nftables: items.map((i) => ({ [kind]: { table: 'skiff-proxy-0', ...i } })) });
   const read = (prints: string[]) =>
-    parseReadBack(
-      {
-        chains: json(
-          'chain',
-          want.chains.map((c) => ({ name: c.name })),
-        ),
-        sets: json('set', []),
-        maps: json(
-          'map',
-          want.maps.map((m) => ({ name: m.name })),
-        ),
-        elements: [
-          ...[...want.elements].map(([name, els]) =>
-            json('map', [
-              {
-                name,
-                elem: [...els].map(([k, v]) => [
-                  k.includes(' . ') ? { concat: k.split(' . ') } : k,
-                  v.v === 'drop' ? { drop: null } : { goto: { target: v.chain } },
-                ]),
-              },
-            ]),
-          ),
-          json('set', [{ name: 'cluster-ips', elem: [...(want.members.get('cluster-ips') ?? [])] }]),
-          json('set', [
+    parseReadBack({
+      chains: json(
+        'chain',
+        want.chains.map((c) => ({ name: c.name })),
+      ),
+      sets: json('set', []),
+      maps: json(
+        'map',
+        want.maps.map((m) => ({ name: m.name })),
+      ),
+      elements: [
+        ...[...want.elements].map(([name, els]) =>
+          json('map', [
             {
-              name: 'fingerprints',
-              elem: [
-                ...want.chains.filter((c) => c.name !== chain).map((c) => printElement(c.name, chainFingerprint(c))),
-                ...prints,
-              ].map((p) => ({ concat: p.split(' . ') })),
+              name,
+              elem: [...els].map(([k, v]) => [
+                k.includes(' . ') ? { concat: k.split(' . ') } : k,
+                v.v === 'drop' ? { drop: null } : { goto: { target: v.chain } },
+              ]),
             },
           ]),
-        ],
-      },
-      'skiff-proxy',
-    );
+        ),
+        json('set', [
+          {
+            name: 'fingerprints',
+            elem: [
+              ...want.chains.filter((c) => c.name !== chain).map((c) => printElement(c.name, chainFingerprint(c))),
+              ...prints,
+            ].map((p) => ({ concat: p.split(' . ') })),
+          },
+        ]),
+      ],
+    }).get('skiff-proxy-0') as Loaded;
   // Base chains are not in this fragment: only the service's own chains are compared.
-  assert.deepEqual(diff(read([right]), want).lines, []);
+  assert.deepEqual(diff(S0, read([right]), want).lines, []);
   // Which of the two the kernel holds is unknown: in either order, the chain is written again.
-  assert.equal(diff(read([older, right]), want).chainsWritten, 1);
-  const d = diff(read([right, older]), want);
+  assert.equal(diff(S0, read([older, right]), want).chainsWritten, 1);
+  const d = diff(S0, read([right, older]), want);
   assert.deepEqual(
     d.lines.filter((l) => / chain /.test(l)).map((l) => l.split(' ').slice(0, 5).join(' ')),
-    [`flush chain ip skiff-proxy ${chain}`, `add chain ip skiff-proxy ${chain}`],
+    [`flush chain ip skiff-proxy-0 ${chain}`, `add chain ip skiff-proxy-0 ${chain}`],
   );
   // Its print is added again now; the older one is deleted by the cleanup.
   assert.deepEqual(d.stalePrints, [older]);
@@ -207,12 +213,17 @@ test('diff: an element changing its verdict is deleted and added again in the sa
   const withEp = renderRuleset(
     { services: [web], slices: [slice('web', [{ name: 'p', port: 8080 }], [['10.244.1.5', 'n1']])] },
     facts,
+    1,
   );
-  const without = renderRuleset({ services: [web], slices: [] }, facts);
-  const d = diff(summarize(withEp), without);
-  assert.ok(d.lines.includes('delete element ip skiff-proxy service-ips { 10.96.0.20 . tcp . 80 }'));
+  const without = renderRuleset({ services: [web], slices: [] }, facts, 1);
+  const d = (t: string) =>
+    diff(t === S0.name ? S0 : SHARED_SPEC, summarize(withEp.get(t) as Fragment), without.get(t) as Fragment);
+  // The dispatch element leaves the Service's shard; the refusal goes into the shared table.
+  assert.ok(d(S0.name).lines.includes('delete element ip skiff-proxy-0 service-ips { 10.96.0.20 . tcp . 80 }'));
   assert.ok(
-    d.lines.includes('add element ip skiff-proxy no-endpoint-services { 10.96.0.20 . tcp . 80 : goto reject-chain }'),
+    d('skiff-proxy').lines.includes(
+      'add element ip skiff-proxy no-endpoint-services { 10.96.0.20 . tcp . 80 : goto reject-chain }',
+    ),
   );
 });
 
@@ -395,4 +406,30 @@ test('applier: options left undefined take the defaults, and a burst of changes 
   a.stop();
   assert.ok(scripts.length >= 2 && scripts.length <= 3, `${scripts.length} transactions`);
   assert.match(scripts.at(-1) ?? '', /10\.244\.1\.5\/8099/);
+});
+
+test('applier: a full sync of 10,000 Services into one shard (over 100,000 lines) is written', async () => {
+  const { world, facts: benchFacts } = await import('../../bench/proxy-fixture.ts');
+  const src = world(10_000, 0);
+  const scripts: string[] = [];
+  const errors: Error[] = [];
+  const a = new ProxyApplier({
+    nft: { apply: async (s) => void scripts.push(s), readBack: async () => null },
+    facts: () => benchFacts,
+    source: () => src,
+    shards: 1,
+    onFailed: (e) => errors.push(e),
+  });
+  a.start();
+  await new Promise<void>((resolve) => {
+    const check = setInterval(() => {
+      if (scripts.length || errors.length) resolve(clearInterval(check));
+    }, 20);
+  });
+  a.stop();
+  assert.deepEqual(
+    errors.map((e) => e.message),
+    [],
+  );
+  assert.ok(scripts[0].split('\n').length > 100_000);
 });
