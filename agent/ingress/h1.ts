@@ -85,17 +85,16 @@ const NOT_FAST = new Set(['transfer-encoding', 'upgrade', 'expect', 'content-len
 const FAST_METHODS = new Set(METHODS.filter((m) => m !== 'CONNECT'));
 
 /**
- * A `.` or `..` path segment, also percent-encoded: routes match unresolved paths element by
- * element, while the upstream may resolve `/public/../admin` to `/admin`, so such a target is refused.
+ * A `.` or `..` path segment, also percent-encoded (`%2e`, or behind an encoded `%2f`): routes
+ * match paths decoded but unresolved, element by element, while the upstream may resolve
+ * `/public/../admin` to `/admin`, so such a target is refused.
  */
 export function dotSegment(target: string): boolean {
   const q = target.indexOf('?');
-  const path = q >= 0 ? target.slice(0, q) : target;
+  let path = q >= 0 ? target.slice(0, q) : target;
   if (!path.includes('.') && !path.includes('%')) return false;
-  for (const seg of path.split('/')) {
-    const d = seg.replace(/%2e/gi, '.');
-    if (d === '.' || d === '..') return true;
-  }
+  path = path.replace(/%2e/gi, '.').replace(/%2f/gi, '/').replace(/%5c/gi, '\\');
+  for (const seg of path.split(/[/\\]/)) if (seg === '.' || seg === '..') return true;
   return false;
 }
 

@@ -295,8 +295,19 @@ test('the fast path never takes a head node:http refuses: unknown method, CONNEC
 });
 
 test('dot segments in a target (also percent-encoded) are found, so neither path routes them', () => {
-  for (const t of ['/a/../b', '/..', '/./a', '/a/%2e%2E/b', '/a/.%2e', '/a/..?x=1'])
+  for (const t of [
+    '/a/../b',
+    '/..',
+    '/./a',
+    '/a/%2e%2E/b',
+    '/a/.%2e',
+    '/a/..?x=1',
+    '/a/..%2fb',
+    '/a%2F..%2Fb',
+    '/a/..%5Cb',
+  ])
     assert.equal(dotSegment(t), true, t);
-  for (const t of ['/a/b', '/a..b/c', '/.well-known/x', '/a/b?x=/../y', '/...']) assert.equal(dotSegment(t), false, t);
+  for (const t of ['/a/b', '/a..b/c', '/.well-known/x', '/a/b?x=/../y', '/...', '/a%2F...'])
+    assert.equal(dotSegment(t), false, t);
   assert.equal(fastRequest('GET /a/../b HTTP/1.1\r\nhost: a', 100), undefined, 'left to node:http, which refuses it');
 });
