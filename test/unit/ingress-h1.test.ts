@@ -8,7 +8,6 @@ import {
   dotSegment,
   fastRequest,
   H1Error,
-  requestHead,
   ResponseParser,
   type ResponseHead,
 } from '../../agent/ingress/h1.ts';
@@ -159,18 +158,21 @@ test('malformed or ambiguous responses are refused, however they are split', () 
       assert.throws(() => parse(wire, method, bytewise, eof), H1Error, `${name}${bytewise ? ' (bytewise)' : ''}`);
 });
 
-test('the request head: one line per value, chunked framing said when the body is re-coded', () => {
+test('the upstream head: each field line as sent, Host replaced when asked, chunked framing said', () => {
+  const facts = { address: '10.0.0.9', secure: false, port: 80 };
+  const tail = 'x-forwarded-port: 80\r\nx-real-ip: 10.0.0.9\r\nx-request-id: id1\r\n\r\n';
+  const fwd = (host: string) => `x-forwarded-for: 10.0.0.9\r\nx-forwarded-proto: http\r\nx-forwarded-host: ${host}\r\n`;
+  const h = ['host', 'x.test', 'x-a', '1', 'x-a', '2', 'x-request-id', 'id1'];
   assert.equal(
-    requestHead('GET', '/a?b=1', { host: 'x.test', 'x-a': ['1', '2'], 'x-skip': undefined }, 'none'),
-    'GET /a?b=1 HTTP/1.1\r\nhost: x.test\r\nx-a: 1\r\nx-a: 2\r\n\r\n',
+    forwardHead('GET', '/a?b=1', h, facts),
+    `GET /a?b=1 HTTP/1.1\r\nhost: x.test\r\nx-a: 1\r\nx-a: 2\r\n${fwd('x.test')}${tail}`,
   );
   assert.equal(
-    requestHead('POST', '/', { host: 'x.test' }, 'chunked'),
-    'POST / HTTP/1.1\r\nhost: x.test\r\ntransfer-encoding: chunked\r\n\r\n',
-  );
-  assert.equal(
-    requestHead('PUT', '/', { host: 'x.test', 'content-length': '3' }, 'length'),
-    'PUT / HTTP/1.1\r\nhost: x.test\r\ncontent-length: 3\r\n\r\n',
+    forwardHead('POST', '/', h.slice(0, 2).concat('x-request-id', 'id1'), facts, {
+      host: 'y.test:8080',
+      chunked: true,
+    }),
+    `POST / HTTP/1.1\r\nhost: y.test:8080\r\ntransfer-encoding: chunked\r\n${fwd('y.test:8080')}${tail}`,
   );
 });
 
