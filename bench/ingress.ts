@@ -289,10 +289,9 @@ backend b
       const tls = t.https ? await measured(`https://127.0.0.1:${t.https}/`) : undefined;
       const hs = t.https ? await measured(`https://127.0.0.1:${t.https}/`, true) : undefined;
       const errors = [plain.errors, tls?.errors, hs?.errors].filter(Boolean).join('; ');
-      rows.push(
-        `| ${t.name} | ${cell(plain)} | ${plain.us.toFixed(0)} | ${tls ? `${cell(tls)} | ${tls.us.toFixed(0)}` : '- | - | - | -'} ` +
-          `| ${hs ? `${hs.rps.toFixed(0)} | ${hs.us.toFixed(0)}` : '- | -'} | ${errors} |`,
-      );
+      const tlsCells = tls ? `${cell(tls)} | ${tls.us.toFixed(0)}` : '- | - | - | -';
+      const hsCells = hs ? `${hs.rps.toFixed(0)} | ${hs.us.toFixed(0)}` : '- | -';
+      rows.push(`| ${t.name} | ${cell(plain)} | ${plain.us.toFixed(0)} | ${tlsCells} | ${hsCells} | ${errors} |`);
     }
     console.log(`wrk -t1 -c${conns} -d${seconds}s, keep-alive, 1 KiB responses; ms latencies`);
     console.log(`load average (1 min) at the start ${load0.toFixed(2)}, at the end ${loadavg()[0].toFixed(2)}`);
