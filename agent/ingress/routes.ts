@@ -37,6 +37,8 @@ export interface Route {
 export interface PathRoute extends Route {
   path: string;
   exact: boolean;
+  /** The path as requests are compared with it (routedPath: decoded, slashes merged). */
+  compared: string;
   /** The path's non-empty elements (a trailing or doubled slash does not count). */
   elements: string[];
 }
@@ -222,7 +224,15 @@ export function buildRoutes(input: RouteInput): RouteTable {
         const b = backend(p.backend, `${host || '*'}${path}`);
         if (!b) continue;
         taken.add(contested);
-        const route: PathRoute = { ingress, backend: b, options, path, exact, elements: pathElements(path) };
+        const route: PathRoute = {
+          ingress,
+          backend: b,
+          options,
+          path,
+          exact,
+          compared: normalizePath(path),
+          elements: pathElements(normalizePath(path)),
+        };
         if (!host) table.anyHost.push(route);
         else {
           const [map, k] = host.startsWith('*.') ? [table.wildcards, host.slice(2)] : [table.hosts, host];
@@ -236,7 +246,7 @@ export function buildRoutes(input: RouteInput): RouteTable {
 }
 
 function pathMatches(r: PathRoute, path: string, elements: string[]): boolean {
-  if (r.exact) return path === mergeSlashes(r.path);
+  if (r.exact) return path === r.compared;
   if (r.elements.length > elements.length) return false;
   return r.elements.every((e, i) => e === elements[i]);
 }
@@ -254,9 +264,12 @@ function mergeSlashes(path: string): string {
  */
 export function routedPath(rawPath: string): string {
   const q = rawPath.indexOf('?');
-  let path = q >= 0 ? rawPath.slice(0, q) : rawPath;
-  if (path.includes('%')) path = percentDecode(path);
-  return mergeSlashes(path);
+  return normalizePath(q >= 0 ? rawPath.slice(0, q) : rawPath);
+}
+
+/** Percent-decoded, slashes merged: how request paths and rule paths (`/caf%C3%A9`) are compared. */
+function normalizePath(path: string): string {
+  return mergeSlashes(path.includes('%') ? percentDecode(path) : path);
 }
 
 const ESCAPE = /%[0-9a-fA-F]{2}/;

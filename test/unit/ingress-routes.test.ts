@@ -137,6 +137,8 @@ test('paths are compared as nginx normalizes them: merged slashes, percent-decod
                 p('/admin', 'Exact', 'b'),
                 p('/api/v1', 'Prefix', 'c'),
                 p('/é', 'Exact', 'd'),
+                p('/a%20b', 'Exact', 'b'),
+                p('/caf%C3%A9', 'Prefix', 'c'),
               ],
             },
           },
@@ -158,6 +160,10 @@ test('paths are compared as nginx normalizes them: merged slashes, percent-decod
     ['/%C3%A9', 'd'],
     ['/%zz/admin', 'a'],
     ['/%', 'a'],
+    ['/a%20b', 'b'],
+    ['/a%20b/', 'a'],
+    ['/caf%c3%a9/menu', 'c'],
+    ['/café', 'c'],
   ];
   for (const [path, want] of cases) assert.equal(routeOf(table, 'foo.com', path), want, path);
 });
