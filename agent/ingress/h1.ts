@@ -1,25 +1,12 @@
-// Pure HTTP/1.1 framing for the ingress's upstream side (RFC 9112): the request head the proxy
-// writes to a pod, and an incremental parser for the pod's responses (status line, header fields,
+// Pure HTTP/1.1 framing for the ingress (RFC 9112): which request heads the fast path may take, the
+// chunked coding, and an incremental parser for the pod's responses (status line, header fields,
 // body framed by Content-Length, chunked coding or the end of the connection; interim 1xx
 // answers skipped). The client side stays on node:http, whose llhttp parser guards the untrusted
 // input; this parser reads the pods' answers, and refuses anything ambiguous rather than guess.
-import { type IncomingHttpHeaders, METHODS } from 'node:http';
+import { METHODS } from 'node:http';
 
 /** How a request body is sent upstream. */
 export type RequestBody = 'none' | 'length' | 'chunked';
-
-/** The request head: request line and header fields as node:http parsed them (already rewritten). */
-export function requestHead(method: string, target: string, headers: IncomingHttpHeaders, body: RequestBody): string {
-  let head = `${method} ${target} HTTP/1.1\r\n`;
-  for (const name in headers) {
-    const v = headers[name];
-    if (v === undefined) continue;
-    if (typeof v === 'string') head += `${name}: ${v}\r\n`;
-    else for (const one of v) head += `${name}: ${one}\r\n`;
-  }
-  if (body === 'chunked') head += 'transfer-encoding: chunked\r\n';
-  return `${head}\r\n`;
-}
 
 /** One chunk of the chunked coding. */
 export function chunk(data: Buffer): Buffer[] {
@@ -85,17 +72,16 @@ const NOT_FAST = new Set(['transfer-encoding', 'upgrade', 'expect', 'content-len
 const FAST_METHODS = new Set(METHODS.filter((m) => m !== 'CONNECT'));
 
 /**
- * A `.` or `..` path segment, also percent-encoded: routes match unresolved paths element by
- * element, while the upstream may resolve `/public/../admin` to `/admin`, so such a target is refused.
+ * A `.` or `..` path segment, also percent-encoded (`%2e`, or behind an encoded `%2f`): routes
+ * match paths decoded but unresolved, element by element, while the upstream may resolve
+ * `/public/../admin` to `/admin`, so such a target is refused.
  */
 export function dotSegment(target: string): boolean {
   const q = target.indexOf('?');
-  const path = q >= 0 ? target.slice(0, q) : target;
+  let path = q >= 0 ? target.slice(0, q) : target;
   if (!path.includes('.') && !path.includes('%')) return false;
-  for (const seg of path.split('/')) {
-    const d = seg.replace(/%2e/gi, '.');
-    if (d === '.' || d === '..') return true;
-  }
+  path = path.replace(/%2e/gi, '.').replace(/%2f/gi, '/').replace(/%5c/gi, '\\');
+  for (const seg of path.split(/[/\\]/)) if (seg === '.' || seg === '..') return true;
   return false;
 }
 

@@ -85,10 +85,19 @@ export function stripHopByHopList(h: string[]): string[] {
 }
 
 /**
- * The fast path's upstream request head from a flat field list: hop-by-hop fields and those
- * Connection lists dropped, `Proxy` dropped, the forwarding fields set as setForwarded does.
+ * The upstream request head from the client's field lines (a flat [name, value, ...] list, names in
+ * lower case), each line passed on as sent (repeats neither joined nor dropped), on both client
+ * paths: hop-by-hop fields and those Connection lists dropped, `Proxy` dropped, the forwarding
+ * fields set as setForwarded does. `host` replaces the Host value (an absolute-form target's
+ * authority); `chunked` adds the coding of a body re-sent chunked.
  */
-export function forwardHead(method: string, target: string, h: string[], c: ClientFacts): string {
+export function forwardHead(
+  method: string,
+  target: string,
+  h: string[],
+  c: ClientFacts,
+  o: { host?: string; chunked?: boolean } = {},
+): string {
   const listed = connectionListed(h);
   let head = `${method} ${target} HTTP/1.1\r\n`;
   let prior: string | undefined;
@@ -112,10 +121,13 @@ export function forwardHead(method: string, target: string, h: string[], c: Clie
       case 'x-real-ip':
         continue;
       case 'host':
-        host = h[i + 1];
+        host = o.host ?? h[i + 1];
+        head += `host: ${host}\r\n`;
+        continue;
     }
     head += `${name}: ${h[i + 1]}\r\n`;
   }
+  if (o.chunked) head += 'transfer-encoding: chunked\r\n';
   const rid = ids === 1 && id !== undefined && REQUEST_ID.test(id) ? id : randomUUID();
   return (
     `${head}x-forwarded-for: ${prior ? `${prior}, ${c.address}` : c.address}\r\n` +

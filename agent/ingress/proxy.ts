@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import { ProxyServer } from 'http-proxy-3';
 import type { CertStore, KeyPair } from './certs.ts';
 import { type Downstream, exchange, type Outgoing, ResponseDownstream } from './forward.ts';
-import { dotSegment, type FastRequest, type RequestBody, requestHead } from './h1.ts';
+import { dotSegment, type FastRequest, type RequestBody } from './h1.ts';
 import { FastConn, type FastHost } from './fastpath.ts';
 import { forwardHead, setForwarded, stripHopByHop } from './headers.ts';
 import type { IngressMetrics } from './metrics.ts';
@@ -116,6 +116,12 @@ function originForm(req: IncomingMessage): boolean {
   req.url = `${u.pathname}${u.search}`;
   req.headers.host = u.host;
   return true;
+}
+
+function hostFields(raw: string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i].length === 4 && raw[i].toLowerCase() === 'host') n++;
+  return n;
 }
 
 interface Attempt {
@@ -257,6 +263,8 @@ export class IngressProxy implements FastHost {
     if (!originForm(req) || dotSegment(req.url ?? '/')) return { status: 400, text: 'bad request target', ingress: '' };
     if (req.rawHeaders.length / 2 > this.cfg.limits.maxHeaderCount)
       return { status: 431, text: 'too many header fields', ingress: '' };
+    // Two Host fields: which one names the route is ambiguous (RFC 9112 §3.2 asks for a 400).
+    if (hostFields(req.rawHeaders) > 1) return { status: 400, text: 'more than one host field', ingress: '' };
     const route = matchRoute(this.table, req.headers.host, req.url ?? '/');
     if (!route) return { status: 404, text: 'no ingress rule matches', ingress: '' };
     if (!secure && route.options.sslRedirect && tlsSecretFor(this.table, req.headers.host)) {
@@ -300,13 +308,16 @@ export class IngressProxy implements FastHost {
       res,
     };
     const socket = req.socket;
-    stripHopByHop(req.headers);
-    setForwarded(req.headers, {
-      address: socket.remoteAddress ?? '',
-      secure,
-      port: socket.localPort ?? 0,
+    // The field lines as the client sent them, as on the fast path: node:http's req.headers joins
+    // repeats (and drops some, e.g. a second Authorization), so it is not what is forwarded.
+    const fields: string[] = [];
+    const rawHeaders = req.rawHeaders;
+    for (let i = 0; i < rawHeaders.length; i += 2) fields.push(rawHeaders[i].toLowerCase(), rawHeaders[i + 1]);
+    const facts = { address: socket.remoteAddress ?? '', secure, port: socket.localPort ?? 0 };
+    attempt.out.head = forwardHead(attempt.out.method, req.url ?? '/', fields, facts, {
+      host: req.headers.host,
+      chunked: body === 'chunked',
     });
-    attempt.out.head = requestHead(attempt.out.method, req.url ?? '/', req.headers, body);
     res.once('close', () => {
       const status = res.headersSent ? res.statusCode : 499;
       this.cfg.metrics.request(route.ingress, status, attempt.upstream, (performance.now() - started) / 1000);

@@ -37,6 +37,8 @@ export interface Route {
 export interface PathRoute extends Route {
   path: string;
   exact: boolean;
+  /** The path as requests are compared with it (routedPath: decoded, slashes merged). */
+  compared: string;
   /** The path's non-empty elements (a trailing or doubled slash does not count). */
   elements: string[];
 }
@@ -222,7 +224,15 @@ export function buildRoutes(input: RouteInput): RouteTable {
         const b = backend(p.backend, `${host || '*'}${path}`);
         if (!b) continue;
         taken.add(contested);
-        const route: PathRoute = { ingress, backend: b, options, path, exact, elements: pathElements(path) };
+        const route: PathRoute = {
+          ingress,
+          backend: b,
+          options,
+          path,
+          exact,
+          compared: normalizePath(path),
+          elements: pathElements(normalizePath(path)),
+        };
         if (!host) table.anyHost.push(route);
         else {
           const [map, k] = host.startsWith('*.') ? [table.wildcards, host.slice(2)] : [table.hosts, host];
@@ -236,9 +246,47 @@ export function buildRoutes(input: RouteInput): RouteTable {
 }
 
 function pathMatches(r: PathRoute, path: string, elements: string[]): boolean {
-  if (r.exact) return path === r.path;
+  if (r.exact) return path === r.compared;
   if (r.elements.length > elements.length) return false;
   return r.elements.every((e, i) => e === elements[i]);
+}
+
+/** Runs of `/` as one: `//admin` is `/admin`, as nginx (merge_slashes) and most servers read it. */
+function mergeSlashes(path: string): string {
+  return path.includes('//') ? path.replace(/\/{2,}/g, '/') : path;
+}
+
+/**
+ * A request path as routes compare it: query dropped, percent-decoding undone (`%XX` bytes read
+ * as UTF-8; a malformed escape stays as is), runs of `/` merged. nginx matches locations against
+ * the same normalized form, and an upstream that decodes or merges must not be reached by a rule
+ * the literal path would have missed (`//admin` or `/%61dmin` past an Exact `/admin`).
+ */
+export function routedPath(rawPath: string): string {
+  const q = rawPath.indexOf('?');
+  return normalizePath(q >= 0 ? rawPath.slice(0, q) : rawPath);
+}
+
+/** Percent-decoded, slashes merged: how request paths and rule paths (`/caf%C3%A9`) are compared. */
+function normalizePath(path: string): string {
+  return mergeSlashes(path.includes('%') ? percentDecode(path) : path);
+}
+
+const ESCAPE = /%[0-9a-fA-F]{2}/;
+
+/** Decodes every valid `%XX` escape; the bytes are read as UTF-8 (invalid sequences as U+FFFD). */
+export function percentDecode(s: string): string {
+  if (!ESCAPE.test(s)) return s;
+  const bytes: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 37 && ESCAPE.test(s.slice(i, i + 3))) {
+      bytes.push(Number.parseInt(s.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else if (c < 128) bytes.push(c);
+    else for (const b of Buffer.from(s[i], 'utf8')) bytes.push(b);
+  }
+  return Buffer.from(bytes).toString('utf8');
 }
 
 /** The request's host without port and trailing dot, lower case. */
@@ -262,8 +310,7 @@ function wildcardParent(host: string): string | undefined {
  */
 export function matchRoute(table: RouteTable, rawHost: string | undefined, rawPath: string): Route | undefined {
   const host = normalizeHost(rawHost);
-  const q = rawPath.indexOf('?');
-  const path = q >= 0 ? rawPath.slice(0, q) : rawPath;
+  const path = routedPath(rawPath);
   const elements = pathElements(path);
   const parent = wildcardParent(host);
   const lists = [table.hosts.get(host), parent ? table.wildcards.get(parent) : undefined, table.anyHost];

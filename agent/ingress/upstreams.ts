@@ -45,7 +45,11 @@ export class Conn {
       if (this.user) this.user.timeout();
       else socket.destroy();
     });
-    socket.on('end', () => socket.end());
+    socket.on('end', () => {
+      // The endpoint closed its side: no new request may be taken onto it while it closes.
+      endpoint.unidle(this);
+      socket.end();
+    });
     socket.on('close', () => {
       endpoint.forget(this);
       const u = this.user;
@@ -56,6 +60,12 @@ export class Conn {
 }
 
 type Waiter = (c: Conn) => void;
+
+/** Open both ways, not being destroyed. */
+function usable(c: Conn): boolean {
+  const s = c.socket;
+  return !s.destroyed && !s.readableEnded && s.writable;
+}
 
 /** The connections to one endpoint. */
 class Endpoint {
@@ -73,9 +83,14 @@ class Endpoint {
     this.opts = opts;
   }
 
-  forget(c: Conn): void {
+  /** Out of the idle list (it stays counted as open until it has closed). */
+  unidle(c: Conn): void {
     const i = this.idle.indexOf(c);
     if (i >= 0) this.idle.splice(i, 1);
+  }
+
+  forget(c: Conn): void {
+    this.unidle(c);
     this.open--;
     // A slot freed: a waiting request gets a new connection.
     const w = this.waiters.shift();
@@ -89,7 +104,10 @@ class Endpoint {
 
   /** A connection for the next request: the most recently used idle one, a new one, or the next free one. */
   take(cb: Waiter): void {
-    const c = this.idle.pop();
+    let c = this.idle.pop();
+    // One the endpoint has half-closed or that is being destroyed waits for its `close` event:
+    // a request written to it would be lost. (The `end` handler already unlists half-closed ones.)
+    while (c && !usable(c)) c = this.idle.pop();
     if (c) cb(c);
     else if (this.open < this.opts.maxSockets) cb(this.dial());
     else this.waiters.push(cb);
@@ -98,7 +116,7 @@ class Endpoint {
   /** A connection that finished its exchange cleanly: to a waiting request, or idle. */
   release(c: Conn): void {
     c.user = undefined;
-    if (this.retired) {
+    if (this.retired || !usable(c)) {
       c.socket.destroy();
       return;
     }

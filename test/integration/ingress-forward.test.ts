@@ -109,6 +109,7 @@ before(async () => {
         te: req.headers['transfer-encoding'] ?? '',
       };
       if (req.url === '/echo-headers') body.headers = req.headers;
+      if (req.url === '/echo-raw') body.raw = req.rawHeaders;
       res.end(JSON.stringify(body));
     });
   });
@@ -353,6 +354,35 @@ test('the forwarding fields are the same on the fast path and through node:http'
     undefined,
   ]);
   assert.deepEqual(pick(fast), pick(slow));
+});
+
+test('repeated request fields reach the upstream the same way on both paths: each line as sent', async () => {
+  const fields =
+    'x-dup: a\r\nuser-agent: one\r\ncookie: c=1\r\nx-dup: b\r\nuser-agent: two\r\ncookie: d=2\r\n' +
+    'authorization: Basic eA==\r\nauthorization: Basic eQ==\r\nconnection: close\r\n';
+  const seen = async (req: string) => {
+    const out = await raw(req, () => false);
+    const body = out.slice(out.indexOf('\r\n\r\n') + 4);
+    const rawHeaders: string[] = JSON.parse(body.slice(body.indexOf('{'), body.lastIndexOf('}') + 1)).raw;
+    const lines: string[] = [];
+    for (let i = 0; i < rawHeaders.length; i += 2)
+      if (!/^(content-length|x-request-id|transfer-encoding)$/i.test(rawHeaders[i]))
+        lines.push(`${rawHeaders[i].toLowerCase()}: ${rawHeaders[i + 1]}`);
+    return lines;
+  };
+  const fast = await seen(`GET /echo-raw HTTP/1.1\r\nhost: http.test\r\n${fields}\r\n`);
+  const slow = await seen(`POST /echo-raw HTTP/1.1\r\nhost: http.test\r\ncontent-length: 1\r\n${fields}\r\nx`);
+  const want = ['x-dup: a', 'user-agent: one', 'cookie: c=1', 'x-dup: b', 'user-agent: two', 'cookie: d=2'];
+  for (const w of [...want, 'authorization: Basic eA==', 'authorization: Basic eQ==']) assert.ok(fast.includes(w), w);
+  assert.deepEqual(slow, fast);
+});
+
+test('a request with two Host fields is refused with 400 (RFC 9112 §3.2), not routed by one of them', async () => {
+  const out = await raw(
+    'GET / HTTP/1.1\r\nhost: http.test\r\nhost: raw.test\r\nconnection: close\r\n\r\n',
+    () => false,
+  );
+  assert.match(out, /^HTTP\/1\.1 400 /);
 });
 
 test('on a keep-alive client connection, a chunked or close-delimited upstream body goes out chunked', async () => {

@@ -8,7 +8,6 @@ import {
   dotSegment,
   fastRequest,
   H1Error,
-  requestHead,
   ResponseParser,
   type ResponseHead,
 } from '../../agent/ingress/h1.ts';
@@ -159,18 +158,21 @@ test('malformed or ambiguous responses are refused, however they are split', () 
       assert.throws(() => parse(wire, method, bytewise, eof), H1Error, `${name}${bytewise ? ' (bytewise)' : ''}`);
 });
 
-test('the request head: one line per value, chunked framing said when the body is re-coded', () => {
+test('the upstream head: each field line as sent, Host replaced when asked, chunked framing said', () => {
+  const facts = { address: '10.0.0.9', secure: false, port: 80 };
+  const tail = 'x-forwarded-port: 80\r\nx-real-ip: 10.0.0.9\r\nx-request-id: id1\r\n\r\n';
+  const fwd = (host: string) => `x-forwarded-for: 10.0.0.9\r\nx-forwarded-proto: http\r\nx-forwarded-host: ${host}\r\n`;
+  const h = ['host', 'x.test', 'x-a', '1', 'x-a', '2', 'x-request-id', 'id1'];
   assert.equal(
-    requestHead('GET', '/a?b=1', { host: 'x.test', 'x-a': ['1', '2'], 'x-skip': undefined }, 'none'),
-    'GET /a?b=1 HTTP/1.1\r\nhost: x.test\r\nx-a: 1\r\nx-a: 2\r\n\r\n',
+    forwardHead('GET', '/a?b=1', h, facts),
+    `GET /a?b=1 HTTP/1.1\r\nhost: x.test\r\nx-a: 1\r\nx-a: 2\r\n${fwd('x.test')}${tail}`,
   );
   assert.equal(
-    requestHead('POST', '/', { host: 'x.test' }, 'chunked'),
-    'POST / HTTP/1.1\r\nhost: x.test\r\ntransfer-encoding: chunked\r\n\r\n',
-  );
-  assert.equal(
-    requestHead('PUT', '/', { host: 'x.test', 'content-length': '3' }, 'length'),
-    'PUT / HTTP/1.1\r\nhost: x.test\r\ncontent-length: 3\r\n\r\n',
+    forwardHead('POST', '/', h.slice(0, 2).concat('x-request-id', 'id1'), facts, {
+      host: 'y.test:8080',
+      chunked: true,
+    }),
+    `POST / HTTP/1.1\r\nhost: y.test:8080\r\ntransfer-encoding: chunked\r\n${fwd('y.test:8080')}${tail}`,
   );
 });
 
@@ -295,8 +297,19 @@ test('the fast path never takes a head node:http refuses: unknown method, CONNEC
 });
 
 test('dot segments in a target (also percent-encoded) are found, so neither path routes them', () => {
-  for (const t of ['/a/../b', '/..', '/./a', '/a/%2e%2E/b', '/a/.%2e', '/a/..?x=1'])
+  for (const t of [
+    '/a/../b',
+    '/..',
+    '/./a',
+    '/a/%2e%2E/b',
+    '/a/.%2e',
+    '/a/..?x=1',
+    '/a/..%2fb',
+    '/a%2F..%2Fb',
+    '/a/..%5Cb',
+  ])
     assert.equal(dotSegment(t), true, t);
-  for (const t of ['/a/b', '/a..b/c', '/.well-known/x', '/a/b?x=/../y', '/...']) assert.equal(dotSegment(t), false, t);
+  for (const t of ['/a/b', '/a..b/c', '/.well-known/x', '/a/b?x=/../y', '/...', '/a%2F...'])
+    assert.equal(dotSegment(t), false, t);
   assert.equal(fastRequest('GET /a/../b HTTP/1.1\r\nhost: a', 100), undefined, 'left to node:http, which refuses it');
 });

@@ -124,6 +124,50 @@ test('paths: Exact, Prefix element by element, trailing slash, longest wins, Exa
   assert.deepEqual(table.problems, []);
 });
 
+test('paths are compared as nginx normalizes them: merged slashes, percent-decoding, no rule bypass', () => {
+  const table = buildRoutes(
+    input([
+      ing('i', {
+        rules: [
+          {
+            host: 'foo.com',
+            http: {
+              paths: [
+                p('/', 'Prefix', 'a'),
+                p('/admin', 'Exact', 'b'),
+                p('/api/v1', 'Prefix', 'c'),
+                p('/é', 'Exact', 'd'),
+                p('/a%20b', 'Exact', 'b'),
+                p('/caf%C3%A9', 'Prefix', 'c'),
+              ],
+            },
+          },
+        ],
+      }),
+    ]),
+  );
+  const cases: [string, string][] = [
+    ['/admin', 'b'],
+    ['//admin', 'b'],
+    ['/admin?x=//y', 'b'],
+    ['/%61dmin', 'b'],
+    ['/%2Fadmin', 'b'],
+    ['/admin/', 'a'],
+    ['/adminx', 'a'],
+    ['//api//v1//x', 'c'],
+    ['/api%2Fv1', 'c'],
+    ['/api%2fv1x', 'a'],
+    ['/%C3%A9', 'd'],
+    ['/%zz/admin', 'a'],
+    ['/%', 'a'],
+    ['/a%20b', 'b'],
+    ['/a%20b/', 'a'],
+    ['/caf%c3%a9/menu', 'c'],
+    ['/café', 'c'],
+  ];
+  for (const [path, want] of cases) assert.equal(routeOf(table, 'foo.com', path), want, path);
+});
+
 test('hosts: exact, single-label wildcard, host-less rules, default backend, port and case ignored', () => {
   const table = buildRoutes(
     input([
