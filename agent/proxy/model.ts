@@ -40,6 +40,8 @@ export type Match =
   | { m: 'inSet'; field: 'saddr' | 'daddr'; set: string }
   /** `fib daddr|saddr type local` */
   | { m: 'fibLocal'; field: 'saddr' | 'daddr' }
+  /** `meta l4proto . th dport @MAP`: the port is a key of the map (a hash lookup, before the costlier fib) */
+  | { m: 'portIn'; map: string }
   /** `meta mark & MASQ_MARK == 0` */
   | { m: 'masqUnmarked' }
   /** `meta l4proto PROTO` */

@@ -35,6 +35,8 @@ function matchText(m: Match): string {
       return `ip ${m.field} @${m.set}`;
     case 'fibLocal':
       return `fib ${m.field} type local`;
+    case 'portIn':
+      return `meta l4proto . th dport @${m.map}`;
     case 'masqUnmarked':
       return `meta mark & ${hex(MASQ_MARK)} == 0`;
     case 'l4proto':

@@ -68,6 +68,8 @@ export function trace(tables: Tables, pkt: Packet, opts: TraceOptions): Trace {
       }
       case 'fibLocal':
         return isLocal(p[m.field === 'saddr' ? 'src' : 'dst']);
+      case 'portIn':
+        return !!rules.elements.get(m.map)?.has(portKey(p.proto, p.dport));
       case 'masqUnmarked':
         return (p.mark & MASQ_MARK) === 0;
       case 'l4proto':
