@@ -24,6 +24,8 @@ const CHANGES = Number(opt('changes', '200'));
 const SPACING = Number(opt('spacing', '50'));
 const SERVICES = Number(opt('services', '10'));
 const NAME = opt('name', 'pllat');
+/** The agents' --proxy-shards (their default when not given). */
+const SHARDS = opt('shards', '');
 const NODE = join(ROOT, 'node_modules/.bin/node');
 const METRIC = 'skiff_proxy_network_programming_duration_seconds';
 
@@ -83,7 +85,15 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const)
   });
 
 try {
-  up = skiff(['sandbox', 'up', '--name', NAME, '--nodes', '3']);
+  up = skiff([
+    'sandbox',
+    'up',
+    '--name',
+    NAME,
+    '--nodes',
+    '3',
+    ...(SHARDS ? [`--agent-arg=--proxy-shards=${SHARDS}`] : []),
+  ]);
   const r = await up;
   if (r.exitCode !== 0) throw new Error(String(r.all));
   const s = loadState(NAME)!;

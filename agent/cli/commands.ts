@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { hostname } from 'node:os';
 import { fail, parse } from '../../controlplane/shared/cli.ts';
+import { DEFAULT_SHARDS } from '../proxy/model.ts';
 
 export async function agent(args: string[]) {
   const v = parse(args, {
@@ -18,7 +19,7 @@ export async function agent(args: string[]) {
     iface: { type: 'string' },
     backend: { type: 'string', default: 'vxlan' },
     'vxlan-tx-offload': { type: 'string', default: 'auto' },
-    'proxy-shards': { type: 'string', default: '16' },
+    'proxy-shards': { type: 'string', default: String(DEFAULT_SHARDS) },
     'run-dir': { type: 'string', default: '/run/skiff' },
     'cluster-dns': { type: 'string', default: '10.96.0.10' },
     'cluster-domain': { type: 'string', default: 'cluster.local' },

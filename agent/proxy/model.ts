@@ -16,8 +16,11 @@ export function shardIndex(table: string): number | undefined {
   const m = /^skiff-proxy-(\d+)$/.exec(table);
   return m ? Number(m[1]) : undefined;
 }
-/** How many shard tables by default: ~625 Services each at 10,000 (the kernel validates a touched table whole). */
-export const DEFAULT_SHARDS = 16;
+/**
+ * Shard tables by default. More shards make a change at 10,000 Services cheaper (the kernel
+ * validates a touched table whole) and every change in a small cluster dearer (docs/proxy.md).
+ */
+export const DEFAULT_SHARDS = 4;
 
 /** Which shard a Service (`namespace/name`) lives in: FNV-1a of the key, mod the number of shards. Stable. */
 export function shardOf(key: string, shards: number): number {
