@@ -9,6 +9,7 @@ import type { NetworkView } from './network/view.ts';
 import { findUnderlay } from './overlay/kernel.ts';
 import type { OffloadSetting } from './overlay/offload.ts';
 import { Overlay, overlayMtu } from './overlay/overlay.ts';
+import { kernelBefore } from './proxy/applier.ts';
 import { ServiceProxy } from './proxy/proxy.ts';
 import { MetricsRegistry } from './metrics.ts';
 import type { Backend } from './overlay/render.ts';
@@ -293,6 +294,7 @@ export async function runAgent(
       clusterCIDR: info.clusterCidr ?? '10.244.0.0/16',
       serviceCIDR: info.serviceCidr ?? '10.96.0.0/12',
       clusterDNS: cfg.dns?.address ?? '10.96.0.10',
+      mapKeyLookup: !kernelBefore(6, 5),
     },
     iface: underlay.iface,
     metrics,

@@ -51,6 +51,11 @@ export interface ProxyNodeFacts {
   serviceCIDR: string;
   /** Answered node-locally without conntrack by the DNS subsystem: no rule may touch it. */
   clusterDNS?: string;
+  /**
+   * Whether the kernel takes a verdict map in a plain key lookup (Linux 6.5 relaxed that check;
+   * older kernels refuse the rule, and with it the whole transaction). Unset means yes.
+   */
+  mapKeyLookup?: boolean;
 }
 
 /** Every ClusterIP programmed: traffic to one on a port no Service uses is rejected. */
@@ -91,10 +96,13 @@ const NAT = -100;
 const notLoopback: Match = { m: 'addr', field: 'daddr', neg: true, cidr: '127.0.0.0/8' };
 /**
  * A NodePort: a port the map has, on this node's own addresses, never on 127.0.0.0/8
- * (CVE-2020-8558). The map lookup comes first: it fails fast for every other connection, which
- * then skips the route lookup `fib` costs, once in each shard a connection passes.
+ * (CVE-2020-8558). Where the kernel allows it the map lookup comes first: it fails fast for every
+ * other connection, which then skips the route lookup `fib` costs, once in each shard it passes.
  */
-const nodePortMatch = (map: string): Match[] => [{ m: 'portIn', map }, { m: 'fibLocal', field: 'daddr' }, notLoopback];
+function nodePortMatch(map: string, facts: ProxyNodeFacts): Match[] {
+  const local: Match[] = [{ m: 'fibLocal', field: 'daddr' }, notLoopback];
+  return facts.mapKeyLookup === false ? local : [{ m: 'portIn', map }, ...local];
+}
 
 /** The shared table's fixed part: filter-hook checks, masquerading, and the chains their maps' verdicts name. */
 export function renderShared(facts: ProxyNodeFacts): Fragment {
@@ -151,7 +159,9 @@ export function renderShared(facts: ProxyNodeFacts): Fragment {
     { name: 'service-endpoints-check', rules: [r([], { a: 'vmap', key: 'dst', map: 'no-endpoint-services' })] },
     {
       name: 'nodeport-endpoints-check',
-      rules: [r(nodePortMatch('no-endpoint-nodeports'), { a: 'vmap', key: 'port', map: 'no-endpoint-nodeports' })],
+      rules: [
+        r(nodePortMatch('no-endpoint-nodeports', facts), { a: 'vmap', key: 'port', map: 'no-endpoint-nodeports' }),
+      ],
     },
     { name: 'cluster-ips-check', rules: clusterIpsCheck },
     { name: 'firewall-check', rules: [r([], { a: 'vmap', key: 'dst', map: 'firewall-ips' })] },
@@ -170,7 +180,7 @@ export function renderShared(facts: ProxyNodeFacts): Fragment {
  * its own Services. Several nat base chains at one hook work: the kernel stops at the first one
  * that sets up a NAT binding (nf_nat_inet_fn), and a packet none of them takes gets none.
  */
-export function renderShardBase(): Fragment {
+export function renderShardBase(facts: ProxyNodeFacts): Fragment {
   const f = emptyFragment();
   f.chains.push(
     {
@@ -187,7 +197,7 @@ export function renderShardBase(): Fragment {
       name: 'services',
       rules: [
         r([], { a: 'vmap', key: 'dst', map: 'service-ips' }),
-        r(nodePortMatch('service-nodeports'), { a: 'vmap', key: 'port', map: 'service-nodeports' }),
+        r(nodePortMatch('service-nodeports', facts), { a: 'vmap', key: 'port', map: 'service-nodeports' }),
       ],
     },
     // Each shard marks for the shared table's masquerading (the mark is the packet's, not the table's).
@@ -388,7 +398,7 @@ export function splitService(f: Fragment): { shared: Fragment; own: Fragment } {
 /** The tables (shared and each shard) as fragments, from per-Service fragments keyed `namespace/name`. */
 export function assemble(facts: ProxyNodeFacts, services: Map<string, Fragment>, shards: number): Tables {
   const shared = [renderShared(facts)];
-  const own: Fragment[][] = Array.from({ length: shards }, () => [renderShardBase()]);
+  const own: Fragment[][] = Array.from({ length: shards }, () => [renderShardBase(facts)]);
   for (const [key, f] of services) {
     const parts = splitService(f);
     shared.push(parts.shared);
