@@ -5,6 +5,13 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 
+/**
+ * Fields a Connection header may not list away: they frame the message and name its target for
+ * every hop. Dropping Content-Length because a client listed it would leave the upstream reading
+ * the body as a second request that routing never saw (request smuggling).
+ */
+const END_TO_END = new Set(['content-length', 'host']);
+
 const HOP_BY_HOP = [
   'connection',
   'keep-alive',
@@ -26,7 +33,7 @@ export function stripHopByHop(h: IncomingHttpHeaders, keepUpgrade = false): void
   if (connection)
     for (const n of connection.split(',')) {
       const name = n.trim().toLowerCase();
-      if (name && h[name] !== undefined) delete h[name];
+      if (name && !END_TO_END.has(name) && h[name] !== undefined) delete h[name];
     }
   if (h.proxy !== undefined) delete h.proxy;
   if (keepUpgrade && upgrade) {
@@ -68,7 +75,7 @@ function connectionListed(h: string[]): Set<string> | undefined {
     if (h[i] === 'connection')
       for (const n of h[i + 1].split(',')) {
         const t = n.trim().toLowerCase();
-        if (t) (listed ??= new Set()).add(t);
+        if (t && !END_TO_END.has(t)) (listed ??= new Set()).add(t);
       }
   return listed;
 }

@@ -377,6 +377,23 @@ test('repeated request fields reach the upstream the same way on both paths: eac
   assert.deepEqual(slow, fast);
 });
 
+test('Connection cannot list Content-Length or Host away: the body stays a body, not a smuggled request', async () => {
+  const smuggled = 'GET /admin HTTP/1.1\r\nhost: http.test\r\nx-real-ip: 10.0.0.1\r\n\r\n';
+  for (const listed of ['content-length', 'host', 'Content-Length, Host']) {
+    const out = await raw(
+      `POST /echo-raw HTTP/1.1\r\nhost: http.test\r\nconnection: ${listed}, close\r\n` +
+        `content-length: ${smuggled.length}\r\n\r\n${smuggled}`,
+      () => false,
+    );
+    assert.match(out, /^HTTP\/1\.1 200 /, listed);
+    const body = out.slice(out.indexOf('\r\n\r\n') + 4);
+    const rawHeaders: string[] = JSON.parse(body.slice(body.indexOf('{'), body.lastIndexOf('}') + 1)).raw;
+    const values = (n: string) => rawHeaders.filter((_, i) => i % 2 === 1 && rawHeaders[i - 1].toLowerCase() === n);
+    assert.deepEqual(values('content-length'), [String(smuggled.length)], listed);
+    assert.deepEqual(values('host'), ['http.test'], listed);
+  }
+});
+
 test('a request with two Host fields is refused with 400 (RFC 9112 §3.2), not routed by one of them', async () => {
   const out = await raw(
     'GET / HTTP/1.1\r\nhost: http.test\r\nhost: raw.test\r\nconnection: close\r\n\r\n',
