@@ -90,11 +90,21 @@ http {
   const p = execa('nsenter', [`--net=/run/netns/${pod}`, 'nginx', '-c', join(dir, 'nginx.conf'), '-p', dir], {
     reject: false,
   });
-  await until(`nginx in ${pod}`, async () => {
-    if (p.exitCode !== null) throw new Error(`nginx exited: ${readFileSync(join(dir, 'error.log'), 'utf8')}`);
-    const ss = await execa('nsenter', [`--net=/run/netns/${pod}`, 'ss', '-Hltn', 'sport = :8081'], { reject: false });
-    return String(ss.stdout).includes('8081');
-  });
+  try {
+    await until(`nginx in ${pod}`, async () => {
+      if (p.exitCode !== null) throw new Error(`nginx exited: ${readFileSync(join(dir, 'error.log'), 'utf8')}`);
+      const ss = await execa('nsenter', [`--net=/run/netns/${pod}`, 'ss', '-Hltn', 'sport = :8081'], {
+        reject: false,
+      });
+      return String(ss.stdout).includes('8081');
+    });
+  } catch (e) {
+    // Not yet known to the caller's cleanup: stopped and removed here.
+    p.kill('SIGKILL');
+    await p;
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   // Wrapped: an execa subprocess is a promise, and returning it bare would wait for nginx to end.
   return { proc: p, dir };
 }
