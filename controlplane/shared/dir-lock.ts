@@ -61,7 +61,23 @@ async function holdDirLock<T>(lock: string, fn: () => Promise<T> | T, deadline: 
       const holder = holderOf(lock);
       // No PID: the lock was released between the rename and this read; look again.
       if (holder && !alive(holder) && ageMs(lock) > 2000) {
-        rmSync(lock, { recursive: true, force: true });
+        // Moved aside whole first: removed in place, the lock would be an empty directory for a
+        // moment, and a waiter's rename landing on it would then lose its pid to this removal.
+        const stale = `${lock}.stale.${process.pid}.${++claims}`;
+        try {
+          renameSync(lock, stale);
+        } catch {
+          continue; // another waiter took it over first
+        }
+        // Between the look and the move another waiter may have cleared it and a live holder taken
+        // it: that one is put back.
+        if (holderOf(stale) !== holder) {
+          try {
+            renameSync(stale, lock);
+          } catch {}
+          continue;
+        }
+        rmSync(stale, { recursive: true, force: true });
         continue;
       }
       if (Date.now() > deadline)
