@@ -2,16 +2,42 @@
 // <dataDir>/networks/<network>/, holding "<containerID>\n<ifname>". A directory lock makes
 // concurrent ADDs (containerd runs them in parallel) hand out each address once, and the files
 // survive restarts.
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { intToIp, ipToInt, type Cidr } from '../controlplane/shared/cidr.ts';
-import { LockTimeoutError, withDirLock } from '../controlplane/shared/dir-lock.ts';
 import { CniError, CODES } from './errors.ts';
 
 export interface Allocation {
   ip: string;
   containerID: string;
   ifname: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function lockAge(lock: string): number {
+  try {
+    return Date.now() - statSync(lock).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+function lockHolder(lock: string): number {
+  try {
+    return Number(readFileSync(join(lock, 'pid'), 'utf8')) || 0;
+  } catch {
+    return 0; // being written
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 export class Ipam {
@@ -23,26 +49,41 @@ export class Ipam {
   }
 
   /**
-   * Runs fn holding the network's lock (controlplane/shared/dir-lock.ts: a directory that appears
-   * with its holder's PID in one rename, taken over only from a dead holder), as a CNI error
-   * when it cannot be had.
+   * Runs fn holding the network's lock: a directory (mkdir is atomic) with the holder's PID. One
+   * mkdir per attempt keeps polling cheap when a hundred ADDs wait at once. Stale only if its
+   * holder is dead and it is old: a holder that just released and exited must not make us remove
+   * the lock the next holder has just taken.
    */
   async locked<T>(fn: () => Promise<T> | T): Promise<T> {
-    try {
-      mkdirSync(this.dir, { recursive: true });
-    } catch (e) {
-      throw new CniError(CODES.ioFailure, `cannot create ${this.dir}`, String(e));
+    mkdirSync(this.dir, { recursive: true });
+    const lock = join(this.dir, '.lock');
+    const deadline = Date.now() + 30_000;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        mkdirSync(lock);
+        writeFileSync(join(lock, 'pid'), String(process.pid));
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST')
+          throw new CniError(CODES.ioFailure, `cannot lock ${this.dir}`, String(e));
+        const holder = lockHolder(lock);
+        if (holder && !alive(holder) && lockAge(lock) > 2000) {
+          rmSync(lock, { recursive: true, force: true });
+          continue;
+        }
+        if (Date.now() > deadline)
+          throw new CniError(
+            CODES.tryAgain,
+            `timed out waiting for the IPAM lock in ${this.dir} (held by PID ${holder})`,
+          );
+        await sleep(Math.min(50, 2 + attempt * 2));
+      }
     }
-    let inside = false;
     try {
-      return await withDirLock(join(this.dir, '.lock'), () => {
-        inside = true;
-        return fn();
-      });
-    } catch (e) {
-      if (inside) throw e; // fn's own error, as it threw it
-      if (e instanceof LockTimeoutError) throw new CniError(CODES.tryAgain, `IPAM lock: ${e.message}`);
-      throw new CniError(CODES.ioFailure, `cannot lock ${this.dir}`, String(e));
+      return await fn();
+    } finally {
+      rmSync(join(lock, 'pid'), { force: true });
+      rmdirSync(lock);
     }
   }
 
