@@ -119,6 +119,7 @@ export class ProxyApplier {
     this.stopped = true;
     for (const t of [this.timer, this.cleanupTimer]) clearTimeout(t);
     clearInterval(this.resyncTimer);
+    this.o.nft.close?.();
   }
 
   /** Services whose Service object changed (keys `namespace/name`). */

@@ -18,9 +18,11 @@ export function shardIndex(table: string): number | undefined {
 }
 /**
  * Shard tables by default. More shards make a change at 10,000 Services cheaper (the kernel
- * validates a touched table whole) and every change in a small cluster dearer (docs/proxy.md).
+ * validates a touched table whole) and each new connection pass more nat base chains; with
+ * partial syncs through one long-lived nft, 16 costs small clusters nothing measurable
+ * (docs/proxy.md, "Choosing K").
  */
-export const DEFAULT_SHARDS = 4;
+export const DEFAULT_SHARDS = 16;
 
 /** Which shard a Service (`namespace/name`) lives in: FNV-1a of the key, mod the number of shards. Stable. */
 export function shardOf(key: string, shards: number): number {

@@ -1,7 +1,9 @@
-// nft through execa: one `nft -f -` transaction per call, and the proxy's tables read back as JSON.
+// nft for the proxy: a transaction per call, through the long-lived `nft -i` of nft-session.ts
+// (or one `nft -f -` for a script too large for one line), and the tables read back as JSON.
 // `wrap` runs nft inside another network namespace (tests: `nsenter --net=/run/netns/NAME`).
 import { execa } from 'execa';
 import type { ReadBack } from './loaded.ts';
+import { NftSession } from './nft-session.ts';
 import { SHARD_PREFIX, TABLE, type TableSpec } from './model.ts';
 import { PRINTS_SET } from './nft-text.ts';
 
@@ -15,6 +17,26 @@ export interface Nft {
    * number).
    */
   readBack(tables: TableSpec[]): Promise<ReadBack | null>;
+  /** Ends what the object keeps running (the `nft -i` process). */
+  close?(): void;
+}
+
+/** Scripts up to this size go to the long-lived process as one line; larger ones (full syncs) to `nft -f -`. */
+const SESSION_MAX_BYTES = 1 << 20;
+
+/** nft's first error line, and the command it points at. */
+function firstError(stderr: string, exitCode?: number): string {
+  const lines = stderr.trim().split('\n');
+  const i = lines.findIndex((l) => l.includes('Error'));
+  const first = (i >= 0 ? lines[i] : lines[0]) || `nft exited with ${exitCode}`;
+  // nft echoes the input line and marks the offending part with carets: show that part, the
+  // message alone rarely says which element.
+  const echo = i >= 0 ? lines[i + 1] : undefined;
+  const carets = i >= 0 ? (lines[i + 2] ?? '') : '';
+  if (!echo?.trim()) return first;
+  const at = /^[ \t]*\^/.test(carets) ? carets.indexOf('^') : 0;
+  const from = Math.max(0, at - 60);
+  return `${first} (${from ? '…' : ''}${echo.slice(from, at + 240).trim()})`;
 }
 
 export function nftCommand(wrap: string[] = []): Nft {
@@ -22,17 +44,21 @@ export function nftCommand(wrap: string[] = []): Nft {
     const [cmd, ...rest] = [...wrap, 'nft', ...args];
     return execa(cmd, rest, { input, reject: false, timeout: 60_000, maxBuffer: 1 << 30 });
   };
+  const session = new NftSession([...wrap, 'nft']);
   return {
     async apply(script) {
-      const r = await run(['-f', '-'], script);
-      if (r.exitCode !== 0) {
-        const lines = String(r.stderr).trim().split('\n');
-        const first = lines.find((l) => l.startsWith('Error')) ?? lines[0] ?? `nft exited with ${r.exitCode}`;
-        // nft names the offending line: show it, the message alone rarely says which element.
-        const at = lines.find((l) => !l.startsWith('Error') && l.trim() && !/^\s*\^/.test(l));
-        throw new Error(`${first}${at ? ` (${at.trim().slice(0, 300)})` : ''}`);
+      const lines = script.split('\n').filter((l) => l.trim());
+      // A `#` comment would end a line that holds the whole transaction.
+      if (script.length <= SESSION_MAX_BYTES && !lines.some((l) => l.trimStart().startsWith('#'))) {
+        const errors = await session.run(lines.join('; '));
+        // Only errors fail it (nft may warn of something it still committed).
+        if (errors.includes('Error')) throw new Error(firstError(errors));
+        return;
       }
+      const r = await run(['-f', '-'], script);
+      if (r.exitCode !== 0) throw new Error(firstError(String(r.stderr), r.exitCode));
     },
+    close: () => session.close(),
     async readBack(tables) {
       const get = async (args: string[]) => {
         const r = await run(['-j', ...args]);

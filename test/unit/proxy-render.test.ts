@@ -8,7 +8,14 @@ import type { EndpointSlice, Service } from '../../controlplane/shared/kube/inde
 import { renderRuleset, type ProxyNodeFacts } from '../../agent/proxy/render.ts';
 import { fullScript } from '../../agent/proxy/nft-text.ts';
 import { MAX_NAME } from '../../agent/proxy/names.ts';
-import { mergeFragments, shardOf, shardTable, type Fragment, type Tables } from '../../agent/proxy/model.ts';
+import {
+  DEFAULT_SHARDS,
+  mergeFragments,
+  shardOf,
+  shardTable,
+  type Fragment,
+  type Tables,
+} from '../../agent/proxy/model.ts';
 import { trace, type Packet } from '../helpers/nft-trace.ts';
 
 const node = (name: string, ip: string, podCIDR: string): ProxyNodeFacts => ({
@@ -220,7 +227,7 @@ for (const mapKeyLookup of [true, false])
     const portIn = [...rules.values()]
       .flatMap((f) => f.chains.flatMap((c) => c.rules))
       .filter((r) => r.match.some((m) => m.m === 'portIn'));
-    assert.equal(portIn.length, mapKeyLookup ? 1 + 4 : 0); // the shared table's check and each shard's services
+    assert.equal(portIn.length, mapKeyLookup ? 1 + DEFAULT_SHARDS : 0); // the shared table's check and each shard's
     assert.deepEqual(reachable(rules, fromOutside('192.168.50.11', 30080)), ['10.244.1.5:8080', '10.244.2.7:8080']);
     const t = trace(rules, fromOutside('192.168.50.11', 30080), { local: localOf(n1) });
     assert.equal(t.masquerade, true);

@@ -1,0 +1,149 @@
+// One long-lived `nft -i` process that takes a transaction per input line. Starting `nft -f -`
+// for every partial sync cost about 5 ms to start, and its exit after a commit that touched chains
+// waited another 10–15 ms in the kernel (closing the nf_tables netlink socket); the process here
+// starts once, so an endpoint change costs nft's parse and the commit. docs/proxy.md, "Syncs".
+//
+// nft reads a line as one batch: commands joined by `;` commit together or not at all. After each
+// transaction a marker line is sent that nft cannot parse; its error, printed to stderr after any
+// error of the transaction, says the transaction is done, and whatever stderr held before it are
+// the transaction's errors.
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
+import type { Socket } from 'node:net';
+import type { Writable } from 'node:stream';
+
+/** Lines one process takes before it is replaced (nft keeps each input line in its history). */
+const MAX_TRANSACTIONS = 500;
+/** A transaction not answered within this is taken as failed and the process is ended. */
+const TIMEOUT_MS = 60_000;
+
+interface Waiting {
+  proc: NftProcess;
+  marker: string;
+  resolve: (errors: string) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+// A child's pipes are sockets: they can be ref'd and unref'd.
+type NftProcess = ChildProcessByStdio<Writable & Pick<Socket, 'unref'>, Socket, Socket>;
+
+export class NftSession {
+  private proc?: NftProcess;
+  private stderr = '';
+  private waiting?: Waiting;
+  private used = 0;
+  private queue: Promise<unknown> = Promise.resolve();
+  private seq = 0;
+
+  private readonly command: string[];
+
+  /** `command`: how to start nft (with `-i` added), e.g. `['nsenter', '--net=…', 'nft']`. */
+  constructor(command: string[]) {
+    this.command = command;
+  }
+
+  /**
+   * Runs one transaction (commands without newlines, joined by `;`). Resolves with nft's error
+   * output for it: empty when the transaction was committed.
+   */
+  run(line: string): Promise<string> {
+    const next = this.queue.then(() => this.runNow(line));
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  /** Ends the process (a later `run` starts a new one). */
+  close(): void {
+    const p = this.proc;
+    this.proc = undefined;
+    if (!p) return;
+    p.stdin.end();
+    // nft ends at the end of its input; a process stuck in the kernel is not waited for.
+    const kill = setTimeout(() => p.kill('SIGKILL'), 5_000);
+    kill.unref();
+    p.once('exit', () => clearTimeout(kill));
+  }
+
+  private runNow(line: string): Promise<string> {
+    if (line.includes('\n')) return Promise.reject(new Error('one nft transaction is one line'));
+    if (this.used >= MAX_TRANSACTIONS) this.close();
+    const p = this.proc ?? this.start();
+    this.used++;
+    const marker = `skiff-transaction-done-${process.pid}-${++this.seq}`;
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.fail(new Error(`nft did not answer within ${TIMEOUT_MS / 1000} s`));
+        if (this.proc === p) this.proc = undefined;
+        p.kill('SIGKILL');
+      }, TIMEOUT_MS);
+      this.waiting = { proc: p, marker, resolve, reject, timer };
+      // While a transaction is out the process keeps the agent's event loop alive; idle, it does not.
+      p.stderr.ref();
+      p.stdin.write(`${line}\n${marker}\n`);
+    });
+  }
+
+  private start(): NftProcess {
+    const [cmd, ...args] = [...this.command, '-i'];
+    // HOME elsewhere: nft's line editor may keep a history file there.
+    const p = spawn(cmd, args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, HOME: '/nonexistent' },
+    }) as NftProcess;
+    this.proc = p;
+    this.used = 0;
+    this.stderr = '';
+    p.stdout.resume(); // a prompt or `describe` output: nothing of ours, but the pipe must not fill
+    p.stderr.setEncoding('utf8');
+    p.stderr.on('data', (d: string) => this.proc === p && this.onStderr(d));
+    p.stdin.on('error', () => {}); // a dead process: reported through `exit`
+    p.on('error', (e) => this.gone(p, e));
+    p.on('exit', (code, signal) => {
+      // What it said last (nsenter's or nft's own complaint) is the likeliest reason.
+      const said = this.proc === p ? this.stderr.trim().split('\n').at(-1) : undefined;
+      this.gone(p, new Error(`nft -i exited (${signal ?? code})${said ? `: ${said.slice(0, 300)}` : ''}`));
+    });
+    for (const h of [p, p.stdin, p.stdout, p.stderr]) h.unref();
+    return p;
+  }
+
+  private onStderr(d: string): void {
+    this.stderr += d;
+    const w = this.waiting;
+    if (!w) return;
+    const at = this.stderr.indexOf(w.marker);
+    if (at < 0) return;
+    // The marker's own error: an `Error:` line, the marker line, then a line of carets.
+    const before = this.stderr.slice(0, at);
+    const own = before.lastIndexOf('Error:');
+    const lineStart = own < 0 ? 0 : before.lastIndexOf('\n', own) + 1;
+    const errors = before.slice(0, lineStart);
+    this.stderr = this.stderr.slice(at + w.marker.length).replace(/^\n[ \t^~]*(\n|$)/, '');
+    this.settle();
+    w.resolve(stripCarets(errors));
+  }
+
+  private settle(): void {
+    const w = this.waiting;
+    if (!w) return;
+    clearTimeout(w.timer);
+    this.waiting = undefined;
+    this.proc?.stderr.unref();
+  }
+
+  private fail(e: Error): void {
+    const w = this.waiting;
+    this.settle();
+    w?.reject(e);
+  }
+
+  private gone(p: NftProcess, e: Error): void {
+    if (this.proc === p) this.proc = undefined;
+    if (this.waiting?.proc === p) this.fail(e);
+  }
+}
+
+/** Caret lines left at the start of a transaction's output by the marker before it. */
+function stripCarets(s: string): string {
+  return s.replace(/^[ \t^~]*\n/, '').trim();
+}
