@@ -198,6 +198,7 @@ export class ProxyApplier {
       this.lastError = undefined;
       this.o.onSynced?.(r);
     } catch (e) {
+      if (this.stopped) return; // stopped while the sync was out: nothing more is written
       this.lastError = e as Error;
       this.o.log(`proxy sync failed (${full ? 'full' : 'partial'}): ${(e as Error).message}; a full sync follows`);
       this.needFull = true;
@@ -281,6 +282,8 @@ export class ProxyApplier {
         lines.push(`delete table ip ${t}`);
         changes++;
       }
+    // A stop during the read-back (seconds at 10,000 Services) writes nothing after it.
+    if (this.stopped) throw new Error('the proxy applier was stopped');
     if (lines.length) await this.o.nft.apply(`${lines.join('\n')}\n`);
     this.applied = frags;
     this.factsKey = JSON.stringify(facts);

@@ -11,8 +11,10 @@ import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import type { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 
-/** Lines one process takes before it is replaced (nft keeps each input line in its history). */
+/** Lines one process takes before it is replaced (nft's line editor keeps each one in memory). */
 const MAX_TRANSACTIONS = 500;
+/** …and bytes: libedit's history has no cap, so a process's memory grows with what it was sent. */
+const MAX_BYTES = 16 << 20;
 /** A transaction not answered within this is taken as failed and the process is ended. */
 const TIMEOUT_MS = 60_000;
 
@@ -27,14 +29,19 @@ interface Waiting {
 // A child's pipes are sockets: they can be ref'd and unref'd.
 type NftProcess = ChildProcessByStdio<Writable & Pick<Socket, 'unref'>, Socket, Socket>;
 
+/** What a line must not hold: a newline or carriage return (libedit ends the line there), NUL. */
+const LINE_BREAKING = /[\n\r\0]/;
+
 export class NftSession {
   private proc?: NftProcess;
+  /** The current process's stderr not yet matched to a transaction. */
   private stderr = '';
   private waiting?: Waiting;
   private used = 0;
+  private sent = 0;
+  private closed = false;
   private queue: Promise<unknown> = Promise.resolve();
   private seq = 0;
-
   private readonly command: string[];
 
   /** `command`: how to start nft (with `-i` added), e.g. `['nsenter', '--net=…', 'nft']`. */
@@ -43,8 +50,8 @@ export class NftSession {
   }
 
   /**
-   * Runs one transaction (commands without newlines, joined by `;`). Resolves with nft's error
-   * output for it: empty when the transaction was committed.
+   * Runs one transaction (commands on one line, joined by `;`). Resolves with nft's error output
+   * for it: empty when the transaction was committed.
    */
   run(line: string): Promise<string> {
     const next = this.queue.then(() => this.runNow(line));
@@ -52,8 +59,14 @@ export class NftSession {
     return next;
   }
 
-  /** Ends the process (a later `run` starts a new one). */
+  /** Ends the process; the session takes no transaction after this. */
   close(): void {
+    this.closed = true;
+    this.retire();
+  }
+
+  /** Ends the current process at the end of its input (a transaction it has read still finishes). */
+  private retire(): void {
     const p = this.proc;
     this.proc = undefined;
     if (!p) return;
@@ -65,10 +78,14 @@ export class NftSession {
   }
 
   private runNow(line: string): Promise<string> {
-    if (line.includes('\n')) return Promise.reject(new Error('one nft transaction is one line'));
-    if (this.used >= MAX_TRANSACTIONS) this.close();
+    if (this.closed) return Promise.reject(new Error('the nft session is closed'));
+    // A trailing backslash continues the line in nft: the marker would join the transaction.
+    if (LINE_BREAKING.test(line) || line.endsWith('\\'))
+      return Promise.reject(new Error('an nft transaction for the session must be one plain line'));
+    if (this.used >= MAX_TRANSACTIONS || this.sent >= MAX_BYTES) this.retire();
     const p = this.proc ?? this.start();
     this.used++;
+    this.sent += line.length;
     const marker = `skiff-transaction-done-${process.pid}-${++this.seq}`;
     return new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -85,22 +102,25 @@ export class NftSession {
 
   private start(): NftProcess {
     const [cmd, ...args] = [...this.command, '-i'];
-    // HOME elsewhere: nft's line editor may keep a history file there.
+    // HOME elsewhere: nft's line editor writes its whole history to a file there at exit.
     const p = spawn(cmd, args, {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, HOME: '/nonexistent' },
     }) as NftProcess;
     this.proc = p;
     this.used = 0;
+    this.sent = 0;
     this.stderr = '';
     p.stdout.resume(); // a prompt or `describe` output: nothing of ours, but the pipe must not fill
     p.stderr.setEncoding('utf8');
-    p.stderr.on('data', (d: string) => this.proc === p && this.onStderr(d));
+    // A retired process still answers the transaction it was given.
+    p.stderr.on('data', (d: string) => (this.waiting?.proc ?? this.proc) === p && this.onStderr(d));
     p.stdin.on('error', () => {}); // a dead process: reported through `exit`
     p.on('error', (e) => this.gone(p, e));
-    p.on('exit', (code, signal) => {
+    // `close`, not `exit`: after its pipes are drained, so a marker nft printed last is not missed.
+    p.on('close', (code, signal) => {
       // What it said last (nsenter's or nft's own complaint) is the likeliest reason.
-      const said = this.proc === p ? this.stderr.trim().split('\n').at(-1) : undefined;
+      const said = this.waiting?.proc === p ? this.stderr.trim().split('\n').at(-1) : undefined;
       this.gone(p, new Error(`nft -i exited (${signal ?? code})${said ? `: ${said.slice(0, 300)}` : ''}`));
     });
     for (const h of [p, p.stdin, p.stdout, p.stderr]) h.unref();
@@ -111,14 +131,15 @@ export class NftSession {
     this.stderr += d;
     const w = this.waiting;
     if (!w) return;
-    const at = this.stderr.indexOf(w.marker);
+    // The marker's own error: an `Error:` line, the marker alone on the next line, then carets.
+    // (Only on a line of its own: echoed inside a transaction's error, it would not count.)
+    const at = this.stderr.indexOf(`\n${w.marker}\n`);
     if (at < 0) return;
-    // The marker's own error: an `Error:` line, the marker line, then a line of carets.
     const before = this.stderr.slice(0, at);
-    const own = before.lastIndexOf('Error:');
-    const lineStart = own < 0 ? 0 : before.lastIndexOf('\n', own) + 1;
-    const errors = before.slice(0, lineStart);
-    this.stderr = this.stderr.slice(at + w.marker.length).replace(/^\n[ \t^~]*(\n|$)/, '');
+    const ownStart = before.lastIndexOf('\n') + 1;
+    if (!before.slice(ownStart).includes('Error:')) return;
+    const errors = before.slice(0, ownStart);
+    this.stderr = this.stderr.slice(at + w.marker.length + 2).replace(/^[ \t^~]*(\n|$)/, '');
     this.settle();
     w.resolve(stripCarets(errors));
   }
@@ -128,7 +149,7 @@ export class NftSession {
     if (!w) return;
     clearTimeout(w.timer);
     this.waiting = undefined;
-    this.proc?.stderr.unref();
+    w.proc.stderr.unref();
   }
 
   private fail(e: Error): void {

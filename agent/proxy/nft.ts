@@ -21,8 +21,18 @@ export interface Nft {
   close?(): void;
 }
 
-/** Scripts up to this size go to the long-lived process as one line; larger ones (full syncs) to `nft -f -`. */
-const SESSION_MAX_BYTES = 1 << 20;
+/**
+ * Scripts up to this size go to the long-lived process as one line; larger ones (full syncs) to
+ * `nft -f -`: nft's line editor reads its input a byte at a time (a 1.7 MB line took 3× as long
+ * as through `-f`) and keeps every line in memory.
+ */
+const SESSION_MAX_BYTES = 64 << 10;
+/**
+ * What only `nft -f` reads as written: `#` (a comment, which on one joined line would swallow
+ * the commands after it), a carriage return or NUL (the line editor ends the line there), a
+ * backslash ending a line (a continuation).
+ */
+const NOT_FOR_SESSION = /[#\r\0]|\\$/m;
 
 /** nft's first error line, and the command it points at. */
 function firstError(stderr: string, exitCode?: number): string {
@@ -47,9 +57,8 @@ export function nftCommand(wrap: string[] = []): Nft {
   const session = new NftSession([...wrap, 'nft']);
   return {
     async apply(script) {
-      const lines = script.split('\n').filter((l) => l.trim());
-      // A `#` comment would end a line that holds the whole transaction.
-      if (script.length <= SESSION_MAX_BYTES && !lines.some((l) => l.trimStart().startsWith('#'))) {
+      if (script.length <= SESSION_MAX_BYTES && !NOT_FOR_SESSION.test(script)) {
+        const lines = script.split('\n').filter((l) => l.trim());
         const errors = await session.run(lines.join('; '));
         // Only errors fail it (nft may warn of something it still committed).
         if (errors.includes('Error')) throw new Error(firstError(errors));

@@ -43,6 +43,28 @@ test('nft session: transactions per line, errors with their own transaction, a d
     assert.deepEqual(await chains(), ['a', 'b', 'c', 'e', 'f']);
     nft.close?.();
 
+    // What a joined line would change is refused, or sent through `nft -f`: a `#` comments out
+    // only the rest of its own line there; a line break or a trailing backslash never reaches the
+    // session.
+    const viaFile = nftCommand(wrap);
+    await viaFile.apply('add chain ip t h # a comment\nadd chain ip t n\n');
+    assert.ok((await chains()).includes('n'), 'the command after a comment line is committed');
+    viaFile.close?.();
+    await assert.rejects(session.run('add chain ip t i\radd chain ip t j'), /one plain line/);
+    await assert.rejects(session.run('add chain ip t i \\'), /one plain line/);
+    assert.ok(!(await chains()).includes('i'));
+
+    // Closed with a transaction out: nft reads it before the end of its input and commits it,
+    // and it is reported committed; the session takes nothing after.
+    const closing = new NftSession([...wrap, 'nft']);
+    await closing.run('add chain ip t k'); // started
+    const out = closing.run('add chain ip t l');
+    await new Promise((r) => setImmediate(r)); // one turn of the loop: the line is written
+    closing.close();
+    assert.equal(await out, '');
+    assert.ok((await chains()).includes('l'));
+    await assert.rejects(closing.run('add chain ip t m'), /closed/);
+
     // The process killed between transactions: the next one starts a new process and commits.
     const pids = String((await execa('pgrep', ['-P', String(process.pid), '-x', 'nft'], { reject: false })).stdout)
       .split('\n')
