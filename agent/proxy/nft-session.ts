@@ -7,7 +7,8 @@
 // transaction a marker line is sent that nft cannot parse; its error, printed to stderr after any
 // error of the transaction, says the transaction is done, and whatever stderr held before it are
 // the transaction's errors.
-import { type ChildProcessByStdio, spawn } from 'node:child_process';
+import type { ChildProcessByStdio } from 'node:child_process';
+import { execa } from 'execa';
 import type { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 
@@ -103,10 +104,18 @@ export class NftSession {
   private start(): NftProcess {
     const [cmd, ...args] = [...this.command, '-i'];
     // HOME elsewhere: nft's line editor writes its whole history to a file there at exit.
-    const p = spawn(cmd, args, {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, HOME: '/nonexistent' },
-    }) as NftProcess;
+    // Through execa like every other nft run (its exit hook ends the process with the agent's).
+    const sub = execa(cmd, args, {
+      stdin: 'pipe',
+      stdout: 'pipe',
+      stderr: 'pipe',
+      buffer: false,
+      reject: false,
+      env: { HOME: '/nonexistent' },
+    });
+    sub.catch(() => {}); // the outcome is read from the `close` event below
+    // execa's subprocess is a ChildProcess with piped stdio, whose pipes are sockets.
+    const p = sub as unknown as NftProcess;
     this.proc = p;
     this.used = 0;
     this.sent = 0;
