@@ -284,7 +284,8 @@ async function main() {
       syncs[n] = { full, one: median(ones) };
       console.log(
         `| ${n} | ${full.toFixed(0)} ms (${fullNft.toFixed(0)} ms) | ${restart.toFixed(0)} ms ` +
-          `(${spent.readBack.toFixed(0)} ms) | ${median(ones).toFixed(1)} / ${Math.max(...ones).toFixed(1)} ms | ${cleanup.toFixed(0)} ms | ${chains} |`,
+          `(${spent.readBack.toFixed(0)} ms) | ${median(ones).toFixed(1)} / ${Math.max(...ones).toFixed(1)} ms ` +
+          `| ${cleanup.toFixed(0)} ms | ${chains} |`,
       );
     }
     const big = SIZES.at(-1) as number;
