@@ -2,9 +2,10 @@
 // <dataDir>/networks/<network>/, holding "<containerID>\n<ifname>". A directory lock makes
 // concurrent ADDs (containerd runs them in parallel) hand out each address once, and the files
 // survive restarts.
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync, rmdirSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { intToIp, ipToInt, type Cidr } from '../controlplane/shared/cidr.ts';
+import { ageMs, alive, holderOf } from '../controlplane/shared/dir-lock.ts';
 import { CniError, CODES } from './errors.ts';
 
 export interface Allocation {
@@ -14,31 +15,6 @@ export interface Allocation {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function lockAge(lock: string): number {
-  try {
-    return Date.now() - statSync(lock).mtimeMs;
-  } catch {
-    return 0;
-  }
-}
-
-function lockHolder(lock: string): number {
-  try {
-    return Number(readFileSync(join(lock, 'pid'), 'utf8')) || 0;
-  } catch {
-    return 0; // being written
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export class Ipam {
   readonly dir: string;
@@ -66,8 +42,8 @@ export class Ipam {
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST')
           throw new CniError(CODES.ioFailure, `cannot lock ${this.dir}`, String(e));
-        const holder = lockHolder(lock);
-        if (holder && !alive(holder) && lockAge(lock) > 2000) {
+        const holder = holderOf(lock);
+        if (holder && !alive(holder) && ageMs(lock) > 2000) {
           rmSync(lock, { recursive: true, force: true });
           continue;
         }

@@ -12,7 +12,8 @@ let claims = 0;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function ageMs(path: string): number {
+/** How long ago the lock (or any path) was last changed; 0 when it is gone. */
+export function ageMs(path: string): number {
   try {
     return Date.now() - statSync(path).mtimeMs;
   } catch {
@@ -20,7 +21,8 @@ function ageMs(path: string): number {
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this PID exists (EPERM: it does, as another user's). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -29,7 +31,8 @@ function alive(pid: number): boolean {
   }
 }
 
-function holderOf(lock: string): number {
+/** The PID written in a lock directory's `pid` file; 0 while it is being written or gone. */
+export function holderOf(lock: string): number {
   try {
     return Number(readFileSync(join(lock, 'pid'), 'utf8')) || 0;
   } catch {
