@@ -148,7 +148,8 @@ export class NftSession {
     const ownStart = before.lastIndexOf('\n') + 1;
     if (!before.slice(ownStart).includes('Error:')) return;
     const errors = before.slice(0, ownStart);
-    this.stderr = this.stderr.slice(at + w.marker.length + 2).replace(/^[ \t^~]*(\n|$)/, '');
+    // The marker's caret line, now or when it arrives, is dropped by stripCarets with the next output.
+    this.stderr = this.stderr.slice(at + w.marker.length + 2);
     this.settle();
     w.resolve(stripCarets(errors));
   }
