@@ -5,7 +5,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { intToIp, ipToInt, type Cidr } from '../controlplane/shared/cidr.ts';
-import { ageMs, alive, holderOf } from '../controlplane/shared/dir-lock.ts';
+import { ageMs, alive, holderOf, takeOverStale } from '../controlplane/shared/dir-lock.ts';
 import { CniError, CODES } from './errors.ts';
 
 export interface Allocation {
@@ -44,7 +44,7 @@ export class Ipam {
           throw new CniError(CODES.ioFailure, `cannot lock ${this.dir}`, String(e));
         const holder = holderOf(lock);
         if (holder && !alive(holder) && ageMs(lock) > 2000) {
-          rmSync(lock, { recursive: true, force: true });
+          takeOverStale(lock, holder);
           continue;
         }
         if (Date.now() > deadline)

@@ -40,6 +40,28 @@ export function holderOf(lock: string): number {
   }
 }
 
+/**
+ * Removes the lock `lock` of the dead PID `holder` (the caller saw it dead and the lock old).
+ * Moved aside whole first: removed in place, the lock would be an empty directory for a moment,
+ * and a waiter's rename landing on it would then lose its pid to this removal. Between the look
+ * and the move another waiter may have cleared it and a live holder taken it: that one is put back.
+ */
+export function takeOverStale(lock: string, holder: number): void {
+  const stale = `${lock}.stale.${process.pid}.${++claims}`;
+  try {
+    renameSync(lock, stale);
+  } catch {
+    return; // another waiter took it over first
+  }
+  if (holderOf(stale) !== holder) {
+    try {
+      renameSync(stale, lock);
+    } catch {}
+    return;
+  }
+  rmSync(stale, { recursive: true, force: true });
+}
+
 /** Runs fn holding the lock directory `lock` (its parent must exist). */
 export function withDirLock<T>(lock: string, fn: () => Promise<T> | T, timeoutMs = 30_000): Promise<T> {
   // Every caller polls, also callers in the same process: an in-process queue would hand the lock
@@ -64,23 +86,7 @@ async function holdDirLock<T>(lock: string, fn: () => Promise<T> | T, deadline: 
       const holder = holderOf(lock);
       // No PID: the lock was released between the rename and this read; look again.
       if (holder && !alive(holder) && ageMs(lock) > 2000) {
-        // Moved aside whole first: removed in place, the lock would be an empty directory for a
-        // moment, and a waiter's rename landing on it would then lose its pid to this removal.
-        const stale = `${lock}.stale.${process.pid}.${++claims}`;
-        try {
-          renameSync(lock, stale);
-        } catch {
-          continue; // another waiter took it over first
-        }
-        // Between the look and the move another waiter may have cleared it and a live holder taken
-        // it: that one is put back.
-        if (holderOf(stale) !== holder) {
-          try {
-            renameSync(stale, lock);
-          } catch {}
-          continue;
-        }
-        rmSync(stale, { recursive: true, force: true });
+        takeOverStale(lock, holder);
         continue;
       }
       if (Date.now() > deadline)

@@ -1,5 +1,6 @@
 // The lock between processes (controlplane/shared/dir-lock.ts): a dead holder's old lock is taken
-// over and leaves nothing behind; a live holder's is never taken, however old.
+// over and leaves nothing behind (also IPAM's, which shares the takeover); a live holder's is
+// never taken, however old.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -7,6 +8,8 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LockTimeoutError, withDirLock } from '../../controlplane/shared/dir-lock.ts';
+import { parseCidr } from '../../controlplane/shared/cidr.ts';
+import { Ipam } from '../../cni/ipam.ts';
 
 function oldLock(dir: string, pid: number): string {
   const lock = join(dir, '.lock');
@@ -49,5 +52,25 @@ test('a live holder: its lock is not taken, however old; the waiter times out wi
     assert.deepEqual(readdirSync(dir), ['.lock']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('IPAM: a dead holder’s old lock is taken over and leaves nothing beside the addresses', async () => {
+  const data = mkdtempSync(join(tmpdir(), 'ipamlock-'));
+  try {
+    const ipam = new Ipam(data, 'net', parseCidr('10.244.1.0/24'));
+    mkdirSync(ipam.dir, { recursive: true });
+    const dead = spawnSync('true').pid ?? 0;
+    assert.ok(dead > 0);
+    oldLock(ipam.dir, dead);
+    const ip = await ipam.locked(() => ipam.allocate('c1', 'eth0'));
+    assert.ok(ip);
+    assert.deepEqual(
+      readdirSync(ipam.dir).filter((f) => f.startsWith('.')),
+      [],
+      'no lock or moved-aside lock is left',
+    );
+  } finally {
+    rmSync(data, { recursive: true, force: true });
   }
 });
