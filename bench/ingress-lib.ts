@@ -13,6 +13,7 @@ import { Agent, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseWrk } from './wrk-output.ts';
 
 const BODY = Buffer.alloc(1024, 'x');
 
@@ -133,19 +134,9 @@ async function load(port: number, seconds: number, conns: number): Promise<{ rps
     ['-t1', `-c${conns}`, `-d${seconds}s`, '--latency', '-H', 'Host: bench.test', `http://127.0.0.1:${port}/`],
     { timeout: (seconds + 30) * 1000 },
   );
-  const ms = (re: RegExp) => {
-    const m = re.exec(r.stdout);
-    if (!m) return Number.NaN;
-    const v = Number(m[1]);
-    return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
-  };
-  const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: .*/.exec(r.stdout);
-  if (errors) console.error(`  wrk reported: ${errors[0]}`);
-  return {
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1]),
-    p50: ms(/50%\s+([\d.]+)(us|ms|s)/),
-    p99: ms(/99%\s+([\d.]+)(us|ms|s)/),
-  };
+  const w = parseWrk(r.stdout);
+  if (w.errors) console.error(`  wrk reported: ${w.errors}`);
+  return w;
 }
 
 async function main() {

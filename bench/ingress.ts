@@ -12,16 +12,12 @@ import { createServer } from 'node:http';
 import { type AddressInfo, connect, createServer as createNetServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseWrk, type WrkFigures } from './wrk-output.ts';
 
 const BODY = Buffer.alloc(1024, 'x');
 const HOST = 'bench.test';
 
-interface Result {
-  rps: number;
-  p50: number;
-  p99: number;
-  errors: string;
-}
+type Result = WrkFigures;
 
 async function freePort(): Promise<number> {
   const s = createNetServer();
@@ -121,20 +117,7 @@ async function wrk(url: string, seconds: number, conns: number, close = false): 
   const args = ['-t1', `-c${conns}`, `-d${seconds}s`, '--latency', '-H', `Host: ${HOST}`];
   if (close) args.push('-H', 'Connection: close');
   const r = await execa('wrk', [...args, url], { timeout: (seconds + 30) * 1000 });
-  const ms = (re: RegExp) => {
-    const m = re.exec(r.stdout);
-    if (!m) return Number.NaN;
-    const v = Number(m[1]);
-    return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
-  };
-  return {
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1]),
-    p50: ms(/50%\s+([\d.]+)(us|ms|s)/),
-    p99: ms(/99%\s+([\d.]+)(us|ms|s)/),
-    errors: [/Non-2xx or 3xx responses: \d+/.exec(r.stdout)?.[0], /Socket errors: .*/.exec(r.stdout)?.[0]]
-      .filter(Boolean)
-      .join('; '),
-  };
+  return parseWrk(r.stdout);
 }
 
 /** CPU seconds (user + system) used so far by a process and its descendants, from /proc. */

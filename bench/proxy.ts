@@ -20,6 +20,7 @@ import { DEFAULT_SHARDS, shardTable, TABLE } from '../agent/proxy/model.ts';
 import { netnsSet } from '../test/helpers/netns.ts';
 import { until } from '../test/helpers/sandbox.ts';
 import { endpointsOf, facts, POD, slice, svcIP, world } from './proxy-fixture.ts';
+import { parseWrk } from './wrk-output.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string, d: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : d);
@@ -126,21 +127,10 @@ async function wrkNewConnections(ns: string, ip: string, port: number, seconds: 
     ],
     { timeout: (seconds + 30) * 1000 },
   );
-  const out = String(r.stdout);
-  const ms = (re: RegExp) => {
-    const m = re.exec(out);
-    if (!m) return Number.NaN;
-    const v = Number(m[1]);
-    return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
-  };
+  const w = parseWrk(String(r.stdout));
   // Connect errors or timeouts would make the rate a measure of something else: refuse the run.
-  const errors = /Socket errors: .*|Non-2xx or 3xx responses: \d+/.exec(out);
-  if (errors) throw new Error(`wrk to ${ip}:${port}: ${errors[0]}`);
-  return {
-    perSec: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
-    p50: ms(/50%\s+([\d.]+)(us|ms|s)/),
-    p99: ms(/99%\s+([\d.]+)(us|ms|s)/),
-  };
+  if (w.errors) throw new Error(`wrk to ${ip}:${port}: ${w.errors}`);
+  return { perSec: w.rps, p50: w.p50, p99: w.p99 };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
