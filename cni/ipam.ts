@@ -5,7 +5,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { intToIp, ipToInt, type Cidr } from '../controlplane/shared/cidr.ts';
-import { ageMs, alive, holderOf, takeOverStale } from '../controlplane/shared/dir-lock.ts';
+import { holderOf, holderStamp, isStale, takeOverStale } from '../controlplane/shared/dir-lock.ts';
 import { CniError, CODES } from './errors.ts';
 
 export interface Allocation {
@@ -26,9 +26,8 @@ export class Ipam {
 
   /**
    * Runs fn holding the network's lock: a directory (mkdir is atomic) with the holder's PID. One
-   * mkdir per attempt keeps polling cheap when a hundred ADDs wait at once. Stale only if its
-   * holder is dead and it is old: a holder that just released and exited must not make us remove
-   * the lock the next holder has just taken.
+   * mkdir per attempt keeps polling cheap when a hundred ADDs wait at once. A stale lock (see
+   * isStale in dir-lock.ts) is taken over by dir-lock's takeOverStale, one taker at a time.
    */
   async locked<T>(fn: () => Promise<T> | T): Promise<T> {
     mkdirSync(this.dir, { recursive: true });
@@ -37,16 +36,14 @@ export class Ipam {
     for (let attempt = 0; ; attempt++) {
       try {
         mkdirSync(lock);
-        writeFileSync(join(lock, 'pid'), String(process.pid));
+        writeFileSync(join(lock, 'pid'), holderStamp());
         break;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST')
           throw new CniError(CODES.ioFailure, `cannot lock ${this.dir}`, String(e));
+        // Also a lock left without a PID (its holder died between the mkdir and the write).
         const holder = holderOf(lock);
-        if (holder && !alive(holder) && ageMs(lock) > 2000) {
-          takeOverStale(lock, holder);
-          continue;
-        }
+        if (isStale(lock, holder) && takeOverStale(lock, holder)) continue;
         if (Date.now() > deadline)
           throw new CniError(
             CODES.tryAgain,

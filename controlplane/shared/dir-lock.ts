@@ -1,8 +1,10 @@
-// A lock between processes on one host: a directory (mkdir is atomic) holding the holder's PID.
-// Waiters poll until a deadline. A lock is taken over only when its holder is dead AND the lock
-// is older than two seconds: a holder that has just released and exited must not make a waiter
-// remove the lock the next holder has just taken.
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+// A lock between processes on one host: a directory (mkdir is atomic) holding the holder's PID
+// and the kernel's boot id. Waiters poll until a deadline. A lock is taken over only when its
+// holder is gone (dead, or of an earlier boot: the lock directories outlive a reboot, and the PID
+// may be some other process's by then) AND the lock is older than two seconds: a holder that has
+// just released and exited must not make a waiter remove the lock the next holder has just taken.
+// Takeovers go one at a time (see takeOverStale).
+import { mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export class LockTimeoutError extends Error {}
@@ -31,35 +33,91 @@ export function alive(pid: number): boolean {
   }
 }
 
-/** The PID written in a lock directory's `pid` file; 0 while it is being written or gone. */
-export function holderOf(lock: string): number {
+let bootId: string | undefined;
+/** This boot's id (empty when the kernel does not say), read once. */
+function thisBoot(): string {
+  if (bootId === undefined)
+    try {
+      bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    } catch {
+      bootId = '';
+    }
+  return bootId;
+}
+
+/** What a holder writes into its lock's `pid` file: its PID and this boot's id. */
+export function holderStamp(): string {
+  return `${process.pid} ${thisBoot()}`;
+}
+
+/** The `pid` file's words: [PID, boot id]; empty while it is being written or gone. */
+function stampOf(lock: string): string[] {
   try {
-    return Number(readFileSync(join(lock, 'pid'), 'utf8')) || 0;
+    return readFileSync(join(lock, 'pid'), 'utf8').trim().split(/\s+/);
   } catch {
-    return 0; // being written, or just removed
+    return []; // being written, or just removed
   }
 }
 
+/** The PID written in a lock directory's `pid` file; 0 while it is being written or gone. */
+export function holderOf(lock: string): number {
+  return Number(stampOf(lock)[0]) || 0;
+}
+
+/** A lock without a holder this old was left by a holder that died between mkdir and its PID. */
+const EMPTY_STALE_MS = 10_000;
+
 /**
- * Removes the lock `lock` of the dead PID `holder` (the caller saw it dead and the lock old).
- * Moved aside whole first: removed in place, the lock would be an empty directory for a moment,
- * and a waiter's rename landing on it would then lose its pid to this removal. Between the look
- * and the move another waiter may have cleared it and a live holder taken it: that one is put back.
+ * Whether `lock` is, right now, a stale lock of `holder` (what holderOf read): a dead holder's,
+ * or one from an earlier boot, and older than two seconds; with holder 0, a lock left without a
+ * PID for EMPTY_STALE_MS (IPAM writes its PID after the mkdir).
  */
-export function takeOverStale(lock: string, holder: number): void {
-  const stale = `${lock}.stale.${process.pid}.${++claims}`;
+export function isStale(lock: string, holder: number): boolean {
+  const [pid, boot] = stampOf(lock);
+  const age = ageMs(lock);
+  if (holder === 0) return pid === undefined && age > EMPTY_STALE_MS;
+  if (Number(pid) !== holder || age <= 2000) return false;
+  const otherBoot = boot !== undefined && thisBoot() !== '' && boot !== thisBoot();
+  return otherBoot || !alive(holder);
+}
+
+/** A takeover guard this old was left by a taker that died inside it (it holds it for microseconds). */
+const GUARD_STALE_MS = 10_000;
+
+/**
+ * Removes `lock` if it is still the stale lock of `holder` (what the caller read). Takeovers go
+ * one at a time, under the directory `<lock>.takeover`, and look again under it: only another
+ * taker or the holder could change a stale lock, and the holder is gone, so what is checked under
+ * the guard is what gets removed. (Without the guard, two waiters that both saw the stale lock
+ * could each remove one: the second would remove the lock the next holder had just taken.) The
+ * lock is moved aside whole and then removed, so that it never stands empty for a claim's rename
+ * to land on. Returns whether it removed the lock; false at once when another taker holds the
+ * guard (the caller polls).
+ */
+export function takeOverStale(lock: string, holder: number): boolean {
+  const guard = `${lock}.takeover`;
   try {
-    renameSync(lock, stale);
+    mkdirSync(guard);
   } catch {
-    return; // another waiter took it over first
+    // Held by another taker, or left by one that died: removed once old (a taker holds it for
+    // microseconds, so an old one has no live taker), and the caller polls.
+    if (ageMs(guard) > GUARD_STALE_MS)
+      try {
+        rmdirSync(guard);
+      } catch {}
+    return false;
   }
-  if (holderOf(stale) !== holder) {
-    try {
-      renameSync(stale, lock);
-    } catch {}
-    return;
+  try {
+    if (holderOf(lock) !== holder || !isStale(lock, holder)) return false;
+    const stale = `${lock}.stale.${process.pid}.${++claims}`;
+    renameSync(lock, stale);
+    rmSync(stale, { recursive: true, force: true });
+    return true;
+  } catch {
+    return false; // gone already: nothing to take over
+  } finally {
+    rmSync(guard, { recursive: true, force: true });
   }
-  rmSync(stale, { recursive: true, force: true });
 }
 
 /** Runs fn holding the lock directory `lock` (its parent must exist). */
@@ -75,7 +133,7 @@ async function holdDirLock<T>(lock: string, fn: () => Promise<T> | T, deadline: 
     // without a holder (a holder stalled between mkdir and writing its PID looked dead).
     const claim = `${lock}.${process.pid}.${++claims}`;
     mkdirSync(claim);
-    writeFileSync(join(claim, 'pid'), String(process.pid));
+    writeFileSync(join(claim, 'pid'), holderStamp());
     try {
       renameSync(claim, lock);
       break;
@@ -85,10 +143,7 @@ async function holdDirLock<T>(lock: string, fn: () => Promise<T> | T, deadline: 
       if (code !== 'EEXIST' && code !== 'ENOTEMPTY') throw e;
       const holder = holderOf(lock);
       // No PID: the lock was released between the rename and this read; look again.
-      if (holder && !alive(holder) && ageMs(lock) > 2000) {
-        takeOverStale(lock, holder);
-        continue;
-      }
+      if (holder && isStale(lock, holder) && takeOverStale(lock, holder)) continue;
       if (Date.now() > deadline)
         throw new LockTimeoutError(
           `timed out waiting for the lock ${lock} ` +
