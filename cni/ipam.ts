@@ -32,7 +32,10 @@ export class Ipam {
   async locked<T>(fn: () => Promise<T> | T): Promise<T> {
     mkdirSync(this.dir, { recursive: true });
     const lock = join(this.dir, '.lock');
-    const deadline = Date.now() + 30_000;
+    // A burst of ADDs (a node's pods after a reboot, a scale-up) queues here one plugin process
+    // each; on a small loaded node the last of a hundred waited over 30 s. 90 s stays within the
+    // kubelet's 2-minute runtime request timeout, with time left for the veth.
+    const deadline = Date.now() + 90_000;
     for (let attempt = 0; ; attempt++) {
       try {
         mkdirSync(lock);
