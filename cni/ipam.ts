@@ -2,10 +2,10 @@
 // <dataDir>/networks/<network>/, holding "<containerID>\n<ifname>". A directory lock makes
 // concurrent ADDs (containerd runs them in parallel) hand out each address once, and the files
 // survive restarts.
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync, rmdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { intToIp, ipToInt, type Cidr } from '../controlplane/shared/cidr.ts';
-import { holderOf, holderStamp, isStale, takeOverStale } from '../controlplane/shared/dir-lock.ts';
+import { LockTimeoutError, withDirLock } from '../controlplane/shared/dir-lock.ts';
 import { CniError, CODES } from './errors.ts';
 
 export interface Allocation {
@@ -13,8 +13,6 @@ export interface Allocation {
   containerID: string;
   ifname: string;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class Ipam {
   readonly dir: string;
@@ -25,41 +23,21 @@ export class Ipam {
   }
 
   /**
-   * Runs fn holding the network's lock: a directory (mkdir is atomic) with the holder's PID. One
-   * mkdir per attempt keeps polling cheap when a hundred ADDs wait at once. A stale lock (see
-   * isStale in dir-lock.ts) is taken over by dir-lock's takeOverStale, one taker at a time.
+   * Runs fn holding the network's lock (controlplane/shared/dir-lock.ts: a directory that appears
+   * with its holder's stamp; one rename per attempt keeps polling cheap when a hundred ADDs wait
+   * at once; a dead holder's lock is taken over, one taker at a time).
    */
   async locked<T>(fn: () => Promise<T> | T): Promise<T> {
-    mkdirSync(this.dir, { recursive: true });
-    const lock = join(this.dir, '.lock');
-    // A burst of ADDs (a node's pods after a reboot, a scale-up) queues here one plugin process
-    // each; on a small loaded node the last of a hundred waited over 30 s. 90 s stays within the
-    // kubelet's 2-minute runtime request timeout, with time left for the veth.
-    const deadline = Date.now() + 90_000;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        mkdirSync(lock);
-        writeFileSync(join(lock, 'pid'), holderStamp());
-        break;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST')
-          throw new CniError(CODES.ioFailure, `cannot lock ${this.dir}`, String(e));
-        // Also a lock left without a PID (its holder died between the mkdir and the write).
-        const holder = holderOf(lock);
-        if (isStale(lock, holder) && takeOverStale(lock, holder)) continue;
-        if (Date.now() > deadline)
-          throw new CniError(
-            CODES.tryAgain,
-            `timed out waiting for the IPAM lock in ${this.dir} (held by PID ${holder})`,
-          );
-        await sleep(Math.min(50, 2 + attempt * 2));
-      }
-    }
     try {
-      return await fn();
-    } finally {
-      rmSync(join(lock, 'pid'), { force: true });
-      rmdirSync(lock);
+      mkdirSync(this.dir, { recursive: true });
+      // A burst of ADDs (a node's pods after a reboot, a scale-up) queues here one plugin process
+      // each; on a small loaded node the last of a hundred waited over 30 s. 90 s stays within the
+      // kubelet's 2-minute runtime request timeout, with time left for the veth.
+      return await withDirLock(join(this.dir, '.lock'), fn, 90_000);
+    } catch (e) {
+      if (e instanceof CniError) throw e;
+      if (e instanceof LockTimeoutError) throw new CniError(CODES.tryAgain, `IPAM in ${this.dir}: ${e.message}`);
+      throw new CniError(CODES.ioFailure, `IPAM in ${this.dir} failed`, String(e));
     }
   }
 

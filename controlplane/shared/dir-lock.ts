@@ -1,11 +1,13 @@
-// A lock between processes on one host: a directory (mkdir is atomic) holding the holder's PID
-// and the kernel's boot id. Waiters poll until a deadline. A lock is taken over only when its
-// holder is gone (dead, or of an earlier boot: the lock directories outlive a reboot, and the PID
-// may be some other process's by then) AND the lock is older than two seconds: a holder that has
-// just released and exited must not make a waiter remove the lock the next holder has just taken.
-// Takeovers go one at a time (see takeOverStale).
-import { mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+// A lock between processes on one host: a directory that appears, by one rename, already holding
+// its holder's stamp (PID and the kernel's boot id), and is released by being renamed away whole.
+// So a lock never stands without its stamp, nor empty for another rename to land on. Waiters poll
+// until a deadline, one rename per attempt. A lock is taken over only when it is older than two
+// seconds (a holder that has just released and exited must not make a waiter remove the lock the
+// next holder has just taken) and its holder is gone: dead, or of an earlier boot (the lock
+// directories outlive a reboot, and the PID may be some other process's by then). Takeovers go
+// one at a time (see takeOverStale). The agent's image build and the CNI plugin's IPAM use it.
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 
 export class LockTimeoutError extends Error {}
 
@@ -33,117 +35,147 @@ export function alive(pid: number): boolean {
   }
 }
 
-let bootId: string | undefined;
-/** This boot's id (empty when the kernel does not say), read once. */
-function thisBoot(): string {
-  if (bootId === undefined)
+let boot: { id: string; atMs: number } | undefined;
+/** This boot's id and start time (empty and 0 when the kernel does not say), read once. */
+function thisBoot(): { id: string; atMs: number } {
+  if (!boot) {
+    let id = '';
+    let atMs = 0;
     try {
-      bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-    } catch {
-      bootId = '';
-    }
-  return bootId;
+      id = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+      atMs = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1] ?? 0) * 1000;
+    } catch {}
+    boot = { id, atMs };
+  }
+  return boot;
 }
 
 /** What a holder writes into its lock's `pid` file: its PID and this boot's id. */
 export function holderStamp(): string {
-  return `${process.pid} ${thisBoot()}`;
+  return `${process.pid} ${thisBoot().id}`;
 }
 
-/** The `pid` file's words: [PID, boot id]; empty while it is being written or gone. */
+/** The `pid` file's words: [PID, boot id]; empty when there is none. */
 function stampOf(lock: string): string[] {
   try {
     return readFileSync(join(lock, 'pid'), 'utf8').trim().split(/\s+/);
   } catch {
-    return []; // being written, or just removed
+    return []; // gone (released or taken over), or left without one
   }
 }
 
-/** The PID written in a lock directory's `pid` file; 0 while it is being written or gone. */
+/** The PID in a lock's stamp; 0 when the lock is gone or has no readable stamp. */
 export function holderOf(lock: string): number {
-  return Number(stampOf(lock)[0]) || 0;
+  return Math.max(0, Math.trunc(Number(stampOf(lock)[0]))) || 0;
 }
 
-/** A lock without a holder this old was left by a holder that died between mkdir and its PID. */
-const EMPTY_STALE_MS = 10_000;
+/** A lock without a readable stamp this old is junk (locks never stand without one). */
+const UNSTAMPED_STALE_MS = 10_000;
 
 /**
- * Whether `lock` is, right now, a stale lock of `holder` (what holderOf read): a dead holder's,
- * or one from an earlier boot, and older than two seconds; with holder 0, a lock left without a
- * PID for EMPTY_STALE_MS (IPAM writes its PID after the mkdir).
+ * Whether `lock` is, right now, a stale lock of `holder` (what holderOf read): older than two
+ * seconds and made before this boot, or of another boot, or of a dead holder. With holder 0 (no
+ * readable stamp), one older than UNSTAMPED_STALE_MS: a crash, or a version before the stamps.
  */
 export function isStale(lock: string, holder: number): boolean {
-  const [pid, boot] = stampOf(lock);
   const age = ageMs(lock);
-  if (holder === 0) return pid === undefined && age > EMPTY_STALE_MS;
-  if (Number(pid) !== holder || age <= 2000) return false;
-  const otherBoot = boot !== undefined && thisBoot() !== '' && boot !== thisBoot();
-  return otherBoot || !alive(holder);
+  if (age <= 2000 || holderOf(lock) !== holder) return false;
+  if (holder === 0) return age > UNSTAMPED_STALE_MS;
+  const { id, atMs } = thisBoot();
+  const bootId = stampOf(lock)[1];
+  const earlierBoot = (atMs > 0 && Date.now() - age < atMs) || (bootId !== undefined && id !== '' && bootId !== id);
+  return earlierBoot || !alive(holder);
 }
 
-/** A takeover guard this old was left by a taker that died inside it (it holds it for microseconds). */
-const GUARD_STALE_MS = 10_000;
+/** A new claim on `lock`: a directory of this process's holding its stamp, to be renamed onto it. */
+function makeClaim(lock: string): string {
+  const claim = `${lock}.${process.pid}.${++claims}`;
+  mkdirSync(claim);
+  writeFileSync(join(claim, 'pid'), holderStamp());
+  return claim;
+}
+
+/** One attempt to take `lock` with `claim`: true when taken, false when it is held. */
+function tryTake(claim: string, lock: string): boolean {
+  try {
+    renameSync(claim, lock);
+    return true;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTEMPTY') return false;
+    throw e;
+  }
+}
+
+/** Moves a lock away whole, then removes it (never left empty for a claim's rename to land on). */
+function removeAside(lock: string, kind: string): boolean {
+  const aside = `${lock}.${kind}.${process.pid}.${++claims}`;
+  try {
+    renameSync(lock, aside);
+  } catch {
+    return false; // gone already
+  }
+  rmSync(aside, { recursive: true, force: true });
+  return true;
+}
 
 /**
  * Removes `lock` if it is still the stale lock of `holder` (what the caller read). Takeovers go
- * one at a time, under the directory `<lock>.takeover`, and look again under it: only another
- * taker or the holder could change a stale lock, and the holder is gone, so what is checked under
- * the guard is what gets removed. (Without the guard, two waiters that both saw the stale lock
- * could each remove one: the second would remove the lock the next holder had just taken.) The
- * lock is moved aside whole and then removed, so that it never stands empty for a claim's rename
- * to land on. Returns whether it removed the lock; false at once when another taker holds the
- * guard (the caller polls).
+ * one at a time, under the lock `<lock>.takeover` (itself stamped, so a taker that died inside it
+ * is seen dead), and look again under it: only another taker or the holder could change a stale
+ * lock, and the holder is gone, so what is checked under the guard is what gets removed. (Without
+ * the guard, two waiters that both saw the stale lock could each remove one: the second would
+ * remove the lock the next holder had just taken.) Returns whether it removed the lock; false at
+ * once when another taker holds the guard (the caller polls). Left: a guard whose taker died is
+ * removed by whoever sees it stale; two waiters doing that at the same moment could both get in.
  */
 export function takeOverStale(lock: string, holder: number): boolean {
   const guard = `${lock}.takeover`;
-  try {
-    mkdirSync(guard);
-  } catch {
-    // Held by another taker, or left by one that died: removed once old (a taker holds it for
-    // microseconds, so an old one has no live taker), and the caller polls.
-    if (ageMs(guard) > GUARD_STALE_MS)
-      try {
-        rmdirSync(guard);
-      } catch {}
+  const claim = makeClaim(guard);
+  if (!tryTake(claim, guard)) {
+    rmSync(claim, { recursive: true, force: true });
+    const taker = holderOf(guard);
+    if (isStale(guard, taker)) removeAside(guard, 'stale');
     return false;
   }
   try {
-    if (holderOf(lock) !== holder || !isStale(lock, holder)) return false;
-    const stale = `${lock}.stale.${process.pid}.${++claims}`;
-    renameSync(lock, stale);
-    rmSync(stale, { recursive: true, force: true });
-    return true;
-  } catch {
-    return false; // gone already: nothing to take over
+    return holderOf(lock) === holder && isStale(lock, holder) && removeAside(lock, 'stale');
   } finally {
-    rmSync(guard, { recursive: true, force: true });
+    if (holderOf(guard) === process.pid) removeAside(guard, 'released');
+  }
+}
+
+/**
+ * Removes what dead processes left beside `lock` (call holding it): claims of waiters killed while
+ * waiting, and locks moved aside by a process that died before removing them.
+ */
+function sweep(lock: string): void {
+  const dir = dirname(lock);
+  const prefix = `${basename(lock)}.`;
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    // <lock>.<pid>.<n>, <lock>.stale|released.<pid>.<n>, and the same under <lock>.takeover.
+    const pid = Number(/\.(\d+)\.\d+$/.exec(name)?.[1] ?? 0);
+    if (pid && !alive(pid)) rmSync(join(dir, name), { recursive: true, force: true });
   }
 }
 
 /** Runs fn holding the lock directory `lock` (its parent must exist). */
-export function withDirLock<T>(lock: string, fn: () => Promise<T> | T, timeoutMs = 30_000): Promise<T> {
+export async function withDirLock<T>(lock: string, fn: () => Promise<T> | T, timeoutMs = 30_000): Promise<T> {
   // Every caller polls, also callers in the same process: an in-process queue would hand the lock
   // from one local caller to the next and starve a waiter in another process.
-  return holdDirLock(lock, fn, Date.now() + timeoutMs);
-}
-
-async function holdDirLock<T>(lock: string, fn: () => Promise<T> | T, deadline: number): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    // The lock appears with its holder's PID inside, in one rename: a waiter never sees a lock
-    // without a holder (a holder stalled between mkdir and writing its PID looked dead).
-    const claim = `${lock}.${process.pid}.${++claims}`;
-    mkdirSync(claim);
-    writeFileSync(join(claim, 'pid'), holderStamp());
-    try {
-      renameSync(claim, lock);
-      break;
-    } catch (e) {
-      rmSync(claim, { recursive: true, force: true });
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'EEXIST' && code !== 'ENOTEMPTY') throw e;
+  const deadline = Date.now() + timeoutMs;
+  const claim = makeClaim(lock);
+  try {
+    for (let attempt = 0; !tryTake(claim, lock); attempt++) {
       const holder = holderOf(lock);
-      // No PID: the lock was released between the rename and this read; look again.
-      if (holder && isStale(lock, holder) && takeOverStale(lock, holder)) continue;
+      if (isStale(lock, holder) && takeOverStale(lock, holder)) continue;
       if (Date.now() > deadline)
         throw new LockTimeoutError(
           `timed out waiting for the lock ${lock} ` +
@@ -151,14 +183,14 @@ async function holdDirLock<T>(lock: string, fn: () => Promise<T> | T, deadline: 
         );
       await sleep(Math.min(50, 2 + attempt * 2));
     }
+  } catch (e) {
+    rmSync(claim, { recursive: true, force: true });
+    throw e;
   }
   try {
+    sweep(lock);
     return await fn();
   } finally {
-    // Moved away whole, then removed: an empty lock directory left for a moment would let a
-    // waiter's rename land on it, and this holder would then remove the next holder's lock.
-    const gone = `${lock}.released.${process.pid}.${++claims}`;
-    renameSync(lock, gone);
-    rmSync(gone, { recursive: true, force: true });
+    removeAside(lock, 'released');
   }
 }
