@@ -1,7 +1,8 @@
 // Teardown helpers that remove what a node's containerd left behind: pods through CRI first,
-// then shim processes (found by their socket address, killed by PID), then mounts under the
-// node's state directory, deepest first.
-import { readFileSync, readdirSync } from 'node:fs';
+// then shim processes (found by their socket address, killed by PID), then container processes
+// whose shim is gone (found by their root mount), then mounts under the node's state directory,
+// deepest first.
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { execa } from 'execa';
 import { CriClient } from '../cri/client.ts';
 
@@ -33,6 +34,27 @@ export function pidsMentioning(marker: string): number[] {
       if (cmd.includes(marker)) out.push(Number(d));
     } catch {
       /* exited */
+    }
+  }
+  return out;
+}
+
+/**
+ * PIDs of processes in a mount namespace other than ours whose mounts name `dir`: the processes
+ * of containers whose root filesystem lives under it. A container whose shim was killed first is
+ * reparented and mentions nothing of `dir` on its command line; its root overlay still does.
+ */
+export function pidsOfContainersUnder(dir: string): number[] {
+  const ours = readlinkSync('/proc/self/ns/mnt');
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readlinkSync(`/proc/${d}/ns/mnt`) === ours) continue;
+      if (readFileSync(`/proc/${d}/mountinfo`, 'utf8').includes(prefix)) out.push(Number(d));
+    } catch {
+      /* exited, or a kernel thread */
     }
   }
   return out;

@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { addBlackholes, addNetns, delNetns, inNetns, removeBlackholes, run, STATE_ROOT } from './host.ts';
-import { killPids, pidsMentioning, removeAllPods, unmountUnder } from './cleanup.ts';
+import { killPids, pidsMentioning, pidsOfContainersUnder, removeAllPods, unmountUnder } from './cleanup.ts';
 import { startServers } from './servers.ts';
 import type { List, Node } from '../../controlplane/shared/kube/index.ts';
 
@@ -336,6 +336,8 @@ export async function sandboxDown(name: string, log: (s: string) => void = (s) =
   await killPids(s.pids.filter((p) => p.role.startsWith('etcd')).map((p) => p.pid));
   // Anything else still running from this sandbox's directory (shims), by PID.
   await killPids(pidsMentioning(s.dir));
+  // Container processes whose shim went first (reparented, rooted in a snapshot under s.dir).
+  await killPids(pidsOfContainersUnder(s.dir));
   await unmountUnder(s.dir);
   for (const ns of [...s.namespaces].reverse()) await delNetns(ns);
   rmSync(s.dir, { recursive: true, force: true });

@@ -12,6 +12,7 @@ import { ROOT, SKIFF } from '../helpers/server.ts';
 import { sandboxClient, until } from '../helpers/sandbox.ts';
 import { sandboxName } from '../helpers/names.ts';
 import { loadState, restartAgent, type SandboxState } from '../../agent/sandbox/sandbox.ts';
+import { pidsOfContainersUnder } from '../../agent/sandbox/cleanup.ts';
 import { LOG_MAX_FILES } from '../../agent/kubelet/log-rotation.ts';
 
 const NAME = sandboxName('kube');
@@ -69,6 +70,8 @@ before(async () => {
 after(async () => {
   const down = await skiff(['sandbox', 'down', '--name', NAME]);
   assert.equal(down.exitCode, 0, down.all);
+  // The agents recreate pods while down removes them; none of their processes may outlive it.
+  assert.deepEqual(pidsOfContainersUnder(s.dir), [], 'a container process outlived sandbox down');
 });
 
 test(

@@ -8,7 +8,14 @@ import { readdirSync, rmSync } from 'node:fs';
 import { netnsSet } from '../helpers/netns.ts';
 import { tempDir } from '../helpers/server.ts';
 import { startRuntime } from '../../agent/runtime.ts';
-import { removeAllPods, pidsMentioning, killPids, unmountUnder, mountsUnder } from '../../agent/sandbox/cleanup.ts';
+import {
+  removeAllPods,
+  pidsMentioning,
+  pidsOfContainersUnder,
+  killPids,
+  unmountUnder,
+  mountsUnder,
+} from '../../agent/sandbox/cleanup.ts';
 import { BUSYBOX_IMAGE, PAUSE_IMAGE } from '../../agent/images/builtin.ts';
 import type { Link } from '../../cni/netlink.ts';
 
@@ -134,6 +141,7 @@ test('containerd under the agent: CRI, images, a pod on the Skiff CNI serving HT
       await rt.stop();
     }
     await killPids(pidsMentioning(dir));
+    await killPids(pidsOfContainersUnder(dir)); // containers whose shim went first
     await unmountUnder(dir);
     await ns.cleanup();
     rmSync(dir, { recursive: true, force: true });
