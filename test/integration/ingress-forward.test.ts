@@ -162,11 +162,11 @@ before(async () => {
 });
 
 after(async () => {
+  rmSync(dir, { recursive: true, force: true }); // first: a close that throws must not leave it
   await proxy.stop();
   httpBackend.closeAllConnections();
   await new Promise((ok) => httpBackend.close(ok));
   await new Promise((ok) => rawBackend.close(ok));
-  rmSync(dir, { recursive: true, force: true });
 });
 
 interface Res {
