@@ -120,7 +120,11 @@ export class NftSession {
       stderr: 'pipe',
       buffer: false,
       reject: false,
-      env: { HOME: '/nonexistent', GLIBC_TUNABLES: KEEP_CACHE_MEMORY },
+      // The operator's own tunables, if any, come last and win.
+      env: {
+        HOME: '/nonexistent',
+        GLIBC_TUNABLES: [KEEP_CACHE_MEMORY, process.env.GLIBC_TUNABLES].filter(Boolean).join(':'),
+      },
     });
     sub.catch(() => {}); // the outcome is read from the `close` event below
     // execa's subprocess is a ChildProcess with piped stdio, whose pipes are sockets.

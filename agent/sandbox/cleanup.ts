@@ -2,7 +2,7 @@
 // then shim processes (found by their socket address, killed by PID), then container processes
 // whose shim is gone (found by their root mount), then mounts under the node's state directory,
 // deepest first.
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { execa } from 'execa';
 import { CriClient } from '../cri/client.ts';
 
@@ -40,19 +40,27 @@ export function pidsMentioning(marker: string): number[] {
 }
 
 /**
- * PIDs of processes in a mount namespace other than ours whose mounts name `dir`: the processes
- * of containers whose root filesystem lives under it. A container whose shim was killed first is
- * reparented and mentions nothing of `dir` on its command line; its root overlay still does.
+ * PIDs of processes whose root filesystem is an overlay with its upper layer under `dir`: the
+ * processes of containers whose snapshots live there. A container whose shim was killed first is
+ * reparented and mentions nothing of `dir` on its command line; its root overlay still does. Only
+ * the root mount is looked at: other processes may see mounts under `dir` (services with their
+ * own mount namespace, VMs' helpers, a container with the host's root bound in), but none has its
+ * root there.
  */
 export function pidsOfContainersUnder(dir: string): number[] {
-  const ours = readlinkSync('/proc/self/ns/mnt');
-  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+  const upper = `upperdir=${dir.endsWith('/') ? dir : `${dir}/`}`;
   const out: number[] = [];
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      if (readlinkSync(`/proc/${d}/ns/mnt`) === ours) continue;
-      if (readFileSync(`/proc/${d}/mountinfo`, 'utf8').includes(prefix)) out.push(Number(d));
+      // The last mount on "/" is the one the process sees as its root.
+      const root = readFileSync(`/proc/${d}/mountinfo`, 'utf8')
+        .split('\n')
+        .filter((l) => l.split(' ')[4] === '/')
+        .pop();
+      const [, after = ''] = (root ?? '').split(' - ');
+      const [fstype, , options = ''] = after.split(' ');
+      if (fstype === 'overlay' && options.split(',').some((o) => o.startsWith(upper))) out.push(Number(d));
     } catch {
       /* exited, or a kernel thread */
     }

@@ -314,6 +314,11 @@ export async function waitFor(cond: () => Promise<boolean>, ms: number, what: st
   throw new Error(`timed out after ${ms / 1000}s waiting for ${what}`);
 }
 
+/** Processes whose command line names `dir` or a path under it (not `dir` as a prefix of another name). */
+function pidsNaming(dir: string): number[] {
+  return [...new Set([...pidsMentioning(`${dir}/`), ...pidsMentioning(`${dir}\0`)])];
+}
+
 export async function sandboxDown(name: string, log: (s: string) => void = (s) => console.log(s)): Promise<void> {
   const s = loadState(name);
   if (!s) throw new Error(`no sandbox named "${name}"`);
@@ -331,11 +336,11 @@ export async function sandboxDown(name: string, log: (s: string) => void = (s) =
     const f = join(s.dir, n.name, 'containerd', 'containerd.pid');
     if (existsSync(f)) ctrd.push(Number(readFileSync(f, 'utf8')));
   }
-  await killPids(ctrd.filter((p) => pidsMentioning(s.dir).includes(p)));
+  await killPids(ctrd.filter((p) => pidsNaming(s.dir).includes(p)));
   await killPids(s.pids.filter((p) => p.role.startsWith('server')).map((p) => p.pid));
   await killPids(s.pids.filter((p) => p.role.startsWith('etcd')).map((p) => p.pid));
   // Anything else still running from this sandbox's directory (shims), by PID.
-  await killPids(pidsMentioning(s.dir));
+  await killPids(pidsNaming(s.dir));
   // Container processes whose shim went first (reparented, rooted in a snapshot under s.dir).
   await killPids(pidsOfContainersUnder(s.dir));
   await unmountUnder(s.dir);

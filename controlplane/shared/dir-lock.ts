@@ -1,12 +1,13 @@
 // A lock between processes on one host: a directory that appears, by one rename, already holding
 // its holder's stamp (PID and the kernel's boot id), and is released by being renamed away whole.
 // So a lock never stands without its stamp, nor empty for another rename to land on. Waiters poll
-// until a deadline, one rename per attempt. A lock is taken over only when it is older than two
-// seconds (a holder that has just released and exited must not make a waiter remove the lock the
-// next holder has just taken) and its holder is gone: dead, or of an earlier boot (the lock
-// directories outlive a reboot, and the PID may be some other process's by then). Takeovers go
+// until a deadline, one rename per attempt. A lock is taken over only when it was taken more than
+// two seconds ago (a holder that has just released and exited must not make a waiter remove the
+// lock the next holder has just taken) and its holder is gone: dead, or of an earlier boot (the
+// lock directories outlive a reboot, and the PID may be some other process's by then). Takeovers go
 // one at a time (see takeOverStale). The agent's image build and the CNI plugin's IPAM use it.
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 export class LockTimeoutError extends Error {}
@@ -55,43 +56,66 @@ export function holderStamp(): string {
   return `${process.pid} ${thisBoot().id}`;
 }
 
-/** The `pid` file's words: [PID, boot id]; empty when there is none. */
-function stampOf(lock: string): string[] {
+/**
+ * The `pid` file's words: [PID, boot id]; empty when there is none (gone: released or taken over,
+ * or left without one); undefined when it could not be read for another reason (EMFILE, EIO…):
+ * then nothing is known, and nothing is taken over.
+ */
+function stampOf(lock: string): string[] | undefined {
   try {
     return readFileSync(join(lock, 'pid'), 'utf8').trim().split(/\s+/);
-  } catch {
-    return []; // gone (released or taken over), or left without one
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? [] : undefined;
   }
 }
 
 /** The PID in a lock's stamp; 0 when the lock is gone or has no readable stamp. */
 export function holderOf(lock: string): number {
-  return Math.max(0, Math.trunc(Number(stampOf(lock)[0]))) || 0;
+  return Math.max(0, Math.trunc(Number(stampOf(lock)?.[0]))) || 0;
+}
+
+/** Whether a stamp [PID, boot id] names a process that is gone: of another boot, or dead. */
+function holderGone(stamp: string[], age: number): boolean {
+  const pid = Math.trunc(Number(stamp[0]));
+  const { id, atMs } = thisBoot();
+  // With a boot id, that decides the boot; without (an older version's stamp), a lock made before
+  // this boot is of an earlier one (btime moves with clock steps, so only as the fallback).
+  const earlierBoot = stamp[1] !== undefined ? id !== '' && stamp[1] !== id : atMs > 0 && Date.now() - age < atMs;
+  return earlierBoot || !(pid > 0 && alive(pid));
 }
 
 /** A lock without a readable stamp this old is junk (locks never stand without one). */
 const UNSTAMPED_STALE_MS = 10_000;
 
 /**
- * Whether `lock` is, right now, a stale lock of `holder` (what holderOf read): older than two
- * seconds and made before this boot, or of another boot, or of a dead holder. With holder 0 (no
- * readable stamp), one older than UNSTAMPED_STALE_MS: a crash, or a version before the stamps.
+ * Whether `lock` is, right now, a stale lock of `holder` (what holderOf read): taken more than two
+ * seconds ago (a holder sets the time when it takes the lock) by a holder of another boot or a
+ * dead one. With holder 0 (no readable stamp), one older than UNSTAMPED_STALE_MS: a crash, or a
+ * version before the stamps. Never when the stamp could not be read.
  */
 export function isStale(lock: string, holder: number): boolean {
   const age = ageMs(lock);
-  if (age <= 2000 || holderOf(lock) !== holder) return false;
+  const stamp = stampOf(lock);
+  if (age <= 2000 || stamp === undefined || holderOf(lock) !== holder) return false;
   if (holder === 0) return age > UNSTAMPED_STALE_MS;
-  const { id, atMs } = thisBoot();
-  const bootId = stampOf(lock)[1];
-  const earlierBoot = (atMs > 0 && Date.now() - age < atMs) || (bootId !== undefined && id !== '' && bootId !== id);
-  return earlierBoot || !alive(holder);
+  return holderGone(stamp, age);
+}
+
+/** A unique name beside `lock`: `<lock>.<kind.>PID.N-NONCE` (the nonce: PIDs repeat after a reboot). */
+function besideName(lock: string, kind: string): string {
+  return `${lock}.${kind}${process.pid}.${++claims}-${randomBytes(4).toString('hex')}`;
 }
 
 /** A new claim on `lock`: a directory of this process's holding its stamp, to be renamed onto it. */
 function makeClaim(lock: string): string {
-  const claim = `${lock}.${process.pid}.${++claims}`;
+  const claim = besideName(lock, '');
   mkdirSync(claim);
-  writeFileSync(join(claim, 'pid'), holderStamp());
+  try {
+    writeFileSync(join(claim, 'pid'), holderStamp());
+  } catch (e) {
+    rmSync(claim, { recursive: true, force: true });
+    throw e;
+  }
   return claim;
 }
 
@@ -99,6 +123,9 @@ function makeClaim(lock: string): string {
 function tryTake(claim: string, lock: string): boolean {
   try {
     renameSync(claim, lock);
+    // Its age counts from now, not from when the claim was made (a rename keeps the time).
+    const now = new Date();
+    utimesSync(lock, now, now);
     return true;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
@@ -109,7 +136,7 @@ function tryTake(claim: string, lock: string): boolean {
 
 /** Moves a lock away whole, then removes it (never left empty for a claim's rename to land on). */
 function removeAside(lock: string, kind: string): boolean {
-  const aside = `${lock}.${kind}.${process.pid}.${++claims}`;
+  const aside = besideName(lock, `${kind}.`);
   try {
     renameSync(lock, aside);
   } catch {
@@ -132,8 +159,13 @@ function removeAside(lock: string, kind: string): boolean {
 export function takeOverStale(lock: string, holder: number): boolean {
   const guard = `${lock}.takeover`;
   const claim = makeClaim(guard);
-  if (!tryTake(claim, guard)) {
-    rmSync(claim, { recursive: true, force: true });
+  let taken = false;
+  try {
+    taken = tryTake(claim, guard);
+  } finally {
+    if (!taken) rmSync(claim, { recursive: true, force: true });
+  }
+  if (!taken) {
     const taker = holderOf(guard);
     if (isStale(guard, taker)) removeAside(guard, 'stale');
     return false;
@@ -146,8 +178,9 @@ export function takeOverStale(lock: string, holder: number): boolean {
 }
 
 /**
- * Removes what dead processes left beside `lock` (call holding it): claims of waiters killed while
- * waiting, and locks moved aside by a process that died before removing them.
+ * Removes what gone processes left beside `lock` (call holding it): claims of waiters killed while
+ * waiting, and locks moved aside by a process that died before removing them. Judged by the stamp
+ * inside (PID and boot), else by the PID in the name.
  */
 function sweep(lock: string): void {
   const dir = dirname(lock);
@@ -160,9 +193,13 @@ function sweep(lock: string): void {
   }
   for (const name of names) {
     if (!name.startsWith(prefix)) continue;
-    // <lock>.<pid>.<n>, <lock>.stale|released.<pid>.<n>, and the same under <lock>.takeover.
-    const pid = Number(/\.(\d+)\.\d+$/.exec(name)?.[1] ?? 0);
-    if (pid && !alive(pid)) rmSync(join(dir, name), { recursive: true, force: true });
+    // <lock>.[stale.|released.]<pid>.<n>[-<nonce>], and the same under <lock>.takeover.
+    const named = /\.(\d+)\.\d+(?:-[0-9a-f]+)?$/.exec(name)?.[1];
+    if (!named) continue;
+    const path = join(dir, name);
+    const stamp = stampOf(path);
+    if (stamp === undefined) continue;
+    if (holderGone(stamp.length > 1 ? stamp : [named], ageMs(path))) rmSync(path, { recursive: true, force: true });
   }
 }
 
