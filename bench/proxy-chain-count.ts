@@ -145,7 +145,10 @@ async function main() {
           session.close();
         }
         const chains = layout === 'map' ? n : n * (EPS + 1);
-        const row = `| ${layout} | ${n} | ${chains + TABLES * 2} | ${median(ts).toFixed(1)} | ${Math.max(...ts).toFixed(1)} | ${median(elems).toFixed(1)} |`;
+        const cells = [layout, n, chains + TABLES * 2, median(ts), Math.max(...ts), median(elems)].map((c) =>
+          typeof c === 'number' && !Number.isInteger(c) ? c.toFixed(1) : String(c),
+        );
+        const row = `| ${cells.join(' | ')} |`;
         console.error(row);
         rows.push(row);
       }

@@ -27,7 +27,7 @@ function oldLock(dir: string, stamp: number | string | undefined, ageMs = 20_000
   return lock;
 }
 
-test('a dead holder: its lock is taken over, and nothing is left beside the released lock (nor a dead waiter’s claim)', async () => {
+test('a dead holder’s lock is taken over; nothing is left after, not even a dead waiter’s claim', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'dirlock-'));
   try {
     const dead = spawnSync('true').pid ?? 0;
@@ -140,7 +140,7 @@ await ipam.locked(async () => {
 });
 `;
 
-test('IPAM: twenty processes wait on a lock whose holder then dies; they take it over and hold it one at a time', async () => {
+test('IPAM: twenty waiters on a lock whose holder dies take it over, then hold it one at a time', async () => {
   const data = mkdtempSync(join(tmpdir(), 'ipamlock-'));
   const holder = spawn('sleep', ['600'], { stdio: 'ignore' });
   try {

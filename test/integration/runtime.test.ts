@@ -21,7 +21,8 @@ import type { Link } from '../../cni/netlink.ts';
 
 test('containerd under the agent: CRI, images, a pod on the Skiff CNI serving HTTP, restart after kill -9, 100 ' +
   'concurrent sandboxes', {
-  timeout: 300_000,
+  // 110 s alone; in CI beside another file, 100 plugin processes at once took over 300 s.
+  timeout: 600_000,
 }, async () => {
   const ns = await netnsSet('rt', ['node'], ['10.244.0.0/16']);
   const node = ns.names[0];
