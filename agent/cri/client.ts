@@ -77,7 +77,9 @@ export class CriClient {
     return this.call(this.rt, 'StopPodSandbox', { pod_sandbox_id: id }, 120_000);
   }
   removePodSandbox(id: string) {
-    return this.call(this.rt, 'RemovePodSandbox', { pod_sandbox_id: id }, 60_000);
+    // As long as Run and Stop (the kubelet's runtime request timeout is 2 minutes for all three):
+    // removing may tear the network down again, and a burst of CNI DELs queues on IPAM's lock.
+    return this.call(this.rt, 'RemovePodSandbox', { pod_sandbox_id: id }, 120_000);
   }
   podSandboxStatus(id: string) {
     return this.call(this.rt, 'PodSandboxStatus', { pod_sandbox_id: id, verbose: false });
