@@ -21,7 +21,7 @@ after(async () => {
 const isReady = (p: Obj) => (p.status?.conditions ?? []).some((c: Obj) => c.type === 'Ready' && c.status === 'True');
 const podsOf = async (sel: string) => (await json(['get', 'pods', '-l', sel])).items as Obj[];
 
-const deployment = (image: string, name = 'roll', replicas = 4) => `
+const deployment = (image: string, name = 'roll', replicas = 4, readyAfter = 2) => `
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: ${name}}
@@ -37,15 +37,16 @@ spec:
       - name: web
         image: ${image}
         command: [sh, -c, 'touch /tmp/ready; exec sleep 3600']
-        # Ready a little after start, so a rollout takes a few seconds to sample.
-        readinessProbe: {exec: {command: [cat, /tmp/ready]}, initialDelaySeconds: 2, periodSeconds: 1}
+        # Ready a while after start, so a rollout lasts long enough to sample several times even
+        # when each kubectl call takes seconds (a loaded 2-core machine sampled 2 s only twice).
+        readinessProbe: {exec: {command: [cat, /tmp/ready]}, initialDelaySeconds: ${readyAfter}, periodSeconds: 1}
 `;
 
 test(
   'a rolling update keeps replicas - maxUnavailable Ready and never exceeds replicas + maxSurge; rollout ' +
     'status, undo, scale',
   async () => {
-    assert.equal((await k(['apply', '-f', '-'], deployment('skiff.local/busybox:1.36'))).exitCode, 0);
+    assert.equal((await k(['apply', '-f', '-'], deployment('skiff.local/busybox:1.36', 'roll', 4, 6))).exitCode, 0);
     const st = await k(['rollout', 'status', 'deploy/roll', '--timeout=90s']);
     assert.equal(st.exitCode, 0, st.all);
     const set = await k(['set', 'image', 'deploy/roll', 'web=skiff.local/busybox:latest']);
