@@ -70,7 +70,7 @@ function stampOf(lock: string): string[] | undefined {
 }
 
 /** The PID in a lock's stamp; 0 when the lock is gone or has no readable stamp. */
-export function holderOf(lock: string): number {
+function holderOf(lock: string): number {
   return Math.max(0, Math.trunc(Number(stampOf(lock)?.[0]))) || 0;
 }
 
@@ -93,7 +93,7 @@ const UNSTAMPED_STALE_MS = 10_000;
  * dead one. With holder 0 (no readable stamp), one older than UNSTAMPED_STALE_MS: a crash, or a
  * version before the stamps. Never when the stamp could not be read.
  */
-export function isStale(lock: string, holder: number): boolean {
+function isStale(lock: string, holder: number): boolean {
   const age = ageMs(lock);
   const stamp = stampOf(lock);
   if (age <= 2000 || stamp === undefined || holderOf(lock) !== holder) return false;
@@ -156,7 +156,7 @@ function removeAside(lock: string, kind: string): boolean {
  * once when another taker holds the guard (the caller polls). Left: a guard whose taker died is
  * removed by whoever sees it stale; two waiters doing that at the same moment could both get in.
  */
-export function takeOverStale(lock: string, holder: number): boolean {
+function takeOverStale(lock: string, holder: number): boolean {
   const guard = `${lock}.takeover`;
   const claim = makeClaim(guard);
   let taken = false;
