@@ -8,8 +8,10 @@ import type { Log } from '../../controlplane/shared/log.ts';
 import { release } from 'node:os';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { execa } from 'execa';
 import type { ApiClient } from '../api.ts';
 import type { NetworkView } from '../network/view.ts';
+import { ensureBridgeNetfilter } from './bridge-netfilter.ts';
 import { applyEgress, egressDigest, kernelEgressDigest, renderEgress } from './egress.ts';
 import { type ActualNet, assumeApplied, diffOverlay } from './diff.ts';
 import { applyPlan, openSessions, readOverlay, type Sessions, type Underlay, type Wrap } from './kernel.ts';
@@ -196,6 +198,7 @@ export class Overlay {
       await applyEgress(egress, wrap);
       this.lastEgress = egress;
     }
+    await this.kernelSettings();
     await this.publish(self?.metadata.annotations ?? {});
     if (!this.programmed) {
       this.writeSubnetEnv();
@@ -228,6 +231,22 @@ export class Overlay {
     if (cur === text) return;
     writeFileSync(`${f}.tmp`, text);
     renameSync(`${f}.tmp`, f);
+  }
+
+  private readonly modprobeState = { tried: false };
+  /** Namespaced settings pods depend on, checked every pass (a resync puts back what was changed). */
+  private async kernelSettings() {
+    if (this.o.wrap?.length) return;
+    this.setSysctl('net/ipv4/ip_forward', '1');
+    await ensureBridgeNetfilter(
+      {
+        read: (k) => this.readSysctl(k),
+        set: (k, v) => this.setSysctl(k, v),
+        modprobe: async (m) => (await execa('modprobe', [m], { reject: false, timeout: 10_000 })).exitCode === 0,
+        log: this.o.log,
+      },
+      this.modprobeState,
+    );
   }
 
   private trapsChecked = false;

@@ -1,7 +1,8 @@
 // The service proxy end to end on a 3-node `skiff sandbox`, driven by real kubectl: a ClusterIP
 // from a pod on node1 reaches endpoints on node2 and node3, a Service without endpoints refuses
 // at once, NodePorts answer the outside host on every node, a LoadBalancer IP is announced and
-// reachable from outside, a pod reaches itself through its Service (hairpin), pods reach the API
+// reachable from outside, a pod reaches an endpoint on its own node (bridged replies through
+// br_netfilter) and itself through its Service (hairpin), pods reach the API
 // through the `kubernetes` ClusterIP, the agent reports programming latency, and a TCP stream
 // through a ClusterIP survives kill -9 and restart of the agent that DNATs it, UDP through a
 // ClusterIP follows a backend replacement, and a LoadBalancer IP is reachable again within 10 s
@@ -293,6 +294,43 @@ test('internalTrafficPolicy Local: only the endpoint on the same node, none wher
   }
   const fromNode1 = await sh('client', `timeout 3 wget -q -O - http://${ip}/ 2>&1; echo rc=$?`);
   assert.doesNotMatch(fromNode1.out, /web-/);
+});
+
+test('a pod reaches an endpoint on its own node through a ClusterIP, also after bridge-nf-call was off', async () => {
+  // The endpoint's reply crosses node1's bridge at layer 2; only br_netfilter lets conntrack undo
+  // the DNAT on it. A host where the module is not loaded has the setting missing or 0: the
+  // agent's resync must put it back (seen failing without: the client never got an answer).
+  const near = `
+apiVersion: v1
+kind: Pod
+metadata: {name: near-1, labels: {app: near}}
+spec:
+  nodeName: node1
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: skiff.local/busybox:1.36
+    command: [sh, -c, 'mkdir -p /www && echo near-1 > /www/index.html && exec httpd -f -p 80 -h /www']
+---
+apiVersion: v1
+kind: Service
+metadata: {name: near}
+spec: {selector: {app: near}, ports: [{port: 80}]}
+`;
+  assert.equal((await k(['apply', '-f', '-'], near)).exitCode, 0);
+  await podIP('near-1');
+  const ip = await clusterIP('near');
+  const fetch = async () => {
+    const r = await sh('client', `timeout 3 wget -q -O - http://${ip}/`);
+    return r.code === 0 && r.out.trim() === 'near-1';
+  };
+  await until('near through its ClusterIP from node1', fetch);
+  const key = 'net.bridge.bridge-nf-call-iptables';
+  const off = await inNs(nodeNs('node1'), ['sysctl', '-w', `${key}=0`]);
+  assert.equal(off.exitCode, 0, String(off.stderr));
+  await until('the setting put back and near reachable again', fetch, 75_000);
+  const now = await inNs(nodeNs('node1'), ['sysctl', '-n', key]);
+  assert.equal(String(now.stdout).trim(), '1');
 });
 
 test('a pod reaches itself through its Service (hairpin)', async () => {
