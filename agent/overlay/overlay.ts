@@ -139,6 +139,8 @@ export class Overlay {
 
   private async reconcile() {
     const { view, nodeName, underlay, backend, wrap = [] } = this.o;
+    // First and on its own: a pass that fails later (a bad peer, the API) must not keep it undone.
+    await this.kernelSettings().catch((e) => this.o.log(`overlay: kernel settings: ${(e as Error).message}`, 'warn'));
     if (!view.synced) return;
     const since = this.changedAt;
     this.changedAt = 0;
@@ -198,7 +200,6 @@ export class Overlay {
       await applyEgress(egress, wrap);
       this.lastEgress = egress;
     }
-    await this.kernelSettings();
     await this.publish(self?.metadata.annotations ?? {});
     if (!this.programmed) {
       this.writeSubnetEnv();
