@@ -86,7 +86,6 @@ export class Overlay {
   start() {
     const { underlay, backend, mtu } = this.o;
     this.o.log(`overlay: ${backend} over ${underlay.iface} (${underlay.ip}, ${underlay.cidr}), MTU ${mtu}`);
-    this.setSysctl('net/ipv4/ip_forward', '1');
     this.unsubscribe = this.o.view.subscribe((changes) => {
       if (!changes.some((c) => c.kind === 'nodes')) return;
       this.changedAt ||= performance.now();

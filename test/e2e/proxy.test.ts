@@ -17,17 +17,18 @@ const NAME = e2eSandbox('prx');
 const { skiff, k, onNode, json, podIP } = sandboxClient(NAME);
 let s: SandboxState;
 
-const web = (n: number, node: string) => `
+/** A busybox httpd pod answering its own name, `APP-N`, labelled app: APP. */
+const web = (n: number, node: string, app = 'web') => `
 apiVersion: v1
 kind: Pod
-metadata: {name: web-${n}, labels: {app: web}}
+metadata: {name: ${app}-${n}, labels: {app: ${app}}}
 spec:
   nodeName: ${node}
   terminationGracePeriodSeconds: 1
   containers:
   - name: c
     image: skiff.local/busybox:1.36
-    command: [sh, -c, 'mkdir -p /www && echo web-${n} > /www/index.html && exec httpd -f -vv -p 80 -h /www']
+    command: [sh, -c, 'mkdir -p /www && echo ${app}-${n} > /www/index.html && exec httpd -f -vv -p 80 -h /www']
 `;
 const services = `
 apiVersion: v1
@@ -300,17 +301,7 @@ test('a pod reaches an endpoint on its own node through a ClusterIP, also after 
   // The endpoint's reply crosses node1's bridge at layer 2; only br_netfilter lets conntrack undo
   // the DNAT on it. A host where the module is not loaded has the setting missing or 0: the
   // agent's resync must put it back (seen failing without: the client never got an answer).
-  const near = `
-apiVersion: v1
-kind: Pod
-metadata: {name: near-1, labels: {app: near}}
-spec:
-  nodeName: node1
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: c
-    image: skiff.local/busybox:1.36
-    command: [sh, -c, 'mkdir -p /www && echo near-1 > /www/index.html && exec httpd -f -p 80 -h /www']
+  const near = `${web(1, 'node1', 'near')}
 ---
 apiVersion: v1
 kind: Service
