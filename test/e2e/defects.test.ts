@@ -255,19 +255,24 @@ spec:
     ]);
     assert.equal(node.exitCode, 0, node.all);
     assert.match(String(node.stdout), /node-ok/);
-    // A copy of a pod with an emptyDir and a ConfigMap volume.
-    const copy = await k([
-      'debug',
-      'dbg',
-      '-i',
-      '--copy-to=dbg-copy',
-      '--container=app',
-      '--image=skiff.local/busybox:1.36',
-      '--',
-      'sh',
-      '-c',
-      'cat /cfg/greeting; echo; test -d /scratch && echo scratch-ok',
-    ]);
+    // A copy of a pod with an emptyDir and a ConfigMap volume. The command waits for a line on
+    // stdin, which kubectl sends only once attached: output written before the attach would be
+    // missed (as on Kubernetes), and the check would depend on who came first.
+    const copy = await k(
+      [
+        'debug',
+        'dbg',
+        '-i',
+        '--copy-to=dbg-copy',
+        '--container=app',
+        '--image=skiff.local/busybox:1.36',
+        '--',
+        'sh',
+        '-c',
+        'read go; cat /cfg/greeting; echo; test -d /scratch && echo scratch-ok',
+      ],
+      'go\n',
+    );
     assert.equal(copy.exitCode, 0, copy.all);
     assert.match(String(copy.stdout), /hello-from-cm\nscratch-ok/);
     assert.deepEqual(
