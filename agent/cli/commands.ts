@@ -183,15 +183,9 @@ export async function sandbox(args: string[]) {
       }
       return exec(ns, tail);
     }
-    case 'list': {
-      const { readdirSync, existsSync } = await import('node:fs');
-      const { STATE_ROOT } = await import('../sandbox/host.ts');
-      for (const f of existsSync(STATE_ROOT) ? readdirSync(STATE_ROOT) : []) {
-        const s = sb.loadState(f.replace(/\.json$/, ''));
-        if (s?.nodes) console.log(`${s.name}\t${s.nodes.length} node(s)\t${s.server ?? ''}`);
-      }
+    case 'list':
+      for (const line of sb.listStates()) console.log(line);
       return;
-    }
     default:
       fail(
         'usage: skiff sandbox up [--name N] [--nodes 3] [--servers 1] [--server-arg=--FLAG=V ...] ' +

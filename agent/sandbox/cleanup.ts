@@ -2,7 +2,7 @@
 // then shim processes (found by their socket address, killed by PID), then container processes
 // whose shim is gone (found by their root mount), then mounts under the node's state directory,
 // deepest first.
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { execa } from 'execa';
 import { CriClient } from '../cri/client.ts';
 
@@ -112,4 +112,24 @@ export async function unmountUnder(dir: string): Promise<void> {
     if (!mounts.length) return;
     for (const m of mounts) await execa('umount', ['-l', m], { reject: false });
   }
+}
+
+/** PIDs of the processes in a named network namespace (the inode of its file is the namespace's id). */
+export function pidsInNetns(ns: string): number[] {
+  let want: string;
+  try {
+    want = `net:[${statSync(`/run/netns/${ns}`).ino}]`;
+  } catch {
+    return [];
+  }
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    try {
+      if (readlinkSync(`/proc/${d}/ns/net`) === want) out.push(Number(d));
+    } catch {
+      /* exited */
+    }
+  }
+  return out;
 }

@@ -4,6 +4,7 @@
 import { execa } from 'execa';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { killPids, pidsInNetns } from './cleanup.ts';
 
 export const STATE_ROOT = '/run/skiff/sandbox';
 
@@ -39,6 +40,47 @@ export async function addBlackholes(ranges: string[]): Promise<string[]> {
   return added;
 }
 
+/**
+ * A throwaway set's claim (tests, benchmarks): the ranges it guards, the namespaces it makes and
+ * its process, written before anything is created. A set whose process was killed leaves it
+ * behind; `skiff sandbox down --name ID` then removes what it names.
+ */
+export interface Reservation {
+  ranges: string[];
+  namespaces: string[];
+  ownerPid: number;
+}
+
+export function writeReservation(id: string, r: Reservation): void {
+  mkdirSync(STATE_ROOT, { recursive: true });
+  writeFileSync(join(STATE_ROOT, `${id}.json`), JSON.stringify(r));
+}
+
+/** The reservation in a parsed state file, or null when it is something else (a sandbox). */
+export function asReservation(st: unknown): Reservation | null {
+  const r = st as Partial<Reservation> & { nodes?: unknown };
+  if (!r || typeof r !== 'object' || r.nodes !== undefined || typeof r.ownerPid !== 'number') return null;
+  if (!Array.isArray(r.ranges) || !r.ranges.every((x) => typeof x === 'string')) return null;
+  const namespaces = Array.isArray(r.namespaces) ? r.namespaces.filter((x) => typeof x === 'string') : [];
+  return { ranges: r.ranges, namespaces, ownerPid: r.ownerPid };
+}
+
+/**
+ * Removes a killed set's leftovers: what still runs in its namespaces (its servers, VMs), the
+ * namespaces, then its routes (unless others need them).
+ */
+export async function removeReservation(id: string, r: Reservation, log: (s: string) => void): Promise<void> {
+  if (pidAlive(r.ownerPid))
+    throw new Error(`"${id}" belongs to process ${r.ownerPid}, which is still running and removes it itself`);
+  for (const ns of r.namespaces) {
+    await killPids(pidsInNetns(ns), 10_000);
+    await delNetns(ns);
+  }
+  rmSync(join(STATE_ROOT, `${id}.json`), { force: true });
+  await removeBlackholes(r.ranges, id);
+  log(`"${id}" (left by process ${r.ownerPid}) removed: ${r.namespaces.length} namespace(s), its routes`);
+}
+
 /** Ranges other live sandboxes (state files other than `self`) still need. */
 function rangesInUse(self: string): Set<string> {
   const used = new Set<string>();
@@ -69,7 +111,7 @@ function mark(range: string, on: boolean) {
 }
 const marked = (range: string) => existsSync(join(MARKS, range.replace('/', '_')));
 
-function pidAlive(pid: number): boolean {
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -10,7 +10,18 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { addBlackholes, addNetns, delNetns, inNetns, removeBlackholes, run, STATE_ROOT } from './host.ts';
+import {
+  addBlackholes,
+  addNetns,
+  asReservation,
+  delNetns,
+  pidAlive,
+  inNetns,
+  removeBlackholes,
+  removeReservation,
+  run,
+  STATE_ROOT,
+} from './host.ts';
 import { killPids, pidsMentioning, pidsOfContainersUnder, removeAllPods, unmountUnder } from './cleanup.ts';
 import { startServers } from './servers.ts';
 import type { List, Node } from '../../controlplane/shared/kube/index.ts';
@@ -57,12 +68,34 @@ export interface SandboxState {
 
 const stateFile = (name: string) => join(STATE_ROOT, `${name}.json`);
 
-export function loadState(name: string): SandboxState | null {
+/** The state file's contents, or null when there is none or it cannot be read. */
+function readState(name: string): unknown {
   try {
     return JSON.parse(readFileSync(stateFile(name), 'utf8'));
   } catch {
     return null;
   }
+}
+
+/** What `skiff sandbox list` shows of each state file: sandboxes, and sets killed tests left. */
+export function listStates(): string[] {
+  const out: string[] = [];
+  for (const f of existsSync(STATE_ROOT) ? readdirSync(STATE_ROOT).sort() : []) {
+    if (!f.endsWith('.json')) continue;
+    const name = f.slice(0, -'.json'.length);
+    const s = loadState(name);
+    const r = s ? null : asReservation(readState(name));
+    if (s) out.push(`${s.name}\t${s.nodes.length} node(s)\t${s.server ?? ''}`);
+    else if (r && !pidAlive(r.ownerPid))
+      out.push(`${name}\tleft by process ${r.ownerPid}, which is gone\tskiff sandbox down --name ${name}`);
+  }
+  return out;
+}
+
+/** A sandbox's state; null when there is none (a test's range reservation is not a sandbox). */
+export function loadState(name: string): SandboxState | null {
+  const st = readState(name) as SandboxState | null;
+  return st && typeof st === 'object' && Array.isArray(st.nodes) ? st : null;
 }
 
 export function save(s: SandboxState) {
@@ -114,7 +147,7 @@ export async function sandboxUp(o: UpOptions): Promise<SandboxState> {
   const serverCount = o.servers ?? 1;
   if (!Number.isInteger(serverCount) || serverCount < 1 || serverCount > 5)
     throw new Error('--servers must be between 1 and 5');
-  if (loadState(o.name))
+  if (readState(o.name) !== null)
     throw new Error(`sandbox "${o.name}" exists; run \`skiff sandbox down --name ${o.name}\` first`);
   const index = freeIndex();
   const underlay = `10.250.${index}.0/24`;
@@ -320,8 +353,15 @@ function pidsNaming(dir: string): number[] {
 }
 
 export async function sandboxDown(name: string, log: (s: string) => void = (s) => console.log(s)): Promise<void> {
+  // A name is a file name under STATE_ROOT: nothing that leads out of it.
+  if (!/^[a-z0-9][-a-z0-9]{0,62}$/.test(name)) throw new Error(`invalid sandbox name "${name}"`);
   const s = loadState(name);
-  if (!s) throw new Error(`no sandbox named "${name}"`);
+  if (!s) {
+    // What a killed test or benchmark left: its namespaces and routes, no cluster.
+    const r = asReservation(readState(name));
+    if (r) return removeReservation(name, r, log);
+    throw new Error(`no sandbox named "${name}"`);
+  }
   // Pods first (their shims outlive containerd), then agents and containerd, then the server.
   for (const n of s.nodes) {
     const sock = join(s.dir, n.name, 'containerd', 'containerd.sock');

@@ -6,20 +6,17 @@
 // `cleanup()` destroys domains, networks and pools, kills every process left in the namespace
 // by PID, and removes the namespace, the routes and the files.
 import { execa } from 'execa';
-import {
-  cpSync,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { addBlackholes, addNetns, delNetns, removeBlackholes, STATE_ROOT } from '../../agent/sandbox/host.ts';
-import { killPids } from '../../agent/sandbox/cleanup.ts';
+import {
+  addBlackholes,
+  addNetns,
+  delNetns,
+  removeBlackholes,
+  STATE_ROOT,
+  writeReservation,
+} from '../../agent/sandbox/host.ts';
+import { killPids, pidsInNetns } from '../../agent/sandbox/cleanup.ts';
 
 export interface Libvirt {
   ns: string;
@@ -46,30 +43,9 @@ const QEMU_USER = 'libvirt-qemu:x:64055:64055:Libvirt Qemu:/var/lib/libvirt:/usr
 const QEMU_GROUP = 'libvirt-qemu:x:64055:';
 const PRIVATE = ['/etc/libvirt', '/var/lib/libvirt', '/var/log/libvirt', '/run/libvirt'];
 
-/** PIDs of the processes in a named network namespace (the inode of its file is the namespace's id). */
-function pidsInNetns(ns: string): number[] {
-  let want: string;
-  try {
-    want = `net:[${statSync(`/run/netns/${ns}`).ino}]`;
-  } catch {
-    return [];
-  }
-  const out: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
-    try {
-      if (readlinkSync(`/proc/${d}/ns/net`) === want) out.push(Number(d));
-    } catch {
-      /* exited */
-    }
-  }
-  return out;
-}
-
 export async function startLibvirt(name: string, ranges: string[], log: (s: string) => void): Promise<Libvirt> {
   const dir = join('/var/tmp', `${name}-libvirt`);
-  mkdirSync(STATE_ROOT, { recursive: true });
-  writeFileSync(`${STATE_ROOT}/${name}.json`, JSON.stringify({ ranges, ownerPid: process.pid }));
+  writeReservation(name, { ranges, namespaces: [name], ownerPid: process.pid });
   const createdDirs = PRIVATE.filter((d) => !existsSync(d));
   let daemonPid = 0;
   const pidFiles = [join(dir, 'libvirtd.pid'), join(dir, 'virtlogd.pid')];

@@ -1,8 +1,15 @@
 // A throwaway set of network namespaces for an integration test, guarded by blackhole routes
 // for every range it uses, added before anything is created and removed after.
-import { addBlackholes, addNetns, delNetns, removeBlackholes, inNetns } from '../../agent/sandbox/host.ts';
-import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
-import { STATE_ROOT } from '../../agent/sandbox/host.ts';
+import { rmSync } from 'node:fs';
+import {
+  addBlackholes,
+  addNetns,
+  delNetns,
+  inNetns,
+  removeBlackholes,
+  STATE_ROOT,
+  writeReservation,
+} from '../../agent/sandbox/host.ts';
 
 export interface NetnsSet {
   names: string[];
@@ -12,10 +19,10 @@ export interface NetnsSet {
 
 export async function netnsSet(tag: string, names: string[], ranges: string[]): Promise<NetnsSet> {
   const id = `t${process.pid}-${tag}`;
-  mkdirSync(STATE_ROOT, { recursive: true });
-  // Record the ranges first, so a concurrent sandbox's teardown keeps our routes.
-  writeFileSync(`${STATE_ROOT}/${id}.json`, JSON.stringify({ ranges, ownerPid: process.pid }));
   const full = names.map((n) => `${id}-${n}`.slice(0, 40));
+  // Record the ranges first, so a concurrent sandbox's teardown keeps our routes (and the
+  // namespaces, so `skiff sandbox down --name ID` can remove them if this process is killed).
+  writeReservation(id, { ranges, namespaces: full, ownerPid: process.pid });
   const made: string[] = [];
   const cleanup = async () => {
     for (const n of made.reverse()) await delNetns(n).catch(() => {});
