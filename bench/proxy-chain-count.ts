@@ -15,10 +15,17 @@
 // that only declare a new empty set (no chain touched, nothing validated, and nft fetches no more
 // than the list of tables for it): what that costs at a size is what any commit costs there.
 // Usage: node bench/proxy-chain-count.ts [--sizes 10,1000,10000]
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { execa } from 'execa';
 import { NftSession } from '../agent/proxy/nft-session.ts';
-import { addBlackholes, addNetns, delNetns, removeBlackholes, STATE_ROOT } from '../agent/sandbox/host.ts';
+import {
+  addBlackholes,
+  addNetns,
+  delNetns,
+  removeBlackholes,
+  STATE_ROOT,
+  writeReservation,
+} from '../agent/sandbox/host.ts';
 
 const args = process.argv.slice(2);
 const SIZES = (args.includes('--sizes') ? args[args.indexOf('--sizes') + 1] : '10,1000,10000').split(',').map(Number);
@@ -105,8 +112,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 async function main() {
   if (args.includes('--cleanup')) return cleanup();
-  mkdirSync(STATE_ROOT, { recursive: true });
-  writeFileSync(`${STATE_ROOT}/${NS}.json`, JSON.stringify({ ranges: RANGES, ownerPid: process.pid }));
+  writeReservation(NS, RANGES, [NS]);
   await addBlackholes(RANGES);
   const rows: string[] = [];
   try {

@@ -5,11 +5,18 @@
 // of `nsenter … nft -f -`, so the ~2 ms of starting nft are in every figure).
 // Usage: node bench/proxy-nft-cost.ts [--sizes 10,10000] [--shards K] [--keep: leave the last size loaded | --cleanup]
 import { execa } from 'execa';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { renderRuleset } from '../agent/proxy/render.ts';
 import { fullScript } from '../agent/proxy/nft-text.ts';
 import { shardTable, TABLE } from '../agent/proxy/model.ts';
-import { addBlackholes, addNetns, delNetns, removeBlackholes, STATE_ROOT } from '../agent/sandbox/host.ts';
+import {
+  addBlackholes,
+  addNetns,
+  delNetns,
+  removeBlackholes,
+  STATE_ROOT,
+  writeReservation,
+} from '../agent/sandbox/host.ts';
 import { facts, world } from './proxy-fixture.ts';
 
 const args = process.argv.slice(2);
@@ -91,8 +98,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 async function main() {
   const id = NS;
   if (args.includes('--cleanup')) return cleanup(id);
-  mkdirSync(STATE_ROOT, { recursive: true });
-  writeFileSync(`${STATE_ROOT}/${id}.json`, JSON.stringify({ ranges: RANGES, ownerPid: process.pid }));
+  writeReservation(id, RANGES, [NS]);
   await addBlackholes(RANGES);
   try {
     await addNetns(NS);

@@ -130,7 +130,12 @@ export async function sandbox(args: string[]) {
     process.exitCode = r.exitCode ?? 1;
   };
   const state = (name: string) =>
-    sb.loadState(name) ?? fail(`no sandbox named "${name}" (skiff sandbox up --name ${name})`);
+    sb.loadState(name) ??
+    fail(
+      sb.claimOf(name)
+        ? `"${name}" is a test's claim on namespaces and routes, not a sandbox (skiff sandbox down --name ${name})`
+        : `no sandbox named "${name}" (skiff sandbox up --name ${name})`,
+    );
   switch (sub) {
     case 'up': {
       const v = parse(own, {

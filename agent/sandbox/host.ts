@@ -47,37 +47,84 @@ export async function addBlackholes(ranges: string[]): Promise<string[]> {
  */
 export interface Reservation {
   ranges: string[];
+  /** ID itself or ID-…: `down` refuses a claim naming anything else. */
   namespaces: string[];
   ownerPid: number;
+  /** The owner's start time (clock ticks after boot), so a reused PID is not taken for it. */
+  ownerStart?: number;
 }
 
-export function writeReservation(id: string, r: Reservation): void {
+/** A process's start time and whether it is a zombie, from /proc/PID/stat; null when there is none. */
+function procStat(pid: number): { start: number; zombie: boolean } | null {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return { start: Number(rest[19]), zombie: rest[0] === 'Z' };
+  } catch {
+    return null;
+  }
+}
+
+/** Whether the process runs: there, not a zombie, and (when known) started when it was recorded. */
+export function processRuns(pid: number, start?: number): boolean {
+  const st = procStat(pid);
+  return st !== null && !st.zombie && (start === undefined || st.start === start);
+}
+
+/** Writes the claim of this process; refuses to replace any state file of the same name. */
+export function writeReservation(id: string, ranges: string[], namespaces: string[]): void {
   mkdirSync(STATE_ROOT, { recursive: true });
-  writeFileSync(join(STATE_ROOT, `${id}.json`), JSON.stringify(r));
+  const r: Reservation = { ranges, namespaces, ownerPid: process.pid, ownerStart: procStat(process.pid)?.start };
+  try {
+    writeFileSync(join(STATE_ROOT, `${id}.json`), JSON.stringify(r), { flag: 'wx' });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    throw new Error(`"${id}" exists already (skiff sandbox list; skiff sandbox down --name ${id})`);
+  }
 }
 
-/** The reservation in a parsed state file, or null when it is something else (a sandbox). */
+/** The claim in a parsed state file; null when it is something else (a sandbox). */
 export function asReservation(st: unknown): Reservation | null {
   const r = st as Partial<Reservation> & { nodes?: unknown };
   if (!r || typeof r !== 'object' || r.nodes !== undefined || typeof r.ownerPid !== 'number') return null;
   if (!Array.isArray(r.ranges) || !r.ranges.every((x) => typeof x === 'string')) return null;
-  const namespaces = Array.isArray(r.namespaces) ? r.namespaces.filter((x) => typeof x === 'string') : [];
-  return { ranges: r.ranges, namespaces, ownerPid: r.ownerPid };
+  const namespaces = Array.isArray(r.namespaces) ? r.namespaces : [];
+  const ownerStart = typeof r.ownerStart === 'number' ? r.ownerStart : undefined;
+  return { ranges: r.ranges, namespaces, ownerPid: r.ownerPid, ownerStart };
+}
+
+/** Why `down` must not act on a claim, or null when it may. */
+function refusal(id: string, r: Reservation, raw: { namespaces?: unknown }): string | null {
+  if (processRuns(r.ownerPid, r.ownerStart))
+    return `"${id}" belongs to process ${r.ownerPid}, which is still running and removes it itself`;
+  if (!Array.isArray(raw.namespaces))
+    return `"${id}" lists no namespaces (an older claim): remove them by hand, then ${STATE_ROOT}/${id}.json`;
+  const own = /^[a-z0-9][-a-z0-9]{0,62}$/;
+  const foreign = r.namespaces.find(
+    (n) => typeof n !== 'string' || !own.test(n) || (n !== id && !n.startsWith(`${id}-`)),
+  );
+  if (foreign !== undefined) return `"${id}" names a namespace that is not its own (${String(foreign)}): refused`;
+  return null;
 }
 
 /**
- * Removes a killed set's leftovers: what still runs in its namespaces (its servers, VMs), the
- * namespaces, then its routes (unless others need them).
+ * Removes a dead set's leftovers: what still runs in its namespaces (its servers, VMs), the
+ * namespaces, its routes (only those a sandbox added and no live claim lists), then the claim.
  */
-export async function removeReservation(id: string, r: Reservation, log: (s: string) => void): Promise<void> {
-  if (pidAlive(r.ownerPid))
-    throw new Error(`"${id}" belongs to process ${r.ownerPid}, which is still running and removes it itself`);
+export async function removeReservation(
+  id: string,
+  r: Reservation,
+  raw: { namespaces?: unknown },
+  log: (s: string) => void,
+): Promise<void> {
+  const why = refusal(id, r, raw);
+  if (why) throw new Error(why);
   for (const ns of r.namespaces) {
     await killPids(pidsInNetns(ns), 10_000);
     await delNetns(ns);
   }
-  rmSync(join(STATE_ROOT, `${id}.json`), { force: true });
   await removeBlackholes(r.ranges, id);
+  rmSync(join(STATE_ROOT, `${id}.json`), { force: true });
   log(`"${id}" (left by process ${r.ownerPid}) removed: ${r.namespaces.length} namespace(s), its routes`);
 }
 
@@ -90,7 +137,7 @@ function rangesInUse(self: string): Set<string> {
     try {
       const st = JSON.parse(readFileSync(join(STATE_ROOT, f), 'utf8'));
       // A throwaway set (tests, benchmarks) records its process; once that is gone, so is its claim.
-      if (st.ownerPid && !pidAlive(st.ownerPid)) continue;
+      if (st.ownerPid && !processRuns(st.ownerPid, st.ownerStart)) continue;
       for (const r of st.ranges ?? []) used.add(r);
     } catch {
       /* unreadable: ignore */
@@ -110,15 +157,6 @@ function mark(range: string, on: boolean) {
   } else rmSync(f, { force: true });
 }
 const marked = (range: string) => existsSync(join(MARKS, range.replace('/', '_')));
-
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export async function removeBlackholes(ranges: string[], self: string): Promise<void> {
   const keep = rangesInUse(self);

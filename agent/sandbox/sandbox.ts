@@ -15,7 +15,8 @@ import {
   addNetns,
   asReservation,
   delNetns,
-  pidAlive,
+  processRuns,
+  type Reservation,
   inNetns,
   removeBlackholes,
   removeReservation,
@@ -86,10 +87,15 @@ export function listStates(): string[] {
     const s = loadState(name);
     const r = s ? null : asReservation(readState(name));
     if (s) out.push(`${s.name}\t${s.nodes.length} node(s)\t${s.server ?? ''}`);
-    else if (r && !pidAlive(r.ownerPid))
+    else if (r && !processRuns(r.ownerPid, r.ownerStart))
       out.push(`${name}\tleft by process ${r.ownerPid}, which is gone\tskiff sandbox down --name ${name}`);
   }
   return out;
+}
+
+/** The claim a test or benchmark wrote under this name, if that is what the state file is. */
+export function claimOf(name: string): Reservation | null {
+  return loadState(name) ? null : asReservation(readState(name));
 }
 
 /** A sandbox's state; null when there is none (a test's range reservation is not a sandbox). */
@@ -358,8 +364,9 @@ export async function sandboxDown(name: string, log: (s: string) => void = (s) =
   const s = loadState(name);
   if (!s) {
     // What a killed test or benchmark left: its namespaces and routes, no cluster.
-    const r = asReservation(readState(name));
-    if (r) return removeReservation(name, r, log);
+    const raw = readState(name);
+    const r = asReservation(raw);
+    if (r) return removeReservation(name, r, raw as { namespaces?: unknown }, log);
     throw new Error(`no sandbox named "${name}"`);
   }
   // Pods first (their shims outlive containerd), then agents and containerd, then the server.

@@ -45,7 +45,7 @@ const PRIVATE = ['/etc/libvirt', '/var/lib/libvirt', '/var/log/libvirt', '/run/l
 
 export async function startLibvirt(name: string, ranges: string[], log: (s: string) => void): Promise<Libvirt> {
   const dir = join('/var/tmp', `${name}-libvirt`);
-  writeReservation(name, { ranges, namespaces: [name], ownerPid: process.pid });
+  writeReservation(name, ranges, [name]);
   const createdDirs = PRIVATE.filter((d) => !existsSync(d));
   let daemonPid = 0;
   const pidFiles = [join(dir, 'libvirtd.pid'), join(dir, 'virtlogd.pid')];

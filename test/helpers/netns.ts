@@ -22,7 +22,7 @@ export async function netnsSet(tag: string, names: string[], ranges: string[]): 
   const full = names.map((n) => `${id}-${n}`.slice(0, 40));
   // Record the ranges first, so a concurrent sandbox's teardown keeps our routes (and the
   // namespaces, so `skiff sandbox down --name ID` can remove them if this process is killed).
-  writeReservation(id, { ranges, namespaces: full, ownerPid: process.pid });
+  writeReservation(id, ranges, full);
   const made: string[] = [];
   const cleanup = async () => {
     for (const n of made.reverse()) await delNetns(n).catch(() => {});
