@@ -139,7 +139,10 @@ export class Overlay {
   private async reconcile() {
     const { view, nodeName, underlay, backend, wrap = [] } = this.o;
     // First and on its own: a pass that fails later (a bad peer, the API) must not keep it undone.
-    await this.kernelSettings().catch((e) => this.o.log(`overlay: kernel settings: ${(e as Error).message}`, 'warn'));
+    // Not awaited: its checks are synchronous file reads, and only a modprobe (once) waits. Awaiting
+    // would yield before the render, so the view's other subscribers' work on the same change
+    // (~20 ms) would run first and delay every route and FDB change by that much.
+    this.kernelSettings().catch((e) => this.o.log(`overlay: kernel settings: ${(e as Error).message}`, 'warn'));
     if (!view.synced) return;
     const since = this.changedAt;
     this.changedAt = 0;

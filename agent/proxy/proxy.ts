@@ -45,6 +45,8 @@ export class ServiceProxy {
   private firstSync = true;
   private announcing = false;
   private announceAgain = false;
+  /** The addresses the last successful announcement left on the interface (sorted, joined). */
+  private announced?: string;
   private syncDuration?: Histogram;
   private programming?: Histogram;
   private services?: Gauge;
@@ -100,7 +102,7 @@ export class ServiceProxy {
     };
     begin();
     // Node readiness changes arrive with the view; this also retries a failed announcement.
-    this.announceTimer = setInterval(() => this.announce(), 5_000);
+    this.announceTimer = setInterval(() => this.announce(true), 5_000);
   }
 
   stop(): void {
@@ -195,8 +197,13 @@ export class ServiceProxy {
     this.health.update(want);
   }
 
-  /** Puts on the node interface exactly the LoadBalancer IPs this node announces. */
-  private announce(): void {
+  /**
+   * Puts on the node interface exactly the LoadBalancer IPs this node announces. A change in the
+   * view that leaves the set as it was reads nothing: reading the interface costs a process, and
+   * starting one stalls the agent's event loop (~20 ms here) and every subsystem with it. The
+   * 5 s timer looks at the interface whatever the view says, so drift is still repaired.
+   */
+  private announce(look = false): void {
     // Not before the first sync has indexed the slices: a restart must not move any address.
     if (!this.o.view.synced || this.firstSync) return;
     if (this.announcing) {
@@ -213,8 +220,15 @@ export class ServiceProxy {
     clearTimeout(this.presenceTimer);
     const wake = nextPresenceChange(view.nodes.values(), now);
     if (wake !== undefined) this.presenceTimer = setTimeout(() => this.announce(), wake + 50);
+    const key = [...want].sort().join(' ');
+    if (!look && key === this.announced) {
+      this.announcing = false;
+      return;
+    }
+    this.announced = undefined;
     syncAnnounced(this.o.iface, want, this.o.wrap)
       .then((changes) => {
+        this.announced = key;
         if (changes.length) this.log(`proxy: LoadBalancer addresses ${changes.join(' ')}`);
       })
       .catch((e) => this.log(`proxy: announcing LoadBalancer IPs: ${(e as Error).message}`))
