@@ -142,7 +142,9 @@ export class Overlay {
     // Not awaited: its checks are synchronous file reads, and only a modprobe (once) waits. Awaiting
     // would yield before the render, so the view's other subscribers' work on the same change
     // (~20 ms) would run first and delay every route and FDB change by that much.
-    this.kernelSettings().catch((e) => this.o.log(`overlay: kernel settings: ${(e as Error).message}`, 'warn'));
+    const settled = this.kernelSettings().catch((e) =>
+      this.o.log(`overlay: kernel settings: ${(e as Error).message}`, 'warn'),
+    );
     if (!view.synced) return;
     const since = this.changedAt;
     this.changedAt = 0;
@@ -204,6 +206,8 @@ export class Overlay {
     }
     await this.publish(self?.metadata.annotations ?? {});
     if (!this.programmed) {
+      // Pods start once subnet.env is there: br_netfilter (a first modprobe) must be on by then.
+      await settled;
       this.writeSubnetEnv();
       this.programmed = true;
       this.o.log(`overlay: programmed (${this.o.subnetFile})`);

@@ -86,7 +86,10 @@ export async function syncAnnounced(iface: string, want: Set<string>, wrap: stri
   const changes: string[] = [];
   for (const ip of have)
     if (!want.has(ip)) {
-      await run('ip', ['addr', 'del', `${ip}/32`, 'dev', iface]);
+      const del = await run('ip', ['addr', 'del', `${ip}/32`, 'dev', iface]);
+      // Gone already (removed meanwhile) is what was wanted; anything else is tried again.
+      if (del.exitCode !== 0 && !/Cannot assign requested address/.test(String(del.stderr)))
+        throw new Error(`ip addr del ${ip}: ${String(del.stderr).trim()}`);
       changes.push(`-${ip}`);
     }
   for (const ip of want)

@@ -45,6 +45,8 @@ export class ServiceProxy {
   private firstSync = true;
   private announcing = false;
   private announceAgain = false;
+  /** The call that found a sync in progress asked to look at the interface in any case. */
+  private lookAgain = false;
   /** The addresses the last successful announcement left on the interface (sorted, joined). */
   private announced?: string;
   private syncDuration?: Histogram;
@@ -208,6 +210,7 @@ export class ServiceProxy {
     if (!this.o.view.synced || this.firstSync) return;
     if (this.announcing) {
       this.announceAgain = true;
+      this.lookAgain ||= look;
       return;
     }
     this.announcing = true;
@@ -235,8 +238,9 @@ export class ServiceProxy {
       .finally(() => {
         this.announcing = false;
         if (this.announceAgain) {
-          this.announceAgain = false;
-          this.announce();
+          const look = this.lookAgain;
+          this.announceAgain = this.lookAgain = false;
+          this.announce(look);
         }
       });
   }
