@@ -54,6 +54,14 @@ export interface Reservation {
   ownerStart?: number;
 }
 
+/** A claim as read back: whether its file listed namespaces at all (older claims did not). */
+export interface FoundReservation extends Reservation {
+  listsNamespaces: boolean;
+}
+
+/** A state file's name under STATE_ROOT (a sandbox's or a claim's), and each namespace a claim lists: nothing leading out. */
+export const STATE_NAME = /^[a-z0-9][-a-z0-9]{0,62}$/;
+
 /** A process's start time and whether it is a zombie, from /proc/PID/stat; null when there is none. */
 function procStat(pid: number): { start: number; zombie: boolean } | null {
   try {
@@ -84,24 +92,24 @@ export function writeReservation(id: string, ranges: string[], namespaces: strin
 }
 
 /** The claim in a parsed state file; null when it is something else (a sandbox). */
-export function asReservation(st: unknown): Reservation | null {
+export function asReservation(st: unknown): FoundReservation | null {
   const r = st as Partial<Reservation> & { nodes?: unknown };
   if (!r || typeof r !== 'object' || r.nodes !== undefined || typeof r.ownerPid !== 'number') return null;
   if (!Array.isArray(r.ranges) || !r.ranges.every((x) => typeof x === 'string')) return null;
-  const namespaces = Array.isArray(r.namespaces) ? r.namespaces : [];
+  const listsNamespaces = Array.isArray(r.namespaces);
+  const namespaces = r.namespaces ?? [];
   const ownerStart = typeof r.ownerStart === 'number' ? r.ownerStart : undefined;
-  return { ranges: r.ranges, namespaces, ownerPid: r.ownerPid, ownerStart };
+  return { ranges: r.ranges, namespaces, ownerPid: r.ownerPid, ownerStart, listsNamespaces };
 }
 
 /** Why `down` must not act on a claim, or null when it may. */
-function refusal(id: string, r: Reservation, raw: { namespaces?: unknown }): string | null {
+function refusal(id: string, r: FoundReservation): string | null {
   if (processRuns(r.ownerPid, r.ownerStart))
     return `"${id}" belongs to process ${r.ownerPid}, which is still running and removes it itself`;
-  if (!Array.isArray(raw.namespaces))
+  if (!r.listsNamespaces)
     return `"${id}" lists no namespaces (an older claim): remove them by hand, then ${STATE_ROOT}/${id}.json`;
-  const own = /^[a-z0-9][-a-z0-9]{0,62}$/;
   const foreign = r.namespaces.find(
-    (n) => typeof n !== 'string' || !own.test(n) || (n !== id && !n.startsWith(`${id}-`)),
+    (n) => typeof n !== 'string' || !STATE_NAME.test(n) || (n !== id && !n.startsWith(`${id}-`)),
   );
   if (foreign !== undefined) return `"${id}" names a namespace that is not its own (${String(foreign)}): refused`;
   return null;
@@ -111,13 +119,8 @@ function refusal(id: string, r: Reservation, raw: { namespaces?: unknown }): str
  * Removes a dead set's leftovers: what still runs in its namespaces (its servers, VMs), the
  * namespaces, its routes (only those a sandbox added and no live claim lists), then the claim.
  */
-export async function removeReservation(
-  id: string,
-  r: Reservation,
-  raw: { namespaces?: unknown },
-  log: (s: string) => void,
-): Promise<void> {
-  const why = refusal(id, r, raw);
+export async function removeReservation(id: string, r: FoundReservation, log: (s: string) => void): Promise<void> {
+  const why = refusal(id, r);
   if (why) throw new Error(why);
   for (const ns of r.namespaces) {
     await killPids(pidsInNetns(ns), 10_000);

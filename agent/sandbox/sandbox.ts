@@ -20,6 +20,7 @@ import {
   inNetns,
   removeBlackholes,
   removeReservation,
+  STATE_NAME,
   run,
   STATE_ROOT,
 } from './host.ts';
@@ -360,13 +361,12 @@ function pidsNaming(dir: string): number[] {
 
 export async function sandboxDown(name: string, log: (s: string) => void = (s) => console.log(s)): Promise<void> {
   // A name is a file name under STATE_ROOT: nothing that leads out of it.
-  if (!/^[a-z0-9][-a-z0-9]{0,62}$/.test(name)) throw new Error(`invalid sandbox name "${name}"`);
+  if (!STATE_NAME.test(name)) throw new Error(`invalid sandbox name "${name}"`);
   const s = loadState(name);
   if (!s) {
     // What a killed test or benchmark left: its namespaces and routes, no cluster.
-    const raw = readState(name);
-    const r = asReservation(raw);
-    if (r) return removeReservation(name, r, raw as { namespaces?: unknown }, log);
+    const r = asReservation(readState(name));
+    if (r) return removeReservation(name, r, log);
     throw new Error(`no sandbox named "${name}"`);
   }
   // Pods first (their shims outlive containerd), then agents and containerd, then the server.
