@@ -59,7 +59,7 @@ export interface FoundReservation extends Reservation {
   listsNamespaces: boolean;
 }
 
-/** A state file's name under STATE_ROOT (a sandbox's or a claim's), and each namespace a claim lists: nothing leading out. */
+/** A state file's name under STATE_ROOT (a sandbox's, a claim's) and each namespace a claim lists. */
 export const STATE_NAME = /^[a-z0-9][-a-z0-9]{0,62}$/;
 
 /** A process's start time and whether it is a zombie, from /proc/PID/stat; null when there is none. */
