@@ -171,6 +171,8 @@ export class Overlay {
     const errs = want.errors.join('; ');
     if (errs !== this.lastErrors && errs) this.o.log(`overlay: ${errs}`, 'warn');
     this.lastErrors = errs;
+    // A pass without a model of the kernel (the first, a resync, after a failure) reads it all.
+    const reads = this.known === null;
     const have = this.known ?? (await readOverlay(wrap));
     this.known = null;
     const plan = diffOverlay(want, have);
@@ -198,8 +200,10 @@ export class Overlay {
       clusterCidr: this.o.clusterCidr,
       nodeIps: [underlay.ip, ...nodeIps],
     });
-    // After a restart the table in the kernel is adopted when it is already the one to write.
-    if (!this.lastEgress && egressDigest(egress) === (await kernelEgressDigest(wrap))) this.lastEgress = egress;
+    // After a restart the table in the kernel is adopted when it is already the one to write; a
+    // pass that reads the kernel also finds a table removed or changed behind the agent's back.
+    if (reads || !this.lastEgress)
+      this.lastEgress = egressDigest(egress) === (await kernelEgressDigest(wrap)) ? egress : '';
     if (egress !== this.lastEgress) {
       await applyEgress(egress, wrap);
       this.lastEgress = egress;

@@ -1,7 +1,8 @@
 // The overlay end to end on a 3-node `skiff sandbox`, driven by real kubectl, for one backend:
 // pod-to-pod across nodes with source IPs kept, a 10 MB transfer intact, 1400-byte UDP, egress to
-// the sandbox's outside host masqueraded to the node IP, an agent SIGKILL that a TCP stream between
-// pods survives with no route/neighbour/FDB change in the kernel, and a deleted Node's entries gone.
+// the sandbox's outside host masqueraded to the node IP, the egress table put back after a removal
+// by hand, an agent SIGKILL that a TCP stream between pods survives with no route/neighbour/FDB
+// change in the kernel, and a deleted Node's entries gone.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -141,6 +142,15 @@ spec:
     const log = String((await srv).all);
     assert.ok(log.includes(`[::ffff:${s.nodes[0].ip}]`), `source is node1's IP: ${log}`);
     assert.ok(!log.includes(ips.p1), 'the pod IP never leaves the cluster');
+  });
+
+  test(`${backend}: the egress table removed behind the agent's back is put back by its next resync`, async () => {
+    const list = async () => (await onNode('node2', ['nft', 'list', 'table', 'ip', 'skiff-egress'])).exitCode === 0;
+    assert.ok(await list(), 'the table is there to begin with');
+    assert.equal((await onNode('node2', ['nft', 'delete', 'table', 'ip', 'skiff-egress'])).exitCode, 0);
+    assert.equal(await list(), false);
+    // The agent reads the kernel every 30 s.
+    await until('the egress table back', list, 45_000);
   });
 
   test(
