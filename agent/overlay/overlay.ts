@@ -70,6 +70,8 @@ export class Overlay {
   private unsubscribe: (() => void) | null = null;
   private lastErrors = '';
   private lastEgress = '';
+  /** Set by the 30 s timer: the next pass reads the kernel. */
+  private resyncDue = false;
   private programmed = false;
   /** Long-lived `ip`/`bridge` batch processes the passes write to. */
   private sessions: Sessions | null = null;
@@ -92,8 +94,9 @@ export class Overlay {
       this.kick();
     });
     this.timer = setInterval(() => {
-      // The resync reads the kernel, so drift (a route deleted by hand) is repaired.
-      this.known = null;
+      // The resync reads the kernel, so drift (a route deleted by hand) is repaired. A flag the
+      // next pass takes, not `known = null` here: a pass in progress would set its model after it.
+      this.resyncDue = true;
       this.kick();
     }, 30_000);
     this.kick();
@@ -171,6 +174,10 @@ export class Overlay {
     const errs = want.errors.join('; ');
     if (errs !== this.lastErrors && errs) this.o.log(`overlay: ${errs}`, 'warn');
     this.lastErrors = errs;
+    if (this.resyncDue) {
+      this.resyncDue = false;
+      this.known = null;
+    }
     // A pass without a model of the kernel (the first, a resync, after a failure) reads it all.
     const reads = this.known === null;
     const have = this.known ?? (await readOverlay(wrap));
@@ -201,7 +208,8 @@ export class Overlay {
       nodeIps: [underlay.ip, ...nodeIps],
     });
     // After a restart the table in the kernel is adopted when it is already the one to write; a
-    // pass that reads the kernel also finds a table removed or changed behind the agent's back.
+    // pass that reads the kernel also finds a table removed or replaced behind the agent's back
+    // (another digest). An edit inside the table that keeps its comment is not seen.
     if (reads || !this.lastEgress)
       this.lastEgress = egressDigest(egress) === (await kernelEgressDigest(wrap)) ? egress : '';
     if (egress !== this.lastEgress) {

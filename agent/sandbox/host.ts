@@ -97,7 +97,8 @@ export function asReservation(st: unknown): FoundReservation | null {
   if (!r || typeof r !== 'object' || r.nodes !== undefined || typeof r.ownerPid !== 'number') return null;
   if (!Array.isArray(r.ranges) || !r.ranges.every((x) => typeof x === 'string')) return null;
   const listsNamespaces = Array.isArray(r.namespaces);
-  const namespaces = r.namespaces ?? [];
+  // Elements are checked by `refusal` before any is used.
+  const namespaces = listsNamespaces ? (r.namespaces as string[]) : [];
   const ownerStart = typeof r.ownerStart === 'number' ? r.ownerStart : undefined;
   return { ranges: r.ranges, namespaces, ownerPid: r.ownerPid, ownerStart, listsNamespaces };
 }
