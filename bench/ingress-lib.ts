@@ -8,11 +8,12 @@
 // Run: node bench/ingress-lib.ts [seconds] [connections]   (VARIANTS=pipe,fetch to pick some)
 import { execa } from 'execa';
 import { type ChildProcess, fork } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { procStat } from '../agent/host/proc-stat.ts';
 import { parseWrk } from './wrk-output.ts';
 
 const BODY = Buffer.alloc(1024, 'x');
@@ -118,9 +119,9 @@ function start(role: string, upstream = 0): Promise<{ proc: ChildProcess; port: 
 
 /** CPU seconds (user + system) a process has used so far, from /proc. */
 function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return (Number(rest[11]) + Number(rest[12])) / 100;
+  const st = procStat(pid);
+  if (!st) throw new Error(`process ${pid} is gone`);
+  return st.cpuSeconds;
 }
 
 async function hasWrk(): Promise<boolean> {

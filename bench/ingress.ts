@@ -12,6 +12,7 @@ import { createServer } from 'node:http';
 import { type AddressInfo, connect, createServer as createNetServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { procStat } from '../agent/host/proc-stat.ts';
 import { parseWrk, type WrkFigures } from './wrk-output.ts';
 
 const BODY = Buffer.alloc(1024, 'x');
@@ -124,16 +125,10 @@ async function wrk(url: string, seconds: number, conns: number, close = false): 
 function cpuSeconds(root: number): number {
   const stats = readdirSync('/proc')
     .filter((d) => /^\d+$/.test(d))
-    .map((d) => {
-      try {
-        const f = readFileSync(`/proc/${d}/stat`, 'utf8');
-        const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-        return { pid: Number(d), ppid: Number(rest[1]), ticks: Number(rest[11]) + Number(rest[12]) };
-      } catch {
-        return undefined;
-      }
-    })
-    .filter((x) => x !== undefined);
+    .flatMap((d) => {
+      const st = procStat(d);
+      return st ? [{ pid: Number(d), ...st }] : [];
+    });
   const tree = new Set([root]);
   for (let grew = true; grew; ) {
     grew = false;
@@ -143,7 +138,7 @@ function cpuSeconds(root: number): number {
         grew = true;
       }
   }
-  return stats.filter((p) => tree.has(p.pid)).reduce((a, p) => a + p.ticks, 0) / 100;
+  return stats.filter((p) => tree.has(p.pid)).reduce((a, p) => a + p.cpuSeconds, 0);
 }
 
 const has = async (bin: string) => (await execa('sh', ['-c', `command -v ${bin}`], { reject: false })).exitCode === 0;

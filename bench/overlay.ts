@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { procStat } from '../agent/host/proc-stat.ts';
 import { loadState, type SandboxState } from '../agent/sandbox/sandbox.ts';
 import { ROOT, SKIFF } from '../test/helpers/server.ts';
 import { until } from '../test/helpers/sandbox.ts';
@@ -208,10 +209,7 @@ for (const backend of BACKENDS) {
     );
     // Idle CPU of node1's agent with 50 peers (the fake nodes stay).
     const pid = s.pids.find((p) => p.role === 'agent-node1')!.pid;
-    const cpu = () => {
-      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-      return (Number(f[11]) + Number(f[12])) / 100;
-    };
+    const cpu = () => procStat(pid)?.cpuSeconds ?? Number.NaN;
     const c0 = cpu(),
       t0 = Date.now();
     await new Promise((r) => setTimeout(r, 30_000));

@@ -4,6 +4,7 @@
 // time and RSS while it holds 10,000 pods and 1,000 Services (with their EndpointSlices).
 // The server runs as a child process on 127.0.0.1. Usage: node bench/scheduler.ts [--pods N] [--nodes N]
 import { readFileSync, rmSync } from 'node:fs';
+import { procStat } from '../agent/host/proc-stat.ts';
 import { credentials, spawnServer, tempDir } from '../test/helpers/server.ts';
 import { freePort } from '../test/helpers/etcd.ts';
 import { call, watchEvents, type Base } from './client.ts';
@@ -25,11 +26,11 @@ async function pool(n: number, op: (i: number) => Promise<void>) {
   );
 }
 
-const procStat = (pid: number) => {
-  const st = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  const ticks = Number(st[11]) + Number(st[12]);
+const usage = (pid: number) => {
+  const st = procStat(pid);
+  if (!st) throw new Error(`process ${pid} is gone`);
   const rss = Number((readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/) ?? [])[1] ?? 0) / 1024;
-  return { cpuSec: ticks / 100, rssMiB: rss };
+  return { cpuSec: st.cpuSeconds, rssMiB: rss };
 };
 
 function watchBindings(base: Base, onBound: () => void): () => void {
@@ -82,7 +83,7 @@ try {
     lastBound = performance.now();
   });
   await new Promise((r) => setTimeout(r, 500));
-  const before = procStat(pid);
+  const before = usage(pid);
   const t0 = performance.now();
   await pool(PODS, async (i) => {
     const r = await call(base, 'POST', '/api/v1/namespaces/bench/pods', {
@@ -106,7 +107,7 @@ try {
   while (bound < PODS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   stop();
   const secs = (lastBound - t0) / 1000;
-  const after = procStat(pid);
+  const after = usage(pid);
   console.log(
     `Scheduler: ${bound}/${PODS} pods bound over ${NODES} nodes in ${secs.toFixed(2)} s (creates ` +
       `took ${((created - t0) / 1000).toFixed(2)} s)`,
@@ -133,9 +134,9 @@ try {
     });
   });
   await new Promise((r) => setTimeout(r, 10_000));
-  const idle1 = procStat(pid);
+  const idle1 = usage(pid);
   await new Promise((r) => setTimeout(r, 10_000));
-  const idle2 = procStat(pid);
+  const idle2 = usage(pid);
   const slices = (await call(base, 'GET', '/apis/discovery.k8s.io/v1/namespaces/bench/endpointslices?limit=1')).json;
   console.log(
     `With ${TOTAL_PODS} pods and ${SERVICES} Services ` +

@@ -4,6 +4,7 @@
 import { execa } from 'execa';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { procStat } from '../host/proc-stat.ts';
 import { killPids, pidsInNetns } from './cleanup.ts';
 
 export const STATE_ROOT = '/run/skiff/sandbox';
@@ -62,21 +63,10 @@ export interface FoundReservation extends Reservation {
 /** A state file's name under STATE_ROOT (a sandbox's, a claim's) and each namespace a claim lists. */
 export const STATE_NAME = /^[a-z0-9][-a-z0-9]{0,62}$/;
 
-/** A process's start time and whether it is a zombie, from /proc/PID/stat; null when there is none. */
-function procStat(pid: number): { start: number; zombie: boolean } | null {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return { start: Number(rest[19]), zombie: rest[0] === 'Z' };
-  } catch {
-    return null;
-  }
-}
-
 /** Whether the process runs: there, not a zombie, and (when known) started when it was recorded. */
 export function processRuns(pid: number, start?: number): boolean {
   const st = procStat(pid);
-  return st !== null && !st.zombie && (start === undefined || st.start === start);
+  return st !== null && st.state !== 'Z' && (start === undefined || st.start === start);
 }
 
 /** Writes the claim of this process; refuses to replace any state file of the same name. */
