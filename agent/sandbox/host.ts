@@ -4,6 +4,7 @@
 import { execa } from 'execa';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { withDirLock } from '../../controlplane/shared/dir-lock.ts';
 import { procStat } from '../host/proc-stat.ts';
 import { killPids, pidsInNetns } from './cleanup.ts';
 
@@ -23,8 +24,25 @@ export async function blackholes(): Promise<string[]> {
     .filter(Boolean);
 }
 
-/** Adds `ip route add blackhole R` for each range not already blackholed. Returns those it added. */
-export async function addBlackholes(ranges: string[]): Promise<string[]> {
+// Adding and removing routes take one lock: a set that finds its range already routed (and so adds
+// nothing) must not have the last other user remove it between that user's reading of the claims
+// (written before any route is added, so a claim read under the lock is counted) and its `ip route
+// del`. Ranges such as the service CIDR are shared by every sandbox.
+const ROUTES_LOCK = '/run/skiff/blackholes.lock';
+const underRoutesLock = <T>(fn: () => Promise<T>) => {
+  mkdirSync('/run/skiff', { recursive: true });
+  return withDirLock(ROUTES_LOCK, fn);
+};
+
+/**
+ * Adds `ip route add blackhole R` for each range not already blackholed. Returns those it added.
+ * The caller's state file or claim, naming the ranges, is written before.
+ */
+export function addBlackholes(ranges: string[]): Promise<string[]> {
+  return underRoutesLock(() => addUnlocked(ranges));
+}
+
+async function addUnlocked(ranges: string[]): Promise<string[]> {
   const have = new Set(await blackholes());
   const added: string[] = [];
   for (const r of ranges) {
@@ -152,7 +170,12 @@ function mark(range: string, on: boolean) {
 }
 const marked = (range: string) => existsSync(join(MARKS, range.replace('/', '_')));
 
-export async function removeBlackholes(ranges: string[], self: string): Promise<void> {
+/** Removes the ranges no other live sandbox or claim lists (state file `self` excluded). */
+export function removeBlackholes(ranges: string[], self: string): Promise<void> {
+  return underRoutesLock(() => removeUnlocked(ranges, self));
+}
+
+async function removeUnlocked(ranges: string[], self: string): Promise<void> {
   const keep = rangesInUse(self);
   const have = new Set(await blackholes());
   for (const r of ranges) {
