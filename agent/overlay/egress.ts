@@ -49,13 +49,15 @@ export function renderEgress(s: EgressSpec): string {
 
 const digest = (lines: string[]) => createHash('sha256').update(lines.join('\n')).digest('hex').slice(0, 16);
 
-/** The digest a script carries (pure), and the one of the table in the kernel ('' when there is none). */
+/** The digest a script or listing carries (pure): '' when it has none. */
 export const egressDigest = (script: string) => /comment "([0-9a-f]+)"/.exec(script)?.[1] ?? '';
-export async function kernelEgressDigest(wrap: Wrap = []): Promise<string> {
+
+/** The kernel's listing of the table ('' when there is none). */
+export async function kernelEgressListing(wrap: Wrap = []): Promise<string> {
   // nft 1.0.6's JSON leaves table comments out: the text listing has it on the table's first line.
   const argv = [...wrap, 'nft', 'list', 'table', 'ip', EGRESS_TABLE];
   const r = await exec(argv[0], argv.slice(1));
-  return r.code === 0 ? egressDigest(r.stdout) : '';
+  return r.code === 0 ? r.stdout : '';
 }
 
 export async function applyEgress(script: string, wrap: Wrap = []): Promise<void> {

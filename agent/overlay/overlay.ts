@@ -12,7 +12,7 @@ import { execa } from 'execa';
 import type { ApiClient } from '../api.ts';
 import type { NetworkView } from '../network/view.ts';
 import { ensureBridgeNetfilter } from './bridge-netfilter.ts';
-import { applyEgress, egressDigest, kernelEgressDigest, renderEgress } from './egress.ts';
+import { applyEgress, egressDigest, kernelEgressListing, renderEgress } from './egress.ts';
 import { type ActualNet, assumeApplied, diffOverlay } from './diff.ts';
 import { applyPlan, openSessions, readOverlay, type Sessions, type Underlay, type Wrap } from './kernel.ts';
 import { ensureTxOffload, type OffloadSetting, txOffloadWanted } from './offload.ts';
@@ -69,7 +69,9 @@ export class Overlay {
   private timer: NodeJS.Timeout | null = null;
   private unsubscribe: (() => void) | null = null;
   private lastErrors = '';
+  /** The egress script believed in the kernel, and the kernel's listing of it ('' when not read). */
   private lastEgress = '';
+  private egressListing = '';
   /** Set by the 30 s timer: the next pass reads the kernel. */
   private resyncDue = false;
   private programmed = false;
@@ -207,14 +209,26 @@ export class Overlay {
       clusterCidr: this.o.clusterCidr,
       nodeIps: [underlay.ip, ...nodeIps],
     });
-    // After a restart the table in the kernel is adopted when it is already the one to write; a
-    // pass that reads the kernel also finds a table removed or replaced behind the agent's back
-    // (another digest). An edit inside the table that keeps its comment is not seen.
-    if (reads || !this.lastEgress)
-      this.lastEgress = egressDigest(egress) === (await kernelEgressDigest(wrap)) ? egress : '';
+    // A pass that reads the kernel compares the table with the listing taken after it was written,
+    // so a table removed, replaced or edited inside behind the agent's back is written again. A
+    // restarted agent has no listing yet: it adopts the table when its digest (the comment) is
+    // the one it would write.
+    if (reads || !this.lastEgress) {
+      const listing = await kernelEgressListing(wrap);
+      const intact = this.egressListing
+        ? listing === this.egressListing
+        : egressDigest(listing) === egressDigest(egress);
+      if (!intact) this.lastEgress = '';
+      else if (!this.egressListing) [this.lastEgress, this.egressListing] = [egress, listing];
+    }
     if (egress !== this.lastEgress) {
       await applyEgress(egress, wrap);
-      this.lastEgress = egress;
+      // One more nft process per rewrite (the set of nodes changed), after the routes are in. A
+      // listing that is not of the table just written (a failed read) is not kept: the next pass
+      // writes the table again.
+      const listing = await kernelEgressListing(wrap);
+      const kept = egressDigest(listing) === egressDigest(egress);
+      [this.lastEgress, this.egressListing] = kept ? [egress, listing] : ['', ''];
     }
     await this.publish(self?.metadata.annotations ?? {});
     if (!this.programmed) {

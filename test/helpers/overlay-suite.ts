@@ -144,18 +144,24 @@ spec:
     assert.ok(!log.includes(ips.p1), 'the pod IP never leaves the cluster');
   });
 
-  test(`${backend}: the egress table removed behind the agent's back is put back by its next resync`, async () => {
+  test(`${backend}: the egress table edited or removed by hand is put back at the agent's next resync`, async () => {
     const list = async () => {
       const r = await onNode('node2', ['nft', 'list', 'table', 'ip', 'skiff-egress']);
       return r.exitCode === 0 && String(r.stdout);
     };
     const before = await list();
     assert.ok(before, 'the table is there to begin with');
-    // Deleted and checked gone in one command: a resync between two commands could put it back.
-    const del = 'nft delete table ip skiff-egress && ! nft list table ip skiff-egress >/dev/null 2>&1';
-    assert.equal((await onNode('node2', ['sh', '-c', del])).exitCode, 0);
-    // The agent reads the kernel every 30 s; what comes back is the same table.
-    assert.equal(await until('the egress table back', list, 45_000), before);
+    // Each changed and checked in one command: a resync between two commands could undo it.
+    const edits = [
+      // Inside: the table and its comment stay, the masquerade rule goes.
+      'nft flush chain ip skiff-egress postrouting && ! nft list table ip skiff-egress | grep -q masquerade',
+      'nft delete table ip skiff-egress && ! nft list table ip skiff-egress >/dev/null 2>&1',
+    ];
+    for (const edit of edits) {
+      assert.equal((await onNode('node2', ['sh', '-c', edit])).exitCode, 0, edit);
+      // The agent reads the kernel every 30 s; what comes back is the same table.
+      await until(`the egress table back after: ${edit}`, async () => (await list()) === before, 45_000);
+    }
   });
 
   test(

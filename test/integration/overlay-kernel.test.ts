@@ -11,7 +11,7 @@ import { assumeApplied, diffOverlay } from '../../agent/overlay/diff.ts';
 import { applyPlan, findUnderlay, openSessions, readOverlay, type Sessions } from '../../agent/overlay/kernel.ts';
 import { BatchSession } from '../../agent/overlay/batch-session.ts';
 import { type Backend, renderOverlay } from '../../agent/overlay/render.ts';
-import { applyEgress, egressDigest, kernelEgressDigest, renderEgress } from '../../agent/overlay/egress.ts';
+import { applyEgress, egressDigest, kernelEgressListing, renderEgress } from '../../agent/overlay/egress.ts';
 import type { Node } from '../../controlplane/shared/kube/index.ts';
 
 const UL = '10.246.77.0/24';
@@ -116,7 +116,7 @@ test('vxlan and host-gw programmed from the view, idempotent, peers removed, bac
     assert.match(listed, /masquerade/);
     assert.equal((listed.match(/masquerade/g) ?? []).length, 1);
     assert.equal(
-      await kernelEgressDigest(wrapOf(A)),
+      egressDigest(await kernelEgressListing(wrapOf(A))),
       egressDigest(eg),
       'a restarted agent can tell the table is current',
     );
