@@ -3,6 +3,7 @@
 // whose shim is gone (found by their root mount), then mounts under the node's state directory,
 // deepest first.
 import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { CriClient } from '../cri/client.ts';
 
@@ -129,6 +130,41 @@ export function pidsInNetns(ns: string): number[] {
       if (readlinkSync(`/proc/${d}/ns/net`) === want) out.push(Number(d));
     } catch {
       /* exited */
+    }
+  }
+  return out;
+}
+
+/** Where containerd's CNI library caches each attachment's result (on the host: one directory for all). */
+export const CNI_CACHE = '/var/lib/cni/results';
+
+/**
+ * Cached CNI results of attachments whose network namespace lies under `dir` (a sandbox's nodes
+ * keep their pods' namespaces under their state directory). A pod removed through CRI takes its
+ * entry with it; one whose teardown never ran (its containerd killed first) leaves it here.
+ */
+export function cniCacheUnder(dir: string, cache = CNI_CACHE): string[] {
+  // A directory of its own, never the root or a relative path (a state file could say anything).
+  if (!isAbsolute(dir) || resolve(dir) === '/') throw new Error(`not a sandbox directory: "${dir}"`);
+  const prefix = `${resolve(dir)}/`;
+  let names: string[];
+  try {
+    names = readdirSync(cache);
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const f of names) {
+    try {
+      const entry = JSON.parse(readFileSync(join(cache, f), 'utf8')) as {
+        result?: { interfaces?: { sandbox?: unknown }[] };
+      };
+      const inside = entry.result?.interfaces?.some(
+        (i) => typeof i.sandbox === 'string' && isAbsolute(i.sandbox) && resolve(i.sandbox).startsWith(prefix),
+      );
+      if (inside) out.push(join(cache, f));
+    } catch {
+      /* not a cache entry, or gone meanwhile: not ours to judge */
     }
   }
   return out;

@@ -24,7 +24,15 @@ import {
   run,
   STATE_ROOT,
 } from './host.ts';
-import { killPids, pidsMentioning, pidsOfContainersUnder, removeAllPods, unmountUnder } from './cleanup.ts';
+import {
+  CNI_CACHE,
+  cniCacheUnder,
+  killPids,
+  pidsMentioning,
+  pidsOfContainersUnder,
+  removeAllPods,
+  unmountUnder,
+} from './cleanup.ts';
 import { startServers } from './servers.ts';
 import type { List, Node } from '../../controlplane/shared/kube/index.ts';
 
@@ -369,6 +377,9 @@ export async function sandboxDown(name: string, log: (s: string) => void = (s) =
     if (r) return removeReservation(name, r, log);
     throw new Error(`no sandbox named "${name}"`);
   }
+  // Everything under its directory is removed, and the CNI cache entries naming it: only its own.
+  if (s.dir !== join(SANDBOX_DATA, name))
+    throw new Error(`sandbox "${name}": its state file names the directory "${s.dir}", not its own: refused`);
   // Pods first (their shims outlive containerd), then agents and containerd, then the server.
   for (const n of s.nodes) {
     const sock = join(s.dir, n.name, 'containerd', 'containerd.sock');
@@ -392,9 +403,22 @@ export async function sandboxDown(name: string, log: (s: string) => void = (s) =
   await killPids(pidsOfContainersUnder(s.dir));
   await unmountUnder(s.dir);
   for (const ns of [...s.namespaces].reverse()) await delNetns(ns);
+  // containerd caches each pod's CNI result in the host's one directory, and not every teardown
+  // reaches its removal: the entries naming this sandbox's namespaces go with it.
+  const cached = cniCacheUnder(s.dir);
+  for (const f of cached) rmSync(f, { force: true });
+  if (cached.length) log(`removed ${cached.length} CNI cache entr${cached.length === 1 ? 'y' : 'ies'} (${CNI_CACHE})`);
   rmSync(s.dir, { recursive: true, force: true });
   rmSync(stateFile(name), { force: true });
-  await removeBlackholes(s.ranges, name);
+  try {
+    await removeBlackholes(s.ranges, name);
+  } catch (e) {
+    // The state file is gone (so no other set keeps a shared range for it): say what is left.
+    throw new Error(
+      `sandbox "${name}" removed, but not its blackhole routes (${(e as Error).message}); ` +
+        `those no other sandbox lists: ip route del blackhole RANGE, for ${s.ranges.join(', ')}`,
+    );
+  }
   log(`sandbox "${name}" removed`);
 }
 

@@ -10,7 +10,7 @@ import { SKIFF } from '../helpers/server.ts';
 import { e2eSandbox, until } from '../helpers/sandbox.ts';
 import { loadState, type SandboxState } from '../../agent/sandbox/sandbox.ts';
 import { blackholes, netnsList, STATE_ROOT } from '../../agent/sandbox/host.ts';
-import { mountsUnder, pidsMentioning } from '../../agent/sandbox/cleanup.ts';
+import { cniCacheUnder, mountsUnder, pidsMentioning } from '../../agent/sandbox/cleanup.ts';
 import { CriClient } from '../../agent/cri/client.ts';
 import { readdirSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -79,6 +79,7 @@ async function assertGone(s: SandboxState, linksBefore: string[], tablesBefore: 
   assert.equal(await rootTables(), tablesBefore, 'no nft table added to the root namespace');
   assert.deepEqual(pidsMentioning(s.dir), [], 'no process left');
   assert.deepEqual(mountsUnder(s.dir), [], 'no mount left');
+  assert.deepEqual(cniCacheUnder(s.dir), [], 'no CNI cache entry naming its namespaces left');
   assert.ok(!existsSync(s.dir), 'state dir removed');
   assert.equal(loadState(s.name), null, 'state file removed');
 }
@@ -134,6 +135,9 @@ test('skiff sandbox: up --nodes 3, pods through CRI, node credentials, down leav
       if (!ip) await new Promise((r) => setTimeout(r, 250));
     }
     assert.match(ip, /^10\.244\.3\.\d+$/);
+    // containerd caches the pod's CNI results in the host's directory, naming its namespace under
+    // the sandbox's: `down` removes them (assertGone).
+    assert.ok(cniCacheUnder(s!.dir).length >= 1, 'the running pod has CNI cache entries');
     let body = '';
     for (let i = 0; i < 50 && !body; i++) {
       body = String(
@@ -282,6 +286,18 @@ test('skiff sandbox: up --nodes 3, pods through CRI, node credentials, down leav
       assert.match(String(r.all), msg);
     }
     assert.match(String((await k(['get', 'nodes', '-o', 'name'])).stdout), /^(?!.*intruder)/s);
+
+    // node3's agent and containerd die (SIGKILL): its pod is never torn down through CNI, and
+    // `down` still leaves nothing behind, the CNI cache entries naming the pod's namespace included.
+    assert.ok(cniCacheUnder(join(s!.dir, 'node3')).length > 0, 'the pod on node3 has its entries');
+    const ctrd3 = Number(readFileSync(join(s!.dir, 'node3', 'containerd', 'containerd.pid'), 'utf8'));
+    for (const pid of [s!.pids.find((p) => p.role === 'agent-node3')!.pid, ctrd3]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone with the other already */
+      }
+    }
   } finally {
     const down = await skiff(['sandbox', 'down', '--name', NAME]);
     assert.equal(down.exitCode, 0, down.all);
