@@ -209,7 +209,11 @@ for (const backend of BACKENDS) {
     );
     // Idle CPU of node1's agent with 50 peers (the fake nodes stay).
     const pid = s.pids.find((p) => p.role === 'agent-node1')!.pid;
-    const cpu = () => procStat(pid)?.cpuSeconds ?? Number.NaN;
+    const cpu = () => {
+      const st = procStat(pid);
+      if (!st) throw new Error(`node1's agent (${pid}) is gone`);
+      return st.cpuSeconds;
+    };
     const c0 = cpu(),
       t0 = Date.now();
     await new Promise((r) => setTimeout(r, 30_000));
