@@ -101,6 +101,7 @@ export async function up(args: string[]) {
     'pod-cidr': { type: 'string', default: '10.244.0.0/24' },
     'write-kubeconfig': { type: 'string', default: DEFAULTS.writeKubeconfig },
     'local-path-root': { type: 'string', default: '/var/lib/skiff/local-path' },
+    'run-dir': { type: 'string', default: '/run/skiff' },
   });
   const dir = String(v['data-dir']);
   writePidFile(dir);
@@ -123,7 +124,7 @@ export async function up(args: string[]) {
     nodeName: String(v['node-name']),
     nodeIp: (v['node-ip'] ?? v['advertise-address']) as string | undefined,
     dataDir: join(dir, 'agent'),
-    runDir: '/run/skiff',
+    runDir: String(v['run-dir']),
     podCidr: String(v['pod-cidr']),
     imageCache: join(dir, 'images'),
   }).catch((e) => fail(`up: agent: ${(e as Error).message}`));

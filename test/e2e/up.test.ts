@@ -3,11 +3,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { execa } from 'execa';
 import { sandboxName } from '../helpers/names.ts';
 import { netnsSet } from '../helpers/netns.ts';
 import { SKIFF, tempDir } from '../helpers/server.ts';
+import { until } from '../helpers/sandbox.ts';
 import { killPids, pidsMentioning, unmountUnder } from '../../agent/sandbox/cleanup.ts';
 
 test('skiff up: one host runs server and agent, and its node is Ready', { timeout: 180_000 }, async () => {
@@ -38,6 +39,9 @@ test('skiff up: one host runs server and agent, and its node is Ready', { timeou
         'vm1',
         '--write-kubeconfig',
         kubeconfig,
+        // subnet.env in the test's own directory, not the host's /run/skiff.
+        '--run-dir',
+        join(dir, 'run'),
       ],
       { reject: false, all: true },
     );
@@ -66,6 +70,7 @@ test('skiff up: one host runs server and agent, and its node is Ready', { timeou
       'jsonpath={.status.addresses[0].address} {.spec.podCIDR}',
     ]);
     assert.equal(String(n.stdout), '10.250.201.1 10.244.0.0/24');
+    await until('subnet.env in the run dir given', async () => existsSync(join(dir, 'run', 'subnet.env')), 30_000);
   } finally {
     if (proc) {
       proc.kill('SIGTERM');
