@@ -25,6 +25,7 @@ import { ApiClient, ApiStatusError } from './api.ts';
 import { joinCluster } from './join.ts';
 import { startRuntime, type NodeRuntime } from './runtime.ts';
 import { renderConditions, renderNode, type NodeFacts } from './node-status.ts';
+import { SUBNET_FILE } from './host/paths.ts';
 import type { Lease, Node, NodeCondition } from '../controlplane/shared/kube/index.ts';
 
 export interface AgentConfig {
@@ -120,7 +121,7 @@ export async function runAgent(
   const underlay = await findUnderlay({ nodeIp: cfg.nodeIp, iface: cfg.iface });
   const backend = cfg.backend ?? 'vxlan';
   const mtu = overlayMtu(backend, underlay.mtu, cfg.mtu);
-  const subnetFile = join(cfg.runDir ?? '/run/skiff', 'subnet.env');
+  const subnetFile = join(cfg.runDir ?? '/run/skiff', SUBNET_FILE);
   const runtime = await startRuntime({
     dataDir: cfg.dataDir,
     podCidr,

@@ -51,6 +51,7 @@ export async function agent(args: string[]) {
     return uninstall({
       dataDirs: [String(v['data-dir'])],
       extraPaths: [String(v['image-cache']), String(v['local-path-root'])],
+      runDir: String(v['run-dir']),
       keepData: !!v['keep-data'],
       log: (s) => console.log(s),
     }).catch((e) => fail(`agent --uninstall: ${(e as Error).message}`));

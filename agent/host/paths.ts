@@ -4,6 +4,8 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const PID_FILE = 'skiff.pid';
+/** The overlay's file in the run dir that tells the CNI plugin the node's pod network. */
+export const SUBNET_FILE = 'subnet.env';
 export const UNIT_DIR = '/etc/systemd/system';
 export const UNITS = ['skiff-agent.service', 'skiff-server.service'];
 export const INSTALL_RECORD = '/etc/skiff/install.json';

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:f
 import { dirname, join } from 'node:path';
 import { killPids, pidsMentioning, removeAllPods, unmountUnder } from '../sandbox/cleanup.ts';
 import { skiffLinks, skiffTables } from './leftovers.ts';
-import { INSTALL_FILES, INSTALL_RECORD, PID_FILE, UNITS, UNIT_DIR } from './paths.ts';
+import { INSTALL_FILES, INSTALL_RECORD, PID_FILE, SUBNET_FILE, UNITS, UNIT_DIR } from './paths.ts';
 import { PROXY_ROUTE_PROTO, ROUTE_PROTO } from '../overlay/render.ts';
 
 export interface UninstallOptions {
@@ -16,6 +16,8 @@ export interface UninstallOptions {
   dataDirs: string[];
   /** Further files and dirs Skiff wrote (kubeconfig, image cache, local-path volumes). */
   extraPaths: string[];
+  /** The agent's run dir: its subnet.env describes a network that is gone, data kept or not. */
+  runDir: string;
   /** Keep the files under the data dirs (store, certificates, credentials, volumes). */
   keepData: boolean;
   log: (line: string) => void;
@@ -179,6 +181,7 @@ export async function uninstall(o: UninstallOptions): Promise<void> {
   await linkCleanup(log);
   await routeCleanup(log);
   for (const d of o.dataDirs) rmSync(join(d, PID_FILE), { force: true });
+  rmSync(join(o.runDir, SUBNET_FILE), { force: true });
   if (!o.keepData) for (const p of [...o.extraPaths, ...o.dataDirs]) removePath(p, log);
   log(o.keepData ? 'skiff is uninstalled; data kept' : 'skiff is uninstalled');
 }

@@ -179,6 +179,7 @@ export async function reset(args: string[]) {
     'data-dir': { type: 'string', default: '/var/lib/skiff' },
     'write-kubeconfig': { type: 'string', default: DEFAULTS.writeKubeconfig },
     'local-path-root': { type: 'string', default: '/var/lib/skiff/local-path' },
+    'run-dir': { type: 'string', default: '/run/skiff' },
     'keep-data': { type: 'boolean', default: false },
   });
   const dir = String(v['data-dir']);
@@ -186,6 +187,7 @@ export async function reset(args: string[]) {
   await uninstall({
     dataDirs: [dir, join(dir, 'server'), join(dir, 'agent')],
     extraPaths: [String(v['write-kubeconfig']), join(dir, 'images'), String(v['local-path-root'])],
+    runDir: String(v['run-dir']),
     keepData: !!v['keep-data'],
     log: (s) => console.log(s),
   }).catch((e) => fail(`reset: ${(e as Error).message}`));

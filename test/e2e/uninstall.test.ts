@@ -62,7 +62,10 @@ test('skiff reset removes every change skiff up made to the host', { timeout: 36
   const dir = join(root, 'var-lib-skiff');
   const kubeconfig = join(root, 'etc', 'skiff', 'admin.kubeconfig');
   const localPath = join(root, 'local-path');
+  // The agent's run dir (subnet.env) inside the snapshot, not the host's /run/skiff.
+  const runDir = join(root, 'run');
   mkdirSync(join(root, 'etc'));
+  mkdirSync(runDir);
   let proc: ReturnType<typeof execa> | null = null;
   const kubectl = (args: string[]) => ns.exec(host, 'kubectl', ['--kubeconfig', kubeconfig, ...args]);
   const reset = async (extra: string[]) => {
@@ -78,6 +81,8 @@ test('skiff reset removes every change skiff up made to the host', { timeout: 36
         kubeconfig,
         '--local-path-root',
         localPath,
+        '--run-dir',
+        runDir,
         ...extra,
       ],
       { reject: false, all: true, timeout: 120_000 },
@@ -116,6 +121,8 @@ test('skiff reset removes every change skiff up made to the host', { timeout: 36
         kubeconfig,
         '--local-path-root',
         localPath,
+        '--run-dir',
+        runDir,
       ],
       { reject: false, all: true },
     );
@@ -167,6 +174,7 @@ test('skiff reset removes every change skiff up made to the host', { timeout: 36
     assert.ok(during.mounts.length > before.mounts.length);
     assert.notDeepEqual(during.routes, before.routes);
     assert.ok(during.cgroups.length > 0, 'pod cgroups exist');
+    assert.ok(existsSync(join(runDir, 'subnet.env')), 'the overlay wrote subnet.env into --run-dir');
 
     // --keep-data: processes, network and mounts go; the data stays.
     const kept = await reset(['--keep-data']);
@@ -180,6 +188,7 @@ test('skiff reset removes every change skiff up made to the host', { timeout: 36
       'keep-data: network and mounts as before',
     );
     assert.ok(existsSync(join(dir, 'server', 'tls', 'ca.crt')), 'keep-data keeps the server state');
+    assert.ok(!existsSync(join(runDir, 'subnet.env')), 'subnet.env names a network that is gone');
     assert.equal(pidsMentioning(dir).length, 0, 'no process of this host is left');
 
     await reset([]);
