@@ -20,7 +20,7 @@ import {
   BACKEND_ANNOTATION,
   type Backend,
   PUBLIC_IP_ANNOTATION,
-  peerOf,
+  validPeers,
   renderOverlay,
   VTEP_MAC_ANNOTATION,
   VXLAN_DEV,
@@ -164,6 +164,7 @@ export class Overlay {
       {
         name: nodeName,
         podCidr: this.o.podCidr,
+        clusterCidr: this.o.clusterCidr,
         nodeIp: underlay.ip,
         iface: underlay.iface,
         ifaceCidr: underlay.cidr,
@@ -203,7 +204,10 @@ export class Overlay {
     }
     this.known = assumeApplied(want);
     if (want.vxlan) await this.checkVxlanTraps();
-    const nodeIps = [...view.nodes.values()].map((n) => peerOf(n)?.nodeIp).filter((x): x is string => !!x);
+    const nodeIps = validPeers(
+      { name: nodeName, podCidr: this.o.podCidr, clusterCidr: this.o.clusterCidr },
+      view.nodes.values(),
+    ).peers.map((p) => p.nodeIp);
     const egress = renderEgress({
       podCidr: this.o.podCidr,
       clusterCidr: this.o.clusterCidr,

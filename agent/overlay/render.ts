@@ -2,7 +2,7 @@
 // device and its address, and per peer node a route, a permanent neighbour and an FDB entry
 // (vxlan), or a route via the peer's node IP (host-gw).
 import type { Node } from '../../controlplane/shared/kube/index.ts';
-import { cidrContains, formatCidr, nthIp, parseCidr } from '../../controlplane/shared/cidr.ts';
+import { cidrContains, cidrsOverlap, formatCidr, ipToInt, nthIp, parseCidr } from '../../controlplane/shared/cidr.ts';
 
 export const VTEP_MAC_ANNOTATION = 'skiff.io/vtep-mac';
 export const PUBLIC_IP_ANNOTATION = 'skiff.io/public-ip';
@@ -22,6 +22,8 @@ export interface Self {
   name: string;
   /** The node's own pod subnet (spec.podCIDR). */
   podCidr: string;
+  /** The cluster's pod network: every peer's subnet must lie inside it. */
+  clusterCidr: string;
   nodeIp: string;
   /** The interface holding nodeIp, and its network (for host-gw's same-L2 check). */
   iface: string;
@@ -84,16 +86,60 @@ export function peerOf(n: Node): Peer | null {
   return { name: n.metadata.name!, podCidr, nodeIp: ip, vtepMac: n.metadata.annotations?.[VTEP_MAC_ANNOTATION] };
 }
 
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+
+/**
+ * Why a peer's facts cannot be programmed, or null. They come from the peer's own Node object,
+ * which that node's credential may write, and end up in `ip`/`bridge` batch lines and the egress
+ * nft script: only a dotted IPv4 node IP, a MAC, and a subnet inside the cluster network that is
+ * not this node's own pass.
+ */
+export function peerProblem(p: Peer, self: Pick<Self, 'podCidr' | 'clusterCidr'>): string | null {
+  try {
+    ipToInt(p.nodeIp);
+  } catch {
+    return `node ${p.name} publishes an invalid node IP ${JSON.stringify(p.nodeIp)}`;
+  }
+  if (p.vtepMac !== undefined && !MAC.test(p.vtepMac))
+    return `node ${p.name} publishes an invalid VTEP MAC ${JSON.stringify(p.vtepMac)} (${VTEP_MAC_ANNOTATION})`;
+  let sub: ReturnType<typeof parseCidr>;
+  try {
+    sub = parseCidr(p.podCidr);
+  } catch {
+    return `node ${p.name} has an invalid podCIDR ${JSON.stringify(p.podCidr)}`;
+  }
+  const net = parseCidr(self.clusterCidr);
+  if (sub.bits < net.bits || !cidrContains(net, nthIp(sub, 0)))
+    return `node ${p.name}'s podCIDR ${p.podCidr} is outside the cluster network ${self.clusterCidr}`;
+  if (cidrsOverlap(sub, parseCidr(self.podCidr)))
+    return `node ${p.name}'s podCIDR ${p.podCidr} overlaps this node's ${self.podCidr}`;
+  return null;
+}
+
+/** The peers other than `self` whose facts can be programmed, by name, and why the others cannot. */
+export function validPeers(
+  self: Pick<Self, 'name' | 'podCidr' | 'clusterCidr'>,
+  nodes: Iterable<Node>,
+): { peers: Peer[]; errors: string[] } {
+  const peers: Peer[] = [];
+  const errors: string[] = [];
+  for (const n of nodes) {
+    if (n.metadata.name === self.name) continue;
+    const p = peerOf(n);
+    if (!p) continue;
+    const problem = peerProblem(p, self);
+    if (problem) errors.push(problem);
+    else peers.push(p);
+  }
+  return { peers: peers.sort((a, b) => a.name.localeCompare(b.name)), errors };
+}
+
 /** The network address of a subnet (`10.244.2.0/24` → `10.244.2.0`), the peer's VTEP address. */
 const subnetBase = (cidr: string) => nthIp(parseCidr(cidr), 0);
 
 export function renderOverlay(self: Self, backend: Backend, nodes: Iterable<Node>): DesiredNet {
-  const out: DesiredNet = { vxlan: null, addresses: [], routes: [], neighbours: [], fdb: [], errors: [] };
-  const peers = [...nodes]
-    .filter((n) => n.metadata.name !== self.name)
-    .map(peerOf)
-    .filter((p): p is Peer => !!p)
-    .sort((a, b) => a.name.localeCompare(b.name));
+  const { peers, errors } = validPeers(self, nodes);
+  const out: DesiredNet = { vxlan: null, addresses: [], routes: [], neighbours: [], fdb: [], errors };
   if (backend === 'vxlan') {
     out.vxlan = {
       name: VXLAN_DEV,

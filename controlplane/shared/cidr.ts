@@ -7,7 +7,7 @@ export interface Cidr {
 }
 
 export function ipToInt(ip: string): number {
-  const p = ip.split('.');
+  const p = String(ip).split('.');
   if (p.length !== 4 || p.some((x) => !/^\d{1,3}$/.test(x) || Number(x) > 255))
     throw new Error(`invalid IPv4 address "${ip}"`);
   return p.reduce((a, x) => a * 256 + Number(x), 0);
@@ -18,9 +18,10 @@ export function intToIp(n: number): string {
 }
 
 export function parseCidr(s: string): Cidr {
-  const [ip, b] = s.split('/');
-  const bits = Number(b);
-  if (!ip || !Number.isInteger(bits) || bits < 0 || bits > 32) throw new Error(`invalid CIDR "${s}"`);
+  const [ip, b, extra] = String(s).split('/');
+  // Digits only: Number() would also take '', ' 24' and '0x18'.
+  const bits = /^\d{1,2}$/.test(b ?? '') ? Number(b) : Number.NaN;
+  if (!ip || extra !== undefined || !(bits >= 0 && bits <= 32)) throw new Error(`invalid CIDR "${s}"`);
   const size = 2 ** (32 - bits);
   const base = Math.floor(ipToInt(ip) / size) * size;
   return { base, bits, size };
@@ -34,6 +35,11 @@ export function cidrContains(c: Cidr, ip: string): boolean {
     return false;
   }
   return n >= c.base && n < c.base + c.size;
+}
+
+/** Whether two ranges share an address. */
+export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
+  return a.base < b.base + b.size && b.base < a.base + a.size;
 }
 
 export function formatCidr(c: Cidr): string {

@@ -56,7 +56,16 @@ test('vxlan and host-gw programmed from the view, idempotent, peers removed, bac
       const u = await findUnderlay({ nodeIp: n.ip }, wrap);
       assert.equal(u.iface, 'eth0');
       const want = renderOverlay(
-        { name, podCidr: n.pod, nodeIp: n.ip, iface: u.iface, ifaceCidr: u.cidr, mtu: u.mtu - 50, vtepMac: n.mac },
+        {
+          name,
+          podCidr: n.pod,
+          clusterCidr: '10.244.0.0/16',
+          nodeIp: n.ip,
+          iface: u.iface,
+          ifaceCidr: u.cidr,
+          mtu: u.mtu - 50,
+          vtepMac: n.mac,
+        },
         backend,
         view,
       );

@@ -12,6 +12,7 @@ import type { Node } from '../../controlplane/shared/kube/index.ts';
 const self: Self = {
   name: 'n1',
   podCidr: '10.244.1.0/24',
+  clusterCidr: '10.244.0.0/16',
   nodeIp: '10.250.0.11',
   iface: 'eth0',
   ifaceCidr: '10.250.0.11/24',
@@ -54,6 +55,37 @@ test('render: the device, and a route, neighbour and FDB entry per peer (not for
   assert.deepEqual(d.neighbours[0], { dev: 'skiff.1', ip: '10.244.2.0', mac: '0a:00:00:00:00:02' });
   assert.deepEqual(d.fdb[1], { dev: 'skiff.1', mac: '0a:00:00:00:00:03', dst: '10.250.0.13' });
   assert.deepEqual(d.errors, []);
+});
+
+test('render: a peer whose Node publishes facts that could inject or misroute is left out with a reason', () => {
+  // A node's credential may write its own Node: its annotations and podCIDR reach `ip -batch`
+  // lines and the egress nft script on every other node.
+  const cases: [Node, RegExp][] = [
+    [node('m1', '10.244.4.0/24', '10.250.0.14', '0a:00:00:00:00:04\nroute replace default via 1.2.3.4'), /VTEP MAC/],
+    [node('m2', '10.244.5.0/24', '10.250.0.15', 'zz:00:00:00:00:05'), /VTEP MAC/],
+    [node('m3', '10.244.6.0/24', '10.250.0.16 }\ndelete table inet filter', '0a:00:00:00:00:06'), /node IP/],
+    [node('m4', '10.244.7.0/24', '999.250.0.17', '0a:00:00:00:00:07'), /node IP/],
+    [node('m5', '0.0.0.0/0', '10.250.0.18', '0a:00:00:00:00:08'), /outside the cluster network/],
+    [node('m6', '10.0.0.0/8', '10.250.0.19', '0a:00:00:00:00:09'), /outside the cluster network/],
+    [node('m7', '10.245.1.0/24', '10.250.0.20', '0a:00:00:00:00:0a'), /outside the cluster network/],
+    [node('m8', 'fd00::/64', '10.250.0.21', '0a:00:00:00:00:0b'), /invalid podCIDR/],
+    [node('m9', '10.244.9.0/', '10.250.0.22', '0a:00:00:00:00:0c'), /invalid podCIDR/],
+    [node('m10', '10.244.1.128/25', '10.250.0.23', '0a:00:00:00:00:0d'), /overlaps this node's/],
+    [node('m11', '10.244.0.0/16', '10.250.0.24', '0a:00:00:00:00:0e'), /overlaps this node's/],
+  ];
+  for (const backend of ['vxlan', 'host-gw'] as const) {
+    const d = renderOverlay(self, backend, [...cases.map(([n]) => n), n2]);
+    assert.deepEqual(
+      d.routes.map((r) => r.dst),
+      ['10.244.2.0/24'],
+      backend,
+    );
+    assert.equal(d.errors.length, cases.length, d.errors.join('\n'));
+    for (const [i, [n, why]] of cases.entries()) {
+      assert.match(d.errors[i], new RegExp(`node ${n.metadata.name}\\b`));
+      assert.match(d.errors[i], why);
+    }
+  }
 });
 
 test('render: peers without a MAC yet, without a subnet, or off-L2 for host-gw are left out with a reason', () => {
