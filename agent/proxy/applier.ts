@@ -254,13 +254,26 @@ export class ProxyApplier {
     }
   }
 
+  /**
+   * One Service's fragment; a Service the render cannot take (a shape nothing else refused)
+   * gets none and is logged, so it cannot stop every other Service's syncs.
+   */
+  private render(k: string, svc: Service, src: ProxySource, facts: ProxyNodeFacts): Fragment {
+    try {
+      return renderService(svc, this.slicesFor(k, src), facts);
+    } catch (e) {
+      this.o.log(`proxy: Service ${k} is not programmed: ${(e as Error).message}`);
+      return emptyFragment();
+    }
+  }
+
   private async fullSync(): Promise<SyncResult> {
     const t0 = performance.now();
     const facts = this.o.facts();
     const src = this.o.source();
     this.reindex(src);
     const frags = new Map<string, Fragment>();
-    for (const [k, svc] of src.services) frags.set(k, renderService(svc, this.slicesFor(k, src), facts));
+    for (const [k, svc] of src.services) frags.set(k, this.render(k, svc, src, facts));
     const want = assemble(facts, frags, this.o.shards);
     const read = await this.o.nft.readBack([...want.keys()].map(specOf));
     const loaded = read ? parseReadBack(read) : new Map();
@@ -310,7 +323,7 @@ export class ProxyApplier {
         add(before, own, p.own);
       }
       const svc = src.services.get(k);
-      const f = svc ? renderService(svc, this.slicesFor(k, src), facts) : emptyFragment();
+      const f = svc ? this.render(k, svc, src, facts) : emptyFragment();
       rendered.set(k, f);
       const n = splitService(f);
       add(after, TABLE, n.shared);

@@ -6,6 +6,28 @@
 import type { EndpointSlice, Service, ServicePort } from '../../controlplane/shared/kube/index.ts';
 import { SERVICE_NAME_LABEL } from '../../controlplane/shared/kube/index.ts';
 import type { Proto } from './model.ts';
+import { ipToInt } from '../../controlplane/shared/cidr.ts';
+
+/**
+ * A dotted IPv4 address a packet may be sent to or taken at: not 0.0.0.0/8, loopback (127/8,
+ * route_localnet is CVE-2020-8558), link-local or multicast and above, the addresses Kubernetes
+ * refuses as endpoints and externalIPs. Everything here ends up in nft text, so only this passes.
+ */
+export function usableV4(ip: unknown): ip is string {
+  if (typeof ip !== 'string') return false;
+  let n: number;
+  try {
+    n = ipToInt(ip);
+  } catch {
+    return false;
+  }
+  const a = n >>> 24;
+  return a !== 0 && a !== 127 && a < 224 && n >>> 16 !== 0xa9fe;
+}
+
+/** A port number nft takes for a destination (0 is "no port"). */
+export const validPort = (p: unknown): p is number =>
+  Number.isInteger(p) && (p as number) >= 1 && (p as number) <= 65535;
 
 export interface ProxyEndpoint {
   ip: string;
@@ -23,7 +45,7 @@ export interface PortEndpoints {
   local: ProxyEndpoint[];
 }
 
-export const protoOf = (p: { protocol?: string }): Proto => (p.protocol ?? 'TCP').toLowerCase() as Proto;
+export const protoOf = (p: { protocol?: string }): Proto => String(p.protocol ?? 'TCP').toLowerCase() as Proto;
 
 /** The IPv4 slices of a Service (its `kubernetes.io/service-name` label, same namespace). */
 export function slicesOf(svc: Service, slices: Iterable<EndpointSlice>): EndpointSlice[] {
@@ -43,11 +65,13 @@ export function portEndpoints(port: ServicePort, slices: EndpointSlice[]): Proxy
   const proto = protoOf(port);
   const byAddr = new Map<string, ProxyEndpoint>();
   for (const slice of slices) {
-    const sp = (slice.ports ?? []).find((p) => (p.name ?? '') === (port.name ?? '') && protoOf(p) === proto);
-    if (!sp?.port) continue;
+    // Slices are written by hand too, and the API checks their shape only: nulls, bad ports and
+    // addresses are skipped here, so they never reach the ruleset.
+    const sp = (slice.ports ?? []).find((p) => p && (p.name ?? '') === (port.name ?? '') && protoOf(p) === proto);
+    if (!validPort(sp?.port)) continue;
     for (const e of slice.endpoints ?? []) {
-      const ip = e.addresses?.[0];
-      if (!ip) continue;
+      const ip = e?.addresses?.[0];
+      if (!usableV4(ip)) continue;
       const ready = e.conditions?.ready !== false;
       const ep: ProxyEndpoint = {
         ip,

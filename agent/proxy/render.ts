@@ -7,7 +7,8 @@
 import type { EndpointSlice, Service } from '../../controlplane/shared/kube/index.ts';
 import { SERVICE_NAME_LABEL } from '../../controlplane/shared/kube/index.ts';
 import { objectKey } from '../network/view.ts';
-import { categorize, protoOf, slicesOf, type ProxyEndpoint } from './endpoints.ts';
+import { categorize, protoOf, slicesOf, usableV4, validPort, type ProxyEndpoint } from './endpoints.ts';
+import { formatCidr, parseCidr } from '../../controlplane/shared/cidr.ts';
 import {
   addElement,
   addMember,
@@ -208,14 +209,22 @@ export function renderShardBase(facts: ProxyNodeFacts): Fragment {
 
 const REJECT: Verdict = { v: 'goto', chain: 'reject-chain' };
 const DROP: Verdict = { v: 'drop' };
-const isV4 = (ip: string | undefined): ip is string => !!ip && /^\d+\.\d+\.\d+\.\d+$/.test(ip);
+
+/** A loadBalancerSourceRanges entry as an IPv4 range nft takes (IPv6 and invalid ones: none). */
+function v4Range(x: unknown): string[] {
+  try {
+    return [formatCidr(parseCidr(String(x).trim()))];
+  } catch {
+    return [];
+  }
+}
 
 /** Whether the proxy programs this Service at all. */
 export function proxied(svc: Service, facts: ProxyNodeFacts): boolean {
   const s = svc.spec;
   if (!s || s.type === 'ExternalName') return false;
   const ip = s.clusterIP;
-  if (!isV4(ip)) return false; // headless ("None"), unallocated, or IPv6
+  if (!usableV4(ip)) return false; // headless ("None"), unallocated, or IPv6
   return ip !== facts.clusterDNS;
 }
 
@@ -226,17 +235,24 @@ export function renderService(svc: Service, slices: EndpointSlice[], facts: Prox
   const s = svc.spec;
   const clusterIP = s.clusterIP as string;
   addMember(f, CLUSTER_IPS_SET, clusterIP);
-  const externalIPs = (s.externalIPs ?? []).filter(isV4);
+  const externalIPs = (s.externalIPs ?? []).filter(usableV4);
   const lbIPs =
     s.type === 'LoadBalancer'
       ? (svc.status?.loadBalancer?.ingress ?? []).filter((i) => i.ipMode !== 'Proxy').map((i) => i.ip)
       : [];
-  const lbV4 = lbIPs.filter(isV4);
+  const lbV4 = lbIPs.filter(usableV4);
+  // Kubernetes allows 1 s to a day; anything else (a hand-edited store) gets the default.
+  const timeout = s.sessionAffinityConfig?.clientIP?.timeoutSeconds;
   const affinity =
-    s.sessionAffinity === 'ClientIP' ? (s.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? AFFINITY_DEFAULT) : 0;
+    s.sessionAffinity !== 'ClientIP'
+      ? 0
+      : Number.isInteger(timeout) && (timeout as number) >= 1 && (timeout as number) <= 86400
+        ? (timeout as number)
+        : AFFINITY_DEFAULT;
   const own = slicesOf(svc, slices);
 
   for (const port of s.ports ?? []) {
+    if (!port || !validPort(port.port)) continue;
     const proto = protoOf(port);
     const id: PortId = {
       namespace: String(svc.metadata.namespace),
@@ -248,7 +264,8 @@ export function renderService(svc: Service, slices: EndpointSlice[], facts: Prox
     const internalLocal = s.internalTrafficPolicy === 'Local';
     const externalLocal = s.externalTrafficPolicy === 'Local';
     const hasAny = cluster.length > 0;
-    const nodePort = (s.type === 'NodePort' || s.type === 'LoadBalancer') && port.nodePort ? port.nodePort : 0;
+    const nodePort =
+      (s.type === 'NodePort' || s.type === 'LoadBalancer') && validPort(port.nodePort) ? port.nodePort : 0;
     const hasExternal = nodePort > 0 || externalIPs.length > 0 || lbV4.length > 0;
 
     // Chains over endpoints: all of them, and this node's own when a policy says Local.
@@ -326,7 +343,7 @@ export function renderService(svc: Service, slices: EndpointSlice[], facts: Prox
     }
 
     // loadBalancerSourceRanges: only the listed clients reach the LoadBalancer IPs.
-    const ranges = (s.loadBalancerSourceRanges ?? []).map((x) => x.trim()).filter((x) => x && !x.includes(':'));
+    const ranges = (s.loadBalancerSourceRanges ?? []).flatMap((x) => v4Range(x));
     if (lbV4.length && ranges.length) {
       const fw = firewallChain(id);
       f.chains.push({

@@ -154,6 +154,51 @@ test('nft accepts the rendered ruleset (kernel check, nothing committed)', async
   assert.notEqual(bad.exitCode, 0);
 });
 
+test('hostile values from the store never reach the ruleset: nft still accepts it, the good endpoint stays', async () => {
+  // The API checks slices' shape only, and a node may write its pods' status.podIP: whatever
+  // lands in a slice or a Service must be skipped, not pasted into nft text or thrown on.
+  const raw = <T>(x: unknown) => x as T;
+  const evil = svc(
+    'evil',
+    raw<Spec>({
+      type: 'LoadBalancer',
+      clusterIP: '10.96.0.30',
+      externalIPs: ['127.0.0.1', '0.0.0.0', '169.254.1.1', '224.0.0.1', '10.1.2.3\nadd table ip pwn', null],
+      sessionAffinity: 'ClientIP',
+      sessionAffinityConfig: { clientIP: { timeoutSeconds: -1 } },
+      loadBalancerSourceRanges: ['foo', null, '10.0.0.0/x', ' 192.168.50.0/28 '],
+      ports: [null, { name: 'http', port: 80, nodePort: 70000 }, { name: 'big', port: 70000 }],
+    }),
+    '127.0.0.2',
+  );
+  const evilSlice: EndpointSlice = {
+    ...slice('evil', http, [{ ip: '10.244.1.5', node: 'n1' }]),
+    ports: raw([null, { name: 'http', port: 8080, protocol: 'TCP' }]),
+  };
+  evilSlice.endpoints.push(
+    ...raw<EndpointSlice['endpoints']>([
+      null,
+      { addresses: null },
+      { addresses: ['999.1.1.1'] },
+      { addresses: ['10.244.2.7\nadd table ip pwn'] },
+      { addresses: ['127.0.0.1'] },
+      { addresses: [42] },
+    ]),
+  );
+  const badPort = slice('evil', raw([{ name: 'http', port: 70000 }]), [{ ip: '10.244.2.9', node: 'n2' }], 'b');
+  const rules = world([evil, web], [evilSlice, badPort, ...webSlices]);
+  const script = fullScript(rules);
+  assert.doesNotMatch(script, /pwn|999\.1|127\.0\.0\.[12] \.|70000|timeout -1/);
+  assert.deepEqual(reachable(rules, fromPod('10.96.0.30', 80)), ['10.244.1.5:8080']);
+  assert.deepEqual(reachable(rules, fromPod('10.96.0.20', 80)), ['10.244.1.5:8080', '10.244.2.7:8080']);
+  const r = await execa('unshare', ['--net', 'nft', '-c', '-f', '-'], {
+    input: script,
+    reject: false,
+    timeout: 20_000,
+  });
+  assert.equal(r.exitCode, 0, r.stderr);
+});
+
 test('10.96.0.20:80/tcp from pod 10.244.1.5 reaches either endpoint, unmasqueraded', () => {
   const rules = world([web], webSlices);
   assert.deepEqual(reachable(rules, fromPod('10.96.0.20', 80, '10.244.1.9')), ['10.244.1.5:8080', '10.244.2.7:8080']);
