@@ -97,9 +97,15 @@ export class ClusterDNS {
   render(): void {
     // The SOA serial follows the clock, and only ever goes up.
     this.serial = Math.max(this.serial + 1, Math.floor(Date.now() / 1000));
-    this.resolver.zone = this.zones.render(
-      { services: this.o.view.services.values(), endpointSlices: this.o.view.endpointSlices.values() },
-      { domain: this.o.domain, ttl: this.o.ttl, dnsIP: this.o.address, serial: this.serial },
-    );
+    // It runs from setImmediate: a throw here would end the agent, so the last zone stays instead.
+    try {
+      this.resolver.zone = this.zones.render(
+        { services: this.o.view.services.values(), endpointSlices: this.o.view.endpointSlices.values() },
+        { domain: this.o.domain, ttl: this.o.ttl, dnsIP: this.o.address, serial: this.serial },
+      );
+    } catch (e) {
+      this.o.log(`dns: the zone was not rendered, the last one is served: ${(e as Error).message}`);
+    }
+    for (const p of this.zones.problems) this.o.log(`dns: ${p}`);
   }
 }

@@ -199,7 +199,8 @@ export class Forwarder {
         buf = Buffer.concat([buf, d]);
         if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
           const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
-          done(msg.readUInt16BE(0) === query.readUInt16BE(0) ? Buffer.from(msg) : null);
+          // Shorter than a header is no answer (and reading its ID would throw in this handler).
+          done(msg.length >= 12 && msg.readUInt16BE(0) === query.readUInt16BE(0) ? Buffer.from(msg) : null);
         }
       });
     });

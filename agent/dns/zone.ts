@@ -7,6 +7,10 @@ import { SERVICE_NAME_LABEL } from '../../controlplane/shared/kube/discovery.ts'
 import { encodeAtQuestion, encodeOwned, joinSets, type Rec, type RRSet } from './rr.ts';
 import { TYPE } from './wire.ts';
 
+/** One DNS label as Kubernetes names are made of (RFC 1123, lower case). */
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const validPort = (p: unknown) => Number.isInteger(p) && (p as number) >= 1 && (p as number) <= 65535;
+
 export const SCHEMA_VERSION = '1.1.0';
 const TOLERATE_UNREADY = 'service.alpha.kubernetes.io/tolerate-unready-endpoints';
 
@@ -157,7 +161,7 @@ export function renderServiceNames(svc: Service, slices: EndpointSlice[], domain
       ptr(ip, base);
     }
     for (const p of spec.ports ?? []) {
-      if (!p.name) continue;
+      if (!p?.name) continue;
       out.add(`_${p.name.toLowerCase()}._${(p.protocol ?? 'TCP').toLowerCase()}.${base}`, {
         type: 'SRV',
         data: { priority: 0, weight: 100, port: p.port, target: base },
@@ -171,18 +175,21 @@ export function renderServiceNames(svc: Service, slices: EndpointSlice[], domain
   const endpoints: { ip: string; host: string; ports: { name: string; protocol: string; port: number }[] }[] = [];
   for (const slice of slices) {
     if (slice.addressType === 'FQDN') continue;
+    // Hand-written slices are checked for shape only: SRV names need DNS labels, ports 1-65535.
     const ports = (slice.ports ?? [])
-      .filter((p) => p.name && p.port)
+      .filter((p) => p && validPort(p.port))
       .map((p) => ({
-        name: String(p.name).toLowerCase(),
-        protocol: (p.protocol ?? 'TCP').toLowerCase(),
+        name: String(p.name ?? '').toLowerCase(),
+        protocol: String(p.protocol ?? 'TCP').toLowerCase(),
         port: Number(p.port),
-      }));
+      }))
+      .filter((p) => DNS_LABEL.test(p.name) && DNS_LABEL.test(p.protocol));
     for (const ep of slice.endpoints ?? []) {
-      if (!allReady && ep.conditions?.ready === false) continue;
-      for (const ip of ep.addresses ?? []) {
-        if (!isIPv4(ip) && !isIPv6(ip)) continue;
-        const host = (ep.hostname ?? dashedIP(ip)).toLowerCase();
+      if (!ep || (!allReady && ep.conditions?.ready === false)) continue;
+      for (const ip of Array.isArray(ep.addresses) ? ep.addresses : []) {
+        if (typeof ip !== 'string' || (!isIPv4(ip) && !isIPv6(ip))) continue;
+        const named = typeof ep.hostname === 'string' && DNS_LABEL.test(ep.hostname.toLowerCase());
+        const host = named ? String(ep.hostname).toLowerCase() : dashedIP(ip);
         const key = `${host}/${ip}`;
         if (seen.has(key)) continue;
         seen.add(key);
@@ -270,6 +277,19 @@ export function renderZone(input: ZoneInput, o: ZoneOptions): Zone {
 export class ZoneRenderer {
   private last = new Map<string, { svc: Service; slices: EndpointSlice[]; names: ServiceNames }>();
   private shape = '';
+  /** Services the last render could not name, with why (the agent logs them). */
+  problems: string[] = [];
+
+  /** A Service whose names cannot be rendered (a shape nothing else refused) has none. */
+  private namesOf(svc: Service, slices: EndpointSlice[], domain: string, ttl: number): ServiceNames {
+    try {
+      return renderServiceNames(svc, slices, domain, ttl);
+    } catch (e) {
+      const key = `${svc.metadata.namespace}/${svc.metadata.name}`;
+      this.problems.push(`Service ${key} has no names: ${(e as Error).message}`);
+      return { namespace: String(svc.metadata.namespace).toLowerCase(), names: new Map(), reverse: new Map() };
+    }
+  }
 
   render(input: ZoneInput, o: ZoneOptions): Zone {
     const domain = o.domain.toLowerCase().replace(/\.$/, '');
@@ -277,13 +297,14 @@ export class ZoneRenderer {
     if (shape !== this.shape) this.last.clear();
     this.shape = shape;
     const by = slicesByService(input.endpointSlices);
+    this.problems = [];
     const next = new Map<string, { svc: Service; slices: EndpointSlice[]; names: ServiceNames }>();
     for (const svc of input.services) {
       const key = `${svc.metadata.namespace}/${svc.metadata.name}`;
       const slices = by.get(key) ?? NO_SLICES;
       const had = this.last.get(key);
       const same = had && had.svc === svc && sameItems(had.slices, slices);
-      next.set(key, same ? had : { svc, slices, names: renderServiceNames(svc, slices, domain, o.ttl) });
+      next.set(key, same ? had : { svc, slices, names: this.namesOf(svc, slices, domain, o.ttl) });
     }
     this.last = next;
     return assembleZone(

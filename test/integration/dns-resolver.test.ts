@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
+import { createServer, type Socket as TcpSocket } from 'node:net';
 import dnsPacket from 'dns-packet';
 import { DnsServer } from '../../agent/dns/server.ts';
 import { Resolver } from '../../agent/dns/resolver.ts';
@@ -152,6 +153,38 @@ test('dns resolver: a truncated upstream answer is fetched again over TCP', asyn
   assert.equal(r.answers?.length, 100);
   const udp = await ask('big.example', 'A');
   assert.equal(udp.flag_tc, true, 'too big for the client over UDP: TC so it retries over TCP');
+});
+
+test('dns resolver: a broken upstream TCP answer (shorter than a header) is a failed attempt, not a crash', async () => {
+  // The upstream sets TC over UDP, then answers the TCP retry with a 0- or 1-byte message.
+  const host = '127.0.0.73';
+  const udpUp = createSocket('udp4');
+  udpUp.on('message', (m, r) => {
+    const res = Buffer.from(m.subarray(0, 12));
+    res.writeUInt16BE(0x8300, 2); // QR, TC, RD
+    udpUp.send(res, r.port, r.address);
+  });
+  await new Promise<void>((r) => udpUp.bind(port, host, r));
+  const frames = [Buffer.from([0, 0]), Buffer.from([0, 1, 0x41])];
+  const conns = new Set<TcpSocket>();
+  let asked = 0;
+  const tcpUp = createServer((c) => {
+    conns.add(c);
+    c.on('error', () => {});
+    c.once('data', () => c.write(frames[asked++ % frames.length]));
+  });
+  await new Promise<void>((r) => tcpUp.listen(port, host, r));
+  const f = new Forwarder({ upstreams: [{ host, port }], attemptMs: 300, deadlineMs: 1500 }, new DnsMetrics());
+  await f.start();
+  try {
+    for (const name of ['a.example', 'b.example']) assert.equal(await f.lookup(name, 1), null);
+    assert.ok(asked >= 2, `the TCP retry was made (${asked})`);
+  } finally {
+    f.stop();
+    for (const c of conns) c.destroy();
+    udpUp.close();
+    await new Promise((r) => tcpUp.close(r));
+  }
 });
 
 test('dns resolver: ExternalName is a CNAME with the target chased upstream', async () => {

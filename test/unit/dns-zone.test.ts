@@ -70,7 +70,7 @@ const zone = renderZone(
   { domain: 'cluster.local', ttl: 5, dnsIP: '10.96.0.10', serial: 42 },
 );
 
-function ask(name: string, type: dnsPacket.RecordType) {
+function ask(name: string, type: dnsPacket.RecordType, z = zone) {
   const wire = dnsPacket.encode({
     type: 'query',
     id: 7,
@@ -79,9 +79,9 @@ function ask(name: string, type: dnsPacket.RecordType) {
   });
   const parsed = parseQuery(wire);
   assert.ok(parsed?.ok, `query for ${name} parses`);
-  const r = lookup(zone, parsed.query.name, parsed.query.type);
+  const r = lookup(z, parsed.query.name, parsed.query.type);
   if (r.kind === 'forward' || r.kind === 'cname') return { kind: r.kind, r };
-  const res = dnsPacket.decode(zoneResponse(parsed.query, zone, r, udpLimit(parsed.query)));
+  const res = dnsPacket.decode(zoneResponse(parsed.query, z, r, udpLimit(parsed.query)));
   return { kind: r.kind, res };
 }
 
@@ -189,6 +189,57 @@ for (const [name, type, rcode, answers, soa] of table) {
     } else assert.equal(auth.length, 0);
   });
 }
+
+test('dns zone: hostile slices and Services are skipped or left nameless, never a throw', () => {
+  // Slices are checked for shape only at the API, and the render runs in the agent's event loop.
+  const raw = <T>(x: unknown) => x as T;
+  const evilSlice = slice(
+    'app',
+    'hl',
+    'hl-a',
+    raw([
+      null,
+      { addresses: null },
+      { addresses: ['10.244.9.1'], hostname: 'has.dot' },
+      { addresses: [42, '10.244.9.2'] },
+    ]),
+    raw([
+      null,
+      { name: 'big', port: 70000 },
+      { name: 'neg', port: -1 },
+      { name: 'x'.repeat(70), port: 1 },
+      { name: 'ok', port: 80 },
+    ]),
+  );
+  const renderer = new ZoneRenderer();
+  const z = renderer.render(
+    {
+      services: [
+        svc('app', 'hl', { clusterIP: 'None' }),
+        svc('app', 'broken', raw({ type: 'ExternalName', externalName: 42 })),
+        svc('app', 'fine', { clusterIP: '10.96.9.9', ports: raw([null, { name: 'web', port: 80 }]) }),
+      ],
+      endpointSlices: [evilSlice],
+    },
+    { domain: 'cluster.local', ttl: 5, dnsIP: '10.96.0.10', serial: 1 },
+  );
+  const a = ask('hl.app.svc.cluster.local', 'A', z);
+  assert.deepEqual(('res' in a && a.res?.answers?.map(show).sort()) || [], ['10.244.9.1', '10.244.9.2']);
+  const srv = ask('_ok._tcp.hl.app.svc.cluster.local', 'SRV', z);
+  assert.deepEqual(('res' in srv && srv.res?.answers?.map(show).sort()) || [], [
+    '0 80 10-244-9-1.hl.app.svc.cluster.local',
+    '0 80 10-244-9-2.hl.app.svc.cluster.local',
+  ]);
+  for (const bad of ['_big._tcp', '_neg._tcp'])
+    assert.equal(
+      rcodeOf((ask(`${bad}.hl.app.svc.cluster.local`, 'SRV', z) as { res: dnsPacket.DecodedPacket }).res),
+      'NXDOMAIN',
+    );
+  const fine = ask('fine.app.svc.cluster.local', 'A', z);
+  assert.deepEqual(('res' in fine && fine.res?.answers?.map(show)) || [], ['10.96.9.9']);
+  assert.equal(renderer.problems.length, 1);
+  assert.match(renderer.problems[0], /app\/broken/);
+});
 
 test('dns zone: ExternalName asks for the target to be chased; outside names and unknown PTRs go upstream', () => {
   const ext = ask('ext.app.svc.cluster.local', 'A');
