@@ -155,7 +155,7 @@ test('dns resolver: a truncated upstream answer is fetched again over TCP', asyn
   assert.equal(udp.flag_tc, true, 'too big for the client over UDP: TC so it retries over TCP');
 });
 
-test('dns resolver: a broken upstream TCP answer (shorter than a header) is a failed attempt, not a crash', async () => {
+test('dns resolver: an upstream TCP answer shorter than a header is a failed attempt, not a crash', async () => {
   // The upstream sets TC over UDP, then answers the TCP retry with a 0- or 1-byte message.
   const host = '127.0.0.73';
   const udpUp = createSocket('udp4');

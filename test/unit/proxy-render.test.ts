@@ -154,7 +154,7 @@ test('nft accepts the rendered ruleset (kernel check, nothing committed)', async
   assert.notEqual(bad.exitCode, 0);
 });
 
-test('hostile values from the store never reach the ruleset: nft still accepts it, the good endpoint stays', async () => {
+test('hostile values from the store never reach the ruleset: nft accepts it, the good endpoint stays', async () => {
   // The API checks slices' shape only, and a node may write its pods' status.podIP: whatever
   // lands in a slice or a Service must be skipped, not pasted into nft text or thrown on.
   const raw = <T>(x: unknown) => x as T;
