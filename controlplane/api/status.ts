@@ -94,7 +94,8 @@ export class Errs {
       | 'FieldValueDuplicate'
       | 'FieldValueForbidden'
       | 'FieldValueTypeInvalid'
-      | 'FieldValueTooLong',
+      | 'FieldValueTooLong'
+      | 'FieldValueTooMany',
     message: string,
   ) {
     this.list.push({ field, reason, message: clip(message, 1024) });

@@ -1,4 +1,5 @@
 // Semantic validation: names, labels, annotations and the per-kind rules Kubernetes enforces.
+import { isIP } from 'node:net';
 import type { Errs } from './status.ts';
 import type { Obj } from '../shared/kube/object.ts';
 import { matchesLabelSelector } from '../shared/labels.ts';
@@ -126,6 +127,58 @@ export function validateMeta(kind: string, meta: Obj, namespaced: boolean, errs:
 
 function validPort(p: unknown) {
   return typeof p === 'number' && Number.isInteger(p) && p >= 1 && p <= 65535;
+}
+
+const validIP = (v: unknown) => typeof v === 'string' && isIP(v) !== 0;
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+
+function validCidr(v: unknown): boolean {
+  if (typeof v !== 'string') return false;
+  const [ip, bits, extra] = v.split('/');
+  const max = isIP(ip ?? '') === 4 ? 32 : isIP(ip ?? '') === 6 ? 128 : -1;
+  return extra === undefined && /^\d{1,3}$/.test(bits ?? '') && Number(bits) <= max;
+}
+
+/** A list field: absent, or an array of objects (null items are not "unset" here). */
+function objectList(v: unknown, field: string, errs: Errs, max: number): Obj[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) {
+    errs.invalid(field, v, 'must be a list');
+    return [];
+  }
+  if (v.length > max) errs.add(field, 'FieldValueTooMany', `Too many: ${v.length}: must have at most ${max} items`);
+  return v.filter((x, i) => {
+    const ok = typeof x === 'object' && x !== null && !Array.isArray(x);
+    if (!ok) errs.invalid(`${field}[${i}]`, x, 'must be an object');
+    return ok;
+  });
+}
+
+/** Ports of an EndpointSlice or an Endpoints subset: number 1-65535, a known protocol, label names. */
+function validateEndpointPorts(ports: unknown, field: string, errs: Errs) {
+  const names = new Set<string>();
+  objectList(ports, field, errs, 100).forEach((p, i) => {
+    if (p.port !== undefined && p.port !== null && !validPort(p.port))
+      errs.invalid(`${field}[${i}].port`, p.port, 'must be between 1 and 65535, inclusive');
+    if (p.protocol !== undefined && p.protocol !== null && !['TCP', 'UDP', 'SCTP'].includes(p.protocol))
+      errs.add(
+        `${field}[${i}].protocol`,
+        'FieldValueNotSupported',
+        `Unsupported value: ${JSON.stringify(p.protocol)}: supported values: "SCTP", "TCP", "UDP"`,
+      );
+    if (p.name !== undefined && p.name !== null && p.name !== '') {
+      const e = typeof p.name === 'string' ? dnsLabelErrors(p.name) : 'must be a string';
+      if (e) errs.invalid(`${field}[${i}].name`, p.name, e);
+      if (names.has(p.name)) errs.add(`${field}[${i}].name`, 'FieldValueDuplicate', `Duplicate value: "${p.name}"`);
+      names.add(p.name);
+    }
+  });
+}
+
+function validateOptionalLabel(v: unknown, field: string, errs: Errs) {
+  if (v === undefined || v === null) return;
+  const e = typeof v === 'string' ? dnsLabelErrors(v) : 'must be a string';
+  if (e) errs.invalid(field, v, e);
 }
 
 function validateContainers(
@@ -274,6 +327,13 @@ function validateWorkload(o: Obj, errs: Errs, needsSelector: boolean) {
 const VALIDATORS: Record<string, (o: Obj, errs: Errs, old?: Obj) => void> = {
   Pod(o, errs, old) {
     validatePodSpec(o.spec, 'spec', errs);
+    // A node writes its pods' status; the endpoint controllers copy these IPs into slices.
+    for (const k of ['podIP', 'hostIP'])
+      if (o.status?.[k] && !validIP(o.status[k]))
+        errs.invalid(`status.${k}`, o.status[k], 'must be a valid IP address');
+    objectList(o.status?.podIPs, 'status.podIPs', errs, 2).forEach((p, i) => {
+      if (!validIP(p.ip)) errs.invalid(`status.podIPs[${i}].ip`, p.ip, 'must be a valid IP address');
+    });
     if (old) {
       // Only a few pod spec fields may change after creation.
       const strip = (s: Obj) => {
@@ -347,6 +407,24 @@ const VALIDATORS: Record<string, (o: Obj, errs: Errs, old?: Obj) => void> = {
       type !== 'ExternalName'
     )
       errs.invalid('spec.clusterIPs[0]', s.clusterIP, 'field is immutable');
+    (Array.isArray(s.externalIPs) ? s.externalIPs : []).forEach((ip: unknown, i: number) => {
+      if (!validIP(ip)) errs.invalid(`spec.externalIPs[${i}]`, ip, 'must be a valid IP address');
+    });
+    (Array.isArray(s.loadBalancerSourceRanges) ? s.loadBalancerSourceRanges : []).forEach((r: unknown, i: number) => {
+      if (!validCidr(typeof r === 'string' ? r.trim() : r))
+        errs.invalid(`spec.loadBalancerSourceRanges[${i}]`, r, 'must be a valid CIDR');
+    });
+    const t = s.sessionAffinityConfig?.clientIP?.timeoutSeconds;
+    if (t !== undefined && t !== null && !(Number.isInteger(t) && t >= 1 && t <= 86400))
+      errs.invalid(
+        'spec.sessionAffinityConfig.clientIP.timeoutSeconds',
+        t,
+        'must be greater than 0 and less than 86400',
+      );
+    objectList(o.status?.loadBalancer?.ingress, 'status.loadBalancer.ingress', errs, 100).forEach((g, i) => {
+      if (g.ip !== undefined && !validIP(g.ip))
+        errs.invalid(`status.loadBalancer.ingress[${i}].ip`, g.ip, 'must be a valid IP address');
+    });
   },
   ConfigMap(o, errs) {
     for (const src of ['data', 'binaryData'])
@@ -420,6 +498,64 @@ const VALIDATORS: Record<string, (o: Obj, errs: Errs, old?: Obj) => void> = {
     });
   },
   Namespace() {},
+  EndpointSlice(o, errs) {
+    const type = o.addressType;
+    if (!['IPv4', 'IPv6', 'FQDN'].includes(type))
+      errs.add(
+        'addressType',
+        type ? 'FieldValueNotSupported' : 'FieldValueRequired',
+        type
+          ? `Unsupported value: ${JSON.stringify(type)}: supported values: "FQDN", "IPv4", "IPv6"`
+          : 'Required value',
+      );
+    objectList(o.endpoints, 'endpoints', errs, 1000).forEach((e, i) => {
+      const f = `endpoints[${i}].addresses`;
+      const addrs = Array.isArray(e.addresses) ? e.addresses : [];
+      if (!addrs.length || addrs.length > 100) errs.invalid(f, e.addresses, 'must contain 1 to 100 addresses');
+      addrs.forEach((a: unknown, j: number) => {
+        const ok =
+          type === 'FQDN'
+            ? typeof a === 'string' && !dnsSubdomainErrors(a)
+            : typeof a === 'string' && isIP(a) === (type === 'IPv6' ? 6 : 4);
+        if (!ok) errs.invalid(`${f}[${j}]`, a, `must be a valid ${type ?? 'IPv4'} address`);
+      });
+      validateOptionalLabel(e.hostname, `endpoints[${i}].hostname`, errs);
+      if (e.nodeName !== undefined && e.nodeName !== null) {
+        const err = typeof e.nodeName === 'string' ? dnsSubdomainErrors(e.nodeName) : 'must be a string';
+        if (err) errs.invalid(`endpoints[${i}].nodeName`, e.nodeName, err);
+      }
+    });
+    validateEndpointPorts(o.ports, 'ports', errs);
+  },
+  Endpoints(o, errs) {
+    objectList(o.subsets, 'subsets', errs, 1000).forEach((sub, i) => {
+      for (const k of ['addresses', 'notReadyAddresses'])
+        objectList(sub[k], `subsets[${i}].${k}`, errs, 1000).forEach((a, j) => {
+          if (!validIP(a.ip)) errs.invalid(`subsets[${i}].${k}[${j}].ip`, a.ip, 'must be a valid IP address');
+          validateOptionalLabel(a.hostname, `subsets[${i}].${k}[${j}].hostname`, errs);
+        });
+      validateEndpointPorts(sub.ports, `subsets[${i}].ports`, errs);
+    });
+  },
+  Node(o, errs) {
+    // The overlay and the proxy of every other node act on these: a node may write its own Node.
+    const s = o.spec ?? {};
+    if (s.podCIDR !== undefined && s.podCIDR !== null && s.podCIDR !== '' && !validCidr(s.podCIDR))
+      errs.invalid('spec.podCIDR', s.podCIDR, 'must be a valid CIDR');
+    for (const [i, c] of (Array.isArray(s.podCIDRs) ? s.podCIDRs : []).entries())
+      if (!validCidr(c)) errs.invalid(`spec.podCIDRs[${i}]`, c, 'must be a valid CIDR');
+    const ann = o.metadata?.annotations ?? {};
+    const mac = ann['skiff.io/vtep-mac'];
+    if (mac !== undefined && !MAC.test(String(mac)))
+      errs.invalid("metadata.annotations['skiff.io/vtep-mac']", mac, 'must be a MAC address (six hex pairs)');
+    const pub = ann['skiff.io/public-ip'];
+    if (pub !== undefined && isIP(String(pub)) !== 4)
+      errs.invalid("metadata.annotations['skiff.io/public-ip']", pub, 'must be an IPv4 address');
+    objectList(o.status?.addresses, 'status.addresses', errs, 100).forEach((a, i) => {
+      if ((a.type === 'InternalIP' || a.type === 'ExternalIP') && !validIP(a.address))
+        errs.invalid(`status.addresses[${i}].address`, a.address, 'must be a valid IP address');
+    });
+  },
 };
 
 function validCron(s: string): boolean {

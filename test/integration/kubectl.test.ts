@@ -264,6 +264,59 @@ describe('kubectl against skiff server', () => {
     assert.match(deep.stderr, /unknown field "spec\.template\.spec\.containers\[0\]\.ports\[0\]\.hostPortt"/);
   });
 
+  test('EndpointSlices, Endpoints and Node facts that agents program are refused with 422 when malformed', async () => {
+    const slice = (endpoints: string, ports: string) =>
+      'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: hand\n  namespace: shop\n' +
+      `  labels:\n    kubernetes.io/service-name: hand\naddressType: IPv4\nendpoints: ${endpoints}\nports: ${ports}\n`;
+    const svcWith = (extra: string) =>
+      'apiVersion: v1\nkind: Service\nmetadata:\n  name: hand\n  namespace: shop\nspec:\n  ports: [{port: 80}]\n' +
+      extra;
+    const cases: [string, RegExp][] = [
+      [slice('[{addresses: ["10.244.1.5\\nadd table ip x"]}]', '[{port: 80}]'), /endpoints\[0\]\.addresses\[0\]/],
+      [slice('[{addresses: ["999.1.1.1"]}]', '[{port: 80}]'), /must be a valid IPv4 address/],
+      [slice('[{addresses: ["fd00::1"]}]', '[{port: 80}]'), /must be a valid IPv4 address/],
+      [slice('[null]', '[{port: 80}]'), /endpoints\[0\]: Invalid value/],
+      [slice('[{addresses: ["10.244.1.5"]}]', '[{port: 70000}]'), /ports\[0\]\.port/],
+      [slice('[{addresses: ["10.244.1.5"]}]', '[{port: 80, protocol: ICMP}]'), /ports\[0\]\.protocol/],
+      [slice('[{addresses: ["10.244.1.5"], hostname: "a.b"}]', '[{port: 80}]'), /endpoints\[0\]\.hostname/],
+      [
+        'apiVersion: v1\nkind: Endpoints\nmetadata:\n  name: hand\n  namespace: shop\n' +
+          'subsets: [{addresses: [{ip: "10.0.0.1 }"}], ports: [{port: 5432}]}]\n',
+        /subsets\[0\]\.addresses\[0\]\.ip/,
+      ],
+      [svcWith('  externalIPs: ["1.2.3.4;"]\n'), /spec\.externalIPs\[0\]/],
+      [svcWith('  loadBalancerSourceRanges: ["foo"]\n'), /spec\.loadBalancerSourceRanges\[0\]/],
+      [
+        svcWith('  sessionAffinity: ClientIP\n  sessionAffinityConfig: {clientIP: {timeoutSeconds: -1}}\n'),
+        /timeoutSeconds/,
+      ],
+    ];
+    for (const [input, why] of cases) {
+      const r = await k(['apply', '-f', '-'], { input });
+      assert.notEqual(r.exitCode, 0, input);
+      assert.match(r.stderr, /is invalid/, input);
+      assert.match(r.stderr, why, input);
+    }
+    await ok(['apply', '-f', '-'], slice('[{addresses: ["10.244.1.5"], hostname: web-0}]', '[{name: http, port: 80}]'));
+    await ok(['delete', 'endpointslice', 'hand', '-n', 'shop']);
+    // A Node's overlay facts: the annotations and podCIDR every other node's agent programs.
+    await ok(
+      ['apply', '-f', '-'],
+      'apiVersion: v1\nkind: Node\nmetadata:\n  name: hostile\nspec:\n  podCIDR: 10.244.9.0/24\n',
+    );
+    for (const [args, why] of [
+      [['annotate', 'node', 'hostile', 'skiff.io/vtep-mac=02:00:00:00:00:03 x'], /skiff\.io\/vtep-mac/],
+      [['annotate', 'node', 'hostile', 'skiff.io/public-ip=10.0.0.1}'], /skiff\.io\/public-ip/],
+      [['patch', 'node', 'hostile', '-p', '{"spec":{"podCIDR":"0.0.0.0/"}}'], /spec\.podCIDR/],
+    ] as [string[], RegExp][]) {
+      const r = await k(args);
+      assert.notEqual(r.exitCode, 0, args.join(' '));
+      assert.match(r.stderr, why);
+    }
+    await ok(['annotate', 'node', 'hostile', 'skiff.io/vtep-mac=02:00:00:00:00:03']);
+    await ok(['delete', 'node', 'hostile']);
+  });
+
   test('services get a ClusterIP, NodePorts from the range, and a taken IP is refused with 422', async () => {
     await ok(
       ['apply', '-f', '-'],
