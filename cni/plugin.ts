@@ -29,13 +29,21 @@ export function hostVethName(containerID: string, ifname: string): string {
   return 'veth' + createHash('sha1').update(`${containerID}/${ifname}`).digest('hex').slice(0, 8);
 }
 
+/** The spec's rules for CNI_CONTAINERID and CNI_IFNAME; a netns path without whitespace. */
+const ENV_RULES: Partial<Record<keyof Env, [RegExp, string]>> = {
+  containerID: [/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'letters, digits, "_", "." and "-", starting with a letter or digit'],
+  ifname: [/^(?!\.\.?$)[^/:\s]{1,15}$/, 'at most 15 characters, not "." or "..", without "/", ":" or whitespace'],
+  netns: [/^\/[^\s]*$/, 'an absolute path without whitespace'],
+};
+
 function need(env: Env, ...keys: (keyof Env)[]) {
-  for (const k of keys)
-    if (!env[k])
-      throw new CniError(
-        CODES.invalidEnv,
-        `CNI_${k === 'containerID' ? 'CONTAINERID' : k.toUpperCase()} is required for ${env.command}`,
-      );
+  for (const k of keys) {
+    const name = `CNI_${k === 'containerID' ? 'CONTAINERID' : k.toUpperCase()}`;
+    if (!env[k]) throw new CniError(CODES.invalidEnv, `${name} is required for ${env.command}`);
+    // These reach file paths and `ip -batch` lines: a value outside the rules is refused here.
+    const rule = ENV_RULES[k];
+    if (rule && !rule[0].test(env[k])) throw new CniError(CODES.invalidEnv, `${name} must be ${rule[1]}`);
+  }
 }
 
 async function add(conf: NetConf, env: Env): Promise<CniResult> {
@@ -90,7 +98,7 @@ async function add(conf: NetConf, env: Env): Promise<CniResult> {
 }
 
 async function del(conf: NetConf, env: Env) {
-  need(env, 'containerID', 'ifname');
+  need(env, 'containerID', 'ifname', ...(env.netns ? (['netns'] as const) : []));
   // Idempotent: a missing namespace, veth or allocation is not an error.
   if (env.netns && existsSync(env.netns)) await deleteLink(env.ifname, env.netns).catch(() => {});
   await deleteLink(hostVethName(env.containerID, env.ifname));

@@ -70,6 +70,27 @@ test('GC without the list of valid attachments is refused, not taken as "nothing
   }
 });
 
+test('CNI_CONTAINERID, CNI_IFNAME and CNI_NETNS outside the spec are refused before anything is done', async () => {
+  // They end up in file paths (hostport state) and `ip -batch` lines in the node's namespace.
+  const good = { containerID: 'c1', netns: '/run/netns/none', ifname: 'eth0' };
+  const cases: [string, Partial<typeof good>, RegExp][] = [
+    ['ADD', { containerID: '../../etc/x' }, /CNI_CONTAINERID must be/],
+    ['DEL', { containerID: '-c' }, /CNI_CONTAINERID must be/],
+    ['ADD', { ifname: 'eth0-but-longer-than-15' }, /CNI_IFNAME must be/],
+    ['ADD', { ifname: 'a/b' }, /CNI_IFNAME must be/],
+    ['DEL', { ifname: 'x\nlink del skiff0' }, /CNI_IFNAME must be/],
+    ['CHECK', { ifname: '..' }, /CNI_IFNAME must be/],
+    ['ADD', { netns: '/run/netns/a b' }, /CNI_NETNS must be/],
+    ['DEL', { netns: 'relative\nlink del skiff0' }, /CNI_NETNS must be/],
+  ];
+  for (const [command, bad, msg] of cases)
+    await assert.rejects(
+      run({ command, ...good, ...bad }, conf({})),
+      (e: unknown) => e instanceof CniError && e.code === CODES.invalidEnv && msg.test(e.message),
+      `${command} ${JSON.stringify(bad)}`,
+    );
+});
+
 test("the error result carries the request's cniVersion when it is a string", () => {
   assert.deepEqual(errorResult(new CniError(CODES.invalidConfig, 'bad'), conf({ cniVersion: '0.4.0' })), {
     cniVersion: '0.4.0',
