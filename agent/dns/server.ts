@@ -8,6 +8,9 @@ import type { DnsMetrics } from './metrics.ts';
 import type { Resolver } from './resolver.ts';
 import { MAX_QUERY } from './wire.ts';
 
+/** Answers a TCP client may leave unread before its connection is closed. */
+const TCP_UNREAD_LIMIT = 4 * 1024 * 1024;
+
 export interface DnsServerOptions {
   address: string;
   /** 0 picks a free port (tests); UDP and TCP then share the one UDP got. */
@@ -113,11 +116,20 @@ export class DnsServer {
       if (!res || s.destroyed) return;
       const len = Buffer.allocUnsafe(2);
       len.writeUInt16BE(res.length);
-      s.write(Buffer.concat([len, res]));
+      // A client that asks and does not read: reading stops until it drains its answers, and
+      // past TCP_UNREAD_LIMIT bytes of them (what one read's queries could still add) it goes.
+      if (!s.write(Buffer.concat([len, res]))) s.pause();
+      if (s.writableLength > TCP_UNREAD_LIMIT) {
+        this.metrics.dropped.inc({ reason: 'tcp_unread' });
+        s.destroy();
+      }
     };
+    s.on('drain', () => {
+      if (waiting < limit) s.resume();
+    });
     const settle = () => {
       waiting--;
-      if (waiting < limit && s.isPaused()) s.resume();
+      if (waiting < limit && s.isPaused() && !s.writableNeedDrain) s.resume();
     };
     s.on('data', (d) => {
       buf = buf.length ? Buffer.concat([buf, d]) : d;

@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
-import { createServer, type Socket as TcpSocket } from 'node:net';
+import { connect, createServer, type Socket as TcpSocket } from 'node:net';
 import dnsPacket from 'dns-packet';
 import { DnsServer } from '../../agent/dns/server.ts';
 import { Resolver } from '../../agent/dns/resolver.ts';
@@ -185,6 +185,42 @@ test('dns resolver: an upstream TCP answer shorter than a header is a failed att
     udpUp.close();
     await new Promise((r) => tcpUp.close(r));
   }
+});
+
+test('dns resolver: a TCP client that asks and never reads stops being read', { timeout: 60_000 }, async () => {
+  // Without backpressure the server reads every query and keeps every answer in memory.
+  const q = query('web.app.svc.cluster.local', 'A');
+  const frame = Buffer.concat([Buffer.from([0, q.length]), q]);
+  const block = Buffer.concat(Array.from({ length: Math.floor(65536 / frame.length) }, () => frame));
+  const c = connect({ host: HOST, port: server.port });
+  c.on('error', () => {});
+  c.pause(); // never reads
+  await new Promise((r) => c.once('connect', r));
+  const total = 48 * 1024 * 1024;
+  let sent = 0;
+  const end = Date.now() + 15_000;
+  while (sent < total && Date.now() < end && !c.destroyed) {
+    if (!c.write(block)) {
+      const drained = await new Promise<boolean>((r) => {
+        const t = setTimeout(() => r(false), 2000);
+        c.once('drain', () => {
+          clearTimeout(t);
+          r(true);
+        });
+      });
+      if (!drained) break;
+    }
+    sent += block.length;
+  }
+  const accepted = c.bytesWritten - c.writableLength;
+  c.destroy();
+  assert.ok(accepted < 24 * 1024 * 1024, `the server took ${(accepted / 2 ** 20).toFixed(1)} MiB of queries unread`);
+  const r = await ask('web.app.svc.cluster.local', 'A');
+  assert.deepEqual(
+    r.answers?.map((a) => (a.type === 'A' ? a.data : a.type)),
+    ['10.96.1.1'],
+    'others are still answered',
+  );
 });
 
 test('dns resolver: ExternalName is a CNAME with the target chased upstream', async () => {
