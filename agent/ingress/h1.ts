@@ -319,6 +319,10 @@ export class ResponseParser {
     const head: ResponseHead = { status, reason: m[3] ?? '', headers, close };
     if (this.noBody || status === 204 || status === 304) return { head, framing: { kind: 'none' as const } };
     if (te !== undefined) {
+      // HTTP/1.0 has no Transfer-Encoding: its framing cannot be trusted (RFC 9112 §6.1).
+      if (m[1] === '0') throw new H1Error('Transfer-Encoding in an HTTP/1.0 response');
+      // Beside Content-Length it hints at smuggling (§6.3): answered, never reused.
+      if (length !== undefined) head.close = true;
       // Transfer-Encoding wins over Content-Length (RFC 9112 §6.3); only chunked as last coding keeps the connection.
       const codings = te.toLowerCase().split(',');
       // A Content-Length beside it is wrong and must not reach the client.

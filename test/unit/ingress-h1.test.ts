@@ -52,10 +52,11 @@ const ok: [string, string, string, Partial<ResponseHead>, string, boolean?][] = 
   ],
   ['chunked, empty body', 'GET', 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n', {}, ''],
   [
-    'chunked wins over content-length, which is dropped',
+    'chunked wins over content-length, which is dropped, and the connection closes',
     'GET',
     'HTTP/1.1 200 OK\r\ncontent-length: 99\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n',
-    { headers: ['transfer-encoding', 'chunked'] },
+    // Both framings on one response hint at smuggling: the upstream connection is not reused.
+    { headers: ['transfer-encoding', 'chunked'], close: true },
     'ok',
   ],
   ['HEAD: no body despite content-length', 'HEAD', 'HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n', {}, ''],
@@ -144,6 +145,7 @@ const refused: [string, string, string?, boolean?][] = [
   ['huge chunk size', 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nfffffffffffffffff\r\n'],
   ['chunk without CRLF after', 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nokXX0\r\n\r\n'],
   ['data after the response', 'HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\nxHTTP/1.1 200 OK\r\n\r\n'],
+  ['Transfer-Encoding in HTTP/1.0', 'HTTP/1.0 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n'],
   ['101 without an upgrade', 'HTTP/1.1 101 Switching Protocols\r\nupgrade: x\r\n\r\n'],
   ['head larger than the limit', `HTTP/1.1 200 OK\r\nx-a: ${'a'.repeat(300)}\r\n\r\n`],
   ['head that never ends, refused once over the limit', `HTTP/1.1 200 OK\r\nx-a: ${'a'.repeat(300)}`],
