@@ -2,10 +2,15 @@
 // plugin (the small C client in cni/client.c) connects to: each pod then costs no Node start.
 // Request: NAME=value\0 for each CNI variable, an empty \0, then stdin. Answer: '0' or '1', then stdout.
 import { createServer, type Server } from 'node:net';
-import { mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type Env, run } from '../../cni/plugin.ts';
-import { errorResult } from '../../cni/errors.ts';
+import { CniError, CODES, errorResult } from '../../cni/errors.ts';
+
+/** The largest request taken (a GC's list of valid attachments on a full node is well below). */
+export const MAX_CNI_REQUEST = 8 * 1024 * 1024;
+/** A client that has not finished its request by then is dropped. */
+const REQUEST_TIMEOUT_MS = 60_000;
 
 export function startCniServer(socket: string): Promise<Server> {
   mkdirSync(dirname(socket), { recursive: true });
@@ -13,7 +18,18 @@ export function startCniServer(socket: string): Promise<Server> {
   // Half-open: the client closes its side after the request and still waits for the answer.
   const server = createServer({ allowHalfOpen: true }, (conn) => {
     const chunks: Buffer[] = [];
-    conn.on('data', (c) => chunks.push(c));
+    let size = 0;
+    conn.setTimeout(REQUEST_TIMEOUT_MS, () => conn.destroy());
+    conn.on('data', (c) => {
+      size += c.length;
+      if (size <= MAX_CNI_REQUEST) return void chunks.push(c);
+      // Answered at once and not read further: the plugin's code never sees it.
+      conn.removeAllListeners('data');
+      conn.removeAllListeners('end');
+      const e = new CniError(CODES.decodeFailure, `request larger than ${MAX_CNI_REQUEST} bytes`);
+      conn.end('1' + JSON.stringify(errorResult(e, '')) + '\n');
+      conn.resume();
+    });
     conn.on('end', async () => {
       const all = Buffer.concat(chunks);
       const cut = all.indexOf(Buffer.from([0, 0]));
@@ -45,6 +61,9 @@ export function startCniServer(socket: string): Promise<Server> {
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(socket, () => resolve(server));
+    server.listen(socket, () => {
+      chmodSync(socket, 0o600); // root's runtime only, whatever the umask
+      resolve(server);
+    });
   });
 }
