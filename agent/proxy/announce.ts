@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { execa } from 'execa';
 import type { EndpointSlice, Node, Service } from '../../controlplane/shared/kube/index.ts';
-import { categorize } from './endpoints.ts';
+import { categorize, usableV4 } from './endpoints.ts';
 import { AGENT_GONE_AFTER_MS, agentAwayMs } from '../../controlplane/shared/agent-presence.ts';
 
 export const isReady = (n: Node) =>
@@ -57,11 +57,12 @@ export function announcedHere(
     if (svc.spec.externalTrafficPolicy === 'Local') {
       const withLocal = new Set<string>();
       for (const port of svc.spec.ports ?? [])
-        for (const e of categorize(port, slices, '').cluster) if (e.nodeName) withLocal.add(e.nodeName);
+        for (const e of port ? categorize(port, slices, '').cluster : []) if (e.nodeName) withLocal.add(e.nodeName);
       candidates = ready.filter((n) => withLocal.has(n));
     }
     for (const ing of svc.status?.loadBalancer?.ingress ?? []) {
-      if (!ing.ip || !/^\d+\.\d+\.\d+\.\d+$/.test(ing.ip) || ing.ipMode === 'Proxy') continue;
+      // Only an address a node may take on its interface (not loopback, 0/8, link-local, multicast).
+      if (!ing || !usableV4(ing.ip) || ing.ipMode === 'Proxy') continue;
       if (announcer(ing.ip, candidates) === nodeName) out.add(ing.ip);
     }
   }

@@ -14,7 +14,7 @@ export function udpFlows(svc: Service, slices: EndpointSlice[], facts: ProxyNode
   const out: UdpFlows = new Map();
   if (!proxied(svc, facts)) return out;
   const s = svc.spec;
-  const lb = s.type === 'LoadBalancer' ? (svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? '') : [];
+  const lb = s.type === 'LoadBalancer' ? (svc.status?.loadBalancer?.ingress ?? []).map((i) => i?.ip ?? '') : [];
   const ips = [s.clusterIP as string, ...(s.externalIPs ?? []), ...lb].filter((ip) => /^\d+\.\d+\.\d+\.\d+$/.test(ip));
   for (const port of s.ports ?? []) {
     if (protoOf(port) !== 'udp') continue;

@@ -238,7 +238,7 @@ export function renderService(svc: Service, slices: EndpointSlice[], facts: Prox
   const externalIPs = (s.externalIPs ?? []).filter(usableV4);
   const lbIPs =
     s.type === 'LoadBalancer'
-      ? (svc.status?.loadBalancer?.ingress ?? []).filter((i) => i.ipMode !== 'Proxy').map((i) => i.ip)
+      ? (svc.status?.loadBalancer?.ingress ?? []).filter((i) => i && i.ipMode !== 'Proxy').map((i) => i.ip)
       : [];
   const lbV4 = lbIPs.filter(usableV4);
   // Kubernetes allows 1 s to a day; anything else (a hand-edited store) gets the default.

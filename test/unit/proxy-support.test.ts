@@ -306,6 +306,23 @@ test('LoadBalancer IPs: one Ready node each, the same answer everywhere, moved o
   const eps = [slice('loc', [{ name: 'p', port: 8080 }], [['10.244.3.5', 'n3']])];
   assert.ok(announcedHere([[local, eps]], nodes, 'n3').has('10.251.0.99'));
   assert.equal(announcedHere([[local, eps]], nodes, 'n1').size, 0);
+  // A status written with the Service (kept, as Kubernetes keeps it) may name anything: a node
+  // takes on its interface only an address it may hold, and null items are skipped.
+  const odd = svc('odd', { type: 'LoadBalancer', clusterIP: '10.96.2.2', externalTrafficPolicy: 'Local', ports: [] });
+  odd.spec!.ports = [null as unknown as { port: number }];
+  odd.status = {
+    loadBalancer: {
+      ingress: [null, { ip: '127.0.0.1' }, { ip: '0.0.0.0' }, { ip: '224.0.0.5' }, { ip: '10.251.0.7 dev lo' }] as {
+        ip: string;
+      }[],
+    },
+  };
+  for (const n of ['n1', 'n2', 'n3'])
+    assert.equal(
+      announcedHere([[{ ...odd, spec: { ...odd.spec, externalTrafficPolicy: 'Cluster' } }, []]], nodes, n).size,
+      0,
+    );
+  for (const n of ['n1', 'n2', 'n3']) assert.equal(announcedHere([[odd, []]], nodes, n).size, 0);
 });
 
 test('health check: local endpoint count for Local LoadBalancers with a healthCheckNodePort', () => {
