@@ -31,6 +31,8 @@ export function startCniServer(socket: string): Promise<Server> {
       conn.resume();
     });
     conn.on('end', async () => {
+      // The request is in: its work (an IPAM lock waits up to 90 s) is not cut short.
+      conn.setTimeout(0);
       const all = Buffer.concat(chunks);
       const cut = all.indexOf(Buffer.from([0, 0]));
       const vars = Object.fromEntries(

@@ -20,6 +20,7 @@ import {
   BACKEND_ANNOTATION,
   type Backend,
   PUBLIC_IP_ANNOTATION,
+  peerProblem,
   validPeers,
   renderOverlay,
   VTEP_MAC_ANNOTATION,
@@ -90,6 +91,12 @@ export class Overlay {
   start() {
     const { underlay, backend, mtu } = this.o;
     this.o.log(`overlay: ${backend} over ${underlay.iface} (${underlay.ip}, ${underlay.cidr}), MTU ${mtu}`);
+    // Peers program only subnets inside the cluster network (render.ts peerProblem): say so here too.
+    const own = peerProblem(
+      { name: this.o.nodeName, podCidr: this.o.podCidr, nodeIp: underlay.ip },
+      { podCidr: '0.0.0.0/32', clusterCidr: this.o.clusterCidr },
+    );
+    if (own) this.o.log(`overlay: ${own}: other nodes will not route to this node's pods`, 'warn');
     this.unsubscribe = this.o.view.subscribe((changes) => {
       if (!changes.some((c) => c.kind === 'nodes')) return;
       this.changedAt ||= performance.now();

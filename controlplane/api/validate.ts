@@ -528,9 +528,10 @@ const VALIDATORS: Record<string, (o: Obj, errs: Errs, old?: Obj) => void> = {
     validateEndpointPorts(o.ports, 'ports', errs);
   },
   Endpoints(o, errs) {
-    objectList(o.subsets, 'subsets', errs, 1000).forEach((sub, i) => {
+    objectList(o.subsets, 'subsets', errs, Number.POSITIVE_INFINITY).forEach((sub, i) => {
+      // No count limit: Kubernetes has none here, and the endpoints controller writes big ones.
       for (const k of ['addresses', 'notReadyAddresses'])
-        objectList(sub[k], `subsets[${i}].${k}`, errs, 1000).forEach((a, j) => {
+        objectList(sub[k], `subsets[${i}].${k}`, errs, Number.POSITIVE_INFINITY).forEach((a, j) => {
           if (!validIP(a.ip)) errs.invalid(`subsets[${i}].${k}[${j}].ip`, a.ip, 'must be a valid IP address');
           validateOptionalLabel(a.hostname, `subsets[${i}].${k}[${j}].hostname`, errs);
         });

@@ -59,7 +59,7 @@ test('vxlan and host-gw programmed from the view, idempotent, peers removed, bac
         {
           name,
           podCidr: n.pod,
-          clusterCidr: '10.244.0.0/16',
+          clusterCidr: PODS,
           nodeIp: n.ip,
           iface: u.iface,
           ifaceCidr: u.cidr,
