@@ -168,17 +168,12 @@ spec:
 );
 
 test('kubectl run --rm -i of a short command returns its output at once, without falling back to logs', async () => {
-  const t0 = Date.now();
-  await k(['get', 'nodes']);
-  const baseline = Date.now() - t0; // one kubectl round trip through the sandbox, on this machine now
-  const t1 = Date.now();
   const r = await k(['run', '--rm', '-i', '--restart=Never', 'tmp', '--image=skiff.local/busybox', '--', 'echo', 'hi']);
-  const took = Date.now() - t1;
   assert.equal(r.exitCode, 0, r.all);
   assert.match(String(r.stdout), /^hi$/m);
+  // The defect: the attach timed out (10 s) and kubectl fell back to the logs, saying so. No time
+  // bound here (a loaded CI machine took 3.4 s for one plain kubectl call): the message tells.
   assert.doesNotMatch(String(r.all), /couldn't attach|falling back/);
-  // The pod has to start; the attach itself must not wait (it used to time out after 10 s).
-  assert.ok(took < baseline + 8_000, `kubectl run took ${took} ms (a plain kubectl call ${baseline} ms)`);
   const fail = await k([
     'run',
     '--rm',
