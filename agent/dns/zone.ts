@@ -6,10 +6,7 @@ import type { EndpointSlice, Service } from '../../controlplane/shared/kube/inde
 import { SERVICE_NAME_LABEL } from '../../controlplane/shared/kube/discovery.ts';
 import { encodeAtQuestion, encodeOwned, joinSets, type Rec, type RRSet } from './rr.ts';
 import { TYPE } from './wire.ts';
-
-/** One DNS label as Kubernetes names are made of (RFC 1123, lower case). */
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const validPort = (p: unknown) => Number.isInteger(p) && (p as number) >= 1 && (p as number) <= 65535;
+import { isDnsLabel, validPort } from '../../controlplane/shared/net-values.ts';
 
 export const SCHEMA_VERSION = '1.1.0';
 const TOLERATE_UNREADY = 'service.alpha.kubernetes.io/tolerate-unready-endpoints';
@@ -183,12 +180,12 @@ export function renderServiceNames(svc: Service, slices: EndpointSlice[], domain
         protocol: String(p.protocol ?? 'TCP').toLowerCase(),
         port: Number(p.port),
       }))
-      .filter((p) => DNS_LABEL.test(p.name) && DNS_LABEL.test(p.protocol));
+      .filter((p) => isDnsLabel(p.name) && isDnsLabel(p.protocol));
     for (const ep of slice.endpoints ?? []) {
       if (!ep || (!allReady && ep.conditions?.ready === false)) continue;
       for (const ip of Array.isArray(ep.addresses) ? ep.addresses : []) {
         if (typeof ip !== 'string' || (!isIPv4(ip) && !isIPv6(ip))) continue;
-        const named = typeof ep.hostname === 'string' && DNS_LABEL.test(ep.hostname.toLowerCase());
+        const named = typeof ep.hostname === 'string' && isDnsLabel(ep.hostname.toLowerCase());
         const host = named ? String(ep.hostname).toLowerCase() : dashedIP(ip);
         const key = `${host}/${ip}`;
         if (seen.has(key)) continue;

@@ -20,8 +20,7 @@ import {
   BACKEND_ANNOTATION,
   type Backend,
   PUBLIC_IP_ANNOTATION,
-  peerProblem,
-  validPeers,
+  subnetProblem,
   renderOverlay,
   VTEP_MAC_ANNOTATION,
   VXLAN_DEV,
@@ -92,11 +91,8 @@ export class Overlay {
     const { underlay, backend, mtu } = this.o;
     this.o.log(`overlay: ${backend} over ${underlay.iface} (${underlay.ip}, ${underlay.cidr}), MTU ${mtu}`);
     // Peers program only subnets inside the cluster network (render.ts peerProblem): say so here too.
-    const own = peerProblem(
-      { name: this.o.nodeName, podCidr: this.o.podCidr, nodeIp: underlay.ip },
-      { podCidr: '0.0.0.0/32', clusterCidr: this.o.clusterCidr },
-    );
-    if (own) this.o.log(`overlay: ${own}: other nodes will not route to this node's pods`, 'warn');
+    const own = subnetProblem(this.o.podCidr, this.o.clusterCidr);
+    if (own) this.o.log(`overlay: this node's ${own}: other nodes will not route to its pods`, 'warn');
     this.unsubscribe = this.o.view.subscribe((changes) => {
       if (!changes.some((c) => c.kind === 'nodes')) return;
       this.changedAt ||= performance.now();
@@ -211,10 +207,7 @@ export class Overlay {
     }
     this.known = assumeApplied(want);
     if (want.vxlan) await this.checkVxlanTraps();
-    const nodeIps = validPeers(
-      { name: nodeName, podCidr: this.o.podCidr, clusterCidr: this.o.clusterCidr },
-      view.nodes.values(),
-    ).peers.map((p) => p.nodeIp);
+    const nodeIps = want.peers.map((p) => p.nodeIp);
     const egress = renderEgress({
       podCidr: this.o.podCidr,
       clusterCidr: this.o.clusterCidr,

@@ -3,6 +3,7 @@
 // (vxlan), or a route via the peer's node IP (host-gw).
 import type { Node } from '../../controlplane/shared/kube/index.ts';
 import { cidrContains, cidrsOverlap, formatCidr, ipToInt, nthIp, parseCidr } from '../../controlplane/shared/cidr.ts';
+import { isMacAddress } from '../../controlplane/shared/net-values.ts';
 
 export const VTEP_MAC_ANNOTATION = 'skiff.io/vtep-mac';
 export const PUBLIC_IP_ANNOTATION = 'skiff.io/public-ip';
@@ -67,6 +68,8 @@ export interface DesiredNet {
   fdb: FdbSpec[];
   /** Peers that cannot be reached with this backend, with the reason (logged, never guessed around). */
   errors: string[];
+  /** The peers whose facts passed the checks (the egress table's node set), whatever the backend. */
+  peers: Peer[];
 }
 
 export interface Peer {
@@ -86,13 +89,25 @@ export function peerOf(n: Node): Peer | null {
   return { name: n.metadata.name!, podCidr, nodeIp: ip, vtepMac: n.metadata.annotations?.[VTEP_MAC_ANNOTATION] };
 }
 
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+/** Why `podCidr` cannot be a node's subnet in the cluster network, or null. */
+export function subnetProblem(podCidr: string, clusterCidr: string): string | null {
+  let sub: ReturnType<typeof parseCidr>;
+  try {
+    sub = parseCidr(podCidr);
+  } catch {
+    return `invalid podCIDR ${JSON.stringify(podCidr)}`;
+  }
+  const net = parseCidr(clusterCidr);
+  if (sub.bits < net.bits || !cidrContains(net, nthIp(sub, 0)))
+    return `podCIDR ${podCidr} is outside the cluster network ${clusterCidr}`;
+  return null;
+}
 
 /**
  * Why a peer's facts cannot be programmed, or null. They come from the peer's own Node object,
  * which that node's credential may write, and end up in `ip`/`bridge` batch lines and the egress
- * nft script: only a dotted IPv4 node IP, a MAC, and a subnet inside the cluster network that is
- * not this node's own pass.
+ * nft script: only a dotted IPv4 node IP, a MAC, and a subnet inside the cluster network that
+ * does not overlap this node's own.
  */
 export function peerProblem(p: Peer, self: Pick<Self, 'podCidr' | 'clusterCidr'>): string | null {
   try {
@@ -100,19 +115,12 @@ export function peerProblem(p: Peer, self: Pick<Self, 'podCidr' | 'clusterCidr'>
   } catch {
     return `node ${p.name} publishes an invalid node IP ${JSON.stringify(p.nodeIp)}`;
   }
-  if (p.vtepMac !== undefined && !MAC.test(p.vtepMac))
+  if (p.vtepMac !== undefined && !isMacAddress(p.vtepMac))
     return `node ${p.name} publishes an invalid VTEP MAC ${JSON.stringify(p.vtepMac)} (${VTEP_MAC_ANNOTATION})`;
-  let sub: ReturnType<typeof parseCidr>;
-  try {
-    sub = parseCidr(p.podCidr);
-  } catch {
-    return `node ${p.name} has an invalid podCIDR ${JSON.stringify(p.podCidr)}`;
-  }
-  const net = parseCidr(self.clusterCidr);
-  if (sub.bits < net.bits || !cidrContains(net, nthIp(sub, 0)))
-    return `node ${p.name}'s podCIDR ${p.podCidr} is outside the cluster network ${self.clusterCidr}`;
-  if (cidrsOverlap(sub, parseCidr(self.podCidr)))
-    return `node ${p.name}'s podCIDR ${p.podCidr} overlaps this node's ${self.podCidr}`;
+  const subnet = subnetProblem(p.podCidr, self.clusterCidr);
+  if (subnet) return `node ${p.name}: ${subnet}`;
+  if (cidrsOverlap(parseCidr(p.podCidr), parseCidr(self.podCidr)))
+    return `node ${p.name}: podCIDR ${p.podCidr} overlaps this node's ${self.podCidr}`;
   return null;
 }
 
@@ -139,7 +147,7 @@ const subnetBase = (cidr: string) => nthIp(parseCidr(cidr), 0);
 
 export function renderOverlay(self: Self, backend: Backend, nodes: Iterable<Node>): DesiredNet {
   const { peers, errors } = validPeers(self, nodes);
-  const out: DesiredNet = { vxlan: null, addresses: [], routes: [], neighbours: [], fdb: [], errors };
+  const out: DesiredNet = { vxlan: null, addresses: [], routes: [], neighbours: [], fdb: [], errors, peers };
   if (backend === 'vxlan') {
     out.vxlan = {
       name: VXLAN_DEV,

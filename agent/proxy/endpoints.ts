@@ -7,6 +7,7 @@ import type { EndpointSlice, Service, ServicePort } from '../../controlplane/sha
 import { SERVICE_NAME_LABEL } from '../../controlplane/shared/kube/index.ts';
 import type { Proto } from './model.ts';
 import { ipToInt } from '../../controlplane/shared/cidr.ts';
+import { validPort } from '../../controlplane/shared/net-values.ts';
 
 /**
  * A dotted IPv4 address a packet may be sent to or taken at: not 0.0.0.0/8, loopback (127/8,
@@ -24,10 +25,6 @@ export function usableV4(ip: unknown): ip is string {
   const a = n >>> 24;
   return a !== 0 && a !== 127 && a < 224 && n >>> 16 !== 0xa9fe;
 }
-
-/** A port number nft takes for a destination (0 is "no port"). */
-export const validPort = (p: unknown): p is number =>
-  Number.isInteger(p) && (p as number) >= 1 && (p as number) <= 65535;
 
 export interface ProxyEndpoint {
   ip: string;

@@ -7,7 +7,8 @@
 import type { EndpointSlice, Service } from '../../controlplane/shared/kube/index.ts';
 import { SERVICE_NAME_LABEL } from '../../controlplane/shared/kube/index.ts';
 import { objectKey } from '../network/view.ts';
-import { categorize, protoOf, slicesOf, usableV4, validPort, type ProxyEndpoint } from './endpoints.ts';
+import { categorize, protoOf, slicesOf, usableV4, type ProxyEndpoint } from './endpoints.ts';
+import { validPort } from '../../controlplane/shared/net-values.ts';
 import { formatCidr, parseCidr } from '../../controlplane/shared/cidr.ts';
 import {
   addElement,

@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import type { Errs } from './status.ts';
 import type { Obj } from '../shared/kube/object.ts';
 import { matchesLabelSelector } from '../shared/labels.ts';
+import { isMacAddress, validPort } from '../shared/net-values.ts';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -125,12 +126,7 @@ export function validateMeta(kind: string, meta: Obj, namespaced: boolean, errs:
   }
 }
 
-function validPort(p: unknown) {
-  return typeof p === 'number' && Number.isInteger(p) && p >= 1 && p <= 65535;
-}
-
 const validIP = (v: unknown) => typeof v === 'string' && isIP(v) !== 0;
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 
 function validCidr(v: unknown): boolean {
   if (typeof v !== 'string') return false;
@@ -140,7 +136,7 @@ function validCidr(v: unknown): boolean {
 }
 
 /** A list field: absent, or an array of objects (null items are not "unset" here). */
-function objectList(v: unknown, field: string, errs: Errs, max: number): Obj[] {
+function objectList(v: unknown, field: string, errs: Errs, max = Number.POSITIVE_INFINITY): Obj[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) {
     errs.invalid(field, v, 'must be a list');
@@ -528,10 +524,10 @@ const VALIDATORS: Record<string, (o: Obj, errs: Errs, old?: Obj) => void> = {
     validateEndpointPorts(o.ports, 'ports', errs);
   },
   Endpoints(o, errs) {
-    objectList(o.subsets, 'subsets', errs, Number.POSITIVE_INFINITY).forEach((sub, i) => {
+    objectList(o.subsets, 'subsets', errs).forEach((sub, i) => {
       // No count limit: Kubernetes has none here, and the endpoints controller writes big ones.
       for (const k of ['addresses', 'notReadyAddresses'])
-        objectList(sub[k], `subsets[${i}].${k}`, errs, Number.POSITIVE_INFINITY).forEach((a, j) => {
+        objectList(sub[k], `subsets[${i}].${k}`, errs).forEach((a, j) => {
           if (!validIP(a.ip)) errs.invalid(`subsets[${i}].${k}[${j}].ip`, a.ip, 'must be a valid IP address');
           validateOptionalLabel(a.hostname, `subsets[${i}].${k}[${j}].hostname`, errs);
         });
@@ -547,7 +543,7 @@ const VALIDATORS: Record<string, (o: Obj, errs: Errs, old?: Obj) => void> = {
       if (!validCidr(c)) errs.invalid(`spec.podCIDRs[${i}]`, c, 'must be a valid CIDR');
     const ann = o.metadata?.annotations ?? {};
     const mac = ann['skiff.io/vtep-mac'];
-    if (mac !== undefined && !MAC.test(String(mac)))
+    if (mac !== undefined && !isMacAddress(mac))
       errs.invalid("metadata.annotations['skiff.io/vtep-mac']", mac, 'must be a MAC address (six hex pairs)');
     const pub = ann['skiff.io/public-ip'];
     if (pub !== undefined && isIP(String(pub)) !== 4)
