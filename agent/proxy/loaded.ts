@@ -19,7 +19,7 @@ export interface Loaded {
   maps: Set<string>;
   /** Set name → timeout in seconds (0 for a static set). */
   sets: Map<string, number>;
-  /** Map name → key text → verdict text (`goto CHAIN` or `drop`). */
+  /** Map name → key text → value text (`goto CHAIN`, `drop`, or `IP . PORT`). */
   elements: Map<string, Map<string, string>>;
   /** Static set name → members. */
   members: Map<string, Set<string>>;
@@ -73,6 +73,7 @@ function keyText(k: unknown): string {
 
 function verdictOf(v: unknown): string {
   if (v && typeof v === 'object') {
+    if ('concat' in v) return keyText(v);
     if ('goto' in v) return `goto ${(v.goto as Json).target}`;
     if ('jump' in v) return `jump ${(v.jump as Json).target}`;
     return Object.keys(v)[0];

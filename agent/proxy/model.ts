@@ -43,6 +43,8 @@ export type Match =
   | { m: 'addrList'; field: 'saddr'; neg: boolean; cidrs: string[] }
   /** `ip saddr|daddr @SET` */
   | { m: 'inSet'; field: 'saddr' | 'daddr'; set: string }
+  /** `ip saddr . ip daddr @SET` (a set of address pairs) */
+  | { m: 'pairIn'; set: string }
   /** `fib daddr|saddr type local` */
   | { m: 'fibLocal'; field: 'saddr' | 'daddr' }
   /** `meta l4proto . th dport @MAP`: the port is a key of the map (a hash lookup, before the costlier fib) */
@@ -59,6 +61,11 @@ export type Action =
   | { a: 'vmap'; key: 'dst' | 'port'; map: string }
   /** `numgen random mod N vmap @MAP` (MAP: the service port's endpoint map, `0 : goto C0, ...`) */
   | { a: 'numgen'; n: number; map: string }
+  /**
+   * `dnat ip to numgen random mod N map @MAP` (MAP: the service port's endpoint map,
+   * `0 : IP . PORT, ...`; the rule also matches the transport protocol, which nft requires)
+   */
+  | { a: 'dnatMap'; n: number; map: string }
   /** `meta mark set meta mark | MASQ_MARK` */
   | { a: 'markMasq' }
   /** `meta mark set meta mark ^ MASQ_MARK` (only reached with the bit set, so it clears it) */
@@ -90,6 +97,10 @@ export interface Chain {
 
 /** A map's verdict: jump targets are always `goto` (a service chain never returns). */
 export type Verdict = { v: 'goto'; chain: string } | { v: 'drop' };
+/** An endpoint map's value: where `dnatMap` sends the connection. */
+export type Endpoint = { v: 'to'; ip: string; port: number };
+/** What a map element holds: a verdict, or (in an endpoint data map) an endpoint. */
+export type MapValue = Verdict | Endpoint;
 
 /** `dst`: address . protocol . port; `port`: protocol . port; `numgen`: an endpoint's index. */
 export type MapKey = 'dst' | 'port' | 'numgen';
@@ -97,12 +108,16 @@ export type MapKey = 'dst' | 'port' | 'numgen';
 export interface MapDecl {
   name: string;
   key: MapKey;
+  /** `endpoint`: a data map of `IP . PORT` (for `dnatMap`); a verdict map otherwise. */
+  value?: 'endpoint';
 }
 
 export interface SetDecl {
   name: string;
   /** Seconds: a dynamic set whose elements the packet path adds (session affinity). */
   timeout?: number;
+  /** A set of `ipv4_addr . ipv4_addr` pairs (for `pairIn`) rather than of addresses. */
+  pairs?: boolean;
 }
 
 /** What one Service contributes, or the fixed skeleton: merged, they are the whole table. */
@@ -111,8 +126,8 @@ export interface Fragment {
   /** Maps of its own (the endpoint maps of its service ports; the shared ones are in the skeleton). */
   maps: MapDecl[];
   sets: SetDecl[];
-  /** Map elements: map name → canonical key text (`10.96.0.20 . tcp . 80`) → verdict. */
-  elements: Map<string, Map<string, Verdict>>;
+  /** Map elements: map name → canonical key text (`10.96.0.20 . tcp . 80`) → verdict or endpoint. */
+  elements: Map<string, Map<string, MapValue>>;
   /** Static set elements: set name → members. */
   members: Map<string, Set<string>>;
 }
@@ -121,7 +136,7 @@ export function emptyFragment(): Fragment {
   return { chains: [], maps: [], sets: [], elements: new Map(), members: new Map() };
 }
 
-export function addElement(f: Fragment, map: string, key: string, verdict: Verdict): void {
+export function addElement(f: Fragment, map: string, key: string, verdict: MapValue): void {
   let m = f.elements.get(map);
   if (!m) f.elements.set(map, (m = new Map()));
   m.set(key, verdict);

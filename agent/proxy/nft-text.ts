@@ -15,7 +15,7 @@ import {
   type SetDecl,
   type TableSpec,
   type Tables,
-  type Verdict,
+  type MapValue,
 } from './model.ts';
 import { specOf } from './render.ts';
 
@@ -33,6 +33,8 @@ function matchText(m: Match): string {
       return `ip ${m.field} ${m.neg ? '!= ' : ''}{ ${m.cidrs.join(', ')} }`;
     case 'inSet':
       return `ip ${m.field} @${m.set}`;
+    case 'pairIn':
+      return `ip saddr . ip daddr @${m.set}`;
     case 'fibLocal':
       return `fib ${m.field} type local`;
     case 'portIn':
@@ -58,6 +60,8 @@ function actionText(a: Action): string {
       return `${a.key === 'dst' ? 'ip daddr . ' : ''}meta l4proto . th dport vmap @${a.map}`;
     case 'numgen':
       return `numgen random mod ${a.n} vmap @${a.map}`;
+    case 'dnatMap':
+      return `dnat ip to numgen random mod ${a.n} map @${a.map}`;
     case 'markMasq':
       return `meta mark set meta mark | ${hex(MASQ_MARK)}`;
     case 'unmarkMasq':
@@ -129,9 +133,9 @@ export function chainBlock(t: string, c: Chain): string {
 export function setRefs(c: Chain): string[] {
   const out: string[] = [];
   for (const r of c.rules) {
-    for (const m of r.match) if (m.m === 'inSet') out.push(m.set);
+    for (const m of r.match) if (m.m === 'inSet' || m.m === 'pairIn') out.push(m.set);
     const a = r.action;
-    if (a.a === 'vmap' || a.a === 'numgen') out.push(a.map);
+    if (a.a === 'vmap' || a.a === 'numgen' || a.a === 'dnatMap') out.push(a.map);
     if (a.a === 'update') out.push(a.set);
   }
   return out;
@@ -144,18 +148,24 @@ const keyType = (k: MapDecl['key']) =>
       ? 'type inet_proto . inet_service'
       : 'typeof numgen random mod 2'; // the key is numgen's integer, whatever the modulus
 
-/** A map's declaration, with its elements (`KEY : VERDICT` texts) when given: like `add chain`, it costs no cache. */
+// An endpoint data map's value: an address and a port (`th dport` types the port for any protocol).
+const valueType = (m: MapDecl) => (m.value === 'endpoint' ? 'ip daddr . th dport' : 'verdict');
+
+/** A map's declaration, with its elements (`KEY : VALUE` texts) when given: like `add chain`, it costs no cache. */
 export function mapDecl(t: string, m: MapDecl, elements: string[] = []): string {
   const els = elements.length ? ` elements = { ${elements.join(', ')} } ;` : '';
-  return `add map ${T(t)} ${m.name} { ${keyType(m.key)} : verdict ;${els} }`;
+  return `add map ${T(t)} ${m.name} { ${keyType(m.key)} : ${valueType(m)} ;${els} }`;
 }
 
 export function setDecl(t: string, s: SetDecl): string {
+  if (s.pairs) return `add set ${T(t)} ${s.name} { type ipv4_addr . ipv4_addr ; }`;
   if (!s.timeout) return `add set ${T(t)} ${s.name} { type ipv4_addr ; }`;
   return `add set ${T(t)} ${s.name} { type ipv4_addr ; flags dynamic,timeout ; timeout ${s.timeout}s ; }`;
 }
 
-export const verdictText = (v: Verdict) => (v.v === 'drop' ? 'drop' : `goto ${v.chain}`);
+/** A map element's value as nft writes it (an endpoint as `IP . PORT`). */
+export const verdictText = (v: MapValue) =>
+  v.v === 'drop' ? 'drop' : v.v === 'to' ? `${v.ip} . ${v.port}` : `goto ${v.chain}`;
 
 const CHUNK = 2000;
 /** `add|delete element` lines, a few thousand elements per line. */

@@ -2,14 +2,15 @@
 // EndpointSlices and this node's facts. Pure: the same input gives the same data. docs/proxy.md
 // describes the design; in short, one lookup per packet in a verdict map keyed by destination
 // (service-ips, service-nodeports, in the Service's shard) jumps to a chain per service port,
-// which picks a chain per endpoint with numgen; filter-hook chains in the shared table refuse what
-// the nat maps do not take (no endpoints, unallocated service IPs).
+// which DNATs to an endpoint picked with numgen from a data map (with session affinity: picks a
+// chain per endpoint); filter-hook chains in the shared table refuse what the nat maps do not take
+// (no endpoints, unallocated service IPs).
 import type { EndpointSlice, Service } from '../../controlplane/shared/kube/index.ts';
 import { SERVICE_NAME_LABEL } from '../../controlplane/shared/kube/index.ts';
 import { objectKey } from '../network/view.ts';
 import { categorize, protoOf, slicesOf, usableV4, type ProxyEndpoint } from './endpoints.ts';
 import { validPort } from '../../controlplane/shared/net-values.ts';
-import { formatCidr, parseCidr } from '../../controlplane/shared/cidr.ts';
+import { formatCidr, nthIp, parseCidr } from '../../controlplane/shared/cidr.ts';
 import {
   addElement,
   addMember,
@@ -33,9 +34,11 @@ import {
 import {
   affinitySet,
   endpointChain,
+  endpointMap,
   externalChain,
   firewallChain,
   localChain,
+  localEndpointMap,
   localMap,
   serviceChain,
   serviceMap,
@@ -62,6 +65,11 @@ export interface ProxyNodeFacts {
 
 /** Every ClusterIP programmed: traffic to one on a port no Service uses is rejected. */
 export const CLUSTER_IPS_SET = 'cluster-ips';
+/**
+ * `IP . IP` for every address of this node's pod subnet: a connection whose source and (DNATed)
+ * destination are one pod is a hairpin, and is masqueraded so the pod takes the answer.
+ */
+export const HAIRPIN_SET = 'hairpin-pairs';
 /** The shared table's fixed maps and set (the filter-hook checks look them up). */
 export const SHARED_SPEC: TableSpec = {
   name: TABLE,
@@ -70,7 +78,7 @@ export const SHARED_SPEC: TableSpec = {
     { name: 'no-endpoint-nodeports', key: 'port' },
     { name: 'firewall-ips', key: 'dst' },
   ],
-  sets: [{ name: CLUSTER_IPS_SET }],
+  sets: [{ name: CLUSTER_IPS_SET }, { name: HAIRPIN_SET, pairs: true }],
 };
 /** The fixed part of a table of ours, by its name. */
 export function specOf(table: string): TableSpec {
@@ -106,9 +114,30 @@ function nodePortMatch(map: string, facts: ProxyNodeFacts): Match[] {
   return facts.mapKeyLookup === false ? local : [{ m: 'portIn', map }, ...local];
 }
 
+/** Largest pod subnet whose addresses get hairpin pairs (a /16: 65,534 elements). */
+const HAIRPIN_MAX_ADDRESSES = 65536;
+
+/** The hairpin pairs of a pod subnet (none for one that does not parse or is larger than a /16). */
+export function hairpinPairs(podCIDR: string): string[] {
+  let c: ReturnType<typeof parseCidr>;
+  try {
+    c = parseCidr(podCIDR);
+  } catch {
+    return [];
+  }
+  if (c.size > HAIRPIN_MAX_ADDRESSES || c.size < 4) return [];
+  const out: string[] = [];
+  for (let i = 1; i < c.size - 1; i++) {
+    const ip = nthIp(c, i);
+    out.push(`${ip} . ${ip}`);
+  }
+  return out;
+}
+
 /** The shared table's fixed part: filter-hook checks, masquerading, and the chains their maps' verdicts name. */
 export function renderShared(facts: ProxyNodeFacts): Fragment {
   const f = emptyFragment();
+  for (const pair of hairpinPairs(facts.podCIDR)) addMember(f, HAIRPIN_SET, pair);
   const clusterIpsCheck: Rule[] = [];
   // The node-local DNS address is no Service of ours: never reject traffic to it.
   if (facts.clusterDNS)
@@ -170,7 +199,13 @@ export function renderShared(facts: ProxyNodeFacts): Fragment {
     { name: 'reject-chain', rules: [r([], { a: 'reject' })] },
     {
       name: 'masquerading',
-      rules: [r([{ m: 'masqUnmarked' }], { a: 'return' }), r([], { a: 'unmarkMasq' }), r([], { a: 'masquerade' })],
+      rules: [
+        // A pod sent to itself through a Service (the DNAT is done by now).
+        r([{ m: 'pairIn', set: HAIRPIN_SET }], { a: 'markMasq' }),
+        r([{ m: 'masqUnmarked' }], { a: 'return' }),
+        r([], { a: 'unmarkMasq' }),
+        r([], { a: 'masquerade' }),
+      ],
     },
   ];
   f.chains.push(...chains);
@@ -269,11 +304,14 @@ export function renderService(svc: Service, slices: EndpointSlice[], facts: Prox
       (s.type === 'NodePort' || s.type === 'LoadBalancer') && validPort(port.nodePort) ? port.nodePort : 0;
     const hasExternal = nodePort > 0 || externalIPs.length > 0 || lbV4.length > 0;
 
-    // Chains over endpoints: all of them, and this node's own when a policy says Local.
+    // Chains over endpoints: all of them, and this node's own when a policy says Local. Without
+    // session affinity a service chain DNATs through a data map of its endpoints, so a Service is
+    // one chain in the kernel, not one per endpoint (docs/proxy.md, "Why partial syncs are flat");
+    // with it, each endpoint needs a chain of its own to note the client.
     const epChains = new Map<string, ProxyEndpoint>();
     // A named map per spreading chain, not an anonymous one: the kernel names every anonymous set
     // by scanning all sets of the table, which made loading 10,000 Services take minutes.
-    const spread = (name: string, mapOf: (targets: string[]) => string, eps: ProxyEndpoint[]): Chain => {
+    const spread = (name: string, local: boolean, eps: ProxyEndpoint[]): Chain => {
       const rules: Rule[] = [
         // Traffic to the ClusterIP from outside the pod network (the node itself, a host) is masqueraded.
         r(
@@ -284,17 +322,24 @@ export function renderService(svc: Service, slices: EndpointSlice[], facts: Prox
           { a: 'jump', chain: 'mark-for-masquerade' },
         ),
       ];
+      if (!affinity) {
+        const texts = eps.map((e) => `${e.ip} . ${e.port}`);
+        const map = local ? localEndpointMap(id, texts) : endpointMap(id, texts);
+        f.maps.push({ name: map, key: 'numgen', value: 'endpoint' });
+        for (const [i, e] of eps.entries()) addElement(f, map, String(i), { v: 'to', ip: e.ip, port: e.port });
+        rules.push(r([{ m: 'l4proto', proto }], { a: 'dnatMap', n: eps.length, map }));
+        return { name, rules };
+      }
       const targets = eps.map((e) => {
         const c = endpointChain(id, e.ip, e.port);
         epChains.set(c, e);
         return c;
       });
-      if (affinity)
-        for (const [i, e] of eps.entries()) {
-          const set = affinitySet(id, e.ip, e.port);
-          rules.push(r([{ m: 'inSet', field: 'saddr', set }], { a: 'goto', chain: targets[i] }));
-        }
-      const map = mapOf(targets);
+      for (const [i, e] of eps.entries()) {
+        const set = affinitySet(id, e.ip, e.port);
+        rules.push(r([{ m: 'inSet', field: 'saddr', set }], { a: 'goto', chain: targets[i] }));
+      }
+      const map = local ? localMap(id, targets) : serviceMap(id, targets);
       f.maps.push({ name: map, key: 'numgen' });
       for (const [i, c] of targets.entries()) addElement(f, map, String(i), { v: 'goto', chain: c });
       rules.push(r([], { a: 'numgen', n: targets.length, map }));
@@ -302,9 +347,8 @@ export function renderService(svc: Service, slices: EndpointSlice[], facts: Prox
     };
     const svcChain = serviceChain(id);
     const locChain = localChain(id);
-    if (hasAny) f.chains.push(spread(svcChain, (t) => serviceMap(id, t), cluster));
-    if ((internalLocal || externalLocal) && local.length)
-      f.chains.push(spread(locChain, (t) => localMap(id, t), local));
+    if (hasAny) f.chains.push(spread(svcChain, false, cluster));
+    if ((internalLocal || externalLocal) && local.length) f.chains.push(spread(locChain, true, local));
 
     // ClusterIP.
     const internal = internalLocal ? local : cluster;
@@ -354,18 +398,15 @@ export function renderService(svc: Service, slices: EndpointSlice[], facts: Prox
       for (const ip of lbV4) addElement(f, 'firewall-ips', dstKey(ip, proto, port.port), { v: 'goto', chain: fw });
     }
 
-    // One chain per endpoint: hairpin mark, affinity bookkeeping, DNAT.
+    // Session affinity: one chain per endpoint notes the client, then DNATs (hairpins are marked
+    // in the shared table's postrouting, as for every Service).
     for (const [name, e] of epChains) {
-      const rules: Rule[] = [
-        r([{ m: 'addr', field: 'saddr', cidr: e.ip }], { a: 'jump', chain: 'mark-for-masquerade' }),
-      ];
-      if (affinity) {
-        const set = affinitySet(id, e.ip, e.port);
-        f.sets.push({ name: set, timeout: affinity });
-        rules.push(r([], { a: 'update', set }));
-      }
-      rules.push(r([{ m: 'l4proto', proto }], { a: 'dnat', ip: e.ip, port: e.port }));
-      f.chains.push({ name, rules });
+      const set = affinitySet(id, e.ip, e.port);
+      f.sets.push({ name: set, timeout: affinity });
+      f.chains.push({
+        name,
+        rules: [r([], { a: 'update', set }), r([{ m: 'l4proto', proto }], { a: 'dnat', ip: e.ip, port: e.port })],
+      });
     }
   }
   return f;

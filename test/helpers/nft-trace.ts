@@ -62,6 +62,8 @@ export function trace(tables: Tables, pkt: Packet, opts: TraceOptions): Trace {
         return inCidr(p[m.field === 'saddr' ? 'src' : 'dst'], m.cidr) !== !!m.neg;
       case 'addrList':
         return m.cidrs.some((c) => inCidr(p.src, c)) !== m.neg;
+      case 'pairIn':
+        return !!rules.members.get(m.set)?.has(`${p.src} . ${p.dst}`);
       case 'inSet': {
         const ip = p[m.field === 'saddr' ? 'src' : 'dst'];
         return !!(rules.members.get(m.set)?.has(ip) || dynamic.get(m.set)?.has(ip));
@@ -80,6 +82,7 @@ export function trace(tables: Tables, pkt: Packet, opts: TraceOptions): Trace {
   const lookup = (map: string, key: string): Outcome => {
     const v = rules.elements.get(map)?.get(key);
     if (!v) return 'continue';
+    if (v.v === 'to') throw new Error(`${map} is a data map, not a verdict map`);
     return v.v === 'drop' ? 'drop' : run(v.chain);
   };
 
@@ -103,6 +106,17 @@ export function trace(tables: Tables, pkt: Packet, opts: TraceOptions): Trace {
       case 'numgen': {
         const i = (opts.pick ?? (() => 0))(a.n);
         return lookup(a.map, String(i));
+      }
+      case 'dnatMap': {
+        const i = (opts.pick ?? (() => 0))(a.n);
+        const v = rules.elements.get(a.map)?.get(String(i));
+        // The kernel drops a packet whose NAT map has no element for the key.
+        if (!v) return 'drop';
+        if (v.v !== 'to') throw new Error(`${a.map} is not an endpoint map`);
+        p.dst = v.ip;
+        p.dport = v.port;
+        out.dnat = { ip: v.ip, port: v.port };
+        return 'accept';
       }
       case 'markMasq':
         p.mark |= MASQ_MARK;

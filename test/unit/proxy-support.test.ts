@@ -54,8 +54,13 @@ const renderShard = (state: ProxyState, f = facts) => renderRuleset(state, f, 1)
 /** Commands for which nft 1.0.6 fills its cache with the list of tables only (docs/proxy.md). */
 const CHEAP = /^(add chain|flush chain|add map|add set) /;
 
-test('diff: a table already right needs nothing; one endpoint more rewrites one service chain and adds one', () => {
-  const web = svc('web', { clusterIP: '10.96.0.20', ports: [{ name: 'p', port: 80 }] });
+test('diff: a table already right needs nothing; one endpoint more (affinity) rewrites the service chain, adds one', () => {
+  // Session affinity keeps a chain per endpoint (without it a Service is one chain: see below).
+  const web = svc('web', {
+    clusterIP: '10.96.0.20',
+    sessionAffinity: 'ClientIP',
+    ports: [{ name: 'p', port: 80 }],
+  });
   const one = renderShard(
     { services: [web], slices: [slice('web', [{ name: 'p', port: 8080 }], [['10.244.1.5', 'n1']])] },
     facts,
@@ -96,12 +101,13 @@ test('diff: a table already right needs nothing; one endpoint more rewrites one 
   assert.equal(back.stalePrints.length, 2); // the old service chain's fingerprint and the endpoint chain's
   const pending = carry(noPending(), one, back);
   const later = diff(S0, summarize(one), one, pending);
-  assert.deepEqual(later.lines.slice(0, 2), [
+  assert.deepEqual(later.lines.slice(0, 3), [
     `delete map ip skiff-proxy-0 ${two.maps[0].name}`,
     'delete chain ip skiff-proxy-0 ep-default/web/tcp/80__10.244.2.5/8080',
+    'delete set ip skiff-proxy-0 aff-default/web/tcp/80__10.244.2.5/8080',
   ]);
-  assert.match(later.lines[2], /^delete element ip skiff-proxy-0 fingerprints \{ [^,]+, [^,]+ \}$/);
-  assert.equal(later.lines.length, 3);
+  assert.match(later.lines[3], /^delete element ip skiff-proxy-0 fingerprints \{ [^,]+, [^,]+ \}$/);
+  assert.equal(later.lines.length, 4);
   // Kernels before 6.2: the chains a map pointed at are deleted one cleanup after the map.
   assert.deepEqual(
     ['5.15.0-91-generic', '6.1.0-13-amd64', '6.2.0', '6.18.44-fc-v782'].map((r) => kernelBefore(6, 2, r)),
@@ -114,7 +120,7 @@ test('diff: a table already right needs nothing; one endpoint more rewrites one 
   assert.equal(diff(S0, emptyLoaded(), one).chainsWritten, one.chains.length);
 });
 
-test('diff: an endpoint replaced declares a new endpoint map with its elements, and the service chain names it', () => {
+test('diff: an endpoint replaced declares a new endpoint data map, the service chain names it, nothing else', () => {
   const web = svc('web', { clusterIP: '10.96.0.20', ports: [{ name: 'p', port: 80 }] });
   const at = (ip: string) =>
     renderShard({ services: [web], slices: [slice('web', [{ name: 'p', port: 8080 }], [[ip, 'n1']])] });
@@ -123,25 +129,24 @@ test('diff: an endpoint replaced declares a new endpoint map with its elements, 
   assert.notEqual(a.maps[0].name, b.maps[0].name);
   const d = diff(S0, summarize(a), b);
   const touched = d.lines.filter((l) => / chain /.test(l)).map((l) => l.split(' ')[4]);
-  assert.deepEqual([...new Set(touched)].sort(), [
-    'ep-default/web/tcp/80__10.244.1.5/8080',
-    'ep-default/web/tcp/80__10.244.2.5/8080',
-    'svc-default/web/tcp/80',
-  ]);
+  // One chain in the kernel per Service: the endpoints live in the map.
+  assert.deepEqual([...new Set(touched)].sort(), ['svc-default/web/tcp/80']);
+  assert.equal(d.chainsWritten, 1);
+  assert.deepEqual(d.staleChains, []);
   assert.deepEqual(
     d.lines.filter((l) => !CHEAP.test(l)),
     [],
   );
   assert.ok(
     d.lines.includes(
-      `add map ip skiff-proxy-0 ${b.maps[0].name} { typeof numgen random mod 2 : verdict ; ` +
-        'elements = { 0 : goto ep-default/web/tcp/80__10.244.2.5/8080 } ; }',
+      `add map ip skiff-proxy-0 ${b.maps[0].name} { typeof numgen random mod 2 : ip daddr . th dport ; ` +
+        'elements = { 0 : 10.244.2.5 . 8080 } ; }',
     ),
   );
   assert.deepEqual(d.staleMaps, [a.maps[0].name]);
-  // The new map and chain exist before the rules naming them.
+  // The new map exists before the rule naming it.
   const at0 = (re: RegExp) => d.lines.findIndex((l) => re.test(l));
-  assert.ok(at0(/^add chain .*ep-default\/web\/tcp\/80__10\.244\.2\.5\/8080$/) < at0(/^add map /));
+  assert.ok(at0(/^add map /) >= 0);
   assert.ok(at0(/^add map /) < at0(/^add chain .*svc-default\/web\/tcp\/80 \{/));
   // The Service goes: its map is deleted with the chains by the cleanup.
   const gone = diff(S0, summarize(a), renderShard({ services: [], slices: [] }));
@@ -179,7 +184,11 @@ test('diff: a chain read back with two fingerprints (an agent stopped before its
               name,
               elem: [...els].map(([k, v]) => [
                 k.includes(' . ') ? { concat: k.split(' . ') } : k,
-                v.v === 'drop' ? { drop: null } : { goto: { target: v.chain } },
+                v.v === 'drop'
+                  ? { drop: null }
+                  : v.v === 'to'
+                    ? { concat: [v.ip, v.port] }
+                    : { goto: { target: v.chain } },
               ]),
             },
           ]),
@@ -422,12 +431,14 @@ test('applier: options left undefined take the defaults, and a burst of changes 
   await a.settled();
   a.stop();
   assert.ok(scripts.length >= 2 && scripts.length <= 3, `${scripts.length} transactions`);
-  assert.match(scripts.at(-1) ?? '', /10\.244\.1\.5\/8099/);
+  assert.match(scripts.at(-1) ?? '', /10\.244\.1\.5 \. 8099/);
 });
 
 test('applier: a full sync of 10,000 Services into one shard (over 100,000 lines) is written', async () => {
   const { world, facts: benchFacts } = await import('../../bench/proxy-fixture.ts');
   const src = world(10_000, 0);
+  // Session affinity keeps a chain and a set per endpoint: 11 lines more per Service.
+  for (const s of src.services.values()) if (s.spec) s.spec.sessionAffinity = 'ClientIP';
   const scripts: string[] = [];
   const errors: Error[] = [];
   const a = new ProxyApplier({
