@@ -358,7 +358,7 @@ export class ProxyApplier {
     let endpoints = 0;
     for (const k of keys) {
       const f = this.applied.get(k);
-      this.endpointCount.set(k, f ? f.chains.filter((c) => c.name.startsWith('ep-')).length : 0);
+      this.endpointCount.set(k, f ? endpointsIn(f) : 0);
       if (!f) this.endpointCount.delete(k);
     }
     if (full) for (const k of [...this.endpointCount.keys()]) if (!this.applied.has(k)) this.endpointCount.delete(k);
@@ -373,4 +373,16 @@ export class ProxyApplier {
       endpoints,
     };
   }
+}
+
+/**
+ * A Service's programmed endpoints, one per service port and endpoint: the elements of its
+ * endpoint data maps over all endpoints (the `local-` ones hold a subset), or with session
+ * affinity its endpoint chains.
+ */
+export function endpointsIn(f: Fragment): number {
+  let n = f.chains.filter((c) => c.name.startsWith('ep-')).length;
+  for (const m of f.maps)
+    if (m.value === 'endpoint' && !m.name.startsWith('local-')) n += f.elements.get(m.name)?.size ?? 0;
+  return n;
 }

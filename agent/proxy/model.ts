@@ -37,6 +37,8 @@ export type Proto = 'tcp' | 'udp' | 'sctp';
 
 export type Match =
   | { m: 'ctNew' }
+  /** `ct status dnat`: the connection was DNATed (by a Service here) */
+  | { m: 'ctDnat' }
   /** `ip daddr|saddr [!=] ADDR[/LEN]` */
   | { m: 'addr'; field: 'saddr' | 'daddr'; neg?: boolean; cidr: string }
   /** `ip saddr != { CIDR, ... }` */

@@ -27,6 +27,8 @@ function matchText(m: Match): string {
   switch (m.m) {
     case 'ctNew':
       return 'ct state new';
+    case 'ctDnat':
+      return 'ct status dnat';
     case 'addr':
       return `ip ${m.field} ${m.neg ? '!= ' : ''}${m.cidr}`;
     case 'addrList':

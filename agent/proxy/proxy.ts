@@ -12,7 +12,7 @@ import { deleteFlows, staleFlowDeletions, udpFlows, type UdpFlows } from './conn
 import { healthTarget, HealthServers, type HealthTarget } from './healthcheck.ts';
 import { nftCommand } from './nft.ts';
 import { programmed } from './programming.ts';
-import type { ProxyNodeFacts } from './render.ts';
+import { hairpinPairs, type ProxyNodeFacts } from './render.ts';
 import { PROXY_ROUTE_PROTO } from '../overlay/render.ts';
 
 export interface ServiceProxyOptions {
@@ -71,7 +71,9 @@ export class ServiceProxy {
         ),
       );
       this.services = o.metrics.add(new Gauge('skiff_proxy_services', 'Services programmed on this node.'));
-      this.endpoints = o.metrics.add(new Gauge('skiff_proxy_endpoints', 'Endpoint chains programmed on this node.'));
+      this.endpoints = o.metrics.add(
+        new Gauge('skiff_proxy_endpoints', 'Endpoints programmed on this node, one per service port and endpoint.'),
+      );
       this.failures = o.metrics.add(
         new Gauge('skiff_proxy_sync_failures_total', 'Proxy rule syncs that failed.', 'counter'),
       );
@@ -99,6 +101,11 @@ export class ServiceProxy {
         return;
       }
       this.log(`proxy: programming services (service range ${this.o.facts.serviceCIDR})`);
+      if (hairpinPairs(this.o.facts.podCIDR).length === 0)
+        this.log(
+          `proxy: warning: no hairpin pairs for pod subnet "${this.o.facts.podCIDR}" (only /16 to /30 get them): ` +
+            'a pod reaching itself through its Service gets no answer',
+        );
       this.ensureRoute().catch((e) => this.log(`proxy: service route: ${(e as Error).message}`));
       this.applier.start();
     };

@@ -117,7 +117,10 @@ function nodePortMatch(map: string, facts: ProxyNodeFacts): Match[] {
 /** Largest pod subnet whose addresses get hairpin pairs (a /16: 65,534 elements). */
 const HAIRPIN_MAX_ADDRESSES = 65536;
 
-/** The hairpin pairs of a pod subnet (none for one that does not parse or is larger than a /16). */
+/**
+ * The hairpin pairs of a pod subnet: its pod addresses, from the second (the first is the
+ * bridge's); none for one that does not parse, is larger than a /16 or smaller than a /30.
+ */
 export function hairpinPairs(podCIDR: string): string[] {
   let c: ReturnType<typeof parseCidr>;
   try {
@@ -127,7 +130,7 @@ export function hairpinPairs(podCIDR: string): string[] {
   }
   if (c.size > HAIRPIN_MAX_ADDRESSES || c.size < 4) return [];
   const out: string[] = [];
-  for (let i = 1; i < c.size - 1; i++) {
+  for (let i = 2; i < c.size - 1; i++) {
     const ip = nthIp(c, i);
     out.push(`${ip} . ${ip}`);
   }
@@ -201,7 +204,7 @@ export function renderShared(facts: ProxyNodeFacts): Fragment {
       name: 'masquerading',
       rules: [
         // A pod sent to itself through a Service (the DNAT is done by now).
-        r([{ m: 'pairIn', set: HAIRPIN_SET }], { a: 'markMasq' }),
+        r([{ m: 'ctDnat' }, { m: 'pairIn', set: HAIRPIN_SET }], { a: 'markMasq' }),
         r([{ m: 'masqUnmarked' }], { a: 'return' }),
         r([], { a: 'unmarkMasq' }),
         r([], { a: 'masquerade' }),

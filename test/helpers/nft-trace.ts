@@ -58,6 +58,8 @@ export function trace(tables: Tables, pkt: Packet, opts: TraceOptions): Trace {
     switch (m.m) {
       case 'ctNew':
         return true;
+      case 'ctDnat':
+        return !!out.dnat;
       case 'addr':
         return inCidr(p[m.field === 'saddr' ? 'src' : 'dst'], m.cidr) !== !!m.neg;
       case 'addrList':
@@ -110,8 +112,8 @@ export function trace(tables: Tables, pkt: Packet, opts: TraceOptions): Trace {
       case 'dnatMap': {
         const i = (opts.pick ?? (() => 0))(a.n);
         const v = rules.elements.get(a.map)?.get(String(i));
-        // The kernel drops a packet whose NAT map has no element for the key.
-        if (!v) return 'drop';
+        // A lookup that finds nothing ends the rule, and the packet goes on untranslated.
+        if (!v) return 'continue';
         if (v.v !== 'to') throw new Error(`${a.map} is not an endpoint map`);
         p.dst = v.ip;
         p.dport = v.port;

@@ -273,6 +273,20 @@ test('proxy applier: real table, partial syncs, restart adoption', async (t) => 
   assert.ok(restarted.length - n <= 8, `${restarted.length - n} syncs for 50 changes`);
   assert.equal(await connect('10.96.0.20', 80), 'port 9090');
 
+  // Session affinity off and on again: the port moves between a data map and endpoint chains and
+  // back, each change one accepted partial sync, the Service answering after each.
+  for (const affinity of ['None', 'ClientIP'] as const) {
+    const cur = source.services.get('default/sticky') as Service;
+    source.services.set('default/sticky', { ...cur, spec: { ...cur.spec, sessionAffinity: affinity } });
+    again.servicesChanged(['default/sticky']);
+    await settled(again);
+    assert.equal(again.lastError, undefined, affinity);
+    assert.equal(restarted.at(-1)?.full, false, affinity);
+    assert.equal(await connect('10.96.0.22', 80), 'port 8080', affinity);
+    const ls = String((await inNode('nft', ['list', 'chains', 'ip'])).stdout);
+    if (affinity === 'ClientIP') assert.ok(ls.includes('chain ep-default/sticky/tcp/80__10.244.201.5/8080'));
+  }
+
   // Restarted with fewer shards: the Services move into the remaining tables in one transaction and
   // the extra shard tables go; a further restart with the same number finds nothing to change.
   again.stop();

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import type { EndpointSlice, Service } from '../../controlplane/shared/kube/index.ts';
-import { renderRuleset, type ProxyNodeFacts } from '../../agent/proxy/render.ts';
+import { hairpinPairs, renderRuleset, type ProxyNodeFacts } from '../../agent/proxy/render.ts';
 import { fullScript } from '../../agent/proxy/nft-text.ts';
 import { MAX_NAME } from '../../agent/proxy/names.ts';
 import {
@@ -226,6 +226,57 @@ test('the node itself reaching a ClusterIP is masqueraded; a hairpin too', () =>
   assert.equal(hairpin.masquerade, true);
   const other = trace(rules, fromPod('10.96.0.20', 80, '10.244.1.5'), { local: localOf(n1), pick: () => 1 });
   assert.equal(other.masquerade, false);
+});
+
+test('a hairpin is masqueraded on every path: iTP Local, an eTP Local NodePort, session affinity', () => {
+  const itp = svc('itp', {
+    clusterIP: '10.96.0.61',
+    internalTrafficPolicy: 'Local',
+    ports: [{ name: 'http', port: 80 }],
+  });
+  const etp = svc('etp', {
+    type: 'NodePort',
+    clusterIP: '10.96.0.62',
+    externalTrafficPolicy: 'Local',
+    ports: [{ name: 'http', port: 80, nodePort: 30062 }],
+  });
+  const sticky = svc('sticky', {
+    clusterIP: '10.96.0.63',
+    sessionAffinity: 'ClientIP',
+    ports: [{ name: 'http', port: 80 }],
+  });
+  const only = [{ ip: '10.244.1.5', node: 'n1' }];
+  const rules = world(
+    [itp, etp, sticky],
+    ['itp', 'etp', 'sticky'].map((n) => slice(n, http, only)),
+  );
+  for (const [dst, port] of [
+    ['10.96.0.61', 80],
+    ['10.96.0.62', 80],
+    ['192.168.50.11', 30062],
+    ['10.96.0.63', 80],
+  ] as const) {
+    const t = trace(rules, fromPod(dst, port, '10.244.1.5'), { local: localOf(n1) });
+    assert.deepEqual(t.dnat, { ip: '10.244.1.5', port: 8080 }, `${dst}:${port}`);
+    assert.equal(t.masquerade, true, `${dst}:${port} hairpin`);
+    // Another pod of the node keeps its address.
+    const other = trace(rules, fromPod(dst, port, '10.244.1.9'), { local: localOf(n1) });
+    assert.equal(other.masquerade, false, `${dst}:${port} from another pod`);
+  }
+});
+
+test('hairpin pairs: the pod addresses of the node subnet, none for a subnet too large, too small or invalid', () => {
+  const pairs = hairpinPairs('10.244.1.0/24');
+  assert.equal(pairs.length, 253);
+  assert.equal(pairs[0], '10.244.1.2 . 10.244.1.2');
+  assert.equal(pairs.at(-1), '10.244.1.254 . 10.244.1.254');
+  assert.equal(hairpinPairs('10.244.0.0/16').length, 65533);
+  assert.deepEqual(hairpinPairs('10.244.1.4/30'), ['10.244.1.6 . 10.244.1.6']);
+  for (const bad of ['10.244.0.0/15', '10.244.1.0/31', '10.244.1.1/32', '', 'bogus', '10.244.1.0/2x'])
+    assert.deepEqual(hairpinPairs(bad), [], bad);
+  // Only DNATed connections: a pod's (or the bridge's) connection to itself is no hairpin of ours.
+  const rules = world([web], webSlices);
+  assert.equal(trace(rules, fromPod('10.244.1.5', 8080, '10.244.1.5'), { local: localOf(n1) }).masquerade, false);
 });
 
 test('a Service with no endpoints is rejected, from pods and from the node', () => {

@@ -14,7 +14,7 @@ import {
 import { carry, diff, noPending } from '../../agent/proxy/diff.ts';
 import { emptyFragment, type Chain, type Fragment } from '../../agent/proxy/model.ts';
 import { chainFingerprint, printElement } from '../../agent/proxy/nft-text.ts';
-import { kernelBefore, ProxyApplier } from '../../agent/proxy/applier.ts';
+import { endpointsIn, kernelBefore, ProxyApplier } from '../../agent/proxy/applier.ts';
 import { emptyLoaded, parseReadBack, summarize, type Loaded } from '../../agent/proxy/loaded.ts';
 import { staleFlowDeletions, udpFlows } from '../../agent/proxy/conntrack.ts';
 import { announcedHere, announcer, nextPresenceChange } from '../../agent/proxy/announce.ts';
@@ -146,8 +146,11 @@ test('diff: an endpoint replaced declares a new endpoint data map, the service c
   assert.deepEqual(d.staleMaps, [a.maps[0].name]);
   // The new map exists before the rule naming it.
   const at0 = (re: RegExp) => d.lines.findIndex((l) => re.test(l));
-  assert.ok(at0(/^add map /) >= 0);
   assert.ok(at0(/^add map /) < at0(/^add chain .*svc-default\/web\/tcp\/80 \{/));
+  assert.match(
+    d.lines[at0(/^add chain .*svc-default\/web\/tcp\/80 \{/)],
+    new RegExp(`meta l4proto tcp dnat ip to numgen random mod 1 map @${b.maps[0].name} ;`),
+  );
   // The Service goes: its map is deleted with the chains by the cleanup.
   const gone = diff(S0, summarize(a), renderShard({ services: [], slices: [] }));
   assert.deepEqual(gone.staleMaps, [a.maps[0].name]);
@@ -407,6 +410,33 @@ test('hand-written Endpoints of a selector-less Service are mirrored into Endpoi
   const plan = planSlices(db, [], slices, undefined, MIRROR_CONTROLLER);
   assert.equal(plan.create[0].metadata.labels?.['endpointslice.kubernetes.io/managed-by'], MIRROR_CONTROLLER);
   assert.equal(plan.create[0].metadata.labels?.['kubernetes.io/service-name'], 'db');
+});
+
+test('applier: the endpoint count is one per service port and endpoint, in either layout', () => {
+  const ports = [
+    { name: 'a', port: 80 },
+    { name: 'b', port: 81 },
+  ];
+  const eps: [string, string][] = [
+    ['10.244.1.5', 'n1'],
+    ['10.244.2.5', 'n2'],
+  ];
+  const slices = [
+    slice(
+      'web',
+      [
+        { name: 'a', port: 8080 },
+        { name: 'b', port: 8081 },
+      ],
+      eps,
+    ),
+  ];
+  const count = (spec: Service['spec']) => endpointsIn(renderShard({ services: [svc('web', spec)], slices }));
+  assert.equal(count({ clusterIP: '10.96.0.20', ports }), 4);
+  // A Local policy's map holds a subset: not counted twice.
+  assert.equal(count({ clusterIP: '10.96.0.20', internalTrafficPolicy: 'Local', ports }), 4);
+  assert.equal(count({ clusterIP: '10.96.0.20', sessionAffinity: 'ClientIP', ports }), 4);
+  assert.equal(count({ clusterIP: 'None', ports }), 0);
 });
 
 test('applier: options left undefined take the defaults, and a burst of changes is coalesced', async () => {
