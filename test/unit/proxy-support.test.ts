@@ -54,7 +54,7 @@ const renderShard = (state: ProxyState, f = facts) => renderRuleset(state, f, 1)
 /** Commands for which nft 1.0.6 fills its cache with the list of tables only (docs/proxy.md). */
 const CHEAP = /^(add chain|flush chain|add map|add set) /;
 
-test('diff: a table already right needs nothing; one endpoint more (affinity) rewrites the service chain, adds one', () => {
+test('diff: a table right needs nothing; one endpoint more (affinity) rewrites the service chain, adds one', () => {
   // Session affinity keeps a chain per endpoint (without it a Service is one chain: see below).
   const web = svc('web', {
     clusterIP: '10.96.0.20',
