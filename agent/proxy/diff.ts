@@ -23,7 +23,7 @@ import {
   printLines,
   setDecl,
   setRefs,
-  verdictText,
+  valueText,
 } from './nft-text.ts';
 
 export interface Diff {
@@ -135,7 +135,7 @@ export function diff(
   // An endpoint map is written once, with its elements, after the chains they go to.
   for (const m of want.maps)
     if (!old.maps.has(m.name)) {
-      const els = [...(want.elements.get(m.name) ?? [])].map(([k, v]) => `${k} : ${verdictText(v)}`);
+      const els = [...(want.elements.get(m.name) ?? [])].map(([k, v]) => `${k} : ${valueText(v)}`);
       lines.push(mapDecl(t, m, els));
       declared.add(m.name);
     }
@@ -152,7 +152,7 @@ export function diff(
 
   for (const map of SHARED) {
     const had = old.elements.get(map) ?? new Map<string, string>();
-    const now = new Map([...(want.elements.get(map) ?? [])].map(([k, v]) => [k, verdictText(v)]));
+    const now = new Map([...(want.elements.get(map) ?? [])].map(([k, v]) => [k, valueText(v)]));
     const del: string[] = [];
     const add: string[] = [];
     for (const [k, v] of had) if (now.get(k) !== v) del.push(k);

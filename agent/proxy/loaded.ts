@@ -4,7 +4,7 @@
 // the kernel (a full sync: names from `nft list chains|sets|maps`, fingerprints from the
 // `fingerprints` set, elements of the shared maps only; an endpoint map's name says what it
 // holds). Pure.
-import { chainFingerprint, PRINTS_SET, printHex, printKey, quads, verdictText } from './nft-text.ts';
+import { chainFingerprint, PRINTS_SET, printHex, printKey, quads, valueText } from './nft-text.ts';
 import { shardIndex, TABLE, type Fragment } from './model.ts';
 
 export interface LoadedChain {
@@ -48,7 +48,7 @@ export function summarize(f: Fragment): Loaded {
   for (const c of f.chains) out.chains.set(c.name, { fingerprint: chainFingerprint(c), rules: c.rules.length });
   for (const m of f.maps) out.maps.add(m.name);
   for (const s of f.sets) out.sets.set(s.name, s.timeout ?? 0);
-  for (const [map, els] of f.elements) out.elements.set(map, new Map([...els].map(([k, v]) => [k, verdictText(v)])));
+  for (const [map, els] of f.elements) out.elements.set(map, new Map([...els].map(([k, v]) => [k, valueText(v)])));
   for (const [set, vals] of f.members) out.members.set(set, new Set(vals));
   return out;
 }

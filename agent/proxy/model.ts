@@ -138,10 +138,10 @@ export function emptyFragment(): Fragment {
   return { chains: [], maps: [], sets: [], elements: new Map(), members: new Map() };
 }
 
-export function addElement(f: Fragment, map: string, key: string, verdict: MapValue): void {
+export function addElement(f: Fragment, map: string, key: string, value: MapValue): void {
   let m = f.elements.get(map);
   if (!m) f.elements.set(map, (m = new Map()));
-  m.set(key, verdict);
+  m.set(key, value);
 }
 
 export function addMember(f: Fragment, set: string, value: string): void {

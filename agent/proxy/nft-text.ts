@@ -166,7 +166,7 @@ export function setDecl(t: string, s: SetDecl): string {
 }
 
 /** A map element's value as nft writes it (an endpoint as `IP . PORT`). */
-export const verdictText = (v: MapValue) =>
+export const valueText = (v: MapValue) =>
   v.v === 'drop' ? 'drop' : v.v === 'to' ? `${v.ip} . ${v.port}` : `goto ${v.chain}`;
 
 const CHUNK = 2000;
@@ -202,7 +202,7 @@ export function skeletonLines(spec: TableSpec): string[] {
 }
 
 const elementTexts = (f: Fragment, map: string) =>
-  [...(f.elements.get(map) ?? [])].map(([k, v]) => `${k} : ${verdictText(v)}`);
+  [...(f.elements.get(map) ?? [])].map(([k, v]) => `${k} : ${valueText(v)}`);
 
 /** One table's fragment as a script onto an empty (or absent) table. */
 export function tableScript(t: string, f: Fragment): string[] {

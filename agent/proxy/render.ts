@@ -114,7 +114,7 @@ function nodePortMatch(map: string, facts: ProxyNodeFacts): Match[] {
   return facts.mapKeyLookup === false ? local : [{ m: 'portIn', map }, ...local];
 }
 
-/** Largest pod subnet whose addresses get hairpin pairs (a /16: 65,534 elements). */
+/** Largest pod subnet whose addresses get hairpin pairs (a /16: 65,533 elements). */
 const HAIRPIN_MAX_ADDRESSES = 65536;
 
 /**

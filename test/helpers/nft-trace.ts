@@ -81,6 +81,14 @@ export function trace(tables: Tables, pkt: Packet, opts: TraceOptions): Trace {
     }
   };
 
+  // The connection's NAT binding: later hooks see the new destination.
+  const translate = (ip: string, port: number): Outcome => {
+    p.dst = ip;
+    p.dport = port;
+    out.dnat = { ip, port };
+    return 'accept';
+  };
+
   const lookup = (map: string, key: string): Outcome => {
     const v = rules.elements.get(map)?.get(key);
     if (!v) return 'continue';
@@ -115,10 +123,7 @@ export function trace(tables: Tables, pkt: Packet, opts: TraceOptions): Trace {
         // A lookup that finds nothing ends the rule, and the packet goes on untranslated.
         if (!v) return 'continue';
         if (v.v !== 'to') throw new Error(`${a.map} is not an endpoint map`);
-        p.dst = v.ip;
-        p.dport = v.port;
-        out.dnat = { ip: v.ip, port: v.port };
-        return 'accept';
+        return translate(v.ip, v.port);
       }
       case 'markMasq':
         p.mark |= MASQ_MARK;
@@ -130,10 +135,7 @@ export function trace(tables: Tables, pkt: Packet, opts: TraceOptions): Trace {
         out.masquerade = true;
         return 'accept';
       case 'dnat':
-        p.dst = a.ip;
-        p.dport = a.port;
-        out.dnat = { ip: a.ip, port: a.port };
-        return 'accept';
+        return translate(a.ip, a.port);
       case 'update': {
         let s = dynamic.get(a.set);
         if (!s) dynamic.set(a.set, (s = new Set()));
