@@ -69,6 +69,9 @@ export async function spawnServer(
   extraArgs: string[] = [],
 ): Promise<{ proc: ResultPromise; kubeconfig: string; url: string }> {
   const kubeconfig = join(dataDir, 'admin.kubeconfig');
+  // Without --agent-port the server takes the secure port + 1 for the agent channel: a port no
+  // one reserved, which another test's connection may hold as its source port. The kernel picks.
+  const channel = extraArgs.includes('--agent-port') ? [] : ['--agent-port', '0'];
   const proc = execa(
     SKIFF,
     [
@@ -81,6 +84,7 @@ export async function spawnServer(
       String(port),
       '--write-kubeconfig',
       kubeconfig,
+      ...channel,
       ...extraArgs,
     ],
     { reject: false, all: true },
