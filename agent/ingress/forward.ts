@@ -105,7 +105,11 @@ class Exchange implements ConnUser {
   private sentBody = false;
   /** The upstream keeps the connection open after this response. */
   private reusable = true;
-  private pending?: Buffer;
+  /** The parsed response head, written with the first read that parsed cleanly to its end. */
+  private parsedHead?: ResponseHead;
+  /** Body pieces of the current read: nothing of a read reaches the client until all of it parsed,
+   * so a response that fails in its first read is still a clean 502. */
+  private pending: Buffer[] = [];
   private seen = 0;
 
   private readonly pool: UpstreamPool;
@@ -190,28 +194,41 @@ class Exchange implements ConnUser {
   // ResponseSink
   head(h: ResponseHead): void {
     this.reusable = !h.close;
-    try {
-      this.res.writeHead(h.status, h.reason, stripHopByHopList(h.headers));
-    } catch {
-      // A field or reason Node refuses to send (e.g. a character it does not allow): a bad response.
-      throw new H1Error('response head node:http cannot send');
-    }
-    this.responded = true;
+    this.parsedHead = h;
   }
 
   body(data: Buffer): void {
-    // Held back one piece so that a whole response in one read leaves in one write with `end`.
-    if (this.pending) this.flush();
-    this.pending = data;
+    this.pending.push(data);
   }
 
   end(): void {
     this.finished = true;
   }
 
-  private flush(): void {
+  /** Writes the parsed head to the client once; false when it cannot be sent. */
+  private sendHead(): boolean {
+    const h = this.parsedHead;
+    if (!h) return true;
+    this.parsedHead = undefined;
+    try {
+      this.res.writeHead(h.status, h.reason, stripHopByHopList(h.headers));
+    } catch {
+      // A field or reason Node refuses to send (e.g. a character it does not allow): a bad response.
+      return false;
+    }
+    this.responded = true;
+    return true;
+  }
+
+  /** The current read's body as one buffer, so a whole response in one read leaves in one write. */
+  private takePending(): Buffer | undefined {
     const p = this.pending;
-    this.pending = undefined;
+    this.pending = [];
+    return p.length > 1 ? Buffer.concat(p) : p[0];
+  }
+
+  private flush(): void {
+    const p = this.takePending();
     if (p && !this.res.write(p)) {
       this.conn.socket.pause();
       this.res.off('drain', this.onClientDrain);
@@ -235,12 +252,12 @@ class Exchange implements ConnUser {
         this.deliver(false);
         return;
       }
-      this.pending = undefined;
       this.fail('EPROTO');
       return;
     }
     if (this.finished) this.deliver(true);
-    else this.flush();
+    else if (this.sendHead()) this.flush();
+    else this.fail('EPROTO');
   }
 
   closed(err?: NodeJS.ErrnoException): void {
@@ -264,8 +281,11 @@ class Exchange implements ConnUser {
 
   /** The response is complete: to the client, and the connection back to the pool when it can carry another. */
   private deliver(open: boolean): void {
-    const last = this.pending;
-    this.pending = undefined;
+    if (!this.sendHead()) {
+      this.fail('EPROTO');
+      return;
+    }
+    const last = this.takePending();
     this.detach();
     // Answered before the whole body was sent (e.g. an early 413), or told to close: not reusable.
     // Released before the client's response ends, so a pipelined request it starts can reuse it.
@@ -279,6 +299,7 @@ class Exchange implements ConnUser {
   }
 
   private fail(code: string): void {
+    this.pending = [];
     // A read timeout means the upstream has the request and is slow, not that the connection was stale.
     const stale = code !== 'ETIMEDOUT' && this.conn.uses > 0 && this.conn.parser.idle;
     this.detach();

@@ -32,6 +32,8 @@ const scripts: Record<string, string> = {
   '/eof': 'HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nto the end',
   '/malformed': 'HTTP/1.1 200 OK\r\nx-a: a\r\n folded\r\ncontent-length: 0\r\n\r\n',
   '/short': 'HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly this',
+  // A good head and chunk, then a chunk size that is not hex: all in one write.
+  '/bad-chunk': 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n',
   '/say-close': 'HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok',
   '/obs': 'HTTP/1.1 200 OK\r\nx-obs: caf\xe9\r\ncontent-length: 2\r\n\r\nok',
   '/once': 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok',
@@ -296,6 +298,16 @@ test('a malformed upstream answer is a 502; one cut short ends the client respon
   const m = await send('raw.test', '/malformed');
   assert.equal(m.status, 502);
   await assert.rejects(send('raw.test', '/short'), /aborted|socket hang up|ECONNRESET/);
+});
+
+test('an upstream body that breaks in the read that brought its head is a 502 on either path', async () => {
+  const fast = await send('raw.test', '/bad-chunk');
+  assert.equal(fast.status, 502);
+  assert.match(fast.body.toString(), /bad gateway/);
+  // A request with a body goes through node:http.
+  const slow = await send('raw.test', '/bad-chunk', { method: 'POST', body: Buffer.from('x=1') });
+  assert.equal(slow.status, 502);
+  assert.match(slow.body.toString(), /bad gateway/);
 });
 
 test('a request that meets a pooled connection closed without an answer is resent on a new one', async () => {
