@@ -199,7 +199,7 @@ export class FastConn implements Downstream {
     this.finish(true);
   }
 
-  private flushHead(): void {
+  flushHead(): void {
     if (this.head === undefined) return;
     this.socket.write(this.head, 'latin1');
     this.head = undefined;

@@ -29,8 +29,11 @@ export interface Downstream {
   /** The client connection stays open after this response. */
   readonly keepAlive: boolean;
   readonly destroyed: boolean;
-  /** Sends the status and fields (hop-by-hop ones already removed); throws when they cannot be sent. */
+  /** Takes the status and fields (hop-by-hop ones already removed); throws when they cannot be sent.
+   * They go out with the first body bytes or the end, or at `flushHead`. */
   writeHead(status: number, reason: string, headers: string[]): void;
+  /** Sends a head given to writeHead now, without waiting for body bytes. */
+  flushHead(): void;
   write(data: Buffer): boolean;
   once(event: 'drain' | 'close', cb: () => void): void;
   off(event: 'drain' | 'close', cb: () => void): void;
@@ -53,6 +56,9 @@ export class ResponseDownstream implements Downstream {
   writeHead(status: number, reason: string, headers: string[]): void {
     headers.push('connection', this.res.shouldKeepAlive ? 'keep-alive' : 'close');
     this.res.writeHead(status, reason || undefined, headers);
+  }
+  flushHead(): void {
+    this.res.flushHeaders();
   }
   write(data: Buffer): boolean {
     return this.res.write(data);
@@ -255,9 +261,15 @@ class Exchange implements ConnUser {
       this.fail('EPROTO');
       return;
     }
-    if (this.finished) this.deliver(true);
-    else if (this.sendHead()) this.flush();
-    else this.fail('EPROTO');
+    if (this.finished) {
+      this.deliver(true);
+      return;
+    }
+    const headNow = this.parsedHead !== undefined;
+    if (!this.sendHead()) this.fail('EPROTO');
+    else if (this.pending.length) this.flush();
+    // A head alone (a long poll, an event stream): the client sees it now, not with the first event.
+    else if (headNow) this.res.flushHead();
   }
 
   closed(err?: NodeJS.ErrnoException): void {
@@ -300,8 +312,9 @@ class Exchange implements ConnUser {
 
   private fail(code: string): void {
     this.pending = [];
-    // A read timeout means the upstream has the request and is slow, not that the connection was stale.
-    const stale = code !== 'ETIMEDOUT' && this.conn.uses > 0 && this.conn.parser.idle;
+    // A read timeout means the upstream has the request and is slow, not that the connection was
+    // stale; a bad answer (EPROTO) is an answer.
+    const stale = code !== 'ETIMEDOUT' && code !== 'EPROTO' && this.conn.uses > 0 && this.conn.parser.idle;
     this.detach();
     this.conn.socket.destroy();
     if (this.responded) this.res.destroy();

@@ -5,8 +5,14 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, request, type Server } from 'node:http';
-import { type AddressInfo, connect, createServer as createNetServer, type Server as NetServer } from 'node:net';
+import { createServer, type IncomingMessage, request, type Server } from 'node:http';
+import {
+  type AddressInfo,
+  connect,
+  createServer as createNetServer,
+  type Server as NetServer,
+  type Socket,
+} from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EndpointSlice, Ingress, IngressClass, Service } from '../../controlplane/shared/kube/index.ts';
@@ -37,11 +43,17 @@ const scripts: Record<string, string> = {
   '/say-close': 'HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok',
   '/obs': 'HTTP/1.1 200 OK\r\nx-obs: caf\xe9\r\ncontent-length: 2\r\n\r\nok',
   '/once': 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok',
+  '/bad-status': 'HTTP/1.1 2x0 OK\r\ncontent-length: 0\r\n\r\n',
 };
 /** The proxy's local port of the upstream connection that last got the /split answer. */
 let splitFrom = 0;
 let rawPort = 0;
 let rawConns = 0;
+/** Requests the scripted backend got, by path. */
+const rawRequests: Record<string, number> = {};
+/** The upstream side of the last /stream request: its head is sent, the body is the test's to write. */
+let streamUpstream: Promise<Socket> = Promise.resolve(null as never);
+let streamArrived: (s: Socket) => void = () => {};
 
 const ingressClass: IngressClass = {
   metadata: { name: 'skiff', annotations: { 'ingressclass.kubernetes.io/is-default-class': 'true' } },
@@ -125,6 +137,7 @@ before(async () => {
       const end = head.indexOf('\r\n\r\n');
       if (end < 0) return;
       const path = head.split(' ')[1];
+      rawRequests[path] = (rawRequests[path] ?? 0) + 1;
       head = head.slice(end + 4);
       const answer = Buffer.from(scripts[path] ?? 'HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n', 'latin1');
       if (path === '/early') {
@@ -137,6 +150,9 @@ before(async () => {
         splitFrom = s.remotePort ?? 0;
         s.write(`HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nc350\r\n${'a'.repeat(50000)}\r\n`);
         setTimeout(() => s.write(`4e20\r\n${'b'.repeat(20000)}\r\n2710\r\n${'c'.repeat(10000)}\r\n0\r\n\r\n`), 100);
+      } else if (path === '/stream') {
+        s.write('HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n');
+        streamArrived(s);
       } else if (path === '/eof' || path === '/short') s.end(answer);
       else if (path === '/once' && answered > 0) s.destroy();
       else s.write(answer);
@@ -308,6 +324,54 @@ test('an upstream body that breaks in the read that brought its head is a 502 on
   const slow = await send('raw.test', '/bad-chunk', { method: 'POST', body: Buffer.from('x=1') });
   assert.equal(slow.status, 502);
   assert.match(slow.body.toString(), /bad gateway/);
+});
+
+/** A GET of /stream: resolves with the response once its head arrived, and the upstream socket. */
+function openStream(): Promise<{ res: IncomingMessage; upstream: Socket }> {
+  streamUpstream = new Promise((ok) => {
+    streamArrived = ok;
+  });
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, path: '/stream', headers: { host: 'raw.test' }, agent: false, timeout: 10_000 },
+      (res) => streamUpstream.then((upstream) => resolve({ res, upstream })),
+    );
+    req.on('timeout', () => req.destroy(new Error('/stream: no response head within 10 s')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('a head sent alone (an event stream) reaches the client before any body; a body broken later resets', async () => {
+  const a = await openStream();
+  assert.equal(a.res.statusCode, 200);
+  assert.equal(a.res.headers['content-type'], 'text/event-stream');
+  const body = new Promise<string>((ok, fail) => {
+    let text = '';
+    a.res.on('data', (c) => (text += c));
+    a.res.on('end', () => ok(text));
+    a.res.on('error', fail);
+  });
+  a.upstream.write('6\r\ndata:1\r\n0\r\n\r\n');
+  assert.equal(await body, 'data:1');
+
+  const b = await openStream();
+  assert.equal(b.res.statusCode, 200);
+  const broken = new Promise<void>((ok, fail) => {
+    b.res.on('end', () => fail(new Error('a broken body ended as if complete')));
+    b.res.on('error', () => ok());
+    b.res.on('aborted', () => ok());
+    b.res.resume();
+  });
+  b.upstream.write('zz\r\n');
+  await broken;
+});
+
+test('a malformed answer on a reused upstream connection is a 502, not a resend', async () => {
+  assert.equal((await send('raw.test', '/chunked')).status, 200); // leaves a pooled connection
+  const before = rawRequests['/bad-status'] ?? 0;
+  assert.equal((await send('raw.test', '/bad-status')).status, 502);
+  assert.equal(rawRequests['/bad-status'] - before, 1, 'the upstream got the request once');
 });
 
 test('a request that meets a pooled connection closed without an answer is resent on a new one', async () => {
