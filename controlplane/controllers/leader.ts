@@ -37,6 +37,8 @@ export class LeaderElector {
   private duration: number;
   private retry: number;
   private timer: NodeJS.Timeout | null = null;
+  /** Set by stop: an attempt still in flight then neither takes the lease nor starts leading. */
+  private stopped = false;
   private leading = false;
   private lastRenew = 0;
   private ctx: Ctx;
@@ -73,7 +75,7 @@ export class LeaderElector {
   start() {
     const tick = () => {
       void this.attempt().finally(() => {
-        if (this.timer) this.timer = setTimeout(tick, this.retry * 1000);
+        if (!this.stopped) this.timer = setTimeout(tick, this.retry * 1000);
       });
     };
     this.timer = setTimeout(tick, 0);
@@ -92,6 +94,7 @@ export class LeaderElector {
         if (this.leading) this.lose('another server holds the lease');
         return;
       }
+      if (this.stopped) return;
       const taking = lease?.spec?.holderIdentity !== this.me;
       const spec = {
         holderIdentity: this.me,
@@ -114,7 +117,7 @@ export class LeaderElector {
         );
       else await this.reg.update(LEASES, this.ns, this.name, { ...lease, spec }, this.ctx);
       this.lastRenew = now;
-      if (!this.leading) {
+      if (!this.leading && !this.stopped) {
         this.leading = true;
         this.log(`leader election: ${this.me} now leads (${this.ns}/${this.name})`);
         await this.onStart();
@@ -136,11 +139,15 @@ export class LeaderElector {
 
   /** Stops; a leader hands the lease back so another takes over at once. */
   async stop() {
+    this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    if (!this.leading) return;
-    this.leading = false;
-    this.onStop();
+    // onStart may still be running: onStop must cope with that (the server's does).
+    if (this.leading) {
+      this.leading = false;
+      this.onStop();
+    }
+    // Handed back also when the last attempt renewed it but, stopping, did not start leading.
     try {
       const lease = await this.reg.get(LEASES, this.ns, this.name);
       if (lease.spec?.holderIdentity === this.me)

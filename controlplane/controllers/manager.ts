@@ -45,6 +45,8 @@ export interface ControllerOptions {
   nodeMonitorGracePeriodSeconds: number;
   defaultTolerationSeconds: number;
   log: (s: string) => void;
+  /** Aborted when the leadership ends: a start still waiting for its caches stops them and fails. */
+  signal?: AbortSignal;
 }
 
 export async function startControllers(reg: Registry, o: ControllerOptions): Promise<ControllerManager> {
@@ -79,7 +81,18 @@ export async function startControllers(reg: Registry, o: ControllerOptions): Pro
   ];
   for (const k of kinds) if (RESOURCES.some((r) => r.kind === k)) inf(k);
   for (const i of informers.values()) i.start();
-  await Promise.all([...informers.values()].map((i) => i.ready));
+  await new Promise<void>((ready, fail) => {
+    const abandon = () => {
+      for (const i of informers.values()) i.stop();
+      fail(new Error('the leadership ended before the controllers started'));
+    };
+    if (o.signal?.aborted) return abandon();
+    o.signal?.addEventListener('abort', abandon, { once: true });
+    void Promise.all([...informers.values()].map((i) => i.ready)).then(() => {
+      o.signal?.removeEventListener('abort', abandon);
+      ready();
+    });
+  });
 
   const scheduler = new Scheduler(reg, inf('Pod'), inf('Node'), (s) => o.log(`scheduler: ${s}`));
   const rs = new ReplicaSetController(reg, 'ReplicaSet', inf('ReplicaSet'), inf('Pod'), o.log);

@@ -187,6 +187,15 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
   every(2_000, () => finalizeNamespaces(registry));
   // Controllers and the scheduler run on the one server that holds the leader Lease.
   let controllers: ControllerManager | null = null;
+  // Ends with the leadership it was made for: controllers still starting then (lost, or the
+  // server stopping) give up, and never run without a leader's lease.
+  let leadership: AbortController | null = null;
+  const stopControllers = () => {
+    leadership?.abort();
+    leadership = null;
+    controllers?.stop();
+    controllers = null;
+  };
   const podCidrs = new PodCidrAllocator(store, cfg.clusterCidr);
   const lbPool = cfg.lbPool ? new LbAllocator(store, cfg.lbPool) : null;
   const elector =
@@ -196,7 +205,9 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
           registry,
           `${hostname()}_${port}_${randomUUID().slice(0, 8)}`,
           async () => {
-            controllers = await startControllers(registry, {
+            const mine = new AbortController();
+            leadership = mine;
+            const started = await startControllers(registry, {
               apiServer: { ip: advertise, port },
               podCidrs,
               lbPool,
@@ -204,12 +215,12 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
               nodeMonitorGracePeriodSeconds: cfg.nodeMonitorGracePeriodSeconds ?? 40,
               defaultTolerationSeconds: cfg.defaultTolerationSeconds ?? 300,
               log: (m) => log(m),
+              signal: mine.signal,
             });
+            if (mine.signal.aborted) started.stop();
+            else controllers = started;
           },
-          () => {
-            controllers?.stop();
-            controllers = null;
-          },
+          stopControllers,
           (m) => log(m),
         );
   elector?.start();
@@ -238,6 +249,7 @@ export async function startServer(cfg: ServerConfig): Promise<RunningServer> {
     async stop() {
       for (const l of loops) clearInterval(l);
       await elector?.stop();
+      stopControllers();
       await channel.close();
       await api.close();
       await store.close();
