@@ -120,7 +120,14 @@ export class LeaderElector {
       if (!this.leading && !this.stopped) {
         this.leading = true;
         this.log(`leader election: ${this.me} now leads (${this.ns}/${this.name})`);
-        await this.onStart();
+        try {
+          await this.onStart();
+        } catch (e) {
+          // Not leading without controllers: the next attempt, still holding the lease, starts again.
+          this.leading = false;
+          this.onStop();
+          throw e;
+        }
       }
     } catch (e) {
       // A conflict means someone else wrote first; an error of the store counts against us too.

@@ -45,7 +45,7 @@ export interface ControllerOptions {
   nodeMonitorGracePeriodSeconds: number;
   defaultTolerationSeconds: number;
   log: (s: string) => void;
-  /** Aborted when the leadership ends: a start still waiting for its caches stops them and fails. */
+  /** Aborted when the leadership ends: a start not yet done stops all it started and fails. */
   signal?: AbortSignal;
 }
 
@@ -159,33 +159,23 @@ export async function startControllers(reg: Registry, o: ControllerOptions): Pro
     [...informers.values()].filter((i) => i.res.kind !== 'Namespace' && i.res.kind !== 'Node'),
     (s) => o.log(s),
   );
-  for (const c of [scheduler, rs, rc, deploy, ds, sts, job, cron, endpoints, mirroring, nodes, pdb, ingressStatus, gc])
-    c.start();
-  await storage.start();
-  lb?.start();
-  startServiceAccounts(reg, inf('Namespace'), inf('ServiceAccount'), o.log);
-  return {
-    stop() {
-      for (const c of [
-        scheduler,
-        rs,
-        rc,
-        deploy,
-        ds,
-        sts,
-        job,
-        cron,
-        endpoints,
-        mirroring,
-        nodes,
-        pdb,
-        ingressStatus,
-        gc,
-        storage,
-      ])
-        c.stop();
-      lb?.stop();
-      for (const i of informers.values()) i.stop();
-    },
+  const all = [scheduler, rs, rc, deploy, ds, sts, job, cron, endpoints, mirroring, nodes, pdb, ingressStatus, gc];
+  // Every part stops safely whether or not it started, so a start that fails or is abandoned
+  // halfway leaves nothing running.
+  const stop = () => {
+    for (const c of [...all, storage]) c.stop();
+    lb?.stop();
+    for (const i of informers.values()) i.stop();
   };
+  try {
+    for (const c of all) c.start();
+    await storage.start();
+    if (o.signal?.aborted) throw new Error('the leadership ended before the controllers started');
+    lb?.start();
+    startServiceAccounts(reg, inf('Namespace'), inf('ServiceAccount'), o.log);
+  } catch (e) {
+    stop();
+    throw e;
+  }
+  return { stop };
 }

@@ -1,7 +1,8 @@
 // Stopping in the middle of leader election: an attempt still waiting on etcd when the elector
 // stops neither takes the lease nor starts the controllers, and controllers still waiting for
 // their caches give up when the leadership ends. Both once left a stopped server's controllers
-// running against a closed store, so the process never exited.
+// running against a closed store, so the process never exited. A leader whose controllers fail
+// to start stops leading, so the next attempt starts them again.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startEtcd } from '../helpers/etcd.ts';
@@ -81,6 +82,37 @@ test('controllers still waiting for their caches give up when the leadership end
     await assert.rejects(starting, /the leadership ended before the controllers started/);
     await until('the start settled', async () => settled, 5_000);
   } finally {
+    await store.close();
+    await etcd.stop();
+  }
+});
+
+test('a leader whose controllers fail to start is not left leading without them: it starts again', {
+  timeout: 60_000,
+}, async () => {
+  const etcd = await startEtcd(1);
+  const store = new EtcdStore({ endpoints: etcd.endpoints });
+  const events: string[] = [];
+  const e = new LeaderElector(
+    new Registry(store, new ServiceAllocator(store, '10.96.0.0/12', '30000-32767')),
+    'flaky',
+    async () => {
+      events.push('start');
+      if (events.filter((x) => x === 'start').length === 1) throw new Error('the store was away');
+    },
+    () => events.push('stop'),
+    () => {},
+    { retrySeconds: 0.1 },
+  );
+  try {
+    const reg = new Registry(store, new ServiceAllocator(store, '10.96.0.0/12', '30000-32767'));
+    const ns = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'kube-system' } };
+    await reg.create(NAMESPACES, undefined, ns, ctxFor('test'));
+    e.start();
+    await until('a second start', async () => events.length >= 3, 20_000);
+    assert.deepEqual(events.slice(0, 3), ['start', 'stop', 'start']);
+  } finally {
+    await e.stop();
     await store.close();
     await etcd.stop();
   }
