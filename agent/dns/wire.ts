@@ -160,7 +160,9 @@ export function parseQuery(buf: Buffer): Parsed {
     }
     off = rr.end;
   }
-  if (!KNOWN_CLASS.has(klass)) return reject(buf, RCODE.FORMERR);
+  // Class 0 is reserved (a malformed question); an unassigned class is a kind of query not served.
+  if (klass === 0) return reject(buf, RCODE.FORMERR);
+  if (!KNOWN_CLASS.has(klass)) return reject(buf, RCODE.NOTIMP);
   if (klass !== CLASS.IN && klass !== CLASS.ANY) return reject(buf, RCODE.REFUSED);
   if (type === TYPE.AXFR || type === TYPE.IXFR || type === TYPE.OPT) return reject(buf, RCODE.REFUSED);
   return {
@@ -217,12 +219,22 @@ export function errorResponse(id: number, queryFlags: number, rcode: number): Bu
 export function encodeName(name: string): Buffer {
   const bytes: number[] = [];
   if (name) {
-    // Split on dots that are not escaped, then undo the escapes readName added.
-    for (const raw of name.split(/(?<!\\)\./)) {
-      const label = raw.replace(/\\(.)/g, '$1');
-      bytes.push(label.length);
-      for (let i = 0; i < label.length; i++) bytes.push(label.charCodeAt(i) & 0xff);
+    // A dot ends a label unless escaped; a backslash takes the next character as it is. One pass,
+    // so a label ending in an escaped backslash (`a\\.b`) still ends at its dot.
+    let start = 0;
+    bytes.push(0);
+    for (let i = 0; i < name.length; i++) {
+      let c = name.charCodeAt(i);
+      if (c === 0x2e) {
+        bytes[start] = bytes.length - start - 1;
+        start = bytes.length;
+        bytes.push(0);
+        continue;
+      }
+      if (c === 0x5c && i + 1 < name.length) c = name.charCodeAt(++i);
+      bytes.push(c & 0xff);
     }
+    bytes[start] = bytes.length - start - 1;
   }
   bytes.push(0);
   return Buffer.from(bytes);
