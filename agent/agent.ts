@@ -25,7 +25,7 @@ import { ApiClient, ApiStatusError } from './api.ts';
 import { joinCluster } from './join.ts';
 import { startRuntime, type NodeRuntime } from './runtime.ts';
 import { renderConditions, renderNode, type NodeFacts } from './node-status.ts';
-import { SUBNET_FILE } from './host/paths.ts';
+import { EGRESS_LISTING_FILE, SUBNET_FILE } from './host/paths.ts';
 import type { Lease, Node, NodeCondition } from '../controlplane/shared/kube/index.ts';
 
 export interface AgentConfig {
@@ -281,6 +281,7 @@ export async function runAgent(
     backend,
     mtu,
     subnetFile,
+    egressListingFile: join(cfg.runDir ?? '/run/skiff', EGRESS_LISTING_FILE),
     log,
     txOffload: cfg.vxlanTxOffload,
   });

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 export const PID_FILE = 'skiff.pid';
 /** The overlay's file in the run dir that tells the CNI plugin the node's pod network. */
 export const SUBNET_FILE = 'subnet.env';
+/** The overlay's copy, in the run dir, of the egress table as the kernel listed it after its last write. */
+export const EGRESS_LISTING_FILE = 'egress.nft';
 export const UNIT_DIR = '/etc/systemd/system';
 export const UNITS = ['skiff-agent.service', 'skiff-server.service'];
 export const INSTALL_RECORD = '/etc/skiff/install.json';

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:f
 import { dirname, join } from 'node:path';
 import { killPids, pidsMentioning, removeAllPods, unmountUnder } from '../sandbox/cleanup.ts';
 import { skiffLinks, skiffTables } from './leftovers.ts';
-import { INSTALL_FILES, INSTALL_RECORD, PID_FILE, SUBNET_FILE, UNITS, UNIT_DIR } from './paths.ts';
+import { EGRESS_LISTING_FILE, INSTALL_FILES, INSTALL_RECORD, PID_FILE, SUBNET_FILE, UNITS, UNIT_DIR } from './paths.ts';
 import { PROXY_ROUTE_PROTO, ROUTE_PROTO } from '../overlay/render.ts';
 
 export interface UninstallOptions {
@@ -181,7 +181,7 @@ export async function uninstall(o: UninstallOptions): Promise<void> {
   await linkCleanup(log);
   await routeCleanup(log);
   for (const d of o.dataDirs) rmSync(join(d, PID_FILE), { force: true });
-  rmSync(join(o.runDir, SUBNET_FILE), { force: true });
+  for (const f of [SUBNET_FILE, EGRESS_LISTING_FILE]) rmSync(join(o.runDir, f), { force: true });
   if (!o.keepData) for (const p of [...o.extraPaths, ...o.dataDirs]) removePath(p, log);
   log(o.keepData ? 'skiff is uninstalled; data kept' : 'skiff is uninstalled');
 }

@@ -3,6 +3,9 @@
 // and pod-to-node traffic keeps its source. The whole table is replaced in one nft transaction
 // (`add` makes the delete valid when it does not exist yet), so a rewrite never leaves a gap.
 import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Log } from '../../controlplane/shared/log.ts';
 import { exec } from '../../cni/netlink.ts';
 import type { Wrap } from './kernel.ts';
 
@@ -64,4 +67,27 @@ export async function applyEgress(script: string, wrap: Wrap = []): Promise<void
   const argv = [...wrap, 'nft', '-f', '-'];
   const r = await exec(argv[0], argv.slice(1), script);
   if (r.code !== 0) throw new Error(`nft (${EGRESS_TABLE}): ${r.stderr.trim().split('\n')[0]}`);
+}
+
+/** The listing saved by saveEgressListing ('' when there is none). */
+export function readEgressListing(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Keeps the listing taken after a write ('' for none) for an agent started later on this host.
+ * Written whole or not at all (rename); a failure only costs that agent one rewrite of the table.
+ */
+export function saveEgressListing(file: string, listing: string, log: Log): void {
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(`${file}.tmp`, listing);
+    renameSync(`${file}.tmp`, file);
+  } catch (e) {
+    log(`overlay: could not save the egress listing to ${file}: ${(e as Error).message}`, 'warn');
+  }
 }

@@ -12,7 +12,14 @@ import { execa } from 'execa';
 import type { ApiClient } from '../api.ts';
 import type { NetworkView } from '../network/view.ts';
 import { ensureBridgeNetfilter } from './bridge-netfilter.ts';
-import { applyEgress, egressDigest, kernelEgressListing, renderEgress } from './egress.ts';
+import {
+  applyEgress,
+  egressDigest,
+  kernelEgressListing,
+  readEgressListing,
+  renderEgress,
+  saveEgressListing,
+} from './egress.ts';
 import { type ActualNet, assumeApplied, diffOverlay } from './diff.ts';
 import { applyPlan, openSessions, readOverlay, type Sessions, type Underlay, type Wrap } from './kernel.ts';
 import { ensureTxOffload, type OffloadSetting, txOffloadWanted } from './offload.ts';
@@ -37,6 +44,8 @@ export interface OverlayOptions {
   backend: Backend;
   mtu: number;
   subnetFile: string;
+  /** Where the egress table's listing after each write is kept, for the next agent on this host. */
+  egressListingFile: string;
   log: Log;
   wrap?: Wrap;
   /** VXLAN tx checksum offload: auto (off before kernel 5.7), on or off. */
@@ -215,15 +224,13 @@ export class Overlay {
     });
     // A pass that reads the kernel compares the table with the listing taken after it was written,
     // so a table removed, replaced or edited inside behind the agent's back is written again. A
-    // restarted agent has no listing yet: it adopts the table when its digest (the comment) is
-    // the one it would write.
+    // restarted agent reads that listing back from the run dir, so an edit made while no agent
+    // ran is seen too; with no saved listing (a first start) it writes the table.
     if (reads || !this.lastEgress) {
       const listing = await kernelEgressListing(wrap);
-      const intact = this.egressListing
-        ? listing === this.egressListing
-        : egressDigest(listing) === egressDigest(egress);
-      if (!intact) this.lastEgress = '';
-      else if (!this.egressListing) [this.lastEgress, this.egressListing] = [egress, listing];
+      this.egressListing ||= readEgressListing(this.o.egressListingFile);
+      const intact = listing !== '' && listing === this.egressListing;
+      this.lastEgress = intact && egressDigest(listing) === egressDigest(egress) ? egress : '';
     }
     if (egress !== this.lastEgress) {
       await applyEgress(egress, wrap);
@@ -233,6 +240,7 @@ export class Overlay {
       const listing = await kernelEgressListing(wrap);
       const kept = egressDigest(listing) === egressDigest(egress);
       [this.lastEgress, this.egressListing] = kept ? [egress, listing] : ['', ''];
+      saveEgressListing(this.o.egressListingFile, this.egressListing, this.o.log);
     }
     await this.publish(self?.metadata.annotations ?? {});
     if (!this.programmed) {

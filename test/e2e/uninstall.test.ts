@@ -175,6 +175,7 @@ test('skiff reset removes every change skiff up made to the host', { timeout: 36
     assert.notDeepEqual(during.routes, before.routes);
     assert.ok(during.cgroups.length > 0, 'pod cgroups exist');
     assert.ok(existsSync(join(runDir, 'subnet.env')), 'the overlay wrote subnet.env into --run-dir');
+    assert.ok(existsSync(join(runDir, 'egress.nft')), 'the overlay saved the egress listing into --run-dir');
 
     // --keep-data: processes, network and mounts go; the data stays.
     const kept = await reset(['--keep-data']);
@@ -189,6 +190,7 @@ test('skiff reset removes every change skiff up made to the host', { timeout: 36
     );
     assert.ok(existsSync(join(dir, 'server', 'tls', 'ca.crt')), 'keep-data keeps the server state');
     assert.ok(!existsSync(join(runDir, 'subnet.env')), 'subnet.env names a network that is gone');
+    assert.ok(!existsSync(join(runDir, 'egress.nft')), 'the egress listing describes a table that is gone');
     assert.equal(pidsMentioning(dir).length, 0, 'no process of this host is left');
 
     await reset([]);

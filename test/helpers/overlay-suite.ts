@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { ROOT } from './server.ts';
 import { sandboxClient, until } from './sandbox.ts';
-import { loadState, restartAgent, type SandboxState } from '../../agent/sandbox/sandbox.ts';
+import { killAgent, loadState, restartAgent, startAgent, type SandboxState } from '../../agent/sandbox/sandbox.ts';
 
 const NODE = join(ROOT, 'node_modules/.bin/node');
 
@@ -144,7 +144,7 @@ spec:
     assert.ok(!log.includes(ips.p1), 'the pod IP never leaves the cluster');
   });
 
-  test(`${backend}: the egress table edited or removed by hand is put back at the agent's next resync`, async () => {
+  test(`${backend}: the egress table edited or removed by hand is put back, also if edited with no agent`, async () => {
     const list = async () => {
       const r = await onNode('node2', ['nft', 'list', 'table', 'ip', 'skiff-egress']);
       return r.exitCode === 0 && String(r.stdout);
@@ -162,6 +162,15 @@ spec:
       // The agent reads the kernel every 30 s; what comes back is the same table.
       await until(`the egress table back after: ${edit}`, async () => (await list()) === before, 45_000);
     }
+    // Edited while no agent runs: the next agent compares with the listing its predecessor saved.
+    killAgent(name, 'node2');
+    assert.equal((await onNode('node2', ['sh', '-c', edits[0]])).exitCode, 0, edits[0]);
+    startAgent(name, 'node2');
+    await until(
+      'the egress table back after an edit while the agent was down',
+      async () => (await list()) === before,
+      45_000,
+    );
   });
 
   test(
