@@ -380,15 +380,18 @@ export async function sandboxDown(name: string, log: (s: string) => void = (s) =
   // Everything under its directory is removed, and the CNI cache entries naming it: only its own.
   if (s.dir !== join(SANDBOX_DATA, name))
     throw new Error(`sandbox "${name}": its state file names the directory "${s.dir}", not its own: refused`);
-  // Pods first (their shims outlive containerd), then agents and containerd, then the server.
-  for (const n of s.nodes) {
-    const sock = join(s.dir, n.name, 'containerd', 'containerd.sock');
-    if (existsSync(sock)) {
+  // Agents first (a running kubelet would start again the pods removed next), then the pods
+  // while containerd runs (their shims outlive it; CNI DEL falls back to the standalone plugin
+  // with no agent), then containerd and the server.
+  await killPids(s.pids.filter((p) => p.role.startsWith('agent')).map((p) => p.pid));
+  await Promise.all(
+    s.nodes.map(async (n) => {
+      const sock = join(s.dir, n.name, 'containerd', 'containerd.sock');
+      if (!existsSync(sock)) return;
       const removed = await removeAllPods(sock);
       if (removed) log(`${n.name}: removed ${removed} pod sandbox(es)`);
-    }
-  }
-  await killPids(s.pids.filter((p) => p.role.startsWith('agent')).map((p) => p.pid));
+    }),
+  );
   const ctrd: number[] = [];
   for (const n of s.nodes) {
     const f = join(s.dir, n.name, 'containerd', 'containerd.pid');
