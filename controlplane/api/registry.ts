@@ -8,6 +8,7 @@ import type { ServiceAllocator } from '../allocator/service-allocator.ts';
 import { groupVersion, type Resource } from './resources.ts';
 import {
   ApiError,
+  type Cause,
   Errs,
   alreadyExists,
   badRequest,
@@ -257,10 +258,15 @@ export class Registry {
   }
 
   private validate(res: Resource, o: Obj, old?: Obj) {
-    const errs = new Errs();
-    validateMeta(res.kind, o.metadata ?? {}, res.namespaced, errs);
-    validateKind(res.kind, o, errs, old);
-    if (!errs.empty) throw invalid(res, nameOf(o) || o.metadata?.generateName || '', errs.list);
+    let list = problems(res, o, old);
+    // An update may keep what the stored object already had wrong (stored before a rule existed:
+    // a controller's status write must not fail on it) but adds nothing new: the same cause
+    // (field, reason and message, which quotes the value) found in the stored object is let pass.
+    if (old && list.length) {
+      const had = new Set(problems(res, old).map(causeKey));
+      list = list.filter((c) => !had.has(causeKey(c)));
+    }
+    if (list.length) throw invalid(res, nameOf(o) || o.metadata?.generateName || '', list);
   }
 
   // ---- create ----
@@ -894,3 +900,13 @@ function fromScale(old: Obj, scale: Obj): Obj {
   if (scale.metadata?.resourceVersion) next.metadata.resourceVersion = scale.metadata.resourceVersion;
   return next;
 }
+
+/** What validation finds wrong with `o`: an update's rules apply when `old` is given. */
+function problems(res: Resource, o: Obj, old?: Obj): Cause[] {
+  const errs = new Errs();
+  validateMeta(res.kind, o.metadata ?? {}, res.namespaced, errs);
+  validateKind(res.kind, o, errs, old);
+  return errs.list;
+}
+
+const causeKey = (c: Cause) => `${c.field}\0${c.reason}\0${c.message}`;
