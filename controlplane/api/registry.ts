@@ -21,6 +21,7 @@ import {
 } from './status.ts';
 import { applyDefaults } from './defaults.ts';
 import { validateKind, validateMeta } from './validate.ts';
+import { ratchet } from './ratchet.ts';
 import { checkSchema, pruneUnknown, type FieldProblem } from './schema/check.ts';
 import { matchFields, type FieldReq } from './selectors.ts';
 import { formatLabelSelector, matchRequirements, type Requirement } from '../shared/labels.ts';
@@ -259,13 +260,8 @@ export class Registry {
 
   private validate(res: Resource, o: Obj, old?: Obj) {
     let list = problems(res, o, old);
-    // An update may keep what the stored object already had wrong (stored before a rule existed:
-    // a controller's status write must not fail on it) but adds nothing new: the same cause
-    // (field, reason and message, which quotes the value) found in the stored object is let pass.
-    if (old && list.length) {
-      const had = new Set(problems(res, old).map(causeKey));
-      list = list.filter((c) => !had.has(causeKey(c)));
-    }
+    // What the stored object already had wrong, untouched, does not fail an update (ratchet.ts).
+    if (old && list.length) list = ratchet(list, problems(res, old), old, o);
     if (list.length) throw invalid(res, nameOf(o) || o.metadata?.generateName || '', list);
   }
 
@@ -908,5 +904,3 @@ function problems(res: Resource, o: Obj, old?: Obj): Cause[] {
   validateKind(res.kind, o, errs, old);
   return errs.list;
 }
-
-const causeKey = (c: Cause) => `${c.field}\0${c.reason}\0${c.message}`;
