@@ -69,10 +69,11 @@ export function pidsOfContainersUnder(dir: string): number[] {
   return out;
 }
 
-export async function killPids(pids: number[], graceMs = 3000): Promise<void> {
+/** Sends `signal` (SIGTERM unless given), then SIGKILL to what is still there after `graceMs`. */
+export async function killPids(pids: number[], graceMs = 3000, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   for (const p of pids) {
     try {
-      process.kill(p, 'SIGTERM');
+      process.kill(p, signal);
     } catch {
       /* gone */
     }

@@ -380,10 +380,15 @@ export async function sandboxDown(name: string, log: (s: string) => void = (s) =
   // Everything under its directory is removed, and the CNI cache entries naming it: only its own.
   if (s.dir !== join(SANDBOX_DATA, name))
     throw new Error(`sandbox "${name}": its state file names the directory "${s.dir}", not its own: refused`);
-  // Agents first (a running kubelet would start again the pods removed next), then the pods
-  // while containerd runs (their shims outlive it; CNI DEL falls back to the standalone plugin
-  // with no agent), then containerd and the server.
-  await killPids(s.pids.filter((p) => p.role.startsWith('agent')).map((p) => p.pid));
+  // Agents first (a running kubelet would start again the pods removed next), killed outright:
+  // an agent told to stop stops its containerd too, and the pods are removed next through it
+  // (their shims outlive containerd; CNI DEL falls back to the standalone plugin with no agent).
+  // Then containerd and the server.
+  await killPids(
+    s.pids.filter((p) => p.role.startsWith('agent')).map((p) => p.pid),
+    3000,
+    'SIGKILL',
+  );
   await Promise.all(
     s.nodes.map(async (n) => {
       const sock = join(s.dir, n.name, 'containerd', 'containerd.sock');

@@ -91,6 +91,7 @@ test('skiff sandbox: up --nodes 3, pods through CRI, node credentials, down leav
   const tablesBefore = await rootTables();
   const up = await skiff(['sandbox', 'up', '--name', NAME, '--nodes', '3']);
   const s = loadState(NAME);
+  let downOut = '';
   try {
     assert.equal(up.exitCode, 0, up.all);
     assert.ok(s);
@@ -287,6 +288,24 @@ test('skiff sandbox: up --nodes 3, pods through CRI, node credentials, down leav
     }
     assert.match(String((await k(['get', 'nodes', '-o', 'name'])).stdout), /^(?!.*intruder)/s);
 
+    // A pod on node1, whose agent and containerd live on until `down`: removed through CRI there.
+    const idle = await k([
+      'run',
+      'idle',
+      '--image=skiff.local/busybox:1.36',
+      '--overrides',
+      '{"spec":{"nodeName":"node1"}}',
+      '--',
+      'sleep',
+      '100000',
+    ]);
+    assert.equal(idle.exitCode, 0, idle.all);
+    await until(
+      'the pod on node1 running',
+      async () => String((await k(['get', 'pod', 'idle', '-o', 'jsonpath={.status.phase}'])).stdout) === 'Running',
+      60_000,
+    );
+
     // node3's agent and containerd die (SIGKILL): its pod is never torn down through CNI, and
     // `down` still leaves nothing behind, the CNI cache entries naming the pod's namespace included.
     assert.ok(cniCacheUnder(join(s!.dir, 'node3')).length > 0, 'the pod on node3 has its entries');
@@ -300,9 +319,12 @@ test('skiff sandbox: up --nodes 3, pods through CRI, node credentials, down leav
     }
   } finally {
     const down = await skiff(['sandbox', 'down', '--name', NAME]);
+    downOut = String(down.all);
     assert.equal(down.exitCode, 0, down.all);
   }
   await assertGone(s!, linksBefore, tablesBefore);
+  // Its agent stopped first (so it starts nothing again), with containerd left running for this.
+  assert.match(downOut, /node1: removed 1 pod sandbox/);
 });
 
 test('skiff sandbox: an up killed halfway is cleaned by down', { timeout: 300_000 }, async () => {
