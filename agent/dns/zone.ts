@@ -6,7 +6,7 @@ import type { EndpointSlice, Service } from '../../controlplane/shared/kube/inde
 import { SERVICE_NAME_LABEL } from '../../controlplane/shared/kube/discovery.ts';
 import { encodeAtQuestion, encodeOwned, joinSets, type Rec, type RRSet } from './rr.ts';
 import { TYPE } from './wire.ts';
-import { isDnsLabel, validPort } from '../../controlplane/shared/net-values.ts';
+import { isDnsLabel, isDnsName, validPort } from '../../controlplane/shared/net-values.ts';
 
 export const SCHEMA_VERSION = '1.1.0';
 const TOLERATE_UNREADY = 'service.alpha.kubernetes.io/tolerate-unready-endpoints';
@@ -145,7 +145,11 @@ export function renderServiceNames(svc: Service, slices: EndpointSlice[], domain
   };
   const spec = svc.spec ?? {};
   if (spec.type === 'ExternalName') {
-    if (spec.externalName) out.node(base).cname = spec.externalName.toLowerCase().replace(/\.$/, '');
+    // Checked again here (the store may hold one written before the API checked label lengths): a
+    // label over 63 bytes cannot be written in wire format, so such a Service gets no names.
+    const target = spec.externalName?.toLowerCase();
+    if (target && !isDnsName(target)) throw new Error(`externalName "${target.slice(0, 80)}" is not a DNS name`);
+    if (target) out.node(base).cname = target.replace(/\.$/, '');
     return done();
   }
   const ips = (spec.clusterIPs?.length ? spec.clusterIPs : spec.clusterIP ? [spec.clusterIP] : []).filter(

@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import type { Errs } from './status.ts';
 import type { Obj } from '../shared/kube/object.ts';
 import { matchesLabelSelector } from '../shared/labels.ts';
-import { isMacAddress, validPort } from '../shared/net-values.ts';
+import { isDnsName, isMacAddress, validPort } from '../shared/net-values.ts';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -358,7 +358,9 @@ const VALIDATORS: Record<string, (o: Obj, errs: Errs, old?: Obj) => void> = {
     if (type === 'ExternalName') {
       if (!s.externalName) errs.required('spec.externalName');
       else {
-        const e = dnsSubdomainErrors(String(s.externalName).replace(/\.$/, ''));
+        const e =
+          dnsSubdomainErrors(String(s.externalName).replace(/\.$/, '')) ??
+          (isDnsName(s.externalName) ? null : 'each label must be no more than 63 characters');
         if (e) errs.invalid('spec.externalName', s.externalName, e);
       }
     } else if (!(s.ports ?? []).length && s.clusterIP !== 'None') {

@@ -13,3 +13,11 @@ export const isMacAddress = (v: unknown): v is string =>
 /** One DNS label as Kubernetes names are made of (RFC 1123, lower case, 1-63 characters). */
 export const isDnsLabel = (v: unknown): v is string =>
   typeof v === 'string' && /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(v);
+
+/**
+ * A host name a DNS record can carry: RFC 1123 labels of 1-63 characters, at most 253 in all,
+ * one trailing dot allowed. (Kubernetes' subdomain rule alone lets a label run longer, and a
+ * label over 63 bytes has a length byte that wire format reads as a pointer.)
+ */
+export const isDnsName = (v: unknown): boolean =>
+  typeof v === 'string' && v.replace(/\.$/, '').length <= 253 && v.replace(/\.$/, '').split('.').every(isDnsLabel);

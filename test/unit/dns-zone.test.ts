@@ -241,6 +241,24 @@ test('dns zone: hostile slices and Services are skipped or left nameless, never 
   assert.match(renderer.problems[0], /app\/broken/);
 });
 
+test('dns zone: an ExternalName whose target has a label over 63 characters gets no names, and is reported', () => {
+  const renderer = new ZoneRenderer();
+  const z = renderer.render(
+    {
+      services: [
+        svc('app', 'long', { type: 'ExternalName', externalName: `${'a'.repeat(64)}.example.com` }),
+        svc('app', 'max', { type: 'ExternalName', externalName: `${'a'.repeat(63)}.example.com` }),
+      ],
+      endpointSlices: [],
+    },
+    { domain: 'cluster.local', ttl: 5, dnsIP: '10.96.0.10', serial: 1 },
+  );
+  assert.equal(lookup(z, 'long.app.svc.cluster.local', TYPE.A).kind, 'nxdomain');
+  assert.equal(lookup(z, 'max.app.svc.cluster.local', TYPE.A).kind, 'cname');
+  assert.equal(renderer.problems.length, 1);
+  assert.match(renderer.problems[0], /app\/long.*not a DNS name/);
+});
+
 test('dns zone: ExternalName asks for the target to be chased; outside names and unknown PTRs go upstream', () => {
   const ext = ask('ext.app.svc.cluster.local', 'A');
   assert.equal(ext.kind, 'cname');

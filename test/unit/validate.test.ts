@@ -80,6 +80,9 @@ test('pod and service rules', () => {
   );
   assert.deepEqual(svc({ type: 'ExternalName', externalName: 'db.example.com' }), []);
   assert.deepEqual(svc({ type: 'ExternalName' }), ['spec.externalName']);
+  // A label over 63 characters fits the subdomain pattern but not DNS's wire format.
+  assert.deepEqual(svc({ type: 'ExternalName', externalName: `${'a'.repeat(63)}.example.com.` }), []);
+  assert.deepEqual(svc({ type: 'ExternalName', externalName: `${'a'.repeat(64)}.example.com` }), ['spec.externalName']);
 });
 
 test('defaults users rely on', () => {
