@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { hostname } from 'node:os';
 import { fail, parse } from '../../controlplane/shared/cli.ts';
-import { DEFAULT_SHARDS } from '../proxy/model.ts';
+import { DEFAULT_SHARDS, MAX_SHARDS } from '../proxy/model.ts';
 
 export async function agent(args: string[]) {
   const v = parse(args, {
@@ -44,8 +44,8 @@ export async function agent(args: string[]) {
   if (!['auto', 'on', 'off'].includes(String(v['vxlan-tx-offload'])))
     fail(`agent: --vxlan-tx-offload must be auto, on or off, not "${v['vxlan-tx-offload']}"`);
   const proxyShards = Number(v['proxy-shards']);
-  if (!/^\d+$/.test(String(v['proxy-shards'])) || proxyShards < 1 || proxyShards > 256)
-    fail(`agent: --proxy-shards must be a whole number from 1 to 256, not "${v['proxy-shards']}"`);
+  if (!/^\d+$/.test(String(v['proxy-shards'])) || proxyShards < 1 || proxyShards > MAX_SHARDS)
+    fail(`agent: --proxy-shards must be a whole number from 1 to ${MAX_SHARDS}, not "${v['proxy-shards']}"`);
   if (v.uninstall) {
     const { uninstall } = await import('../host/uninstall.ts');
     return uninstall({

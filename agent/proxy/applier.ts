@@ -11,7 +11,16 @@ import { SERVICE_NAME_LABEL } from '../../controlplane/shared/kube/index.ts';
 import { release } from 'node:os';
 import { carry, diff, hasPending, noPending, type Pending } from './diff.ts';
 import { emptyLoaded, parseReadBack, summarize } from './loaded.ts';
-import { DEFAULT_SHARDS, emptyFragment, mergeFragments, shardOf, shardTable, TABLE, type Fragment } from './model.ts';
+import {
+  DEFAULT_SHARDS,
+  MAX_SHARDS,
+  emptyFragment,
+  mergeFragments,
+  shardOf,
+  shardTable,
+  TABLE,
+  type Fragment,
+} from './model.ts';
 import { skeletonLines } from './nft-text.ts';
 import type { Nft } from './nft.ts';
 import { assemble, renderService, specOf, splitService, type ProxyNodeFacts } from './render.ts';
@@ -104,7 +113,7 @@ export class ProxyApplier {
       cleanupDelayMs: opts.cleanupDelayMs ?? 1000,
       resyncMs: opts.resyncMs ?? 10 * 60_000,
       mapsBeforeChains: opts.mapsBeforeChains ?? kernelBefore(6, 2),
-      shards: Math.max(1, Math.floor(opts.shards ?? DEFAULT_SHARDS)),
+      shards: Math.min(MAX_SHARDS, Math.max(1, Math.floor(opts.shards ?? DEFAULT_SHARDS))),
       log: opts.log ?? (() => {}),
     };
     this.tokens = this.o.burst;
@@ -315,17 +324,18 @@ export class ProxyApplier {
     const add = (m: Map<string, Fragment[]>, t: string, f: Fragment) => m.set(t, [...(m.get(t) ?? []), f]);
     const rendered = new Map<string, Fragment>();
     for (const k of keys) {
-      const own = shardTable(shardOf(k, this.o.shards));
+      const shard = shardOf(k, this.o.shards);
+      const own = shardTable(shard);
       const prev = this.applied.get(k);
       if (prev) {
-        const p = splitService(prev);
+        const p = splitService(prev, shard);
         add(before, TABLE, p.shared);
         add(before, own, p.own);
       }
       const svc = src.services.get(k);
       const f = svc ? this.render(k, svc, src, facts) : emptyFragment();
       rendered.set(k, f);
-      const n = splitService(f);
+      const n = splitService(f, shard);
       add(after, TABLE, n.shared);
       add(after, own, n.own);
     }

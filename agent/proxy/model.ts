@@ -32,6 +32,13 @@ export function shardOf(key: string, shards: number): number {
 }
 /** The packet-mark bit that asks nat-postrouting to masquerade (kube-proxy uses the same bit). */
 export const MASQ_MARK = 0x4000;
+/**
+ * The packet-mark bits that carry a new connection's shard from the shared table's dispatch to
+ * the shard's nat chain: shard I is I + 1 there (0: no Service's). Nine bits, for up to 256 shards.
+ */
+export const SHARD_MARK_MASK = 0x01ff0000;
+export const MAX_SHARDS = 256;
+export const shardMark = (i: number) => (i + 1) << 16;
 
 export type Proto = 'tcp' | 'udp' | 'sctp';
 
@@ -53,6 +60,8 @@ export type Match =
   | { m: 'portIn'; map: string }
   /** `meta mark & MASQ_MARK == 0` */
   | { m: 'masqUnmarked' }
+  /** `meta mark & SHARD_MARK_MASK != shardMark(shard)`: the dispatch sent the packet elsewhere, or nowhere */
+  | { m: 'notForShard'; shard: number }
   /** `meta l4proto PROTO` */
   | { m: 'l4proto'; proto: Proto };
 
@@ -72,6 +81,10 @@ export type Action =
   | { a: 'markMasq' }
   /** `meta mark set meta mark ^ MASQ_MARK` (only reached with the bit set, so it clears it) */
   | { a: 'unmarkMasq' }
+  /** `meta mark set meta mark & ~SHARD_MARK_MASK | shardMark(shard)` */
+  | { a: 'markShard'; shard: number }
+  /** `meta mark set meta mark & ~SHARD_MARK_MASK`: the shard took its packet, the bits go back to 0 */
+  | { a: 'unmarkShard' }
   | { a: 'masquerade' }
   /** `dnat to IP:PORT` (the rule also matches the transport protocol, which nft requires) */
   | { a: 'dnat'; ip: string; port: number }

@@ -6,6 +6,8 @@
 import { createHash } from 'node:crypto';
 import {
   MASQ_MARK,
+  SHARD_MARK_MASK,
+  shardMark,
   type Action,
   type Chain,
   type Fragment,
@@ -43,6 +45,8 @@ function matchText(m: Match): string {
       return `meta l4proto . th dport @${m.map}`;
     case 'masqUnmarked':
       return `meta mark & ${hex(MASQ_MARK)} == 0`;
+    case 'notForShard':
+      return `meta mark & ${hex(SHARD_MARK_MASK)} != ${hex(shardMark(m.shard))}`;
     case 'l4proto':
       return `meta l4proto ${m.proto}`;
   }
@@ -68,6 +72,10 @@ function actionText(a: Action): string {
       return `meta mark set meta mark | ${hex(MASQ_MARK)}`;
     case 'unmarkMasq':
       return `meta mark set meta mark ^ ${hex(MASQ_MARK)}`;
+    case 'markShard':
+      return `meta mark set meta mark & ${hex(~SHARD_MARK_MASK >>> 0)} | ${hex(shardMark(a.shard))}`;
+    case 'unmarkShard':
+      return `meta mark set meta mark & ${hex(~SHARD_MARK_MASK >>> 0)}`;
     case 'masquerade':
       return 'masquerade fully-random';
     case 'dnat':

@@ -1,7 +1,8 @@
 // The desired proxy tables (the shared `ip skiff-proxy` and the shards), rendered from Services,
 // EndpointSlices and this node's facts. Pure: the same input gives the same data. docs/proxy.md
-// describes the design; in short, one lookup per packet in a verdict map keyed by destination
-// (service-ips, service-nodeports, in the Service's shard) jumps to a chain per service port,
+// describes the design; in short, a lookup in the shared table's dispatch maps marks a new
+// connection for its Service's shard, and one in that shard's verdict maps keyed by destination
+// (service-ips, service-nodeports) jumps to a chain per service port,
 // which DNATs to an endpoint picked with numgen from a data map (with session affinity: picks a
 // chain per endpoint); filter-hook chains in the shared table refuse what the nat maps do not take
 // (no endpoints, unallocated service IPs).
@@ -70,13 +71,21 @@ export const CLUSTER_IPS_SET = 'cluster-ips';
  * destination are one pod is a hairpin, and is masqueraded so the pod takes the answer.
  */
 export const HAIRPIN_SET = 'hairpin-pairs';
-/** The shared table's fixed maps and set (the filter-hook checks look them up). */
+/** The dispatch: every key of the shards' `service-ips` → `goto to-shard-I` (I: the key's shard). */
+export const SHARD_IPS = 'shard-ips';
+/** The same for the shards' `service-nodeports`. */
+export const SHARD_NODEPORTS = 'shard-nodeports';
+/** The shared chain that marks a new connection for shard I's nat chain. */
+export const toShardChain = (i: number) => `to-shard-${i}`;
+/** The shared table's fixed maps and set (the filter-hook checks and the dispatch look them up). */
 export const SHARED_SPEC: TableSpec = {
   name: TABLE,
   maps: [
     { name: 'no-endpoint-services', key: 'dst' },
     { name: 'no-endpoint-nodeports', key: 'port' },
     { name: 'firewall-ips', key: 'dst' },
+    { name: SHARD_IPS, key: 'dst' },
+    { name: SHARD_NODEPORTS, key: 'port' },
   ],
   sets: [{ name: CLUSTER_IPS_SET }, { name: HAIRPIN_SET, pairs: true }],
 };
@@ -103,6 +112,7 @@ const r = (match: Match[], action: Rule['action']): Rule => ({ match, action });
 const ctNew: Match = { m: 'ctNew' };
 const FILTER = -110; // before DNAT (-100): sees the Service address the client used
 const NAT = -100;
+const DISPATCH = NAT - 1; // names the shard before the shards' nat chains run
 const notLoopback: Match = { m: 'addr', field: 'daddr', neg: true, cidr: '127.0.0.0/8' };
 /**
  * A NodePort: a port the map has, on this node's own addresses, never on 127.0.0.0/8
@@ -137,8 +147,11 @@ export function hairpinPairs(podCIDR: string): string[] {
   return out;
 }
 
-/** The shared table's fixed part: filter-hook checks, masquerading, and the chains their maps' verdicts name. */
-export function renderShared(facts: ProxyNodeFacts): Fragment {
+/**
+ * The shared table's fixed part: filter-hook checks, the dispatch to the shards, masquerading,
+ * and the chains their maps' verdicts name.
+ */
+export function renderShared(facts: ProxyNodeFacts, shards: number): Fragment {
   const f = emptyFragment();
   for (const pair of hairpinPairs(facts.podCIDR)) addMember(f, HAIRPIN_SET, pair);
   const clusterIpsCheck: Rule[] = [];
@@ -185,6 +198,29 @@ export function renderShared(facts: ProxyNodeFacts): Fragment {
       hook: { type: 'filter', hook: 'output', priority: NAT + 10 },
       rules: [r([ctNew], { a: 'jump', chain: 'cluster-ips-check' })],
     },
+    // One lookup names a new connection's shard; each shard's nat chain then passes on the
+    // connections not marked for it with one compare, not two map lookups (docs/proxy.md, "Tables").
+    {
+      name: 'nat-dispatch-prerouting',
+      hook: { type: 'nat', hook: 'prerouting', priority: DISPATCH },
+      rules: [r([], { a: 'jump', chain: 'dispatch' })],
+    },
+    {
+      name: 'nat-dispatch-output',
+      hook: { type: 'nat', hook: 'output', priority: DISPATCH },
+      rules: [r([], { a: 'jump', chain: 'dispatch' })],
+    },
+    {
+      name: 'dispatch',
+      rules: [
+        r([], { a: 'vmap', key: 'dst', map: SHARD_IPS }),
+        r(nodePortMatch(SHARD_NODEPORTS, facts), { a: 'vmap', key: 'port', map: SHARD_NODEPORTS }),
+      ],
+    },
+    ...Array.from({ length: shards }, (_, i) => ({
+      name: toShardChain(i),
+      rules: [r([], { a: 'markShard', shard: i })],
+    })),
     {
       name: 'nat-postrouting',
       hook: { type: 'nat', hook: 'postrouting', priority: 100 },
@@ -218,21 +254,20 @@ export function renderShared(facts: ProxyNodeFacts): Fragment {
 /**
  * A shard table's fixed part: nat base chains (dstnat, in prerouting and output) dispatching to
  * its own Services. Several nat base chains at one hook work: the kernel stops at the first one
- * that sets up a NAT binding (nf_nat_inet_fn), and a packet none of them takes gets none.
+ * that sets up a NAT binding (nf_nat_inet_fn), and a packet none of them takes gets none. A
+ * connection the shared dispatch did not mark for this shard leaves at the first rule.
  */
-export function renderShardBase(facts: ProxyNodeFacts): Fragment {
+export function renderShardBase(facts: ProxyNodeFacts, shard: number): Fragment {
   const f = emptyFragment();
+  const entry = [
+    r([{ m: 'notForShard', shard }], { a: 'return' }),
+    // The mark bits go back to what they were (0) before anything else sees the packet.
+    r([], { a: 'unmarkShard' }),
+    r([], { a: 'jump', chain: 'services' }),
+  ];
   f.chains.push(
-    {
-      name: 'nat-prerouting',
-      hook: { type: 'nat', hook: 'prerouting', priority: NAT },
-      rules: [r([], { a: 'jump', chain: 'services' })],
-    },
-    {
-      name: 'nat-output',
-      hook: { type: 'nat', hook: 'output', priority: NAT },
-      rules: [r([], { a: 'jump', chain: 'services' })],
-    },
+    { name: 'nat-prerouting', hook: { type: 'nat', hook: 'prerouting', priority: NAT }, rules: entry },
+    { name: 'nat-output', hook: { type: 'nat', hook: 'output', priority: NAT }, rules: entry },
     {
       name: 'services',
       rules: [
@@ -439,16 +474,20 @@ export interface ProxyState {
  * their elements go to, the loadBalancerSourceRanges chains) goes to the shared table, the rest
  * to the Service's shard.
  */
-export function splitService(f: Fragment): { shared: Fragment; own: Fragment } {
+export function splitService(f: Fragment, shard: number): { shared: Fragment; own: Fragment } {
   const shared = emptyFragment();
   const own = emptyFragment();
   const sharedMaps = new Set(SHARED_SPEC.maps.map((m) => m.name));
   const sharedChains = new Set<string>();
+  const toShard: Verdict = { v: 'goto', chain: toShardChain(shard) };
   for (const [map, els] of f.elements)
     for (const [k, v] of els) {
       const to = sharedMaps.has(map) ? shared : own;
       addElement(to, map, k, v);
       if (to === shared && v.v === 'goto') sharedChains.add(v.chain);
+      // The dispatch knows every key its shard's nat maps take, and nothing more.
+      if (map === 'service-ips') addElement(shared, SHARD_IPS, k, toShard);
+      if (map === 'service-nodeports') addElement(shared, SHARD_NODEPORTS, k, toShard);
     }
   for (const [set, vals] of f.members) for (const v of vals) addMember(shared, set, v);
   for (const c of f.chains) (sharedChains.has(c.name) ? shared : own).chains.push(c);
@@ -459,12 +498,13 @@ export function splitService(f: Fragment): { shared: Fragment; own: Fragment } {
 
 /** The tables (shared and each shard) as fragments, from per-Service fragments keyed `namespace/name`. */
 export function assemble(facts: ProxyNodeFacts, services: Map<string, Fragment>, shards: number): Tables {
-  const shared = [renderShared(facts)];
-  const own: Fragment[][] = Array.from({ length: shards }, () => [renderShardBase(facts)]);
+  const shared = [renderShared(facts, shards)];
+  const own: Fragment[][] = Array.from({ length: shards }, (_, i) => [renderShardBase(facts, i)]);
   for (const [key, f] of services) {
-    const parts = splitService(f);
+    const i = shardOf(key, shards);
+    const parts = splitService(f, i);
     shared.push(parts.shared);
-    own[shardOf(key, shards)].push(parts.own);
+    own[i].push(parts.own);
   }
   const out: Tables = new Map([[TABLE, mergeFragments(shared)]]);
   for (const [i, parts] of own.entries()) out.set(shardTable(i), mergeFragments(parts));

@@ -5,7 +5,7 @@
 // connection (the kernel's nf_nat_inet_fn); ties in priority run in the order of the tables.
 // Only the vocabulary the renderer uses is understood.
 import type { Chain, Fragment, HookName, Match, Proto, Rule, Tables } from '../../agent/proxy/model.ts';
-import { MASQ_MARK, dstKey, portKey } from '../../agent/proxy/model.ts';
+import { MASQ_MARK, SHARD_MARK_MASK, dstKey, portKey, shardMark } from '../../agent/proxy/model.ts';
 
 export interface Packet {
   src: string;
@@ -14,6 +14,8 @@ export interface Packet {
   dport: number;
   /** 'pod' or 'outside' traffic enters through prerouting; 'node' traffic starts in output. */
   origin: 'pod' | 'outside' | 'node';
+  /** The packet's mark when it reaches the first hook (default 0). */
+  mark?: number;
 }
 
 export interface TraceOptions {
@@ -34,6 +36,8 @@ export interface Trace {
   chains: string[];
   /** Every base chain entered, as `TABLE:CHAIN`, in order. */
   base: string[];
+  /** The packet's mark at the end. */
+  mark: number;
 }
 
 const ipNum = (ip: string) => ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
@@ -48,8 +52,8 @@ type Outcome = 'continue' | 'accept' | 'drop' | 'reject';
 
 export function trace(tables: Tables, pkt: Packet, opts: TraceOptions): Trace {
   const dynamic = opts.dynamic ?? new Map<string, Set<string>>();
-  const p = { ...pkt, mark: 0 };
-  const out: Trace = { verdict: 'accept', masquerade: false, chains: [], base: [] };
+  const p = { ...pkt, mark: pkt.mark ?? 0 };
+  const out: Trace = { verdict: 'accept', masquerade: false, chains: [], base: [], mark: p.mark };
   /** The table the chain being run belongs to. */
   let rules: Fragment = tables.values().next().value as Fragment;
   const isLocal = (ip: string) => opts.local.some((l) => inCidr(ip, l));
@@ -76,6 +80,8 @@ export function trace(tables: Tables, pkt: Packet, opts: TraceOptions): Trace {
         return !!rules.elements.get(m.map)?.has(portKey(p.proto, p.dport));
       case 'masqUnmarked':
         return (p.mark & MASQ_MARK) === 0;
+      case 'notForShard':
+        return (p.mark & SHARD_MARK_MASK) !== shardMark(m.shard);
       case 'l4proto':
         return p.proto === m.proto;
     }
@@ -130,6 +136,12 @@ export function trace(tables: Tables, pkt: Packet, opts: TraceOptions): Trace {
         return 'continue';
       case 'unmarkMasq':
         p.mark ^= MASQ_MARK;
+        return 'continue';
+      case 'markShard':
+        p.mark = ((p.mark & ~SHARD_MARK_MASK) | shardMark(a.shard)) >>> 0;
+        return 'continue';
+      case 'unmarkShard':
+        p.mark = (p.mark & ~SHARD_MARK_MASK) >>> 0;
         return 'continue';
       case 'masquerade':
         out.masquerade = true;
@@ -196,9 +208,11 @@ export function trace(tables: Tables, pkt: Packet, opts: TraceOptions): Trace {
     const r = hook(h, from, to);
     if (r !== 'accept') {
       out.verdict = r;
+      out.mark = p.mark;
       return out;
     }
   }
   if (pkt.origin === 'node' || !isLocal(p.dst)) hook('postrouting', ...all);
+  out.mark = p.mark;
   return out;
 }

@@ -9,7 +9,7 @@ import type { EndpointSlice, Service } from '../../controlplane/shared/kube/inde
 import { ProxyApplier, type ProxySource, type SyncResult } from '../../agent/proxy/applier.ts';
 import { nftCommand, type Nft } from '../../agent/proxy/nft.ts';
 import type { ProxyNodeFacts } from '../../agent/proxy/render.ts';
-import { shardOf, shardTable } from '../../agent/proxy/model.ts';
+import { shardOf, shardTable, TABLE } from '../../agent/proxy/model.ts';
 import { netnsSet } from '../helpers/netns.ts';
 
 const facts: ProxyNodeFacts = {
@@ -316,6 +316,20 @@ test('proxy applier: real table, partial syncs, restart adoption', async (t) => 
   const same = await restartWith(2, false);
   assert.equal(same[0].lines, 0);
   assert.deepEqual(await ruleHandles(nodeNs), handles2);
+  // And with more: the dispatch's new `to-shard-` chains come in the transaction that points the
+  // dispatch maps at them.
+  const grown = await restartWith(5, true);
+  assert.ok(grown[0].full && grown[0].lines > 0);
+  assert.deepEqual(await proxyTables(nodeNs), ['skiff-proxy', ...[0, 1, 2, 3, 4].map((i) => shardTable(i))]);
+  assert.equal(await connect('10.96.0.20', 80), 'port 9090');
+  assert.equal(await connect('10.96.0.21', 80), 'port 9090');
+  assert.equal(await connect('10.96.0.22', 80), 'port 8080');
+  assert.equal(await connect('10.96.0.30', 80), 'ECONNREFUSED');
+  const dispatch = String((await inNode('nft', ['list', 'map', 'ip', TABLE, 'shard-ips'])).stdout);
+  for (const ip of ['10.96.0.20', '10.96.0.21', '10.96.0.22'])
+    assert.match(dispatch, new RegExp(`${ip.replaceAll('.', '\\.')} \\. tcp \\. 80 : goto to-shard-[0-4]`));
+  assert.doesNotMatch(dispatch, /10\.96\.0\.30/); // no endpoints: in no shard
+  assert.equal((await restartWith(5, false))[0].lines, 0);
 });
 
 // The sharded layout relies on this: with several nat base chains at one hook, the kernel stops at

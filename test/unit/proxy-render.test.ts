@@ -10,6 +10,7 @@ import { fullScript } from '../../agent/proxy/nft-text.ts';
 import { MAX_NAME } from '../../agent/proxy/names.ts';
 import {
   DEFAULT_SHARDS,
+  SHARD_MARK_MASK,
   mergeFragments,
   shardOf,
   shardTable,
@@ -188,7 +189,7 @@ test('hostile values from the store never reach the ruleset: nft accepts it, the
   const badPort = slice('evil', raw([{ name: 'http', port: 70000 }]), [{ ip: '10.244.2.9', node: 'n2' }], 'b');
   const rules = world([evil, web], [evilSlice, badPort, ...webSlices]);
   const script = fullScript(rules);
-  assert.doesNotMatch(script, /pwn|999\.1|127\.0\.0\.[12] \.|70000|timeout -1/);
+  assert.doesNotMatch(script, /pwn|999\.1|127\.0\.0\.[12] \.|(?<!0x)70000|timeout -1/); // 0x70000: a shard mark
   assert.deepEqual(reachable(rules, fromPod('10.96.0.30', 80)), ['10.244.1.5:8080']);
   assert.deepEqual(reachable(rules, fromPod('10.96.0.20', 80)), ['10.244.1.5:8080', '10.244.2.7:8080']);
   const r = await execa('unshare', ['--net', 'nft', '-c', '-f', '-'], {
@@ -325,7 +326,8 @@ for (const mapKeyLookup of [true, false])
     const portIn = [...rules.values()]
       .flatMap((f) => f.chains.flatMap((c) => c.rules))
       .filter((r) => r.match.some((m) => m.m === 'portIn'));
-    assert.equal(portIn.length, mapKeyLookup ? 1 + DEFAULT_SHARDS : 0); // the shared table's check and each shard's
+    // The shared table's check and dispatch, and each shard's.
+    assert.equal(portIn.length, mapKeyLookup ? 2 + DEFAULT_SHARDS : 0);
     assert.deepEqual(reachable(rules, fromOutside('192.168.50.11', 30080)), ['10.244.1.5:8080', '10.244.2.7:8080']);
     const t = trace(rules, fromOutside('192.168.50.11', 30080), { local: localOf(n1) });
     assert.equal(t.masquerade, true);
@@ -481,7 +483,7 @@ test('externalIPs are served like LB IPs; ExternalName, headless and the DNS Ser
   assert.deepEqual([...(rules.get('skiff-proxy')?.members.get('cluster-ips') ?? [])], ['10.96.0.95']);
 });
 
-test('sharded: a connection passes the shards nat chains up to its own Service, and none after', () => {
+test("sharded: the dispatch marks a connection for its Service's shard; the others pass it with one compare", () => {
   const names = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
   const services = names.map((n, i) =>
     svc(n, { clusterIP: `10.96.1.${i + 1}`, ports: [{ name: 'http', port: 80, targetPort: 'http' }] }),
@@ -496,20 +498,37 @@ test('sharded: a connection passes the shards nat chains up to its own Service, 
   for (const [i, n] of names.entries()) {
     const own = shardOf(`default/${n}`, 4);
     owners.add(own);
-    const t = trace(rules, fromPod(`10.96.1.${i + 1}`, 80), { local: localOf(n1) });
-    assert.equal(t.dnat?.ip, '10.244.1.5', n);
-    const nat = t.base.filter((b) => b.endsWith(':nat-prerouting'));
-    assert.deepEqual(
-      nat,
-      Array.from({ length: own + 1 }, (_, k) => `${shardTable(k)}:nat-prerouting`),
-      n,
-    );
+    // A mark another program left in the shard bits is overwritten, its other bits are kept.
+    for (const mark of [0, 0x1 | 0x00ff0000]) {
+      const t = trace(rules, { ...fromPod(`10.96.1.${i + 1}`, 80), mark }, { local: localOf(n1) });
+      assert.equal(t.dnat?.ip, '10.244.1.5', n);
+      const nat = t.base.filter((b) => b.endsWith(':nat-prerouting'));
+      assert.deepEqual(
+        nat,
+        Array.from({ length: own + 1 }, (_, k) => `${shardTable(k)}:nat-prerouting`),
+        n,
+      );
+      // Of the shards passed, only its own looked a map up.
+      assert.deepEqual(
+        t.chains.filter((c) => c === 'services' || c.startsWith('to-shard-')),
+        [`to-shard-${own}`, 'services'],
+      );
+      assert.equal(t.mark & SHARD_MARK_MASK, 0, 'the shard bits are 0 again after the shard took it');
+      assert.equal(t.mark & 0x1, mark & 0x1);
+      assert.equal(t.masquerade, false);
+    }
   }
   assert.ok(owners.size > 1, 'the Services are spread over several shards');
-  // Traffic to no Service passes every shard and is not translated.
+  // Traffic to no Service passes every shard with one compare and is not translated.
   const none = trace(rules, fromPod('10.244.2.7', 8080), { local: localOf(n1) });
   assert.equal(none.base.filter((b) => b.endsWith(':nat-prerouting')).length, 4);
   assert.equal(none.dnat, undefined);
+  assert.ok(!none.chains.includes('services'));
+  assert.equal(none.mark, 0);
+  // The dispatch holds exactly the shards' nat keys (a port with no endpoints is in no shard).
+  const keys = (m: string) => [...rules.values()].flatMap((f) => [...(f.elements.get(m)?.keys() ?? [])]).sort();
+  assert.deepEqual(keys('shard-ips'), keys('service-ips'));
+  assert.equal(keys('shard-ips').length, names.length);
 });
 
 test('tracer: at one hook, nat chains run in priority order and the first to set up a binding wins', () => {
