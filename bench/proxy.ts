@@ -12,13 +12,14 @@
 // is largest, and HTTP requests each on a new connection (wrk, `Connection: close`).
 // Usage: node bench/proxy.ts [--sizes 10,1000,10000] [--seconds 3] [--conns 16] [--rounds 3] [--shards K]
 //   [--syncs-only]
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { ProxyApplier, type SyncResult } from '../agent/proxy/applier.ts';
 import { nftCommand, type Nft } from '../agent/proxy/nft.ts';
 import { DEFAULT_SHARDS, shardTable, TABLE } from '../agent/proxy/model.ts';
+import { procStat } from '../agent/host/proc-stat.ts';
 import { netnsSet } from '../test/helpers/netns.ts';
 import { until } from '../test/helpers/sandbox.ts';
 import { endpointsOf, facts, POD, slice, svcIP, world } from './proxy-fixture.ts';
@@ -164,6 +165,26 @@ async function wrkNewConnections(ns: string, ip: string, port: number, seconds: 
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+/**
+ * CPU seconds so far of what an agent's proxy is: this process (the applier), the `nft` it ran
+ * and waited for, and the long-lived `nft` it still runs.
+ */
+function proxyCpuSeconds(): number {
+  const self = procStat(process.pid);
+  let live = 0;
+  for (const task of readdirSync('/proc/self/task'))
+    for (const pid of readFileSync(`/proc/self/task/${task}/children`, 'utf8').split(' ').filter(Boolean)) {
+      let comm = '';
+      try {
+        comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+      } catch {}
+      if (comm === 'nft') live += procStat(pid)?.cpuSeconds ?? 0;
+    }
+  return (self?.cpuSeconds ?? 0) + (self?.childrenCpuSeconds ?? 0) + live;
+}
+/** Seconds the proxy runs idle, its CPU measured, with everything loaded. */
+const IDLE_SECONDS = 5;
+
 async function main() {
   const set = await netnsSet('prxb', ['node', 'pod', 'ipt', 'ipod'], ['10.244.0.0/16', '10.96.0.0/12']);
   const [nodeNs, podNs, iptNs, iptPodNs] = set.names;
@@ -233,9 +254,9 @@ async function main() {
     console.log(`# Service proxy benchmark (Skiff nftables, ${SHARDS} shard tables, vs kube-proxy iptables mode)\n`);
     console.log(
       '| Services | full sync (of it nft -f) | restart: full sync on the loaded table (of it read-back) ' +
-        '| one endpoint change (median / max of 20) | cleanup after them | chains |',
+        '| one endpoint change (median / max of 20) | cleanup after them | chains | CPU: full sync / idle |',
     );
-    console.log('| ---: | ---: | ---: | ---: | ---: | ---: |');
+    console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     const syncs: Record<number, { full: number; one: number }> = {};
     let rss = 0;
     for (const n of SIZES) {
@@ -252,8 +273,10 @@ async function main() {
         onSynced: (r) => results.push(r),
       });
       spent.apply = 0;
+      const cpu0 = proxyCpuSeconds();
       a.start();
       await a.settled();
+      const fullCpu = proxyCpuSeconds() - cpu0;
       const full = results[0].durationMs;
       const fullNft = spent.apply;
       // From the change reaching the applier to its transaction applied (the sync's render, diff and
@@ -279,6 +302,10 @@ async function main() {
       while (!results.some((r, k) => k > 20 && !r.full && r.keys.length === 0) && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 50));
       const cleanup = results.find((r, k) => k > 20 && !r.full && r.keys.length === 0)?.durationMs ?? Number.NaN;
+      // Idle with everything loaded: what the agent's proxy costs a node between changes.
+      const idle0 = proxyCpuSeconds();
+      await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
+      const idlePct = ((proxyCpuSeconds() - idle0) / IDLE_SECONDS) * 100;
       a.stop();
       rss = Math.max(rss, process.memoryUsage().rss);
       // An agent restart: a fresh applier's full sync reads the table back and finds little to do.
@@ -304,7 +331,7 @@ async function main() {
       console.log(
         `| ${n} | ${full.toFixed(0)} ms (${fullNft.toFixed(0)} ms) | ${restart.toFixed(0)} ms ` +
           `(${spent.readBack.toFixed(0)} ms) | ${median(ones).toFixed(1)} / ${Math.max(...ones).toFixed(1)} ms ` +
-          `| ${cleanup.toFixed(0)} ms | ${chains} |`,
+          `| ${cleanup.toFixed(0)} ms | ${chains} | ${fullCpu.toFixed(2)} s / ${idlePct.toFixed(1)} % |`,
       );
     }
     const big = SIZES.at(-1) as number;

@@ -10,6 +10,8 @@ export interface ProcStat {
   ppid: number;
   /** User plus system time so far. */
   cpuSeconds: number;
+  /** User plus system time of the children it has waited for. */
+  childrenCpuSeconds: number;
   /** Start time in ticks after boot: with the PID, names one process. */
   start: number;
 }
@@ -28,6 +30,7 @@ export function procStat(pid: number | string): ProcStat | null {
     state: rest[0],
     ppid: Number(rest[1]),
     cpuSeconds: (Number(rest[11]) + Number(rest[12])) / TICKS_PER_SECOND,
+    childrenCpuSeconds: (Number(rest[13]) + Number(rest[14])) / TICKS_PER_SECOND,
     start: Number(rest[19]),
   };
 }
