@@ -9,6 +9,7 @@
 import type { EndpointSlice, Service } from '../../controlplane/shared/kube/index.ts';
 import { SERVICE_NAME_LABEL } from '../../controlplane/shared/kube/index.ts';
 import { release } from 'node:os';
+import { Claims, itemsOf, withoutItems, type Item } from './claims.ts';
 import { carry, diff, hasPending, noPending, type Pending } from './diff.ts';
 import { emptyLoaded, parseReadBack, summarize } from './loaded.ts';
 import {
@@ -83,6 +84,8 @@ export class ProxyApplier {
     Pick<ApplierOptions, 'onSynced' | 'onFailed'>;
   /** What the tables hold per Service (its parts in all of them together), as last written. */
   private applied = new Map<string, Fragment>();
+  /** Which Services claim each element of the tables' fixed maps and sets, as last written. */
+  private claims = new Claims();
   private factsKey = '';
   /** Per table: deletions left for the cleanup. */
   private pending = new Map<string, Pending>();
@@ -308,6 +311,7 @@ export class ProxyApplier {
     if (this.stopped) throw new Error('the proxy applier was stopped');
     if (lines.length) await this.o.nft.apply(`${lines.join('\n')}\n`);
     this.applied = frags;
+    this.claims = Claims.of([...frags].map(([k, f]) => [k, this.itemsOf(k, f)]));
     this.factsKey = JSON.stringify(facts);
     this.pending = pending;
     return this.result(true, [...src.services.keys()], t0, changes, chainsWritten);
@@ -323,22 +327,32 @@ export class ProxyApplier {
     const after = new Map<string, Fragment[]>();
     const add = (m: Map<string, Fragment[]>, t: string, f: Fragment) => m.set(t, [...(m.get(t) ?? []), f]);
     const rendered = new Map<string, Fragment>();
+    // Elements of the fixed maps and sets are diffed as their first claimants have them (claims.ts).
+    const parts = new Map<string, { before: Map<string, Fragment>; after: Map<string, Fragment> }>();
+    const changes: { svc: string; before: Set<Item>; after: Set<Item> }[] = [];
+    const touched = new Set<Item>();
     for (const k of keys) {
-      const shard = shardOf(k, this.o.shards);
-      const own = shardTable(shard);
-      const prev = this.applied.get(k);
-      if (prev) {
-        const p = splitService(prev, shard);
-        add(before, TABLE, p.shared);
-        add(before, own, p.own);
-      }
+      const prev = this.applied.get(k) ?? emptyFragment();
       const svc = src.services.get(k);
       const f = svc ? this.render(k, svc, src, facts) : emptyFragment();
       rendered.set(k, f);
-      const n = splitService(f, shard);
-      add(after, TABLE, n.shared);
-      add(after, own, n.own);
+      const p = this.parts(k, prev);
+      const n = this.parts(k, f);
+      for (const [t, part] of p) add(before, t, withoutItems(t, part));
+      for (const [t, part] of n) add(after, t, withoutItems(t, part));
+      parts.set(k, { before: p, after: n });
+      const change = { svc: k, before: this.itemsOf(k, prev, p), after: this.itemsOf(k, f, n) };
+      changes.push(change);
+      for (const i of change.before) touched.add(i);
+      for (const i of change.after) touched.add(i);
     }
+    const plan = this.claims.plan(changes);
+    const applied = (k: string, t: string) =>
+      this.parts(k, this.applied.get(k) ?? emptyFragment()).get(t) ?? emptyFragment();
+    const was = this.claims.winners(touched, (k, t) => parts.get(k)?.before.get(t) ?? applied(k, t));
+    const will = this.claims.winners(touched, (k, t) => parts.get(k)?.after.get(t) ?? applied(k, t), plan);
+    for (const [t, f] of was) add(before, t, f);
+    for (const [t, f] of will) add(after, t, f);
     // Deletions wait for the cleanup (nothing dirty): they cost nft a dump of the whole table.
     const cleanup = keys.size === 0;
     const tables = new Set([...after.keys(), ...(cleanup ? this.pending.keys() : [])]);
@@ -356,12 +370,30 @@ export class ProxyApplier {
       nextPending.set(t, carry(cleanup ? noPending() : had, want, d));
     }
     if (lines.length) await this.o.nft.apply(`${lines.join('\n')}\n`);
+    this.claims.commit(plan);
     for (const [k, f] of rendered) {
       if (src.services.has(k)) this.applied.set(k, f);
       else this.applied.delete(k);
     }
     for (const [t, p] of nextPending) this.pending.set(t, p);
     return this.result(false, [...keys], t0, lines.length, chainsWritten);
+  }
+
+  /** A Service's parts of the shared table and of its shard. */
+  private parts(k: string, f: Fragment): Map<string, Fragment> {
+    const shard = shardOf(k, this.o.shards);
+    const { shared, own } = splitService(f, shard);
+    return new Map([
+      [TABLE, shared],
+      [shardTable(shard), own],
+    ]);
+  }
+
+  /** The elements of the tables' fixed maps and sets a Service's fragment holds. */
+  private itemsOf(k: string, f: Fragment, parts = this.parts(k, f)): Set<Item> {
+    const out = new Set<Item>();
+    for (const [t, part] of parts) for (const i of itemsOf(t, part)) out.add(i);
+    return out;
   }
 
   private result(full: boolean, keys: string[], t0: number, lines: number, chainsWritten: number): SyncResult {

@@ -34,11 +34,13 @@ export function shardOf(key: string, shards: number): number {
 export const MASQ_MARK = 0x4000;
 /**
  * The packet-mark bits that carry a new connection's shard from the shared table's dispatch to
- * the shard's nat chain: shard I is I + 1 there (0: no Service's). Nine bits, for up to 256 shards.
+ * the shard's nat chain: shard I is I + 1 there (0: no Service's), so up to 255 shards. The top
+ * byte: kube-proxy's bits (0x4000, 0x8000), Tailscale's (0xff0000) and WireGuard's usual
+ * fwmarks are all below it; only a CNI that brings its own proxy (Calico, Cilium) uses it.
  */
-export const SHARD_MARK_MASK = 0x01ff0000;
-export const MAX_SHARDS = 256;
-export const shardMark = (i: number) => (i + 1) << 16;
+export const SHARD_MARK_MASK = 0xff000000;
+export const MAX_SHARDS = 255;
+export const shardMark = (i: number) => (i + 1) * 0x1000000;
 
 export type Proto = 'tcp' | 'udp' | 'sctp';
 

@@ -500,7 +500,8 @@ export function splitService(f: Fragment, shard: number): { shared: Fragment; ow
 export function assemble(facts: ProxyNodeFacts, services: Map<string, Fragment>, shards: number): Tables {
   const shared = [renderShared(facts, shards)];
   const own: Fragment[][] = Array.from({ length: shards }, (_, i) => [renderShardBase(facts, i)]);
-  for (const [key, f] of services) {
+  // Two Services claiming one key: the first by `namespace/name` keeps it (claims.ts).
+  for (const [key, f] of [...services].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     const i = shardOf(key, shards);
     const parts = splitService(f, i);
     shared.push(parts.shared);

@@ -81,7 +81,7 @@ export function trace(tables: Tables, pkt: Packet, opts: TraceOptions): Trace {
       case 'masqUnmarked':
         return (p.mark & MASQ_MARK) === 0;
       case 'notForShard':
-        return (p.mark & SHARD_MARK_MASK) !== shardMark(m.shard);
+        return (p.mark & SHARD_MARK_MASK) >>> 0 !== shardMark(m.shard);
       case 'l4proto':
         return p.proto === m.proto;
     }

@@ -499,7 +499,7 @@ test("sharded: the dispatch marks a connection for its Service's shard; the othe
     const own = shardOf(`default/${n}`, 4);
     owners.add(own);
     // A mark another program left in the shard bits is overwritten, its other bits are kept.
-    for (const mark of [0, 0x1 | 0x00ff0000]) {
+    for (const mark of [0, 0xff000001, 0x00840001]) {
       const t = trace(rules, { ...fromPod(`10.96.1.${i + 1}`, 80), mark }, { local: localOf(n1) });
       assert.equal(t.dnat?.ip, '10.244.1.5', n);
       const nat = t.base.filter((b) => b.endsWith(':nat-prerouting'));
@@ -514,7 +514,7 @@ test("sharded: the dispatch marks a connection for its Service's shard; the othe
         [`to-shard-${own}`, 'services'],
       );
       assert.equal(t.mark & SHARD_MARK_MASK, 0, 'the shard bits are 0 again after the shard took it');
-      assert.equal(t.mark & 0x1, mark & 0x1);
+      assert.equal(t.mark & 0x00ffffff, mark & 0x00ffffff, 'the bits below the shard byte are kept');
       assert.equal(t.masquerade, false);
     }
   }
@@ -525,6 +525,9 @@ test("sharded: the dispatch marks a connection for its Service's shard; the othe
   assert.equal(none.dnat, undefined);
   assert.ok(!none.chains.includes('services'));
   assert.equal(none.mark, 0);
+  // Marks of other programs (Tailscale's 0x40000/0x80000 under 0xff0000) pass untouched.
+  for (const mark of [0x40000, 0x80000, 0x8000, 0x1])
+    assert.equal(trace(rules, { ...fromPod('10.244.2.7', 8080), mark }, { local: localOf(n1) }).mark, mark);
   // The dispatch holds exactly the shards' nat keys (a port with no endpoints is in no shard).
   const keys = (m: string) => [...rules.values()].flatMap((f) => [...(f.elements.get(m)?.keys() ?? [])]).sort();
   assert.deepEqual(keys('shard-ips'), keys('service-ips'));
