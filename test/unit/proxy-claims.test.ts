@@ -9,15 +9,10 @@ import type { EndpointSlice, Service } from '../../controlplane/shared/kube/inde
 import { ProxyApplier, type ProxySource } from '../../agent/proxy/applier.ts';
 import { Claims, itemsOf } from '../../agent/proxy/claims.ts';
 import { addElement, addMember, emptyFragment, type MapValue, type Tables } from '../../agent/proxy/model.ts';
-import { renderRuleset, SHARED_SPEC, shardSpec, type ProxyNodeFacts } from '../../agent/proxy/render.ts';
+import { renderRuleset, SHARED_SPEC, shardSpec } from '../../agent/proxy/render.ts';
+import { n1Facts } from '../helpers/proxy-facts.ts';
 
-const facts: ProxyNodeFacts = {
-  nodeName: 'n1',
-  nodeIPs: ['192.168.50.11'],
-  podCIDR: '10.244.1.0/24',
-  clusterCIDR: '10.244.0.0/16',
-  serviceCIDR: '10.96.0.0/12',
-};
+const facts = n1Facts;
 const SHARDS = 4;
 
 test('claims: the claimant first by name holds an item, whatever the order of claims; giving it up hands it on', () => {

@@ -4,13 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { EndpointSlice, Node, Service } from '../../controlplane/shared/kube/index.ts';
-import {
-  renderRuleset,
-  SHARED_SPEC,
-  shardSpec,
-  type ProxyNodeFacts,
-  type ProxyState,
-} from '../../agent/proxy/render.ts';
+import { renderRuleset, SHARED_SPEC, shardSpec, type ProxyState } from '../../agent/proxy/render.ts';
 import { carry, diff, noPending } from '../../agent/proxy/diff.ts';
 import { emptyFragment, type Chain, type Fragment } from '../../agent/proxy/model.ts';
 import { chainFingerprint, printElement } from '../../agent/proxy/nft-text.ts';
@@ -22,15 +16,9 @@ import { AGENT_DISCONNECTED, AGENT_GONE_AFTER_MS } from '../../controlplane/shar
 import { healthTarget } from '../../agent/proxy/healthcheck.ts';
 import { planSlices, TRIGGER_TIME } from '../../controlplane/controllers/endpoints-plan.ts';
 import { mirrored, mirrorSlices, MIRROR_CONTROLLER } from '../../controlplane/controllers/endpoints-mirroring.ts';
+import { n1Facts } from '../helpers/proxy-facts.ts';
 
-const facts: ProxyNodeFacts = {
-  nodeName: 'n1',
-  nodeIPs: ['192.168.50.11'],
-  podCIDR: '10.244.1.0/24',
-  clusterCIDR: '10.244.0.0/16',
-  serviceCIDR: '10.96.0.0/12',
-  clusterDNS: '10.96.0.10',
-};
+const facts = n1Facts;
 const svc = (name: string, spec: Service['spec'], lbIP?: string): Service => ({
   apiVersion: 'v1',
   kind: 'Service',
