@@ -32,6 +32,13 @@ const skiff = (a: string[], input?: string) => execa(SKIFF, a, { reject: false, 
 const k = (a: string[], input?: string) => skiff(['sandbox', 'kubectl', '--name', NAME, '--', ...a], input);
 const inNs = (ns: string, cmd: string[]) => execa('nsenter', [`--net=${ns}`, ...cmd], { reject: false, all: true });
 
+// A missing tool would otherwise show as a run that never ends with a result.
+for (const tool of ['iperf3', 'tc'])
+  if ((await execa('sh', ['-c', `command -v ${tool}`], { reject: false })).exitCode !== 0) {
+    console.error(`bench/overlay: ${tool} is not installed (apt-get install ${tool === 'tc' ? 'iproute2' : tool})`);
+    process.exit(1);
+  }
+
 /** A TCP echo of 1 byte, N round trips; prints the latencies in µs as JSON. */
 const PINGPONG_SERVER = `require('net').createServer((c)=>c.on('data',(d)=>c.write(d))).listen(7100)`;
 const pingpongClient = (ip: string) =>
