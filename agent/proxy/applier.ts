@@ -326,7 +326,9 @@ export class ProxyApplier {
     const before = new Map<string, Fragment[]>();
     const after = new Map<string, Fragment[]>();
     const add = (m: Map<string, Fragment[]>, t: string, f: Fragment) => m.set(t, [...(m.get(t) ?? []), f]);
-    const rendered = new Map<string, Fragment>();
+    // What each changed Service's part is now, or undefined when it was gone at the render (a
+    // Service deleted while the transaction is out keeps what the kernel got, for the next sync).
+    const rendered = new Map<string, Fragment | undefined>();
     // Elements of the fixed maps and sets are diffed as their first claimants have them (claims.ts).
     const parts = new Map<string, { before: Map<string, Fragment>; after: Map<string, Fragment> }>();
     const changes: { svc: string; before: Set<Item>; after: Set<Item> }[] = [];
@@ -335,7 +337,7 @@ export class ProxyApplier {
       const prev = this.applied.get(k) ?? emptyFragment();
       const svc = src.services.get(k);
       const f = svc ? this.render(k, svc, src, facts) : emptyFragment();
-      rendered.set(k, f);
+      rendered.set(k, svc ? f : undefined);
       const p = this.parts(k, prev);
       const n = this.parts(k, f);
       for (const [t, part] of p) add(before, t, withoutItems(t, part));
@@ -347,8 +349,13 @@ export class ProxyApplier {
       for (const i of change.after) touched.add(i);
     }
     const plan = this.claims.plan(changes);
-    const applied = (k: string, t: string) =>
-      this.parts(k, this.applied.get(k) ?? emptyFragment()).get(t) ?? emptyFragment();
+    // Unchanged Services that first-claim a touched item (rarely any): split once each.
+    const unchanged = new Map<string, Map<string, Fragment>>();
+    const applied = (k: string, t: string) => {
+      let p = unchanged.get(k);
+      if (!p) unchanged.set(k, (p = this.parts(k, this.applied.get(k) ?? emptyFragment())));
+      return p.get(t) ?? emptyFragment();
+    };
     const was = this.claims.winners(touched, (k, t) => parts.get(k)?.before.get(t) ?? applied(k, t));
     const will = this.claims.winners(touched, (k, t) => parts.get(k)?.after.get(t) ?? applied(k, t), plan);
     for (const [t, f] of was) add(before, t, f);
@@ -372,7 +379,7 @@ export class ProxyApplier {
     if (lines.length) await this.o.nft.apply(`${lines.join('\n')}\n`);
     this.claims.commit(plan);
     for (const [k, f] of rendered) {
-      if (src.services.has(k)) this.applied.set(k, f);
+      if (f) this.applied.set(k, f);
       else this.applied.delete(k);
     }
     for (const [t, p] of nextPending) this.pending.set(t, p);

@@ -207,20 +207,94 @@ test('partial syncs keep the tables equal to the full render when Services claim
   assert.deepEqual(model, want());
   let clashes = 0;
   for (let step = 0; step < 300; step++) {
-    const n = pick(names);
-    const key = `default/${n}`;
-    const what = pick(['service', 'slice', 'delete'] as const);
-    if (what === 'delete') src.services.delete(key);
-    else if (what === 'service') src.services.set(key, service(n));
-    else src.endpointSlices.set(`${key}-x`, slice(n));
-    if (what === 'slice') a.slicesChanged([`${key}-x`]);
-    else a.servicesChanged([key]);
+    // One to three changes, written in one transaction.
+    const done: string[] = [];
+    for (let c = 1 + Math.floor(rand(3)); c > 0; c--) {
+      const n = pick(names);
+      const key = `default/${n}`;
+      const what = pick(['service', 'slice', 'delete'] as const);
+      if (what === 'delete') src.services.delete(key);
+      else if (what === 'service') src.services.set(key, service(n));
+      else src.endpointSlices.set(`${key}-x`, slice(n));
+      if (what === 'slice') a.slicesChanged([`${key}-x`]);
+      else a.servicesChanged([key]);
+      done.push(`${what} ${n}`);
+    }
     await a.settled();
     playAll();
     assert.deepEqual(errors, [], `step ${step}`);
-    assert.deepEqual(model, want(), `step ${step}: ${what} ${n}`);
+    assert.deepEqual(model, want(), `step ${step}: ${done.join(', ')}`);
     const ips = [...src.services.values()].flatMap((s) => s.spec?.externalIPs ?? []);
     if (new Set(ips).size < ips.length) clashes++;
   }
   assert.ok(clashes > 20, `the sequence had Services sharing a destination (${clashes} steps)`);
+});
+
+test('a Service deleted while its transaction is out is removed by the next sync, and its key handed on', async (t) => {
+  const svc = (name: string, ip: string): Service => ({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { namespace: 'default', name },
+    spec: { clusterIP: ip, externalIPs: ['192.168.50.200'], ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+  });
+  const slice = (name: string, ip: string): EndpointSlice => ({
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { namespace: 'default', name: `${name}-x`, labels: { 'kubernetes.io/service-name': name } },
+    addressType: 'IPv4',
+    ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+    endpoints: [{ addresses: [ip], nodeName: 'n2', conditions: { ready: true, serving: true, terminating: false } }],
+  });
+  const src: ProxySource = {
+    services: new Map([
+      ['default/a', svc('a', '10.96.0.20')],
+      ['default/b', svc('b', '10.96.0.21')],
+    ]),
+    endpointSlices: new Map([
+      ['default/a-x', slice('a', '10.244.2.5')],
+      ['default/b-x', slice('b', '10.244.2.6')],
+    ]),
+  };
+  const model = modelOf(new Map());
+  let during: (() => void) | undefined;
+  const a = new ProxyApplier({
+    nft: {
+      apply: async (script) => {
+        play(model, script);
+        const d = during;
+        during = undefined;
+        d?.();
+        await new Promise((r) => setImmediate(r));
+      },
+      readBack: async () => null,
+    },
+    facts: () => facts,
+    source: () => src,
+    shards: SHARDS,
+    minIntervalMs: 1,
+    cleanupDelayMs: 1e9,
+  });
+  t.after(() => a.stop());
+  const want = () =>
+    modelOf(renderRuleset({ services: src.services.values(), slices: src.endpointSlices.values() }, facts, SHARDS));
+  a.start();
+  await a.settled();
+  assert.deepEqual(model, want());
+  // a changes; while that transaction is out, a is deleted.
+  src.endpointSlices.set('default/a-x', slice('a', '10.244.2.7'));
+  during = () => {
+    src.services.delete('default/a');
+    a.servicesChanged(['default/a']);
+  };
+  a.slicesChanged(['default/a-x']);
+  await a.settled();
+  assert.equal(during, undefined, 'the deletion came while the transaction was out');
+  assert.deepEqual(model, want());
+  // And b keeps the destination through its own changes.
+  src.endpointSlices.set('default/b-x', slice('b', '10.244.2.8'));
+  a.slicesChanged(['default/b-x']);
+  await a.settled();
+  assert.deepEqual(model, want());
+  const dispatch = model.get(SHARED_SPEC.name)?.get('shard-ips');
+  assert.ok(dispatch?.has('192.168.50.200 . tcp . 80'));
 });
