@@ -12,19 +12,10 @@ import { release } from 'node:os';
 import { Claims, itemsOf, withoutItems, type Item } from './claims.ts';
 import { carry, diff, hasPending, noPending, type Pending } from './diff.ts';
 import { emptyLoaded, parseReadBack, summarize } from './loaded.ts';
-import {
-  DEFAULT_SHARDS,
-  MAX_SHARDS,
-  emptyFragment,
-  mergeFragments,
-  shardOf,
-  shardTable,
-  TABLE,
-  type Fragment,
-} from './model.ts';
+import { DEFAULT_SHARDS, MAX_SHARDS, emptyFragment, mergeFragments, type Fragment } from './model.ts';
 import { skeletonLines } from './nft-text.ts';
 import type { Nft } from './nft.ts';
-import { assemble, renderService, specOf, splitService, type ProxyNodeFacts } from './render.ts';
+import { assembleParts, partsByTable, renderService, specOf, type ProxyNodeFacts } from './render.ts';
 
 export interface ProxySource {
   services: Map<string, Service>;
@@ -72,6 +63,13 @@ export function kernelBefore(major: number, minor: number, rel = release()): boo
 /** `to.push(...from)` without passing every line as an argument (a full sync has over 100,000). */
 function append(to: string[], from: string[]): void {
   for (const l of from) to.push(l);
+}
+
+/** The elements of the tables' fixed maps and sets a Service's parts (by table) hold. */
+function itemsOfParts(parts: Map<string, Fragment>): Set<Item> {
+  const out = new Set<Item>();
+  for (const [t, part] of parts) for (const i of itemsOf(t, part)) out.add(i);
+  return out;
 }
 
 const sliceService = (s: EndpointSlice) => {
@@ -286,7 +284,9 @@ export class ProxyApplier {
     this.reindex(src);
     const frags = new Map<string, Fragment>();
     for (const [k, svc] of src.services) frags.set(k, this.render(k, svc, src, facts));
-    const want = assemble(facts, frags, this.o.shards);
+    // Split once: for the tables, and for the claims.
+    const split = new Map([...frags].map(([k, f]) => [k, this.parts(k, f)]));
+    const want = assembleParts(facts, split, this.o.shards);
     const read = await this.o.nft.readBack([...want.keys()].map(specOf));
     const loaded = read ? parseReadBack(read) : new Map();
     const lines: string[] = [];
@@ -311,7 +311,7 @@ export class ProxyApplier {
     if (this.stopped) throw new Error('the proxy applier was stopped');
     if (lines.length) await this.o.nft.apply(`${lines.join('\n')}\n`);
     this.applied = frags;
-    this.claims = Claims.of([...frags].map(([k, f]) => [k, this.itemsOf(k, f)]));
+    this.claims = Claims.of([...split].map(([k, p]) => [k, itemsOfParts(p)]));
     this.factsKey = JSON.stringify(facts);
     this.pending = pending;
     return this.result(true, [...src.services.keys()], t0, changes, chainsWritten);
@@ -343,7 +343,7 @@ export class ProxyApplier {
       for (const [t, part] of p) add(before, t, withoutItems(t, part));
       for (const [t, part] of n) add(after, t, withoutItems(t, part));
       parts.set(k, { before: p, after: n });
-      const change = { svc: k, before: this.itemsOf(k, prev, p), after: this.itemsOf(k, f, n) };
+      const change = { svc: k, before: itemsOfParts(p), after: itemsOfParts(n) };
       changes.push(change);
       for (const i of change.before) touched.add(i);
       for (const i of change.after) touched.add(i);
@@ -388,19 +388,7 @@ export class ProxyApplier {
 
   /** A Service's parts of the shared table and of its shard. */
   private parts(k: string, f: Fragment): Map<string, Fragment> {
-    const shard = shardOf(k, this.o.shards);
-    const { shared, own } = splitService(f, shard);
-    return new Map([
-      [TABLE, shared],
-      [shardTable(shard), own],
-    ]);
-  }
-
-  /** The elements of the tables' fixed maps and sets a Service's fragment holds. */
-  private itemsOf(k: string, f: Fragment, parts = this.parts(k, f)): Set<Item> {
-    const out = new Set<Item>();
-    for (const [t, part] of parts) for (const i of itemsOf(t, part)) out.add(i);
-    return out;
+    return partsByTable(k, f, this.o.shards);
   }
 
   private result(full: boolean, keys: string[], t0: number, lines: number, chainsWritten: number): SyncResult {

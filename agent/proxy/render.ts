@@ -496,20 +496,34 @@ export function splitService(f: Fragment, shard: number): { shared: Fragment; ow
   return { shared, own };
 }
 
-/** The tables (shared and each shard) as fragments, from per-Service fragments keyed `namespace/name`. */
-export function assemble(facts: ProxyNodeFacts, services: Map<string, Fragment>, shards: number): Tables {
-  const shared = [renderShared(facts, shards)];
-  const own: Fragment[][] = Array.from({ length: shards }, (_, i) => [renderShardBase(facts, i)]);
+/** A Service's fragment by table: its part of the shared table and of its shard (splitService). */
+export function partsByTable(key: string, f: Fragment, shards: number): Map<string, Fragment> {
+  const shard = shardOf(key, shards);
+  const { shared, own } = splitService(f, shard);
+  return new Map([
+    [TABLE, shared],
+    [shardTable(shard), own],
+  ]);
+}
+
+/** The tables (shared and each shard) from each Service's parts by table, keyed `namespace/name`. */
+export function assembleParts(
+  facts: ProxyNodeFacts,
+  parts: Map<string, Map<string, Fragment>>,
+  shards: number,
+): Tables {
+  const byTable = new Map<string, Fragment[]>([[TABLE, [renderShared(facts, shards)]]]);
+  for (let i = 0; i < shards; i++) byTable.set(shardTable(i), [renderShardBase(facts, i)]);
   // Two Services claiming one key: the first by `namespace/name` keeps it (claims.ts).
-  for (const [key, f] of [...services].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    const i = shardOf(key, shards);
-    const parts = splitService(f, i);
-    shared.push(parts.shared);
-    own[i].push(parts.own);
-  }
-  const out: Tables = new Map([[TABLE, mergeFragments(shared)]]);
-  for (const [i, parts] of own.entries()) out.set(shardTable(i), mergeFragments(parts));
-  return out;
+  for (const [, p] of [...parts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    for (const [t, f] of p) byTable.get(t)?.push(f);
+  return new Map([...byTable].map(([t, fs]) => [t, mergeFragments(fs)]));
+}
+
+/** The tables from per-Service fragments keyed `namespace/name`. */
+export function assemble(facts: ProxyNodeFacts, services: Map<string, Fragment>, shards: number): Tables {
+  const parts = new Map([...services].map(([k, f]) => [k, partsByTable(k, f, shards)]));
+  return assembleParts(facts, parts, shards);
 }
 
 /** Every table (the applier renders per Service; tests and benches use this). */
