@@ -325,7 +325,11 @@ export class ProxyApplier {
     // Per table: the changed Services' parts in it, before and after.
     const before = new Map<string, Fragment[]>();
     const after = new Map<string, Fragment[]>();
-    const add = (m: Map<string, Fragment[]>, t: string, f: Fragment) => m.set(t, [...(m.get(t) ?? []), f]);
+    const add = (m: Map<string, Fragment[]>, t: string, f: Fragment) => {
+      const l = m.get(t);
+      if (l) l.push(f);
+      else m.set(t, [f]);
+    };
     // What each changed Service's part is now, or undefined when it was gone at the render (a
     // Service deleted while the transaction is out keeps what the kernel got, for the next sync).
     const rendered = new Map<string, Fragment | undefined>();
