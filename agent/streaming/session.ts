@@ -81,6 +81,26 @@ async function replayOutput(cri: CriClient, id: string, r: ExecRequest, send: (f
   if (r.stderr && stderr) send(frame(r.tty ? CH.stdout : CH.stderr, Buffer.from(stderr)));
 }
 
+/** The output the container's log holds after what an attach relayed (see missingTail). */
+async function sendMissingTail(
+  cri: CriClient,
+  id: string,
+  r: ExecRequest,
+  seen: Record<number, Buffer>,
+  send: (frame: Buffer) => void,
+) {
+  try {
+    const st = (await cri.containerStatus(id)).status;
+    const { stdout, stderr } = criLogStreams(readFileSync(String(st.log_path ?? ''), 'utf8'));
+    const out = missingTail(stdout, seen[CH.stdout]?.toString('utf8') ?? '');
+    if (r.stdout && out) send(frame(CH.stdout, Buffer.from(out)));
+    const err = r.tty ? '' : missingTail(stderr, seen[CH.stderr]?.toString('utf8') ?? '');
+    if (r.stderr && err) send(frame(CH.stderr, Buffer.from(err)));
+  } catch {
+    /* no log to complete from: what came through stays all */
+  }
+}
+
 /**
  * Attach to a container that has already exited (kubectl run -i of a short command): what it
  * wrote, then a clean end, as an attach that saw the end (the exit code is in the pod's status).
@@ -90,6 +110,20 @@ async function replayExited(cri: CriClient, id: string, r: ExecRequest, send: (f
   send(SUCCESS);
   return { input() {}, close() {}, done: Promise.resolve() };
 }
+
+/**
+ * What the log holds after the output an attach relayed, when the attach ended before it: the
+ * runtime can close an attach at the container's exit before its last writes reach it. '' when
+ * nothing is missing, or when the relayed output is not found in the log (rotated, or cut).
+ */
+export function missingTail(log: string, relayed: string): string {
+  if (!relayed || log.endsWith(relayed)) return '';
+  const at = log.lastIndexOf(relayed);
+  return at < 0 ? '' : log.slice(at + relayed.length);
+}
+
+/** The end of the output an attach relayed that missingTail looks for in the log. */
+const RELAYED_KEPT = 64 * 1024;
 
 /** An attach that ends this soon without any output most likely missed a short command's output. */
 const QUICK_END_MS = 3000;
@@ -152,6 +186,7 @@ async function startStreams(cri: CriClient, r: ExecRequest, send: (frame: Buffer
     const attach = r.type === 'attach';
     const t0 = Date.now();
     let relayed = false;
+    const seen: Record<number, Buffer> = {}; // the end of what each output stream relayed
     const held: Buffer[] = []; // an attach's error channel, sent at its end (after any replay)
     const opening = Promise.all(
       want.map(async ([type, ch]) => {
@@ -161,6 +196,8 @@ async function startStreams(cri: CriClient, r: ExecRequest, send: (frame: Buffer
         else if (ch === CH.stdout || ch === CH.stderr)
           s.onData = (d) => {
             relayed = true;
+            const all = seen[ch] ? Buffer.concat([seen[ch], d]) : d;
+            seen[ch] = all.length > RELAYED_KEPT ? all.subarray(all.length - RELAYED_KEPT) : all;
             send(frame(ch, d));
           };
       }),
@@ -208,6 +245,8 @@ async function startStreams(cri: CriClient, r: ExecRequest, send: (frame: Buffer
               await replayOutput(cri, id, r, send).catch(() => {});
               return send(SUCCESS);
             }
+            // Ended with the container: what it wrote last may not have come through the attach.
+            if (relayed && (await exitsWithin(cri, id, 500))) await sendMissingTail(cri, id, r, seen, send);
             for (const f of held.length ? held : [SUCCESS]) send(f);
           })
         : conn.closed,

@@ -394,6 +394,26 @@ test('attach to an exited container: its CRI log split back into stdout and stde
   assert.deepEqual(criLogStreams(log), { stdout: 'out\n\n', stderr: 'partial\n' });
 });
 
+test('an attach that ended with its container gets the rest of the output from the log, never twice', async () => {
+  const { missingTail } = await import('../../agent/streaming/session.ts');
+  const cases: [log: string, relayed: string, want: string][] = [
+    // The last writes did not come through (seen in CI: `scratch-ok` after `hello-from-cm`).
+    ['hello-from-cm\nscratch-ok\n', 'hello-from-cm\n', 'scratch-ok\n'],
+    ['hello-from-cm\nscratch-ok\n', 'hello-from-cm\nscratch-ok\n', ''],
+    // Attached late: the log has more before what was relayed, which is not sent.
+    ['before\nduring\n', 'during\n', ''],
+    ['before\nduring\nlast\n', 'during\n', 'last\n'],
+    // Repeated text: the last place it is found, so nothing is ever sent twice.
+    ['a\nb\na\nc\n', 'a\n', 'c\n'],
+    ['a\nb\na\n', 'a\n', ''],
+    // Not in the log (rotated away, or the kept end cut mid-character): nothing.
+    ['x\n', 'y\n', ''],
+    ['x\n', '', ''],
+  ];
+  for (const [log, relayed, want] of cases)
+    assert.equal(missingTail(log, relayed), want, JSON.stringify([log, relayed]));
+});
+
 test(
   'ephemeral containers: statuses never ready and no effect on the phase; ' + 'the target process namespace',
   async () => {
