@@ -5,11 +5,12 @@
 // failed requests.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { ROOT } from '../helpers/server.ts';
+import { agentNodeFlags } from '../helpers/node-flags.ts';
 import { e2eSandbox, sandboxClient, until } from '../helpers/sandbox.ts';
 import { loadState, type SandboxState } from '../../agent/sandbox/sandbox.ts';
 import { selfSigned } from '../../agent/ingress/certs.ts';
@@ -271,6 +272,18 @@ test('two apps by host and by path through every node IP; Exact beats Prefix; el
       });
       assert.match(r.body, new RegExp(`^${want} ${want}-`), `${host}${path} via ${n.name}`);
     }
+});
+
+test('every agent runs with bin/skiff’s agent_node_flags (short GC pauses for the ingress)', () => {
+  const want = agentNodeFlags();
+  assert.ok(want.includes('--max-semi-space-size=4'), want.join(' '));
+  const agents = s.pids.filter((p) => p.role.startsWith('agent-'));
+  assert.equal(agents.length, 3);
+  for (const p of agents) {
+    // nsenter and bin/skiff exec, so the PID the sandbox recorded is the agent's Node process.
+    const argv = readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').split('\0');
+    for (const f of want) assert.ok(argv.includes(f), `${p.role}: ${argv.join(' ')}`);
+  }
 });
 
 test('the Ingress status lists every node IP', async () => {
