@@ -1,10 +1,13 @@
 // Skiff's ingress proxy against nginx and HAProxy (Debian's, one worker each) as reverse proxies
 // in front of the same backend, with wrk from Debian, all on 127.0.0.1. For each: keep-alive
 // req/s and p50/p99 over plain HTTP and over TLS, and new TLS handshakes per second (every request
-// on a new connection), and the proxy's CPU time per plain request (its process tree, from /proc).
-// Also wrk straight to the backend, the limit no proxy passes.
+// on a new connection), and the proxy's CPU time per request (its process tree, from /proc).
+// Also wrk straight to the backend, the limit no proxy passes. The targets take turns in rounds
+// (each round starting at another one), each measurement after 1 s of warm-up of its own kind;
+// the tables give the medians over the rounds and Skiff / nginx round by round.
+// Skiff's proxy runs with the Node flags bin/skiff gives an agent.
 // Needs: apt-get install wrk nginx-light haproxy (a missing proxy is skipped and said so).
-// Run: node bench/ingress.ts [seconds] [connections]
+// Run: node bench/ingress.ts [seconds per measurement, 5] [connections, 32] [rounds, 3]
 import { execa, type ResultPromise } from 'execa';
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,12 +16,76 @@ import { type AddressInfo, connect, createServer as createNetServer } from 'node
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { procStat } from '../agent/host/proc-stat.ts';
+import { agentNodeFlags } from '../test/helpers/node-flags.ts';
 import { parseWrk, type WrkFigures } from './wrk-output.ts';
 
 const BODY = Buffer.alloc(1024, 'x');
 const HOST = 'bench.test';
 
 type Result = WrkFigures;
+/** One measurement: wrk's figures and the target's CPU time per request in µs. */
+type Sample = Result & { us: number };
+
+/** Keep-alive plain HTTP, keep-alive HTTPS, and HTTPS with a new connection (handshake) per request. */
+const PHASES = ['http', 'https', 'handshakes'] as const;
+
+function median(xs: number[]): number {
+  const v = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  if (!v.length) return Number.NaN;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+/** One row per target: the median of each figure over the rounds. */
+function printMedians(targets: { name: string }[], samples: Map<string, Sample[]>): void {
+  console.log(
+    '| target | http req/s | p50 | p99 | CPU µs/req | https req/s | p50 | p99 | CPU µs/req ' +
+      '| new TLS handshakes/s | CPU µs/handshake | errors |',
+  );
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const t of targets) {
+    const of = (phase: string) => samples.get(`${t.name}|${phase}`) ?? [];
+    const med = (phase: string, f: (s: Sample) => number, digits: number) => {
+      const v = median(of(phase).map(f));
+      return Number.isNaN(v) ? '-' : v.toFixed(digits);
+    };
+    const cells = (phase: string) => [
+      med(phase, (s) => s.rps, 0),
+      med(phase, (s) => s.p50, 2),
+      med(phase, (s) => s.p99, 2),
+      med(phase, (s) => s.us, 0),
+    ];
+    const errors = PHASES.flatMap((p) => of(p).map((s) => s.errors)).filter(Boolean);
+    const hs = [med('handshakes', (s) => s.rps, 0), med('handshakes', (s) => s.us, 0)];
+    console.log(
+      `| ${[t.name, ...cells('http'), ...cells('https'), ...hs, [...new Set(errors)].join('; ')].join(' | ')} |`,
+    );
+  }
+}
+
+/** Skiff against nginx round by round (same round, minutes apart at most), and the issue's goal on the medians. */
+function printRatios(samples: Map<string, Sample[]>, rounds: number): void {
+  const skiff = (p: string) => samples.get(`skiff|${p}`) ?? [];
+  const nginx = (p: string) => samples.get(`nginx|${p}`) ?? [];
+  if (!nginx('http').length) return;
+  console.log('| Skiff / nginx | req/s by round | median | p99 by round | median | goal (≥ 0.8x, p99 ≤ 1.5x) |');
+  console.log('| --- | --- | --- | --- | --- | --- |');
+  for (const p of PHASES) {
+    const rate: number[] = [];
+    const p99: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      const [s, n] = [skiff(p)[i], nginx(p)[i]];
+      if (!s || !n) continue;
+      rate.push(s.rps / n.rps);
+      p99.push(s.p99 / n.p99);
+    }
+    const [mr, mp] = [median(rate), median(p99)];
+    const x = (v: number) => `${v.toFixed(2)}x`;
+    const goal = p === 'handshakes' ? '(no goal)' : mr >= 0.8 && mp <= 1.5 ? 'met' : 'not met';
+    const row = [p, rate.map(x).join(' '), x(mr), p99.map(x).join(' '), x(mp), goal];
+    console.log(`| ${row.join(' | ')} |`);
+  }
+}
 
 async function freePort(): Promise<number> {
   const s = createNetServer();
@@ -106,8 +173,11 @@ async function child(role: string, args: string[]): Promise<string> {
   return `${p.http},${p.https}`;
 }
 
-function fork1(role: string, args: string[] = []): Promise<{ proc: ChildProcess; out: string }> {
-  const proc = fork(import.meta.filename, ['child', role, ...args], { stdio: 'inherit' });
+function fork1(role: string, args: string[] = [], flags: string[] = []): Promise<{ proc: ChildProcess; out: string }> {
+  const proc = fork(import.meta.filename, ['child', role, ...args], {
+    stdio: 'inherit',
+    execArgv: [...process.execArgv, ...flags],
+  });
   return new Promise((ok, fail) => {
     proc.once('message', (m) => ok({ proc, out: String(m) }));
     proc.once('exit', (c) => fail(new Error(`${role} exited with ${c}`)));
@@ -174,8 +244,9 @@ async function waitPort(port: number): Promise<void> {
 }
 
 async function main() {
-  const seconds = Number(process.argv[2] ?? 10);
+  const seconds = Number(process.argv[2] ?? 5);
   const conns = Number(process.argv[3] ?? 32);
+  const rounds = Number(process.argv[4] ?? 3);
   if (!(await has('wrk'))) throw new Error('wrk is needed (apt-get install wrk)');
   const dir = mkdtempSync(join(tmpdir(), 'ing-bench-'));
   const procs: (ChildProcess | ResultPromise)[] = [];
@@ -183,7 +254,10 @@ async function main() {
     const backend = await fork1('backend');
     procs.push(backend.proc);
     const up = Number(backend.out);
-    const skiff = await fork1('skiff', [String(up), dir]);
+    // Skiff's proxy runs as in an agent: with the Node flags bin/skiff starts an agent with.
+    const flags = agentNodeFlags();
+    console.log(`skiff's proxy: node ${flags.join(' ')} (bin/skiff's agent_node_flags)`);
+    const skiff = await fork1('skiff', [String(up), dir], flags);
     procs.push(skiff.proc);
     const [sh, ss] = skiff.out.split(',').map(Number);
     const targets: { name: string; http: number; https?: number; pid?: number }[] = [
@@ -252,33 +326,32 @@ backend b
     const load0 = loadavg()[0];
     // The same cert for all; the protocol and parameters each negotiates with a client like wrk's.
     for (const t of targets) if (t.https) console.log(`${t.name} TLS: ${await tlsParams(t.https)}`);
-    const rows: string[] = [];
-    const cell = (r: Result) => `${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)}`;
-    for (const t of targets) {
-      await wrk(`http://127.0.0.1:${t.http}/`, 1, conns); // warm-up
-      // CPU per request (the target's process tree): what the machine's other load inflates less than req/s.
-      const measured = async (url: string, close = false) => {
-        const cpu0 = t.pid ? cpuSeconds(t.pid) : 0;
-        const r = await wrk(url, seconds, conns, close);
-        const us = t.pid ? ((cpuSeconds(t.pid) - cpu0) * 1e6) / (r.rps * seconds) : Number.NaN;
-        return { ...r, us };
-      };
-      const plain = await measured(`http://127.0.0.1:${t.http}/`);
-      const tls = t.https ? await measured(`https://127.0.0.1:${t.https}/`) : undefined;
-      const hs = t.https ? await measured(`https://127.0.0.1:${t.https}/`, true) : undefined;
-      const errors = [plain.errors, tls?.errors, hs?.errors].filter(Boolean).join('; ');
-      const tlsCells = tls ? `${cell(tls)} | ${tls.us.toFixed(0)}` : '- | - | - | -';
-      const hsCells = hs ? `${hs.rps.toFixed(0)} | ${hs.us.toFixed(0)}` : '- | -';
-      rows.push(`| ${t.name} | ${cell(plain)} | ${plain.us.toFixed(0)} | ${tlsCells} | ${hsCells} | ${errors} |`);
+    const samples = new Map<string, Sample[]>();
+    for (let round = 0; round < rounds; round++) {
+      // Interleaved, each round starting at another target: a machine whose speed drifts during the
+      // run (this VM's does, by up to 2x) weighs on every target alike, not on whichever ran last.
+      const order = targets.map((_, i) => targets[(i + round) % targets.length]);
+      for (const t of order)
+        for (const phase of PHASES) {
+          if (phase !== 'http' && !t.https) continue;
+          const url = phase === 'http' ? `http://127.0.0.1:${t.http}/` : `https://127.0.0.1:${t.https}/`;
+          const close = phase === 'handshakes';
+          // Warm-up of this very path: Node's JIT settles per kind of socket, pools and sessions fill.
+          await wrk(url, 1, conns, close);
+          // CPU per request (the target's process tree): what the machine's other load inflates less than req/s.
+          const cpu0 = t.pid ? cpuSeconds(t.pid) : 0;
+          const r = await wrk(url, seconds, conns, close);
+          const us = t.pid ? ((cpuSeconds(t.pid) - cpu0) * 1e6) / (r.rps * seconds) : Number.NaN;
+          const key = `${t.name}|${phase}`;
+          samples.set(key, [...(samples.get(key) ?? []), { ...r, us }]);
+        }
+      console.log(`round ${round + 1}/${rounds} done, load average ${loadavg()[0].toFixed(2)}`);
     }
-    console.log(`wrk -t1 -c${conns} -d${seconds}s, keep-alive, 1 KiB responses; ms latencies`);
+    console.log(`wrk -t1 -c${conns} -d${seconds}s per measurement, ${rounds} interleaved rounds, each after 1 s of`);
+    console.log('warm-up of the same kind; keep-alive, 1 KiB responses; ms latencies; medians over the rounds');
     console.log(`load average (1 min) at the start ${load0.toFixed(2)}, at the end ${loadavg()[0].toFixed(2)}`);
-    console.log(
-      '| target | http req/s | p50 | p99 | CPU µs/req | https req/s | p50 | p99 | CPU µs/req ' +
-        '| new TLS handshakes/s | CPU µs/handshake | errors |',
-    );
-    console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
-    for (const r of rows) console.log(r);
+    printMedians(targets, samples);
+    printRatios(samples, rounds);
   } finally {
     for (const p of procs) p.kill();
     await new Promise((ok) => setTimeout(ok, 300));
