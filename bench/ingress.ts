@@ -17,6 +17,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { procStat } from '../agent/host/proc-stat.ts';
 import { agentNodeFlags } from '../test/helpers/node-flags.ts';
+import { median } from './stats.ts';
 import { parseWrk, type WrkFigures } from './wrk-output.ts';
 
 const BODY = Buffer.alloc(1024, 'x');
@@ -29,13 +30,6 @@ type Sample = Result & { us: number };
 /** Keep-alive plain HTTP, keep-alive HTTPS, and HTTPS with a new connection (handshake) per request. */
 const PHASES = ['http', 'https', 'handshakes'] as const;
 
-function median(xs: number[]): number {
-  const v = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
-  if (!v.length) return Number.NaN;
-  const m = v.length >> 1;
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
-
 /** One row per target: the median of each figure over the rounds. */
 function printMedians(targets: { name: string }[], samples: Map<string, Sample[]>): void {
   console.log(
@@ -46,7 +40,11 @@ function printMedians(targets: { name: string }[], samples: Map<string, Sample[]
   for (const t of targets) {
     const of = (phase: string) => samples.get(`${t.name}|${phase}`) ?? [];
     const med = (phase: string, f: (s: Sample) => number, digits: number) => {
-      const v = median(of(phase).map(f));
+      const v = median(
+        of(phase)
+          .map(f)
+          .filter((x) => !Number.isNaN(x)),
+      );
       return Number.isNaN(v) ? '-' : v.toFixed(digits);
     };
     const cells = (phase: string) => [

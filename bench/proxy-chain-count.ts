@@ -26,6 +26,7 @@ import {
   STATE_ROOT,
   writeReservation,
 } from '../agent/sandbox/host.ts';
+import { median } from './stats.ts';
 
 const args = process.argv.slice(2);
 const SIZES = (args.includes('--sizes') ? args[args.indexOf('--sizes') + 1] : '10,1000,10000').split(',').map(Number);
@@ -107,8 +108,6 @@ function cleanupOld(layout: Layout, svc: number, oldIP: string, oldTag: string):
   if (layout === 'map') return `delete map ${T} e-${svc}-${oldTag}\n`;
   return `delete map ${T} v-${svc}-${oldTag}\ndelete chain ${T} ep-${svc}-${oldIP}\n`;
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main() {
   if (args.includes('--cleanup')) return cleanup();

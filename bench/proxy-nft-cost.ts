@@ -18,6 +18,7 @@ import {
   writeReservation,
 } from '../agent/sandbox/host.ts';
 import { facts, world } from './proxy-fixture.ts';
+import { median } from './stats.ts';
 
 const args = process.argv.slice(2);
 const SIZES = (args.includes('--sizes') ? args[args.indexOf('--sizes') + 1] : '10,10000').split(',').map(Number);
@@ -93,7 +94,6 @@ const nft = async (script: string) => {
   });
   if (r.exitCode !== 0) throw new Error(`${script.split('\n')[0]}: ${String(r.stderr).trim().split('\n')[0]}`);
 };
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main() {
   const id = NS;

@@ -24,6 +24,7 @@ import { netnsSet } from '../test/helpers/netns.ts';
 import { until } from '../test/helpers/sandbox.ts';
 import { endpointsOf, facts, POD, slice, svcIP, world } from './proxy-fixture.ts';
 import { parseWrk } from './wrk-output.ts';
+import { median } from './stats.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string, d: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : d);
@@ -162,8 +163,6 @@ async function wrkNewConnections(ns: string, ip: string, port: number, seconds: 
   if (w.errors) throw new Error(`wrk to ${ip}:${port}: ${w.errors}`);
   return { perSec: w.rps, p50: w.p50, p99: w.p99 };
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
  * CPU seconds so far of what an agent's proxy is: this process (the applier), the `nft` it ran
