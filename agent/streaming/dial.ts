@@ -33,13 +33,18 @@ export function dialSpdy(url: string, protocols: string[], timeoutMs = 10_000): 
       const session = new SpdySession((b) => {
         if (!socket.destroyed) socket.write(b);
       }, 'client');
+      let lost: Error | undefined;
       const closed = new Promise<void>((r) =>
         socket.on('close', () => {
-          session.close();
+          // A stream still waiting for its reply fails with this at once, not after its timeout.
+          session.close(new Error(`the streaming connection closed${lost ? `: ${lost.message}` : ''}`));
           r();
         }),
       );
-      socket.on('error', () => socket.destroy());
+      socket.on('error', (e) => {
+        lost = e;
+        socket.destroy();
+      });
       socket.on('data', (d: Buffer) => session.feed(d));
       session.onClose = () => socket.destroy();
       if (head.length) session.feed(head);

@@ -32,15 +32,20 @@ export class SpdyStream {
   localClosed = false;
   private session: SpdySession;
   private replied!: () => void;
+  private refused!: (e: Error) => void;
+  /** Settles when the peer answers a stream we opened: SYN_REPLY resolves, RST_STREAM or a lost session rejects. */
   readonly reply: Promise<void>;
 
   constructor(session: SpdySession, id: number, headers: SpdyHeaders) {
     this.session = session;
     this.id = id;
     this.headers = headers;
-    this.reply = new Promise((r) => {
-      this.replied = r;
+    this.reply = new Promise((resolve, reject) => {
+      this.replied = resolve;
+      this.refused = reject;
     });
+    // Streams the peer opened are never awaited; their rejection must not become an unhandled one.
+    this.reply.catch(() => {});
   }
 
   write(b: Buffer) {
@@ -69,6 +74,9 @@ export class SpdyStream {
 
   /** @internal */ gotReply() {
     this.replied();
+  }
+  /** @internal */ gotRefused(e: Error) {
+    this.refused(e);
   }
   /** @internal */ remoteEnd(reset: boolean) {
     if (this.remoteClosed) return;
@@ -113,8 +121,12 @@ export class SpdySession {
     }
   }
 
-  /** Opens a stream; resolves once the peer replied. */
-  async open(headers: SpdyHeaders, timeoutMs = 10_000): Promise<SpdyStream> {
+  /**
+   * Opens a stream; resolves once the peer replied. The wait is Kubernetes' own for a stream reply
+   * (30 s): a busy node may take seconds to answer. A reset or a lost session rejects at once.
+   */
+  async open(headers: SpdyHeaders, timeoutMs = 30_000): Promise<SpdyStream> {
+    if (this.closed) throw new SpdyError('session closed');
     const id = this.nextId;
     this.nextId += 2;
     const s = new SpdyStream(this, id, headers);
@@ -138,10 +150,13 @@ export class SpdySession {
     return s;
   }
 
-  close() {
+  close(why: Error = new SpdyError('session closed')) {
     if (this.closed) return;
     this.closed = true;
-    for (const s of this.streams.values()) s.remoteEnd(true);
+    for (const s of this.streams.values()) {
+      s.gotRefused(why);
+      s.remoteEnd(true);
+    }
     this.streams.clear();
     this.deflate.close();
     this.inflate.close();
@@ -187,7 +202,7 @@ export class SpdySession {
 
   private fail(e: Error) {
     if (this.closed) return;
-    this.close();
+    this.close(e);
     this.onClose(e);
   }
 
@@ -231,7 +246,9 @@ export class SpdySession {
         if (!s) return;
         this.streams.delete(id);
         s.localClosed = true;
-        s.gotReply();
+        s.gotRefused(
+          new SpdyError(`stream ${id} reset by the peer (status ${f.length >= 16 ? f.readUInt32BE(12) : '?'})`),
+        );
         s.remoteEnd(true);
         return;
       }

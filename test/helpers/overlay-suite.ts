@@ -209,7 +209,7 @@ spec:
       await restartAgent(name, 'node1');
       const newLog = () => agentLog('node1').slice(logBefore);
       await until('the new agent programmed the overlay', async () => newLog().includes('overlay: programmed'), 60_000);
-      const at = await size();
+      const at = await until('the sink readable after the restart', size, 30_000);
       await until('the stream still flowing after the restart', async () => (await size()) > at + 500, 30_000);
       monIp.kill('SIGTERM');
       monBr.kill('SIGTERM');

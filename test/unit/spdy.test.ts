@@ -86,3 +86,21 @@ test('a stream the peer never answers times out', async () => {
   await assert.rejects(client.open({ streamType: 'x' }, 200), /no reply to stream 1/);
   client.close();
 });
+
+test('a stream the peer resets fails to open with the reset, at once', async () => {
+  const { client, server } = pair();
+  server.onStream = (s) => s.reset();
+  await assert.rejects(client.open({ streamType: 'data' }), /stream 1 reset by the peer \(status 5\)/);
+  client.close();
+  server.close();
+});
+
+test('a session lost while a stream waits for its reply fails the open with the reason', async () => {
+  const client = new SpdySession(() => {}, 'client');
+  const opening = client.open({ streamType: 'data' });
+  setImmediate(() => client.close(new Error('the streaming connection closed: ECONNRESET')));
+  const started = Date.now();
+  await assert.rejects(opening, /ECONNRESET/);
+  assert.ok(Date.now() - started < 5000, 'not after the reply timeout');
+  await assert.rejects(client.open({ streamType: 'error' }), /session closed/);
+});
