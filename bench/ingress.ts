@@ -5,13 +5,14 @@
 // Also wrk straight to the backend, the limit no proxy passes. The targets take turns in rounds
 // (each round starting at another one), each measurement after 1 s of warm-up of its own kind;
 // the tables give the medians over the rounds and Skiff / nginx round by round.
-// Skiff's proxy runs with the Node flags bin/skiff gives an agent.
+// Skiff's proxy runs with the Node flags bin/skiff gives an agent. nginx and HAProxy route by host
+// and set the same forwarding headers Skiff sets; the bench prints what the backend received.
 // Needs: apt-get install wrk nginx-light haproxy (a missing proxy is skipped and said so).
 // Run: node bench/ingress.ts [seconds per measurement, 5] [connections, 32] [rounds, 3]
 import { execa, type ResultPromise } from 'execa';
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer, get } from 'node:http';
 import { type AddressInfo, connect, createServer as createNetServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +23,38 @@ import { parseWrk, type WrkFigures } from './wrk-output.ts';
 
 const BODY = Buffer.alloc(1024, 'x');
 const HOST = 'bench.test';
+
+// The peers do the per-request work the issue asks of Skiff's ingress: route by host and set
+// X-Forwarded-For/-Proto/-Host/-Port, X-Real-IP and X-Request-ID (ingress-nginx sets the same).
+const FORWARDED_NGINX = [
+  'proxy_set_header Host $host;',
+  'proxy_set_header X-Request-ID $req_id;',
+  'proxy_set_header X-Real-IP $remote_addr;',
+  'proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
+  'proxy_set_header X-Forwarded-Host $host;',
+  'proxy_set_header X-Forwarded-Port $server_port;',
+  'proxy_set_header X-Forwarded-Proto $scheme;',
+].join(' ');
+
+const FORWARDED = [
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-forwarded-port',
+  'x-real-ip',
+  'x-request-id',
+];
+
+/** The forwarding headers a request through a target reached the backend with. */
+async function forwardedBy(port: number): Promise<string> {
+  return new Promise((ok) => {
+    get({ host: '127.0.0.1', port, path: '/headers', headers: { host: HOST } }, (r) => {
+      let body = '';
+      r.on('data', (d) => (body += d));
+      r.on('end', () => ok(`${r.statusCode}: ${body}`));
+    }).on('error', (e) => ok(e.message));
+  });
+}
 
 type Result = WrkFigures;
 /** One measurement: wrk's figures and the target's CPU time per request in µs. */
@@ -96,7 +129,10 @@ async function freePort(): Promise<number> {
 /** Child roles: `backend`, or `skiff <backendPort> <certDir>` (prints "http,https"). */
 async function child(role: string, args: string[]): Promise<string> {
   if (role === 'backend') {
-    const s = createServer((_q, r) => r.end(BODY));
+    // /headers answers with the names of the forwarding headers the request arrived with.
+    const s = createServer((q, r) =>
+      r.end(q.url === '/headers' ? FORWARDED.filter((h) => q.headers[h] !== undefined).join(' ') || '-' : BODY),
+    );
     await new Promise<void>((ok) => s.listen(0, '127.0.0.1', ok));
     return String((s.address() as AddressInfo).port);
   }
@@ -278,14 +314,22 @@ http {
   client_body_temp_path ${dir}/nginx-body;
   proxy_temp_path ${dir}/nginx-proxy;
   upstream b { server 127.0.0.1:${up}; keepalive 64; }
+  # The client's X-Request-ID when it sent one, otherwise a new one, as Skiff (and ingress-nginx) do.
+  map $http_x_request_id $req_id { default $http_x_request_id; "" $request_id; }
   server {
     listen 127.0.0.1:${h};
     listen 127.0.0.1:${s} ssl;
+    server_name ${HOST};
     ssl_certificate ${dir}/default.crt;
     ssl_certificate_key ${dir}/default.key;
     # nginx 1.22 (Debian 12) leaves TLS 1.3 out by default; Skiff and HAProxy negotiate it.
     ssl_protocols TLSv1.2 TLSv1.3;
-    location / { proxy_pass http://b; proxy_http_version 1.1; proxy_set_header Connection ""; }
+    location / {
+      proxy_pass http://b;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      ${FORWARDED_NGINX}
+    }
   }
 }
 `,
@@ -309,7 +353,14 @@ defaults
 frontend f
   bind 127.0.0.1:${h}
   bind 127.0.0.1:${s} ssl crt ${pem}
-  default_backend b
+  option forwardfor
+  http-request set-header X-Real-IP %[src]
+  http-request set-header X-Forwarded-Proto https if { ssl_fc }
+  http-request set-header X-Forwarded-Proto http unless { ssl_fc }
+  http-request set-header X-Forwarded-Host %[req.hdr(host)]
+  http-request set-header X-Forwarded-Port %[dst_port]
+  http-request set-header X-Request-ID %[uuid] unless { req.hdr(x-request-id) -m found }
+  use_backend b if { req.hdr(host),field(1,:) -i ${HOST} }
 backend b
   http-reuse always
   server s1 127.0.0.1:${up}
@@ -324,6 +375,7 @@ backend b
     const load0 = loadavg()[0];
     // The same cert for all; the protocol and parameters each negotiates with a client like wrk's.
     for (const t of targets) if (t.https) console.log(`${t.name} TLS: ${await tlsParams(t.https)}`);
+    for (const t of targets) console.log(`${t.name} forwards: ${await forwardedBy(t.http)}`);
     const samples = new Map<string, Sample[]>();
     for (let round = 0; round < rounds; round++) {
       // Interleaved, each round starting at another target: a machine whose speed drifts during the
