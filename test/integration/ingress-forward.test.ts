@@ -4,6 +4,7 @@
 // never send (chunked with trailers, 1xx, close-delimited, malformed, cut short, idle close).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, request, type Server } from 'node:http';
 import {
@@ -26,6 +27,10 @@ let proxy: IngressProxy;
 let port = 0;
 let httpBackend: Server;
 let rawBackend: NetServer;
+/** The /big and /huge answers: random bytes, so a body put together from the wrong reads cannot
+ * pass. /huge is more than the kernel's socket buffers on both sides of the proxy hold. */
+const BIG = randomBytes(3 * 1024 * 1024);
+const HUGE = randomBytes(24 * 1024 * 1024);
 /** Connections the node:http backend accepted so far. */
 let backendConns = 0;
 /** Requests for /hold the node:http backend got (it never answers them). */
@@ -109,9 +114,10 @@ before(async () => {
         holds++;
         return; // never answered: the client's later pipelined responses wait
       }
-      if (req.url === '/big') {
-        res.setHeader('content-length', String(3 * 1024 * 1024));
-        res.end(Buffer.alloc(3 * 1024 * 1024, 'b'));
+      if (req.url === '/big' || req.url === '/huge') {
+        const body = req.url === '/big' ? BIG : HUGE;
+        res.setHeader('content-length', String(body.length));
+        res.end(body);
         return;
       }
       if (req.url === '/close') res.setHeader('connection', 'close');
@@ -263,15 +269,40 @@ test('upstream connections are kept alive and reused; Connection: close from the
   assert.equal(rawConns - raw0, 2, 'a connection announced as closing is not reused');
 });
 
-test('bodies both ways: Content-Length and chunked uploads, a 3 MiB download, HEAD, 100 Continue', async () => {
+test('bodies both ways: Content-Length and chunked uploads, downloads while another is held back, HEAD, 100 Continue', async () => {
   const big = Buffer.alloc(2 * 1024 * 1024 + 7, 'u');
   const cl = JSON.parse((await send('http.test', '/up', { method: 'POST', body: big })).body.toString());
   assert.deepEqual([cl.got, cl.te], [big.length, '']);
   const ch = JSON.parse((await send('http.test', '/up', { method: 'PUT', body: big, chunked: true })).body.toString());
   assert.deepEqual([ch.got, ch.te], [big.length, 'chunked'], 'a chunked upload stays chunked upstream');
   const down = await send('http.test', '/big');
-  assert.equal(down.body.length, 3 * 1024 * 1024);
-  assert.ok(down.body.every((b) => b === 98));
+  assert.ok(down.body.equals(BIG), 'the download arrives byte for byte');
+  // The proxy's upstream connections read into one shared buffer. A client that stops reading
+  // leaves part of its body queued in the proxy while another download's reads go on.
+  const held = new Promise<Buffer>((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, path: '/huge', headers: { host: 'http.test' }, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.once('data', (c: Buffer) => {
+          chunks.push(c);
+          res.pause();
+          send('http.test', '/big')
+            .then((other) => {
+              assert.ok(other.body.equals(BIG), 'the download that went on arrives byte for byte');
+              res.on('data', (d: Buffer) => chunks.push(d));
+              res.resume();
+            })
+            .catch(reject);
+        });
+        res.on('end', () => resolve(Buffer.concat(chunks)));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+  assert.ok((await held).equals(HUGE), 'the download held back arrives byte for byte');
   const head = await send('http.test', '/big', { method: 'HEAD' });
   assert.equal(head.status, 200);
   assert.equal(head.headers['content-length'], String(3 * 1024 * 1024));
