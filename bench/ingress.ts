@@ -2,8 +2,8 @@
 // in front of the same backend, with wrk from Debian, all on 127.0.0.1. For each: keep-alive
 // req/s and p50/p99 over plain HTTP and over TLS, and new TLS handshakes per second (every request
 // on a new connection), and the proxy's CPU time per request (its process tree, from /proc).
-// Also wrk straight to the backend, the limit no proxy passes. The targets take turns in rounds
-// (each round starting at another one), each measurement after 1 s of warm-up of its own kind;
+// Also wrk straight to the backend, the limit no proxy passes. The targets take turns in rounds,
+// kind by kind (each round starting at another target), each measurement after 1 s of warm-up;
 // the tables give the medians over the rounds and Skiff / nginx round by round.
 // Skiff's proxy runs with the Node flags bin/skiff gives an agent. nginx and HAProxy route by host
 // and set the same forwarding headers Skiff sets; the bench prints what the backend received.
@@ -378,11 +378,12 @@ backend b
     for (const t of targets) console.log(`${t.name} forwards: ${await forwardedBy(t.http)}`);
     const samples = new Map<string, Sample[]>();
     for (let round = 0; round < rounds; round++) {
-      // Interleaved, each round starting at another target: a machine whose speed drifts during the
-      // run (this VM's does, by up to 2x) weighs on every target alike, not on whichever ran last.
+      // Kind by kind, the targets one after another, each round starting at another target: the
+      // measurements Skiff / nginx compares are seconds apart, so a machine whose speed drifts
+      // during the run (this VM's does, by up to 2x) weighs on both alike.
       const order = targets.map((_, i) => targets[(i + round) % targets.length]);
-      for (const t of order)
-        for (const phase of PHASES) {
+      for (const phase of PHASES)
+        for (const t of order) {
           if (phase !== 'http' && !t.https) continue;
           const url = phase === 'http' ? `http://127.0.0.1:${t.http}/` : `https://127.0.0.1:${t.https}/`;
           const close = phase === 'handshakes';
@@ -394,6 +395,10 @@ backend b
           const us = t.pid ? ((cpuSeconds(t.pid) - cpu0) * 1e6) / (r.rps * seconds) : Number.NaN;
           const key = `${t.name}|${phase}`;
           samples.set(key, [...(samples.get(key) ?? []), { ...r, us }]);
+          console.log(
+            `round ${round + 1} ${phase} ${t.name}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99.toFixed(2)} ms, ` +
+              `${us.toFixed(0)} µs CPU/req`,
+          );
         }
       console.log(`round ${round + 1}/${rounds} done, load average ${loadavg()[0].toFixed(2)}`);
     }
