@@ -216,7 +216,9 @@ async function startStreams(cri: CriClient, r: ExecRequest, send: (frame: Buffer
       try {
         await Promise.race([opening, exited]);
       } catch (e) {
-        if (!(e instanceof Exited)) throw e;
+        // The runtime resets the streams or drops the connection of an attach to a container that
+        // has just exited: that is an exit too, not an error, when the container says so.
+        if (!(e instanceof Exited) && !(await exitsWithin(cri, id, 2000))) throw e;
         opening.catch(() => {});
         conn.close();
         return replayExited(cri, id, r, send);
