@@ -269,7 +269,7 @@ test('upstream connections are kept alive and reused; Connection: close from the
   assert.equal(rawConns - raw0, 2, 'a connection announced as closing is not reused');
 });
 
-test('bodies both ways: Content-Length and chunked uploads, downloads while another is held back, HEAD, 100 Continue', async () => {
+test('bodies both ways: CL and chunked uploads, downloads (one held back), HEAD, 100 Continue', async () => {
   const big = Buffer.alloc(2 * 1024 * 1024 + 7, 'u');
   const cl = JSON.parse((await send('http.test', '/up', { method: 'POST', body: big })).body.toString());
   assert.deepEqual([cl.got, cl.te], [big.length, '']);
