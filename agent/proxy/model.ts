@@ -48,6 +48,8 @@ export type Match =
   | { m: 'ctNew' }
   /** `ct status dnat`: the connection was DNATed (by a Service here) */
   | { m: 'ctDnat' }
+  /** `ct status & dnat == 0`: no NAT rule translated the connection's destination */
+  | { m: 'ctNotDnat' }
   /** `ip daddr|saddr [!=] ADDR[/LEN]` */
   | { m: 'addr'; field: 'saddr' | 'daddr'; neg?: boolean; cidr: string }
   /** `ip saddr != { CIDR, ... }` */

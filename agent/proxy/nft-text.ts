@@ -31,6 +31,8 @@ function matchText(m: Match): string {
       return 'ct state new';
     case 'ctDnat':
       return 'ct status dnat';
+    case 'ctNotDnat':
+      return 'ct status & dnat == 0';
     case 'addr':
       return `ip ${m.field} ${m.neg ? '!= ' : ''}${m.cidr}`;
     case 'addrList':

@@ -242,6 +242,9 @@ export function renderShared(facts: ProxyNodeFacts, shards: number): Fragment {
         // A pod sent to itself through a Service (the DNAT is done by now).
         r([{ m: 'ctDnat' }, { m: 'pairIn', set: HAIRPIN_SET }], { a: 'markMasq' }),
         r([{ m: 'masqUnmarked' }], { a: 'return' }),
+        // Every connection Skiff marks is one a Service translated: the bit on any other is not
+        // Skiff's (a WireGuard fwmark of 51820 = 0xca6c holds it) and is left as it is.
+        r([{ m: 'ctNotDnat' }], { a: 'return' }),
         r([], { a: 'unmarkMasq' }),
         r([], { a: 'masquerade' }),
       ],

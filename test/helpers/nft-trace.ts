@@ -64,6 +64,8 @@ export function trace(tables: Tables, pkt: Packet, opts: TraceOptions): Trace {
         return true;
       case 'ctDnat':
         return !!out.dnat;
+      case 'ctNotDnat':
+        return !out.dnat;
       case 'addr':
         return inCidr(p[m.field === 'saddr' ? 'src' : 'dst'], m.cidr) !== !!m.neg;
       case 'addrList':

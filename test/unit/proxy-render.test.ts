@@ -10,6 +10,7 @@ import { fullScript } from '../../agent/proxy/nft-text.ts';
 import { MAX_NAME } from '../../agent/proxy/names.ts';
 import {
   DEFAULT_SHARDS,
+  MASQ_MARK,
   SHARD_MARK_MASK,
   mergeFragments,
   shardOf,
@@ -528,6 +529,13 @@ test("sharded: the dispatch marks a connection for its Service's shard; the othe
   // Marks of other programs (Tailscale's 0x40000/0x80000 under 0xff0000) pass untouched.
   for (const mark of [0x40000, 0x80000, 0x8000, 0x1])
     assert.equal(trace(rules, { ...fromPod('10.244.2.7', 8080), mark }, { local: localOf(n1) }).mark, mark);
+  // A mark with Skiff's masquerade bit on a connection no Service translated is not Skiff's:
+  // WireGuard's packets to its peer (fwmark 51820 = 0xca6c) keep their mark and source port.
+  const wg: Packet = { src: '192.168.50.11', dst: '192.168.50.12', dport: 51820, proto: 'udp', origin: 'node' };
+  for (const mark of [0xca6c, MASQ_MARK]) {
+    const t = trace(rules, { ...wg, mark }, { local: localOf(n1) });
+    assert.deepEqual([t.masquerade, t.mark, t.dnat], [false, mark, undefined]);
+  }
   // The dispatch holds exactly the shards' nat keys (a port with no endpoints is in no shard).
   const keys = (m: string) => [...rules.values()].flatMap((f) => [...(f.elements.get(m)?.keys() ?? [])]).sort();
   assert.deepEqual(keys('shard-ips'), keys('service-ips'));
