@@ -26,7 +26,17 @@ export async function ensureBridgeNetfilter(h: BridgeNetfilterHost, state: { tri
   let value = h.read(BRIDGE_NF_SYSCTL);
   if (value === '' && !state.tried) {
     state.tried = true;
-    if (await h.modprobe('br_netfilter')) value = h.read(BRIDGE_NF_SYSCTL);
+    const loaded = await h.modprobe('br_netfilter');
+    if (loaded) value = h.read(BRIDGE_NF_SYSCTL);
+    if (loaded && value === '') {
+      // Before Linux 5.3 the net.bridge settings exist in the root namespace only, and apply to all.
+      h.log(
+        "overlay: loaded br_netfilter; this kernel has no net.bridge settings in this agent's network namespace " +
+          "(before Linux 5.3): the root namespace's bridge-nf-call-iptables applies",
+        'warn',
+      );
+      return;
+    }
     if (value === '') {
       h.log(
         'overlay: br_netfilter is not loaded and could not be loaded (modprobe br_netfilter): a pod cannot ' +
