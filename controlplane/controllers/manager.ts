@@ -80,10 +80,17 @@ export async function startControllers(reg: Registry, o: ControllerOptions): Pro
     'IngressClass',
   ];
   for (const k of kinds) if (RESOURCES.some((r) => r.kind === k)) inf(k);
+  // The one way out, whether the start completed, failed or was abandoned halfway: every part
+  // made so far stops (each stops safely whether or not it started), then the caches.
+  const parts: { stop(): void }[] = [];
+  const stop = () => {
+    for (const p of parts) p.stop();
+    for (const i of informers.values()) i.stop();
+  };
   for (const i of informers.values()) i.start();
   await new Promise<void>((ready, fail) => {
     const abandon = () => {
-      for (const i of informers.values()) i.stop();
+      stop();
       fail(new Error('the leadership ended before the controllers started'));
     };
     if (o.signal?.aborted) return abandon();
@@ -160,13 +167,8 @@ export async function startControllers(reg: Registry, o: ControllerOptions): Pro
     (s) => o.log(s),
   );
   const all = [scheduler, rs, rc, deploy, ds, sts, job, cron, endpoints, mirroring, nodes, pdb, ingressStatus, gc];
-  // Every part stops safely whether or not it started, so a start that fails or is abandoned
-  // halfway leaves nothing running.
-  const stop = () => {
-    for (const c of [...all, storage]) c.stop();
-    lb?.stop();
-    for (const i of informers.values()) i.stop();
-  };
+  parts.push(...all, storage);
+  if (lb) parts.push(lb);
   try {
     for (const c of all) c.start();
     await storage.start();
