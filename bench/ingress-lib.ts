@@ -62,50 +62,12 @@ async function child(role: string, upstream: number): Promise<number> {
     );
   }
   // The real ingress proxy and route table.
-  const { IngressProxy, DEFAULT_LIMITS } = await import('../agent/ingress/proxy.ts');
-  const { CertStore, defaultCertificate } = await import('../agent/ingress/certs.ts');
-  const { IngressMetrics } = await import('../agent/ingress/metrics.ts');
-  const { buildRoutes } = await import('../agent/ingress/routes.ts');
+  const { startLoopbackIngress, loopbackRoutes } = await import('../test/helpers/loopback-ingress.ts');
   const dir = mkdtempSync(join(tmpdir(), 'ing-bench-'));
-  const def = await defaultCertificate(dir);
+  const { proxy } = await startLoopbackIngress(dir);
   rmSync(dir, { recursive: true, force: true });
-  const proxy = new IngressProxy({
-    address: '127.0.0.1',
-    httpPort: 0,
-    httpsPort: 0,
-    limits: DEFAULT_LIMITS,
-    certs: new CertStore(def),
-    defaultCert: def,
-    metrics: new IngressMetrics(),
-  });
-  await proxy.start();
-  proxy.setTable(
-    buildRoutes({
-      ingressClasses: [
-        {
-          metadata: { name: 'skiff', annotations: { 'ingressclass.kubernetes.io/is-default-class': 'true' } },
-          spec: { controller: 'skiff.io/ingress' },
-        },
-      ],
-      ingresses: [
-        {
-          metadata: { name: 'b', namespace: 'default' },
-          spec: { defaultBackend: { service: { name: 'b', port: { number: 80 } } } },
-        },
-      ],
-      services: new Map([
-        ['default/b', { metadata: { name: 'b', namespace: 'default' }, spec: { ports: [{ port: 80 }] } }],
-      ]),
-      endpointSlices: [
-        {
-          metadata: { name: 'b', namespace: 'default', labels: { 'kubernetes.io/service-name': 'b' } },
-          addressType: 'IPv4',
-          endpoints: [{ addresses: ['127.0.0.1'] }],
-          ports: [{ port: upstream, protocol: 'TCP' }],
-        },
-      ],
-    }),
-  );
+  const spec = { defaultBackend: { service: { name: 'b', port: { number: 80 } } } };
+  proxy.setTable(loopbackRoutes([{ metadata: { name: 'b', namespace: 'default' }, spec }], { b: upstream }));
   return proxy.ports().http;
 }
 

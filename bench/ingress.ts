@@ -137,30 +137,10 @@ async function child(role: string, args: string[]): Promise<string> {
     return String((s.address() as AddressInfo).port);
   }
   const [upstream, certDir] = args;
-  const { IngressProxy, DEFAULT_LIMITS } = await import('../agent/ingress/proxy.ts');
-  const { CertStore, defaultCertificate } = await import('../agent/ingress/certs.ts');
-  const { IngressMetrics } = await import('../agent/ingress/metrics.ts');
-  const { buildRoutes } = await import('../agent/ingress/routes.ts');
-  const def = await defaultCertificate(certDir);
-  const certs = new CertStore(def);
-  const proxy = new IngressProxy({
-    address: '127.0.0.1',
-    httpPort: 0,
-    httpsPort: 0,
-    limits: DEFAULT_LIMITS,
-    certs,
-    defaultCert: def,
-    metrics: new IngressMetrics(),
-  });
-  await proxy.start();
-  const table = buildRoutes({
-    ingressClasses: [
-      {
-        metadata: { name: 'skiff', annotations: { 'ingressclass.kubernetes.io/is-default-class': 'true' } },
-        spec: { controller: 'skiff.io/ingress' },
-      },
-    ],
-    ingresses: [
+  const { startLoopbackIngress, loopbackRoutes } = await import('../test/helpers/loopback-ingress.ts');
+  const { proxy, certs } = await startLoopbackIngress(certDir);
+  const table = loopbackRoutes(
+    [
       {
         metadata: { name: 'b', namespace: 'default', annotations: { 'skiff.io/ssl-redirect': 'false' } },
         spec: {
@@ -176,18 +156,8 @@ async function child(role: string, args: string[]): Promise<string> {
         },
       },
     ],
-    services: new Map([
-      ['default/b', { metadata: { name: 'b', namespace: 'default' }, spec: { ports: [{ port: 80 }] } }],
-    ]),
-    endpointSlices: [
-      {
-        metadata: { name: 'b', namespace: 'default', labels: { 'kubernetes.io/service-name': 'b' } },
-        addressType: 'IPv4',
-        endpoints: [{ addresses: ['127.0.0.1'] }],
-        ports: [{ port: Number(upstream), protocol: 'TCP' }],
-      },
-    ],
-  });
+    { b: Number(upstream) },
+  );
   const b64 = (f: string) => readFileSync(join(certDir, f)).toString('base64');
   certs.update(
     table,

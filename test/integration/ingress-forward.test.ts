@@ -16,11 +16,9 @@ import {
 } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { EndpointSlice, Ingress, IngressClass, Service } from '../../controlplane/shared/kube/index.ts';
-import { CertStore, defaultCertificate } from '../../agent/ingress/certs.ts';
-import { IngressMetrics } from '../../agent/ingress/metrics.ts';
-import { DEFAULT_LIMITS, IngressProxy } from '../../agent/ingress/proxy.ts';
-import { buildRoutes } from '../../agent/ingress/routes.ts';
+import type { Ingress } from '../../controlplane/shared/kube/index.ts';
+import type { IngressProxy } from '../../agent/ingress/proxy.ts';
+import { loopbackRoutes, startLoopbackIngress } from '../helpers/loopback-ingress.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ing-fwd-'));
 let proxy: IngressProxy;
@@ -60,47 +58,23 @@ const rawRequests: Record<string, number> = {};
 let streamUpstream: Promise<Socket> = Promise.resolve(null as never);
 let streamArrived: (s: Socket) => void = () => {};
 
-const ingressClass: IngressClass = {
-  metadata: { name: 'skiff', annotations: { 'ingressclass.kubernetes.io/is-default-class': 'true' } },
-  spec: { controller: 'skiff.io/ingress' },
-};
+const prefix = (host: string, service: string) => ({
+  host,
+  http: {
+    paths: [{ path: '/', pathType: 'Prefix' as const, backend: { service: { name: service, port: { number: 80 } } } }],
+  },
+});
 
 function table(httpPort: number, rawPort: number) {
-  const svc = (name: string): Service => ({
-    metadata: { name, namespace: 'default' },
-    spec: { ports: [{ name: 'http', port: 80 }] },
-  });
-  const slice = (name: string, p: number): EndpointSlice => ({
-    metadata: { name, namespace: 'default', labels: { 'kubernetes.io/service-name': name } },
-    addressType: 'IPv4',
-    endpoints: [{ addresses: ['127.0.0.1'] }],
-    ports: [{ name: 'http', port: p, protocol: 'TCP' }],
-  });
-  const rule = (host: string, service: string) => ({
-    host,
-    http: {
-      paths: [
-        { path: '/', pathType: 'Prefix' as const, backend: { service: { name: service, port: { number: 80 } } } },
-      ],
-    },
-  });
   const ing: Ingress = {
     metadata: { name: 'fwd', namespace: 'default', annotations: { 'skiff.io/proxy-body-size': '0' } },
-    spec: { rules: [rule('http.test', 'h'), rule('raw.test', 'r')] },
+    spec: { rules: [prefix('http.test', 'h'), prefix('raw.test', 'r')] },
   };
   const slow: Ingress = {
     metadata: { name: 'slow', namespace: 'default', annotations: { 'skiff.io/proxy-read-timeout': '300ms' } },
-    spec: { rules: [rule('slow.test', 'h')] },
+    spec: { rules: [prefix('slow.test', 'h')] },
   };
-  return buildRoutes({
-    ingressClasses: [ingressClass],
-    ingresses: [ing, slow],
-    services: new Map([
-      ['default/h', svc('h')],
-      ['default/r', svc('r')],
-    ]),
-    endpointSlices: [slice('h', httpPort), slice('r', rawPort)],
-  });
+  return loopbackRoutes([ing, slow], { h: httpPort, r: rawPort });
 }
 
 before(async () => {
@@ -170,17 +144,7 @@ before(async () => {
     new Promise<number>((ok) => s.listen(0, '127.0.0.1', () => ok((s.address() as AddressInfo).port)));
   const [hp, rp] = [await listen(httpBackend), await listen(rawBackend)];
   rawPort = rp;
-  const def = await defaultCertificate(dir);
-  proxy = new IngressProxy({
-    address: '127.0.0.1',
-    httpPort: 0,
-    httpsPort: 0,
-    limits: DEFAULT_LIMITS,
-    certs: new CertStore(def),
-    defaultCert: def,
-    metrics: new IngressMetrics(),
-  });
-  await proxy.start();
+  ({ proxy } = await startLoopbackIngress(dir));
   proxy.setTable(table(hp, rp));
   port = proxy.ports().http;
 });
